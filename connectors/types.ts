@@ -1,0 +1,147 @@
+// The connector contract. A connector is data plus a few functions (no base class):
+// the registry in connectors/index.ts lists each one once, and every connector passes
+// the shared contract suite in test/contract/connector-contract.ts.
+import type { z } from 'zod';
+import type { CanonicalLead } from '../src/lead/canonical.js';
+
+/**
+ * How a failed delivery should be treated. Only the delivery worker turns a kind into queue
+ * behaviour:
+ * - `retryable`: try again later with backoff (5xx, dropped connection, timeout).
+ * - `rate_limited`: wait `retryAfterMs`, then try again; does not use up an attempt.
+ * - `auth`: the credentials are dead; park the destination's deliveries until re-authorised.
+ * - `invalid`: the CRM rejected the data; dead-letter with the CRM's own message.
+ */
+export type ConnectorErrorKind = 'retryable' | 'rate_limited' | 'auth' | 'invalid';
+
+export interface ConnectorErrorInit {
+  kind: ConnectorErrorKind;
+  /** Stable, machine-readable reason, e.g. `status_code_503`, `hubspot_rate_limit_ten_secondly`. */
+  reason: string;
+  /** The CRM's own words for a person to read (never contains tokens). */
+  crmMessage?: string;
+  /** The field the CRM named, when it named one. */
+  field?: string;
+  retryAfterMs?: number;
+  httpStatus?: number;
+  /** The response body, truncated; stored on the delivery attempt, never logged. */
+  responseBody?: string;
+  cause?: unknown;
+}
+
+/** The one error type connectors throw. Its `message` never contains lead answers or secrets. */
+export class ConnectorError extends Error {
+  readonly kind: ConnectorErrorKind;
+  readonly reason: string;
+  readonly crmMessage?: string;
+  readonly field?: string;
+  readonly retryAfterMs?: number;
+  readonly httpStatus?: number;
+  readonly responseBody?: string;
+
+  constructor(init: ConnectorErrorInit) {
+    super(`${init.kind}: ${init.reason}`, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = 'ConnectorError';
+    this.kind = init.kind;
+    this.reason = init.reason;
+    this.crmMessage = init.crmMessage;
+    this.field = init.field;
+    this.retryAfterMs = init.retryAfterMs;
+    this.httpStatus = init.httpStatus;
+    this.responseBody = init.responseBody;
+  }
+}
+
+export function isConnectorError(err: unknown): err is ConnectorError {
+  return err instanceof ConnectorError;
+}
+
+export type FieldType = 'string' | 'text' | 'email' | 'phone' | 'number' | 'boolean' | 'date' | 'datetime' | 'enum' | 'multienum' | 'url' | 'id' | 'other';
+
+/** One writable field of the CRM record the connector creates. */
+export interface FieldDescriptor {
+  key: string;
+  label: string;
+  type: FieldType;
+  required: boolean;
+  /** Maximum length in characters, when the CRM says. */
+  length?: number;
+  /** Picklist options, for `enum` and `multienum`. */
+  options?: { value: string; label: string }[];
+  /** True for fields that hold a unique external id (e.g. a Salesforce External ID field). */
+  isExternalId?: boolean;
+}
+
+export interface DeliveryResult {
+  externalId: string;
+  action: 'created' | 'updated';
+  /** A link a person can open to see the record in the CRM. */
+  url?: string;
+  httpStatus?: number;
+  /** Truncated response body, stored on the attempt. */
+  responseBody?: string;
+}
+
+/** What the delivery worker hands a connector for one lead. */
+export interface DeliveryRecord {
+  lead: CanonicalLead;
+  /**
+   * The CRM fields produced by the route's field mapping (CRM field key → value).
+   * Connectors that post the canonical record as-is (the generic webhook) may ignore it.
+   */
+  fields: Record<string, string | number | boolean | null>;
+  /** Answers no rule mapped, with their question labels, for a note/description field. */
+  unmappedNote?: string;
+  /** Stable idempotency key for this lead × destination (the delivery id). */
+  idempotencyKey: string;
+}
+
+export interface ConnectorSettings {
+  timeoutMs: number;
+  allowPrivateDestinations: boolean;
+  responseBodyMaxBytes: number;
+  hubspot: { apiUrl: string; clientId: string; clientSecret: string };
+  salesforce: { loginUrl: string; apiVersion: string; clientId: string; clientSecret: string };
+  pipedrive: { apiUrl: string; oauthUrl: string; clientId: string; clientSecret: string };
+}
+
+/** Everything a connector may use; the network edge and clock are injected for tests. */
+export interface ConnectorContext<Config = Record<string, unknown>, Credentials = Record<string, unknown>> {
+  destinationId: string;
+  workspaceId: string;
+  /** Non-secret settings of this destination, validated by the connector's configSchema. */
+  config: Config;
+  /** Decrypted credentials, validated by the connector's credentialsSchema. Never log them. */
+  credentials: Credentials;
+  /** Persist refreshed or rotated credentials (re-encrypted at once). */
+  saveCredentials(next: Credentials): Promise<void>;
+  /**
+   * Per-delivery state that survives retries (e.g. Pipedrive's person/lead ids for this lead),
+   * for CRMs without an upsert. Scoped to the delivery (lead × destination).
+   */
+  state: {
+    get(): Promise<Record<string, unknown> | null>;
+    set(value: Record<string, unknown>): Promise<void>;
+  };
+  settings: ConnectorSettings;
+  now(): number;
+}
+
+export type ConnectorAuth =
+  | { type: 'none' }
+  | { type: 'secret'; description: string }
+  | { type: 'apiKey'; description: string }
+  | { type: 'oauth2'; authorizeUrl: string; tokenUrl: string; scopes: string[] };
+
+export interface Connector<Config = any, Credentials = any> {
+  /** Registry key, lower-case, e.g. `webhook`, `hubspot`. */
+  id: string;
+  label: string;
+  auth: ConnectorAuth[];
+  configSchema: z.ZodType<Config>;
+  credentialsSchema: z.ZodType<Credentials>;
+  describeFields(ctx: ConnectorContext<Config, Credentials>): Promise<FieldDescriptor[]>;
+  deliver(ctx: ConnectorContext<Config, Credentials>, record: DeliveryRecord): Promise<DeliveryResult>;
+  /** Checks the credentials work; throws ConnectorError otherwise. */
+  verify(ctx: ConnectorContext<Config, Credentials>): Promise<void>;
+}

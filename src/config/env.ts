@@ -1,0 +1,242 @@
+// The one place that reads process.env. Everything else takes a typed AppConfig.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Finds the project root (the folder holding config/defaults.json) from src or dist/src. */
+export function findProjectRoot(start = here): string {
+  let dir = start;
+  for (let i = 0; i < 6; i++) {
+    try {
+      readFileSync(resolve(dir, 'config/defaults.json'));
+      return dir;
+    } catch {
+      dir = resolve(dir, '..');
+    }
+  }
+  throw new Error('config/defaults.json not found above ' + start);
+}
+
+export const projectRoot = findProjectRoot();
+
+const defaultsSchema = z.object({
+  http: z.object({
+    maxWebhookBodyBytes: z.number().int().positive(),
+    intakeBatchMaxRows: z.number().int().positive(),
+    intakeBatchMaxWaitMs: z.number().int().nonnegative(),
+  }),
+  graph: z.object({ timeoutMs: z.number().int().positive(), retries: z.number().int().nonnegative(), retryMinDelayMs: z.number().int().nonnegative() }),
+  delivery: z.object({
+    timeoutMs: z.number().int().positive(),
+    maxAttempts: z.number().int().positive(),
+    backoffBaseMs: z.number().int().positive(),
+    backoffMaxMs: z.number().int().positive(),
+    responseBodyMaxBytes: z.number().int().positive(),
+  }),
+  fetch: z.object({ maxAttempts: z.number().int().positive(), backoffBaseMs: z.number().int().positive() }),
+  workers: z.object({
+    fetchConcurrency: z.number().int().positive(),
+    deliverConcurrency: z.number().int().positive(),
+    lockDurationMs: z.number().int().positive(),
+  }),
+  maintenance: z.object({ outboxSweepIntervalMs: z.number().int().positive(), outboxMinAgeMs: z.number().int().nonnegative() }),
+  retention: z.object({ leadRetentionDays: z.number().int().positive() }),
+});
+export type Defaults = z.infer<typeof defaultsSchema>;
+
+export function loadDefaults(root = projectRoot): Defaults {
+  const raw = JSON.parse(readFileSync(resolve(root, 'config/defaults.json'), 'utf8'));
+  return defaultsSchema.parse(raw);
+}
+
+const d = loadDefaults();
+
+const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const url = (def?: string) => (def === undefined ? z.string().url() : z.string().url().default(def));
+
+/** A key ring: `kid:base64key,kid2:base64key`. The first key encrypts; all decrypt. */
+const keyRing = z
+  .string()
+  .min(1)
+  .transform((value, ctx) => {
+    const keys: { kid: string; key: Buffer }[] = [];
+    for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const i = part.indexOf(':');
+      if (i <= 0) {
+        ctx.addIssue({ code: 'custom', message: `key entry "${part.slice(0, 12)}…" is not kid:base64key` });
+        continue;
+      }
+      const kid = part.slice(0, i);
+      const key = Buffer.from(part.slice(i + 1), 'base64');
+      if (!/^[A-Za-z0-9._-]{1,32}$/.test(kid)) ctx.addIssue({ code: 'custom', message: `key id "${kid}" must be 1-32 of A-Z a-z 0-9 . _ -` });
+      if (key.length !== 32) ctx.addIssue({ code: 'custom', message: `key "${kid}" must decode to 32 bytes (got ${key.length})` });
+      if (keys.some((k) => k.kid === kid)) ctx.addIssue({ code: 'custom', message: `key id "${kid}" appears twice` });
+      keys.push({ kid, key });
+    }
+    if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'no keys given' });
+    return keys;
+  });
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: int(3000),
+  HOST: z.string().default('0.0.0.0'),
+  PUBLIC_URL: url('http://localhost:3000'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.string().url().optional(),
+  DATABASE_POOL_MAX: int(20),
+  PGLITE_DIR: z.string().default('./data/pglite'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('leadrelay'),
+  META_APP_ID: z.string().default(''),
+  META_APP_SECRET: z.string().default(''),
+  META_VERIFY_TOKEN: z.string().default(''),
+  META_GRAPH_URL: url('https://graph.facebook.com'),
+  META_GRAPH_VERSION: z.string().regex(/^v\d+\.\d+$/, 'must look like v25.0').default('v25.0'),
+  META_GRAPH_TIMEOUT_MS: int(d.graph.timeoutMs),
+  META_GRAPH_RETRIES: int(d.graph.retries),
+  META_GRAPH_RETRY_MIN_DELAY_MS: int(d.graph.retryMinDelayMs),
+  LEADRELAY_ENCRYPTION_KEYS: keyRing.optional(),
+  LEADRELAY_ALLOW_PRIVATE_DESTINATIONS: bool(false),
+  MAX_WEBHOOK_BODY_BYTES: int(d.http.maxWebhookBodyBytes),
+  INTAKE_BATCH_MAX_ROWS: int(d.http.intakeBatchMaxRows),
+  INTAKE_BATCH_MAX_WAIT_MS: int(d.http.intakeBatchMaxWaitMs),
+  DELIVERY_TIMEOUT_MS: int(d.delivery.timeoutMs),
+  DELIVERY_MAX_ATTEMPTS: int(d.delivery.maxAttempts),
+  DELIVERY_BACKOFF_BASE_MS: int(d.delivery.backoffBaseMs),
+  DELIVERY_BACKOFF_MAX_MS: int(d.delivery.backoffMaxMs),
+  DELIVERY_RESPONSE_BODY_MAX_BYTES: int(d.delivery.responseBodyMaxBytes),
+  FETCH_MAX_ATTEMPTS: int(d.fetch.maxAttempts),
+  FETCH_BACKOFF_BASE_MS: int(d.fetch.backoffBaseMs),
+  FETCH_CONCURRENCY: int(d.workers.fetchConcurrency),
+  DELIVER_CONCURRENCY: int(d.workers.deliverConcurrency),
+  WORKER_LOCK_DURATION_MS: int(d.workers.lockDurationMs),
+  OUTBOX_SWEEP_INTERVAL_MS: int(d.maintenance.outboxSweepIntervalMs),
+  OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
+  LEAD_RETENTION_DAYS: int(d.retention.leadRetentionDays),
+  HUBSPOT_API_URL: url('https://api.hubapi.com'),
+  HUBSPOT_CLIENT_ID: z.string().default(''),
+  HUBSPOT_CLIENT_SECRET: z.string().default(''),
+  SALESFORCE_LOGIN_URL: url('https://login.salesforce.com'),
+  SALESFORCE_API_VERSION: z.string().regex(/^\d+\.\d$/, 'must look like 62.0').default('62.0'),
+  SALESFORCE_CLIENT_ID: z.string().default(''),
+  SALESFORCE_CLIENT_SECRET: z.string().default(''),
+  PIPEDRIVE_API_URL: url('https://api.pipedrive.com'),
+  PIPEDRIVE_OAUTH_URL: url('https://oauth.pipedrive.com'),
+  PIPEDRIVE_CLIENT_ID: z.string().default(''),
+  PIPEDRIVE_CLIENT_SECRET: z.string().default(''),
+});
+
+export type EnvInput = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function parseEnv(env: EnvInput) {
+  // Empty strings mean "unset", as in most .env files.
+  const cleaned: EnvInput = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
+  const result = envSchema.safeParse(cleaned);
+  if (!result.success) {
+    // Name every bad variable at once; never echo the value (it may be a secret).
+    const problems = result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(problems);
+  }
+  return result.data;
+}
+
+export type Env = ReturnType<typeof parseEnv>;
+
+export interface AppConfig {
+  env: Env['NODE_ENV'];
+  port: number;
+  host: string;
+  publicUrl: string;
+  logLevel: Env['LOG_LEVEL'];
+  database: { url: string | undefined; poolMax: number; pgliteDir: string };
+  redis: { url: string; prefix: string };
+  meta: {
+    appId: string;
+    appSecret: string;
+    verifyToken: string;
+    graphUrl: string;
+    graphVersion: string;
+    graphTimeoutMs: number;
+    graphRetries: number;
+    graphRetryMinDelayMs: number;
+  };
+  encryptionKeys: { kid: string; key: Buffer }[] | undefined;
+  allowPrivateDestinations: boolean;
+  intake: { maxBodyBytes: number; batchMaxRows: number; batchMaxWaitMs: number };
+  delivery: { timeoutMs: number; maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number; responseBodyMaxBytes: number };
+  fetch: { maxAttempts: number; backoffBaseMs: number };
+  workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
+  maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number };
+  retention: { leadRetentionDays: number };
+  hubspot: { apiUrl: string; clientId: string; clientSecret: string };
+  salesforce: { loginUrl: string; apiVersion: string; clientId: string; clientSecret: string };
+  pipedrive: { apiUrl: string; oauthUrl: string; clientId: string; clientSecret: string };
+}
+
+/** Parses the environment once. Throws ConfigError naming every bad variable. */
+export function loadConfig(env: EnvInput = process.env): AppConfig {
+  const e = parseEnv(env);
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL.replace(/\/$/, ''),
+    logLevel: e.LOG_LEVEL,
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, pgliteDir: e.PGLITE_DIR },
+    redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX },
+    meta: {
+      appId: e.META_APP_ID,
+      appSecret: e.META_APP_SECRET,
+      verifyToken: e.META_VERIFY_TOKEN,
+      graphUrl: e.META_GRAPH_URL.replace(/\/$/, ''),
+      graphVersion: e.META_GRAPH_VERSION,
+      graphTimeoutMs: e.META_GRAPH_TIMEOUT_MS,
+      graphRetries: e.META_GRAPH_RETRIES,
+      graphRetryMinDelayMs: e.META_GRAPH_RETRY_MIN_DELAY_MS,
+    },
+    encryptionKeys: e.LEADRELAY_ENCRYPTION_KEYS,
+    allowPrivateDestinations: e.LEADRELAY_ALLOW_PRIVATE_DESTINATIONS,
+    intake: { maxBodyBytes: e.MAX_WEBHOOK_BODY_BYTES, batchMaxRows: e.INTAKE_BATCH_MAX_ROWS, batchMaxWaitMs: e.INTAKE_BATCH_MAX_WAIT_MS },
+    delivery: {
+      timeoutMs: e.DELIVERY_TIMEOUT_MS,
+      maxAttempts: e.DELIVERY_MAX_ATTEMPTS,
+      backoffBaseMs: e.DELIVERY_BACKOFF_BASE_MS,
+      backoffMaxMs: e.DELIVERY_BACKOFF_MAX_MS,
+      responseBodyMaxBytes: e.DELIVERY_RESPONSE_BODY_MAX_BYTES,
+    },
+    fetch: { maxAttempts: e.FETCH_MAX_ATTEMPTS, backoffBaseMs: e.FETCH_BACKOFF_BASE_MS },
+    workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
+    maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS },
+    retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
+    hubspot: { apiUrl: e.HUBSPOT_API_URL.replace(/\/$/, ''), clientId: e.HUBSPOT_CLIENT_ID, clientSecret: e.HUBSPOT_CLIENT_SECRET },
+    salesforce: {
+      loginUrl: e.SALESFORCE_LOGIN_URL.replace(/\/$/, ''),
+      apiVersion: e.SALESFORCE_API_VERSION,
+      clientId: e.SALESFORCE_CLIENT_ID,
+      clientSecret: e.SALESFORCE_CLIENT_SECRET,
+    },
+    pipedrive: {
+      apiUrl: e.PIPEDRIVE_API_URL.replace(/\/$/, ''),
+      oauthUrl: e.PIPEDRIVE_OAUTH_URL.replace(/\/$/, ''),
+      clientId: e.PIPEDRIVE_CLIENT_ID,
+      clientSecret: e.PIPEDRIVE_CLIENT_SECRET,
+    },
+  };
+}

@@ -1,0 +1,119 @@
+// The shared contract every connector passes. Each connector's contract test supplies a harness
+// that arranges its CRM (with nock or a loopback fake) for one scenario at a time; this suite
+// checks that the connector turns each scenario into the same outcome.
+import { expect } from 'chai';
+import type { Connector, ConnectorContext, DeliveryRecord } from '../../connectors/types.js';
+import { ConnectorError } from '../../connectors/types.js';
+
+export type ContractScenario =
+  | { kind: 'created'; externalId: string }
+  /** The CRM already holds this lead (a repeat delivery): it must be updated, not created again. */
+  | { kind: 'updated'; externalId: string }
+  | { kind: 'rate_limited'; retryAfterMs: number }
+  /** A 401 that a token refresh cannot fix (or no refresh is possible). */
+  | { kind: 'unauthorized' }
+  | { kind: 'invalid'; message: string; field?: string }
+  | { kind: 'server_error'; status: number }
+  | { kind: 'connection_reset' };
+
+export interface ContractHarness {
+  /** A fresh context for one test. */
+  makeContext(): ConnectorContext;
+  /** Arranges the CRM so the next deliver() meets the scenario. */
+  arrange(scenario: ContractScenario, record: DeliveryRecord): void | Promise<void>;
+  /** After each test (e.g. nock.cleanAll(); assert all interceptors were used). */
+  reset(): void | Promise<void>;
+  /** A record with personal data in it; the suite checks none of it leaks into error messages. */
+  sampleRecord(): DeliveryRecord;
+  /** How far a reported wait may differ from the arranged one (Retry-After is in whole seconds). */
+  retryAfterToleranceMs?: number;
+}
+
+async function deliverExpectingError(connector: Connector, ctx: ConnectorContext, record: DeliveryRecord): Promise<ConnectorError> {
+  try {
+    await connector.deliver(ctx, record);
+  } catch (err) {
+    expect(err, 'connectors throw ConnectorError only').to.be.instanceOf(ConnectorError);
+    return err as ConnectorError;
+  }
+  throw new Error('expected deliver() to fail, but it resolved');
+}
+
+/** Personal data in the record: none of it may appear in an error's message. */
+function personalValues(record: DeliveryRecord): string[] {
+  const out: string[] = [];
+  for (const a of record.lead.answers) for (const v of a.values) if (v.length >= 4) out.push(v);
+  return out;
+}
+
+export function runConnectorContract(name: string, connector: Connector, harness: ContractHarness): void {
+  describe(`connector contract: ${name}`, () => {
+    afterEach(async () => {
+      await harness.reset();
+    });
+
+    it('has a registry id, label, auth modes and schemas', () => {
+      expect(connector.id).to.match(/^[a-z][a-z0-9-]*$/);
+      expect(connector.label).to.be.a('string').and.not.empty;
+      expect(connector.auth).to.be.an('array').and.not.empty;
+      expect(connector.configSchema).to.have.property('safeParse');
+      expect(connector.credentialsSchema).to.have.property('safeParse');
+    });
+
+    it('creates a record and reports its id', async () => {
+      const record = harness.sampleRecord();
+      await harness.arrange({ kind: 'created', externalId: 'ext-created-1' }, record);
+      const result = await connector.deliver(harness.makeContext(), record);
+      expect(result.action).to.equal('created');
+      expect(result.externalId).to.equal('ext-created-1');
+    });
+
+    it('updates, never creates twice, when the same lead is delivered again', async () => {
+      const record = harness.sampleRecord();
+      await harness.arrange({ kind: 'updated', externalId: 'ext-existing-7' }, record);
+      const result = await connector.deliver(harness.makeContext(), record);
+      expect(result.action).to.equal('updated');
+      expect(result.externalId).to.equal('ext-existing-7');
+    });
+
+    it('reports a 429 as rate_limited with the wait the CRM asked for', async () => {
+      const record = harness.sampleRecord();
+      await harness.arrange({ kind: 'rate_limited', retryAfterMs: 7000 }, record);
+      const err = await deliverExpectingError(connector, harness.makeContext(), record);
+      expect(err.kind).to.equal('rate_limited');
+      expect(err.retryAfterMs).to.be.a('number');
+      expect(Math.abs((err.retryAfterMs ?? 0) - 7000)).to.be.at.most(harness.retryAfterToleranceMs ?? 1000);
+    });
+
+    it('reports a 401 it cannot fix as auth', async () => {
+      const record = harness.sampleRecord();
+      await harness.arrange({ kind: 'unauthorized' }, record);
+      const err = await deliverExpectingError(connector, harness.makeContext(), record);
+      expect(err.kind).to.equal('auth');
+    });
+
+    it("reports a validation error as invalid, with the CRM's own message", async () => {
+      const record = harness.sampleRecord();
+      await harness.arrange({ kind: 'invalid', message: 'Property "favorite_color" does not exist', field: 'favorite_color' }, record);
+      const err = await deliverExpectingError(connector, harness.makeContext(), record);
+      expect(err.kind).to.equal('invalid');
+      expect(err.crmMessage ?? '').to.contain('favorite_color');
+      for (const v of personalValues(record)) expect(err.message).to.not.contain(v);
+    });
+
+    it('reports a 5xx as retryable', async () => {
+      const record = harness.sampleRecord();
+      await harness.arrange({ kind: 'server_error', status: 503 }, record);
+      const err = await deliverExpectingError(connector, harness.makeContext(), record);
+      expect(err.kind).to.equal('retryable');
+      expect(err.reason).to.contain('503');
+    });
+
+    it('reports a dropped connection as retryable', async () => {
+      const record = harness.sampleRecord();
+      await harness.arrange({ kind: 'connection_reset' }, record);
+      const err = await deliverExpectingError(connector, harness.makeContext(), record);
+      expect(err.kind).to.equal('retryable');
+    });
+  });
+}
