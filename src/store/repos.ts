@@ -1,0 +1,358 @@
+// Repositories: every query LeadRelay makes, each scoped by workspace where a workspace is known.
+// Secrets arrive here already encrypted; lead answers likewise (see src/pipeline/lead-store.ts).
+import { sql } from 'kysely';
+import type { Db } from './db.js';
+import type { Delivery, DeliveryStatus, Destination, EventStatus, Lead, LeadgenEvent, NewLead, Page, Route, Workspace } from './schema.js';
+
+export const json = (value: unknown): string => JSON.stringify(value);
+
+// ---------- workspaces ----------
+export async function createWorkspace(db: Db, name: string, leadRetentionDays?: number): Promise<Workspace> {
+  return db
+    .insertInto('workspaces')
+    .values({ name, ...(leadRetentionDays ? { lead_retention_days: leadRetentionDays } : {}) })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findWorkspace(db: Db, id: string): Promise<Workspace | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('workspaces').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listWorkspaces(db: Db): Promise<Workspace[]> {
+  return db.selectFrom('workspaces').selectAll().orderBy('created_at').execute();
+}
+
+// ---------- pages ----------
+export async function upsertPage(db: Db, p: { workspaceId: string; pageId: string; name: string | null; tokenEnvelope: string }): Promise<Page> {
+  return db
+    .insertInto('pages')
+    .values({ workspace_id: p.workspaceId, page_id: p.pageId, name: p.name, token_envelope: p.tokenEnvelope })
+    .onConflict((oc) =>
+      oc.column('page_id').doUpdateSet({
+        token_envelope: p.tokenEnvelope,
+        name: sql`coalesce(excluded.name, pages.name)`,
+        status: 'active',
+        status_reason: null,
+        updated_at: sql`now()`,
+      }).where('pages.workspace_id', '=', p.workspaceId),
+    )
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findPageByPageId(db: Db, pageId: string): Promise<Page | undefined> {
+  return db.selectFrom('pages').selectAll().where('page_id', '=', pageId).executeTakeFirst();
+}
+
+export async function setPageStatus(db: Db, pageId: string, status: Page['status'], reason: string | null): Promise<void> {
+  await db.updateTable('pages').set({ status, status_reason: reason, updated_at: sql`now()` }).where('page_id', '=', pageId).execute();
+}
+
+export async function listPages(db: Db, workspaceId?: string): Promise<Page[]> {
+  let q = db.selectFrom('pages').selectAll();
+  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
+  return q.orderBy('created_at').execute();
+}
+
+// ---------- destinations ----------
+export async function createDestination(
+  db: Db,
+  d: { workspaceId: string; type: string; name: string; config: Record<string, unknown>; credentialsEnvelope: string | null },
+): Promise<Destination> {
+  return db
+    .insertInto('destinations')
+    .values({ workspace_id: d.workspaceId, type: d.type, name: d.name, config: json(d.config), credentials_envelope: d.credentialsEnvelope })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findDestination(db: Db, id: string): Promise<Destination | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('destinations').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listDestinations(db: Db, workspaceId?: string): Promise<Destination[]> {
+  let q = db.selectFrom('destinations').selectAll();
+  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
+  return q.orderBy('created_at').execute();
+}
+
+export async function updateDestinationCredentials(db: Db, id: string, envelope: string, reactivate: boolean): Promise<void> {
+  await db
+    .updateTable('destinations')
+    .set({
+      credentials_envelope: envelope,
+      updated_at: sql`now()`,
+      ...(reactivate ? { status: 'active' as const, status_reason: null } : {}),
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function setDestinationStatus(db: Db, id: string, status: Destination['status'], reason: string | null): Promise<void> {
+  await db.updateTable('destinations').set({ status, status_reason: reason, updated_at: sql`now()` }).where('id', '=', id).execute();
+}
+
+export async function setDestinationRateLimit(db: Db, id: string, until: Date | null): Promise<void> {
+  await db.updateTable('destinations').set({ rate_limited_until: until }).where('id', '=', id).execute();
+}
+
+// ---------- routes ----------
+export async function createRoute(
+  db: Db,
+  r: { workspaceId: string; pageId: string; formId: string | null; destinationId: string; mapping?: unknown; filter?: unknown },
+): Promise<Route> {
+  return db
+    .insertInto('routes')
+    .values({
+      workspace_id: r.workspaceId,
+      page_id: r.pageId,
+      form_id: r.formId,
+      destination_id: r.destinationId,
+      mapping: r.mapping === undefined ? null : json(r.mapping),
+      filter: r.filter === undefined ? null : json(r.filter),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function findRoute(db: Db, id: string): Promise<Route | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('routes').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Enabled routes of a workspace's page that take this form (routes without a form take every form). */
+export async function findRoutesFor(db: Db, workspaceId: string, pageId: string, formId: string | null): Promise<Route[]> {
+  return db
+    .selectFrom('routes')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where('page_id', '=', pageId)
+    .where('is_enabled', '=', true)
+    .where((eb) => (formId === null ? eb('form_id', 'is', null) : eb.or([eb('form_id', 'is', null), eb('form_id', '=', formId)])))
+    .orderBy('created_at')
+    .execute();
+}
+
+export async function listRoutes(db: Db, workspaceId?: string): Promise<Route[]> {
+  let q = db.selectFrom('routes').selectAll();
+  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
+  return q.orderBy('created_at').execute();
+}
+
+export async function updateRoute(db: Db, id: string, set: { mapping?: unknown; filter?: unknown; formQuestions?: unknown; drift?: unknown }): Promise<void> {
+  const values: Record<string, unknown> = { updated_at: sql`now()` };
+  if (set.mapping !== undefined) values.mapping = set.mapping === null ? null : json(set.mapping);
+  if (set.filter !== undefined) values.filter = set.filter === null ? null : json(set.filter);
+  if (set.formQuestions !== undefined) values.form_questions = set.formQuestions === null ? null : json(set.formQuestions);
+  if (set.drift !== undefined) values.drift = set.drift === null ? null : json(set.drift);
+  await db.updateTable('routes').set(values).where('id', '=', id).execute();
+}
+
+// ---------- leadgen events ----------
+export interface NewLeadgenEvent {
+  pageId: string;
+  leadgenId: string;
+  formId: string | null;
+  adId: string | null;
+  adgroupId: string | null;
+  createdTime: Date | null;
+  isTest: boolean;
+}
+
+/**
+ * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
+ * Returns the events that were new, with their ids, so only they are queued.
+ */
+export async function recordLeadgenEvents(db: Db, rows: NewLeadgenEvent[]): Promise<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }[]> {
+  if (rows.length === 0) return [];
+  return db
+    .insertInto('leadgen_events')
+    .values(
+      rows.map((r) => ({
+        page_id: r.pageId,
+        leadgen_id: r.leadgenId,
+        form_id: r.formId,
+        ad_id: r.adId,
+        adgroup_id: r.adgroupId,
+        created_time: r.createdTime,
+        is_test: r.isTest,
+        status: r.isTest ? ('test' as const) : ('received' as const),
+        status_reason: r.isTest ? 'dashboard_test_id' : null,
+      })),
+    )
+    .onConflict((oc) => oc.columns(['page_id', 'leadgen_id']).doNothing())
+    .returning(['id', 'page_id', 'leadgen_id', 'status'])
+    .execute();
+}
+
+export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | undefined> {
+  return db.selectFrom('leadgen_events').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function setEventStatus(
+  db: Db,
+  id: number,
+  status: EventStatus,
+  extra: { reason?: string | null; workspaceId?: string | null; lastError?: Record<string, unknown> | null; incrementAttempts?: boolean } = {},
+): Promise<void> {
+  const values: Record<string, unknown> = { status, updated_at: sql`now()` };
+  if (extra.reason !== undefined) values.status_reason = extra.reason;
+  if (extra.workspaceId !== undefined) values.workspace_id = extra.workspaceId;
+  if (extra.lastError !== undefined) values.last_error = extra.lastError === null ? null : json(extra.lastError);
+  if (extra.incrementAttempts) values.attempts = sql`attempts + 1`;
+  await db.updateTable('leadgen_events').set(values).where('id', '=', id).execute();
+}
+
+/** Events still waiting to be fetched that are older than the cutoff: the outbox the sweep re-queues. */
+export async function listOpenEvents(db: Db, olderThan: Date, limit: number): Promise<{ id: number }[]> {
+  return db.selectFrom('leadgen_events').select('id').where('status', '=', 'received').where('received_at', '<', olderThan).orderBy('id').limit(limit).execute();
+}
+
+/** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
+export async function reopenEventsForPage(db: Db, pageId: string, statuses: EventStatus[]): Promise<{ id: number }[]> {
+  return db
+    .updateTable('leadgen_events')
+    .set({ status: 'received', status_reason: null, updated_at: sql`now()` })
+    .where('page_id', '=', pageId)
+    .where('status', 'in', statuses)
+    .returning('id')
+    .execute();
+}
+
+// ---------- leads ----------
+/** Inserts the lead unless it exists; returns the stored row either way (idempotent). */
+export async function insertLead(db: Db, lead: NewLead): Promise<Lead> {
+  const inserted = await db
+    .insertInto('leads')
+    .values(lead)
+    .onConflict((oc) => oc.columns(['workspace_id', 'leadgen_id']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted) return inserted;
+  return db
+    .selectFrom('leads')
+    .selectAll()
+    .where('workspace_id', '=', lead.workspace_id)
+    .where('leadgen_id', '=', lead.leadgen_id)
+    .executeTakeFirstOrThrow();
+}
+
+export async function findLead(db: Db, id: string): Promise<Lead | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('leads').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listLeads(db: Db, workspaceId: string, limit = 50): Promise<Lead[]> {
+  return db.selectFrom('leads').selectAll().where('workspace_id', '=', workspaceId).orderBy('received_at', 'desc').limit(limit).execute();
+}
+
+export async function setLeadStatus(db: Db, id: string, status: Lead['status'], reason: string | null): Promise<void> {
+  await db.updateTable('leads').set({ status, status_reason: reason }).where('id', '=', id).execute();
+}
+
+export async function listUnroutedLeads(db: Db, workspaceId: string, formId: string | null): Promise<Lead[]> {
+  let q = db.selectFrom('leads').selectAll().where('workspace_id', '=', workspaceId).where('status', '=', 'unrouted');
+  if (formId) q = q.where('form_id', '=', formId);
+  return q.orderBy('received_at').execute();
+}
+
+// ---------- deliveries ----------
+/** One delivery per lead × destination; a repeat is a no-op. Returns every delivery of the lead. */
+export async function ensureDeliveries(
+  db: Db,
+  rows: { workspaceId: string; leadId: string; destinationId: string; routeId: string }[],
+): Promise<Delivery[]> {
+  if (rows.length > 0) {
+    await db
+      .insertInto('deliveries')
+      .values(rows.map((r) => ({ workspace_id: r.workspaceId, lead_id: r.leadId, destination_id: r.destinationId, route_id: r.routeId })))
+      .onConflict((oc) => oc.columns(['lead_id', 'destination_id']).doNothing())
+      .execute();
+  }
+  const leadIds = [...new Set(rows.map((r) => r.leadId))];
+  if (leadIds.length === 0) return [];
+  return db.selectFrom('deliveries').selectAll().where('lead_id', 'in', leadIds).execute();
+}
+
+export async function findDelivery(db: Db, id: string): Promise<Delivery | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listDeliveriesOfLead(db: Db, leadId: string): Promise<Delivery[]> {
+  return db.selectFrom('deliveries').selectAll().where('lead_id', '=', leadId).orderBy('created_at').execute();
+}
+
+export async function updateDelivery(db: Db, id: string, set: Record<string, unknown>): Promise<void> {
+  await db.updateTable('deliveries').set({ ...set, updated_at: sql`now()` }).where('id', '=', id).execute();
+}
+
+export async function listOpenDeliveries(db: Db, olderThan: Date, limit: number): Promise<{ id: string }[]> {
+  return db.selectFrom('deliveries').select('id').where('status', '=', 'pending').where('updated_at', '<', olderThan).orderBy('created_at').limit(limit).execute();
+}
+
+/** Moves a destination's parked deliveries back to pending, oldest first (they resume in order). */
+export async function unparkDeliveries(db: Db, destinationId: string): Promise<{ id: string }[]> {
+  const rows = await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', updated_at: sql`now()` })
+    .where('destination_id', '=', destinationId)
+    .where('status', '=', 'parked')
+    .returning(['id', 'created_at'])
+    .execute();
+  return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
+}
+
+export async function resetDeliveriesOfLead(db: Db, leadId: string, statuses: DeliveryStatus[]): Promise<{ id: string }[]> {
+  return db
+    .updateTable('deliveries')
+    .set({ status: 'pending', attempts: 0, updated_at: sql`now()`, next_attempt_at: null })
+    .where('lead_id', '=', leadId)
+    .where('status', 'in', statuses)
+    .returning('id')
+    .execute();
+}
+
+export async function recordAttempt(
+  db: Db,
+  a: {
+    workspaceId: string;
+    deliveryId: string;
+    attempt: number;
+    startedAt: Date;
+    outcome: 'delivered' | 'retry' | 'rate_limited' | 'auth' | 'dead';
+    httpStatus?: number | null;
+    errorKind?: string | null;
+    reason?: string | null;
+    message?: string | null;
+    responseBody?: string | null;
+  },
+): Promise<void> {
+  await db
+    .insertInto('delivery_attempts')
+    .values({
+      workspace_id: a.workspaceId,
+      delivery_id: a.deliveryId,
+      attempt: a.attempt,
+      started_at: a.startedAt,
+      finished_at: new Date(),
+      outcome: a.outcome,
+      http_status: a.httpStatus ?? null,
+      error_kind: a.errorKind ?? null,
+      reason: a.reason ?? null,
+      message: a.message ?? null,
+      response_body: a.responseBody ?? null,
+    })
+    .execute();
+}
+
+export async function listAttempts(db: Db, deliveryId: string) {
+  return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
+}
+
+export function isUuid(s: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+}

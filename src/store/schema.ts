@@ -1,0 +1,163 @@
+// Row types for Kysely. The migrations in ./migrations are the source of truth; keep these in step.
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T = unknown> = ColumnType<T, string | undefined, string>;
+
+export type PageStatus = 'active' | 'needs_reauth';
+export type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
+export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed';
+export type LeadStatus = 'routed' | 'unrouted';
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead' | 'parked';
+
+export interface WorkspacesTable {
+  id: Generated<string>;
+  name: string;
+  lead_retention_days: Generated<number>;
+  created_at: GeneratedTimestamp;
+}
+
+export interface PagesTable {
+  id: Generated<string>;
+  workspace_id: string;
+  page_id: string;
+  name: string | null;
+  token_envelope: string;
+  status: Generated<PageStatus>;
+  status_reason: string | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface DestinationsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  type: string;
+  name: string;
+  config: Json<Record<string, unknown>>;
+  credentials_envelope: string | null;
+  status: Generated<DestinationStatus>;
+  status_reason: string | null;
+  rate_limited_until: Timestamp | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface RoutesTable {
+  id: Generated<string>;
+  workspace_id: string;
+  page_id: string;
+  form_id: string | null;
+  destination_id: string;
+  mapping: Json<unknown> | null;
+  filter: Json<unknown> | null;
+  is_enabled: Generated<boolean>;
+  form_questions: Json<unknown> | null;
+  drift: Json<unknown> | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface LeadgenEventsTable {
+  id: Generated<number>;
+  page_id: string;
+  leadgen_id: string;
+  form_id: string | null;
+  ad_id: string | null;
+  adgroup_id: string | null;
+  created_time: Timestamp | null;
+  workspace_id: string | null;
+  status: Generated<EventStatus>;
+  status_reason: string | null;
+  is_test: Generated<boolean>;
+  attempts: Generated<number>;
+  last_error: Json<Record<string, unknown>> | null;
+  received_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface LeadsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  event_id: number | null;
+  leadgen_id: string;
+  page_id: string;
+  page_name: string | null;
+  form_id: string | null;
+  form_name: string | null;
+  created_time: Timestamp;
+  ad_id: string | null;
+  ad_name: string | null;
+  adset_id: string | null;
+  adset_name: string | null;
+  campaign_id: string | null;
+  campaign_name: string | null;
+  platform: string | null;
+  is_organic: boolean;
+  is_test: boolean;
+  answers_envelope: string | null;
+  status: Generated<LeadStatus>;
+  status_reason: string | null;
+  received_at: Timestamp;
+  fetched_at: GeneratedTimestamp;
+  erased_at: Timestamp | null;
+}
+
+export interface DeliveriesTable {
+  id: Generated<string>;
+  workspace_id: string;
+  lead_id: string;
+  destination_id: string;
+  route_id: string | null;
+  status: Generated<DeliveryStatus>;
+  attempts: Generated<number>;
+  external_id: string | null;
+  external_url: string | null;
+  action: string | null;
+  last_error_kind: string | null;
+  last_error_reason: string | null;
+  last_error_message: string | null;
+  connector_state: Json<Record<string, unknown>> | null;
+  next_attempt_at: Timestamp | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+  delivered_at: Timestamp | null;
+}
+
+export interface DeliveryAttemptsTable {
+  id: Generated<number>;
+  workspace_id: string;
+  delivery_id: string;
+  attempt: number;
+  started_at: Timestamp;
+  finished_at: Timestamp;
+  outcome: 'delivered' | 'retry' | 'rate_limited' | 'auth' | 'dead';
+  http_status: number | null;
+  error_kind: string | null;
+  reason: string | null;
+  message: string | null;
+  response_body: string | null;
+}
+
+export interface Database {
+  workspaces: WorkspacesTable;
+  pages: PagesTable;
+  destinations: DestinationsTable;
+  routes: RoutesTable;
+  leadgen_events: LeadgenEventsTable;
+  leads: LeadsTable;
+  deliveries: DeliveriesTable;
+  delivery_attempts: DeliveryAttemptsTable;
+}
+
+export type Workspace = Selectable<WorkspacesTable>;
+export type Page = Selectable<PagesTable>;
+export type Destination = Selectable<DestinationsTable>;
+export type Route = Selectable<RoutesTable>;
+export type LeadgenEvent = Selectable<LeadgenEventsTable>;
+export type Lead = Selectable<LeadsTable>;
+export type NewLead = Insertable<LeadsTable>;
+export type Delivery = Selectable<DeliveriesTable>;
+export type DeliveryUpdate = Updateable<DeliveriesTable>;
+export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;

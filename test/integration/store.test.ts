@@ -1,0 +1,91 @@
+// The same migrations and repositories, proven on the real PostgreSQL server and on PGlite.
+import { expect } from 'chai';
+import type { DbHandle } from '../../src/store/db.js';
+import * as repo from '../../src/store/repos.js';
+import { openPgliteTestDb, openTestDb } from '../helpers/test-db.js';
+
+const backends: [string, () => Promise<DbHandle>][] = [
+  ['postgres', openTestDb],
+  ['pglite', openPgliteTestDb],
+];
+
+for (const [name, open] of backends) {
+  describe(`store on ${name}`, function () {
+    this.timeout(60_000);
+    let h: DbHandle;
+    before(async () => {
+      h = await open();
+    });
+    after(async () => {
+      await h?.close();
+    });
+
+    it('records leadgen events once: duplicates in a batch and across batches are no-ops', async () => {
+      const ev = (id: string) => ({ pageId: '100', leadgenId: id, formId: 'f1', adId: null, adgroupId: null, createdTime: new Date(1_700_000_000_000), isTest: false });
+      const first = await repo.recordLeadgenEvents(h.db, [ev('1'), ev('2')]);
+      expect(first.map((r) => r.leadgen_id).sort()).to.deep.equal(['1', '2']);
+      const second = await repo.recordLeadgenEvents(h.db, [ev('2'), ev('3')]);
+      expect(second.map((r) => r.leadgen_id)).to.deep.equal(['3']);
+      const count = await h.db.selectFrom('leadgen_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      expect(Number(count.n)).to.equal(3);
+    });
+
+    it('keeps a 19-digit leadgen id exactly', async () => {
+      const big = '1234567890123456789';
+      await repo.recordLeadgenEvents(h.db, [{ pageId: '100', leadgenId: big, formId: null, adId: null, adgroupId: null, createdTime: null, isTest: false }]);
+      const row = await h.db.selectFrom('leadgen_events').select('leadgen_id').where('leadgen_id', '=', big).executeTakeFirstOrThrow();
+      expect(row.leadgen_id).to.equal(big);
+    });
+
+    it('scopes pages, destinations and routes by workspace and stores JSON config as objects', async () => {
+      const ws = await repo.createWorkspace(h.db, 'Acme');
+      const page = await repo.upsertPage(h.db, { workspaceId: ws.id, pageId: 'p-1', name: 'Acme Bikes', tokenEnvelope: 'lr1.k.x.y' });
+      expect(page.status).to.equal('active');
+      const dest = await repo.createDestination(h.db, { workspaceId: ws.id, type: 'webhook', name: 'hook', config: { url: 'https://x.test/in', nested: { a: 1 } }, credentialsEnvelope: null });
+      expect(dest.config).to.deep.equal({ url: 'https://x.test/in', nested: { a: 1 } });
+      await repo.createRoute(h.db, { workspaceId: ws.id, pageId: 'p-1', formId: null, destinationId: dest.id });
+      await repo.createRoute(h.db, { workspaceId: ws.id, pageId: 'p-1', formId: 'form-9', destinationId: dest.id, filter: { all: [] } });
+      expect(await repo.findRoutesFor(h.db, ws.id, 'p-1', 'form-9')).to.have.length(2);
+      expect(await repo.findRoutesFor(h.db, ws.id, 'p-1', 'form-8')).to.have.length(1);
+      const other = await repo.createWorkspace(h.db, 'Other');
+      expect(await repo.findRoutesFor(h.db, other.id, 'p-1', 'form-9')).to.have.length(0);
+    });
+
+    it('re-registering a page replaces its token and re-activates it, but never moves it to another workspace', async () => {
+      const ws = await repo.createWorkspace(h.db, 'W');
+      await repo.upsertPage(h.db, { workspaceId: ws.id, pageId: 'p-2', name: 'Two', tokenEnvelope: 'old' });
+      await repo.setPageStatus(h.db, 'p-2', 'needs_reauth', 'graph_code_190_460');
+      const again = await repo.upsertPage(h.db, { workspaceId: ws.id, pageId: 'p-2', name: null, tokenEnvelope: 'new' });
+      expect(again.token_envelope).to.equal('new');
+      expect(again.status).to.equal('active');
+      expect(again.name).to.equal('Two');
+      const thief = await repo.createWorkspace(h.db, 'Thief');
+      let failed = false;
+      try {
+        await repo.upsertPage(h.db, { workspaceId: thief.id, pageId: 'p-2', name: null, tokenEnvelope: 'stolen' });
+      } catch {
+        failed = true;
+      }
+      expect(failed, 'a page registered by one workspace cannot be taken by another').to.equal(true);
+      expect((await repo.findPageByPageId(h.db, 'p-2'))?.token_envelope).to.equal('new');
+    });
+
+    it('creates one delivery per lead and destination however often it is asked', async () => {
+      const ws = await repo.createWorkspace(h.db, 'D');
+      const dest = await repo.createDestination(h.db, { workspaceId: ws.id, type: 'webhook', name: 'h', config: {}, credentialsEnvelope: null });
+      const route = await repo.createRoute(h.db, { workspaceId: ws.id, pageId: 'p-3', formId: null, destinationId: dest.id });
+      const lead = await repo.insertLead(h.db, {
+        workspace_id: ws.id, event_id: null, leadgen_id: '77', page_id: 'p-3', page_name: null, form_id: null, form_name: null,
+        created_time: new Date(), ad_id: null, ad_name: null, adset_id: null, adset_name: null, campaign_id: null, campaign_name: null,
+        platform: 'fb', is_organic: true, is_test: false, answers_envelope: null, status_reason: null, received_at: new Date(), erased_at: null,
+      });
+      const again = await repo.insertLead(h.db, { ...lead, id: undefined } as never);
+      expect(again.id).to.equal(lead.id);
+      const row = { workspaceId: ws.id, leadId: lead.id, destinationId: dest.id, routeId: route.id };
+      await repo.ensureDeliveries(h.db, [row]);
+      const all = await repo.ensureDeliveries(h.db, [row, row]);
+      expect(all).to.have.length(1);
+      expect(all[0].status).to.equal('pending');
+    });
+  });
+}
