@@ -1,0 +1,310 @@
+// The Meta Graph API client: leads, forms, test leads and token checks.
+// - Every call is pinned to one version (`/{version}/...`) and carries `access_token`,
+//   `appsecret_proof` and `appsecret_time`.
+// - Only transient failures are retried here (codes 1/2, HTTP 5xx, network); throttles are
+//   surfaced with a wait, because Meta says retrying a throttled call extends the block.
+// - Every failure is a GraphError whose message never contains the token or the proof.
+// Lead retrieval: https://developers.facebook.com/documentation/ads-commerce/marketing-api/guides/lead-ads/retrieving
+import { createHmac } from 'node:crypto';
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import pRetry from 'p-retry';
+import type { z } from 'zod';
+import { classifyGraphError, GraphError, isTransientGraphError } from './graph-errors.js';
+import {
+  GRAPH_FORM_FIELDS,
+  GRAPH_FORM_SUMMARY_FIELDS,
+  GRAPH_LEAD_FIELDS,
+  graphCreatedSchema,
+  graphDebugTokenSchema,
+  graphFormSchema,
+  graphFormSummaryPageSchema,
+  graphLeadPageSchema,
+  graphLeadSchema,
+  graphSuccessSchema,
+  parseGraphJson,
+  type GraphForm,
+  type GraphFormSummary,
+  type GraphLead,
+  type GraphPaging,
+  type GraphTokenDebug,
+} from './graph-types.js';
+
+export interface GraphClientOptions {
+  /** Base URL, e.g. `https://graph.facebook.com` (a loopback fake in tests). */
+  graphUrl: string;
+  /** Pinned Graph version, e.g. `v25.0`. */
+  version: string;
+  appSecret: string;
+  /** Needed only for `debugToken` (the app token is `${appId}|${appSecret}`). */
+  appId?: string;
+  /** Per-request timeout. */
+  timeoutMs: number;
+  /** How many times a transient failure is retried (0 = try once). */
+  retries: number;
+  /** Delay before the first retry; doubles each time, with jitter. */
+  retryMinDelayMs: number;
+  /** Clock for `appsecret_time`; defaults to `Date.now`. */
+  now?: () => number;
+}
+
+export interface ListFormLeadsOptions {
+  /** Only leads created strictly after this Unix time (seconds). */
+  sinceUnixSeconds?: number;
+  /** Page size (`limit`); default 100. */
+  pageSize?: number;
+}
+
+export interface TestLeadInput {
+  /** Answers; Meta fills dummy values for questions left out. */
+  fieldData?: { name: string; values: string[] }[];
+  consents?: { key: string; checked: boolean }[];
+}
+
+export interface GraphClient {
+  /** `GET /{leadgen_id}` with every lead field requested explicitly. */
+  getLead(leadgenId: string, pageToken: string): Promise<GraphLead>;
+  /** `GET /{form_id}` with its questions. */
+  getForm(formId: string, token: string): Promise<GraphForm>;
+  /** `GET /{form_id}/leads`, newest first, following `paging.cursors.after` until `paging.next` is absent. */
+  listFormLeads(formId: string, token: string, opts?: ListFormLeadsOptions): AsyncGenerator<GraphLead>;
+  /** `GET /{page_id}/leadgen_forms`, every page of results. */
+  listPageForms(pageId: string, pageToken: string): AsyncGenerator<GraphFormSummary>;
+  /** `GET /debug_token` with the app token. Requires `appId`. */
+  debugToken(inputToken: string): Promise<GraphTokenDebug>;
+  /** `POST /{form_id}/test_leads` (one test lead per form; delete the old one first). Not retried. */
+  createTestLead(formId: string, pageToken: string, input?: TestLeadInput): Promise<{ id: string }>;
+  /** `GET /{form_id}/test_leads`. */
+  listTestLeads(formId: string, pageToken: string): Promise<GraphLead[]>;
+  /** `DELETE /{lead_id}`: removes a test lead (only its creator can). Not retried. */
+  deleteTestLead(leadId: string, pageToken: string): Promise<void>;
+}
+
+/**
+ * `appsecret_proof` in its current, time-stamped form: lowercase hex
+ * HMAC-SHA256(key = app secret, message = `${accessToken}|${unixSeconds}`), sent together with
+ * `appsecret_time=unixSeconds`. We use this form rather than the classic HMAC of the token
+ * alone because a time-stamped proof is only accepted for 5 minutes, so a leaked URL is not a
+ * lasting credential; it is therefore computed afresh for every request.
+ * https://developers.facebook.com/docs/facebook-login/security#proof
+ */
+export function computeAppsecretProof(accessToken: string, appSecret: string, unixSeconds: number): string {
+  return createHmac('sha256', appSecret).update(`${accessToken}|${unixSeconds}`).digest('hex');
+}
+
+// Graph ids are digits; test and sample ids too. Rejecting anything else keeps a bad id from
+// turning into a different path (`../`, `?`), and is reported without calling Meta.
+const GRAPH_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const DEFAULT_PAGE_SIZE = 100;
+
+type Params = Record<string, string>;
+type Method = 'GET' | 'POST' | 'DELETE';
+
+function assertGraphId(kind: string, id: string): void {
+  if (typeof id !== 'string' || !GRAPH_ID_PATTERN.test(id)) {
+    throw new GraphError({ category: 'invalid_request', reason: `invalid_${kind}`, message: `${kind} is not a Graph object id` });
+  }
+}
+
+function assertToken(token: string): void {
+  if (typeof token !== 'string' || token.trim() === '') {
+    throw new GraphError({ category: 'token_dead', reason: 'access_token_missing', message: 'no access token was given for the Graph call' });
+  }
+}
+
+function parseOrThrow<S extends z.ZodType>(schema: S, body: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  // Only paths of the failing members: values may be lead answers (personal data).
+  const where = parsed.error.issues
+    .slice(0, 3)
+    .map((issue) => issue.path.join('.') || '(root)')
+    .join(', ');
+  throw new GraphError({ category: 'unknown', reason: 'graph_response_invalid', message: `the ${what} response did not have the expected shape at ${where}` });
+}
+
+function headersToRecord(response: AxiosResponse): Record<string, string | string[] | undefined> {
+  const out: Record<string, string | string[] | undefined> = {};
+  const raw = response.headers as unknown as { toJSON?: () => Record<string, unknown> } & Record<string, unknown>;
+  const source = typeof raw.toJSON === 'function' ? raw.toJSON() : raw;
+  for (const [name, value] of Object.entries(source)) {
+    if (typeof value === 'string' || Array.isArray(value)) out[name] = value as string | string[];
+    else if (typeof value === 'number') out[name] = String(value);
+  }
+  return out;
+}
+
+function readNetworkCode(err: unknown): string {
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    return (err as { code: string }).code;
+  }
+  return 'UNKNOWN';
+}
+
+function hasErrorMember(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && 'error' in body;
+}
+
+export function createGraphClient(opts: GraphClientOptions): GraphClient {
+  if (!/^v\d+\.\d+$/.test(opts.version)) throw new Error(`Graph version "${opts.version}" must look like v25.0`);
+  if (!opts.appSecret) throw new Error('the Meta app secret is required for appsecret_proof');
+  const now = opts.now ?? Date.now;
+  const http: AxiosInstance = axios.create({
+    baseURL: opts.graphUrl.replace(/\/+$/, ''),
+    timeout: opts.timeoutMs,
+    adapter: 'http',
+    // Bodies are parsed by parseGraphJson (keeps big integer ids exact); statuses are judged here.
+    responseType: 'text',
+    transformResponse: [(data: unknown) => data],
+    validateStatus: () => true,
+    maxRedirects: 0,
+    // Timeouts surface as ETIMEDOUT instead of the ambiguous ECONNABORTED.
+    transitional: { clarifyTimeoutError: true },
+    headers: { Accept: 'application/json' },
+  });
+
+  async function sendOnce(method: Method, path: string, token: string, params: Params): Promise<unknown> {
+    const unixSeconds = Math.floor(now() / 1000);
+    const all: Params = {
+      ...params,
+      access_token: token,
+      appsecret_proof: computeAppsecretProof(token, opts.appSecret, unixSeconds),
+      appsecret_time: String(unixSeconds),
+    };
+    const url = `/${opts.version}/${path}`;
+    let response: AxiosResponse<string>;
+    try {
+      response =
+        method === 'POST'
+          ? await http.request({
+              method,
+              url,
+              data: new URLSearchParams(all).toString(),
+              headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+            })
+          : await http.request({ method, url, params: all });
+    } catch (err) {
+      // No response (reset, refused, DNS, timeout). The axios error holds the URL with the
+      // token, so it is deliberately not attached as the cause.
+      throw new GraphError(classifyGraphError({ networkCode: readNetworkCode(err) }));
+    }
+
+    const text = typeof response.data === 'string' ? response.data : '';
+    let body: unknown;
+    let isJson = true;
+    try {
+      body = text === '' ? undefined : parseGraphJson(text);
+    } catch {
+      isJson = false;
+    }
+    const isOk = response.status >= 200 && response.status < 300;
+    if (isOk && isJson && body !== undefined && !hasErrorMember(body)) return body;
+    if (isOk && !hasErrorMember(body)) {
+      throw new GraphError({ category: 'unknown', reason: 'graph_response_not_json', httpStatus: response.status, message: 'the Graph API answered with a body that is not JSON' });
+    }
+    throw new GraphError(classifyGraphError({ httpStatus: response.status, body: isJson ? body : text, headers: headersToRecord(response) }));
+  }
+
+  function request(method: Method, path: string, token: string, params: Params = {}): Promise<unknown> {
+    assertToken(token);
+    // Writes are not retried: a timeout after Meta accepted a POST would otherwise repeat it.
+    const retries = method === 'GET' ? Math.max(0, opts.retries) : 0;
+    return pRetry(() => sendOnce(method, path, token, params), {
+      retries,
+      minTimeout: opts.retryMinDelayMs,
+      factor: 2,
+      randomize: opts.retryMinDelayMs > 0,
+      shouldRetry: ({ error }) => isTransientGraphError(error),
+    });
+  }
+
+  /** Follows `paging.cursors.after` until Graph stops sending `paging.next`. */
+  async function* paginate<T>(path: string, token: string, params: Params, readPage: (body: unknown) => { data: T[]; paging?: GraphPaging }): AsyncGenerator<T> {
+    const seenCursors = new Set<string>();
+    let after: string | undefined;
+    for (;;) {
+      const body = await request('GET', path, token, after === undefined ? params : { ...params, after });
+      const page = readPage(body);
+      for (const item of page.data) yield item;
+      if (!page.paging?.next) return;
+      const cursor = page.paging.cursors?.after;
+      if (!cursor) {
+        throw new GraphError({ category: 'unknown', reason: 'graph_paging_cursor_missing', message: 'Graph sent paging.next without paging.cursors.after' });
+      }
+      if (seenCursors.has(cursor)) {
+        throw new GraphError({ category: 'unknown', reason: 'graph_paging_cursor_repeated', message: 'Graph sent the same paging cursor twice' });
+      }
+      seenCursors.add(cursor);
+      after = cursor;
+    }
+  }
+
+  return {
+    async getLead(leadgenId, pageToken) {
+      assertGraphId('leadgen_id', leadgenId);
+      const body = await request('GET', leadgenId, pageToken, { fields: GRAPH_LEAD_FIELDS.join(',') });
+      return parseOrThrow(graphLeadSchema, body, 'lead');
+    },
+
+    async getForm(formId, token) {
+      assertGraphId('form_id', formId);
+      const body = await request('GET', formId, token, { fields: GRAPH_FORM_FIELDS.join(',') });
+      return parseOrThrow(graphFormSchema, body, 'form');
+    },
+
+    listFormLeads(formId, token, listOpts = {}) {
+      assertGraphId('form_id', formId);
+      const pageSize = Math.max(1, Math.floor(listOpts.pageSize ?? DEFAULT_PAGE_SIZE));
+      const params: Params = { fields: GRAPH_LEAD_FIELDS.join(','), limit: String(pageSize) };
+      if (listOpts.sinceUnixSeconds !== undefined) {
+        // Values must be Unix seconds: Graph silently ignores ISO dates here.
+        params.filtering = JSON.stringify([{ field: 'time_created', operator: 'GREATER_THAN', value: Math.floor(listOpts.sinceUnixSeconds) }]);
+      }
+      return paginate(`${formId}/leads`, token, params, (body) => parseOrThrow(graphLeadPageSchema, body, 'form leads'));
+    },
+
+    listPageForms(pageId, pageToken) {
+      assertGraphId('page_id', pageId);
+      const params: Params = { fields: GRAPH_FORM_SUMMARY_FIELDS.join(','), limit: String(DEFAULT_PAGE_SIZE) };
+      return paginate(`${pageId}/leadgen_forms`, pageToken, params, (body) => parseOrThrow(graphFormSummaryPageSchema, body, 'page forms'));
+    },
+
+    async debugToken(inputToken) {
+      if (!opts.appId) {
+        throw new GraphError({ category: 'invalid_request', reason: 'meta_app_id_missing', message: 'debug_token needs the Meta app id (META_APP_ID)' });
+      }
+      assertToken(inputToken);
+      const body = await request('GET', 'debug_token', `${opts.appId}|${opts.appSecret}`, { input_token: inputToken });
+      return parseOrThrow(graphDebugTokenSchema, body, 'debug_token');
+    },
+
+    async createTestLead(formId, pageToken, input = {}) {
+      assertGraphId('form_id', formId);
+      const params: Params = {};
+      if (input.fieldData) params.field_data = JSON.stringify(input.fieldData.map((f) => ({ name: f.name, values: f.values })));
+      if (input.consents) {
+        params.custom_disclaimer_responses = JSON.stringify(input.consents.map((c) => ({ checkbox_key: c.key, is_checked: c.checked })));
+      }
+      const body = await request('POST', `${formId}/test_leads`, pageToken, params);
+      return parseOrThrow(graphCreatedSchema, body, 'test lead');
+    },
+
+    async listTestLeads(formId, pageToken) {
+      assertGraphId('form_id', formId);
+      const leads: GraphLead[] = [];
+      const params: Params = { fields: GRAPH_LEAD_FIELDS.join(',') };
+      for await (const lead of paginate(`${formId}/test_leads`, pageToken, params, (body) => parseOrThrow(graphLeadPageSchema, body, 'test leads'))) {
+        leads.push(lead);
+      }
+      return leads;
+    },
+
+    async deleteTestLead(leadId, pageToken) {
+      assertGraphId('lead_id', leadId);
+      const body = await request('DELETE', leadId, pageToken);
+      const result = parseOrThrow(graphSuccessSchema, body, 'delete');
+      if (!result.success) {
+        throw new GraphError({ category: 'unknown', reason: 'graph_delete_not_confirmed', message: 'Graph did not confirm the deletion' });
+      }
+    },
+  };
+}
