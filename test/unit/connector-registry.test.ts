@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import { getConnector, listConnectors, validateRegistry } from '../../connectors/index.js';
+import type { Connector } from '../../connectors/types.js';
+import { webhookConnector } from '../../connectors/webhook/index.js';
+
+function copyOf(connector: Connector, changes: Record<string, unknown>): Connector {
+  return { ...connector, ...changes } as Connector;
+}
+
+describe('connector registry', () => {
+  it('lists the webhook connector, and every listed connector is well formed and unique', () => {
+    const list = listConnectors();
+    expect(list.map((c) => c.id)).to.include('webhook');
+    expect(() => validateRegistry(list)).to.not.throw();
+  });
+
+  it('returns a copy of the list, so callers cannot change the registry', () => {
+    const list = listConnectors();
+    list.length = 0;
+    expect(listConnectors()).to.not.be.empty;
+  });
+
+  it('finds a connector by id', () => {
+    expect(getConnector('webhook')).to.equal(webhookConnector);
+  });
+
+  it('names the unknown type and the known ones', () => {
+    expect(() => getConnector('zoho')).to.throw('unknown destination type "zoho"; known: webhook');
+  });
+
+  it('refuses a duplicate id', () => {
+    expect(() => validateRegistry([webhookConnector, copyOf(webhookConnector, { label: 'Another' })])).to.throw(/"webhook" is registered more than once/);
+  });
+
+  it('refuses malformed entries, naming every problem at once', () => {
+    const broken = copyOf(webhookConnector, {
+      id: 'Bad Id',
+      label: '',
+      auth: [],
+      configSchema: {},
+      credentialsSchema: undefined,
+      describeFields: undefined,
+      deliver: 'nope',
+      verify: undefined,
+    });
+    let message = '';
+    try {
+      validateRegistry([broken]);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const part of ['id must be', 'label is missing', 'auth must list', 'configSchema is not', 'credentialsSchema is not', 'describeFields is not', 'deliver is not', 'verify is not']) {
+      expect(message).to.contain(part);
+    }
+  });
+
+  it('refuses an entry that is not an object', () => {
+    expect(() => validateRegistry([null as unknown as Connector])).to.throw(/connector #1 is not an object/);
+  });
+});
