@@ -1,0 +1,346 @@
+#!/usr/bin/env node
+// `leadrelay`: the one binary. Roles (start, serve, work, migrate) and operator commands.
+// Every command has --help; bad input exits non-zero with a one-line reason.
+import { Command, CommanderError, Option } from 'commander';
+import { createApp, type App } from '../app.js';
+import { ConfigError, loadConfig } from '../config/env.js';
+import { EnvelopeError } from '../crypto/key-ring.js';
+import { startHttpServer } from '../http/server.js';
+import { createMetrics } from '../http/metrics.js';
+import { startWorkers } from '../pipeline/workers.js';
+import { replayLead, replayUnrouted, resumeDestination, resumePage } from '../pipeline/replay.js';
+import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
+import { pageTokenAad } from '../pipeline/lead-record.js';
+import { getConnector } from '../../connectors/index.js';
+import * as repo from '../store/repos.js';
+import { migrateToLatest } from '../store/migrate.js';
+import { destinationInputFromFlags, InputError, type DestinationFlags } from './destination-input.js';
+import { rotateKeys } from './keys.js';
+import { registerMappingCommands } from './mappings.js';
+
+/** An operator mistake: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+async function withApp<T>(opts: { queues?: boolean; migrate?: boolean }, fn: (app: App) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const app = await createApp({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, { withQueues: opts.queues ?? true, migrate: opts.migrate ?? true });
+  try {
+    return await fn(app);
+  } finally {
+    await app.close();
+  }
+}
+
+async function requireWorkspace(app: App, id: string) {
+  const ws = await repo.findWorkspace(app.db, id);
+  if (!ws) throw new UsageError(`workspace "${id}" not found (list them with: leadrelay workspaces list)`);
+  return ws;
+}
+
+const print = (s: string) => process.stdout.write(s + '\n');
+
+async function runRoles(roles: { http: boolean; work: boolean }) {
+  const config = loadConfig();
+  const app = await createApp(config);
+  const metrics = createMetrics();
+  const http = roles.http ? await startHttpServer(app, metrics) : null;
+  const workers = roles.work ? startWorkers(app, metrics) : null;
+  if (http) app.logger.info({ port: http.port, database: app.dbh.kind }, `LeadRelay listening on ${config.publicUrl} (port ${http.port})`);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.logger.info({ signal }, 'shutting down');
+    await http?.close();
+    await workers?.close();
+    await app.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program.name('leadrelay').description('Facebook and Instagram Lead Ads to your CRM, within a second, never lost.').showHelpAfterError('(add --help for usage)');
+
+  program.command('start', { isDefault: true }).description('run the HTTP server and the workers (the default)').action(() => runRoles({ http: true, work: true }));
+  program.command('serve').description('run only the HTTP server (webhooks, health, metrics)').action(() => runRoles({ http: true, work: false }));
+  program.command('work').description('run only the queue workers and maintenance').action(() => runRoles({ http: false, work: true }));
+  program
+    .command('migrate')
+    .description('apply pending database migrations')
+    .action(() =>
+      withApp({ queues: false, migrate: false }, async (app) => {
+        const applied = await migrateToLatest(app.db);
+        print(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+      }),
+    );
+
+  const keys = program.command('keys').description('encryption key ring');
+  keys
+    .command('rotate')
+    .description('re-encrypt every secret and lead under the first key of LEADRELAY_ENCRYPTION_KEYS')
+    .action(() =>
+      withApp({ queues: false }, async (app) => {
+        const r = await rotateKeys(app, (done, total) => process.stderr.write(`\rleads: ${done}/${total}`));
+        if (r.leads || r.alreadyCurrent) process.stderr.write('\n');
+        print(`re-encrypted under "${app.keyRing.primaryKid}": ${r.pages} page tokens, ${r.destinations} destination credentials, ${r.leads} leads (${r.alreadyCurrent} already current)`);
+      }),
+    );
+
+  const ws = program.command('workspaces').description('workspaces (every page, destination, route and lead belongs to one)');
+  ws.command('create')
+    .description('create a workspace and print its id')
+    .requiredOption('--name <name>', 'workspace name')
+    .option('--retention-days <days>', 'days to keep lead answers', (v) => positiveInt(v, '--retention-days'))
+    .action((o: { name: string; retentionDays?: number }) =>
+      withApp({ queues: false }, async (app) => {
+        if (!o.name.trim()) throw new UsageError('--name must not be empty');
+        print((await repo.createWorkspace(app.db, o.name.trim(), o.retentionDays)).id);
+      }),
+    );
+  ws.command('list')
+    .description('list workspaces')
+    .action(() => withApp({ queues: false }, async (app) => (await repo.listWorkspaces(app.db)).forEach((w) => print(`${w.id}  ${w.name}`))));
+
+  const pages = program.command('pages').description('Facebook pages whose leads LeadRelay receives');
+  pages
+    .command('add')
+    .description('register a page and its page access token (re-adding replaces the token and resumes parked leads)')
+    .requiredOption('--workspace <id>', 'workspace id')
+    .requiredOption('--page-id <id>', 'Facebook page id')
+    .requiredOption('--token <token>', 'page access token')
+    .option('--name <name>', 'page name')
+    .action((o: { workspace: string; pageId: string; token: string; name?: string }) =>
+      withApp({}, async (app) => {
+        await requireWorkspace(app, o.workspace);
+        if (!/^\d+$/.test(o.pageId)) throw new UsageError(`--page-id must be a numeric Facebook page id, got "${o.pageId.slice(0, 40)}"`);
+        const existing = await repo.findPageByPageId(app.db, o.pageId);
+        if (existing && existing.workspace_id !== o.workspace) throw new UsageError(`page ${o.pageId} is already registered to another workspace`);
+        const page = await repo.upsertPage(app.db, { workspaceId: o.workspace, pageId: o.pageId, name: o.name ?? null, tokenEnvelope: app.keyRing.encrypt(o.token, pageTokenAad(o.pageId)) });
+        const resumed = await resumePage(app, o.pageId);
+        print(page.id);
+        if (resumed) process.stderr.write(`resumed ${resumed} waiting lead(s) of page ${o.pageId}\n`);
+      }),
+    );
+  pages.command('list').description('list pages').option('--workspace <id>', 'workspace id').action((o: { workspace?: string }) =>
+    withApp({ queues: false }, async (app) => (await repo.listPages(app.db, o.workspace)).forEach((p) => print(`${p.page_id}  ${p.status}${p.status_reason ? ` (${p.status_reason})` : ''}  ${p.name ?? ''}`))),
+  );
+
+  const dests = program.command('destinations').description('where leads go: webhook, hubspot, salesforce, pipedrive');
+  const destinationOptions = (c: Command) =>
+    c
+      .option('--name <name>', 'display name')
+      .option('--url <url>', 'webhook: the HTTPS endpoint')
+      .option('--secret <secret>', 'webhook: HMAC signing secret')
+      .option('--token <token>', 'hubspot: private-app token')
+      .option('--instance-url <url>', 'salesforce: instance URL')
+      .option('--access-token <token>', 'salesforce: access token')
+      .option('--refresh-token <token>', 'salesforce: refresh token')
+      .option('--login-url <url>', 'salesforce: login URL (https://test.salesforce.com for sandboxes)')
+      .option('--sobject <name>', 'salesforce: Lead (default) or Contact')
+      .option('--external-id-field <field>', 'salesforce: External ID field holding the Meta lead id')
+      .option('--api-token <token>', 'pipedrive: personal API token')
+      .option('--company-domain <domain>', 'pipedrive: company subdomain');
+  destinationOptions(
+    dests
+      .command('add')
+      .description('add a destination and print its id')
+      .requiredOption('--workspace <id>', 'workspace id')
+      .addOption(new Option('--type <type>', 'destination type').choices(['webhook', 'hubspot', 'salesforce', 'pipedrive']).makeOptionMandatory()),
+  ).action((o: DestinationFlags & { workspace: string }) =>
+    withApp({ queues: false }, async (app) => {
+      await requireWorkspace(app, o.workspace);
+      const input = destinationInputFromFlags(o);
+      const connector = getConnector(o.type);
+      const config = connector.configSchema.safeParse(input.config);
+      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${config.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ')}`);
+      const creds = connector.credentialsSchema.safeParse(input.credentials);
+      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${creds.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`);
+      const dest = await repo.createDestination(app.db, { workspaceId: o.workspace, type: o.type, name: input.name, config: config.data as Record<string, unknown>, credentialsEnvelope: null });
+      await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
+      print(dest.id);
+    }),
+  );
+  destinationOptions(dests.command('reauth <destinationId>').description('replace a destination\'s credentials and resume its parked deliveries, in order')).action(
+    (id: string, o: Omit<DestinationFlags, 'type'>) =>
+      withApp({}, async (app) => {
+        const dest = await repo.findDestination(app.db, id);
+        if (!dest) throw new UsageError(`destination "${id}" not found`);
+        const input = destinationInputFromFlags({ ...o, type: dest.type });
+        const creds = getConnector(dest.type).credentialsSchema.safeParse(input.credentials);
+        if (!creds.success) throw new UsageError(`invalid ${dest.type} credentials: ${creds.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`);
+        await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), true);
+        await repo.setDestinationRateLimit(app.db, dest.id, null);
+        print(`credentials replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
+      }),
+  );
+  dests
+    .command('check <destinationId>')
+    .description("verify a destination's credentials and print the CRM's fields")
+    .option('--json', 'print the fields as JSON')
+    .action((id: string, o: { json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        const dest = await repo.findDestination(app.db, id);
+        if (!dest) throw new UsageError(`destination "${id}" not found`);
+        const connector = getConnector(dest.type);
+        const ctx = buildConnectorContext(app, dest, null);
+        await connector.verify(ctx);
+        const fields = await connector.describeFields(ctx);
+        if (o.json) { print(JSON.stringify(fields, null, 2)); return; }
+        print(`${dest.type} destination ${dest.id}: credentials OK, ${fields.length} writable fields`);
+        for (const f of fields) print(`  ${f.key}${f.required ? ' *' : ''}  ${f.type}${f.length ? `(${f.length})` : ''}  ${f.label}${f.options?.length ? `  [${f.options.slice(0, 6).map((x) => x.value).join(', ')}${f.options.length > 6 ? ', …' : ''}]` : ''}`);
+      }),
+    );
+  dests.command('list').description('list destinations').option('--workspace <id>', 'workspace id').action((o: { workspace?: string }) =>
+    withApp({ queues: false }, async (app) => (await repo.listDestinations(app.db, o.workspace)).forEach((d) => print(`${d.id}  ${d.type}  ${d.status}${d.status_reason ? ` (${d.status_reason})` : ''}  ${d.name}`))),
+  );
+
+  const routes = program.command('routes').description('which page (and form) goes to which destination');
+  routes
+    .command('add')
+    .description('route a page (optionally one form) to a destination and print the route id')
+    .requiredOption('--workspace <id>', 'workspace id')
+    .requiredOption('--page-id <id>', 'Facebook page id')
+    .option('--form-id <id>', 'only this lead form (default: every form of the page)')
+    .requiredOption('--destination <id>', 'destination id')
+    .option('--filter <json>', 'route filter as JSON (see README: Routing)')
+    .action((o: { workspace: string; pageId: string; formId?: string; destination: string; filter?: string }) =>
+      withApp({ queues: false }, async (app) => {
+        await requireWorkspace(app, o.workspace);
+        const dest = await repo.findDestination(app.db, o.destination);
+        if (!dest || dest.workspace_id !== o.workspace) throw new UsageError(`destination "${o.destination}" not found in workspace ${o.workspace}`);
+        const page = await repo.findPageByPageId(app.db, o.pageId);
+        if (page && page.workspace_id !== o.workspace) throw new UsageError(`page ${o.pageId} belongs to another workspace`);
+        let filter: unknown;
+        if (o.filter) {
+          try {
+            filter = JSON.parse(o.filter);
+          } catch {
+            throw new UsageError('--filter is not valid JSON');
+          }
+          const { routeFilterSchema } = await import('../mapping/route-filter.js');
+          const parsed = routeFilterSchema.safeParse(filter);
+          if (!parsed.success) throw new UsageError(`invalid --filter: ${parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+          filter = parsed.data;
+        }
+        const route = await repo.createRoute(app.db, { workspaceId: o.workspace, pageId: o.pageId, formId: o.formId ?? null, destinationId: dest.id, filter });
+        print(route.id);
+        const waiting = await repo.listUnroutedLeads(app.db, o.workspace, o.formId ?? null);
+        if (waiting.length) process.stderr.write(`${waiting.length} unrouted lead(s) wait; deliver them with: leadrelay leads replay --unrouted${o.formId ? ` --form ${o.formId}` : ''} --workspace ${o.workspace}\n`);
+        if (!page) process.stderr.write(`note: page ${o.pageId} is not registered yet; add it with: leadrelay pages add\n`);
+      }),
+    );
+  routes.command('list').description('list routes').option('--workspace <id>', 'workspace id').action((o: { workspace?: string }) =>
+    withApp({ queues: false }, async (app) =>
+      (await repo.listRoutes(app.db, o.workspace)).forEach((r) => print(`${r.id}  page ${r.page_id}  form ${r.form_id ?? '*'}  → ${r.destination_id}${r.mapping ? '  (mapped)' : ''}${r.drift ? '  (FORM CHANGED: check mapping)' : ''}`)),
+    ),
+  );
+
+  const leads = program.command('leads').description('the lead log');
+  leads
+    .command('list')
+    .description('recent leads and where they went (no answers: they are personal data)')
+    .requiredOption('--workspace <id>', 'workspace id')
+    .option('--limit <n>', 'how many', (v) => positiveInt(v, '--limit'), 50)
+    .option('--json', 'print JSON')
+    .action((o: { workspace: string; limit: number; json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        await requireWorkspace(app, o.workspace);
+        const rows = await repo.listLeads(app.db, o.workspace, o.limit);
+        const out = [];
+        for (const l of rows) {
+          const deliveries = await repo.listDeliveriesOfLead(app.db, l.id);
+          out.push({
+            id: l.id,
+            leadgen_id: l.leadgen_id,
+            received_at: new Date(l.received_at).toISOString(),
+            page_id: l.page_id,
+            form_id: l.form_id,
+            platform: l.platform,
+            is_organic: l.is_organic,
+            status: l.status,
+            status_reason: l.status_reason,
+            deliveries: deliveries.map((d) => ({ id: d.id, destination_id: d.destination_id, status: d.status, attempts: d.attempts, external_id: d.external_id, action: d.action, error: d.last_error_reason, message: d.last_error_message })),
+          });
+        }
+        if (o.json) { print(JSON.stringify(out, null, 2)); return; }
+        if (out.length === 0) { print("no leads yet"); return; }
+        for (const l of out) {
+          const ds = l.deliveries.map((d) => `${d.status}${d.error ? `:${d.error}` : ''}`).join(',') || l.status;
+          print(`${l.id}  ${l.received_at}  page ${l.page_id}  form ${l.form_id ?? '-'}  ${l.platform ?? '-'}  ${ds}`);
+        }
+      }),
+    );
+  leads
+    .command('replay [leadId]')
+    .description('send a lead again (its dead and parked deliveries), or with --unrouted every unrouted lead (of a form)')
+    .option('--unrouted', 'replay unrouted leads (they are delivered if a route now takes them)')
+    .option('--form <formId>', 'with --unrouted: only this form')
+    .option('--workspace <id>', 'with --unrouted: only this workspace')
+    .option('--all', 'also re-send deliveries that succeeded')
+    .action((leadId: string | undefined, o: { unrouted?: boolean; form?: string; workspace?: string; all?: boolean }) =>
+      withApp({}, async (app) => {
+        if (o.unrouted) {
+          if (leadId) throw new UsageError('give either a lead id or --unrouted, not both');
+          const results = await replayUnrouted(app, o.workspace ?? null, o.form ?? null);
+          const routed = results.filter((r) => !r.unrouted);
+          print(`${results.length} unrouted lead(s) replayed: ${routed.length} now routed, ${routed.reduce((n, r) => n + r.queued, 0)} deliveries queued`);
+          return;
+        }
+        if (!leadId) throw new UsageError('give a lead id, or --unrouted');
+        if (!repo.isUuid(leadId)) throw new UsageError(`"${leadId.slice(0, 40)}" is not a lead id (a uuid from leads list)`);
+        const r = await replayLead(app, leadId, o.all ? ['dead', 'parked', 'delivered'] : ['dead', 'parked']);
+        print(r.unrouted ? `lead ${leadId} is still unrouted: ${r.reason}` : `lead ${leadId}: ${r.queued} deliveries queued`);
+      }),
+    );
+
+  registerMappingCommands(program, withApp, UsageError);
+  return program;
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number, got "${v}"`);
+  return n;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.exitCode = reportError(err);
+  }
+}
+
+function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander already printed help or its one-line error.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof UsageError || err instanceof InputError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof EnvelopeError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 3;
+  }
+  const e = err as { code?: string; message?: string; name?: string };
+  if (e?.code === 'ECONNREFUSED') {
+    process.stderr.write(`error: cannot connect (${e.message ?? 'connection refused'}); is PostgreSQL/Redis running?\n`);
+    return 1;
+  }
+  process.stderr.write(`error: ${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e?.message ?? String(err)}\n`);
+  return 1;
+}
+
+const invokedDirectly = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (invokedDirectly || process.argv[1]?.endsWith('/cli/main.js')) void main(process.argv);

@@ -1,0 +1,105 @@
+// GET/POST /webhooks/meta: Meta's verification handshake and signed leadgen notifications.
+// Facts: ../shared/reference/meta-lead-ads.md §1–4. The signature is checked on the raw bytes;
+// each leadgen id is recorded in PostgreSQL before the 200, duplicates are no-ops.
+import express, { type Request, type Response, type Router } from 'express';
+import { verifySignature256, verifyToken } from '../meta/signature.js';
+import { parseJsonKeepingBigIds, parseLeadgenPayload } from '../meta/webhook-payload.js';
+import type { Logger } from '../util/logger.js';
+import type { IntakeBatcher } from './intake-batcher.js';
+import type { Metrics } from './metrics.js';
+
+export interface MetaWebhookOptions {
+  appSecrets: string[];
+  verifyToken: string;
+  maxBodyBytes: number;
+  batcher: IntakeBatcher;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export function createMetaWebhookRouter(opts: MetaWebhookOptions): Router {
+  const router = express.Router();
+
+  // https://developers.facebook.com/docs/graph-api/webhooks/getting-started — answer the raw
+  // challenge as text/plain; a JSON-quoted reply is rejected by the dashboard.
+  router.get('/webhooks/meta', (req: Request, res: Response) => {
+    const mode = stringParam(req.query['hub.mode']);
+    const token = stringParam(req.query['hub.verify_token']);
+    const challenge = stringParam(req.query['hub.challenge']);
+    if (mode !== 'subscribe' || challenge === undefined) {
+      res.status(400).type('text/plain').send('expected hub.mode=subscribe and hub.challenge');
+      return;
+    }
+    if (!verifyToken(token, opts.verifyToken)) {
+      opts.logger.warn({ reason: opts.verifyToken ? 'token_mismatch' : 'no_verify_token_configured' }, 'webhook verification refused');
+      res.status(403).type('text/plain').send('verify token does not match');
+      return;
+    }
+    res.status(200).type('text/plain').send(challenge);
+  });
+
+  router.post(
+    '/webhooks/meta',
+    express.raw({ type: () => true, limit: opts.maxBodyBytes }),
+    async (req: Request, res: Response) => {
+      const raw: Buffer = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const check = verifySignature256(raw, req.get('x-hub-signature-256'), opts.appSecrets);
+      if (!check.ok) {
+        opts.metrics?.webhookRejected.inc({ reason: check.reason });
+        if (check.reason === 'no_secret') {
+          // Not the sender's fault: Meta retries for 36 h, so nothing is lost while we are fixed.
+          opts.logger.error('META_APP_SECRET is not set: cannot verify webhook signatures');
+          res.status(503).json({ error: 'signature cannot be checked: META_APP_SECRET is not configured' });
+          return;
+        }
+        opts.logger.warn({ reason: check.reason, bytes: raw.length }, 'webhook signature refused');
+        res.status(check.reason === 'mismatch' ? 403 : 401).json({ error: `invalid X-Hub-Signature-256 (${check.reason})` });
+        return;
+      }
+      let body: unknown;
+      try {
+        body = parseJsonKeepingBigIds(raw.toString('utf8'));
+      } catch {
+        opts.metrics?.webhookRejected.inc({ reason: 'malformed_json' });
+        res.status(400).json({ error: 'body is not valid JSON' });
+        return;
+      }
+      const parsed = parseLeadgenPayload(body);
+      if (!parsed.ok) {
+        opts.metrics?.webhookRejected.inc({ reason: 'bad_payload' });
+        res.status(400).json({ error: parsed.error });
+        return;
+      }
+      try {
+        await opts.batcher.record(
+          parsed.changes.map((c) => ({
+            pageId: c.pageId,
+            leadgenId: c.leadgenId,
+            formId: c.formId,
+            adId: c.adId,
+            adgroupId: c.adgroupId,
+            createdTime: c.createdTime,
+            isTest: c.isDashboardTest,
+          })),
+        );
+      } catch (err) {
+        // Not recorded, so not acknowledged: Meta will deliver it again.
+        opts.logger.error({ err: errorSummary(err) }, 'could not record webhook events');
+        res.status(503).json({ error: 'temporarily unable to record the notification; retry' });
+        return;
+      }
+      opts.metrics?.webhookChanges.inc(parsed.changes.length);
+      res.status(200).type('text/plain').send('EVENT_RECEIVED');
+    },
+  );
+  return router;
+}
+
+function stringParam(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function errorSummary(err: unknown): { name?: string; code?: string; message?: string } {
+  if (err instanceof Error) return { name: err.name, code: (err as { code?: string }).code, message: err.message.slice(0, 200) };
+  return { message: String(err).slice(0, 200) };
+}

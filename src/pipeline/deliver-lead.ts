@@ -1,0 +1,103 @@
+// Delivery step: one delivery row (lead × destination) → the mapped record sent through the
+// destination's connector. The failure kind decides what happens next, here and only here:
+// retryable → later with backoff; rate_limited → after the CRM's wait, without using an
+// attempt, and only this destination waits; auth → park every delivery of the destination
+// until it is re-authorised; invalid → dead-letter with the CRM's own message.
+import type { App } from '../app.js';
+import { getConnector } from '../../connectors/index.js';
+import { ConnectorError } from '../../connectors/types.js';
+import * as repo from '../store/repos.js';
+import { computeBackoffMs } from './backoff.js';
+import { buildConnectorContext } from './connector-context.js';
+import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
+import { buildDeliveryRecord } from './mapping-step.js';
+import type { StepOutcome } from './fetch-lead.js';
+import type { Metrics } from '../http/metrics.js';
+
+export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
+  const { db, logger } = app;
+  const delivery = await repo.findDelivery(db, deliveryId);
+  if (!delivery) return { type: 'done', detail: 'delivery_missing' };
+  if (delivery.status !== 'pending') return { type: 'done', detail: `already_${delivery.status}` };
+
+  const dest = await repo.findDestination(db, delivery.destination_id);
+  if (!dest) {
+    await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'destination_deleted' });
+    return { type: 'done', detail: 'destination_deleted' };
+  }
+  if (dest.status !== 'active') {
+    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'auth', last_error_reason: `destination_${dest.status}` });
+    return { type: 'done', detail: 'parked' };
+  }
+  if (dest.rate_limited_until && new Date(dest.rate_limited_until).getTime() > Date.now()) {
+    return { type: 'delay', delayMs: new Date(dest.rate_limited_until).getTime() - Date.now(), detail: 'destination_rate_limited' };
+  }
+
+  const lead = await repo.findLead(db, delivery.lead_id);
+  if (!lead || lead.erased_at) {
+    await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'lead_erased' });
+    return { type: 'done', detail: 'lead_erased' };
+  }
+  const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
+  const route = delivery.route_id ? await repo.findRoute(db, delivery.route_id) : undefined;
+  const connector = getConnector(dest.type);
+  const record = buildDeliveryRecord(dest.type, route ?? null, canonical, deliveryId);
+  const attempt = delivery.attempts + 1;
+  const startedAt = new Date();
+
+  try {
+    const ctx = buildConnectorContext(app, dest, deliveryId);
+    const result = await connector.deliver(ctx, record);
+    await repo.updateDelivery(db, deliveryId, {
+      status: 'delivered',
+      attempts: attempt,
+      external_id: result.externalId,
+      external_url: result.url ?? null,
+      action: result.action,
+      delivered_at: new Date(),
+      last_error_kind: null,
+      last_error_reason: null,
+      last_error_message: null,
+      next_attempt_at: null,
+    });
+    await repo.recordAttempt(db, { workspaceId: dest.workspace_id, deliveryId, attempt, startedAt, outcome: 'delivered', httpStatus: result.httpStatus, responseBody: result.responseBody });
+    metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
+    metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);
+    logger.info({ deliveryId, destinationId: dest.id, type: dest.type, action: result.action, attempt }, 'lead delivered');
+    return { type: 'done', detail: result.action };
+  } catch (err) {
+    const e =
+      err instanceof ConnectorError
+        ? err
+        : new ConnectorError({ kind: 'retryable', reason: 'internal_error', crmMessage: err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 300) : undefined, cause: err });
+    const base = { workspaceId: dest.workspace_id, deliveryId, attempt, startedAt, httpStatus: e.httpStatus, errorKind: e.kind, reason: e.reason, message: e.crmMessage ?? null, responseBody: e.responseBody };
+    const lastError = { last_error_kind: e.kind, last_error_reason: e.reason, last_error_message: e.crmMessage ?? null };
+    metrics?.deliveries.inc({ outcome: e.kind, type: dest.type });
+    logger.warn({ deliveryId, destinationId: dest.id, type: dest.type, kind: e.kind, reason: e.reason, attempt, httpStatus: e.httpStatus }, 'delivery failed');
+
+    if (e.kind === 'rate_limited') {
+      const waitMs = Math.max(1000, e.retryAfterMs ?? 10_000);
+      const until = new Date(Date.now() + waitMs);
+      await repo.setDestinationRateLimit(db, dest.id, until);
+      // A rate-limit wait is not a failure of this lead: the attempt count stays.
+      await repo.updateDelivery(db, deliveryId, { ...lastError, next_attempt_at: until });
+      await repo.recordAttempt(db, { ...base, outcome: 'rate_limited' });
+      return { type: 'delay', delayMs: waitMs, detail: e.reason };
+    }
+    if (e.kind === 'auth') {
+      await repo.setDestinationStatus(db, dest.id, 'needs_reauth', e.reason);
+      await repo.updateDelivery(db, deliveryId, { ...lastError, status: 'parked' });
+      await repo.recordAttempt(db, { ...base, outcome: 'auth' });
+      return { type: 'done', detail: 'parked' };
+    }
+    if (e.kind === 'invalid' || attempt >= app.config.delivery.maxAttempts) {
+      await repo.updateDelivery(db, deliveryId, { ...lastError, status: 'dead', attempts: attempt });
+      await repo.recordAttempt(db, { ...base, outcome: 'dead' });
+      return { type: 'done', detail: 'dead' };
+    }
+    const delayMs = computeBackoffMs(attempt, app.config.delivery.backoffBaseMs, app.config.delivery.backoffMaxMs);
+    await repo.updateDelivery(db, deliveryId, { ...lastError, attempts: attempt, next_attempt_at: new Date(Date.now() + delayMs) });
+    await repo.recordAttempt(db, { ...base, outcome: 'retry' });
+    return { type: 'delay', delayMs, detail: e.reason };
+  }
+}

@@ -1,0 +1,112 @@
+// Fetch step: one leadgen event → the lead fetched from Graph, stored (answers encrypted),
+// matched to routes, with one delivery row per destination, then one delivery job each.
+// Idempotent: a repeat finds the event already fetched, the lead and deliveries already there.
+import type { App } from '../app.js';
+import { GraphError } from '../meta/graph-errors.js';
+import type { GraphForm } from '../meta/graph-types.js';
+import * as repo from '../store/repos.js';
+import type { Route } from '../store/schema.js';
+import { computeBackoffMs } from './backoff.js';
+import { decryptLeadAnswers, leadRowFromGraph, pageTokenAad, toCanonicalLead } from './lead-record.js';
+import { selectRoutes } from './routing.js';
+
+/** What the queue should do with the job. Only the worker turns this into BullMQ calls. */
+export type StepOutcome = { type: 'done'; detail: string } | { type: 'delay'; delayMs: number; detail: string };
+
+const FORM_TTL_MS = 10 * 60_000;
+const formCache = new Map<string, { at: number; form: GraphForm | null }>();
+
+async function getFormCached(app: App, formId: string | null, token: string): Promise<GraphForm | null> {
+  if (!formId) return null;
+  const hit = formCache.get(formId);
+  if (hit && Date.now() - hit.at < FORM_TTL_MS) return hit.form;
+  let form: GraphForm | null = null;
+  try {
+    form = await app.graph.getForm(formId, token);
+  } catch (err) {
+    // The form's name and labels are a nicety; the lead is not held back for them.
+    app.logger.debug({ formId, reason: err instanceof GraphError ? err.info.reason : 'error' }, 'form metadata unavailable');
+  }
+  formCache.set(formId, { at: Date.now(), form });
+  return form;
+}
+
+export async function fetchLeadForEvent(app: App, eventId: number): Promise<StepOutcome> {
+  const { db, keyRing, logger } = app;
+  const event = await repo.findEvent(db, eventId);
+  if (!event) return { type: 'done', detail: 'event_missing' };
+  if (event.status !== 'received') return { type: 'done', detail: `already_${event.status}` };
+
+  const page = await repo.findPageByPageId(db, event.page_id);
+  if (!page) {
+    await repo.setEventStatus(db, eventId, 'unrouted', { reason: 'page_not_registered' });
+    logger.info({ eventId, pageId: event.page_id }, 'lead for an unregistered page kept as unrouted');
+    return { type: 'done', detail: 'page_not_registered' };
+  }
+  if (page.status === 'needs_reauth') {
+    await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id });
+    return { type: 'done', detail: 'parked' };
+  }
+
+  const token = keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
+  let graphLead;
+  try {
+    graphLead = await app.graph.getLead(event.leadgen_id, token);
+  } catch (err) {
+    if (!(err instanceof GraphError)) throw err;
+    const info = err.info;
+    const lastError = { category: info.category, reason: info.reason, code: info.code, subcode: info.subcode, fbtrace_id: info.fbtraceId, message: info.message };
+    if (info.category === 'token_dead' || info.category === 'page_role_missing' || info.category === 'permission_missing') {
+      await repo.setPageStatus(db, page.page_id, 'needs_reauth', info.reason);
+      await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id, lastError });
+      logger.warn({ eventId, pageId: page.page_id, reason: info.reason, fbtraceId: info.fbtraceId }, 'page token no longer works; its leads are parked until it is replaced');
+      return { type: 'done', detail: 'parked' };
+    }
+    if (info.category === 'throttled' || info.category === 'blocked') {
+      await repo.setEventStatus(db, eventId, 'received', { lastError, workspaceId: page.workspace_id });
+      return { type: 'delay', delayMs: info.retryAfterMs ?? 60_000, detail: info.reason };
+    }
+    const attempts = event.attempts + 1;
+    if (attempts >= app.config.fetch.maxAttempts) {
+      await repo.setEventStatus(db, eventId, 'failed', { reason: info.reason, lastError, incrementAttempts: true, workspaceId: page.workspace_id });
+      logger.error({ eventId, reason: info.reason, fbtraceId: info.fbtraceId, attempts }, 'lead fetch gave up');
+      return { type: 'done', detail: 'failed' };
+    }
+    await repo.setEventStatus(db, eventId, 'received', { lastError, incrementAttempts: true, workspaceId: page.workspace_id });
+    return { type: 'delay', delayMs: computeBackoffMs(attempts, app.config.fetch.backoffBaseMs, 3_600_000), detail: info.reason };
+  }
+
+  const form = await getFormCached(app, graphLead.formId ?? event.form_id, token);
+  const routes = await repo.findRoutesFor(db, page.workspace_id, page.page_id, graphLead.formId ?? event.form_id);
+
+  const created = await db.transaction().execute(async (trx) => {
+    const lead = await repo.insertLead(
+      trx,
+      leadRowFromGraph(
+        keyRing,
+        { workspaceId: page.workspace_id, eventId, pageId: page.page_id, pageName: page.name, formName: form?.name ?? null, receivedAt: new Date(event.received_at), isTest: event.is_test },
+        graphLead,
+      ),
+    );
+    const canonical = toCanonicalLead(lead, decryptLeadAnswers(keyRing, lead));
+    const { matched, reason } = selectRoutes(routes, canonical);
+    if (matched.length === 0) await repo.setLeadStatus(trx, lead.id, 'unrouted', reason);
+    else if (lead.status === 'unrouted') await repo.setLeadStatus(trx, lead.id, 'routed', null);
+    const deliveries = await repo.ensureDeliveries(
+      trx,
+      dedupeByDestination(matched).map((r) => ({ workspaceId: page.workspace_id, leadId: lead.id, destinationId: r.destination_id, routeId: r.id })),
+    );
+    await repo.setEventStatus(trx, eventId, 'fetched', { workspaceId: page.workspace_id, reason: null, lastError: null });
+    return { lead, deliveries };
+  });
+
+  const pending = created.deliveries.filter((d) => d.status === 'pending').map((d) => ({ id: d.id }));
+  await app.queues.enqueueDeliveries(pending);
+  return { type: 'done', detail: `fetched:${pending.length}` };
+}
+
+/** A lead goes to each destination once, even when two routes name the same destination. */
+function dedupeByDestination(routes: Route[]): Route[] {
+  const seen = new Set<string>();
+  return routes.filter((r) => (seen.has(r.destination_id) ? false : (seen.add(r.destination_id), true)));
+}

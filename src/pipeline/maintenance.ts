@@ -1,0 +1,61 @@
+// Maintenance loop of the work role. The outbox sweep rebuilds jobs Redis lost (a flush, a
+// failover without persistence, a crash between commit and enqueue) from PostgreSQL rows: adding
+// a job whose id already exists is a no-op, so sweeping is always safe. One worker at a time
+// sweeps, under a short Redis lock; the loop is a timer, not a Redis-scheduled job, so it
+// survives Redis losing everything.
+import type { App } from '../app.js';
+import { errorSummary } from '../http/meta-webhook.js';
+import * as repo from '../store/repos.js';
+
+const SWEEP_BATCH = 1000;
+
+export interface SweepResult {
+  events: number;
+  deliveries: number;
+}
+
+export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResult> {
+  const cutoff = new Date(now - app.config.maintenance.outboxMinAgeMs);
+  const events = await repo.listOpenEvents(app.db, cutoff, SWEEP_BATCH);
+  await app.queues.enqueueFetch(events.map((e) => e.id));
+  const deliveries = await app.db
+    .selectFrom('deliveries')
+    .select(['id', 'next_attempt_at'])
+    .where('status', '=', 'pending')
+    .where('updated_at', '<', cutoff)
+    .orderBy('created_at')
+    .limit(SWEEP_BATCH)
+    .execute();
+  await app.queues.enqueueDeliveries(
+    deliveries.map((d) => ({ id: d.id, delayMs: d.next_attempt_at ? new Date(d.next_attempt_at).getTime() - now : 0 })),
+  );
+  return { events: events.length, deliveries: deliveries.length };
+}
+
+export function startMaintenance(app: App): { stop(): Promise<void> } {
+  const lockKey = `${app.config.redis.prefix}:maintenance:lock`;
+  const interval = app.config.maintenance.outboxSweepIntervalMs;
+  let running: Promise<void> | null = null;
+  let stopped = false;
+  const tick = async () => {
+    try {
+      const got = await app.queues.redis.set(lockKey, String(process.pid), 'PX', Math.max(1000, interval - 100), 'NX');
+      if (got !== 'OK') return;
+      const r = await sweepOutbox(app);
+      if (r.events || r.deliveries) app.logger.info(r, 'outbox sweep queued work');
+    } catch (err) {
+      app.logger.warn({ err: errorSummary(err) }, 'outbox sweep failed');
+    }
+  };
+  const timer = setInterval(() => {
+    if (!running && !stopped) running = tick().finally(() => (running = null));
+  }, interval);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      if (running) await running;
+    },
+  };
+}

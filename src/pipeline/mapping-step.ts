@@ -1,0 +1,40 @@
+// Applies a route's field mapping to a canonical lead, giving the record a connector sends.
+// Routes without a mapping of their own use the CRM's preset (config/mappings/<crm>.json).
+import type { DeliveryRecord } from '../../connectors/types.js';
+import type { CanonicalLead } from '../lead/canonical.js';
+import { applyMapping } from '../mapping/apply.js';
+import { parseMapping, type FormQuestion, type Mapping } from '../mapping/schema.js';
+import { loadPreset, suggestMapping } from '../mapping/suggest.js';
+import type { MappingPreset } from '../mapping/schema.js';
+import type { Route } from '../store/schema.js';
+
+const presets = new Map<string, MappingPreset>();
+
+/** The CRM's preset applied to the questions, targets taken as the preset names them. */
+export function defaultMappingFor(type: string, questions: FormQuestion[]): Mapping {
+  let preset = presets.get(type);
+  if (!preset) presets.set(type, (preset = loadPreset(type)));
+  return suggestMapping(type, questions, [], preset);
+}
+
+export function questionsFromLead(lead: CanonicalLead): FormQuestion[] {
+  return lead.answers.map((a) => ({ key: a.key, label: a.key, type: 'CUSTOM' }));
+}
+
+export function mappingForRoute(type: string, route: Route | null, lead: CanonicalLead): Mapping | null {
+  if (route?.mapping) {
+    const parsed = parseMapping(route.mapping);
+    if (parsed.ok) return parsed.mapping;
+  }
+  if (type === 'webhook') return null;
+  const questions = (route?.form_questions as FormQuestion[] | null) ?? questionsFromLead(lead);
+  return defaultMappingFor(type, questions);
+}
+
+export function buildDeliveryRecord(type: string, route: Route | null, lead: CanonicalLead, deliveryId: string): DeliveryRecord {
+  const mapping = mappingForRoute(type, route, lead);
+  if (!mapping) return { lead, fields: {}, idempotencyKey: deliveryId };
+  const questions = (route?.form_questions as FormQuestion[] | null) ?? undefined;
+  const out = applyMapping(mapping, lead, { questions });
+  return { lead, fields: out.fields, unmappedNote: out.unmappedNote ?? undefined, idempotencyKey: deliveryId };
+}

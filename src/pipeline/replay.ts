@@ -1,0 +1,65 @@
+// Re-running a stored lead through routing and delivery (after a fix, a new route, new credentials).
+import type { App } from '../app.js';
+import * as repo from '../store/repos.js';
+import type { DeliveryStatus } from '../store/schema.js';
+import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
+import { selectRoutes } from './routing.js';
+
+export interface ReplayResult {
+  leadId: string;
+  queued: number;
+  unrouted: boolean;
+  reason: string | null;
+}
+
+/** Routes the lead again (new routes may exist) and re-queues its deliveries in the given states. */
+export async function replayLead(app: App, leadId: string, statuses: DeliveryStatus[] = ['dead', 'parked']): Promise<ReplayResult> {
+  const lead = await repo.findLead(app.db, leadId);
+  if (!lead) throw new Error(`lead ${leadId} not found`);
+  if (lead.erased_at) throw new Error(`lead ${leadId} was erased by the retention purge and cannot be replayed`);
+  const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
+  const routes = await repo.findRoutesFor(app.db, lead.workspace_id, lead.page_id, lead.form_id);
+  const { matched, reason } = selectRoutes(routes, canonical);
+  const ids = await app.db.transaction().execute(async (trx) => {
+    const seen = new Set<string>();
+    await repo.ensureDeliveries(
+      trx,
+      matched
+        .filter((r) => (seen.has(r.destination_id) ? false : (seen.add(r.destination_id), true)))
+        .map((r) => ({ workspaceId: lead.workspace_id, leadId: lead.id, destinationId: r.destination_id, routeId: r.id })),
+    );
+    await repo.setLeadStatus(trx, lead.id, matched.length ? 'routed' : 'unrouted', matched.length ? null : reason);
+    await repo.resetDeliveriesOfLead(trx, lead.id, statuses);
+    return (await repo.listDeliveriesOfLead(trx, lead.id)).filter((d) => d.status === 'pending').map((d) => ({ id: d.id }));
+  });
+  // A finished job's id may still be held by a delayed or failed job: drop it so the new one runs.
+  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
+  await app.queues.enqueueDeliveries(ids);
+  return { leadId, queued: ids.length, unrouted: matched.length === 0, reason: matched.length ? null : reason };
+}
+
+/** Replays every unrouted lead of a workspace (optionally one form): those a route now takes are delivered. */
+export async function replayUnrouted(app: App, workspaceId: string | null, formId: string | null): Promise<ReplayResult[]> {
+  let q = app.db.selectFrom('leads').select('id').where('status', '=', 'unrouted');
+  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
+  if (formId) q = q.where('form_id', '=', formId);
+  const rows = await q.orderBy('received_at').execute();
+  const out: ReplayResult[] = [];
+  for (const r of rows) out.push(await replayLead(app, r.id, []));
+  return out;
+}
+
+/** Resumes a page's parked and unrouted-for-lack-of-page events after its token is (re)registered. */
+export async function resumePage(app: App, pageId: string): Promise<number> {
+  const reopened = await repo.reopenEventsForPage(app.db, pageId, ['parked', 'unrouted']);
+  await app.queues.enqueueFetch(reopened.map((r) => r.id));
+  return reopened.length;
+}
+
+/** Resumes a destination's parked deliveries, oldest first, after its credentials are replaced. */
+export async function resumeDestination(app: App, destinationId: string): Promise<number> {
+  const ids = await repo.unparkDeliveries(app.db, destinationId);
+  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
+  await app.queues.enqueueDeliveries(ids);
+  return ids.length;
+}
