@@ -1,0 +1,275 @@
+// Calls to the HubSpot API through @hubspot/api-client, one fresh SDK client per call.
+//
+// Why a fresh client with a response-capturing middleware:
+// - The SDK's retry and Bottleneck limiter settings live in a process-global singleton that
+//   every `new Client()` resets, so one tenant's settings would leak into all others. We leave
+//   `numberOfApiCallRetries` and `limiterOptions` unset and limit per destination ourselves.
+// - On an error the SDK deserialises the body into its `Error` model, which drops fields we
+//   need (`policyName` of a 429), and a non-JSON body (an HTML 502) makes it throw a plain
+//   Error with no status at all. The middleware keeps the raw status, headers and text.
+// - `ApiException.message` embeds the whole body and the response headers (lead answers):
+//   it is never logged, rethrown or attached as a cause; every failure leaves here as a
+//   ConnectorError built from the captured response.
+import { Client } from '@hubspot/api-client';
+import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/index.js';
+import { ConnectorError, type ConnectorContext } from '../types.js';
+import { classifyHubspotError } from './classify-error.js';
+import type { HubspotConfig, HubspotCredentials, LeadRelayPropertyDefinition } from './manifest.js';
+
+export type HubspotContext = ConnectorContext<HubspotConfig, HubspotCredentials>;
+
+export interface CapturedResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string | undefined;
+}
+
+interface ResponseContextLike {
+  httpStatusCode: number;
+  headers: Record<string, string>;
+  body: { text(): Promise<string> };
+}
+
+/** One contact-upsert input, as sent (values are strings, as HubSpot wants them). */
+export interface ContactUpsertInput {
+  idProperty: string;
+  id: string;
+  properties: Record<string, string>;
+  objectWriteTraceId: string;
+}
+
+export interface UpsertOutcome {
+  id: string;
+  isNew: boolean;
+  httpStatus: number;
+  responseBody?: string;
+}
+
+/** The parts of a HubSpot property definition LeadRelay reads. */
+export interface HubspotProperty {
+  name: string;
+  label: string;
+  type: string;
+  fieldType: string;
+  groupName: string;
+  hidden?: boolean;
+  calculated?: boolean;
+  archived?: boolean;
+  hasUniqueValue?: boolean;
+  options?: { label: string; value: string; hidden?: boolean }[];
+  modificationMetadata?: { readOnlyValue?: boolean };
+}
+
+class CallTimeout extends Error {}
+
+/** Removes the base URL's trailing slashes: the SDK appends `/crm/v3/...` to it verbatim. */
+export function normaliseBaseUrl(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+/** Replaces every known secret in `text` (tokens can be echoed back in error bodies). */
+export function redactSecrets(text: string | undefined, secrets: readonly (string | undefined)[]): string | undefined {
+  if (text === undefined) return undefined;
+  let out = text;
+  for (const secret of secrets) if (secret && secret.length >= 6) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+/** Truncates to at most `maxBytes` of UTF-8. */
+export function truncateBody(text: string | undefined, maxBytes: number): string | undefined {
+  if (text === undefined) return undefined;
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= maxBytes ? text : bytes.subarray(0, maxBytes).toString('utf8');
+}
+
+/** Every secret the context knows, for redaction. */
+export function knownSecrets(ctx: HubspotContext, extra: readonly (string | undefined)[] = []): (string | undefined)[] {
+  const creds = ctx.credentials;
+  return [
+    creds.accessToken,
+    creds.type === 'oauth' ? creds.refreshToken : undefined,
+    ctx.settings.hubspot.clientSecret,
+    ...extra,
+  ];
+}
+
+/** The transport code of a fetch failure (`fetch failed` carries it on `cause`). */
+export function networkCodeOf(err: unknown): string | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  if (err instanceof TypeError && /fetch failed/i.test(err.message)) return 'FETCH_FAILED';
+  return undefined;
+}
+
+/**
+ * Runs one SDK call with a fresh client and a timeout; converts every failure into a
+ * ConnectorError. The captured response is returned alongside the SDK's result.
+ */
+export async function callHubspot<T>(
+  ctx: HubspotContext,
+  accessToken: string,
+  operation: (client: Client) => Promise<T>,
+): Promise<{ value: T; response: CapturedResponse | undefined }> {
+  let captured: CapturedResponse | undefined;
+  const client = new Client({
+    accessToken,
+    basePath: normaliseBaseUrl(ctx.settings.hubspot.apiUrl),
+    middleware: [
+      {
+        pre: (requestContext: unknown) => requestContext,
+        post: async (responseContext: unknown) => {
+          const rc = responseContext as ResponseContextLike;
+          let text: string | undefined;
+          try {
+            // The SDK buffers the body, so reading it here leaves it readable for the SDK.
+            text = await rc.body.text();
+          } catch {
+            text = undefined;
+          }
+          captured = { status: rc.httpStatusCode, headers: rc.headers ?? {}, text };
+          return responseContext;
+        },
+      },
+    ],
+  });
+
+  try {
+    const value = await withTimeout(operation(client), ctx.settings.timeoutMs);
+    return { value, response: captured };
+  } catch (err) {
+    throw toConnectorError(ctx, err, captured, accessToken);
+  }
+}
+
+function toConnectorError(ctx: HubspotContext, err: unknown, captured: CapturedResponse | undefined, accessToken: string): ConnectorError {
+  if (err instanceof ConnectorError) return err;
+  const secrets = knownSecrets(ctx, [accessToken]);
+  if (err instanceof CallTimeout) {
+    return new ConnectorError({ kind: 'retryable', reason: 'timeout' });
+  }
+  if (captured && (captured.status < 200 || captured.status >= 300)) {
+    return errorFromResponse(ctx, captured, secrets);
+  }
+  if (captured) {
+    // A 2xx we could not read (bad JSON, unexpected shape): the write may have happened;
+    // retrying is safe because every write is an upsert.
+    return new ConnectorError({
+      kind: 'retryable',
+      reason: 'hubspot_unreadable_response',
+      httpStatus: captured.status,
+      responseBody: redactSecrets(truncateBody(captured.text, ctx.settings.responseBodyMaxBytes), secrets),
+    });
+  }
+  const networkCode = networkCodeOf(err);
+  const c = classifyHubspotError({ networkCode: networkCode ?? 'UNKNOWN', now: ctx.now() });
+  return new ConnectorError({ kind: c.kind, reason: c.reason });
+}
+
+/** A ConnectorError for a non-2xx response (or a 207's per-input error). */
+export function errorFromResponse(
+  ctx: HubspotContext,
+  response: CapturedResponse,
+  secrets: readonly (string | undefined)[],
+  body: unknown = response.text,
+): ConnectorError {
+  const c = classifyHubspotError({ status: response.status, body, headers: response.headers, now: ctx.now() });
+  return new ConnectorError({
+    kind: c.kind,
+    reason: c.reason,
+    crmMessage: redactSecrets(c.crmMessage, secrets),
+    field: c.field,
+    retryAfterMs: c.retryAfterMs,
+    httpStatus: response.status,
+    responseBody: redactSecrets(truncateBody(response.text, ctx.settings.responseBodyMaxBytes), secrets),
+  });
+}
+
+async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CallTimeout('HubSpot call timed out')), timeoutMs);
+  });
+  // The SDK cannot abort its fetch; a late rejection must not become an unhandled one.
+  promise.catch(() => undefined);
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * POST /crm/v3/objects/contacts/batch/upsert with one input.
+ * https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/batch/upsert-contacts
+ * A 207 resolves in the SDK (it does not throw): its `errors[]` are classified here.
+ */
+export async function upsertContact(ctx: HubspotContext, accessToken: string, input: ContactUpsertInput): Promise<UpsertOutcome> {
+  const { value, response } = await callHubspot(ctx, accessToken, (client) =>
+    client.crm.contacts.batchApi.upsert({ inputs: [{ ...input }] }),
+  );
+  const secrets = knownSecrets(ctx, [accessToken]);
+  const httpStatus = response?.status ?? 200;
+  const responseBody = redactSecrets(truncateBody(response?.text, ctx.settings.responseBodyMaxBytes), secrets);
+  const first = value.results?.[0];
+  if (first && typeof first.id === 'string' && first.id !== '') {
+    return { id: first.id, isNew: first._new === true, httpStatus, ...(responseBody !== undefined ? { responseBody } : {}) };
+  }
+  const errors = 'errors' in value && Array.isArray(value.errors) ? value.errors : [];
+  if (errors.length > 0 && response) {
+    // Classify from the raw JSON: it keeps HubSpot's own field names.
+    throw errorFromResponse(ctx, { ...response, status: 207 }, secrets);
+  }
+  throw new ConnectorError({ kind: 'retryable', reason: 'hubspot_empty_result', httpStatus, responseBody });
+}
+
+/** GET /crm/v3/properties/contacts (non-archived). */
+export async function fetchContactProperties(ctx: HubspotContext, accessToken: string): Promise<HubspotProperty[]> {
+  const { value } = await callHubspot(ctx, accessToken, (client) => client.crm.properties.coreApi.getAll('contacts', false));
+  return (value.results ?? []).map((p) => ({
+    name: p.name,
+    label: p.label,
+    type: p.type,
+    fieldType: p.fieldType,
+    groupName: p.groupName,
+    hidden: p.hidden,
+    calculated: p.calculated,
+    archived: p.archived,
+    hasUniqueValue: p.hasUniqueValue,
+    options: (p.options ?? []).map((o) => ({ label: o.label, value: o.value, hidden: o.hidden })),
+    modificationMetadata: p.modificationMetadata ? { readOnlyValue: p.modificationMetadata.readOnlyValue } : undefined,
+  }));
+}
+
+/** POST /crm/v3/properties/contacts/groups. */
+export async function createContactPropertyGroup(
+  ctx: HubspotContext,
+  accessToken: string,
+  group: { name: string; label: string; displayOrder: number },
+): Promise<void> {
+  await callHubspot(ctx, accessToken, (client) => client.crm.properties.groupsApi.create('contacts', { ...group }));
+}
+
+/** POST /crm/v3/properties/contacts: a single-line text property. */
+export async function createContactProperty(
+  ctx: HubspotContext,
+  accessToken: string,
+  definition: LeadRelayPropertyDefinition,
+  groupName: string,
+): Promise<void> {
+  await callHubspot(ctx, accessToken, (client) =>
+    client.crm.properties.coreApi.create('contacts', {
+      name: definition.name,
+      label: definition.label,
+      description: definition.description,
+      groupName,
+      type: PropertyCreateTypeEnum.String,
+      fieldType: PropertyCreateFieldTypeEnum.Text,
+      hasUniqueValue: definition.hasUniqueValue,
+      formField: false,
+    }),
+  );
+}

@@ -1,0 +1,234 @@
+// The HubSpot connector: contacts upserted by email (or by Meta's leadgen id when the lead
+// has no email), attribution in LeadRelay's own `lr_` properties, private-app tokens or OAuth.
+import { ConnectorError, isConnectorError, type Connector, type DeliveryRecord, type DeliveryResult, type FieldDescriptor, type FieldType } from '../types.js';
+import {
+  createContactProperty,
+  createContactPropertyGroup,
+  fetchContactProperties,
+  upsertContact,
+  type ContactUpsertInput,
+  type HubspotContext,
+  type HubspotProperty,
+  type UpsertOutcome,
+} from './client.js';
+import {
+  FIELD_CACHE_TTL_MS,
+  HUBSPOT_APP_URL,
+  HUBSPOT_CONNECTOR_ID,
+  HUBSPOT_LABEL,
+  LEAD_ID_PROPERTY,
+  LEADRELAY_PROPERTIES,
+  LEADRELAY_PROPERTY_GROUP,
+  hubspotAuthModes,
+  hubspotConfigSchema,
+  hubspotCredentialsSchema,
+  type HubspotConfig,
+  type HubspotCredentials,
+} from './manifest.js';
+import { withAccessToken } from './oauth.js';
+import { buildContactUpsertInput } from './record.js';
+
+export { buildAuthorizeUrl, exchangeCode, refreshAccessToken, forgetRefreshedTokens } from './oauth.js';
+export { classifyHubspotError } from './classify-error.js';
+export { buildContactUpsertInput } from './record.js';
+export * from './manifest.js';
+
+// ---- property list cache (per destination, in memory) ----------------------------------------
+
+const propertyCache = new Map<string, { fetchedAt: number; properties: HubspotProperty[] }>();
+/** When ensureProperties() last completed per destination (epoch ms). */
+const propertiesEnsuredAt = new Map<string, number>();
+const ensuresInFlight = new Map<string, Promise<EnsurePropertiesResult>>();
+
+/** Drops the cached property list of a destination (after its fields changed, or on re-auth). */
+export function clearFieldCache(destinationId: string): void {
+  propertyCache.delete(destinationId);
+  propertiesEnsuredAt.delete(destinationId);
+}
+
+async function loadProperties(ctx: HubspotContext, options: { fresh: boolean }): Promise<HubspotProperty[]> {
+  const cached = propertyCache.get(ctx.destinationId);
+  if (!options.fresh && cached && ctx.now() - cached.fetchedAt < FIELD_CACHE_TTL_MS) return cached.properties;
+  const properties = await withAccessToken(ctx, (token) => fetchContactProperties(ctx, token));
+  propertyCache.set(ctx.destinationId, { fetchedAt: ctx.now(), properties });
+  return properties;
+}
+
+/** HubSpot has no "writable" flag: read-only values, calculated and hidden properties are not. */
+export function isWritableProperty(p: HubspotProperty): boolean {
+  return !p.modificationMetadata?.readOnlyValue && !p.calculated && !p.hidden && !p.archived;
+}
+
+export function fieldTypeFor(p: Pick<HubspotProperty, 'name' | 'type' | 'fieldType'>): FieldType {
+  switch (p.type) {
+    case 'string':
+      if (p.name === 'email') return 'email';
+      if (p.fieldType === 'phonenumber') return 'phone';
+      if (p.fieldType === 'textarea' || p.fieldType === 'html') return 'text';
+      if (p.fieldType === 'file') return 'other';
+      return 'string';
+    case 'phone_number':
+      return 'phone';
+    case 'number':
+      return 'number';
+    case 'date':
+      return 'date';
+    case 'datetime':
+      return 'datetime';
+    case 'bool':
+      return 'boolean';
+    case 'enumeration':
+      // Multi-checkbox values are written joined with ';'.
+      if (p.fieldType === 'checkbox') return 'multienum';
+      if (p.fieldType === 'booleancheckbox') return 'boolean';
+      return 'enum';
+    default:
+      return 'other';
+  }
+}
+
+export function toFieldDescriptor(p: HubspotProperty): FieldDescriptor {
+  const type = fieldTypeFor(p);
+  const descriptor: FieldDescriptor = { key: p.name, label: p.label || p.name, type, required: false };
+  if (type === 'enum' || type === 'multienum') {
+    descriptor.options = (p.options ?? []).filter((o) => !o.hidden).map((o) => ({ value: o.value, label: o.label || o.value }));
+  }
+  if (p.hasUniqueValue) descriptor.isExternalId = true;
+  return descriptor;
+}
+
+async function describeFields(ctx: HubspotContext): Promise<FieldDescriptor[]> {
+  const properties = await loadProperties(ctx, { fresh: false });
+  // HubSpot has no required flag; email is the de-duplication key but may still be absent.
+  return properties.filter(isWritableProperty).map(toFieldDescriptor);
+}
+
+// ---- LeadRelay's own properties ---------------------------------------------------------------
+
+export interface EnsurePropertiesResult {
+  created: string[];
+}
+
+/**
+ * Creates the `lr_` contact properties (in a "LeadRelay" group) that the account lacks.
+ * Needs the crm.schemas.contacts.write scope; a 409 means another process created it first.
+ * https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide
+ */
+export async function ensureProperties(ctx: HubspotContext): Promise<EnsurePropertiesResult> {
+  const inFlight = ensuresInFlight.get(ctx.destinationId);
+  if (inFlight) return inFlight;
+  const work = (async () => {
+    const properties = await loadProperties(ctx, { fresh: true });
+    const existing = new Set(properties.map((p) => p.name));
+    const missing = LEADRELAY_PROPERTIES.filter((d) => !existing.has(d.name));
+    if (missing.length > 0) {
+      await withAccessToken(ctx, (token) => ignoreConflict(createContactPropertyGroup(ctx, token, { ...LEADRELAY_PROPERTY_GROUP })));
+      for (const definition of missing) {
+        await withAccessToken(ctx, (token) => ignoreConflict(createContactProperty(ctx, token, definition, LEADRELAY_PROPERTY_GROUP.name)));
+      }
+      propertyCache.delete(ctx.destinationId);
+    }
+    propertiesEnsuredAt.set(ctx.destinationId, ctx.now());
+    return { created: missing.map((d) => d.name) };
+  })();
+  ensuresInFlight.set(ctx.destinationId, work);
+  try {
+    return await work;
+  } finally {
+    ensuresInFlight.delete(ctx.destinationId);
+  }
+}
+
+async function ignoreConflict(call: Promise<void>): Promise<void> {
+  try {
+    await call;
+  } catch (err) {
+    if (isConnectorError(err) && err.httpStatus === 409) return;
+    throw err;
+  }
+}
+
+function isEnsuredRecently(ctx: HubspotContext): boolean {
+  const at = propertiesEnsuredAt.get(ctx.destinationId);
+  return at !== undefined && ctx.now() - at < FIELD_CACHE_TTL_MS;
+}
+
+function isMissingLeadRelayProperty(err: unknown): boolean {
+  return isConnectorError(err) && err.reason === 'hubspot_property_doesnt_exist' && (err.field?.startsWith('lr_') ?? false);
+}
+
+// ---- delivery -----------------------------------------------------------------------------------
+
+function upsertWithAuth(ctx: HubspotContext, input: ContactUpsertInput): Promise<UpsertOutcome> {
+  return withAccessToken(ctx, (token) => upsertContact(ctx, token, input));
+}
+
+function portalIdOf(ctx: HubspotContext): string | undefined {
+  if (ctx.config.portalId) return ctx.config.portalId;
+  return ctx.credentials.type === 'oauth' ? ctx.credentials.hubId : undefined;
+}
+
+async function deliver(ctx: HubspotContext, record: DeliveryRecord): Promise<DeliveryResult> {
+  const input = buildContactUpsertInput(record);
+  // Upserting by lr_fb_lead_id needs the property to exist before the first such lead.
+  if (input.idProperty === LEAD_ID_PROPERTY && !isEnsuredRecently(ctx)) await ensureProperties(ctx);
+
+  let outcome: UpsertOutcome;
+  try {
+    outcome = await upsertWithAuth(ctx, input);
+  } catch (err) {
+    // A HubSpot account that never had LeadRelay's properties (or lost one): create them once,
+    // then try again; any other failure (or a property still missing) is final for this attempt.
+    if (!isMissingLeadRelayProperty(err) || isEnsuredRecently(ctx)) throw asConnectorError(err);
+    await ensureProperties(ctx);
+    outcome = await upsertWithAuth(ctx, input);
+  }
+
+  const portalId = portalIdOf(ctx);
+  return {
+    externalId: outcome.id,
+    action: outcome.isNew ? 'created' : 'updated',
+    ...(portalId ? { url: `${HUBSPOT_APP_URL}/contacts/${portalId}/record/0-1/${encodeURIComponent(outcome.id)}` } : {}),
+    httpStatus: outcome.httpStatus,
+    ...(outcome.responseBody !== undefined ? { responseBody: outcome.responseBody } : {}),
+  };
+}
+
+function asConnectorError(err: unknown): ConnectorError {
+  return isConnectorError(err) ? err : new ConnectorError({ kind: 'retryable', reason: 'hubspot_unexpected_error' });
+}
+
+/** Checks the token can read the contact schema, and creates LeadRelay's properties if missing. */
+async function verify(ctx: HubspotContext): Promise<void> {
+  clearFieldCache(ctx.destinationId);
+  await ensureProperties(ctx);
+}
+
+export const hubspotConnector: Connector<HubspotConfig, HubspotCredentials> = {
+  id: HUBSPOT_CONNECTOR_ID,
+  label: HUBSPOT_LABEL,
+  auth: hubspotAuthModes,
+  configSchema: hubspotConfigSchema,
+  credentialsSchema: hubspotCredentialsSchema,
+  describeFields: async (ctx) => {
+    try {
+      return await describeFields(ctx);
+    } catch (err) {
+      throw asConnectorError(err);
+    }
+  },
+  deliver: async (ctx, record) => {
+    try {
+      return await deliver(ctx, record);
+    } catch (err) {
+      throw asConnectorError(err);
+    }
+  },
+  verify: async (ctx) => {
+    try {
+      await verify(ctx);
+    } catch (err) {
+      throw asConnectorError(err);
+    }
+  },
+};
