@@ -3,14 +3,14 @@
 // instead of failing the first delivery.
 import type { Connector } from './types.js';
 import { webhookConnector } from './webhook/index.js';
+import { hubspotConnector } from './hubspot/index.js';
+import { pipedriveConnector } from './pipedrive/index.js';
 
-// Add each new connector here (one import above, one entry below), e.g.
-//   import { hubspotConnector } from './hubspot/index.js';
+// Add each new connector here (one import above, one entry below).
 const registeredConnectors: Connector[] = [
   webhookConnector,
-  // hubspotConnector,
-  // salesforceConnector,
-  // pipedriveConnector,
+  hubspotConnector,
+  pipedriveConnector,
 ];
 
 const connectorIdPattern = /^[a-z][a-z0-9-]*$/;

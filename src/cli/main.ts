@@ -309,6 +309,13 @@ function positiveInt(v: string, flag: string): number {
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   program.exitOverride();
+  // `start` is the default command, so commander would read an unknown command as its argument.
+  const first = argv[2];
+  if (first && !first.startsWith('-') && !program.commands.some((c) => c.name() === first || c.aliases().includes(first))) {
+    process.stderr.write(`error: unknown command "${first}" (see leadrelay --help)\n`);
+    process.exitCode = 2;
+    return;
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {
