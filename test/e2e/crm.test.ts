@@ -1,0 +1,150 @@
+// End to end through the real program into loopback fakes of the CRMs: exactly one record per
+// CRM, repeats update, one throttled CRM delays only its own deliveries, dead credentials park
+// deliveries until new ones are set.
+import { expect } from 'chai';
+import { computeSignature256 } from '../../src/meta/signature.js';
+import { openDb, type DbHandle } from '../../src/store/db.js';
+import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
+import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
+import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
+import { baseEnv, cli, flushPrefix, sleep, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
+import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
+
+const PAGE = '1000000002';
+const FORM = '2000000002';
+const PAGE_TOKEN = 'EAAB-crm-page-token';
+let next = 7_300_000_000_000_000_000n;
+const newLeadId = () => String(next++);
+
+describe('e2e: CRM destinations through the real program', function () {
+  this.timeout(180_000);
+  let schema: TestSchema;
+  let graph: FakeGraph;
+  let hubspot: FakeHubspot;
+  let pipedrive: FakePipedrive;
+  let receiver: FakeReceiver;
+  let env: Record<string, string>;
+  let program: RunningProgram;
+  let dbh: DbHandle;
+  let ws: string;
+  const dest: Record<string, string> = {};
+
+  const send = async (id: string, email: string) => {
+    graph.addLead({
+      id,
+      form_id: FORM,
+      page_id: PAGE,
+      field_data: [
+        { name: 'full_name', values: ['Олена Коваль'] },
+        { name: 'email', values: [email] },
+        { name: 'phone_number', values: ['+380 44 123 4567'] },
+        { name: 'budget', values: ['5000-10000'] },
+      ],
+      campaign_id: '55',
+      campaign_name: 'Winter',
+      ad_id: '56',
+      platform: 'fb',
+    });
+    const raw = JSON.stringify({ object: 'page', entry: [{ id: PAGE, time: 1, changes: [{ field: 'leadgen', value: { leadgen_id: id, page_id: PAGE, form_id: FORM, created_time: Math.floor(Date.now() / 1000) } }] }] });
+    const res = await fetch(`${program.url}/webhooks/meta`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) }, body: raw });
+    expect(res.status).to.equal(200);
+  };
+  const delivery = async (leadgenId: string, destinationId: string) =>
+    dbh.db.selectFrom('deliveries').innerJoin('leads', 'leads.id', 'deliveries.lead_id').selectAll('deliveries').where('leads.leadgen_id', '=', leadgenId).where('deliveries.destination_id', '=', destinationId).executeTakeFirst();
+  const pdLeadsFor = (leadgenId: string) => [...pipedrive.leads.values()].filter((l) => (l as { origin_id?: string }).origin_id === leadgenId);
+
+  before(async () => {
+    schema = await createTestSchema('crm');
+    graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
+    hubspot = await startFakeHubspot({ accessTokens: ['pat-e2e-1'] });
+    pipedrive = await startFakePipedrive({ apiTokens: ['pd-token-1'] });
+    receiver = await startFakeReceiver();
+    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url, HUBSPOT_API_URL: hubspot.url, PIPEDRIVE_API_URL: pipedrive.url });
+    graph.addForm({ id: FORM, page_id: PAGE, name: 'Quote', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }, { key: 'phone_number', type: 'PHONE', label: 'Phone' }, { key: 'budget', label: 'Budget' }] });
+    graph.setPageToken(PAGE, PAGE_TOKEN);
+    ws = await cli(['workspaces', 'create', '--name', 'CRM'], env);
+    await cli(['pages', 'add', '--workspace', ws, '--page-id', PAGE, '--token', PAGE_TOKEN], env);
+    dest.hubspot = await cli(['destinations', 'add', '--workspace', ws, '--type', 'hubspot', '--token', 'pat-e2e-1'], env);
+    dest.pipedrive = await cli(['destinations', 'add', '--workspace', ws, '--type', 'pipedrive', '--api-token', 'pd-token-1'], env);
+    dest.webhook = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/in`], env);
+    for (const d of Object.values(dest)) await cli(['routes', 'add', '--workspace', ws, '--page-id', PAGE, '--destination', d], env);
+    program = await startProgram('start', env);
+    dbh = await openDb({ url: schema.url, poolMax: 2 });
+  });
+  after(async () => {
+    await program?.kill();
+    await dbh?.close();
+    await Promise.all([graph?.close(), hubspot?.close(), pipedrive?.close(), receiver?.close()]);
+    await flushPrefix(env.QUEUE_PREFIX);
+    await schema?.drop();
+  });
+
+  it('destinations check verifies credentials and lists the CRM fields', async () => {
+    const out = await cli(['destinations', 'check', dest.hubspot], env);
+    expect(out).to.match(/credentials OK/);
+    expect(out).to.contain('email');
+    const pd = await cli(['destinations', 'check', dest.pipedrive, '--json'], env);
+    expect(JSON.parse(pd).map((f: { key: string }) => f.key)).to.include('title');
+  });
+
+  it('a signed webhook becomes exactly one record in each CRM, with attribution; a replay updates it', async () => {
+    const id = newLeadId();
+    await send(id, 'olena@example.com');
+    await waitUntil(async () => (await delivery(id, dest.hubspot))?.status === 'delivered' && (await delivery(id, dest.pipedrive))?.status === 'delivered', 20_000, 'both CRM deliveries');
+    const contact = hubspot.byEmail('olena@example.com')!;
+    expect(contact.properties.lr_fb_lead_id).to.equal(id);
+    expect(contact.properties.lr_lead_source ?? contact.properties.lr_platform).to.be.a('string');
+    expect(contact.properties.firstname).to.equal('Олена');
+    expect(contact.properties.lastname).to.equal('Коваль');
+    expect([...hubspot.contacts.values()].filter((c) => c.properties.email === 'olena@example.com')).to.have.length(1);
+    expect(pdLeadsFor(id)).to.have.length(1);
+    const hsDelivery = (await delivery(id, dest.hubspot))!;
+    expect(hsDelivery.external_id).to.equal(contact.id);
+    expect(hsDelivery.action).to.equal('created');
+
+    const leadId = hsDelivery.lead_id;
+    await cli(['leads', 'replay', leadId, '--all'], env);
+    await waitUntil(async () => (await delivery(id, dest.hubspot))?.action === 'updated' && (await delivery(id, dest.pipedrive))?.action === 'updated', 20_000, 'updated on replay');
+    expect([...hubspot.contacts.values()].filter((c) => c.properties.email === 'olena@example.com')).to.have.length(1);
+    expect(pdLeadsFor(id)).to.have.length(1);
+    expect(pipedrive.persons.size).to.equal(1);
+  });
+
+  it('a CRM answering 429 for 30 s delays only its own deliveries; other destinations keep flowing', async () => {
+    hubspot.rateLimitFor(30_000);
+    const started = Date.now();
+    const a = newLeadId();
+    const b = newLeadId();
+    await send(a, 'a.throttle@example.com');
+    await sleep(1000);
+    await send(b, 'b.throttle@example.com');
+    await waitUntil(async () => (await delivery(b, dest.pipedrive))?.status === 'delivered' && (await delivery(b, dest.webhook))?.status === 'delivered', 15_000, 'other destinations');
+    expect(Date.now() - started, 'the others did not wait for HubSpot').to.be.below(20_000);
+    expect((await delivery(a, dest.hubspot))?.status).to.equal('pending');
+    expect(hubspot.byEmail('a.throttle@example.com')).to.equal(undefined);
+    await waitUntil(async () => (await delivery(a, dest.hubspot))?.status === 'delivered' && (await delivery(b, dest.hubspot))?.status === 'delivered', 60_000, 'HubSpot after the window');
+    const d = (await delivery(a, dest.hubspot))!;
+    const attempts = await dbh.db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', d.id).orderBy('id').execute();
+    expect(attempts.some((x) => x.outcome === 'rate_limited')).to.equal(true);
+    expect(d.attempts, 'waiting for a rate limit used no retry attempt').to.equal(1);
+  });
+
+  it('dead credentials park deliveries; new credentials resume them all, in order', async () => {
+    pipedrive.apiTokens.delete('pd-token-1');
+    const ids = [newLeadId(), newLeadId()];
+    await send(ids[0], 'first.parked@example.com');
+    await send(ids[1], 'second.parked@example.com');
+    await waitUntil(async () => (await delivery(ids[0], dest.pipedrive))?.status === 'parked' && (await delivery(ids[1], dest.pipedrive))?.status === 'parked', 20_000, 'parked deliveries');
+    const d = await dbh.db.selectFrom('destinations').selectAll().where('id', '=', dest.pipedrive).executeTakeFirstOrThrow();
+    expect(d.status).to.equal('needs_reauth');
+    // The other destinations were not held back.
+    expect((await delivery(ids[1], dest.webhook))?.status).to.equal('delivered');
+    pipedrive.apiTokens.add('pd-token-2');
+    const out = await cli(['destinations', 'reauth', dest.pipedrive, '--api-token', 'pd-token-2'], env);
+    expect(out).to.match(/resumed 2 parked deliveries/);
+    await waitUntil(async () => (await delivery(ids[0], dest.pipedrive))?.status === 'delivered' && (await delivery(ids[1], dest.pipedrive))?.status === 'delivered', 20_000, 'resumed deliveries');
+    expect(pdLeadsFor(ids[0])).to.have.length(1);
+    expect(pdLeadsFor(ids[1])).to.have.length(1);
+  });
+});
