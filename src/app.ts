@@ -1,4 +1,7 @@
 // The program's shared parts, built once from the typed config and handed to every role.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AppConfig } from './config/env.js';
 import { KeyRing } from './crypto/key-ring.js';
 import { createGraphClient, type GraphClient } from './meta/graph-client.js';
@@ -28,7 +31,7 @@ export interface CreateAppOptions {
 
 export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const keyRing = KeyRing.fromConfig(config.encryptionKeys);
+  const keyRing = KeyRing.fromConfig(config.encryptionKeys ?? loadDevelopmentKey(config, logger));
   const dbh = await openDb({ url: config.database.url, poolMax: config.database.poolMax, pgliteDir: config.database.pgliteDir });
   if (opts.migrate !== false) {
     const applied = await migrateToLatest(dbh.db);
@@ -57,6 +60,22 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
       await dbh.close();
     },
   };
+}
+
+/**
+ * Outside production, a newcomer's `npm start` must work with no setup: with no
+ * LEADRELAY_ENCRYPTION_KEYS, a key is made once and kept beside the embedded database (mode 600).
+ * Production refuses to start without a configured key ring.
+ */
+function loadDevelopmentKey(config: AppConfig, logger: Logger): { kid: string; key: Buffer }[] | undefined {
+  if (config.env === 'production') return undefined;
+  const file = join(dirname(config.database.pgliteDir), 'dev-encryption.key');
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+  }
+  logger.warn({ file }, 'LEADRELAY_ENCRYPTION_KEYS is not set: using a development key from a local file (set a real key ring in production)');
+  return [{ kid: 'dev', key: Buffer.from(readFileSync(file, 'utf8').trim(), 'base64') }];
 }
 
 function nullQueues(): Queues {

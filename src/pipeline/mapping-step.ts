@@ -36,5 +36,8 @@ export function buildDeliveryRecord(type: string, route: Route | null, lead: Can
   if (!mapping) return { lead, fields: {}, idempotencyKey: deliveryId };
   const questions = (route?.form_questions as FormQuestion[] | null) ?? undefined;
   const out = applyMapping(mapping, lead, { questions });
-  return { lead, fields: out.fields, unmappedNote: out.unmappedNote ?? undefined, idempotencyKey: deliveryId };
+  // When the mapping names a field for unmapped answers, the note is already in `fields`; hand it
+  // over separately only otherwise, so a connector never writes it twice.
+  const unmappedNote = mapping.unmapped?.target ? undefined : (out.unmappedNote ?? undefined);
+  return { lead, fields: out.fields, unmappedNote, idempotencyKey: deliveryId };
 }
