@@ -10,7 +10,7 @@ import * as repo from '../store/repos.js';
 import { computeBackoffMs } from './backoff.js';
 import { buildConnectorContext } from './connector-context.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
-import { buildDeliveryRecord } from './mapping-step.js';
+import { buildDeliveryRecord, needsFieldList } from './mapping-step.js';
 import type { StepOutcome } from './fetch-lead.js';
 import type { Metrics } from '../http/metrics.js';
 
@@ -41,12 +41,15 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
   const route = delivery.route_id ? await repo.findRoute(db, delivery.route_id) : undefined;
   const connector = getConnector(dest.type);
-  const record = buildDeliveryRecord(dest.type, route ?? null, canonical, deliveryId);
   const attempt = delivery.attempts + 1;
   const startedAt = new Date();
 
   try {
     const ctx = buildConnectorContext(app, dest, deliveryId);
+    // Without a mapping of its own, a route uses the CRM's preset fitted to the fields the CRM
+    // really has (connectors cache their field lists), so no delivery names a missing field.
+    const fields = needsFieldList(dest.type, route ?? null) ? await connector.describeFields(ctx) : [];
+    const record = buildDeliveryRecord(dest.type, route ?? null, canonical, deliveryId, fields);
     const result = await connector.deliver(ctx, record);
     await repo.updateDelivery(db, deliveryId, {
       status: 'delivered',

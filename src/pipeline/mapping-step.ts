@@ -1,6 +1,6 @@
 // Applies a route's field mapping to a canonical lead, giving the record a connector sends.
 // Routes without a mapping of their own use the CRM's preset (config/mappings/<crm>.json).
-import type { DeliveryRecord } from '../../connectors/types.js';
+import type { DeliveryRecord, FieldDescriptor } from '../../connectors/types.js';
 import type { CanonicalLead } from '../lead/canonical.js';
 import { applyMapping } from '../mapping/apply.js';
 import { parseMapping, type FormQuestion, type Mapping } from '../mapping/schema.js';
@@ -11,28 +11,33 @@ import type { Route } from '../store/schema.js';
 const presets = new Map<string, MappingPreset>();
 
 /** The CRM's preset applied to the questions, targets taken as the preset names them. */
-export function defaultMappingFor(type: string, questions: FormQuestion[]): Mapping {
+export function defaultMappingFor(type: string, questions: FormQuestion[], fields: FieldDescriptor[] = []): Mapping {
   let preset = presets.get(type);
   if (!preset) presets.set(type, (preset = loadPreset(type)));
-  return suggestMapping(type, questions, [], preset);
+  return suggestMapping(type, questions, fields, preset);
+}
+
+/** True when a delivery to this route needs the CRM's field list (a preset fitted to the real fields). */
+export function needsFieldList(type: string, route: Route | null): boolean {
+  return type !== 'webhook' && !route?.mapping;
 }
 
 export function questionsFromLead(lead: CanonicalLead): FormQuestion[] {
   return lead.answers.map((a) => ({ key: a.key, label: a.key, type: 'CUSTOM' }));
 }
 
-export function mappingForRoute(type: string, route: Route | null, lead: CanonicalLead): Mapping | null {
+export function mappingForRoute(type: string, route: Route | null, lead: CanonicalLead, fields: FieldDescriptor[] = []): Mapping | null {
   if (route?.mapping) {
     const parsed = parseMapping(route.mapping);
     if (parsed.ok) return parsed.mapping;
   }
   if (type === 'webhook') return null;
   const questions = (route?.form_questions as FormQuestion[] | null) ?? questionsFromLead(lead);
-  return defaultMappingFor(type, questions);
+  return defaultMappingFor(type, questions, fields);
 }
 
-export function buildDeliveryRecord(type: string, route: Route | null, lead: CanonicalLead, deliveryId: string): DeliveryRecord {
-  const mapping = mappingForRoute(type, route, lead);
+export function buildDeliveryRecord(type: string, route: Route | null, lead: CanonicalLead, deliveryId: string, fields: FieldDescriptor[] = []): DeliveryRecord {
+  const mapping = mappingForRoute(type, route, lead, fields);
   if (!mapping) return { lead, fields: {}, idempotencyKey: deliveryId };
   const questions = (route?.form_questions as FormQuestion[] | null) ?? undefined;
   const out = applyMapping(mapping, lead, { questions });
