@@ -1,6 +1,6 @@
 // Checked-in migrations, applied by `leadrelay migrate` and at start. The list is static so
 // the compiled program needs no file-system scan; add new ones at the end.
-import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Db } from './db.js';
 import * as m0001 from './migrations/0001-initial.js';
 
@@ -23,7 +23,16 @@ export class MigrationError extends Error {
 
 /** Applies every pending migration; returns the names applied. Throws MigrationError naming the failing one. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider(), migrationTableName: 'leadrelay_migrations', migrationLockTableName: 'leadrelay_migrations_lock' });
+  // Name the schema: without it Kysely looks for its bookkeeping tables in every schema, and one
+  // database holding several LeadRelay schemas (tests, staging) would make it skip creating them.
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  const migrator = new Migrator({
+    db,
+    provider: new StaticMigrationProvider(),
+    migrationTableName: 'leadrelay_migrations',
+    migrationLockTableName: 'leadrelay_migrations_lock',
+    migrationTableSchema: rows[0]?.schema ?? 'public',
+  });
   const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error) throw new MigrationError(failed?.migrationName, error);

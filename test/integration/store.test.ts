@@ -89,3 +89,19 @@ for (const [name, open] of backends) {
     });
   });
 }
+
+describe('migrations in a database holding several LeadRelay schemas', function () {
+  this.timeout(60_000);
+  it('migrates a second schema even though the first already has the bookkeeping tables', async () => {
+    const first = await openTestDb();
+    const second = await openTestDb();
+    try {
+      const tables = await second.db.introspection.getTables();
+      expect(tables.map((t) => `${t.schema}.${t.name}`)).to.include(`${second.schema.schema}.leads`);
+      await repo.createWorkspace(second.db, 'works');
+    } finally {
+      await second.close();
+      await first.close();
+    }
+  });
+});
