@@ -8,6 +8,7 @@ import { EnvelopeError } from '../crypto/key-ring.js';
 import { startHttpServer } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
 import { startWorkers } from '../pipeline/workers.js';
+import { createLogger } from '../util/logger.js';
 import { replayLead, replayUnrouted, resumeDestination, resumePage } from '../pipeline/replay.js';
 import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
 import { pageTokenAad } from '../pipeline/lead-record.js';
@@ -23,7 +24,9 @@ class UsageError extends Error {}
 
 async function withApp<T>(opts: { queues?: boolean; migrate?: boolean }, fn: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const app = await createApp({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, { withQueues: opts.queues ?? true, migrate: opts.migrate ?? true });
+  // Operator commands print ids and tables on stdout for scripts; their logs go to stderr.
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { destination: process.stderr });
+  const app = await createApp(config, { withQueues: opts.queues ?? true, migrate: opts.migrate ?? true, logger });
   try {
     return await fn(app);
   } finally {

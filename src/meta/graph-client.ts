@@ -146,7 +146,9 @@ function hasErrorMember(body: unknown): boolean {
 
 export function createGraphClient(opts: GraphClientOptions): GraphClient {
   if (!/^v\d+\.\d+$/.test(opts.version)) throw new Error(`Graph version "${opts.version}" must look like v25.0`);
-  if (!opts.appSecret) throw new Error('the Meta app secret is required for appsecret_proof');
+  // Without an app secret no call can carry appsecret_proof. The program still starts (a
+  // newcomer's first `npm start`; the webhook refuses unsigned traffic anyway), and each call
+  // fails with a clear reason instead.
   const now = opts.now ?? Date.now;
   const http: AxiosInstance = axios.create({
     baseURL: opts.graphUrl.replace(/\/+$/, ''),
@@ -205,6 +207,9 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
   }
 
   function request(method: Method, path: string, token: string, params: Params = {}): Promise<unknown> {
+    if (!opts.appSecret) {
+      return Promise.reject(new GraphError({ category: 'unknown', reason: 'meta_app_secret_missing', message: 'META_APP_SECRET is not set, so no Graph call can carry appsecret_proof' }));
+    }
     assertToken(token);
     // Writes are not retried: a timeout after Meta accepted a POST would otherwise repeat it.
     const retries = method === 'GET' ? Math.max(0, opts.retries) : 0;

@@ -102,14 +102,23 @@ describe('e2e: operator CLI', function () {
     expect(check.stderr).to.not.match(/lr1\.k2\./);
   });
 
-  it('starts with no DATABASE_URL on an embedded PGlite under the data dir', async () => {
+  it("starts with nothing configured (a newcomer's npm start): embedded PGlite, a development key, clear refusals", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'leadrelay-pglite-'));
-    const { DATABASE_URL: _omit, ...rest } = env;
-    const program = await startProgram('start', { ...rest, PGLITE_DIR: dir });
+    const bare = { PATH: env.PATH, HOME: env.HOME, REDIS_URL: env.REDIS_URL, QUEUE_PREFIX: env.QUEUE_PREFIX, PGLITE_DIR: join(dir, 'pglite') };
+    const program = await startProgram('start', bare);
     try {
       const res = await fetch(`${program.url}/readyz`);
       expect(res.status).to.equal(200);
       expect(await res.json()).to.include({ database: 'pglite', postgres: true, redis: true });
+      // Unsigned traffic cannot be checked without the app secret: refused with the reason, so Meta retries later.
+      const hook = await fetch(`${program.url}/webhooks/meta`, { method: 'POST', body: '{}' });
+      expect(hook.status).to.equal(503);
+      expect(((await hook.json()) as { error: string }).error).to.contain('META_APP_SECRET');
+      await program.kill();
+      // Operator commands share the data dir; their stdout is the id alone, logs go to stderr.
+      const ws = await runCli(['workspaces', 'create', '--name', 'Newcomer'], bare);
+      expect(ws.code).to.equal(0);
+      expect(ws.stdout.trim()).to.match(/^[0-9a-f-]{36}$/);
     } finally {
       await program.kill();
       rmSync(dir, { recursive: true, force: true });
