@@ -9,24 +9,7 @@ import { createGraphClient, type GraphClient, type GraphClientOptions } from '..
 import { GraphError } from '../../src/meta/graph-errors.js';
 import type { GraphLead } from '../../src/meta/graph-types.js';
 
-// nock 15 rides on @mswjs/interceptors 0.44, which calls Promise.withResolvers (Node 22) for
-// every request; this project runs on Node 20. Provide it before any request is made.
-// (test/contract/webhook.test.ts does the same; a shared test helper would be better.)
-installPromiseWithResolvers();
 
-function installPromiseWithResolvers(): void {
-  const promiseConstructor = Promise as unknown as { withResolvers?: unknown };
-  if (typeof promiseConstructor.withResolvers === 'function') return;
-  promiseConstructor.withResolvers = function withResolvers<T>() {
-    let resolve!: (value: T | PromiseLike<T>) => void;
-    let reject!: (reason?: unknown) => void;
-    const promise = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
-}
 
 const ORIGIN = 'http://127.0.0.1:9';
 const VERSION = 'v25.0';

@@ -21,25 +21,6 @@ import { makeSampleLead, makeSampleRecord, makeTestContext, testConnectorSetting
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
 import { runConnectorContract } from './connector-contract.js';
 
-// nock 15 runs on @mswjs/interceptors 0.44, which calls Promise.withResolvers (Node 22) for
-// each request it sees; this project runs on Node 20. Requests only start inside tests, so
-// adding the method here is early enough.
-addPromiseWithResolvers();
-
-function addPromiseWithResolvers(): void {
-  const ctor = Promise as unknown as { withResolvers?: unknown };
-  if (typeof ctor.withResolvers === 'function') return;
-  ctor.withResolvers = function <T>() {
-    let resolve!: (value: T | PromiseLike<T>) => void;
-    let reject!: (reason?: unknown) => void;
-    const promise = new Promise<T>((onResolve, onReject) => {
-      resolve = onResolve;
-      reject = onReject;
-    });
-    return { promise, resolve, reject };
-  };
-}
-
 const API = 'http://127.0.0.1:4599';
 const UPSERT_PATH = '/crm/v3/objects/contacts/batch/upsert';
 const PROPERTIES_PATH = '/crm/v3/properties/contacts';

@@ -14,25 +14,7 @@ import { makeSampleRecord, makeTestContext } from '../helpers/sample-lead.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { runConnectorContract } from './connector-contract.js';
 
-// nock 15 depends on @mswjs/interceptors 0.44, which declares Node >= 22 and calls
-// Promise.withResolvers (Node 22) for every request it sees, mocked or passed through. On the
-// Node 20 this project targets, that throws unless the method exists. It is only called when a
-// request is made, so defining it here, before any request, is enough.
-installPromiseWithResolvers();
 
-function installPromiseWithResolvers(): void {
-  const promiseConstructor = Promise as unknown as { withResolvers?: unknown };
-  if (typeof promiseConstructor.withResolvers === 'function') return;
-  promiseConstructor.withResolvers = function withResolvers<T>() {
-    let resolve!: (value: T | PromiseLike<T>) => void;
-    let reject!: (reason?: unknown) => void;
-    const promise = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
-}
 
 const CRM_ORIGIN = 'https://crm.example.test';
 const CRM_PATH = '/hooks/leads';
