@@ -55,6 +55,11 @@ export function loadDefaults(root = projectRoot): Defaults {
 const d = loadDefaults();
 
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def);
+/** For settings where 0 cannot work (sizes, intervals, attempts, timeouts). */
+const positiveInt = (def: number, max?: number) => {
+  const base = z.coerce.number().int().positive();
+  return (max === undefined ? base : base.max(max)).default(def);
+};
 const bool = (def: boolean) =>
   z
     .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -63,25 +68,36 @@ const bool = (def: boolean) =>
 const url = (def?: string) => (def === undefined ? z.string().url() : z.string().url().default(def));
 
 /** A key ring: `kid:base64key,kid2:base64key`. The first key encrypts; all decrypt. */
+const KID_PATTERN = /^[A-Za-z0-9._-]{1,32}$/;
+
+/**
+ * A key ring: `kid:base64key,kid2:base64key`. The first key encrypts; all decrypt. Problems are
+ * named by position and key id only: no part of a key ever appears in an error.
+ */
 const keyRing = z
   .string()
   .min(1)
   .transform((value, ctx) => {
     const keys: { kid: string; key: Buffer }[] = [];
-    for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const parts = value.split(',').map((p) => p.trim()).filter(Boolean);
+    parts.forEach((part, index) => {
+      const at = `entry ${index + 1}`;
       const i = part.indexOf(':');
       if (i <= 0) {
-        ctx.addIssue({ code: 'custom', message: `key entry "${part.slice(0, 12)}…" is not kid:base64key` });
-        continue;
+        ctx.addIssue({ code: 'custom', message: `${at} is not kid:base64key` });
+        return;
       }
       const kid = part.slice(0, i);
       const key = Buffer.from(part.slice(i + 1), 'base64');
-      if (!/^[A-Za-z0-9._-]{1,32}$/.test(kid)) ctx.addIssue({ code: 'custom', message: `key id "${kid}" must be 1-32 of A-Z a-z 0-9 . _ -` });
-      if (key.length !== 32) ctx.addIssue({ code: 'custom', message: `key "${kid}" must decode to 32 bytes (got ${key.length})` });
+      if (!KID_PATTERN.test(kid)) {
+        ctx.addIssue({ code: 'custom', message: `${at}: the key id must be 1-32 of A-Z a-z 0-9 . _ - (is the key id before the colon?)` });
+        return;
+      }
+      if (key.length !== 32) ctx.addIssue({ code: 'custom', message: `key "${kid}" must decode to 32 bytes (got ${key.length}); make one with: openssl rand -base64 32` });
       if (keys.some((k) => k.kid === kid)) ctx.addIssue({ code: 'custom', message: `key id "${kid}" appears twice` });
       keys.push({ kid, key });
-    }
-    if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'no keys given' });
+    });
+    if (parts.length === 0) ctx.addIssue({ code: 'custom', message: 'no keys given' });
     return keys;
   });
 
@@ -92,7 +108,7 @@ export const envSchema = z.object({
   PUBLIC_URL: url('http://localhost:3000'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.string().url().optional(),
-  DATABASE_POOL_MAX: int(20),
+  DATABASE_POOL_MAX: positiveInt(20),
   PGLITE_DIR: z.string().default('./data/pglite'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('leadrelay'),
@@ -101,27 +117,27 @@ export const envSchema = z.object({
   META_VERIFY_TOKEN: z.string().default(''),
   META_GRAPH_URL: url('https://graph.facebook.com'),
   META_GRAPH_VERSION: z.string().regex(/^v\d+\.\d+$/, 'must look like v25.0').default('v25.0'),
-  META_GRAPH_TIMEOUT_MS: int(d.graph.timeoutMs),
+  META_GRAPH_TIMEOUT_MS: positiveInt(d.graph.timeoutMs),
   META_GRAPH_RETRIES: int(d.graph.retries),
   META_GRAPH_RETRY_MIN_DELAY_MS: int(d.graph.retryMinDelayMs),
   LEADRELAY_ENCRYPTION_KEYS: keyRing.optional(),
   LEADRELAY_ALLOW_PRIVATE_DESTINATIONS: bool(false),
-  MAX_WEBHOOK_BODY_BYTES: int(d.http.maxWebhookBodyBytes),
-  INTAKE_BATCH_MAX_ROWS: int(d.http.intakeBatchMaxRows),
+  MAX_WEBHOOK_BODY_BYTES: positiveInt(d.http.maxWebhookBodyBytes),
+  INTAKE_BATCH_MAX_ROWS: positiveInt(d.http.intakeBatchMaxRows),
   INTAKE_BATCH_MAX_WAIT_MS: int(d.http.intakeBatchMaxWaitMs),
-  DELIVERY_TIMEOUT_MS: int(d.delivery.timeoutMs),
-  DELIVERY_MAX_ATTEMPTS: int(d.delivery.maxAttempts),
-  DELIVERY_BACKOFF_BASE_MS: int(d.delivery.backoffBaseMs),
-  DELIVERY_BACKOFF_MAX_MS: int(d.delivery.backoffMaxMs),
-  DELIVERY_RESPONSE_BODY_MAX_BYTES: int(d.delivery.responseBodyMaxBytes),
-  FETCH_MAX_ATTEMPTS: int(d.fetch.maxAttempts),
-  FETCH_BACKOFF_BASE_MS: int(d.fetch.backoffBaseMs),
-  FETCH_CONCURRENCY: int(d.workers.fetchConcurrency),
-  DELIVER_CONCURRENCY: int(d.workers.deliverConcurrency),
-  WORKER_LOCK_DURATION_MS: int(d.workers.lockDurationMs),
-  OUTBOX_SWEEP_INTERVAL_MS: int(d.maintenance.outboxSweepIntervalMs),
+  DELIVERY_TIMEOUT_MS: positiveInt(d.delivery.timeoutMs),
+  DELIVERY_MAX_ATTEMPTS: positiveInt(d.delivery.maxAttempts),
+  DELIVERY_BACKOFF_BASE_MS: positiveInt(d.delivery.backoffBaseMs),
+  DELIVERY_BACKOFF_MAX_MS: positiveInt(d.delivery.backoffMaxMs),
+  DELIVERY_RESPONSE_BODY_MAX_BYTES: positiveInt(d.delivery.responseBodyMaxBytes),
+  FETCH_MAX_ATTEMPTS: positiveInt(d.fetch.maxAttempts),
+  FETCH_BACKOFF_BASE_MS: positiveInt(d.fetch.backoffBaseMs),
+  FETCH_CONCURRENCY: positiveInt(d.workers.fetchConcurrency),
+  DELIVER_CONCURRENCY: positiveInt(d.workers.deliverConcurrency),
+  WORKER_LOCK_DURATION_MS: positiveInt(d.workers.lockDurationMs),
+  OUTBOX_SWEEP_INTERVAL_MS: positiveInt(d.maintenance.outboxSweepIntervalMs),
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
-  LEAD_RETENTION_DAYS: int(d.retention.leadRetentionDays),
+  LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
   HUBSPOT_API_URL: url('https://api.hubapi.com'),
   HUBSPOT_CLIENT_ID: z.string().default(''),
   HUBSPOT_CLIENT_SECRET: z.string().default(''),

@@ -76,7 +76,15 @@ export class IntakeBatcher {
       for (const r of rows) unique.set(`${r.pageId}\u0000${r.leadgenId}`, r);
       const inserted = await recordLeadgenEvents(this.db, [...unique.values()]);
       const fresh = inserted.filter((r) => r.status === 'received').map((r) => r.id);
-      if (fresh.length) this.opts.onRecorded?.(fresh);
+      // The rows are committed: a failing hook must not turn their acknowledgement into an
+      // error (the outbox sweep queues whatever the hook did not).
+      if (fresh.length) {
+        try {
+          this.opts.onRecorded?.(fresh);
+        } catch {
+          /* see above */
+        }
+      }
       const byKey = new Map(inserted.map((r) => [`${r.page_id}\u0000${r.leadgen_id}`, r.id]));
       for (const p of batch) {
         p.resolve(p.rows.map((r) => byKey.get(`${r.pageId}\u0000${r.leadgenId}`)).filter((x): x is number => x !== undefined));

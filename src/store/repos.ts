@@ -166,8 +166,16 @@ export interface NewLeadgenEvent {
  * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
  * Returns the events that were new, with their ids, so only they are queued.
  */
+// Each row binds 9 parameters; PostgreSQL takes at most 65,535 in one statement.
+const EVENT_ROWS_PER_STATEMENT = 5000;
+
 export async function recordLeadgenEvents(db: Db, rows: NewLeadgenEvent[]): Promise<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }[]> {
   if (rows.length === 0) return [];
+  if (rows.length > EVENT_ROWS_PER_STATEMENT) {
+    const out = [];
+    for (let i = 0; i < rows.length; i += EVENT_ROWS_PER_STATEMENT) out.push(...(await recordLeadgenEvents(db, rows.slice(i, i + EVENT_ROWS_PER_STATEMENT))));
+    return out;
+  }
   return db
     .insertInto('leadgen_events')
     .values(
@@ -213,6 +221,7 @@ export async function listOpenEvents(db: Db, olderThan: Date, limit: number): Pr
 
 /** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
 export async function reopenEventsForPage(db: Db, pageId: string, statuses: EventStatus[]): Promise<{ id: number }[]> {
+  if (statuses.length === 0) return [];
   return db
     .updateTable('leadgen_events')
     .set({ status: 'received', status_reason: null, updated_at: sql`now()` })
@@ -307,9 +316,10 @@ export async function unparkDeliveries(db: Db, destinationId: string): Promise<{
 }
 
 export async function resetDeliveriesOfLead(db: Db, leadId: string, statuses: DeliveryStatus[]): Promise<{ id: string }[]> {
+  if (statuses.length === 0) return [];
   return db
     .updateTable('deliveries')
-    .set({ status: 'pending', attempts: 0, updated_at: sql`now()`, next_attempt_at: null })
+    .set({ status: 'pending', attempts: 0, updated_at: sql`now()`, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
     .where('lead_id', '=', leadId)
     .where('status', 'in', statuses)
     .returning('id')
