@@ -5,11 +5,13 @@ import type { Connector } from './types.js';
 import { webhookConnector } from './webhook/index.js';
 import { hubspotConnector } from './hubspot/index.js';
 import { pipedriveConnector } from './pipedrive/index.js';
+import { salesforceConnector } from './salesforce/index.js';
 
 // Add each new connector here (one import above, one entry below).
 const registeredConnectors: Connector[] = [
   webhookConnector,
   hubspotConnector,
+  salesforceConnector,
   pipedriveConnector,
 ];
 

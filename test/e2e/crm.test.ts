@@ -7,6 +7,7 @@ import { openDb, type DbHandle } from '../../src/store/db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
 import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
+import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce-crm.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { baseEnv, cli, flushPrefix, sleep, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
@@ -23,6 +24,7 @@ describe('e2e: CRM destinations through the real program', function () {
   let graph: FakeGraph;
   let hubspot: FakeHubspot;
   let pipedrive: FakePipedrive;
+  let salesforce: FakeSalesforce;
   let receiver: FakeReceiver;
   let env: Record<string, string>;
   let program: RunningProgram;
@@ -59,14 +61,25 @@ describe('e2e: CRM destinations through the real program', function () {
     graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
     hubspot = await startFakeHubspot({ accessTokens: ['pat-e2e-1'] });
     pipedrive = await startFakePipedrive({ apiTokens: ['pd-token-1'] });
+    salesforce = await startFakeSalesforce({ clientId: 'sf-client', clientSecret: 'sf-secret', rotateRefreshTokens: true });
     receiver = await startFakeReceiver();
-    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url, HUBSPOT_API_URL: hubspot.url, PIPEDRIVE_API_URL: pipedrive.url });
+    env = baseEnv({
+      DATABASE_URL: schema.url,
+      META_GRAPH_URL: graph.url,
+      HUBSPOT_API_URL: hubspot.url,
+      PIPEDRIVE_API_URL: pipedrive.url,
+      SALESFORCE_LOGIN_URL: salesforce.url,
+      SALESFORCE_CLIENT_ID: 'sf-client',
+      SALESFORCE_CLIENT_SECRET: 'sf-secret',
+    });
     graph.addForm({ id: FORM, page_id: PAGE, name: 'Quote', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }, { key: 'phone_number', type: 'PHONE', label: 'Phone' }, { key: 'budget', label: 'Budget' }] });
     graph.setPageToken(PAGE, PAGE_TOKEN);
     ws = await cli(['workspaces', 'create', '--name', 'CRM'], env);
     await cli(['pages', 'add', '--workspace', ws, '--page-id', PAGE, '--token', PAGE_TOKEN], env);
     dest.hubspot = await cli(['destinations', 'add', '--workspace', ws, '--type', 'hubspot', '--token', 'pat-e2e-1'], env);
     dest.pipedrive = await cli(['destinations', 'add', '--workspace', ws, '--type', 'pipedrive', '--api-token', 'pd-token-1'], env);
+    const sfTokens = salesforce.issueTokens();
+    dest.salesforce = await cli(['destinations', 'add', '--workspace', ws, '--type', 'salesforce', '--instance-url', sfTokens.instanceUrl, '--access-token', sfTokens.accessToken, '--refresh-token', sfTokens.refreshToken], env);
     dest.webhook = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/in`], env);
     for (const d of Object.values(dest)) await cli(['routes', 'add', '--workspace', ws, '--page-id', PAGE, '--destination', d], env);
     program = await startProgram('start', env);
@@ -75,7 +88,7 @@ describe('e2e: CRM destinations through the real program', function () {
   after(async () => {
     await program?.kill();
     await dbh?.close();
-    await Promise.all([graph?.close(), hubspot?.close(), pipedrive?.close(), receiver?.close()]);
+    await Promise.all([graph?.close(), hubspot?.close(), pipedrive?.close(), salesforce?.close(), receiver?.close()]);
     await flushPrefix(env.QUEUE_PREFIX);
     await schema?.drop();
   });
@@ -146,5 +159,40 @@ describe('e2e: CRM destinations through the real program', function () {
     await waitUntil(async () => (await delivery(ids[0], dest.pipedrive))?.status === 'delivered' && (await delivery(ids[1], dest.pipedrive))?.status === 'delivered', 20_000, 'resumed deliveries');
     expect(pdLeadsFor(ids[0])).to.have.length(1);
     expect(pdLeadsFor(ids[1])).to.have.length(1);
+  });
+
+  it('Salesforce: one Lead upserted by the Meta lead id; an expired refresh token parks deliveries until new credentials are set, then all arrive', async () => {
+    const id = newLeadId();
+    await send(id, 'sf.first@example.com');
+    await waitUntil(async () => (await delivery(id, dest.salesforce))?.status === 'delivered', 20_000, 'salesforce delivery');
+    const lead = salesforce.leadByExternalId(id)!;
+    expect(lead, 'upserted on the external id field').to.not.equal(undefined);
+    expect(lead.LastName).to.equal('Коваль');
+    expect(lead.Email).to.equal('sf.first@example.com');
+    expect(lead.LeadSource).to.equal('Facebook Lead Ads');
+    expect(String(lead.Description ?? '')).to.contain('5000-10000');
+    const d = (await delivery(id, dest.salesforce))!;
+    expect(d.external_id).to.equal(lead.Id);
+    expect(d.external_url).to.contain(lead.Id);
+
+    // The session expires and the refresh token is revoked: jsforce's refresh gets invalid_grant.
+    salesforce.expireAccessTokens();
+    salesforce.refreshTokens.clear();
+    const parked = [newLeadId(), newLeadId()];
+    await send(parked[0], 'sf.parked1@example.com');
+    await send(parked[1], 'sf.parked2@example.com');
+    await waitUntil(async () => (await delivery(parked[0], dest.salesforce))?.status === 'parked' && (await delivery(parked[1], dest.salesforce))?.status === 'parked', 20_000, 'parked salesforce deliveries');
+    const destRow = await dbh.db.selectFrom('destinations').selectAll().where('id', '=', dest.salesforce).executeTakeFirstOrThrow();
+    expect(destRow.status).to.equal('needs_reauth');
+    expect(destRow.status_reason).to.match(/refresh|session/);
+    expect(salesforce.leadByExternalId(parked[0])).to.equal(undefined);
+
+    const fresh = salesforce.issueTokens();
+    const out = await cli(['destinations', 'reauth', dest.salesforce, '--instance-url', fresh.instanceUrl, '--access-token', fresh.accessToken, '--refresh-token', fresh.refreshToken], env);
+    expect(out).to.match(/resumed 2 parked deliveries/);
+    await waitUntil(async () => (await delivery(parked[0], dest.salesforce))?.status === 'delivered' && (await delivery(parked[1], dest.salesforce))?.status === 'delivered', 20_000, 'resumed salesforce deliveries');
+    expect(salesforce.leadByExternalId(parked[0])).to.not.equal(undefined);
+    expect(salesforce.leadByExternalId(parked[1])).to.not.equal(undefined);
+    expect([...salesforce.leads.values()].filter((l) => l.Email === 'sf.first@example.com')).to.have.length(1);
   });
 });
