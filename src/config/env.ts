@@ -42,7 +42,7 @@ const defaultsSchema = z.object({
     deliverConcurrency: z.number().int().positive(),
     lockDurationMs: z.number().int().positive(),
   }),
-  maintenance: z.object({ outboxSweepIntervalMs: z.number().int().positive(), outboxMinAgeMs: z.number().int().nonnegative() }),
+  maintenance: z.object({ outboxSweepIntervalMs: z.number().int().positive(), outboxMinAgeMs: z.number().int().nonnegative(), formDriftIntervalMs: z.number().int().nonnegative() }),
   retention: z.object({ leadRetentionDays: z.number().int().positive() }),
 });
 export type Defaults = z.infer<typeof defaultsSchema>;
@@ -137,6 +137,7 @@ export const envSchema = z.object({
   WORKER_LOCK_DURATION_MS: positiveInt(d.workers.lockDurationMs),
   OUTBOX_SWEEP_INTERVAL_MS: positiveInt(d.maintenance.outboxSweepIntervalMs),
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
+  FORM_DRIFT_INTERVAL_MS: int(d.maintenance.formDriftIntervalMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
   HUBSPOT_API_URL: url('https://api.hubapi.com'),
   HUBSPOT_CLIENT_ID: z.string().default(''),
@@ -199,7 +200,7 @@ export interface AppConfig {
   delivery: { timeoutMs: number; maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number; responseBodyMaxBytes: number };
   fetch: { maxAttempts: number; backoffBaseMs: number };
   workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
-  maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number };
+  maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
   retention: { leadRetentionDays: number };
   hubspot: { apiUrl: string; clientId: string; clientSecret: string };
   salesforce: { loginUrl: string; apiVersion: string; clientId: string; clientSecret: string };
@@ -239,7 +240,7 @@ export function loadConfig(env: EnvInput = process.env): AppConfig {
     },
     fetch: { maxAttempts: e.FETCH_MAX_ATTEMPTS, backoffBaseMs: e.FETCH_BACKOFF_BASE_MS },
     workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
-    maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS },
+    maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
     retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
     hubspot: { apiUrl: e.HUBSPOT_API_URL.replace(/\/$/, ''), clientId: e.HUBSPOT_CLIENT_ID, clientSecret: e.HUBSPOT_CLIENT_SECRET },
     salesforce: {

@@ -6,6 +6,7 @@ import type { Metrics } from '../http/metrics.js';
 import { errorSummary } from '../http/meta-webhook.js';
 import { deliverOne } from './deliver-lead.js';
 import { fetchLeadForEvent, type StepOutcome } from './fetch-lead.js';
+import { startFormDriftChecks } from './form-drift.js';
 import { startMaintenance } from './maintenance.js';
 import { DELIVER_QUEUE, FETCH_QUEUE, redisConnection, type DeliverJob, type FetchJob } from './queues.js';
 
@@ -53,10 +54,12 @@ export function startWorkers(app: App, metrics?: Metrics): RunningWorkers {
     w.on('error', (err) => logger.warn({ queue: w.name, err: errorSummary(err) }, 'worker error'));
   }
   const maintenance = startMaintenance(app);
+  const formDrift = startFormDriftChecks(app, { intervalMs: config.maintenance.formDriftIntervalMs });
   logger.info({ fetchConcurrency: config.workers.fetchConcurrency, deliverConcurrency: config.workers.deliverConcurrency }, 'workers started');
   return {
     async close() {
       await maintenance.stop();
+      await formDrift.stop();
       await Promise.allSettled([fetchWorker.close(), deliverWorker.close()]);
       fetchConn.disconnect();
       deliverConn.disconnect();
