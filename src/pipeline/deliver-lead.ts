@@ -11,6 +11,7 @@ import { computeBackoffMs } from './backoff.js';
 import { buildConnectorContext } from './connector-context.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
 import { buildDeliveryRecord, needsFieldList } from './mapping-step.js';
+import type { FormQuestion } from '../mapping/schema.js';
 import type { StepOutcome } from './fetch-lead.js';
 import type { Metrics } from '../http/metrics.js';
 
@@ -49,7 +50,8 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     // Without a mapping of its own, a route uses the CRM's preset fitted to the fields the CRM
     // really has (connectors cache their field lists), so no delivery names a missing field.
     const fields = needsFieldList(dest.type, route ?? null) ? await connector.describeFields(ctx) : [];
-    const record = buildDeliveryRecord(dest.type, route ?? null, canonical, deliveryId, fields);
+    const formQuestions = route?.form_questions ? null : ((await repo.findFormQuestions(db, lead.workspace_id, lead.form_id)) as FormQuestion[] | null);
+    const record = buildDeliveryRecord(dest.type, route ?? null, canonical, deliveryId, fields, formQuestions);
     const result = await connector.deliver(ctx, record);
     await repo.updateDelivery(db, deliveryId, {
       status: 'delivered',

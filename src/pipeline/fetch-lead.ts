@@ -76,7 +76,10 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
     return { type: 'delay', delayMs: computeBackoffMs(attempts, app.config.fetch.backoffBaseMs, 3_600_000), detail: info.reason };
   }
 
-  const form = await getFormCached(app, graphLead.formId ?? event.form_id, token);
+  const formId = graphLead.formId ?? event.form_id;
+  const form = await getFormCached(app, formId, token);
+  const questions = form ? form.questions.map((q) => ({ key: q.key, label: q.label, type: q.type, ...(q.options?.length ? { options: q.options } : {}) })) : null;
+  if (form && formId) await repo.upsertForm(db, { workspaceId: page.workspace_id, formId, pageId: page.page_id, name: form.name ?? null, questions });
   const routes = await repo.findRoutesFor(db, page.workspace_id, page.page_id, graphLead.formId ?? event.form_id);
 
   const created = await db.transaction().execute(async (trx) => {
@@ -89,7 +92,7 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
       ),
     );
     const canonical = toCanonicalLead(lead, decryptLeadAnswers(keyRing, lead));
-    const { matched, reason } = selectRoutes(routes, canonical);
+    const { matched, reason } = selectRoutes(routes, canonical, questions);
     if (matched.length === 0) await repo.setLeadStatus(trx, lead.id, 'unrouted', reason);
     else if (lead.status === 'unrouted') await repo.setLeadStatus(trx, lead.id, 'routed', null);
     const deliveries = await repo.ensureDeliveries(

@@ -26,21 +26,31 @@ export function questionsFromLead(lead: CanonicalLead): FormQuestion[] {
   return lead.answers.map((a) => ({ key: a.key, label: a.key, type: 'CUSTOM' }));
 }
 
-export function mappingForRoute(type: string, route: Route | null, lead: CanonicalLead, fields: FieldDescriptor[] = []): Mapping | null {
+/** The questions a mapping reads labels and options from: the route's baseline, else the form's last known ones. */
+export function questionsFor(route: Route | null, formQuestions?: FormQuestion[] | null): FormQuestion[] | undefined {
+  return (route?.form_questions as FormQuestion[] | null) ?? formQuestions ?? undefined;
+}
+
+export function mappingForRoute(type: string, route: Route | null, lead: CanonicalLead, fields: FieldDescriptor[] = [], formQuestions?: FormQuestion[] | null): Mapping | null {
   if (route?.mapping) {
     const parsed = parseMapping(route.mapping);
     if (parsed.ok) return parsed.mapping;
   }
   if (type === 'webhook') return null;
-  const questions = (route?.form_questions as FormQuestion[] | null) ?? questionsFromLead(lead);
-  return defaultMappingFor(type, questions, fields);
+  return defaultMappingFor(type, questionsFor(route, formQuestions) ?? questionsFromLead(lead), fields);
 }
 
-export function buildDeliveryRecord(type: string, route: Route | null, lead: CanonicalLead, deliveryId: string, fields: FieldDescriptor[] = []): DeliveryRecord {
-  const mapping = mappingForRoute(type, route, lead, fields);
+export function buildDeliveryRecord(
+  type: string,
+  route: Route | null,
+  lead: CanonicalLead,
+  deliveryId: string,
+  fields: FieldDescriptor[] = [],
+  formQuestions?: FormQuestion[] | null,
+): DeliveryRecord {
+  const mapping = mappingForRoute(type, route, lead, fields, formQuestions);
   if (!mapping) return { lead, fields: {}, idempotencyKey: deliveryId };
-  const questions = (route?.form_questions as FormQuestion[] | null) ?? undefined;
-  const out = applyMapping(mapping, lead, { questions });
+  const out = applyMapping(mapping, lead, { questions: questionsFor(route, formQuestions) });
   // When the mapping names a field for unmapped answers, the note is already in `fields`; hand it
   // over separately only otherwise, so a connector never writes it twice.
   const unmappedNote = mapping.unmapped?.target ? undefined : (out.unmappedNote ?? undefined);

@@ -4,6 +4,7 @@ import * as repo from '../store/repos.js';
 import type { DeliveryStatus } from '../store/schema.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
 import { selectRoutes } from './routing.js';
+import type { FormQuestion } from '../mapping/schema.js';
 
 export interface ReplayResult {
   leadId: string;
@@ -19,7 +20,8 @@ export async function replayLead(app: App, leadId: string, statuses: DeliverySta
   if (lead.erased_at) throw new Error(`lead ${leadId} was erased by the retention purge and cannot be replayed`);
   const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
   const routes = await repo.findRoutesFor(app.db, lead.workspace_id, lead.page_id, lead.form_id);
-  const { matched, reason } = selectRoutes(routes, canonical);
+  const questions = (await repo.findFormQuestions(app.db, lead.workspace_id, lead.form_id)) as FormQuestion[] | null;
+  const { matched, reason } = selectRoutes(routes, canonical, questions);
   const ids = await app.db.transaction().execute(async (trx) => {
     const seen = new Set<string>();
     await repo.ensureDeliveries(

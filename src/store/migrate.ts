@@ -3,9 +3,11 @@
 import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { Db } from './db.js';
 import * as m0001 from './migrations/0001-initial.js';
+import * as m0002 from './migrations/0002-forms.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
+  '0002-forms': m0002,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

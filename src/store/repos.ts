@@ -151,6 +151,22 @@ export async function updateRoute(db: Db, id: string, set: { mapping?: unknown; 
   await db.updateTable('routes').set(values).where('id', '=', id).execute();
 }
 
+// ---------- forms ----------
+export async function upsertForm(db: Db, f: { workspaceId: string; formId: string; pageId: string; name: string | null; questions: unknown }): Promise<void> {
+  await db
+    .insertInto('forms')
+    .values({ workspace_id: f.workspaceId, form_id: f.formId, page_id: f.pageId, name: f.name, questions: json(f.questions) })
+    .onConflict((oc) => oc.columns(['workspace_id', 'form_id']).doUpdateSet({ name: f.name, questions: json(f.questions), fetched_at: sql`now()` }))
+    .execute();
+}
+
+/** The form's last known questions (labels, types, options), or null when never fetched. */
+export async function findFormQuestions(db: Db, workspaceId: string, formId: string | null): Promise<unknown[] | null> {
+  if (!formId) return null;
+  const row = await db.selectFrom('forms').select('questions').where('workspace_id', '=', workspaceId).where('form_id', '=', formId).executeTakeFirst();
+  return Array.isArray(row?.questions) ? (row!.questions as unknown[]) : null;
+}
+
 // ---------- leadgen events ----------
 export interface NewLeadgenEvent {
   pageId: string;

@@ -140,6 +140,15 @@ export interface DeliveryAttemptsTable {
   response_body: string | null;
 }
 
+export interface FormsTable {
+  workspace_id: string;
+  form_id: string;
+  page_id: string;
+  name: string | null;
+  questions: Json<unknown> | null;
+  fetched_at: GeneratedTimestamp;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -149,6 +158,7 @@ export interface Database {
   leads: LeadsTable;
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
+  forms: FormsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
