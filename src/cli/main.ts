@@ -18,6 +18,7 @@ import { migrateToLatest } from '../store/migrate.js';
 import { destinationInputFromFlags, InputError, type DestinationFlags } from './destination-input.js';
 import { rotateKeys } from './keys.js';
 import { registerMappingCommands } from './mappings.js';
+import { registerConnectCommands } from './connect.js';
 
 /** An operator mistake: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -65,6 +66,9 @@ async function runRoles(roles: { http: boolean; work: boolean }) {
 
 export function buildProgram(): Command {
   const program = new Command();
+  // Set before any subcommand exists: commander copies it into each, so their errors come back
+  // here (one line, exit 2) instead of exiting the process themselves.
+  program.exitOverride();
   program.name('leadrelay').description('Facebook and Instagram Lead Ads to your CRM, within a second, never lost.').showHelpAfterError('(add --help for usage)');
 
   program.command('start', { isDefault: true }).description('run the HTTP server and the workers (the default)').action(() => runRoles({ http: true, work: true }));
@@ -235,11 +239,37 @@ export function buildProgram(): Command {
         if (!page) process.stderr.write(`note: page ${o.pageId} is not registered yet; add it with: leadrelay pages add\n`);
       }),
     );
-  routes.command('list').description('list routes').option('--workspace <id>', 'workspace id').action((o: { workspace?: string }) =>
-    withApp({ queues: false }, async (app) =>
-      (await repo.listRoutes(app.db, o.workspace)).forEach((r) => print(`${r.id}  page ${r.page_id}  form ${r.form_id ?? '*'}  → ${r.destination_id}${r.mapping ? '  (mapped)' : ''}${r.drift ? '  (FORM CHANGED: check mapping)' : ''}`)),
-    ),
-  );
+  routes
+    .command('list')
+    .description('list routes (a route whose form changed since its mapping was set is flagged, with the rules it affects)')
+    .option('--workspace <id>', 'workspace id')
+    .option('--json', 'print JSON')
+    .action((o: { workspace?: string; json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        const { describeRouteDrift, parseRouteDrift } = await import('../pipeline/form-drift.js');
+        const list = await repo.listRoutes(app.db, o.workspace);
+        if (o.json) {
+          const rows = list.map((r) => ({
+            id: r.id,
+            workspace_id: r.workspace_id,
+            page_id: r.page_id,
+            form_id: r.form_id,
+            destination_id: r.destination_id,
+            is_enabled: r.is_enabled,
+            mapping: r.mapping,
+            filter: r.filter,
+            drift: parseRouteDrift(r.drift),
+          }));
+          print(JSON.stringify(rows, null, 2));
+          return;
+        }
+        for (const r of list) {
+          const drift = parseRouteDrift(r.drift);
+          const flag = drift ? `  (FORM CHANGED since ${drift.detected_at}: ${describeRouteDrift(drift)}; check the mapping)` : r.drift ? '  (FORM CHANGED: check the mapping)' : '';
+          print(`${r.id}  page ${r.page_id}  form ${r.form_id ?? '*'}  → ${r.destination_id}${r.is_enabled ? '' : '  (disabled)'}${r.mapping ? '  (mapped)' : ''}${r.filter ? '  (filtered)' : ''}${flag}`);
+        }
+      }),
+    );
 
   const leads = program.command('leads').description('the lead log');
   leads
@@ -252,6 +282,9 @@ export function buildProgram(): Command {
       withApp({ queues: false }, async (app) => {
         await requireWorkspace(app, o.workspace);
         const rows = await repo.listLeads(app.db, o.workspace, o.limit);
+        // A delivery through a route whose form changed since its mapping was set may have put
+        // answers in the wrong place (or only in the note): flag it.
+        const driftedRoutes = new Set((await repo.listRoutes(app.db, o.workspace)).filter((r) => r.drift !== null).map((r) => r.id));
         const out = [];
         for (const l of rows) {
           const deliveries = await repo.listDeliveriesOfLead(app.db, l.id);
@@ -265,14 +298,26 @@ export function buildProgram(): Command {
             is_organic: l.is_organic,
             status: l.status,
             status_reason: l.status_reason,
-            deliveries: deliveries.map((d) => ({ id: d.id, destination_id: d.destination_id, status: d.status, attempts: d.attempts, external_id: d.external_id, action: d.action, error: d.last_error_reason, message: d.last_error_message })),
+            deliveries: deliveries.map((d) => ({
+              id: d.id,
+              destination_id: d.destination_id,
+              route_id: d.route_id,
+              status: d.status,
+              attempts: d.attempts,
+              external_id: d.external_id,
+              action: d.action,
+              error: d.last_error_reason,
+              message: d.last_error_message,
+              mapping_drift: d.route_id !== null && driftedRoutes.has(d.route_id),
+            })),
           });
         }
         if (o.json) { print(JSON.stringify(out, null, 2)); return; }
         if (out.length === 0) { print("no leads yet"); return; }
         for (const l of out) {
-          const ds = l.deliveries.map((d) => `${d.status}${d.error ? `:${d.error}` : ''}`).join(',') || l.status;
-          print(`${l.id}  ${l.received_at}  page ${l.page_id}  form ${l.form_id ?? '-'}  ${l.platform ?? '-'}  ${ds}`);
+          const ds = l.deliveries.map((d) => `${d.status}${d.error ? `:${d.error}` : ''}${d.mapping_drift ? ' (form changed)' : ''}`).join(',') || l.status;
+          const why = l.status === 'unrouted' && l.status_reason ? `  (${l.status_reason})` : '';
+          print(`${l.id}  ${l.received_at}  page ${l.page_id}  form ${l.form_id ?? '-'}  ${l.platform ?? '-'}  ${ds}${why}`);
         }
       }),
     );
@@ -300,6 +345,7 @@ export function buildProgram(): Command {
     );
 
   registerMappingCommands(program, withApp, UsageError);
+  registerConnectCommands(program, withApp, UsageError, (app) => app.keyRing.deriveKey('oauth-state'));
   return program;
 }
 
@@ -311,7 +357,6 @@ function positiveInt(v: string, flag: string): number {
 
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
   // `start` is the default command, so commander would read an unknown command as its argument.
   const first = argv[2];
   if (first && !first.startsWith('-') && !program.commands.some((c) => c.name() === first || c.aliases().includes(first))) {

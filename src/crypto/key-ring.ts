@@ -1,7 +1,7 @@
 // AES-256-GCM secret envelopes under a key ring. The first key encrypts; every key decrypts, so
 // an operator rotates by putting a new key first, running the re-encryption job, and only then
 // removing the old key. Envelope format: see envelope.ts.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import {
   EnvelopeError,
@@ -61,6 +61,14 @@ export class KeyRing {
   }
 
   /** The key ids in the ring, primary first. */
+  /**
+   * A 32-byte key for one purpose (e.g. 'oauth-state'), derived from the primary key with
+   * HKDF-SHA256; the key bytes themselves never leave the ring.
+   */
+  deriveKey(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.#keys.get(this.primaryKid) as Buffer, Buffer.alloc(0), `leadrelay:${purpose}`, 32));
+  }
+
   get kids(): string[] {
     return [...this.#keys.keys()];
   }

@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { App } from '../app.js';
 import { IntakeBatcher } from './intake-batcher.js';
 import { createMetaWebhookRouter, errorSummary } from './meta-webhook.js';
+import { createOAuthRouter } from './oauth-routes.js';
 import type { Metrics } from './metrics.js';
 
 export interface HttpServer {
@@ -45,6 +46,8 @@ export function createHttpApp(app: App, metrics: Metrics): express.Express {
       metrics,
     }),
   );
+
+  web.use(createOAuthRouter(app, { stateSecret: app.keyRing.deriveKey('oauth-state') }));
 
   web.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -1,0 +1,508 @@
+// The OAuth connect flow: how a real customer connects HubSpot, Salesforce or Pipedrive.
+//
+//   GET /oauth/:type/start?workspace=W[&destination=D][&name=N][&login_url=U]&expires=T&sig=S
+//       a connect link made by `leadrelay destinations connect` (signed: see oauth-state.ts)
+//       → 302 to the CRM's consent page, with a signed, expiring `state`
+//   GET /oauth/:type/callback?code=…&state=…   (or error=access_denied&error_description=…)
+//       → the code is exchanged for tokens, then either a new destination is created with
+//         them (encrypted), or the destination the state names gets them, is re-activated,
+//         and its parked deliveries resume, oldest first.
+//
+// Every answer is a small HTML page a marketer can read: what happened and the destination
+// id, never a token. Nothing is stored until the CRM has accepted the code.
+import express, { type Request, type Response, type Router } from 'express';
+import type { App } from '../app.js';
+import type { AppConfig } from '../config/env.js';
+import { listConnectors, getConnector } from '../../connectors/index.js';
+import { isConnectorError } from '../../connectors/types.js';
+import * as hubspotOAuth from '../../connectors/hubspot/oauth.js';
+import { clearFieldCache as clearHubspotFieldCache } from '../../connectors/hubspot/index.js';
+import * as pipedriveOAuth from '../../connectors/pipedrive/oauth.js';
+import { clearFieldCache as clearPipedriveFieldCache } from '../../connectors/pipedrive/index.js';
+import * as salesforceOAuth from '../../connectors/salesforce/oauth.js';
+import { clearFieldCache as clearSalesforceFieldCache, SALESFORCE_PRODUCTION_LOGIN_URL, SALESFORCE_SANDBOX_LOGIN_URL } from '../../connectors/salesforce/index.js';
+import { connectorSettings, encryptCredentials } from '../pipeline/connector-context.js';
+import { resumeDestination } from '../pipeline/replay.js';
+import * as repo from '../store/repos.js';
+import type { Db } from '../store/db.js';
+import type { Destination } from '../store/schema.js';
+import { computeCodeChallenge, createOAuthStateSigner, type OAuthConnectRequest, type OAuthStatePayload, type OAuthStateSigner } from './oauth-state.js';
+
+export const OAUTH_TYPES = ['hubspot', 'salesforce', 'pipedrive'] as const;
+export type OAuthType = (typeof OAUTH_TYPES)[number];
+
+export function isOAuthType(value: string): value is OAuthType {
+  return (OAUTH_TYPES as readonly string[]).includes(value);
+}
+
+const MAX_NAME_CHARS = 200;
+
+// ---- the CRMs ---------------------------------------------------------------------------------
+
+interface AuthorizeInput {
+  redirectUri: string;
+  state: string;
+  loginUrl: string | undefined;
+  codeVerifier: string;
+}
+
+interface ExchangeInput {
+  code: string;
+  redirectUri: string;
+  loginUrl: string | undefined;
+  codeVerifier: string;
+}
+
+/** What the flow needs to know about one CRM; the OAuth calls themselves live in its connector. */
+interface OAuthProvider {
+  label: string;
+  /** The variables that must be set (non-empty) for this CRM's OAuth app. */
+  requiredSettings(config: AppConfig): { variable: string; value: string }[];
+  buildAuthorizeUrl(app: App, input: AuthorizeInput): Promise<string>;
+  /** The destination's credentials. Throws ConnectorError (`auth` when the CRM refuses the code). */
+  exchangeCode(app: App, input: ExchangeInput): Promise<Record<string, unknown>>;
+  /** Non-secret settings of a new destination. */
+  configFor(payload: OAuthStatePayload): Record<string, unknown>;
+  defaultName(credentials: Record<string, unknown>): string;
+  /** Drops this process's cached tokens and fields of a destination after re-authorisation. */
+  forgetCaches(destinationId: string): Promise<void>;
+}
+
+const hubspotProvider: OAuthProvider = {
+  label: 'HubSpot',
+  requiredSettings: (c) => [
+    { variable: 'HUBSPOT_CLIENT_ID', value: c.hubspot.clientId },
+    { variable: 'HUBSPOT_CLIENT_SECRET', value: c.hubspot.clientSecret },
+  ],
+  async buildAuthorizeUrl(app, input) {
+    return hubspotOAuth.buildAuthorizeUrl({ clientId: app.config.hubspot.clientId, redirectUri: input.redirectUri, state: input.state });
+  },
+  async exchangeCode(app, input) {
+    return hubspotOAuth.exchangeCode({ settings: connectorSettings(app), code: input.code, redirectUri: input.redirectUri, now: Date.now() });
+  },
+  configFor: () => ({}),
+  defaultName: (creds) => (typeof creds.hubId === 'string' ? `HubSpot ${creds.hubId}` : 'HubSpot'),
+  async forgetCaches(destinationId) {
+    hubspotOAuth.forgetRefreshedTokens(destinationId);
+    clearHubspotFieldCache(destinationId);
+  },
+};
+
+const pipedriveProvider: OAuthProvider = {
+  label: 'Pipedrive',
+  requiredSettings: (c) => [
+    { variable: 'PIPEDRIVE_CLIENT_ID', value: c.pipedrive.clientId },
+    { variable: 'PIPEDRIVE_CLIENT_SECRET', value: c.pipedrive.clientSecret },
+  ],
+  // Pipedrive takes no scopes in the URL: they are set on the app in the Developer Hub.
+  async buildAuthorizeUrl(app, input) {
+    return pipedriveOAuth.buildAuthorizeUrl(app.config.pipedrive, { redirectUri: input.redirectUri, state: input.state });
+  },
+  // The credentials carry the company's `api_domain`, where every API call then goes.
+  async exchangeCode(app, input) {
+    return pipedriveOAuth.exchangeCode(app.config.pipedrive, { code: input.code, redirectUri: input.redirectUri }, { timeoutMs: app.config.delivery.timeoutMs, now: Date.now() });
+  },
+  configFor: () => ({}),
+  defaultName(creds) {
+    const company = typeof creds.apiDomain === 'string' ? /^https:\/\/([a-z0-9-]+)\.pipedrive\.com$/i.exec(creds.apiDomain)?.[1] : undefined;
+    return company ? `Pipedrive (${company})` : 'Pipedrive';
+  },
+  async forgetCaches(destinationId) {
+    clearPipedriveFieldCache(destinationId);
+  },
+};
+
+// Salesforce: the web-server flow with PKCE (External Client Apps may require it; the verifier is
+// derived from the state, so nothing is stored), `api refresh_token` scopes, and the login host
+// chosen per destination (production, sandbox or My Domain), which later refreshes use too.
+const salesforceProvider: OAuthProvider = {
+  label: 'Salesforce',
+  requiredSettings: (c) => [
+    { variable: 'SALESFORCE_CLIENT_ID', value: c.salesforce.clientId },
+    { variable: 'SALESFORCE_CLIENT_SECRET', value: c.salesforce.clientSecret },
+  ],
+  async buildAuthorizeUrl(app, input) {
+    return salesforceOAuth.buildAuthorizeUrl({
+      loginUrl: input.loginUrl ?? app.config.salesforce.loginUrl,
+      clientId: app.config.salesforce.clientId,
+      redirectUri: input.redirectUri,
+      state: input.state,
+      codeChallenge: computeCodeChallenge(input.codeVerifier),
+    });
+  },
+  async exchangeCode(app, input) {
+    return salesforceOAuth.exchangeCode({
+      loginUrl: input.loginUrl ?? app.config.salesforce.loginUrl,
+      clientId: app.config.salesforce.clientId,
+      clientSecret: app.config.salesforce.clientSecret,
+      redirectUri: input.redirectUri,
+      code: input.code,
+      codeVerifier: input.codeVerifier,
+      timeoutMs: app.config.delivery.timeoutMs,
+    });
+  },
+  // Refreshes go to the login host the destination was connected through (sandbox, My Domain).
+  configFor: (payload) => (payload.loginUrl ? { loginUrl: payload.loginUrl } : {}),
+  defaultName(creds) {
+    try {
+      return typeof creds.instanceUrl === 'string' ? `Salesforce (${new URL(creds.instanceUrl).hostname})` : 'Salesforce';
+    } catch {
+      return 'Salesforce';
+    }
+  },
+  async forgetCaches(destinationId) {
+    salesforceOAuth.forgetSharedRefreshes(destinationId);
+    clearSalesforceFieldCache(destinationId);
+  },
+};
+
+const providers: Record<OAuthType, OAuthProvider> = { hubspot: hubspotProvider, salesforce: salesforceProvider, pipedrive: pipedriveProvider };
+
+export function getOAuthLabel(type: OAuthType): string {
+  return providers[type].label;
+}
+
+/** Whether this build has the connector (a destination of the type can be created and used). */
+export function isOAuthTypeAvailable(type: OAuthType): boolean {
+  return listConnectors().some((c) => c.id === type);
+}
+
+/** "HUBSPOT_CLIENT_ID is not set" (or both names), or undefined when the CRM's OAuth app is configured. */
+export function findMissingOAuthSettings(config: AppConfig, type: OAuthType): string | undefined {
+  const missing = providers[type].requiredSettings(config).filter((s) => s.value === '').map((s) => s.variable);
+  if (missing.length === 0) return undefined;
+  return `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set: set ${missing.length === 1 ? 'it' : 'them'} to your ${providers[type].label} app's OAuth client credentials and restart LeadRelay`;
+}
+
+export function buildRedirectUri(publicUrl: string, type: OAuthType): string {
+  return `${publicUrl.replace(/\/+$/, '')}/oauth/${type}/callback`;
+}
+
+export type LoginUrlCheck = { ok: true; loginUrl: string } | { ok: false; message: string };
+
+/**
+ * A Salesforce login URL: `production`, `sandbox`, or an https origin (login.salesforce.com,
+ * test.salesforce.com, a My Domain). Plain http only for the configured SALESFORCE_LOGIN_URL
+ * and loopback hosts (local fakes). The client secret and the code are sent there.
+ */
+export function parseSalesforceLoginUrl(raw: string, configuredLoginUrl: string): LoginUrlCheck {
+  const value = raw.trim();
+  if (value === 'production') return { ok: true, loginUrl: SALESFORCE_PRODUCTION_LOGIN_URL };
+  if (value === 'sandbox') return { ok: true, loginUrl: SALESFORCE_SANDBOX_LOGIN_URL };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { ok: false, message: `login URL "${value.slice(0, 80)}" is not a URL (use https://login.salesforce.com, https://test.salesforce.com for sandboxes, or your My Domain)` };
+  }
+  const isConfigured = url.origin === new URL(configuredLoginUrl).origin;
+  const isLoopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (isConfigured || isLoopback))) return { ok: false, message: 'the Salesforce login URL must use https' };
+  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    return { ok: false, message: 'the Salesforce login URL must be just the host, e.g. https://test.salesforce.com' };
+  }
+  return { ok: true, loginUrl: url.origin };
+}
+
+/**
+ * Why the workspace/destination of a connect request cannot be used, or undefined when they
+ * can: the workspace exists; a destination to re-authorise exists, belongs to that workspace
+ * and is of the same CRM.
+ */
+export async function findConnectTargetProblem(db: Db, request: OAuthConnectRequest): Promise<string | undefined> {
+  if (!(await repo.findWorkspace(db, request.workspaceId))) return `workspace "${request.workspaceId.slice(0, 64)}" not found`;
+  if (request.destinationId === undefined) return undefined;
+  const dest = await repo.findDestination(db, request.destinationId);
+  if (!dest || dest.workspace_id !== request.workspaceId) return `destination "${request.destinationId.slice(0, 64)}" not found in workspace ${request.workspaceId}`;
+  if (dest.type !== request.type) return `destination ${dest.id} is a ${dest.type} destination, not ${request.type}`;
+  return undefined;
+}
+
+/** The link an operator hands to whoever holds the CRM login: our start route, signed. */
+export function buildConnectLink(publicUrl: string, signer: OAuthStateSigner, request: OAuthConnectRequest, nowMs: number): string {
+  const url = new URL(`${publicUrl.replace(/\/+$/, '')}/oauth/${encodeURIComponent(request.type)}/start`);
+  url.searchParams.set('workspace', request.workspaceId);
+  if (request.destinationId !== undefined) url.searchParams.set('destination', request.destinationId);
+  if (request.name !== undefined) url.searchParams.set('name', request.name);
+  if (request.loginUrl !== undefined) url.searchParams.set('login_url', request.loginUrl);
+  const signature = signer.signConnectLink(request, nowMs);
+  url.searchParams.set('expires', String(signature.expires));
+  url.searchParams.set('sig', signature.sig);
+  return url.toString();
+}
+
+// ---- pages ----------------------------------------------------------------------------------------
+
+interface Page {
+  title: string;
+  paragraphs: string[];
+  /** Label → value lines (ids, never secrets). */
+  facts?: [string, string][];
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+
+function sendPage(res: Response, status: number, page: Page): void {
+  const facts = page.facts?.length
+    ? `<dl>${page.facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd><code>${escapeHtml(v)}</code></dd>`).join('')}</dl>`
+    : '';
+  const html =
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+    `<title>${escapeHtml(page.title)} · LeadRelay</title>` +
+    `<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}dt{font-weight:600}dd{margin:0 0 .5rem}code{background:#f3f3f3;padding:0 .2rem}</style>` +
+    `</head><body><h1>${escapeHtml(page.title)}</h1>${page.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('')}${facts}</body></html>`;
+  // The callback URL holds the code: no caching, no Referer to anything, no framing, no scripts.
+  res
+    .status(status)
+    .set({
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    })
+    .send(html);
+}
+
+const fail = (res: Response, status: number, title: string, ...paragraphs: string[]) => sendPage(res, status, { title, paragraphs });
+
+/** One query parameter as a string (the first when repeated); undefined when absent or empty. */
+function readQueryParam(req: Request, name: string): string | undefined {
+  const value = new URL(req.originalUrl, 'http://local').searchParams.get(name);
+  return value === null || value === '' ? undefined : value;
+}
+
+const AGAIN = 'Ask the person who manages LeadRelay for a new connect link (leadrelay destinations connect) and open it again.';
+
+function describeStateFailure(failure: string): string {
+  switch (failure) {
+    case 'expired':
+      return 'This sign-in took too long and its link expired.';
+    case 'wrong_type':
+      return 'This answer belongs to a different CRM than the address it arrived at.';
+    default:
+      return 'The state parameter is missing, altered or was not made by this LeadRelay.';
+  }
+}
+
+// ---- the router -----------------------------------------------------------------------------------
+
+export interface OAuthRouterOptions {
+  /** HMAC key of states and connect links: `app.keyRing.deriveKey(OAUTH_STATE_KEY_PURPOSE)`. */
+  stateSecret: Buffer;
+  /** The clock (tests). Default Date.now. */
+  now?: () => number;
+}
+
+export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router {
+  const signer = createOAuthStateSigner(options.stateSecret);
+  const now = options.now ?? (() => Date.now());
+  const router = express.Router();
+
+  router.get('/oauth/:type/start', async (req, res) => {
+    const type = String(req.params.type);
+    if (!isOAuthType(type)) return fail(res, 404, 'Unknown CRM', `LeadRelay connects ${OAUTH_TYPES.join(', ')} by OAuth, not "${type.slice(0, 40)}".`);
+    const label = providers[type].label;
+    const missing = findMissingOAuthSettings(app.config, type);
+    if (missing) return fail(res, 400, `${label} is not set up`, missing);
+    if (!isOAuthTypeAvailable(type)) return fail(res, 501, `${label} is not available`, `This LeadRelay build has no ${label} connector yet.`);
+
+    const workspaceId = readQueryParam(req, 'workspace');
+    if (!workspaceId) return fail(res, 400, 'Not a connect link', 'The workspace parameter is missing.', AGAIN);
+    const request: OAuthConnectRequest = {
+      workspaceId,
+      type,
+      destinationId: readQueryParam(req, 'destination'),
+      name: readQueryParam(req, 'name'),
+      loginUrl: readQueryParam(req, 'login_url'),
+    };
+    const link = signer.verifyConnectLink(request, { expires: readQueryParam(req, 'expires'), sig: readQueryParam(req, 'sig') }, now());
+    if (!link.ok) {
+      if (link.failure === 'expired') return fail(res, 400, 'This connect link expired', AGAIN);
+      app.logger.warn({ type, failure: link.failure }, 'OAuth start refused: not a valid connect link');
+      return fail(res, 403, 'Not a valid connect link', 'Only links made by LeadRelay can connect a CRM, and this one is unsigned or was changed.', AGAIN);
+    }
+    if (request.name !== undefined && request.name.length > MAX_NAME_CHARS) return fail(res, 400, 'Name too long', `The destination name may have at most ${MAX_NAME_CHARS} characters.`);
+    if (request.loginUrl !== undefined) {
+      if (type !== 'salesforce') return fail(res, 400, 'Unexpected login URL', `login_url applies only to Salesforce, not ${label}.`);
+      const login = parseSalesforceLoginUrl(request.loginUrl, app.config.salesforce.loginUrl);
+      if (!login.ok) return fail(res, 400, 'Bad Salesforce login URL', login.message);
+      request.loginUrl = login.loginUrl;
+    }
+    try {
+      const problem = await findConnectTargetProblem(app.db, request);
+      if (problem) return fail(res, 400, 'Cannot connect', `${problem}.`, AGAIN);
+      const { state, payload } = signer.createState(request, now());
+      const codeVerifier = signer.deriveCodeVerifier(payload.nonce);
+      const location = await providers[type].buildAuthorizeUrl(app, { redirectUri: buildRedirectUri(app.config.publicUrl, type), state, loginUrl: request.loginUrl, codeVerifier });
+      res.set({ 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' }).redirect(302, location);
+    } catch (err) {
+      app.logger.error({ type, err: summarize(err) }, 'OAuth start failed');
+      fail(res, 500, 'Something went wrong', `LeadRelay could not start the ${label} sign-in. Try again in a minute.`);
+    }
+  });
+
+  router.get('/oauth/:type/callback', async (req, res) => {
+    const type = String(req.params.type);
+    if (!isOAuthType(type)) return fail(res, 404, 'Unknown CRM', `LeadRelay connects ${OAUTH_TYPES.join(', ')} by OAuth, not "${type.slice(0, 40)}".`);
+    const provider = providers[type];
+    const label = provider.label;
+
+    const stateParam = readQueryParam(req, 'state');
+    const check = stateParam === undefined ? ({ ok: false, failure: 'malformed' } as const) : signer.readState(stateParam, type, now());
+    if (!check.ok) {
+      app.logger.warn({ type, failure: check.failure }, 'OAuth callback refused: bad state');
+      return fail(res, 400, `${label} was not connected`, describeStateFailure(check.failure), 'Nothing was changed.', AGAIN);
+    }
+    const payload = check.payload;
+
+    const crmError = readQueryParam(req, 'error');
+    if (crmError !== undefined) {
+      app.logger.info({ type, workspaceId: payload.workspaceId, destinationId: payload.destinationId, crmError: crmError.slice(0, 64) }, 'OAuth consent not given');
+      const description = readQueryParam(req, 'error_description');
+      const first =
+        crmError === 'access_denied'
+          ? `Access was not allowed in ${label}, so nothing was connected.`
+          : `${label} answered "${crmError.slice(0, 64)}"${description ? `: ${description.slice(0, 300)}` : ''}. Nothing was connected.`;
+      return fail(res, 400, `${label} was not connected`, first, 'To try again, open the connect link again and choose Allow.');
+    }
+    const code = readQueryParam(req, 'code');
+    if (code === undefined) return fail(res, 400, `${label} was not connected`, `${label} sent no authorization code back. Nothing was changed.`, AGAIN);
+
+    const request: OAuthConnectRequest = { workspaceId: payload.workspaceId, type, destinationId: payload.destinationId, name: payload.name, loginUrl: payload.loginUrl };
+    try {
+      // Checked again: the workspace or destination may have gone since the link was opened.
+      const problem = await findConnectTargetProblem(app.db, request);
+      if (problem) return fail(res, 400, `${label} was not connected`, `${problem}.`, AGAIN);
+
+      let credentials: Record<string, unknown>;
+      try {
+        credentials = await provider.exchangeCode(app, {
+          code,
+          redirectUri: buildRedirectUri(app.config.publicUrl, type),
+          loginUrl: payload.loginUrl,
+          codeVerifier: signer.deriveCodeVerifier(payload.nonce),
+        });
+      } catch (err) {
+        const reason = isConnectorError(err) ? err.reason : 'unexpected_error';
+        app.logger.warn({ type, workspaceId: payload.workspaceId, destinationId: payload.destinationId, reason }, 'OAuth code exchange failed');
+        if (isConnectorError(err) && err.kind === 'auth') {
+          return sendPage(res, 400, {
+            title: `${label} was not connected`,
+            paragraphs: [
+              `${label} refused the authorization code${err.crmMessage ? ` ("${err.crmMessage.slice(0, 300)}")` : ''}. A code works once and only for a few minutes, so a reloaded or late page gets this answer.`,
+              'Nothing was changed.',
+              AGAIN,
+            ],
+            facts: [['reason', reason]],
+          });
+        }
+        return sendPage(res, 502, {
+          title: `${label} was not connected`,
+          paragraphs: [`LeadRelay could not get tokens from ${label} just now. Nothing was changed; open the connect link again in a minute.`],
+          facts: [['reason', reason]],
+        });
+      }
+
+      const connector = getConnector(type);
+      const parsed = connector.credentialsSchema.safeParse(credentials);
+      if (!parsed.success) {
+        app.logger.error({ type, issues: parsed.error.issues.map((i) => i.path.join('.')) }, 'OAuth credentials do not fit the connector');
+        return fail(res, 502, `${label} was not connected`, `${label} answered with tokens LeadRelay cannot use. Nothing was changed.`);
+      }
+      const creds = parsed.data as Record<string, unknown>;
+
+      if (payload.destinationId !== undefined) {
+        const resumed = await reauthoriseDestination(app, payload.destinationId, creds, provider);
+        app.logger.info({ type, workspaceId: payload.workspaceId, destinationId: payload.destinationId, resumed: resumed ?? 'later' }, 'destination re-authorised by OAuth');
+        return sendPage(res, 200, {
+          title: `${label} reconnected`,
+          paragraphs: [
+            'The destination has new credentials and is active again.',
+            resumed === undefined
+              ? 'Its waiting leads will be sent again shortly, oldest first.'
+              : resumed === 0
+                ? 'No leads were waiting for it.'
+                : `${resumed} waiting lead${resumed === 1 ? '' : 's'} ${resumed === 1 ? 'is' : 'are'} being sent now, oldest first.`,
+            'You can close this page.',
+          ],
+          facts: [
+            ['destination', payload.destinationId],
+            ['workspace', payload.workspaceId],
+          ],
+        });
+      }
+
+      const config = connector.configSchema.safeParse(provider.configFor(payload));
+      if (!config.success) return fail(res, 400, `${label} was not connected`, `The destination settings are not valid for ${label}. Nothing was changed.`);
+      const dest = await createOAuthDestination(app.db, app, {
+        workspaceId: payload.workspaceId,
+        type,
+        name: payload.name ?? provider.defaultName(creds),
+        config: config.data as Record<string, unknown>,
+        credentials: creds,
+      });
+      app.logger.info({ type, workspaceId: payload.workspaceId, destinationId: dest.id }, 'destination connected by OAuth');
+      return sendPage(res, 200, {
+        title: `${label} connected`,
+        paragraphs: [
+          `LeadRelay can now send leads to ${label} as "${dest.name}".`,
+          `Next, route a Facebook page to it: leadrelay routes add --workspace ${dest.workspace_id} --page-id <page id> --destination ${dest.id}`,
+          'You can close this page.',
+        ],
+        facts: [
+          ['destination', dest.id],
+          ['workspace', dest.workspace_id],
+        ],
+      });
+    } catch (err) {
+      app.logger.error({ type, err: summarize(err) }, 'OAuth callback failed');
+      return fail(res, 500, 'Something went wrong', `LeadRelay could not finish connecting ${label}. Nothing may have been saved; open the connect link again.`);
+    }
+  });
+
+  return router;
+}
+
+/** Creates the destination and stores its credentials, encrypted and bound to its id, in one transaction. */
+async function createOAuthDestination(
+  db: Db,
+  app: App,
+  d: { workspaceId: string; type: string; name: string; config: Record<string, unknown>; credentials: Record<string, unknown> },
+): Promise<Destination> {
+  return db.transaction().execute(async (trx) => {
+    const dest = await repo.createDestination(trx, { workspaceId: d.workspaceId, type: d.type, name: d.name, config: d.config, credentialsEnvelope: null });
+    const envelope = encryptCredentials(app, dest.id, d.credentials);
+    await repo.updateDestinationCredentials(trx, dest.id, envelope, false);
+    return { ...dest, credentials_envelope: envelope };
+  });
+}
+
+/**
+ * New credentials, active again, no rate-limit wait, then the parked deliveries re-queued oldest
+ * first. Returns how many resumed, or undefined when queueing failed: the rows are already
+ * pending again, so the outbox sweep sends them.
+ */
+async function reauthoriseDestination(app: App, destinationId: string, credentials: Record<string, unknown>, provider: OAuthProvider): Promise<number | undefined> {
+  await app.db.transaction().execute(async (trx) => {
+    await repo.updateDestinationCredentials(trx, destinationId, encryptCredentials(app, destinationId, credentials), true);
+    await repo.setDestinationRateLimit(trx, destinationId, null);
+  });
+  await provider.forgetCaches(destinationId).catch(() => undefined);
+  try {
+    return await resumeDestination(app, destinationId);
+  } catch (err) {
+    app.logger.warn({ destinationId, err: summarize(err) }, 'could not queue resumed deliveries; the outbox sweep will');
+    return undefined;
+  }
+}
+
+/** Name and code of an error: messages may quote a CRM's body, so they stay out of logs. */
+function summarize(err: unknown): { name?: string; code?: string; reason?: string } {
+  const e = err as { name?: unknown; code?: unknown; reason?: unknown } | null;
+  return {
+    ...(typeof e?.name === 'string' ? { name: e.name } : {}),
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+    ...(typeof e?.reason === 'string' ? { reason: e.reason } : {}),
+  };
+}

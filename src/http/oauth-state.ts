@@ -1,0 +1,173 @@
+// Signed, expiring values for the OAuth connect flow, kept by nobody but the browser:
+//
+// - the OAuth `state` (RFC 6749 §10.12): which workspace, CRM and (when re-authorising) which
+//   destination a callback belongs to. base64url(JSON) + "." + base64url(HMAC-SHA256). A
+//   forged, altered, expired or other-CRM state is refused before the code is spent.
+// - the connect link (`/oauth/:type/start?...&expires=&sig=`) the CLI prints: the start route
+//   is on the same public server as Meta's webhooks and has no login of its own, so only a link
+//   an operator made may start a flow. Without it, anyone who learnt a destination id could
+//   re-authorise that destination with their own CRM account and receive its leads.
+// - the PKCE code verifier (RFC 7636), derived from the state's nonce, so the flow stays
+//   stateless on our side.
+//
+// Pure: the key and the clock come from the caller. The key is meant to be derived from the
+// key ring's primary key for this purpose only (see OAUTH_STATE_KEY_PURPOSE).
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+
+/** The purpose string the HMAC key is derived for (`keyRing.deriveKey(OAUTH_STATE_KEY_PURPOSE)`). */
+export const OAUTH_STATE_KEY_PURPOSE = 'oauth-state';
+/** How long a state lives: the consent screen, then the redirect back. */
+export const OAUTH_STATE_TTL_MS = 15 * 60_000;
+/** How long a connect link works: long enough to send it to the marketer who owns the CRM login. */
+export const CONNECT_LINK_TTL_MS = 24 * 60 * 60_000;
+/** A state longer than this is refused unread (real ones are a few hundred characters). */
+const MAX_STATE_CHARS = 4096;
+const MIN_SECRET_BYTES = 32;
+
+const STATE_LABEL = 'leadrelay.oauth-state.v1';
+const LINK_LABEL = 'leadrelay.oauth-connect-link.v1';
+const VERIFIER_LABEL = 'leadrelay.oauth-pkce-verifier.v1';
+
+/** What a connect flow is for: a new destination, or new credentials for an existing one. */
+export interface OAuthConnectRequest {
+  workspaceId: string;
+  type: string;
+  /** Set when re-authorising an existing destination. */
+  destinationId?: string;
+  /** Display name of a new destination. */
+  name?: string;
+  /** Salesforce: the login host (production, sandbox or My Domain). */
+  loginUrl?: string;
+}
+
+export const oauthStatePayloadSchema = z
+  .object({
+    v: z.literal(1),
+    workspaceId: z.string().min(1),
+    type: z.string().min(1),
+    destinationId: z.string().min(1).optional(),
+    name: z.string().optional(),
+    loginUrl: z.string().optional(),
+    /** Expiry, epoch seconds. */
+    exp: z.number().int().positive(),
+    nonce: z.string().min(16),
+  })
+  .strict();
+export type OAuthStatePayload = z.infer<typeof oauthStatePayloadSchema>;
+
+export type OAuthStateFailure = 'malformed' | 'bad_signature' | 'expired' | 'wrong_type';
+export type OAuthStateCheck = { ok: true; payload: OAuthStatePayload } | { ok: false; failure: OAuthStateFailure };
+
+/** The query parameters a connect link carries besides its request. */
+export interface ConnectLinkSignature {
+  /** Expiry, epoch seconds. */
+  expires: number;
+  sig: string;
+}
+
+export type ConnectLinkFailure = 'unsigned' | 'bad_signature' | 'expired';
+export type ConnectLinkCheck = { ok: true } | { ok: false; failure: ConnectLinkFailure };
+
+export interface OAuthStateSigner {
+  /** A fresh state for this request, valid for the state TTL from `nowMs`, and what it holds. */
+  createState(request: OAuthConnectRequest, nowMs: number): { state: string; payload: OAuthStatePayload };
+  /** Checks signature, shape, expiry and that the state was made for `expectedType`. */
+  readState(state: string, expectedType: string, nowMs: number): OAuthStateCheck;
+  /** The PKCE verifier for a state's nonce (43 base64url characters, RFC 7636 §4.1). */
+  deriveCodeVerifier(nonce: string): string;
+  /** Signs a connect link for this request, valid for the link TTL from `nowMs`. */
+  signConnectLink(request: OAuthConnectRequest, nowMs: number): ConnectLinkSignature;
+  /** Checks a connect link's signature (over every request field) and expiry. */
+  verifyConnectLink(request: OAuthConnectRequest, signature: { expires?: string | number; sig?: string }, nowMs: number): ConnectLinkCheck;
+}
+
+export interface OAuthStateSignerOptions {
+  stateTtlMs?: number;
+  connectLinkTtlMs?: number;
+}
+
+/** The PKCE S256 challenge of a verifier (RFC 7636 §4.2). */
+export function computeCodeChallenge(verifier: string): string {
+  return createHash('sha256').update(verifier, 'ascii').digest('base64url');
+}
+
+/** Throws when the secret is shorter than 32 bytes. */
+export function createOAuthStateSigner(secret: Buffer, options: OAuthStateSignerOptions = {}): OAuthStateSigner {
+  if (!Buffer.isBuffer(secret) || secret.length < MIN_SECRET_BYTES) {
+    throw new Error(`the OAuth state key must be at least ${MIN_SECRET_BYTES} bytes`);
+  }
+  const key = Buffer.from(secret);
+  const stateTtlMs = options.stateTtlMs ?? OAUTH_STATE_TTL_MS;
+  const linkTtlMs = options.connectLinkTtlMs ?? CONNECT_LINK_TTL_MS;
+  // Each label keeps one kind of signature from passing for another.
+  const mac = (label: string, data: string): Buffer => createHmac('sha256', key).update(`${label}\n${data}`, 'utf8').digest();
+
+  const linkData = (r: OAuthConnectRequest, expires: number): string =>
+    JSON.stringify([r.type, r.workspaceId, r.destinationId ?? null, r.name ?? null, r.loginUrl ?? null, expires]);
+
+  return {
+    createState(request, nowMs) {
+      const payload: OAuthStatePayload = {
+        v: 1,
+        workspaceId: request.workspaceId,
+        type: request.type,
+        ...(request.destinationId !== undefined ? { destinationId: request.destinationId } : {}),
+        ...(request.name !== undefined ? { name: request.name } : {}),
+        ...(request.loginUrl !== undefined ? { loginUrl: request.loginUrl } : {}),
+        exp: Math.floor((nowMs + stateTtlMs) / 1000),
+        nonce: randomBytes(16).toString('base64url'),
+      };
+      const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
+      return { state: `${body}.${mac(STATE_LABEL, body).toString('base64url')}`, payload };
+    },
+
+    readState(state, expectedType, nowMs) {
+      if (typeof state !== 'string' || state.length === 0 || state.length > MAX_STATE_CHARS) return { ok: false, failure: 'malformed' };
+      const parts = state.split('.');
+      if (parts.length !== 2 || !isBase64Url(parts[0]) || !isBase64Url(parts[1])) return { ok: false, failure: 'malformed' };
+      const [body, signature] = parts;
+      // The signature is checked before the body is parsed: nothing unsigned is read.
+      if (!isSameBytes(Buffer.from(signature, 'base64url'), mac(STATE_LABEL, body))) return { ok: false, failure: 'bad_signature' };
+      let json: unknown;
+      try {
+        json = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+      } catch {
+        return { ok: false, failure: 'malformed' };
+      }
+      const parsed = oauthStatePayloadSchema.safeParse(json);
+      if (!parsed.success) return { ok: false, failure: 'malformed' };
+      if (parsed.data.exp * 1000 <= nowMs) return { ok: false, failure: 'expired' };
+      if (parsed.data.type !== expectedType) return { ok: false, failure: 'wrong_type' };
+      return { ok: true, payload: parsed.data };
+    },
+
+    deriveCodeVerifier(nonce) {
+      return mac(VERIFIER_LABEL, nonce).toString('base64url');
+    },
+
+    signConnectLink(request, nowMs) {
+      const expires = Math.floor((nowMs + linkTtlMs) / 1000);
+      return { expires, sig: mac(LINK_LABEL, linkData(request, expires)).toString('base64url') };
+    },
+
+    verifyConnectLink(request, signature, nowMs) {
+      const { sig } = signature;
+      const expires = typeof signature.expires === 'number' ? signature.expires : Number(signature.expires);
+      if (!sig || signature.expires === undefined || signature.expires === '') return { ok: false, failure: 'unsigned' };
+      if (!Number.isSafeInteger(expires) || !isBase64Url(sig)) return { ok: false, failure: 'bad_signature' };
+      if (!isSameBytes(Buffer.from(sig, 'base64url'), mac(LINK_LABEL, linkData(request, expires)))) return { ok: false, failure: 'bad_signature' };
+      if (expires * 1000 <= nowMs) return { ok: false, failure: 'expired' };
+      return { ok: true };
+    },
+  };
+}
+
+function isBase64Url(s: string): boolean {
+  return s.length > 0 && /^[A-Za-z0-9_-]+$/.test(s);
+}
+
+/** Constant-time comparison; different lengths are simply unequal. */
+function isSameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
