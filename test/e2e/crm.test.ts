@@ -72,7 +72,7 @@ describe('e2e: CRM destinations through the real program', function () {
       SALESFORCE_CLIENT_ID: 'sf-client',
       SALESFORCE_CLIENT_SECRET: 'sf-secret',
     });
-    graph.addForm({ id: FORM, page_id: PAGE, name: 'Quote', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }, { key: 'phone_number', type: 'PHONE', label: 'Phone' }, { key: 'budget', label: 'Budget' }] });
+    graph.addForm({ id: FORM, page_id: PAGE, name: 'Quote', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }, { key: 'phone_number', type: 'PHONE', label: 'Phone' }, { key: 'budget', label: 'Your budget (€)' }] });
     graph.setPageToken(PAGE, PAGE_TOKEN);
     ws = await cli(['workspaces', 'create', '--name', 'CRM'], env);
     await cli(['pages', 'add', '--workspace', ws, '--page-id', PAGE, '--token', PAGE_TOKEN], env);
@@ -112,6 +112,11 @@ describe('e2e: CRM destinations through the real program', function () {
     expect(contact.properties.lastname).to.equal('Коваль');
     expect([...hubspot.contacts.values()].filter((c) => c.properties.email === 'olena@example.com')).to.have.length(1);
     expect(pdLeadsFor(id)).to.have.length(1);
+    // The route takes every form of the page and has no mapping of its own: the unmapped answer
+    // still arrives with its question's label, read from the form when the lead was fetched.
+    expect(contact.properties.message).to.contain('Your budget (€)').and.contain('5000-10000');
+    const note = pipedrive.notes.find((n) => n.content.includes('5000-10000'));
+    expect(note?.content).to.contain('Your budget (€)');
     const hsDelivery = (await delivery(id, dest.hubspot))!;
     expect(hsDelivery.external_id).to.equal(contact.id);
     expect(hsDelivery.action).to.equal('created');
