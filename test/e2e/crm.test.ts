@@ -123,7 +123,12 @@ describe('e2e: CRM destinations through the real program', function () {
 
     const leadId = hsDelivery.lead_id;
     await cli(['leads', 'replay', leadId, '--all'], env);
-    await waitUntil(async () => (await delivery(id, dest.hubspot))?.action === 'updated' && (await delivery(id, dest.pipedrive))?.action === 'updated', 20_000, 'updated on replay');
+    await waitUntil(
+      async () => (await delivery(id, dest.hubspot))?.action === 'updated' && (await delivery(id, dest.pipedrive))?.action === 'updated' && (await delivery(id, dest.salesforce))?.action === 'updated',
+      20_000,
+      'updated on replay',
+    );
+    expect([...salesforce.leads.values()].filter((l) => l.Email === 'olena@example.com')).to.have.length(1);
     expect([...hubspot.contacts.values()].filter((c) => c.properties.email === 'olena@example.com')).to.have.length(1);
     expect(pdLeadsFor(id)).to.have.length(1);
     expect(pipedrive.persons.size).to.equal(1);
