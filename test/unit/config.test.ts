@@ -87,7 +87,7 @@ describe('loadConfig', () => {
     });
     expect(c.fetch).to.deep.equal({ maxAttempts: d.fetch.maxAttempts, backoffBaseMs: d.fetch.backoffBaseMs });
     expect(c.workers).to.deep.equal({ fetchConcurrency: d.workers.fetchConcurrency, deliverConcurrency: d.workers.deliverConcurrency, lockDurationMs: d.workers.lockDurationMs });
-    expect(c.maintenance).to.deep.equal({ outboxSweepIntervalMs: d.maintenance.outboxSweepIntervalMs, outboxMinAgeMs: d.maintenance.outboxMinAgeMs });
+    expect(c.maintenance).to.deep.equal({ outboxSweepIntervalMs: d.maintenance.outboxSweepIntervalMs, outboxMinAgeMs: d.maintenance.outboxMinAgeMs, formDriftIntervalMs: d.maintenance.formDriftIntervalMs });
     expect(c.retention).to.deep.equal({ leadRetentionDays: d.retention.leadRetentionDays });
   });
 
