@@ -89,6 +89,7 @@ function nullQueues(): Queues {
     redisUrl: '',
     redis: undefined as never,
     enqueueFetch: fail,
+    enqueueFetchBatch: fail,
     enqueueDeliveries: fail,
     ping: async () => false,
     close: async () => {},

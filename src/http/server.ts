@@ -3,7 +3,7 @@ import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { App } from '../app.js';
 import { IntakeBatcher } from './intake-batcher.js';
-import { createMetaWebhookRouter, errorSummary } from './meta-webhook.js';
+import { createLeadgenPostHandler, createMetaWebhookRouter, errorSummary, type MetaWebhookOptions } from './meta-webhook.js';
 import { createOAuthRouter } from './oauth-routes.js';
 import type { Metrics } from './metrics.js';
 
@@ -13,14 +13,26 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export function createHttpApp(app: App, metrics: Metrics): express.Express {
+function webhookOptions(app: App, metrics: Metrics): MetaWebhookOptions {
   const batcher = new IntakeBatcher(app.db, {
     maxRows: app.config.intake.batchMaxRows,
     onRecorded: (ids) => {
       // The rows are durable; a lost enqueue is rebuilt by the outbox sweep.
-      app.queues.enqueueFetch(ids).catch((err) => app.logger.warn({ err: errorSummary(err), count: ids.length }, 'enqueue after intake failed; the sweep will retry'));
+      app.queues.enqueueFetchBatch(ids).catch((err) => app.logger.warn({ err: errorSummary(err), count: ids.length }, 'enqueue after intake failed; the sweep will retry'));
     },
   });
+  return {
+    appSecrets: [app.config.meta.appSecret].filter(Boolean),
+    verifyToken: app.config.meta.verifyToken,
+    maxBodyBytes: app.config.intake.maxBodyBytes,
+    batcher,
+    logger: app.logger,
+    metrics,
+  };
+}
+
+/** Everything but the webhook POST (which runs on plain node:http, see startHttpServer). */
+export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOptions = webhookOptions(app, metrics)): express.Express {
   const web = express();
   web.disable('x-powered-by');
   web.set('etag', false);
@@ -36,16 +48,10 @@ export function createHttpApp(app: App, metrics: Metrics): express.Express {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  web.use(
-    createMetaWebhookRouter({
-      appSecrets: [app.config.meta.appSecret].filter(Boolean),
-      verifyToken: app.config.meta.verifyToken,
-      maxBodyBytes: app.config.intake.maxBodyBytes,
-      batcher,
-      logger: app.logger,
-      metrics,
-    }),
-  );
+  web.use(createMetaWebhookRouter(hooks));
+  // The same POST handler as the node:http fast path in startHttpServer, for an embedded app.
+  const acceptPost = createLeadgenPostHandler(hooks);
+  web.post('/webhooks/meta', (req, res) => acceptPost(req, res));
 
   web.use(createOAuthRouter(app, { stateSecret: app.keyRing.deriveKey('oauth-state') }));
 
@@ -67,8 +73,14 @@ export function createHttpApp(app: App, metrics: Metrics): express.Express {
 }
 
 export async function startHttpServer(app: App, metrics: Metrics): Promise<HttpServer> {
-  const web = createHttpApp(app, metrics);
-  const server = http.createServer(web);
+  const hooks = webhookOptions(app, metrics);
+  const web = createHttpApp(app, metrics, hooks);
+  const acceptPost = createLeadgenPostHandler(hooks);
+  // Meta's POSTs take the hot path on node:http; everything else goes through express.
+  const server = http.createServer((req, res) => {
+    if (req.method === 'POST' && (req.url === '/webhooks/meta' || req.url?.startsWith('/webhooks/meta?'))) acceptPost(req, res);
+    else web(req, res);
+  });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -6,14 +6,18 @@ import { Redis } from 'ioredis';
 export const FETCH_QUEUE = 'fetch';
 export const DELIVER_QUEUE = 'deliver';
 
+/** One event (`ev-<id>`: sweeps, retries) or a whole intake batch (`evb-<first id>`). */
 export interface FetchJob {
-  eventId: number;
+  eventId?: number;
+  eventIds?: number[];
 }
 export interface DeliverJob {
   deliveryId: string;
 }
 
 export const fetchJobId = (eventId: number) => `ev-${eventId}`;
+/** Event ids are unique and each belongs to one intake batch, so its first id names the batch. */
+export const fetchBatchJobId = (eventIds: number[]) => `evb-${eventIds[0]}`;
 export const deliverJobId = (deliveryId: string) => `dl-${deliveryId}`;
 
 export interface Queues {
@@ -23,7 +27,9 @@ export interface Queues {
   redisUrl: string;
   /** A plain Redis client for locks and pings. */
   redis: Redis;
-  enqueueFetch(eventIds: number[]): Promise<void>;
+  enqueueFetch(eventIds: number[], delayMs?: number): Promise<void>;
+  /** One job for a batch of new events (intake): far less Redis work than one job each. */
+  enqueueFetchBatch(eventIds: number[]): Promise<void>;
   enqueueDeliveries(items: { id: string; delayMs?: number }[]): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -52,9 +58,14 @@ export function createQueues(redisUrl: string, prefix: string): Queues {
     prefix,
     redisUrl,
     redis,
-    async enqueueFetch(eventIds) {
+    async enqueueFetch(eventIds, delayMs = 0) {
       if (eventIds.length === 0) return;
-      await fetch.addBulk(eventIds.map((eventId) => ({ name: 'fetch', data: { eventId }, opts: { jobId: fetchJobId(eventId) } })));
+      await fetch.addBulk(eventIds.map((eventId) => ({ name: 'fetch', data: { eventId }, opts: { jobId: fetchJobId(eventId), delay: Math.max(0, delayMs) } })));
+    },
+    async enqueueFetchBatch(eventIds) {
+      if (eventIds.length === 0) return;
+      if (eventIds.length === 1) return this.enqueueFetch(eventIds);
+      await fetch.add('fetch-batch', { eventIds }, { jobId: fetchBatchJobId(eventIds) });
     },
     async enqueueDeliveries(items) {
       if (items.length === 0) return;

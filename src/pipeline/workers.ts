@@ -23,6 +23,38 @@ async function applyOutcome(job: Job, token: string | undefined, outcome: StepOu
   return outcome.detail;
 }
 
+/** How many events of one intake batch are fetched at once. */
+const BATCH_FETCH_PARALLELISM = 8;
+
+/**
+ * An intake batch: each event is fetched on its own; one that must wait (Graph throttling, a
+ * transient error) continues as its own delayed `ev-<id>` job, so the batch never retries as a
+ * whole. Safe to run again after a crash: fetched events are skipped.
+ */
+async function fetchBatch(app: App, eventIds: number[]): Promise<string> {
+  let next = 0;
+  let delayed = 0;
+  let failed = 0;
+  const lane = async () => {
+    while (next < eventIds.length) {
+      const id = eventIds[next++];
+      try {
+        const outcome = await fetchLeadForEvent(app, id);
+        if (outcome.type === 'delay') {
+          delayed++;
+          await app.queues.enqueueFetch([id], outcome.delayMs);
+        }
+      } catch (err) {
+        // The event stays `received` in PostgreSQL; the outbox sweep queues it on its own.
+        failed++;
+        app.logger.error({ eventId: id, err: errorSummary(err) }, 'fetch failed inside a batch; the sweep will retry it');
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(BATCH_FETCH_PARALLELISM, eventIds.length) }, lane));
+  return `batch:${eventIds.length}:delayed:${delayed}:failed:${failed}`;
+}
+
 export function startWorkers(app: App, metrics?: Metrics): RunningWorkers {
   const { config, logger } = app;
   const common = {
@@ -41,7 +73,10 @@ export function startWorkers(app: App, metrics?: Metrics): RunningWorkers {
 
   const fetchWorker = new Worker<FetchJob>(
     FETCH_QUEUE,
-    async (job, token) => applyOutcome(job, token, await fetchLeadForEvent(app, job.data.eventId)),
+    async (job, token) => {
+      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds);
+      return applyOutcome(job, token, await fetchLeadForEvent(app, Number(job.data.eventId)));
+    },
     { ...common, connection: fetchConn as unknown as ConnectionOptions, concurrency: config.workers.fetchConcurrency },
   );
   const deliverWorker = new Worker<DeliverJob>(

@@ -182,34 +182,28 @@ export interface NewLeadgenEvent {
  * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
  * Returns the events that were new, with their ids, so only they are queued.
  */
-// Each row binds 9 parameters; PostgreSQL takes at most 65,535 in one statement.
-const EVENT_ROWS_PER_STATEMENT = 5000;
-
+/**
+ * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
+ * Returns the events that were new, with their ids, so only they are queued.
+ *
+ * The rows travel as nine arrays through unnest(): the statement text is the same whatever the
+ * batch size (PostgreSQL plans it once per connection) and it binds 9 parameters, not 9 per row.
+ */
 export async function recordLeadgenEvents(db: Db, rows: NewLeadgenEvent[]): Promise<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }[]> {
   if (rows.length === 0) return [];
-  if (rows.length > EVENT_ROWS_PER_STATEMENT) {
-    const out = [];
-    for (let i = 0; i < rows.length; i += EVENT_ROWS_PER_STATEMENT) out.push(...(await recordLeadgenEvents(db, rows.slice(i, i + EVENT_ROWS_PER_STATEMENT))));
-    return out;
-  }
-  return db
-    .insertInto('leadgen_events')
-    .values(
-      rows.map((r) => ({
-        page_id: r.pageId,
-        leadgen_id: r.leadgenId,
-        form_id: r.formId,
-        ad_id: r.adId,
-        adgroup_id: r.adgroupId,
-        created_time: r.createdTime,
-        is_test: r.isTest,
-        status: r.isTest ? ('test' as const) : ('received' as const),
-        status_reason: r.isTest ? 'dashboard_test_id' : null,
-      })),
+  const col = <T>(f: (r: NewLeadgenEvent) => T) => rows.map(f);
+  const result = await sql<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }>`
+    insert into leadgen_events (page_id, leadgen_id, form_id, ad_id, adgroup_id, created_time, is_test, status, status_reason)
+    select * from unnest(
+      ${col((r) => r.pageId)}::text[], ${col((r) => r.leadgenId)}::text[], ${col((r) => r.formId)}::text[],
+      ${col((r) => r.adId)}::text[], ${col((r) => r.adgroupId)}::text[],
+      ${col((r) => (r.createdTime ? r.createdTime.toISOString() : null))}::timestamptz[], ${col((r) => r.isTest)}::boolean[],
+      ${col((r) => (r.isTest ? 'test' : 'received'))}::text[], ${col((r) => (r.isTest ? 'dashboard_test_id' : null))}::text[]
     )
-    .onConflict((oc) => oc.columns(['page_id', 'leadgen_id']).doNothing())
-    .returning(['id', 'page_id', 'leadgen_id', 'status'])
-    .execute();
+    on conflict (page_id, leadgen_id) do nothing
+    returning id, page_id, leadgen_id, status
+  `.execute(db);
+  return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
 }
 
 export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | undefined> {

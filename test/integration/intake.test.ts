@@ -9,7 +9,7 @@ import { createMetrics } from '../../src/http/metrics.js';
 import { computeSignature256 } from '../../src/meta/signature.js';
 import type { DbHandle } from '../../src/store/db.js';
 import type { NewLeadgenEvent } from '../../src/store/repos.js';
-import { fetchJobId } from '../../src/pipeline/queues.js';
+import { fetchBatchJobId } from '../../src/pipeline/queues.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { openTestDb, type TestSchema } from '../helpers/test-db.js';
@@ -271,18 +271,17 @@ describe('webhook intake over HTTP with a real App', function () {
     await t?.cleanup();
   });
 
-  it('answers 200 only after the events are stored, and queues one fetch job per new event', async () => {
+  it('answers 200 only after the events are stored, and queues the new events in one batch job', async () => {
     const ids = [newLeadgenId(), newLeadgenId()];
     const raw = body(ids);
     const [r1, r2] = await Promise.all([post(raw), post(raw)]);
     expect([r1.status, r2.status]).to.deep.equal([200, 200]);
-    const rows = await t.app.db.selectFrom('leadgen_events').select(['id', 'leadgen_id']).where('leadgen_id', 'in', ids).execute();
+    const rows = await t.app.db.selectFrom('leadgen_events').select(['id', 'leadgen_id']).where('leadgen_id', 'in', ids).orderBy('id').execute();
     expect(rows).to.have.length(2);
-    for (const row of rows) {
-      const job = await waitForJob(() => t.app.queues.fetch.getJob(fetchJobId(row.id)));
-      expect(job.data).to.deep.equal({ eventId: row.id });
-    }
-    expect(await t.app.queues.fetch.count()).to.equal(2);
+    const eventIds = rows.map((r) => r.id);
+    const job = await waitForJob(() => t.app.queues.fetch.getJob(fetchBatchJobId(eventIds)));
+    expect(job.data).to.deep.equal({ eventIds });
+    expect(await t.app.queues.fetch.count(), 'the duplicate POST queued nothing more').to.equal(1);
   });
 
   it('answers 503 and records and queues nothing when the database refuses the write', async () => {
