@@ -1,0 +1,377 @@
+// Shared pieces of the benchmarks: signed leadgen webhook bodies, the out-of-process load
+// generator, /proc sampling (peak RSS, CPU), latency statistics and the printed report.
+// Benchmarks are not pass/fail: targets are printed beside the figures, never asserted.
+import { fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { computeSignature256 } from '../src/meta/signature.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** dist/bench/load-worker.js, next to this compiled file. */
+const LOAD_WORKER = resolve(here, 'load-worker.js');
+const BARE_SERVER = resolve(here, 'bare-server.js');
+
+export const BENCH_PAGE_ID = '1000000777';
+export const BENCH_FORM_ID = '2000000777';
+
+// ---------------------------------------------------------------------------------------------
+// Signed webhooks
+
+/** Leadgen ids beyond 2^53, as Meta's are; `first + i` keeps every body of a run distinct. */
+export function makeLeadgenId(first: string, i: number): string {
+  return String(BigInt(first) + BigInt(i));
+}
+
+/** One leadgen change in Meta's webhook shape (reference/meta-lead-ads.md §2). */
+export function buildLeadgenBody(pageId: string, formId: string, leadgenId: string, nowSeconds: number): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      object: 'page',
+      entry: [
+        {
+          id: pageId,
+          time: nowSeconds,
+          changes: [{ field: 'leadgen', value: { ad_id: '3000777', form_id: formId, leadgen_id: leadgenId, created_time: nowSeconds, page_id: pageId, adgroup_id: '3000777' } }],
+        },
+      ],
+    }),
+  );
+}
+
+export interface SignedBody {
+  body: Buffer;
+  signature: string;
+}
+
+export function signLeadgenBody(appSecret: string, pageId: string, formId: string, leadgenId: string, nowSeconds: number): SignedBody {
+  const body = buildLeadgenBody(pageId, formId, leadgenId, nowSeconds);
+  return { body, signature: computeSignature256(body, appSecret) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load worker (a separate process, so load generation never shares the server's event loop)
+
+interface LoadTarget {
+  /** http://127.0.0.1:<port>/webhooks/meta */
+  url: string;
+  appSecret: string;
+  pageId: string;
+  formId: string;
+  /** Leadgen id of request 0; request i carries `firstLeadgenId + i`. */
+  firstLeadgenId: string;
+  /** Exactly this many requests are sent, and every answer is awaited. */
+  count: number;
+}
+
+/** Closed loop: `connections` keep-alive sockets, each sending its next request on the last answer. */
+export interface AutocannonJob extends LoadTarget {
+  kind: 'autocannon';
+  connections: number;
+  /** autocannon's own rate limit (requests/s over all connections). */
+  overallRate?: number;
+}
+
+/** Open loop: request i is due at start + i / ratePerSecond, whatever the earlier answers did. */
+export interface PacedJob extends LoadTarget {
+  kind: 'paced';
+  ratePerSecond: number;
+  maxSockets: number;
+  /** Return each request's send time (epoch ms), e.g. to measure webhook → destination latency. */
+  isRecordingSendTimes?: boolean;
+}
+
+export type LoadJob = AutocannonJob | PacedJob;
+
+export interface LatencySummary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export interface LoadResult {
+  kind: LoadJob['kind'];
+  sent: number;
+  /** Answers with a 2xx status. */
+  ok: number;
+  non2xx: number;
+  /** Socket errors and timeouts: no answer at all. */
+  errors: number;
+  statusCounts: Record<string, number>;
+  durationMs: number;
+  /** 2xx answers per second of wall time. */
+  okPerSecond: number;
+  /** Send → full answer, ms, 2xx only. Paced jobs measure from the scheduled send time. */
+  latency: LatencySummary;
+  /** Paced jobs: how late sends left against their schedule (ms): the generator's own lag. */
+  sendLag?: LatencySummary;
+  /** autocannon's own 1 ms-resolution figures, for comparison. */
+  autocannonLatency?: { p50: number; p99: number; max: number };
+  /** Epoch ms when request i was sent; NaN when it never was. */
+  sendTimes?: number[];
+  /** Per request: its 2xx acknowledgement latency (ms), NaN when not acknowledged (paced jobs with isRecordingSendTimes). */
+  ackLatencies?: number[];
+  worker: { peakRssMb: number; cpuMs: number };
+}
+
+/** Runs one job in a fresh `node dist/bench/load-worker.js` process and returns its result. */
+export function runLoadJob(job: LoadJob, timeoutMs: number): Promise<LoadResult> {
+  return new Promise((resolveJob, reject) => {
+    const child = fork(LOAD_WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    let settled = false;
+    const finish = (err: Error | null, result?: LoadResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (err) reject(err);
+      else resolveJob(result!);
+    };
+    const timer = setTimeout(() => finish(new Error(`load worker (${job.kind}) did not finish within ${timeoutMs} ms`)), timeoutMs);
+    child.on('message', (msg: { type: string; result?: LoadResult; error?: string }) => {
+      if (msg.type === 'result' && msg.result) finish(null, msg.result);
+      else if (msg.type === 'error') finish(new Error(`load worker failed: ${msg.error ?? 'unknown error'}`));
+    });
+    child.once('error', (err) => finish(err));
+    child.once('exit', (code, signal) => finish(new Error(`load worker exited (${code ?? signal}) before sending its result`)));
+    child.send({ type: 'run', job });
+  });
+}
+
+export interface BareServer {
+  url: string;
+  pid: number;
+  close(): Promise<void>;
+}
+
+/** Starts bench/bare-server.js (HMAC check only) in its own process on 127.0.0.1. */
+export function startBareServer(appSecret: string): Promise<BareServer> {
+  return new Promise((resolveStart, reject) => {
+    const child = fork(BARE_SERVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('bare calibration server did not start within 10 s'));
+    }, 10_000);
+    child.once('error', reject);
+    child.on('message', (msg: { type: string; port: number }) => {
+      if (msg.type !== 'listening') return;
+      clearTimeout(timer);
+      resolveStart({
+        url: `http://127.0.0.1:${msg.port}/webhooks/meta`,
+        pid: child.pid!,
+        async close() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          await exited;
+        },
+      });
+    });
+    child.send({ type: 'listen', appSecret });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+/** Nearest-rank percentiles over the values (ms). */
+export function summarizeLatencies(values: ArrayLike<number>): LatencySummary {
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  if (n === 0) return { count: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN, mean: NaN };
+  const at = (p: number) => sorted[Math.min(n - 1, Math.max(0, Math.ceil((p / 100) * n) - 1))];
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += sorted[i];
+  return { count: n, p50: at(50), p90: at(90), p99: at(99), max: sorted[n - 1], mean: sum / n };
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc: memory and CPU of the processes involved
+
+/** A `kB` field of /proc/<pid>/status (VmHWM is the peak resident set), in MB. */
+export function readProcStatusMb(pid: number | 'self', field: 'VmHWM' | 'VmRSS'): number | undefined {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux). */
+function readProcCpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces; fields resume after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+function readMachineTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const idle = v[3] + (v[4] ?? 0);
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+function findPidsByCommand(names: string[]): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) pids.push(Number(entry));
+    } catch {
+      /* gone already */
+    }
+  }
+  return pids;
+}
+
+/** CPU in use on the whole machine over `ms`, in % of one core: how quiet the machine is. */
+export async function sampleMachineBusy(ms: number): Promise<{ busy: number; cores: number }> {
+  const before = readMachineTicks();
+  await new Promise((r) => setTimeout(r, ms));
+  const after = readMachineTicks();
+  return { busy: (100 * (after.busy - before.busy)) / CLOCK_TICKS_PER_SECOND / (ms / 1000), cores: cpus().length };
+}
+
+export interface CpuWindow {
+  /** CPU used during the window, as % of one core. */
+  stop(): CpuFigures;
+}
+
+/** CPU used during a window, each in % of one core (a 2-core machine has 200 %). */
+export interface CpuFigures {
+  server: number;
+  postgres: number;
+  redis: number;
+  /** Every process on the machine, the ones above included. */
+  machine: number;
+  cores: number;
+  seconds: number;
+}
+
+/** Starts measuring CPU of the server, all postgres processes and redis-server. */
+export function startCpuWindow(serverPid: number): CpuWindow {
+  const startedAt = performance.now();
+  const sumTicks = (pids: number[]) => pids.reduce((a, p) => a + (readProcCpuTicks(p) ?? 0), 0);
+  const pgPids = findPidsByCommand(['postgres']);
+  const redisPids = findPidsByCommand(['redis-server']);
+  const before = { server: readProcCpuTicks(serverPid) ?? 0, pg: sumTicks(pgPids), redis: sumTicks(redisPids), machine: readMachineTicks() };
+  return {
+    stop() {
+      const seconds = (performance.now() - startedAt) / 1000;
+      // Backends that started during the window count from zero.
+      const pgNow = findPidsByCommand(['postgres']);
+      const percent = (ticks: number) => (100 * ticks) / CLOCK_TICKS_PER_SECOND / seconds;
+      const machine = readMachineTicks();
+      return {
+        server: percent((readProcCpuTicks(serverPid) ?? 0) - before.server),
+        postgres: percent(sumTicks(pgNow) - before.pg),
+        redis: percent(sumTicks(redisPids) - before.redis),
+        machine: percent(machine.busy - before.machine.busy),
+        cores: cpus().length,
+        seconds,
+      };
+    },
+  };
+}
+
+/** Samples VmRSS of named processes; peak() also reads the kernel's own high-water mark. */
+export class RssSampler {
+  private readonly sampledPeakMb = new Map<string, number>();
+  private readonly lastHwmMb = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly pids: Map<string, number>, private readonly intervalMs = 200) {}
+
+  start(): this {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+    this.timer.unref();
+    return this;
+  }
+
+  private sample(): void {
+    for (const [name, pid] of this.pids) {
+      const rss = readProcStatusMb(pid, 'VmRSS');
+      if (rss !== undefined) this.sampledPeakMb.set(name, Math.max(rss, this.sampledPeakMb.get(name) ?? 0));
+      const hwm = readProcStatusMb(pid, 'VmHWM');
+      if (hwm !== undefined) this.lastHwmMb.set(name, hwm);
+    }
+  }
+
+  /** Call while the processes still run: VmHWM vanishes with the process. */
+  stop(): { name: string; pid: number; peakRssMb: number; sampledPeakRssMb: number }[] {
+    this.sample();
+    clearInterval(this.timer);
+    return [...this.pids].map(([name, pid]) => ({
+      name,
+      pid,
+      peakRssMb: this.lastHwmMb.get(name) ?? NaN,
+      sampledPeakRssMb: this.sampledPeakMb.get(name) ?? NaN,
+    }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+export interface ReportRow {
+  label: string;
+  value: string;
+  /** e.g. `≥ 10,000 req/s`; omitted for informational rows. */
+  target?: string;
+  /** Whether the target is met; undefined for informational rows. */
+  isMet?: boolean;
+}
+
+export const formatInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+export const formatMs = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n).toString()} ms` : 'n/a');
+/** `server 83 / postgres 12 / redis 11 / load 28 / others 40, machine 174 of 200` (% of one core). */
+export function formatCpu(c: CpuFigures, serverName: string, loadGeneratorPercent: number): string {
+  const others = Math.max(0, c.machine - c.server - c.postgres - c.redis - loadGeneratorPercent);
+  const r = (n: number) => n.toFixed(0);
+  return `${serverName} ${r(c.server)} / postgres ${r(c.postgres)} / redis ${r(c.redis)} / load gen ${r(loadGeneratorPercent)} / other ${r(others)}; machine ${r(c.machine)} of ${c.cores * 100}`;
+}
+
+/** CPU microseconds a process spent per request: robust to how much of the machine it got. */
+export function computeCpuMicrosPerRequest(cpuPercentOfOneCore: number, seconds: number, requests: number): number {
+  return requests > 0 ? ((cpuPercentOfOneCore / 100) * seconds * 1e6) / requests : NaN;
+}
+
+export function buildMachineBusyRow(sample: { busy: number; cores: number }): ReportRow {
+  return {
+    label: 'machine CPU busy before the run (other processes; figures shift when high)',
+    value: `${sample.busy.toFixed(0)} % of ${sample.cores * 100}`,
+  };
+}
+
+export const formatMb = (n: number) => (Number.isFinite(n) ? `${n.toFixed(1)} MB` : 'n/a');
+
+export function printReport(title: string, rows: ReportRow[]): void {
+  const labelWidth = Math.max(...rows.map((r) => r.label.length));
+  // Long informational values (CPU breakdowns) are not allowed to push every figure right.
+  const valueWidth = Math.max(...rows.filter((r) => r.target || r.value.length <= 32).map((r) => r.value.length));
+  const line = '─'.repeat(Math.min(120, labelWidth + valueWidth + 40));
+  process.stdout.write(`\n${title}\n${line}\n`);
+  for (const r of rows) {
+    const verdict = r.isMet === undefined ? '' : r.isMet ? '  met' : '  MISSED';
+    const target = r.target ? `  (target ${r.target})${verdict}` : '';
+    process.stdout.write(`${r.label.padEnd(labelWidth)}  ${r.value.padStart(valueWidth)}${target}\n`);
+  }
+  process.stdout.write(`${line}\n`);
+}
+
+export function logProgress(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}

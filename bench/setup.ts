@@ -1,0 +1,110 @@
+// What every benchmark sets up around the real program: its environment, a SQL connection to
+// its schema, and the figures read back from PostgreSQL and Redis afterwards.
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { baseEnv } from '../test/helpers/e2e.js';
+import { TEST_REDIS_URL } from '../test/helpers/test-db.js';
+
+export interface BenchOptions {
+  /** Extra or replaced environment for the program under test (`--env KEY=VALUE`). */
+  envOverrides: Record<string, string>;
+  /** Closed-loop connections for the intake maximum-throughput run. */
+  connections: number;
+  /** e2e: leads per second, and for how long. */
+  ratePerSecond: number;
+  seconds: number;
+}
+
+/**
+ * The program's environment for a benchmark: the e2e helpers' base, but with the shipped
+ * defaults instead of the tests' shortened sweep, lock, retry and backoff timings (an empty
+ * value means "unset" to src/config/env.ts), then the caller's overrides.
+ */
+export function buildBenchEnv(extra: Record<string, string>, overrides: Record<string, string>): Record<string, string> {
+  return baseEnv({
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    OUTBOX_SWEEP_INTERVAL_MS: '',
+    OUTBOX_MIN_AGE_MS: '',
+    WORKER_LOCK_DURATION_MS: '',
+    DELIVERY_BACKOFF_BASE_MS: '',
+    DELIVERY_BACKOFF_MAX_MS: '',
+    FETCH_BACKOFF_BASE_MS: '',
+    META_GRAPH_RETRIES: '',
+    META_GRAPH_RETRY_MIN_DELAY_MS: '',
+    DELIVERY_TIMEOUT_MS: '',
+    QUEUE_PREFIX: `bench${Math.random().toString(16).slice(2, 10)}`,
+    ...extra,
+    ...overrides,
+  });
+}
+
+/** Leadgen ids of run `k` start here, so no two runs of one bench share an id. */
+export function getFirstLeadgenIdOfRun(k: number): string {
+  return String(7_100_000_000_000_000_000n + BigInt(k) * 1_000_000_000n);
+}
+
+export async function connectSql(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return client;
+}
+
+export async function countLeadgenEvents(sql: pg.Client): Promise<number> {
+  const r = await sql.query<{ n: string }>('select count(*) as n from leadgen_events');
+  return Number(r.rows[0].n);
+}
+
+export interface StatementFigures {
+  statements: number;
+  rows: number;
+  meanRowsPerStatement: number;
+  p50RowsPerStatement: number;
+  maxRowsPerStatement: number;
+}
+
+/**
+ * How many INSERT statements recorded the events of one run, and how many rows each carried.
+ * Each intake statement is its own transaction, and `received_at` defaults to now() (the
+ * transaction's start time), so rows sharing a received_at came from one statement.
+ */
+export async function measureIntakeStatements(sql: pg.Client, firstLeadgenId: string, count: number): Promise<StatementFigures> {
+  const r = await sql.query<{ n: string }>(
+    `select count(*) as n from leadgen_events
+      where leadgen_id::numeric >= $1::numeric and leadgen_id::numeric < $1::numeric + $2
+      group by received_at order by n`,
+    [firstLeadgenId, count],
+  );
+  const sizes = r.rows.map((x) => Number(x.n));
+  const rows = sizes.reduce((a, b) => a + b, 0);
+  return {
+    statements: sizes.length,
+    rows,
+    meanRowsPerStatement: sizes.length ? rows / sizes.length : NaN,
+    p50RowsPerStatement: sizes.length ? sizes[Math.ceil(sizes.length / 2) - 1] : NaN,
+    maxRowsPerStatement: sizes.length ? sizes[sizes.length - 1] : NaN,
+  };
+}
+
+/** Jobs waiting in a BullMQ queue of this prefix (nothing consumes them under `serve`). */
+export async function countWaitingJobs(prefix: string, queue: string): Promise<number> {
+  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+  try {
+    return await redis.llen(`${prefix}:${queue}:wait`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The settings that decide whether a committed row survives a crash (reported beside the counts). */
+export async function readDurabilitySettings(sql: pg.Client): Promise<string> {
+  const names = ['synchronous_commit', 'fsync'];
+  const values: string[] = [];
+  for (const n of names) values.push(`${n}=${(await sql.query<Record<string, string>>(`show ${n}`)).rows[0][n]}`);
+  return values.join(', ');
+}
+
+export function describeOverrides(overrides: Record<string, string>): string {
+  const entries = Object.entries(overrides);
+  return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(' ') : 'none (shipped defaults, LOG_LEVEL=warn)';
+}
