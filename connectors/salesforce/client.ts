@@ -7,7 +7,7 @@
 //   we persist the new access token (and a rotated refresh token, which jsforce never keeps)
 //   from the `refresh` event at once.
 // https://jsforce.github.io/document/#access-token-refresh
-import { Connection, type HttpRequest, type HttpRequestOptions, type StreamPromise, type TokenResponse } from 'jsforce';
+import type { Connection, ConnectionConfig, HttpRequest, HttpRequestOptions, StreamPromise, TokenResponse } from 'jsforce';
 import { ConnectorError, isConnectorError, type ConnectorContext } from '../types.js';
 import { classifySalesforceError } from './classify-error.js';
 import {
@@ -39,32 +39,48 @@ interface RecordedResponse {
  * our request options: a timeout, no retries, and a transport that records the response.
  * jsforce hands `options.transport` to its HttpApi, which uses it in place of the connection's.
  */
-class RecordingConnection extends Connection {
+interface RecordingConnection extends Connection {
   lastResponse: RecordedResponse | undefined;
-  private requestDefaults: HttpRequestOptions & { transport?: unknown } = {};
+  useRequestDefaults(timeoutMs: number): void;
+}
+type RecordingConnectionClass = new (config: ConnectionConfig) => RecordingConnection;
 
-  useRequestDefaults(timeoutMs: number): void {
-    const transport = {
-      httpRequest: (req: HttpRequest, options: HttpRequestOptions) => {
-        this.lastResponse = undefined;
-        const pending = this._transport.httpRequest(req, options);
-        pending.then(
-          (res) => {
-            this.lastResponse = { status: res.statusCode, headers: res.headers ?? {}, body: typeof res.body === 'string' ? res.body : '' };
+// jsforce is loaded on first use: it costs ~15 MB resident, which processes that never talk to
+// Salesforce (the HTTP role, most workers) need not pay.
+let recordingConnectionClass: Promise<RecordingConnectionClass> | undefined;
+
+function loadRecordingConnection(): Promise<RecordingConnectionClass> {
+  recordingConnectionClass ??= import('jsforce').then(({ Connection: JsforceConnection }) => {
+    class Recording extends JsforceConnection {
+      lastResponse: RecordedResponse | undefined;
+      private requestDefaults: HttpRequestOptions & { transport?: unknown } = {};
+
+      useRequestDefaults(timeoutMs: number): void {
+        const transport = {
+          httpRequest: (req: HttpRequest, options: HttpRequestOptions) => {
+            this.lastResponse = undefined;
+            const pending = this._transport.httpRequest(req, options);
+            pending.then(
+              (res) => {
+                this.lastResponse = { status: res.statusCode, headers: res.headers ?? {}, body: typeof res.body === 'string' ? res.body : '' };
+              },
+              () => undefined,
+            );
+            return pending;
           },
-          () => undefined,
-        );
-        return pending;
-      },
-    };
-    // Retries: the delivery worker retries with backoff and counts attempts; a retry hidden
-    // in here would hold a worker slot for ~15 s and hide the failure from the delivery log.
-    this.requestDefaults = { timeout: timeoutMs, retry: { maxRetries: 0 }, transport };
-  }
+        };
+        // Retries: the delivery worker retries with backoff and counts attempts; a retry hidden
+        // in here would hold a worker slot for ~15 s and hide the failure from the delivery log.
+        this.requestDefaults = { timeout: timeoutMs, retry: { maxRetries: 0 }, transport };
+      }
 
-  override request<R = unknown>(request: string | HttpRequest, options: object = {}): StreamPromise<R> {
-    return super.request<R>(request, { ...this.requestDefaults, ...options });
-  }
+      override request<R = unknown>(request: string | HttpRequest, options: object = {}): StreamPromise<R> {
+        return super.request<R>(request, { ...this.requestDefaults, ...options });
+      }
+    }
+    return Recording as unknown as RecordingConnectionClass;
+  });
+  return recordingConnectionClass;
 }
 
 export type CallOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -85,7 +101,7 @@ export interface SalesforceSession {
 
 /** Runs `fn` with a session and waits for the credential saves its refreshes started. */
 export async function withSalesforceSession<T>(ctx: SalesforceContext, fn: (session: SalesforceSession) => Promise<T>): Promise<T> {
-  const session = openSalesforceSession(ctx);
+  const session = openSalesforceSession(ctx, await loadRecordingConnection());
   let result: T;
   try {
     result = await fn(session);
@@ -99,7 +115,7 @@ export async function withSalesforceSession<T>(ctx: SalesforceContext, fn: (sess
   return result;
 }
 
-export function openSalesforceSession(ctx: SalesforceContext): SalesforceSession {
+export function openSalesforceSession(ctx: SalesforceContext, RecordingConnection: RecordingConnectionClass): SalesforceSession {
   const config = parseOrPark(salesforceConfigSchema, ctx.config, 'salesforce_config_invalid', 'destination settings');
   const credentials = parseOrPark(salesforceCredentialsSchema, ctx.credentials, 'salesforce_credentials_invalid', 'stored credentials');
   const sf = ctx.settings.salesforce;
