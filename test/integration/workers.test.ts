@@ -135,6 +135,28 @@ describe('workers: delivery outcomes through real BullMQ workers', function () {
     await waitUntil(async () => (await t.app.queues.fetch.getJob(fetchJobId(event.id))) === undefined, 5_000, 'fetch job removed');
   });
 
+  it('an intake batch job fetches each of its events; a throttled one continues as its own delayed job', async () => {
+    const s = await createScenario(1);
+    const token = `${PAGE_TOKEN}-batch-${s.pageId}`;
+    graph.addForm({ id: FORM, page_id: s.pageId, name: 'Workers form' });
+    graph.setPageToken(s.pageId, token);
+    await repo.upsertPage(t.app.db, { workspaceId, pageId: s.pageId, name: null, tokenEnvelope: t.app.keyRing.encrypt(token, pageTokenAad(s.pageId)) });
+    const ids = [newLeadgenId(), newLeadgenId(), newLeadgenId()];
+    for (const id of ids) graph.addLead({ id, form_id: FORM, page_id: s.pageId, field_data: [{ name: 'email', values: [`b${id}@example.com`] }] });
+    // Meta's LeadGen throttle (80005) for the second lead: wait, don't retry at once.
+    graph.failNext(ids[1], [{ status: 400, body: { error: { message: 'throttled', type: 'OAuthException', code: 80005, fbtrace_id: 'Ft' } }, headers: { 'x-business-use-case-usage': JSON.stringify({ [s.pageId]: [{ type: 'leadgen', call_count: 100, total_cputime: 1, total_time: 1, estimated_time_to_regain_access: 1 }] }) } }]);
+    const events = await repo.recordLeadgenEvents(t.app.db, ids.map((leadgenId) => ({ pageId: s.pageId, leadgenId, formId: FORM, adId: null, adgroupId: null, createdTime: null, isTest: false })));
+    const eventIds = events.map((e) => e.id).sort((a, b) => a - b);
+    await t.app.queues.enqueueFetchBatch(eventIds);
+
+    await s.receivers[0].waitFor((r) => requestsFor(r, ids[0]).length === 1 && requestsFor(r, ids[2]).length === 1, 10_000);
+    const throttled = events.find((e) => e.leadgen_id === ids[1])!;
+    const job = await waitUntil(async () => t.app.queues.fetch.getJob(fetchJobId(throttled.id)), 5_000, 'the throttled event as its own job');
+    expect(await job.isDelayed(), 'it waits the minute Meta asked for').to.equal(true);
+    expect((await repo.findEvent(t.app.db, throttled.id))?.status).to.equal('received');
+    expect(requestsFor(s.receivers[0], ids[1])).to.have.length(0);
+  });
+
   it('a fetched lead that no route takes is kept as unrouted, with the reason, and nothing is delivered', async () => {
     const s = await createScenario(0);
     const leadgenId = newLeadgenId();
