@@ -49,7 +49,7 @@ async function runRoles(roles: { http: boolean; work: boolean }) {
   const metrics = createMetrics();
   const http = roles.http ? await startHttpServer(app, metrics) : null;
   const workers = roles.work ? startWorkers(app, metrics) : null;
-  if (http) app.logger.info({ port: http.port, database: app.dbh.kind }, `LeadRelay listening on ${config.publicUrl} (port ${http.port})`);
+  if (http) app.logger.info({ port: http.port, database: app.dbh.kind }, `LeadRelay listening on port ${http.port}; Meta's callback URL: ${config.publicUrl}/webhooks/meta`);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

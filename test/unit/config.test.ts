@@ -113,6 +113,7 @@ describe('loadConfig', () => {
     expect(loadConfig({ LEADRELAY_ALLOW_PRIVATE_DESTINATIONS: '0' }).allowPrivateDestinations).to.equal(false);
     const c = loadConfig({ PUBLIC_URL: 'https://leads.example.com/', META_GRAPH_URL: 'http://127.0.0.1:9999/' });
     expect(c.publicUrl).to.equal('https://leads.example.com');
+    expect(loadConfig({ PORT: '3999' }).publicUrl, 'unset, it follows PORT').to.equal('http://localhost:3999');
     expect(c.meta.graphUrl).to.equal('http://127.0.0.1:9999');
   });
 
