@@ -9,7 +9,7 @@ import { startHttpServer } from '../http/server.js';
 import { createMetrics } from '../http/metrics.js';
 import { startWorkers } from '../pipeline/workers.js';
 import { createLogger } from '../util/logger.js';
-import { replayLead, replayUnrouted, resumeDestination, resumePage } from '../pipeline/replay.js';
+import { refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted, resumeDestination, resumePage } from '../pipeline/replay.js';
 import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
 import { pageTokenAad } from '../pipeline/lead-record.js';
 import { getConnector } from '../../connectors/index.js';
@@ -47,8 +47,18 @@ async function runRoles(roles: { http: boolean; work: boolean }) {
   const config = loadConfig();
   const app = await createApp(config);
   const metrics = createMetrics();
-  const http = roles.http ? await startHttpServer(app, metrics) : null;
-  const workers = roles.work ? startWorkers(app, metrics) : null;
+  let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
+  let workers: ReturnType<typeof startWorkers> | null = null;
+  try {
+    http = roles.http ? await startHttpServer(app, metrics) : null;
+    workers = roles.work ? startWorkers(app, metrics) : null;
+  } catch (err) {
+    // E.g. the port is taken: close what was opened so the process exits (and a supervisor
+    // restarts it) instead of idling on open Redis and database connections.
+    await http?.close();
+    await app.close();
+    throw err;
+  }
   if (http) app.logger.info({ port: http.port, database: app.dbh.kind }, `LeadRelay listening on port ${http.port}; Meta's callback URL: ${config.publicUrl}/webhooks/meta`);
   let stopping = false;
   const stop = async (signal: string) => {
@@ -104,7 +114,7 @@ export function buildProgram(): Command {
     .action((o: { name: string; retentionDays?: number }) =>
       withApp({ queues: false }, async (app) => {
         if (!o.name.trim()) throw new UsageError('--name must not be empty');
-        print((await repo.createWorkspace(app.db, o.name.trim(), o.retentionDays)).id);
+        print((await repo.createWorkspace(app.db, o.name.trim(), o.retentionDays ?? app.config.retention.leadRetentionDays)).id);
       }),
     );
   ws.command('list')
@@ -328,8 +338,16 @@ export function buildProgram(): Command {
     .option('--form <formId>', 'with --unrouted: only this form')
     .option('--workspace <id>', 'with --unrouted: only this workspace')
     .option('--all', 'also re-send deliveries that succeeded')
-    .action((leadId: string | undefined, o: { unrouted?: boolean; form?: string; workspace?: string; all?: boolean }) =>
+    .option('--dead', 'replay every dead-lettered delivery of --destination D')
+    .option('--destination <id>', 'with --dead: the destination')
+    .action((leadId: string | undefined, o: { unrouted?: boolean; form?: string; workspace?: string; all?: boolean; dead?: boolean; destination?: string }) =>
       withApp({}, async (app) => {
+        if (o.dead) {
+          if (!o.destination) throw new UsageError('--dead needs --destination D');
+          if (!(await repo.findDestination(app.db, o.destination))) throw new UsageError(`destination "${o.destination}" not found`);
+          print(`${await replayDeadDeliveries(app, o.destination)} dead deliveries queued again`);
+          return;
+        }
         if (o.unrouted) {
           if (leadId) throw new UsageError('give either a lead id or --unrouted, not both');
           const results = await replayUnrouted(app, o.workspace ?? null, o.form ?? null);
@@ -341,6 +359,17 @@ export function buildProgram(): Command {
         if (!repo.isUuid(leadId)) throw new UsageError(`"${leadId.slice(0, 40)}" is not a lead id (a uuid from leads list)`);
         const r = await replayLead(app, leadId, o.all ? ['dead', 'parked', 'delivered'] : ['dead', 'parked']);
         print(r.unrouted ? `lead ${leadId} is still unrouted: ${r.reason}` : `lead ${leadId}: ${r.queued} deliveries queued`);
+      }),
+    );
+
+  leads
+    .command('refetch')
+    .description('fetch again the leads whose fetch from Meta gave up (status failed)')
+    .requiredOption('--failed', 'the leads whose fetch failed (required, for clarity)')
+    .option('--page-id <id>', 'only this page')
+    .action((o: { pageId?: string }) =>
+      withApp({}, async (app) => {
+        print(`${await refetchFailed(app, o.pageId ?? null)} lead fetch(es) queued again`);
       }),
     );
 

@@ -14,6 +14,8 @@ import { selectRoutes } from './routing.js';
 export type StepOutcome = { type: 'done'; detail: string } | { type: 'delay'; delayMs: number; detail: string };
 
 const FORM_TTL_MS = 10 * 60_000;
+/** Meta keeps leads for about 90 days (reference §5); keep retrying transient failures for 30. */
+const TRANSIENT_RETRY_WINDOW_MS = 30 * 24 * 3_600_000;
 const formCache = new Map<string, { at: number; form: GraphForm | null }>();
 
 async function getFormCached(app: App, formId: string | null, token: string): Promise<GraphForm | null> {
@@ -67,7 +69,12 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
       return { type: 'delay', delayMs: info.retryAfterMs ?? 60_000, detail: info.reason };
     }
     const attempts = event.attempts + 1;
-    if (attempts >= app.config.fetch.maxAttempts) {
+    // A Graph outage or a network cut must not cost leads Meta was already told we have: transient
+    // errors keep retrying (at most hourly) for as long as Meta keeps the lead. Other errors (not
+    // found, bad request) give up after FETCH_MAX_ATTEMPTS; `leadrelay leads refetch` retries them.
+    const isTransient = info.category === 'transient';
+    const age = Date.now() - new Date(event.received_at).getTime();
+    if (isTransient ? age > TRANSIENT_RETRY_WINDOW_MS : attempts >= app.config.fetch.maxAttempts) {
       await repo.setEventStatus(db, eventId, 'failed', { reason: info.reason, lastError, incrementAttempts: true, workspaceId: page.workspace_id });
       logger.error({ eventId, reason: info.reason, fbtraceId: info.fbtraceId, attempts }, 'lead fetch gave up');
       return { type: 'done', detail: 'failed' };

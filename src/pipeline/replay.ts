@@ -53,9 +53,34 @@ export async function replayUnrouted(app: App, workspaceId: string | null, formI
 
 /** Resumes a page's parked and unrouted-for-lack-of-page events after its token is (re)registered. */
 export async function resumePage(app: App, pageId: string): Promise<number> {
-  const reopened = await repo.reopenEventsForPage(app.db, pageId, ['parked', 'unrouted']);
+  const reopened = await repo.reopenEventsForPage(app.db, pageId, ['parked', 'unrouted', 'failed']);
   await app.queues.enqueueFetch(reopened.map((r) => r.id));
   return reopened.length;
+}
+
+/** Fetches again the events whose fetch gave up (of one page, or all), e.g. after Meta fixed access. */
+export async function refetchFailed(app: App, pageId: string | null): Promise<number> {
+  let q = app.db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0 }).where('status', '=', 'failed');
+  if (pageId) q = q.where('page_id', '=', pageId);
+  const rows = await q.returning('id').execute();
+  for (const r of rows) await app.queues.fetch.remove(`ev-${r.id}`).catch(() => 0);
+  await app.queues.enqueueFetch(rows.map((r) => r.id));
+  return rows.length;
+}
+
+/** Re-queues every dead delivery of a destination (after its receiver or data problem is fixed). */
+export async function replayDeadDeliveries(app: App, destinationId: string): Promise<number> {
+  const rows = await app.db
+    .updateTable('deliveries')
+    .set({ status: 'pending', attempts: 0, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
+    .where('destination_id', '=', destinationId)
+    .where('status', '=', 'dead')
+    .returning(['id', 'created_at'])
+    .execute();
+  const ids = rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
+  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
+  await app.queues.enqueueDeliveries(ids);
+  return ids.length;
 }
 
 /** Resumes a destination's parked deliveries, oldest first, after its credentials are replaced. */

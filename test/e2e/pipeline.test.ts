@@ -44,6 +44,7 @@ describe('e2e: the lead pipeline through the real program', function () {
   let program: RunningProgram;
   let dbh: DbHandle;
   let workspaceId: string;
+  let destinationId: string;
 
   const addLead = (id: string, pageId = PAGE) =>
     graph.addLead({
@@ -73,13 +74,13 @@ describe('e2e: the lead pipeline through the real program', function () {
     schema = await createTestSchema('e2e');
     graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
     receiver = await startFakeReceiver({ secret: RECEIVER_SECRET });
-    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url });
+    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url, FETCH_MAX_ATTEMPTS: '2' });
     graph.addForm({ id: FORM, page_id: PAGE, name: 'Test ride', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }] });
     graph.setPageToken(PAGE, PAGE_TOKEN, 'Acme Bikes');
     workspaceId = await cli(['workspaces', 'create', '--name', 'Acme'], env);
     await cli(['pages', 'add', '--workspace', workspaceId, '--page-id', PAGE, '--token', PAGE_TOKEN, '--name', 'Acme Bikes'], env);
-    const dest = await cli(['destinations', 'add', '--workspace', workspaceId, '--type', 'webhook', '--url', `${receiver.url}/leads`, '--secret', RECEIVER_SECRET], env);
-    await cli(['routes', 'add', '--workspace', workspaceId, '--page-id', PAGE, '--destination', dest], env);
+    destinationId = await cli(['destinations', 'add', '--workspace', workspaceId, '--type', 'webhook', '--url', `${receiver.url}/leads`, '--secret', RECEIVER_SECRET], env);
+    await cli(['routes', 'add', '--workspace', workspaceId, '--page-id', PAGE, '--destination', destinationId], env);
     program = await startProgram('start', env);
     dbh = await openDb({ url: schema.url, poolMax: 2 });
   });
@@ -173,6 +174,26 @@ describe('e2e: the lead pipeline through the real program', function () {
     expect(attempts[0].response_body).to.contain('field company is required');
     await sleep(800);
     expect(receiver.received.filter((r) => r.body?.leadgen_id === id)).to.have.length(1);
+    // Once the receiver is fixed, the operator re-queues the destination's dead letters.
+    const out = await cli(['leads', 'replay', '--dead', '--destination', destinationId], env);
+    expect(out).to.match(/^1 dead deliveries queued again/);
+    await receiver.waitFor(() => receivedFor(id).length === 1, 20_000);
+    await waitUntil(async () => (await deliveriesOf(id))[0].status === 'delivered', 10_000, 'delivered after replay');
+  });
+
+  it('a fetch that gives up (lead not readable) is kept as failed; leads refetch --failed delivers it once Meta answers', async () => {
+    const id = newLeadId();
+    addLead(id);
+    const notReadable = { status: 400, body: { error: { message: 'Unsupported get request.', type: 'GraphMethodException', code: 100, error_subcode: 33, fbtrace_id: 'AbC' } } };
+    graph.failNext(id, [notReadable, notReadable]);
+    await post(program, webhookBody([{ pageId: PAGE, leadgenIds: [id] }]));
+    const ev = await waitUntil(async () => {
+      const row = await dbh.db.selectFrom('leadgen_events').selectAll().where('leadgen_id', '=', id).executeTakeFirst();
+      return row?.status === 'failed' ? row : undefined;
+    }, 20_000, 'failed event');
+    expect(ev.last_error).to.include({ code: 100, subcode: 33, fbtrace_id: 'AbC' });
+    expect(await cli(['leads', 'refetch', '--failed', '--page-id', PAGE], env)).to.match(/^1 lead fetch/);
+    await receiver.waitFor(() => receivedFor(id).length === 1, 20_000);
   });
 
   it('a dead page token parks the lead; registering a new token resumes it', async () => {
