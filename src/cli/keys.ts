@@ -21,7 +21,13 @@ export async function rotateKeys(app: App, onProgress?: (done: number, total: nu
   const dests = await db.selectFrom('destinations').select(['id', 'credentials_envelope']).where('credentials_envelope', 'is not', null).execute();
   for (const d of dests) {
     if (!keyRing.needsRotation(d.credentials_envelope!)) { result.alreadyCurrent++; continue; }
-    await db.updateTable('destinations').set({ credentials_envelope: keyRing.reencrypt(d.credentials_envelope!, destinationAad(d.id)) }).where('id', '=', d.id).execute();
+    // Only if unchanged: a worker may have just stored refreshed tokens, which must not be undone.
+    await db
+      .updateTable('destinations')
+      .set({ credentials_envelope: keyRing.reencrypt(d.credentials_envelope!, destinationAad(d.id)) })
+      .where('id', '=', d.id)
+      .where('credentials_envelope', '=', d.credentials_envelope!)
+      .execute();
     result.destinations++;
   }
   const total = Number((await db.selectFrom('leads').select((eb) => eb.fn.countAll<number>().as('n')).where('answers_envelope', 'is not', null).executeTakeFirstOrThrow()).n);

@@ -5,7 +5,7 @@
 // until it is re-authorised; invalid → dead-letter with the CRM's own message.
 import type { App } from '../app.js';
 import { getConnector } from '../../connectors/index.js';
-import { ConnectorError } from '../../connectors/types.js';
+import { ConnectorError, type DeliveryResult } from '../../connectors/types.js';
 import * as repo from '../store/repos.js';
 import { computeBackoffMs } from './backoff.js';
 import { buildConnectorContext } from './connector-context.js';
@@ -45,6 +45,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   const attempt = delivery.attempts + 1;
   const startedAt = new Date();
 
+  let result: DeliveryResult;
   try {
     const ctx = buildConnectorContext(app, dest, deliveryId);
     // Without a mapping of its own, a route uses the CRM's preset fitted to the fields the CRM
@@ -52,24 +53,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     const fields = needsFieldList(dest.type, route ?? null) ? await connector.describeFields(ctx) : [];
     const formQuestions = route?.form_questions ? null : ((await repo.findFormQuestions(db, lead.workspace_id, lead.form_id)) as FormQuestion[] | null);
     const record = buildDeliveryRecord(dest.type, route ?? null, canonical, deliveryId, fields, formQuestions);
-    const result = await connector.deliver(ctx, record);
-    await repo.updateDelivery(db, deliveryId, {
-      status: 'delivered',
-      attempts: attempt,
-      external_id: result.externalId,
-      external_url: result.url ?? null,
-      action: result.action,
-      delivered_at: new Date(),
-      last_error_kind: null,
-      last_error_reason: null,
-      last_error_message: null,
-      next_attempt_at: null,
-    });
-    await repo.recordAttempt(db, { workspaceId: dest.workspace_id, deliveryId, attempt, startedAt, outcome: 'delivered', httpStatus: result.httpStatus, responseBody: result.responseBody });
-    metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
-    metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);
-    logger.info({ deliveryId, destinationId: dest.id, type: dest.type, action: result.action, attempt }, 'lead delivered');
-    return { type: 'done', detail: result.action };
+    result = await connector.deliver(ctx, record);
   } catch (err) {
     const e =
       err instanceof ConnectorError
@@ -91,7 +75,8 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     }
     if (e.kind === 'auth') {
       await repo.setDestinationStatus(db, dest.id, 'needs_reauth', e.reason);
-      await repo.updateDelivery(db, deliveryId, { ...lastError, status: 'parked' });
+      // Only while still pending: a re-authorisation may have just resumed it.
+      await db.updateTable('deliveries').set({ ...lastError, status: 'parked', updated_at: new Date() }).where('id', '=', deliveryId).where('status', '=', 'pending').execute();
       await repo.recordAttempt(db, { ...base, outcome: 'auth' });
       return { type: 'done', detail: 'parked' };
     }
@@ -105,4 +90,24 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     await repo.recordAttempt(db, { ...base, outcome: 'retry' });
     return { type: 'delay', delayMs, detail: e.reason };
   }
+
+  // Sent: what follows is bookkeeping. It is outside the try so that a database hiccup here is
+  // never mistaken for a failed delivery (which would send the lead again).
+  await repo.updateDelivery(db, deliveryId, {
+    status: 'delivered',
+    attempts: attempt,
+    external_id: result.externalId,
+    external_url: result.url ?? null,
+    action: result.action,
+    delivered_at: new Date(),
+    last_error_kind: null,
+    last_error_reason: null,
+    last_error_message: null,
+    next_attempt_at: null,
+  });
+  await repo.recordAttempt(db, { workspaceId: dest.workspace_id, deliveryId, attempt, startedAt, outcome: 'delivered', httpStatus: result.httpStatus, responseBody: result.responseBody });
+  metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
+  metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);
+  logger.info({ deliveryId, destinationId: dest.id, type: dest.type, action: result.action, attempt }, 'lead delivered');
+  return { type: 'done', detail: result.action };
 }
