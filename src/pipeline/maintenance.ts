@@ -5,7 +5,7 @@
 // survives Redis losing everything.
 import type { App } from '../app.js';
 import { errorSummary } from '../http/meta-webhook.js';
-import * as repo from '../store/repos.js';
+import { sql } from 'kysely';
 
 const SWEEP_BATCH = 1000;
 
@@ -16,13 +16,23 @@ export interface SweepResult {
 
 export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResult> {
   const cutoff = new Date(now - app.config.maintenance.outboxMinAgeMs);
-  const events = await repo.listOpenEvents(app.db, cutoff, SWEEP_BATCH);
+  const events = await app.db
+    .selectFrom('leadgen_events')
+    .select('id')
+    .where('status', '=', 'received')
+    .where('updated_at', '<', cutoff)
+    .orderBy('id')
+    .limit(SWEEP_BATCH)
+    .execute();
   await app.queues.enqueueFetch(events.map((e) => e.id));
   const deliveries = await app.db
     .selectFrom('deliveries')
     .select(['id', 'next_attempt_at'])
     .where('status', '=', 'pending')
     .where('updated_at', '<', cutoff)
+    // A delivery waiting for its backoff or a rate limit is not lost: it is re-queued when due,
+    // so a long queue of waiting deliveries never crowds out a lost one.
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', new Date(now))]))
     .orderBy('created_at')
     .limit(SWEEP_BATCH)
     .execute();
@@ -32,17 +42,40 @@ export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResu
   return { events: events.length, deliveries: deliveries.length };
 }
 
+/**
+ * The retention purge: lead answers (the personal data) older than their workspace's retention
+ * period are erased; the lead row stays, with its ids and attribution, marked erased.
+ */
+export async function purgeExpiredLeads(app: App, now = new Date()): Promise<number> {
+  const result = await sql`
+    update leads set answers_envelope = null, erased_at = ${now}
+    from workspaces w
+    where w.id = leads.workspace_id
+      and leads.erased_at is null
+      and leads.received_at < ${now}::timestamptz - make_interval(days => w.lead_retention_days)
+  `.execute(app.db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+const PURGE_INTERVAL_MS = 3_600_000;
+
 export function startMaintenance(app: App): { stop(): Promise<void> } {
   const lockKey = `${app.config.redis.prefix}:maintenance:lock`;
   const interval = app.config.maintenance.outboxSweepIntervalMs;
   let running: Promise<void> | null = null;
   let stopped = false;
+  let lastPurge = 0;
   const tick = async () => {
     try {
       const got = await app.queues.redis.set(lockKey, String(process.pid), 'PX', Math.max(1000, interval - 100), 'NX');
       if (got !== 'OK') return;
       const r = await sweepOutbox(app);
       if (r.events || r.deliveries) app.logger.info(r, 'outbox sweep queued work');
+      if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
+        lastPurge = Date.now();
+        const erased = await purgeExpiredLeads(app);
+        if (erased) app.logger.info({ erased }, 'retention purge erased lead answers');
+      }
     } catch (err) {
       app.logger.warn({ err: errorSummary(err) }, 'outbox sweep failed');
     }

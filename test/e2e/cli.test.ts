@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
@@ -72,6 +73,19 @@ describe('e2e: operator CLI', function () {
       expect(r.stderr).to.not.match(/\n\s+at /, 'no stack trace');
     });
   }
+
+  it('exits non-zero, promptly, when it cannot listen (instead of idling on open connections)', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const r = await runCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' });
+      expect(r.code).to.not.equal(0);
+      expect(r.stderr).to.contain('EADDRINUSE');
+    } finally {
+      blocker.close();
+    }
+  });
 
   it('names every bad environment variable at once, without echoing values', async () => {
     const r = await runCli(['workspaces', 'list'], { ...env, PORT: 'eighty', META_GRAPH_VERSION: '25', LEADRELAY_ENCRYPTION_KEYS: 'k1:c2hvcnQ=' });

@@ -134,18 +134,18 @@ describe('queues on Redis', function () {
       expect(await t.app.queues.fetch.count()).to.equal(0);
 
       const result = await sweepOutbox(t.app, setupAt);
-      expect(result).to.deep.equal({ events: 1, deliveries: 3 });
+      expect(result).to.deep.equal({ events: 1, deliveries: 2 });
       expect(await jobIds('fetch')).to.deep.equal([fetchJobId(events.openOld)]);
-      expect(await jobIds('deliver')).to.deep.equal(
-        [deliveries.pendingOld, deliveries.pendingWaiting, deliveries.pendingOverdue].map(deliverJobId).sort(),
-      );
+      expect(await jobIds('deliver')).to.deep.equal([deliveries.pendingOld, deliveries.pendingOverdue].map(deliverJobId).sort());
     });
 
-    it('honours next_attempt_at as a delay, and runs overdue and unscheduled deliveries at once', async () => {
+    it('leaves a delivery waiting for its next attempt until it is due, and runs overdue and unscheduled deliveries at once', async () => {
       await sweepOutbox(t.app, setupAt);
-      const waiting = await t.app.queues.deliver.getJob(deliverJobId(deliveries.pendingWaiting));
-      expect(await waiting!.getState()).to.equal('delayed');
-      expect(waiting!.opts.delay).to.equal(90_000);
+      expect(await t.app.queues.deliver.getJob(deliverJobId(deliveries.pendingWaiting))).to.equal(undefined);
+      await sweepOutbox(t.app, nextAttemptAt.getTime() + 1);
+      const due = await t.app.queues.deliver.getJob(deliverJobId(deliveries.pendingWaiting));
+      expect(await due!.getState(), 'queued once due').to.equal('waiting');
+      await due!.remove();
       for (const name of ['pendingOld', 'pendingOverdue']) {
         const job = await t.app.queues.deliver.getJob(deliverJobId(deliveries[name]));
         expect(await job!.getState(), name).to.equal('waiting');
@@ -157,12 +157,12 @@ describe('queues on Redis', function () {
       await sweepOutbox(t.app, setupAt);
       await sweepOutbox(t.app, setupAt);
       expect(await t.app.queues.fetch.count()).to.equal(1);
-      expect(await t.app.queues.deliver.count()).to.equal(3);
+      expect(await t.app.queues.deliver.count()).to.equal(2);
     });
 
     it('the minimum age is measured from the given clock: a later sweep takes the young rows too', async () => {
       const result = await sweepOutbox(t.app, setupAt + t.config.maintenance.outboxMinAgeMs + 5_000);
-      expect(result).to.deep.equal({ events: 2, deliveries: 4 });
+      expect(result).to.deep.equal({ events: 2, deliveries: 3 });
       expect(await jobIds('fetch')).to.deep.equal([events.openOld, events.openYoung].map(fetchJobId).sort());
       const queued = await jobIds('deliver');
       expect(queued).to.include(deliverJobId(deliveries.pendingYoung));
@@ -174,10 +174,10 @@ describe('queues on Redis', function () {
       // recorded) has its job in flight, so the sweep leaves it alone.
       await t.app.db.updateTable('deliveries').set({ updated_at: new Date(setupAt) }).where('id', '=', deliveries.pendingOld).execute();
       const result = await sweepOutbox(t.app, setupAt);
-      expect(result.deliveries).to.equal(2);
+      expect(result.deliveries).to.equal(1);
       const queued = await jobIds('deliver');
       expect(queued).to.not.include(deliverJobId(deliveries.pendingOld));
-      expect(queued).to.include(deliverJobId(deliveries.pendingWaiting));
+      expect(queued).to.include(deliverJobId(deliveries.pendingOverdue));
     });
   });
 });
