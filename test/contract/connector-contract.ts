@@ -29,14 +29,39 @@ export interface ContractHarness {
   retryAfterToleranceMs?: number;
 }
 
-async function deliverExpectingError(connector: Connector, ctx: ConnectorContext, record: DeliveryRecord): Promise<ConnectorError> {
+/** Awaits a connector call that must fail, and returns its ConnectorError (the only type connectors throw). */
+export async function expectConnectorError(work: Promise<unknown>): Promise<ConnectorError> {
   try {
-    await connector.deliver(ctx, record);
+    await work;
   } catch (err) {
     expect(err, 'connectors throw ConnectorError only').to.be.instanceOf(ConnectorError);
     return err as ConnectorError;
   }
-  throw new Error('expected deliver() to fail, but it resolved');
+  throw new Error('expected a ConnectorError, but the call resolved');
+}
+
+const deliverExpectingError = (connector: Connector, ctx: ConnectorContext, record: DeliveryRecord) => expectConnectorError(connector.deliver(ctx, record));
+
+/**
+ * The connector with every error its calls throw collected, so a file can check at the end that
+ * no token or lead answer reached any of them.
+ */
+export function recordThrownErrors<C, K>(connector: Connector<C, K>): { connector: Connector<C, K>; thrownErrors: unknown[] } {
+  const thrownErrors: unknown[] = [];
+  const record = <T>(work: Promise<T>): Promise<T> =>
+    work.catch((err: unknown) => {
+      thrownErrors.push(err);
+      throw err;
+    });
+  return {
+    thrownErrors,
+    connector: {
+      ...connector,
+      describeFields: (ctx) => record(connector.describeFields(ctx)),
+      deliver: (ctx, rec) => record(connector.deliver(ctx, rec)),
+      verify: (ctx) => record(connector.verify(ctx)),
+    },
+  };
 }
 
 /** Personal data in the record: none of it may appear in an error's message. */

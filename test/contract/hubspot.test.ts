@@ -19,7 +19,7 @@ import {
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorSettings, type DeliveryRecord } from '../../connectors/types.js';
 import { makeSampleLead, makeSampleRecord, makeTestContext, testConnectorSettings } from '../helpers/sample-lead.js';
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
-import { runConnectorContract } from './connector-contract.js';
+import { expectConnectorError, recordThrownErrors, runConnectorContract } from './connector-contract.js';
 
 const API = 'http://127.0.0.1:4599';
 const UPSERT_PATH = '/crm/v3/objects/contacts/batch/upsert';
@@ -128,30 +128,7 @@ const defaultProperties = ['email', 'firstname', 'lastname', 'phone', 'message']
 const allLeadRelayProperties = LEADRELAY_PROPERTIES.map((d) => propertyJson(d.name, { groupName: 'leadrelay', hasUniqueValue: d.hasUniqueValue }));
 
 /** Every error a connector call threw in this file: none may carry a secret in its message. */
-const thrownErrors: unknown[] = [];
-function recordThrown<T>(work: Promise<T>): Promise<T> {
-  return work.catch((err: unknown) => {
-    thrownErrors.push(err);
-    throw err;
-  });
-}
-
-const recordingConnector: Connector<HubspotConfig, HubspotCredentials> = {
-  ...hubspotConnector,
-  describeFields: (ctx) => recordThrown(hubspotConnector.describeFields(ctx)),
-  deliver: (ctx, record) => recordThrown(hubspotConnector.deliver(ctx, record)),
-  verify: (ctx) => recordThrown(hubspotConnector.verify(ctx)),
-};
-
-async function expectConnectorError(work: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await work;
-  } catch (err) {
-    expect(err, 'throws ConnectorError only').to.be.instanceOf(ConnectorError);
-    return err as ConnectorError;
-  }
-  throw new Error('expected a ConnectorError, but the call resolved');
-}
+const { connector: recordingConnector, thrownErrors } = recordThrownErrors(hubspotConnector);
 
 function recordWithoutEmail(): DeliveryRecord {
   const lead = makeSampleLead({ answers: [{ key: 'full_name', values: ['Zoë Ångström-Núñez'] }, { key: 'phone_number', values: ['+44 7700 900123'] }] });

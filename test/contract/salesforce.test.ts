@@ -17,7 +17,7 @@ import {
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorSettings, type DeliveryRecord } from '../../connectors/types.js';
 import { makeSampleLead, makeSampleRecord, makeTestContext, testConnectorSettings } from '../helpers/sample-lead.js';
 import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce-crm.js';
-import { runConnectorContract } from './connector-contract.js';
+import { expectConnectorError, recordThrownErrors, runConnectorContract } from './connector-contract.js';
 
 const INSTANCE = 'https://acme.my.salesforce.com';
 const LOGIN = 'https://login.salesforce.com';
@@ -163,30 +163,7 @@ const instance = () => nock(INSTANCE);
 const describeOk = (opts: DescribeOptions = {}) => instance().get(DESCRIBE).reply(200, leadDescribe(opts));
 
 /** Every error a connector call threw in this file: none may carry a secret or lead data in its message. */
-const thrownErrors: unknown[] = [];
-function recordThrown<T>(work: Promise<T>): Promise<T> {
-  return work.catch((err: unknown) => {
-    thrownErrors.push(err);
-    throw err;
-  });
-}
-
-const recordingConnector: Connector<SalesforceConfig, SalesforceCredentials> = {
-  ...salesforceConnector,
-  describeFields: (ctx) => recordThrown(salesforceConnector.describeFields(ctx)),
-  deliver: (ctx, record) => recordThrown(salesforceConnector.deliver(ctx, record)),
-  verify: (ctx) => recordThrown(salesforceConnector.verify(ctx)),
-};
-
-async function expectConnectorError(work: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await work;
-  } catch (err) {
-    expect(err, 'throws ConnectorError only').to.be.instanceOf(ConnectorError);
-    return err as ConnectorError;
-  }
-  throw new Error('expected a ConnectorError, but the call resolved');
-}
+const { connector: recordingConnector, thrownErrors } = recordThrownErrors(salesforceConnector);
 
 describe('salesforce connector (nock)', () => {
   before(() => {

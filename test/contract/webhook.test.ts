@@ -12,7 +12,7 @@ import type { WebhookConfig, WebhookCredentials } from '../../connectors/webhook
 import type { ResolveHost } from '../../src/util/outbound-guard.js';
 import { makeSampleRecord, makeTestContext } from '../helpers/sample-lead.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { runConnectorContract } from './connector-contract.js';
+import { expectConnectorError, runConnectorContract } from './connector-contract.js';
 
 
 
@@ -54,15 +54,6 @@ function isLoopback(host: string): boolean {
   return host.startsWith('127.0.0.1:') || host.startsWith('receiver.test:');
 }
 
-async function expectConnectorError(work: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await work;
-  } catch (err) {
-    expect(err).to.be.instanceOf(ConnectorError);
-    return err as ConnectorError;
-  }
-  throw new Error('expected a ConnectorError, but the call resolved');
-}
 
 describe('webhook connector', () => {
   before(() => {

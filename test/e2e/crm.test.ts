@@ -2,14 +2,13 @@
 // CRM, repeats update, one throttled CRM delays only its own deliveries, dead credentials park
 // deliveries until new ones are set.
 import { expect } from 'chai';
-import { computeSignature256 } from '../../src/meta/signature.js';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
 import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
 import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce-crm.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { baseEnv, cli, flushPrefix, sleep, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
+import { baseEnv, cli, postLeadgen, flushPrefix, sleep, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 
 const PAGE = '1000000002';
@@ -48,8 +47,7 @@ describe('e2e: CRM destinations through the real program', function () {
       ad_id: '56',
       platform: 'fb',
     });
-    const raw = JSON.stringify({ object: 'page', entry: [{ id: PAGE, time: 1, changes: [{ field: 'leadgen', value: { leadgen_id: id, page_id: PAGE, form_id: FORM, created_time: Math.floor(Date.now() / 1000) } }] }] });
-    const res = await fetch(`${program.url}/webhooks/meta`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) }, body: raw });
+    const res = await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId: id });
     expect(res.status).to.equal(200);
   };
   const delivery = async (leadgenId: string, destinationId: string) =>

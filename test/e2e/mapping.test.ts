@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { computeSignature256 } from '../../src/meta/signature.js';
 import type { Mapping } from '../../src/mapping/schema.js';
 import { createGraphClient } from '../../src/meta/graph-client.js';
 import { openDb, type DbHandle } from '../../src/store/db.js';
@@ -15,7 +14,7 @@ import { startFakeGraph, type FakeGraph, type FakeQuestionInput } from '../fakes
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
 import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { baseEnv, cli, flushPrefix, runCli, sleep, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
+import { baseEnv, cli, postLeadgen, flushPrefix, runCli, sleep, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 
 // One page per scenario, so their routes never see each other's leads.
@@ -73,8 +72,7 @@ describe('e2e: field mapping and routing through the real program', function () 
 
   const send = async (pageId: string, formId: string, id: string, fieldData: { name: string; values: string[] }[], extra: { platform?: string; campaign_name?: string } = {}) => {
     graph.addLead({ id, form_id: formId, page_id: pageId, field_data: fieldData, ad_id: '77', campaign_id: '78', campaign_name: extra.campaign_name ?? 'Spring', platform: extra.platform ?? 'fb' });
-    const raw = JSON.stringify({ object: 'page', entry: [{ id: pageId, time: 1, changes: [{ field: 'leadgen', value: { leadgen_id: id, page_id: pageId, form_id: formId, created_time: Math.floor(Date.now() / 1000) } }] }] });
-    const res = await fetch(`${program.url}/webhooks/meta`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) }, body: raw });
+    const res = await postLeadgen(program.url, { pageId: pageId, formId: formId, leadgenId: id });
     expect(res.status).to.equal(200);
   };
   const deliveriesOf = (leadgenId: string) =>

@@ -10,14 +10,13 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { computeCodeChallenge, createOAuthStateSigner } from '../../src/http/oauth-state.js';
-import { computeSignature256 } from '../../src/meta/signature.js';
 import { destinationAad } from '../../src/pipeline/lead-record.js';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
 import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
 import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce-crm.js';
-import { baseEnv, cli, flushPrefix, runCli, startProgram, TEST_APP_SECRET, TEST_KEYS, waitUntil, type RunningProgram } from '../helpers/e2e.js';
+import { baseEnv, cli, postLeadgen, flushPrefix, runCli, startProgram, TEST_APP_SECRET, TEST_KEYS, waitUntil, type RunningProgram } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 
 const PUBLIC_URL = 'https://relay.leadrelay.test';
@@ -84,8 +83,7 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
       ad_id: '78',
       platform: 'ig',
     });
-    const raw = JSON.stringify({ object: 'page', entry: [{ id: PAGE, time: 1, changes: [{ field: 'leadgen', value: { leadgen_id: id, page_id: PAGE, form_id: FORM, created_time: Math.floor(Date.now() / 1000) } }] }] });
-    const res = await fetch(`${program.url}/webhooks/meta`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) }, body: raw });
+    const res = await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId: id });
     expect(res.status).to.equal(200);
   };
 

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { computeSignature256 } from '../../src/meta/signature.js';
 import { TEST_REDIS_URL } from './test-db.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -119,6 +120,15 @@ export async function cli(args: string[], env: Record<string, string>): Promise<
   const r = await runCli(args, env);
   if (r.code !== 0) throw new Error(`leadrelay ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+/** POSTs a leadgen webhook for one lead, signed with the test app secret, as Meta would. */
+export async function postLeadgen(baseUrl: string, lead: { pageId: string; formId: string; leadgenId: string }): Promise<Response> {
+  const raw = JSON.stringify({
+    object: 'page',
+    entry: [{ id: lead.pageId, time: 1, changes: [{ field: 'leadgen', value: { leadgen_id: lead.leadgenId, page_id: lead.pageId, form_id: lead.formId, created_time: Math.floor(Date.now() / 1000) } }] }],
+  });
+  return fetch(`${baseUrl}/webhooks/meta`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) }, body: raw });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
