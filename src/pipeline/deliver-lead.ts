@@ -63,6 +63,10 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     const lastError = { last_error_kind: e.kind, last_error_reason: e.reason, last_error_message: e.crmMessage ?? null };
     metrics?.deliveries.inc({ outcome: e.kind, type: dest.type });
     logger.warn({ deliveryId, destinationId: dest.id, type: dest.type, kind: e.kind, reason: e.reason, attempt, httpStatus: e.httpStatus }, 'delivery failed');
+    const isRetryExhausted = e.kind === 'retryable' && attempt >= app.config.delivery.maxAttempts;
+    const outcome = e.kind === 'rate_limited' ? 'rate_limited' : e.kind === 'auth' ? 'auth' : e.kind === 'invalid' || isRetryExhausted ? 'dead' : 'retry';
+    // The attempt is written first, so whoever sees the delivery's new status also sees it.
+    await repo.recordAttempt(db, { ...base, outcome });
 
     if (e.kind === 'rate_limited') {
       const waitMs = Math.max(1000, e.retryAfterMs ?? 10_000);
@@ -70,42 +74,41 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
       await repo.setDestinationRateLimit(db, dest.id, until);
       // A rate-limit wait is not a failure of this lead: the attempt count stays.
       await repo.updateDelivery(db, deliveryId, { ...lastError, next_attempt_at: until });
-      await repo.recordAttempt(db, { ...base, outcome: 'rate_limited' });
       return { type: 'delay', delayMs: waitMs, detail: e.reason };
     }
     if (e.kind === 'auth') {
       await repo.setDestinationStatus(db, dest.id, 'needs_reauth', e.reason);
       // Only while still pending: a re-authorisation may have just resumed it.
       await db.updateTable('deliveries').set({ ...lastError, status: 'parked', updated_at: new Date() }).where('id', '=', deliveryId).where('status', '=', 'pending').execute();
-      await repo.recordAttempt(db, { ...base, outcome: 'auth' });
       return { type: 'done', detail: 'parked' };
     }
-    if (e.kind === 'invalid' || attempt >= app.config.delivery.maxAttempts) {
+    if (outcome === 'dead') {
       await repo.updateDelivery(db, deliveryId, { ...lastError, status: 'dead', attempts: attempt });
-      await repo.recordAttempt(db, { ...base, outcome: 'dead' });
       return { type: 'done', detail: 'dead' };
     }
     const delayMs = computeBackoffMs(attempt, app.config.delivery.backoffBaseMs, app.config.delivery.backoffMaxMs);
     await repo.updateDelivery(db, deliveryId, { ...lastError, attempts: attempt, next_attempt_at: new Date(Date.now() + delayMs) });
-    await repo.recordAttempt(db, { ...base, outcome: 'retry' });
     return { type: 'delay', delayMs, detail: e.reason };
   }
 
   // Sent: what follows is bookkeeping. It is outside the try so that a database hiccup here is
   // never mistaken for a failed delivery (which would send the lead again).
-  await repo.updateDelivery(db, deliveryId, {
-    status: 'delivered',
-    attempts: attempt,
-    external_id: result.externalId,
-    external_url: result.url ?? null,
-    action: result.action,
-    delivered_at: new Date(),
-    last_error_kind: null,
-    last_error_reason: null,
-    last_error_message: null,
-    next_attempt_at: null,
+  // One transaction: whoever sees the delivery as delivered also sees its attempt.
+  await db.transaction().execute(async (trx) => {
+    await repo.updateDelivery(trx, deliveryId, {
+      status: 'delivered',
+      attempts: attempt,
+      external_id: result.externalId,
+      external_url: result.url ?? null,
+      action: result.action,
+      delivered_at: new Date(),
+      last_error_kind: null,
+      last_error_reason: null,
+      last_error_message: null,
+      next_attempt_at: null,
+    });
+    await repo.recordAttempt(trx, { workspaceId: dest.workspace_id, deliveryId, attempt, startedAt, outcome: 'delivered', httpStatus: result.httpStatus, responseBody: result.responseBody });
   });
-  await repo.recordAttempt(db, { workspaceId: dest.workspace_id, deliveryId, attempt, startedAt, outcome: 'delivered', httpStatus: result.httpStatus, responseBody: result.responseBody });
   metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
   metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);
   logger.info({ deliveryId, destinationId: dest.id, type: dest.type, action: result.action, attempt }, 'lead delivered');
