@@ -1,12 +1,13 @@
 // The program's shared parts, built once from the typed config and handed to every role.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { AppConfig } from './config/env.js';
 import { KeyRing } from './crypto/key-ring.js';
 import { createGraphClient, type GraphClient } from './meta/graph-client.js';
-import { createQueues, type Queues } from './pipeline/queues.js';
+import { createQueues, type Queues, type QueueBackendSpec } from './pipeline/queues.js';
 import { openDb, type DbHandle } from './store/db.js';
+import { acquireEmbeddedPostgres, type EmbeddedRole } from './store/embedded-postgres.js';
 import { migrateToLatest } from './store/migrate.js';
 import { createLogger, type Logger } from './util/logger.js';
 
@@ -24,20 +25,52 @@ export interface App {
 export interface CreateAppOptions {
   /** Apply pending migrations first (the default for `start`, `serve` and `work`). */
   migrate?: boolean;
-  /** Connect to Redis (commands that only touch PostgreSQL skip it). */
+  /** Open the queues (commands that only touch PostgreSQL skip them). */
   withQueues?: boolean;
   logger?: Logger;
+  /** With the embedded database: a server owns the data directory, a CLI joins it. Default cli. */
+  role?: EmbeddedRole;
+}
+
+/** The database of this config: DATABASE_URL, or the embedded PostgreSQL under DATA_DIR. */
+export async function openConfiguredDb(config: AppConfig, role: EmbeddedRole, logger: Logger): Promise<DbHandle> {
+  const onConnectionError = (err: Error) => logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'a database connection failed; it is replaced on next use');
+  if (config.database.url) return openDb({ url: config.database.url, poolMax: config.database.poolMax, onConnectionError });
+  const embedded = await acquireEmbeddedPostgres({
+    dataDir: config.database.dataDir,
+    role,
+    port: config.database.embeddedPort,
+    onLog: (message) => logger.info(message),
+  });
+  try {
+    return await openDb({ url: embedded.url, kind: 'embedded', poolMax: config.database.poolMax, onConnectionError, afterClose: () => embedded.release() });
+  } catch (err) {
+    await embedded.release();
+    throw err;
+  }
+}
+
+export function queueBackendOf(config: AppConfig, dbh: DbHandle): QueueBackendSpec {
+  return config.queue.redisUrl
+    ? { kind: 'redis', redisUrl: config.queue.redisUrl, prefix: config.queue.prefix }
+    : { kind: 'postgres', databaseUrl: dbh.url, prefix: config.queue.prefix };
 }
 
 export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   const keyRing = KeyRing.fromConfig(config.encryptionKeys ?? loadDevelopmentKey(config, logger));
-  const dbh = await openDb({ url: config.database.url, poolMax: config.database.poolMax, pgliteDir: config.database.pgliteDir });
-  if (opts.migrate !== false) {
-    const applied = await migrateToLatest(dbh.db);
-    if (applied.length) logger.info({ migrations: applied, database: dbh.kind }, 'migrations applied');
+  const dbh = await openConfiguredDb(config, opts.role ?? 'cli', logger);
+  let queues: Queues;
+  try {
+    if (opts.migrate !== false) {
+      const applied = await migrateToLatest(dbh.db);
+      if (applied.length) logger.info({ migrations: applied, database: dbh.kind }, 'migrations applied');
+    }
+    queues = opts.withQueues === false ? nullQueues() : createQueues(queueBackendOf(config, dbh));
+  } catch (err) {
+    await dbh.close();
+    throw err;
   }
-  const queues = opts.withQueues === false ? nullQueues() : createQueues(config.redis.url, config.redis.prefix);
   const graph = createGraphClient({
     graphUrl: config.meta.graphUrl,
     version: config.meta.graphVersion,
@@ -62,32 +95,34 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   };
 }
 
+/** Where the development key lives when LEADRELAY_ENCRYPTION_KEYS is unset. */
+export const developmentKeyFile = (config: AppConfig) => join(config.database.dataDir, 'dev-encryption.key');
+
 /**
  * Outside production, a newcomer's `npm start` must work with no setup: with no
- * LEADRELAY_ENCRYPTION_KEYS, a key is made once and kept beside the embedded database (mode 600).
+ * LEADRELAY_ENCRYPTION_KEYS, a key is made once and kept in DATA_DIR (mode 600). The warning
+ * comes once per data directory, when the key is made (the server's start checklist repeats it).
  * Production refuses to start without a configured key ring.
  */
 function loadDevelopmentKey(config: AppConfig, logger: Logger): { kid: string; key: Buffer }[] | undefined {
   if (config.env === 'production') return undefined;
-  const file = join(dirname(config.database.pgliteDir), 'dev-encryption.key');
+  const file = developmentKeyFile(config);
   if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(config.database.dataDir, { recursive: true });
     writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+    logger.warn({ file }, 'LEADRELAY_ENCRYPTION_KEYS is not set: made a development key in a local file (set a real key ring in production)');
   }
-  logger.warn({ file }, 'LEADRELAY_ENCRYPTION_KEYS is not set: using a development key from a local file (set a real key ring in production)');
   return [{ kid: 'dev', key: Buffer.from(readFileSync(file, 'utf8').trim(), 'base64') }];
 }
 
 function nullQueues(): Queues {
   const fail = async () => {
-    throw new Error('this command runs without Redis');
+    throw new Error('this command runs without the queues');
   };
   return {
     fetch: undefined as never,
     deliver: undefined as never,
-    prefix: '',
-    redisUrl: '',
-    redis: undefined as never,
+    backend: undefined as never,
     enqueueFetch: fail,
     enqueueFetchBatch: fail,
     enqueueDeliveries: fail,

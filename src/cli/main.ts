@@ -5,9 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { createApp, type App } from '../app.js';
 import { ConfigError, loadConfig } from '../config/env.js';
 import { EnvelopeError } from '../crypto/key-ring.js';
-import { startHttpServer } from '../http/server.js';
-import { createMetrics } from '../http/metrics.js';
-import { startWorkers } from '../pipeline/workers.js';
+import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
 import { refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted, resumeDestination, resumePage } from '../pipeline/replay.js';
 import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
@@ -43,37 +41,6 @@ async function requireWorkspace(app: App, id: string) {
 
 const print = (s: string) => process.stdout.write(s + '\n');
 
-async function runRoles(roles: { http: boolean; work: boolean }) {
-  const config = loadConfig();
-  const app = await createApp(config);
-  const metrics = createMetrics();
-  let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
-  let workers: ReturnType<typeof startWorkers> | null = null;
-  try {
-    http = roles.http ? await startHttpServer(app, metrics) : null;
-    workers = roles.work ? startWorkers(app, metrics) : null;
-  } catch (err) {
-    // E.g. the port is taken: close what was opened so the process exits (and a supervisor
-    // restarts it) instead of idling on open Redis and database connections.
-    await http?.close();
-    await app.close();
-    throw err;
-  }
-  if (http) app.logger.info({ port: http.port, database: app.dbh.kind }, `LeadRelay listening on port ${http.port}; Meta's callback URL: ${config.publicUrl}/webhooks/meta`);
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    app.logger.info({ signal }, 'shutting down');
-    await http?.close();
-    await workers?.close();
-    await app.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-}
-
 export function buildProgram(): Command {
   const program = new Command();
   // Set before any subcommand exists: commander copies it into each, so their errors come back
@@ -81,6 +48,7 @@ export function buildProgram(): Command {
   program.exitOverride();
   program.name('leadrelay').description('Facebook and Instagram Lead Ads to your CRM, within a second, never lost.').showHelpAfterError('(add --help for usage)');
 
+  const runRoles = async (roles: { http: boolean; work: boolean }) => (await import('./run-roles.js')).runRoles(roles);
   program.command('start', { isDefault: true }).description('run the HTTP server and the workers (the default)').action(() => runRoles({ http: true, work: true }));
   program.command('serve').description('run only the HTTP server (webhooks, health, metrics)').action(() => runRoles({ http: true, work: false }));
   program.command('work').description('run only the queue workers and maintenance').action(() => runRoles({ http: false, work: true }));
@@ -410,6 +378,10 @@ function reportError(err: unknown): number {
     return 2;
   }
   if (err instanceof UsageError || err instanceof InputError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 2;
+  }
+  if (err instanceof EmbeddedPostgresError) {
     process.stderr.write(`error: ${err.message}\n`);
     return 2;
   }

@@ -44,6 +44,7 @@ const defaultsSchema = z.object({
   }),
   maintenance: z.object({ outboxSweepIntervalMs: z.number().int().positive(), outboxMinAgeMs: z.number().int().nonnegative(), formDriftIntervalMs: z.number().int().nonnegative() }),
   retention: z.object({ leadRetentionDays: z.number().int().positive() }),
+  shutdown: z.object({ timeoutMs: z.number().int().positive() }),
 });
 export type Defaults = z.infer<typeof defaultsSchema>;
 
@@ -110,8 +111,14 @@ export const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_MAX: positiveInt(20),
-  PGLITE_DIR: z.string().default('./data/pglite'),
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Where the embedded PostgreSQL (used when DATABASE_URL is unset) and the development key live. */
+  DATA_DIR: z.string().default('./data'),
+  /** Port for the embedded PostgreSQL; 0 picks a free one (the CLI finds it in DATA_DIR). */
+  EMBEDDED_POSTGRES_PORT: int(0),
+  /** Unset: the queues run on BullMQ's PostgreSQL backend in the same database. */
+  REDIS_URL: z.string().url().optional(),
+  /** How long SIGTERM/SIGINT may spend draining in-flight work before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: positiveInt(d.shutdown.timeoutMs),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('leadrelay'),
   META_APP_ID: z.string().default(''),
   META_APP_SECRET: z.string().default(''),
@@ -183,8 +190,11 @@ export interface AppConfig {
   host: string;
   publicUrl: string;
   logLevel: Env['LOG_LEVEL'];
-  database: { url: string | undefined; poolMax: number; pgliteDir: string };
-  redis: { url: string; prefix: string };
+  /** `url` unset: the embedded PostgreSQL under `dataDir`. */
+  database: { url: string | undefined; poolMax: number; dataDir: string; embeddedPort: number };
+  /** `redisUrl` unset: BullMQ's PostgreSQL backend, in schema `<prefix>_queues` of the same database. */
+  queue: { redisUrl: string | undefined; prefix: string };
+  shutdownTimeoutMs: number;
   meta: {
     appId: string;
     appSecret: string;
@@ -217,8 +227,9 @@ export function loadConfig(env: EnvInput = process.env): AppConfig {
     host: e.HOST,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     logLevel: e.LOG_LEVEL,
-    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, pgliteDir: e.PGLITE_DIR },
-    redis: { url: e.REDIS_URL, prefix: e.QUEUE_PREFIX },
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, dataDir: e.DATA_DIR, embeddedPort: e.EMBEDDED_POSTGRES_PORT },
+    queue: { redisUrl: e.REDIS_URL, prefix: e.QUEUE_PREFIX },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     meta: {
       appId: e.META_APP_ID,
       appSecret: e.META_APP_SECRET,

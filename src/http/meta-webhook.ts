@@ -6,6 +6,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import { verifySignature256, verifyToken } from '../meta/signature.js';
 import { parseJsonKeepingBigIds, parseLeadgenPayload } from '../meta/webhook-payload.js';
 import type { Logger } from '../util/logger.js';
+import { errorSummary } from '../util/error-summary.js';
 import type { IntakeBatcher } from './intake-batcher.js';
 import type { Metrics } from './metrics.js';
 
@@ -150,9 +151,4 @@ export function createMetaWebhookRouter(opts: MetaWebhookOptions): Router {
 
 function stringParam(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
-}
-
-export function errorSummary(err: unknown): { name?: string; code?: string; message?: string } {
-  if (err instanceof Error) return { name: err.name, code: (err as { code?: string }).code, message: err.message.slice(0, 200) };
-  return { message: String(err).slice(0, 200) };
 }

@@ -3,7 +3,8 @@ import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { App } from '../app.js';
 import { IntakeBatcher } from './intake-batcher.js';
-import { createLeadgenPostHandler, createMetaWebhookRouter, errorSummary, type MetaWebhookOptions } from './meta-webhook.js';
+import { createLeadgenPostHandler, createMetaWebhookRouter, type MetaWebhookOptions } from './meta-webhook.js';
+import { errorSummary } from '../util/error-summary.js';
 import { createOAuthRouter } from './oauth-routes.js';
 import type { Metrics } from './metrics.js';
 
@@ -41,8 +42,9 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
     res.json({ status: 'ok' });
   });
   web.get('/readyz', async (_req, res) => {
-    const [postgres, redis] = await Promise.all([app.dbh.ping(), app.queues.ping()]);
-    res.status(postgres && redis ? 200 : 503).json({ status: postgres && redis ? 'ready' : 'not_ready', postgres, redis, database: app.dbh.kind });
+    const [postgres, queue] = await Promise.all([app.dbh.ping(), app.queues.ping()]);
+    const isReady = postgres && queue;
+    res.status(isReady ? 200 : 503).json({ status: isReady ? 'ready' : 'not_ready', postgres, queue, database: app.dbh.kind, queue_backend: app.queues.backend.kind });
   });
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

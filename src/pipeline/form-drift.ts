@@ -7,12 +7,14 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import type { App } from '../app.js';
-import { errorSummary } from '../http/meta-webhook.js';
+import { errorSummary } from '../util/error-summary.js';
 import { diffQuestions, findRulesAffectedByDrift, isDriftEmpty, type QuestionDrift } from '../mapping/drift.js';
 import { formQuestionSchema, parseMapping, type FormQuestion, type MappingRule } from '../mapping/schema.js';
 import { GraphError } from '../meta/graph-errors.js';
 import type { GraphForm } from '../meta/graph-types.js';
 import * as repo from '../store/repos.js';
+import { tryTakeLease } from '../store/leases.js';
+import { processHolderId } from '../util/process-id.js';
 import type { Route } from '../store/schema.js';
 import { pageTokenAad } from './lead-record.js';
 
@@ -216,16 +218,16 @@ export async function checkFormDrift(app: App, opts: FormDriftOptions = {}): Pro
   return result;
 }
 
-const formDriftLockKey = (app: App) => `${app.config.redis.prefix}:form-drift:lock`;
+export const FORM_DRIFT_LEASE = 'form-drift';
 
 /**
- * Runs one check unless another process ran one within the interval: the Redis lock (SET NX PX)
- * is held for the whole interval, so a fleet of workers checks each form once per interval.
- * Null when the lock was taken.
+ * Runs one check unless another process ran one within the interval: the PostgreSQL lease is held
+ * for the whole interval (not released after the check), so a fleet of workers checks each form
+ * once per interval. Null when another process holds the lease.
  */
 export async function runLockedFormDriftCheck(app: App, intervalMs: number): Promise<FormDriftResult | null> {
-  const got = await app.queues.redis.set(formDriftLockKey(app), String(process.pid), 'PX', Math.max(1000, intervalMs - 1000), 'NX');
-  if (got !== 'OK') return null;
+  // A per-run holder id: the same process must not re-take its own lease before it expires.
+  if (!(await tryTakeLease(app.db, FORM_DRIFT_LEASE, `${processHolderId}:${Date.now()}`, Math.max(1000, intervalMs - 1000)))) return null;
   return checkFormDrift(app);
 }
 

@@ -1,11 +1,13 @@
 // Maintenance loop of the work role. The outbox sweep rebuilds jobs Redis lost (a flush, a
 // failover without persistence, a crash between commit and enqueue) from PostgreSQL rows: adding
 // a job whose id already exists is a no-op, so sweeping is always safe. One worker at a time
-// sweeps, under a short Redis lock; the loop is a timer, not a Redis-scheduled job, so it
-// survives Redis losing everything.
+// sweeps, under a short PostgreSQL lease; the loop is a timer, not a scheduled job, so it
+// survives the queue backend losing everything.
 import type { App } from '../app.js';
-import { errorSummary } from '../http/meta-webhook.js';
+import { errorSummary } from '../util/error-summary.js';
 import { sql } from 'kysely';
+import { tryTakeLease } from '../store/leases.js';
+import { processHolderId } from '../util/process-id.js';
 
 const SWEEP_BATCH = 1000;
 
@@ -58,17 +60,16 @@ export async function purgeExpiredLeads(app: App, now = new Date()): Promise<num
 }
 
 const PURGE_INTERVAL_MS = 3_600_000;
+export const MAINTENANCE_LEASE = 'maintenance';
 
 export function startMaintenance(app: App): { stop(): Promise<void> } {
-  const lockKey = `${app.config.redis.prefix}:maintenance:lock`;
   const interval = app.config.maintenance.outboxSweepIntervalMs;
   let running: Promise<void> | null = null;
   let stopped = false;
   let lastPurge = 0;
   const tick = async () => {
     try {
-      const got = await app.queues.redis.set(lockKey, String(process.pid), 'PX', Math.max(1000, interval - 100), 'NX');
-      if (got !== 'OK') return;
+      if (!(await tryTakeLease(app.db, MAINTENANCE_LEASE, processHolderId, Math.max(1000, interval - 100)))) return;
       const r = await sweepOutbox(app);
       if (r.events || r.deliveries) app.logger.info(r, 'outbox sweep queued work');
       if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {

@@ -1,6 +1,8 @@
 // BullMQ queues. PostgreSQL is the system of record; these are a work buffer: every job carries
 // ids only, has a deterministic id (so adding it twice is a no-op) and can be rebuilt from rows.
-import { Queue, type ConnectionOptions } from 'bullmq';
+// Two backends behind the same Queue/Worker API: Redis (REDIS_URL set: the choice for volume) or
+// BullMQ's PostgreSQL backend in the application's own database (no Redis to run).
+import { createPostgresBackend, Queue, type BackendFactory, type ConnectionOptions, type PostgresConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 
 export const FETCH_QUEUE = 'fetch';
@@ -20,44 +22,92 @@ export const fetchJobId = (eventId: number) => `ev-${eventId}`;
 export const fetchBatchJobId = (eventIds: number[]) => `evb-${eventIds[0]}`;
 export const deliverJobId = (deliveryId: string) => `dl-${deliveryId}`;
 
+export type QueueBackendKind = 'redis' | 'postgres';
+
+/** Where the queues live: a Redis server, or a schema of a PostgreSQL database. */
+export type QueueBackendSpec = { kind: 'redis'; redisUrl: string; prefix: string } | { kind: 'postgres'; databaseUrl: string; prefix: string };
+
 export interface Queues {
   fetch: Queue<FetchJob>;
   deliver: Queue<DeliverJob>;
-  prefix: string;
-  redisUrl: string;
-  /** A plain Redis client for locks and pings. */
-  redis: Redis;
+  backend: QueueBackendSpec;
   enqueueFetch(eventIds: number[], delayMs?: number): Promise<void>;
-  /** One job for a batch of new events (intake): far less Redis work than one job each. */
+  /** One job for a batch of new events (intake): far less queue work than one job each. */
   enqueueFetchBatch(eventIds: number[]): Promise<void>;
   enqueueDeliveries(items: { id: string; delayMs?: number }[]): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
 
-export function redisConnection(url: string, forWorker: boolean): Redis {
-  // Workers block on Redis; BullMQ requires maxRetriesPerRequest null for them.
-  return new Redis(url, { maxRetriesPerRequest: forWorker ? null : 3, enableReadyCheck: true, lazyConnect: false });
+/** The PostgreSQL schema holding the queue tables: one per QUEUE_PREFIX, beside the app's tables. */
+export const queueSchemaName = (prefix: string) => `${prefix}_queues`;
+
+function redisConnection(url: string, forWorker: boolean): Redis {
+  // Workers block on Redis; BullMQ requires maxRetriesPerRequest null for them. A Redis that is
+  // down must not hold a command forever: the caller's shutdown deadline still applies.
+  const redis = new Redis(url, { maxRetriesPerRequest: forWorker ? null : 3, enableReadyCheck: true, lazyConnect: false });
+  redis.on('error', () => {});
+  return redis;
 }
+
+/** A database URL without a `search_path` option: the queue backend pins its own schema. */
+function withoutSearchPath(databaseUrl: string): string {
+  const u = new URL(databaseUrl);
+  u.searchParams.delete('options');
+  return u.toString();
+}
+
+export interface BackendConnection {
+  /** The `connection` option for a Queue or Worker. */
+  connection: unknown;
+  /** The backend factory to pass the Queue/Worker constructor (undefined: Redis, the default). */
+  factory: BackendFactory | undefined;
+  /** Redis only: the key prefix. */
+  prefix?: string;
+  close(): void;
+}
+
+/**
+ * A connection for one Queue or Worker. Redis workers need a blocking connection of their own;
+ * PostgreSQL connections are pools that BullMQ builds and closes itself.
+ */
+export function openBackendConnection(spec: QueueBackendSpec, opts: { forWorker: boolean; poolMax?: number }): BackendConnection {
+  if (spec.kind === 'redis') {
+    const redis = redisConnection(spec.redisUrl, opts.forWorker);
+    return { connection: redis as unknown as ConnectionOptions, factory: undefined, prefix: spec.prefix, close: () => redis.disconnect() };
+  }
+  const connection: PostgresConnectionOptions = {
+    connectionString: withoutSearchPath(spec.databaseUrl),
+    schema: queueSchemaName(spec.prefix),
+    max: opts.poolMax ?? 4,
+    application_name: 'leadrelay-queue',
+    // BullMQ migrates its schema on first connect, under its own advisory lock.
+    migrate: true,
+  };
+  return { connection, factory: createPostgresBackend as unknown as BackendFactory, close: () => {} };
+}
+
+const PING_TIMEOUT_MS = 2000;
 
 // Failed and finished jobs are removed: the rows in PostgreSQL hold the outcome, and a later
 // replay must be able to add a job with the same id again.
 const jobDefaults = { removeOnComplete: true, removeOnFail: true } as const;
 
-export function createQueues(redisUrl: string, prefix: string): Queues {
-  const redis = redisConnection(redisUrl, false);
-  redis.on('error', () => {});
-  const connection = redis as unknown as ConnectionOptions;
-  const fetch = new Queue<FetchJob>(FETCH_QUEUE, { connection, prefix, defaultJobOptions: jobDefaults });
-  const deliver = new Queue<DeliverJob>(DELIVER_QUEUE, { connection, prefix, defaultJobOptions: jobDefaults });
-  fetch.on('error', () => {});
-  deliver.on('error', () => {});
+function openQueue<T>(name: string, spec: QueueBackendSpec, conn: BackendConnection): Queue<T> {
+  const opts = { connection: conn.connection as ConnectionOptions, prefix: conn.prefix, defaultJobOptions: jobDefaults };
+  const queue = conn.factory ? new Queue<T>(name, opts, conn.factory as never) : new Queue<T>(name, opts);
+  queue.on('error', () => {});
+  return queue;
+}
+
+export function createQueues(spec: QueueBackendSpec): Queues {
+  const conn = openBackendConnection(spec, { forWorker: false });
+  const fetch = openQueue<FetchJob>(FETCH_QUEUE, spec, conn);
+  const deliver = openQueue<DeliverJob>(DELIVER_QUEUE, spec, conn);
   return {
     fetch,
     deliver,
-    prefix,
-    redisUrl,
-    redis,
+    backend: spec,
     async enqueueFetch(eventIds, delayMs = 0) {
       if (eventIds.length === 0) return;
       await fetch.addBulk(eventIds.map((eventId) => ({ name: 'fetch', data: { eventId }, opts: { jobId: fetchJobId(eventId), delay: Math.max(0, delayMs) } })));
@@ -74,15 +124,23 @@ export function createQueues(redisUrl: string, prefix: string): Queues {
       );
     },
     async ping() {
+      // A queue client waits for its connection without a limit: a backend that is down would
+      // make /readyz hang instead of answering 503.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS)));
+      const probe = fetch.getJobCounts('wait').then(
+        () => true,
+        () => false,
+      );
       try {
-        return (await redis.ping()) === 'PONG';
-      } catch {
-        return false;
+        return await Promise.race([probe, timeout]);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async close() {
       await Promise.allSettled([fetch.close(), deliver.close()]);
-      redis.disconnect();
+      conn.close();
     },
   };
 }

@@ -1,14 +1,14 @@
 // The work role: BullMQ workers for the fetch and delivery queues, and the maintenance loop.
 // The step functions return what should happen; only this file turns that into queue calls.
-import { DelayedError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import type { App } from '../app.js';
 import type { Metrics } from '../http/metrics.js';
-import { errorSummary } from '../http/meta-webhook.js';
+import { errorSummary } from '../util/error-summary.js';
 import { deliverOne } from './deliver-lead.js';
 import { fetchLeadForEvent, type StepOutcome } from './fetch-lead.js';
 import { startFormDriftChecks } from './form-drift.js';
 import { startMaintenance } from './maintenance.js';
-import { DELIVER_QUEUE, FETCH_QUEUE, redisConnection, type DeliverJob, type FetchJob } from './queues.js';
+import { DELIVER_QUEUE, FETCH_QUEUE, openBackendConnection, type BackendConnection, type DeliverJob, type FetchJob } from './queues.js';
 
 export interface RunningWorkers {
   close(): Promise<void>;
@@ -55,10 +55,14 @@ async function fetchBatch(app: App, eventIds: number[]): Promise<string> {
   return `batch:${eventIds.length}:delayed:${delayed}:failed:${failed}`;
 }
 
-export function startWorkers(app: App, metrics?: Metrics): RunningWorkers {
-  const { config, logger } = app;
-  const common = {
-    prefix: config.redis.prefix,
+/** A BullMQ worker on the configured backend, with its own connection. */
+function openWorker<T>(app: App, name: string, concurrency: number, processor: (job: Job<T>, token?: string) => Promise<string>): { worker: Worker<T>; conn: BackendConnection } {
+  const { config } = app;
+  const conn = openBackendConnection(app.queues.backend, { forWorker: true, poolMax: concurrency + 2 });
+  const opts: WorkerOptions = {
+    connection: conn.connection as ConnectionOptions,
+    prefix: conn.prefix,
+    concurrency,
     lockDuration: config.workers.lockDurationMs,
     stalledInterval: config.workers.lockDurationMs,
     // A worker killed mid-job leaves it stalled; another worker takes it up. Many stalls are
@@ -66,38 +70,35 @@ export function startWorkers(app: App, metrics?: Metrics): RunningWorkers {
     maxStalledCount: 1000,
     autorun: true,
   };
-  const fetchConn = redisConnection(config.redis.url, true);
-  const deliverConn = redisConnection(config.redis.url, true);
-  fetchConn.on('error', () => {});
-  deliverConn.on('error', () => {});
+  const worker = conn.factory ? new Worker<T>(name, processor, opts, conn.factory as never) : new Worker<T>(name, processor, opts);
+  return { worker, conn };
+}
 
-  const fetchWorker = new Worker<FetchJob>(
-    FETCH_QUEUE,
-    async (job, token) => {
-      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds);
-      return applyOutcome(job, token, await fetchLeadForEvent(app, Number(job.data.eventId)));
-    },
-    { ...common, connection: fetchConn as unknown as ConnectionOptions, concurrency: config.workers.fetchConcurrency },
+export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (source: string, err: unknown) => void): RunningWorkers {
+  const { config, logger } = app;
+  const fetch = openWorker<FetchJob>(app, FETCH_QUEUE, config.workers.fetchConcurrency, async (job, token) => {
+    if (job.data.eventIds) return fetchBatch(app, job.data.eventIds);
+    return applyOutcome(job, token, await fetchLeadForEvent(app, Number(job.data.eventId)));
+  });
+  const deliver = openWorker<DeliverJob>(app, DELIVER_QUEUE, config.workers.deliverConcurrency, async (job, token) =>
+    applyOutcome(job, token, await deliverOne(app, job.data.deliveryId, metrics)),
   );
-  const deliverWorker = new Worker<DeliverJob>(
-    DELIVER_QUEUE,
-    async (job, token) => applyOutcome(job, token, await deliverOne(app, job.data.deliveryId, metrics)),
-    { ...common, connection: deliverConn as unknown as ConnectionOptions, concurrency: config.workers.deliverConcurrency },
-  );
-  for (const w of [fetchWorker, deliverWorker]) {
+  for (const w of [fetch.worker, deliver.worker]) {
     w.on('failed', (job, err) => logger.error({ queue: w.name, jobId: job?.id, err: errorSummary(err) }, 'job failed; the outbox sweep will queue it again'));
-    w.on('error', (err) => logger.warn({ queue: w.name, err: errorSummary(err) }, 'worker error'));
+    // A queue backend that is down makes the worker report an error every second or so: the
+    // caller logs the first at once and the rest at a falling rate.
+    w.on('error', (err) => (onDependencyError ? onDependencyError(`queue:${w.name}`, err) : logger.warn({ queue: w.name, err: errorSummary(err) }, 'worker error')));
   }
   const maintenance = startMaintenance(app);
   const formDrift = startFormDriftChecks(app, { intervalMs: config.maintenance.formDriftIntervalMs });
-  logger.info({ fetchConcurrency: config.workers.fetchConcurrency, deliverConcurrency: config.workers.deliverConcurrency }, 'workers started');
+  logger.info({ fetchConcurrency: config.workers.fetchConcurrency, deliverConcurrency: config.workers.deliverConcurrency, queue: app.queues.backend.kind }, 'workers started');
   return {
     async close() {
       await maintenance.stop();
       await formDrift.stop();
-      await Promise.allSettled([fetchWorker.close(), deliverWorker.close()]);
-      fetchConn.disconnect();
-      deliverConn.disconnect();
+      await Promise.allSettled([fetch.worker.close(), deliver.worker.close()]);
+      fetch.conn.close();
+      deliver.conn.close();
     },
   };
 }

@@ -1,7 +1,6 @@
-// Opens the database: a PostgreSQL server when DATABASE_URL is set, else an embedded
-// PostgreSQL (PGlite) under PGLITE_DIR so a newcomer's `npm start` works with no setup.
-// Both run the same migrations and the same queries through Kysely.
-import { mkdirSync } from 'node:fs';
+// Opens the database: the PostgreSQL server at DATABASE_URL, or (when it is unset) the embedded
+// PostgreSQL under DATA_DIR that src/store/embedded-postgres.ts starts or joins. Both are real
+// PostgreSQL servers, so they run the same migrations and the same queries through Kysely.
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
@@ -10,7 +9,9 @@ export type Db = Kysely<Database>;
 
 export interface DbHandle {
   db: Db;
-  kind: 'postgres' | 'pglite';
+  kind: 'postgres' | 'embedded';
+  /** The connection string in use (the embedded server's, when embedded). */
+  url: string;
   close(): Promise<void>;
   /** True when a trivial query answers (for /readyz). */
   ping(): Promise<boolean>;
@@ -20,42 +21,37 @@ export interface DbHandle {
 pg.types.setTypeParser(20, (v: string) => Number(v));
 
 export interface OpenDbOptions {
-  url?: string;
+  url: string;
+  kind?: DbHandle['kind'];
   poolMax?: number;
-  pgliteDir?: string;
-  /** PostgreSQL schema to use (tests isolate themselves in their own schema). */
-  searchPath?: string;
+  /** Called when a connection fails outside a query (the server restarted, the network dropped). */
+  onConnectionError?: (err: Error) => void;
+  /** Runs after the pool is closed (the embedded server's release). */
+  afterClose?: () => Promise<void>;
 }
 
 export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
-  if (opts.url) {
-    const pool = new pg.Pool({
-      connectionString: opts.url,
-      max: opts.poolMax ?? 20,
-      options: opts.searchPath ? `-c search_path=${opts.searchPath}` : undefined,
-    });
-    // A dropped idle connection must not crash the process; the pool replaces it.
-    pool.on('error', () => {});
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return {
-      db,
-      kind: 'postgres',
-      close: () => db.destroy(),
-      ping: () => pingDb(db),
-    };
-  }
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { PGliteDialect } = await import('kysely-pglite-dialect');
-  const dir = opts.pgliteDir ?? './data/pglite';
-  if (dir !== 'memory://') mkdirSync(dir, { recursive: true });
-  const lite = await PGlite.create(dir === 'memory://' ? undefined : dir);
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(lite) });
+  const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolMax ?? 20, application_name: 'leadrelay' });
+  const onError = opts.onConnectionError ?? (() => {});
+  // An idle connection that drops is reported on the pool. A checked-out one (a transaction
+  // doing work between statements) has no listener of pg-pool's, so without ours the server
+  // restarting would kill the process with an unhandled 'error' event: its query fails instead.
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let isClosed = false;
   return {
     db,
-    kind: 'pglite',
-    close: async () => {
-      await db.destroy();
-      if (!lite.closed) await lite.close();
+    kind: opts.kind ?? 'postgres',
+    url: opts.url,
+    async close() {
+      if (isClosed) return;
+      isClosed = true;
+      try {
+        await db.destroy();
+      } finally {
+        await opts.afterClose?.();
+      }
     },
     ping: () => pingDb(db),
   };

@@ -149,6 +149,12 @@ export interface FormsTable {
   fetched_at: GeneratedTimestamp;
 }
 
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: Date;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -159,6 +165,7 @@ export interface Database {
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
   forms: FormsTable;
+  leases: LeasesTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;

@@ -2,7 +2,11 @@
 // files (and parallel runs) never see each other's rows.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openDb, type DbHandle } from '../../src/store/db.js';
+import { acquireEmbeddedPostgres } from '../../src/store/embedded-postgres.js';
 import { migrateToLatest } from '../../src/store/migrate.js';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -49,9 +53,14 @@ export async function openTestDb(): Promise<DbHandle & { schema: TestSchema }> {
   };
 }
 
-/** A migrated embedded PGlite database in memory. */
-export async function openPgliteTestDb(): Promise<DbHandle> {
-  const handle = await openDb({ pgliteDir: 'memory://' });
+/**
+ * A migrated database on an embedded PostgreSQL server (the zero-setup default) in a fresh
+ * data directory; closing it stops that server.
+ */
+export async function openEmbeddedTestDb(): Promise<DbHandle> {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'leadrelay-embedded-')), 'data');
+  const embedded = await acquireEmbeddedPostgres({ dataDir, role: 'server' });
+  const handle = await openDb({ url: embedded.url, kind: 'embedded', poolMax: 5, afterClose: () => embedded.release() });
   await migrateToLatest(handle.db);
   return handle;
 }

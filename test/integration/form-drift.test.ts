@@ -9,9 +9,10 @@ import type { Mapping } from '../../src/mapping/schema.js';
 import type { GraphClient } from '../../src/meta/graph-client.js';
 import { GraphError } from '../../src/meta/graph-errors.js';
 import type { GraphForm } from '../../src/meta/graph-types.js';
-import { checkFormDrift, describeRouteDrift, parseRouteDrift, runLockedFormDriftCheck, startFormDriftChecks, type RouteDrift } from '../../src/pipeline/form-drift.js';
+import { checkFormDrift, FORM_DRIFT_LEASE, describeRouteDrift, parseRouteDrift, runLockedFormDriftCheck, startFormDriftChecks, type RouteDrift } from '../../src/pipeline/form-drift.js';
 import { pageTokenAad } from '../../src/pipeline/lead-record.js';
 import * as repo from '../../src/store/repos.js';
+import { leaseRemainingMs } from '../../src/store/leases.js';
 import { createLogger } from '../../src/util/logger.js';
 import { flushPrefix, TEST_APP_SECRET, TEST_KEYS, waitUntil } from '../helpers/e2e.js';
 import { createTestSchema, TEST_REDIS_URL, type TestSchema } from '../helpers/test-db.js';
@@ -223,17 +224,17 @@ describe('form drift check (PostgreSQL + Redis)', function () {
     expect(next.drifted.map((d) => d.routeId)).to.deep.equal([routes.preset]);
   });
 
-  it('runs at most once per interval across processes (Redis lock)', async () => {
-    await app.queues.redis.del(`${prefix}:form-drift:lock`);
+  it('runs at most once per interval across processes (PostgreSQL lease)', async () => {
+    await app.db.deleteFrom('leases').where('name', '=', FORM_DRIFT_LEASE).execute();
     const first = await runLockedFormDriftCheck(app, 60_000);
     expect(first).to.not.equal(null);
     expect(first!.checked).to.be.greaterThan(0);
     expect(await runLockedFormDriftCheck(app, 60_000)).to.equal(null);
-    expect(await app.queues.redis.pttl(`${prefix}:form-drift:lock`)).to.be.greaterThan(0);
+    expect(await leaseRemainingMs(app.db, FORM_DRIFT_LEASE)).to.be.greaterThan(0);
   });
 
   it('the periodic loop runs a check and stops cleanly', async () => {
-    await app.queues.redis.del(`${prefix}:form-drift:lock`);
+    await app.db.deleteFrom('leases').where('name', '=', FORM_DRIFT_LEASE).execute();
     getFormCalls.length = 0;
     const loop = startFormDriftChecks(app, { intervalMs: 60_000, initialDelayMs: 0 });
     try {

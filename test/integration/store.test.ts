@@ -1,12 +1,12 @@
-// The same migrations and repositories, proven on the real PostgreSQL server and on PGlite.
+// The same migrations and repositories, proven on the PostgreSQL server and on the embedded one.
 import { expect } from 'chai';
 import type { DbHandle } from '../../src/store/db.js';
 import * as repo from '../../src/store/repos.js';
-import { openPgliteTestDb, openTestDb } from '../helpers/test-db.js';
+import { openEmbeddedTestDb, openTestDb } from '../helpers/test-db.js';
 
 const backends: [string, () => Promise<DbHandle>][] = [
   ['postgres', openTestDb],
-  ['pglite', openPgliteTestDb],
+  ['embedded postgres', openEmbeddedTestDb],
 ];
 
 for (const [name, open] of backends) {

@@ -68,7 +68,9 @@ describe('loadConfig', () => {
     expect(config.database.url).to.equal(undefined);
     expect(config.encryptionKeys).to.equal(undefined);
     expect(config.logLevel).to.equal('info');
-    expect(config.redis.prefix).to.equal('leadrelay');
+    expect(config.queue).to.deep.equal({ redisUrl: undefined, prefix: 'leadrelay' });
+    expect(config.database.dataDir).to.equal('./data');
+    expect(config.shutdownTimeoutMs).to.equal(25_000);
     expect(config.allowPrivateDestinations).to.equal(false);
     expect(config.meta.appSecret).to.equal('');
   });

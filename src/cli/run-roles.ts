@@ -1,0 +1,80 @@
+// The long-running roles: `start` (HTTP and workers), `serve` (HTTP) and `work` (workers).
+// Shutdown: the first SIGTERM/SIGINT stops intake at once, lets in-flight work finish within
+// SHUTDOWN_TIMEOUT_MS, then exits whatever state Redis or PostgreSQL are in (work cut short is
+// picked up again from PostgreSQL rows); a second signal exits at once.
+import { createApp } from '../app.js';
+import { loadConfig } from '../config/env.js';
+import { createMetrics } from '../http/metrics.js';
+import { startHttpServer } from '../http/server.js';
+import { startWorkers } from '../pipeline/workers.js';
+import { abandonEmbeddedPostgres } from '../store/embedded-postgres.js';
+import { createLogger } from '../util/logger.js';
+import { createOutageLog } from '../util/outage-log.js';
+import { listStartupGaps } from './startup-checklist.js';
+
+export async function runRoles(roles: { http: boolean; work: boolean }): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  let shutdown: ((signal: string) => Promise<void>) | null = null;
+  let signalsSeen = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalsSeen++;
+    if (signalsSeen > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      abandonEmbeddedPostgres();
+      process.exit(130);
+    }
+    // A signal during start-up: nothing is running yet that needs draining.
+    if (!shutdown) {
+      logger.info({ signal }, 'stopped during start-up');
+      abandonEmbeddedPostgres();
+      process.exit(130);
+    }
+    void shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const app = await createApp(config, { logger, role: 'server' });
+  const metrics = createMetrics();
+  const outages = createOutageLog(logger);
+  let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
+  let workers: ReturnType<typeof startWorkers> | null = null;
+  try {
+    http = roles.http ? await startHttpServer(app, metrics) : null;
+    workers = roles.work ? startWorkers(app, metrics, (source, err) => outages.report(source, err)) : null;
+  } catch (err) {
+    // E.g. the port is taken: close what was opened so the process exits (and a supervisor
+    // restarts it) instead of idling on open connections.
+    await http?.close();
+    await app.close();
+    throw err;
+  }
+  shutdown = async (signal: string) => {
+    logger.info({ signal, deadlineMs: config.shutdownTimeoutMs }, 'shutting down: intake stopped, finishing in-flight work');
+    const deadline = setTimeout(() => {
+      logger.warn({ deadlineMs: config.shutdownTimeoutMs }, 'shutdown deadline passed: exiting now; unfinished work is taken up again from PostgreSQL');
+      abandonEmbeddedPostgres();
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    try {
+      await http?.close();
+      await workers?.close();
+      await app.close();
+    } catch (err) {
+      logger.warn({ err: { message: (err as Error).message } }, 'error while shutting down');
+    }
+    clearTimeout(deadline);
+    logger.info('stopped');
+    process.exit(0);
+  };
+  if (signalsSeen > 0) return void shutdown('signal during start-up');
+
+  const queue = app.queues.backend.kind;
+  if (http) logger.info({ port: http.port, database: app.dbh.kind, queue }, `LeadRelay listening on port ${http.port}; Meta's callback URL: ${config.publicUrl}/webhooks/meta`);
+  else logger.info({ database: app.dbh.kind, queue }, 'LeadRelay workers running');
+  if (http) {
+    const gaps = listStartupGaps(config);
+    if (gaps.length) logger.warn({ todo: gaps }, `before Meta can deliver leads here: ${gaps.length} thing(s) to do (see todo)`);
+  }
+}
