@@ -27,7 +27,7 @@ export interface CapturedResponse {
 interface ResponseContextLike {
   httpStatusCode: number;
   headers: Record<string, string>;
-  body: { text(): Promise<string> };
+  body: { text(): Promise<string>; binary(): Promise<Buffer> };
 }
 
 /** One contact-upsert input, as sent (values are strings, as HubSpot wants them). */
@@ -61,6 +61,15 @@ export interface HubspotProperty {
 }
 
 class CallTimeout extends Error {}
+
+/**
+ * The per-call options every SDK method takes last (middleware and how it joins the client's).
+ * Each generated API declares its own copy of these types, so call sites pass it `as never`.
+ */
+export interface HubspotCallOptions {
+  middlewareMergeStrategy: 'append';
+  middleware: { pre(context: unknown): Promise<unknown>; post(context: unknown): Promise<unknown> }[];
+}
 
 /** Removes the base URL's trailing slashes: the SDK appends `/crm/v3/...` to it verbatim. */
 export function normaliseBaseUrl(url: string): string {
@@ -112,33 +121,37 @@ export function networkCodeOf(err: unknown): string | undefined {
 export async function callHubspot<T>(
   ctx: HubspotContext,
   accessToken: string,
-  operation: (client: Client) => Promise<T>,
+  operation: (client: Client, callOptions: HubspotCallOptions) => Promise<T>,
 ): Promise<{ value: T; response: CapturedResponse | undefined }> {
   let captured: CapturedResponse | undefined;
-  const client = new Client({
-    accessToken,
-    basePath: normaliseBaseUrl(ctx.settings.hubspot.apiUrl),
+  const client = new Client({ accessToken, basePath: normaliseBaseUrl(ctx.settings.hubspot.apiUrl) });
+  // The response is captured by a per-call middleware: client 13.x (the last line that supports
+  // Node 20) applies middleware given per call, but ignores middleware given to the Client.
+  const callOptions: HubspotCallOptions = {
+    middlewareMergeStrategy: 'append',
     middleware: [
       {
-        pre: (requestContext: unknown) => requestContext,
-        post: async (responseContext: unknown) => {
-          const rc = responseContext as ResponseContextLike;
+        pre: async (requestContext) => requestContext,
+        post: async (responseContext) => {
+          const rc = responseContext as unknown as ResponseContextLike;
           let text: string | undefined;
           try {
-            // The SDK buffers the body, so reading it here leaves it readable for the SDK.
             text = await rc.body.text();
           } catch {
             text = undefined;
           }
           captured = { status: rc.httpStatusCode, headers: rc.headers ?? {}, text };
+          // The body can be read once: hand the SDK a body that gives the same text again.
+          const replay = text ?? '';
+          rc.body = { text: async () => replay, binary: async () => Buffer.from(replay, 'utf8') };
           return responseContext;
         },
       },
     ],
-  });
+  };
 
   try {
-    const value = await withTimeout(operation(client), ctx.settings.timeoutMs);
+    const value = await withTimeout(operation(client, callOptions), ctx.settings.timeoutMs);
     return { value, response: captured };
   } catch (err) {
     throw toConnectorError(ctx, err, captured, accessToken);
@@ -208,8 +221,8 @@ async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T
  * A 207 resolves in the SDK (it does not throw): its `errors[]` are classified here.
  */
 export async function upsertContact(ctx: HubspotContext, accessToken: string, input: ContactUpsertInput): Promise<UpsertOutcome> {
-  const { value, response } = await callHubspot(ctx, accessToken, (client) =>
-    client.crm.contacts.batchApi.upsert({ inputs: [{ ...input }] }),
+  const { value, response } = await callHubspot(ctx, accessToken, (client, options) =>
+    client.crm.contacts.batchApi.upsert({ inputs: [{ ...input }] }, options as never),
   );
   const secrets = knownSecrets(ctx, [accessToken]);
   const httpStatus = response?.status ?? 200;
@@ -228,7 +241,7 @@ export async function upsertContact(ctx: HubspotContext, accessToken: string, in
 
 /** GET /crm/v3/properties/contacts (non-archived). */
 export async function fetchContactProperties(ctx: HubspotContext, accessToken: string): Promise<HubspotProperty[]> {
-  const { value } = await callHubspot(ctx, accessToken, (client) => client.crm.properties.coreApi.getAll('contacts', false));
+  const { value } = await callHubspot(ctx, accessToken, (client, options) => client.crm.properties.coreApi.getAll('contacts', false, undefined, options as never));
   return (value.results ?? []).map((p) => ({
     name: p.name,
     label: p.label,
@@ -250,7 +263,7 @@ export async function createContactPropertyGroup(
   accessToken: string,
   group: { name: string; label: string; displayOrder: number },
 ): Promise<void> {
-  await callHubspot(ctx, accessToken, (client) => client.crm.properties.groupsApi.create('contacts', { ...group }));
+  await callHubspot(ctx, accessToken, (client, options) => client.crm.properties.groupsApi.create('contacts', { ...group }, options as never));
 }
 
 /** POST /crm/v3/properties/contacts: a single-line text property. */
@@ -260,7 +273,7 @@ export async function createContactProperty(
   definition: LeadRelayPropertyDefinition,
   groupName: string,
 ): Promise<void> {
-  await callHubspot(ctx, accessToken, (client) =>
+  await callHubspot(ctx, accessToken, (client, options) =>
     client.crm.properties.coreApi.create('contacts', {
       name: definition.name,
       label: definition.label,
@@ -270,6 +283,6 @@ export async function createContactProperty(
       fieldType: PropertyCreateFieldTypeEnum.Text,
       hasUniqueValue: definition.hasUniqueValue,
       formField: false,
-    }),
+    }, options as never),
   );
 }
