@@ -12,6 +12,7 @@ import { createLogger } from '../util/logger.js';
 import { refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted, resumeDestination, resumePage } from '../pipeline/replay.js';
 import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
 import { pageTokenAad } from '../pipeline/lead-record.js';
+import { checkPageAccess } from '../meta/page-access.js';
 import { getConnector } from '../../connectors/index.js';
 import * as repo from '../store/repos.js';
 import { migrateToLatest } from '../store/migrate.js';
@@ -42,6 +43,7 @@ async function requireWorkspace(app: App, id: string) {
 }
 
 const print = (s: string) => process.stdout.write(s + '\n');
+const warn = (s: string) => process.stderr.write(`warning: ${s}\n`);
 
 async function runRoles(roles: { http: boolean; work: boolean }) {
   const config = loadConfig();
@@ -124,18 +126,40 @@ export function buildProgram(): Command {
   const pages = program.command('pages').description('Facebook pages whose leads LeadRelay receives');
   pages
     .command('add')
-    .description('register a page and its page access token (re-adding replaces the token and resumes parked leads)')
+    .description(
+      'register a page and its page access token (re-adding replaces the token and resumes parked leads); ' +
+        'the token is first checked with Meta (needs META_APP_ID and META_APP_SECRET): an invalid token, one of another page, or one without the lead permissions is refused',
+    )
     .requiredOption('--workspace <id>', 'workspace id')
     .requiredOption('--page-id <id>', 'Facebook page id')
     .requiredOption('--token <token>', 'page access token')
-    .option('--name <name>', 'page name')
-    .action((o: { workspace: string; pageId: string; token: string; name?: string }) =>
+    .option('--name <name>', "page name (default: the page's name on Facebook)")
+    .option('--skip-check', 'store the token without asking Meta about it (e.g. when Graph cannot be reached)')
+    .action((o: { workspace: string; pageId: string; token: string; name?: string; skipCheck?: boolean }) =>
       withApp({}, async (app) => {
         await requireWorkspace(app, o.workspace);
         if (!/^\d+$/.test(o.pageId)) throw new UsageError(`--page-id must be a numeric Facebook page id, got "${o.pageId.slice(0, 40)}"`);
+        if (!o.token.trim()) throw new UsageError('--token must not be empty');
+        if (o.name !== undefined && !o.name.trim()) throw new UsageError('--name must not be empty');
         const existing = await repo.findPageByPageId(app.db, o.pageId);
         if (existing && existing.workspace_id !== o.workspace) throw new UsageError(`page ${o.pageId} is already registered to another workspace`);
-        const page = await repo.upsertPage(app.db, { workspaceId: o.workspace, pageId: o.pageId, name: o.name ?? null, tokenEnvelope: app.keyRing.encrypt(o.token, pageTokenAad(o.pageId)) });
+        let name = o.name?.trim() ?? null;
+        const { appId, appSecret, graphVersion } = app.config.meta;
+        if (o.skipCheck) {
+          warn(`--skip-check: the token of page ${o.pageId} was not checked with Meta; a wrong token shows up only when a lead arrives`);
+        } else if (!appId || !appSecret) {
+          warn(
+            `the token of page ${o.pageId} cannot be checked with Meta because ${[!appId && 'META_APP_ID', !appSecret && 'META_APP_SECRET'].filter(Boolean).join(' and ')} ${!appId && !appSecret ? 'are' : 'is'} not set; ` +
+              'it is stored unchecked (set them and run pages add again to check it)',
+          );
+        } else {
+          const check = await checkPageAccess(app.graph, { appId, pageId: o.pageId, pageToken: o.token, graphVersion });
+          if (check.outcome === 'refused') throw new UsageError(check.problem);
+          if (check.outcome === 'unavailable') throw new Error(`${check.problem}; nothing was stored (try again, or add --skip-check to store the token unchecked)`);
+          check.warnings.forEach(warn);
+          name ??= check.pageName;
+        }
+        const page = await repo.upsertPage(app.db, { workspaceId: o.workspace, pageId: o.pageId, name, tokenEnvelope: app.keyRing.encrypt(o.token, pageTokenAad(o.pageId)) });
         const resumed = await resumePage(app, o.pageId);
         print(page.id);
         if (resumed) process.stderr.write(`resumed ${resumed} waiting lead(s) of page ${o.pageId}\n`);

@@ -7,29 +7,54 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
-import { baseEnv, cli, flushPrefix, runCli, startProgram, TEST_KEYS } from '../helpers/e2e.js';
+import { baseEnv, cli, flushPrefix, freePort, runCli, startProgram, TEST_APP_SECRET, TEST_KEYS, type CliResult } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
+import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+
+/** Exit 2 and exactly one stderr line matching `pattern`, without a stack trace. */
+function expectRefusal(r: CliResult, pattern: RegExp): void {
+  expect(r.code, r.stderr).to.equal(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).to.have.length(1);
+  expect(lines[0]).to.match(pattern);
+}
+
+/** The stderr lines that start with `warning:`. */
+const warningsOf = (r: CliResult) => r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
 
 describe('e2e: operator CLI', function () {
   this.timeout(120_000);
   let schema: TestSchema;
   let env: Record<string, string>;
   let dbh: DbHandle;
+  let graph: FakeGraph;
 
   before(async () => {
     schema = await createTestSchema('cli');
-    env = baseEnv({ DATABASE_URL: schema.url });
+    graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
+    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url });
     await cli(['migrate'], env);
     dbh = await openDb({ url: schema.url, poolMax: 2 });
   });
   after(async () => {
     await dbh?.close();
+    await graph?.close();
     await flushPrefix(env.QUEUE_PREFIX);
     await schema?.drop();
   });
 
   it('prints help for every command', async () => {
-    for (const args of [['--help'], ['workspaces', 'create', '--help'], ['pages', 'add', '--help'], ['destinations', 'add', '--help'], ['routes', 'add', '--help'], ['leads', 'list', '--help'], ['leads', 'replay', '--help'], ['keys', 'rotate', '--help'], ['migrate', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['workspaces', 'create', '--help'],
+      ['pages', 'add', '--help'],
+      ['destinations', 'add', '--help'],
+      ['routes', 'add', '--help'],
+      ['leads', 'list', '--help'],
+      ['leads', 'replay', '--help'],
+      ['keys', 'rotate', '--help'],
+      ['migrate', '--help'],
+    ]) {
       const r = await runCli(args, env);
       expect(r.code, args.join(' ')).to.equal(0);
       expect(r.stdout).to.match(/Usage: leadrelay/);
@@ -39,6 +64,7 @@ describe('e2e: operator CLI', function () {
   it('sets up a workspace, page, destination and route, printing ids, and never echoes the token', async () => {
     const ws = await cli(['workspaces', 'create', '--name', 'Acme'], env);
     expect(ws).to.match(/^[0-9a-f-]{36}$/);
+    graph.setPageToken('4242', 'EAAB-super-secret-page-token', 'Acme Bikes');
     const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', '4242', '--token', 'EAAB-super-secret-page-token'], env);
     expect(r.code).to.equal(0);
     expect(r.stdout + r.stderr).to.not.contain('super-secret');
@@ -62,17 +88,138 @@ describe('e2e: operator CLI', function () {
     ['bad lead id', ['leads', 'replay', 'not-a-uuid'], /not a lead id/],
     ['bad limit', ['leads', 'list', '--workspace', 'WS', '--limit', '-3'], /--limit must be a positive whole number/],
     ['unknown command', ['frobnicate'], /unknown command/],
+    ['empty page token', ['pages', 'add', '--workspace', 'WS', '--page-id', '1', '--token', ' '], /--token must not be empty/],
   ];
   for (const [what, args, pattern] of bad) {
-    it(`bad input (${what}) exits non-zero with a one-line reason`, async () => {
+    it(`bad input (${what}) exits 2 with a one-line reason`, async () => {
       const ws = await cli(['workspaces', 'create', '--name', 'W'], env);
       const r = await runCli(args.map((a) => (a === 'WS' ? ws : a)), env);
-      expect(r.code).to.not.equal(0);
+      expect(r.code).to.equal(2);
       const firstLine = r.stderr.trim().split('\n')[0];
       expect(firstLine).to.match(pattern);
       expect(r.stderr).to.not.match(/\n\s+at /, 'no stack trace');
     });
   }
+
+  describe('pages add checks the page token with Meta', () => {
+    let ws: string;
+    let nextPage = 51_000;
+    /** A page id no other test uses, with its own valid Page token on the fake Graph. */
+    const newPage = (name?: string) => {
+      const pageId = String(nextPage++);
+      const token = `EAAB-page-${pageId}-secret`;
+      graph.setPageToken(pageId, token, name);
+      return { pageId, token };
+    };
+    const storedPage = async (pageId: string) => dbh.db.selectFrom('pages').selectAll().where('page_id', '=', pageId).executeTakeFirst();
+
+    before(async () => {
+      ws = await cli(['workspaces', 'create', '--name', 'Token checks'], env);
+    });
+
+    it("stores the page's name from Meta, without warnings, when the token is valid and the app installed", async () => {
+      const { pageId, token } = newPage('Acme Bikes Utrecht');
+      graph.installApp(pageId);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.deep.equal([]);
+      expect((await storedPage(pageId))?.name).to.equal('Acme Bikes Utrecht');
+      const debug = graph.calls.filter((c) => c.path.endsWith('/debug_token') && c.query.input_token === token);
+      expect(debug).to.have.length(1);
+      expect(debug[0].query.access_token).to.equal(`1234567890|${TEST_APP_SECRET}`);
+      expect(debug[0].query.appsecret_proof).to.match(/^[0-9a-f]{64}$/);
+    });
+
+    it('--name overrides the name from Meta', async () => {
+      const { pageId, token } = newPage('Name on Facebook');
+      graph.installApp(pageId);
+      await cli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token, '--name', 'Showroom'], env);
+      expect((await storedPage(pageId))?.name).to.equal('Showroom');
+    });
+
+    it("refuses a token Meta cannot parse with exit 2 and Meta's reason, storing nothing", async () => {
+      const { pageId } = newPage();
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-not-a-real-token'], env);
+      expectRefusal(r, /^error: the page token is not valid: Invalid OAuth access token - Cannot parse access token \(Graph error 190\)$/);
+      expect(r.stdout + r.stderr).to.not.contain('EAAB-not-a-real-token');
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+
+    it('refuses an expired token (190/463) with exit 2', async () => {
+      const { pageId, token } = newPage();
+      graph.revokeToken(token, 463);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      expectRefusal(r, /^error: the page token is not valid: .*Session has expired.* \(Graph error 190\/463\)$/);
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+
+    it("refuses another page's Page token, naming both pages", async () => {
+      const { pageId } = newPage();
+      const other = newPage();
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', other.token], env);
+      expectRefusal(r, new RegExp(`^error: the token is the Page token of page ${other.pageId}, not of page ${pageId}$`));
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+
+    it('refuses a user token: it is not a Page token', async () => {
+      const { pageId } = newPage();
+      graph.setUserToken('EAAB-user-token-secret');
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-user-token-secret'], env);
+      expectRefusal(r, /^error: this is a USER token, not a Page token/);
+      expect(r.stderr).to.not.contain('EAAB-user-token-secret');
+    });
+
+    it('refuses a token without leads_retrieval, naming the missing permission', async () => {
+      const { pageId, token } = newPage();
+      graph.setTokenScopes(token, ['pages_manage_metadata', 'pages_show_list', 'pages_read_engagement', 'ads_management']);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      expectRefusal(r, /^error: the page token lacks the permission leads_retrieval that leads need/);
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+
+    it('accepts a token while the app is not installed on the page, warning how to install it', async () => {
+      const { pageId, token } = newPage('Not installed yet');
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      expect(r.code, r.stderr).to.equal(0);
+      const [warning, ...more] = warningsOf(r);
+      expect(more).to.deep.equal([]);
+      expect(warning).to.contain(`not installed on page ${pageId}`);
+      expect(warning).to.contain(`POST /v25.0/${pageId}/subscribed_apps?subscribed_fields=leadgen`);
+      expect(r.stderr).to.not.contain(token);
+      expect((await storedPage(pageId))?.name).to.equal('Not installed yet');
+    });
+
+    it('without META_APP_ID and META_APP_SECRET, stores the token unchecked with a warning saying so', async () => {
+      const pageId = String(nextPage++);
+      const calls = graph.calls.length;
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-unchecked-secret'], { ...env, META_APP_ID: '', META_APP_SECRET: '' });
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.have.length(1);
+      expect(warningsOf(r)[0]).to.match(/cannot be checked with Meta because META_APP_ID and META_APP_SECRET are not set/);
+      expect(graph.calls.length).to.equal(calls);
+      expect(await storedPage(pageId)).to.not.equal(undefined);
+    });
+
+    it('--skip-check stores the token without calling Meta, with a warning', async () => {
+      const pageId = String(nextPage++);
+      const calls = graph.calls.length;
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-skipped-secret', '--skip-check'], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.have.length(1);
+      expect(warningsOf(r)[0]).to.contain('not checked with Meta');
+      expect(graph.calls.length).to.equal(calls);
+      expect(await storedPage(pageId)).to.not.equal(undefined);
+    });
+
+    it('when Meta cannot be reached, stores nothing and exits 1 pointing at --skip-check', async () => {
+      const { pageId, token } = newPage();
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], { ...env, META_GRAPH_URL: `http://127.0.0.1:${await freePort()}` });
+      expect(r.code).to.equal(1);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(r.stderr).to.match(/^error: could not ask Meta about the page token: .*--skip-check/);
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+  });
 
   it('exits non-zero, promptly, when it cannot listen (instead of idling on open connections)', async () => {
     const blocker = net.createServer();
@@ -96,6 +243,7 @@ describe('e2e: operator CLI', function () {
 
   it('keys rotate re-encrypts every secret under the new first key; the old key can then go', async () => {
     const ws = await cli(['workspaces', 'create', '--name', 'Rotate'], env);
+    graph.setPageToken('777', 'EAAB-rotate-me');
     await cli(['pages', 'add', '--workspace', ws, '--page-id', '777', '--token', 'EAAB-rotate-me'], env);
     const dest = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', 'https://crm.example.com/x', '--secret', 'another-long-signing-secret'], env);
     const newKey = `k2:${Buffer.alloc(32, 9).toString('base64')}`;
