@@ -16,7 +16,7 @@ import { checkPageAccess } from '../meta/page-access.js';
 import { getConnector } from '../../connectors/index.js';
 import * as repo from '../store/repos.js';
 import { migrateToLatest } from '../store/migrate.js';
-import { destinationInputFromFlags, InputError, type DestinationFlags } from './destination-input.js';
+import { checkOutboundUrl, describeIssues, destinationInputFromFlags, InputError, outboundUrlsOf, type DestinationFlags } from './destination-input.js';
 import { rotateKeys } from './keys.js';
 import { registerMappingCommands } from './mappings.js';
 import { registerConnectCommands } from './connect.js';
@@ -34,6 +34,19 @@ async function withApp<T>(opts: { queues?: boolean; migrate?: boolean }, fn: (ap
   } finally {
     await app.close();
   }
+}
+
+/**
+ * Puts every URL of a destination config that delivery will call through the outbound guard,
+ * under the operator's policy; throws (one line) what delivery would refuse, returns warnings.
+ */
+async function checkDestinationUrls(app: App, type: string, config: Record<string, unknown>, label?: (flag: string) => string): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const { flag, url } of outboundUrlsOf(type, config)) {
+    const r = await checkOutboundUrl(label ? label(flag) : flag, url, { allowPrivateDestinations: app.config.allowPrivateDestinations, timeoutMs: app.config.delivery.timeoutMs });
+    if (r.warning) warnings.push(r.warning);
+  }
+  return warnings;
 }
 
 async function requireWorkspace(app: App, id: string) {
@@ -173,8 +186,8 @@ export function buildProgram(): Command {
   const destinationOptions = (c: Command) =>
     c
       .option('--name <name>', 'display name')
-      .option('--url <url>', 'webhook: the HTTPS endpoint')
-      .option('--secret <secret>', 'webhook: HMAC signing secret')
+      .option('--url <url>', 'webhook: the https endpoint; private and loopback addresses (and plain http) are refused unless LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true')
+      .option('--secret <secret>', 'webhook: HMAC signing secret, at least 16 characters')
       .option('--token <token>', 'hubspot: private-app token')
       .option('--instance-url <url>', 'salesforce: instance URL')
       .option('--access-token <token>', 'salesforce: access token')
@@ -195,27 +208,56 @@ export function buildProgram(): Command {
       await requireWorkspace(app, o.workspace);
       const input = destinationInputFromFlags(o);
       const connector = getConnector(o.type);
+      // The delivery rules first: they also name a malformed --url.
+      const warnings = await checkDestinationUrls(app, o.type, input.config);
       const config = connector.configSchema.safeParse(input.config);
-      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${config.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ')}`);
+      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${describeIssues(o.type, config.error.issues)}`);
       const creds = connector.credentialsSchema.safeParse(input.credentials);
-      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${creds.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`);
+      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(o.type, creds.error.issues)}`);
       const dest = await repo.createDestination(app.db, { workspaceId: o.workspace, type: o.type, name: input.name, config: config.data as Record<string, unknown>, credentialsEnvelope: null });
       await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
       print(dest.id);
+      warnings.forEach(warn);
     }),
   );
-  destinationOptions(dests.command('reauth <destinationId>').description('replace a destination\'s credentials and resume its parked deliveries, in order')).action(
-    (id: string, o: Omit<DestinationFlags, 'type'>) =>
-      withApp({}, async (app) => {
-        const dest = await repo.findDestination(app.db, id);
-        if (!dest) throw new UsageError(`destination "${id}" not found`);
-        const input = destinationInputFromFlags({ ...o, type: dest.type });
-        const creds = getConnector(dest.type).credentialsSchema.safeParse(input.credentials);
-        if (!creds.success) throw new UsageError(`invalid ${dest.type} credentials: ${creds.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`);
-        await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), true);
+  destinationOptions(
+    dests
+      .command('reauth <destinationId>')
+      .description("replace a destination's credentials and resume its parked deliveries, in order (webhook: a new --secret and/or --url; the URL is checked as on add)"),
+  ).action((id: string, o: Omit<DestinationFlags, 'type'>) =>
+    withApp({}, async (app) => {
+      const dest = await repo.findDestination(app.db, id);
+      if (!dest) throw new UsageError(`destination "${id}" not found`);
+      const connector = getConnector(dest.type);
+      if (dest.type === 'webhook') {
+        // A webhook's only credential is the optional signing secret; what is left out is kept.
+        if (o.url === undefined && o.secret === undefined) throw new UsageError('give a new --secret and/or --url for a webhook destination');
+        const merged = { ...(dest.config as Record<string, unknown>), ...(o.url !== undefined ? { url: o.url } : {}) };
+        // Today's rules apply to the URL the resumed deliveries will use, new or stored.
+        const warnings = await checkDestinationUrls(app, dest.type, merged, o.url !== undefined ? undefined : (flag) => `the stored ${flag} (give a new one with --url)`);
+        const config = connector.configSchema.safeParse(merged);
+        if (!config.success) throw new UsageError(`invalid ${dest.type} settings: ${describeIssues(dest.type, config.error.issues)}`);
+        let creds: Record<string, unknown> | null = null;
+        if (o.secret !== undefined) {
+          const parsed = connector.credentialsSchema.safeParse({ secret: o.secret });
+          if (!parsed.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(dest.type, parsed.error.issues)}`);
+          creds = parsed.data as Record<string, unknown>;
+        }
+        if (o.url !== undefined) await repo.updateDestinationConfig(app.db, dest.id, config.data as Record<string, unknown>);
+        if (creds) await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds), true);
+        else await repo.setDestinationStatus(app.db, dest.id, 'active', null);
         await repo.setDestinationRateLimit(app.db, dest.id, null);
-        print(`credentials replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
-      }),
+        print(`${[o.url !== undefined && 'URL', creds && 'signing secret'].filter(Boolean).join(' and ')} replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
+        warnings.forEach(warn);
+        return;
+      }
+      const input = destinationInputFromFlags({ ...o, type: dest.type });
+      const creds = connector.credentialsSchema.safeParse(input.credentials);
+      if (!creds.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(dest.type, creds.error.issues)}`);
+      await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), true);
+      await repo.setDestinationRateLimit(app.db, dest.id, null);
+      print(`credentials replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
+    }),
   );
   dests
     .command('check <destinationId>')

@@ -91,6 +91,11 @@ export async function updateDestinationCredentials(db: Db, id: string, envelope:
     .execute();
 }
 
+/** Replaces a destination's (non-secret) config, e.g. a webhook's new URL. */
+export async function updateDestinationConfig(db: Db, id: string, config: Record<string, unknown>): Promise<void> {
+  await db.updateTable('destinations').set({ config: json(config), updated_at: sql`now()` }).where('id', '=', id).execute();
+}
+
 export async function setDestinationStatus(db: Db, id: string, status: Destination['status'], reason: string | null): Promise<void> {
   await db.updateTable('destinations').set({ status, status_reason: reason, updated_at: sql`now()` }).where('id', '=', id).execute();
 }

@@ -49,6 +49,7 @@ describe('e2e: operator CLI', function () {
       ['workspaces', 'create', '--help'],
       ['pages', 'add', '--help'],
       ['destinations', 'add', '--help'],
+      ['destinations', 'reauth', '--help'],
       ['routes', 'add', '--help'],
       ['leads', 'list', '--help'],
       ['leads', 'replay', '--help'],
@@ -59,6 +60,12 @@ describe('e2e: operator CLI', function () {
       expect(r.code, args.join(' ')).to.equal(0);
       expect(r.stdout).to.match(/Usage: leadrelay/);
     }
+  });
+
+  it('states the signing secret minimum and the private-address rule in destinations add --help', async () => {
+    const help = (await cli(['destinations', 'add', '--help'], env)).replace(/\s+/g, ' ');
+    expect(help).to.contain('at least 16 characters');
+    expect(help).to.contain('LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true');
   });
 
   it('sets up a workspace, page, destination and route, printing ids, and never echoes the token', async () => {
@@ -88,6 +95,8 @@ describe('e2e: operator CLI', function () {
     ['bad lead id', ['leads', 'replay', 'not-a-uuid'], /not a lead id/],
     ['bad limit', ['leads', 'list', '--workspace', 'WS', '--limit', '-3'], /--limit must be a positive whole number/],
     ['unknown command', ['frobnicate'], /unknown command/],
+    ['malformed webhook url', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'not-a-url'], /^error: --url is not a valid URL: /],
+    ['short signing secret', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'short'], /^error: .*--secret: signing secret must be at least 16 characters/],
     ['empty page token', ['pages', 'add', '--workspace', 'WS', '--page-id', '1', '--token', ' '], /--token must not be empty/],
   ];
   for (const [what, args, pattern] of bad) {
@@ -218,6 +227,75 @@ describe('e2e: operator CLI', function () {
       expect(r.stderr.trim().split('\n')).to.have.length(1);
       expect(r.stderr).to.match(/^error: could not ask Meta about the page token: .*--skip-check/);
       expect(await storedPage(pageId)).to.equal(undefined);
+    });
+  });
+
+  describe('destinations add and reauth apply the delivery URL rules', () => {
+    let ws: string;
+    let strict: Record<string, string>;
+    const addWebhook = (url: string, e: Record<string, string>, more: string[] = []) => runCli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', url, ...more], e);
+
+    before(async () => {
+      ws = await cli(['workspaces', 'create', '--name', 'URL rules'], env);
+      strict = { ...env, LEADRELAY_ALLOW_PRIVATE_DESTINATIONS: 'false' };
+    });
+
+    const refused: [string, string, RegExp][] = [
+      ['plain http', 'http://crm.example.com/in', /^error: --url refused: the destination URL must use https .*LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true/],
+      ['another scheme', 'ftp://crm.example.com/in', /^error: --url refused: the destination URL must use https, not ftp$/],
+      ['a loopback address', 'https://127.0.0.1:8443/in', /^error: --url refused: the host "127.0.0.1" resolves to 127.0.0.1 \(loopback\)/],
+      ['a private address', 'https://10.20.30.40/in', /^error: --url refused: the host "10.20.30.40" resolves to 10.20.30.40 \(private\)/],
+      ['the link-local metadata address', 'https://169.254.169.254/latest', /\(linkLocal\)/],
+      ['an IPv6 loopback', 'https://[::1]/in', /resolves to ::1 \(loopback\)/],
+      ['a name that resolves to loopback', 'https://localhost/in', /^error: --url refused: the host "localhost" resolves to .* \(loopback\)/],
+      ['a user name and password', 'https://user:pw@crm.example.com/in', /must not contain a user name or password/],
+    ];
+    for (const [what, url, pattern] of refused) {
+      it(`refuses ${what} with exit 2 and one line`, async () => {
+        expectRefusal(await addWebhook(url, strict), pattern);
+      });
+    }
+
+    it('the refusal names the host, never the path or query', async () => {
+      const r = await addWebhook('https://10.0.0.7/hooks/zap-secret-path?key=s3cr3t', strict);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.not.contain('zap-secret-path').and.not.contain('s3cr3t');
+    });
+
+    it('accepts http and loopback addresses when LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true', async () => {
+      for (const url of ['http://127.0.0.1:9/in', 'https://10.20.30.40/in', 'https://localhost/in']) {
+        const r = await addWebhook(url, env);
+        expect(r.code, `${url}: ${r.stderr}`).to.equal(0);
+        expect(r.stdout.trim()).to.match(/^[0-9a-f-]{36}$/);
+      }
+    });
+
+    it('accepts a host that does not resolve now, warning that deliveries wait for it', async () => {
+      const r = await addWebhook('https://crm.leadrelay.invalid/in', strict);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout.trim()).to.match(/^[0-9a-f-]{36}$/);
+      expect(warningsOf(r)).to.have.length(1);
+      expect(warningsOf(r)[0]).to.match(/^warning: --url: the host "crm.leadrelay.invalid" could not be resolved/);
+    });
+
+    it('reauth of a webhook checks a new --url and the secret, keeps what is left out, and refuses a stored URL the rules now refuse', async () => {
+      const dest = (await addWebhook('https://127.0.0.1:9/in', env, ['--secret', 'first-signing-secret-123'])).stdout.trim();
+      const row = async () => dbh.db.selectFrom('destinations').selectAll().where('id', '=', dest).executeTakeFirstOrThrow();
+      expectRefusal(await runCli(['destinations', 'reauth', dest], env), /^error: give a new --secret and\/or --url for a webhook destination$/);
+      expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'not a url'], env), /^error: --url is not a valid URL: /);
+      expectRefusal(await runCli(['destinations', 'reauth', dest, '--secret', 'too-short'], env), /--secret: signing secret must be at least 16 characters/);
+      // The stored URL is loopback: with private destinations no longer allowed, resuming would fail every delivery.
+      expectRefusal(await runCli(['destinations', 'reauth', dest, '--secret', 'second-signing-secret-456'], strict), /^error: the stored --url \(give a new one with --url\) refused: .*loopback/);
+      expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'http://crm.example.com/in'], strict), /^error: --url refused: .*https/);
+      const before = await row();
+      expect(before.config).to.deep.equal({ url: 'https://127.0.0.1:9/in' });
+
+      const moved = await runCli(['destinations', 'reauth', dest, '--url', 'https://127.0.0.2:9/in'], env);
+      expect(moved.code, moved.stderr).to.equal(0);
+      expect(moved.stdout).to.match(/^URL replaced; resumed 0 parked deliveries/);
+      const after = await row();
+      expect(after.config).to.deep.equal({ url: 'https://127.0.0.2:9/in' });
+      expect(after.credentials_envelope).to.equal(before.credentials_envelope);
     });
   });
 
