@@ -13,6 +13,7 @@ import { refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted, resume
 import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
 import { pageTokenAad } from '../pipeline/lead-record.js';
 import { checkPageAccess } from '../meta/page-access.js';
+import { LEADRELAY_VERSION } from '../util/version.js';
 import { getConnector } from '../../connectors/index.js';
 import * as repo from '../store/repos.js';
 import { migrateToLatest } from '../store/migrate.js';
@@ -57,6 +58,8 @@ async function requireWorkspace(app: App, id: string) {
 
 const print = (s: string) => process.stdout.write(s + '\n');
 const warn = (s: string) => process.stderr.write(`warning: ${s}\n`);
+const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
 async function runRoles(roles: { http: boolean; work: boolean }) {
   const config = loadConfig();
@@ -95,6 +98,7 @@ export function buildProgram(): Command {
   // here (one line, exit 2) instead of exiting the process themselves.
   program.exitOverride();
   program.name('leadrelay').description('Facebook and Instagram Lead Ads to your CRM, within a second, never lost.').showHelpAfterError('(add --help for usage)');
+  program.version(LEADRELAY_VERSION, '-V, --version', 'print the version');
 
   program.command('start', { isDefault: true }).description('run the HTTP server and the workers (the default)').action(() => runRoles({ http: true, work: true }));
   program.command('serve').description('run only the HTTP server (webhooks, health, metrics)').action(() => runRoles({ http: true, work: false }));
@@ -134,7 +138,14 @@ export function buildProgram(): Command {
     );
   ws.command('list')
     .description('list workspaces')
-    .action(() => withApp({ queues: false }, async (app) => (await repo.listWorkspaces(app.db)).forEach((w) => print(`${w.id}  ${w.name}`))));
+    .option('--json', 'print JSON')
+    .action((o: { json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        const list = await repo.listWorkspaces(app.db);
+        if (o.json) { printJson(list.map((w) => ({ id: w.id, name: w.name, lead_retention_days: w.lead_retention_days, created_at: iso(w.created_at) }))); return; }
+        for (const w of list) print(`${w.id}  ${w.name}`);
+      }),
+    );
 
   const pages = program.command('pages').description('Facebook pages whose leads LeadRelay receives');
   pages
@@ -178,9 +189,21 @@ export function buildProgram(): Command {
         if (resumed) process.stderr.write(`resumed ${resumed} waiting lead(s) of page ${o.pageId}\n`);
       }),
     );
-  pages.command('list').description('list pages').option('--workspace <id>', 'workspace id').action((o: { workspace?: string }) =>
-    withApp({ queues: false }, async (app) => (await repo.listPages(app.db, o.workspace)).forEach((p) => print(`${p.page_id}  ${p.status}${p.status_reason ? ` (${p.status_reason})` : ''}  ${p.name ?? ''}`))),
-  );
+  pages
+    .command('list')
+    .description('list pages (never their tokens)')
+    .option('--workspace <id>', 'workspace id')
+    .option('--json', 'print JSON')
+    .action((o: { workspace?: string; json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        const list = await repo.listPages(app.db, o.workspace);
+        if (o.json) {
+          printJson(list.map((p) => ({ id: p.id, workspace_id: p.workspace_id, page_id: p.page_id, name: p.name, status: p.status, status_reason: p.status_reason, created_at: iso(p.created_at), updated_at: iso(p.updated_at) })));
+          return;
+        }
+        for (const p of list) print(`${p.page_id}  ${p.status}${p.status_reason ? ` (${p.status_reason})` : ''}  ${p.name ?? ''}`);
+      }),
+    );
 
   const dests = program.command('destinations').description('where leads go: webhook, hubspot, salesforce, pipedrive');
   const destinationOptions = (c: Command) =>
@@ -276,9 +299,34 @@ export function buildProgram(): Command {
         for (const f of fields) print(`  ${f.key}${f.required ? ' *' : ''}  ${f.type}${f.length ? `(${f.length})` : ''}  ${f.label}${f.options?.length ? `  [${f.options.slice(0, 6).map((x) => x.value).join(', ')}${f.options.length > 6 ? ', …' : ''}]` : ''}`);
       }),
     );
-  dests.command('list').description('list destinations').option('--workspace <id>', 'workspace id').action((o: { workspace?: string }) =>
-    withApp({ queues: false }, async (app) => (await repo.listDestinations(app.db, o.workspace)).forEach((d) => print(`${d.id}  ${d.type}  ${d.status}${d.status_reason ? ` (${d.status_reason})` : ''}  ${d.name}`))),
-  );
+  dests
+    .command('list')
+    .description('list destinations (never their credentials)')
+    .option('--workspace <id>', 'workspace id')
+    .option('--json', 'print JSON')
+    .action((o: { workspace?: string; json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        const list = await repo.listDestinations(app.db, o.workspace);
+        if (o.json) {
+          printJson(
+            list.map((d) => ({
+              id: d.id,
+              workspace_id: d.workspace_id,
+              type: d.type,
+              name: d.name,
+              config: d.config,
+              status: d.status,
+              status_reason: d.status_reason,
+              rate_limited_until: iso(d.rate_limited_until),
+              created_at: iso(d.created_at),
+              updated_at: iso(d.updated_at),
+            })),
+          );
+          return;
+        }
+        for (const d of list) print(`${d.id}  ${d.type}  ${d.status}${d.status_reason ? ` (${d.status_reason})` : ''}  ${d.name}`);
+      }),
+    );
 
   const routes = program.command('routes').description('which page (and form) goes to which destination');
   routes
@@ -394,6 +442,88 @@ export function buildProgram(): Command {
           const ds = l.deliveries.map((d) => `${d.status}${d.error ? `:${d.error}` : ''}${d.mapping_drift ? ' (form changed)' : ''}`).join(',') || l.status;
           const why = l.status === 'unrouted' && l.status_reason ? `  (${l.status_reason})` : '';
           print(`${l.id}  ${l.received_at}  page ${l.page_id}  form ${l.form_id ?? '-'}  ${l.platform ?? '-'}  ${ds}${why}`);
+        }
+      }),
+    );
+  leads
+    .command('show <leadId>')
+    .description("one lead's metadata and, per delivery, every attempt with its time, outcome and reason (no answers: they are personal data)")
+    .option('--json', 'print JSON')
+    .action((leadId: string, o: { json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        if (!repo.isUuid(leadId)) throw new UsageError(`"${leadId.slice(0, 40)}" is not a lead id (a uuid from leads list)`);
+        const l = await repo.findLead(app.db, leadId);
+        if (!l) throw new UsageError(`lead "${leadId}" not found (list them with: leadrelay leads list --workspace W)`);
+        const deliveries = await repo.listDeliveriesOfLead(app.db, l.id);
+        const attempts = await repo.listAttemptsOfLead(app.db, l.id);
+        const destinations = new Map((await repo.listDestinations(app.db, l.workspace_id)).map((d) => [d.id, d]));
+        const driftedRoutes = new Set((await repo.listRoutes(app.db, l.workspace_id)).filter((r) => r.drift !== null).map((r) => r.id));
+        const out = {
+          id: l.id,
+          workspace_id: l.workspace_id,
+          leadgen_id: l.leadgen_id,
+          page: { id: l.page_id, name: l.page_name },
+          form: { id: l.form_id, name: l.form_name },
+          created_time: iso(l.created_time),
+          received_at: iso(l.received_at),
+          fetched_at: iso(l.fetched_at),
+          platform: l.platform,
+          is_organic: l.is_organic,
+          is_test: l.is_test,
+          attribution: { ad_id: l.ad_id, ad_name: l.ad_name, adset_id: l.adset_id, adset_name: l.adset_name, campaign_id: l.campaign_id, campaign_name: l.campaign_name },
+          status: l.status,
+          status_reason: l.status_reason,
+          // Whether answers are held (encrypted), never what they are.
+          answers: l.answers_envelope !== null ? 'stored' : l.erased_at !== null ? 'erased' : 'none',
+          answers_erased_at: iso(l.erased_at),
+          deliveries: deliveries.map((d) => ({
+            id: d.id,
+            destination: { id: d.destination_id, type: destinations.get(d.destination_id)?.type ?? null, name: destinations.get(d.destination_id)?.name ?? null },
+            route_id: d.route_id,
+            status: d.status,
+            attempts_count: d.attempts,
+            external_id: d.external_id,
+            external_url: d.external_url,
+            action: d.action,
+            error_kind: d.last_error_kind,
+            error: d.last_error_reason,
+            message: d.last_error_message,
+            next_attempt_at: iso(d.next_attempt_at),
+            delivered_at: iso(d.delivered_at),
+            mapping_drift: d.route_id !== null && driftedRoutes.has(d.route_id),
+            attempts: attempts
+              .filter((a) => a.delivery_id === d.id)
+              .map((a) => ({
+                attempt: a.attempt,
+                started_at: iso(a.started_at),
+                finished_at: iso(a.finished_at),
+                outcome: a.outcome,
+                http_status: a.http_status,
+                error_kind: a.error_kind,
+                reason: a.reason,
+                message: a.message,
+              })),
+          })),
+        };
+        if (o.json) { printJson(out); return; }
+        print(`lead ${out.id}  (Meta leadgen id ${out.leadgen_id}, workspace ${out.workspace_id})`);
+        print(`  page      ${out.page.id}${out.page.name ? `  ${out.page.name}` : ''}`);
+        print(`  form      ${out.form.id ?? '-'}${out.form.name ? `  ${out.form.name}` : ''}`);
+        print(`  created   ${out.created_time}   received ${out.received_at}`);
+        print(`  source    ${out.platform ?? '-'}${out.is_organic ? '  organic' : ''}${out.is_test ? '  test lead' : ''}`);
+        const a = out.attribution;
+        if (a.ad_id || a.campaign_id) print(`  ad        ${a.campaign_name ?? a.campaign_id ?? '-'} / ${a.adset_name ?? a.adset_id ?? '-'} / ${a.ad_name ?? a.ad_id ?? '-'}`);
+        print(`  status    ${out.status}${out.status_reason ? ` (${out.status_reason})` : ''}`);
+        print(`  answers   ${out.answers === 'stored' ? 'stored, encrypted (not shown)' : out.answers === 'erased' ? `erased ${out.answers_erased_at}` : 'none'}`);
+        if (out.deliveries.length === 0) print('no deliveries');
+        for (const d of out.deliveries) {
+          const dest = d.destination.type ? `${d.destination.type} "${d.destination.name}"` : 'destination';
+          print(`delivery ${d.id} → ${dest} ${d.destination.id}: ${d.status}${d.external_id ? `, ${d.action ?? 'sent'} as ${d.external_id}` : ''}${d.mapping_drift ? ' (form changed since its mapping was set)' : ''}${d.status === 'pending' && d.next_attempt_at ? `, next attempt ${d.next_attempt_at}` : ''}`);
+          if (d.attempts.length === 0) print('  no attempts yet');
+          for (const t of d.attempts) {
+            const why = [t.error_kind, t.reason].filter(Boolean).join('/');
+            print(`  #${t.attempt}  ${t.started_at}  ${t.outcome}${t.http_status !== null ? `  HTTP ${t.http_status}` : ''}${why ? `  ${why}` : ''}${t.message ? `: ${t.message.replace(/\s+/g, ' ')}` : ''}`);
+          }
         }
       }),
     );

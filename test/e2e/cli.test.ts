@@ -1,15 +1,19 @@
 // The operator CLI as a person (or a script) uses it: ids on stdout, --help everywhere, and a
-// one-line reason with a non-zero exit on bad input. Also `keys rotate` and the zero-setup start.
+// one-line reason with exit 2 on bad input, caught when it is typed: a page token is checked
+// with Meta (the loopback fake Graph), a destination URL against the delivery rules. Also
+// --json on every list, `leads show`, --version, `keys rotate` and the zero-setup start.
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
-import { baseEnv, cli, flushPrefix, freePort, runCli, startProgram, TEST_APP_SECRET, TEST_KEYS, type CliResult } from '../helpers/e2e.js';
+import { projectRoot } from '../../src/config/env.js';
+import { baseEnv, cli, flushPrefix, freePort, postLeadgen, runCli, startProgram, TEST_APP_SECRET, TEST_KEYS, waitUntil, type CliResult } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 
 /** Exit 2 and exactly one stderr line matching `pattern`, without a stack trace. */
 function expectRefusal(r: CliResult, pattern: RegExp): void {
@@ -52,6 +56,7 @@ describe('e2e: operator CLI', function () {
       ['destinations', 'reauth', '--help'],
       ['routes', 'add', '--help'],
       ['leads', 'list', '--help'],
+      ['leads', 'show', '--help'],
       ['leads', 'replay', '--help'],
       ['keys', 'rotate', '--help'],
       ['migrate', '--help'],
@@ -66,6 +71,15 @@ describe('e2e: operator CLI', function () {
     const help = (await cli(['destinations', 'add', '--help'], env)).replace(/\s+/g, ' ');
     expect(help).to.contain('at least 16 characters');
     expect(help).to.contain('LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true');
+  });
+
+  it('--version and -V print the version from package.json', async () => {
+    const { version } = JSON.parse(readFileSync(resolve(projectRoot, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await runCli([flag], env);
+      expect(r.code).to.equal(0);
+      expect(r.stdout.trim()).to.equal(version);
+    }
   });
 
   it('sets up a workspace, page, destination and route, printing ids, and never echoes the token', async () => {
@@ -98,6 +112,8 @@ describe('e2e: operator CLI', function () {
     ['malformed webhook url', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'not-a-url'], /^error: --url is not a valid URL: /],
     ['short signing secret', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'short'], /^error: .*--secret: signing secret must be at least 16 characters/],
     ['empty page token', ['pages', 'add', '--workspace', 'WS', '--page-id', '1', '--token', ' '], /--token must not be empty/],
+    ['lead id that is not a uuid', ['leads', 'show', 'not-a-uuid'], /not a lead id/],
+    ['unknown lead', ['leads', 'show', '00000000-0000-4000-8000-000000000000'], /lead .* not found/],
   ];
   for (const [what, args, pattern] of bad) {
     it(`bad input (${what}) exits 2 with a one-line reason`, async () => {
@@ -296,6 +312,95 @@ describe('e2e: operator CLI', function () {
       const after = await row();
       expect(after.config).to.deep.equal({ url: 'https://127.0.0.2:9/in' });
       expect(after.credentials_envelope).to.equal(before.credentials_envelope);
+    });
+  });
+
+  describe('--json on every list, and leads show', () => {
+    let ws: string;
+    let receiver: FakeReceiver;
+    const PAGE = '61000';
+    const FORM = '61001';
+    const PAGE_TOKEN = 'EAAB-json-page-token-secret';
+    const SECRET = 'json-test-signing-secret';
+
+    before(async () => {
+      receiver = await startFakeReceiver({ secret: SECRET });
+      ws = await cli(['workspaces', 'create', '--name', 'JSON'], env);
+      graph.setPageToken(PAGE, PAGE_TOKEN, 'JSON Bikes');
+      graph.installApp(PAGE);
+      graph.addForm({ id: FORM, page_id: PAGE, name: 'Test ride', questions: [{ key: 'email', type: 'EMAIL', label: 'Email' }] });
+      await cli(['pages', 'add', '--workspace', ws, '--page-id', PAGE, '--token', PAGE_TOKEN], env);
+    });
+    after(async () => {
+      await receiver?.close();
+    });
+
+    it('workspaces, pages, destinations, routes and leads list print parseable JSON without secrets', async () => {
+      const dest = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', receiver.url, '--secret', SECRET, '--name', 'Receiver'], env);
+      const route = await cli(['routes', 'add', '--workspace', ws, '--page-id', PAGE, '--destination', dest], env);
+
+      const workspaces = JSON.parse(await cli(['workspaces', 'list', '--json'], env)) as { id: string; name: string }[];
+      expect(workspaces.find((w) => w.id === ws)).to.include({ name: 'JSON' });
+      const pagesOut = await cli(['pages', 'list', '--workspace', ws, '--json'], env);
+      expect(JSON.parse(pagesOut)).to.deep.equal([
+        { ...JSON.parse(pagesOut)[0], workspace_id: ws, page_id: PAGE, name: 'JSON Bikes', status: 'active', status_reason: null },
+      ]);
+      expect(pagesOut).to.not.contain(PAGE_TOKEN).and.not.contain('lr1.');
+      const destsOut = await cli(['destinations', 'list', '--workspace', ws, '--json'], env);
+      const dests = JSON.parse(destsOut) as { id: string; type: string; name: string; status: string; config: unknown }[];
+      expect(dests.map((d) => [d.id, d.type, d.name, d.status])).to.deep.equal([[dest, 'webhook', 'Receiver', 'active']]);
+      expect(dests[0].config).to.deep.equal({ url: receiver.url });
+      expect(destsOut).to.not.contain(SECRET).and.not.contain('lr1.');
+      const routes = JSON.parse(await cli(['routes', 'list', '--workspace', ws, '--json'], env)) as { id: string }[];
+      expect(routes.map((r) => r.id)).to.deep.equal([route]);
+      expect(JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env))).to.deep.equal([]);
+    });
+
+    it("leads show lists every delivery attempt with its time, outcome and reason, never the lead's answers", async () => {
+      const leadgenId = '61000000000001';
+      graph.addLead({ id: leadgenId, form_id: FORM, field_data: [{ name: 'email', values: ['zoe.private@example.com'] }] });
+      receiver.respondWith([{ status: 503, body: '{"message":"receiver warming up"}', headers: { 'content-type': 'application/json' } }]);
+      const program = await startProgram('start', env);
+      try {
+        expect((await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId })).status).to.equal(200);
+        const leadId = await waitUntil(async () => {
+          const list = JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env)) as { id: string; leadgen_id: string; deliveries: { status: string }[] }[];
+          const lead = list.find((l) => l.leadgen_id === leadgenId);
+          return lead?.deliveries[0]?.status === 'delivered' ? lead.id : undefined;
+        }, 30_000, 'the lead delivered after one retry');
+
+        const shownJson = await cli(['leads', 'show', leadId, '--json'], env);
+        const shown = JSON.parse(shownJson) as {
+          id: string;
+          leadgen_id: string;
+          page: { id: string; name: string };
+          form: { id: string; name: string };
+          answers: string;
+          deliveries: { status: string; destination: { id: string; type: string; name: string }; attempts: { attempt: number; started_at: string; outcome: string; http_status: number | null; reason: string | null; message: string | null }[] }[];
+        };
+        expect(shown).to.include({ id: leadId, leadgen_id: leadgenId, answers: 'stored' });
+        expect(shown.page).to.deep.equal({ id: PAGE, name: 'JSON Bikes' });
+        expect(shown.form).to.deep.equal({ id: FORM, name: 'Test ride' });
+        expect(shown.deliveries).to.have.length(1);
+        const [delivery] = shown.deliveries;
+        expect(delivery).to.include({ status: 'delivered' });
+        expect(delivery.destination).to.deep.equal({ id: delivery.destination.id, type: 'webhook', name: 'Receiver' });
+        expect(delivery.attempts.map((a) => [a.outcome, a.http_status, a.reason])).to.deep.equal([
+          ['retry', 503, 'status_code_503'],
+          ['delivered', 200, null],
+        ]);
+        expect(delivery.attempts[0].message).to.contain('receiver warming up');
+        for (const a of delivery.attempts) expect(Date.parse(a.started_at)).to.be.a('number').and.not.NaN;
+        expect(shownJson).to.not.contain('zoe.private');
+
+        const text = await cli(['leads', 'show', leadId], env);
+        expect(text).to.contain(`lead ${leadId}`);
+        expect(text).to.match(/#1 {2}\S+ {2}retry {2}HTTP 503 {2}retryable\/status_code_503: .*receiver warming up/);
+        expect(text).to.match(/#2 {2}\S+ {2}delivered {2}HTTP 200/);
+        expect(text).to.not.contain('zoe.private');
+      } finally {
+        await program.kill();
+      }
     });
   });
 
