@@ -314,7 +314,7 @@ export function buildProgram(): Command {
               workspace_id: d.workspace_id,
               type: d.type,
               name: d.name,
-              config: d.config,
+              // Not the config: a webhook URL's path or query can itself be a credential.
               status: d.status,
               status_reason: d.status_reason,
               rate_limited_until: iso(d.rate_limited_until),
