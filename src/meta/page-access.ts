@@ -9,7 +9,7 @@
 //    but installing is a separate step, so its absence is a warning, not a refusal.
 //    https://developers.facebook.com/docs/graph-api/reference/page/subscribed_apps/
 import type { GraphClient } from './graph-client.js';
-import { isGraphError, type GraphError } from './graph-errors.js';
+import { isGraphError, scrubSecrets, type GraphError } from './graph-errors.js';
 
 /**
  * The permissions a Page token needs for the lead path, as Meta's leadgen webhook guide lists
@@ -67,7 +67,7 @@ export async function checkPageAccess(graph: GraphClient, input: PageAccessInput
 
   if (!debug.isValid) {
     const code = debug.errorCode === null ? '' : ` (Graph error ${debug.errorCode}${debug.errorSubcode === null ? '' : `/${debug.errorSubcode}`})`;
-    return { outcome: 'refused', problem: `the page token is not valid: ${debug.errorMessage ?? 'Meta reports it as invalid'}${code}` };
+    return { outcome: 'refused', problem: `the page token is not valid: ${debug.errorMessage === null ? 'Meta reports it as invalid' : scrubSecrets(debug.errorMessage)}${code}` };
   }
   if (debug.expiresAt !== null && debug.expiresAt * 1000 <= now()) {
     return { outcome: 'refused', problem: `the page token expired on ${new Date(debug.expiresAt * 1000).toISOString()}` };
