@@ -30,12 +30,10 @@
 //   3xx                      refused; redirects are never followed.
 //   other 4xx                rejected for good; the body's `message`/`error` (or the body itself)
 //                            is shown to the marketer, and `field` names the field, if given.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { ConnectorAuth, FieldDescriptor, FieldType } from '../types.js';
 import type { CanonicalLead } from '../../src/lead/canonical.js';
-import { projectRoot } from '../../src/config/env.js';
+import { LEADRELAY_VERSION } from '../../src/util/version.js';
 
 export const WEBHOOK_CONNECTOR_ID = 'webhook';
 export const WEBHOOK_CONNECTOR_LABEL = 'HTTPS endpoint (webhook)';
@@ -50,16 +48,7 @@ export const WEBHOOK_HEADERS = {
 /** How far a receiver should let X-LeadRelay-Timestamp drift before refusing (documentation value). */
 export const WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = 300;
 
-function readLeadRelayVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(resolve(projectRoot, 'package.json'), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
-export const LEADRELAY_VERSION = readLeadRelayVersion();
+export { LEADRELAY_VERSION };
 export const WEBHOOK_USER_AGENT = `LeadRelay/${LEADRELAY_VERSION}`;
 
 /** Headers the connector sets itself, or that carry secrets/transport framing: not user-settable. */

@@ -10,10 +10,12 @@ import { createLogger } from '../util/logger.js';
 import { refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted, resumeDestination, resumePage } from '../pipeline/replay.js';
 import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
 import { pageTokenAad } from '../pipeline/lead-record.js';
+import { checkPageAccess } from '../meta/page-access.js';
+import { LEADRELAY_VERSION } from '../util/version.js';
 import { getConnector } from '../../connectors/index.js';
 import * as repo from '../store/repos.js';
 import { migrateToLatest } from '../store/migrate.js';
-import { destinationInputFromFlags, InputError, type DestinationFlags } from './destination-input.js';
+import { checkOutboundUrl, describeIssues, destinationInputFromFlags, InputError, outboundUrlsOf, type DestinationFlags } from './destination-input.js';
 import { rotateKeys } from './keys.js';
 import { registerMappingCommands } from './mappings.js';
 import { registerConnectCommands } from './connect.js';
@@ -33,6 +35,19 @@ async function withApp<T>(opts: { queues?: boolean; migrate?: boolean }, fn: (ap
   }
 }
 
+/**
+ * Puts every URL of a destination config that delivery will call through the outbound guard,
+ * under the operator's policy; throws (one line) what delivery would refuse, returns warnings.
+ */
+async function checkDestinationUrls(app: App, type: string, config: Record<string, unknown>, label?: (flag: string) => string): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const { flag, url } of outboundUrlsOf(type, config)) {
+    const r = await checkOutboundUrl(label ? label(flag) : flag, url, { allowPrivateDestinations: app.config.allowPrivateDestinations, timeoutMs: app.config.delivery.timeoutMs });
+    if (r.warning) warnings.push(r.warning);
+  }
+  return warnings;
+}
+
 async function requireWorkspace(app: App, id: string) {
   const ws = await repo.findWorkspace(app.db, id);
   if (!ws) throw new UsageError(`workspace "${id}" not found (list them with: leadrelay workspaces list)`);
@@ -40,6 +55,9 @@ async function requireWorkspace(app: App, id: string) {
 }
 
 const print = (s: string) => process.stdout.write(s + '\n');
+const warn = (s: string) => process.stderr.write(`warning: ${s}\n`);
+const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
+const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -47,6 +65,7 @@ export function buildProgram(): Command {
   // here (one line, exit 2) instead of exiting the process themselves.
   program.exitOverride();
   program.name('leadrelay').description('Facebook and Instagram Lead Ads to your CRM, within a second, never lost.').showHelpAfterError('(add --help for usage)');
+  program.version(LEADRELAY_VERSION, '-V, --version', 'print the version');
 
   const runRoles = async (roles: { http: boolean; work: boolean }) => (await import('./run-roles.js')).runRoles(roles);
   program.command('start', { isDefault: true }).description('run the HTTP server and the workers (the default)').action(() => runRoles({ http: true, work: true }));
@@ -87,38 +106,79 @@ export function buildProgram(): Command {
     );
   ws.command('list')
     .description('list workspaces')
-    .action(() => withApp({ queues: false }, async (app) => (await repo.listWorkspaces(app.db)).forEach((w) => print(`${w.id}  ${w.name}`))));
+    .option('--json', 'print JSON')
+    .action((o: { json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        const list = await repo.listWorkspaces(app.db);
+        if (o.json) { printJson(list.map((w) => ({ id: w.id, name: w.name, lead_retention_days: w.lead_retention_days, created_at: iso(w.created_at) }))); return; }
+        for (const w of list) print(`${w.id}  ${w.name}`);
+      }),
+    );
 
   const pages = program.command('pages').description('Facebook pages whose leads LeadRelay receives');
   pages
     .command('add')
-    .description('register a page and its page access token (re-adding replaces the token and resumes parked leads)')
+    .description(
+      'register a page and its page access token (re-adding replaces the token and resumes parked leads); ' +
+        'the token is first checked with Meta (needs META_APP_ID and META_APP_SECRET): an invalid token, one of another page, or one without the lead permissions is refused',
+    )
     .requiredOption('--workspace <id>', 'workspace id')
     .requiredOption('--page-id <id>', 'Facebook page id')
     .requiredOption('--token <token>', 'page access token')
-    .option('--name <name>', 'page name')
-    .action((o: { workspace: string; pageId: string; token: string; name?: string }) =>
+    .option('--name <name>', "page name (default: the page's name on Facebook)")
+    .option('--skip-check', 'store the token without asking Meta about it (e.g. when Graph cannot be reached)')
+    .action((o: { workspace: string; pageId: string; token: string; name?: string; skipCheck?: boolean }) =>
       withApp({}, async (app) => {
         await requireWorkspace(app, o.workspace);
         if (!/^\d+$/.test(o.pageId)) throw new UsageError(`--page-id must be a numeric Facebook page id, got "${o.pageId.slice(0, 40)}"`);
+        if (!o.token.trim()) throw new UsageError('--token must not be empty');
+        if (o.name !== undefined && !o.name.trim()) throw new UsageError('--name must not be empty');
         const existing = await repo.findPageByPageId(app.db, o.pageId);
         if (existing && existing.workspace_id !== o.workspace) throw new UsageError(`page ${o.pageId} is already registered to another workspace`);
-        const page = await repo.upsertPage(app.db, { workspaceId: o.workspace, pageId: o.pageId, name: o.name ?? null, tokenEnvelope: app.keyRing.encrypt(o.token, pageTokenAad(o.pageId)) });
+        let name = o.name?.trim() ?? null;
+        const { appId, appSecret, graphVersion } = app.config.meta;
+        if (o.skipCheck) {
+          warn(`--skip-check: the token of page ${o.pageId} was not checked with Meta; a wrong token shows up only when a lead arrives`);
+        } else if (!appId || !appSecret) {
+          warn(
+            `the token of page ${o.pageId} cannot be checked with Meta because ${[!appId && 'META_APP_ID', !appSecret && 'META_APP_SECRET'].filter(Boolean).join(' and ')} ${!appId && !appSecret ? 'are' : 'is'} not set; ` +
+              'it is stored unchecked (set them and run pages add again to check it)',
+          );
+        } else {
+          const check = await checkPageAccess(app.graph, { appId, pageId: o.pageId, pageToken: o.token, graphVersion });
+          if (check.outcome === 'refused') throw new UsageError(check.problem);
+          if (check.outcome === 'unavailable') throw new Error(`${check.problem}; nothing was stored (try again, or add --skip-check to store the token unchecked)`);
+          check.warnings.forEach(warn);
+          name ??= check.pageName;
+        }
+        const page = await repo.upsertPage(app.db, { workspaceId: o.workspace, pageId: o.pageId, name, tokenEnvelope: app.keyRing.encrypt(o.token, pageTokenAad(o.pageId)) });
         const resumed = await resumePage(app, o.pageId);
         print(page.id);
         if (resumed) process.stderr.write(`resumed ${resumed} waiting lead(s) of page ${o.pageId}\n`);
       }),
     );
-  pages.command('list').description('list pages').option('--workspace <id>', 'workspace id').action((o: { workspace?: string }) =>
-    withApp({ queues: false }, async (app) => (await repo.listPages(app.db, o.workspace)).forEach((p) => print(`${p.page_id}  ${p.status}${p.status_reason ? ` (${p.status_reason})` : ''}  ${p.name ?? ''}`))),
-  );
+  pages
+    .command('list')
+    .description('list pages (never their tokens)')
+    .option('--workspace <id>', 'workspace id')
+    .option('--json', 'print JSON')
+    .action((o: { workspace?: string; json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        const list = await repo.listPages(app.db, o.workspace);
+        if (o.json) {
+          printJson(list.map((p) => ({ id: p.id, workspace_id: p.workspace_id, page_id: p.page_id, name: p.name, status: p.status, status_reason: p.status_reason, created_at: iso(p.created_at), updated_at: iso(p.updated_at) })));
+          return;
+        }
+        for (const p of list) print(`${p.page_id}  ${p.status}${p.status_reason ? ` (${p.status_reason})` : ''}  ${p.name ?? ''}`);
+      }),
+    );
 
   const dests = program.command('destinations').description('where leads go: webhook, hubspot, salesforce, pipedrive');
   const destinationOptions = (c: Command) =>
     c
       .option('--name <name>', 'display name')
-      .option('--url <url>', 'webhook: the HTTPS endpoint')
-      .option('--secret <secret>', 'webhook: HMAC signing secret')
+      .option('--url <url>', 'webhook: the https endpoint; private and loopback addresses (and plain http) are refused unless LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true')
+      .option('--secret <secret>', 'webhook: HMAC signing secret, at least 16 characters')
       .option('--token <token>', 'hubspot: private-app token')
       .option('--instance-url <url>', 'salesforce: instance URL')
       .option('--access-token <token>', 'salesforce: access token')
@@ -139,27 +199,56 @@ export function buildProgram(): Command {
       await requireWorkspace(app, o.workspace);
       const input = destinationInputFromFlags(o);
       const connector = getConnector(o.type);
+      // The delivery rules first: they also name a malformed --url.
+      const warnings = await checkDestinationUrls(app, o.type, input.config);
       const config = connector.configSchema.safeParse(input.config);
-      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${config.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ')}`);
+      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${describeIssues(o.type, config.error.issues)}`);
       const creds = connector.credentialsSchema.safeParse(input.credentials);
-      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${creds.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`);
+      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(o.type, creds.error.issues)}`);
       const dest = await repo.createDestination(app.db, { workspaceId: o.workspace, type: o.type, name: input.name, config: config.data as Record<string, unknown>, credentialsEnvelope: null });
       await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
       print(dest.id);
+      warnings.forEach(warn);
     }),
   );
-  destinationOptions(dests.command('reauth <destinationId>').description('replace a destination\'s credentials and resume its parked deliveries, in order')).action(
-    (id: string, o: Omit<DestinationFlags, 'type'>) =>
-      withApp({}, async (app) => {
-        const dest = await repo.findDestination(app.db, id);
-        if (!dest) throw new UsageError(`destination "${id}" not found`);
-        const input = destinationInputFromFlags({ ...o, type: dest.type });
-        const creds = getConnector(dest.type).credentialsSchema.safeParse(input.credentials);
-        if (!creds.success) throw new UsageError(`invalid ${dest.type} credentials: ${creds.error.issues.map((i) => `${i.path.join('.') || 'value'} ${i.message}`).join('; ')}`);
-        await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), true);
+  destinationOptions(
+    dests
+      .command('reauth <destinationId>')
+      .description("replace a destination's credentials and resume its parked deliveries, in order (webhook: a new --secret and/or --url; the URL is checked as on add)"),
+  ).action((id: string, o: Omit<DestinationFlags, 'type'>) =>
+    withApp({}, async (app) => {
+      const dest = await repo.findDestination(app.db, id);
+      if (!dest) throw new UsageError(`destination "${id}" not found`);
+      const connector = getConnector(dest.type);
+      if (dest.type === 'webhook') {
+        // A webhook's only credential is the optional signing secret; what is left out is kept.
+        if (o.url === undefined && o.secret === undefined) throw new UsageError('give a new --secret and/or --url for a webhook destination');
+        const merged = { ...(dest.config as Record<string, unknown>), ...(o.url !== undefined ? { url: o.url } : {}) };
+        // Today's rules apply to the URL the resumed deliveries will use, new or stored.
+        const warnings = await checkDestinationUrls(app, dest.type, merged, o.url !== undefined ? undefined : (flag) => `the stored ${flag} (give a new one with --url)`);
+        const config = connector.configSchema.safeParse(merged);
+        if (!config.success) throw new UsageError(`invalid ${dest.type} settings: ${describeIssues(dest.type, config.error.issues)}`);
+        let creds: Record<string, unknown> | null = null;
+        if (o.secret !== undefined) {
+          const parsed = connector.credentialsSchema.safeParse({ secret: o.secret });
+          if (!parsed.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(dest.type, parsed.error.issues)}`);
+          creds = parsed.data as Record<string, unknown>;
+        }
+        if (o.url !== undefined) await repo.updateDestinationConfig(app.db, dest.id, config.data as Record<string, unknown>);
+        if (creds) await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds), true);
+        else await repo.setDestinationStatus(app.db, dest.id, 'active', null);
         await repo.setDestinationRateLimit(app.db, dest.id, null);
-        print(`credentials replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
-      }),
+        print(`${[o.url !== undefined && 'URL', creds && 'signing secret'].filter(Boolean).join(' and ')} replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
+        warnings.forEach(warn);
+        return;
+      }
+      const input = destinationInputFromFlags({ ...o, type: dest.type });
+      const creds = connector.credentialsSchema.safeParse(input.credentials);
+      if (!creds.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(dest.type, creds.error.issues)}`);
+      await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), true);
+      await repo.setDestinationRateLimit(app.db, dest.id, null);
+      print(`credentials replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
+    }),
   );
   dests
     .command('check <destinationId>')
@@ -178,9 +267,34 @@ export function buildProgram(): Command {
         for (const f of fields) print(`  ${f.key}${f.required ? ' *' : ''}  ${f.type}${f.length ? `(${f.length})` : ''}  ${f.label}${f.options?.length ? `  [${f.options.slice(0, 6).map((x) => x.value).join(', ')}${f.options.length > 6 ? ', …' : ''}]` : ''}`);
       }),
     );
-  dests.command('list').description('list destinations').option('--workspace <id>', 'workspace id').action((o: { workspace?: string }) =>
-    withApp({ queues: false }, async (app) => (await repo.listDestinations(app.db, o.workspace)).forEach((d) => print(`${d.id}  ${d.type}  ${d.status}${d.status_reason ? ` (${d.status_reason})` : ''}  ${d.name}`))),
-  );
+  dests
+    .command('list')
+    .description('list destinations (never their credentials)')
+    .option('--workspace <id>', 'workspace id')
+    .option('--json', 'print JSON')
+    .action((o: { workspace?: string; json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        const list = await repo.listDestinations(app.db, o.workspace);
+        if (o.json) {
+          printJson(
+            list.map((d) => ({
+              id: d.id,
+              workspace_id: d.workspace_id,
+              type: d.type,
+              name: d.name,
+              // Not the config: a webhook URL's path or query can itself be a credential.
+              status: d.status,
+              status_reason: d.status_reason,
+              rate_limited_until: iso(d.rate_limited_until),
+              created_at: iso(d.created_at),
+              updated_at: iso(d.updated_at),
+            })),
+          );
+          return;
+        }
+        for (const d of list) print(`${d.id}  ${d.type}  ${d.status}${d.status_reason ? ` (${d.status_reason})` : ''}  ${d.name}`);
+      }),
+    );
 
   const routes = program.command('routes').description('which page (and form) goes to which destination');
   routes
@@ -296,6 +410,88 @@ export function buildProgram(): Command {
           const ds = l.deliveries.map((d) => `${d.status}${d.error ? `:${d.error}` : ''}${d.mapping_drift ? ' (form changed)' : ''}`).join(',') || l.status;
           const why = l.status === 'unrouted' && l.status_reason ? `  (${l.status_reason})` : '';
           print(`${l.id}  ${l.received_at}  page ${l.page_id}  form ${l.form_id ?? '-'}  ${l.platform ?? '-'}  ${ds}${why}`);
+        }
+      }),
+    );
+  leads
+    .command('show <leadId>')
+    .description("one lead's metadata and, per delivery, every attempt with its time, outcome and reason (no answers: they are personal data)")
+    .option('--json', 'print JSON')
+    .action((leadId: string, o: { json?: boolean }) =>
+      withApp({ queues: false }, async (app) => {
+        if (!repo.isUuid(leadId)) throw new UsageError(`"${leadId.slice(0, 40)}" is not a lead id (a uuid from leads list)`);
+        const l = await repo.findLead(app.db, leadId);
+        if (!l) throw new UsageError(`lead "${leadId}" not found (list them with: leadrelay leads list --workspace W)`);
+        const deliveries = await repo.listDeliveriesOfLead(app.db, l.id);
+        const attempts = await repo.listAttemptsOfLead(app.db, l.id);
+        const destinations = new Map((await repo.listDestinations(app.db, l.workspace_id)).map((d) => [d.id, d]));
+        const driftedRoutes = new Set((await repo.listRoutes(app.db, l.workspace_id)).filter((r) => r.drift !== null).map((r) => r.id));
+        const out = {
+          id: l.id,
+          workspace_id: l.workspace_id,
+          leadgen_id: l.leadgen_id,
+          page: { id: l.page_id, name: l.page_name },
+          form: { id: l.form_id, name: l.form_name },
+          created_time: iso(l.created_time),
+          received_at: iso(l.received_at),
+          fetched_at: iso(l.fetched_at),
+          platform: l.platform,
+          is_organic: l.is_organic,
+          is_test: l.is_test,
+          attribution: { ad_id: l.ad_id, ad_name: l.ad_name, adset_id: l.adset_id, adset_name: l.adset_name, campaign_id: l.campaign_id, campaign_name: l.campaign_name },
+          status: l.status,
+          status_reason: l.status_reason,
+          // Whether answers are held (encrypted), never what they are.
+          answers: l.answers_envelope !== null ? 'stored' : l.erased_at !== null ? 'erased' : 'none',
+          answers_erased_at: iso(l.erased_at),
+          deliveries: deliveries.map((d) => ({
+            id: d.id,
+            destination: { id: d.destination_id, type: destinations.get(d.destination_id)?.type ?? null, name: destinations.get(d.destination_id)?.name ?? null },
+            route_id: d.route_id,
+            status: d.status,
+            attempts_count: d.attempts,
+            external_id: d.external_id,
+            external_url: d.external_url,
+            action: d.action,
+            error_kind: d.last_error_kind,
+            error: d.last_error_reason,
+            message: d.last_error_message,
+            next_attempt_at: iso(d.next_attempt_at),
+            delivered_at: iso(d.delivered_at),
+            mapping_drift: d.route_id !== null && driftedRoutes.has(d.route_id),
+            attempts: attempts
+              .filter((a) => a.delivery_id === d.id)
+              .map((a) => ({
+                attempt: a.attempt,
+                started_at: iso(a.started_at),
+                finished_at: iso(a.finished_at),
+                outcome: a.outcome,
+                http_status: a.http_status,
+                error_kind: a.error_kind,
+                reason: a.reason,
+                message: a.message,
+              })),
+          })),
+        };
+        if (o.json) { printJson(out); return; }
+        print(`lead ${out.id}  (Meta leadgen id ${out.leadgen_id}, workspace ${out.workspace_id})`);
+        print(`  page      ${out.page.id}${out.page.name ? `  ${out.page.name}` : ''}`);
+        print(`  form      ${out.form.id ?? '-'}${out.form.name ? `  ${out.form.name}` : ''}`);
+        print(`  created   ${out.created_time}   received ${out.received_at}`);
+        print(`  source    ${out.platform ?? '-'}${out.is_organic ? '  organic' : ''}${out.is_test ? '  test lead' : ''}`);
+        const a = out.attribution;
+        if (a.ad_id || a.campaign_id) print(`  ad        ${a.campaign_name ?? a.campaign_id ?? '-'} / ${a.adset_name ?? a.adset_id ?? '-'} / ${a.ad_name ?? a.ad_id ?? '-'}`);
+        print(`  status    ${out.status}${out.status_reason ? ` (${out.status_reason})` : ''}`);
+        print(`  answers   ${out.answers === 'stored' ? 'stored, encrypted (not shown)' : out.answers === 'erased' ? `erased ${out.answers_erased_at}` : 'none'}`);
+        if (out.deliveries.length === 0) print('no deliveries');
+        for (const d of out.deliveries) {
+          const dest = d.destination.type ? `${d.destination.type} "${d.destination.name}"` : 'destination';
+          print(`delivery ${d.id} → ${dest} ${d.destination.id}: ${d.status}${d.external_id ? `, ${d.action ?? 'sent'} as ${d.external_id}` : ''}${d.mapping_drift ? ' (form changed since its mapping was set)' : ''}${d.status === 'pending' && d.next_attempt_at ? `, next attempt ${d.next_attempt_at}` : ''}`);
+          if (d.attempts.length === 0) print('  no attempts yet');
+          for (const t of d.attempts) {
+            const why = [t.error_kind, t.reason].filter(Boolean).join('/');
+            print(`  #${t.attempt}  ${t.started_at}  ${t.outcome}${t.http_status !== null ? `  HTTP ${t.http_status}` : ''}${why ? `  ${why}` : ''}${t.message ? `: ${t.message.replace(/\s+/g, ' ')}` : ''}`);
+          }
         }
       }),
     );

@@ -1,4 +1,4 @@
-// The Meta Graph API client: leads, forms, test leads and token checks.
+// The Meta Graph API client: leads, forms, test leads, Pages and token checks.
 // - Every call is pinned to one version (`/{version}/...`) and carries `access_token`,
 //   `appsecret_proof` and `appsecret_time`.
 // - Only transient failures are retried here (codes 1/2, HTTP 5xx, network); throttles are
@@ -14,18 +14,23 @@ import {
   GRAPH_FORM_FIELDS,
   GRAPH_FORM_SUMMARY_FIELDS,
   GRAPH_LEAD_FIELDS,
+  GRAPH_PAGE_FIELDS,
   graphCreatedSchema,
   graphDebugTokenSchema,
   graphFormSchema,
   graphFormSummaryPageSchema,
   graphLeadPageSchema,
   graphLeadSchema,
+  graphPageSchema,
+  graphSubscribedAppPageSchema,
   graphSuccessSchema,
   parseGraphJson,
   type GraphForm,
   type GraphFormSummary,
   type GraphLead,
+  type GraphPage,
   type GraphPaging,
+  type GraphSubscribedApp,
   type GraphTokenDebug,
 } from './graph-types.js';
 
@@ -71,6 +76,10 @@ export interface GraphClient {
   listPageForms(pageId: string, pageToken: string): AsyncGenerator<GraphFormSummary>;
   /** `GET /debug_token` with the app token. Requires `appId`. */
   debugToken(inputToken: string): Promise<GraphTokenDebug>;
+  /** `GET /{page_id}?fields=id,name` with the Page token. */
+  getPage(pageId: string, pageToken: string): Promise<GraphPage>;
+  /** `GET /{page_id}/subscribed_apps`: the apps installed on the Page (every page of results). */
+  listSubscribedApps(pageId: string, pageToken: string): Promise<GraphSubscribedApp[]>;
   /** `POST /{form_id}/test_leads` (one test lead per form; delete the old one first). Not retried. */
   createTestLead(formId: string, pageToken: string, input?: TestLeadInput): Promise<{ id: string }>;
   /** `GET /{form_id}/test_leads`. */
@@ -280,6 +289,21 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
       assertToken(inputToken);
       const body = await request('GET', 'debug_token', `${opts.appId}|${opts.appSecret}`, { input_token: inputToken });
       return parseOrThrow(graphDebugTokenSchema, body, 'debug_token');
+    },
+
+    async getPage(pageId, pageToken) {
+      assertGraphId('page_id', pageId);
+      const body = await request('GET', pageId, pageToken, { fields: GRAPH_PAGE_FIELDS.join(',') });
+      return parseOrThrow(graphPageSchema, body, 'page');
+    },
+
+    async listSubscribedApps(pageId, pageToken) {
+      assertGraphId('page_id', pageId);
+      const apps: GraphSubscribedApp[] = [];
+      for await (const app of paginate(`${pageId}/subscribed_apps`, pageToken, {}, (body) => parseOrThrow(graphSubscribedAppPageSchema, body, 'subscribed apps'))) {
+        apps.push(app);
+      }
+      return apps;
     },
 
     async createTestLead(formId, pageToken, input = {}) {

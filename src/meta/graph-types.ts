@@ -294,6 +294,8 @@ export const graphDebugTokenSchema = z
         .array(z.string())
         .nullish()
         .transform((v) => v ?? []),
+      /** For a Page token: the Page it belongs to. */
+      profile_id: nullableIdSchema,
       error: z
         .object({ code: z.coerce.number().optional(), subcode: z.coerce.number().optional(), message: z.string().optional() })
         .nullish(),
@@ -310,11 +312,40 @@ export const graphDebugTokenSchema = z
     appId: data.app_id,
     /** `PAGE`, `USER`, `APP`, `SYSTEM_USER`, ... */
     type: data.type,
+    /** For a Page token, the Page id; null otherwise. */
+    profileId: data.profile_id,
     /** Why Meta considers the token invalid, when it says. */
     errorCode: data.error?.code ?? null,
     errorSubcode: data.error?.subcode ?? null,
+    errorMessage: data.error?.message ?? null,
   }));
 export type GraphTokenDebug = z.output<typeof graphDebugTokenSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Page  https://developers.facebook.com/docs/graph-api/reference/page/
+
+/** The fields LeadRelay asks for on a Page. */
+export const GRAPH_PAGE_FIELDS = ['id', 'name'] as const;
+
+export const graphPageSchema = z.object({ id: graphIdSchema, name: nullableTextSchema });
+export type GraphPage = z.output<typeof graphPageSchema>;
+
+// `GET /{page-id}/subscribed_apps`: the apps installed on the Page; an empty `data` means none.
+// https://developers.facebook.com/docs/graph-api/reference/page/subscribed_apps/
+export const graphSubscribedAppSchema = z
+  .object({
+    id: graphIdSchema,
+    name: nullableTextSchema,
+    // Strings in current versions; absent when Graph does not say.
+    subscribed_fields: z
+      .array(z.union([z.string(), z.object({ name: z.string() }).transform((f) => f.name)]))
+      .nullish(),
+  })
+  .transform((a) => ({ id: a.id, name: a.name, subscribedFields: a.subscribed_fields ?? null }));
+/** One app installed on a Page. `subscribedFields` is null when Graph did not list them. */
+export type GraphSubscribedApp = z.output<typeof graphSubscribedAppSchema>;
+
+export const graphSubscribedAppPageSchema = z.object({ data: z.array(graphSubscribedAppSchema), paging: graphPagingSchema });
 
 // ---------------------------------------------------------------------------------------------
 // Writes and errors

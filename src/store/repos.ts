@@ -2,7 +2,7 @@
 // Secrets arrive here already encrypted; lead answers likewise (see src/pipeline/lead-store.ts).
 import { sql } from 'kysely';
 import type { Db } from './db.js';
-import type { Delivery, DeliveryStatus, Destination, EventStatus, Lead, LeadgenEvent, NewLead, Page, Route, Workspace } from './schema.js';
+import type { Delivery, DeliveryAttempt, DeliveryStatus, Destination, EventStatus, Lead, LeadgenEvent, NewLead, Page, Route, Workspace } from './schema.js';
 
 export const json = (value: unknown): string => JSON.stringify(value);
 
@@ -89,6 +89,11 @@ export async function updateDestinationCredentials(db: Db, id: string, envelope:
     })
     .where('id', '=', id)
     .execute();
+}
+
+/** Replaces a destination's (non-secret) config, e.g. a webhook's new URL. */
+export async function updateDestinationConfig(db: Db, id: string, config: Record<string, unknown>): Promise<void> {
+  await db.updateTable('destinations').set({ config: json(config), updated_at: sql`now()` }).where('id', '=', id).execute();
 }
 
 export async function setDestinationStatus(db: Db, id: string, status: Destination['status'], reason: string | null): Promise<void> {
@@ -371,6 +376,18 @@ export async function recordAttempt(
 
 export async function listAttempts(db: Db, deliveryId: string) {
   return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
+}
+
+/** Every attempt of every delivery of a lead, in the order they were made. */
+export async function listAttemptsOfLead(db: Db, leadId: string): Promise<DeliveryAttempt[]> {
+  return db
+    .selectFrom('delivery_attempts')
+    .innerJoin('deliveries', 'deliveries.id', 'delivery_attempts.delivery_id')
+    .selectAll('delivery_attempts')
+    .where('deliveries.lead_id', '=', leadId)
+    .orderBy('delivery_attempts.started_at')
+    .orderBy('delivery_attempts.id')
+    .execute();
 }
 
 export function isUuid(s: string): boolean {

@@ -475,9 +475,76 @@ describe('Graph client (contract)', () => {
       expect(result).to.include({ isValid: false, expiresAt: 1_790_000_000, errorCode: 190, errorSubcode: 460 });
     });
 
+    it("debugToken reads a Page token's page id and the reason Meta gives for an invalid token", async () => {
+      nock(ORIGIN)
+        .get(`/${VERSION}/debug_token`)
+        .query(true)
+        .reply(200, { data: { app_id: APP_ID, type: 'PAGE', is_valid: true, expires_at: 0, profile_id: 100200300, scopes: ['leads_retrieval'] } });
+      expect(await makeClient().debugToken(TOKEN)).to.include({ profileId: '100200300', errorMessage: null });
+      nock(ORIGIN)
+        .get(`/${VERSION}/debug_token`)
+        .query(true)
+        .reply(200, { data: { error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' }, is_valid: false, scopes: [] } });
+      expect(await makeClient().debugToken(TOKEN)).to.include({ isValid: false, profileId: null, errorCode: 190, errorMessage: 'Invalid OAuth access token - Cannot parse access token' });
+    });
+
     it('debugToken without an app id fails clearly without calling Meta', async () => {
       const err = await expectGraphError(makeClient({ appId: undefined }).debugToken(TOKEN));
       expect(err.info.reason).to.equal('meta_app_id_missing');
+    });
+
+    it('getPage asks for id and name with the Page token and its proof', async () => {
+      let seen: Record<string, string> = {};
+      nock(ORIGIN)
+        .get(`/${VERSION}/100200300`)
+        .query((q) => {
+          seen = q as Record<string, string>;
+          return true;
+        })
+        .reply(200, { id: '100200300', name: 'Acme Bikes' });
+      expect(await makeClient().getPage('100200300', TOKEN)).to.deep.equal({ id: '100200300', name: 'Acme Bikes' });
+      expect(seen.fields.split(',')).to.have.members(['id', 'name']);
+      expect(seen.access_token).to.equal(TOKEN);
+      expect(seen.appsecret_proof).to.equal(createHmac('sha256', APP_SECRET).update(`${TOKEN}|${NOW_S}`).digest('hex'));
+      expect(seen.appsecret_time).to.equal(String(NOW_S));
+    });
+
+    it('getPage with a dead token is token_dead after one call', async () => {
+      const path = scriptPath(`/${VERSION}/100200300`, [[400, graphError(190, 463, 'Error validating access token: Session has expired.')]]);
+      const err = await expectGraphError(makeClient().getPage('100200300', TOKEN));
+      expect(err.info).to.include({ category: 'token_dead', code: 190, subcode: 463 });
+      expect(path.count()).to.equal(1);
+    });
+
+    it('listSubscribedApps reads the installed apps and their fields, across pages', async () => {
+      scriptPath(`/${VERSION}/100200300/subscribed_apps`, [
+        [200, { data: [{ category: 'Business', link: 'https://example.com/app', name: 'Other app', id: 555, subscribed_fields: ['feed'] }], paging: { cursors: { before: 'b1', after: 'a1' }, next: 'https://graph/next' } }],
+        [200, { data: [{ name: 'LeadRelay', id: APP_ID, subscribed_fields: ['leadgen', 'feed'] }, { name: 'Old app', id: '777' }], paging: { cursors: { before: 'b2', after: 'a2' } } }],
+      ]);
+      const apps = await makeClient().listSubscribedApps('100200300', TOKEN);
+      expect(apps).to.deep.equal([
+        { id: '555', name: 'Other app', subscribedFields: ['feed'] },
+        { id: APP_ID, name: 'LeadRelay', subscribedFields: ['leadgen', 'feed'] },
+        { id: '777', name: 'Old app', subscribedFields: null },
+      ]);
+    });
+
+    it('listSubscribedApps gives an empty list when no app is installed', async () => {
+      nock(ORIGIN).get(`/${VERSION}/100200300/subscribed_apps`).query(true).reply(200, { data: [] });
+      expect(await makeClient().listSubscribedApps('100200300', TOKEN)).to.deep.equal([]);
+    });
+
+    it('listSubscribedApps without the Page permission is permission_missing', async () => {
+      nock(ORIGIN).get(`/${VERSION}/100200300/subscribed_apps`).query(true).reply(400, graphError(210, undefined, '(#210) A page access token is required to request this resource.'));
+      const err = await expectGraphError(makeClient().listSubscribedApps('100200300', TOKEN));
+      expect(err.info.category).to.equal('permission_missing');
+    });
+
+    it('refuses a page id that is not a Graph id without calling Meta', async () => {
+      for (const work of [makeClient().getPage('../me', TOKEN), makeClient().listSubscribedApps('1?x=y', TOKEN)]) {
+        const err = await expectGraphError(work);
+        expect(err.info.reason).to.equal('invalid_page_id');
+      }
     });
 
     it('createTestLead posts field_data and consents in the form body and is not retried', async () => {

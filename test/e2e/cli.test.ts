@@ -1,41 +1,90 @@
 // The operator CLI as a person (or a script) uses it: ids on stdout, --help everywhere, and a
-// one-line reason with a non-zero exit on bad input. Also `keys rotate`.
+// one-line reason with exit 2 on bad input, caught when it is typed: a page token is checked
+// with Meta (the loopback fake Graph), a destination URL against the delivery rules. Also
+// --json on every list, `leads show`, --version and `keys rotate`.
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { resolve } from 'node:path';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
-import { baseEnv, cli, flushPrefix, runCli, startProgram, TEST_KEYS } from '../helpers/e2e.js';
+import { projectRoot } from '../../src/config/env.js';
+import { baseEnv, cli, flushPrefix, freePort, postLeadgen, runCli, startProgram, TEST_APP_SECRET, TEST_KEYS, waitUntil, type CliResult } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
+import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
+
+/** Exit 2 and exactly one stderr line matching `pattern`, without a stack trace. */
+function expectRefusal(r: CliResult, pattern: RegExp): void {
+  expect(r.code, r.stderr).to.equal(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines, r.stderr).to.have.length(1);
+  expect(lines[0]).to.match(pattern);
+}
+
+/** The stderr lines that start with `warning:`. */
+const warningsOf = (r: CliResult) => r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
 
 describe('e2e: operator CLI', function () {
   this.timeout(120_000);
   let schema: TestSchema;
   let env: Record<string, string>;
   let dbh: DbHandle;
+  let graph: FakeGraph;
 
   before(async () => {
     schema = await createTestSchema('cli');
-    env = baseEnv({ DATABASE_URL: schema.url });
+    graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
+    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url });
     await cli(['migrate'], env);
     dbh = await openDb({ url: schema.url, poolMax: 2 });
   });
   after(async () => {
     await dbh?.close();
+    await graph?.close();
     await flushPrefix(env.QUEUE_PREFIX);
     await schema?.drop();
   });
 
   it('prints help for every command', async () => {
-    for (const args of [['--help'], ['workspaces', 'create', '--help'], ['pages', 'add', '--help'], ['destinations', 'add', '--help'], ['routes', 'add', '--help'], ['leads', 'list', '--help'], ['leads', 'replay', '--help'], ['keys', 'rotate', '--help'], ['migrate', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['workspaces', 'create', '--help'],
+      ['pages', 'add', '--help'],
+      ['destinations', 'add', '--help'],
+      ['destinations', 'reauth', '--help'],
+      ['routes', 'add', '--help'],
+      ['leads', 'list', '--help'],
+      ['leads', 'show', '--help'],
+      ['leads', 'replay', '--help'],
+      ['keys', 'rotate', '--help'],
+      ['migrate', '--help'],
+    ]) {
       const r = await runCli(args, env);
       expect(r.code, args.join(' ')).to.equal(0);
       expect(r.stdout).to.match(/Usage: leadrelay/);
     }
   });
 
+  it('states the signing secret minimum and the private-address rule in destinations add --help', async () => {
+    const help = (await cli(['destinations', 'add', '--help'], env)).replace(/\s+/g, ' ');
+    expect(help).to.contain('at least 16 characters');
+    expect(help).to.contain('LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true');
+  });
+
+  it('--version and -V print the version from package.json', async () => {
+    const { version } = JSON.parse(readFileSync(resolve(projectRoot, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await runCli([flag], env);
+      expect(r.code).to.equal(0);
+      expect(r.stdout.trim()).to.equal(version);
+    }
+  });
+
   it('sets up a workspace, page, destination and route, printing ids, and never echoes the token', async () => {
     const ws = await cli(['workspaces', 'create', '--name', 'Acme'], env);
     expect(ws).to.match(/^[0-9a-f-]{36}$/);
+    graph.setPageToken('4242', 'EAAB-super-secret-page-token', 'Acme Bikes');
     const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', '4242', '--token', 'EAAB-super-secret-page-token'], env);
     expect(r.code).to.equal(0);
     expect(r.stdout + r.stderr).to.not.contain('super-secret');
@@ -59,17 +108,299 @@ describe('e2e: operator CLI', function () {
     ['bad lead id', ['leads', 'replay', 'not-a-uuid'], /not a lead id/],
     ['bad limit', ['leads', 'list', '--workspace', 'WS', '--limit', '-3'], /--limit must be a positive whole number/],
     ['unknown command', ['frobnicate'], /unknown command/],
+    ['malformed webhook url', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'not-a-url'], /^error: --url is not a valid URL: /],
+    ['short signing secret', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'short'], /^error: .*--secret: signing secret must be at least 16 characters/],
+    ['empty page token', ['pages', 'add', '--workspace', 'WS', '--page-id', '1', '--token', ' '], /--token must not be empty/],
+    ['lead id that is not a uuid', ['leads', 'show', 'not-a-uuid'], /not a lead id/],
+    ['unknown lead', ['leads', 'show', '00000000-0000-4000-8000-000000000000'], /lead .* not found/],
   ];
   for (const [what, args, pattern] of bad) {
-    it(`bad input (${what}) exits non-zero with a one-line reason`, async () => {
+    it(`bad input (${what}) exits 2 with a one-line reason`, async () => {
       const ws = await cli(['workspaces', 'create', '--name', 'W'], env);
       const r = await runCli(args.map((a) => (a === 'WS' ? ws : a)), env);
-      expect(r.code).to.not.equal(0);
+      expect(r.code).to.equal(2);
       const firstLine = r.stderr.trim().split('\n')[0];
       expect(firstLine).to.match(pattern);
       expect(r.stderr).to.not.match(/\n\s+at /, 'no stack trace');
     });
   }
+
+  describe('pages add checks the page token with Meta', () => {
+    let ws: string;
+    let nextPage = 51_000;
+    /** A page id no other test uses, with its own valid Page token on the fake Graph. */
+    const newPage = (name?: string) => {
+      const pageId = String(nextPage++);
+      const token = `EAAB-page-${pageId}-secret`;
+      graph.setPageToken(pageId, token, name);
+      return { pageId, token };
+    };
+    const storedPage = async (pageId: string) => dbh.db.selectFrom('pages').selectAll().where('page_id', '=', pageId).executeTakeFirst();
+
+    before(async () => {
+      ws = await cli(['workspaces', 'create', '--name', 'Token checks'], env);
+    });
+
+    it("stores the page's name from Meta, without warnings, when the token is valid and the app installed", async () => {
+      const { pageId, token } = newPage('Acme Bikes Utrecht');
+      graph.installApp(pageId);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.deep.equal([]);
+      expect((await storedPage(pageId))?.name).to.equal('Acme Bikes Utrecht');
+      const debug = graph.calls.filter((c) => c.path.endsWith('/debug_token') && c.query.input_token === token);
+      expect(debug).to.have.length(1);
+      expect(debug[0].query.access_token).to.equal(`1234567890|${TEST_APP_SECRET}`);
+      expect(debug[0].query.appsecret_proof).to.match(/^[0-9a-f]{64}$/);
+    });
+
+    it('--name overrides the name from Meta', async () => {
+      const { pageId, token } = newPage('Name on Facebook');
+      graph.installApp(pageId);
+      await cli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token, '--name', 'Showroom'], env);
+      expect((await storedPage(pageId))?.name).to.equal('Showroom');
+    });
+
+    it("refuses a token Meta cannot parse with exit 2 and Meta's reason, storing nothing", async () => {
+      const { pageId } = newPage();
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-not-a-real-token'], env);
+      expectRefusal(r, /^error: the page token is not valid: Invalid OAuth access token - Cannot parse access token \(Graph error 190\)$/);
+      expect(r.stdout + r.stderr).to.not.contain('EAAB-not-a-real-token');
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+
+    it('refuses an expired token (190/463) with exit 2', async () => {
+      const { pageId, token } = newPage();
+      graph.revokeToken(token, 463);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      expectRefusal(r, /^error: the page token is not valid: .*Session has expired.* \(Graph error 190\/463\)$/);
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+
+    it("refuses another page's Page token, naming both pages", async () => {
+      const { pageId } = newPage();
+      const other = newPage();
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', other.token], env);
+      expectRefusal(r, new RegExp(`^error: the token is the Page token of page ${other.pageId}, not of page ${pageId}$`));
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+
+    it('refuses a user token: it is not a Page token', async () => {
+      const { pageId } = newPage();
+      graph.setUserToken('EAAB-user-token-secret');
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-user-token-secret'], env);
+      expectRefusal(r, /^error: this is a USER token, not a Page token/);
+      expect(r.stderr).to.not.contain('EAAB-user-token-secret');
+    });
+
+    it('refuses a token without leads_retrieval, naming the missing permission', async () => {
+      const { pageId, token } = newPage();
+      graph.setTokenScopes(token, ['pages_manage_metadata', 'pages_show_list', 'pages_read_engagement', 'ads_management']);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      expectRefusal(r, /^error: the page token lacks the permission leads_retrieval that leads need/);
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+
+    it('accepts a token while the app is not installed on the page, warning how to install it', async () => {
+      const { pageId, token } = newPage('Not installed yet');
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      expect(r.code, r.stderr).to.equal(0);
+      const [warning, ...more] = warningsOf(r);
+      expect(more).to.deep.equal([]);
+      expect(warning).to.contain(`not installed on page ${pageId}`);
+      expect(warning).to.contain(`POST /v25.0/${pageId}/subscribed_apps?subscribed_fields=leadgen`);
+      expect(r.stderr).to.not.contain(token);
+      expect((await storedPage(pageId))?.name).to.equal('Not installed yet');
+    });
+
+    it('without META_APP_ID and META_APP_SECRET, stores the token unchecked with a warning saying so', async () => {
+      const pageId = String(nextPage++);
+      const calls = graph.calls.length;
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-unchecked-secret'], { ...env, META_APP_ID: '', META_APP_SECRET: '' });
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.have.length(1);
+      expect(warningsOf(r)[0]).to.match(/cannot be checked with Meta because META_APP_ID and META_APP_SECRET are not set/);
+      expect(graph.calls.length).to.equal(calls);
+      expect(await storedPage(pageId)).to.not.equal(undefined);
+    });
+
+    it('--skip-check stores the token without calling Meta, with a warning', async () => {
+      const pageId = String(nextPage++);
+      const calls = graph.calls.length;
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-skipped-secret', '--skip-check'], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.have.length(1);
+      expect(warningsOf(r)[0]).to.contain('not checked with Meta');
+      expect(graph.calls.length).to.equal(calls);
+      expect(await storedPage(pageId)).to.not.equal(undefined);
+    });
+
+    it('when Meta cannot be reached, stores nothing and exits 1 pointing at --skip-check', async () => {
+      const { pageId, token } = newPage();
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], { ...env, META_GRAPH_URL: `http://127.0.0.1:${await freePort()}` });
+      expect(r.code).to.equal(1);
+      expect(r.stderr.trim().split('\n')).to.have.length(1);
+      expect(r.stderr).to.match(/^error: could not ask Meta about the page token: .*--skip-check/);
+      expect(await storedPage(pageId)).to.equal(undefined);
+    });
+  });
+
+  describe('destinations add and reauth apply the delivery URL rules', () => {
+    let ws: string;
+    let strict: Record<string, string>;
+    const addWebhook = (url: string, e: Record<string, string>, more: string[] = []) => runCli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', url, ...more], e);
+
+    before(async () => {
+      ws = await cli(['workspaces', 'create', '--name', 'URL rules'], env);
+      strict = { ...env, LEADRELAY_ALLOW_PRIVATE_DESTINATIONS: 'false' };
+    });
+
+    const refused: [string, string, RegExp][] = [
+      ['plain http', 'http://crm.example.com/in', /^error: --url refused: the destination URL must use https .*LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true/],
+      ['another scheme', 'ftp://crm.example.com/in', /^error: --url refused: the destination URL must use https, not ftp$/],
+      ['a loopback address', 'https://127.0.0.1:8443/in', /^error: --url refused: the host "127.0.0.1" resolves to 127.0.0.1 \(loopback\)/],
+      ['a private address', 'https://10.20.30.40/in', /^error: --url refused: the host "10.20.30.40" resolves to 10.20.30.40 \(private\)/],
+      ['the link-local metadata address', 'https://169.254.169.254/latest', /\(linkLocal\)/],
+      ['an IPv6 loopback', 'https://[::1]/in', /resolves to ::1 \(loopback\)/],
+      ['a name that resolves to loopback', 'https://localhost/in', /^error: --url refused: the host "localhost" resolves to .* \(loopback\)/],
+      ['a user name and password', 'https://user:pw@crm.example.com/in', /must not contain a user name or password/],
+    ];
+    for (const [what, url, pattern] of refused) {
+      it(`refuses ${what} with exit 2 and one line`, async () => {
+        expectRefusal(await addWebhook(url, strict), pattern);
+      });
+    }
+
+    it('the refusal names the host, never the path or query', async () => {
+      const r = await addWebhook('https://10.0.0.7/hooks/zap-secret-path?key=s3cr3t', strict);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.not.contain('zap-secret-path').and.not.contain('s3cr3t');
+    });
+
+    it('accepts http and loopback addresses when LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true', async () => {
+      for (const url of ['http://127.0.0.1:9/in', 'https://10.20.30.40/in', 'https://localhost/in']) {
+        const r = await addWebhook(url, env);
+        expect(r.code, `${url}: ${r.stderr}`).to.equal(0);
+        expect(r.stdout.trim()).to.match(/^[0-9a-f-]{36}$/);
+      }
+    });
+
+    it('accepts a host that does not resolve now, warning that deliveries wait for it', async () => {
+      const r = await addWebhook('https://crm.leadrelay.invalid/in', strict);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(r.stdout.trim()).to.match(/^[0-9a-f-]{36}$/);
+      expect(warningsOf(r)).to.have.length(1);
+      expect(warningsOf(r)[0]).to.match(/^warning: --url: the host "crm.leadrelay.invalid" could not be resolved/);
+    });
+
+    it('reauth of a webhook checks a new --url and the secret, keeps what is left out, and refuses a stored URL the rules now refuse', async () => {
+      const dest = (await addWebhook('https://127.0.0.1:9/in', env, ['--secret', 'first-signing-secret-123'])).stdout.trim();
+      const row = async () => dbh.db.selectFrom('destinations').selectAll().where('id', '=', dest).executeTakeFirstOrThrow();
+      expectRefusal(await runCli(['destinations', 'reauth', dest], env), /^error: give a new --secret and\/or --url for a webhook destination$/);
+      expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'not a url'], env), /^error: --url is not a valid URL: /);
+      expectRefusal(await runCli(['destinations', 'reauth', dest, '--secret', 'too-short'], env), /--secret: signing secret must be at least 16 characters/);
+      // The stored URL is loopback: with private destinations no longer allowed, resuming would fail every delivery.
+      expectRefusal(await runCli(['destinations', 'reauth', dest, '--secret', 'second-signing-secret-456'], strict), /^error: the stored --url \(give a new one with --url\) refused: .*loopback/);
+      expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'http://crm.example.com/in'], strict), /^error: --url refused: .*https/);
+      const before = await row();
+      expect(before.config).to.deep.equal({ url: 'https://127.0.0.1:9/in' });
+
+      const moved = await runCli(['destinations', 'reauth', dest, '--url', 'https://127.0.0.2:9/in'], env);
+      expect(moved.code, moved.stderr).to.equal(0);
+      expect(moved.stdout).to.match(/^URL replaced; resumed 0 parked deliveries/);
+      const after = await row();
+      expect(after.config).to.deep.equal({ url: 'https://127.0.0.2:9/in' });
+      expect(after.credentials_envelope).to.equal(before.credentials_envelope);
+    });
+  });
+
+  describe('--json on every list, and leads show', () => {
+    let ws: string;
+    let receiver: FakeReceiver;
+    const PAGE = '61000';
+    const FORM = '61001';
+    const PAGE_TOKEN = 'EAAB-json-page-token-secret';
+    const SECRET = 'json-test-signing-secret';
+
+    before(async () => {
+      receiver = await startFakeReceiver({ secret: SECRET });
+      ws = await cli(['workspaces', 'create', '--name', 'JSON'], env);
+      graph.setPageToken(PAGE, PAGE_TOKEN, 'JSON Bikes');
+      graph.installApp(PAGE);
+      graph.addForm({ id: FORM, page_id: PAGE, name: 'Test ride', questions: [{ key: 'email', type: 'EMAIL', label: 'Email' }] });
+      await cli(['pages', 'add', '--workspace', ws, '--page-id', PAGE, '--token', PAGE_TOKEN], env);
+    });
+    after(async () => {
+      await receiver?.close();
+    });
+
+    it('workspaces, pages, destinations, routes and leads list print parseable JSON without secrets', async () => {
+      const dest = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', receiver.url, '--secret', SECRET, '--name', 'Receiver'], env);
+      const route = await cli(['routes', 'add', '--workspace', ws, '--page-id', PAGE, '--destination', dest], env);
+
+      const workspaces = JSON.parse(await cli(['workspaces', 'list', '--json'], env)) as { id: string; name: string }[];
+      expect(workspaces.find((w) => w.id === ws)).to.include({ name: 'JSON' });
+      const pagesOut = await cli(['pages', 'list', '--workspace', ws, '--json'], env);
+      expect(JSON.parse(pagesOut)).to.deep.equal([
+        { ...JSON.parse(pagesOut)[0], workspace_id: ws, page_id: PAGE, name: 'JSON Bikes', status: 'active', status_reason: null },
+      ]);
+      expect(pagesOut).to.not.contain(PAGE_TOKEN).and.not.contain('lr1.');
+      const destsOut = await cli(['destinations', 'list', '--workspace', ws, '--json'], env);
+      const dests = JSON.parse(destsOut) as { id: string; type: string; name: string; status: string }[];
+      expect(dests.map((d) => [d.id, d.type, d.name, d.status])).to.deep.equal([[dest, 'webhook', 'Receiver', 'active']]);
+      expect(destsOut).to.not.contain(SECRET).and.not.contain('lr1.').and.not.contain(new URL(receiver.url).pathname);
+      const routes = JSON.parse(await cli(['routes', 'list', '--workspace', ws, '--json'], env)) as { id: string }[];
+      expect(routes.map((r) => r.id)).to.deep.equal([route]);
+      expect(JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env))).to.deep.equal([]);
+    });
+
+    it("leads show lists every delivery attempt with its time, outcome and reason, never the lead's answers", async () => {
+      const leadgenId = '61000000000001';
+      graph.addLead({ id: leadgenId, form_id: FORM, field_data: [{ name: 'email', values: ['zoe.private@example.com'] }] });
+      receiver.respondWith([{ status: 503, body: '{"message":"receiver warming up"}', headers: { 'content-type': 'application/json' } }]);
+      const program = await startProgram('start', env);
+      try {
+        expect((await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId })).status).to.equal(200);
+        const leadId = await waitUntil(async () => {
+          const list = JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env)) as { id: string; leadgen_id: string; deliveries: { status: string }[] }[];
+          const lead = list.find((l) => l.leadgen_id === leadgenId);
+          return lead?.deliveries[0]?.status === 'delivered' ? lead.id : undefined;
+        }, 30_000, 'the lead delivered after one retry');
+
+        const shownJson = await cli(['leads', 'show', leadId, '--json'], env);
+        const shown = JSON.parse(shownJson) as {
+          id: string;
+          leadgen_id: string;
+          page: { id: string; name: string };
+          form: { id: string; name: string };
+          answers: string;
+          deliveries: { status: string; destination: { id: string; type: string; name: string }; attempts: { attempt: number; started_at: string; outcome: string; http_status: number | null; reason: string | null; message: string | null }[] }[];
+        };
+        expect(shown).to.include({ id: leadId, leadgen_id: leadgenId, answers: 'stored' });
+        expect(shown.page).to.deep.equal({ id: PAGE, name: 'JSON Bikes' });
+        expect(shown.form).to.deep.equal({ id: FORM, name: 'Test ride' });
+        expect(shown.deliveries).to.have.length(1);
+        const [delivery] = shown.deliveries;
+        expect(delivery).to.include({ status: 'delivered' });
+        expect(delivery.destination).to.deep.equal({ id: delivery.destination.id, type: 'webhook', name: 'Receiver' });
+        expect(delivery.attempts.map((a) => [a.outcome, a.http_status, a.reason])).to.deep.equal([
+          ['retry', 503, 'status_code_503'],
+          ['delivered', 200, null],
+        ]);
+        expect(delivery.attempts[0].message).to.contain('receiver warming up');
+        for (const a of delivery.attempts) expect(Date.parse(a.started_at)).to.be.a('number').and.not.NaN;
+        expect(shownJson).to.not.contain('zoe.private');
+
+        const text = await cli(['leads', 'show', leadId], env);
+        expect(text).to.contain(`lead ${leadId}`);
+        expect(text).to.match(/#1 {2}\S+ {2}retry {2}HTTP 503 {2}retryable\/status_code_503: .*receiver warming up/);
+        expect(text).to.match(/#2 {2}\S+ {2}delivered {2}HTTP 200/);
+        expect(text).to.not.contain('zoe.private');
+      } finally {
+        await program.kill();
+      }
+    });
+  });
 
   it('exits non-zero, promptly, when it cannot listen (instead of idling on open connections)', async () => {
     const blocker = net.createServer();
@@ -93,6 +424,7 @@ describe('e2e: operator CLI', function () {
 
   it('keys rotate re-encrypts every secret under the new first key; the old key can then go', async () => {
     const ws = await cli(['workspaces', 'create', '--name', 'Rotate'], env);
+    graph.setPageToken('777', 'EAAB-rotate-me');
     await cli(['pages', 'add', '--workspace', ws, '--page-id', '777', '--token', 'EAAB-rotate-me'], env);
     const dest = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', 'https://crm.example.com/x', '--secret', 'another-long-signing-secret'], env);
     const newKey = `k2:${Buffer.alloc(32, 9).toString('base64')}`;

@@ -1,7 +1,8 @@
 // A loopback fake of the Meta Graph API, faithful enough for end-to-end tests of the real
 // program: version-pinned paths, appsecret_proof checks (classic and time-stamped), Page
 // tokens, Graph's real error shapes (HTTP 400 + {error:{message,type,code,error_subcode,
-// fbtrace_id}}), `fields` selection, cursor paging with `filtering`, debug_token and test leads.
+// fbtrace_id}}), `fields` selection, cursor paging with `filtering`, debug_token, the Page node,
+// the Page's subscribed_apps edge and test leads.
 // It is independent of src/meta on purpose: a shared bug would otherwise pass its own test.
 // Reference: /work/shared/reference/meta-lead-ads.md §5–§9, §11.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -89,6 +90,14 @@ export interface FakeGraph {
   addForm(form: FakeFormInput): void;
   /** Makes `token` the Page's valid token (replacing any earlier one for that Page). */
   setPageToken(pageId: string, token: string, pageName?: string): void;
+  /** Makes `token` a valid user token: debug_token says `USER`; it reads a Page's id and name, nothing of the Page's own. */
+  setUserToken(token: string, userId?: string): void;
+  /** The permissions debug_token reports for this token (default: the `scopes` option). */
+  setTokenScopes(token: string, scopes: string[]): void;
+  /** Installs the app on the Page, as `POST /{page-id}/subscribed_apps` with its Page token does. Default fields: `leadgen`. */
+  installApp(pageId: string, subscribedFields?: string[]): void;
+  /** The fields the app is subscribed to on the Page, or undefined when it is not installed. */
+  installedFields(pageId: string): string[] | undefined;
   /** Kills a token: later calls get `{error:{code:190,error_subcode,...}}` with HTTP 400. Default subcode 460. */
   revokeToken(token: string, subcode?: number): void;
   /** The next requests touching this id (as the first path segment) get these responses, in order; then normal service. */
@@ -252,6 +261,9 @@ const FORM_NODE_FIELDS = new Set([
 const FORM_DEFAULT_FIELDS = ['id', 'locale', 'name', 'status'];
 
 const DEFAULT_SCOPES = ['leads_retrieval', 'pages_manage_metadata', 'pages_show_list', 'pages_read_engagement', 'ads_management'];
+const APP_NAME = 'LeadRelay test app';
+/** Reading or changing a Page's subscribed_apps needs these on the Page token (LG; /reference/page/subscribed_apps). */
+const SUBSCRIBED_APPS_SCOPES = ['pages_manage_metadata', 'pages_show_list'];
 const DEFAULT_LEADS_PAGE_SIZE = 25;
 
 /** `2026-11-20T10:15:00+0000`, Graph's created_time form. */
@@ -393,6 +405,9 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
   const pageNames = new Map<string, string>();
   const tokenToPage = new Map<string, string>();
   const pageToToken = new Map<string, string>();
+  const userTokens = new Map<string, string>();
+  const tokenScopes = new Map<string, string[]>();
+  const installed = new Map<string, string[]>();
   const revoked = new Map<string, number>();
   const scripted = new Map<string, FakeResponse[]>();
   const routes: { method: string; path: string | RegExp; handler: (req: FakeRouteRequest) => FakeResponse }[] = [];
@@ -459,7 +474,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     if (subcode !== undefined) {
       return errorReply({ message: TOKEN_SUBCODE_MESSAGES[subcode] ?? 'Error validating access token', type: 'OAuthException', code: 190, error_subcode: subcode });
     }
-    if (tokenToPage.has(token) || isAppToken(token)) return undefined;
+    if (tokenToPage.has(token) || userTokens.has(token) || isAppToken(token)) return undefined;
     return errorReply({ message: 'Invalid OAuth access token - Cannot parse access token', type: 'OAuthException', code: 190 });
   }
 
@@ -490,6 +505,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     const subcode = revoked.get(input);
     const pageId = tokenToPage.get(input);
     const appId = opts.appId ?? '1234567890';
+    const granted = tokenScopes.get(input) ?? scopes;
     if (subcode !== undefined) {
       return {
         status: 200,
@@ -497,7 +513,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
           data: {
             app_id: appId,
             type: 'PAGE',
-            application: 'LeadRelay test app',
+            application: APP_NAME,
             is_valid: false,
             expires_at: 0,
             error: { code: 190, subcode, message: TOKEN_SUBCODE_MESSAGES[subcode] ?? 'Error validating access token' },
@@ -515,15 +531,36 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
           data: {
             app_id: appId,
             type: 'PAGE',
-            application: 'LeadRelay test app',
+            application: APP_NAME,
             data_access_expires_at: issued + 90 * 86_400,
             expires_at: 0,
             is_valid: true,
             issued_at: issued,
             profile_id: pageId,
-            scopes,
-            granular_scopes: scopes.map((scope) => ({ scope, target_ids: [pageId] })),
+            scopes: granted,
+            granular_scopes: granted.map((scope) => ({ scope, target_ids: [pageId] })),
             user_id: '10000000000001',
+          },
+        },
+      };
+    }
+    const userId = userTokens.get(input);
+    if (userId !== undefined) {
+      // A long-lived user token: about 60 days.
+      const issued = Math.floor(now() / 1000) - 3600;
+      return {
+        status: 200,
+        body: {
+          data: {
+            app_id: appId,
+            type: 'USER',
+            application: APP_NAME,
+            data_access_expires_at: issued + 90 * 86_400,
+            expires_at: issued + 5_183_944,
+            is_valid: true,
+            issued_at: issued,
+            scopes: granted,
+            user_id: userId,
           },
         },
       };
@@ -614,6 +651,41 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     };
   }
 
+  /** `GET|POST|DELETE /{page-id}/subscribed_apps`: only with that Page's token. */
+  function subscribedAppsReply(method: string, pageId: string, token: string, params: Record<string, string>): Reply {
+    if (isAppToken(token) || userTokens.has(token)) {
+      return errorReply({ message: '(#210) A page access token is required to request this resource.', type: 'OAuthException', code: 210 });
+    }
+    if (!pageToToken.has(pageId) || !canRead(token, pageId)) return { status: 400, body: unsupportedRequestBody(method.toLowerCase(), pageId) };
+    const granted = tokenScopes.get(token) ?? scopes;
+    const lacking = SUBSCRIBED_APPS_SCOPES.find((scope) => !granted.includes(scope));
+    if (lacking) return errorReply({ message: `(#200) Requires ${lacking} permission to manage the object`, type: 'OAuthException', code: 200 });
+    const appId = opts.appId ?? '1234567890';
+    if (method === 'GET') {
+      const fields = installed.get(pageId);
+      if (fields === undefined) return { status: 200, body: { data: [] } };
+      return { status: 200, body: { data: [{ category: 'Business', link: `https://www.facebook.com/games/?app_id=${appId}`, name: APP_NAME, id: appId, subscribed_fields: fields }] } };
+    }
+    if (method === 'POST') {
+      const raw = params.subscribed_fields;
+      if (raw === undefined || raw.trim() === '') return errorReply({ message: '(#100) The parameter subscribed_fields is required.', type: 'OAuthException', code: 100 });
+      let fields: string[];
+      try {
+        const parsed: unknown = JSON.parse(raw);
+        fields = Array.isArray(parsed) ? parsed.map(String) : raw.split(',');
+      } catch {
+        fields = raw.split(',');
+      }
+      installed.set(pageId, [...new Set(fields.map((f) => f.trim()).filter((f) => f !== ''))]);
+      return { status: 200, body: { success: true } };
+    }
+    if (method === 'DELETE') {
+      installed.delete(pageId);
+      return { status: 200, body: { success: true } };
+    }
+    return { status: 400, body: unsupportedRequestBody(method.toLowerCase(), pageId) };
+  }
+
   function createTestLeadReply(formId: string, token: string, params: Record<string, string>): Reply {
     const owner = ownerOfForm(formId);
     if (!owner.exists || !canRead(token, owner.pageId)) return { status: 400, body: unsupportedRequestBody('post', formId) };
@@ -677,7 +749,8 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
           for (const f of fields) if (!FORM_NODE_FIELDS.has(f)) return nodeFieldError(f, 'LeadgenForm');
           return { status: 200, body: pick(formJson(form), fields) };
         }
-        if (pageToToken.has(id) && canRead(token, id)) {
+        // A Page's public fields: its own token, or any user token.
+        if (pageToToken.has(id) && (canRead(token, id) || userTokens.has(token))) {
           const page = { id, name: pageNames.get(id) ?? `Page ${id}` };
           const fields = parseFieldsParam(query.fields) ?? ['name', 'id'];
           return { status: 200, body: pick(page, fields) };
@@ -706,6 +779,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       }
       if (method === 'POST') return createTestLeadReply(id, token, query);
     }
+    if (edge === 'subscribed_apps') return subscribedAppsReply(method, id, token, query);
     if (edge === 'leadgen_forms' && method === 'GET') {
       if (!pageToToken.has(id) || !canRead(token, id)) return notFound();
       return listFormsReply(id, query);
@@ -814,6 +888,20 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       tokenToPage.set(token, pageId);
       revoked.delete(token);
       if (pageName !== undefined) pageNames.set(pageId, pageName);
+    },
+    setUserToken(token, userId = '10000000000002') {
+      userTokens.set(token, userId);
+      revoked.delete(token);
+    },
+    setTokenScopes(token, granted) {
+      tokenScopes.set(token, [...granted]);
+    },
+    installApp(pageId, subscribedFields = ['leadgen']) {
+      installed.set(pageId, [...subscribedFields]);
+    },
+    installedFields(pageId) {
+      const fields = installed.get(pageId);
+      return fields === undefined ? undefined : [...fields];
     },
     revokeToken(token, subcode = 460) {
       revoked.set(token, subcode);

@@ -176,6 +176,36 @@ describe('fake Graph API', () => {
       expect(ignored.body.data).to.have.length(5);
     });
 
+    it("answers a Page's subscribed_apps only to its Page token: none installed, then the app after an install POST", async () => {
+      const none = await rawGet(fake, `/v25.0/${PAGE}/subscribed_apps`, signed(TOKEN));
+      expect(none).to.deep.equal({ status: 200, body: { data: [] } });
+
+      const appToken = `${APP_ID}|${APP_SECRET}`;
+      const withAppToken = await rawGet(fake, `/v25.0/${PAGE}/subscribed_apps`, signed(appToken));
+      expect(withAppToken.status).to.equal(400);
+      expect(withAppToken.body.error).to.include({ code: 210, type: 'OAuthException' });
+      const otherPage = await rawGet(fake, `/v25.0/${PAGE}/subscribed_apps`, signed(OTHER_TOKEN));
+      expect(otherPage.body.error).to.include({ code: 100, error_subcode: 33 });
+
+      const noFields = await fetch(`${fake.url}/v25.0/${PAGE}/subscribed_apps`, { method: 'POST', body: new URLSearchParams(signed(TOKEN)) });
+      expect(noFields.status).to.equal(400);
+      const install = await fetch(`${fake.url}/v25.0/${PAGE}/subscribed_apps`, { method: 'POST', body: new URLSearchParams(signed(TOKEN, { subscribed_fields: 'leadgen' })) });
+      expect(await install.json()).to.deep.equal({ success: true });
+      const listed = await rawGet(fake, `/v25.0/${PAGE}/subscribed_apps`, signed(TOKEN));
+      expect(listed.body.data).to.have.length(1);
+      expect(listed.body.data[0]).to.include({ id: APP_ID });
+      expect(listed.body.data[0].subscribed_fields).to.deep.equal(['leadgen']);
+      expect(fake.installedFields(PAGE)).to.deep.equal(['leadgen']);
+    });
+
+    it('refuses subscribed_apps to a Page token without pages_manage_metadata (code 200)', async () => {
+      fake.setTokenScopes(TOKEN, ['leads_retrieval', 'pages_show_list']);
+      const answer = await rawGet(fake, `/v25.0/${PAGE}/subscribed_apps`, signed(TOKEN));
+      expect(answer.status).to.equal(400);
+      expect(answer.body.error).to.include({ code: 200 });
+      expect(answer.body.error.message).to.contain('pages_manage_metadata');
+    });
+
     it('records every call', async () => {
       await rawGet(fake, '/v25.0/42', signed(TOKEN, { fields: 'id' }));
       expect(fake.calls).to.have.length(1);
@@ -270,6 +300,27 @@ describe('fake Graph API', () => {
       fake.revokeToken(TOKEN, 463);
       const invalid = await client.debugToken(TOKEN);
       expect(invalid).to.include({ isValid: false, errorCode: 190, errorSubcode: 463 });
+    });
+
+    it("debug_token reports a Page token's page id and scopes, a user token as USER, and an unknown token as invalid", async () => {
+      fake.setTokenScopes(TOKEN, ['leads_retrieval', 'pages_show_list']);
+      const page = await client.debugToken(TOKEN);
+      expect(page).to.include({ isValid: true, type: 'PAGE', profileId: PAGE });
+      expect(page.scopes).to.deep.equal(['leads_retrieval', 'pages_show_list']);
+      fake.setUserToken('EAAfakeUserToken0123456789');
+      const user = await client.debugToken('EAAfakeUserToken0123456789');
+      expect(user).to.include({ isValid: true, type: 'USER', profileId: null });
+      expect(user.expiresAt).to.be.a('number');
+      const unknown = await client.debugToken('EAAnotAToken');
+      expect(unknown).to.include({ isValid: false, errorCode: 190 });
+    });
+
+    it("reads a Page's name with its Page token or a user token, not with another Page's token", async () => {
+      expect(await client.getPage(PAGE, TOKEN)).to.deep.equal({ id: PAGE, name: 'Acme Bikes' });
+      fake.setUserToken('EAAfakeUserToken0123456789');
+      expect(await client.getPage(PAGE, 'EAAfakeUserToken0123456789')).to.deep.equal({ id: PAGE, name: 'Acme Bikes' });
+      const err = await expectGraphError(client.getPage(PAGE, OTHER_TOKEN));
+      expect(err.info.category).to.equal('not_found');
     });
 
     it('test leads: one per form, dummy answers, listed, deletable', async () => {
