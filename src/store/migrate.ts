@@ -4,10 +4,12 @@ import { Migrator, sql, type Migration, type MigrationProvider, type MigrationRe
 import type { Db } from './db.js';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-forms.js';
+import * as m0003 from './migrations/0003-recent-records.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-forms': m0002,
+  '0003-recent-records': m0003,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -149,6 +149,15 @@ export interface FormsTable {
   fetched_at: GeneratedTimestamp;
 }
 
+export interface ConnectorRecentRecordsTable {
+  workspace_id: string;
+  destination_id: string;
+  /** Keyed hash (HMAC-SHA256, hex) of the destination id and a person key. */
+  key_hash: string;
+  external_id: string;
+  created_at: GeneratedTimestamp;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -159,6 +168,7 @@ export interface Database {
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
   forms: FormsTable;
+  connector_recent_records: ConnectorRecentRecordsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
