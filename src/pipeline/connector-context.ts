@@ -84,6 +84,11 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
   const config = connector.configSchema.parse(dest.config ?? {});
   const credentials = connector.credentialsSchema.parse(decryptCredentials(app, dest));
   let stateCache: Record<string, unknown> | null | undefined;
+  const recentRecordKey = (key: string) => ({
+    workspaceId: dest.workspace_id,
+    destinationId: dest.id,
+    keyHash: hashDestinationKey(connectorLocks(app).hashKey, dest.id, key).toString('hex'),
+  });
   const ctx: ConnectorContext = {
     destinationId: dest.id,
     workspaceId: dest.workspace_id,
@@ -118,14 +123,8 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
       }
     },
     recentRecords: {
-      async find(key) {
-        const keyHash = hashDestinationKey(connectorLocks(app).hashKey, dest.id, key).toString('hex');
-        return findRecentRecord(app.db, { workspaceId: dest.workspace_id, destinationId: dest.id, keyHash }, RECENT_RECORD_TTL_MS);
-      },
-      async save(key, externalId) {
-        const keyHash = hashDestinationKey(connectorLocks(app).hashKey, dest.id, key).toString('hex');
-        await saveRecentRecord(app.db, { workspaceId: dest.workspace_id, destinationId: dest.id, keyHash }, externalId, RECENT_RECORD_TTL_MS);
-      },
+      find: (key) => findRecentRecord(app.db, recentRecordKey(key), RECENT_RECORD_TTL_MS),
+      save: (key, externalId) => saveRecentRecord(app.db, recentRecordKey(key), externalId, RECENT_RECORD_TTL_MS),
     },
     settings: connectorSettings(app),
     now: () => Date.now(),
