@@ -123,6 +123,26 @@ export interface ConnectorContext<Config = Record<string, unknown>, Credentials 
     get(): Promise<Record<string, unknown> | null>;
     set(value: Record<string, unknown>): Promise<void>;
   };
+  /**
+   * Runs `fn` while holding a lock on `key` within this destination, shared by every worker
+   * process (a PostgreSQL advisory lock; with the embedded database, one process, in memory).
+   * CRMs without an upsert run find-or-create under it, keyed by the person (connectors/person-key.ts),
+   * so two deliveries of one person cannot both create them. `key` may hold personal data: it
+   * is hashed with a secret key before it leaves the process. Waiting is bounded: past the limit
+   * this throws ConnectorError { kind: 'retryable', reason: 'lock_wait_timeout' }. Keep `fn` to a
+   * few CRM calls: the database ends a lock held longer than its hold limit (see README).
+   */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * CRM ids this destination resolved in the last 15 minutes, by key (e.g.
+   * person key → person id), shared by every worker process. For CRMs whose search lags behind
+   * their creates or costs a scarce budget: consult it first, under withLock on the same key.
+   * Keys are hashed like withLock's.
+   */
+  recentRecords: {
+    find(key: string): Promise<string | undefined>;
+    save(key: string, externalId: string): Promise<void>;
+  };
   settings: ConnectorSettings;
   now(): number;
 }

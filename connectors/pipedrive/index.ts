@@ -5,7 +5,12 @@
 // soon as it succeeds, so a retry resumes where the last attempt stopped and never creates a
 // record twice. Steps:
 //   1. ledger says completed → the lead was delivered before: PATCH it, action 'updated'.
-//   2. find the person by exact email, then by exact phone; else create one (v2).
+//   2. find the person by exact email, then by exact phone; else create one (v2). This runs under
+//      ctx.withLock on the person key (normalised email, else phone, else leadgen id), shared by
+//      every worker process, so concurrent deliveries of one person create them once. Under the
+//      lock, ctx.recentRecords is asked first: the person we resolved for this key minutes ago,
+//      whom the next deliveries then need no search for (the Search API allows 10 calls per 2 s,
+//      and whether a new person shows in search at once is undocumented).
 //   3. when the person already existed, look through their leads (GET /v1/leads?person_id=) for
 //      one whose origin_id is this leadgen id: a repeat without a ledger (→ PATCH, 'updated'),
 //      or a lead our last attempt created before its answer was lost (→ carry on). We scan the v1
@@ -17,6 +22,7 @@
 import { z } from 'zod';
 import type { Connector, DeliveryRecord, DeliveryResult, FieldDescriptor } from '../types.js';
 import { ConnectorError } from '../types.js';
+import { derivePersonKey } from '../person-key.js';
 import { createPipedriveClient, unexpectedResponse, type PipedriveClient, type PipedriveContext, type PipedriveResponse } from './client.js';
 import {
   PIPEDRIVE_FIELD_CACHE_TTL_MS,
@@ -187,6 +193,36 @@ async function createPerson(client: PipedriveClient, body: Record<string, unknow
   return id;
 }
 
+/**
+ * The person of this lead and whether they existed before: the one resolved for the same person
+ * key in the last minutes (ctx.recentRecords), else one Pipedrive finds, else a new one. Runs
+ * under the destination's lock on the person key, so of concurrent deliveries of one person (in
+ * any worker process) the first creates them and the rest find them. `onResolved` runs before
+ * the lock is released (the caller writes its ledger there, so a retry resumes with this person).
+ */
+async function findOrCreatePerson(
+  ctx: PipedriveContext,
+  client: PipedriveClient,
+  split: SplitFields,
+  record: DeliveryRecord,
+  personBody: Record<string, unknown>,
+  onResolved: (personId: number) => Promise<void>,
+): Promise<{ personId: number; isExisting: boolean }> {
+  const personKey = derivePersonKey({ email: findEmail(split, record.lead), phone: findPhone(split, record.lead), leadgenId: record.lead.leadgen_id });
+  return ctx.withLock(personKey, async () => {
+    const remembered = Number(await ctx.recentRecords.find(personKey));
+    if (Number.isInteger(remembered) && remembered > 0) {
+      await onResolved(remembered);
+      return { personId: remembered, isExisting: true };
+    }
+    const found = await findPerson(client, split, record);
+    const personId = found ?? (await createPerson(client, personBody));
+    await onResolved(personId);
+    await ctx.recentRecords.save(personKey, String(personId));
+    return { personId, isExisting: found !== undefined };
+  });
+}
+
 /** A lead of this person whose origin_id is the leadgen id, i.e. one we created before. */
 async function findLeadByOrigin(client: PipedriveClient, personId: number, leadgenId: string): Promise<string | undefined> {
   let start = 0;
@@ -279,10 +315,11 @@ async function deliverToPipedrive(ctx: PipedriveContext, record: DeliveryRecord)
     const isPersonFromLedger = personId !== undefined;
     let isExistingPerson = false;
     if (personId === undefined) {
-      personId = await findPerson(client, split, record);
-      isExistingPerson = personId !== undefined;
-      if (personId === undefined) personId = await createPerson(client, personBody);
-      ledger = await writeLedger(ctx, { ...ledger, personId });
+      const person = await findOrCreatePerson(ctx, client, split, record, personBody, async (id) => {
+        ledger = await writeLedger(ctx, { ...ledger, personId: id });
+      });
+      personId = person.personId;
+      isExistingPerson = person.isExisting;
     }
 
     // 3. A lead we made before for this leadgen id?

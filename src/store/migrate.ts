@@ -5,11 +5,13 @@ import type { Db } from './db.js';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-forms.js';
 import * as m0003 from './migrations/0003-leases.js';
+import * as m0004 from './migrations/0004-recent-records.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-forms': m0002,
   '0003-leases': m0003,
+  '0004-recent-records': m0004,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

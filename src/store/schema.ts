@@ -155,6 +155,15 @@ export interface LeasesTable {
   expires_at: Date;
 }
 
+export interface ConnectorRecentRecordsTable {
+  workspace_id: string;
+  destination_id: string;
+  /** Keyed hash (HMAC-SHA256, hex) of the destination id and a person key. */
+  key_hash: string;
+  external_id: string;
+  created_at: GeneratedTimestamp;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -166,6 +175,7 @@ export interface Database {
   delivery_attempts: DeliveryAttemptsTable;
   forms: FormsTable;
   leases: LeasesTable;
+  connector_recent_records: ConnectorRecentRecordsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;

@@ -9,7 +9,7 @@ import { isTrustedApiDomain } from '../../connectors/pipedrive/oauth.js';
 import type { PipedriveConfig, PipedriveCredentials } from '../../connectors/pipedrive/manifest.js';
 import { ConnectorError, type ConnectorContext, type DeliveryRecord } from '../../connectors/types.js';
 import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
-import { makeSampleLead, makeSampleRecord, makeTestContext, testConnectorSettings } from '../helpers/sample-lead.js';
+import { makeSampleLead, makeSampleRecord, makeTestContext, makeTestDestinationState, testConnectorSettings } from '../helpers/sample-lead.js';
 import { runConnectorContract, type ContractScenario } from './connector-contract.js';
 
 const API = 'http://127.0.0.1:9';
@@ -221,6 +221,62 @@ describe('pipedrive (nock)', () => {
 
       const result = await pipedriveConnector.deliver(ctx, record);
       expect(result).to.include({ externalId: 'lead-3', action: 'created' });
+    });
+
+    it('finds or creates the person under the destination lock, keyed by the normalised email', async () => {
+      const ctx = makeContext();
+      const lead = makeSampleLead({ answers: [{ key: 'email', values: ['  Zoe.Angstrom@Example.COM '] }] });
+      const record = makeSampleRecord({ lead, fields: { name: 'Zoë' }, unmappedNote: undefined });
+      let lockHeldDuringCreate: boolean | undefined;
+      const withLock = ctx.withLock.bind(ctx);
+      let isLockHeld = false;
+      ctx.withLock = async (key, fn) =>
+        withLock(key, async () => {
+          isLockHeld = true;
+          try {
+            return await fn();
+          } finally {
+            isLockHeld = false;
+          }
+        });
+      api().get('/api/v2/persons/search').query(searchQuery('email', 'Zoe.Angstrom@Example.COM')).reply(200, emptySearch);
+      api()
+        .post('/api/v2/persons', () => ((lockHeldDuringCreate = isLockHeld), true))
+        .reply(200, { success: true, data: { id: 101 } });
+      api().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-locked' } });
+
+      await pipedriveConnector.deliver(ctx, record);
+      expect(ctx.destination.lockKeys).to.deep.equal(['email:zoe.angstrom@example.com']);
+      expect(lockHeldDuringCreate).to.equal(true);
+      expect(ctx.destination.recentRecords.get('email:zoe.angstrom@example.com')).to.equal('101');
+    });
+
+    it('keys the lock by the phone without an email, and by the leadgen id without either', async () => {
+      const byPhone = makeContext();
+      const phoneLead = makeSampleLead({ answers: [{ key: 'phone_number', values: ['+44 (7700) 900-999'] }] });
+      api().get('/api/v2/persons/search').query(searchQuery('phone', '+44 (7700) 900-999')).reply(200, personHit(66));
+      api().get('/v1/leads').query(true).reply(200, leadsList([]));
+      api().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-p' } });
+      await pipedriveConnector.deliver(byPhone, makeSampleRecord({ lead: phoneLead, fields: { name: 'Ann' }, unmappedNote: undefined }));
+      expect(byPhone.destination.lockKeys).to.deep.equal(['phone:+447700900999']);
+
+      const byLead = makeContext();
+      api().post('/api/v2/persons').reply(200, { success: true, data: { id: 67 } });
+      api().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-n' } });
+      await pipedriveConnector.deliver(byLead, makeSampleRecord({ lead: makeSampleLead({ answers: [] }), fields: { name: 'Nobody' }, unmappedNote: undefined }));
+      expect(byLead.destination.lockKeys).to.deep.equal([`lead:${LEADGEN_ID}`]);
+    });
+
+    it('uses the person recently resolved for the same email without searching', async () => {
+      const ctx = makeContext();
+      ctx.destination.recentRecords.set(`email:${EMAIL}`, '88');
+      api().get('/v1/leads').query({ person_id: '88', start: '0', limit: '500' }).reply(200, leadsList([]));
+      api().post('/v1/leads', (b) => b.person_id === 88).reply(201, { success: true, data: { id: 'lead-recent' } });
+      api().post('/v1/notes').reply(201, { success: true, data: { id: 13 } });
+
+      const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
+      expect(result).to.include({ externalId: 'lead-recent', action: 'created' });
+      expect(ctx.stateValue).to.include({ personId: 88 });
     });
 
     it('resumes after a partial failure: one person in total, the saved personId reused', async () => {
@@ -718,6 +774,41 @@ describe('pipedrive against the loopback fake', () => {
 
     const bad = await deliverExpectingError(fakeContext({ type: 'api_token', apiToken: 'wrong' }), makeSampleRecord());
     expect(bad).to.include({ kind: 'auth', reason: 'pipedrive_unauthorized', crmMessage: 'unauthorized access — Please check developers.pipedrive.com for more information about Pipedrive API.' });
+  });
+
+  it('creates one person for 20 parallel deliveries of one email, with a lagging search index', async () => {
+    const slow = await startFakePipedrive({ apiTokens: ['fake-token-2'], latencyMs: { min: 20, max: 80 }, searchIndexLagMs: 5_000, burstLimit: 400 });
+    try {
+      const destination = makeTestDestinationState();
+      const records = Array.from({ length: 20 }, (_, i) =>
+        makeSampleRecord({
+          lead: makeSampleLead({ leadgen_id: `77700000${i}`, answers: [{ key: 'email', values: [i % 2 ? 'Same.Person@example.com' : 'same.person@example.com'] }] }),
+          fields: { name: 'Same Person' },
+          unmappedNote: undefined,
+        }),
+      );
+      const results = await Promise.all(
+        records.map((record) =>
+          pipedriveConnector.deliver(
+            makeTestContext<PipedriveConfig, PipedriveCredentials>({
+              config: {},
+              credentials: { type: 'api_token', apiToken: 'fake-token-2' },
+              settings: { ...testConnectorSettings, pipedrive: { apiUrl: slow.url, oauthUrl: slow.url, clientId: 'x', clientSecret: 'y' } },
+              destination,
+            }),
+            record,
+          ),
+        ),
+      );
+      expect(slow.persons.size).to.equal(1);
+      const [person] = [...slow.persons.values()];
+      expect(results.map((r) => r.action)).to.deep.equal(Array(20).fill('created'));
+      expect(results.map((r) => slow.leads.get(r.externalId)?.person_id)).to.deep.equal(Array(20).fill(person.id));
+      // Only the first delivery searched; the rest used the person it created.
+      expect(slow.requests.filter((r) => r.path === '/api/v2/persons/search')).to.have.length(1);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('limits search to 10 requests per 2 seconds', async () => {

@@ -107,6 +107,17 @@ export interface FakePipedriveOptions {
   companyDomain?: string;
   /** The user id owning records created without owner_id. */
   userId?: number;
+  /**
+   * Time each API call takes, in ms, drawn between min and max (default 0): half before the
+   * fake acts on the request, half before the answer leaves, as over a real network.
+   */
+  latencyMs?: { min: number; max: number };
+  /**
+   * A new person shows in search this long after the create answered (default 0). Whether
+   * Pipedrive's search lags behind creates is undocumented (HubSpot's does); this models the
+   * pessimistic case.
+   */
+  searchIndexLagMs?: number;
 }
 
 export interface FakePipedrive {
@@ -212,6 +223,10 @@ function parseJsonBody(text: string): Record<string, unknown> {
   fail(400, 'Request body is not valid JSON');
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function nowIso(): string {
   return new Date().toISOString().replace('T', ' ').slice(0, 19);
 }
@@ -236,6 +251,10 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
   const failRules: FailRule[] = [];
   const windows = new Map<string, number[]>();
   const codes = new Map<string, { redirectUri: string; expiresAt: number }>();
+  /** Person id → when search starts finding them (epoch ms); seeded persons are found at once. */
+  const searchableAt = new Map<number, number>();
+  const latency = opts.latencyMs ?? { min: 0, max: 0 };
+  const halfLatency = () => (latency.min + Math.random() * (latency.max - latency.min)) / 2;
   let nextPersonId = 1;
   let nextNoteId = 1;
   let rateLimitedUntil = 0;
@@ -410,9 +429,10 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
       const matches = (value: string) => (isExact ? value.toLowerCase() === wanted : value.toLowerCase().includes(wanted));
       const found = [...persons.values()].filter(
         (p) =>
-          (fields.includes('email') && p.emails.some((e) => matches(e.value))) ||
+          (searchableAt.get(p.id) ?? 0) <= Date.now() &&
+          ((fields.includes('email') && p.emails.some((e) => matches(e.value))) ||
           (fields.includes('phone') && p.phones.some((ph) => matches(ph.value))) ||
-          (fields.includes('name') && matches(p.name)),
+          (fields.includes('name') && matches(p.name))),
       );
       return { status: 200, body: { success: true, data: { items: found.slice(0, limit).map(toSearchItem) }, additional_data: { next_cursor: null } } };
     }
@@ -450,6 +470,7 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
         add_time: new Date().toISOString(),
       };
       persons.set(person.id, person);
+      if (opts.searchIndexLagMs) searchableAt.set(person.id, Date.now() + opts.searchIndexLagMs);
       return { status: 200, body: { success: true, data: person } };
     }
 
@@ -544,12 +565,15 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
       const u = new URL(req.url ?? '/', 'http://127.0.0.1');
       const log: FakeRequest = { method: req.method ?? 'GET', path: u.pathname, query: Object.fromEntries(u.searchParams), auth: 'none', status: 0 };
       requests.push(log);
-      const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      const send = async (status: number, body: unknown, headers: Record<string, string> = {}) => {
         log.status = status;
         const isText = typeof body === 'string';
+        const text = isText ? body : JSON.stringify(body);
+        if (latency.max > 0) await sleep(halfLatency());
         res.writeHead(status, { 'content-type': isText ? 'text/html; charset=utf-8' : 'application/json', ...headers });
-        res.end(isText ? body : JSON.stringify(body));
+        res.end(text);
       };
+      if (latency.max > 0) await sleep(halfLatency());
       try {
         if (u.pathname.startsWith('/oauth/')) {
           log.auth = req.headers.authorization?.startsWith('Basic ') ? 'basic' : 'none';
@@ -610,7 +634,7 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
           throw err;
         }
       } catch {
-        if (!res.headersSent) send(500, { success: false, error: 'Internal Server Error occurred.', data: null });
+        if (!res.headersSent) await send(500, { success: false, error: 'Internal Server Error occurred.', data: null });
       }
     })();
   });

@@ -1,6 +1,7 @@
 // Sample canonical leads and delivery records for tests.
 import { CANONICAL_SCHEMA_VERSION, type CanonicalLead } from '../../src/lead/canonical.js';
 import type { ConnectorContext, ConnectorSettings, DeliveryRecord } from '../../connectors/types.js';
+import { KeyedMutex } from '../../src/util/keyed-mutex.js';
 
 export function makeSampleLead(overrides: Partial<CanonicalLead> = {}): CanonicalLead {
   return {
@@ -59,13 +60,32 @@ export const testConnectorSettings: ConnectorSettings = {
   pipedrive: { apiUrl: 'https://api.pipedrive.com', oauthUrl: 'https://oauth.pipedrive.com', clientId: 'pd-client', clientSecret: 'pd-secret' },
 };
 
+/**
+ * What the contexts of one destination share, in memory: its locks and its recent records (in
+ * the program, PostgreSQL holds both). Pass one to several makeTestContext calls to model
+ * concurrent deliveries to one destination.
+ */
+export interface TestDestinationState {
+  locks: KeyedMutex;
+  recentRecords: Map<string, string>;
+  /** Every key withLock was called with, in order. */
+  lockKeys: string[];
+}
+
+export function makeTestDestinationState(): TestDestinationState {
+  return { locks: new KeyedMutex(), recentRecords: new Map(), lockKeys: [] };
+}
+
 /** An in-memory context: saved credentials and state are kept on the returned object for assertions. */
 export function makeTestContext<C, K>(opts: {
   config: C;
   credentials: K;
   settings?: Partial<ConnectorSettings>;
   now?: () => number;
-}): ConnectorContext<C, K> & { saved: K[]; stateValue: Record<string, unknown> | null } {
+  /** Shared with other contexts of the same destination (default: a fresh one). */
+  destination?: TestDestinationState;
+}): ConnectorContext<C, K> & { saved: K[]; stateValue: Record<string, unknown> | null; destination: TestDestinationState } {
+  const destination = opts.destination ?? makeTestDestinationState();
   const ctx = {
     destinationId: 'd0000000-0000-4000-8000-000000000001',
     workspaceId: 'f3c1b0de-1111-4a4a-8888-000000000001',
@@ -81,6 +101,17 @@ export function makeTestContext<C, K>(opts: {
       get: async () => ctx.stateValue,
       set: async (v: Record<string, unknown>) => {
         ctx.stateValue = v;
+      },
+    },
+    destination,
+    withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+      destination.lockKeys.push(key);
+      return destination.locks.run(key, 30_000, () => fn());
+    },
+    recentRecords: {
+      find: async (key: string) => destination.recentRecords.get(key),
+      save: async (key: string, externalId: string) => {
+        destination.recentRecords.set(key, externalId);
       },
     },
     settings: { ...testConnectorSettings, ...(opts.settings ?? {}) },

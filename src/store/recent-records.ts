@@ -1,0 +1,39 @@
+// CRM ids a destination resolved recently, by key hash (table connector_recent_records). Times
+// are the database's, so every worker process agrees on a row's age.
+import { sql } from 'kysely';
+import type { Db } from './db.js';
+
+export interface RecentRecordKey {
+  workspaceId: string;
+  destinationId: string;
+  /** A keyed hash of the key, never the key itself (it may hold an email or a phone). */
+  keyHash: string;
+}
+
+/** The external id saved for this key less than `maxAgeMs` ago, if any. */
+export async function findRecentRecord(db: Db, key: RecentRecordKey, maxAgeMs: number): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('connector_recent_records')
+    .select('external_id')
+    .where('workspace_id', '=', key.workspaceId)
+    .where('destination_id', '=', key.destinationId)
+    .where('key_hash', '=', key.keyHash)
+    .where('created_at', '>', sql<Date>`now() - make_interval(secs => ${maxAgeMs / 1000})`)
+    .executeTakeFirst();
+  return row?.external_id;
+}
+
+/** Saves (or renews) the external id for this key, and deletes this destination's rows older than `maxAgeMs`. */
+export async function saveRecentRecord(db: Db, key: RecentRecordKey, externalId: string, maxAgeMs: number): Promise<void> {
+  await db
+    .insertInto('connector_recent_records')
+    .values({ workspace_id: key.workspaceId, destination_id: key.destinationId, key_hash: key.keyHash, external_id: externalId })
+    .onConflict((oc) => oc.columns(['destination_id', 'key_hash']).doUpdateSet({ external_id: externalId, created_at: sql`now()` }))
+    .execute();
+  await db
+    .deleteFrom('connector_recent_records')
+    .where('workspace_id', '=', key.workspaceId)
+    .where('destination_id', '=', key.destinationId)
+    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${maxAgeMs / 1000})`)
+    .execute();
+}
