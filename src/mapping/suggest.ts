@@ -146,6 +146,15 @@ function fitRuleToField(rule: MappingRule, field: FieldDescriptor | undefined, q
   return transforms.length > 0 ? fitted : { target: rule.target, source: rule.source };
 }
 
+/** The rule with its phone transforms reading the country from question `key` first (their own default country stays the fallback). */
+function withPhoneCountryFrom(rule: MappingRule, key: string): MappingRule {
+  if (!rule.transforms?.some((t) => t.type === 'phone_e164' && !t.defaultCountryFrom)) return rule;
+  return {
+    ...rule,
+    transforms: rule.transforms.map((t) => (t.type === 'phone_e164' && !t.defaultCountryFrom ? { ...t, defaultCountryFrom: key } : t)),
+  };
+}
+
 /**
  * Proposes a mapping. Targets must exist among `fields` (when `fields` is empty — a CRM not yet
  * connected — or the preset maps all by key, the preset's targets are taken as they are). Two
@@ -226,7 +235,12 @@ export function suggestMapping(
     }
   }
 
-  const mapping: Mapping = { version: 1, rules: [...questionRules, ...extraRules], unmapped: preset.unmapped ? { ...preset.unmapped } : null };
+  // A form that asks for the country: phone numbers typed without +country code are read with it.
+  const countryQuestion = uniqueQuestions.find((q) => String(q.type ?? '').toUpperCase() === 'COUNTRY' || standardTypeOf(q, preset) === 'COUNTRY') ??
+    uniqueQuestions.find((q) => String(q.key).toLowerCase() === 'country');
+  const rules = [...questionRules, ...extraRules].map((rule) => (countryQuestion ? withPhoneCountryFrom(rule, countryQuestion.key) : rule));
+
+  const mapping: Mapping = { version: 1, rules, unmapped: preset.unmapped ? { ...preset.unmapped } : null };
   const country = options.defaultCountry ?? preset.defaultCountry;
   if (country) mapping.defaultCountry = country;
   return mapping;

@@ -77,8 +77,19 @@ function checkRule(
       if (stray.length > 0) push('warning', `value map entries ${stray.map((s) => `"${s}"`).join(', ')} are not options of question "${rule.source.key}"`);
     }
   }
-  if (transforms.some((t) => t.type === 'phone_e164' && !t.defaultCountry) && !mapping.defaultCountry) {
-    push('warning', 'no default country: phone numbers typed without +country code will be kept as typed');
+  for (const t of transforms) {
+    if (t.type !== 'phone_e164' || !t.defaultCountryFrom || !questions || findQuestion(questions, t.defaultCountryFrom)) continue;
+    push('warning', `phone country question "${t.defaultCountryFrom}" is not on the form (the default country will be used)`);
+  }
+  const phones = transforms.filter((t): t is Extract<Transform, { type: 'phone_e164' }> => t.type === 'phone_e164' && !t.defaultCountry);
+  if (phones.length > 0 && !mapping.defaultCountry) {
+    const from = phones.find((t) => t.defaultCountryFrom)?.defaultCountryFrom;
+    push(
+      'warning',
+      from
+        ? `no default country: phone numbers typed without +country code will be kept as typed when "${from}" does not name a country`
+        : 'no default country: phone numbers typed without +country code will be kept as typed',
+    );
   }
   if (!field) return;
 
