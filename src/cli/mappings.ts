@@ -16,7 +16,7 @@ import type { GraphLead } from '../meta/graph-types.js';
 import { buildConnectorContext } from '../pipeline/connector-context.js';
 import { checkFormDrift, describeRouteDrift, toFormQuestions } from '../pipeline/form-drift.js';
 import { decryptLeadAnswers, pageTokenAad, toCanonicalLead } from '../pipeline/lead-record.js';
-import { buildDeliveryRecord, mappingForRoute, needsFieldList, questionsFor } from '../pipeline/mapping-step.js';
+import { buildDeliveryRecord, hasOpenTargets, mappingFieldsFor, mappingForRoute, needsFieldList, questionsFor } from '../pipeline/mapping-step.js';
 import * as repo from '../store/repos.js';
 import type { Destination, Page, Route } from '../store/schema.js';
 
@@ -64,8 +64,9 @@ async function loadDestination(app: App, route: Route): Promise<Destination> {
   return dest;
 }
 
-async function describe(app: App, dest: Destination): Promise<FieldDescriptor[]> {
-  return getConnector(dest.type).describeFields(buildConnectorContext(app, dest, null));
+/** The fields mapping targets are checked against (what the destination's connector declares). */
+async function describeTargets(app: App, dest: Destination): Promise<FieldDescriptor[]> {
+  return mappingFieldsFor(getConnector(dest.type), buildConnectorContext(app, dest, null));
 }
 
 /**
@@ -114,9 +115,10 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
         questions ??= route.form_questions as FormQuestion[] | null;
         if (!questions) throw new UsageError(`page ${route.page_id} is not registered, so form ${route.form_id} cannot be read: add it with leadrelay pages add`);
         const dest = await loadDestination(app, route);
-        const fields = await describe(app, dest);
-        const mapping = suggestMapping(dest.type, questions, fields, loadPreset(dest.type));
-        for (const i of validateMapping(mapping, fields, questions)) printErr(formatIssue(i));
+        const openTargets = hasOpenTargets(getConnector(dest.type));
+        const fields = await describeTargets(app, dest);
+        const mapping = suggestMapping(dest.type, questions, fields, loadPreset(dest.type), { openTargets });
+        for (const i of validateMapping(mapping, fields, questions, { openTargets })) printErr(formatIssue(i));
         print(JSON.stringify(mapping, null, 2));
       }),
     );
@@ -147,8 +149,9 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
           printErr(`warning: could not read form ${route.form_id} from Meta (${readFailure(err)}); validated against the questions stored on the route, and its form-change flag is kept`);
         }
         const questions = fresh ?? (route.form_questions as FormQuestion[] | null) ?? undefined;
-        const fields = await describe(app, await loadDestination(app, route));
-        const issues = validateMapping(parsed.mapping, fields, questions);
+        const dest = await loadDestination(app, route);
+        const fields = await describeTargets(app, dest);
+        const issues = validateMapping(parsed.mapping, fields, questions, { openTargets: hasOpenTargets(getConnector(dest.type)) });
         for (const i of issues) printErr(formatIssue(i));
         const errors = issues.filter((i) => i.severity === 'error');
         if (errors.length && !o.force) throw new UsageError(`mapping not saved: ${errors.length} error(s) (see above; --force saves anyway)`);
@@ -211,23 +214,22 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
 
         // The same steps as the delivery worker (src/pipeline/deliver-lead.ts), so what is shown
         // is what would be sent.
+        const connector = getConnector(dest.type);
         let fields: FieldDescriptor[] = [];
         let fieldsError: string | null = null;
-        if (dest.type !== 'webhook') {
-          try {
-            fields = await describe(app, dest);
-          } catch (err) {
-            if (needsFieldList(dest.type, route)) throw err;
-            fieldsError = err instanceof ConnectorError ? err.reason : 'error';
-          }
+        try {
+          fields = await describeTargets(app, dest);
+        } catch (err) {
+          if (needsFieldList(connector, route)) throw err;
+          fieldsError = err instanceof ConnectorError ? err.reason : 'error';
         }
         const formQuestions = route.form_questions ? null : ((await repo.findFormQuestions(app.db, route.workspace_id, lead.form.id)) as FormQuestion[] | null) ?? liveForm?.questions ?? null;
-        const record = buildDeliveryRecord(dest.type, route, lead, 'preview', fields, formQuestions);
-        const mapping = mappingForRoute(dest.type, route, lead, fields, formQuestions);
+        const record = buildDeliveryRecord(connector, route, lead, 'preview', fields, formQuestions);
+        const mapping = mappingForRoute(connector, route, lead, fields, formQuestions);
         const storedQuestions = questionsFor(route, formQuestions);
         const out = mapping ? applyMapping(mapping, lead, { questions: storedQuestions }) : null;
         // Validate against the form as it is now when it is known (a changed form shows here).
-        const issues = mapping && !fieldsError ? validateMapping(mapping, fields, liveForm?.questions ?? storedQuestions) : [];
+        const issues = mapping && !fieldsError ? validateMapping(mapping, fields, liveForm?.questions ?? storedQuestions, { openTargets: hasOpenTargets(connector) }) : [];
         const hasOwnMapping = route.mapping !== null && parseMapping(route.mapping).ok;
         // People read stderr; scripts read the JSON on stdout (which carries the same issues).
         for (const i of issues) printErr(formatIssue(i));
@@ -244,7 +246,7 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
               issues,
               ...(fieldsError ? { validationSkipped: `could not read the CRM's fields: ${fieldsError}` } : {}),
               ...(route.drift ? { formChanged: true } : {}),
-              ...(dest.type === 'webhook' ? { body: lead } : {}),
+              ...(connector.renderBody ? { body: connector.renderBody(record) } : {}),
             },
             null,
             2,

@@ -45,6 +45,12 @@ export function loadPreset(crm: string, root: string = projectRoot): MappingPres
 export interface SuggestOptions {
   /** Country for phone numbers without +country code (e.g. from the form's locale). */
   defaultCountry?: string;
+  /**
+   * The destination takes any key (its connector declares open targets): targets need not be
+   * among `fields`, which then only describe keys with a known meaning. Default: the preset's
+   * `mapAllByKey`.
+   */
+  openTargets?: boolean;
 }
 
 /** The preset's standard type for a question: its own type, else the preset's alias for its key. */
@@ -157,8 +163,8 @@ function withPhoneCountryFrom(rule: MappingRule, key: string): MappingRule {
 
 /**
  * Proposes a mapping. Targets must exist among `fields` (when `fields` is empty — a CRM not yet
- * connected — or the preset maps all by key, the preset's targets are taken as they are). Two
- * questions never share a target.
+ * connected — or the destination takes any key, the preset's targets are taken as they are).
+ * Two questions never share a target.
  */
 export function suggestMapping(
   crm: string,
@@ -175,14 +181,14 @@ export function suggestMapping(
     uniqueQuestions.push(q);
   }
   const fieldByKey = new Map(fields.map((f) => [f.key, f]));
-  const isKnown = (target: string) => fields.length === 0 || fieldByKey.has(target);
+  const isOpen = options.openTargets ?? preset.mapAllByKey ?? false;
+  const isKnown = (target: string) => fields.length === 0 || isOpen || fieldByKey.has(target);
   const usedTargets = new Set<string>();
   const mappedQuestions = new Set<string>();
   const questionRules: MappingRule[] = [];
 
-  // A map-all-by-key destination (the generic webhook) takes any key: its targets need not exist.
   const addQuestionRule = (question: FormQuestion, target: string, transforms: Transform[] | undefined): boolean => {
-    if (usedTargets.has(target) || (!preset.mapAllByKey && !isKnown(target))) return false;
+    if (usedTargets.has(target) || !isKnown(target)) return false;
     const base: MappingRule = { target, source: { type: 'answer', key: question.key }, ...(transforms?.length ? { transforms } : {}) };
     const fitted = fitRuleToField(base, fieldByKey.get(target), uniqueQuestions, preset);
     if (!fitted) return false;
@@ -208,7 +214,7 @@ export function suggestMapping(
   // Attribution and fallbacks: kept only where the target exists and its values fit.
   const extraRules: MappingRule[] = [];
   for (const rule of preset.extraRules ?? []) {
-    if (!preset.mapAllByKey && !isKnown(rule.target)) continue;
+    if (!isKnown(rule.target)) continue;
     const fitted = fitRuleToField(rule, fieldByKey.get(rule.target), uniqueQuestions, preset);
     if (fitted) extraRules.push(fitted);
   }

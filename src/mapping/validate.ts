@@ -127,12 +127,20 @@ function checkRule(
   }
 }
 
+export interface ValidateOptions {
+  /**
+   * The destination takes any key (its connector declares open targets): a target that is not
+   * among `fields` is accepted; the ones that are get their types checked.
+   */
+  openTargets?: boolean;
+}
+
 /**
  * Validates a mapping (raw JSON or typed) against the CRM's fields and, when given, the form's
- * questions. With no `fields` (a destination that takes any key, such as the generic webhook)
- * only the rules themselves are checked.
+ * questions. With no `fields` (a CRM not connected yet) or open targets, targets are free and
+ * only the rules themselves (and the fields that are described) are checked.
  */
-export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], questions?: FormQuestion[]): MappingIssue[] {
+export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], questions?: FormQuestion[], options: ValidateOptions = {}): MappingIssue[] {
   const parsed = mappingSchema.safeParse(mapping);
   if (!parsed.success) {
     return parsed.error.issues.map((i) => {
@@ -150,7 +158,7 @@ export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], que
   const m = parsed.data;
   const issues: MappingIssue[] = [];
   const fieldByKey = new Map(fields.map((f) => [f.key, f]));
-  const isOpen = fields.length === 0;
+  const isOpen = fields.length === 0 || options.openTargets === true;
 
   m.rules.forEach((rule, index) => {
     const field = fieldByKey.get(rule.target);
@@ -165,10 +173,10 @@ export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], que
   });
 
   const noteTarget = m.unmapped?.target ?? null;
-  if (noteTarget !== null && !isOpen) {
+  if (noteTarget !== null) {
     const field = fieldByKey.get(noteTarget);
     if (!field) {
-      issues.push({ severity: 'warning', field: noteTarget, rule: null, message: `unmapped answers go to "${noteTarget}", which is not a field of this CRM; only a connector that writes it as a note accepts it` });
+      if (!isOpen) issues.push({ severity: 'warning', field: noteTarget, rule: null, message: `unmapped answers go to "${noteTarget}", which is not a field of this CRM; only a connector that writes it as a note accepts it` });
     } else {
       if (field.type !== 'string' && field.type !== 'text' && field.type !== 'other') {
         issues.push({ severity: 'error', field: noteTarget, rule: null, message: `unmapped answers need a text field, but "${field.label}" is a ${field.type} field` });
