@@ -9,7 +9,7 @@ import { CANONICAL_SCHEMA_VERSION, type CanonicalLead } from '../lead/canonical.
 import { applyMapping } from '../mapping/apply.js';
 import { parseMapping, type FormQuestion } from '../mapping/schema.js';
 import { sampleLeadFromQuestions } from '../mapping/sample-lead.js';
-import { loadPreset, suggestMapping } from '../mapping/suggest.js';
+import { loadPreset, proposeMapping, type MappingSuggestion } from '../mapping/suggest.js';
 import { validateMapping, type MappingIssue } from '../mapping/validate.js';
 import { GraphError } from '../meta/graph-errors.js';
 import type { GraphLead } from '../meta/graph-types.js';
@@ -93,6 +93,8 @@ function canonicalFromGraphLead(g: GraphLead, ctx: { workspaceId: string; page: 
 }
 
 const formatIssue = (i: MappingIssue) => `${i.severity}: ${i.message}`;
+const formatPlaceholder = (p: MappingSuggestion['placeholders'][number]) =>
+  `note: rule ${p.rule + 1} → ${p.field.key}: required field "${p.field.label}" matches no question, so it gets a placeholder; review it before mappings set`;
 
 export function registerMappingCommands(program: Command, withApp: WithApp, UsageError: UsageErrorCtor): void {
   const m = program.command('mappings').description("a route's field mapping: form questions → CRM fields");
@@ -117,8 +119,9 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
         const dest = await loadDestination(app, route);
         const openTargets = hasOpenTargets(getConnector(dest.type));
         const fields = await describeTargets(app, dest);
-        const mapping = suggestMapping(dest.type, questions, fields, loadPreset(dest.type), { openTargets });
+        const { mapping, placeholders } = proposeMapping(dest.type, questions, fields, loadPreset(dest.type), { openTargets });
         for (const i of validateMapping(mapping, fields, questions, { openTargets })) printErr(formatIssue(i));
+        for (const p of placeholders) printErr(formatPlaceholder(p));
         print(JSON.stringify(mapping, null, 2));
       }),
     );

@@ -114,7 +114,9 @@ function checkRule(
     if (problem) push('warning', problem);
   }
 
-  if (field.length && field.length > 0 && TEXT_KINDS.has(kind)) {
+  // A picklist's options are the CRM's own values: checking them against its length adds nothing.
+  const isPicklist = (field.type === 'enum' || field.type === 'multienum') && (field.options?.length ?? 0) > 0;
+  if (field.length && field.length > 0 && TEXT_KINDS.has(kind) && !isPicklist) {
     const truncate = transforms.filter((t): t is Extract<Transform, { type: 'truncate' }> => t.type === 'truncate').at(-1);
     if (possible !== null) {
       const tooLong = possible.filter((v) => truncateCodePoints(v, field.length!) !== v);

@@ -27,9 +27,13 @@ export function hasOpenTargets(connector: MappingConnector): boolean {
   return fieldMappingOf(connector).targets === 'open';
 }
 
-/** The connector's preset applied to the questions, fitted to `fields` (targets as the preset names them when there are none). */
+/**
+ * The connector's preset applied to the questions, fitted to `fields` (targets as the preset
+ * names them when there are none). Unlike a suggestion, it never fills a required field with a
+ * placeholder: a delivery does not invent values, and the CRM's refusal names the field.
+ */
 export function defaultMappingFor(connector: MappingConnector, questions: FormQuestion[], fields: FieldDescriptor[] = []): Mapping {
-  return suggestMapping(connector.id, questions, fields, presetFor(connector.id), { openTargets: hasOpenTargets(connector) });
+  return suggestMapping(connector.id, questions, fields, presetFor(connector.id), { openTargets: hasOpenTargets(connector), fillRequired: false });
 }
 
 /** The route's own mapping, when it has a valid one. */
