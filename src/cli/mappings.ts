@@ -210,6 +210,9 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
           const say = formPrinter(isGrouped, form);
           if (form.readError) {
             if (!form.stored) {
+              if (!isGrouped && !route.form_id) {
+                throw new UsageError(`form ${form.id} cannot be read with page ${route.page_id}'s token (${readFailure(form.readError)}), and no lead of it was received: is it a form of this page?`);
+              }
               if (!isGrouped) throw form.readError;
               say(`warning: could not read the form from Meta (${readFailure(form.readError)}), and no lead of it was received yet; skipped`);
               results.push({ form: { id: form.id, name: form.name }, skipped: `could not read the form from Meta (${readFailure(form.readError)})` });
