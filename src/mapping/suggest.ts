@@ -71,6 +71,8 @@ export const PLACEHOLDER_TEXT = '[not provided]';
 
 /** A rule that always writes something valid into a required field, or null when none can. */
 function placeholderRule(field: FieldDescriptor): MappingRule | null {
+  // A unique key must differ per lead: a constant would make every lead the same record.
+  if ((field.isExternalId || field.type === 'id') && !isPicklist(field)) return { target: field.key, source: { type: 'meta', field: 'leadgen_id' } };
   switch (field.type) {
     case 'number':
       return { target: field.key, source: { type: 'constant', value: 0 } };

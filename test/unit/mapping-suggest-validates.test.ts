@@ -113,13 +113,14 @@ describe('mapping: a suggestion passes its own validation', () => {
       });
     }
 
-    it('placeholders are typed: text, number, yes/no, the submission date, the first picklist option', () => {
+    it("placeholders are typed: text, number, yes/no, the submission date, the first picklist option, the lead's own id for a unique key", () => {
       const fields = [
         f('a', 'A', 'string', { required: true, length: 5 }),
         f('b', 'B', 'number', { required: true }),
         f('c', 'C', 'boolean', { required: true }),
         f('d', 'D', 'date', { required: true }),
         f('e', 'E', 'enum', { required: true, options: [{ value: 'x', label: 'X' }, { value: 'y', label: 'Y' }] }),
+        f('g', 'G', 'string', { required: true, isExternalId: true }),
       ];
       const { mapping } = proposeMapping('custom', [], fields, { crm: 'custom', standard: {}, unmapped: null });
       expect(mapping.rules).to.deep.equal([
@@ -128,6 +129,7 @@ describe('mapping: a suggestion passes its own validation', () => {
         { target: 'c', source: { type: 'constant', value: false } },
         { target: 'd', source: { type: 'meta', field: 'created_time' }, transforms: [{ type: 'date', format: 'date' }] },
         { target: 'e', source: { type: 'constant', value: 'x' } },
+        { target: 'g', source: { type: 'meta', field: 'leadgen_id' } },
       ]);
     });
 
