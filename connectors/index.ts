@@ -1,7 +1,7 @@
 // The connector registry: every destination type, listed once. The list is validated when this
 // module loads, so a duplicate id or a malformed connector stops the program at start-up
 // instead of failing the first delivery.
-import type { Connector } from './types.js';
+import { DEFAULT_FIELD_MAPPING, type Connector, type FieldMappingSupport } from './types.js';
 import { webhookConnector } from './webhook/index.js';
 import { hubspotConnector } from './hubspot/index.js';
 import { pipedriveConnector } from './pipedrive/index.js';
@@ -34,6 +34,21 @@ function findConnectorProblems(entry: unknown, index: number): string[] {
   for (const key of ['describeFields', 'deliver', 'verify'] as const) {
     if (typeof c[key] !== 'function') problems.push(`${name}: ${key} is not a function`);
   }
+  if (c.renderBody !== undefined && typeof c.renderBody !== 'function') problems.push(`${name}: renderBody is not a function`);
+  if (c.fieldMapping !== undefined) problems.push(...findFieldMappingProblems(c.fieldMapping, name));
+  return problems;
+}
+
+function findFieldMappingProblems(value: unknown, name: string): string[] {
+  if (!value || typeof value !== 'object') return [`${name}: fieldMapping is not an object`];
+  const f = value as Partial<Record<keyof FieldMappingSupport, unknown>>;
+  const problems: string[] = [];
+  if (f.targets !== 'fixed' && f.targets !== 'open') problems.push(`${name}: fieldMapping.targets must be "fixed" or "open"`);
+  if (f.withoutRouteMapping !== 'preset' && f.withoutRouteMapping !== 'none') problems.push(`${name}: fieldMapping.withoutRouteMapping must be "preset" or "none"`);
+  if (f.knownTargets !== undefined) {
+    if (!Array.isArray(f.knownTargets)) problems.push(`${name}: fieldMapping.knownTargets is not a list`);
+    else if (f.knownTargets.some((t) => (t as { required?: unknown })?.required !== false)) problems.push(`${name}: fieldMapping.knownTargets may not be required`);
+  }
   return problems;
 }
 
@@ -57,6 +72,11 @@ const connectorsById = new Map(registeredConnectors.map((c) => [c.id, c]));
 
 export function listConnectors(): Connector[] {
   return [...registeredConnectors];
+}
+
+/** How a connector takes field mappings: what its manifest declares, else DEFAULT_FIELD_MAPPING. */
+export function fieldMappingOf(connector: Pick<Connector, 'fieldMapping'>): FieldMappingSupport {
+  return connector.fieldMapping ?? DEFAULT_FIELD_MAPPING;
 }
 
 /** The connector for a destination type; throws naming the known types when there is none. */

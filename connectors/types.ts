@@ -85,11 +85,13 @@ export interface DeliveryResult {
 /** What the delivery worker hands a connector for one lead. */
 export interface DeliveryRecord {
   lead: CanonicalLead;
-  /**
-   * The CRM fields produced by the route's field mapping (CRM field key → value).
-   * Connectors that post the canonical record as-is (the generic webhook) may ignore it.
-   */
+  /** The CRM fields produced by the route's field mapping (CRM field key → value). */
   fields: Record<string, string | number | boolean | null>;
+  /**
+   * True when a mapping (the route's own, or the preset) produced `fields`, even if it wrote
+   * nothing for this lead; false or absent when no mapping applied (`fields` is then empty).
+   */
+  isMapped?: boolean;
   /** Answers no rule mapped, with their question labels, for a note/description field. */
   unmappedNote?: string;
   /** Stable idempotency key for this lead × destination (the delivery id). */
@@ -147,6 +149,32 @@ export interface ConnectorContext<Config = Record<string, unknown>, Credentials 
   now(): number;
 }
 
+/**
+ * How a connector takes a route's field mapping. Declared in the connector's manifest; the
+ * pipeline and the CLI read it, so nothing outside connectors/ needs to know a destination type.
+ */
+export interface FieldMappingSupport {
+  /**
+   * `fixed`: mapping targets must be among describeFields() (a CRM's writable fields).
+   * `open`: any key is a target (the receiver decides what keys mean); describeFields() then
+   * describes what the connector always sends, not mapping targets.
+   */
+  targets: 'fixed' | 'open';
+  /**
+   * What a route without a mapping of its own sends: `preset` = the connector's preset
+   * (config/mappings/<id>.json) fitted to its fields; `none` = no mapped fields at all.
+   */
+  withoutRouteMapping: 'preset' | 'none';
+  /**
+   * For open targets: keys with a documented meaning and type (validation checks values written
+   * to them; none is required). Auto-mapping and validation use this list instead of describeFields().
+   */
+  knownTargets?: FieldDescriptor[];
+}
+
+/** What a connector that declares nothing gets: a CRM with a fixed field list and a preset. */
+export const DEFAULT_FIELD_MAPPING: FieldMappingSupport = { targets: 'fixed', withoutRouteMapping: 'preset' };
+
 export type ConnectorAuth =
   | { type: 'none' }
   | { type: 'secret'; description: string }
@@ -160,8 +188,15 @@ export interface Connector<Config = any, Credentials = any> {
   auth: ConnectorAuth[];
   configSchema: z.ZodType<Config>;
   credentialsSchema: z.ZodType<Credentials>;
+  /** How the connector takes a route's field mapping; absent = DEFAULT_FIELD_MAPPING. */
+  fieldMapping?: FieldMappingSupport;
   describeFields(ctx: ConnectorContext<Config, Credentials>): Promise<FieldDescriptor[]>;
   deliver(ctx: ConnectorContext<Config, Credentials>, record: DeliveryRecord): Promise<DeliveryResult>;
+  /**
+   * The exact request body deliver() would send for this record, for connectors that can say
+   * without calling out (shown by `mappings preview`). Absent when the body depends on the CRM.
+   */
+  renderBody?(record: DeliveryRecord): unknown;
   /** Checks the credentials work; throws ConnectorError otherwise. */
   verify(ctx: ConnectorContext<Config, Credentials>): Promise<void>;
 }

@@ -15,6 +15,7 @@ import {
   FIELD_CACHE_TTL_MS,
   HUBSPOT_APP_URL,
   HUBSPOT_CONNECTOR_ID,
+  HUBSPOT_FIELD_MAPPING,
   HUBSPOT_LABEL,
   LEAD_ID_PROPERTY,
   LEADRELAY_PROPERTIES,
@@ -210,6 +211,7 @@ export const hubspotConnector: Connector<HubspotConfig, HubspotCredentials> = {
   auth: hubspotAuthModes,
   configSchema: hubspotConfigSchema,
   credentialsSchema: hubspotCredentialsSchema,
+  fieldMapping: HUBSPOT_FIELD_MAPPING,
   describeFields: async (ctx) => {
     try {
       return await describeFields(ctx);

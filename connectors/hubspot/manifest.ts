@@ -2,7 +2,7 @@
 // owns, and the schemas of a destination's config and credentials. Behaviour lives in the
 // other files of this folder.
 import { z } from 'zod';
-import type { ConnectorAuth } from '../types.js';
+import type { ConnectorAuth, FieldMappingSupport } from '../types.js';
 
 export const HUBSPOT_CONNECTOR_ID = 'hubspot';
 export const HUBSPOT_LABEL = 'HubSpot';
@@ -105,3 +105,9 @@ export const hubspotAuthModes: ConnectorAuth[] = [
       'A HubSpot private-app access token (pat-…) or Service Key with the scopes crm.objects.contacts.read/write and crm.schemas.contacts.read/write.',
   },
 ];
+
+/**
+ * Field mapping: targets are the contact properties describeFields() lists; a route without a mapping of
+ * its own uses config/mappings/hubspot.json fitted to them.
+ */
+export const HUBSPOT_FIELD_MAPPING: FieldMappingSupport = { targets: 'fixed', withoutRouteMapping: 'preset' };

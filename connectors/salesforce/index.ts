@@ -14,6 +14,7 @@ import { ConnectorError, type Connector, type DeliveryRecord, type DeliveryResul
 import { describeSObject, withSalesforceSession, type SalesforceContext, type SalesforceSession } from './client.js';
 import {
   SALESFORCE_CONNECTOR_ID,
+  SALESFORCE_FIELD_MAPPING,
   SALESFORCE_LABEL,
   salesforceAuthModes,
   salesforceConfigSchema,
@@ -181,6 +182,7 @@ export const salesforceConnector: Connector<SalesforceConfig, SalesforceCredenti
   auth: salesforceAuthModes,
   configSchema: salesforceConfigSchema,
   credentialsSchema: salesforceCredentialsSchema,
+  fieldMapping: SALESFORCE_FIELD_MAPPING,
   describeFields,
   deliver: deliverRecord,
   verify,

@@ -1,7 +1,7 @@
 // Static facts about Salesforce: auth modes, URLs, scopes, defaults, and the schemas of a
 // destination's config and credentials. Behaviour lives in the other files of this folder.
 import { z } from 'zod';
-import type { ConnectorAuth } from '../types.js';
+import type { ConnectorAuth, FieldMappingSupport } from '../types.js';
 
 export const SALESFORCE_CONNECTOR_ID = 'salesforce';
 export const SALESFORCE_LABEL = 'Salesforce';
@@ -93,3 +93,9 @@ export const salesforceAuthModes: ConnectorAuth[] = [
     scopes: [...SALESFORCE_SCOPES],
   },
 ];
+
+/**
+ * Field mapping: targets are the Lead fields describeFields() lists; a route without a mapping of
+ * its own uses config/mappings/salesforce.json fitted to them.
+ */
+export const SALESFORCE_FIELD_MAPPING: FieldMappingSupport = { targets: 'fixed', withoutRouteMapping: 'preset' };

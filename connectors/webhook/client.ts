@@ -19,14 +19,24 @@ export function signWebhookBody(secret: string, timestampSeconds: number, rawBod
   return `sha256=${createHmac('sha256', secret).update(`${timestampSeconds}.${rawBody}`, 'utf8').digest('hex')}`;
 }
 
+/**
+ * The JSON body: the canonical record, plus `fields` beside its own keys when a mapping
+ * produced them (see manifest.ts). Without a mapping, the canonical record alone.
+ */
+export function buildWebhookBody(lead: CanonicalLead, fields?: Record<string, string | number | boolean | null>): Record<string, unknown> {
+  return fields === undefined ? { ...lead } : { ...lead, fields: { ...fields } };
+}
+
 export function buildWebhookRequest(input: {
   lead: CanonicalLead;
+  /** The mapped fields; undefined when the route has no mapping (the body is then the canonical record alone). */
+  fields?: Record<string, string | number | boolean | null>;
   idempotencyKey: string;
   nowMs: number;
   secret?: string;
   extraHeaders?: Record<string, string>;
 }): WebhookRequest {
-  const rawBody = JSON.stringify(input.lead);
+  const rawBody = JSON.stringify(input.fields === undefined ? input.lead : buildWebhookBody(input.lead, input.fields));
   const timestampSeconds = Math.floor(input.nowMs / 1000);
   const headers: Record<string, string> = {};
   // The config schema refuses reserved names; dropping them here again (any case) means ours

@@ -6,10 +6,11 @@ import type { Connector, ConnectorContext, DeliveryRecord, DeliveryResult, Field
 import { ConnectorError } from '../types.js';
 import { guardOutboundUrl, type ResolveHost } from '../../src/util/outbound-guard.js';
 import { classifyWebhookResponse } from './classify-error.js';
-import { buildWebhookRequest, sendWebhookRequest, type WebhookAnswer, type WebhookExchange } from './client.js';
+import { buildWebhookBody, buildWebhookRequest, sendWebhookRequest, type WebhookAnswer, type WebhookExchange } from './client.js';
 import {
   WEBHOOK_CONNECTOR_ID,
   WEBHOOK_CONNECTOR_LABEL,
+  WEBHOOK_FIELD_MAPPING,
   describeWebhookFields,
   webhookAuth,
   webhookConfigSchema,
@@ -72,6 +73,11 @@ function readDeliveryResult(answer: WebhookAnswer, idempotencyKey: string): Deli
   return { externalId, action: isDuplicate ? 'updated' : 'created', httpStatus: answer.status, responseBody: answer.body };
 }
 
+/** `fields` for the body: present whenever a mapping applied, even if it wrote nothing for this lead. */
+function mappedFields(record: DeliveryRecord): DeliveryRecord['fields'] | undefined {
+  return record.isMapped ? (record.fields ?? {}) : undefined;
+}
+
 export function createWebhookConnector(deps: WebhookConnectorDeps = {}): Connector<WebhookConfig, WebhookCredentials> {
   return {
     id: WEBHOOK_CONNECTOR_ID,
@@ -79,15 +85,22 @@ export function createWebhookConnector(deps: WebhookConnectorDeps = {}): Connect
     auth: webhookAuth,
     configSchema: webhookConfigSchema,
     credentialsSchema: webhookCredentialsSchema,
+    fieldMapping: WEBHOOK_FIELD_MAPPING,
 
+    /** The canonical record's top-level keys: what every body carries (mapping targets are open). */
     async describeFields(): Promise<FieldDescriptor[]> {
       return describeWebhookFields();
+    },
+
+    renderBody(record: DeliveryRecord): unknown {
+      return buildWebhookBody(record.lead, mappedFields(record));
     },
 
     async deliver(ctx: WebhookContext, record: DeliveryRecord): Promise<DeliveryResult> {
       const nowMs = ctx.now();
       const request = buildWebhookRequest({
         lead: record.lead,
+        fields: mappedFields(record),
         idempotencyKey: record.idempotencyKey,
         nowMs,
         secret: ctx.credentials?.secret,

@@ -9,7 +9,16 @@
 //   X-LeadRelay-Delivery: <delivery id>   dedupe on it
 //   X-LeadRelay-Timestamp: <unix seconds>
 //   X-LeadRelay-Signature: sha256=<hex>   only when a signing secret is set
-//   body: the canonical lead record (src/lead/canonical.ts), JSON
+//   body: the canonical lead record (src/lead/canonical.ts), JSON. When the route has a field
+//         mapping, the record carries one more top-level key, `fields`: the mapped values
+//         (`{"<key>": string | number | boolean, ...}`; a rule that produced nothing leaves its
+//         key out). Without a mapping the body is the canonical record alone. `answers` always
+//         holds every answer, mapped or not.
+//
+// Field mapping (WEBHOOK_FIELD_MAPPING): targets are open — any key is a `fields` key — and a
+// route without a mapping of its own sends no `fields`. `mappings suggest` maps every question
+// to a key named like the question key, plus the lr_* attribution keys below
+// (config/mappings/webhook.json), and answers no rule took to `unmapped_answers`.
 //
 // Checking the signature: take the raw request body bytes (before any JSON parsing), compute
 // HMAC-SHA256 with the shared secret over `${X-LeadRelay-Timestamp}.${rawBody}`, hex-encode it,
@@ -31,7 +40,7 @@
 //   other 4xx                rejected for good; the body's `message`/`error` (or the body itself)
 //                            is shown to the marketer, and `field` names the field, if given.
 import { z } from 'zod';
-import type { ConnectorAuth, FieldDescriptor, FieldType } from '../types.js';
+import type { ConnectorAuth, FieldDescriptor, FieldMappingSupport, FieldType } from '../types.js';
 import type { CanonicalLead } from '../../src/lead/canonical.js';
 import { LEADRELAY_VERSION } from '../../src/util/version.js';
 
@@ -147,3 +156,30 @@ const canonicalFieldFacts: Record<keyof CanonicalLead, { label: string; type: Fi
 export function describeWebhookFields(): FieldDescriptor[] {
   return Object.entries(canonicalFieldFacts).map(([key, facts]) => ({ key, label: facts.label, type: facts.type, required: true }));
 }
+
+/**
+ * `fields` keys with a documented meaning: what the webhook preset (config/mappings/webhook.json)
+ * writes besides the question keys. Validation checks the values written to them; any other key
+ * is accepted as it is.
+ */
+const webhookKnownTargets: FieldDescriptor[] = [
+  ['lr_leadgen_id', 'Meta leadgen id', 'string'],
+  ['lr_created_time', 'Submitted at', 'datetime'],
+  ['lr_platform', 'Platform (fb, ig)', 'string'],
+  ['lr_is_organic', 'Organic lead', 'boolean'],
+  ['lr_lead_source', 'Lead source (Facebook or Instagram Lead Ads)', 'string'],
+  ['lr_page_id', 'Facebook page id', 'string'],
+  ['lr_page_name', 'Facebook page name', 'string'],
+  ['lr_form_id', 'Lead form id', 'string'],
+  ['lr_form_name', 'Lead form name', 'string'],
+  ['lr_ad_id', 'Ad id', 'string'],
+  ['lr_ad_name', 'Ad name', 'string'],
+  ['lr_adset_id', 'Ad set id', 'string'],
+  ['lr_adset_name', 'Ad set name', 'string'],
+  ['lr_campaign_id', 'Campaign id', 'string'],
+  ['lr_campaign_name', 'Campaign name', 'string'],
+  ['unmapped_answers', 'Answers no rule took, one "Label: value" line each', 'text'],
+].map(([key, label, type]) => ({ key, label, type: type as FieldType, required: false }));
+
+/** Open targets; a route without a mapping sends the canonical record alone. */
+export const WEBHOOK_FIELD_MAPPING: FieldMappingSupport = { targets: 'open', withoutRouteMapping: 'none', knownTargets: webhookKnownTargets };

@@ -267,12 +267,20 @@ function buildNote(
   return lines.length > 0 ? lines.join('\n') : null;
 }
 
+/** An answer's raw values, then the option labels they stand for (a country may be stored as an option key). */
+function answerValuesWithLabels(view: LeadView, key: string): string[] {
+  const answer = view.answers.get(key);
+  if (!answer) return [];
+  const labels = resolveOptionKeys(answer.values, view.questions.get(key));
+  return [...new Set([...answer.values, ...labels])];
+}
+
 function runRule(rule: MappingRule, view: LeadView, defaultCountry: string | undefined, warn: (m: string) => void): { value: MappedValue; isLossy: boolean; isSourceEmpty: boolean } {
   const transforms = Array.isArray(rule.transforms) ? rule.transforms : [];
   let value = readSource(rule.source, view, valueMapKeys(transforms));
   const isSourceEmpty = isBlankValue(value);
   let isLossy = false;
-  const env = { defaultCountry, warn, markLossy: () => (isLossy = true) };
+  const env = { defaultCountry, warn, markLossy: () => (isLossy = true), readAnswer: (key: string) => answerValuesWithLabels(view, key) };
   for (const t of transforms) value = applyTransform(value, t, env);
   // Something became nothing: lost, unless it is the empty last name of a one-word name.
   if (!isSourceEmpty && isEmptyValue(value) && namePartOf(transforms) === null) isLossy = true;

@@ -55,6 +55,12 @@ export function findRulesAffectedByDrift(mapping: Mapping, drift: QuestionDrift)
   const changed = new Set(drift.changed.filter((c) => c.what.some((w) => w !== 'label')).map((c) => c.key));
   const out: number[] = [];
   mapping.rules.forEach((rule, index) => {
+    // A phone transform may read the country from another question.
+    const countryKeys = (rule.transforms ?? []).flatMap((t) => (t.type === 'phone_e164' && t.defaultCountryFrom ? [t.defaultCountryFrom] : []));
+    if (countryKeys.some((key) => removed.has(key) || changed.has(key))) {
+      out.push(index);
+      return;
+    }
     if (rule.source.type !== 'answer') {
       if (rule.source.type === 'template') {
         const names = [...rule.source.template.matchAll(/\{\{([^{}|]*)(?:\|[^{}]*)?\}\}/g)].map((m) => m[1].trim().replace(/^answer\./, ''));

@@ -3,6 +3,7 @@
 export * from './schema.js';
 export * from './apply.js';
 export * from './transforms.js';
+export * from './countries.js';
 export * from './names.js';
 export * from './similarity.js';
 export * from './rule-analysis.js';

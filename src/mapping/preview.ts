@@ -15,6 +15,8 @@ export interface PreviewInput extends MappingContext {
   questions?: FormQuestion[];
   /** The CRM's fields, to validate against; omitted → no validation issues. */
   fields?: FieldDescriptor[];
+  /** The destination takes any key (see validateMapping). */
+  openTargets?: boolean;
 }
 
 export interface MappingPreview {
@@ -28,6 +30,6 @@ export function previewMapping(input: PreviewInput): MappingPreview {
   const questions = input.questions ?? [];
   const lead = input.lead ?? sampleLeadFromQuestions(questions);
   const output = applyMapping(input.mapping, lead, { questions, consentLabels: input.consentLabels, defaultCountry: input.defaultCountry });
-  const issues = input.fields ? validateMapping(input.mapping, input.fields, questions) : [];
+  const issues = input.fields ? validateMapping(input.mapping, input.fields, questions, { openTargets: input.openTargets }) : [];
   return { lead, isSampleLead: input.lead === undefined, output, issues };
 }

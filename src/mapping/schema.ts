@@ -59,7 +59,12 @@ export const transformSchema = z.discriminatedUnion('type', [
    */
   z.object({ type: z.literal('first_name'), order: z.enum(NAME_ORDERS).optional() }),
   z.object({ type: z.literal('last_name'), order: z.enum(NAME_ORDERS).optional() }),
-  z.object({ type: z.literal('phone_e164'), defaultCountry: countryCodeSchema.optional() }),
+  /**
+   * E.164 (libphonenumber-js). A number typed without +country code is read with, in order: the
+   * country answered in question `defaultCountryFrom` (an ISO code or a country name), then
+   * `defaultCountry`, then the mapping's default country.
+   */
+  z.object({ type: z.literal('phone_e164'), defaultCountry: countryCodeSchema.optional(), defaultCountryFrom: z.string().min(1).optional() }),
   /**
    * `iso` = 2026-11-20T10:15:00.000Z, `date` = 2026-11-20, `epoch_ms` = a number,
    * `us` = 11/20/2026, `eu` = 20/11/2026 (all in UTC). `inputOrder` says how to read an

@@ -10,6 +10,7 @@ import { projectRoot } from '../config/env.js';
 import { findQuestion, ruleOutputKind, rulePossibleValues } from './rule-analysis.js';
 import { mappingPresetSchema, type FormQuestion, type Mapping, type MappingPreset, type MappingRule, type Transform } from './schema.js';
 import { labelSimilarity } from './similarity.js';
+import { truncateCodePoints } from './transforms.js';
 
 export const DEFAULT_SIMILARITY_THRESHOLD = 0.72;
 /** How alike a form option and a picklist option must be to be paired in a value map. */
@@ -45,7 +46,56 @@ export function loadPreset(crm: string, root: string = projectRoot): MappingPres
 export interface SuggestOptions {
   /** Country for phone numbers without +country code (e.g. from the form's locale). */
   defaultCountry?: string;
+  /**
+   * The destination takes any key (its connector declares open targets): targets need not be
+   * among `fields`, which then only describe keys with a known meaning. Default: the preset's
+   * `mapAllByKey`.
+   */
+  openTargets?: boolean;
+  /**
+   * Fill each required field no question or preset rule fills with a placeholder rule, so the
+   * proposal can be saved (default true). The delivery-time preset passes false: a delivery
+   * never invents a value, and the CRM's refusal names the field.
+   */
+  fillRequired?: boolean;
 }
+
+/** A proposed mapping, and the required fields it fills with placeholders (to be reviewed). */
+export interface MappingSuggestion {
+  mapping: Mapping;
+  placeholders: { rule: number; field: FieldDescriptor }[];
+}
+
+/** What a required text field no question fills gets (the Salesforce preset's word for it too). */
+export const PLACEHOLDER_TEXT = '[not provided]';
+
+/** A rule that always writes something valid into a required field, or null when none can. */
+function placeholderRule(field: FieldDescriptor): MappingRule | null {
+  // A unique key must differ per lead: a constant would make every lead the same record.
+  if ((field.isExternalId || field.type === 'id') && !isPicklist(field)) return { target: field.key, source: { type: 'meta', field: 'leadgen_id' } };
+  switch (field.type) {
+    case 'number':
+      return { target: field.key, source: { type: 'constant', value: 0 } };
+    case 'boolean':
+      return { target: field.key, source: { type: 'constant', value: false } };
+    case 'date':
+      return { target: field.key, source: { type: 'meta', field: 'created_time' }, transforms: [{ type: 'date', format: 'date' }] };
+    case 'datetime':
+      return { target: field.key, source: { type: 'meta', field: 'created_time' } };
+    case 'enum':
+    case 'multienum': {
+      const first = field.options?.find((o) => o.value.length > 0);
+      if (field.options?.length) return first ? { target: field.key, source: { type: 'constant', value: first.value } } : null;
+      break;
+    }
+    default:
+      break;
+  }
+  const text = field.length ? truncateCodePoints(PLACEHOLDER_TEXT, field.length) : PLACEHOLDER_TEXT;
+  return { target: field.key, source: { type: 'constant', value: text } };
+}
+
+const NOTE_FIELD_TYPES = new Set<FieldDescriptor['type']>(['string', 'text', 'other']);
 
 /** The preset's standard type for a question: its own type, else the preset's alias for its key. */
 export function standardTypeOf(question: FormQuestion, preset: MappingPreset): string | null {
@@ -121,7 +171,11 @@ function fitRuleToField(rule: MappingRule, field: FieldDescriptor | undefined, q
   let transforms: Transform[] = [...(rule.transforms ?? [])];
   if (field && rule.source.type === 'answer') transforms.push(...conversionsFor(field, transforms));
   if (isPicklist(field)) {
-    const options = field!.options!;
+    // Several values of a multi-select are joined with the CRM's separator: an option holding
+    // that separator could not be told apart from two options, so it is never suggested.
+    const separator = field!.type === 'multienum' ? preset.multiValueSeparator : undefined;
+    const options = field!.options!.filter((o) => !separator || !o.value.includes(separator));
+    if (options.length === 0) return null;
     const known = rulePossibleValues({ ...rule, transforms }, questions);
     const fits = known !== null && known.every((v) => options.some((o) => o.value === v));
     if (!fits) {
@@ -146,10 +200,19 @@ function fitRuleToField(rule: MappingRule, field: FieldDescriptor | undefined, q
   return transforms.length > 0 ? fitted : { target: rule.target, source: rule.source };
 }
 
+/** The rule with its phone transforms reading the country from question `key` first (their own default country stays the fallback). */
+function withPhoneCountryFrom(rule: MappingRule, key: string): MappingRule {
+  if (!rule.transforms?.some((t) => t.type === 'phone_e164' && !t.defaultCountryFrom)) return rule;
+  return {
+    ...rule,
+    transforms: rule.transforms.map((t) => (t.type === 'phone_e164' && !t.defaultCountryFrom ? { ...t, defaultCountryFrom: key } : t)),
+  };
+}
+
 /**
  * Proposes a mapping. Targets must exist among `fields` (when `fields` is empty — a CRM not yet
- * connected — or the preset maps all by key, the preset's targets are taken as they are). Two
- * questions never share a target.
+ * connected — or the destination takes any key, the preset's targets are taken as they are).
+ * Two questions never share a target.
  */
 export function suggestMapping(
   crm: string,
@@ -158,6 +221,17 @@ export function suggestMapping(
   preset: MappingPreset = loadPreset(crm),
   options: SuggestOptions = {},
 ): Mapping {
+  return proposeMapping(crm, questions, fields, preset, options).mapping;
+}
+
+/** suggestMapping, also naming the required fields it could only fill with placeholders. */
+export function proposeMapping(
+  crm: string,
+  questions: FormQuestion[],
+  fields: FieldDescriptor[],
+  preset: MappingPreset = loadPreset(crm),
+  options: SuggestOptions = {},
+): MappingSuggestion {
   const uniqueQuestions: FormQuestion[] = [];
   const seen = new Set<string>();
   for (const q of questions ?? []) {
@@ -166,14 +240,14 @@ export function suggestMapping(
     uniqueQuestions.push(q);
   }
   const fieldByKey = new Map(fields.map((f) => [f.key, f]));
-  const isKnown = (target: string) => fields.length === 0 || fieldByKey.has(target);
+  const isOpen = options.openTargets ?? preset.mapAllByKey ?? false;
+  const isKnown = (target: string) => fields.length === 0 || isOpen || fieldByKey.has(target);
   const usedTargets = new Set<string>();
   const mappedQuestions = new Set<string>();
   const questionRules: MappingRule[] = [];
 
-  // A map-all-by-key destination (the generic webhook) takes any key: its targets need not exist.
   const addQuestionRule = (question: FormQuestion, target: string, transforms: Transform[] | undefined): boolean => {
-    if (usedTargets.has(target) || (!preset.mapAllByKey && !isKnown(target))) return false;
+    if (target.length === 0 || usedTargets.has(target) || !isKnown(target)) return false;
     const base: MappingRule = { target, source: { type: 'answer', key: question.key }, ...(transforms?.length ? { transforms } : {}) };
     const fitted = fitRuleToField(base, fieldByKey.get(target), uniqueQuestions, preset);
     if (!fitted) return false;
@@ -199,7 +273,7 @@ export function suggestMapping(
   // Attribution and fallbacks: kept only where the target exists and its values fit.
   const extraRules: MappingRule[] = [];
   for (const rule of preset.extraRules ?? []) {
-    if (!preset.mapAllByKey && !isKnown(rule.target)) continue;
+    if (!isKnown(rule.target)) continue;
     const fitted = fitRuleToField(rule, fieldByKey.get(rule.target), uniqueQuestions, preset);
     if (fitted) extraRules.push(fitted);
   }
@@ -226,8 +300,30 @@ export function suggestMapping(
     }
   }
 
-  const mapping: Mapping = { version: 1, rules: [...questionRules, ...extraRules], unmapped: preset.unmapped ? { ...preset.unmapped } : null };
+  // A form that asks for the country: phone numbers typed without +country code are read with it.
+  const withKey = uniqueQuestions.filter((q) => q.key.length > 0);
+  const countryQuestion =
+    withKey.find((q) => String(q.type ?? '').toUpperCase() === 'COUNTRY' || standardTypeOf(q, preset) === 'COUNTRY') ?? withKey.find((q) => q.key.toLowerCase() === 'country');
+  const rules = [...questionRules, ...extraRules].map((rule) => (countryQuestion ? withPhoneCountryFrom(rule, countryQuestion.key) : rule));
+
+  // The note goes to the preset's field unless the CRM has that field with a type that cannot
+  // hold text; then the connector gets the note on its own (DeliveryRecord.unmappedNote).
+  const noteField = preset.unmapped ? fieldByKey.get(preset.unmapped.target) : undefined;
+  const unmapped = preset.unmapped && (!noteField || NOTE_FIELD_TYPES.has(noteField.type)) ? { ...preset.unmapped } : null;
+
+  const placeholders: MappingSuggestion['placeholders'] = [];
+  if (options.fillRequired !== false) {
+    for (const field of fields) {
+      if (!field.required || field.key === unmapped?.target || rules.some((r) => r.target === field.key)) continue;
+      const rule = placeholderRule(field);
+      if (!rule) continue;
+      placeholders.push({ rule: rules.length, field });
+      rules.push(rule);
+    }
+  }
+
+  const mapping: Mapping = { version: 1, rules, unmapped };
   const country = options.defaultCountry ?? preset.defaultCountry;
   if (country) mapping.defaultCountry = country;
-  return mapping;
+  return { mapping, placeholders };
 }

@@ -3,6 +3,7 @@
 // is personal data). A transform that throws information away says so through `markLossy`,
 // so the mapping engine can keep the original answer in the unmapped note.
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import { resolveCountry } from './countries.js';
 import { splitFullName } from './names.js';
 import type { Transform } from './schema.js';
 
@@ -13,6 +14,11 @@ export type FieldValue = string | number | boolean | null;
 export interface TransformEnv {
   /** Country for phone numbers without a +country code, when the transform names none. */
   defaultCountry?: string;
+  /**
+   * The lead's values for a question key (raw values, then their option labels), for transforms
+   * that read another answer (`phone_e164` with `defaultCountryFrom`). Absent without a lead.
+   */
+  readAnswer?(key: string): string[];
   warn(message: string): void;
   /** Called when the output no longer holds everything the input did (cut, dropped, narrowed). */
   markLossy(): void;
@@ -235,13 +241,35 @@ function transformDate(value: MappedValue, t: Extract<Transform, { type: 'date' 
 
 // ---- phones -----------------------------------------------------------------------------
 
-function toE164(raw: string, country: string | undefined, env: TransformEnv): string {
+/** The country a phone transform reads national numbers with, and how a warning may name it. */
+interface PhoneCountry {
+  code: string | undefined;
+  /** `for GB`, or `for the country answered in "country"` (a lead's own answer is never quoted). */
+  where: string;
+}
+
+function phoneCountry(t: Extract<Transform, { type: 'phone_e164' }>, env: TransformEnv): PhoneCountry {
+  const fallback = t.defaultCountry ?? env.defaultCountry;
+  const byDefault: PhoneCountry = { code: fallback, where: fallback ? `for ${fallback}` : 'without a +country code (no default country set)' };
+  if (!t.defaultCountryFrom) return byDefault;
+  const answered = (env.readAnswer?.(t.defaultCountryFrom) ?? []).filter((v) => typeof v === 'string' && v.trim() !== '');
+  if (answered.length === 0) return byDefault; // not asked, or left empty: the default is the answer
+  for (const value of answered) {
+    const code = resolveCountry(value);
+    if (code) return { code, where: `for the country answered in "${t.defaultCountryFrom}"` };
+  }
+  env.warn(`the answer to "${t.defaultCountryFrom}" is not a country LeadRelay can read; ${fallback ? `used the default country ${fallback}` : 'no default country to fall back to'}`);
+  return byDefault;
+}
+
+function toE164(raw: string, countryFor: () => PhoneCountry, env: TransformEnv): string {
   const text = raw.trim();
   if (text === '') return raw;
-  const where = country ? `for ${country}` : 'without a +country code (no default country set)';
+  const country = countryFor();
+  const where = country.where;
   let phone;
   try {
-    phone = parsePhoneNumberFromString(text, country ? { defaultCountry: country as CountryCode } : undefined);
+    phone = parsePhoneNumberFromString(text, country.code ? { defaultCountry: country.code as CountryCode } : undefined);
   } catch {
     phone = undefined;
   }
@@ -321,9 +349,11 @@ export function applyTransform(value: MappedValue, t: Transform, env: TransformE
     case 'last_name':
       return transformName(value, t, env);
     case 'phone_e164': {
-      const country = t.defaultCountry ?? env.defaultCountry;
-      if (typeof value === 'number') return toE164(String(value), country, env);
-      return mapStrings(value, (s) => toE164(s, country, env));
+      // Read (and warn about) the country answer once, and only when there is a number to read.
+      let country: PhoneCountry | undefined;
+      const countryFor = () => (country ??= phoneCountry(t, env));
+      if (typeof value === 'number') return toE164(String(value), countryFor, env);
+      return mapStrings(value, (s) => toE164(s, countryFor, env));
     }
     case 'date':
       return transformDate(value, t, env);

@@ -77,8 +77,19 @@ function checkRule(
       if (stray.length > 0) push('warning', `value map entries ${stray.map((s) => `"${s}"`).join(', ')} are not options of question "${rule.source.key}"`);
     }
   }
-  if (transforms.some((t) => t.type === 'phone_e164' && !t.defaultCountry) && !mapping.defaultCountry) {
-    push('warning', 'no default country: phone numbers typed without +country code will be kept as typed');
+  for (const t of transforms) {
+    if (t.type !== 'phone_e164' || !t.defaultCountryFrom || !questions || findQuestion(questions, t.defaultCountryFrom)) continue;
+    push('warning', `phone country question "${t.defaultCountryFrom}" is not on the form (the default country will be used)`);
+  }
+  const phones = transforms.filter((t): t is Extract<Transform, { type: 'phone_e164' }> => t.type === 'phone_e164' && !t.defaultCountry);
+  if (phones.length > 0 && !mapping.defaultCountry) {
+    const from = phones.find((t) => t.defaultCountryFrom)?.defaultCountryFrom;
+    push(
+      'warning',
+      from
+        ? `no default country: phone numbers typed without +country code will be kept as typed when "${from}" does not name a country`
+        : 'no default country: phone numbers typed without +country code will be kept as typed',
+    );
   }
   if (!field) return;
 
@@ -103,7 +114,9 @@ function checkRule(
     if (problem) push('warning', problem);
   }
 
-  if (field.length && field.length > 0 && TEXT_KINDS.has(kind)) {
+  // A picklist's options are the CRM's own values: checking them against its length adds nothing.
+  const isPicklist = (field.type === 'enum' || field.type === 'multienum') && (field.options?.length ?? 0) > 0;
+  if (field.length && field.length > 0 && TEXT_KINDS.has(kind) && !isPicklist) {
     const truncate = transforms.filter((t): t is Extract<Transform, { type: 'truncate' }> => t.type === 'truncate').at(-1);
     if (possible !== null) {
       const tooLong = possible.filter((v) => truncateCodePoints(v, field.length!) !== v);
@@ -116,12 +129,20 @@ function checkRule(
   }
 }
 
+export interface ValidateOptions {
+  /**
+   * The destination takes any key (its connector declares open targets): a target that is not
+   * among `fields` is accepted; the ones that are get their types checked.
+   */
+  openTargets?: boolean;
+}
+
 /**
  * Validates a mapping (raw JSON or typed) against the CRM's fields and, when given, the form's
- * questions. With no `fields` (a destination that takes any key, such as the generic webhook)
- * only the rules themselves are checked.
+ * questions. With no `fields` (a CRM not connected yet) or open targets, targets are free and
+ * only the rules themselves (and the fields that are described) are checked.
  */
-export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], questions?: FormQuestion[]): MappingIssue[] {
+export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], questions?: FormQuestion[], options: ValidateOptions = {}): MappingIssue[] {
   const parsed = mappingSchema.safeParse(mapping);
   if (!parsed.success) {
     return parsed.error.issues.map((i) => {
@@ -139,7 +160,7 @@ export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], que
   const m = parsed.data;
   const issues: MappingIssue[] = [];
   const fieldByKey = new Map(fields.map((f) => [f.key, f]));
-  const isOpen = fields.length === 0;
+  const isOpen = fields.length === 0 || options.openTargets === true;
 
   m.rules.forEach((rule, index) => {
     const field = fieldByKey.get(rule.target);
@@ -154,10 +175,10 @@ export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], que
   });
 
   const noteTarget = m.unmapped?.target ?? null;
-  if (noteTarget !== null && !isOpen) {
+  if (noteTarget !== null) {
     const field = fieldByKey.get(noteTarget);
     if (!field) {
-      issues.push({ severity: 'warning', field: noteTarget, rule: null, message: `unmapped answers go to "${noteTarget}", which is not a field of this CRM; only a connector that writes it as a note accepts it` });
+      if (!isOpen) issues.push({ severity: 'warning', field: noteTarget, rule: null, message: `unmapped answers go to "${noteTarget}", which is not a field of this CRM; only a connector that writes it as a note accepts it` });
     } else {
       if (field.type !== 'string' && field.type !== 'text' && field.type !== 'other') {
         issues.push({ severity: 'error', field: noteTarget, rule: null, message: `unmapped answers need a text field, but "${field.label}" is a ${field.type} field` });

@@ -50,9 +50,9 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     const ctx = buildConnectorContext(app, dest, deliveryId);
     // Without a mapping of its own, a route uses the CRM's preset fitted to the fields the CRM
     // really has (connectors cache their field lists), so no delivery names a missing field.
-    const fields = needsFieldList(dest.type, route ?? null) ? await connector.describeFields(ctx) : [];
+    const fields = needsFieldList(connector, route ?? null) ? await connector.describeFields(ctx) : [];
     const formQuestions = route?.form_questions ? null : ((await repo.findFormQuestions(db, lead.workspace_id, lead.form_id)) as FormQuestion[] | null);
-    const record = buildDeliveryRecord(dest.type, route ?? null, canonical, deliveryId, fields, formQuestions);
+    const record = buildDeliveryRecord(connector, route ?? null, canonical, deliveryId, fields, formQuestions);
     result = await connector.deliver(ctx, record);
   } catch (err) {
     const e =

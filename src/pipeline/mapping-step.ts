@@ -1,6 +1,9 @@
 // Applies a route's field mapping to a canonical lead, giving the record a connector sends.
-// Routes without a mapping of their own use the CRM's preset (config/mappings/<crm>.json).
-import type { DeliveryRecord, FieldDescriptor } from '../../connectors/types.js';
+// What a connector does with mappings is what its manifest declares (connectors/types.ts
+// FieldMappingSupport): fixed or open targets, and whether a route without a mapping of its own
+// uses the connector's preset (config/mappings/<id>.json) or sends no mapped fields.
+import { fieldMappingOf } from '../../connectors/index.js';
+import type { Connector, ConnectorContext, DeliveryRecord, FieldDescriptor } from '../../connectors/types.js';
 import type { CanonicalLead } from '../lead/canonical.js';
 import { applyMapping } from '../mapping/apply.js';
 import { parseMapping, type FormQuestion, type Mapping } from '../mapping/schema.js';
@@ -8,18 +11,51 @@ import { loadPreset, suggestMapping } from '../mapping/suggest.js';
 import type { MappingPreset } from '../mapping/schema.js';
 import type { Route } from '../store/schema.js';
 
+/** What the mapping step needs of a connector: its id (the preset's name) and its declaration. */
+export type MappingConnector = Pick<Connector, 'id' | 'fieldMapping'>;
+
 const presets = new Map<string, MappingPreset>();
 
-/** The CRM's preset applied to the questions, targets taken as the preset names them. */
-export function defaultMappingFor(type: string, questions: FormQuestion[], fields: FieldDescriptor[] = []): Mapping {
-  let preset = presets.get(type);
-  if (!preset) presets.set(type, (preset = loadPreset(type)));
-  return suggestMapping(type, questions, fields, preset);
+function presetFor(id: string): MappingPreset {
+  let preset = presets.get(id);
+  if (!preset) presets.set(id, (preset = loadPreset(id)));
+  return preset;
+}
+
+/** True when the connector's mapping targets are open (any key is a target). */
+export function hasOpenTargets(connector: MappingConnector): boolean {
+  return fieldMappingOf(connector).targets === 'open';
+}
+
+/**
+ * The connector's preset applied to the questions, fitted to `fields` (targets as the preset
+ * names them when there are none). Unlike a suggestion, it never fills a required field with a
+ * placeholder: a delivery does not invent values, and the CRM's refusal names the field.
+ */
+export function defaultMappingFor(connector: MappingConnector, questions: FormQuestion[], fields: FieldDescriptor[] = []): Mapping {
+  return suggestMapping(connector.id, questions, fields, presetFor(connector.id), { openTargets: hasOpenTargets(connector), fillRequired: false });
+}
+
+/** The route's own mapping, when it has a valid one. */
+export function routeMappingOf(route: Route | null | undefined): Mapping | null {
+  if (!route?.mapping) return null;
+  const parsed = parseMapping(route.mapping);
+  return parsed.ok ? parsed.mapping : null;
 }
 
 /** True when a delivery to this route needs the CRM's field list (a preset fitted to the real fields). */
-export function needsFieldList(type: string, route: Route | null): boolean {
-  return type !== 'webhook' && !route?.mapping;
+export function needsFieldList(connector: MappingConnector, route: Route | null): boolean {
+  const support = fieldMappingOf(connector);
+  return support.targets === 'fixed' && support.withoutRouteMapping === 'preset' && !routeMappingOf(route);
+}
+
+/**
+ * The fields mapping targets are checked against: the CRM's writable fields (describeFields)
+ * for fixed targets, the keys the connector documents for open ones.
+ */
+export async function mappingFieldsFor<C, K>(connector: Connector<C, K>, ctx: ConnectorContext<C, K>): Promise<FieldDescriptor[]> {
+  const support = fieldMappingOf(connector);
+  return support.targets === 'open' ? [...(support.knownTargets ?? [])] : connector.describeFields(ctx);
 }
 
 export function questionsFromLead(lead: CanonicalLead): FormQuestion[] {
@@ -31,28 +67,33 @@ export function questionsFor(route: Route | null, formQuestions?: FormQuestion[]
   return (route?.form_questions as FormQuestion[] | null) ?? formQuestions ?? undefined;
 }
 
-export function mappingForRoute(type: string, route: Route | null, lead: CanonicalLead, fields: FieldDescriptor[] = [], formQuestions?: FormQuestion[] | null): Mapping | null {
-  if (route?.mapping) {
-    const parsed = parseMapping(route.mapping);
-    if (parsed.ok) return parsed.mapping;
-  }
-  if (type === 'webhook') return null;
-  return defaultMappingFor(type, questionsFor(route, formQuestions) ?? questionsFromLead(lead), fields);
+/** The mapping a delivery through this route uses, or null when the connector sends no mapped fields without one. */
+export function mappingForRoute(
+  connector: MappingConnector,
+  route: Route | null,
+  lead: CanonicalLead,
+  fields: FieldDescriptor[] = [],
+  formQuestions?: FormQuestion[] | null,
+): Mapping | null {
+  const own = routeMappingOf(route);
+  if (own) return own;
+  if (fieldMappingOf(connector).withoutRouteMapping === 'none') return null;
+  return defaultMappingFor(connector, questionsFor(route, formQuestions) ?? questionsFromLead(lead), fields);
 }
 
 export function buildDeliveryRecord(
-  type: string,
+  connector: MappingConnector,
   route: Route | null,
   lead: CanonicalLead,
   deliveryId: string,
   fields: FieldDescriptor[] = [],
   formQuestions?: FormQuestion[] | null,
 ): DeliveryRecord {
-  const mapping = mappingForRoute(type, route, lead, fields, formQuestions);
-  if (!mapping) return { lead, fields: {}, idempotencyKey: deliveryId };
+  const mapping = mappingForRoute(connector, route, lead, fields, formQuestions);
+  if (!mapping) return { lead, fields: {}, isMapped: false, idempotencyKey: deliveryId };
   const out = applyMapping(mapping, lead, { questions: questionsFor(route, formQuestions) });
   // When the mapping names a field for unmapped answers, the note is already in `fields`; hand it
   // over separately only otherwise, so a connector never writes it twice.
   const unmappedNote = mapping.unmapped?.target ? undefined : (out.unmappedNote ?? undefined);
-  return { lead, fields: out.fields, unmappedNote, idempotencyKey: deliveryId };
+  return { lead, fields: out.fields, unmappedNote, isMapped: true, idempotencyKey: deliveryId };
 }

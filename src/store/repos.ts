@@ -165,6 +165,17 @@ export async function upsertForm(db: Db, f: { workspaceId: string; formId: strin
     .execute();
 }
 
+/** Every form of a page whose questions were kept (a lead of it was fetched). */
+export async function listPageForms(db: Db, workspaceId: string, pageId: string): Promise<{ form_id: string; name: string | null; questions: unknown }[]> {
+  return db
+    .selectFrom('forms')
+    .select(['form_id', 'name', 'questions'])
+    .where('workspace_id', '=', workspaceId)
+    .where('page_id', '=', pageId)
+    .orderBy('form_id')
+    .execute();
+}
+
 /** The form's last known questions (labels, types, options), or null when never fetched. */
 export async function findFormQuestions(db: Db, workspaceId: string, formId: string | null): Promise<unknown[] | null> {
   if (!formId) return null;

@@ -234,6 +234,27 @@ describe('webhook connector', () => {
       expect(receiver.acceptedKeys()).to.deep.equal([record.idempotencyKey]);
     });
 
+    it("a mapped record's body is the canonical record plus its fields, signed as sent", async () => {
+      const record = makeSampleRecord({ isMapped: true, fields: { email: 'zoe.angstrom@example.com', lr_is_organic: false, budget: 900 } });
+      await connector.deliver(loopbackContext(), record);
+      const got = receiver.received[0];
+      expect(got.signatureValid).to.equal(true);
+      expect(got.body).to.deep.equal({ ...record.lead, fields: { email: 'zoe.angstrom@example.com', lr_is_organic: false, budget: 900 } });
+      expect(connector.renderBody!(record)).to.deep.equal(got.body);
+    });
+
+    it("a mapped record that wrote nothing still carries an empty fields object", async () => {
+      await connector.deliver(loopbackContext(), makeSampleRecord({ isMapped: true, fields: {} }));
+      expect(receiver.received[0].body.fields).to.deep.equal({});
+    });
+
+    it('a record without a mapping is the canonical record alone, whatever its fields', async () => {
+      const record = makeSampleRecord({ isMapped: false });
+      await connector.deliver(loopbackContext(), record);
+      expect(receiver.received[0].rawBody).to.equal(JSON.stringify(record.lead));
+      expect(connector.renderBody!(record)).to.deep.equal(record.lead);
+    });
+
     it('a signature made with another secret does not verify at the receiver', async () => {
       const ctx = loopbackContext();
       ctx.credentials = { secret: 'another-secret-0123456789' };

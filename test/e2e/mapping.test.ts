@@ -1,8 +1,10 @@
 // End to end through the real program: field mapping and routing. Unmapped custom answers
 // reach the CRM's note with their question label; a lead nobody routes is kept as unrouted and
 // delivered once a route exists; a mapping is suggested, validated against the CRM's real
-// fields, previewed and applied; one page fans out to several destinations with filters; and a
-// form whose questions changed flags its route, its mapping rule and the lead log.
+// fields, previewed and applied; one page fans out to several destinations with filters; a
+// form whose questions changed flags its route, its mapping rule and the lead log; a page-wide
+// route is suggested and previewed per form; a webhook route's mapping reaches the receiver as
+// `fields`; and a phone number takes its country from the lead's country answer.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +24,19 @@ const PAGE_A = '1000000031';
 const PAGE_B = '1000000032';
 const PAGE_C = '1000000033';
 const PAGE_D = '1000000034';
+/** A page-wide route to a webhook: form E1 is known from a received lead (archived on Meta), E2 from Meta's list. */
+const PAGE_E = '1000000035';
+/** A page-wide route on a page with no form anywhere. */
+const PAGE_F = '1000000036';
+/** A page-wide route to a webhook whose mapping reads phones with the country answer. */
+const PAGE_G = '1000000037';
 const FORM_A = '2000000031';
 const FORM_B = '2000000032';
 const FORM_C = '2000000033';
 const FORM_D = '2000000034';
+const FORM_E1 = '2000000035';
+const FORM_E2 = '2000000036';
+const FORM_G = '2000000037';
 const TOKEN = (page: string) => `EAAB-mapping-token-${page}`;
 /** A mandatory Pipedrive lead custom field (40-hex key, as Pipedrive names them). */
 const FLEET_SIZE_KEY = '9f1c'.repeat(10);
@@ -143,15 +154,47 @@ describe('e2e: field mapping and routing through the real program', function () 
     graph.addForm({ id: FORM_B, page_id: PAGE_B, name: 'Newsletter', questions: [{ key: 'email', type: 'EMAIL', label: 'Email' }] });
     graph.addForm({ id: FORM_C, page_id: PAGE_C, name: 'Bike quote', questions: FORM_C_QUESTIONS });
     graph.addForm({ id: FORM_D, page_id: PAGE_D, name: 'Store visit', questions: [{ key: 'email', type: 'EMAIL', label: 'Email' }] });
-    for (const p of [PAGE_A, PAGE_B, PAGE_C, PAGE_D]) graph.setPageToken(p, TOKEN(p), `Page ${p}`);
+    graph.addForm({
+      id: FORM_E1,
+      page_id: PAGE_E,
+      name: 'Workshop',
+      status: 'ARCHIVED',
+      questions: [
+        { key: 'full_name', type: 'FULL_NAME', label: 'Full name' },
+        { key: 'email', type: 'EMAIL', label: 'Email' },
+        { key: 'which_bike?', label: 'Which bike?' },
+      ],
+    });
+    graph.addForm({
+      id: FORM_E2,
+      page_id: PAGE_E,
+      name: 'Callback',
+      questions: [
+        { key: 'email', type: 'EMAIL', label: 'Email' },
+        { key: 'phone_number', type: 'PHONE', label: 'Phone number' },
+        { key: 'budget', label: 'Budget' },
+      ],
+    });
+    graph.addForm({
+      id: FORM_G,
+      page_id: PAGE_G,
+      name: 'International callback',
+      questions: [
+        { key: 'phone_number', type: 'PHONE', label: 'Phone number' },
+        { key: 'country', type: 'COUNTRY', label: 'Country' },
+      ],
+    });
+    for (const p of [PAGE_A, PAGE_B, PAGE_C, PAGE_D, PAGE_E, PAGE_F, PAGE_G]) graph.setPageToken(p, TOKEN(p), `Page ${p}`);
 
     ws = await cli(['workspaces', 'create', '--name', 'Mapping'], env);
-    for (const p of [PAGE_A, PAGE_B, PAGE_C, PAGE_D]) await cli(['pages', 'add', '--workspace', ws, '--page-id', p, '--token', TOKEN(p)], env);
+    for (const p of [PAGE_A, PAGE_B, PAGE_C, PAGE_D, PAGE_E, PAGE_F, PAGE_G]) await cli(['pages', 'add', '--workspace', ws, '--page-id', p, '--token', TOKEN(p)], env);
     dest.hubspot = await cli(['destinations', 'add', '--workspace', ws, '--type', 'hubspot', '--token', 'pat-mapping-1'], env);
     dest.pipedrive = await cli(['destinations', 'add', '--workspace', ws, '--type', 'pipedrive', '--api-token', 'pd-mapping-1'], env);
     dest.hookB = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/b`], env);
     dest.hookAll = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/all`], env);
     dest.hookIg = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/ig`], env);
+    dest.hookE = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/e`], env);
+    dest.hookG = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/g`], env);
     const addRoute = (pageId: string, destinationId: string, more: string[] = []) => cli(['routes', 'add', '--workspace', ws, '--page-id', pageId, '--destination', destinationId, ...more], env);
     route.aHubspot = await addRoute(PAGE_A, dest.hubspot, ['--form-id', FORM_A]);
     route.aPipedrive = await addRoute(PAGE_A, dest.pipedrive, ['--form-id', FORM_A]);
@@ -159,6 +202,9 @@ describe('e2e: field mapping and routing through the real program', function () 
     route.cPipedrive = await addRoute(PAGE_C, dest.pipedrive, ['--form-id', FORM_C]);
     route.dAll = await addRoute(PAGE_D, dest.hookAll);
     route.dIg = await addRoute(PAGE_D, dest.hookIg, ['--filter', '{"all":[{"type":"platform","in":["ig"]}]}']);
+    route.ePageWide = await addRoute(PAGE_E, dest.hookE);
+    route.fPageWide = await addRoute(PAGE_F, dest.hookE);
+    route.gPageWide = await addRoute(PAGE_G, dest.hookG);
     program = await startProgram('start', env);
     dbh = await openDb({ url: schema.url, poolMax: 2 });
   });
@@ -406,5 +452,173 @@ describe('e2e: field mapping and routing through the real program', function () 
     expect(cleared.drift).to.equal(null);
     expect((cleared.form_questions as { key: string }[]).map((q) => q.key)).to.deep.equal(['full_name', 'email', 'bike_type', 'which_color?']);
     expect((await leadLog()).flatMap((l) => l.deliveries).filter((d) => d.route_id === route.cHubspot).some((d) => d.mapping_drift)).to.equal(false);
+  });
+
+  describe('a page-wide route, per form', () => {
+    type Proposal = { form: { id: string; name: string | null }; mapping: Mapping; issues: { severity: string }[] };
+    type PreviewOut = { form: { id: string; name: string | null }; lead: { source: string }; mapping: string; fields: Record<string, unknown>; body: Record<string, unknown> };
+    const errorLines = (stderr: string) => stderr.split('\n').filter((l) => /(^|: )error:/.test(l));
+
+    it('suggest and preview exit 2 on a page with no known form, saying how to get one', async () => {
+      for (const args of [
+        ['mappings', 'suggest', '--route', route.fPageWide],
+        ['mappings', 'preview', '--route', route.fPageWide, '--destination', dest.hookE],
+        ['mappings', 'preview', '--route', route.fPageWide, '--destination', dest.hookE, '--test-lead'],
+      ]) {
+        const r = await runCli(args, env);
+        expect(r.code, args.join(' ')).to.equal(2);
+        expect(r.stderr).to.contain(`page ${PAGE_F} has no known form yet`);
+        expect(r.stderr).to.contain('test lead');
+        expect(r.stderr).to.contain('--form-id F');
+        expect(r.stdout).to.equal('');
+      }
+    });
+
+    it('a webhook route without a mapping delivers the canonical record with no fields key', async () => {
+      // This lead also makes form E1 known to LeadRelay (Meta lists only active forms, and E1 is archived).
+      const id = newLeadgenId();
+      await send(PAGE_E, FORM_E1, id, [
+        { name: 'full_name', values: ['Ida Berg'] },
+        { name: 'email', values: ['ida.e@example.com'] },
+        { name: 'which_bike?', values: ['Gravel'] },
+      ]);
+      await waitUntil(async () => isDelivered(id, dest.hookE), 20_000, 'the unmapped webhook delivery');
+      const [got] = receivedAt('/e', id);
+      expect(got.body).to.not.have.property('fields');
+      expect(got.body).to.include({ schema: 'leadrelay.lead/v1', leadgen_id: id });
+      expect(got.body.form).to.deep.equal({ id: FORM_E1, name: 'Workshop' });
+    });
+
+    it('suggest proposes one mapping per known form, each passing validation', async () => {
+      const r = await runCli(['mappings', 'suggest', '--route', route.ePageWide], env);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(errorLines(r.stderr)).to.deep.equal([]);
+      expect(r.stderr).to.contain(`route ${route.ePageWide} takes every form of page ${PAGE_E} with one mapping`);
+      const out = JSON.parse(r.stdout) as { route: string; page: string; forms: Proposal[] };
+      expect(out.route).to.equal(route.ePageWide);
+      expect(out.forms.map((f) => f.form)).to.deep.equal([
+        { id: FORM_E1, name: 'Workshop' },
+        { id: FORM_E2, name: 'Callback' },
+      ]);
+      const targetsOf = (p: Proposal) => p.mapping.rules.map((rule) => rule.target);
+      expect(targetsOf(out.forms[0])).to.include.members(['full_name', 'email', 'which_bike?', 'lr_leadgen_id']);
+      expect(targetsOf(out.forms[1])).to.include.members(['email', 'phone_number', 'budget', 'lr_leadgen_id']);
+      for (const f of out.forms) expect(f.issues.filter((i) => i.severity === 'error')).to.deep.equal([]);
+    });
+
+    it("suggest --form-id proposes that form's mapping alone; another page's form, or another form on a one-form route, exits 2", async () => {
+      const mapping = JSON.parse(await cli(['mappings', 'suggest', '--route', route.ePageWide, '--form-id', FORM_E2], env)) as Mapping;
+      expect(mapping.version).to.equal(1);
+      expect(mapping.rules.filter((r) => r.source.type === 'answer').map((r) => r.target)).to.deep.equal(['email', 'phone_number', 'budget']);
+      const other = await runCli(['mappings', 'suggest', '--route', route.cHubspot, '--form-id', FORM_E2], env);
+      expect(other.code).to.equal(2);
+      expect(other.stderr).to.contain(`route ${route.cHubspot} takes only form ${FORM_C}, not ${FORM_E2}`);
+      const foreign = await runCli(['mappings', 'suggest', '--route', route.ePageWide, '--form-id', FORM_G], env);
+      expect(foreign.code).to.equal(2);
+      expect(foreign.stderr).to.contain(`form ${FORM_G} cannot be read with page ${PAGE_E}'s token`);
+    });
+
+    it("a webhook route's saved suggestion is accepted and delivered as fields beside the canonical record, as preview shows it", async () => {
+      const suggested = await runCli(['mappings', 'suggest', '--route', route.ePageWide, '--form-id', FORM_E2], env);
+      const saved = await runCli(['mappings', 'set', '--route', route.ePageWide, '--destination', dest.hookE, '--file', writeJson('hook-e.json', JSON.parse(suggested.stdout))], env);
+      expect(saved.code, saved.stderr).to.equal(0);
+      expect(errorLines(saved.stderr)).to.deep.equal([]);
+
+      const id = newLeadgenId();
+      await send(PAGE_E, FORM_E2, id, [
+        { name: 'email', values: ['olu.e@example.com'] },
+        { name: 'phone_number', values: ['+44 7911 123456'] },
+        { name: 'budget', values: ['900'] },
+      ]);
+      await waitUntil(async () => isDelivered(id, dest.hookE), 20_000, 'the mapped webhook delivery');
+      const [got] = receivedAt('/e', id);
+      expect(got.body.fields).to.include({
+        email: 'olu.e@example.com',
+        phone_number: '+44 7911 123456',
+        budget: '900',
+        lr_leadgen_id: id,
+        lr_form_id: FORM_E2,
+        lr_form_name: 'Callback',
+        lr_platform: 'fb',
+        lr_lead_source: 'Facebook Lead Ads',
+      });
+      // The canonical record is all there, beside the fields.
+      expect(got.body).to.include({ schema: 'leadrelay.lead/v1', leadgen_id: id });
+      expect(got.body.answers).to.deep.equal([
+        { key: 'email', values: ['olu.e@example.com'] },
+        { key: 'phone_number', values: ['+44 7911 123456'] },
+        { key: 'budget', values: ['900'] },
+      ]);
+      // What preview shows for the stored lead is what the receiver got.
+      const preview = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--lead', (await leadOf(id))!.id], env)) as PreviewOut;
+      expect(preview.mapping).to.equal('route');
+      expect(preview.body).to.deep.equal(got.body);
+    });
+
+    it('preview shows a sample per known form, and --form-id one form alone', async () => {
+      const all = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE], env)) as { route: string; forms: PreviewOut[] };
+      expect(all.forms.map((f) => [f.form.id, f.lead.source])).to.deep.equal([
+        [FORM_E1, 'sample'],
+        [FORM_E2, 'sample'],
+      ]);
+      expect(all.forms[0].fields).to.include({ email: 'sample.lead@example.com', lr_form_id: FORM_E1, lr_form_name: 'Workshop' });
+      expect(all.forms[1].fields).to.include({ phone_number: '+1 202 555 0143', lr_form_id: FORM_E2 });
+      for (const f of all.forms) expect(f.body.fields).to.deep.equal(f.fields);
+
+      const one = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--form-id', FORM_E1], env)) as PreviewOut & { forms?: unknown };
+      expect(one.forms).to.equal(undefined);
+      expect(one.form).to.deep.equal({ id: FORM_E1, name: 'Workshop' });
+      // A sample lead is made now, so only its time differs between the two runs.
+      const withoutTime = ({ lr_created_time: _t, ...rest }: Record<string, unknown>) => rest;
+      expect(withoutTime(one.fields)).to.deep.equal(withoutTime(all.forms[0].fields));
+    });
+
+    it("preview --test-lead reads each form's test lead on Meta, skips a form without one, and --form-id picks one (exit 2 when it has none)", async () => {
+      const graphClient = createGraphClient({ graphUrl: graph.url, version: graph.version, appSecret: TEST_APP_SECRET, timeoutMs: 5000, retries: 0, retryMinDelayMs: 0 });
+      await graphClient.createTestLead(FORM_E2, TOKEN(PAGE_E), {
+        fieldData: [
+          { name: 'email', values: ['test.e2@example.com'] },
+          { name: 'phone_number', values: ['+1 202 555 0199'] },
+          { name: 'budget', values: ['1500'] },
+        ],
+      });
+      const all = await runCli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--test-lead'], env);
+      expect(all.code, all.stderr).to.equal(0);
+      const out = JSON.parse(all.stdout) as { forms: (PreviewOut | { form: { id: string }; skipped: string })[] };
+      expect(out.forms[0]).to.deep.equal({ form: { id: FORM_E1, name: 'Workshop' }, skipped: "no test lead on Meta (create one with Meta's Lead Ads Testing Tool)" });
+      expect(all.stderr).to.contain(`form ${FORM_E1} (Workshop): skipped: no test lead on Meta`);
+      const e2 = out.forms[1] as PreviewOut;
+      expect(e2.lead.source).to.equal('test_lead');
+      expect(e2.fields).to.include({ email: 'test.e2@example.com', phone_number: '+1 202 555 0199', budget: '1500', lr_form_id: FORM_E2 });
+
+      const one = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--test-lead', '--form-id', FORM_E2], env)) as PreviewOut;
+      expect(one.form.id).to.equal(FORM_E2);
+      expect(one.fields).to.deep.equal(e2.fields);
+      const none = await runCli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--test-lead', '--form-id', FORM_E1], env);
+      expect(none.code).to.equal(2);
+      expect(none.stderr).to.contain(`form ${FORM_E1} has no test lead on Meta`);
+    });
+  });
+
+  it("a phone typed without +country code takes its country from the lead's country answer, else the mapping's default; the answer still reaches the unmapped answers", async () => {
+    const mapping: Mapping = {
+      version: 1,
+      defaultCountry: 'US',
+      rules: [{ target: 'phone', source: { type: 'answer', key: 'phone_number' }, transforms: [{ type: 'trim' }, { type: 'phone_e164', defaultCountryFrom: 'country' }] }],
+      unmapped: { target: 'unmapped_answers' },
+    };
+    const saved = await runCli(['mappings', 'set', '--route', route.gPageWide, '--destination', dest.hookG, '--file', writeJson('hook-g.json', mapping)], env);
+    expect(saved.code, saved.stderr).to.equal(0);
+
+    const leads = [
+      { id: newLeadgenId(), answers: [{ name: 'phone_number', values: ['07911 123456'] }, { name: 'country', values: ['United Kingdom'] }], phone: '+447911123456' },
+      { id: newLeadgenId(), answers: [{ name: 'phone_number', values: ['06 12 34 56 78'] }, { name: 'country', values: ['FR'] }], phone: '+33612345678' },
+      { id: newLeadgenId(), answers: [{ name: 'phone_number', values: ['(202) 555-0143'] }], phone: '+12025550143' },
+    ];
+    for (const l of leads) await send(PAGE_G, FORM_G, l.id, l.answers);
+    await waitUntil(async () => (await Promise.all(leads.map((l) => isDelivered(l.id, dest.hookG)))).every(Boolean), 20_000, 'the three phone deliveries');
+    for (const l of leads) expect(receivedAt('/g', l.id)[0].body.fields.phone, l.id).to.equal(l.phone);
+    // The country answer itself is not consumed by reading it.
+    expect(receivedAt('/g', leads[0].id)[0].body.fields.unmapped_answers).to.equal('Country: United Kingdom');
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { getConnector, listConnectors, validateRegistry } from '../../connectors/index.js';
+import { fieldMappingOf, getConnector, listConnectors, validateRegistry } from '../../connectors/index.js';
 import type { Connector } from '../../connectors/types.js';
 import { webhookConnector } from '../../connectors/webhook/index.js';
 
@@ -52,6 +52,28 @@ describe('connector registry', () => {
     for (const part of ['id must be', 'label is missing', 'auth must list', 'configSchema is not', 'credentialsSchema is not', 'describeFields is not', 'deliver is not', 'verify is not']) {
       expect(message).to.contain(part);
     }
+  });
+
+  it('refuses a malformed field-mapping declaration', () => {
+    const broken = copyOf(webhookConnector, {
+      fieldMapping: { targets: 'any', withoutRouteMapping: 'sometimes', knownTargets: [{ key: 'x', label: 'X', type: 'string', required: true }] },
+      renderBody: 'nope',
+    });
+    let message = '';
+    try {
+      validateRegistry([broken]);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const part of ['fieldMapping.targets must be', 'fieldMapping.withoutRouteMapping must be', 'knownTargets may not be required', 'renderBody is not a function']) {
+      expect(message).to.contain(part);
+    }
+  });
+
+  it('every connector says how it takes field mappings (declared, or the fixed-field default)', () => {
+    for (const c of listConnectors()) expect(['fixed', 'open'], c.id).to.include(fieldMappingOf(c).targets);
+    expect(fieldMappingOf(webhookConnector)).to.deep.include({ targets: 'open', withoutRouteMapping: 'none' });
+    expect(fieldMappingOf({})).to.deep.equal({ targets: 'fixed', withoutRouteMapping: 'preset' });
   });
 
   it('refuses an entry that is not an object', () => {

@@ -29,6 +29,8 @@ const transformArb: fc.Arbitrary<Transform> = fc.oneof(
     { type: 'last_name' },
     { type: 'phone_e164' },
     { type: 'phone_e164', defaultCountry: 'GB' },
+    { type: 'phone_e164', defaultCountryFrom: 'q' },
+    { type: 'phone_e164', defaultCountryFrom: 'country' },
     { type: 'boolean' },
     { type: 'number' },
     { type: 'first' },
