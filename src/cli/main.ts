@@ -2,31 +2,49 @@
 // `leadrelay`: the one binary. Roles (start, serve, work, migrate) and operator commands.
 // Every command has --help; bad input exits non-zero with a one-line reason.
 import { Command, CommanderError, Option } from 'commander';
-import { createApp, type App } from '../app.js';
+import type { App } from '../app.js';
 import { ConfigError, loadConfig } from '../config/env.js';
 import { EnvelopeError } from '../crypto/key-ring.js';
 import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
-import { refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted, resumeDestination, resumePage } from '../pipeline/replay.js';
-import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
-import { pageTokenAad } from '../pipeline/lead-record.js';
-import { checkPageAccess } from '../meta/page-access.js';
 import { LEADRELAY_VERSION } from '../util/version.js';
-import { getConnector } from '../../connectors/index.js';
-import * as repo from '../store/repos.js';
-import { migrateToLatest } from '../store/migrate.js';
 import { checkOutboundUrl, describeIssues, destinationInputFromFlags, InputError, outboundUrlsOf, type DestinationFlags } from './destination-input.js';
-import { rotateKeys } from './keys.js';
-import { registerMappingCommands } from './mappings.js';
-import { registerConnectCommands } from './connect.js';
 
 /** An operator mistake: printed as one line, exit code 2. */
 class UsageError extends Error {}
+
+// The program, its connectors and their SDKs load only when a command runs, so `--help` and
+// argument errors answer at once.
+let repo: typeof import('../store/repos.js');
+let replay: typeof import('../pipeline/replay.js');
+let connectorContext: typeof import('../pipeline/connector-context.js');
+let leadRecord: typeof import('../pipeline/lead-record.js');
+let pageAccess: typeof import('../meta/page-access.js');
+let connectors: typeof import('../../connectors/index.js');
+let migrations: typeof import('../store/migrate.js');
+let keyCommands: typeof import('./keys.js');
+
+async function loadCommandModules(): Promise<typeof import('../app.js')> {
+  const loaded = await Promise.all([
+    import('../app.js'),
+    import('../store/repos.js'),
+    import('../pipeline/replay.js'),
+    import('../pipeline/connector-context.js'),
+    import('../pipeline/lead-record.js'),
+    import('../meta/page-access.js'),
+    import('../../connectors/index.js'),
+    import('../store/migrate.js'),
+    import('./keys.js'),
+  ]);
+  [, repo, replay, connectorContext, leadRecord, pageAccess, connectors, migrations, keyCommands] = loaded;
+  return loaded[0];
+}
 
 async function withApp<T>(opts: { queues?: boolean; migrate?: boolean }, fn: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig();
   // Operator commands print ids and tables on stdout for scripts; their logs go to stderr.
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { destination: process.stderr });
+  const { createApp } = await loadCommandModules();
   const app = await createApp(config, { withQueues: opts.queues ?? true, migrate: opts.migrate ?? true, logger });
   try {
     return await fn(app);
@@ -59,7 +77,21 @@ const warn = (s: string) => process.stderr.write(`warning: ${s}\n`);
 const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
-export function buildProgram(): Command {
+/** Which command groups need their (heavier) modules to build: the ones named on the command line. */
+export interface ProgramParts {
+  mappings?: typeof import('./mappings.js');
+  connect?: typeof import('./connect.js');
+}
+
+export async function loadProgramParts(argv: string[]): Promise<ProgramParts> {
+  const group = argv[2];
+  return {
+    mappings: group === 'mappings' ? await import('./mappings.js') : undefined,
+    connect: group === 'destinations' ? await import('./connect.js') : undefined,
+  };
+}
+
+export function buildProgram(parts: ProgramParts = {}): Command {
   const program = new Command();
   // Set before any subcommand exists: commander copies it into each, so their errors come back
   // here (one line, exit 2) instead of exiting the process themselves.
@@ -76,7 +108,7 @@ export function buildProgram(): Command {
     .description('apply pending database migrations')
     .action(() =>
       withApp({ queues: false, migrate: false }, async (app) => {
-        const applied = await migrateToLatest(app.db);
+        const applied = await migrations.migrateToLatest(app.db);
         print(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
       }),
     );
@@ -87,7 +119,7 @@ export function buildProgram(): Command {
     .description('re-encrypt every secret and lead under the first key of LEADRELAY_ENCRYPTION_KEYS')
     .action(() =>
       withApp({ queues: false }, async (app) => {
-        const r = await rotateKeys(app, (done, total) => process.stderr.write(`\rleads: ${done}/${total}`));
+        const r = await keyCommands.rotateKeys(app, (done, total) => process.stderr.write(`\rleads: ${done}/${total}`));
         if (r.leads || r.alreadyCurrent) process.stderr.write('\n');
         print(`re-encrypted under "${app.keyRing.primaryKid}": ${r.pages} page tokens, ${r.destinations} destination credentials, ${r.leads} leads (${r.alreadyCurrent} already current)`);
       }),
@@ -145,14 +177,14 @@ export function buildProgram(): Command {
               'it is stored unchecked (set them and run pages add again to check it)',
           );
         } else {
-          const check = await checkPageAccess(app.graph, { appId, pageId: o.pageId, pageToken: o.token, graphVersion });
+          const check = await pageAccess.checkPageAccess(app.graph, { appId, pageId: o.pageId, pageToken: o.token, graphVersion });
           if (check.outcome === 'refused') throw new UsageError(check.problem);
           if (check.outcome === 'unavailable') throw new Error(`${check.problem}; nothing was stored (try again, or add --skip-check to store the token unchecked)`);
           check.warnings.forEach(warn);
           name ??= check.pageName;
         }
-        const page = await repo.upsertPage(app.db, { workspaceId: o.workspace, pageId: o.pageId, name, tokenEnvelope: app.keyRing.encrypt(o.token, pageTokenAad(o.pageId)) });
-        const resumed = await resumePage(app, o.pageId);
+        const page = await repo.upsertPage(app.db, { workspaceId: o.workspace, pageId: o.pageId, name, tokenEnvelope: app.keyRing.encrypt(o.token, leadRecord.pageTokenAad(o.pageId)) });
+        const resumed = await replay.resumePage(app, o.pageId);
         print(page.id);
         if (resumed) process.stderr.write(`resumed ${resumed} waiting lead(s) of page ${o.pageId}\n`);
       }),
@@ -198,7 +230,7 @@ export function buildProgram(): Command {
     withApp({ queues: false }, async (app) => {
       await requireWorkspace(app, o.workspace);
       const input = destinationInputFromFlags(o);
-      const connector = getConnector(o.type);
+      const connector = connectors.getConnector(o.type);
       // The delivery rules first: they also name a malformed --url.
       const warnings = await checkDestinationUrls(app, o.type, input.config);
       const config = connector.configSchema.safeParse(input.config);
@@ -206,7 +238,7 @@ export function buildProgram(): Command {
       const creds = connector.credentialsSchema.safeParse(input.credentials);
       if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(o.type, creds.error.issues)}`);
       const dest = await repo.createDestination(app.db, { workspaceId: o.workspace, type: o.type, name: input.name, config: config.data as Record<string, unknown>, credentialsEnvelope: null });
-      await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
+      await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
       print(dest.id);
       warnings.forEach(warn);
     }),
@@ -219,7 +251,7 @@ export function buildProgram(): Command {
     withApp({}, async (app) => {
       const dest = await repo.findDestination(app.db, id);
       if (!dest) throw new UsageError(`destination "${id}" not found`);
-      const connector = getConnector(dest.type);
+      const connector = connectors.getConnector(dest.type);
       if (dest.type === 'webhook') {
         // A webhook's only credential is the optional signing secret; what is left out is kept.
         if (o.url === undefined && o.secret === undefined) throw new UsageError('give a new --secret and/or --url for a webhook destination');
@@ -235,19 +267,19 @@ export function buildProgram(): Command {
           creds = parsed.data as Record<string, unknown>;
         }
         if (o.url !== undefined) await repo.updateDestinationConfig(app.db, dest.id, config.data as Record<string, unknown>);
-        if (creds) await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds), true);
+        if (creds) await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds), true);
         else await repo.setDestinationStatus(app.db, dest.id, 'active', null);
         await repo.setDestinationRateLimit(app.db, dest.id, null);
-        print(`${[o.url !== undefined && 'URL', creds && 'signing secret'].filter(Boolean).join(' and ')} replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
+        print(`${[o.url !== undefined && 'URL', creds && 'signing secret'].filter(Boolean).join(' and ')} replaced; resumed ${await replay.resumeDestination(app, dest.id)} parked deliveries`);
         warnings.forEach(warn);
         return;
       }
       const input = destinationInputFromFlags({ ...o, type: dest.type });
       const creds = connector.credentialsSchema.safeParse(input.credentials);
       if (!creds.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(dest.type, creds.error.issues)}`);
-      await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), true);
+      await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), true);
       await repo.setDestinationRateLimit(app.db, dest.id, null);
-      print(`credentials replaced; resumed ${await resumeDestination(app, dest.id)} parked deliveries`);
+      print(`credentials replaced; resumed ${await replay.resumeDestination(app, dest.id)} parked deliveries`);
     }),
   );
   dests
@@ -258,8 +290,8 @@ export function buildProgram(): Command {
       withApp({ queues: false }, async (app) => {
         const dest = await repo.findDestination(app.db, id);
         if (!dest) throw new UsageError(`destination "${id}" not found`);
-        const connector = getConnector(dest.type);
-        const ctx = buildConnectorContext(app, dest, null);
+        const connector = connectors.getConnector(dest.type);
+        const ctx = connectorContext.buildConnectorContext(app, dest, null);
         await connector.verify(ctx);
         const fields = await connector.describeFields(ctx);
         if (o.json) { print(JSON.stringify(fields, null, 2)); return; }
@@ -509,19 +541,19 @@ export function buildProgram(): Command {
         if (o.dead) {
           if (!o.destination) throw new UsageError('--dead needs --destination D');
           if (!(await repo.findDestination(app.db, o.destination))) throw new UsageError(`destination "${o.destination}" not found`);
-          print(`${await replayDeadDeliveries(app, o.destination)} dead deliveries queued again`);
+          print(`${await replay.replayDeadDeliveries(app, o.destination)} dead deliveries queued again`);
           return;
         }
         if (o.unrouted) {
           if (leadId) throw new UsageError('give either a lead id or --unrouted, not both');
-          const results = await replayUnrouted(app, o.workspace ?? null, o.form ?? null);
+          const results = await replay.replayUnrouted(app, o.workspace ?? null, o.form ?? null);
           const routed = results.filter((r) => !r.unrouted);
           print(`${results.length} unrouted lead(s) replayed: ${routed.length} now routed, ${routed.reduce((n, r) => n + r.queued, 0)} deliveries queued`);
           return;
         }
         if (!leadId) throw new UsageError('give a lead id, or --unrouted');
         if (!repo.isUuid(leadId)) throw new UsageError(`"${leadId.slice(0, 40)}" is not a lead id (a uuid from leads list)`);
-        const r = await replayLead(app, leadId, o.all ? ['dead', 'parked', 'delivered'] : ['dead', 'parked']);
+        const r = await replay.replayLead(app, leadId, o.all ? ['dead', 'parked', 'delivered'] : ['dead', 'parked']);
         print(r.unrouted ? `lead ${leadId} is still unrouted: ${r.reason}` : `lead ${leadId}: ${r.queued} deliveries queued`);
       }),
     );
@@ -533,12 +565,14 @@ export function buildProgram(): Command {
     .option('--page-id <id>', 'only this page')
     .action((o: { pageId?: string }) =>
       withApp({}, async (app) => {
-        print(`${await refetchFailed(app, o.pageId ?? null)} lead fetch(es) queued again`);
+        print(`${await replay.refetchFailed(app, o.pageId ?? null)} lead fetch(es) queued again`);
       }),
     );
 
-  registerMappingCommands(program, withApp, UsageError);
-  registerConnectCommands(program, withApp, UsageError, (app) => app.keyRing.deriveKey('oauth-state'));
+  // Groups not named on the command line are listed (for --help) without loading their modules.
+  if (parts.mappings) parts.mappings.registerMappingCommands(program, withApp, UsageError);
+  else program.command('mappings').description("a route's field mapping: form questions → CRM fields");
+  parts.connect?.registerConnectCommands(program, withApp, UsageError, (app) => app.keyRing.deriveKey('oauth-state'));
   return program;
 }
 
@@ -549,7 +583,7 @@ function positiveInt(v: string, flag: string): number {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = buildProgram(await loadProgramParts(argv));
   // `start` is the default command, so commander would read an unknown command as its argument.
   const first = argv[2];
   if (first && !first.startsWith('-') && !program.commands.some((c) => c.name() === first || c.aliases().includes(first))) {
