@@ -1,30 +1,40 @@
 // An App (src/app.ts) for integration tests: the real PostgreSQL in a fresh migrated schema,
-// the real Redis under a queue prefix of its own, and a config parsed by loadConfig from test
-// values, so the tests exercise the same wiring the binary uses.
+// the queues on the real Redis under a prefix of their own or on BullMQ's PostgreSQL backend in
+// a schema of their own, and a config parsed by loadConfig from test values, so the tests
+// exercise the same wiring the binary uses.
 import { randomBytes } from 'node:crypto';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig, type AppConfig, type EnvInput } from '../../src/config/env.js';
+import pg from 'pg';
+import { queueSchemaName, type QueueBackendKind } from '../../src/pipeline/queues.js';
 import { flushPrefix, TEST_APP_SECRET, TEST_KEYS, TEST_VERIFY_TOKEN } from './e2e.js';
-import { createTestSchema, TEST_REDIS_URL, type TestSchema } from './test-db.js';
+import { createTestSchema, TEST_DATABASE_URL, TEST_REDIS_URL, type TestSchema } from './test-db.js';
+
+/** Both queue backends, for suites that must hold on each. */
+export const QUEUE_BACKENDS: QueueBackendKind[] = ['redis', 'postgres'];
 
 export interface TestApp {
   app: App;
   config: AppConfig;
   schema: TestSchema;
-  /** The QUEUE_PREFIX every Redis key of this app starts with. */
+  /** The QUEUE_PREFIX: every Redis key of this app starts with it, or its queue schema is named after it. */
   prefix: string;
+  backend: QueueBackendKind;
+  /** Empties the queue backend behind the app's back (as a Redis that lost everything); returns how much went. */
+  loseQueuedJobs(): Promise<number>;
   /** Closes the app, drops its schema and deletes its Redis keys. Safe to call twice. */
   cleanup(): Promise<void>;
 }
 
 /** Test values for every setting the pipeline reads; `env` overrides or adds to them. */
-export function testEnv(schemaUrl: string, prefix: string, env: EnvInput = {}): EnvInput {
+export function testEnv(schemaUrl: string, prefix: string, env: EnvInput = {}, backend: QueueBackendKind = 'redis'): EnvInput {
   return {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: schemaUrl,
     DATABASE_POOL_MAX: '5',
-    REDIS_URL: TEST_REDIS_URL,
+    // Empty means unset: the queues then run on PostgreSQL.
+    REDIS_URL: backend === 'redis' ? TEST_REDIS_URL : '',
     QUEUE_PREFIX: prefix,
     META_APP_ID: '1234567890',
     META_APP_SECRET: TEST_APP_SECRET,
@@ -51,18 +61,42 @@ export function testEnv(schemaUrl: string, prefix: string, env: EnvInput = {}): 
 export interface CreateTestAppOptions {
   /** Environment values on top of testEnv's. */
   env?: EnvInput;
-  /** Connect to Redis (default true). */
+  /** Open the queues (default true). */
   withQueues?: boolean;
+  /** Default redis. */
+  backend?: QueueBackendKind;
+}
+
+async function withTestServer<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Deletes every row of the queue backend's tables (PostgreSQL backend): the jobs are gone. */
+async function truncateQueueSchema(prefix: string): Promise<number> {
+  return withTestServer(async (c) => {
+    const schema = queueSchemaName(prefix);
+    const { rows } = await c.query<{ t: string }>("select format('%I.%I', schemaname, tablename) as t from pg_tables where schemaname = $1 and tablename like '%job%'", [schema]);
+    let n = 0;
+    for (const { t } of rows) n += (await c.query(`delete from ${t}`)).rowCount ?? 0;
+    return n;
+  });
 }
 
 /** Builds an App on a fresh migrated schema with a unique queue prefix. */
 export async function createTestApp(opts: CreateTestAppOptions = {}): Promise<TestApp> {
   const schema = await createTestSchema('it');
   const prefix = `it${randomBytes(5).toString('hex')}`;
+  const backend = opts.backend ?? 'redis';
   let app: App;
   let config: AppConfig;
   try {
-    config = loadConfig(testEnv(schema.url, prefix, opts.env));
+    config = loadConfig(testEnv(schema.url, prefix, opts.env, backend));
     app = await createApp(config, { migrate: true, withQueues: opts.withQueues ?? true });
   } catch (err) {
     await schema.drop();
@@ -74,6 +108,8 @@ export async function createTestApp(opts: CreateTestAppOptions = {}): Promise<Te
     config,
     schema,
     prefix,
+    backend,
+    loseQueuedJobs: () => (backend === 'redis' ? flushPrefix(prefix) : truncateQueueSchema(prefix)),
     async cleanup() {
       if (isClosed) return;
       isClosed = true;
@@ -81,7 +117,8 @@ export async function createTestApp(opts: CreateTestAppOptions = {}): Promise<Te
         await app.close();
       } finally {
         await schema.drop();
-        await flushPrefix(prefix);
+        if (backend === 'redis') await flushPrefix(prefix);
+        else await withTestServer((c) => c.query(`drop schema if exists "${queueSchemaName(prefix)}" cascade`));
       }
     },
   };

@@ -1,28 +1,27 @@
-// The BullMQ work buffer on the real Redis, and the outbox sweep that rebuilds it from the
-// PostgreSQL rows after Redis lost every key.
+// The BullMQ work buffer on each backend (the real Redis, and BullMQ's PostgreSQL backend), and
+// the outbox sweep that rebuilds it from the PostgreSQL rows after the buffer lost every job.
 import { expect } from 'chai';
 import { sweepOutbox } from '../../src/pipeline/maintenance.js';
 import { deliverJobId, fetchJobId } from '../../src/pipeline/queues.js';
 import * as repo from '../../src/store/repos.js';
 import type { DeliveryStatus, EventStatus } from '../../src/store/schema.js';
-import { flushPrefix } from '../helpers/e2e.js';
-import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { createTestApp, QUEUE_BACKENDS, type TestApp } from '../helpers/test-app.js';
 
 const HOUR_MS = 3_600_000;
 
-describe('queues on Redis', function () {
+for (const backend of QUEUE_BACKENDS) describe(`queues on ${backend}`, function () {
   this.timeout(30_000);
   let t: TestApp;
 
   before(async () => {
     // OUTBOX_MIN_AGE_MS is 1000 in the test config.
-    t = await createTestApp();
+    t = await createTestApp({ backend });
   });
   after(async () => {
     await t?.cleanup();
   });
   beforeEach(async () => {
-    await flushPrefix(t.prefix);
+    await t.loseQueuedJobs();
   });
 
   const jobIds = async (queue: 'fetch' | 'deliver') =>
@@ -67,11 +66,11 @@ describe('queues on Redis', function () {
     expect(await t.app.queues.deliver.count()).to.equal(0);
   });
 
-  it('ping answers true against a live Redis', async () => {
+  it('ping answers true against a live backend', async () => {
     expect(await t.app.queues.ping()).to.equal(true);
   });
 
-  describe('outbox sweep after Redis lost every key', () => {
+  describe('outbox sweep after the queue backend lost every job', () => {
     const events: Record<string, number> = {};
     const deliveries: Record<string, string> = {};
     let nextAttemptAt: Date;
@@ -130,7 +129,7 @@ describe('queues on Redis', function () {
       // Everything queued before is lost with the prefix's keys.
       await t.app.queues.enqueueFetch(Object.values(events));
       await t.app.queues.enqueueDeliveries(Object.values(deliveries).map((id) => ({ id })));
-      expect(await flushPrefix(t.prefix)).to.be.greaterThan(0);
+      expect(await t.loseQueuedJobs()).to.be.greaterThan(0);
       expect(await t.app.queues.fetch.count()).to.equal(0);
 
       const result = await sweepOutbox(t.app, setupAt);

@@ -12,7 +12,7 @@ import type { Delivery, Destination, Route } from '../../src/store/schema.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
-import { createTestApp, type TestApp } from '../helpers/test-app.js';
+import { createTestApp, QUEUE_BACKENDS, type TestApp } from '../helpers/test-app.js';
 
 const FORM = '810000001';
 const PAGE_TOKEN = 'EAAB-workers-page-token';
@@ -29,7 +29,7 @@ interface Scenario {
   routes: Route[];
 }
 
-describe('workers: delivery outcomes through real BullMQ workers', function () {
+for (const backend of QUEUE_BACKENDS) describe(`workers on ${backend}: delivery outcomes through real BullMQ workers`, function () {
   this.timeout(30_000);
   let t: TestApp;
   let graph: FakeGraph;
@@ -39,7 +39,7 @@ describe('workers: delivery outcomes through real BullMQ workers', function () {
 
   before(async () => {
     graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
-    t = await createTestApp({ env: { META_GRAPH_URL: graph.url, DELIVERY_MAX_ATTEMPTS: String(MAX_ATTEMPTS), DELIVERY_BACKOFF_BASE_MS: '20', DELIVERY_BACKOFF_MAX_MS: '80' } });
+    t = await createTestApp({ backend, env: { META_GRAPH_URL: graph.url, DELIVERY_MAX_ATTEMPTS: String(MAX_ATTEMPTS), DELIVERY_BACKOFF_BASE_MS: '20', DELIVERY_BACKOFF_MAX_MS: '80' } });
     workspaceId = (await repo.createWorkspace(t.app.db, 'Workers')).id;
     workers = startWorkers(t.app);
   });
