@@ -1,20 +1,22 @@
-// `npm run bench -- <intake|e2e> [--connections N] [--env KEY=VALUE ...]`
+// `npm run bench -- <intake|e2e|startup> [--connections N] [--env KEY=VALUE ...]`
 // Benchmarks print figures beside their targets; a missed target is not a failure. The exit
 // code is non-zero only when the benchmark itself could not run.
 import { runE2eBench } from './e2e.js';
 import { runIntakeBench } from './intake.js';
+import { runStartupBench } from './startup.js';
 import type { BenchOptions } from './setup.js';
 
 const BENCHES: Record<string, (opts: BenchOptions) => Promise<void>> = {
   intake: runIntakeBench,
   e2e: runE2eBench,
+  startup: runStartupBench,
 };
 
 const USAGE = `usage: node dist/bench/run.js <${Object.keys(BENCHES).join('|')}> [options]
   --connections N    intake: closed-loop connections for the maximum-throughput run (default 256)
   --rate N           e2e: leads per second (default 100)
   --seconds N        e2e: how long to send (default 20)
-  --env KEY=VALUE    extra environment for the program under test, repeatable,
+  --env KEY=VALUE    extra environment for the program under test (startup: also its CLI runs), repeatable,
                      e.g. --env INTAKE_BATCH_MAX_ROWS=1000 --env NODE_OPTIONS=--max-old-space-size=128`;
 
 class UsageError extends Error {}
