@@ -127,7 +127,7 @@ export interface ConnectorContext<Config = Record<string, unknown>, Credentials 
   };
   /**
    * Runs `fn` while holding a lock on `key` within this destination, shared by every worker
-   * process (a PostgreSQL advisory lock; with the embedded database, one process, in memory).
+   * process (a PostgreSQL advisory lock, on the embedded database too).
    * CRMs without an upsert run find-or-create under it, keyed by the person (connectors/person-key.ts),
    * so two deliveries of one person cannot both create them. `key` may hold personal data: it
    * is hashed with a secret key before it leaves the process. Waiting is bounded: past the limit

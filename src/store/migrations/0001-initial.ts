@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-// One statement per call: the extended protocol (and PGlite) refuse several commands in one.
+// One statement per call: the extended protocol refuses several commands in one.
 async function runStatements(db: Kysely<any>, script: string): Promise<void> {
   for (const statement of script.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
     await sql.raw(statement).execute(db);
