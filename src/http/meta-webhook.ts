@@ -1,5 +1,6 @@
 // GET/POST /webhooks/meta: Meta's verification handshake and signed leadgen notifications.
-// Facts: ../shared/reference/meta-lead-ads.md §1–4. The signature is checked on the raw bytes;
+// Facts: Meta Webhooks docs (verification requests, X-Hub-Signature-256 payload signing) and the
+// Lead Ads webhook reference. The signature is checked on the raw bytes;
 // each leadgen id is recorded in PostgreSQL before the 200, duplicates are no-ops.
 import type http from 'node:http';
 import express, { type Request, type Response, type Router } from 'express';

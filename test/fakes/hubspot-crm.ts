@@ -1,5 +1,5 @@
 // A loopback fake of the HubSpot API, good enough for end-to-end tests of the real program.
-// It speaks the shapes in /work/shared/reference/crm-apis.md §1 (and HubSpot's docs):
+// It speaks the shapes of HubSpot's CRM API docs:
 // contacts batch upsert (by email or any unique-valued property; 207 per-input errors when the
 // input carries an objectWriteTraceId), contacts create / get / search, contact properties and
 // property groups, the OAuth token endpoints (dated and v1) and token introspection.

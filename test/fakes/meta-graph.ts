@@ -4,7 +4,7 @@
 // fbtrace_id}}), `fields` selection, cursor paging with `filtering`, debug_token, the Page node,
 // the Page's subscribed_apps edge and test leads.
 // It is independent of src/meta on purpose: a shared bug would otherwise pass its own test.
-// Reference: /work/shared/reference/meta-lead-ads.md §5–§9, §11.
+// Reference: Meta's Graph API docs for leads, forms, tokens (debug_token), subscriptions, errors and test leads.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';

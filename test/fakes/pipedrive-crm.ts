@@ -1,6 +1,6 @@
 // A loopback fake of Pipedrive for end-to-end tests of the real program: the API (v1 + v2 routes
 // the connector uses) and the OAuth server on one port, on 127.0.0.1. Shapes follow
-// /work/shared/reference/crm-apis.md §3 and Pipedrive's docs; state lives in plain maps the
+// Pipedrive's API docs; state lives in plain maps the
 // test can read and seed.
 //
 //   const pd = await startFakePipedrive();

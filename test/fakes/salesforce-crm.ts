@@ -1,6 +1,6 @@
 // A loopback fake of Salesforce (login host and org instance in one), good enough for
 // end-to-end tests of the real program. It speaks the shapes in
-// /work/shared/reference/crm-apis.md §2 and Salesforce's REST docs:
+// Salesforce's REST API docs:
 // - `/services/oauth2/authorize` (consents at once: redirects back with a code) and
 //   `/services/oauth2/token` (authorization_code, refresh_token; invalid_grant for unknown ones;
 //   optional refresh-token rotation);
