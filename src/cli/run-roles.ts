@@ -9,8 +9,36 @@ import { startHttpServer } from '../http/server.js';
 import { startWorkers } from '../pipeline/workers.js';
 import { abandonEmbeddedPostgres } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
-import { createOutageLog } from '../util/outage-log.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createOutageLog, type OutageLog } from '../util/outage-log.js';
 import { listStartupGaps } from './startup-checklist.js';
+
+/** PostgreSQL is down, restarting, or not resolvable yet (a compose stack still starting). */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const codes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P03']);
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && codes.has(e.code)) return true;
+    if (e instanceof AggregateError && e.errors.some((x) => isDatabaseUnavailable(x))) return true;
+  }
+  return false;
+}
+
+/**
+ * Starts the program once PostgreSQL answers: a server started while its database is down or
+ * restarting waits (logging at a falling rate) instead of exiting, so no supervisor is needed
+ * to bring delivery back. Other start-up errors still end the process.
+ */
+async function createAppOnceDatabaseAnswers<T>(create: () => Promise<T>, outages: OutageLog): Promise<T> {
+  for (let waitMs = 500; ; waitMs = Math.min(waitMs * 2, 15_000)) {
+    try {
+      return await create();
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err;
+      outages.report('database', err);
+      await sleep(waitMs);
+    }
+  }
+}
 
 export async function runRoles(roles: { http: boolean; work: boolean }): Promise<void> {
   const config = loadConfig();
@@ -35,9 +63,9 @@ export async function runRoles(roles: { http: boolean; work: boolean }): Promise
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  const app = await createApp(config, { logger, role: 'server' });
-  const metrics = createMetrics();
   const outages = createOutageLog(logger);
+  const app = await createAppOnceDatabaseAnswers(() => createApp(config, { logger, role: 'server' }), outages);
+  const metrics = createMetrics();
   let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   let workers: ReturnType<typeof startWorkers> | null = null;
   try {
