@@ -72,7 +72,8 @@ describe('webhook connector', () => {
     // crm.example.test is public; nock intercepts the request.
     makeContext: () => makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false }),
     sampleRecord: () => makeSampleRecord(),
-    retryAfterToleranceMs: 0,
+    // What the webhook documents for receivers (manifest.ts): 429 + Retry-After in seconds.
+    rateLimit: { answer: '429 with Retry-After: 7', reason: 'status_code_429', retryAfterMs: 7_000 },
     arrange(scenario, record) {
       const interceptor = nock(CRM_ORIGIN)
         .matchHeader('idempotency-key', record.idempotencyKey)
@@ -87,7 +88,7 @@ describe('webhook connector', () => {
           scope = interceptor.reply(200, { id: scenario.externalId, duplicate: true });
           break;
         case 'rate_limited':
-          scope = interceptor.reply(429, { message: 'slow down' }, { 'Retry-After': String(scenario.retryAfterMs / 1000) });
+          scope = interceptor.reply(429, { message: 'slow down' }, { 'Retry-After': '7' });
           break;
         case 'unauthorized':
           scope = interceptor.reply(401, { error: 'invalid token' });
