@@ -3,27 +3,24 @@
 // the shared contract suite in test/contract/connector-contract.ts.
 import type { z } from 'zod';
 import type { CanonicalLead } from '../src/lead/canonical.js';
+import type { Classification, FailureKind } from '../src/util/classify.js';
 
 /**
- * How a failed delivery should be treated. Only the delivery worker turns a kind into queue
- * behaviour:
+ * How a failed delivery should be treated (src/util/classify.ts). Only the delivery worker turns
+ * a kind into queue behaviour:
  * - `retryable`: try again later with backoff (5xx, dropped connection, timeout).
  * - `rate_limited`: wait `retryAfterMs`, then try again; does not use up an attempt.
  * - `auth`: the credentials are dead; park the destination's deliveries until re-authorised.
  * - `invalid`: the CRM rejected the data; dead-letter with the CRM's own message.
  */
-export type ConnectorErrorKind = 'retryable' | 'rate_limited' | 'auth' | 'invalid';
+export type ConnectorErrorKind = FailureKind;
 
-export interface ConnectorErrorInit {
-  kind: ConnectorErrorKind;
-  /** Stable, machine-readable reason, e.g. `status_code_503`, `hubspot_rate_limit_ten_secondly`. */
-  reason: string;
-  /** The CRM's own words for a person to read (never contains tokens). */
-  crmMessage?: string;
-  /** The field the CRM named, when it named one. */
-  field?: string;
-  retryAfterMs?: number;
-  httpStatus?: number;
+/**
+ * A classification (kind, stable reason such as `status_code_503` or
+ * `hubspot_rate_limit_ten_secondly`, wait, the CRM's words and field, HTTP status) plus what is
+ * stored with the attempt. Each connector's classify-error.ts produces the classification.
+ */
+export interface ConnectorErrorInit extends Classification {
   /** The response body, truncated; stored on the delivery attempt, never logged. */
   responseBody?: string;
   cause?: unknown;

@@ -1,6 +1,9 @@
 // Turns one failed HubSpot call into a failure kind, a stable reason and (when HubSpot said
 // one) a wait, the CRM's own words and the property it named. Pure: no I/O, no clock of its
-// own (pass `now`), table-tested in test/unit/hubspot-classify.test.ts.
+// own (a response comes with `now`), table-tested in test/unit/hubspot-classify.test.ts. Only
+// HubSpot's own parts live here (its bodies, categories, codes and rate-limit headers);
+// Retry-After, header lookup, reasons and failures without a response are the shared ones
+// (src/util/classify.ts).
 //
 // HubSpot's error bodies (https://developers.hubspot.com/docs/api-reference/error-handling):
 //   { status, message, category, correlationId, errors: [{ message, in, code, context }], context }
@@ -8,30 +11,35 @@
 //   { status: 'error', message, errorType: 'RATE_LIMIT', correlationId, policyName: 'TEN_SECONDLY_ROLLING' | 'DAILY' }
 // `message` often echoes the submitted values (emails, names): it only ever goes to
 // `crmMessage`, never into a reason.
-import type { ConnectorErrorKind } from '../types.js';
+import {
+  buildReason,
+  classifyNetworkCode,
+  headerValue,
+  readRetryAfterMs,
+  statusReason,
+  type Classification,
+  type HeaderBag,
+} from '../../src/util/classify.js';
 
-export interface HubspotErrorInput {
+/** A HubSpot answer. The clock comes with it: the daily limit ends at a wall-clock time. */
+export interface HubspotResponseFacts {
   /** HTTP status; 207 means `body` is (or holds in `errors[0]`) one per-input batch error. */
-  status?: number;
+  status: number;
   /** Parsed JSON body, or the raw text (parsed here when it is JSON). */
   body?: unknown;
   /** Response headers (any case). */
-  headers?: Record<string, string | undefined>;
-  /** A transport error code (ECONNRESET, ETIMEDOUT, ...) when no response arrived. */
-  networkCode?: string;
-  /** Epoch ms, for waits that end at a wall-clock time (daily limit, HTTP-date Retry-After). Defaults to Date.now(). */
-  now?: number;
+  headers?: HeaderBag;
+  /** Epoch ms, for waits that end at a wall-clock time (daily limit, HTTP-date Retry-After). */
+  now: number;
 }
 
-export interface HubspotErrorClassification {
-  kind: ConnectorErrorKind;
-  reason: string;
-  retryAfterMs?: number;
-  crmMessage?: string;
-  field?: string;
-  /** For a 409 CONFLICT on create: the id HubSpot says the record already has. */
-  existingId?: string;
+/** No answer came: only the transport code (ECONNRESET, ETIMEDOUT, ...) is known. */
+export interface HubspotNoResponseFacts {
+  status?: undefined;
+  networkCode?: string;
 }
+
+export type HubspotErrorInput = HubspotResponseFacts | HubspotNoResponseFacts;
 
 /** The burst window HubSpot documents for private and public apps (10 s). */
 export const TEN_SECONDLY_WINDOW_MS = 10_000;
@@ -61,20 +69,17 @@ interface HubspotErrorBody {
   error_description?: unknown;
 }
 
-export function classifyHubspotError(input: HubspotErrorInput): HubspotErrorClassification {
-  const body = pickErrorBody(input.status, parseBody(input.body));
-  const status = input.status === 207 ? statusForCategory(asString(body?.category)) : input.status;
-
-  if (status === undefined) {
-    if (input.networkCode) return classifyNetworkError(input.networkCode);
-    return { kind: 'retryable', reason: 'hubspot_no_response' };
-  }
+export function classifyHubspotError(input: HubspotErrorInput): Classification {
+  if (input.status === undefined) return classifyNetworkCode(input.networkCode);
+  const httpStatus = input.status;
+  const body = pickErrorBody(httpStatus, parseBody(input.body));
+  // A 207's per-input error carries a category, not a status: classify it as the status it means.
+  const status = httpStatus === 207 ? statusForCategory(asString(body?.category)) : httpStatus;
 
   const crmMessage = readableMessage(body);
-  const withMessage = <T extends HubspotErrorClassification>(c: T): T =>
-    crmMessage === undefined ? c : { ...c, crmMessage };
+  const withMessage = (c: Omit<Classification, 'httpStatus'>): Classification => ({ ...c, ...(crmMessage === undefined ? {} : { crmMessage }), httpStatus });
 
-  if (status === 429) return withMessage(classifyRateLimit(body, input.headers ?? {}, input.now ?? Date.now()));
+  if (status === 429) return withMessage(classifyRateLimit(body, input.headers, input.now));
 
   if (status === 401) {
     const category = asString(body?.category);
@@ -83,7 +88,7 @@ export function classifyHubspotError(input: HubspotErrorInput): HubspotErrorClas
         ? 'hubspot_token_expired'
         : category === 'INVALID_AUTHENTICATION'
           ? 'hubspot_invalid_authentication'
-          : 'status_code_401';
+          : statusReason(401);
     return withMessage({ kind: 'auth', reason });
   }
 
@@ -97,54 +102,47 @@ export function classifyHubspotError(input: HubspotErrorInput): HubspotErrorClas
       .join(' ');
     return {
       kind: 'auth',
-      reason: isMissingScopes ? 'hubspot_missing_scopes' : 'status_code_403',
+      reason: isMissingScopes ? 'hubspot_missing_scopes' : statusReason(403),
       ...(message ? { crmMessage: message } : {}),
+      httpStatus,
     };
   }
 
   if (status === 409) {
     // Upsert should never 409; a create that races another writer does ("Contact already
     // exists. Existing ID: n"). Retrying goes through upsert again, which then updates.
-    const existingId = /Existing ID:\s*(\d+)/i.exec(asString(body?.message) ?? '')?.[1];
-    return withMessage({ kind: 'retryable', reason: 'hubspot_conflict', ...(existingId ? { existingId } : {}) });
+    return withMessage({ kind: 'retryable', reason: 'hubspot_conflict' });
   }
 
   if (status === 408 || status === 423) {
     // 423 LOCKED: another write to the same record is in flight; try again shortly.
-    return withMessage({ kind: 'retryable', reason: `status_code_${status}` });
+    return withMessage({ kind: 'retryable', reason: statusReason(status) });
   }
 
-  if (status >= 500) return withMessage({ kind: 'retryable', reason: `status_code_${status}` });
+  if (status >= 500) return withMessage({ kind: 'retryable', reason: statusReason(status) });
 
   if (status >= 400) {
     const code = firstErrorCode(body);
     const category = asString(body?.category);
-    const reason = code
-      ? `hubspot_${slug(code)}`
-      : category === 'VALIDATION_ERROR'
-        ? 'hubspot_validation_error'
-        : `status_code_${status}`;
+    const reason = code ? buildReason('hubspot', code) : category === 'VALIDATION_ERROR' ? 'hubspot_validation_error' : statusReason(status);
     const field = namedProperty(body);
-    return { ...withMessage({ kind: 'invalid' as const, reason }), ...(field ? { field } : {}) };
+    return withMessage({ kind: 'invalid', reason, ...(field ? { field } : {}) });
   }
 
   // A 2xx/3xx handed to the classifier means we could not read a success we expected.
-  return withMessage({ kind: 'retryable', reason: `status_code_${status}` });
+  return withMessage({ kind: 'retryable', reason: statusReason(status) });
 }
 
-function classifyNetworkError(code: string): HubspotErrorClassification {
-  const upper = code.toUpperCase();
-  if (upper === 'ETIMEDOUT' || upper === 'ECONNABORTED' || upper === 'TIMEOUT' || upper === 'UND_ERR_CONNECT_TIMEOUT' || upper === 'UND_ERR_HEADERS_TIMEOUT') {
-    return { kind: 'retryable', reason: 'timeout' };
-  }
-  return { kind: 'retryable', reason: `network_${slug(code)}` };
-}
-
-function classifyRateLimit(body: HubspotErrorBody | undefined, headers: Record<string, string | undefined>, now: number): HubspotErrorClassification {
+/**
+ * HubSpot sends no Retry-After (usage guidelines): its 429 says which limit in `policyName` and
+ * the window in `X-HubSpot-RateLimit-Interval-Milliseconds`, with `-Max`/`-Remaining` beside it
+ * and `-Daily`/`-Daily-Remaining` for private apps. A Retry-After (from a proxy) still wins.
+ */
+function classifyRateLimit(body: HubspotErrorBody | undefined, headers: HeaderBag | undefined, now: number): Omit<Classification, 'httpStatus'> {
   const policy = asString(body?.policyName)?.toUpperCase();
-  const retryAfterMs = parseRetryAfter(header(headers, 'retry-after'), now);
+  const retryAfterMs = readRetryAfterMs(headers, now);
 
-  if (policy === 'DAILY') {
+  if (policy === 'DAILY' || (policy === undefined && headerValue(headers, 'x-hubspot-ratelimit-daily-remaining')?.trim() === '0')) {
     // The daily quota resets at midnight in the ACCOUNT's time zone, which the API does not
     // tell us. Midnight in every whole-hour zone falls on a UTC hour boundary, so we wait for
     // the next top of the hour (UTC) and look again: waiting for midnight UTC would, for an
@@ -153,35 +151,21 @@ function classifyRateLimit(body: HubspotErrorBody | undefined, headers: Record<s
     return { kind: 'rate_limited', reason: 'hubspot_rate_limit_daily', retryAfterMs: Math.max(wait, MIN_DAILY_WAIT_MS) };
   }
 
-  const windowMs = Number(header(headers, 'x-hubspot-ratelimit-interval-milliseconds'));
+  // The rolling window is spent: waiting one whole interval lets every call in it age out.
+  const windowMs = Number(headerValue(headers, 'x-hubspot-ratelimit-interval-milliseconds'));
   const wait = retryAfterMs ?? (Number.isFinite(windowMs) && windowMs > 0 ? windowMs : TEN_SECONDLY_WINDOW_MS);
   const reason =
     policy === 'TEN_SECONDLY_ROLLING'
       ? 'hubspot_rate_limit_ten_secondly'
       : policy === 'SECONDLY' || /secondly limit/i.test(asString(body?.message) ?? '')
         ? 'hubspot_rate_limit_secondly'
-        : 'status_code_429';
+        : statusReason(429);
   return { kind: 'rate_limited', reason, retryAfterMs: Math.max(wait, MIN_RATE_LIMIT_WAIT_MS) };
 }
 
 function msUntilNextUtcHour(now: number): number {
   const hourMs = 3_600_000;
   return hourMs - (((now % hourMs) + hourMs) % hourMs);
-}
-
-/** Retry-After is delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, at - now);
-}
-
-function header(headers: Record<string, string | undefined>, name: string): string | undefined {
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
-  return undefined;
 }
 
 function parseBody(body: unknown): HubspotErrorBody | undefined {
@@ -324,10 +308,6 @@ function contextValue(context: unknown, key: string): string[] {
 
 function firstOf(values: string[]): string | undefined {
   return values.find((v) => v.trim() !== '');
-}
-
-function slug(code: string): string {
-  return code.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 60) || 'unknown';
 }
 
 function asString(value: unknown): string | undefined {

@@ -13,6 +13,7 @@
 import { Client } from '@hubspot/api-client';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/index.js';
 import { ConnectorError, type ConnectorContext } from '../types.js';
+import { networkCodeOf } from '../../src/util/classify.js';
 import { classifyHubspotError } from './classify-error.js';
 import type { HubspotConfig, HubspotCredentials, LeadRelayPropertyDefinition } from './manifest.js';
 
@@ -102,17 +103,8 @@ export function knownSecrets(ctx: HubspotContext, extra: readonly (string | unde
   ];
 }
 
-/** The transport code of a fetch failure (`fetch failed` carries it on `cause`). */
-export function networkCodeOf(err: unknown): string | undefined {
-  let current: unknown = err;
-  for (let depth = 0; depth < 4 && current; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== '') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  if (err instanceof TypeError && /fetch failed/i.test(err.message)) return 'FETCH_FAILED';
-  return undefined;
-}
+/** The transport code of a failed call; oauth.ts takes it from here. */
+export { networkCodeOf };
 
 /**
  * Runs one SDK call with a fresh client and a timeout; converts every failure into a
@@ -177,9 +169,7 @@ function toConnectorError(ctx: HubspotContext, err: unknown, captured: CapturedR
       responseBody: redactSecrets(truncateBody(captured.text, ctx.settings.responseBodyMaxBytes), secrets),
     });
   }
-  const networkCode = networkCodeOf(err);
-  const c = classifyHubspotError({ networkCode: networkCode ?? 'UNKNOWN', now: ctx.now() });
-  return new ConnectorError({ kind: c.kind, reason: c.reason });
+  return new ConnectorError(classifyHubspotError({ networkCode: networkCodeOf(err) }));
 }
 
 /** A ConnectorError for a non-2xx response (or a 207's per-input error). */
@@ -191,12 +181,8 @@ export function errorFromResponse(
 ): ConnectorError {
   const c = classifyHubspotError({ status: response.status, body, headers: response.headers, now: ctx.now() });
   return new ConnectorError({
-    kind: c.kind,
-    reason: c.reason,
+    ...c,
     crmMessage: redactSecrets(c.crmMessage, secrets),
-    field: c.field,
-    retryAfterMs: c.retryAfterMs,
-    httpStatus: response.status,
     responseBody: redactSecrets(truncateBody(response.text, ctx.settings.responseBodyMaxBytes), secrets),
   });
 }

@@ -1,30 +1,39 @@
 // Decides what a failed Pipedrive call means for the delivery: one pure function, table-tested in
-// test/unit/pipedrive-classify.test.ts. It never puts Pipedrive's words into a reason (reasons are
-// stable strings); the CRM's own message goes to `crmMessage` only.
+// test/unit/pipedrive-classify.test.ts. Only Pipedrive's own parts live here (its error body,
+// codes, rate-limit headers and waits); Retry-After, header lookup, reasons and failures without
+// a response are the shared ones (src/util/classify.ts). It never puts Pipedrive's words into a
+// reason (reasons are stable strings); the CRM's own message goes to `crmMessage` only.
 //
 // Pipedrive docs:
 // - responses and error body: https://pipedrive.readme.io/docs/core-api-concepts-responses
 // - rate limits, headers, Cloudflare blocking: https://pipedrive.readme.io/docs/core-api-concepts-rate-limiting
-import type { ConnectorErrorKind } from '../types.js';
+import {
+  classifyNetworkCode,
+  headerValue,
+  parseDeltaSecondsMs,
+  readRetryAfterMs,
+  statusReason,
+  type Classification,
+  type HeaderBag,
+} from '../../src/util/classify.js';
 
-export interface PipedriveErrorInput {
-  status?: number;
+/** A Pipedrive answer. The clock comes with it: a Retry-After may be an HTTP-date. */
+export interface PipedriveResponseFacts {
+  status: number;
   /** Parsed JSON when the body was JSON, otherwise the raw text. */
   body?: unknown;
-  headers?: Record<string, string | undefined>;
-  /** Node/axios error code when no response arrived (ECONNRESET, ETIMEDOUT...). */
-  networkCode?: string;
-  /** Epoch ms, only needed to read a Retry-After given as an HTTP date. */
-  now?: number;
+  headers?: HeaderBag;
+  /** Epoch ms, to read a Retry-After given as an HTTP-date. */
+  now: number;
 }
 
-export interface PipedriveErrorClass {
-  kind: ConnectorErrorKind;
-  reason: string;
-  retryAfterMs?: number;
-  crmMessage?: string;
-  field?: string;
+/** No answer came: only the Node/axios code (ECONNRESET, ETIMEDOUT...) is known. */
+export interface PipedriveNoResponseFacts {
+  status?: undefined;
+  networkCode?: string;
 }
+
+export type PipedriveErrorInput = PipedriveResponseFacts | PipedriveNoResponseFacts;
 
 /** A burst 429 without any usable header: the window is 2 s. */
 export const DEFAULT_BURST_WAIT_MS = 2_000;
@@ -33,32 +42,12 @@ export const DEFAULT_DAILY_WAIT_MS = 15 * 60_000;
 /** Cloudflare blocks clients that kept calling after 429s; back off for a good while. */
 export const BLOCKED_WAIT_MS = 60_000;
 
-const TIMEOUT_CODES = new Set(['ECONNABORTED', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
-
-function lowerCaseHeaders(headers: Record<string, string | undefined> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) if (typeof v === 'string') out[k.toLowerCase()] = v;
-  return out;
-}
-
-/** Seconds (or an HTTP date for Retry-After) → milliseconds, or undefined when absent or unreadable. */
-function readSecondsHeader(value: string | undefined, now: number | undefined, allowDate: boolean): number | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const seconds = Number(value.trim());
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds * 1000);
-  if (allowDate && now !== undefined) {
-    const at = Date.parse(value);
-    if (Number.isFinite(at)) return Math.max(0, at - now);
-  }
-  return undefined;
-}
-
 function asRecord(body: unknown): Record<string, unknown> | undefined {
   return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
 }
 
-function isHtml(body: unknown, headers: Record<string, string>): boolean {
-  if ((headers['content-type'] ?? '').includes('text/html')) return true;
+function isHtml(body: unknown, headers: HeaderBag | undefined): boolean {
+  if ((headerValue(headers, 'content-type') ?? '').includes('text/html')) return true;
   return typeof body === 'string' && /<(!doctype|html|head|body)\b/i.test(body);
 }
 
@@ -102,28 +91,22 @@ export function findFieldInMessage(message: string): string | undefined {
   return undefined;
 }
 
-export function classifyPipedriveError(input: PipedriveErrorInput): PipedriveErrorClass {
-  const { status, body, networkCode, now } = input;
-  const headers = lowerCaseHeaders(input.headers);
-
-  if (status === undefined) {
-    const code = (networkCode ?? '').toUpperCase();
-    if (TIMEOUT_CODES.has(code)) return { kind: 'retryable', reason: 'timeout' };
-    return { kind: 'retryable', reason: code === '' ? 'network_error' : `network_${code.toLowerCase()}` };
-  }
+export function classifyPipedriveError(input: PipedriveErrorInput): Classification {
+  if (input.status === undefined) return classifyNetworkCode(input.networkCode);
+  const { status, body, headers, now } = input;
 
   const crmMessage = readPipedriveMessage(body);
-  const withMessage = <T extends PipedriveErrorClass>(c: T): T => (crmMessage === undefined ? c : { ...c, crmMessage });
+  const withMessage = (c: Omit<Classification, 'httpStatus'>): Classification => ({ ...c, ...(crmMessage === undefined ? {} : { crmMessage }), httpStatus: status });
 
   if (status === 429) {
-    const retryAfter = readSecondsHeader(headers['retry-after'], now, true);
-    const reset = readSecondsHeader(headers['x-ratelimit-reset'], now, false);
+    // Pipedrive sends retry-after and x-ratelimit-reset (seconds until the window resets).
+    const wait = readRetryAfterMs(headers, now) ?? parseDeltaSecondsMs(headerValue(headers, 'x-ratelimit-reset'));
     // The daily token budget is spent: 429s until the budget resets. Pipedrive documents no
     // separate signal for it, so x-daily-requests-left: 0 is the best we have.
-    if (headers['x-daily-requests-left']?.trim() === '0') {
-      return withMessage({ kind: 'rate_limited', reason: 'pipedrive_daily_limit', retryAfterMs: retryAfter ?? reset ?? DEFAULT_DAILY_WAIT_MS });
+    if (headerValue(headers, 'x-daily-requests-left')?.trim() === '0') {
+      return withMessage({ kind: 'rate_limited', reason: 'pipedrive_daily_limit', retryAfterMs: wait ?? DEFAULT_DAILY_WAIT_MS });
     }
-    return withMessage({ kind: 'rate_limited', reason: 'pipedrive_rate_limit', retryAfterMs: retryAfter ?? reset ?? DEFAULT_BURST_WAIT_MS });
+    return withMessage({ kind: 'rate_limited', reason: 'pipedrive_rate_limit', retryAfterMs: wait ?? DEFAULT_BURST_WAIT_MS });
   }
 
   if (status === 401) return withMessage({ kind: 'auth', reason: 'pipedrive_unauthorized' });
@@ -133,7 +116,7 @@ export function classifyPipedriveError(input: PipedriveErrorInput): PipedriveErr
 
   if (status === 403) {
     // An api_token client that ignores 429s gets Cloudflare's HTML 403 instead of JSON.
-    if (isHtml(body, headers)) return { kind: 'rate_limited', reason: 'pipedrive_blocked', retryAfterMs: BLOCKED_WAIT_MS };
+    if (isHtml(body, headers)) return { kind: 'rate_limited', reason: 'pipedrive_blocked', retryAfterMs: BLOCKED_WAIT_MS, httpStatus: status };
     const code = readPipedriveCode(body) ?? '';
     // Plan limits ("feature_capping_..."): the data is fine but the plan refuses it.
     if (code.startsWith('feature_capping') || /feature_capping/.test(crmMessage ?? '')) {
@@ -144,16 +127,14 @@ export function classifyPipedriveError(input: PipedriveErrorInput): PipedriveErr
     return withMessage({ kind: 'auth', reason: 'pipedrive_forbidden' });
   }
 
-  if (status >= 500) return withMessage({ kind: 'retryable', reason: `status_code_${status}` });
-
-  if (status === 408) return withMessage({ kind: 'retryable', reason: 'status_code_408' });
+  const reason = statusReason(status);
+  if (status >= 500 || status === 408) return withMessage({ kind: 'retryable', reason });
 
   if (status >= 400) {
     const field = crmMessage === undefined ? undefined : findFieldInMessage(crmMessage);
-    const c: PipedriveErrorClass = withMessage({ kind: 'invalid', reason: `status_code_${status}` });
-    return field === undefined ? c : { ...c, field };
+    return withMessage({ kind: 'invalid', reason, ...(field === undefined ? {} : { field }) });
   }
 
   // A 1xx/3xx (we never follow redirects) or a 2xx the caller could not use: not the data's fault.
-  return withMessage({ kind: 'retryable', reason: `status_code_${status}` });
+  return withMessage({ kind: 'retryable', reason });
 }

@@ -8,7 +8,8 @@
 // request config, which holds the token.
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { ConnectorError, type ConnectorContext, type ConnectorSettings } from '../types.js';
-import { classifyPipedriveError } from './classify-error.js';
+import { networkCodeOf } from '../../src/util/classify.js';
+import { classifyPipedriveError, readPipedriveMessage } from './classify-error.js';
 import {
   PIPEDRIVE_DEFAULT_API_URL,
   PIPEDRIVE_REFRESH_MARGIN_MS,
@@ -131,8 +132,7 @@ export function createPipedriveClient(ctx: PipedriveContext, http: AxiosInstance
         adapter: 'http',
       });
     } catch (err) {
-      const c = classifyPipedriveError({ networkCode: (err as { code?: string }).code });
-      throw new ConnectorError({ kind: c.kind, reason: c.reason });
+      throw new ConnectorError(classifyPipedriveError({ networkCode: networkCodeOf(err) }));
     }
   }
 
@@ -164,19 +164,13 @@ export function createPipedriveClient(ctx: PipedriveContext, http: AxiosInstance
         throw new ConnectorError({
           kind: 'invalid',
           reason: 'pipedrive_unsuccessful',
-          crmMessage: classifyPipedriveError({ status: 400, body }).crmMessage,
+          crmMessage: readPipedriveMessage(body),
           httpStatus: res.status,
           responseBody: rawBody,
         });
       }
-      const c = classifyPipedriveError({ status: res.status, body, headers, now: ctx.now() });
       throw new ConnectorError({
-        kind: c.kind,
-        reason: c.reason,
-        crmMessage: c.crmMessage,
-        field: c.field,
-        retryAfterMs: c.retryAfterMs,
-        httpStatus: res.status,
+        ...classifyPipedriveError({ status: res.status, body, headers, now: ctx.now() }),
         responseBody: rawBody,
       });
     },

@@ -1,6 +1,9 @@
 // Turns one failed Salesforce call into a failure kind, a stable reason and (when Salesforce
 // said them) a wait, Salesforce's own words and the field it named. Pure: no I/O, no clock of
-// its own (pass `nowMs`), table-tested in test/unit/salesforce-classify.test.ts.
+// its own (the HTTP facts come with `nowMs`), table-tested in test/unit/salesforce-classify.test.ts.
+// Only Salesforce's own parts live here (its error codes, OAuth errors and limit waits);
+// Retry-After, header lookup, reasons and failures without a response are the shared ones
+// (src/util/classify.ts).
 //
 // What arrives here:
 // - jsforce's HttpApiError: `errorCode` (also its `name`) and `data` = the first element of
@@ -14,23 +17,19 @@
 // - An item of a save result (`{ statusCode | errorCode, message, fields }`).
 // Salesforce's `message` can echo submitted values: it only ever goes to `crmMessage`, never
 // into a reason.
-import type { ConnectorErrorKind } from '../types.js';
+import { buildReason, classifyNetworkFailure, readRetryAfterMs, statusReason, type Classification, type HeaderBag } from '../../src/util/classify.js';
 
+/**
+ * What jsforce's errors lack, read from the response they came from. Headers can hold a wait
+ * that ends at a wall-clock time, so the clock comes with them.
+ */
 export interface SalesforceHttpFacts {
   /** The HTTP status of the response the error came from, when one arrived. */
   status?: number;
   /** Its headers (any case). */
-  headers?: Record<string, string | undefined>;
-  /** Epoch ms, for an HTTP-date Retry-After. Defaults to 0 (then such a header is ignored). */
-  nowMs?: number;
-}
-
-export interface SalesforceErrorClass {
-  kind: ConnectorErrorKind;
-  reason: string;
-  retryAfterMs?: number;
-  crmMessage?: string;
-  field?: string;
+  headers?: HeaderBag;
+  /** Epoch ms, for an HTTP-date Retry-After. */
+  nowMs: number;
 }
 
 /**
@@ -45,7 +44,6 @@ export const CONCURRENT_REQUESTS_WAIT_MS = 30_000;
 export const DEFAULT_RATE_LIMIT_WAIT_MS = 30_000;
 /** The login host's own limit on token requests (`rate_limit_exceeded`). */
 export const LOGIN_RATE_LIMIT_WAIT_MS = 15 * 60_000;
-const MAX_RETRY_AFTER_MS = 24 * 60 * 60_000;
 const MAX_CRM_MESSAGE_CHARS = 1_000;
 
 /** The data is wrong for this org: dead-letter the lead with Salesforce's words (replayable after a fix). */
@@ -114,40 +112,30 @@ const OAUTH_AUTH_ERRORS = new Set([
  */
 const REVOKED_GRANT_DESCRIPTIONS = /invalid_grant|expired access\/refresh token|token validity expired|authentication failure|inactive user|inactive organization|user hasn't approved/i;
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'EHOSTDOWN',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
 const REFRESH_FAILED_PREFIX = 'Unable to refresh session due to:';
 
-/** Classifies one failure. `http` adds what jsforce's errors lack: the status and headers. */
-export function classifySalesforceError(err: unknown, http: SalesforceHttpFacts = {}): SalesforceErrorClass {
-  const result = classifyAny(err, http);
+/**
+ * Classifies one failure. `http` adds what jsforce's errors lack: the status and headers of the
+ * response, with the clock to read them. Without it (a token-endpoint error, a refresh failure)
+ * there is no header to read and the documented waits apply.
+ */
+export function classifySalesforceError(err: unknown, http?: SalesforceHttpFacts): Classification {
+  const facts: HttpFactsOrNone = http ?? {};
+  const result = classifyAny(err, facts);
+  const withStatus = result.httpStatus === undefined && facts.status !== undefined ? { ...result, httpStatus: facts.status } : result;
   // Only the keys that carry something: the result is spread into ConnectorError and compared in tests.
-  return Object.fromEntries(Object.entries(result).filter(([, v]) => v !== undefined)) as unknown as SalesforceErrorClass;
+  return Object.fromEntries(Object.entries(withStatus).filter(([, v]) => v !== undefined)) as unknown as Classification;
 }
 
-function classifyAny(err: unknown, http: SalesforceHttpFacts): SalesforceErrorClass {
+type HttpFactsOrNone = SalesforceHttpFacts | { status?: undefined; headers?: undefined; nowMs?: undefined };
+
+function classifyAny(err: unknown, http: HttpFactsOrNone): Classification {
   if (err === null || typeof err !== 'object') return { kind: 'retryable', reason: 'salesforce_unknown_error' };
   const e = err as Record<string, unknown>;
 
   if (typeof e.oauthError === 'string') return classifyTokenError(e);
 
-  const network = classifyNetworkError(e);
+  const network = classifyNetworkFailure(e);
   if (network) return network;
 
   const message = typeof e.message === 'string' ? e.message : '';
@@ -183,10 +171,10 @@ function readErrorDetail(e: Record<string, unknown>): ErrorDetail | undefined {
   return { code, message: rawMessage, field };
 }
 
-function classifyDetail(detail: ErrorDetail, http: SalesforceHttpFacts): SalesforceErrorClass {
+function classifyDetail(detail: ErrorDetail, http: HttpFactsOrNone): Classification {
   const code = detail.code.toUpperCase();
   const crmMessage = clip(detail.message);
-  const retryAfterMs = readRetryAfterMs(http);
+  const retryAfterMs = retryAfterFrom(http);
 
   if (code === 'REQUEST_LIMIT_EXCEEDED') {
     // Salesforce answers 403 with one code for two limits; only the message tells them apart.
@@ -209,39 +197,43 @@ function classifyDetail(detail: ErrorDetail, http: SalesforceHttpFacts): Salesfo
   // jsforce puts the raw body (often a proxy's HTML page) in the message: not worth showing.
   if (httpCode) return classifyStatus(Number(httpCode[1]), isPlainText(detail.message) ? crmMessage : undefined, http);
 
-  if (http.status !== undefined && http.status >= 500) return { kind: 'retryable', reason: `status_code_${http.status}`, crmMessage };
+  if (http.status !== undefined && http.status >= 500) return { kind: 'retryable', reason: statusReason(http.status), crmMessage };
   if (RETRYABLE_CODES.has(code)) return { kind: 'retryable', reason: reasonFor(code), crmMessage };
-  return { kind: 'retryable', reason: `salesforce_unknown_${sanitizeCode(code)}`, crmMessage };
+  return { kind: 'retryable', reason: buildReason('salesforce_unknown', code), crmMessage };
 }
 
 /** A status with no Salesforce error code (a proxy's HTML page, an empty body). */
-function classifyStatus(status: number, crmMessage: string | undefined, http: SalesforceHttpFacts): SalesforceErrorClass {
-  const reason = `status_code_${status}`;
-  if (status === 429) return { kind: 'rate_limited', reason, retryAfterMs: readRetryAfterMs(http) ?? DEFAULT_RATE_LIMIT_WAIT_MS, crmMessage };
-  if (status >= 500 || status === 408) return { kind: 'retryable', reason, crmMessage };
-  if (status === 401 || status === 403) return { kind: 'auth', reason, crmMessage };
-  if (status >= 400) return { kind: 'invalid', reason, crmMessage };
-  return { kind: 'retryable', reason, crmMessage };
+function classifyStatus(status: number, crmMessage: string | undefined, http: HttpFactsOrNone): Classification {
+  const reason = statusReason(status);
+  const c = { reason, crmMessage, httpStatus: status };
+  if (status === 429) return { kind: 'rate_limited', ...c, retryAfterMs: retryAfterFrom(http) ?? DEFAULT_RATE_LIMIT_WAIT_MS };
+  if (status >= 500 || status === 408) return { kind: 'retryable', ...c };
+  if (status === 401 || status === 403) return { kind: 'auth', ...c };
+  if (status >= 400) return { kind: 'invalid', ...c };
+  return { kind: 'retryable', ...c };
 }
 
-function classifyTokenError(e: Record<string, unknown>): SalesforceErrorClass {
+function classifyTokenError(e: Record<string, unknown>): Classification {
   const code = String(e.oauthError).toLowerCase();
   const crmMessage = clip(typeof e.description === 'string' ? e.description : undefined);
   const status = typeof e.httpStatus === 'number' ? e.httpStatus : undefined;
+  const c = { crmMessage, httpStatus: status };
   if (code === 'invalid_grant') {
     // For a refresh: the grant was revoked or expired (policy, password reset, user deactivated).
     // For a code exchange: the code expired or was used. Either way a person must connect again.
-    return { kind: 'auth', reason: e.grantType === 'refresh_token' ? 'salesforce_refresh_revoked' : 'salesforce_oauth_invalid_grant', crmMessage };
+    return { kind: 'auth', reason: e.grantType === 'refresh_token' ? 'salesforce_refresh_revoked' : 'salesforce_oauth_invalid_grant', ...c };
   }
-  if (code === 'rate_limit_exceeded') return { kind: 'rate_limited', reason: 'salesforce_oauth_rate_limited', retryAfterMs: LOGIN_RATE_LIMIT_WAIT_MS, crmMessage };
-  if (OAUTH_AUTH_ERRORS.has(code)) return { kind: 'auth', reason: `salesforce_oauth_${sanitizeCode(code)}`, crmMessage };
-  if (status !== undefined && (status >= 500 || status === 408)) return { kind: 'retryable', reason: `salesforce_oauth_status_code_${status}`, crmMessage };
-  if (status === 429) return { kind: 'rate_limited', reason: 'salesforce_oauth_rate_limited', retryAfterMs: LOGIN_RATE_LIMIT_WAIT_MS, crmMessage };
-  return { kind: 'retryable', reason: `salesforce_oauth_${sanitizeCode(code)}`, crmMessage };
+  // The login host's own limit: it says no wait, so take the documented one.
+  const loginLimited: Classification = { kind: 'rate_limited', reason: 'salesforce_oauth_rate_limited', retryAfterMs: LOGIN_RATE_LIMIT_WAIT_MS, ...c };
+  if (code === 'rate_limit_exceeded') return loginLimited;
+  if (OAUTH_AUTH_ERRORS.has(code)) return { kind: 'auth', reason: buildReason('salesforce_oauth', code), ...c };
+  if (status !== undefined && (status >= 500 || status === 408)) return { kind: 'retryable', reason: buildReason('salesforce_oauth', statusReason(status)), ...c };
+  if (status === 429) return loginLimited;
+  return { kind: 'retryable', reason: buildReason('salesforce_oauth', code), ...c };
 }
 
 /** jsforce's "Unable to refresh session due to: X"; X is an OAuth error code or a description. */
-function classifyRefreshFailure(cause: string): SalesforceErrorClass {
+function classifyRefreshFailure(cause: string): Classification {
   if (REVOKED_GRANT_DESCRIPTIONS.test(cause)) return { kind: 'auth', reason: 'salesforce_refresh_revoked', crmMessage: clip(cause) };
   if (/session_rejected_after_refresh/.test(cause)) return { kind: 'auth', reason: 'salesforce_session_rejected' };
   if (/No refresh token/i.test(cause)) return { kind: 'auth', reason: 'salesforce_no_refresh_token' };
@@ -250,49 +242,18 @@ function classifyRefreshFailure(cause: string): SalesforceErrorClass {
   return { kind: 'retryable', reason: 'salesforce_refresh_failed' };
 }
 
-function classifyNetworkError(e: Record<string, unknown>): SalesforceErrorClass | undefined {
-  const name = typeof e.name === 'string' ? e.name : '';
-  const message = typeof e.message === 'string' ? e.message : '';
-  if (name === 'AbortError' || name === 'TimeoutError' || message === 'Request Timeout' || e.type === 'request-timeout') {
-    return { kind: 'retryable', reason: 'timeout' };
-  }
-  const cause = e.cause && typeof e.cause === 'object' ? (e.cause as Record<string, unknown>) : undefined;
-  const code = firstString(e.code, cause?.code);
-  if (code && NETWORK_CODES.has(code.toUpperCase())) return { kind: 'retryable', reason: `network_${sanitizeCode(code)}` };
-  if (/socket hang up/i.test(message) || /socket hang up/i.test(String(cause?.message ?? ''))) return { kind: 'retryable', reason: 'network_econnreset' };
-  // undici's "fetch failed" without a recognised cause, and node-fetch's FetchError 'system' type.
-  if ((name === 'TypeError' && message === 'fetch failed') || (name === 'FetchError' && e.type === 'system')) {
-    return { kind: 'retryable', reason: code ? `network_${sanitizeCode(code)}` : 'network_error' };
-  }
-  return undefined;
-}
-
-/** Retry-After as ms: delta-seconds or an HTTP date (needs `nowMs`). */
-function readRetryAfterMs(http: SalesforceHttpFacts): number | undefined {
-  const headers = http.headers ?? {};
-  const key = Object.keys(headers).find((k) => k.toLowerCase() === 'retry-after');
-  const value = key === undefined ? undefined : headers[key]?.trim();
-  if (!value) return undefined;
-  let ms: number | undefined;
-  if (/^\d+$/.test(value)) ms = Number(value) * 1000;
-  else if (http.nowMs) {
-    const at = Date.parse(value);
-    if (!Number.isNaN(at)) ms = Math.max(0, at - http.nowMs);
-  }
-  return ms === undefined ? undefined : Math.min(ms, MAX_RETRY_AFTER_MS);
+/** Salesforce itself sends no Retry-After (only Sforce-Limit-Info); a proxy in front of it may. */
+function retryAfterFrom(http: HttpFactsOrNone): number | undefined {
+  return http.nowMs === undefined ? undefined : readRetryAfterMs(http.headers, http.nowMs);
 }
 
 function isPlainText(text: string | undefined): boolean {
   return text !== undefined && !/^\s*</.test(text) && !text.startsWith('HTTP response contains html');
 }
 
+/** Codes are fixed identifiers, but they come off the wire: buildReason keeps them to [a-z0-9_]. */
 function reasonFor(code: string): string {
-  return `salesforce_${sanitizeCode(code)}`;
-}
-
-/** Codes are fixed identifiers, but they come off the wire: keep them to [a-z0-9_]. */
-function sanitizeCode(code: string): string {
-  return code.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 64);
+  return buildReason('salesforce', code);
 }
 
 function firstString(...values: unknown[]): string | undefined {

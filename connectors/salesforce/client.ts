@@ -195,14 +195,13 @@ export function openSalesforceSession(ctx: SalesforceContext, RecordingConnectio
     if (isConnectorError(err)) return err;
     const isRefreshFailure = err instanceof Error && err.message.startsWith('Unable to refresh session') && refreshFailure !== undefined;
     if (isRefreshFailure) {
-      const cls = classifySalesforceError(refreshFailure, { nowMs: ctx.now() });
-      return new ConnectorError({ ...cls, httpStatus: refreshFailure instanceof SalesforceTokenError ? refreshFailure.httpStatus : undefined });
+      // A token-endpoint error carries its own status; a bare refresh failure has none.
+      return new ConnectorError(classifySalesforceError(refreshFailure));
     }
     const res = conn.lastResponse;
     const cls = classifySalesforceError(err, { status: res?.status, headers: res?.headers, nowMs: ctx.now() });
     return new ConnectorError({
       ...cls,
-      httpStatus: res?.status,
       responseBody: res ? clipBody(redact(res.body, secrets), ctx.settings.responseBodyMaxBytes) : undefined,
     });
   };

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import axios from 'axios';
 import type { CanonicalLead } from '../../src/lead/canonical.js';
 import { createPinnedAgent, guardOutboundUrl, type GuardRefusal, type ResolveHost } from '../../src/util/outbound-guard.js';
+import { networkCodeOf } from '../../src/util/classify.js';
 import { WEBHOOK_HEADERS, WEBHOOK_USER_AGENT } from './manifest.js';
 
 export interface WebhookRequest {
@@ -68,7 +69,7 @@ export type WebhookExchange =
   /** The guard refused the URL before any connection was made. */
   | { outcome: 'refused'; refusal: GuardRefusal }
   /** No answer: connection failed, was reset, or the fixed timeout ran out. */
-  | { outcome: 'failed'; networkCode: string };
+  | { outcome: 'failed'; networkCode?: string };
 
 export interface SendOptions {
   timeoutMs: number;
@@ -78,7 +79,7 @@ export interface SendOptions {
   resolveHost?: ResolveHost;
 }
 
-/** Node's own code for a timed-out operation; classify-error maps it to reason `timeout`. */
+/** Node's own code for a timed-out operation; it is classified as reason `timeout`. */
 const TIMEOUT_CODE = 'ETIMEDOUT';
 
 /**
@@ -134,7 +135,7 @@ export async function sendWebhookRequest(rawUrl: string, request: WebhookRequest
   } catch (err) {
     // The error object is dropped on purpose: axios errors carry the request config, whose
     // body holds the lead's answers.
-    return { outcome: 'failed', networkCode: isTimedOut ? TIMEOUT_CODE : readNetworkCode(err) };
+    return { outcome: 'failed', networkCode: isTimedOut ? TIMEOUT_CODE : networkCodeOf(err) };
   } finally {
     clearTimeout(timer);
   }
@@ -182,17 +183,4 @@ function flattenHeaders(headers: unknown): Record<string, string> {
     out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
   }
   return out;
-}
-
-function readNetworkCode(err: unknown): string {
-  const seen = new Set<unknown>();
-  let current: unknown = err;
-  // axios puts the socket's code on the AxiosError; fall back to its cause.
-  while (current && typeof current === 'object' && !seen.has(current)) {
-    seen.add(current);
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== '' && code !== 'ERR_NETWORK' && code !== 'ERR_BAD_RESPONSE') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return 'UNKNOWN';
 }

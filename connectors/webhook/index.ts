@@ -43,8 +43,7 @@ export function interpretWebhookExchange(
     };
   }
   if (exchange.outcome === 'failed') {
-    // Without a status the classification is never null (only a 2xx is).
-    const failure = classifyWebhookResponse({ networkCode: exchange.networkCode }) ?? { kind: 'retryable', reason: 'network_UNKNOWN' };
+    const failure = classifyWebhookResponse({ networkCode: exchange.networkCode });
     return { isDelivered: false, error: new ConnectorError({ kind: failure.kind, reason: failure.reason }) };
   }
   const { answer } = exchange;
@@ -52,7 +51,7 @@ export function interpretWebhookExchange(
   if (failure) {
     return {
       isDelivered: false,
-      error: new ConnectorError({ ...failure, httpStatus: answer.status, responseBody: answer.body }),
+      error: new ConnectorError({ ...failure, responseBody: answer.body }),
     };
   }
   return { isDelivered: true, result: readDeliveryResult(answer, idempotencyKey) };
@@ -142,7 +141,7 @@ export function createWebhookConnector(deps: WebhookConnectorDeps = {}): Connect
       if (guarded.isAllowed) return;
       const { refusal } = guarded;
       if (refusal.reason === 'dns_lookup_failed') {
-        const failure = classifyWebhookResponse({ networkCode: refusal.networkCode }) ?? { kind: 'retryable', reason: 'network_UNKNOWN' };
+        const failure = classifyWebhookResponse({ networkCode: refusal.networkCode });
         throw new ConnectorError({ kind: failure.kind, reason: failure.reason, crmMessage: refusal.message });
       }
       throw new ConnectorError({ kind: 'invalid', reason: refusal.reason, crmMessage: refusal.message });

@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import pRetry from 'p-retry';
 import type { z } from 'zod';
+import { networkCodeOf } from '../util/classify.js';
 import { classifyGraphError, GraphError, isTransientGraphError } from './graph-errors.js';
 import {
   GRAPH_FORM_FIELDS,
@@ -142,13 +143,6 @@ function headersToRecord(response: AxiosResponse): Record<string, string | strin
   return out;
 }
 
-function readNetworkCode(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
-    return (err as { code: string }).code;
-  }
-  return 'UNKNOWN';
-}
-
 function hasErrorMember(body: unknown): boolean {
   return typeof body === 'object' && body !== null && !Array.isArray(body) && 'error' in body;
 }
@@ -196,7 +190,7 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
     } catch (err) {
       // No response (reset, refused, DNS, timeout). The axios error holds the URL with the
       // token, so it is deliberately not attached as the cause.
-      throw new GraphError(classifyGraphError({ networkCode: readNetworkCode(err) }));
+      throw new GraphError(classifyGraphError({ networkCode: networkCodeOf(err) ?? '' }));
     }
 
     const text = typeof response.data === 'string' ? response.data : '';
@@ -212,7 +206,7 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
     if (isOk && !hasErrorMember(body)) {
       throw new GraphError({ category: 'unknown', reason: 'graph_response_not_json', httpStatus: response.status, message: 'the Graph API answered with a body that is not JSON' });
     }
-    throw new GraphError(classifyGraphError({ httpStatus: response.status, body: isJson ? body : text, headers: headersToRecord(response) }));
+    throw new GraphError(classifyGraphError({ httpStatus: response.status, body: isJson ? body : text, headers: headersToRecord(response), nowMs: now() }));
   }
 
   function request(method: Method, path: string, token: string, params: Params = {}): Promise<unknown> {

@@ -2,6 +2,9 @@
 // with HTTP 400, so the decision is made on the Graph error `code`/`error_subcode`, not the
 // status. Error codes: https://developers.facebook.com/docs/graph-api/guides/error-handling
 // Throttling: https://developers.facebook.com/docs/graph-api/overview/rate-limiting/
+// Header lookup, Retry-After, reasons and failures without a response are the shared ones
+// (src/util/classify.ts); the Graph codes, usage headers and categories are Meta's own.
+import { buildReason, classifyNetworkCode, headerValue, readRetryAfterMs, statusReason, type HeaderBag } from '../util/classify.js';
 import { graphErrorBodySchema, parseGraphJson } from './graph-types.js';
 
 export type GraphErrorCategory =
@@ -17,7 +20,7 @@ export type GraphErrorCategory =
 
 export interface GraphErrorInfo {
   category: GraphErrorCategory;
-  /** Stable and machine-readable: `graph_code_190_460`, `status_code_503`, `network_ECONNRESET`. */
+  /** Stable and machine-readable: `graph_code_190_460`, `status_code_503`, `network_econnreset`, `timeout`. */
   reason: string;
   code?: number;
   subcode?: number;
@@ -30,14 +33,26 @@ export interface GraphErrorInfo {
   message: string;
 }
 
-export interface ClassifyGraphErrorInput {
-  httpStatus?: number;
+/** A Graph answer. The clock comes with it: a Retry-After (from a proxy) may be an HTTP-date. */
+export interface GraphResponseFacts {
+  httpStatus: number;
   /** The parsed JSON body, or the raw text. */
   body?: unknown;
-  headers?: Record<string, string | string[] | undefined>;
-  /** Node/axios error code when no response arrived: `ECONNRESET`, `ETIMEDOUT`, ... */
+  headers?: HeaderBag;
+  /** Epoch ms. */
+  nowMs: number;
+}
+
+/**
+ * No answer arrived: `networkCode` is the Node/axios code (`ECONNRESET`, `ETIMEDOUT`, ...; empty
+ * when none was given). Without it, nothing is known (`no_response`).
+ */
+export interface GraphNoResponseFacts {
+  httpStatus?: undefined;
   networkCode?: string;
 }
+
+export type ClassifyGraphErrorInput = GraphResponseFacts | GraphNoResponseFacts;
 
 /**
  * Wait used for a throttle when the headers give no estimate. Meta: "stop calling once
@@ -87,17 +102,6 @@ export function scrubSecrets(text: string): string {
 function cleanMessage(text: string): string {
   const scrubbed = scrubSecrets(text).replace(/\s+/g, ' ').trim();
   return scrubbed.length > MAX_MESSAGE_CHARS ? scrubbed.slice(0, MAX_MESSAGE_CHARS) + '…' : scrubbed;
-}
-
-/** Lower-cases header names and joins repeated headers, so lookups are simple. */
-function normalizeHeaders(headers: ClassifyGraphErrorInput['headers']): Map<string, string> {
-  const out = new Map<string, string>();
-  if (!headers || typeof headers !== 'object') return out;
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || value === null) continue;
-    out.set(name.toLowerCase(), Array.isArray(value) ? value.join(',') : String(value));
-  }
-  return out;
 }
 
 /** Parses a JSON header; a malformed one is ignored, never thrown. */
@@ -162,32 +166,24 @@ export function parseAppUsagePercent(value: string | undefined): number | undefi
   return usages.length > 0 ? Math.max(...usages) : undefined;
 }
 
-/** `Retry-After` as seconds or an HTTP date; Graph itself does not send it, proxies might. */
-function parseRetryAfterMs(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const seconds = toFiniteNumber(value);
-  if (seconds !== undefined) return seconds >= 0 ? seconds * 1000 : undefined;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
 /**
  * How long to stay away after a throttle. BUC throttles carry
  * `estimated_time_to_regain_access` in MINUTES; when both limits apply Meta enforces BUC, so
  * the BUC estimate wins. Otherwise `X-App-Usage` at 100 % means the rolling hour is spent.
  */
-function computeThrottleWaitMs(code: number | undefined, headers: Map<string, string>): number {
-  const buc = parseBusinessUseCaseUsage(headers.get('x-business-use-case-usage'));
+function computeThrottleWaitMs(code: number | undefined, headers: HeaderBag | undefined, nowMs: number): number {
+  const buc = parseBusinessUseCaseUsage(headerValue(headers, 'x-business-use-case-usage'));
   const wantedType = code === undefined ? undefined : BUC_TYPE_BY_CODE.get(code);
   const sameType = wantedType === undefined ? [] : buc.filter((e) => e.type === wantedType);
   const candidates = sameType.length > 0 ? sameType : buc;
   const minutes = Math.max(0, ...candidates.map((e) => e.estimatedMinutesToRegainAccess ?? 0));
   if (minutes > 0) return Math.round(minutes * 60_000);
 
-  const retryAfter = parseRetryAfterMs(headers.get('retry-after'));
+  // Graph itself sends no Retry-After; a proxy in front of it might.
+  const retryAfter = readRetryAfterMs(headers, nowMs);
   if (retryAfter !== undefined && retryAfter > 0) return retryAfter;
 
-  const appUsage = parseAppUsagePercent(headers.get('x-app-usage'));
+  const appUsage = parseAppUsagePercent(headerValue(headers, 'x-app-usage'));
   if (appUsage !== undefined && appUsage >= 100) return APP_USAGE_EXHAUSTED_WAIT_MS;
   return DEFAULT_THROTTLE_WAIT_MS;
 }
@@ -230,10 +226,10 @@ function readGraphError(body: unknown): GraphErrorFields | undefined {
 }
 
 function formatGraphReason(code: number | undefined, subcode: number | undefined, suffix?: string): string {
-  const parts = ['graph_code', code === undefined ? 'none' : String(code)];
-  if (subcode !== undefined) parts.push(String(subcode));
+  const parts: (string | number)[] = ['graph_code', code ?? 'none'];
+  if (subcode !== undefined) parts.push(subcode);
   if (suffix) parts.push(suffix);
-  return parts.join('_');
+  return buildReason(...parts);
 }
 
 interface Decision {
@@ -273,22 +269,19 @@ function decideByGraphCode(error: GraphErrorFields, httpStatus: number | undefin
   return { category: 'unknown' };
 }
 
-function sanitizeNetworkCode(code: string): string {
-  const cleaned = code.toUpperCase().replace(/[^A-Z0-9_]/g, '_').slice(0, 40);
-  return cleaned === '' ? 'UNKNOWN' : cleaned;
-}
-
-/** Decides what a failed Graph call means. Pure: same input, same answer (except Retry-After dates). */
+/** Decides what a failed Graph call means. Pure: same input (clock included), same answer. */
 export function classifyGraphError(input: ClassifyGraphErrorInput): GraphErrorInfo {
-  const headers = normalizeHeaders(input.headers);
-  const httpStatus = typeof input.httpStatus === 'number' ? input.httpStatus : undefined;
-  const graph = readGraphError(input.body);
-  const fbtraceId = graph?.fbtraceId ?? headers.get('x-fb-trace-id');
+  if (input.httpStatus === undefined) {
+    if (input.networkCode === undefined) return { category: 'unknown', reason: 'no_response', message: 'the Graph API call failed without a response' };
+    const { reason } = classifyNetworkCode(input.networkCode);
+    const shown = input.networkCode.trim() === '' ? 'no error code' : codeForMessage(input.networkCode);
+    return { category: 'transient', reason, message: `no response from the Graph API (${shown})` };
+  }
 
-  const base = {
-    ...(httpStatus === undefined ? {} : { httpStatus }),
-    ...(fbtraceId === undefined ? {} : { fbtraceId }),
-  };
+  const { httpStatus, headers, nowMs } = input;
+  const graph = readGraphError(input.body);
+  const fbtraceId = graph?.fbtraceId ?? headerValue(headers, 'x-fb-trace-id');
+  const base = { httpStatus, ...(fbtraceId === undefined ? {} : { fbtraceId }) };
 
   if (graph) {
     const decision = decideByGraphCode(graph, httpStatus);
@@ -300,27 +293,23 @@ export function classifyGraphError(input: ClassifyGraphErrorInput): GraphErrorIn
       ...base,
       message: cleanMessage(graph.message ?? `Graph error ${graph.code ?? 'without a code'}`),
     };
-    if (decision.category === 'throttled') info.retryAfterMs = computeThrottleWaitMs(graph.code, headers);
+    if (decision.category === 'throttled') info.retryAfterMs = computeThrottleWaitMs(graph.code, headers, nowMs);
     return info;
   }
 
-  if (httpStatus === undefined && input.networkCode) {
-    const code = sanitizeNetworkCode(input.networkCode);
-    return { category: 'transient', reason: `network_${code}`, ...base, message: `no response from the Graph API (${code})` };
+  const reason = statusReason(httpStatus);
+  const message = `HTTP ${httpStatus} without a Graph error body`;
+  if (httpStatus >= 500) return { category: 'transient', reason, ...base, message };
+  if (httpStatus === 429) {
+    return { category: 'throttled', reason, ...base, retryAfterMs: computeThrottleWaitMs(undefined, headers, nowMs), message };
   }
+  if (httpStatus >= 400) return { category: 'invalid_request', reason, ...base, message };
+  return { category: 'unknown', reason, ...base, message };
+}
 
-  if (httpStatus !== undefined) {
-    const reason = `status_code_${httpStatus}`;
-    const message = `HTTP ${httpStatus} without a Graph error body`;
-    if (httpStatus >= 500) return { category: 'transient', reason, ...base, message };
-    if (httpStatus === 429) {
-      return { category: 'throttled', reason, ...base, retryAfterMs: computeThrottleWaitMs(undefined, headers), message };
-    }
-    if (httpStatus >= 400) return { category: 'invalid_request', reason, ...base, message };
-    return { category: 'unknown', reason, ...base, message };
-  }
-
-  return { category: 'unknown', reason: 'no_response', ...base, message: 'the Graph API call failed without a response' };
+/** A transport code as shown in a message: upper case, identifier characters only. */
+function codeForMessage(code: string): string {
+  return code.toUpperCase().replace(/[^A-Z0-9_]/g, '_').slice(0, 40);
 }
 
 /** The error the Graph client throws. Its message never holds a token or appsecret_proof. */

@@ -9,7 +9,8 @@ export type ContractScenario =
   | { kind: 'created'; externalId: string }
   /** The CRM already holds this lead (a repeat delivery): it must be updated, not created again. */
   | { kind: 'updated'; externalId: string }
-  | { kind: 'rate_limited'; retryAfterMs: number }
+  /** The CRM's own "slow down" answer, as the harness's `rateLimit` describes it. */
+  | { kind: 'rate_limited' }
   /** A 401 that a token refresh cannot fix (or no refresh is possible). */
   | { kind: 'unauthorized' }
   | { kind: 'invalid'; message: string; field?: string }
@@ -25,8 +26,23 @@ export interface ContractHarness {
   reset(): void | Promise<void>;
   /** A record with personal data in it; the suite checks none of it leaks into error messages. */
   sampleRecord(): DeliveryRecord;
-  /** How far a reported wait may differ from the arranged one (Retry-After is in whole seconds). */
-  retryAfterToleranceMs?: number;
+  /**
+   * How this CRM says "slow down", as its documentation shows it (status, body and headers: only
+   * some CRMs send Retry-After), and what the connector must make of it. `arrange` answers the
+   * `rate_limited` scenario with exactly this.
+   */
+  rateLimit: RateLimitCase;
+}
+
+export interface RateLimitCase {
+  /** The CRM's answer in a few words, for the test title (e.g. `403 REQUEST_LIMIT_EXCEEDED, no Retry-After`). */
+  answer: string;
+  /** The reason the connector must report. */
+  reason: string;
+  /** The wait the connector must derive from the answer. */
+  retryAfterMs: number;
+  /** How far the reported wait may differ from `retryAfterMs` (default 0). */
+  toleranceMs?: number;
 }
 
 /** Awaits a connector call that must fail, and returns its ConnectorError (the only type connectors throw). */
@@ -101,13 +117,16 @@ export function runConnectorContract(name: string, connector: Connector, harness
       expect(result.externalId).to.equal('ext-existing-7');
     });
 
-    it('reports a 429 as rate_limited with the wait the CRM asked for', async () => {
+    it(`reports its rate-limit answer (${harness.rateLimit.answer}) as rate_limited with the wait it implies`, async () => {
+      const { reason, retryAfterMs, toleranceMs = 0 } = harness.rateLimit;
       const record = harness.sampleRecord();
-      await harness.arrange({ kind: 'rate_limited', retryAfterMs: 7000 }, record);
+      await harness.arrange({ kind: 'rate_limited' }, record);
       const err = await deliverExpectingError(connector, harness.makeContext(), record);
       expect(err.kind).to.equal('rate_limited');
+      expect(err.reason).to.equal(reason);
       expect(err.retryAfterMs).to.be.a('number');
-      expect(Math.abs((err.retryAfterMs ?? 0) - 7000)).to.be.at.most(harness.retryAfterToleranceMs ?? 1000);
+      expect(Math.abs((err.retryAfterMs ?? 0) - retryAfterMs), `wait ${String(err.retryAfterMs)} ms, expected ${retryAfterMs} ms`).to.be.at.most(toleranceMs);
+      for (const v of personalValues(record)) expect(err.message).to.not.contain(v);
     });
 
     it('reports a 401 it cannot fix as auth', async () => {

@@ -154,7 +154,9 @@ describe('hubspot connector (nock)', () => {
   runConnectorContract('hubspot', recordingConnector, {
     makeContext: () => makeContext(),
     sampleRecord: () => makeSampleRecord(),
-    retryAfterToleranceMs: 0,
+    // HubSpot's 429 (usage guidelines) has no Retry-After: the policy is in the body and the
+    // window in X-HubSpot-RateLimit-Interval-Milliseconds, which is the wait.
+    rateLimit: { answer: '429 TEN_SECONDLY_ROLLING with X-HubSpot-RateLimit-*, no Retry-After', reason: 'hubspot_rate_limit_ten_secondly', retryAfterMs: 10_000 },
     arrange(scenario, record) {
       const interceptor = nock(API)
         .matchHeader('authorization', `Bearer ${PAT}`)
@@ -170,9 +172,9 @@ describe('hubspot connector (nock)', () => {
           break;
         case 'rate_limited':
           interceptor.reply(429, tenSecondlyBody, {
-            'Retry-After': String(scenario.retryAfterMs / 1000),
-            'X-HubSpot-RateLimit-Interval-Milliseconds': '10000',
+            'X-HubSpot-RateLimit-Max': '190',
             'X-HubSpot-RateLimit-Remaining': '0',
+            'X-HubSpot-RateLimit-Interval-Milliseconds': '10000',
           });
           break;
         case 'unauthorized':

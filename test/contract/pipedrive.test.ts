@@ -101,6 +101,9 @@ describe('pipedrive (nock)', () => {
     makeContext: () => makeContext() as unknown as ConnectorContext,
     sampleRecord: () => makeSampleRecord(),
     reset: () => assertAllMocksUsed(),
+    // Pipedrive's 429 (rate-limiting docs): the search API's 10-per-2-s window is spent;
+    // x-ratelimit-reset and retry-after give the seconds until it frees up.
+    rateLimit: { answer: '429 on search with retry-after and x-ratelimit-*', reason: 'pipedrive_rate_limit', retryAfterMs: 2_000 },
     arrange(scenario: ContractScenario) {
       switch (scenario.kind) {
         case 'created':
@@ -123,8 +126,8 @@ describe('pipedrive (nock)', () => {
           api()
             .get('/api/v2/persons/search')
             .query(true)
-            .reply(429, { success: false, error: 'Request over limit', errorCode: 429 }, {
-              'retry-after': String(scenario.retryAfterMs / 1000),
+            .reply(429, { success: false, error: 'Request over limit', errorCode: 429, data: null }, {
+              'retry-after': '2',
               'x-ratelimit-limit': '10',
               'x-ratelimit-remaining': '0',
               'x-ratelimit-reset': '2',

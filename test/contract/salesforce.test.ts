@@ -184,8 +184,9 @@ describe('salesforce connector (nock)', () => {
   runConnectorContract('salesforce', recordingConnector, {
     makeContext: () => makeContext(),
     sampleRecord: () => sampleRecord(),
-    // Retry-After arrives in whole seconds and is honoured exactly.
-    retryAfterToleranceMs: 0,
+    // Salesforce answers its daily allocation with 403 REQUEST_LIMIT_EXCEEDED and no Retry-After
+    // (only Sforce-Limit-Info): the connector waits the documented hour.
+    rateLimit: { answer: '403 REQUEST_LIMIT_EXCEEDED TotalRequests, no Retry-After', reason: 'salesforce_daily_request_limit', retryAfterMs: 3_600_000 },
     arrange(scenario) {
       if (scenario.kind === 'unauthorized') {
         instance().get(DESCRIBE).reply(401, sfErrors('INVALID_SESSION_ID', 'Session expired or invalid'));
@@ -202,9 +203,7 @@ describe('salesforce connector (nock)', () => {
           upsert.reply(200, { id: scenario.externalId, success: true, errors: [], created: false });
           return;
         case 'rate_limited':
-          // Salesforce itself answers its limits with 403 and no Retry-After (see the tests
-          // below); the contract's case is a 429 that names its wait, which must be honoured.
-          upsert.reply(429, sfErrors('REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.'), { 'Retry-After': String(scenario.retryAfterMs / 1000) });
+          upsert.reply(403, sfErrors('REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.'), { 'Sforce-Limit-Info': 'api-usage=15000/15000' });
           return;
         case 'invalid':
           upsert.reply(400, sfErrors('INVALID_FIELD', "No such column 'favorite_color' on sobject of type Lead", ['favorite_color']));

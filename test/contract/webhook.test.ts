@@ -72,7 +72,8 @@ describe('webhook connector', () => {
     // crm.example.test is public; nock intercepts the request.
     makeContext: () => makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false }),
     sampleRecord: () => makeSampleRecord(),
-    retryAfterToleranceMs: 0,
+    // What the webhook documents for receivers (manifest.ts): 429 + Retry-After in seconds.
+    rateLimit: { answer: '429 with Retry-After: 7', reason: 'status_code_429', retryAfterMs: 7_000 },
     arrange(scenario, record) {
       const interceptor = nock(CRM_ORIGIN)
         .matchHeader('idempotency-key', record.idempotencyKey)
@@ -87,7 +88,7 @@ describe('webhook connector', () => {
           scope = interceptor.reply(200, { id: scenario.externalId, duplicate: true });
           break;
         case 'rate_limited':
-          scope = interceptor.reply(429, { message: 'slow down' }, { 'Retry-After': String(scenario.retryAfterMs / 1000) });
+          scope = interceptor.reply(429, { message: 'slow down' }, { 'Retry-After': '7' });
           break;
         case 'unauthorized':
           scope = interceptor.reply(401, { error: 'invalid token' });
@@ -124,10 +125,10 @@ describe('webhook connector', () => {
       expect(await connector.deliver(ctx, record)).to.deep.include({ externalId: record.idempotencyKey, action: 'created', responseBody: 'queued' });
     });
 
-    it('names a dropped connection network_ECONNRESET', async () => {
+    it('names a dropped connection network_econnreset', async () => {
       nock(CRM_ORIGIN).post(CRM_PATH).replyWithError(makeConnectionReset());
       const err = await expectConnectorError(connector.deliver(makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false }), makeSampleRecord()));
-      expect(err).to.deep.include({ kind: 'retryable', reason: 'network_ECONNRESET' });
+      expect(err).to.deep.include({ kind: 'retryable', reason: 'network_econnreset' });
       expect(err.httpStatus).to.equal(undefined);
     });
 
@@ -192,7 +193,7 @@ describe('webhook connector', () => {
       expect(refused).to.deep.include({ kind: 'invalid', reason: 'private_address_refused' });
       expect(refused.crmMessage).to.contain('127.0.0.1');
       const missing = await expectConnectorError(connector.verify(makeContext({ url: 'https://nowhere.test/x' }, {}, { allowPrivateDestinations: false })));
-      expect(missing).to.deep.include({ kind: 'retryable', reason: 'network_ENOTFOUND' });
+      expect(missing).to.deep.include({ kind: 'retryable', reason: 'network_enotfound' });
       const insecure = await expectConnectorError(connector.verify(makeContext({ url: `http://crm.example.test/x` }, {}, { allowPrivateDestinations: false })));
       expect(insecure).to.deep.include({ kind: 'invalid', reason: 'scheme_refused' });
       const shortSecret = await expectConnectorError(connector.verify(makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, { secret: 'short' })));
@@ -347,7 +348,7 @@ describe('webhook connector', () => {
       const url = receiver.url;
       await receiver.close();
       const err = await expectConnectorError(connector.deliver(loopbackContext({}, url), makeSampleRecord()));
-      expect(err).to.deep.include({ kind: 'retryable', reason: 'network_ECONNREFUSED' });
+      expect(err).to.deep.include({ kind: 'retryable', reason: 'network_econnrefused' });
       receiver = await startFakeReceiver(); // for afterEach
     });
 

@@ -10,6 +10,8 @@ import {
   type GraphErrorCategory,
 } from '../../src/meta/graph-errors.js';
 
+const NOW = Date.parse('2026-11-20T10:15:00.000Z');
+
 function graphBody(code: number, subcode?: number, message = 'Meta says no') {
   return { error: { message, type: 'OAuthException', code, ...(subcode === undefined ? {} : { error_subcode: subcode }), fbtrace_id: 'AbCdEf12345' } };
 }
@@ -50,7 +52,7 @@ describe('classifyGraphError', () => {
     ];
     for (const row of rows) {
       it(`code ${row.code}${row.subcode === undefined ? '' : '/' + row.subcode} (HTTP ${row.status ?? 400}) → ${row.category}`, () => {
-        const info = classifyGraphError({ httpStatus: row.status ?? 400, body: graphBody(row.code, row.subcode) });
+        const info = classifyGraphError({ nowMs: NOW, httpStatus: row.status ?? 400, body: graphBody(row.code, row.subcode) });
         expect(info.category).to.equal(row.category);
         expect(info.reason).to.equal(row.reason);
         expect(info.code).to.equal(row.code);
@@ -64,24 +66,25 @@ describe('classifyGraphError', () => {
     }
 
     it('reads codes sent as numeric strings and a JSON text body', () => {
-      const info = classifyGraphError({ httpStatus: 400, body: JSON.stringify({ error: { code: '190', error_subcode: '460', message: 'x' } }) });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: JSON.stringify({ error: { code: '190', error_subcode: '460', message: 'x' } }) });
       expect(info).to.include({ category: 'token_dead', reason: 'graph_code_190_460', code: 190, subcode: 460 });
     });
 
     it('treats an unlisted code that Meta marks is_transient as transient', () => {
       const body = { error: { message: 'try later', code: 9007, is_transient: true } };
-      expect(classifyGraphError({ httpStatus: 400, body }).category).to.equal('transient');
+      expect(classifyGraphError({ nowMs: NOW, httpStatus: 400, body }).category).to.equal('transient');
     });
 
     it('keeps a code 100 about appsecret_proof or a missing field from looking like a missing lead', () => {
-      const proof = classifyGraphError({ httpStatus: 400, body: graphBody(100, undefined, 'Invalid appsecret_proof provided in the API argument') });
+      const proof = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(100, undefined, 'Invalid appsecret_proof provided in the API argument') });
       expect(proof).to.include({ category: 'invalid_request', reason: 'graph_code_100_appsecret_proof' });
-      const field = classifyGraphError({ httpStatus: 400, body: graphBody(100, undefined, '(#100) Tried accessing nonexisting field (foo) on node type (UserLeadGenInfo)') });
+      const field = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(100, undefined, '(#100) Tried accessing nonexisting field (foo) on node type (UserLeadGenInfo)') });
       expect(field).to.include({ category: 'invalid_request', reason: 'graph_code_100_nonexisting_field' });
-      const permission = classifyGraphError({ httpStatus: 400, body: graphBody(100, undefined, "(#100) This endpoint requires the 'pages_read_engagement' permission") });
+      const permission = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(100, undefined, "(#100) This endpoint requires the 'pages_read_engagement' permission") });
       expect(permission).to.include({ category: 'permission_missing', reason: 'graph_code_100_permission' });
       // Subcode 33 wins whatever the text says ("... due to missing permissions ...").
       const missing = classifyGraphError({
+        nowMs: NOW,
         httpStatus: 400,
         body: graphBody(100, 33, "Unsupported get request. Object with ID '1' does not exist, cannot be loaded due to missing permissions"),
       });
@@ -90,7 +93,7 @@ describe('classifyGraphError', () => {
 
     it('falls back to the x-fb-trace-id header for the trace id', () => {
       const body = { error: { message: 'm', code: 2 } };
-      const info = classifyGraphError({ httpStatus: 500, body, headers: { 'X-FB-Trace-ID': 'HeaderTrace1' } });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 500, body, headers: { 'X-FB-Trace-ID': 'HeaderTrace1' } });
       expect(info.fbtraceId).to.equal('HeaderTrace1');
     });
   });
@@ -98,32 +101,57 @@ describe('classifyGraphError', () => {
   describe('without a Graph body', () => {
     for (const status of [500, 502, 503, 504]) {
       it(`HTTP ${status} is transient`, () => {
-        const info = classifyGraphError({ httpStatus: status, body: '<html>Bad Gateway</html>' });
+        const info = classifyGraphError({ nowMs: NOW, httpStatus: status, body: '<html>Bad Gateway</html>' });
         expect(info).to.include({ category: 'transient', reason: `status_code_${status}`, httpStatus: status });
         expect(info.code).to.equal(undefined);
       });
     }
 
     it('an empty 503 is transient', () => {
-      expect(classifyGraphError({ httpStatus: 503 })).to.include({ category: 'transient', reason: 'status_code_503' });
+      expect(classifyGraphError({ nowMs: NOW, httpStatus: 503 })).to.include({ category: 'transient', reason: 'status_code_503' });
     });
 
     it('HTTP 429 is throttled and honours Retry-After seconds', () => {
-      const info = classifyGraphError({ httpStatus: 429, headers: { 'retry-after': '42' } });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 429, headers: { 'retry-after': '42' } });
       expect(info).to.include({ category: 'throttled', reason: 'status_code_429', retryAfterMs: 42_000 });
     });
 
-    it('another 4xx is invalid_request', () => {
-      expect(classifyGraphError({ httpStatus: 404, body: 'nope' })).to.include({ category: 'invalid_request', reason: 'status_code_404' });
+    it('HTTP 429 reads a Retry-After HTTP date against the clock it is given, in any header case', () => {
+      const headers = { 'Retry-After': 'Fri, 20 Nov 2026 10:16:00 GMT' };
+      expect(classifyGraphError({ nowMs: NOW, httpStatus: 429, headers }).retryAfterMs).to.equal(60_000);
+      expect(classifyGraphError({ nowMs: NOW + 30_000, httpStatus: 429, headers }).retryAfterMs).to.equal(30_000);
     });
 
-    for (const networkCode of ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']) {
-      it(`network error ${networkCode} is transient`, () => {
+    it('HTTP 429 with a Retry-After date already past waits the default', () => {
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 429, headers: { 'retry-after': 'Fri, 20 Nov 2026 10:00:00 GMT' } });
+      expect(info.retryAfterMs).to.equal(DEFAULT_THROTTLE_WAIT_MS);
+    });
+
+    it('another 4xx is invalid_request', () => {
+      expect(classifyGraphError({ nowMs: NOW, httpStatus: 404, body: 'nope' })).to.include({ category: 'invalid_request', reason: 'status_code_404' });
+    });
+
+    // The same reasons as every connector's (src/util/classify.ts).
+    const network: [string, string][] = [
+      ['ECONNRESET', 'network_econnreset'],
+      ['ECONNREFUSED', 'network_econnrefused'],
+      ['ENOTFOUND', 'network_enotfound'],
+      ['EAI_AGAIN', 'network_eai_again'],
+      ['ETIMEDOUT', 'timeout'],
+      ['ECONNABORTED', 'timeout'],
+      ['', 'network_error'],
+    ];
+    for (const [networkCode, reason] of network) {
+      it(`network error ${JSON.stringify(networkCode)} is transient (${reason})`, () => {
         const info = classifyGraphError({ networkCode });
-        expect(info).to.include({ category: 'transient', reason: `network_${networkCode}` });
+        expect(info).to.include({ category: 'transient', reason });
         expect(info.httpStatus).to.equal(undefined);
       });
     }
+
+    it('names the transport code in the message', () => {
+      expect(classifyGraphError({ networkCode: 'econnreset' }).message).to.equal('no response from the Graph API (ECONNRESET)');
+    });
 
     it('nothing at all is unknown', () => {
       expect(classifyGraphError({})).to.include({ category: 'unknown', reason: 'no_response' });
@@ -138,35 +166,36 @@ describe('classifyGraphError', () => {
           { type: 'leadgen', call_count: 100, total_cputime: 9, total_time: 9, estimated_time_to_regain_access: 7 },
         ],
       };
-      const info = classifyGraphError({ httpStatus: 400, body: graphBody(80005), headers: { 'X-Business-Use-Case-Usage': JSON.stringify(buc) } });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(80005), headers: { 'X-Business-Use-Case-Usage': JSON.stringify(buc) } });
       expect(info.retryAfterMs).to.equal(7 * 60_000);
     });
 
     it('uses the largest estimate when no entry has the matching type', () => {
       const buc = { a: [{ type: 'ads_management', estimated_time_to_regain_access: 3 }], b: [{ type: 'messenger', estimated_time_to_regain_access: 11 }] };
-      const info = classifyGraphError({ httpStatus: 400, body: graphBody(80001), headers: { 'x-business-use-case-usage': JSON.stringify(buc) } });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(80001), headers: { 'x-business-use-case-usage': JSON.stringify(buc) } });
       expect(info.retryAfterMs).to.equal(11 * 60_000);
     });
 
     it('a BUC estimate also governs a platform throttle code (BUC wins when both apply)', () => {
       const buc = { p: [{ type: 'pages', call_count: 100, estimated_time_to_regain_access: 2 }] };
-      const info = classifyGraphError({ httpStatus: 400, body: graphBody(32), headers: { 'x-business-use-case-usage': JSON.stringify(buc) } });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(32), headers: { 'x-business-use-case-usage': JSON.stringify(buc) } });
       expect(info.retryAfterMs).to.equal(2 * 60_000);
     });
 
     it('X-App-Usage at 100 % gives the exhausted-budget wait', () => {
-      const info = classifyGraphError({ httpStatus: 400, body: graphBody(4), headers: { 'x-app-usage': '{"call_count":100,"total_cputime":12,"total_time":14}' } });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(4), headers: { 'x-app-usage': '{"call_count":100,"total_cputime":12,"total_time":14}' } });
       expect(info.retryAfterMs).to.equal(APP_USAGE_EXHAUSTED_WAIT_MS);
     });
 
     it('no usable header gives the default wait', () => {
-      const info = classifyGraphError({ httpStatus: 400, body: graphBody(17), headers: { 'x-app-usage': '{"call_count":40}' } });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(17), headers: { 'x-app-usage': '{"call_count":40}' } });
       expect(info.retryAfterMs).to.equal(DEFAULT_THROTTLE_WAIT_MS);
     });
 
     for (const bad of ['{not json', '[]', '"text"', 'null', '{"x": 5}', '{"x": [null, 3, {"estimated_time_to_regain_access": "soon"}]}', '']) {
       it(`malformed usage headers (${JSON.stringify(bad)}) do not throw and fall back to the default`, () => {
         const info = classifyGraphError({
+          nowMs: NOW,
           httpStatus: 400,
           body: graphBody(80005),
           headers: { 'x-business-use-case-usage': bad, 'x-app-usage': bad, 'retry-after': 'whenever' },
@@ -177,6 +206,7 @@ describe('classifyGraphError', () => {
 
     it('accepts array-valued headers', () => {
       const info = classifyGraphError({
+        nowMs: NOW,
         httpStatus: 400,
         body: graphBody(80005),
         headers: { 'x-business-use-case-usage': [JSON.stringify({ a: [{ type: 'leadgen', estimated_time_to_regain_access: 1 }] })] },
@@ -209,7 +239,7 @@ describe('classifyGraphError', () => {
 
     it('scrubs tokens, app tokens, proofs and token parameters from Meta messages', () => {
       const message = `Error validating access token ${token} (proof ${proof}) app 1234567890|0123456789abcdef0123 url ?access_token=abc.def&x=1`;
-      const info = classifyGraphError({ httpStatus: 400, body: graphBody(190, 467, message) });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(190, 467, message) });
       expect(info.message).to.not.include(token);
       expect(info.message).to.not.include(proof);
       expect(info.message).to.not.include('0123456789abcdef0123');
@@ -218,7 +248,7 @@ describe('classifyGraphError', () => {
     });
 
     it('GraphError carries category, reason and Meta message, scrubbed', () => {
-      const info = classifyGraphError({ httpStatus: 400, body: graphBody(190, 460, `bad token ${token}`) });
+      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(190, 460, `bad token ${token}`) });
       const err = new GraphError(info);
       expect(err.message).to.match(/^token_dead: graph_code_190_460 \(bad token \[redacted\]\)$/);
       expect(err.info.fbtraceId).to.equal('AbCdEf12345');

@@ -1,28 +1,38 @@
 import { expect } from 'chai';
-import {
-  DEFAULT_RATE_LIMIT_WAIT_MS,
-  MAX_RETRY_AFTER_MS,
-  classifyWebhookResponse,
-  type WebhookFailure,
-  type WebhookResponseFacts,
-} from '../../connectors/webhook/classify-error.js';
+import { DEFAULT_RATE_LIMIT_WAIT_MS, MAX_RETRY_AFTER_MS, classifyWebhookResponse, type WebhookResponseFacts } from '../../connectors/webhook/classify-error.js';
+import type { Classification, HeaderBag } from '../../src/util/classify.js';
 
 const NOW_MS = Date.parse('2026-11-20T10:00:00.000Z');
 
+/** A row's facts; an answer gets the clock (NOW_MS unless the row sets one). */
+interface RowFacts {
+  status?: number;
+  headers?: HeaderBag;
+  body?: string;
+  networkCode?: string;
+  nowMs?: number;
+}
+
+function factsOf(row: RowFacts): WebhookResponseFacts {
+  if (row.status === undefined) return { networkCode: row.networkCode };
+  return { status: row.status, headers: row.headers, body: row.body, nowMs: row.nowMs ?? NOW_MS };
+}
+
 describe('classifyWebhookResponse', () => {
-  const table: Array<{ name: string; facts: WebhookResponseFacts; expected: WebhookFailure | null }> = [
+  // Every failure with a status also carries it as httpStatus (added in the loop below).
+  const table: Array<{ name: string; facts: RowFacts; expected: Omit<Classification, 'httpStatus'> | null }> = [
     { name: '200 is success', facts: { status: 200 }, expected: null },
     { name: '201 is success', facts: { status: 201 }, expected: null },
     { name: '204 is success', facts: { status: 204 }, expected: null },
     { name: '208 is success (already reported)', facts: { status: 208 }, expected: null },
 
-    { name: 'ECONNRESET', facts: { networkCode: 'ECONNRESET' }, expected: { kind: 'retryable', reason: 'network_ECONNRESET' } },
-    { name: 'ECONNREFUSED', facts: { networkCode: 'ECONNREFUSED' }, expected: { kind: 'retryable', reason: 'network_ECONNREFUSED' } },
-    { name: 'ENOTFOUND', facts: { networkCode: 'ENOTFOUND' }, expected: { kind: 'retryable', reason: 'network_ENOTFOUND' } },
+    { name: 'ECONNRESET', facts: { networkCode: 'ECONNRESET' }, expected: { kind: 'retryable', reason: 'network_econnreset' } },
+    { name: 'ECONNREFUSED', facts: { networkCode: 'ECONNREFUSED' }, expected: { kind: 'retryable', reason: 'network_econnrefused' } },
+    { name: 'ENOTFOUND', facts: { networkCode: 'ENOTFOUND' }, expected: { kind: 'retryable', reason: 'network_enotfound' } },
     { name: 'ETIMEDOUT is a timeout', facts: { networkCode: 'ETIMEDOUT' }, expected: { kind: 'retryable', reason: 'timeout' } },
     { name: 'ECONNABORTED is a timeout', facts: { networkCode: 'ECONNABORTED' }, expected: { kind: 'retryable', reason: 'timeout' } },
-    { name: 'a code with odd characters is made safe', facts: { networkCode: 'ERR tls/cert' }, expected: { kind: 'retryable', reason: 'network_ERR_TLS_CERT' } },
-    { name: 'no status and no code', facts: {}, expected: { kind: 'retryable', reason: 'network_UNKNOWN' } },
+    { name: 'a code with odd characters is made safe', facts: { networkCode: 'ERR tls/cert' }, expected: { kind: 'retryable', reason: 'network_err_tls_cert' } },
+    { name: 'no status and no code', facts: {}, expected: { kind: 'retryable', reason: 'network_error' } },
 
     { name: '408', facts: { status: 408 }, expected: { kind: 'retryable', reason: 'status_code_408' } },
     { name: '409 (key still in flight)', facts: { status: 409 }, expected: { kind: 'retryable', reason: 'status_code_409' } },
@@ -75,20 +85,20 @@ describe('classifyWebhookResponse', () => {
 
   for (const row of table) {
     it(row.name, () => {
-      expect(classifyWebhookResponse(row.facts)).to.deep.equal(row.expected);
+      const expected = row.expected === null ? null : { ...row.expected, ...(row.facts.status === undefined ? {} : { httpStatus: row.facts.status }) };
+      expect(classifyWebhookResponse(factsOf(row.facts))).to.deep.equal(expected);
     });
   }
 
   it('shortens a long body to a short excerpt', () => {
-    const failure = classifyWebhookResponse({ status: 400, body: 'x'.repeat(5000) });
+    const failure = classifyWebhookResponse({ status: 400, body: 'x'.repeat(5000), nowMs: NOW_MS });
     expect(failure?.crmMessage?.length).to.be.at.most(300);
     expect(failure?.crmMessage?.endsWith('…')).to.equal(true);
   });
 
-  it('ignores an HTTP-date Retry-After when no clock is given (stays pure)', () => {
-    expect(classifyWebhookResponse({ status: 503, headers: { 'retry-after': 'Fri, 20 Nov 2026 10:01:00 GMT' } })).to.deep.equal({
-      kind: 'retryable',
-      reason: 'status_code_503',
-    });
+  it('reads an HTTP-date Retry-After against the clock it is given', () => {
+    const headers = { 'retry-after': 'Fri, 20 Nov 2026 10:01:00 GMT' };
+    expect(classifyWebhookResponse({ status: 503, headers, nowMs: NOW_MS })?.retryAfterMs).to.equal(60_000);
+    expect(classifyWebhookResponse({ status: 503, headers, nowMs: NOW_MS + 45_000 })?.retryAfterMs).to.equal(15_000);
   });
 });
