@@ -240,9 +240,9 @@ export async function setEventStatus(
   await db.updateTable('leadgen_events').set(values).where('id', '=', id).execute();
 }
 
-/** Events still waiting to be fetched that are older than the cutoff: the outbox the sweep re-queues. */
-export async function listOpenEvents(db: Db, olderThan: Date, limit: number): Promise<{ id: number }[]> {
-  return db.selectFrom('leadgen_events').select('id').where('status', '=', 'received').where('received_at', '<', olderThan).orderBy('id').limit(limit).execute();
+/** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
+export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number }[]> {
+  return db.selectFrom('leadgen_events').select('id').where('status', '=', 'received').where('updated_at', '<', unchangedSince).orderBy('id').limit(limit).execute();
 }
 
 /** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
@@ -288,6 +288,22 @@ export async function setLeadStatus(db: Db, id: string, status: Lead['status'], 
   await db.updateTable('leads').set({ status, status_reason: reason }).where('id', '=', id).execute();
 }
 
+/**
+ * The retention purge: erases the answers (the personal data) of leads older than their
+ * workspace's retention period; the row stays, with its ids and attribution, marked erased.
+ * Returns how many leads were erased.
+ */
+export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number> {
+  const result = await sql`
+    update leads set answers_envelope = null, erased_at = ${now}
+    from workspaces w
+    where w.id = leads.workspace_id
+      and leads.erased_at is null
+      and leads.received_at < ${now}::timestamptz - make_interval(days => w.lead_retention_days)
+  `.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
 export async function listUnroutedLeads(db: Db, workspaceId: string, formId: string | null): Promise<Lead[]> {
   let q = db.selectFrom('leads').selectAll().where('workspace_id', '=', workspaceId).where('status', '=', 'unrouted');
   if (formId) q = q.where('form_id', '=', formId);
@@ -325,8 +341,21 @@ export async function updateDelivery(db: Db, id: string, set: Record<string, unk
   await db.updateTable('deliveries').set({ ...set, updated_at: sql`now()` }).where('id', '=', id).execute();
 }
 
-export async function listOpenDeliveries(db: Db, olderThan: Date, limit: number): Promise<{ id: string }[]> {
-  return db.selectFrom('deliveries').select('id').where('status', '=', 'pending').where('updated_at', '<', olderThan).orderBy('created_at').limit(limit).execute();
+/**
+ * Pending deliveries unchanged since the cutoff and due by `now`: the outbox the sweep re-queues.
+ * A delivery waiting for its backoff or a rate limit is not lost (it is re-queued when due), so a
+ * long queue of waiting deliveries never crowds out a lost one.
+ */
+export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: string; next_attempt_at: Date | null }[]> {
+  return db
+    .selectFrom('deliveries')
+    .select(['id', 'next_attempt_at'])
+    .where('status', '=', 'pending')
+    .where('updated_at', '<', unchangedSince)
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
 }
 
 /** Moves a destination's parked deliveries back to pending, oldest first (they resume in order). */
