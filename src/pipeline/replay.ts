@@ -42,10 +42,7 @@ export async function replayLead(app: App, leadId: string, statuses: DeliverySta
 
 /** Replays every unrouted lead of a workspace (optionally one form): those a route now takes are delivered. */
 export async function replayUnrouted(app: App, workspaceId: string | null, formId: string | null): Promise<ReplayResult[]> {
-  let q = app.db.selectFrom('leads').select('id').where('status', '=', 'unrouted');
-  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
-  if (formId) q = q.where('form_id', '=', formId);
-  const rows = await q.orderBy('received_at').execute();
+  const rows = await repo.listUnroutedLeads(app.db, workspaceId, formId);
   const out: ReplayResult[] = [];
   for (const r of rows) out.push(await replayLead(app, r.id, []));
   return out;
@@ -60,9 +57,7 @@ export async function resumePage(app: App, pageId: string): Promise<number> {
 
 /** Fetches again the events whose fetch gave up (of one page, or all), e.g. after Meta fixed access. */
 export async function refetchFailed(app: App, pageId: string | null): Promise<number> {
-  let q = app.db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0 }).where('status', '=', 'failed');
-  if (pageId) q = q.where('page_id', '=', pageId);
-  const rows = await q.returning('id').execute();
+  const rows = await repo.reopenFailedEvents(app.db, pageId);
   for (const r of rows) await app.queues.fetch.remove(`ev-${r.id}`).catch(() => 0);
   await app.queues.enqueueFetch(rows.map((r) => r.id));
   return rows.length;
@@ -70,14 +65,7 @@ export async function refetchFailed(app: App, pageId: string | null): Promise<nu
 
 /** Re-queues every dead delivery of a destination (after its receiver or data problem is fixed). */
 export async function replayDeadDeliveries(app: App, destinationId: string): Promise<number> {
-  const rows = await app.db
-    .updateTable('deliveries')
-    .set({ status: 'pending', attempts: 0, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
-    .where('destination_id', '=', destinationId)
-    .where('status', '=', 'dead')
-    .returning(['id', 'created_at'])
-    .execute();
-  const ids = rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
+  const ids = await repo.reopenDeadDeliveries(app.db, destinationId);
   for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
   await app.queues.enqueueDeliveries(ids);
   return ids.length;

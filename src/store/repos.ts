@@ -257,6 +257,13 @@ export async function reopenEventsForPage(db: Db, pageId: string, statuses: Even
     .execute();
 }
 
+/** Puts the events whose fetch gave up (of one page, or all) back to `received` with no attempts. */
+export async function reopenFailedEvents(db: Db, pageId: string | null): Promise<{ id: number }[]> {
+  let q = db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0 }).where('status', '=', 'failed');
+  if (pageId) q = q.where('page_id', '=', pageId);
+  return q.returning('id').execute();
+}
+
 // ---------- leads ----------
 /** Inserts the lead unless it exists; returns the stored row either way (idempotent). */
 export async function insertLead(db: Db, lead: NewLead): Promise<Lead> {
@@ -304,8 +311,10 @@ export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number
   return Number(result.numAffectedRows ?? 0);
 }
 
-export async function listUnroutedLeads(db: Db, workspaceId: string, formId: string | null): Promise<Lead[]> {
-  let q = db.selectFrom('leads').selectAll().where('workspace_id', '=', workspaceId).where('status', '=', 'unrouted');
+/** Unrouted leads, oldest first: of one workspace (or all, when null), optionally of one form. */
+export async function listUnroutedLeads(db: Db, workspaceId: string | null, formId: string | null): Promise<Lead[]> {
+  let q = db.selectFrom('leads').selectAll().where('status', '=', 'unrouted');
+  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
   if (formId) q = q.where('form_id', '=', formId);
   return q.orderBy('received_at').execute();
 }
@@ -365,6 +374,18 @@ export async function unparkDeliveries(db: Db, destinationId: string): Promise<{
     .set({ status: 'pending', updated_at: sql`now()` })
     .where('destination_id', '=', destinationId)
     .where('status', '=', 'parked')
+    .returning(['id', 'created_at'])
+    .execute();
+  return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
+}
+
+/** Moves a destination's dead deliveries back to pending with no attempts, oldest first. */
+export async function reopenDeadDeliveries(db: Db, destinationId: string): Promise<{ id: string }[]> {
+  const rows = await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', attempts: 0, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
+    .where('destination_id', '=', destinationId)
+    .where('status', '=', 'dead')
     .returning(['id', 'created_at'])
     .execute();
   return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
