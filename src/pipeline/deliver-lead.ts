@@ -79,7 +79,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     if (e.kind === 'auth') {
       await repo.setDestinationStatus(db, dest.id, 'needs_reauth', e.reason);
       // Only while still pending: a re-authorisation may have just resumed it.
-      await db.updateTable('deliveries').set({ ...lastError, status: 'parked', updated_at: new Date() }).where('id', '=', deliveryId).where('status', '=', 'pending').execute();
+      await repo.parkDeliveryIfPending(db, deliveryId, lastError);
       return { type: 'done', detail: 'parked' };
     }
     if (outcome === 'dead') {

@@ -355,6 +355,15 @@ export async function updateDelivery(db: Db, id: string, set: Record<string, unk
  * A delivery waiting for its backoff or a rate limit is not lost (it is re-queued when due), so a
  * long queue of waiting deliveries never crowds out a lost one.
  */
+/** Parks a delivery with its last error, only while it is still pending (a re-authorisation may have just resumed it). */
+export async function parkDeliveryIfPending(
+  db: Db,
+  id: string,
+  lastError: { last_error_kind: string | null; last_error_reason: string | null; last_error_message: string | null },
+): Promise<void> {
+  await db.updateTable('deliveries').set({ ...lastError, status: 'parked', updated_at: new Date() }).where('id', '=', id).where('status', '=', 'pending').execute();
+}
+
 export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: string; next_attempt_at: Date | null }[]> {
   return db
     .selectFrom('deliveries')
