@@ -147,13 +147,52 @@ export async function listRoutes(db: Db, workspaceId?: string): Promise<Route[]>
   return q.orderBy('created_at').execute();
 }
 
-export async function updateRoute(db: Db, id: string, set: { mapping?: unknown; filter?: unknown; formQuestions?: unknown; drift?: unknown }): Promise<void> {
+/** What a route update may change; undefined leaves a column as it is, null clears it. */
+export interface RouteUpdate {
+  mapping?: unknown;
+  filter?: unknown;
+  formQuestions?: unknown;
+  drift?: unknown;
+}
+
+function routeUpdateValues(set: RouteUpdate): Record<string, unknown> {
   const values: Record<string, unknown> = { updated_at: sql`now()` };
   if (set.mapping !== undefined) values.mapping = set.mapping === null ? null : json(set.mapping);
   if (set.filter !== undefined) values.filter = set.filter === null ? null : json(set.filter);
   if (set.formQuestions !== undefined) values.form_questions = set.formQuestions === null ? null : json(set.formQuestions);
   if (set.drift !== undefined) values.drift = set.drift === null ? null : json(set.drift);
-  await db.updateTable('routes').set(values).where('id', '=', id).execute();
+  return values;
+}
+
+export async function updateRoute(db: Db, id: string, set: RouteUpdate): Promise<void> {
+  await db.updateTable('routes').set(routeUpdateValues(set)).where('id', '=', id).execute();
+}
+
+const toJsonb = (value: unknown) => sql`cast(${JSON.stringify(value)} as jsonb)`;
+
+/**
+ * Updates the route only if its mapping and form baseline are still the ones the caller read
+ * (`seen`): a `mappings set` that ran meanwhile must not be undone by a verdict about the old
+ * ones. True when the row was updated.
+ */
+export async function updateRouteIfUnchanged(db: Db, seen: Pick<Route, 'id' | 'mapping' | 'form_questions'>, set: RouteUpdate): Promise<boolean> {
+  const result = await db
+    .updateTable('routes')
+    .set(routeUpdateValues(set))
+    .where('id', '=', seen.id)
+    .where(seen.form_questions === null ? sql<boolean>`form_questions is null` : sql<boolean>`form_questions = ${toJsonb(seen.form_questions)}`)
+    .where(seen.mapping === null ? sql<boolean>`mapping is null` : sql<boolean>`mapping = ${toJsonb(seen.mapping)}`)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Enabled routes that name a form (optionally of one workspace, or just one route), oldest first: what the drift check reads. */
+export async function listEnabledFormRoutes(db: Db, only: { workspaceId?: string; routeId?: string } = {}): Promise<(Route & { form_id: string })[]> {
+  if (only.routeId && !isUuid(only.routeId)) return [];
+  let q = db.selectFrom('routes').selectAll().where('is_enabled', '=', true).where('form_id', 'is not', null);
+  if (only.workspaceId) q = q.where('workspace_id', '=', only.workspaceId);
+  if (only.routeId) q = q.where('id', '=', only.routeId);
+  return (await q.orderBy('created_at').execute()) as (Route & { form_id: string })[];
 }
 
 // ---------- forms ----------
