@@ -3,6 +3,7 @@ import type { App } from '../app.js';
 import * as repo from '../store/repos.js';
 import type { DeliveryStatus } from '../store/schema.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
+import { deliverJobId, fetchJobId } from './queues.js';
 import { selectRoutes } from './routing.js';
 import type { FormQuestion } from '../mapping/schema.js';
 
@@ -11,6 +12,12 @@ export interface ReplayResult {
   queued: number;
   unrouted: boolean;
   reason: string | null;
+}
+
+/** Queues deliveries again. A finished job's id may still be held by a delayed or failed job: it is dropped so the new one runs. */
+async function requeueDeliveries(app: App, ids: { id: string }[]): Promise<void> {
+  for (const d of ids) await app.queues.deliver.remove(deliverJobId(d.id)).catch(() => 0);
+  await app.queues.enqueueDeliveries(ids);
 }
 
 /** Routes the lead again (new routes may exist) and re-queues its deliveries in the given states. */
@@ -34,9 +41,7 @@ export async function replayLead(app: App, leadId: string, statuses: DeliverySta
     await repo.resetDeliveriesOfLead(trx, lead.id, statuses);
     return (await repo.listDeliveriesOfLead(trx, lead.id)).filter((d) => d.status === 'pending').map((d) => ({ id: d.id }));
   });
-  // A finished job's id may still be held by a delayed or failed job: drop it so the new one runs.
-  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
-  await app.queues.enqueueDeliveries(ids);
+  await requeueDeliveries(app, ids);
   return { leadId, queued: ids.length, unrouted: matched.length === 0, reason: matched.length ? null : reason };
 }
 
@@ -58,7 +63,7 @@ export async function resumePage(app: App, pageId: string): Promise<number> {
 /** Fetches again the events whose fetch gave up (of one page, or all), e.g. after Meta fixed access. */
 export async function refetchFailed(app: App, pageId: string | null): Promise<number> {
   const rows = await repo.reopenFailedEvents(app.db, pageId);
-  for (const r of rows) await app.queues.fetch.remove(`ev-${r.id}`).catch(() => 0);
+  for (const r of rows) await app.queues.fetch.remove(fetchJobId(r.id)).catch(() => 0);
   await app.queues.enqueueFetch(rows.map((r) => r.id));
   return rows.length;
 }
@@ -66,15 +71,13 @@ export async function refetchFailed(app: App, pageId: string | null): Promise<nu
 /** Re-queues every dead delivery of a destination (after its receiver or data problem is fixed). */
 export async function replayDeadDeliveries(app: App, destinationId: string): Promise<number> {
   const ids = await repo.reopenDeadDeliveries(app.db, destinationId);
-  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
-  await app.queues.enqueueDeliveries(ids);
+  await requeueDeliveries(app, ids);
   return ids.length;
 }
 
 /** Resumes a destination's parked deliveries, oldest first, after its credentials are replaced. */
 export async function resumeDestination(app: App, destinationId: string): Promise<number> {
   const ids = await repo.unparkDeliveries(app.db, destinationId);
-  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
-  await app.queues.enqueueDeliveries(ids);
+  await requeueDeliveries(app, ids);
   return ids.length;
 }
