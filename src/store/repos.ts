@@ -236,10 +236,6 @@ export interface NewLeadgenEvent {
 /**
  * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
  * Returns the events that were new, with their ids, so only they are queued.
- */
-/**
- * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
- * Returns the events that were new, with their ids, so only they are queued.
  *
  * The rows travel as nine arrays through unnest(): the statement text is the same whatever the
  * batch size (PostgreSQL plans it once per connection) and it binds 9 parameters, not 9 per row.
