@@ -13,7 +13,7 @@ import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
 import { buildDeliveryRecord, needsFieldList } from './mapping-step.js';
 import type { FormQuestion } from '../mapping/schema.js';
 import type { StepOutcome } from './fetch-lead.js';
-import type { Metrics } from '../http/metrics.js';
+import type { Metrics } from '../util/metrics.js';
 
 export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
   const { db, logger } = app;
