@@ -1,5 +1,6 @@
-// Repositories: every query LeadRelay makes, each scoped by workspace where a workspace is known.
-// Secrets arrive here already encrypted; lead answers likewise (see src/pipeline/lead-store.ts).
+// Repositories: a function per query, scoped by workspace where one is known (the rest of the
+// SQL: key-rotation.ts, leases.ts, recent-records.ts, advisory-locks.ts). Secrets and lead
+// answers arrive here already encrypted (src/pipeline/lead-record.ts).
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 import type { Delivery, DeliveryAttempt, DeliveryStatus, Destination, EventStatus, Lead, LeadgenEvent, NewLead, Page, Route, Workspace } from './schema.js';
