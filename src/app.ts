@@ -5,11 +5,14 @@ import { join } from 'node:path';
 import type { AppConfig } from './config/env.js';
 import { KeyRing } from './crypto/key-ring.js';
 import { createGraphClient, type GraphClient } from './meta/graph-client.js';
+import type { GraphForm } from './meta/graph-types.js';
+import { createConnectorLocks, type ConnectorLocks } from './pipeline/connector-locks.js';
 import { createQueues, type Queues, type QueueBackendSpec } from './pipeline/queues.js';
 import { openDb, type DbHandle } from './store/db.js';
 import { acquireEmbeddedPostgres, type EmbeddedRole } from './store/embedded-postgres.js';
 import { migrateToLatest } from './store/migrate.js';
 import { createLogger, type Logger } from './util/logger.js';
+import { TtlCache } from './util/ttl-cache.js';
 
 export interface App {
   config: AppConfig;
@@ -19,8 +22,15 @@ export interface App {
   queues: Queues;
   graph: GraphClient;
   logger: Logger;
+  /** Forms' names and questions as the fetch step last read them from Graph (null: unreadable), by form id. */
+  formCache: TtlCache<GraphForm | null>;
+  /** The locks behind ctx.withLock and the key that hashes connectors' lock and record keys. */
+  connectorLocks: ConnectorLocks;
   close(): Promise<void>;
 }
+
+/** How long the fetch step reuses a form's name and questions (or the failure to read them). */
+const FORM_CACHE_TTL_MS = 10 * 60_000;
 
 export interface CreateAppOptions {
   /** Apply pending migrations first (the default for `start`, `serve` and `work`). */
@@ -88,6 +98,8 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     queues,
     graph,
     logger,
+    formCache: new TtlCache<GraphForm | null>(FORM_CACHE_TTL_MS),
+    connectorLocks: createConnectorLocks(config, keyRing, dbh.url),
     async close() {
       await queues.close();
       await dbh.close();

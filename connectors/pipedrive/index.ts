@@ -36,20 +36,8 @@ import {
   type PipedriveCredentials,
   type PipedriveLedger,
 } from './manifest.js';
-import {
-  buildLeadBody,
-  buildLeadPatch,
-  buildNoteContent,
-  buildPersonBody,
-  findEmail,
-  findPhone,
-  pipedriveLeadFieldSchema,
-  pipedrivePersonFieldSchema,
-  splitFields,
-  toFieldDescriptors,
-  type PipedriveFieldCatalog,
-  type SplitFields,
-} from './record.js';
+import { pipedriveLeadFieldSchema, pipedrivePersonFieldSchema, toFieldDescriptors, type PipedriveFieldCatalog } from './fields.js';
+import { buildLeadBody, buildLeadPatch, buildNoteContent, buildPersonBody, findEmail, findPhone, splitFields, type SplitFields } from './record.js';
 
 export { buildAuthorizeUrl, exchangeCode, refreshAccessToken } from './oauth.js';
 export { classifyPipedriveError } from './classify-error.js';

@@ -54,9 +54,6 @@ export const WEBHOOK_HEADERS = {
   signature: 'X-LeadRelay-Signature',
 } as const;
 
-/** How far a receiver should let X-LeadRelay-Timestamp drift before refusing (documentation value). */
-export const WEBHOOK_SIGNATURE_TOLERANCE_SECONDS = 300;
-
 export { LEADRELAY_VERSION };
 export const WEBHOOK_USER_AGENT = `LeadRelay/${LEADRELAY_VERSION}`;
 

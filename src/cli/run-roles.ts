@@ -4,7 +4,7 @@
 // picked up again from PostgreSQL rows); a second signal exits at once.
 import { createApp } from '../app.js';
 import { loadConfig } from '../config/env.js';
-import { createMetrics } from '../http/metrics.js';
+import { createMetrics } from '../util/metrics.js';
 import { startHttpServer } from '../http/server.js';
 import { startWorkers } from '../pipeline/workers.js';
 import { abandonEmbeddedPostgres } from '../store/embedded-postgres.js';

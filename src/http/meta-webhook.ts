@@ -8,8 +8,8 @@ import { verifySignature256, verifyToken } from '../meta/signature.js';
 import { parseJsonKeepingBigIds, parseLeadgenPayload } from '../meta/webhook-payload.js';
 import type { Logger } from '../util/logger.js';
 import { errorSummary } from '../util/error-summary.js';
+import type { Metrics } from '../util/metrics.js';
 import type { IntakeBatcher } from './intake-batcher.js';
-import type { Metrics } from './metrics.js';
 
 export interface MetaWebhookOptions {
   appSecrets: string[];

@@ -5,8 +5,8 @@ import type { App } from '../app.js';
 import { IntakeBatcher } from './intake-batcher.js';
 import { createLeadgenPostHandler, createMetaWebhookRouter, type MetaWebhookOptions } from './meta-webhook.js';
 import { errorSummary } from '../util/error-summary.js';
+import type { Metrics } from '../util/metrics.js';
 import { createOAuthRouter } from './oauth-routes.js';
-import type { Metrics } from './metrics.js';
 
 export interface HttpServer {
   server: http.Server;

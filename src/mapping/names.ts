@@ -46,7 +46,6 @@ const CHINESE_COMPOUND_SURNAMES = new Set([
 const KOREAN_COMPOUND_SURNAMES = new Set(['남궁', '황보', '제갈', '선우', '독고', '사공', '서문']);
 
 const HAN = /^[\p{Script=Han}々〆ヶ]+$/u;
-const KANA = /[\p{Script=Hiragana}\p{Script=Katakana}ー]/u;
 const HANGUL = /^\p{Script=Hangul}+$/u;
 const CJK_CHAR = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}々〆ヶー]/u;
 const CJK_ONLY = /^[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}々〆ヶー]+$/u;

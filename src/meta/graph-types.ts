@@ -30,17 +30,6 @@ export const GRAPH_FORM_FIELDS = ['id', 'name', 'status', 'locale', 'questions']
 export const GRAPH_FORM_SUMMARY_FIELDS = ['id', 'name', 'status', 'locale', 'created_time', 'leads_count'] as const;
 
 /**
- * The leadgen id Meta's App Dashboard "Test" button sends. It can never be fetched (Graph
- * answers error 100), so the webhook path should recognise and skip it.
- * https://developers.facebook.com/docs/graph-api/webhooks/getting-started
- */
-export const DASHBOARD_SAMPLE_LEADGEN_ID = '444444444444';
-
-export function isDashboardSampleLeadgenId(leadgenId: string): boolean {
-  return leadgenId === DASHBOARD_SAMPLE_LEADGEN_ID;
-}
-
-/**
  * Parses a Graph response body without losing precision on integers above 2^53: any bare
  * integer literal that is not a safe integer is quoted before `JSON.parse`, so an id sent as
  * a number still arrives digit for digit (as a string). Throws `SyntaxError` on invalid JSON.

@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import type { App } from '../app.js';
 import { ConnectorError, type ConnectorContext, type ConnectorSettings } from '../../connectors/types.js';
 import { getConnector } from '../../connectors/index.js';
-import { createAdvisoryLocks, LockWaitTimeoutError } from '../store/advisory-locks.js';
+import { LockWaitTimeoutError } from '../store/advisory-locks.js';
 import { findRecentRecord, saveRecentRecord } from '../store/recent-records.js';
 import * as repo from '../store/repos.js';
 import type { Destination } from '../store/schema.js';
@@ -13,39 +13,6 @@ import { destinationAad } from './lead-record.js';
 
 /** How long ctx.recentRecords remembers an id: well past any search-index lag, short enough that a person deleted or merged in the CRM is soon looked up again. */
 export const RECENT_RECORD_TTL_MS = 15 * 60_000;
-
-/**
- * Limits of ctx.withLock, from the delivery timeout (10 s by default): a caller waits at most 3
- * timeouts (30 s) for its turn, then its delivery is retried later; a holder keeps the lock at
- * most 6 timeouts (60 s), room for a few CRM calls that each time out, before PostgreSQL ends
- * the lock's session.
- */
-export function connectorLockLimits(app: App): { waitMs: number; holdLimitMs: number } {
-  return { waitMs: 3 * app.config.delivery.timeoutMs, holdLimitMs: 6 * app.config.delivery.timeoutMs };
-}
-
-interface ConnectorLocks {
-  /** Secret for hashing lock and record keys: no email or phone reaches PostgreSQL or its logs. */
-  hashKey: Buffer;
-  withLock<T>(lockId: bigint, fn: () => Promise<T>, onLost: () => void): Promise<T>;
-}
-
-// One lock facility per App (its own small pool of lock connections, opened on first use). They
-// close themselves when idle and never keep the process alive.
-const locksByApp = new WeakMap<App, ConnectorLocks>();
-
-function connectorLocks(app: App): ConnectorLocks {
-  let locks = locksByApp.get(app);
-  if (locks) return locks;
-  const { waitMs, holdLimitMs } = connectorLockLimits(app);
-  const hashKey = app.keyRing.deriveKey('connector-person-key');
-  // Each delivery holds at most one lock at a time. The embedded database is a real PostgreSQL
-  // server too, so the same advisory locks serve every deployment.
-  const advisory = createAdvisoryLocks({ connectionString: app.dbh.url, maxConnections: app.config.workers.deliverConcurrency, waitMs, holdLimitMs });
-  locks = { hashKey, withLock: (lockId, fn, onLost) => advisory.withLock(lockId, fn, { onLost }) };
-  locksByApp.set(app, locks);
-  return locks;
-}
 
 /** Keyed hash of (destination, key): its first 8 bytes are the advisory lock id, its hex the record key. */
 function hashDestinationKey(hashKey: Buffer, destinationId: string, key: string): Buffer {
@@ -81,7 +48,7 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
   const recentRecordKey = (key: string) => ({
     workspaceId: dest.workspace_id,
     destinationId: dest.id,
-    keyHash: hashDestinationKey(connectorLocks(app).hashKey, dest.id, key).toString('hex'),
+    keyHash: hashDestinationKey(app.connectorLocks.hashKey, dest.id, key).toString('hex'),
   });
   const ctx: ConnectorContext = {
     destinationId: dest.id,
@@ -105,7 +72,7 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
       },
     },
     async withLock(key, fn) {
-      const locks = connectorLocks(app);
+      const locks = app.connectorLocks;
       const lockId = hashDestinationKey(locks.hashKey, dest.id, key).readBigInt64BE(0);
       const onLost = () =>
         app.logger.warn({ destinationId: dest.id, type: dest.type }, 'a connector lock ended before its holder finished (connection lost or hold limit passed): a concurrent delivery may have created a duplicate');

@@ -13,7 +13,7 @@ import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
 import { buildDeliveryRecord, needsFieldList } from './mapping-step.js';
 import type { FormQuestion } from '../mapping/schema.js';
 import type { StepOutcome } from './fetch-lead.js';
-import type { Metrics } from '../http/metrics.js';
+import type { Metrics } from '../util/metrics.js';
 
 export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
   const { db, logger } = app;
@@ -79,7 +79,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     if (e.kind === 'auth') {
       await repo.setDestinationStatus(db, dest.id, 'needs_reauth', e.reason);
       // Only while still pending: a re-authorisation may have just resumed it.
-      await db.updateTable('deliveries').set({ ...lastError, status: 'parked', updated_at: new Date() }).where('id', '=', deliveryId).where('status', '=', 'pending').execute();
+      await repo.parkDeliveryIfPending(db, deliveryId, lastError);
       return { type: 'done', detail: 'parked' };
     }
     if (outcome === 'dead') {

@@ -13,15 +13,14 @@ import { selectRoutes } from './routing.js';
 /** What the queue should do with the job. Only the worker turns this into BullMQ calls. */
 export type StepOutcome = { type: 'done'; detail: string } | { type: 'delay'; delayMs: number; detail: string };
 
-const FORM_TTL_MS = 10 * 60_000;
 /** Meta keeps leads for about 90 days (reference §5); keep retrying transient failures for 30. */
 const TRANSIENT_RETRY_WINDOW_MS = 30 * 24 * 3_600_000;
-const formCache = new Map<string, { at: number; form: GraphForm | null }>();
 
+/** The form's name and questions, from the App's cache when read lately; null when Graph would not give them. */
 async function getFormCached(app: App, formId: string | null, token: string): Promise<GraphForm | null> {
   if (!formId) return null;
-  const hit = formCache.get(formId);
-  if (hit && Date.now() - hit.at < FORM_TTL_MS) return hit.form;
+  const hit = app.formCache.get(formId);
+  if (hit !== undefined) return hit;
   let form: GraphForm | null = null;
   try {
     form = await app.graph.getForm(formId, token);
@@ -29,7 +28,7 @@ async function getFormCached(app: App, formId: string | null, token: string): Pr
     // The form's name and labels are a nicety; the lead is not held back for them.
     app.logger.debug({ formId, reason: err instanceof GraphError ? err.info.reason : 'error' }, 'form metadata unavailable');
   }
-  formCache.set(formId, { at: Date.now(), form });
+  app.formCache.set(formId, form);
   return form;
 }
 

@@ -4,7 +4,6 @@
 // baseline stored on the route when its mapping was set. A difference flags the route (and,
 // through it, the lead log) instead of letting the mapping silently put answers in the wrong
 // place. The flag is cleared by `mappings set` (new baseline) or when the form changes back.
-import { sql } from 'kysely';
 import { z } from 'zod';
 import type { App } from '../app.js';
 import { errorSummary } from '../util/error-summary.js';
@@ -134,24 +133,6 @@ function parseBaseline(raw: unknown): FormQuestion[] | null {
   return parsed.success ? parsed.data : null;
 }
 
-const toJsonb = (value: unknown) => sql`cast(${JSON.stringify(value)} as jsonb)`;
-
-/**
- * Writes to the route only if its mapping and baseline are still the ones this check compared
- * against: a `mappings set` that ran meanwhile (new baseline, drift cleared) must not be undone
- * by a verdict about the old one. True when the row was updated.
- */
-async function updateRouteIfUnchanged(app: App, route: Route, set: { form_questions?: string; drift?: string | null }): Promise<boolean> {
-  const result = await app.db
-    .updateTable('routes')
-    .set({ ...set, updated_at: sql`now()` })
-    .where('id', '=', route.id)
-    .where(route.form_questions === null ? sql<boolean>`form_questions is null` : sql<boolean>`form_questions = ${toJsonb(route.form_questions)}`)
-    .where(route.mapping === null ? sql<boolean>`mapping is null` : sql<boolean>`mapping = ${toJsonb(route.mapping)}`)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
-}
-
 function findAffectedRules(route: Route, drift: QuestionDrift): AffectedRule[] {
   if (route.mapping === null) return [];
   const parsed = parseMapping(route.mapping);
@@ -170,10 +151,9 @@ const isSameContent = (a: RouteDrift, b: Omit<RouteDrift, 'detected_at'>) =>
  */
 export async function checkFormDrift(app: App, opts: FormDriftOptions = {}): Promise<FormDriftResult> {
   const now = opts.now ?? (() => new Date());
-  let query = app.db.selectFrom('routes').selectAll().where('is_enabled', '=', true).where('form_id', 'is not', null);
-  if (opts.workspaceId) query = query.where('workspace_id', '=', opts.workspaceId);
-  if (opts.routeId) query = repo.isUuid(opts.routeId) ? query.where('id', '=', opts.routeId) : query.where(sql<boolean>`false`);
-  const routes = (await query.orderBy('created_at').execute()) as (Route & { form_id: string })[];
+  // Writes go through updateRouteIfUnchanged: a `mappings set` that ran meanwhile (new baseline,
+  // drift cleared) is not undone by a verdict about the route as read here.
+  const routes = await repo.listEnabledFormRoutes(app.db, { workspaceId: opts.workspaceId, routeId: opts.routeId });
 
   const reads = new Map<string, Promise<FormRead>>();
   const result: FormDriftResult = { checked: 0, drifted: [], baselined: [], cleared: [], failed: [] };
@@ -190,14 +170,14 @@ export async function checkFormDrift(app: App, opts: FormDriftOptions = {}): Pro
 
     const baseline = parseBaseline(route.form_questions);
     if (!baseline) {
-      if (await updateRouteIfUnchanged(app, route, { form_questions: repo.json(form.questions), drift: null })) result.baselined.push(route.id);
+      if (await repo.updateRouteIfUnchanged(app.db, route, { formQuestions: form.questions, drift: null })) result.baselined.push(route.id);
       continue;
     }
 
     const diff = diffQuestions(baseline, form.questions);
     const previous = parseRouteDrift(route.drift);
     if (isDriftEmpty(diff)) {
-      if (route.drift !== null && (await updateRouteIfUnchanged(app, route, { drift: null }))) result.cleared.push(route.id);
+      if (route.drift !== null && (await repo.updateRouteIfUnchanged(app.db, route, { drift: null }))) result.cleared.push(route.id);
       continue;
     }
     const content = { added: diff.added, removed: diff.removed, changed: diff.changed, affected_rules: findAffectedRules(route, diff) };
@@ -207,7 +187,7 @@ export async function checkFormDrift(app: App, opts: FormDriftOptions = {}): Pro
     }
     // The first detection time is kept while the form stays changed: leads since then are suspect.
     const drift: RouteDrift = { ...content, detected_at: previous?.detected_at ?? now().toISOString() };
-    if (await updateRouteIfUnchanged(app, route, { drift: repo.json(drift) })) {
+    if (await repo.updateRouteIfUnchanged(app.db, route, { drift })) {
       result.drifted.push({ routeId: route.id, formId: route.form_id, drift, isNew: true });
       app.logger.warn(
         { routeId: route.id, formId: route.form_id, added: diff.added.length, removed: diff.removed.length, changed: diff.changed.length, affectedRules: drift.affected_rules.map((r) => r.rule) },

@@ -5,8 +5,8 @@
 // survives the queue backend losing everything.
 import type { App } from '../app.js';
 import { errorSummary } from '../util/error-summary.js';
-import { sql } from 'kysely';
 import { tryTakeLease } from '../store/leases.js';
+import * as repo from '../store/repos.js';
 import { processHolderId } from '../util/process-id.js';
 
 const SWEEP_BATCH = 1000;
@@ -18,26 +18,9 @@ export interface SweepResult {
 
 export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResult> {
   const cutoff = new Date(now - app.config.maintenance.outboxMinAgeMs);
-  const events = await app.db
-    .selectFrom('leadgen_events')
-    .select('id')
-    .where('status', '=', 'received')
-    .where('updated_at', '<', cutoff)
-    .orderBy('id')
-    .limit(SWEEP_BATCH)
-    .execute();
+  const events = await repo.listOpenEvents(app.db, cutoff, SWEEP_BATCH);
   await app.queues.enqueueFetch(events.map((e) => e.id));
-  const deliveries = await app.db
-    .selectFrom('deliveries')
-    .select(['id', 'next_attempt_at'])
-    .where('status', '=', 'pending')
-    .where('updated_at', '<', cutoff)
-    // A delivery waiting for its backoff or a rate limit is not lost: it is re-queued when due,
-    // so a long queue of waiting deliveries never crowds out a lost one.
-    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', new Date(now))]))
-    .orderBy('created_at')
-    .limit(SWEEP_BATCH)
-    .execute();
+  const deliveries = await repo.listOpenDeliveries(app.db, cutoff, new Date(now), SWEEP_BATCH);
   await app.queues.enqueueDeliveries(
     deliveries.map((d) => ({ id: d.id, delayMs: d.next_attempt_at ? new Date(d.next_attempt_at).getTime() - now : 0 })),
   );
@@ -49,14 +32,7 @@ export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResu
  * period are erased; the lead row stays, with its ids and attribution, marked erased.
  */
 export async function purgeExpiredLeads(app: App, now = new Date()): Promise<number> {
-  const result = await sql`
-    update leads set answers_envelope = null, erased_at = ${now}
-    from workspaces w
-    where w.id = leads.workspace_id
-      and leads.erased_at is null
-      and leads.received_at < ${now}::timestamptz - make_interval(days => w.lead_retention_days)
-  `.execute(app.db);
-  return Number(result.numAffectedRows ?? 0);
+  return repo.eraseExpiredLeadAnswers(app.db, now);
 }
 
 const PURGE_INTERVAL_MS = 3_600_000;

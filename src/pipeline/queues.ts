@@ -93,7 +93,7 @@ const PING_TIMEOUT_MS = 2000;
 // replay must be able to add a job with the same id again.
 const jobDefaults = { removeOnComplete: true, removeOnFail: true } as const;
 
-function openQueue<T>(name: string, spec: QueueBackendSpec, conn: BackendConnection): Queue<T> {
+function openQueue<T>(name: string, conn: BackendConnection): Queue<T> {
   const opts = { connection: conn.connection as ConnectionOptions, prefix: conn.prefix, defaultJobOptions: jobDefaults };
   const queue = conn.factory ? new Queue<T>(name, opts, conn.factory as never) : new Queue<T>(name, opts);
   queue.on('error', () => {});
@@ -102,8 +102,8 @@ function openQueue<T>(name: string, spec: QueueBackendSpec, conn: BackendConnect
 
 export function createQueues(spec: QueueBackendSpec): Queues {
   const conn = openBackendConnection(spec, { forWorker: false });
-  const fetch = openQueue<FetchJob>(FETCH_QUEUE, spec, conn);
-  const deliver = openQueue<DeliverJob>(DELIVER_QUEUE, spec, conn);
+  const fetch = openQueue<FetchJob>(FETCH_QUEUE, conn);
+  const deliver = openQueue<DeliverJob>(DELIVER_QUEUE, conn);
   return {
     fetch,
     deliver,

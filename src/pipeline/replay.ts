@@ -3,6 +3,7 @@ import type { App } from '../app.js';
 import * as repo from '../store/repos.js';
 import type { DeliveryStatus } from '../store/schema.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
+import { deliverJobId, fetchJobId } from './queues.js';
 import { selectRoutes } from './routing.js';
 import type { FormQuestion } from '../mapping/schema.js';
 
@@ -11,6 +12,12 @@ export interface ReplayResult {
   queued: number;
   unrouted: boolean;
   reason: string | null;
+}
+
+/** Queues deliveries again. A finished job's id may still be held by a delayed or failed job: it is dropped so the new one runs. */
+async function requeueDeliveries(app: App, ids: { id: string }[]): Promise<void> {
+  for (const d of ids) await app.queues.deliver.remove(deliverJobId(d.id)).catch(() => 0);
+  await app.queues.enqueueDeliveries(ids);
 }
 
 /** Routes the lead again (new routes may exist) and re-queues its deliveries in the given states. */
@@ -34,18 +41,13 @@ export async function replayLead(app: App, leadId: string, statuses: DeliverySta
     await repo.resetDeliveriesOfLead(trx, lead.id, statuses);
     return (await repo.listDeliveriesOfLead(trx, lead.id)).filter((d) => d.status === 'pending').map((d) => ({ id: d.id }));
   });
-  // A finished job's id may still be held by a delayed or failed job: drop it so the new one runs.
-  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
-  await app.queues.enqueueDeliveries(ids);
+  await requeueDeliveries(app, ids);
   return { leadId, queued: ids.length, unrouted: matched.length === 0, reason: matched.length ? null : reason };
 }
 
 /** Replays every unrouted lead of a workspace (optionally one form): those a route now takes are delivered. */
 export async function replayUnrouted(app: App, workspaceId: string | null, formId: string | null): Promise<ReplayResult[]> {
-  let q = app.db.selectFrom('leads').select('id').where('status', '=', 'unrouted');
-  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
-  if (formId) q = q.where('form_id', '=', formId);
-  const rows = await q.orderBy('received_at').execute();
+  const rows = await repo.listUnroutedLeads(app.db, workspaceId, formId);
   const out: ReplayResult[] = [];
   for (const r of rows) out.push(await replayLead(app, r.id, []));
   return out;
@@ -60,33 +62,22 @@ export async function resumePage(app: App, pageId: string): Promise<number> {
 
 /** Fetches again the events whose fetch gave up (of one page, or all), e.g. after Meta fixed access. */
 export async function refetchFailed(app: App, pageId: string | null): Promise<number> {
-  let q = app.db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0 }).where('status', '=', 'failed');
-  if (pageId) q = q.where('page_id', '=', pageId);
-  const rows = await q.returning('id').execute();
-  for (const r of rows) await app.queues.fetch.remove(`ev-${r.id}`).catch(() => 0);
+  const rows = await repo.reopenFailedEvents(app.db, pageId);
+  for (const r of rows) await app.queues.fetch.remove(fetchJobId(r.id)).catch(() => 0);
   await app.queues.enqueueFetch(rows.map((r) => r.id));
   return rows.length;
 }
 
 /** Re-queues every dead delivery of a destination (after its receiver or data problem is fixed). */
 export async function replayDeadDeliveries(app: App, destinationId: string): Promise<number> {
-  const rows = await app.db
-    .updateTable('deliveries')
-    .set({ status: 'pending', attempts: 0, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
-    .where('destination_id', '=', destinationId)
-    .where('status', '=', 'dead')
-    .returning(['id', 'created_at'])
-    .execute();
-  const ids = rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
-  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
-  await app.queues.enqueueDeliveries(ids);
+  const ids = await repo.reopenDeadDeliveries(app.db, destinationId);
+  await requeueDeliveries(app, ids);
   return ids.length;
 }
 
 /** Resumes a destination's parked deliveries, oldest first, after its credentials are replaced. */
 export async function resumeDestination(app: App, destinationId: string): Promise<number> {
   const ids = await repo.unparkDeliveries(app.db, destinationId);
-  for (const d of ids) await app.queues.deliver.remove(`dl-${d.id}`).catch(() => 0);
-  await app.queues.enqueueDeliveries(ids);
+  await requeueDeliveries(app, ids);
   return ids.length;
 }

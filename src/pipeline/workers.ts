@@ -2,7 +2,7 @@
 // The step functions return what should happen; only this file turns that into queue calls.
 import { DelayedError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import type { App } from '../app.js';
-import type { Metrics } from '../http/metrics.js';
+import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
 import { deliverOne } from './deliver-lead.js';
 import { fetchLeadForEvent, type StepOutcome } from './fetch-lead.js';

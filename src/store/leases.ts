@@ -14,11 +14,6 @@ export async function tryTakeLease(db: Db, name: string, holder: string, ttlMs: 
   return rows.length === 1;
 }
 
-/** Gives the lease back early (only when this holder has it). */
-export async function releaseLease(db: Db, name: string, holder: string): Promise<void> {
-  await sql`delete from leases where name = ${name} and holder = ${holder}`.execute(db);
-}
-
 /** How long the lease has left, in ms (null: nobody holds it). For tests and diagnostics. */
 export async function leaseRemainingMs(db: Db, name: string): Promise<number | null> {
   const { rows } = await sql<{ ms: number }>`select extract(epoch from (expires_at - now())) * 1000 as ms from leases where name = ${name} and expires_at > now()`.execute(db);

@@ -1,5 +1,6 @@
-// Repositories: every query LeadRelay makes, each scoped by workspace where a workspace is known.
-// Secrets arrive here already encrypted; lead answers likewise (see src/pipeline/lead-store.ts).
+// Repositories: a function per query, scoped by workspace where one is known (the rest of the
+// SQL: key-rotation.ts, leases.ts, recent-records.ts, advisory-locks.ts). Secrets and lead
+// answers arrive here already encrypted (src/pipeline/lead-record.ts).
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 import type { Delivery, DeliveryAttempt, DeliveryStatus, Destination, EventStatus, Lead, LeadgenEvent, NewLead, Page, Route, Workspace } from './schema.js';
@@ -147,13 +148,52 @@ export async function listRoutes(db: Db, workspaceId?: string): Promise<Route[]>
   return q.orderBy('created_at').execute();
 }
 
-export async function updateRoute(db: Db, id: string, set: { mapping?: unknown; filter?: unknown; formQuestions?: unknown; drift?: unknown }): Promise<void> {
+/** What a route update may change; undefined leaves a column as it is, null clears it. */
+export interface RouteUpdate {
+  mapping?: unknown;
+  filter?: unknown;
+  formQuestions?: unknown;
+  drift?: unknown;
+}
+
+function routeUpdateValues(set: RouteUpdate): Record<string, unknown> {
   const values: Record<string, unknown> = { updated_at: sql`now()` };
   if (set.mapping !== undefined) values.mapping = set.mapping === null ? null : json(set.mapping);
   if (set.filter !== undefined) values.filter = set.filter === null ? null : json(set.filter);
   if (set.formQuestions !== undefined) values.form_questions = set.formQuestions === null ? null : json(set.formQuestions);
   if (set.drift !== undefined) values.drift = set.drift === null ? null : json(set.drift);
-  await db.updateTable('routes').set(values).where('id', '=', id).execute();
+  return values;
+}
+
+export async function updateRoute(db: Db, id: string, set: RouteUpdate): Promise<void> {
+  await db.updateTable('routes').set(routeUpdateValues(set)).where('id', '=', id).execute();
+}
+
+const toJsonb = (value: unknown) => sql`cast(${JSON.stringify(value)} as jsonb)`;
+
+/**
+ * Updates the route only if its mapping and form baseline are still the ones the caller read
+ * (`seen`): a `mappings set` that ran meanwhile must not be undone by a verdict about the old
+ * ones. True when the row was updated.
+ */
+export async function updateRouteIfUnchanged(db: Db, seen: Pick<Route, 'id' | 'mapping' | 'form_questions'>, set: RouteUpdate): Promise<boolean> {
+  const result = await db
+    .updateTable('routes')
+    .set(routeUpdateValues(set))
+    .where('id', '=', seen.id)
+    .where(seen.form_questions === null ? sql<boolean>`form_questions is null` : sql<boolean>`form_questions = ${toJsonb(seen.form_questions)}`)
+    .where(seen.mapping === null ? sql<boolean>`mapping is null` : sql<boolean>`mapping = ${toJsonb(seen.mapping)}`)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Enabled routes that name a form (optionally of one workspace, or just one route), oldest first: what the drift check reads. */
+export async function listEnabledFormRoutes(db: Db, only: { workspaceId?: string; routeId?: string } = {}): Promise<(Route & { form_id: string })[]> {
+  if (only.routeId && !isUuid(only.routeId)) return [];
+  let q = db.selectFrom('routes').selectAll().where('is_enabled', '=', true).where('form_id', 'is not', null);
+  if (only.workspaceId) q = q.where('workspace_id', '=', only.workspaceId);
+  if (only.routeId) q = q.where('id', '=', only.routeId);
+  return (await q.orderBy('created_at').execute()) as (Route & { form_id: string })[];
 }
 
 // ---------- forms ----------
@@ -197,10 +237,6 @@ export interface NewLeadgenEvent {
 /**
  * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
  * Returns the events that were new, with their ids, so only they are queued.
- */
-/**
- * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
- * Returns the events that were new, with their ids, so only they are queued.
  *
  * The rows travel as nine arrays through unnest(): the statement text is the same whatever the
  * batch size (PostgreSQL plans it once per connection) and it binds 9 parameters, not 9 per row.
@@ -240,9 +276,9 @@ export async function setEventStatus(
   await db.updateTable('leadgen_events').set(values).where('id', '=', id).execute();
 }
 
-/** Events still waiting to be fetched that are older than the cutoff: the outbox the sweep re-queues. */
-export async function listOpenEvents(db: Db, olderThan: Date, limit: number): Promise<{ id: number }[]> {
-  return db.selectFrom('leadgen_events').select('id').where('status', '=', 'received').where('received_at', '<', olderThan).orderBy('id').limit(limit).execute();
+/** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
+export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number }[]> {
+  return db.selectFrom('leadgen_events').select('id').where('status', '=', 'received').where('updated_at', '<', unchangedSince).orderBy('id').limit(limit).execute();
 }
 
 /** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
@@ -255,6 +291,13 @@ export async function reopenEventsForPage(db: Db, pageId: string, statuses: Even
     .where('status', 'in', statuses)
     .returning('id')
     .execute();
+}
+
+/** Puts the events whose fetch gave up (of one page, or all) back to `received` with no attempts. */
+export async function reopenFailedEvents(db: Db, pageId: string | null): Promise<{ id: number }[]> {
+  let q = db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0 }).where('status', '=', 'failed');
+  if (pageId) q = q.where('page_id', '=', pageId);
+  return q.returning('id').execute();
 }
 
 // ---------- leads ----------
@@ -288,8 +331,26 @@ export async function setLeadStatus(db: Db, id: string, status: Lead['status'], 
   await db.updateTable('leads').set({ status, status_reason: reason }).where('id', '=', id).execute();
 }
 
-export async function listUnroutedLeads(db: Db, workspaceId: string, formId: string | null): Promise<Lead[]> {
-  let q = db.selectFrom('leads').selectAll().where('workspace_id', '=', workspaceId).where('status', '=', 'unrouted');
+/**
+ * The retention purge: erases the answers (the personal data) of leads older than their
+ * workspace's retention period; the row stays, with its ids and attribution, marked erased.
+ * Returns how many leads were erased.
+ */
+export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number> {
+  const result = await sql`
+    update leads set answers_envelope = null, erased_at = ${now}
+    from workspaces w
+    where w.id = leads.workspace_id
+      and leads.erased_at is null
+      and leads.received_at < ${now}::timestamptz - make_interval(days => w.lead_retention_days)
+  `.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}
+
+/** Unrouted leads, oldest first: of one workspace (or all, when null), optionally of one form. */
+export async function listUnroutedLeads(db: Db, workspaceId: string | null, formId: string | null): Promise<Lead[]> {
+  let q = db.selectFrom('leads').selectAll().where('status', '=', 'unrouted');
+  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
   if (formId) q = q.where('form_id', '=', formId);
   return q.orderBy('received_at').execute();
 }
@@ -325,8 +386,30 @@ export async function updateDelivery(db: Db, id: string, set: Record<string, unk
   await db.updateTable('deliveries').set({ ...set, updated_at: sql`now()` }).where('id', '=', id).execute();
 }
 
-export async function listOpenDeliveries(db: Db, olderThan: Date, limit: number): Promise<{ id: string }[]> {
-  return db.selectFrom('deliveries').select('id').where('status', '=', 'pending').where('updated_at', '<', olderThan).orderBy('created_at').limit(limit).execute();
+/**
+ * Pending deliveries unchanged since the cutoff and due by `now`: the outbox the sweep re-queues.
+ * A delivery waiting for its backoff or a rate limit is not lost (it is re-queued when due), so a
+ * long queue of waiting deliveries never crowds out a lost one.
+ */
+/** Parks a delivery with its last error, only while it is still pending (a re-authorisation may have just resumed it). */
+export async function parkDeliveryIfPending(
+  db: Db,
+  id: string,
+  lastError: { last_error_kind: string | null; last_error_reason: string | null; last_error_message: string | null },
+): Promise<void> {
+  await db.updateTable('deliveries').set({ ...lastError, status: 'parked', updated_at: new Date() }).where('id', '=', id).where('status', '=', 'pending').execute();
+}
+
+export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: string; next_attempt_at: Date | null }[]> {
+  return db
+    .selectFrom('deliveries')
+    .select(['id', 'next_attempt_at'])
+    .where('status', '=', 'pending')
+    .where('updated_at', '<', unchangedSince)
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
 }
 
 /** Moves a destination's parked deliveries back to pending, oldest first (they resume in order). */
@@ -336,6 +419,18 @@ export async function unparkDeliveries(db: Db, destinationId: string): Promise<{
     .set({ status: 'pending', updated_at: sql`now()` })
     .where('destination_id', '=', destinationId)
     .where('status', '=', 'parked')
+    .returning(['id', 'created_at'])
+    .execute();
+  return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
+}
+
+/** Moves a destination's dead deliveries back to pending with no attempts, oldest first. */
+export async function reopenDeadDeliveries(db: Db, destinationId: string): Promise<{ id: string }[]> {
+  const rows = await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', attempts: 0, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
+    .where('destination_id', '=', destinationId)
+    .where('status', '=', 'dead')
     .returning(['id', 'created_at'])
     .execute();
   return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { IntakeBatcher } from '../../src/http/intake-batcher.js';
 import { createHttpApp } from '../../src/http/server.js';
-import { createMetrics } from '../../src/http/metrics.js';
+import { createMetrics } from '../../src/util/metrics.js';
 import { computeSignature256 } from '../../src/meta/signature.js';
 import type { DbHandle } from '../../src/store/db.js';
 import type { NewLeadgenEvent } from '../../src/store/repos.js';
