@@ -372,7 +372,7 @@ describe('e2e: operator CLI', function () {
           const list = JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env)) as { id: string; leadgen_id: string; deliveries: { status: string }[] }[];
           const lead = list.find((l) => l.leadgen_id === leadgenId);
           return lead?.deliveries[0]?.status === 'delivered' ? lead.id : undefined;
-        }, 30_000, 'the lead delivered after one retry');
+        }, 120_000, 'the lead delivered after one retry');
 
         const shownJson = await cli(['leads', 'show', leadId, '--json'], env);
         const shown = JSON.parse(shownJson) as {
