@@ -81,6 +81,11 @@ function scriptPath(path: string, replies: [number, unknown, Record<string, stri
   return { count: () => calls };
 }
 
+/** Answers any call to Graph: while it stays pending, Meta was not called. */
+function trapAnyCall(): nock.Scope {
+  return nock(ORIGIN).get(/.*/).query(true).reply(500, {}).post(/.*/).query(true).reply(500, {});
+}
+
 describe('Graph client (contract)', () => {
   before(() => nock.disableNetConnect());
   afterEach(() => nock.cleanAll());
@@ -147,9 +152,10 @@ describe('Graph client (contract)', () => {
     });
 
     it('refuses an id that is not a Graph id without calling Meta', async () => {
+      const trap = trapAnyCall();
       const err = await expectGraphError(makeClient().getLead('../me', TOKEN));
       expect(err.info).to.include({ category: 'invalid_request', reason: 'invalid_leadgen_id' });
-      expect(nock.pendingMocks()).to.deep.equal([]);
+      expect(trap.pendingMocks(), 'calls that reached Meta').to.have.length(2);
     });
   });
 
@@ -489,8 +495,10 @@ describe('Graph client (contract)', () => {
     });
 
     it('debugToken without an app id fails clearly without calling Meta', async () => {
+      const trap = trapAnyCall();
       const err = await expectGraphError(makeClient({ appId: undefined }).debugToken(TOKEN));
       expect(err.info.reason).to.equal('meta_app_id_missing');
+      expect(trap.pendingMocks(), 'calls that reached Meta').to.have.length(2);
     });
 
     it('getPage asks for id and name with the Page token and its proof', async () => {
@@ -541,10 +549,12 @@ describe('Graph client (contract)', () => {
     });
 
     it('refuses a page id that is not a Graph id without calling Meta', async () => {
+      const trap = trapAnyCall();
       for (const work of [makeClient().getPage('../me', TOKEN), makeClient().listSubscribedApps('1?x=y', TOKEN)]) {
         const err = await expectGraphError(work);
         expect(err.info.reason).to.equal('invalid_page_id');
       }
+      expect(trap.pendingMocks(), 'calls that reached Meta').to.have.length(2);
     });
 
     it('createTestLead posts field_data and consents in the form body and is not retried', async () => {

@@ -435,7 +435,7 @@ describe('pipedrive (nock)', () => {
       expect(err.cause).to.equal(undefined);
     });
 
-    it('keeps the API token and the lead answers out of every error', async () => {
+    it("keeps the API token and the lead answers out of a 401's error (message, CRM message, body, stack)", async () => {
       api().get('/api/v2/persons/search').query(true).reply(401, { success: false, error: 'unauthorized access', errorCode: 401 });
       const err = await deliverExpectingError(makeContext(), makeSampleRecord());
       expect(err).to.include({ kind: 'auth', reason: 'pipedrive_unauthorized', crmMessage: 'unauthorized access' });

@@ -186,9 +186,12 @@ describe('webhook connector', () => {
 
     it('verifies by resolving and guarding the URL, without sending anything', async () => {
       lookups = [];
+      // Would answer any request to the CRM: still pending afterwards means nothing was sent.
+      const trap = nock(CRM_ORIGIN).get(/.*/).reply(200).post(/.*/).reply(200).head(/.*/).reply(200);
       await connector.verify(makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false }));
       expect(lookups).to.deep.equal(['crm.example.test']);
-      expect(nock.pendingMocks()).to.deep.equal([]);
+      expect(trap.pendingMocks(), 'requests sent to the CRM').to.have.length(3);
+      nock.cleanAll();
       const refused = await expectConnectorError(connector.verify(makeContext({ url: 'https://receiver.test/x' }, {}, { allowPrivateDestinations: false })));
       expect(refused).to.deep.include({ kind: 'invalid', reason: 'private_address_refused' });
       expect(refused.crmMessage).to.contain('127.0.0.1');
@@ -286,10 +289,14 @@ describe('webhook connector', () => {
       }
     });
 
-    it('gives up on a slow receiver at the fixed timeout, as retryable timeout', async () => {
+    it('gives up on a slow receiver at the fixed timeout, as retryable timeout, hanging up before the answer', async () => {
       receiver.respondWith([{ status: 200, body: '{"ok":true}', delayMs: 3000 }]);
       const err = await expectConnectorError(connector.deliver(loopbackContext({ timeoutMs: 150 }), makeSampleRecord()));
       expect(err).to.deep.include({ kind: 'retryable', reason: 'timeout' });
+      // The receiver saw the sender hang up: the request was never answered, so never accepted.
+      await receiver.waitFor((r) => r.received.length === 1);
+      expect(receiver.received[0].status).to.equal(0);
+      expect(receiver.acceptedKeys()).to.deep.equal([]);
     });
 
     it('times out a body that trickles in after the headers', async () => {
@@ -352,13 +359,18 @@ describe('webhook connector', () => {
       receiver = await startFakeReceiver(); // for afterEach
     });
 
-    it('lets the receiver dedupe: a repeat delivery carries the same key, counted once', async () => {
+    it('lets the receiver dedupe: a repeat delivery carries the same idempotency key', async () => {
       const record = makeSampleRecord();
       receiver.respondWith([{ status: 200, body: '{"id":"r-1"}' }, { status: 208, body: '{"id":"r-1"}' }]);
       const first = await connector.deliver(loopbackContext(), record);
       const second = await connector.deliver(loopbackContext(), record);
       expect([first.action, second.action]).to.deep.equal(['created', 'updated']);
       await receiver.waitFor((r) => r.received.length === 2);
+      // Two requests, both accepted, under one key: a receiver keeping keys stores the lead once.
+      expect(receiver.received.map((r) => [r.headers['idempotency-key'], r.status])).to.deep.equal([
+        [record.idempotencyKey, 200],
+        [record.idempotencyKey, 208],
+      ]);
       expect(receiver.acceptedKeys()).to.deep.equal([record.idempotencyKey]);
     });
   });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
-import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
+import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { BIN, freePort, postLeadgen, runCli, TEST_APP_SECRET, TEST_VERIFY_TOKEN, waitUntil } from '../helpers/e2e.js';
 
 /** The repository root (dist/test/e2e → ../../..): where a newcomer runs the README's commands. */
@@ -139,7 +139,7 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
       const lead1 = '9200000000000000001';
       graph.addLead({ id: lead1, form_id: FORM, page_id: PAGE, field_data: [{ name: 'full_name', values: ['Ana First'] }, { name: 'email', values: ['ana@example.com'] }] });
       expect((await postLeadgen(server.url, { pageId: PAGE, formId: FORM, leadgenId: lead1 })).status).to.equal(200);
-      await receiver.waitFor((r) => r.received.some((x) => x.body?.leadgen_id === lead1 && x.status < 300), 60_000);
+      await receiver.waitFor((r) => r.received.some((x) => x.body?.leadgen_id === lead1 && isAccepted(x)), 60_000);
     } finally {
       await server.stop('SIGINT');
     }
@@ -153,14 +153,14 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
       const lead2 = '9200000000000000002';
       graph.addLead({ id: lead2, form_id: FORM, page_id: PAGE, field_data: [{ name: 'full_name', values: ['Ben Second'] }, { name: 'email', values: ['ben@example.com'] }] });
       expect((await postLeadgen(server.url, { pageId: PAGE, formId: FORM, leadgenId: lead2 })).status).to.equal(200);
-      await receiver.waitFor((r) => r.received.some((x) => x.body?.leadgen_id === lead2 && x.status < 300), 60_000);
+      await receiver.waitFor((r) => r.received.some((x) => x.body?.leadgen_id === lead2 && isAccepted(x)), 60_000);
       // Nothing the setup made vanished, nothing arrived twice.
       const workspaces = await runCli(['workspaces', 'list'], env);
       expect(workspaces.stdout).to.contain(ids[1]);
       const leads = JSON.parse((await runCli(['leads', 'list', '--workspace', ids[1], '--json'], env)).stdout) as { leadgen_id: string; deliveries: { destination_id: string; status: string }[] }[];
       expect(leads.map((l) => l.leadgen_id).sort()).to.deep.equal(['9200000000000000001', '9200000000000000002']);
       for (const l of leads) expect(l.deliveries.map((d) => [d.destination_id, d.status])).to.deep.equal([[ids[2], 'delivered']]);
-      const arrived = receiver.received.filter((r) => r.status < 300).map((r) => r.body?.leadgen_id);
+      const arrived = receiver.accepted().map((r) => r.body?.leadgen_id);
       expect(arrived.sort()).to.deep.equal(['9200000000000000001', '9200000000000000002']);
     } finally {
       await server.stop('SIGINT');
@@ -181,7 +181,7 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
     }
   });
 
-  it('exits within its shutdown deadline on SIGTERM while Redis is unreachable', async () => {
+  it('on SIGTERM while Redis is unreachable, exits by itself through its shutdown path, bounded by its deadline', async () => {
     const closedPort = await freePort();
     const deadlineMs = 3000;
     const server = await startShell(`exec node ${BIN} start`, { ...env, REDIS_URL: `redis://127.0.0.1:${closedPort}`, SHUTDOWN_TIMEOUT_MS: String(deadlineMs) }, port, '/healthz');
@@ -193,9 +193,11 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
     const code = await server.exited;
     const took = Date.now() - t0;
     expect(code, server.output()).to.not.equal(null);
-    // The deadline plus the time a process needs to exit on a busy machine.
-    expect(took).to.be.lessThan(deadlineMs + 10_000);
     expect(server.output()).to.contain('shutting down');
+    // Either it drained and stopped, or its own deadline timer ended it (exit 1): not a hang.
+    expect(server.output()).to.match(/"msg":"stopped"|shutdown deadline passed/);
+    // The deadline plus what exiting takes on a loaded machine; a process stuck on Redis would run far past it.
+    expect(took).to.be.lessThan(deadlineMs + 30_000);
   });
 
   it('starts with nothing configured at all: embedded PostgreSQL, queues in it, a development key, and a checklist of what Meta needs', async () => {

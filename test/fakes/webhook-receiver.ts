@@ -16,9 +16,18 @@ export interface ReceivedRequest {
   rawBody: string;
   /** null when the receiver has no secret; otherwise whether signature and timestamp check out. */
   signatureValid: boolean | null;
-  /** The status this receiver answered (or will answer, for a delayed reply). */
+  /**
+   * The status this receiver answered, filled in once the answer was written; 0 while the answer
+   * is still pending (in `arrived` only), and for good when the sender hung up before it.
+   */
   status: number;
+  /** When the request arrived. */
   at: number;
+}
+
+/** Whether the receiver answered this request with a 2xx (a delivery it accepted). */
+export function isAccepted(r: ReceivedRequest): boolean {
+  return r.status >= 200 && r.status < 300;
 }
 
 export interface ScriptedResponse {
@@ -33,12 +42,20 @@ export interface FakeReceiver {
   url: string;
   close(): Promise<void>;
   secret?: string;
+  /**
+   * Every request this receiver is done with, in that order: answered (`status` is what it
+   * answered) or given up by its sender before the answer was written (`status` 0).
+   */
   received: ReceivedRequest[];
-  /** distinct Idempotency-Key values whose response was a 2xx */
+  /** Every request in order of arrival, including those whose (delayed) answer is still pending. */
+  arrived: ReceivedRequest[];
+  /** The requests it answered with a 2xx. */
+  accepted(): ReceivedRequest[];
+  /** Distinct Idempotency-Key values of the requests it answered with a 2xx. */
   acceptedKeys(): string[];
   /** Consumed in order, one per request; after that every request gets 200 {"ok":true}. */
   respondWith(script: ScriptedResponse[]): void;
-  /** Resolves once the predicate holds (checked on every request and every 10 ms). */
+  /** Resolves once the predicate holds (checked on every arrival, every answer and every 10 ms); default bound 30 s. */
   waitFor(predicate: (r: FakeReceiver) => boolean, timeoutMs?: number): Promise<void>;
 }
 
@@ -65,6 +82,9 @@ export async function startFakeReceiver(opts: FakeReceiverOptions = {}): Promise
   const timers = new Set<NodeJS.Timeout>();
   const waiters = new Set<() => void>();
   const toleranceSeconds = opts.signatureToleranceSeconds ?? 300;
+  const wakeWaiters = () => {
+    for (const wake of [...waiters]) wake();
+  };
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -83,18 +103,31 @@ export async function startFakeReceiver(opts: FakeReceiverOptions = {}): Promise
         body = null;
       }
       const reply = script.shift() ?? defaultResponse;
-      receiver.received.push({
+      const entry: ReceivedRequest = {
         headers,
         method: req.method ?? '',
         path: req.url ?? '',
         body,
         rawBody,
         signatureValid: opts.secret === undefined ? null : checkSignature(opts.secret, headers, raw, toleranceSeconds),
-        status: reply.status,
+        status: 0,
         at: Date.now(),
-      });
-      for (const wake of [...waiters]) wake();
+      };
+      receiver.arrived.push(entry);
+      wakeWaiters();
 
+      // Recorded as received once done with: with the status it answered after the answer was
+      // handed to the socket, or with 0 when the sender hung up first (its timeout, a killed process).
+      let isDone = false;
+      const done = (status: number) => {
+        if (isDone) return;
+        isDone = true;
+        entry.status = status;
+        receiver.received.push(entry);
+        wakeWaiters();
+      };
+      res.once('finish', () => done(reply.status));
+      res.once('close', () => done(0));
       const answer = () => {
         if (res.destroyed || res.writableEnded) return;
         res.writeHead(reply.status, reply.headers ?? {});
@@ -122,18 +155,22 @@ export async function startFakeReceiver(opts: FakeReceiverOptions = {}): Promise
     url: `http://127.0.0.1:${port}/hooks/leads`,
     secret: opts.secret,
     received: [],
+    arrived: [],
+    accepted() {
+      return receiver.received.filter(isAccepted);
+    },
     acceptedKeys() {
       const keys = new Set<string>();
-      for (const r of receiver.received) {
+      for (const r of receiver.accepted()) {
         const key = r.headers['idempotency-key'];
-        if (key && r.status >= 200 && r.status < 300) keys.add(key);
+        if (key) keys.add(key);
       }
       return [...keys];
     },
     respondWith(next) {
       script.push(...next);
     },
-    waitFor(predicate, timeoutMs = 5000) {
+    waitFor(predicate, timeoutMs = 30_000) {
       return new Promise<void>((resolve, reject) => {
         let poll: NodeJS.Timeout | undefined;
         let deadline: NodeJS.Timeout | undefined;

@@ -62,63 +62,113 @@ export interface RunningProgram {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `leadrelay <role>` and waits until it answers (serve/start) or has started (work). */
-export async function startProgram(role: 'start' | 'serve' | 'work', env: Record<string, string>): Promise<RunningProgram> {
+/**
+ * The outer bound on a start-up: a loaded machine (load average 14 on 2 cores was seen) starts
+ * the program in far more than the second it takes on an idle one. A child that exits fails at
+ * once; this bound is only for one that lives on without ever becoming ready.
+ */
+export const START_TIMEOUT_MS = 120_000;
+/** The outer bound on one CLI command (6–18 s each were seen on a loaded machine). */
+export const CLI_TIMEOUT_MS = 120_000;
+/** The default bound of waitUntil: long, as it only costs time when the awaited thing never happens. */
+export const WAIT_TIMEOUT_MS = 60_000;
+
+/** Children of this process that are still alive: killed when the test run exits, whatever happened. */
+const liveChildren = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
+const hasExited = (proc: ChildProcess) => proc.exitCode !== null || proc.signalCode !== null;
+
+/** Log levels at which the work role's "workers started" line (info) is written. */
+const LEVELS_WITH_INFO = new Set(['trace', 'debug', 'info']);
+
+/**
+ * Starts `leadrelay <role>` and waits until it is ready: for serve/start, until /healthz answers;
+ * for work, until it logs "workers started" (so the role runs at info level at least). Waits as
+ * long as the child lives, up to START_TIMEOUT_MS; on any failure, its own timeout included, the
+ * child is killed before the error is thrown.
+ */
+export async function startProgram(role: 'start' | 'serve' | 'work', env: Record<string, string>, timeoutMs = START_TIMEOUT_MS): Promise<RunningProgram> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [BIN, role], { env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const childEnv: Record<string, string> = { ...env, PORT: String(port), HOST: '127.0.0.1' };
+  if (role === 'work' && !LEVELS_WITH_INFO.has(childEnv.LOG_LEVEL ?? 'info')) childEnv.LOG_LEVEL = 'info';
+  const proc = spawn(process.execPath, [BIN, role], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  liveChildren.add(proc);
+  let spawnError: Error | undefined;
+  proc.once('error', (err) => (spawnError = err));
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const exited = new Promise<void>((r) =>
+    proc.once('exit', () => {
+      liveChildren.delete(proc);
+      r();
+    }),
+  );
   const program: RunningProgram = {
     url: `http://127.0.0.1:${port}`,
     port,
     proc,
     output: () => out,
     async kill(signal = 'SIGTERM') {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      if (hasExited(proc)) return;
       proc.kill(signal);
       await exited;
     },
   };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`leadrelay ${role} exited with ${proc.exitCode}:\n${out}`);
-    if (role === 'work') {
-      if (/workers started/.test(out) || Date.now() > deadline - 15_000) break;
-    } else {
-      try {
-        const res = await fetch(`${program.url}/healthz`);
-        if (res.ok) break;
-      } catch {
-        /* not yet listening */
+  const startedAt = Date.now();
+  try {
+    for (;;) {
+      if (spawnError) throw spawnError;
+      if (hasExited(proc)) throw new Error(`leadrelay ${role} exited with ${proc.exitCode ?? proc.signalCode}:\n${out}`);
+      if (role === 'work') {
+        if (/workers started/.test(out)) break;
+      } else {
+        try {
+          const res = await fetch(`${program.url}/healthz`, { signal: AbortSignal.timeout(5_000) });
+          if (res.ok) break;
+        } catch {
+          /* not yet listening, or too busy to answer yet */
+        }
       }
+      if (Date.now() - startedAt > timeoutMs) throw new Error(`leadrelay ${role} was alive but not ready after ${timeoutMs} ms:\n${out}`);
+      await sleep(100);
     }
-    if (Date.now() > deadline) throw new Error(`leadrelay ${role} did not start:\n${out}`);
-    await sleep(100);
+  } catch (err) {
+    await program.kill('SIGKILL');
+    throw err;
   }
   return program;
 }
 
 export interface CliResult {
-  code: number;
+  /** The exit code; null when the command did not exit by itself (killed by a signal, or at CLI_TIMEOUT_MS). */
+  code: number | null;
+  /** The signal that ended it, if one did (SIGTERM when it ran past the timeout). */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
 
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string>, timeoutMs = CLI_TIMEOUT_MS): Promise<CliResult> {
   return new Promise((resolveRun) => {
-    execFile(process.execPath, [BIN, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolveRun({ code, stdout: String(stdout), stderr: String(stderr) });
+    const child = execFile(process.execPath, [BIN, ...args], { env, timeout: timeoutMs }, (err, stdout, stderr) => {
+      liveChildren.delete(child);
+      const failure = err as (Error & { code?: unknown; signal?: NodeJS.Signals | null }) | null;
+      const code = !failure ? 0 : typeof failure.code === 'number' ? failure.code : null;
+      const signal = failure?.signal ?? null;
+      resolveRun({ code, signal, stdout: String(stdout), stderr: String(stderr) });
     });
+    liveChildren.add(child);
   });
 }
 
 /** Runs the CLI and returns its trimmed stdout; throws with stderr when it fails. */
 export async function cli(args: string[], env: Record<string, string>): Promise<string> {
   const r = await runCli(args, env);
-  if (r.code !== 0) throw new Error(`leadrelay ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  if (r.code !== 0) throw new Error(`leadrelay ${args.join(' ')} ${r.code === null ? `was killed (${r.signal})` : `exited ${r.code}`}: ${r.stderr}`);
   return r.stdout.trim();
 }
 
@@ -133,7 +183,7 @@ export async function postLeadgen(baseUrl: string, lead: { pageId: string; formI
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitUntil<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+export async function waitUntil<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = WAIT_TIMEOUT_MS, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -20,7 +20,7 @@ function gate(): { promise: Promise<void>; open(): void } {
 }
 
 describe('connector context: lock and recent records on PostgreSQL', function () {
-  this.timeout(20_000);
+  this.timeout(60_000);
   let t: TestApp;
   let other: App;
   let workspaceId: string;
@@ -50,12 +50,12 @@ describe('connector context: lock and recent records on PostgreSQL', function ()
       await held.promise;
       order.push('first out');
     });
-    await waitUntil(async () => order.includes('first in'), 5_000, 'the first holder');
+    await waitUntil(async () => order.includes('first in'), 20_000, 'the first holder');
     const before = await advisoryWaiters();
     const second = buildConnectorContext(other, dest, null).withLock(PERSON_KEY, async () => {
       order.push('second in');
     });
-    await waitUntil(async () => (await advisoryWaiters()) > before, 5_000, 'the second process waiting');
+    await waitUntil(async () => (await advisoryWaiters()) > before, 20_000, 'the second process waiting');
     expect(order).to.deep.equal(['first in']);
     held.open();
     await Promise.all([first, second]);
@@ -79,7 +79,7 @@ describe('connector context: lock and recent records on PostgreSQL', function ()
       isInside = true;
       await held.promise;
     });
-    await waitUntil(async () => isInside, 5_000, 'the first holder');
+    await waitUntil(async () => isInside, 20_000, 'the first holder');
     const err = await buildConnectorContext(other, dest, null)
       .withLock(PERSON_KEY, async () => 'ran')
       .then(

@@ -50,6 +50,7 @@ const MAPPING: Mapping = {
 describe('form drift check (PostgreSQL + Redis)', function () {
   this.timeout(60_000);
   let schema: TestSchema;
+  let config: ReturnType<typeof loadConfig>;
   let base: App;
   let app: App;
   let prefix: string;
@@ -62,7 +63,7 @@ describe('form drift check (PostgreSQL + Redis)', function () {
   before(async () => {
     schema = await createTestSchema('drift');
     prefix = `drift${randomBytes(4).toString('hex')}`;
-    const config = loadConfig({
+    config = loadConfig({
       NODE_ENV: 'test',
       DATABASE_URL: schema.url,
       DATABASE_POOL_MAX: '4',
@@ -226,24 +227,51 @@ describe('form drift check (PostgreSQL + Redis)', function () {
 
   it('runs at most once per interval across processes (PostgreSQL lease)', async () => {
     await app.db.deleteFrom('leases').where('name', '=', FORM_DRIFT_LEASE).execute();
-    const first = await runLockedFormDriftCheck(app, 60_000);
-    expect(first).to.not.equal(null);
-    expect(first!.checked).to.be.greaterThan(0);
-    expect(await runLockedFormDriftCheck(app, 60_000)).to.equal(null);
-    expect(await leaseRemainingMs(app.db, FORM_DRIFT_LEASE)).to.be.greaterThan(0);
+    // A second App on the same database stands for another process.
+    const otherBase = await createApp(config, { logger: createLogger('silent'), migrate: false });
+    try {
+      const other: App = { ...otherBase, graph: app.graph };
+      const first = await runLockedFormDriftCheck(app, 60_000);
+      expect(first).to.not.equal(null);
+      expect(first!.checked).to.be.greaterThan(0);
+      expect(await runLockedFormDriftCheck(other, 60_000), 'the other process, within the interval').to.equal(null);
+      expect(await runLockedFormDriftCheck(app, 60_000), 'the same process, within the interval').to.equal(null);
+      expect(await leaseRemainingMs(app.db, FORM_DRIFT_LEASE)).to.be.greaterThan(0);
+    } finally {
+      await otherBase.close();
+    }
   });
 
-  it('the periodic loop runs a check and stops cleanly', async () => {
+  it('the periodic loop runs a check at once; stop waits for the check in flight to finish', async () => {
     await app.db.deleteFrom('leases').where('name', '=', FORM_DRIFT_LEASE).execute();
     getFormCalls.length = 0;
+    // The form is back to what the preset route's baseline holds: the check clears its flag.
+    forms.set(FORM, ORIGINAL);
+    expect((await row('preset')).drift).to.not.equal(null);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let isReading = false;
+    duringGetForm = async () => {
+      duringGetForm = null;
+      isReading = true;
+      await released;
+    };
     const loop = startFormDriftChecks(app, { intervalMs: 60_000, initialDelayMs: 0 });
+    let isStopped = false;
+    let stopping: Promise<void> | undefined;
     try {
-      await waitUntil(async () => getFormCalls.includes(FORM), 10_000, 'a scheduled check');
+      await waitUntil(async () => isReading, 20_000, 'a scheduled check reading the form');
+      stopping = loop.stop().then(() => {
+        isStopped = true;
+      });
+      // Every pending callback has run: stop() is waiting on the check held in getForm.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(isStopped, 'stop() returned while a check was reading the form').to.equal(false);
     } finally {
-      await loop.stop();
+      release();
+      await (stopping ?? loop.stop());
     }
-    const calls = getFormCalls.length;
-    await new Promise((r) => setTimeout(r, 50));
-    expect(getFormCalls.length, 'nothing runs after stop').to.equal(calls);
+    // What that check wrote after reading the form is there once stop() returned.
+    expect((await row('preset')).drift).to.equal(null);
   });
 });

@@ -67,7 +67,9 @@ for (const [name, open] of backends) {
         failed = true;
       }
       expect(failed, 'a page registered by one workspace cannot be taken by another').to.equal(true);
-      expect((await repo.findPageByPageId(h.db, 'p-2'))?.token_envelope).to.equal('new');
+      const kept = await repo.findPageByPageId(h.db, 'p-2');
+      expect(kept?.token_envelope).to.equal('new');
+      expect(kept?.workspace_id).to.equal(ws.id);
     });
 
     it('creates one delivery per lead and destination however often it is asked', async () => {
@@ -82,10 +84,13 @@ for (const [name, open] of backends) {
       const again = await repo.insertLead(h.db, { ...lead, id: undefined } as never);
       expect(again.id).to.equal(lead.id);
       const row = { workspaceId: ws.id, leadId: lead.id, destinationId: dest.id, routeId: route.id };
-      await repo.ensureDeliveries(h.db, [row]);
+      const first = await repo.ensureDeliveries(h.db, [row]);
       const all = await repo.ensureDeliveries(h.db, [row, row]);
       expect(all).to.have.length(1);
+      expect(all[0].id).to.equal(first[0].id);
       expect(all[0].status).to.equal('pending');
+      // What is stored, not only what the call returned.
+      expect(await repo.listDeliveriesOfLead(h.db, lead.id)).to.have.length(1);
     });
   });
 }

@@ -100,10 +100,8 @@ describe('loadConfig', () => {
     expect(c.maintenance.outboxMinAgeMs).to.equal(0);
   });
 
-  // Skipped until fixed: see the helper report "config: zero accepted where only a positive
-  // value works". Each of these passes loadConfig today, then the work role dies at start with
-  // BullMQ's "concurrency must be a finite number greater than 0" / "stalledInterval must be
-  // greater than 0" (no variable named), or the maintenance timer spins with a 0 ms interval.
+  // Accepted, each would stop the work role at start with a BullMQ error naming no variable
+  // (concurrency, stalledInterval), or spin the maintenance timer with a 0 ms interval.
   it('refuses 0 for settings that only work when positive, naming each', () => {
     const zeroed = ['FETCH_CONCURRENCY', 'DELIVER_CONCURRENCY', 'WORKER_LOCK_DURATION_MS', 'OUTBOX_SWEEP_INTERVAL_MS'];
     const err = expectConfigError(Object.fromEntries(zeroed.map((name) => [name, '0'])));
@@ -151,16 +149,14 @@ describe('loadConfig', () => {
       expect(err.problems).to.deep.equal(['LEADRELAY_ENCRYPTION_KEYS: no keys given']);
     });
 
-    // Skipped until fixed: see the helper report "config: key material echoed in ConfigError"
-    // (an entry without "kid:" has its first 12 characters quoted in the message).
+    // No 6-character run of the key may appear in the message.
     it('does not echo key material when an entry lacks its key id', () => {
       const err = expectConfigError({ LEADRELAY_ENCRYPTION_KEYS: KEY_C });
       expect(err.problems.some((p) => p.includes('is not kid:base64key'))).to.equal(true);
       for (let i = 0; i + 6 <= KEY_C.length; i++) expect(err.message).to.not.include(KEY_C.slice(i, i + 6));
     });
 
-    // Skipped until fixed: see the helper report "config: key material echoed in ConfigError"
-    // (written the wrong way round, `base64:kid`, the whole key is quoted as a "key id").
+    // Written the wrong way round (`base64:kid`): the key must not be quoted as a "key id".
     it('does not echo key material when key and key id are swapped', () => {
       const err = expectConfigError({ LEADRELAY_ENCRYPTION_KEYS: `${KEY_C}:k1` });
       expect(err.problems.length).to.be.greaterThan(0);

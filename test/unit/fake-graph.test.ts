@@ -206,11 +206,17 @@ describe('fake Graph API', () => {
       expect(answer.body.error.message).to.contain('pages_manage_metadata');
     });
 
-    it('records every call', async () => {
+    it('records every call, answered or refused, in order, with its query and form body', async () => {
       await rawGet(fake, '/v25.0/42', signed(TOKEN, { fields: 'id' }));
-      expect(fake.calls).to.have.length(1);
-      expect(fake.calls[0]).to.deep.include({ method: 'GET', path: '/v25.0/42' });
+      await rawGet(fake, '/v24.0/42', signed(TOKEN));
+      await fetch(`${fake.url}/v25.0/${PAGE}/subscribed_apps`, { method: 'POST', body: new URLSearchParams(signed(TOKEN, { subscribed_fields: 'leadgen' })) });
+      expect(fake.calls.map((c) => [c.method, c.path])).to.deep.equal([
+        ['GET', '/v25.0/42'],
+        ['GET', '/v24.0/42'],
+        ['POST', `/v25.0/${PAGE}/subscribed_apps`],
+      ]);
       expect(fake.calls[0].query).to.include({ access_token: TOKEN, fields: 'id' });
+      expect(fake.calls[2].query).to.include({ access_token: TOKEN, subscribed_fields: 'leadgen' });
     });
   });
 

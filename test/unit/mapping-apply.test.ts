@@ -255,10 +255,12 @@ describe('mapping: applyMapping', () => {
       expect(out.unmappedKeys).to.deep.equal(['size']);
     });
 
-    it('a full name split into first and last only is kept in the note', () => {
+    it('a full name of which only the first name is mapped is kept in the note', () => {
       const l = makeSampleLead({ answers: [{ key: 'full_name', values: ['Jane Smith'] }], consents: [] });
       const out = applyMapping(mapping([{ target: 'first', source: { type: 'answer', key: 'full_name' }, transforms: [{ type: 'first_name' }] }]), l);
+      expect(out.fields.first).to.equal('Jane');
       expect(out.unmappedKeys).to.deep.equal(['full_name']);
+      expect(out.unmappedNote).to.contain('Jane Smith');
     });
 
     it('a one-word name is whole in first name: nothing goes to the note, one warning', () => {

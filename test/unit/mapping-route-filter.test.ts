@@ -74,6 +74,6 @@ describe('mapping: route filters', () => {
     const bad = { all: [{ type: 'answer', key: 'x', op: 'equals' }] } as unknown as RouteFilter;
     expect(routeFilterSchema.safeParse(bad).success).to.equal(false);
     expect(matchesFilter(bad, lead)).to.deep.equal({ matched: false, reason: 'filter is not valid' });
-    expect(matchesFilter({ all: [{ type: 'weather' }] } as unknown as RouteFilter, lead).matched).to.equal(false);
+    expect(matchesFilter({ all: [{ type: 'weather' }] } as unknown as RouteFilter, lead)).to.deep.equal({ matched: false, reason: 'filter is not valid' });
   });
 });

@@ -215,6 +215,8 @@ describe('mapping: suggestMapping', () => {
     for (const crm of ['hubspot', 'salesforce', 'pipedrive']) {
       const m = suggestMapping(crm, qs, crm === 'hubspot' ? hubspotFields : crm === 'salesforce' ? salesforceFields : []);
       const questionTargets = m.rules.filter((r) => r.source.type === 'answer').map((r) => r.target);
+      // Not vacuous: several questions did get a target.
+      expect(questionTargets.length, crm).to.be.greaterThan(1);
       expect(new Set(questionTargets).size, crm).to.equal(questionTargets.length);
     }
   });

@@ -194,7 +194,7 @@ describe('mapping: validateMapping', () => {
     ).to.deep.equal([]);
   });
 
-  it('a rule after one that always fills the field is never used', () => {
+  it('warns that a rule after one that always fills the field is never used', () => {
     const issue = only(check([{ target: 'Company', source: { type: 'constant', value: 'other' } }]));
     expect(issue).to.deep.include({ severity: 'warning', field: 'Company', rule: 3 });
     expect(issue.message).to.include('rule 3 always fills');
@@ -208,7 +208,12 @@ describe('mapping: validateMapping', () => {
   });
 
   it('an open destination (no fields) only checks the rules themselves', () => {
+    // Any target is accepted: there is no field list to hold it against.
     expect(validateMapping({ version: 1, rules: [{ target: 'anything', source: { type: 'answer', key: 'email' } }], unmapped: { target: 'x' } }, [], questions)).to.deep.equal([]);
+    // The rule itself is still checked: its question must be on the form.
+    const issues = validateMapping({ version: 1, rules: [{ target: 'anything', source: { type: 'answer', key: 'gone' } }] }, [], questions);
+    expect(issues.map((i) => [i.severity, i.rule])).to.deep.equal([['warning', 0]]);
+    expect(issues[0].message).to.match(/question "gone" is not on the form/);
   });
 
   it('a malformed mapping is reported, with the rule where there is one', () => {
