@@ -35,7 +35,7 @@ describe('e2e: PostgreSQL restarts under a running LeadRelay', function () {
     await database?.release();
     database = null;
   };
-  const isDelivered = (leadgenId: string) => receiver.received.some((r) => r.body?.leadgen_id === leadgenId && r.status < 300);
+  const isDelivered = (leadgenId: string) => receiver.accepted().some((r) => r.body?.leadgen_id === leadgenId);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'leadrelay-pg-restart-'));
