@@ -334,17 +334,34 @@ export async function setLeadStatus(db: Db, id: string, status: Lead['status'], 
 /**
  * The retention purge: erases the answers (the personal data) of leads older than their
  * workspace's retention period; the row stays, with its ids and attribution, marked erased.
- * Returns how many leads were erased.
+ * What a CRM or receiver said back about an erased lead goes too (its error messages and
+ * response bodies can quote the lead's email or phone); the reason codes stay. Returns how
+ * many leads were erased now.
  */
 export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number> {
-  const result = await sql`
-    update leads set answers_envelope = null, erased_at = ${now}
-    from workspaces w
-    where w.id = leads.workspace_id
-      and leads.erased_at is null
-      and leads.received_at < ${now}::timestamptz - make_interval(days => w.lead_retention_days)
-  `.execute(db);
-  return Number(result.numAffectedRows ?? 0);
+  return db.transaction().execute(async (trx) => {
+    const result = await sql`
+      update leads set answers_envelope = null, erased_at = ${now}
+      from workspaces w
+      where w.id = leads.workspace_id
+        and leads.erased_at is null
+        and leads.received_at < ${now}::timestamptz - make_interval(days => w.lead_retention_days)
+    `.execute(trx);
+    // Every erased lead, also those erased before this rule existed: the statements are no-ops
+    // once the text is gone.
+    await sql`
+      update deliveries set last_error_message = null
+      from leads
+      where leads.id = deliveries.lead_id and leads.erased_at is not null and deliveries.last_error_message is not null
+    `.execute(trx);
+    await sql`
+      update delivery_attempts set message = null, response_body = null
+      from deliveries join leads on leads.id = deliveries.lead_id
+      where deliveries.id = delivery_attempts.delivery_id and leads.erased_at is not null
+        and (delivery_attempts.message is not null or delivery_attempts.response_body is not null)
+    `.execute(trx);
+    return Number(result.numAffectedRows ?? 0);
+  });
 }
 
 /** Unrouted leads, oldest first: of one workspace (or all, when null), optionally of one form. */

@@ -1,5 +1,6 @@
 // The retention purge on the real PostgreSQL: lead answers older than the workspace's retention
-// period are erased; younger leads, and other workspaces' leads, are left alone.
+// period are erased, with what CRMs said back about them; younger leads, and other workspaces'
+// leads, are left alone.
 import { expect } from 'chai';
 import { graphLeadSchema } from '../../src/meta/graph-types.js';
 import { leadRowFromGraph } from '../../src/pipeline/lead-record.js';
@@ -40,5 +41,30 @@ describe('retention purge', function () {
     expect(rows.get(young.id)!.answers_envelope).to.be.a('string');
     expect(rows.get(keptLonger.id)!.answers_envelope).to.be.a('string');
     expect(await purgeExpiredLeads(t.app, now), 'a second run erases nothing more').to.equal(0);
+  });
+
+  it("erases the CRM's messages and response bodies about an erased lead, keeping the reason codes", async () => {
+    const now = new Date('2026-11-23T12:00:00Z');
+    const ws = await repo.createWorkspace(t.app.db, 'messages', 30);
+    const dest = await repo.createDestination(t.app.db, { workspaceId: ws.id, type: 'webhook', name: 'hook', config: { url: 'https://crm.example.com/in' }, credentialsEnvelope: null });
+    const route = await repo.createRoute(t.app.db, { workspaceId: ws.id, pageId: '1', formId: null, destinationId: dest.id, filter: undefined });
+    const deliveryFor = async (leadgenId: string, receivedAt: Date) => {
+      const lead = await storeLead(ws.id, leadgenId, receivedAt);
+      const [delivery] = await repo.ensureDeliveries(t.app.db, [{ workspaceId: ws.id, leadId: lead.id, destinationId: dest.id, routeId: route.id }]);
+      // What a CRM says back often quotes the lead: here, its email.
+      await t.app.db.updateTable('deliveries').set({ status: 'dead', last_error_reason: 'status_code_400', last_error_message: 'Email old@example.com is invalid' }).where('id', '=', delivery.id).execute();
+      await repo.recordAttempt(t.app.db, { workspaceId: ws.id, deliveryId: delivery.id, attempt: 1, startedAt: receivedAt, outcome: 'dead', httpStatus: 400, reason: 'status_code_400', message: 'Email old@example.com is invalid', responseBody: '{"error":"old@example.com"}' });
+      return delivery.id;
+    };
+    const expired = await deliveryFor('9101', new Date(now.getTime() - 40 * DAY));
+    const kept = await deliveryFor('9102', new Date(now.getTime() - 5 * DAY));
+
+    expect(await purgeExpiredLeads(t.app, now)).to.equal(1);
+    const delivery = async (id: string) => t.app.db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const attempts = async (id: string) => t.app.db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', id).execute();
+    expect(await delivery(expired)).to.include({ last_error_message: null, last_error_reason: 'status_code_400' });
+    expect((await attempts(expired)).map((a) => [a.message, a.response_body, a.reason])).to.deep.equal([[null, null, 'status_code_400']]);
+    expect((await delivery(kept)).last_error_message).to.contain('old@example.com');
+    expect((await attempts(kept))[0].response_body).to.contain('old@example.com');
   });
 });
