@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fieldMappingOf, getConnector, listConnectors, validateRegistry } from '../../connectors/index.js';
+import { fieldMappingOf, getManifest, listManifests, loadConnector, loadConnectors, validateRegistry } from '../../connectors/index.js';
 import type { Connector } from '../../connectors/types.js';
 import { webhookConnector } from '../../connectors/webhook/index.js';
 
@@ -8,24 +8,24 @@ function copyOf(connector: Connector, changes: Record<string, unknown>): Connect
 }
 
 describe('connector registry', () => {
-  it('lists the webhook connector, and every listed connector is well formed and unique', () => {
-    const list = listConnectors();
+  it('lists the webhook connector, and every listed connector is well formed and unique', async () => {
+    const list = await loadConnectors();
     expect(list.map((c) => c.id)).to.include('webhook');
     expect(() => validateRegistry(list)).to.not.throw();
   });
 
   it('returns a copy of the list, so callers cannot change the registry', () => {
-    const list = listConnectors();
+    const list = listManifests();
     list.length = 0;
-    expect(listConnectors()).to.not.be.empty;
+    expect(listManifests()).to.not.be.empty;
   });
 
-  it('finds a connector by id', () => {
-    expect(getConnector('webhook')).to.equal(webhookConnector);
+  it('finds a connector by id', async () => {
+    expect(await loadConnector('webhook')).to.equal(webhookConnector);
   });
 
   it('names the unknown type and the known ones', () => {
-    expect(() => getConnector('zoho')).to.throw('unknown destination type "zoho"; known: webhook');
+    expect(() => getManifest('zoho')).to.throw('unknown destination type "zoho"; known: webhook');
   });
 
   it('refuses a duplicate id', () => {
@@ -71,7 +71,7 @@ describe('connector registry', () => {
   });
 
   it('every connector says how it takes field mappings (declared, or the fixed-field default)', () => {
-    for (const c of listConnectors()) expect(['fixed', 'open'], c.id).to.include(fieldMappingOf(c).targets);
+    for (const c of listManifests()) expect(['fixed', 'open'], c.id).to.include(fieldMappingOf(c).targets);
     expect(fieldMappingOf(webhookConnector)).to.deep.include({ targets: 'open', withoutRouteMapping: 'none' });
     expect(fieldMappingOf({})).to.deep.equal({ targets: 'fixed', withoutRouteMapping: 'preset' });
   });
