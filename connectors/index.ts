@@ -4,6 +4,8 @@
 // loadConnector(). The list is validated when this module loads, so a duplicate id or a malformed
 // manifest stops the program at start-up instead of failing the first delivery; createApp loads
 // every connector, so one that does not load stops it too.
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { DEFAULT_FIELD_MAPPING, type CliInput, type Connector, type ConnectorManifest, type FieldMappingSupport } from './types.js';
 import { webhookManifest } from './webhook/manifest.js';
 import { hubspotManifest } from './hubspot/manifest.js';
@@ -18,6 +20,8 @@ const builtInManifests: ConnectorManifest[] = [
   pipedriveManifest,
 ];
 
+/** Connectors a test added (registerExtraConnector); never in production. */
+const extraManifests: ConnectorManifest[] = [];
 /** Connectors loaded so far, by id. */
 const loadedConnectors = new Map<string, Promise<Connector>>();
 
@@ -186,7 +190,7 @@ validateManifests(builtInManifests);
 
 /** Every registered connector's manifest, in registry order. */
 export function listManifests(): ConnectorManifest[] {
-  return [...builtInManifests];
+  return [...builtInManifests, ...extraManifests];
 }
 
 /** The manifest of a destination type, or undefined. */
@@ -221,6 +225,47 @@ export function loadConnector(id: string): Promise<Connector> {
 /** Every registered connector, loaded. */
 export function loadConnectors(): Promise<Connector[]> {
   return Promise.all(listManifests().map((m) => loadConnector(m.id)));
+}
+
+/**
+ * Adds a connector that is not in the list above, for tests only: test/fixtures/connectors/ shows
+ * that a connector needs nothing outside its folder. The binary takes such modules from
+ * LEADRELAY_EXTRA_CONNECTORS (src/config/env.ts refuses it in production). Returns a function
+ * that removes it again.
+ */
+export function registerExtraConnector(manifest: ConnectorManifest): () => void {
+  validateManifests([...listManifests(), manifest]);
+  extraManifests.push(manifest);
+  return () => {
+    const at = extraManifests.indexOf(manifest);
+    if (at >= 0) extraManifests.splice(at, 1);
+    loadedConnectors.delete(manifest.id);
+  };
+}
+
+/**
+ * Registers the connector manifests of these modules (each exports `manifest`), for tests only.
+ * Relative paths are taken from the working directory. Throws one line naming a module that
+ * does not load or holds no valid manifest.
+ */
+export async function registerExtraConnectorModules(paths: readonly string[]): Promise<void> {
+  for (const path of paths) {
+    let module: { manifest?: unknown };
+    try {
+      module = (await import(pathToFileURL(isAbsolute(path) ? path : resolve(path)).href)) as { manifest?: unknown };
+    } catch (err) {
+      throw new Error(`LEADRELAY_EXTRA_CONNECTORS: cannot load ${path}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    }
+    if (!module.manifest || typeof module.manifest !== 'object') throw new Error(`LEADRELAY_EXTRA_CONNECTORS: ${path} exports no connector manifest (export const manifest)`);
+    const manifest = module.manifest as ConnectorManifest;
+    if (findManifest(manifest.id) === manifest) continue;
+    try {
+      registerExtraConnector(manifest);
+    } catch (err) {
+      const problems = (err as Error).message.split('\n').slice(1).map((line) => line.replace(/^\s*-\s*/, ''));
+      throw new Error(`LEADRELAY_EXTRA_CONNECTORS: ${path}: ${problems.join('; ')}`);
+    }
+  }
 }
 
 /** How a connector takes field mappings: what its manifest declares, else DEFAULT_FIELD_MAPPING. */

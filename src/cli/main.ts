@@ -3,8 +3,8 @@
 // Every command has --help; bad input exits non-zero with a one-line reason.
 import { Command, CommanderError, Option } from 'commander';
 import type { App } from '../app.js';
-import { ConfigError, loadConfig } from '../config/env.js';
-import { getManifest, listManifests, loadConnector } from '../../connectors/index.js';
+import { ConfigError, loadConfig, readExtraConnectorModules } from '../config/env.js';
+import { getManifest, listManifests, loadConnector, registerExtraConnectorModules } from '../../connectors/index.js';
 import type { ConnectorManifest } from '../../connectors/types.js';
 import { EnvelopeError } from '../crypto/key-ring.js';
 import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
@@ -572,6 +572,15 @@ function positiveInt(v: string, flag: string): number {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Tests may add connectors from outside connectors/ (refused in production): before anything
+  // reads the registry, since their flags and settings are part of the program's.
+  try {
+    const extra = readExtraConnectorModules();
+    if (extra.length > 0) await registerExtraConnectorModules(extra);
+  } catch (err) {
+    process.exitCode = reportError(err instanceof ConfigError ? err : new UsageError((err as Error).message));
+    return;
+  }
   const program = buildProgram(await loadProgramParts(argv));
   // `start` is the default command, so commander would read an unknown command as its argument.
   const first = argv[2];

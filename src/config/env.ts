@@ -135,6 +135,12 @@ export const envSchema = z.object({
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
   FORM_DRIFT_INTERVAL_MS: int(d.maintenance.formDriftIntervalMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
+  /**
+   * Tests only: comma-separated paths of modules that each export a connector `manifest`, added
+   * to the registry before anything else reads it (see readExtraConnectorModules). Refused in
+   * production: it would run code from wherever it points.
+   */
+  LEADRELAY_EXTRA_CONNECTORS: z.string().optional(),
 });
 
 /** The schema of one connector setting: a URL (kept without a trailing slash) or text. */
@@ -185,10 +191,26 @@ function parseEnv(env: EnvInput, manifests: ConnectorManifest[]) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(problems);
   }
+  if (result.data.NODE_ENV === 'production' && result.data.LEADRELAY_EXTRA_CONNECTORS !== undefined) throw new ConfigError([EXTRA_CONNECTORS_IN_PRODUCTION]);
   return result.data as z.infer<typeof envSchema> & Record<string, unknown>;
 }
 
 export type Env = z.infer<typeof envSchema>;
+
+const EXTRA_CONNECTORS_IN_PRODUCTION = 'LEADRELAY_EXTRA_CONNECTORS: is for tests and is refused with NODE_ENV=production';
+
+/**
+ * The module paths in LEADRELAY_EXTRA_CONNECTORS (tests only: connectors defined outside
+ * connectors/, such as test/fixtures/connectors/). Read before the rest of the configuration,
+ * because the connectors they add declare settings of their own. Throws ConfigError in production.
+ */
+export function readExtraConnectorModules(env: EnvInput = process.env): string[] {
+  const cleaned = cleanEnv(env);
+  const value = cleaned.LEADRELAY_EXTRA_CONNECTORS;
+  if (value === undefined) return [];
+  if (cleaned.NODE_ENV === 'production') throw new ConfigError([EXTRA_CONNECTORS_IN_PRODUCTION]);
+  return value.split(',').map((p) => p.trim()).filter(Boolean);
+}
 
 export interface AppConfig {
   env: Env['NODE_ENV'];
