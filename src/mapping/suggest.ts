@@ -73,7 +73,7 @@ export interface MappingSuggestion {
   placeholders: { rule: number; field: FieldDescriptor }[];
 }
 
-/** What a required text field no question fills gets (the Salesforce preset's word for it too). */
+/** What a required text field no question fills gets (the words presets use for such fields too). */
 export const PLACEHOLDER_TEXT = '[not provided]';
 
 /** A rule that always writes something valid into a required field, or null when none can. */
