@@ -95,17 +95,42 @@ export interface DeliveryRecord {
   idempotencyKey: string;
 }
 
-export interface ConnectorSettings {
+/**
+ * What a connector is given of the program's configuration: the delivery limits every connector
+ * shares, and its own settings, parsed from the environment variables its manifest declares
+ * (`ConnectorManifest.settings`).
+ */
+export interface ConnectorSettings<Own = Record<string, string>> {
   timeoutMs: number;
   allowPrivateDestinations: boolean;
   responseBodyMaxBytes: number;
-  hubspot: { apiUrl: string; clientId: string; clientSecret: string };
-  salesforce: { loginUrl: string; apiVersion: string; clientId: string; clientSecret: string };
-  pipedrive: { apiUrl: string; oauthUrl: string; clientId: string; clientSecret: string };
+  /** This connector's own settings, by the keys of its manifest's `settings`. */
+  connector: Own;
 }
 
+/**
+ * One environment variable a connector reads. src/config parses every declared variable with the
+ * rest of the configuration (empty = unset), so a bad value stops start-up naming the variable.
+ */
+export interface ConnectorSettingDeclaration {
+  /** The variable, e.g. `HUBSPOT_API_URL`: upper-case letters, digits and `_`. */
+  env: string;
+  /** `url`: an absolute URL, kept without a trailing slash. `text`: any text. */
+  type: 'url' | 'text';
+  /** The value when the variable is unset; `''` for "not configured" (an OAuth client id). */
+  default: string;
+  /** For `text`: the value must match `regex`; the error names the variable and says `message`. */
+  pattern?: { regex: RegExp; message: string };
+}
+
+/** A manifest's settings: setting key (what the connector reads) → its variable. */
+export type ConnectorSettingsDeclaration = Record<string, ConnectorSettingDeclaration>;
+
+/** The parsed settings of a declaration: every key holds a string. */
+export type SettingsOf<D extends ConnectorSettingsDeclaration> = { [K in keyof D]: string };
+
 /** Everything a connector may use; the network edge and clock are injected for tests. */
-export interface ConnectorContext<Config = Record<string, unknown>, Credentials = Record<string, unknown>> {
+export interface ConnectorContext<Config = Record<string, unknown>, Credentials = Record<string, unknown>, Settings = Record<string, string>> {
   destinationId: string;
   workspaceId: string;
   /** Non-secret settings of this destination, validated by the connector's configSchema. */
@@ -142,7 +167,7 @@ export interface ConnectorContext<Config = Record<string, unknown>, Credentials 
     find(key: string): Promise<string | undefined>;
     save(key: string, externalId: string): Promise<void>;
   };
-  settings: ConnectorSettings;
+  settings: ConnectorSettings<Settings>;
   now(): number;
 }
 
@@ -178,22 +203,157 @@ export type ConnectorAuth =
   | { type: 'apiKey'; description: string }
   | { type: 'oauth2'; authorizeUrl: string; tokenUrl: string; scopes: string[] };
 
-export interface Connector<Config = any, Credentials = any> {
-  /** Registry key, lower-case, e.g. `webhook`, `hubspot`. */
+/**
+ * One flag of `leadrelay destinations add` / `reauth` for a connector: where its value goes.
+ * Flags named alike by several connectors are one flag; each connector reads it for itself.
+ */
+export interface CliInput {
+  /** The flag without its dashes: lower-case words joined by `-`, e.g. `api-token` for --api-token. */
+  flag: string;
+  /** What to give, for --help (the connector's id is put in front). */
+  description: string;
+  /** Where the value goes: the credentials (encrypted) or the config (stored in clear). */
+  target: 'credentials' | 'config';
+  /** The member of the credentials or config that holds the value. */
+  key: string;
+  /** `destinations add` refuses to run without it (and `reauth`, when it replaces credentials). */
+  required: boolean;
+  /** A secret (token, signing secret): only ever a credential, never echoed. */
+  secret: boolean;
+  /** A URL LeadRelay calls itself: put through the outbound-address rules when it is typed. */
+  outbound?: boolean;
+  /** How `reauth` names a replaced config value ("URL replaced"); default: the flag. */
+  label?: string;
+}
+
+/** How the command line makes a destination of this connector (`destinations add` / `reauth`). */
+export interface ConnectorCli {
+  inputs: CliInput[];
+  /** Members every credentials object typed on the command line carries, e.g. `{ type: 'private_app' }`. */
+  fixedCredentials?: Record<string, unknown>;
+  /** A new destination's name when --name is not given, from its (unchecked) config; default: the label. */
+  defaultName?(config: Record<string, unknown>): string;
+  /** How `reauth` names replaced credentials ("credentials replaced"); default "credentials". */
+  credentialsLabel?: string;
+}
+
+/** A login URL given on the command line or a connect link, checked. */
+export type LoginUrlCheck = { ok: true; loginUrl: string } | { ok: false; message: string };
+
+/**
+ * For CRMs where a person signs in at a host of their account's (Salesforce: production, sandbox
+ * or My Domain): `destinations connect --login-url`, the connect link's `login_url`. The consent,
+ * the code exchange and later refreshes of that destination all go there.
+ */
+export interface OAuthLoginUrl<Settings = Record<string, string>> {
+  /** For --help of `destinations connect --login-url`. */
+  description: string;
+  /** Checks a login URL typed by an operator; its client secret and codes are sent there. */
+  parse(raw: string, settings: Settings): LoginUrlCheck;
+  /** The config member a destination keeps it in (a new one gets it; re-authorising signs in there again). */
+  configKey: string;
+}
+
+export interface OAuthAuthorizeInput<Settings = Record<string, string>> {
+  settings: ConnectorSettings<Settings>;
+  redirectUri: string;
+  state: string;
+  /** The login host chosen for this connection, when the connector has `loginUrl`. */
+  loginUrl?: string;
+  /** The PKCE S256 challenge, when the connector declares `pkce`. */
+  codeChallenge?: string;
+}
+
+export interface OAuthExchangeInput<Settings = Record<string, string>> {
+  settings: ConnectorSettings<Settings>;
+  code: string;
+  /** Exactly the redirect URI the consent URL carried. */
+  redirectUri: string;
+  loginUrl?: string;
+  /** The PKCE verifier, when the connector declares `pkce`. */
+  codeVerifier?: string;
+  /** The callback's extra query parameters the connector declares (`callbackParameters`), when present. */
+  callbackParameters: Record<string, string>;
+  /** Epoch ms, to turn `expires_in` into an expiry. */
+  now: number;
+}
+
+export interface OAuthRefreshInput<Config = Record<string, unknown>, Credentials = Record<string, unknown>, Settings = Record<string, string>> {
+  settings: ConnectorSettings<Settings>;
+  config: Config;
+  credentials: Credentials;
+  now: number;
+}
+
+/**
+ * How a connector's CRM is connected by OAuth 2.0 (authorization-code flow): what the connect
+ * routes (src/http/oauth-routes.ts) and `destinations connect` need, and nothing else. The URLs
+ * are built from the connector's settings, so a test or a proxy can point them elsewhere.
+ * Functions may load the connector's OAuth code lazily; they throw only ConnectorError, whose
+ * messages hold no code, token or client secret.
+ */
+export interface ConnectorOAuth<Config = Record<string, unknown>, Credentials = Record<string, unknown>, Settings = Record<string, string>> {
+  /** Keys of the manifest's `settings` that must be set before a flow starts: the OAuth app's client id and secret. */
+  requiredSettings: readonly string[];
+  /** What the consent asks for (where the CRM takes scopes in the URL; otherwise what the app must be given). */
+  scopes: readonly string[];
+  /** PKCE (RFC 7636, S256): the consent URL carries a challenge and the code exchange its verifier. */
+  pkce: boolean;
+  /** A per-connection login host, for CRMs that have one. */
+  loginUrl?: OAuthLoginUrl<Settings>;
+  /** Query parameters of the callback, besides `code` and `state`, that the code exchange reads. */
+  callbackParameters?: readonly string[];
+  /** The CRM's consent URL. */
+  authorizeUrl(input: OAuthAuthorizeInput<Settings>): Promise<string>;
+  /** Exchanges the code: the token response becomes the destination's credentials. `auth` when the CRM refuses the code. */
+  exchangeCode(input: OAuthExchangeInput<Settings>): Promise<Credentials>;
+  /** One refresh grant: the stored credentials become fresh ones (the caller stores them). `auth` when the grant is dead. */
+  refresh(input: OAuthRefreshInput<Config, Credentials, Settings>): Promise<Credentials>;
+  /** A new destination's name when the connect link gives none, from its credentials. */
+  defaultName(credentials: Credentials): string;
+  /** Forgets this process's cached tokens and fields of a destination after it was re-authorised. */
+  forgetCaches?(destinationId: string): Promise<void>;
+}
+
+/**
+ * Everything the program outside connectors/ knows about a connector: plain data and small
+ * functions, cheap to load (no SDK), so the CLI's help and the config can read every manifest.
+ * The registry (connectors/index.ts) lists manifests; `load()` brings the rest of the connector.
+ */
+export interface ConnectorManifest<Config = any, Credentials = any, Settings = any> {
+  /** Registry key and destination type, lower-case, e.g. `webhook`, `hubspot`. */
   id: string;
+  /** The name people see, e.g. `HubSpot`. */
   label: string;
   auth: ConnectorAuth[];
   configSchema: z.ZodType<Config>;
   credentialsSchema: z.ZodType<Credentials>;
   /** How the connector takes a route's field mapping; absent = DEFAULT_FIELD_MAPPING. */
   fieldMapping?: FieldMappingSupport;
-  describeFields(ctx: ConnectorContext<Config, Credentials>): Promise<FieldDescriptor[]>;
-  deliver(ctx: ConnectorContext<Config, Credentials>, record: DeliveryRecord): Promise<DeliveryResult>;
+  /**
+   * The mapping preset (auto-mapping, and routes without a mapping when `withoutRouteMapping` is
+   * `preset`): a JSON file, relative to the project root. Default `config/mappings/<id>.json`.
+   */
+  mappingPreset?: string;
+  /** The environment variables the connector reads (API hosts, OAuth client); its `ctx.settings.connector`. */
+  settings?: ConnectorSettingsDeclaration;
+  /** The flags `destinations add` / `reauth` take for it. */
+  cli: ConnectorCli;
+  /** Present when the CRM is connected by OAuth (`destinations connect`, /oauth/<id>/...). */
+  oauth?: ConnectorOAuth<Config, Credentials, Settings>;
+  /** The whole connector (its SDKs load only then). */
+  load(): Promise<Connector<Config, Credentials, Settings>>;
+}
+
+/** A manifest and the functions that talk to the CRM. */
+export interface Connector<Config = any, Credentials = any, Settings = any> extends ConnectorManifest<Config, Credentials, Settings> {
+  describeFields(ctx: ConnectorContext<Config, Credentials, Settings>): Promise<FieldDescriptor[]>;
+  deliver(ctx: ConnectorContext<Config, Credentials, Settings>, record: DeliveryRecord): Promise<DeliveryResult>;
   /**
    * The exact request body deliver() would send for this record, for connectors that can say
    * without calling out (shown by `mappings preview`). Absent when the body depends on the CRM.
    */
   renderBody?(record: DeliveryRecord): unknown;
   /** Checks the credentials work; throws ConnectorError otherwise. */
-  verify(ctx: ConnectorContext<Config, Credentials>): Promise<void>;
+  verify(ctx: ConnectorContext<Config, Credentials, Settings>): Promise<void>;
 }

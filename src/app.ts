@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadConnectors } from '../connectors/index.js';
 import type { AppConfig } from './config/env.js';
 import { KeyRing } from './crypto/key-ring.js';
 import { createGraphClient, type GraphClient } from './meta/graph-client.js';
@@ -68,6 +69,8 @@ export function queueBackendOf(config: AppConfig, dbh: DbHandle): QueueBackendSp
 
 export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config.logLevel);
+  // Every registered connector, whole: one that does not load stops start-up, not a delivery.
+  await loadConnectors();
   const keyRing = KeyRing.fromConfig(config.encryptionKeys ?? loadDevelopmentKey(config, logger));
   const dbh = await openConfiguredDb(config, opts.role ?? 'cli', logger);
   let queues: Queues;

@@ -15,9 +15,9 @@ import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/ap
 import { ConnectorError, type ConnectorContext } from '../types.js';
 import { networkCodeOf } from '../../src/util/classify.js';
 import { classifyHubspotError } from './classify-error.js';
-import type { HubspotConfig, HubspotCredentials, LeadRelayPropertyDefinition } from './manifest.js';
+import type { HubspotConfig, HubspotCredentials, HubspotSettings, LeadRelayPropertyDefinition } from './manifest.js';
 
-export type HubspotContext = ConnectorContext<HubspotConfig, HubspotCredentials>;
+export type HubspotContext = ConnectorContext<HubspotConfig, HubspotCredentials, HubspotSettings>;
 
 export interface CapturedResponse {
   status: number;
@@ -98,7 +98,7 @@ export function knownSecrets(ctx: HubspotContext, extra: readonly (string | unde
   return [
     creds.accessToken,
     creds.type === 'oauth' ? creds.refreshToken : undefined,
-    ctx.settings.hubspot.clientSecret,
+    ctx.settings.connector.clientSecret,
     ...extra,
   ];
 }
@@ -116,7 +116,7 @@ export async function callHubspot<T>(
   operation: (client: Client, callOptions: HubspotCallOptions) => Promise<T>,
 ): Promise<{ value: T; response: CapturedResponse | undefined }> {
   let captured: CapturedResponse | undefined;
-  const client = new Client({ accessToken, basePath: normaliseBaseUrl(ctx.settings.hubspot.apiUrl) });
+  const client = new Client({ accessToken, basePath: normaliseBaseUrl(ctx.settings.connector.apiUrl) });
   // The response is captured by a per-call middleware: client 13.x (the last line that supports
   // Node 20) applies middleware given per call, but ignores middleware given to the Client.
   const callOptions: HubspotCallOptions = {

@@ -14,17 +14,13 @@ import {
 import {
   FIELD_CACHE_TTL_MS,
   HUBSPOT_APP_URL,
-  HUBSPOT_CONNECTOR_ID,
-  HUBSPOT_FIELD_MAPPING,
-  HUBSPOT_LABEL,
   LEAD_ID_PROPERTY,
   LEADRELAY_PROPERTIES,
   LEADRELAY_PROPERTY_GROUP,
-  hubspotAuthModes,
-  hubspotConfigSchema,
-  hubspotCredentialsSchema,
+  hubspotManifest,
   type HubspotConfig,
   type HubspotCredentials,
+  type HubspotSettings,
 } from './manifest.js';
 import { withAccessToken } from './oauth.js';
 import { buildContactUpsertInput } from './record.js';
@@ -205,13 +201,8 @@ async function verify(ctx: HubspotContext): Promise<void> {
   await ensureProperties(ctx);
 }
 
-export const hubspotConnector: Connector<HubspotConfig, HubspotCredentials> = {
-  id: HUBSPOT_CONNECTOR_ID,
-  label: HUBSPOT_LABEL,
-  auth: hubspotAuthModes,
-  configSchema: hubspotConfigSchema,
-  credentialsSchema: hubspotCredentialsSchema,
-  fieldMapping: HUBSPOT_FIELD_MAPPING,
+export const hubspotConnector: Connector<HubspotConfig, HubspotCredentials, HubspotSettings> = {
+  ...hubspotManifest,
   describeFields: async (ctx) => {
     try {
       return await describeFields(ctx);

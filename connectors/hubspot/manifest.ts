@@ -1,8 +1,9 @@
 // Static facts about HubSpot: auth modes, URLs, scopes, the custom properties LeadRelay
-// owns, and the schemas of a destination's config and credentials. Behaviour lives in the
-// other files of this folder.
+// owns, the schemas of a destination's config and credentials, the settings and command-line
+// flags it takes, and how it is connected by OAuth (hubspotManifest, what the rest of the program
+// reads). Behaviour lives in the other files of this folder, loaded only when used.
 import { z } from 'zod';
-import type { ConnectorAuth, FieldMappingSupport } from '../types.js';
+import type { ConnectorAuth, ConnectorManifest, ConnectorSettingsDeclaration, FieldMappingSupport, SettingsOf } from '../types.js';
 
 export const HUBSPOT_CONNECTOR_ID = 'hubspot';
 export const HUBSPOT_LABEL = 'HubSpot';
@@ -10,7 +11,7 @@ export const HUBSPOT_LABEL = 'HubSpot';
 /** The SDK's getAuthorizationUrl hardcodes this host too (it is not the API host). */
 export const HUBSPOT_AUTHORIZE_URL = 'https://app.hubspot.com/oauth/authorize';
 /**
- * The dated token endpoint, relative to `settings.hubspot.apiUrl`. The SDK still posts to
+ * The dated token endpoint, relative to the `apiUrl` setting (HUBSPOT_API_URL). The SDK still posts to
  * `/oauth/v1/token`, which HubSpot sunsets on 2027-02-16; the dated one wants every
  * parameter in the form body.
  * https://developers.hubspot.com/docs/api-reference/legacy/authentication/oauth-tokens/v1/migration-guide
@@ -111,3 +112,54 @@ export const hubspotAuthModes: ConnectorAuth[] = [
  * its own uses config/mappings/hubspot.json fitted to them.
  */
 export const HUBSPOT_FIELD_MAPPING: FieldMappingSupport = { targets: 'fixed', withoutRouteMapping: 'preset' };
+
+/** The environment variables HubSpot reads (README: Configuration). */
+export const hubspotSettings = {
+  apiUrl: { env: 'HUBSPOT_API_URL', type: 'url', default: 'https://api.hubapi.com' },
+  clientId: { env: 'HUBSPOT_CLIENT_ID', type: 'text', default: '' },
+  clientSecret: { env: 'HUBSPOT_CLIENT_SECRET', type: 'text', default: '' },
+} satisfies ConnectorSettingsDeclaration;
+export type HubspotSettings = SettingsOf<typeof hubspotSettings>;
+
+export const hubspotManifest: ConnectorManifest<HubspotConfig, HubspotCredentials, HubspotSettings> = {
+  id: HUBSPOT_CONNECTOR_ID,
+  label: HUBSPOT_LABEL,
+  auth: hubspotAuthModes,
+  configSchema: hubspotConfigSchema,
+  credentialsSchema: hubspotCredentialsSchema,
+  fieldMapping: HUBSPOT_FIELD_MAPPING,
+  mappingPreset: 'config/mappings/hubspot.json',
+  settings: hubspotSettings,
+  cli: {
+    inputs: [{ flag: 'token', description: 'private-app token', target: 'credentials', key: 'accessToken', required: true, secret: true }],
+    fixedCredentials: { type: 'private_app' },
+  },
+  oauth: {
+    requiredSettings: ['clientId', 'clientSecret'],
+    scopes: HUBSPOT_SCOPES,
+    pkce: false,
+    async authorizeUrl({ settings, redirectUri, state }) {
+      const { buildAuthorizeUrl } = await import('./oauth.js');
+      return buildAuthorizeUrl({ clientId: settings.connector.clientId, redirectUri, state });
+    },
+    async exchangeCode({ settings, code, redirectUri, now }) {
+      const { exchangeCode } = await import('./oauth.js');
+      return exchangeCode({ settings, code, redirectUri, now });
+    },
+    // Private-app tokens never expire; OAuth ones keep their account id when HubSpot omits it.
+    async refresh({ settings, credentials, now }) {
+      if (credentials.type !== 'oauth') return credentials;
+      const { refreshAccessToken } = await import('./oauth.js');
+      const next = await refreshAccessToken({ settings, refreshToken: credentials.refreshToken, now });
+      const hubId = next.hubId ?? credentials.hubId;
+      return { ...next, ...(hubId !== undefined ? { hubId } : {}) };
+    },
+    defaultName: (credentials) => (credentials.type === 'oauth' && typeof credentials.hubId === 'string' ? `HubSpot ${credentials.hubId}` : 'HubSpot'),
+    async forgetCaches(destinationId) {
+      const { forgetRefreshedTokens, clearFieldCache } = await import('./index.js');
+      forgetRefreshedTokens(destinationId);
+      clearFieldCache(destinationId);
+    },
+  },
+  load: async () => (await import('./index.js')).hubspotConnector,
+};

@@ -14,7 +14,10 @@ import {
   HUBSPOT_SCOPES,
   HUBSPOT_TOKEN_PATH,
   type HubspotOAuthCredentials,
+  type HubspotSettings,
 } from './manifest.js';
+
+type HubspotConnectorSettings = ConnectorSettings<HubspotSettings>;
 
 export interface AuthorizeUrlInput {
   clientId: string;
@@ -61,7 +64,7 @@ interface FormResponse {
 type Grant = 'authorization_code' | 'refresh_token';
 
 export interface ExchangeCodeInput {
-  settings: ConnectorSettings;
+  settings: HubspotConnectorSettings;
   code: string;
   redirectUri: string;
   /** PKCE verifier, when the authorize URL carried a challenge. */
@@ -78,13 +81,13 @@ export interface ExchangeCodeInput {
 export async function exchangeCode(input: ExchangeCodeInput): Promise<HubspotOAuthCredentials> {
   const params: Record<string, string> = {
     grant_type: 'authorization_code',
-    client_id: input.settings.hubspot.clientId,
-    client_secret: input.settings.hubspot.clientSecret,
+    client_id: input.settings.connector.clientId,
+    client_secret: input.settings.connector.clientSecret,
     redirect_uri: input.redirectUri,
     code: input.code,
   };
   if (input.codeVerifier) params.code_verifier = input.codeVerifier;
-  const secrets = [input.code, input.settings.hubspot.clientSecret, input.codeVerifier];
+  const secrets = [input.code, input.settings.connector.clientSecret, input.codeVerifier];
   const credentials = await requestTokens(input.settings, params, 'authorization_code', secrets, input.now);
   if (credentials.hubId === undefined) {
     const hubId = await introspectHubId(input.settings, credentials.accessToken);
@@ -94,7 +97,7 @@ export async function exchangeCode(input: ExchangeCodeInput): Promise<HubspotOAu
 }
 
 export interface RefreshAccessTokenInput {
-  settings: ConnectorSettings;
+  settings: HubspotConnectorSettings;
   refreshToken: string;
   now: number;
 }
@@ -107,17 +110,17 @@ export interface RefreshAccessTokenInput {
 export async function refreshAccessToken(input: RefreshAccessTokenInput): Promise<HubspotOAuthCredentials> {
   const params = {
     grant_type: 'refresh_token',
-    client_id: input.settings.hubspot.clientId,
-    client_secret: input.settings.hubspot.clientSecret,
+    client_id: input.settings.connector.clientId,
+    client_secret: input.settings.connector.clientSecret,
     refresh_token: input.refreshToken,
   };
-  const secrets = [input.refreshToken, input.settings.hubspot.clientSecret];
+  const secrets = [input.refreshToken, input.settings.connector.clientSecret];
   const next = await requestTokens(input.settings, params, 'refresh_token', secrets, input.now);
   return { ...next, refreshToken: next.refreshToken || input.refreshToken };
 }
 
 async function requestTokens(
-  settings: ConnectorSettings,
+  settings: HubspotConnectorSettings,
   params: Record<string, string>,
   grant: Grant,
   secrets: (string | undefined)[],
@@ -141,11 +144,11 @@ async function requestTokens(
 }
 
 /** POST /oauth/2026-03/token/introspect → the token's hub_id; undefined when it cannot tell. */
-export async function introspectHubId(settings: ConnectorSettings, accessToken: string): Promise<string | undefined> {
+export async function introspectHubId(settings: HubspotConnectorSettings, accessToken: string): Promise<string | undefined> {
   try {
     const response = await postForm(settings, HUBSPOT_INTROSPECT_PATH, {
-      client_id: settings.hubspot.clientId,
-      client_secret: settings.hubspot.clientSecret,
+      client_id: settings.connector.clientId,
+      client_secret: settings.connector.clientSecret,
       token: accessToken,
       token_type_hint: 'access_token',
     });
@@ -159,9 +162,9 @@ export async function introspectHubId(settings: ConnectorSettings, accessToken: 
 }
 
 /** A form-encoded POST with every parameter in the body (the dated endpoints refuse query parameters). */
-async function postForm(settings: ConnectorSettings, path: string, params: Record<string, string>): Promise<FormResponse> {
+async function postForm(settings: HubspotConnectorSettings, path: string, params: Record<string, string>): Promise<FormResponse> {
   try {
-    const response = await axios.post<string>(`${normaliseBaseUrl(settings.hubspot.apiUrl)}${path}`, new URLSearchParams(params).toString(), {
+    const response = await axios.post<string>(`${normaliseBaseUrl(settings.connector.apiUrl)}${path}`, new URLSearchParams(params).toString(), {
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       timeout: settings.timeoutMs,
       maxRedirects: 0,
@@ -182,7 +185,7 @@ async function postForm(settings: ConnectorSettings, path: string, params: Recor
 }
 
 function tokenEndpointError(
-  settings: ConnectorSettings,
+  settings: HubspotConnectorSettings,
   response: FormResponse,
   grant: Grant,
   secrets: (string | undefined)[],

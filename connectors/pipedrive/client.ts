@@ -7,7 +7,7 @@
 // failure into a ConnectorError. It never attaches axios errors as causes: they carry the
 // request config, which holds the token.
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
-import { ConnectorError, type ConnectorContext, type ConnectorSettings } from '../types.js';
+import { ConnectorError, type ConnectorContext } from '../types.js';
 import { networkCodeOf } from '../../src/util/classify.js';
 import { classifyPipedriveError, readPipedriveMessage } from './classify-error.js';
 import {
@@ -16,10 +16,11 @@ import {
   type PipedriveConfig,
   type PipedriveCredentials,
   type PipedriveOAuthCredentials,
+  type PipedriveSettings,
 } from './manifest.js';
 import { flattenHeaders, parseJson, refreshAccessToken } from './oauth.js';
 
-export type PipedriveContext = ConnectorContext<PipedriveConfig, PipedriveCredentials>;
+export type PipedriveContext = ConnectorContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>;
 
 export type QueryValue = string | number | boolean | undefined;
 
@@ -49,12 +50,12 @@ export interface PipedriveClient {
 /**
  * Where API calls go:
  * - OAuth: always the `api_domain` the token endpoint returned (Pipedrive requires it).
- * - API token: settings.pipedrive.apiUrl when the operator changed it from the default
+ * - API token: the apiUrl setting (PIPEDRIVE_API_URL) when the operator changed it from the default
  *   (a proxy, a sandbox, the loopback fake in tests) — that setting wins; otherwise
  *   https://<companyDomain>.pipedrive.com when the company domain is known; otherwise
  *   https://api.pipedrive.com.
  */
-export function resolveApiBaseUrl(settings: ConnectorSettings['pipedrive'], credentials: PipedriveCredentials): string {
+export function resolveApiBaseUrl(settings: PipedriveSettings, credentials: PipedriveCredentials): string {
   if (credentials.type === 'oauth') return credentials.apiDomain.replace(/\/$/, '');
   const apiUrl = settings.apiUrl.replace(/\/$/, '');
   if (apiUrl !== PIPEDRIVE_DEFAULT_API_URL) return apiUrl;
@@ -99,7 +100,7 @@ export function createPipedriveClient(ctx: PipedriveContext, http: AxiosInstance
     if (!pending) {
       pending = (async () => {
         const next = await refreshAccessToken(
-          ctx.settings.pipedrive,
+          ctx.settings.connector,
           { refreshToken: current.refreshToken },
           { timeoutMs: ctx.settings.timeoutMs, now: ctx.now() },
         );
@@ -120,7 +121,7 @@ export function createPipedriveClient(ctx: PipedriveContext, http: AxiosInstance
     try {
       return await http.request<string>({
         method: req.method,
-        url: buildUrl(resolveApiBaseUrl(ctx.settings.pipedrive, credentials), req.path, req.query),
+        url: buildUrl(resolveApiBaseUrl(ctx.settings.connector, credentials), req.path, req.query),
         data: req.body === undefined ? undefined : JSON.stringify(req.body),
         headers,
         responseType: 'text',

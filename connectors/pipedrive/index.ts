@@ -26,15 +26,12 @@ import { derivePersonKey } from '../person-key.js';
 import { createPipedriveClient, unexpectedResponse, type PipedriveClient, type PipedriveContext, type PipedriveResponse } from './client.js';
 import {
   PIPEDRIVE_FIELD_CACHE_TTL_MS,
-  PIPEDRIVE_ID,
-  PIPEDRIVE_LABEL,
-  pipedriveAuth,
-  pipedriveConfigSchema,
-  pipedriveCredentialsSchema,
   pipedriveLedgerSchema,
+  pipedriveManifest,
   type PipedriveConfig,
   type PipedriveCredentials,
   type PipedriveLedger,
+  type PipedriveSettings,
 } from './manifest.js';
 import { pipedriveLeadFieldSchema, pipedrivePersonFieldSchema, toFieldDescriptors, type PipedriveFieldCatalog } from './fields.js';
 import { buildLeadBody, buildLeadPatch, buildNoteContent, buildPersonBody, findEmail, findPhone, splitFields, type SplitFields } from './record.js';
@@ -340,12 +337,8 @@ async function deliverToPipedrive(ctx: PipedriveContext, record: DeliveryRecord)
   return result(client, leadId, 'created', lastResponse);
 }
 
-export const pipedriveConnector: Connector<PipedriveConfig, PipedriveCredentials> = {
-  id: PIPEDRIVE_ID,
-  label: PIPEDRIVE_LABEL,
-  auth: pipedriveAuth,
-  configSchema: pipedriveConfigSchema,
-  credentialsSchema: pipedriveCredentialsSchema,
+export const pipedriveConnector: Connector<PipedriveConfig, PipedriveCredentials, PipedriveSettings> = {
+  ...pipedriveManifest,
 
   async describeFields(ctx): Promise<FieldDescriptor[]> {
     return toFieldDescriptors(await loadFieldCatalog(ctx, createPipedriveClient(ctx)));

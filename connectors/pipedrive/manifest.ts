@@ -1,12 +1,14 @@
-// Static facts about Pipedrive: identity, auth modes, URLs and the shapes of a destination's
-// config and credentials. Behaviour lives in client.ts / record.ts / index.ts.
+// Static facts about Pipedrive: identity, auth modes, URLs, the shapes of a destination's
+// config and credentials, the settings and command-line flags it takes, and how it is connected
+// by OAuth (pipedriveManifest, what the rest of the program reads). Behaviour lives in
+// client.ts / record.ts / index.ts / oauth.ts, loaded only when used.
 import { z } from 'zod';
-import type { ConnectorAuth } from '../types.js';
+import type { ConnectorAuth, ConnectorManifest, ConnectorSettingsDeclaration, SettingsOf } from '../types.js';
 
 export const PIPEDRIVE_ID = 'pipedrive';
 export const PIPEDRIVE_LABEL = 'Pipedrive';
 
-/** The public API host. When settings.pipedrive.apiUrl differs from it, the operator (or a test) points us elsewhere. */
+/** The public API host. When the apiUrl setting (PIPEDRIVE_API_URL) differs from it, the operator (or a test) points us elsewhere. */
 export const PIPEDRIVE_DEFAULT_API_URL = 'https://api.pipedrive.com';
 export const PIPEDRIVE_DEFAULT_OAUTH_URL = 'https://oauth.pipedrive.com';
 
@@ -48,7 +50,7 @@ function normalizeCompanyDomain(value: unknown): unknown {
 export const pipedriveApiTokenCredentialsSchema = z.object({
   type: z.literal('api_token'),
   apiToken: z.string().min(1, 'apiToken is required'),
-  /** The company's subdomain: only used for links, and as the API host when settings.pipedrive.apiUrl is the default. */
+  /** The company's subdomain: only used for links, and as the API host when the apiUrl setting is the default. */
   companyDomain: z.preprocess(
     normalizeCompanyDomain,
     z
@@ -94,3 +96,58 @@ export const pipedriveLedgerSchema = z.object({
   completed: z.boolean().optional(),
 });
 export type PipedriveLedger = z.infer<typeof pipedriveLedgerSchema>;
+
+/** The environment variables Pipedrive reads (README: Configuration). */
+export const pipedriveSettings = {
+  apiUrl: { env: 'PIPEDRIVE_API_URL', type: 'url', default: PIPEDRIVE_DEFAULT_API_URL },
+  oauthUrl: { env: 'PIPEDRIVE_OAUTH_URL', type: 'url', default: PIPEDRIVE_DEFAULT_OAUTH_URL },
+  clientId: { env: 'PIPEDRIVE_CLIENT_ID', type: 'text', default: '' },
+  clientSecret: { env: 'PIPEDRIVE_CLIENT_SECRET', type: 'text', default: '' },
+} satisfies ConnectorSettingsDeclaration;
+export type PipedriveSettings = SettingsOf<typeof pipedriveSettings>;
+
+export const pipedriveManifest: ConnectorManifest<PipedriveConfig, PipedriveCredentials, PipedriveSettings> = {
+  id: PIPEDRIVE_ID,
+  label: PIPEDRIVE_LABEL,
+  auth: pipedriveAuth,
+  configSchema: pipedriveConfigSchema,
+  credentialsSchema: pipedriveCredentialsSchema,
+  // No fieldMapping: the default (the fields describeFields lists, and the preset).
+  mappingPreset: 'config/mappings/pipedrive.json',
+  settings: pipedriveSettings,
+  cli: {
+    inputs: [
+      { flag: 'api-token', description: 'personal API token', target: 'credentials', key: 'apiToken', required: true, secret: true },
+      { flag: 'company-domain', description: 'company subdomain', target: 'credentials', key: 'companyDomain', required: false, secret: false },
+    ],
+    fixedCredentials: { type: 'api_token' },
+  },
+  oauth: {
+    requiredSettings: ['clientId', 'clientSecret'],
+    scopes: PIPEDRIVE_SCOPES,
+    pkce: false,
+    // Pipedrive takes no scopes in the URL: they are set on the app in the Developer Hub.
+    async authorizeUrl({ settings, redirectUri, state }) {
+      const { buildAuthorizeUrl } = await import('./oauth.js');
+      return buildAuthorizeUrl(settings.connector, { redirectUri, state });
+    },
+    // The credentials carry the company's `api_domain`, where every API call then goes.
+    async exchangeCode({ settings, code, redirectUri, now }) {
+      const { exchangeCode } = await import('./oauth.js');
+      return exchangeCode(settings.connector, { code, redirectUri }, { timeoutMs: settings.timeoutMs, now });
+    },
+    async refresh({ settings, credentials, now }) {
+      if (credentials.type !== 'oauth') return credentials;
+      const { refreshAccessToken } = await import('./oauth.js');
+      return refreshAccessToken(settings.connector, { refreshToken: credentials.refreshToken }, { timeoutMs: settings.timeoutMs, now });
+    },
+    defaultName(credentials) {
+      const company = credentials.type === 'oauth' ? /^https:\/\/([a-z0-9-]+)\.pipedrive\.com$/i.exec(credentials.apiDomain)?.[1] : undefined;
+      return company ? `Pipedrive (${company})` : 'Pipedrive';
+    },
+    async forgetCaches(destinationId) {
+      (await import('./index.js')).clearFieldCache(destinationId);
+    },
+  },
+  load: async () => (await import('./index.js')).pipedriveConnector,
+};

@@ -8,11 +8,11 @@
 // and headers we classify on (pipedrive/client-nodejs#725).
 import axios, { type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { ConnectorError, type ConnectorSettings } from '../types.js';
+import { ConnectorError } from '../types.js';
 import { classifyPipedriveError, readPipedriveMessage } from './classify-error.js';
-import { PIPEDRIVE_DEFAULT_OAUTH_URL, type PipedriveOAuthCredentials } from './manifest.js';
+import { PIPEDRIVE_DEFAULT_OAUTH_URL, type PipedriveOAuthCredentials, type PipedriveSettings } from './manifest.js';
 
-export type PipedriveSettings = ConnectorSettings['pipedrive'];
+export type { PipedriveSettings };
 
 export interface PipedriveOAuthCallOptions {
   /** Request timeout in ms (settings.timeoutMs). */

@@ -16,11 +16,12 @@ import {
   salesforceCredentialsSchema,
   type SalesforceConfig,
   type SalesforceCredentials,
+  type SalesforceSettings,
 } from './manifest.js';
 import { refreshAccessTokenShared, SalesforceTokenError } from './oauth.js';
 import { salesforceDescribeSchema, type SalesforceDescribe } from './record.js';
 
-export type SalesforceContext = ConnectorContext<SalesforceConfig, SalesforceCredentials>;
+export type SalesforceContext = ConnectorContext<SalesforceConfig, SalesforceCredentials, SalesforceSettings>;
 
 /**
  * One refresh per operation. jsforce refreshes on every 401, including the 401 of a request it
@@ -118,7 +119,7 @@ export async function withSalesforceSession<T>(ctx: SalesforceContext, fn: (sess
 export function openSalesforceSession(ctx: SalesforceContext, RecordingConnection: RecordingConnectionClass): SalesforceSession {
   const config = parseOrPark(salesforceConfigSchema, ctx.config, 'salesforce_config_invalid', 'destination settings');
   const credentials = parseOrPark(salesforceCredentialsSchema, ctx.credentials, 'salesforce_credentials_invalid', 'stored credentials');
-  const sf = ctx.settings.salesforce;
+  const sf = ctx.settings.connector;
   const loginUrl = config.loginUrl ?? sf.loginUrl;
   const secrets = [credentials.accessToken, credentials.refreshToken];
 

@@ -12,16 +12,7 @@
 import type { Connection, DmlOptions } from 'jsforce';
 import { ConnectorError, type Connector, type DeliveryRecord, type DeliveryResult, type FieldDescriptor } from '../types.js';
 import { describeSObject, withSalesforceSession, type SalesforceContext, type SalesforceSession } from './client.js';
-import {
-  SALESFORCE_CONNECTOR_ID,
-  SALESFORCE_FIELD_MAPPING,
-  SALESFORCE_LABEL,
-  salesforceAuthModes,
-  salesforceConfigSchema,
-  salesforceCredentialsSchema,
-  type SalesforceConfig,
-  type SalesforceCredentials,
-} from './manifest.js';
+import { salesforceManifest, type SalesforceConfig, type SalesforceCredentials, type SalesforceSettings } from './manifest.js';
 import {
   buildSalesforceWrite,
   chooseExternalIdField,
@@ -176,13 +167,8 @@ async function verify(ctx: SalesforceContext): Promise<void> {
   });
 }
 
-export const salesforceConnector: Connector<SalesforceConfig, SalesforceCredentials> = {
-  id: SALESFORCE_CONNECTOR_ID,
-  label: SALESFORCE_LABEL,
-  auth: salesforceAuthModes,
-  configSchema: salesforceConfigSchema,
-  credentialsSchema: salesforceCredentialsSchema,
-  fieldMapping: SALESFORCE_FIELD_MAPPING,
+export const salesforceConnector: Connector<SalesforceConfig, SalesforceCredentials, SalesforceSettings> = {
+  ...salesforceManifest,
   describeFields,
   deliver: deliverRecord,
   verify,

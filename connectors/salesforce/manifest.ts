@@ -1,7 +1,9 @@
-// Static facts about Salesforce: auth modes, URLs, scopes, defaults, and the schemas of a
-// destination's config and credentials. Behaviour lives in the other files of this folder.
+// Static facts about Salesforce: auth modes, URLs, scopes, defaults, the schemas of a
+// destination's config and credentials, the settings and command-line flags it takes, and how it
+// is connected by OAuth (salesforceManifest, what the rest of the program reads). Behaviour lives
+// in the other files of this folder, loaded only when used.
 import { z } from 'zod';
-import type { ConnectorAuth, FieldMappingSupport } from '../types.js';
+import { ConnectorError, type ConnectorAuth, type ConnectorManifest, type ConnectorSettingsDeclaration, type FieldMappingSupport, type LoginUrlCheck, type SettingsOf } from '../types.js';
 
 export const SALESFORCE_CONNECTOR_ID = 'salesforce';
 export const SALESFORCE_LABEL = 'Salesforce';
@@ -61,7 +63,7 @@ export const salesforceConfigSchema = z.object({
   defaultCompany: z.string().trim().min(1).default(NOT_PROVIDED_PLACEHOLDER),
   /** LastName when the mapping gives none (required on Lead and Contact). */
   defaultLastName: z.string().trim().min(1).default(NOT_PROVIDED_PLACEHOLDER),
-  /** Login URL for this destination's token refreshes; defaults to settings.salesforce.loginUrl. */
+  /** Login URL for this destination's token refreshes; defaults to the loginUrl setting (SALESFORCE_LOGIN_URL). */
   loginUrl: httpUrl('loginUrl').optional(),
   /**
    * Send `Sforce-Duplicate-Rule-Header: allowSave=true`, which saves a duplicate anyway when the
@@ -99,3 +101,104 @@ export const salesforceAuthModes: ConnectorAuth[] = [
  * its own uses config/mappings/salesforce.json fitted to them.
  */
 export const SALESFORCE_FIELD_MAPPING: FieldMappingSupport = { targets: 'fixed', withoutRouteMapping: 'preset' };
+
+/** The environment variables Salesforce reads (README: Configuration). */
+export const salesforceSettings = {
+  loginUrl: { env: 'SALESFORCE_LOGIN_URL', type: 'url', default: SALESFORCE_PRODUCTION_LOGIN_URL },
+  apiVersion: { env: 'SALESFORCE_API_VERSION', type: 'text', default: '62.0', pattern: { regex: /^\d+\.\d$/, message: 'must look like 62.0' } },
+  clientId: { env: 'SALESFORCE_CLIENT_ID', type: 'text', default: '' },
+  clientSecret: { env: 'SALESFORCE_CLIENT_SECRET', type: 'text', default: '' },
+} satisfies ConnectorSettingsDeclaration;
+export type SalesforceSettings = SettingsOf<typeof salesforceSettings>;
+
+/**
+ * A Salesforce login URL: `production`, `sandbox`, or an https origin (login.salesforce.com,
+ * test.salesforce.com, a My Domain). Plain http only for the configured SALESFORCE_LOGIN_URL
+ * and loopback hosts (local fakes). The client secret and the code are sent there.
+ */
+export function parseSalesforceLoginUrl(raw: string, configuredLoginUrl: string): LoginUrlCheck {
+  const value = raw.trim();
+  if (value === 'production') return { ok: true, loginUrl: SALESFORCE_PRODUCTION_LOGIN_URL };
+  if (value === 'sandbox') return { ok: true, loginUrl: SALESFORCE_SANDBOX_LOGIN_URL };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { ok: false, message: `login URL "${value.slice(0, 80)}" is not a URL (use https://login.salesforce.com, https://test.salesforce.com for sandboxes, or your My Domain)` };
+  }
+  const isConfigured = url.origin === new URL(configuredLoginUrl).origin;
+  const isLoopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (isConfigured || isLoopback))) return { ok: false, message: 'the Salesforce login URL must use https' };
+  if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    return { ok: false, message: 'the Salesforce login URL must be just the host, e.g. https://test.salesforce.com' };
+  }
+  return { ok: true, loginUrl: url.origin };
+}
+
+// OAuth: the web-server flow with PKCE (External Client Apps may require it), `api refresh_token`
+// scopes, and the login host chosen per destination (production, sandbox or My Domain), which
+// later refreshes use too.
+export const salesforceManifest: ConnectorManifest<SalesforceConfig, SalesforceCredentials, SalesforceSettings> = {
+  id: SALESFORCE_CONNECTOR_ID,
+  label: SALESFORCE_LABEL,
+  auth: salesforceAuthModes,
+  configSchema: salesforceConfigSchema,
+  credentialsSchema: salesforceCredentialsSchema,
+  fieldMapping: SALESFORCE_FIELD_MAPPING,
+  mappingPreset: 'config/mappings/salesforce.json',
+  settings: salesforceSettings,
+  cli: {
+    inputs: [
+      { flag: 'instance-url', description: 'instance URL', target: 'credentials', key: 'instanceUrl', required: true, secret: false },
+      { flag: 'access-token', description: 'access token', target: 'credentials', key: 'accessToken', required: true, secret: true },
+      { flag: 'refresh-token', description: 'refresh token', target: 'credentials', key: 'refreshToken', required: true, secret: true },
+      { flag: 'login-url', description: 'login URL (https://test.salesforce.com for sandboxes)', target: 'config', key: 'loginUrl', required: false, secret: false, label: 'login URL' },
+      { flag: 'sobject', description: 'Lead (default) or Contact', target: 'config', key: 'sobject', required: false, secret: false, label: 'object' },
+      { flag: 'external-id-field', description: 'External ID field holding the Meta lead id', target: 'config', key: 'externalIdField', required: false, secret: false, label: 'External ID field' },
+    ],
+  },
+  oauth: {
+    requiredSettings: ['clientId', 'clientSecret'],
+    scopes: SALESFORCE_SCOPES,
+    pkce: true,
+    loginUrl: {
+      description: 'login host, e.g. https://test.salesforce.com for a sandbox, or your My Domain ("sandbox" and "production" also work)',
+      parse: (raw, settings) => parseSalesforceLoginUrl(raw, settings.loginUrl),
+      configKey: 'loginUrl',
+    },
+    async authorizeUrl({ settings, redirectUri, state, loginUrl, codeChallenge }) {
+      const { buildAuthorizeUrl } = await import('./oauth.js');
+      const s = settings.connector;
+      return buildAuthorizeUrl({ loginUrl: loginUrl ?? s.loginUrl, clientId: s.clientId, redirectUri, state, codeChallenge });
+    },
+    async exchangeCode({ settings, code, redirectUri, loginUrl, codeVerifier }) {
+      const { exchangeCode } = await import('./oauth.js');
+      const s = settings.connector;
+      return exchangeCode({ loginUrl: loginUrl ?? s.loginUrl, clientId: s.clientId, clientSecret: s.clientSecret, redirectUri, code, codeVerifier, timeoutMs: settings.timeoutMs });
+    },
+    // A new refresh token comes back only when the connected app rotates them; the instance may move.
+    async refresh({ settings, config, credentials }) {
+      const [{ refreshAccessToken }, { classifySalesforceError }] = await Promise.all([import('./oauth.js'), import('./classify-error.js')]);
+      const s = settings.connector;
+      try {
+        const res = await refreshAccessToken({ loginUrl: config.loginUrl ?? s.loginUrl, clientId: s.clientId, clientSecret: s.clientSecret, refreshToken: credentials.refreshToken, timeoutMs: settings.timeoutMs });
+        return { accessToken: res.access_token, refreshToken: res.refresh_token ?? credentials.refreshToken, instanceUrl: res.instance_url.replace(/\/+$/, '') };
+      } catch (err) {
+        throw new ConnectorError(classifySalesforceError(err));
+      }
+    },
+    defaultName(credentials) {
+      try {
+        return `Salesforce (${new URL(credentials.instanceUrl).hostname})`;
+      } catch {
+        return 'Salesforce';
+      }
+    },
+    async forgetCaches(destinationId) {
+      const { forgetSharedRefreshes, clearFieldCache } = await import('./index.js');
+      forgetSharedRefreshes(destinationId);
+      clearFieldCache(destinationId);
+    },
+  },
+  load: async () => (await import('./index.js')).salesforceConnector,
+};

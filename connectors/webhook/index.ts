@@ -7,17 +7,7 @@ import { ConnectorError } from '../types.js';
 import { guardOutboundUrl, type ResolveHost } from '../../src/util/outbound-guard.js';
 import { classifyWebhookResponse } from './classify-error.js';
 import { buildWebhookBody, buildWebhookRequest, sendWebhookRequest, type WebhookAnswer, type WebhookExchange } from './client.js';
-import {
-  WEBHOOK_CONNECTOR_ID,
-  WEBHOOK_CONNECTOR_LABEL,
-  WEBHOOK_FIELD_MAPPING,
-  describeWebhookFields,
-  webhookAuth,
-  webhookConfigSchema,
-  webhookCredentialsSchema,
-  type WebhookConfig,
-  type WebhookCredentials,
-} from './manifest.js';
+import { describeWebhookFields, webhookConfigSchema, webhookCredentialsSchema, webhookManifest, type WebhookConfig, type WebhookCredentials } from './manifest.js';
 
 export type WebhookContext = ConnectorContext<WebhookConfig, WebhookCredentials>;
 
@@ -79,12 +69,7 @@ function mappedFields(record: DeliveryRecord): DeliveryRecord['fields'] | undefi
 
 export function createWebhookConnector(deps: WebhookConnectorDeps = {}): Connector<WebhookConfig, WebhookCredentials> {
   return {
-    id: WEBHOOK_CONNECTOR_ID,
-    label: WEBHOOK_CONNECTOR_LABEL,
-    auth: webhookAuth,
-    configSchema: webhookConfigSchema,
-    credentialsSchema: webhookCredentialsSchema,
-    fieldMapping: WEBHOOK_FIELD_MAPPING,
+    ...webhookManifest,
 
     /** The canonical record's top-level keys: what every body carries (mapping targets are open). */
     async describeFields(): Promise<FieldDescriptor[]> {

@@ -1,5 +1,6 @@
 // Static facts about the generic HTTPS destination: its id, auth modes, config and credential
-// schemas, the headers it sends and the fields it "writes" (the whole canonical record).
+// schemas, the headers it sends, the fields it "writes" (the whole canonical record) and the
+// command-line flags it takes (webhookManifest, what the rest of the program reads).
 //
 // What a receiver gets, and how it checks it (also for the README):
 //   POST <url>
@@ -40,7 +41,7 @@
 //   other 4xx                rejected for good; the body's `message`/`error` (or the body itself)
 //                            is shown to the marketer, and `field` names the field, if given.
 import { z } from 'zod';
-import type { ConnectorAuth, FieldDescriptor, FieldMappingSupport, FieldType } from '../types.js';
+import type { ConnectorAuth, ConnectorManifest, FieldDescriptor, FieldMappingSupport, FieldType } from '../types.js';
 import type { CanonicalLead } from '../../src/lead/canonical.js';
 import { LEADRELAY_VERSION } from '../../src/util/version.js';
 
@@ -180,3 +181,33 @@ const webhookKnownTargets: FieldDescriptor[] = [
 
 /** Open targets; a route without a mapping sends the canonical record alone. */
 export const WEBHOOK_FIELD_MAPPING: FieldMappingSupport = { targets: 'open', withoutRouteMapping: 'none', knownTargets: webhookKnownTargets };
+
+export const webhookManifest: ConnectorManifest<WebhookConfig, WebhookCredentials> = {
+  id: WEBHOOK_CONNECTOR_ID,
+  label: WEBHOOK_CONNECTOR_LABEL,
+  auth: webhookAuth,
+  configSchema: webhookConfigSchema,
+  credentialsSchema: webhookCredentialsSchema,
+  fieldMapping: WEBHOOK_FIELD_MAPPING,
+  mappingPreset: 'config/mappings/webhook.json',
+  cli: {
+    inputs: [
+      {
+        flag: 'url',
+        description: 'the https endpoint; private and loopback addresses (and plain http) are refused unless LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true',
+        target: 'config',
+        key: 'url',
+        required: true,
+        secret: false,
+        outbound: true,
+        label: 'URL',
+      },
+      { flag: 'secret', description: 'HMAC signing secret, at least 16 characters', target: 'credentials', key: 'secret', required: false, secret: true },
+    ],
+    // The host names it; an unparsable URL is refused (and named) before the name matters.
+    defaultName: (config) => (typeof config.url === 'string' && URL.canParse(config.url) ? new URL(config.url).host : 'Webhook'),
+    // Its only credential is the optional signing secret: `reauth` keeps it unless --secret is given.
+    credentialsLabel: 'signing secret',
+  },
+  load: async () => (await import('./index.js')).webhookConnector,
+};

@@ -4,16 +4,7 @@
 // existing one new credentials and resumes its parked deliveries.
 import { Option, type Command } from 'commander';
 import type { App } from '../app.js';
-import {
-  buildConnectLink,
-  findConnectTargetProblem,
-  findMissingOAuthSettings,
-  isOAuthType,
-  isOAuthTypeAvailable,
-  OAUTH_TYPES,
-  getOAuthLabel,
-  parseSalesforceLoginUrl,
-} from '../http/oauth-routes.js';
+import { buildConnectLink, findConnectTargetProblem, findMissingOAuthSettings, findOAuthConnector, listLoginUrlTypes, listOAuthConnectors, listOAuthTypes, MAX_NAME_CHARS, settingsOf } from '../http/oauth-providers.js';
 import { CONNECT_LINK_TTL_MS, createOAuthStateSigner, type OAuthConnectRequest } from '../http/oauth-state.js';
 import * as repo from '../store/repos.js';
 
@@ -34,56 +25,59 @@ const print = (s: string) => process.stdout.write(s + '\n');
 
 export function registerConnectCommands(program: Command, withApp: WithApp, UsageError: UsageErrorCtor, stateSecretOf: StateSecretOf): void {
   const dests = program.commands.find((c) => c.name() === 'destinations') ?? program.command('destinations').description('where leads go');
-  dests
+  const connect = dests
     .command('connect')
     .description('print a link that connects a CRM by OAuth (opens its consent screen); with --destination, re-authorises that destination and resumes its parked deliveries')
     .option('--workspace <id>', 'workspace id (required for a new destination)')
-    .addOption(new Option('--type <type>', 'CRM (required for a new destination)').choices([...OAUTH_TYPES]))
+    .addOption(new Option('--type <type>', 'CRM (required for a new destination)').choices(listOAuthTypes()))
     .option('--destination <id>', 're-authorise this existing destination instead of creating one')
-    .option('--name <name>', 'display name of the new destination')
-    .option('--login-url <url>', 'salesforce: login host, e.g. https://test.salesforce.com for a sandbox, or your My Domain ("sandbox" and "production" also work)')
-    .action((o: ConnectFlags) =>
-      // Read-only: no migration run (the workspace it names exists only in a migrated database).
-      withApp({ queues: false, migrate: false }, async (app) => {
-        const request = await resolveRequest(app, o, UsageError);
-        const link = buildConnectLink(app.config.publicUrl, createOAuthStateSigner(stateSecretOf(app)), request, Date.now());
-        print(link);
-        const label = getOAuthLabel(request.type as (typeof OAUTH_TYPES)[number]);
-        process.stderr.write(
-          `Open this link in a browser signed in to ${label} (it works for ${Math.round(CONNECT_LINK_TTL_MS / 3_600_000)} hours; anyone holding it can connect this workspace, so send it privately).\n` +
-            (request.destinationId ? `It gives destination ${request.destinationId} new credentials and resumes its parked deliveries.\n` : ''),
-        );
-      }),
-    );
+    .option('--name <name>', 'display name of the new destination');
+  // The CRMs that sign in at a host of the account's (their manifests' oauth.loginUrl).
+  const loginUrlHelp = listOAuthConnectors().flatMap((c) => (c.oauth.loginUrl ? [`${c.id}: ${c.oauth.loginUrl.description}`] : []));
+  if (loginUrlHelp.length > 0) connect.option('--login-url <url>', loginUrlHelp.join('; '));
+  connect.action((o: ConnectFlags) =>
+    // Read-only: no migration run (the workspace it names exists only in a migrated database).
+    withApp({ queues: false, migrate: false }, async (app) => {
+      const request = await resolveRequest(app, o, UsageError);
+      const link = buildConnectLink(app.config.publicUrl, createOAuthStateSigner(stateSecretOf(app)), request, Date.now());
+      print(link);
+      const label = findOAuthConnector(request.type)?.label ?? request.type;
+      process.stderr.write(
+        `Open this link in a browser signed in to ${label} (it works for ${Math.round(CONNECT_LINK_TTL_MS / 3_600_000)} hours; anyone holding it can connect this workspace, so send it privately).\n` +
+          (request.destinationId ? `It gives destination ${request.destinationId} new credentials and resumes its parked deliveries.\n` : ''),
+      );
+    }),
+  );
 }
 
 async function resolveRequest(app: App, o: ConnectFlags, UsageError: UsageErrorCtor): Promise<OAuthConnectRequest> {
   let workspaceId = o.workspace;
   let type = o.type;
-  let destinationLoginUrl: string | undefined;
+  let storedConfig: Record<string, unknown> | undefined;
   if (o.destination !== undefined) {
     const dest = await repo.findDestination(app.db, o.destination);
     if (!dest) throw new UsageError(`destination "${o.destination.slice(0, 64)}" not found (list them with: leadrelay destinations list)`);
     if (o.name !== undefined) throw new UsageError('--name is for a new destination; leave it out with --destination');
     workspaceId ??= dest.workspace_id;
     type ??= dest.type;
-    // A sandbox or My Domain destination signs in again where it was connected.
-    const configured = (dest.config as { loginUrl?: unknown } | null)?.loginUrl;
-    if (typeof configured === 'string') destinationLoginUrl = configured;
+    storedConfig = (dest.config ?? {}) as Record<string, unknown>;
   }
   if (!workspaceId) throw new UsageError('--workspace is required (or --destination to re-authorise one)');
-  if (!type) throw new UsageError(`--type is required: one of ${OAUTH_TYPES.join(', ')}`);
-  if (!isOAuthType(type)) throw new UsageError(`${type} destinations do not connect by OAuth; OAuth types: ${OAUTH_TYPES.join(', ')}`);
-  const missing = findMissingOAuthSettings(app.config, type);
+  if (!type) throw new UsageError(`--type is required: one of ${listOAuthTypes().join(', ')}`);
+  const connector = findOAuthConnector(type);
+  if (!connector) throw new UsageError(`${type} destinations do not connect by OAuth; OAuth types: ${listOAuthTypes().join(', ')}`);
+  const missing = findMissingOAuthSettings(app.config, connector);
   if (missing) throw new UsageError(missing);
-  if (!isOAuthTypeAvailable(type)) throw new UsageError(`this build has no ${type} connector yet`);
   if (o.name !== undefined && o.name.trim() === '') throw new UsageError('--name must not be empty');
-  if (o.name !== undefined && o.name.length > 200) throw new UsageError('--name may have at most 200 characters');
+  if (o.name !== undefined && o.name.length > MAX_NAME_CHARS) throw new UsageError(`--name may have at most ${MAX_NAME_CHARS} characters`);
 
-  let loginUrl: string | undefined = type === 'salesforce' ? destinationLoginUrl : undefined;
+  // A destination connected through a login host of its own (a sandbox, a My Domain) signs in again there.
+  const loginOption = connector.oauth.loginUrl;
+  const stored = loginOption ? storedConfig?.[loginOption.configKey] : undefined;
+  let loginUrl: string | undefined = typeof stored === 'string' ? stored : undefined;
   if (o.loginUrl !== undefined) {
-    if (type !== 'salesforce') throw new UsageError('--login-url applies only to --type salesforce');
-    const login = parseSalesforceLoginUrl(o.loginUrl, app.config.salesforce.loginUrl);
+    if (!loginOption) throw new UsageError(`--login-url applies only to --type ${listLoginUrlTypes().join(', ')}`);
+    const login = loginOption.parse(o.loginUrl, settingsOf(app.config, connector));
     if (!login.ok) throw new UsageError(`--login-url: ${login.message}`);
     loginUrl = login.loginUrl;
   }

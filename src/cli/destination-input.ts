@@ -1,24 +1,13 @@
-// Turns `destinations add` flags into a destination's non-secret config and its credentials,
-// per type, then lets the connector's own schemas judge them. A URL LeadRelay will call is put
-// through the same outbound guard delivery uses (src/util/outbound-guard.ts), so a refused URL
-// is refused when it is typed, not when the first lead fails.
+// Turns `destinations add` / `reauth` flags into a destination's non-secret config and its
+// credentials, as the connector's manifest declares its flags (`cli.inputs`), then lets the
+// connector's own schemas judge them. A URL LeadRelay will call is put through the same outbound
+// guard delivery uses (src/util/outbound-guard.ts), so a refused URL is refused when it is typed,
+// not when the first lead fails.
+import type { CliInput, ConnectorManifest } from '../../connectors/types.js';
 import { guardOutboundUrl, type OutboundPolicy } from '../util/outbound-guard.js';
 
-export interface DestinationFlags {
-  type: string;
-  name?: string;
-  url?: string;
-  secret?: string;
-  token?: string;
-  instanceUrl?: string;
-  accessToken?: string;
-  refreshToken?: string;
-  loginUrl?: string;
-  sobject?: string;
-  externalIdField?: string;
-  apiToken?: string;
-  companyDomain?: string;
-}
+/** Flag values by flag name (`api-token`), as typed; a flag not given is absent. */
+export type FlagValues = Record<string, string | undefined>;
 
 export interface DestinationInput {
   name: string;
@@ -33,78 +22,102 @@ export class InputError extends Error {
   }
 }
 
-function need(value: string | undefined, flag: string, type: string): string {
-  if (!value) throw new InputError(`--${flag} is required for --type ${type}`);
-  return value;
+/** The property commander keeps a flag's value under: `api-token` → `apiToken`. */
+export function optionKeyOf(flag: string): string {
+  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
-export function destinationInputFromFlags(f: DestinationFlags): DestinationInput {
-  switch (f.type) {
-    case 'webhook': {
-      const url = need(f.url, 'url', 'webhook');
-      // An unparsable URL is judged (and named) by checkOutboundUrl; the name just falls back.
-      return { name: f.name ?? (URL.canParse(url) ? new URL(url).host : 'Webhook'), config: { url }, credentials: f.secret !== undefined ? { secret: f.secret } : {} };
-    }
-    case 'hubspot':
-      return { name: f.name ?? 'HubSpot', config: {}, credentials: { type: 'private_app', accessToken: need(f.token, 'token', 'hubspot') } };
-    case 'salesforce':
-      return {
-        name: f.name ?? 'Salesforce',
-        config: {
-          ...(f.sobject ? { sobject: f.sobject } : {}),
-          ...(f.externalIdField ? { externalIdField: f.externalIdField } : {}),
-          ...(f.loginUrl ? { loginUrl: f.loginUrl } : {}),
-        },
-        credentials: {
-          instanceUrl: need(f.instanceUrl, 'instance-url', 'salesforce'),
-          accessToken: need(f.accessToken, 'access-token', 'salesforce'),
-          refreshToken: need(f.refreshToken, 'refresh-token', 'salesforce'),
-        },
-      };
-    case 'pipedrive':
-      return {
-        name: f.name ?? 'Pipedrive',
-        config: {},
-        credentials: { type: 'api_token', apiToken: need(f.apiToken, 'api-token', 'pipedrive'), ...(f.companyDomain ? { companyDomain: f.companyDomain } : {}) },
-      };
-    default:
-      throw new InputError(`unknown destination type "${f.type}"; known: webhook, hubspot, salesforce, pipedrive`);
+/** The values of the connector's own flags among commander's parsed options. */
+export function flagValuesOf(manifest: ConnectorManifest, options: Record<string, unknown>): FlagValues {
+  const values: FlagValues = {};
+  for (const input of manifest.cli.inputs) {
+    const value = options[optionKeyOf(input.flag)];
+    if (typeof value === 'string') values[input.flag] = value;
   }
+  return values;
 }
 
-/** Which flag carries each config or credential member, per type, so a schema's complaint names what to fix. */
-const FLAG_OF: Record<string, Record<string, string>> = {
-  webhook: { url: '--url', secret: '--secret' },
-  hubspot: { accessToken: '--token' },
-  salesforce: {
-    instanceUrl: '--instance-url',
-    accessToken: '--access-token',
-    refreshToken: '--refresh-token',
-    loginUrl: '--login-url',
-    sobject: '--sobject',
-    externalIdField: '--external-id-field',
-  },
-  pipedrive: { apiToken: '--api-token', companyDomain: '--company-domain' },
-};
+/** "--a", "--a and/or --b", "--a, --b and/or --c". */
+function listFlags(inputs: CliInput[]): string {
+  const flags = inputs.map((i) => `--${i.flag}`);
+  return flags.length <= 1 ? (flags[0] ?? '') : `${flags.slice(0, -1).join(', ')} and/or ${flags[flags.length - 1]}`;
+}
+
+/** The credentials the flags make: the fixed members, then every credential flag (required ones must be given). */
+function credentialsFromFlags(manifest: ConnectorManifest, values: FlagValues): Record<string, unknown> {
+  const credentials: Record<string, unknown> = { ...(manifest.cli.fixedCredentials ?? {}) };
+  for (const input of manifest.cli.inputs) {
+    if (input.target !== 'credentials') continue;
+    const value = values[input.flag];
+    if (input.required && !value) throw new InputError(`--${input.flag} is required for --type ${manifest.id}`);
+    if (value !== undefined) credentials[input.key] = value;
+  }
+  return credentials;
+}
+
+/** `destinations add`: the config, credentials and name the flags give (not yet checked by the schemas). */
+export function destinationInputFromFlags(manifest: ConnectorManifest, values: FlagValues, name?: string): DestinationInput {
+  const config: Record<string, unknown> = {};
+  for (const input of manifest.cli.inputs) {
+    if (input.target !== 'config') continue;
+    const value = values[input.flag];
+    if (input.required && !value) throw new InputError(`--${input.flag} is required for --type ${manifest.id}`);
+    if (value !== undefined) config[input.key] = value;
+  }
+  const credentials = credentialsFromFlags(manifest, values);
+  return { name: name ?? manifest.cli.defaultName?.(config) ?? manifest.label, config, credentials };
+}
+
+export interface ReauthInput {
+  /** The stored config with the config flags given applied. */
+  config: Record<string, unknown>;
+  /** The config flags given (their values replace the stored ones). */
+  configInputs: CliInput[];
+  /** New credentials, or null when the stored ones are kept. */
+  credentials: Record<string, unknown> | null;
+}
+
+/**
+ * `destinations reauth`: what the flags replace. Credentials are replaced as a whole, so a
+ * connector with required credential flags needs them all; one whose credential flags are all
+ * optional (the webhook's signing secret) keeps its credentials unless one is given. Config flags
+ * left out keep their stored values. Something must be given.
+ */
+export function reauthInputFromFlags(manifest: ConnectorManifest, values: FlagValues, storedConfig: Record<string, unknown>): ReauthInput {
+  const inputs = manifest.cli.inputs;
+  const credentialInputs = inputs.filter((i) => i.target === 'credentials');
+  const configInputs = inputs.filter((i) => i.target === 'config');
+  const given = (i: CliInput) => values[i.flag] !== undefined;
+  const needsCredentials = credentialInputs.some((i) => i.required);
+  if (inputs.length === 0) throw new InputError(`${manifest.id} destinations take no flags; connect one again with: leadrelay destinations connect --destination <id>`);
+  if (!needsCredentials && !inputs.some(given)) throw new InputError(`give a new ${listFlags([...credentialInputs, ...configInputs])} for a ${manifest.id} destination`);
+  const credentials = needsCredentials || credentialInputs.some(given) ? credentialsFromFlags(manifest, values) : null;
+  const givenConfig = configInputs.filter(given);
+  const config = { ...storedConfig };
+  for (const input of givenConfig) config[input.key] = values[input.flag];
+  return { config, configInputs: givenConfig, credentials };
+}
 
 /** One line for a connector schema's issues, each led by the flag that carries the value. */
-export function describeIssues(type: string, issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+export function describeIssues(manifest: ConnectorManifest, target: CliInput['target'], issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
   return issues
     .map((i) => {
       const key = i.path.map(String).join('.');
-      const flag = FLAG_OF[type]?.[String(i.path[0] ?? '')];
-      return `${flag ?? (key || 'value')}: ${i.message}`;
+      const input = manifest.cli.inputs.find((x) => x.target === target && x.key === String(i.path[0] ?? ''));
+      return `${input ? `--${input.flag}` : key || 'value'}: ${i.message}`;
     })
     .join('; ');
 }
 
 /**
  * The config values that are URLs LeadRelay itself calls through the outbound guard at delivery
- * time, with the flag that sets each. (CRM connectors call their vendor's API hosts.)
+ * time (the manifest marks their flags `outbound`), with the flag that sets each. (CRM connectors
+ * call their vendor's API hosts.)
  */
-export function outboundUrlsOf(type: string, config: Record<string, unknown>): { flag: string; url: string }[] {
-  if (type === 'webhook' && typeof config.url === 'string') return [{ flag: '--url', url: config.url }];
-  return [];
+export function outboundUrlsOf(manifest: ConnectorManifest, config: Record<string, unknown>): { flag: string; url: string }[] {
+  return manifest.cli.inputs
+    .filter((i) => i.outbound && i.target === 'config' && typeof config[i.key] === 'string')
+    .map((i) => ({ flag: `--${i.flag}`, url: config[i.key] as string }));
 }
 
 export interface OutboundUrlCheck extends OutboundPolicy {

@@ -3,24 +3,25 @@
 // Every command has --help; bad input exits non-zero with a one-line reason.
 import { Command, CommanderError, Option } from 'commander';
 import type { App } from '../app.js';
-import { ConfigError, loadConfig } from '../config/env.js';
+import { ConfigError, loadConfig, readExtraConnectorModules } from '../config/env.js';
+import { getManifest, listManifests, loadConnector, registerExtraConnectorModules } from '../../connectors/index.js';
+import type { ConnectorManifest } from '../../connectors/types.js';
 import { EnvelopeError } from '../crypto/key-ring.js';
 import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
 import { LEADRELAY_VERSION } from '../util/version.js';
-import { checkOutboundUrl, describeIssues, destinationInputFromFlags, InputError, outboundUrlsOf, type DestinationFlags } from './destination-input.js';
+import { checkOutboundUrl, describeIssues, destinationInputFromFlags, flagValuesOf, InputError, outboundUrlsOf, reauthInputFromFlags } from './destination-input.js';
 
 /** An operator mistake: printed as one line, exit code 2. */
 class UsageError extends Error {}
 
 // The program, its connectors and their SDKs load only when a command runs, so `--help` and
-// argument errors answer at once.
+// argument errors answer at once (the connector manifests, which the flags come from, are light).
 let repo: typeof import('../store/repos.js');
 let replay: typeof import('../pipeline/replay.js');
 let connectorContext: typeof import('../pipeline/connector-context.js');
 let leadRecord: typeof import('../pipeline/lead-record.js');
 let pageAccess: typeof import('../meta/page-access.js');
-let connectors: typeof import('../../connectors/index.js');
 let migrations: typeof import('../store/migrate.js');
 let keyCommands: typeof import('./keys.js');
 
@@ -32,11 +33,10 @@ async function loadCommandModules(): Promise<typeof import('../app.js')> {
     import('../pipeline/connector-context.js'),
     import('../pipeline/lead-record.js'),
     import('../meta/page-access.js'),
-    import('../../connectors/index.js'),
     import('../store/migrate.js'),
     import('./keys.js'),
   ]);
-  [, repo, replay, connectorContext, leadRecord, pageAccess, connectors, migrations, keyCommands] = loaded;
+  [, repo, replay, connectorContext, leadRecord, pageAccess, migrations, keyCommands] = loaded;
   return loaded[0];
 }
 
@@ -57,9 +57,9 @@ async function withApp<T>(opts: { queues?: boolean; migrate?: boolean }, fn: (ap
  * Puts every URL of a destination config that delivery will call through the outbound guard,
  * under the operator's policy; throws (one line) what delivery would refuse, returns warnings.
  */
-async function checkDestinationUrls(app: App, type: string, config: Record<string, unknown>, label?: (flag: string) => string): Promise<string[]> {
+async function checkDestinationUrls(app: App, manifest: ConnectorManifest, config: Record<string, unknown>, label?: (flag: string) => string): Promise<string[]> {
   const warnings: string[] = [];
-  for (const { flag, url } of outboundUrlsOf(type, config)) {
+  for (const { flag, url } of outboundUrlsOf(manifest, config)) {
     const r = await checkOutboundUrl(label ? label(flag) : flag, url, { allowPrivateDestinations: app.config.allowPrivateDestinations, timeoutMs: app.config.delivery.timeoutMs });
     if (r.warning) warnings.push(r.warning);
   }
@@ -205,38 +205,32 @@ export function buildProgram(parts: ProgramParts = {}): Command {
       }),
     );
 
-  const dests = program.command('destinations').description('where leads go: webhook, hubspot, salesforce, pipedrive');
-  const destinationOptions = (c: Command) =>
-    c
-      .option('--name <name>', 'display name')
-      .option('--url <url>', 'webhook: the https endpoint; private and loopback addresses (and plain http) are refused unless LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true')
-      .option('--secret <secret>', 'webhook: HMAC signing secret, at least 16 characters')
-      .option('--token <token>', 'hubspot: private-app token')
-      .option('--instance-url <url>', 'salesforce: instance URL')
-      .option('--access-token <token>', 'salesforce: access token')
-      .option('--refresh-token <token>', 'salesforce: refresh token')
-      .option('--login-url <url>', 'salesforce: login URL (https://test.salesforce.com for sandboxes)')
-      .option('--sobject <name>', 'salesforce: Lead (default) or Contact')
-      .option('--external-id-field <field>', 'salesforce: External ID field holding the Meta lead id')
-      .option('--api-token <token>', 'pipedrive: personal API token')
-      .option('--company-domain <domain>', 'pipedrive: company subdomain');
+  const dests = program.command('destinations').description(`where leads go: ${listManifests().map((m) => m.id).join(', ')}`);
+  // Every connector's flags (its manifest's cli.inputs); one flag serves each connector that names it.
+  const destinationOptions = (c: Command) => {
+    c.option('--name <name>', 'display name');
+    const helpByFlag = new Map<string, string[]>();
+    for (const m of listManifests()) for (const input of m.cli.inputs) helpByFlag.set(input.flag, [...(helpByFlag.get(input.flag) ?? []), `${m.id}: ${input.description}`]);
+    for (const [flag, help] of helpByFlag) c.option(`--${flag} <${flag.split('-').pop()}>`, help.join('; '));
+    return c;
+  };
   destinationOptions(
     dests
       .command('add')
       .description('add a destination and print its id')
       .requiredOption('--workspace <id>', 'workspace id')
-      .addOption(new Option('--type <type>', 'destination type').choices(['webhook', 'hubspot', 'salesforce', 'pipedrive']).makeOptionMandatory()),
-  ).action((o: DestinationFlags & { workspace: string }) =>
+      .addOption(new Option('--type <type>', 'destination type').choices(listManifests().map((m) => m.id)).makeOptionMandatory()),
+  ).action((o: { workspace: string; type: string; name?: string } & Record<string, unknown>) =>
     withApp({ queues: false }, async (app) => {
       await requireWorkspace(app, o.workspace);
-      const input = destinationInputFromFlags(o);
-      const connector = connectors.getConnector(o.type);
+      const manifest = getManifest(o.type);
+      const input = destinationInputFromFlags(manifest, flagValuesOf(manifest, o), o.name);
       // The delivery rules first: they also name a malformed --url.
-      const warnings = await checkDestinationUrls(app, o.type, input.config);
-      const config = connector.configSchema.safeParse(input.config);
-      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${describeIssues(o.type, config.error.issues)}`);
-      const creds = connector.credentialsSchema.safeParse(input.credentials);
-      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(o.type, creds.error.issues)}`);
+      const warnings = await checkDestinationUrls(app, manifest, input.config);
+      const config = manifest.configSchema.safeParse(input.config);
+      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
+      const creds = manifest.credentialsSchema.safeParse(input.credentials);
+      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(manifest, 'credentials', creds.error.issues)}`);
       const dest = await repo.createDestination(app.db, { workspaceId: o.workspace, type: o.type, name: input.name, config: config.data as Record<string, unknown>, credentialsEnvelope: null });
       await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
       print(dest.id);
@@ -246,40 +240,35 @@ export function buildProgram(parts: ProgramParts = {}): Command {
   destinationOptions(
     dests
       .command('reauth <destinationId>')
-      .description("replace a destination's credentials and resume its parked deliveries, in order (webhook: a new --secret and/or --url; the URL is checked as on add)"),
-  ).action((id: string, o: Omit<DestinationFlags, 'type'>) =>
+      .description(
+        "replace a destination's credentials and resume its parked deliveries, in order: config flags given (e.g. --url) replace their stored values, " +
+          'optional credentials left out (e.g. --secret) are kept, and URLs are checked as on add',
+      ),
+  ).action((id: string, o: Record<string, unknown>) =>
     withApp({}, async (app) => {
       const dest = await repo.findDestination(app.db, id);
       if (!dest) throw new UsageError(`destination "${id}" not found`);
-      const connector = connectors.getConnector(dest.type);
-      if (dest.type === 'webhook') {
-        // A webhook's only credential is the optional signing secret; what is left out is kept.
-        if (o.url === undefined && o.secret === undefined) throw new UsageError('give a new --secret and/or --url for a webhook destination');
-        const merged = { ...(dest.config as Record<string, unknown>), ...(o.url !== undefined ? { url: o.url } : {}) };
-        // Today's rules apply to the URL the resumed deliveries will use, new or stored.
-        const warnings = await checkDestinationUrls(app, dest.type, merged, o.url !== undefined ? undefined : (flag) => `the stored ${flag} (give a new one with --url)`);
-        const config = connector.configSchema.safeParse(merged);
-        if (!config.success) throw new UsageError(`invalid ${dest.type} settings: ${describeIssues(dest.type, config.error.issues)}`);
-        let creds: Record<string, unknown> | null = null;
-        if (o.secret !== undefined) {
-          const parsed = connector.credentialsSchema.safeParse({ secret: o.secret });
-          if (!parsed.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(dest.type, parsed.error.issues)}`);
-          creds = parsed.data as Record<string, unknown>;
-        }
-        if (o.url !== undefined) await repo.updateDestinationConfig(app.db, dest.id, config.data as Record<string, unknown>);
-        if (creds) await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds), true);
-        else await repo.setDestinationStatus(app.db, dest.id, 'active', null);
-        await repo.setDestinationRateLimit(app.db, dest.id, null);
-        print(`${[o.url !== undefined && 'URL', creds && 'signing secret'].filter(Boolean).join(' and ')} replaced; resumed ${await replay.resumeDestination(app, dest.id)} parked deliveries`);
-        warnings.forEach(warn);
-        return;
+      const manifest = getManifest(dest.type);
+      const values = flagValuesOf(manifest, o);
+      const input = reauthInputFromFlags(manifest, values, (dest.config ?? {}) as Record<string, unknown>);
+      // Today's rules apply to the URLs the resumed deliveries will use, new or stored.
+      const isGiven = (flag: string) => values[flag.replace(/^--/, '')] !== undefined;
+      const warnings = await checkDestinationUrls(app, manifest, input.config, (flag) => (isGiven(flag) ? flag : `the stored ${flag} (give a new one with ${flag})`));
+      const config = manifest.configSchema.safeParse(input.config);
+      if (!config.success) throw new UsageError(`invalid ${dest.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
+      let creds: Record<string, unknown> | null = null;
+      if (input.credentials) {
+        const parsed = manifest.credentialsSchema.safeParse(input.credentials);
+        if (!parsed.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(manifest, 'credentials', parsed.error.issues)}`);
+        creds = parsed.data as Record<string, unknown>;
       }
-      const input = destinationInputFromFlags({ ...o, type: dest.type });
-      const creds = connector.credentialsSchema.safeParse(input.credentials);
-      if (!creds.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(dest.type, creds.error.issues)}`);
-      await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), true);
+      if (input.configInputs.length > 0) await repo.updateDestinationConfig(app.db, dest.id, config.data as Record<string, unknown>);
+      if (creds) await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds), true);
+      else await repo.setDestinationStatus(app.db, dest.id, 'active', null);
       await repo.setDestinationRateLimit(app.db, dest.id, null);
-      print(`credentials replaced; resumed ${await replay.resumeDestination(app, dest.id)} parked deliveries`);
+      const replaced = [...input.configInputs.map((i) => i.label ?? `--${i.flag}`), ...(creds ? [manifest.cli.credentialsLabel ?? 'credentials'] : [])];
+      print(`${replaced.join(' and ')} replaced; resumed ${await replay.resumeDestination(app, dest.id)} parked deliveries`);
+      warnings.forEach(warn);
     }),
   );
   dests
@@ -290,7 +279,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
       withApp({ queues: false }, async (app) => {
         const dest = await repo.findDestination(app.db, id);
         if (!dest) throw new UsageError(`destination "${id}" not found`);
-        const connector = connectors.getConnector(dest.type);
+        const connector = await loadConnector(dest.type);
         const ctx = connectorContext.buildConnectorContext(app, dest, null);
         await connector.verify(ctx);
         const fields = await connector.describeFields(ctx);
@@ -583,6 +572,15 @@ function positiveInt(v: string, flag: string): number {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Tests may add connectors from outside connectors/ (refused in production): before anything
+  // reads the registry, since their flags and settings are part of the program's.
+  try {
+    const extra = readExtraConnectorModules();
+    if (extra.length > 0) await registerExtraConnectorModules(extra);
+  } catch (err) {
+    process.exitCode = reportError(err instanceof ConfigError ? err : new UsageError((err as Error).message));
+    return;
+  }
   const program = buildProgram(await loadProgramParts(argv));
   // `start` is the default command, so commander would read an unknown command as its argument.
   const first = argv[2];

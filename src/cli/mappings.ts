@@ -6,20 +6,20 @@ import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
 import type { App } from '../app.js';
-import { getConnector } from '../../connectors/index.js';
+import { getManifest, loadConnector } from '../../connectors/index.js';
 import { ConnectorError, type FieldDescriptor } from '../../connectors/types.js';
 import { CANONICAL_SCHEMA_VERSION, type CanonicalLead } from '../lead/canonical.js';
 import { applyMapping } from '../mapping/apply.js';
 import { formQuestionSchema, parseMapping, type FormQuestion } from '../mapping/schema.js';
 import { sampleLeadFromQuestions } from '../mapping/sample-lead.js';
-import { loadPreset, proposeMapping, type MappingSuggestion } from '../mapping/suggest.js';
+import { proposeMapping, type MappingSuggestion } from '../mapping/suggest.js';
 import { validateMapping, type MappingIssue } from '../mapping/validate.js';
 import { GraphError } from '../meta/graph-errors.js';
 import type { GraphLead } from '../meta/graph-types.js';
 import { buildConnectorContext } from '../pipeline/connector-context.js';
 import { checkFormDrift, describeRouteDrift, toFormQuestions } from '../pipeline/form-drift.js';
 import { decryptLeadAnswers, pageTokenAad, toCanonicalLead } from '../pipeline/lead-record.js';
-import { buildDeliveryRecord, hasOpenTargets, mappingFieldsFor, mappingForRoute, needsFieldList, questionsFor } from '../pipeline/mapping-step.js';
+import { buildDeliveryRecord, hasOpenTargets, mappingFieldsFor, mappingForRoute, needsFieldList, presetFor, questionsFor } from '../pipeline/mapping-step.js';
 import * as repo from '../store/repos.js';
 import type { Destination, Page, Route } from '../store/schema.js';
 
@@ -157,7 +157,7 @@ async function loadDestination(app: App, route: Route): Promise<Destination> {
 
 /** The fields mapping targets are checked against (what the destination's connector declares). */
 async function describeTargets(app: App, dest: Destination): Promise<FieldDescriptor[]> {
-  return mappingFieldsFor(getConnector(dest.type), buildConnectorContext(app, dest, null));
+  return mappingFieldsFor(await loadConnector(dest.type), buildConnectorContext(app, dest, null));
 }
 
 /**
@@ -201,9 +201,10 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
         const route = await loadRoute(app, o.route, undefined, UsageError);
         const { page, forms, isGrouped } = await loadRouteForms(app, route, o.formId, UsageError);
         const dest = await loadDestination(app, route);
-        const openTargets = hasOpenTargets(getConnector(dest.type));
+        const manifest = getManifest(dest.type);
+        const openTargets = hasOpenTargets(manifest);
         const fields = await describeTargets(app, dest);
-        const preset = loadPreset(dest.type);
+        const preset = presetFor(manifest);
 
         const results: ({ form: { id: string; name: string | null }; mapping: unknown; issues: MappingIssue[] } | { form: { id: string; name: string | null }; skipped: string })[] = [];
         for (const form of forms) {
@@ -270,7 +271,7 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
         const questions = fresh ?? (route.form_questions as FormQuestion[] | null) ?? undefined;
         const dest = await loadDestination(app, route);
         const fields = await describeTargets(app, dest);
-        const issues = validateMapping(parsed.mapping, fields, questions, { openTargets: hasOpenTargets(getConnector(dest.type)) });
+        const issues = validateMapping(parsed.mapping, fields, questions, { openTargets: hasOpenTargets(getManifest(dest.type)) });
         for (const i of issues) printErr(formatIssue(i));
         const errors = issues.filter((i) => i.severity === 'error');
         if (errors.length && !o.force) throw new UsageError(`mapping not saved: ${errors.length} error(s) (see above; --force saves anyway)`);
@@ -294,7 +295,7 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
 
         // The same steps as the delivery worker (src/pipeline/deliver-lead.ts), so what is shown
         // is what would be sent.
-        const connector = getConnector(dest.type);
+        const connector = await loadConnector(dest.type);
         const openTargets = hasOpenTargets(connector);
         let fields: FieldDescriptor[] = [];
         let fieldsError: string | null = null;

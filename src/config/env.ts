@@ -1,26 +1,14 @@
 // The one place that reads process.env. Everything else takes a typed AppConfig.
+// The program's own variables are listed here; each connector's (its API hosts, OAuth client)
+// are declared in its manifest (`settings`) and parsed here alongside, into `connectors`.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { z } from 'zod';
+import { listManifests } from '../../connectors/index.js';
+import type { ConnectorManifest, ConnectorSettingDeclaration } from '../../connectors/types.js';
+import { projectRoot } from './project-root.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-
-/** Finds the project root (the folder holding config/defaults.json) from src or dist/src. */
-export function findProjectRoot(start = here): string {
-  let dir = start;
-  for (let i = 0; i < 6; i++) {
-    try {
-      readFileSync(resolve(dir, 'config/defaults.json'));
-      return dir;
-    } catch {
-      dir = resolve(dir, '..');
-    }
-  }
-  throw new Error('config/defaults.json not found above ' + start);
-}
-
-export const projectRoot = findProjectRoot();
+export { findProjectRoot, projectRoot } from './project-root.js';
 
 const defaultsSchema = z.object({
   http: z.object({
@@ -147,18 +135,37 @@ export const envSchema = z.object({
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
   FORM_DRIFT_INTERVAL_MS: int(d.maintenance.formDriftIntervalMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
-  HUBSPOT_API_URL: url('https://api.hubapi.com'),
-  HUBSPOT_CLIENT_ID: z.string().default(''),
-  HUBSPOT_CLIENT_SECRET: z.string().default(''),
-  SALESFORCE_LOGIN_URL: url('https://login.salesforce.com'),
-  SALESFORCE_API_VERSION: z.string().regex(/^\d+\.\d$/, 'must look like 62.0').default('62.0'),
-  SALESFORCE_CLIENT_ID: z.string().default(''),
-  SALESFORCE_CLIENT_SECRET: z.string().default(''),
-  PIPEDRIVE_API_URL: url('https://api.pipedrive.com'),
-  PIPEDRIVE_OAUTH_URL: url('https://oauth.pipedrive.com'),
-  PIPEDRIVE_CLIENT_ID: z.string().default(''),
-  PIPEDRIVE_CLIENT_SECRET: z.string().default(''),
+  /**
+   * Tests only: comma-separated paths of modules that each export a connector `manifest`, added
+   * to the registry before anything else reads it (see readExtraConnectorModules). Refused in
+   * production: it would run code from wherever it points.
+   */
+  LEADRELAY_EXTRA_CONNECTORS: z.string().optional(),
 });
+
+/** The schema of one connector setting: a URL (kept without a trailing slash) or text. */
+function connectorSettingSchema(s: ConnectorSettingDeclaration) {
+  if (s.type === 'url') return url(s.default).transform((v) => v.replace(/\/$/, ''));
+  const text = s.pattern ? z.string().regex(s.pattern.regex, s.pattern.message) : z.string();
+  return text.default(s.default);
+}
+
+/** The program's variables and every registered connector's. A connector may not take one of the program's. */
+function fullEnvSchema(manifests: ConnectorManifest[]) {
+  const shape: Record<string, z.ZodType> = {};
+  for (const m of manifests) {
+    for (const s of Object.values(m.settings ?? {})) {
+      if (s.env in envSchema.shape) throw new Error(`connector "${m.id}" declares ${s.env}, a variable of LeadRelay itself`);
+      shape[s.env] = connectorSettingSchema(s);
+    }
+  }
+  return envSchema.extend(shape);
+}
+
+/** Each connector's settings, by connector id and setting key. */
+function connectorSettingsOf(manifests: ConnectorManifest[], values: Record<string, unknown>): Record<string, Record<string, string>> {
+  return Object.fromEntries(manifests.map((m) => [m.id, Object.fromEntries(Object.entries(m.settings ?? {}).map(([key, s]) => [key, String(values[s.env])]))]));
+}
 
 export type EnvInput = Record<string, string | undefined>;
 
@@ -169,20 +176,41 @@ export class ConfigError extends Error {
   }
 }
 
-function parseEnv(env: EnvInput) {
+function cleanEnv(env: EnvInput): EnvInput {
   // Empty strings mean "unset", as in most .env files.
   const cleaned: EnvInput = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
-  const result = envSchema.safeParse(cleaned);
+  return cleaned;
+}
+
+function parseEnv(env: EnvInput, manifests: ConnectorManifest[]) {
+  const cleaned = cleanEnv(env);
+  const result = fullEnvSchema(manifests).safeParse(cleaned);
   if (!result.success) {
     // Name every bad variable at once; never echo the value (it may be a secret).
     const problems = result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new ConfigError(problems);
   }
-  return result.data;
+  if (result.data.NODE_ENV === 'production' && result.data.LEADRELAY_EXTRA_CONNECTORS !== undefined) throw new ConfigError([EXTRA_CONNECTORS_IN_PRODUCTION]);
+  return result.data as z.infer<typeof envSchema> & Record<string, unknown>;
 }
 
-export type Env = ReturnType<typeof parseEnv>;
+export type Env = z.infer<typeof envSchema>;
+
+const EXTRA_CONNECTORS_IN_PRODUCTION = 'LEADRELAY_EXTRA_CONNECTORS: is for tests and is refused with NODE_ENV=production';
+
+/**
+ * The module paths in LEADRELAY_EXTRA_CONNECTORS (tests only: connectors defined outside
+ * connectors/, such as test/fixtures/connectors/). Read before the rest of the configuration,
+ * because the connectors they add declare settings of their own. Throws ConfigError in production.
+ */
+export function readExtraConnectorModules(env: EnvInput = process.env): string[] {
+  const cleaned = cleanEnv(env);
+  const value = cleaned.LEADRELAY_EXTRA_CONNECTORS;
+  if (value === undefined) return [];
+  if (cleaned.NODE_ENV === 'production') throw new ConfigError([EXTRA_CONNECTORS_IN_PRODUCTION]);
+  return value.split(',').map((p) => p.trim()).filter(Boolean);
+}
 
 export interface AppConfig {
   env: Env['NODE_ENV'];
@@ -213,14 +241,16 @@ export interface AppConfig {
   workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
   retention: { leadRetentionDays: number };
-  hubspot: { apiUrl: string; clientId: string; clientSecret: string };
-  salesforce: { loginUrl: string; apiVersion: string; clientId: string; clientSecret: string };
-  pipedrive: { apiUrl: string; oauthUrl: string; clientId: string; clientSecret: string };
+  /** Each registered connector's own settings (its manifest's `settings`), by connector id and key. */
+  connectors: Record<string, Record<string, string>>;
 }
 
-/** Parses the environment once. Throws ConfigError naming every bad variable. */
-export function loadConfig(env: EnvInput = process.env): AppConfig {
-  const e = parseEnv(env);
+/**
+ * Parses the environment once: the program's variables and those every registered connector
+ * declares. Throws ConfigError naming every bad variable.
+ */
+export function loadConfig(env: EnvInput = process.env, manifests: ConnectorManifest[] = listManifests()): AppConfig {
+  const e = parseEnv(env, manifests);
   return {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -254,18 +284,6 @@ export function loadConfig(env: EnvInput = process.env): AppConfig {
     workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
     retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
-    hubspot: { apiUrl: e.HUBSPOT_API_URL.replace(/\/$/, ''), clientId: e.HUBSPOT_CLIENT_ID, clientSecret: e.HUBSPOT_CLIENT_SECRET },
-    salesforce: {
-      loginUrl: e.SALESFORCE_LOGIN_URL.replace(/\/$/, ''),
-      apiVersion: e.SALESFORCE_API_VERSION,
-      clientId: e.SALESFORCE_CLIENT_ID,
-      clientSecret: e.SALESFORCE_CLIENT_SECRET,
-    },
-    pipedrive: {
-      apiUrl: e.PIPEDRIVE_API_URL.replace(/\/$/, ''),
-      oauthUrl: e.PIPEDRIVE_OAUTH_URL.replace(/\/$/, ''),
-      clientId: e.PIPEDRIVE_CLIENT_ID,
-      clientSecret: e.PIPEDRIVE_CLIENT_SECRET,
-    },
+    connectors: connectorSettingsOf(manifests, e),
   };
 }

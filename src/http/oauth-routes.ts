@@ -1,4 +1,5 @@
-// The OAuth connect flow: how a real customer connects HubSpot, Salesforce or Pipedrive.
+// The OAuth connect flow: how a real customer connects a CRM whose connector declares `oauth`
+// in its manifest (connectors/types.ts ConnectorOAuth).
 //
 //   GET /oauth/:type/start?workspace=W[&destination=D][&name=N][&login_url=U]&expires=T&sig=S
 //       a connect link made by `leadrelay destinations connect` (signed: see oauth-state.ts)
@@ -12,30 +13,25 @@
 // id, never a token. Nothing is stored until the CRM has accepted the code.
 import express, { type Request, type Response, type Router } from 'express';
 import type { App } from '../app.js';
-import type { AppConfig } from '../config/env.js';
 import { isConnectorError } from '../../connectors/types.js';
 import { connectorSettings, encryptCredentials } from '../pipeline/connector-context.js';
 import { resumeDestination } from '../pipeline/replay.js';
 import * as repo from '../store/repos.js';
 import type { Db } from '../store/db.js';
 import type { Destination } from '../store/schema.js';
-import { computeCodeChallenge, createOAuthStateSigner, type OAuthConnectRequest, type OAuthStatePayload, type OAuthStateSigner } from './oauth-state.js';
-import { getConnector } from '../../connectors/index.js';
+import { computeCodeChallenge, createOAuthStateSigner, type OAuthConnectRequest } from './oauth-state.js';
 import {
-  getOAuthProvider,
   buildRedirectUri,
-  findMissingOAuthSettings,
   findConnectTargetProblem,
-  isOAuthType,
-  isOAuthTypeAvailable,
-  parseSalesforceLoginUrl,
-  getOAuthLabel,
+  findMissingOAuthSettings,
+  findOAuthConnector,
+  listOAuthConnectors,
+  listOAuthTypes,
   MAX_NAME_CHARS,
-  OAUTH_TYPES,
-  type OAuthProvider,
-  type OAuthType,
+  settingsOf,
+  type OAuthConnector,
 } from './oauth-providers.js';
-export { OAUTH_TYPES, buildConnectLink, buildRedirectUri, findConnectTargetProblem, findMissingOAuthSettings, getOAuthLabel, isOAuthType, isOAuthTypeAvailable, parseSalesforceLoginUrl, type LoginUrlCheck, type OAuthType } from './oauth-providers.js';
+export { buildConnectLink, buildRedirectUri, findConnectTargetProblem, findMissingOAuthSettings, findOAuthConnector, listOAuthTypes, type LoginUrlCheck } from './oauth-providers.js';
 
 // ---- pages ----------------------------------------------------------------------------------------
 
@@ -105,13 +101,15 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
   const now = options.now ?? (() => Date.now());
   const router = express.Router();
 
+  const unknownCrm = (res: Response, type: string) => fail(res, 404, 'Unknown CRM', `LeadRelay connects ${listOAuthTypes().join(', ')} by OAuth, not "${type.slice(0, 40)}".`);
+
   router.get('/oauth/:type/start', async (req, res) => {
     const type = String(req.params.type);
-    if (!isOAuthType(type)) return fail(res, 404, 'Unknown CRM', `LeadRelay connects ${OAUTH_TYPES.join(', ')} by OAuth, not "${type.slice(0, 40)}".`);
-    const label = getOAuthProvider(type).label;
-    const missing = findMissingOAuthSettings(app.config, type);
+    const connector = findOAuthConnector(type);
+    if (!connector) return unknownCrm(res, type);
+    const { label, oauth } = connector;
+    const missing = findMissingOAuthSettings(app.config, connector);
     if (missing) return fail(res, 400, `${label} is not set up`, missing);
-    if (!isOAuthTypeAvailable(type)) return fail(res, 501, `${label} is not available`, `This LeadRelay build has no ${label} connector yet.`);
 
     const workspaceId = readQueryParam(req, 'workspace');
     if (!workspaceId) return fail(res, 400, 'Not a connect link', 'The workspace parameter is missing.', AGAIN);
@@ -130,17 +128,26 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
     }
     if (request.name !== undefined && request.name.length > MAX_NAME_CHARS) return fail(res, 400, 'Name too long', `The destination name may have at most ${MAX_NAME_CHARS} characters.`);
     if (request.loginUrl !== undefined) {
-      if (type !== 'salesforce') return fail(res, 400, 'Unexpected login URL', `login_url applies only to Salesforce, not ${label}.`);
-      const login = parseSalesforceLoginUrl(request.loginUrl, app.config.salesforce.loginUrl);
-      if (!login.ok) return fail(res, 400, 'Bad Salesforce login URL', login.message);
+      if (!oauth.loginUrl) {
+        const takers = listOAuthConnectors().filter((c) => c.oauth.loginUrl !== undefined).map((c) => c.label);
+        return fail(res, 400, 'Unexpected login URL', `login_url applies only to ${takers.join(', ') || 'no CRM'}, not ${label}.`);
+      }
+      const login = oauth.loginUrl.parse(request.loginUrl, settingsOf(app.config, connector));
+      if (!login.ok) return fail(res, 400, `Bad ${label} login URL`, login.message);
       request.loginUrl = login.loginUrl;
     }
     try {
       const problem = await findConnectTargetProblem(app.db, request);
       if (problem) return fail(res, 400, 'Cannot connect', `${problem}.`, AGAIN);
       const { state, payload } = signer.createState(request, now());
-      const codeVerifier = signer.deriveCodeVerifier(payload.nonce);
-      const location = await getOAuthProvider(type).buildAuthorizeUrl(app, { redirectUri: buildRedirectUri(app.config.publicUrl, type), state, loginUrl: request.loginUrl, codeVerifier });
+      const location = await oauth.authorizeUrl({
+        settings: connectorSettings(app, type),
+        redirectUri: buildRedirectUri(app.config.publicUrl, type),
+        state,
+        loginUrl: request.loginUrl,
+        // The verifier is derived from the state, so nothing is stored between start and callback.
+        codeChallenge: oauth.pkce ? computeCodeChallenge(signer.deriveCodeVerifier(payload.nonce)) : undefined,
+      });
       res.set({ 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' }).redirect(302, location);
     } catch (err) {
       app.logger.error({ type, err: summarize(err) }, 'OAuth start failed');
@@ -150,9 +157,9 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
 
   router.get('/oauth/:type/callback', async (req, res) => {
     const type = String(req.params.type);
-    if (!isOAuthType(type)) return fail(res, 404, 'Unknown CRM', `LeadRelay connects ${OAUTH_TYPES.join(', ')} by OAuth, not "${type.slice(0, 40)}".`);
-    const provider = getOAuthProvider(type);
-    const label = provider.label;
+    const connector = findOAuthConnector(type);
+    if (!connector) return unknownCrm(res, type);
+    const { label, oauth } = connector;
 
     const stateParam = readQueryParam(req, 'state');
     const check = stateParam === undefined ? ({ ok: false, failure: 'malformed' } as const) : signer.readState(stateParam, type, now());
@@ -183,11 +190,19 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
 
       let credentials: Record<string, unknown>;
       try {
-        credentials = await provider.exchangeCode(app, {
+        const callbackParameters: Record<string, string> = {};
+        for (const name of oauth.callbackParameters ?? []) {
+          const value = readQueryParam(req, name);
+          if (value !== undefined) callbackParameters[name] = value;
+        }
+        credentials = await oauth.exchangeCode({
+          settings: connectorSettings(app, type),
           code,
           redirectUri: buildRedirectUri(app.config.publicUrl, type),
           loginUrl: payload.loginUrl,
-          codeVerifier: signer.deriveCodeVerifier(payload.nonce),
+          codeVerifier: oauth.pkce ? signer.deriveCodeVerifier(payload.nonce) : undefined,
+          callbackParameters,
+          now: Date.now(),
         });
       } catch (err) {
         const reason = isConnectorError(err) ? err.reason : 'unexpected_error';
@@ -210,7 +225,6 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
         });
       }
 
-      const connector = getConnector(type);
       const parsed = connector.credentialsSchema.safeParse(credentials);
       if (!parsed.success) {
         app.logger.error({ type, issues: parsed.error.issues.map((i) => i.path.join('.')) }, 'OAuth credentials do not fit the connector');
@@ -219,7 +233,7 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
       const creds = parsed.data as Record<string, unknown>;
 
       if (payload.destinationId !== undefined) {
-        const resumed = await reauthoriseDestination(app, payload.destinationId, creds, provider);
+        const resumed = await reauthoriseDestination(app, payload.destinationId, creds, connector);
         app.logger.info({ type, workspaceId: payload.workspaceId, destinationId: payload.destinationId, resumed: resumed ?? 'later' }, 'destination re-authorised by OAuth');
         return sendPage(res, 200, {
           title: `${label} reconnected`,
@@ -239,12 +253,13 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
         });
       }
 
-      const config = connector.configSchema.safeParse(provider.configFor(payload));
+      // A destination connected through a login host of its own refreshes its tokens there too.
+      const config = connector.configSchema.safeParse(payload.loginUrl !== undefined && oauth.loginUrl ? { [oauth.loginUrl.configKey]: payload.loginUrl } : {});
       if (!config.success) return fail(res, 400, `${label} was not connected`, `The destination settings are not valid for ${label}. Nothing was changed.`);
       const dest = await createOAuthDestination(app.db, app, {
         workspaceId: payload.workspaceId,
         type,
-        name: payload.name ?? provider.defaultName(creds),
+        name: payload.name ?? oauth.defaultName(creds),
         config: config.data as Record<string, unknown>,
         credentials: creds,
       });
@@ -289,12 +304,12 @@ async function createOAuthDestination(
  * first. Returns how many resumed, or undefined when queueing failed: the rows are already
  * pending again, so the outbox sweep sends them.
  */
-async function reauthoriseDestination(app: App, destinationId: string, credentials: Record<string, unknown>, provider: OAuthProvider): Promise<number | undefined> {
+async function reauthoriseDestination(app: App, destinationId: string, credentials: Record<string, unknown>, connector: OAuthConnector): Promise<number | undefined> {
   await app.db.transaction().execute(async (trx) => {
     await repo.updateDestinationCredentials(trx, destinationId, encryptCredentials(app, destinationId, credentials), true);
     await repo.setDestinationRateLimit(trx, destinationId, null);
   });
-  await provider.forgetCaches(destinationId).catch(() => undefined);
+  await connector.oauth.forgetCaches?.(destinationId).catch(() => undefined);
   try {
     return await resumeDestination(app, destinationId);
   } catch (err) {

@@ -37,7 +37,7 @@ export interface OAuthConnectRequest {
   destinationId?: string;
   /** Display name of a new destination. */
   name?: string;
-  /** Salesforce: the login host (production, sandbox or My Domain). */
+  /** The login host, for a CRM whose manifest declares `oauth.loginUrl` (signed in at a host of the account's). */
   loginUrl?: string;
 }
 

@@ -147,8 +147,8 @@ export const mappingPresetSchema = z.object({
   /** Transforms for custom questions matched by label similarity. */
   customTransforms: z.array(transformSchema).optional(),
   /**
-   * How this CRM wants several values in one multi-select field. HubSpot joins multi-checkbox
-   * values with `;` (https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/guide).
+   * How this CRM wants several values in one multi-select field, e.g. `;` (the preset that sets it
+   * says where the CRM documents it).
    */
   multiValueSeparator: z.string().optional(),
   /** Minimum label similarity (0..1) for auto-mapping a custom question. */

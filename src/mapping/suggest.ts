@@ -1,5 +1,5 @@
 // Auto-mapping: from a form's questions and a CRM's fields, propose a complete mapping.
-// Standard question types go where the CRM's preset (config/mappings/<crm>.json) says, custom
+// Standard question types go where the CRM's preset (the file its manifest names) says, custom
 // questions go to the most similar field label, attribution goes to the preset's fields, and
 // everything else lands in the unmapped note. The result is only a proposal: the marketer
 // reviews it and validateMapping checks it before it is saved.
@@ -22,12 +22,19 @@ const OPTION_SIMILARITY_THRESHOLD = 0.8;
  */
 export function loadPreset(crm: string, root: string = projectRoot): MappingPreset {
   if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(crm)) throw new Error(`mapping preset name "${crm}" must be lower-case letters, digits, - or _`);
-  const relative = `config/mappings/${crm}.json`;
+  return loadPresetFile(`config/mappings/${crm}.json`, root);
+}
+
+/**
+ * Reads a mapping preset file, `relative` to the project root (a connector manifest's
+ * `mappingPreset`). Throws naming the file and the paths that are wrong.
+ */
+export function loadPresetFile(relative: string, root: string = projectRoot): MappingPreset {
   let text: string;
   try {
     text = readFileSync(resolve(root, relative), 'utf8');
   } catch {
-    throw new Error(`no mapping preset for "${crm}": ${relative} is missing`);
+    throw new Error(`no mapping preset: ${relative} is missing`);
   }
   let raw: unknown;
   try {
@@ -66,7 +73,7 @@ export interface MappingSuggestion {
   placeholders: { rule: number; field: FieldDescriptor }[];
 }
 
-/** What a required text field no question fills gets (the Salesforce preset's word for it too). */
+/** What a required text field no question fills gets (the words presets use for such fields too). */
 export const PLACEHOLDER_TEXT = '[not provided]';
 
 /** A rule that always writes something valid into a required field, or null when none can. */

@@ -4,7 +4,7 @@
 import { createHmac } from 'node:crypto';
 import type { App } from '../app.js';
 import { ConnectorError, type ConnectorContext, type ConnectorSettings } from '../../connectors/types.js';
-import { getConnector } from '../../connectors/index.js';
+import { getManifest } from '../../connectors/index.js';
 import { LockWaitTimeoutError } from '../store/advisory-locks.js';
 import { findRecentRecord, saveRecentRecord } from '../store/recent-records.js';
 import * as repo from '../store/repos.js';
@@ -19,15 +19,14 @@ function hashDestinationKey(hashKey: Buffer, destinationId: string, key: string)
   return createHmac('sha256', hashKey).update(destinationId).update('\n').update(key).digest();
 }
 
-export function connectorSettings(app: App): ConnectorSettings {
+/** What a connector of this type gets of the configuration: the shared limits and its own settings. */
+export function connectorSettings(app: App, type: string): ConnectorSettings {
   const c = app.config;
   return {
     timeoutMs: c.delivery.timeoutMs,
     allowPrivateDestinations: c.allowPrivateDestinations,
     responseBodyMaxBytes: c.delivery.responseBodyMaxBytes,
-    hubspot: c.hubspot,
-    salesforce: c.salesforce,
-    pipedrive: c.pipedrive,
+    connector: c.connectors[type] ?? {},
   };
 }
 
@@ -41,9 +40,9 @@ export function encryptCredentials(app: App, destinationId: string, credentials:
 }
 
 export function buildConnectorContext(app: App, dest: Destination, deliveryId: string | null): ConnectorContext {
-  const connector = getConnector(dest.type);
-  const config = connector.configSchema.parse(dest.config ?? {});
-  const credentials = connector.credentialsSchema.parse(decryptCredentials(app, dest));
+  const manifest = getManifest(dest.type);
+  const config = manifest.configSchema.parse(dest.config ?? {});
+  const credentials = manifest.credentialsSchema.parse(decryptCredentials(app, dest));
   let stateCache: Record<string, unknown> | null | undefined;
   const recentRecordKey = (key: string) => ({
     workspaceId: dest.workspace_id,
@@ -87,7 +86,7 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
       find: (key) => findRecentRecord(app.db, recentRecordKey(key), RECENT_RECORD_TTL_MS),
       save: (key, externalId) => saveRecentRecord(app.db, recentRecordKey(key), externalId, RECENT_RECORD_TTL_MS),
     },
-    settings: connectorSettings(app),
+    settings: connectorSettings(app, dest.type),
     now: () => Date.now(),
   };
   return ctx;

@@ -4,7 +4,7 @@
 // attempt, and only this destination waits; auth → park every delivery of the destination
 // until it is re-authorised; invalid → dead-letter with the CRM's own message.
 import type { App } from '../app.js';
-import { getConnector } from '../../connectors/index.js';
+import { loadConnector } from '../../connectors/index.js';
 import { ConnectorError, type DeliveryResult } from '../../connectors/types.js';
 import * as repo from '../store/repos.js';
 import { computeBackoffMs } from './backoff.js';
@@ -41,7 +41,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   }
   const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
   const route = delivery.route_id ? await repo.findRoute(db, delivery.route_id) : undefined;
-  const connector = getConnector(dest.type);
+  const connector = await loadConnector(dest.type);
   const attempt = delivery.attempts + 1;
   const startedAt = new Date();
 

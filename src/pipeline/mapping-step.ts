@@ -1,24 +1,26 @@
 // Applies a route's field mapping to a canonical lead, giving the record a connector sends.
 // What a connector does with mappings is what its manifest declares (connectors/types.ts
 // FieldMappingSupport): fixed or open targets, and whether a route without a mapping of its own
-// uses the connector's preset (config/mappings/<id>.json) or sends no mapped fields.
-import { fieldMappingOf } from '../../connectors/index.js';
-import type { Connector, ConnectorContext, DeliveryRecord, FieldDescriptor } from '../../connectors/types.js';
+// uses the connector's preset (the file its manifest names) or sends no mapped fields.
+import { fieldMappingOf, mappingPresetOf } from '../../connectors/index.js';
+import type { Connector, ConnectorContext, ConnectorManifest, DeliveryRecord, FieldDescriptor } from '../../connectors/types.js';
 import type { CanonicalLead } from '../lead/canonical.js';
 import { applyMapping } from '../mapping/apply.js';
 import { parseMapping, type FormQuestion, type Mapping } from '../mapping/schema.js';
-import { loadPreset, suggestMapping } from '../mapping/suggest.js';
+import { loadPresetFile, suggestMapping } from '../mapping/suggest.js';
 import type { MappingPreset } from '../mapping/schema.js';
 import type { Route } from '../store/schema.js';
 
-/** What the mapping step needs of a connector: its id (the preset's name) and its declaration. */
-export type MappingConnector = Pick<Connector, 'id' | 'fieldMapping'>;
+/** What the mapping step needs of a connector: its id, its declaration and its preset. */
+export type MappingConnector = Pick<ConnectorManifest, 'id' | 'fieldMapping' | 'mappingPreset'>;
 
 const presets = new Map<string, MappingPreset>();
 
-function presetFor(id: string): MappingPreset {
-  let preset = presets.get(id);
-  if (!preset) presets.set(id, (preset = loadPreset(id)));
+/** The connector's mapping preset (read once per file). */
+export function presetFor(connector: MappingConnector): MappingPreset {
+  const file = mappingPresetOf(connector);
+  let preset = presets.get(file);
+  if (!preset) presets.set(file, (preset = loadPresetFile(file)));
   return preset;
 }
 
@@ -33,7 +35,7 @@ export function hasOpenTargets(connector: MappingConnector): boolean {
  * placeholder: a delivery does not invent values, and the CRM's refusal names the field.
  */
 export function defaultMappingFor(connector: MappingConnector, questions: FormQuestion[], fields: FieldDescriptor[] = []): Mapping {
-  return suggestMapping(connector.id, questions, fields, presetFor(connector.id), { openTargets: hasOpenTargets(connector), fillRequired: false });
+  return suggestMapping(connector.id, questions, fields, presetFor(connector), { openTargets: hasOpenTargets(connector), fillRequired: false });
 }
 
 /** The route's own mapping, when it has a valid one. */

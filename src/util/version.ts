@@ -2,7 +2,7 @@
 // User-Agent of outbound calls.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { projectRoot } from '../config/env.js';
+import { projectRoot } from '../config/project-root.js';
 
 function readLeadRelayVersion(): string {
   try {

@@ -15,9 +15,10 @@ import {
   type HubspotConfig,
   type HubspotCredentials,
   type HubspotOAuthCredentials,
+  type HubspotSettings,
 } from '../../connectors/hubspot/index.js';
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorSettings, type DeliveryRecord } from '../../connectors/types.js';
-import { makeSampleLead, makeSampleRecord, makeTestContext, testConnectorSettings } from '../helpers/sample-lead.js';
+import { makeSampleLead, makeSampleRecord, makeTestContext, testConnectorSettings, testCrmSettings } from '../helpers/sample-lead.js';
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
 import { expectConnectorError, recordThrownErrors, runConnectorContract } from './connector-contract.js';
 
@@ -34,22 +35,22 @@ const PAT = 'pat-na1-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
 const OLD_ACCESS = 'oauth-access-old-CKDZpunPLhICAQEYs';
 const NEW_ACCESS = 'oauth-access-new-DLEaqvoQMiJDBRFZt';
 const REFRESH = 'oauth-refresh-6f18f26a-3e95-4d95-a6e5';
-const SECRETS = [PAT, OLD_ACCESS, NEW_ACCESS, REFRESH, testConnectorSettings.hubspot.clientSecret];
+const SECRETS = [PAT, OLD_ACCESS, NEW_ACCESS, REFRESH, testCrmSettings.hubspot.clientSecret];
 
-type HubspotTestContext = ConnectorContext<HubspotConfig, HubspotCredentials> & { saved: HubspotCredentials[] };
+type HubspotTestContext = ConnectorContext<HubspotConfig, HubspotCredentials, HubspotSettings> & { saved: HubspotCredentials[] };
 
 let destinationCount = 0;
 /** Every context gets its own destination: the field cache and token memo are per destination. */
 function makeContext(
   credentials: HubspotCredentials = { type: 'private_app', accessToken: PAT },
   config: HubspotConfig = {},
-  settings: Partial<ConnectorSettings> = {},
+  settings: Partial<ConnectorSettings<HubspotSettings>> = {},
   now: () => number = () => NOW,
 ): HubspotTestContext {
-  const ctx = makeTestContext<HubspotConfig, HubspotCredentials>({
+  const ctx = makeTestContext<HubspotConfig, HubspotCredentials, HubspotSettings>({
     config,
     credentials,
-    settings: { hubspot: { ...testConnectorSettings.hubspot, apiUrl: API }, ...settings },
+    settings: { connector: { ...testCrmSettings.hubspot, apiUrl: API }, ...settings },
     now,
   });
   destinationCount += 1;
@@ -420,8 +421,8 @@ describe('hubspot connector (nock)', () => {
           return (
             form.grant_type === 'refresh_token' &&
             form.refresh_token === REFRESH &&
-            form.client_id === testConnectorSettings.hubspot.clientId &&
-            form.client_secret === testConnectorSettings.hubspot.clientSecret
+            form.client_id === testCrmSettings.hubspot.clientId &&
+            form.client_secret === testCrmSettings.hubspot.clientSecret
           );
         })
         .matchHeader('content-type', /application\/x-www-form-urlencoded/)
@@ -532,7 +533,7 @@ describe('hubspot connector (nock)', () => {
     });
 
     it('exchanges a code at the dated endpoint (all parameters in the body) and learns the account id', async () => {
-      const settings = { ...testConnectorSettings, hubspot: { ...testConnectorSettings.hubspot, apiUrl: API } };
+      const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: API } };
       nock(API)
         .post(TOKEN_PATH, (body) => {
           const form = formOf(body);
@@ -554,7 +555,7 @@ describe('hubspot connector (nock)', () => {
     });
 
     it('reports a refused code as auth', async () => {
-      const settings = { ...testConnectorSettings, hubspot: { ...testConnectorSettings.hubspot, apiUrl: API } };
+      const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: API } };
       nock(API).post(TOKEN_PATH).reply(400, { status: 'BAD_AUTH_CODE', message: 'missing or unknown auth code', error: 'invalid_grant' });
       const err = await expectConnectorError(exchangeCode({ settings, code: 'code-old', redirectUri: 'https://leadrelay.example/cb', now: NOW }));
       expect(err).to.include({ kind: 'auth', reason: 'hubspot_code_rejected' });
@@ -723,7 +724,7 @@ describe('hubspot connector against the loopback fake', () => {
 
   function fakeContext(credentials: HubspotCredentials = { type: 'private_app', accessToken: PAT }, now: () => number = () => Date.now()) {
     const ctx = makeContext(credentials, { portalId: String(fake.portalId) }, {}, now);
-    ctx.settings = { ...ctx.settings, hubspot: { ...ctx.settings.hubspot, apiUrl: fake.url } };
+    ctx.settings = { ...ctx.settings, connector: { ...ctx.settings.connector, apiUrl: fake.url } };
     return ctx;
   }
 
@@ -800,7 +801,7 @@ describe('hubspot connector against the loopback fake', () => {
   it('exchanges a code and learns the account id by introspection', async () => {
     const redirectUri = 'https://leadrelay.example/oauth/hubspot/callback';
     const code = fake.issueAuthorizationCode(redirectUri);
-    const settings = { ...testConnectorSettings, hubspot: { ...testConnectorSettings.hubspot, apiUrl: fake.url } };
+    const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: fake.url } };
     const credentials = await exchangeCode({ settings, code, redirectUri, now: Date.now() });
     expect(credentials.hubId).to.equal('4242');
     expect(fake.tokens.refresh.has(credentials.refreshToken)).to.equal(true);

@@ -6,10 +6,10 @@ import nock from 'nock';
 import { pipedriveConnector, clearFieldCache, buildAuthorizeUrl, exchangeCode } from '../../connectors/pipedrive/index.js';
 import { resolveApiBaseUrl } from '../../connectors/pipedrive/client.js';
 import { isTrustedApiDomain } from '../../connectors/pipedrive/oauth.js';
-import type { PipedriveConfig, PipedriveCredentials } from '../../connectors/pipedrive/manifest.js';
+import type { PipedriveConfig, PipedriveCredentials, PipedriveSettings } from '../../connectors/pipedrive/manifest.js';
 import { ConnectorError, type ConnectorContext, type DeliveryRecord } from '../../connectors/types.js';
 import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
-import { makeSampleLead, makeSampleRecord, makeTestContext, makeTestDestinationState, testConnectorSettings } from '../helpers/sample-lead.js';
+import { makeSampleLead, makeSampleRecord, makeTestContext, makeTestDestinationState, testConnectorSettings, testCrmSettings } from '../helpers/sample-lead.js';
 import { runConnectorContract, type ContractScenario } from './connector-contract.js';
 
 const API = 'http://127.0.0.1:9';
@@ -23,13 +23,13 @@ const PHONE = '+447700900123';
 
 const settings = {
   ...testConnectorSettings,
-  pipedrive: { ...testConnectorSettings.pipedrive, apiUrl: API, oauthUrl: OAUTH },
+  connector: { ...testCrmSettings.pipedrive, apiUrl: API, oauthUrl: OAUTH },
 };
 
-type TestContext = ReturnType<typeof makeTestContext<PipedriveConfig, PipedriveCredentials>>;
+type TestContext = ReturnType<typeof makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>>;
 
 function makeContext(opts: { config?: PipedriveConfig; credentials?: PipedriveCredentials; destinationId?: string } = {}): TestContext {
-  const ctx = makeTestContext<PipedriveConfig, PipedriveCredentials>({
+  const ctx = makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>({
     config: opts.config ?? {},
     credentials: opts.credentials ?? { type: 'api_token', apiToken: TOKEN, companyDomain: 'acme' },
     settings,
@@ -65,7 +65,7 @@ function expectSecretsAbsent(err: ConnectorError, secrets: string[]): void {
   }
 }
 
-async function deliverExpectingError(ctx: ConnectorContext<PipedriveConfig, PipedriveCredentials>, record: DeliveryRecord): Promise<ConnectorError> {
+async function deliverExpectingError(ctx: ConnectorContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>, record: DeliveryRecord): Promise<ConnectorError> {
   try {
     await pipedriveConnector.deliver(ctx, record);
   } catch (err) {
@@ -529,7 +529,7 @@ describe('pipedrive (nock)', () => {
     });
 
     it('builds the authorize URL on the configured OAuth host', () => {
-      const url = new URL(buildAuthorizeUrl(settings.pipedrive, { redirectUri: 'https://relay.example.com/oauth/pipedrive/callback', state: 'st-1' }));
+      const url = new URL(buildAuthorizeUrl(settings.connector, { redirectUri: 'https://relay.example.com/oauth/pipedrive/callback', state: 'st-1' }));
       expect(url.origin + url.pathname).to.equal(`${OAUTH}/oauth/authorize`);
       expect(Object.fromEntries(url.searchParams)).to.deep.equal({ client_id: 'pd-client', redirect_uri: 'https://relay.example.com/oauth/pipedrive/callback', state: 'st-1' });
     });
@@ -539,17 +539,17 @@ describe('pipedrive (nock)', () => {
         .post('/oauth/token', { grant_type: 'authorization_code', code: 'code-1', redirect_uri: 'https://relay.example.com/cb' })
         .basicAuth({ user: 'pd-client', pass: 'pd-secret' })
         .reply(200, { access_token: 'a-1', refresh_token: 'r-1', expires_in: 3600, api_domain: 'https://acme.pipedrive.com/', token_type: 'Bearer' });
-      const creds = await exchangeCode(settings.pipedrive, { code: 'code-1', redirectUri: 'https://relay.example.com/cb' }, { timeoutMs: 2000, now: NOW });
+      const creds = await exchangeCode(settings.connector, { code: 'code-1', redirectUri: 'https://relay.example.com/cb' }, { timeoutMs: 2000, now: NOW });
       expect(creds).to.deep.equal({ type: 'oauth', accessToken: 'a-1', refreshToken: 'r-1', expiresAt: NOW + 3_600_000, apiDomain: 'https://acme.pipedrive.com' });
     });
 
     it('trusts only https *.pipedrive.com api_domains from the real OAuth host', () => {
-      const real = testConnectorSettings.pipedrive;
+      const real = testCrmSettings.pipedrive;
       expect(isTrustedApiDomain(real, 'https://acme.pipedrive.com')).to.equal(true);
       expect(isTrustedApiDomain(real, 'https://evil.example.com')).to.equal(false);
       expect(isTrustedApiDomain(real, 'http://acme.pipedrive.com')).to.equal(false);
       expect(isTrustedApiDomain(real, 'https://pipedrive.com.evil.example')).to.equal(false);
-      expect(isTrustedApiDomain(settings.pipedrive, 'http://127.0.0.1:10')).to.equal(true);
+      expect(isTrustedApiDomain(settings.connector, 'http://127.0.0.1:10')).to.equal(true);
     });
   });
 
@@ -647,7 +647,7 @@ describe('pipedrive (nock)', () => {
   });
 
   describe('pipedrive base URL', () => {
-    const defaults = testConnectorSettings.pipedrive;
+    const defaults = testCrmSettings.pipedrive;
     it('uses the company domain when the API URL is the default', () => {
       expect(resolveApiBaseUrl(defaults, { type: 'api_token', apiToken: 't', companyDomain: 'acme' })).to.equal('https://acme.pipedrive.com');
     });
@@ -691,10 +691,10 @@ describe('pipedrive against the loopback fake', () => {
   });
 
   function fakeContext(credentials: PipedriveCredentials = { type: 'api_token', apiToken: 'fake-token-1' }): TestContext {
-    const ctx = makeTestContext<PipedriveConfig, PipedriveCredentials>({
+    const ctx = makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>({
       config: { ownerId: 5 },
       credentials,
-      settings: { ...testConnectorSettings, pipedrive: { apiUrl: fake.url, oauthUrl: fake.url, clientId: fake.oauth.clientId, clientSecret: fake.oauth.clientSecret } },
+      settings: { ...testConnectorSettings, connector: { apiUrl: fake.url, oauthUrl: fake.url, clientId: fake.oauth.clientId, clientSecret: fake.oauth.clientSecret } },
     });
     ctx.destinationId = `fake-${Math.random()}`;
     return ctx;
@@ -793,10 +793,10 @@ describe('pipedrive against the loopback fake', () => {
       const results = await Promise.all(
         records.map((record) =>
           pipedriveConnector.deliver(
-            makeTestContext<PipedriveConfig, PipedriveCredentials>({
+            makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>({
               config: {},
               credentials: { type: 'api_token', apiToken: 'fake-token-2' },
-              settings: { ...testConnectorSettings, pipedrive: { apiUrl: slow.url, oauthUrl: slow.url, clientId: 'x', clientSecret: 'y' } },
+              settings: { ...testConnectorSettings, connector: { apiUrl: slow.url, oauthUrl: slow.url, clientId: 'x', clientSecret: 'y' } },
               destination,
             }),
             record,

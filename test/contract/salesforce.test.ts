@@ -13,9 +13,10 @@ import {
   salesforceConnector,
   type SalesforceConfig,
   type SalesforceCredentials,
+  type SalesforceSettings,
 } from '../../connectors/salesforce/index.js';
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorSettings, type DeliveryRecord } from '../../connectors/types.js';
-import { makeSampleLead, makeSampleRecord, makeTestContext, testConnectorSettings } from '../helpers/sample-lead.js';
+import { makeSampleLead, makeSampleRecord, makeTestContext, testCrmSettings } from '../helpers/sample-lead.js';
 import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce-crm.js';
 import { expectConnectorError, recordThrownErrors, runConnectorContract } from './connector-contract.js';
 
@@ -32,22 +33,22 @@ const ACCESS = '00Dacme000000001!AQ4AQLrVZ1Xg.old-access';
 const NEW_ACCESS = '00Dacme000000001!AQ4AQMnewAccessTokenValue';
 const REFRESH = '5Aep861TSESvWeug_xvFHRBTTbf_YrTWgEyjBJvold';
 const ROTATED_REFRESH = '5Aep861RotatedRefreshTokenAfterRefreshNew';
-const SECRETS = [ACCESS, NEW_ACCESS, REFRESH, ROTATED_REFRESH, testConnectorSettings.salesforce.clientSecret];
+const SECRETS = [ACCESS, NEW_ACCESS, REFRESH, ROTATED_REFRESH, testCrmSettings.salesforce.clientSecret];
 
 const MATCHED_ID = '00Q5g00000AbCdEEAZ';
 const CREATED_ID = '00Q5g00000NewLeadA';
 
-type SalesforceTestContext = ConnectorContext<SalesforceConfig, SalesforceCredentials> & { saved: SalesforceCredentials[]; stateValue: Record<string, unknown> | null };
+type SalesforceTestContext = ConnectorContext<SalesforceConfig, SalesforceCredentials, SalesforceSettings> & { saved: SalesforceCredentials[]; stateValue: Record<string, unknown> | null };
 
 let destinationCount = 0;
 /** Every context gets its own destination id: the describe cache is per destination. */
 function makeContext(
   config: Partial<SalesforceConfig> = { externalIdField: 'FB_Lead_Id__c' },
   credentials: SalesforceCredentials = { accessToken: ACCESS, refreshToken: REFRESH, instanceUrl: INSTANCE },
-  settings: Partial<ConnectorSettings> = {},
+  settings: Partial<ConnectorSettings<SalesforceSettings>> = {},
   now: () => number = () => Date.parse('2026-11-20T10:15:02.000Z'),
 ): SalesforceTestContext {
-  const ctx = makeTestContext<SalesforceConfig, SalesforceCredentials>({ config: salesforceConfigSchema.parse(config), credentials, settings, now });
+  const ctx = makeTestContext<SalesforceConfig, SalesforceCredentials, SalesforceSettings>({ config: salesforceConfigSchema.parse(config), credentials, settings: { connector: testCrmSettings.salesforce, ...settings }, now });
   destinationCount += 1;
   ctx.destinationId = `d0000000-0000-4000-8000-${String(destinationCount).padStart(12, '0')}`;
   return ctx;
@@ -701,7 +702,7 @@ describe('salesforce connector against the loopback fake', () => {
 
   function fakeContext(config: Partial<SalesforceConfig> = { externalIdField: 'FB_Lead_Id__c' }) {
     const tokens = fake.issueTokens();
-    return makeContext(config, tokens, { salesforce: { ...testConnectorSettings.salesforce, loginUrl: fake.url } });
+    return makeContext(config, tokens, { connector: { ...testCrmSettings.salesforce, loginUrl: fake.url } });
   }
 
   it('creates a Lead, updates it on a repeat, and serves the describe', async () => {
@@ -753,7 +754,7 @@ describe('salesforce connector against the loopback fake', () => {
       code: back.searchParams.get('code') ?? '',
     });
     expect(credentials.instanceUrl).to.equal(fake.url);
-    const ctx = makeContext({ externalIdField: 'FB_Lead_Id__c' }, credentials, { salesforce: { ...testConnectorSettings.salesforce, loginUrl: fake.url } });
+    const ctx = makeContext({ externalIdField: 'FB_Lead_Id__c' }, credentials, { connector: { ...testCrmSettings.salesforce, loginUrl: fake.url } });
     expect((await salesforceConnector.deliver(ctx, sampleRecord())).action).to.equal('created');
     // A code works once.
     const reused = await expectConnectorError(
@@ -794,12 +795,12 @@ describe('salesforce connector against the loopback fake', () => {
     fake = await startFakeSalesforce({ duplicateRuleOnEmail: 'block' });
     const tokens = fake.issueTokens();
     // No externalIdField configured: the describe's FB_Lead_Id__c (External ID) is found by name.
-    const ctx = makeContext({}, tokens, { salesforce: { ...testConnectorSettings.salesforce, loginUrl: fake.url } });
+    const ctx = makeContext({}, tokens, { connector: { ...testCrmSettings.salesforce, loginUrl: fake.url } });
     const first = await salesforceConnector.deliver(ctx, sampleRecord());
     expect(first.action).to.equal('created');
 
     const otherLead = makeSampleLead({ leadgen_id: '9990001112223334445' });
-    const second = await salesforceConnector.deliver(makeContext({}, tokens, { salesforce: { ...testConnectorSettings.salesforce, loginUrl: fake.url } }), sampleRecord({ lead: otherLead, fields: { Email: 'zoe.angstrom@example.com', Title: 'Rider' } }));
+    const second = await salesforceConnector.deliver(makeContext({}, tokens, { connector: { ...testCrmSettings.salesforce, loginUrl: fake.url } }), sampleRecord({ lead: otherLead, fields: { Email: 'zoe.angstrom@example.com', Title: 'Rider' } }));
     expect(second).to.include({ action: 'updated', externalId: first.externalId });
     expect(fake.leads.size).to.equal(1);
     const lead = fake.leads.get(first.externalId)!;

@@ -51,10 +51,16 @@ export function makeSampleRecord(overrides: Partial<DeliveryRecord> = {}): Deliv
   };
 }
 
+/** The settings every connector shares, as tests use them; `connector` (its own settings) is empty. */
 export const testConnectorSettings: ConnectorSettings = {
   timeoutMs: 2000,
   allowPrivateDestinations: true,
   responseBodyMaxBytes: 4096,
+  connector: {},
+};
+
+/** Each CRM's own settings (the keys its manifest's `settings` declares), as tests use them. */
+export const testCrmSettings = {
   hubspot: { apiUrl: 'https://api.hubapi.com', clientId: 'hs-client', clientSecret: 'hs-secret' },
   salesforce: { loginUrl: 'https://login.salesforce.com', apiVersion: '62.0', clientId: 'sf-client', clientSecret: 'sf-secret' },
   pipedrive: { apiUrl: 'https://api.pipedrive.com', oauthUrl: 'https://oauth.pipedrive.com', clientId: 'pd-client', clientSecret: 'pd-secret' },
@@ -77,14 +83,14 @@ export function makeTestDestinationState(): TestDestinationState {
 }
 
 /** An in-memory context: saved credentials and state are kept on the returned object for assertions. */
-export function makeTestContext<C, K>(opts: {
+export function makeTestContext<C, K, S = Record<string, string>>(opts: {
   config: C;
   credentials: K;
-  settings?: Partial<ConnectorSettings>;
+  settings?: Partial<ConnectorSettings<S>>;
   now?: () => number;
   /** Shared with other contexts of the same destination (default: a fresh one). */
   destination?: TestDestinationState;
-}): ConnectorContext<C, K> & { saved: K[]; stateValue: Record<string, unknown> | null; destination: TestDestinationState } {
+}): ConnectorContext<C, K, S> & { saved: K[]; stateValue: Record<string, unknown> | null; destination: TestDestinationState } {
   const destination = opts.destination ?? makeTestDestinationState();
   const ctx = {
     destinationId: 'd0000000-0000-4000-8000-000000000001',
@@ -114,7 +120,7 @@ export function makeTestContext<C, K>(opts: {
         destination.recentRecords.set(key, externalId);
       },
     },
-    settings: { ...testConnectorSettings, ...(opts.settings ?? {}) },
+    settings: { ...testConnectorSettings, ...(opts.settings ?? {}) } as ConnectorSettings<S>,
     now: opts.now ?? (() => Date.now()),
   };
   return ctx;

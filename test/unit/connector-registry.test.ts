@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { fieldMappingOf, getConnector, listConnectors, validateRegistry } from '../../connectors/index.js';
+import { fieldMappingOf, getManifest, listManifests, loadConnector, loadConnectors, validateRegistry } from '../../connectors/index.js';
 import type { Connector } from '../../connectors/types.js';
 import { webhookConnector } from '../../connectors/webhook/index.js';
 
@@ -8,30 +8,30 @@ function copyOf(connector: Connector, changes: Record<string, unknown>): Connect
 }
 
 describe('connector registry', () => {
-  it('lists the webhook connector, and every listed connector is well formed and unique', () => {
-    const list = listConnectors();
+  it('lists the webhook connector, and every listed connector is well formed and unique', async () => {
+    const list = await loadConnectors();
     expect(list.map((c) => c.id)).to.include('webhook');
     expect(() => validateRegistry(list)).to.not.throw();
   });
 
   it('returns a copy of the list, so callers cannot change the registry', () => {
-    const list = listConnectors();
+    const list = listManifests();
     list.length = 0;
-    expect(listConnectors()).to.not.be.empty;
+    expect(listManifests()).to.not.be.empty;
   });
 
-  it('finds a connector by id', () => {
-    expect(getConnector('webhook')).to.equal(webhookConnector);
+  it('finds a connector by id', async () => {
+    expect(await loadConnector('webhook')).to.equal(webhookConnector);
   });
 
   it('names the unknown type and the known ones', () => {
     let message = '';
     try {
-      getConnector('zoho');
+      getManifest('zoho');
     } catch (err) {
       message = (err as Error).message;
     }
-    const known = listConnectors().map((c) => c.id);
+    const known = listManifests().map((c) => c.id);
     expect(known).to.include('webhook');
     expect(message).to.equal(`unknown destination type "zoho"; known: ${known.join(', ')}`);
   });
@@ -79,7 +79,7 @@ describe('connector registry', () => {
   });
 
   it('every connector says how it takes field mappings (declared, or the fixed-field default)', () => {
-    for (const c of listConnectors()) expect(['fixed', 'open'], c.id).to.include(fieldMappingOf(c).targets);
+    for (const c of listManifests()) expect(['fixed', 'open'], c.id).to.include(fieldMappingOf(c).targets);
     expect(fieldMappingOf(webhookConnector)).to.deep.include({ targets: 'open', withoutRouteMapping: 'none' });
     expect(fieldMappingOf({})).to.deep.equal({ targets: 'fixed', withoutRouteMapping: 'preset' });
   });

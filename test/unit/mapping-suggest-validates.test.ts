@@ -3,7 +3,7 @@
 // `mappings suggest` proposes is what `mappings set` accepts.
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { fieldMappingOf, listConnectors } from '../../connectors/index.js';
+import { fieldMappingOf, listManifests } from '../../connectors/index.js';
 import type { FieldDescriptor, FieldType } from '../../connectors/types.js';
 import { mappingSchema, type FormQuestion, type MappingPreset } from '../../src/mapping/schema.js';
 import { loadPreset, PLACEHOLDER_TEXT, proposeMapping, suggestMapping } from '../../src/mapping/suggest.js';
@@ -56,7 +56,7 @@ function fieldsArb(preset: MappingPreset): fc.Arbitrary<FieldDescriptor[]> {
 const errorsOf = (issues: MappingIssue[]) => issues.filter((i) => i.severity === 'error').map((i) => i.message);
 
 describe('mapping: a suggestion passes its own validation', () => {
-  for (const connector of listConnectors()) {
+  for (const connector of listManifests()) {
     const preset = loadPreset(connector.id);
     const support = fieldMappingOf(connector);
     const openTargets = support.targets === 'open';
@@ -99,7 +99,7 @@ describe('mapping: a suggestion passes its own validation', () => {
       salesforce: [f('FirstName', 'First Name', 'string', { length: 40 }), f('LastName', 'Last Name', 'string', { required: true, length: 80 }), f('Company', 'Company', 'string', { required: true, length: 255 }), f('Email', 'Email', 'email', { length: 80 }), f('Phone', 'Phone', 'phone', { length: 40 }), f('Country', 'Country', 'string', { length: 80 }), f('Description', 'Description', 'text', { length: 32000 }), f('NumberOfEmployees', 'Employees', 'number', { required: true })],
       pipedrive: [f('person.name', 'Person name', 'string', { required: true }), f('person.email', 'Person email', 'email'), f('person.phone', 'Person phone', 'phone'), f('title', 'Lead title', 'string', { required: true }), f('note', 'Note', 'text'), f('9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c', 'Fleet size', 'string', { required: true })],
     };
-    for (const connector of listConnectors()) {
+    for (const connector of listManifests()) {
       const support = fieldMappingOf(connector);
       const openTargets = support.targets === 'open';
       const fields = openTargets ? [...(support.knownTargets ?? [])] : crmFields[connector.id];

@@ -9,7 +9,8 @@ import {
   type OAuthConnectRequest,
   type OAuthStateFailure,
 } from '../../src/http/oauth-state.js';
-import { buildConnectLink, createOAuthRouter, parseSalesforceLoginUrl } from '../../src/http/oauth-routes.js';
+import { buildConnectLink, createOAuthRouter } from '../../src/http/oauth-routes.js';
+import { parseSalesforceLoginUrl } from '../../connectors/salesforce/manifest.js';
 import express from 'express';
 import type { AddressInfo } from 'node:net';
 import type { App } from '../../src/app.js';
