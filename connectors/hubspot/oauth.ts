@@ -178,7 +178,7 @@ async function postForm(settings: HubspotConnectorSettings, path: string, params
     return { status: response.status, headers, text: typeof response.data === 'string' ? response.data : '' };
   } catch (err) {
     // An AxiosError carries the request config (client secret, refresh token): keep only its code.
-    const code = networkCodeOf(err) ?? 'UNKNOWN';
+    const code = networkCodeOf(err);
     const c = classifyHubspotError({ networkCode: code });
     throw new ConnectorError({ kind: c.kind, reason: c.reason });
   }
