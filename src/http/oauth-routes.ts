@@ -19,7 +19,8 @@ import { resumeDestination } from '../pipeline/replay.js';
 import * as repo from '../store/repos.js';
 import type { Db } from '../store/db.js';
 import type { Destination } from '../store/schema.js';
-import { computeCodeChallenge, createOAuthStateSigner, type OAuthConnectRequest } from './oauth-state.js';
+import { CONNECT_LINK_TTL_MS, OAUTH_STATE_TTL_MS, computeCodeChallenge, createOAuthStateSigner, type OAuthConnectRequest } from './oauth-state.js';
+import { claimOneTimeTokens, isOneTimeTokenUsed } from '../store/one-time-tokens.js';
 import {
   buildRedirectUri,
   findConnectTargetProblem,
@@ -74,6 +75,9 @@ function readQueryParam(req: Request, name: string): string | undefined {
   return value === null || value === '' ? undefined : value;
 }
 
+/** The used-token key of a connect link (its signature identifies it). */
+const linkToken = (signature: string) => `oauth-link:${signature}`;
+
 const AGAIN = 'Ask the person who manages LeadRelay for a new connect link (leadrelay destinations connect) and open it again.';
 
 function describeStateFailure(failure: string): string {
@@ -126,6 +130,9 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
       app.logger.warn({ type, failure: link.failure }, 'OAuth start refused: not a valid connect link');
       return fail(res, 403, 'Not a valid connect link', 'Only links made by LeadRelay can connect a CRM, and this one is unsigned or was changed.', AGAIN);
     }
+    const linkSignature = String(readQueryParam(req, 'sig'));
+    // A link connects once: replayed, it could attach someone else's CRM account to this destination.
+    if (await isOneTimeTokenUsed(app.db, linkToken(linkSignature))) return fail(res, 400, 'This connect link was already used', 'Each connect link connects a CRM once. Nothing was changed.', AGAIN);
     if (request.name !== undefined && request.name.length > MAX_NAME_CHARS) return fail(res, 400, 'Name too long', `The destination name may have at most ${MAX_NAME_CHARS} characters.`);
     if (request.loginUrl !== undefined) {
       if (!oauth.loginUrl) {
@@ -139,7 +146,7 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
     try {
       const problem = await findConnectTargetProblem(app.db, request);
       if (problem) return fail(res, 400, 'Cannot connect', `${problem}.`, AGAIN);
-      const { state, payload } = signer.createState(request, now());
+      const { state, payload } = signer.createState(request, now(), linkSignature);
       const location = await oauth.authorizeUrl({
         settings: connectorSettings(app, type),
         redirectUri: buildRedirectUri(app.config.publicUrl, type),
@@ -184,6 +191,16 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
 
     const request: OAuthConnectRequest = { workspaceId: payload.workspaceId, type, destinationId: payload.destinationId, name: payload.name, loginUrl: payload.loginUrl };
     try {
+      // The state, and the link it came from, work once: a replayed callback (the same state with
+      // another code) must not connect a second account or make a second destination.
+      const claimed = await claimOneTimeTokens(app.db, [
+        { token: `oauth-state:${payload.nonce}`, expiresAt: new Date(payload.exp * 1000) },
+        ...(payload.link ? [{ token: linkToken(payload.link), expiresAt: new Date(now() + CONNECT_LINK_TTL_MS + OAUTH_STATE_TTL_MS) }] : []),
+      ]);
+      if (!claimed) {
+        app.logger.warn({ type, workspaceId: payload.workspaceId, destinationId: payload.destinationId }, 'OAuth callback refused: state or connect link already used');
+        return fail(res, 400, `${label} was not connected`, 'This sign-in was already used: a connect link and its sign-in work once.', 'Nothing was changed.', AGAIN);
+      }
       // Checked again: the workspace or destination may have gone since the link was opened.
       const problem = await findConnectTargetProblem(app.db, request);
       if (problem) return fail(res, 400, `${label} was not connected`, `${problem}.`, AGAIN);

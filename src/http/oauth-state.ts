@@ -52,6 +52,8 @@ export const oauthStatePayloadSchema = z
     /** Expiry, epoch seconds. */
     exp: z.number().int().positive(),
     nonce: z.string().min(16),
+    /** The signature of the connect link the flow started from: the link is used up with the state. */
+    link: z.string().min(1).optional(),
   })
   .strict();
 export type OAuthStatePayload = z.infer<typeof oauthStatePayloadSchema>;
@@ -71,7 +73,7 @@ export type ConnectLinkCheck = { ok: true } | { ok: false; failure: ConnectLinkF
 
 export interface OAuthStateSigner {
   /** A fresh state for this request, valid for the state TTL from `nowMs`, and what it holds. */
-  createState(request: OAuthConnectRequest, nowMs: number): { state: string; payload: OAuthStatePayload };
+  createState(request: OAuthConnectRequest, nowMs: number, linkSignature?: string): { state: string; payload: OAuthStatePayload };
   /** Checks signature, shape, expiry and that the state was made for `expectedType`. */
   readState(state: string, expectedType: string, nowMs: number): OAuthStateCheck;
   /** The PKCE verifier for a state's nonce (43 base64url characters, RFC 7636 §4.1). */
@@ -107,7 +109,7 @@ export function createOAuthStateSigner(secret: Buffer, options: OAuthStateSigner
     JSON.stringify([r.type, r.workspaceId, r.destinationId ?? null, r.name ?? null, r.loginUrl ?? null, expires]);
 
   return {
-    createState(request, nowMs) {
+    createState(request, nowMs, linkSignature) {
       const payload: OAuthStatePayload = {
         v: 1,
         workspaceId: request.workspaceId,
@@ -117,6 +119,7 @@ export function createOAuthStateSigner(secret: Buffer, options: OAuthStateSigner
         ...(request.loginUrl !== undefined ? { loginUrl: request.loginUrl } : {}),
         exp: Math.floor((nowMs + stateTtlMs) / 1000),
         nonce: randomBytes(16).toString('base64url'),
+        ...(linkSignature !== undefined ? { link: linkSignature } : {}),
       };
       const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
       return { state: `${body}.${mac(STATE_LABEL, body).toString('base64url')}`, payload };

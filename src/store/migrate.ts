@@ -6,12 +6,14 @@ import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-forms.js';
 import * as m0003 from './migrations/0003-leases.js';
 import * as m0004 from './migrations/0004-recent-records.js';
+import * as m0005 from './migrations/0005-used-tokens.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-forms': m0002,
   '0003-leases': m0003,
   '0004-recent-records': m0004,
+  '0005-used-tokens': m0005,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -164,6 +164,11 @@ export interface ConnectorRecentRecordsTable {
   created_at: GeneratedTimestamp;
 }
 
+export interface UsedTokensTable {
+  token_hash: string;
+  expires_at: Date;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -176,6 +181,7 @@ export interface Database {
   forms: FormsTable;
   leases: LeasesTable;
   connector_recent_records: ConnectorRecentRecordsTable;
+  used_tokens: UsedTokensTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;

@@ -162,11 +162,19 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
     expect(hubspot.tokens.refresh.has(String(creds.refreshToken))).to.equal(true);
     for (const secret of [creds.accessToken, creds.refreshToken, code, 'hs-secret']) expect(html).to.not.contain(String(secret));
 
-    // The code works once: the same callback again (a reload) is refused and creates nothing.
+    // The state works once: the same callback again (a reload), or the same state with a new
+    // code (a replay), is refused and creates nothing.
     const again = await callback('hubspot', { code, state });
     expect(again.status).to.equal(400);
-    expect(await again.text()).to.contain('refused the authorization code');
+    expect(await again.text()).to.contain('This sign-in was already used');
+    const replayed = await callback('hubspot', { code: hubspot.issueAuthorizationCode(redirectUri), state });
+    expect(replayed.status).to.equal(400);
+    expect(await replayed.text()).to.contain('This sign-in was already used');
     expect(await destinations()).to.have.length(1);
+    // So does the link: opened again after it connected, it no longer reaches the CRM.
+    const reopened = await get(link);
+    expect(reopened.status).to.equal(400);
+    expect(await reopened.text()).to.contain('This connect link was already used');
 
     await cli(['routes', 'add', '--workspace', ws, '--page-id', PAGE, '--destination', dest.id], env);
     const id = newLeadId();
