@@ -4,7 +4,7 @@
 // process, which reports when each webhook left; the receiver notes when each lead arrived.
 import { startFakeGraph, type FakeGraph } from '../test/fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../test/fakes/webhook-receiver.js';
-import { cli, flushPrefix, sleep, startProgram, TEST_APP_SECRET, type RunningProgram } from '../test/helpers/e2e.js';
+import { cli, flushPrefix, removeQueues, sleep, startProgram, TEST_APP_SECRET, type RunningProgram } from '../test/helpers/e2e.js';
 import { createTestSchema } from '../test/helpers/test-db.js';
 import {
   BENCH_FORM_ID,
@@ -181,7 +181,7 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     await sql?.end().catch(() => {});
     await receiver?.close().catch(() => {});
     await graph?.close().catch(() => {});
-    if (prefix) await flushPrefix(prefix).catch(() => {});
+    if (prefix) await Promise.all([flushPrefix(prefix), removeQueues('postgres', prefix)]).catch(() => {});
     await schema.drop().catch(() => {});
   }
   printReport(`LeadRelay end-to-end benchmark (leadrelay start, fake Graph + webhook receiver on 127.0.0.1, ${opts.ratePerSecond} leads/s for ${opts.seconds} s)`, [buildMachineBusyRow(quiet), { label: 'program environment overrides', value: describeOverrides(opts.envOverrides) }, ...rows]);

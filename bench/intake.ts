@@ -1,7 +1,7 @@
 // `npm run bench -- intake`: signed leadgen webhooks against `leadrelay serve` (the HTTP role
 // alone) from a separate load process on loopback. Every request carries a distinct leadgen id,
 // so every 200 must be one new row in leadgen_events: the bench counts them afterwards.
-import { startProgram, TEST_APP_SECRET, flushPrefix, type RunningProgram } from '../test/helpers/e2e.js';
+import { startProgram, TEST_APP_SECRET, flushPrefix, removeQueues, type RunningProgram } from '../test/helpers/e2e.js';
 import { createTestSchema } from '../test/helpers/test-db.js';
 import {
   BENCH_FORM_ID,
@@ -106,7 +106,7 @@ export async function runIntakeBench(opts: BenchOptions): Promise<void> {
     rss?.stop();
     await program?.kill().catch(() => {});
     await sql?.end().catch(() => {});
-    await flushPrefix(env.QUEUE_PREFIX).catch(() => {});
+    await Promise.all([flushPrefix(env.QUEUE_PREFIX), removeQueues('postgres', env.QUEUE_PREFIX)]).catch(() => {});
     await schema.drop().catch(() => {});
   }
 

@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { computeSignature256 } from '../../src/meta/signature.js';
-import { TEST_REDIS_URL } from './test-db.js';
+import pg from 'pg';
+import { queueSchemaName, type QueueBackendKind } from '../../src/pipeline/queues.js';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from './test-db.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** dist/src/cli/main.js, from dist/test/helpers. */
@@ -205,4 +207,34 @@ export async function flushPrefix(prefix: string): Promise<number> {
   } while (cursor !== '0');
   redis.disconnect();
   return n;
+}
+
+async function withTestServer<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Empties one queue prefix's backend behind the program's back, as a Redis that lost everything
+ * (Redis: its keys; PostgreSQL backend: the rows of its job tables). Returns how much went.
+ */
+export async function loseQueuedJobs(backend: QueueBackendKind, prefix: string): Promise<number> {
+  if (backend === 'redis') return flushPrefix(prefix);
+  return withTestServer(async (c) => {
+    const { rows } = await c.query<{ t: string }>("select format('%I.%I', schemaname, tablename) as t from pg_tables where schemaname = $1 and tablename like '%job%'", [queueSchemaName(prefix)]);
+    let n = 0;
+    for (const { t } of rows) n += (await c.query(`delete from ${t}`)).rowCount ?? 0;
+    return n;
+  });
+}
+
+/** Removes everything a queue prefix left behind (Redis keys, or its PostgreSQL queue schema). */
+export async function removeQueues(backend: QueueBackendKind, prefix: string): Promise<void> {
+  if (backend === 'redis') await flushPrefix(prefix);
+  else await withTestServer((c) => c.query(`drop schema if exists "${queueSchemaName(prefix)}" cascade`));
 }

@@ -5,10 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig, type AppConfig, type EnvInput } from '../../src/config/env.js';
-import pg from 'pg';
-import { queueSchemaName, type QueueBackendKind } from '../../src/pipeline/queues.js';
-import { flushPrefix, TEST_APP_SECRET, TEST_KEYS, TEST_VERIFY_TOKEN } from './e2e.js';
-import { createTestSchema, TEST_DATABASE_URL, TEST_REDIS_URL, type TestSchema } from './test-db.js';
+import type { QueueBackendKind } from '../../src/pipeline/queues.js';
+import { loseQueuedJobs, removeQueues, TEST_APP_SECRET, TEST_KEYS, TEST_VERIFY_TOKEN } from './e2e.js';
+import { createTestSchema, TEST_REDIS_URL, type TestSchema } from './test-db.js';
 
 /** Both queue backends, for suites that must hold on each. */
 export const QUEUE_BACKENDS: QueueBackendKind[] = ['redis', 'postgres'];
@@ -67,27 +66,6 @@ export interface CreateTestAppOptions {
   backend?: QueueBackendKind;
 }
 
-async function withTestServer<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Deletes every row of the queue backend's tables (PostgreSQL backend): the jobs are gone. */
-async function truncateQueueSchema(prefix: string): Promise<number> {
-  return withTestServer(async (c) => {
-    const schema = queueSchemaName(prefix);
-    const { rows } = await c.query<{ t: string }>("select format('%I.%I', schemaname, tablename) as t from pg_tables where schemaname = $1 and tablename like '%job%'", [schema]);
-    let n = 0;
-    for (const { t } of rows) n += (await c.query(`delete from ${t}`)).rowCount ?? 0;
-    return n;
-  });
-}
-
 /** Builds an App on a fresh migrated schema with a unique queue prefix. */
 export async function createTestApp(opts: CreateTestAppOptions = {}): Promise<TestApp> {
   const schema = await createTestSchema('it');
@@ -109,7 +87,7 @@ export async function createTestApp(opts: CreateTestAppOptions = {}): Promise<Te
     schema,
     prefix,
     backend,
-    loseQueuedJobs: () => (backend === 'redis' ? flushPrefix(prefix) : truncateQueueSchema(prefix)),
+    loseQueuedJobs: () => loseQueuedJobs(backend, prefix),
     async cleanup() {
       if (isClosed) return;
       isClosed = true;
@@ -117,8 +95,7 @@ export async function createTestApp(opts: CreateTestAppOptions = {}): Promise<Te
         await app.close();
       } finally {
         await schema.drop();
-        if (backend === 'redis') await flushPrefix(prefix);
-        else await withTestServer((c) => c.query(`drop schema if exists "${queueSchemaName(prefix)}" cascade`));
+        await removeQueues(backend, prefix);
       }
     },
   };
