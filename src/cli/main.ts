@@ -40,13 +40,22 @@ async function loadCommandModules(): Promise<typeof import('../app.js')> {
   return loaded[0];
 }
 
-async function withApp<T>(opts: { queues?: boolean; migrate?: boolean }, fn: (app: App) => Promise<T>): Promise<T> {
+/**
+ * Runs a command with the program's parts. Commands that change things apply pending migrations
+ * first; `readOnly` ones never migrate (several may run beside a starting server) and say so when
+ * the database is not set up yet.
+ */
+async function withApp<T>(opts: { queues?: boolean; migrate?: boolean; readOnly?: boolean }, fn: (app: App) => Promise<T>): Promise<T> {
   const config = loadConfig();
   // Operator commands print ids and tables on stdout for scripts; their logs go to stderr.
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { destination: process.stderr });
   const { createApp } = await loadCommandModules();
-  const app = await createApp(config, { withQueues: opts.queues ?? true, migrate: opts.migrate ?? true, logger });
+  const app = await createApp(config, { withQueues: opts.readOnly ? false : (opts.queues ?? true), migrate: opts.readOnly ? false : (opts.migrate ?? true), logger });
   try {
+    if (opts.readOnly) {
+      const pending = await migrations.findPendingMigrations(app.db);
+      if (pending.length) throw new UsageError(`the database is not set up yet (${pending.length} migration(s) pending): start LeadRelay once, or run leadrelay migrate`);
+    }
     return await fn(app);
   } finally {
     await app.close();
@@ -140,7 +149,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
     .description('list workspaces')
     .option('--json', 'print JSON')
     .action((o: { json?: boolean }) =>
-      withApp({ queues: false }, async (app) => {
+      withApp({ readOnly: true }, async (app) => {
         const list = await repo.listWorkspaces(app.db);
         if (o.json) { printJson(list.map((w) => ({ id: w.id, name: w.name, lead_retention_days: w.lead_retention_days, created_at: iso(w.created_at) }))); return; }
         for (const w of list) print(`${w.id}  ${w.name}`);
@@ -195,7 +204,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
     .option('--workspace <id>', 'workspace id')
     .option('--json', 'print JSON')
     .action((o: { workspace?: string; json?: boolean }) =>
-      withApp({ queues: false }, async (app) => {
+      withApp({ readOnly: true }, async (app) => {
         const list = await repo.listPages(app.db, o.workspace);
         if (o.json) {
           printJson(list.map((p) => ({ id: p.id, workspace_id: p.workspace_id, page_id: p.page_id, name: p.name, status: p.status, status_reason: p.status_reason, created_at: iso(p.created_at), updated_at: iso(p.updated_at) })));
@@ -294,7 +303,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
     .option('--workspace <id>', 'workspace id')
     .option('--json', 'print JSON')
     .action((o: { workspace?: string; json?: boolean }) =>
-      withApp({ queues: false }, async (app) => {
+      withApp({ readOnly: true }, async (app) => {
         const list = await repo.listDestinations(app.db, o.workspace);
         if (o.json) {
           printJson(
@@ -358,7 +367,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
     .option('--workspace <id>', 'workspace id')
     .option('--json', 'print JSON')
     .action((o: { workspace?: string; json?: boolean }) =>
-      withApp({ queues: false }, async (app) => {
+      withApp({ readOnly: true }, async (app) => {
         const { describeRouteDrift, parseRouteDrift } = await import('../pipeline/form-drift.js');
         const list = await repo.listRoutes(app.db, o.workspace);
         if (o.json) {
@@ -392,7 +401,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
     .option('--limit <n>', 'how many', (v) => positiveInt(v, '--limit'), 50)
     .option('--json', 'print JSON')
     .action((o: { workspace: string; limit: number; json?: boolean }) =>
-      withApp({ queues: false }, async (app) => {
+      withApp({ readOnly: true }, async (app) => {
         await requireWorkspace(app, o.workspace);
         const rows = await repo.listLeads(app.db, o.workspace, o.limit);
         // A delivery through a route whose form changed since its mapping was set may have put
@@ -439,7 +448,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
     .description("one lead's metadata and, per delivery, every attempt with its time, outcome and reason (no answers: they are personal data)")
     .option('--json', 'print JSON')
     .action((leadId: string, o: { json?: boolean }) =>
-      withApp({ queues: false }, async (app) => {
+      withApp({ readOnly: true }, async (app) => {
         if (!repo.isUuid(leadId)) throw new UsageError(`"${leadId.slice(0, 40)}" is not a lead id (a uuid from leads list)`);
         const l = await repo.findLead(app.db, leadId);
         if (!l) throw new UsageError(`lead "${leadId}" not found (list them with: leadrelay leads list --workspace W)`);

@@ -46,3 +46,21 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   if (error) throw new MigrationError(failed?.migrationName, error);
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
+
+/**
+ * The migrations this program has that the database has not applied, read without Kysely's
+ * migrator (no lock, no look at other schemas): for commands that only read, which must neither
+ * migrate nor wait for a migration another process is running.
+ */
+export async function findPendingMigrations(db: Db): Promise<string[]> {
+  let applied: Set<string>;
+  try {
+    const { rows } = await sql<{ name: string }>`select name from leadrelay_migrations`.execute(db);
+    applied = new Set(rows.map((r) => r.name));
+  } catch (err) {
+    // 42P01: no bookkeeping table yet, nothing applied.
+    if ((err as { code?: string }).code !== '42P01') throw err;
+    applied = new Set();
+  }
+  return Object.keys(migrations).filter((name) => !applied.has(name));
+}

@@ -3,6 +3,7 @@
 // with Meta (the loopback fake Graph), a destination URL against the delivery rules. Also
 // --json on every list, `leads show`, --version and `keys rotate`.
 import { expect } from 'chai';
+import { sql } from 'kysely';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
@@ -422,6 +423,18 @@ describe('e2e: operator CLI', function () {
       expect(r.stderr).to.contain('EADDRINUSE');
     } finally {
       blocker.close();
+    }
+  });
+
+  it('list commands never migrate: on a database not set up yet they exit 2 naming the fix and create no table', async () => {
+    const fresh = await createTestSchema('cliro');
+    try {
+      const r = await runCli(['workspaces', 'list'], { ...env, DATABASE_URL: fresh.url });
+      expectRefusal(r, /^error: the database is not set up yet \(\d+ migration\(s\) pending\): start LeadRelay once, or run leadrelay migrate$/);
+      const { rows } = await sql`select table_name from information_schema.tables where table_schema = ${fresh.schema}`.execute(dbh.db);
+      expect(rows).to.deep.equal([]);
+    } finally {
+      await fresh.drop();
     }
   });
 
