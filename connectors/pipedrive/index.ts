@@ -58,8 +58,10 @@ export function clearFieldCache(destinationId: string): void {
 const startPagingSchema = z.looseObject({ more_items_in_collection: z.boolean().nullish(), next_start: z.number().nullish() });
 const listBodySchema = z.looseObject({
   data: z.array(z.unknown()).nullish(),
-  // v2: { next_cursor }. v1: { pagination: { start, limit, more_items_in_collection, next_start } },
-  // except GET /v1/leads, which puts start/limit/more_items_in_collection directly here.
+  // v2 lists: { next_cursor }. v1 lists, per Pipedrive's OpenAPI v1 document: GET /v1/leads and
+  // GET /v1/leads/archived put { start, limit, more_items_in_collection } directly here (no
+  // next_start); GET /v1/leadFields has that same schema, but its own example nests it under
+  // `pagination` (as older v1 lists do, with next_start). Both are read.
   additional_data: startPagingSchema.extend({ next_cursor: z.string().nullish(), pagination: startPagingSchema.nullish() }).nullish(),
 });
 type ListBody = z.infer<typeof listBodySchema>;
@@ -82,9 +84,12 @@ async function fetchFieldCatalog(client: PipedriveClient): Promise<PipedriveFiel
   const catalog: PipedriveFieldCatalog = { personFields: [], leadFields: [] };
 
   // v2 lists page with a cursor. https://pipedrive.readme.io/docs/core-api-concepts-pagination
+  // `required_fields` is one of the "additional data namespaces" GET /api/v2/personFields returns
+  // only when asked for with include_fields; without it no person field would ever be required.
+  // https://developers.pipedrive.com/docs/api/v1/PersonFields#getPersonFields (v2)
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const res = await client.request({ method: 'GET', path: '/api/v2/personFields', query: { limit: PAGE_SIZE, cursor } });
+    const res = await client.request({ method: 'GET', path: '/api/v2/personFields', query: { include_fields: 'required_fields', limit: PAGE_SIZE, cursor } });
     const list = readList(res, 'person_fields');
     for (const item of list.data ?? []) {
       const f = pipedrivePersonFieldSchema.safeParse(item);

@@ -372,7 +372,7 @@ describe('pipedrive (nock)', () => {
       clearFieldCache(ctx.destinationId);
       api()
         .get('/api/v2/personFields')
-        .query({ limit: '500' })
+        .query({ include_fields: 'required_fields', limit: '500' })
         .reply(200, {
           success: true,
           data: [{ field_code: 'name', field_name: 'Name', field_type: 'varchar', is_custom_field: false }],
@@ -380,7 +380,7 @@ describe('pipedrive (nock)', () => {
         });
       api()
         .get('/api/v2/personFields')
-        .query({ limit: '500', cursor: 'page2' })
+        .query({ include_fields: 'required_fields', limit: '500', cursor: 'page2' })
         .reply(200, {
           success: true,
           data: [
@@ -568,7 +568,7 @@ describe('pipedrive (nock)', () => {
       clearFieldCache(ctx.destinationId);
       api()
         .get('/api/v2/personFields')
-        .query({ limit: '500' })
+        .query({ include_fields: 'required_fields', limit: '500' })
         .reply(200, {
           success: true,
           data: [
@@ -580,7 +580,7 @@ describe('pipedrive (nock)', () => {
         });
       api()
         .get('/api/v2/personFields')
-        .query({ limit: '500', cursor: 'c2' })
+        .query({ include_fields: 'required_fields', limit: '500', cursor: 'c2' })
         .reply(200, {
           success: true,
           data: [{ field_code: hashA, field_name: 'Shoe size', field_type: 'double', is_custom_field: true, required_fields: { enabled: true } }],
