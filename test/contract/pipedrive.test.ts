@@ -111,7 +111,7 @@ describe('pipedrive (nock)', () => {
           api().get('/api/v2/persons/search').query(searchQuery('phone', PHONE)).reply(200, emptySearch, rateHeaders);
           api().post('/api/v2/persons').reply(200, { success: true, data: { id: 101, name: 'Zoë Ångström-Núñez' } }, rateHeaders);
           api().post('/v1/leads').reply(201, { success: true, data: { id: scenario.externalId, title: 'x' } }, rateHeaders);
-          api().post('/v1/notes').reply(201, { success: true, data: { id: 501 } }, rateHeaders);
+          api().post('/v1/notes').reply(200, { success: true, data: { id: 501 } }, rateHeaders);
           return;
         case 'updated':
           // No ledger: the person search finds them, and their leads include one from this leadgen id.
@@ -171,7 +171,7 @@ describe('pipedrive (nock)', () => {
         .reply(201, { success: true, data: { id: 'lead-uuid-1' } });
       api()
         .post('/v1/notes', (b) => ((seen.note = b), true))
-        .reply(201, { success: true, data: { id: 501 } });
+        .reply(200, { success: true, data: { id: 501 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
 
@@ -205,7 +205,7 @@ describe('pipedrive (nock)', () => {
       api()
         .post('/v1/leads', (b) => ((leadBody = b), true))
         .reply(201, { success: true, data: { id: 'lead-2' } });
-      api().post('/v1/notes').reply(201, { success: true, data: { id: 9 } });
+      api().post('/v1/notes').reply(200, { success: true, data: { id: 9 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result.action).to.equal('created');
@@ -220,7 +220,7 @@ describe('pipedrive (nock)', () => {
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 66 && b.title === 'Ann Lee – Spring test ride').reply(201, { success: true, data: { id: 'lead-3' } });
       // "full" is no Pipedrive field: it is kept in the note rather than dropped.
-      api().post('/v1/notes', (b) => b.content === 'full: x').reply(201, { success: true, data: { id: 10 } });
+      api().post('/v1/notes', (b) => b.content === 'full: x').reply(200, { success: true, data: { id: 10 } });
 
       const result = await pipedriveConnector.deliver(ctx, record);
       expect(result).to.include({ externalId: 'lead-3', action: 'created' });
@@ -275,7 +275,7 @@ describe('pipedrive (nock)', () => {
       ctx.destination.recentRecords.set(`email:${EMAIL}`, '88');
       api().get('/v1/leads').query({ person_id: '88', start: '0', limit: '500' }).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 88).reply(201, { success: true, data: { id: 'lead-recent' } });
-      api().post('/v1/notes').reply(201, { success: true, data: { id: 13 } });
+      api().post('/v1/notes').reply(200, { success: true, data: { id: 13 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-recent', action: 'created' });
@@ -298,7 +298,7 @@ describe('pipedrive (nock)', () => {
       // The retry: no search, no person; it checks the lead was not created after all, then creates it.
       api().get('/v1/leads').query({ person_id: '101', start: '0', limit: '500' }).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 101).reply(201, { success: true, data: { id: 'lead-after-retry' } });
-      api().post('/v1/notes').reply(201, { success: true, data: { id: 11 } });
+      api().post('/v1/notes').reply(200, { success: true, data: { id: 11 } });
       const result = await pipedriveConnector.deliver(ctx, record);
       expect(result).to.include({ externalId: 'lead-after-retry', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-after-retry', noteId: 11, completed: true });
@@ -308,7 +308,7 @@ describe('pipedrive (nock)', () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101 };
       api().get('/v1/leads').query(true).reply(200, leadsList([{ id: 'lead-lost-answer', origin_id: LEADGEN_ID }]));
-      api().post('/v1/notes', (b) => b.lead_id === 'lead-lost-answer').reply(201, { success: true, data: { id: 12 } });
+      api().post('/v1/notes', (b) => b.lead_id === 'lead-lost-answer').reply(200, { success: true, data: { id: 12 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-lost-answer', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-lost-answer', noteId: 12, completed: true });
@@ -317,7 +317,7 @@ describe('pipedrive (nock)', () => {
     it('only adds the note when the lead exists but the note step failed', async () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101, leadId: 'lead-1' };
-      api().post('/v1/notes', (b) => b.lead_id === 'lead-1').reply(201, { success: true, data: { id: 13 } });
+      api().post('/v1/notes', (b) => b.lead_id === 'lead-1').reply(200, { success: true, data: { id: 13 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-1', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-1', noteId: 13, completed: true });
@@ -342,7 +342,7 @@ describe('pipedrive (nock)', () => {
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(101));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
       api().post('/v1/leads').reply(201, { success: true, data: { id: 'recreated' } });
-      api().post('/v1/notes').reply(201, { success: true, data: { id: 14 } });
+      api().post('/v1/notes').reply(200, { success: true, data: { id: 14 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'recreated', action: 'created' });
     });
@@ -353,7 +353,7 @@ describe('pipedrive (nock)', () => {
       let content = '';
       api()
         .post('/v1/notes', (b) => ((content = b.content), true))
-        .reply(201, { success: true, data: { id: 15 } });
+        .reply(200, { success: true, data: { id: 15 } });
       const record = makeSampleRecord({
         fields: { email: EMAIL, note: 'Called <b>twice</b>' },
         unmappedNote: 'Budget?: <script>alert("x")</script> & more\r\nTeam: Tom\'s',
@@ -406,7 +406,7 @@ describe('pipedrive (nock)', () => {
         .reply(201, { success: true, data: { id: 'lead-cf' } });
       api()
         .post('/v1/notes', (b) => String(b.content).includes('favorite_color: blue'))
-        .reply(201, { success: true, data: { id: 16 } });
+        .reply(200, { success: true, data: { id: 16 } });
 
       const record = makeSampleRecord({
         fields: { email: EMAIL, phone: PHONE, [`person.${personHash}`]: 'gold', [`person.${setHash}`]: 'Road, Gravel', [leadHash]: '42.5', favorite_color: 'blue' },
@@ -464,7 +464,7 @@ describe('pipedrive (nock)', () => {
       scope().get('/api/v2/persons/search').query(true).times(2).reply(200, emptySearch);
       scope().post('/api/v2/persons').reply(200, { success: true, data: { id: 101 } });
       scope().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-oauth' } });
-      scope().post('/v1/notes').reply(201, { success: true, data: { id: 17 } });
+      scope().post('/v1/notes').reply(200, { success: true, data: { id: 17 } });
     }
 
     it('refreshes a token about to expire first, saves it, and calls the new api_domain', async () => {
@@ -676,6 +676,7 @@ describe('pipedrive (nock)', () => {
 describe('pipedrive against the loopback fake', () => {
   let fake: FakePipedrive;
   const personHash = 'e'.repeat(40);
+  const requiredPersonHash = 'f'.repeat(40);
 
   before(async () => {
     nock.cleanAll();
@@ -683,7 +684,10 @@ describe('pipedrive against the loopback fake', () => {
     fake = await startFakePipedrive({
       apiTokens: ['fake-token-1'],
       fieldPageSize: 3,
-      personFields: [{ field_code: personHash, field_name: 'Tier', field_type: 'enum', is_custom_field: true, options: [{ id: 4, label: 'Gold' }] }],
+      personFields: [
+        { field_code: personHash, field_name: 'Tier', field_type: 'enum', is_custom_field: true, options: [{ id: 4, label: 'Gold' }] },
+        { field_code: requiredPersonHash, field_name: 'Licence', field_type: 'varchar', is_custom_field: true, required_fields: { enabled: true } },
+      ],
     });
   });
   after(async () => {
@@ -739,9 +743,65 @@ describe('pipedrive against the loopback fake', () => {
     expect([...fake.leads.values()].filter((l) => l.origin_id === '555000111')).to.have.length(1);
   });
 
-  it('describes fields across the fake pages', async () => {
+  it('describes fields across the fake pages, with the required flags personFields gives only on request', async () => {
     const fields = await pipedriveConnector.describeFields(fakeContext());
     expect(fields.map((f) => f.key)).to.include.members(['person.name', `person.${personHash}`, 'title', 'note']);
+    const byKey = new Map(fields.map((f) => [f.key, f]));
+    expect(byKey.get(`person.${requiredPersonHash}`)).to.include({ required: true });
+    expect(byKey.get(`person.${personHash}`)).to.include({ required: false });
+    expect(fake.requests.filter((r) => r.path === '/api/v2/personFields').map((r) => r.query.include_fields)).to.include('required_fields');
+  });
+
+  it("answers in the shapes of Pipedrive's OpenAPI documents", async () => {
+    const get = async (path: string) => {
+      const res = await fetch(`${fake.url}${path}`, { headers: { 'x-api-token': 'fake-token-1' } });
+      return { status: res.status, body: (await res.json()) as { data: Record<string, unknown>[]; additional_data: Record<string, unknown> } };
+    };
+    // Two leads of one person.
+    const ctx = fakeContext();
+    const records = ['880000001', '880000002'].map((leadgenId) =>
+      makeSampleRecord({ lead: makeSampleLead({ leadgen_id: leadgenId }), fields: { email: 'shapes@example.com', name: 'Sam Shapes' }, unmappedNote: undefined }),
+    );
+    const [active, archived] = [fake.leads.get((await pipedriveConnector.deliver(ctx, records[0])).externalId)!, fake.leads.get((await pipedriveConnector.deliver(fakeContext(), records[1])).externalId)!];
+    const person = fake.persons.get(active.person_id!)!;
+    expect(archived.person_id).to.equal(person.id);
+    fake.archiveLead(archived.id);
+
+    // GET /v1/leads: not archived leads only; GET /v1/leads/archived: the archived ones.
+    const list = await get(`/v1/leads?person_id=${person.id}`);
+    expect(list.body.data.map((l) => l.id)).to.include(active.id).and.not.include(archived.id);
+    expect(list.body.additional_data).to.deep.equal({ start: 0, limit: 100, more_items_in_collection: false });
+    const archivedList = await get(`/v1/leads/archived?person_id=${person.id}`);
+    expect(archivedList.body.data.map((l) => l.id)).to.deep.equal([archived.id]);
+    expect(archivedList.body.data[0]).to.include({ is_archived: true });
+    expect((await get(`/v1/leads/${archived.id}`)).body.data).to.include({ id: archived.id, is_archived: true });
+
+    // An archived lead is not editable, but can be unarchived.
+    const patch = (body: unknown) =>
+      fetch(`${fake.url}/v1/leads/${archived.id}`, { method: 'PATCH', headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await patch({ title: 'Renamed' })).status).to.equal(400);
+    expect((await patch({ is_archived: false })).status).to.equal(200);
+    expect(fake.leads.get(archived.id)).to.include({ is_archived: false, title: archived.title });
+    fake.archiveLead(archived.id);
+
+    // personFields: required_fields only when include_fields asks for it.
+    const plain = await get('/api/v2/personFields?limit=500');
+    expect(plain.body.data.every((f) => !('required_fields' in f))).to.equal(true);
+    const withRequired = await get('/api/v2/personFields?limit=500&include_fields=required_fields');
+    expect(withRequired.body.data.find((f) => f.field_code === 'name')).to.deep.include({ required_fields: { enabled: true } });
+
+    // leadFields: start/limit/more_items_in_collection directly in additional_data.
+    expect((await get('/v1/leadFields?start=0&limit=2')).body.additional_data).to.deep.equal({ start: 0, limit: 2, more_items_in_collection: true });
+
+    // POST /v1/notes answers 200; POST /v1/leads 201.
+    const note = await fetch(`${fake.url}/v1/notes`, {
+      method: 'POST',
+      headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' },
+      body: JSON.stringify({ content: 'x', lead_id: active.id }),
+    });
+    expect(note.status).to.equal(200);
+    await note.arrayBuffer();
+    fake.notes.pop();
   });
 
   it('works over OAuth: code exchange, calls to api_domain, refresh of an expired token', async () => {
