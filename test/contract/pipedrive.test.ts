@@ -52,7 +52,8 @@ function personHit(id: number) {
 function searchQuery(field: 'email' | 'phone', term: string) {
   return { term, fields: field, exact_match: 'true', limit: '1' };
 }
-function leadsList(items: { id: string; origin_id: string | null }[]) {
+/** GET /v1/leads (not archived leads) or GET /v1/leads/archived: additional_data holds the paging keys. */
+function leadsList(items: { id: string; origin_id: string | null; is_archived?: boolean }[]) {
   return { success: true, data: items, additional_data: { start: 0, limit: 500, more_items_in_collection: false } };
 }
 
@@ -202,6 +203,7 @@ describe('pipedrive (nock)', () => {
       let leadBody: any;
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(55));
       api().get('/v1/leads').query({ person_id: '55', start: '0', limit: '500' }).reply(200, leadsList([{ id: 'older', origin_id: '42' }]));
+      api().get('/v1/leads/archived').query({ person_id: '55', start: '0', limit: '500' }).reply(200, leadsList([]));
       api()
         .post('/v1/leads', (b) => ((leadBody = b), true))
         .reply(201, { success: true, data: { id: 'lead-2' } });
@@ -218,6 +220,7 @@ describe('pipedrive (nock)', () => {
       const record = makeSampleRecord({ lead, fields: { full: 'x', phone: '+447700900999' }, unmappedNote: undefined });
       api().get('/api/v2/persons/search').query(searchQuery('phone', '+447700900999')).reply(200, personHit(66));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 66 && b.title === 'Ann Lee – Spring test ride').reply(201, { success: true, data: { id: 'lead-3' } });
       // "full" is no Pipedrive field: it is kept in the note rather than dropped.
       api().post('/v1/notes', (b) => b.content === 'full: x').reply(200, { success: true, data: { id: 10 } });
@@ -259,6 +262,7 @@ describe('pipedrive (nock)', () => {
       const phoneLead = makeSampleLead({ answers: [{ key: 'phone_number', values: ['+44 (7700) 900-999'] }] });
       api().get('/api/v2/persons/search').query(searchQuery('phone', '+44 (7700) 900-999')).reply(200, personHit(66));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
       api().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-p' } });
       await pipedriveConnector.deliver(byPhone, makeSampleRecord({ lead: phoneLead, fields: { name: 'Ann' }, unmappedNote: undefined }));
       expect(byPhone.destination.lockKeys).to.deep.equal(['phone:+447700900999']);
@@ -274,6 +278,7 @@ describe('pipedrive (nock)', () => {
       const ctx = makeContext();
       ctx.destination.recentRecords.set(`email:${EMAIL}`, '88');
       api().get('/v1/leads').query({ person_id: '88', start: '0', limit: '500' }).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query({ person_id: '88', start: '0', limit: '500' }).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 88).reply(201, { success: true, data: { id: 'lead-recent' } });
       api().post('/v1/notes').reply(200, { success: true, data: { id: 13 } });
 
@@ -297,6 +302,7 @@ describe('pipedrive (nock)', () => {
 
       // The retry: no search, no person; it checks the lead was not created after all, then creates it.
       api().get('/v1/leads').query({ person_id: '101', start: '0', limit: '500' }).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query({ person_id: '101', start: '0', limit: '500' }).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 101).reply(201, { success: true, data: { id: 'lead-after-retry' } });
       api().post('/v1/notes').reply(200, { success: true, data: { id: 11 } });
       const result = await pipedriveConnector.deliver(ctx, record);
@@ -327,6 +333,8 @@ describe('pipedrive (nock)', () => {
       const ctx = makeContext({ config: { ownerId: 12, labelIds: ['label-1'] } });
       ctx.stateValue = { personId: 101, leadId: 'ext-existing-7', noteId: 501, completed: true };
       let patch: any;
+      // First whether it is archived since (then it is not editable).
+      api().get('/v1/leads/ext-existing-7').reply(200, { success: true, data: { id: 'ext-existing-7', origin_id: LEADGEN_ID, is_archived: false } });
       api()
         .patch('/v1/leads/ext-existing-7', (b) => ((patch = b), true))
         .reply(200, { success: true, data: { id: 'ext-existing-7' } });
@@ -338,13 +346,39 @@ describe('pipedrive (nock)', () => {
     it('creates the lead again when a replay finds it deleted in Pipedrive', async () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101, leadId: 'deleted-lead', noteId: 501, completed: true };
-      api().patch('/v1/leads/deleted-lead').reply(404, { success: false, error: 'Lead not found' });
+      api().get('/v1/leads/deleted-lead').reply(404, { success: false, error: 'requested lead not found', error_info: 'Object was not found.', data: null, additional_data: null });
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(101));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
       api().post('/v1/leads').reply(201, { success: true, data: { id: 'recreated' } });
       api().post('/v1/notes').reply(200, { success: true, data: { id: 14 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'recreated', action: 'created' });
+    });
+
+    it('finds a lead archived in Pipedrive again on a repeat without a ledger: no second lead, and no edit', async () => {
+      // GET /v1/leads lists only leads that are not archived; the one from this leadgen id was
+      // archived by a salesperson, so only GET /v1/leads/archived shows it. Nock refuses any
+      // call not arranged here: a POST /v1/leads (a second lead) or a PATCH fails the test.
+      const ctx = makeContext();
+      api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(77));
+      api().get('/v1/leads').query({ person_id: '77', start: '0', limit: '500' }).reply(200, leadsList([{ id: 'other-lead', origin_id: '999' }]));
+      api()
+        .get('/v1/leads/archived')
+        .query({ person_id: '77', start: '0', limit: '500' })
+        .reply(200, leadsList([{ id: 'older-archived', origin_id: '998', is_archived: true }, { id: 'archived-lead', origin_id: LEADGEN_ID, is_archived: true }]));
+      const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
+      expect(result).to.include({ externalId: 'archived-lead', action: 'updated' });
+      expect(ctx.stateValue).to.deep.equal({ personId: 77, leadId: 'archived-lead', completed: true });
+    });
+
+    it('leaves a lead archived since its delivery as it is when the ledger says delivered', async () => {
+      const ctx = makeContext();
+      ctx.stateValue = { personId: 101, leadId: 'since-archived', noteId: 501, completed: true };
+      api().get('/v1/leads/since-archived').reply(200, { success: true, data: { id: 'since-archived', origin_id: LEADGEN_ID, is_archived: true } });
+      const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
+      expect(result).to.include({ externalId: 'since-archived', action: 'updated' });
+      expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'since-archived', noteId: 501, completed: true });
     });
 
     it('HTML-escapes the note and turns line breaks into <br>', async () => {
@@ -682,7 +716,9 @@ describe('pipedrive against the loopback fake', () => {
     nock.cleanAll();
     nock.enableNetConnect();
     fake = await startFakePipedrive({
-      apiTokens: ['fake-token-1'],
+      // A second token for tests whose person searches must not spend the first one's search
+      // window (10 per 2 s).
+      apiTokens: ['fake-token-1', 'fake-token-3'],
       fieldPageSize: 3,
       personFields: [
         { field_code: personHash, field_name: 'Tier', field_type: 'enum', is_custom_field: true, options: [{ id: 4, label: 'Gold' }] },
@@ -727,6 +763,35 @@ describe('pipedrive against the loopback fake', () => {
     expect(fake.notes).to.have.length(1);
   });
 
+  it('finds a lead archived in Pipedrive again on a repeat without a ledger, and creates no second lead', async () => {
+    const record = makeSampleRecord({
+      lead: makeSampleLead({ leadgen_id: '660000111', answers: [{ key: 'email', values: ['archie.ved@example.com'] }] }),
+      fields: { email: 'archie.ved@example.com', name: 'Archie Ved' },
+    });
+    const token: PipedriveCredentials = { type: 'api_token', apiToken: 'fake-token-3' };
+    const first = await pipedriveConnector.deliver(fakeContext(token), record);
+    expect(first.action).to.equal('created');
+    fake.archiveLead(first.externalId);
+    const leadsBefore = fake.leads.size;
+    const notesBefore = fake.notes.length;
+
+    // A fresh context: the ledger of the first delivery is gone.
+    const repeat = await pipedriveConnector.deliver(fakeContext(token), record);
+    expect(repeat).to.include({ action: 'updated', externalId: first.externalId });
+    expect([...fake.leads.values()].filter((l) => l.origin_id === '660000111')).to.have.length(1);
+    expect(fake.leads.size).to.equal(leadsBefore);
+    expect(fake.notes).to.have.length(notesBefore);
+    // Left as the salesperson left it: still archived, not edited.
+    expect(fake.leads.get(first.externalId)).to.include({ is_archived: true });
+    expect(fake.requests.filter((r) => r.method === 'PATCH' && r.path === `/v1/leads/${first.externalId}`)).to.deep.equal([]);
+
+    // With the ledger, a repeat leaves it alone too.
+    const ctx = fakeContext(token);
+    ctx.stateValue = { personId: fake.leads.get(first.externalId)!.person_id, leadId: first.externalId, completed: true };
+    expect(await pipedriveConnector.deliver(ctx, record)).to.include({ action: 'updated', externalId: first.externalId });
+    expect(fake.leads.size).to.equal(leadsBefore);
+  });
+
   it('resumes after an injected 503 without a second person', async () => {
     const record = makeSampleRecord({
       lead: makeSampleLead({ leadgen_id: '555000111' }),
@@ -757,14 +822,17 @@ describe('pipedrive against the loopback fake', () => {
       const res = await fetch(`${fake.url}${path}`, { headers: { 'x-api-token': 'fake-token-1' } });
       return { status: res.status, body: (await res.json()) as { data: Record<string, unknown>[]; additional_data: Record<string, unknown> } };
     };
-    // Two leads of one person.
-    const ctx = fakeContext();
-    const records = ['880000001', '880000002'].map((leadgenId) =>
-      makeSampleRecord({ lead: makeSampleLead({ leadgen_id: leadgenId }), fields: { email: 'shapes@example.com', name: 'Sam Shapes' }, unmappedNote: undefined }),
-    );
-    const [active, archived] = [fake.leads.get((await pipedriveConnector.deliver(ctx, records[0])).externalId)!, fake.leads.get((await pipedriveConnector.deliver(fakeContext(), records[1])).externalId)!];
-    const person = fake.persons.get(active.person_id!)!;
-    expect(archived.person_id).to.equal(person.id);
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${fake.url}${path}`, { method: 'POST', headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { data: { id: string | number } } };
+    };
+    // One person (POST /api/v2/persons answers 200) with two leads (POST /v1/leads answers 201).
+    const createdPerson = await post('/api/v2/persons', { name: 'Sam Shapes', emails: [{ value: 'shapes@example.com', primary: true, label: 'work' }] });
+    expect(createdPerson.status).to.equal(200);
+    const person = fake.persons.get(Number(createdPerson.body.data.id))!;
+    const createdLeads = [await post('/v1/leads', { title: 'Shapes 1', person_id: person.id }), await post('/v1/leads', { title: 'Shapes 2', person_id: person.id })];
+    expect(createdLeads.map((l) => l.status)).to.deep.equal([201, 201]);
+    const [active, archived] = createdLeads.map((l) => fake.leads.get(String(l.body.data.id))!);
     fake.archiveLead(archived.id);
 
     // GET /v1/leads: not archived leads only; GET /v1/leads/archived: the archived ones.
@@ -793,15 +861,8 @@ describe('pipedrive against the loopback fake', () => {
     // leadFields: start/limit/more_items_in_collection directly in additional_data.
     expect((await get('/v1/leadFields?start=0&limit=2')).body.additional_data).to.deep.equal({ start: 0, limit: 2, more_items_in_collection: true });
 
-    // POST /v1/notes answers 200; POST /v1/leads 201.
-    const note = await fetch(`${fake.url}/v1/notes`, {
-      method: 'POST',
-      headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' },
-      body: JSON.stringify({ content: 'x', lead_id: active.id }),
-    });
-    expect(note.status).to.equal(200);
-    await note.arrayBuffer();
-    fake.notes.pop();
+    // POST /v1/notes answers 200, unlike POST /v1/leads.
+    expect((await post('/v1/notes', { content: 'x', lead_id: active.id })).status).to.equal(200);
   });
 
   it('works over OAuth: code exchange, calls to api_domain, refresh of an expired token', async () => {
