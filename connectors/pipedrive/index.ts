@@ -4,21 +4,37 @@
 // lead × destination): { personId, leadId, noteId, completed }. Each step writes the ledger as
 // soon as it succeeds, so a retry resumes where the last attempt stopped and never creates a
 // record twice. Steps:
-//   1. ledger says completed → the lead was delivered before: PATCH it, action 'updated'.
+//   1. ledger says completed → the lead was delivered before: PATCH it, action 'updated' (unless
+//      it has been archived since: see ARCHIVED LEADS below).
 //   2. find the person by exact email, then by exact phone; else create one (v2). This runs under
 //      ctx.withLock on the person key (normalised email, else phone, else leadgen id), shared by
 //      every worker process, so concurrent deliveries of one person create them once. Under the
 //      lock, ctx.recentRecords is asked first: the person we resolved for this key minutes ago,
 //      whom the next deliveries then need no search for (the Search API allows 10 calls per 2 s,
 //      and whether a new person shows in search at once is undocumented).
-//   3. when the person already existed, look through their leads (GET /v1/leads?person_id=) for
-//      one whose origin_id is this leadgen id: a repeat without a ledger (→ PATCH, 'updated'),
-//      or a lead our last attempt created before its answer was lost (→ carry on). We scan the v1
-//      list rather than GET /api/v2/leads/search because whether search matches origin_id is
-//      undocumented, while the list documents origin_id on every lead.
+//   3. when the person already existed, look through their leads for one whose origin_id is this
+//      leadgen id: GET /v1/leads?person_id= (leads that are not archived), then
+//      GET /v1/leads/archived?person_id=. A match is a repeat without a ledger (→ PATCH,
+//      'updated'; an archived one is left as it is), or a lead our last attempt created before
+//      its answer was lost (→ carry on). We scan the v1 lists rather than GET
+//      /api/v2/leads/search because whether search matches origin_id is undocumented, while the
+//      lists document origin_id on every lead.
 //   4. create the lead (v1; leads have no v2 create), origin_id = leadgen id.
 //   5. add the note (v1), pinned to the lead.
 // https://developers.pipedrive.com/docs/api/v1/Leads, .../Notes; v2 Persons.
+//
+// ARCHIVED LEADS. Since 2025-07-15 GET /v1/leads "returns multiple not archived leads"; archived
+// ones are listed only by GET /v1/leads/archived (the v1 list lost its archived_status
+// parameter), and "archived deals and leads will not be editable through the API":
+// https://developers.pipedrive.com/changelog/post/breaking-change-archived-deals-and-leads-will-not-be-returned-in-existing-endpoints-and-will-not-be-editable
+// https://developers.pipedrive.com/docs/api/v1/Leads#getLeads, #getArchivedLeads
+// So a repeat delivery must look at both lists, or a lead a salesperson archived would get a
+// twin. What it then does to the archived lead: nothing. Updating it without unarchiving is
+// what we would want, but the API refuses edits of archived leads; unarchiving it
+// (is_archived: false) would undo a salesperson's decision (a disqualified or stale lead back
+// in the Leads Inbox) because Meta or an operator sent the same form answer again. The lead is
+// left archived and unchanged, and the delivery is done with it as its record ('updated': the
+// lead existed before; a DeliveryResult has no "unchanged").
 import { z } from 'zod';
 import type { Connector, DeliveryRecord, DeliveryResult, FieldDescriptor } from '../types.js';
 import { ConnectorError } from '../types.js';
@@ -58,8 +74,10 @@ export function clearFieldCache(destinationId: string): void {
 const startPagingSchema = z.looseObject({ more_items_in_collection: z.boolean().nullish(), next_start: z.number().nullish() });
 const listBodySchema = z.looseObject({
   data: z.array(z.unknown()).nullish(),
-  // v2: { next_cursor }. v1: { pagination: { start, limit, more_items_in_collection, next_start } },
-  // except GET /v1/leads, which puts start/limit/more_items_in_collection directly here.
+  // v2 lists: { next_cursor }. v1 lists, per Pipedrive's OpenAPI v1 document: GET /v1/leads and
+  // GET /v1/leads/archived put { start, limit, more_items_in_collection } directly here (no
+  // next_start); GET /v1/leadFields has that same schema, but its own example nests it under
+  // `pagination` (as older v1 lists do, with next_start). Both are read.
   additional_data: startPagingSchema.extend({ next_cursor: z.string().nullish(), pagination: startPagingSchema.nullish() }).nullish(),
 });
 type ListBody = z.infer<typeof listBodySchema>;
@@ -82,9 +100,12 @@ async function fetchFieldCatalog(client: PipedriveClient): Promise<PipedriveFiel
   const catalog: PipedriveFieldCatalog = { personFields: [], leadFields: [] };
 
   // v2 lists page with a cursor. https://pipedrive.readme.io/docs/core-api-concepts-pagination
+  // `required_fields` is one of the "additional data namespaces" GET /api/v2/personFields returns
+  // only when asked for with include_fields; without it no person field would ever be required.
+  // https://developers.pipedrive.com/docs/api/v1/PersonFields#getPersonFields (v2)
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const res = await client.request({ method: 'GET', path: '/api/v2/personFields', query: { limit: PAGE_SIZE, cursor } });
+    const res = await client.request({ method: 'GET', path: '/api/v2/personFields', query: { include_fields: 'required_fields', limit: PAGE_SIZE, cursor } });
     const list = readList(res, 'person_fields');
     for (const item of list.data ?? []) {
       const f = pipedrivePersonFieldSchema.safeParse(item);
@@ -143,6 +164,7 @@ const searchBodySchema = z.looseObject({
   data: z.looseObject({ items: z.array(z.looseObject({ item: z.looseObject({ id: z.number() }) })).nullish() }).nullish(),
 });
 const leadItemSchema = z.looseObject({ id: z.string(), origin_id: z.union([z.string(), z.number()]).nullish() });
+const oneLeadSchema = z.looseObject({ data: z.looseObject({ id: z.string(), is_archived: z.boolean().nullish() }) });
 
 function readCreatedId(res: PipedriveResponse, what: string): number | string {
   const parsed = createdIdSchema.safeParse(res.body);
@@ -208,11 +230,11 @@ async function findOrCreatePerson(
   });
 }
 
-/** A lead of this person whose origin_id is the leadgen id, i.e. one we created before. */
-async function findLeadByOrigin(client: PipedriveClient, personId: number, leadgenId: string): Promise<string | undefined> {
+/** The id of a lead of this person, in one v1 lead list, whose origin_id is the leadgen id. */
+async function scanLeadList(client: PipedriveClient, path: '/v1/leads' | '/v1/leads/archived', personId: number, leadgenId: string): Promise<string | undefined> {
   let start = 0;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const res = await client.request({ method: 'GET', path: '/v1/leads', query: { person_id: personId, start, limit: PAGE_SIZE } });
+    const res = await client.request({ method: 'GET', path, query: { person_id: personId, start, limit: PAGE_SIZE } });
     const list = readList(res, 'lead_list');
     for (const item of list.data ?? []) {
       const lead = leadItemSchema.safeParse(item);
@@ -223,6 +245,39 @@ async function findLeadByOrigin(client: PipedriveClient, personId: number, leadg
     start = next;
   }
   return undefined;
+}
+
+interface FoundLead {
+  id: string;
+  isArchived: boolean;
+}
+
+/**
+ * A lead of this person whose origin_id is the leadgen id, i.e. one we created before: among
+ * the leads that are not archived, else among the archived ones (see ARCHIVED LEADS above).
+ */
+async function findLeadByOrigin(client: PipedriveClient, personId: number, leadgenId: string): Promise<FoundLead | undefined> {
+  const active = await scanLeadList(client, '/v1/leads', personId, leadgenId);
+  if (active !== undefined) return { id: active, isArchived: false };
+  const archived = await scanLeadList(client, '/v1/leads/archived', personId, leadgenId);
+  return archived === undefined ? undefined : { id: archived, isArchived: true };
+}
+
+/**
+ * GET /v1/leads/{id} (which still answers for archived leads): whether it is archived;
+ * undefined when Pipedrive no longer has it (someone deleted it).
+ */
+async function getLead(client: PipedriveClient, leadId: string): Promise<{ isArchived: boolean } | undefined> {
+  let res: PipedriveResponse;
+  try {
+    res = await client.request({ method: 'GET', path: `/v1/leads/${encodeURIComponent(leadId)}` });
+  } catch (err) {
+    if (err instanceof ConnectorError && err.httpStatus === 404) return undefined;
+    throw err;
+  }
+  const parsed = oneLeadSchema.safeParse(res.body);
+  if (!parsed.success) throw unexpectedResponse(res, 'lead');
+  return { isArchived: parsed.data.data.is_archived === true };
 }
 
 async function createLead(client: PipedriveClient, body: Record<string, unknown>): Promise<{ id: string; res: PipedriveResponse }> {
@@ -284,9 +339,12 @@ async function deliverToPipedrive(ctx: PipedriveContext, record: DeliveryRecord)
 
   let ledger = await readLedger(ctx);
 
-  // 1. Delivered before: update.
+  // 1. Delivered before: update, unless a salesperson archived it since (archived leads are
+  // not editable; it stays as they left it: ARCHIVED LEADS above).
   if (ledger.completed && ledger.leadId) {
-    const res = await updateLead(client, ledger.leadId, leadPatch);
+    const current = await getLead(client, ledger.leadId);
+    if (current?.isArchived) return result(client, ledger.leadId, 'updated', undefined);
+    const res = current ? await updateLead(client, ledger.leadId, leadPatch) : undefined;
     if (res) return result(client, ledger.leadId, 'updated', res);
     // Someone deleted the lead in Pipedrive and the lead is being sent again on purpose (a
     // replay): start over, looking the person up again (they may be gone too).
@@ -307,17 +365,18 @@ async function deliverToPipedrive(ctx: PipedriveContext, record: DeliveryRecord)
       isExistingPerson = person.isExisting;
     }
 
-    // 3. A lead we made before for this leadgen id?
+    // 3. A lead we made before for this leadgen id, archived or not?
     if (isExistingPerson || isPersonFromLedger) {
-      const existingLeadId = await findLeadByOrigin(client, personId, lead.leadgen_id);
-      if (existingLeadId !== undefined && isExistingPerson) {
-        // A repeat with no ledger (e.g. the ledger was lost): update, never create twice.
-        const res = await updateLead(client, existingLeadId, leadPatch);
-        await writeLedger(ctx, { ...ledger, leadId: existingLeadId, completed: true });
-        return result(client, existingLeadId, 'updated', res);
+      const existing = await findLeadByOrigin(client, personId, lead.leadgen_id);
+      if (existing !== undefined && isExistingPerson) {
+        // A repeat with no ledger (e.g. the ledger was lost): never create twice. Update it,
+        // unless it is archived: then it stays as the salesperson left it (ARCHIVED LEADS above).
+        const res = existing.isArchived ? undefined : await updateLead(client, existing.id, leadPatch);
+        await writeLedger(ctx, { ...ledger, leadId: existing.id, completed: true });
+        return result(client, existing.id, 'updated', res);
       }
       // Our previous attempt created it, but its answer never reached us: carry on to the note.
-      if (existingLeadId !== undefined) ledger = await writeLedger(ctx, { ...ledger, leadId: existingLeadId });
+      if (existing !== undefined) ledger = await writeLedger(ctx, { ...ledger, leadId: existing.id });
     }
 
     // 4. The lead.

@@ -96,6 +96,47 @@ const expiredBody = {
 };
 
 /** nock forwards an error to the request only when it looks like a Node system error. */
+/** A 200 of the dated token endpoint: an AccessTokenResponse (token_use is required; hub_id, scopes and user_id are not). */
+function tokenAnswer(extra: Record<string, unknown> = {}) {
+  return { token_type: 'bearer', access_token: NEW_ACCESS, refresh_token: REFRESH, expires_in: 1800, token_use: 'access_token', ...extra };
+}
+
+/** A 200 of the introspection endpoint for an access token: a PublicAccessTokenInfoResponse, with its required fields. */
+function accessTokenInfo(hubId: number) {
+  return {
+    active: true,
+    token_use: 'access_token',
+    token: NEW_ACCESS,
+    token_type: 'access',
+    hub_id: hubId,
+    user_id: 7,
+    app_id: 3,
+    client_id: testCrmSettings.hubspot.clientId,
+    scopes: ['oauth'],
+    expires_in: 1800,
+    is_private_distribution: false,
+    signed_access_token: {
+      appId: 3,
+      appInstallId: 'install-1',
+      audience: 'api',
+      expiresAt: NOW + 1_800_000,
+      hubId,
+      hublet: 'na1',
+      installingUserId: 7,
+      isPrivateDistribution: false,
+      isServiceAccount: false,
+      isUserLevel: false,
+      newSignature: 'sig',
+      scopeToScopeGroupPks: '',
+      scopes: 'oauth',
+      signature: 'sig',
+      trialScopeToScopeGroupPks: '',
+      trialScopes: '',
+      userId: 7,
+    },
+  };
+}
+
 function connectionReset(): Error {
   return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', errno: -104, syscall: 'read' });
 }
@@ -368,6 +409,7 @@ describe('hubspot connector (nock)', () => {
               message: 'Property values were not valid',
               context: { objectWriteTraceId: [record.idempotencyKey], propertyName: ['email'] },
               errors: [{ message: 'Email address zoe.angstrom@@example is invalid', code: 'INVALID_EMAIL', context: { propertyName: ['email'] } }],
+              links: {},
             },
           ],
           startedAt: ISO,
@@ -431,7 +473,7 @@ describe('hubspot connector (nock)', () => {
           return [answer.status, answer.body];
         });
     }
-    const freshTokens = { status: 200, body: { token_type: 'bearer', access_token: NEW_ACCESS, refresh_token: REFRESH, expires_in: 1800 } };
+    const freshTokens = { status: 200, body: tokenAnswer() };
 
     it('refreshes a token that is about to expire before the call, saves the new tokens at once, then calls with them', async () => {
       const calls: string[] = [];
@@ -497,7 +539,14 @@ describe('hubspot connector (nock)', () => {
     it('reports a revoked refresh token (invalid_grant) as auth, without calling the API', async () => {
       expectRefreshRequest({
         status: 400,
-        body: { status: 'BAD_REFRESH_TOKEN', message: 'missing or unknown refresh token', error: 'invalid_grant', error_description: 'missing or unknown refresh token' },
+        body: {
+          status: 'BAD_REFRESH_TOKEN',
+          message: 'missing or unknown refresh token',
+          category: 'VALIDATION_ERROR',
+          correlationId: 'aeb5f871-7f07-4993-9211-075dc63e7cbf',
+          error: 'invalid_grant',
+          error_description: 'missing or unknown refresh token',
+        },
       });
       const ctx = makeContext(oauthCredentials(NOW - 1000));
       const err = await expectConnectorError(recordingConnector.deliver(ctx, makeSampleRecord()));
@@ -532,17 +581,17 @@ describe('hubspot connector (nock)', () => {
       ]);
     });
 
-    it('exchanges a code at the dated endpoint (all parameters in the body) and learns the account id', async () => {
+    it('exchanges a code at the dated endpoint (all parameters in the body) and learns the account id by introspection when the answer has no hub_id', async () => {
       const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: API } };
       nock(API)
         .post(TOKEN_PATH, (body) => {
           const form = formOf(body);
           return form.grant_type === 'authorization_code' && form.code === 'code-abc' && form.redirect_uri === 'https://leadrelay.example/cb' && form.client_secret === 'hs-secret';
         })
-        .reply(200, { token_type: 'bearer', access_token: NEW_ACCESS, refresh_token: REFRESH, expires_in: 1800 });
+        .reply(200, tokenAnswer());
       nock(API)
         .post(INTROSPECT_PATH, (body) => formOf(body).token === NEW_ACCESS)
-        .reply(200, { active: true, token_use: 'access_token', hub_id: 24601, scopes: ['oauth'] });
+        .reply(200, accessTokenInfo(24601));
 
       const credentials = await exchangeCode({ settings, code: 'code-abc', redirectUri: 'https://leadrelay.example/cb', now: NOW });
 
@@ -554,9 +603,19 @@ describe('hubspot connector (nock)', () => {
       expect(result.url).to.equal('https://app.hubspot.com/contacts/24601/record/0-1/31');
     });
 
+    it('takes the account id from the token answer when it has hub_id (HubSpot sends it since 2025-08-18), without introspecting', async () => {
+      const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: API } };
+      nock(API).post(TOKEN_PATH).reply(200, tokenAnswer({ hub_id: 24602, scopes: ['oauth', 'crm.objects.contacts.write'], user_id: 7 }));
+      // Nock refuses the introspection call it was not given.
+      const credentials = await exchangeCode({ settings, code: 'code-abd', redirectUri: 'https://leadrelay.example/cb', now: NOW });
+      expect(credentials).to.deep.equal({ type: 'oauth', accessToken: NEW_ACCESS, refreshToken: REFRESH, expiresAt: NOW + 1_800_000, hubId: '24602' });
+    });
+
     it('reports a refused code as auth', async () => {
       const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: API } };
-      nock(API).post(TOKEN_PATH).reply(400, { status: 'BAD_AUTH_CODE', message: 'missing or unknown auth code', error: 'invalid_grant' });
+      nock(API)
+        .post(TOKEN_PATH)
+        .reply(400, { status: 'BAD_AUTH_CODE', message: 'missing or unknown auth code', category: 'VALIDATION_ERROR', correlationId: 'aeb5f871-7f07-4993-9211-075dc63e7cbe', error: 'invalid_grant' });
       const err = await expectConnectorError(exchangeCode({ settings, code: 'code-old', redirectUri: 'https://leadrelay.example/cb', now: NOW }));
       expect(err).to.include({ kind: 'auth', reason: 'hubspot_code_rejected' });
       thrownErrors.push(err);
@@ -798,15 +857,54 @@ describe('hubspot connector against the loopback fake', () => {
     expect(err.retryAfterMs).to.be.within(1000, 3000);
   });
 
-  it('exchanges a code and learns the account id by introspection', async () => {
+  it('exchanges a code and takes the account id from the token answer', async () => {
     const redirectUri = 'https://leadrelay.example/oauth/hubspot/callback';
     const code = fake.issueAuthorizationCode(redirectUri);
     const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: fake.url } };
     const credentials = await exchangeCode({ settings, code, redirectUri, now: Date.now() });
     expect(credentials.hubId).to.equal('4242');
+    expect(fake.requests.filter((r) => r.path.includes('/introspect'))).to.deep.equal([]);
     expect(fake.tokens.refresh.has(credentials.refreshToken)).to.equal(true);
     const fields = await hubspotConnector.describeFields(fakeContext(credentials));
     expect(fields.map((f) => f.key)).to.include('email');
+  });
+
+  it("answers in the shapes of HubSpot's OpenAPI documents: 207 errors, token answers, introspection, errors", async () => {
+    const form = async (path: string, params: Record<string, string>) => {
+      const res = await fetch(`${fake.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString() });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const client = { client_id: testCrmSettings.hubspot.clientId, client_secret: testCrmSettings.hubspot.clientSecret };
+
+    // A 207's per-input error is a StandardError: status, category, message, context, errors, links.
+    const upsert = await fetch(`${fake.url}/crm/v3/objects/contacts/batch/upsert`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PAT}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ idProperty: 'email', id: 'bad-at-example.com', properties: {}, objectWriteTraceId: 't-1' }] }),
+    });
+    expect(upsert.status).to.equal(207);
+    const multi = (await upsert.json()) as { numErrors: number; errors: Record<string, unknown>[] };
+    expect(multi.numErrors).to.equal(1);
+    expect(multi.errors[0]).to.include.all.keys('status', 'category', 'message', 'context', 'errors', 'links');
+
+    // The dated token endpoint answers an AccessTokenResponse, with token_use.
+    const refreshed = await form('/oauth/2026-03/token', { ...client, grant_type: 'refresh_token', refresh_token: REFRESH });
+    expect(refreshed.status).to.equal(200);
+    expect(refreshed.body).to.include({ token_use: 'access_token', token_type: 'bearer', refresh_token: REFRESH, expires_in: 1800, hub_id: 4242 });
+    expect(refreshed.body).to.include.all.keys('access_token', 'scopes', 'user_id');
+
+    // Introspection: every required field of Public{Access,Refresh}TokenInfoResponse.
+    const access = await form('/oauth/2026-03/token/introspect', { ...client, token: String(refreshed.body.access_token) });
+    expect(access.body).to.include({ active: true, token_use: 'access_token', hub_id: 4242 });
+    expect(access.body).to.include.all.keys('app_id', 'client_id', 'expires_in', 'is_private_distribution', 'scopes', 'signed_access_token', 'token', 'token_type', 'user_id');
+    const refresh = await form('/oauth/2026-03/token/introspect', { ...client, token: REFRESH });
+    expect(refresh.body).to.include({ active: true, token_use: 'refresh_token', hub_id: 4242 });
+    expect(refresh.body).to.include.all.keys('app_id', 'client_id', 'scopes', 'token', 'token_type', 'user_id');
+
+    // A refused grant: the Error schema's category, correlationId and message, and RFC 6749's error.
+    const refused = await form('/oauth/2026-03/token', { ...client, grant_type: 'refresh_token', refresh_token: 'unknown' });
+    expect(refused.status).to.equal(400);
+    expect(refused.body).to.include({ error: 'invalid_grant' }).and.to.include.all.keys('category', 'correlationId', 'message');
   });
 
   it('answers every API call with the rate-limit headers and ISO dates', async () => {

@@ -52,7 +52,8 @@ function personHit(id: number) {
 function searchQuery(field: 'email' | 'phone', term: string) {
   return { term, fields: field, exact_match: 'true', limit: '1' };
 }
-function leadsList(items: { id: string; origin_id: string | null }[]) {
+/** GET /v1/leads (not archived leads) or GET /v1/leads/archived: additional_data holds the paging keys. */
+function leadsList(items: { id: string; origin_id: string | null; is_archived?: boolean }[]) {
   return { success: true, data: items, additional_data: { start: 0, limit: 500, more_items_in_collection: false } };
 }
 
@@ -111,7 +112,7 @@ describe('pipedrive (nock)', () => {
           api().get('/api/v2/persons/search').query(searchQuery('phone', PHONE)).reply(200, emptySearch, rateHeaders);
           api().post('/api/v2/persons').reply(200, { success: true, data: { id: 101, name: 'Zoë Ångström-Núñez' } }, rateHeaders);
           api().post('/v1/leads').reply(201, { success: true, data: { id: scenario.externalId, title: 'x' } }, rateHeaders);
-          api().post('/v1/notes').reply(201, { success: true, data: { id: 501 } }, rateHeaders);
+          api().post('/v1/notes').reply(200, { success: true, data: { id: 501 } }, rateHeaders);
           return;
         case 'updated':
           // No ledger: the person search finds them, and their leads include one from this leadgen id.
@@ -171,7 +172,7 @@ describe('pipedrive (nock)', () => {
         .reply(201, { success: true, data: { id: 'lead-uuid-1' } });
       api()
         .post('/v1/notes', (b) => ((seen.note = b), true))
-        .reply(201, { success: true, data: { id: 501 } });
+        .reply(200, { success: true, data: { id: 501 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
 
@@ -202,10 +203,11 @@ describe('pipedrive (nock)', () => {
       let leadBody: any;
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(55));
       api().get('/v1/leads').query({ person_id: '55', start: '0', limit: '500' }).reply(200, leadsList([{ id: 'older', origin_id: '42' }]));
+      api().get('/v1/leads/archived').query({ person_id: '55', start: '0', limit: '500' }).reply(200, leadsList([]));
       api()
         .post('/v1/leads', (b) => ((leadBody = b), true))
         .reply(201, { success: true, data: { id: 'lead-2' } });
-      api().post('/v1/notes').reply(201, { success: true, data: { id: 9 } });
+      api().post('/v1/notes').reply(200, { success: true, data: { id: 9 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result.action).to.equal('created');
@@ -218,9 +220,10 @@ describe('pipedrive (nock)', () => {
       const record = makeSampleRecord({ lead, fields: { full: 'x', phone: '+447700900999' }, unmappedNote: undefined });
       api().get('/api/v2/persons/search').query(searchQuery('phone', '+447700900999')).reply(200, personHit(66));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 66 && b.title === 'Ann Lee – Spring test ride').reply(201, { success: true, data: { id: 'lead-3' } });
       // "full" is no Pipedrive field: it is kept in the note rather than dropped.
-      api().post('/v1/notes', (b) => b.content === 'full: x').reply(201, { success: true, data: { id: 10 } });
+      api().post('/v1/notes', (b) => b.content === 'full: x').reply(200, { success: true, data: { id: 10 } });
 
       const result = await pipedriveConnector.deliver(ctx, record);
       expect(result).to.include({ externalId: 'lead-3', action: 'created' });
@@ -259,6 +262,7 @@ describe('pipedrive (nock)', () => {
       const phoneLead = makeSampleLead({ answers: [{ key: 'phone_number', values: ['+44 (7700) 900-999'] }] });
       api().get('/api/v2/persons/search').query(searchQuery('phone', '+44 (7700) 900-999')).reply(200, personHit(66));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
       api().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-p' } });
       await pipedriveConnector.deliver(byPhone, makeSampleRecord({ lead: phoneLead, fields: { name: 'Ann' }, unmappedNote: undefined }));
       expect(byPhone.destination.lockKeys).to.deep.equal(['phone:+447700900999']);
@@ -274,8 +278,9 @@ describe('pipedrive (nock)', () => {
       const ctx = makeContext();
       ctx.destination.recentRecords.set(`email:${EMAIL}`, '88');
       api().get('/v1/leads').query({ person_id: '88', start: '0', limit: '500' }).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query({ person_id: '88', start: '0', limit: '500' }).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 88).reply(201, { success: true, data: { id: 'lead-recent' } });
-      api().post('/v1/notes').reply(201, { success: true, data: { id: 13 } });
+      api().post('/v1/notes').reply(200, { success: true, data: { id: 13 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-recent', action: 'created' });
@@ -297,8 +302,9 @@ describe('pipedrive (nock)', () => {
 
       // The retry: no search, no person; it checks the lead was not created after all, then creates it.
       api().get('/v1/leads').query({ person_id: '101', start: '0', limit: '500' }).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query({ person_id: '101', start: '0', limit: '500' }).reply(200, leadsList([]));
       api().post('/v1/leads', (b) => b.person_id === 101).reply(201, { success: true, data: { id: 'lead-after-retry' } });
-      api().post('/v1/notes').reply(201, { success: true, data: { id: 11 } });
+      api().post('/v1/notes').reply(200, { success: true, data: { id: 11 } });
       const result = await pipedriveConnector.deliver(ctx, record);
       expect(result).to.include({ externalId: 'lead-after-retry', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-after-retry', noteId: 11, completed: true });
@@ -308,7 +314,7 @@ describe('pipedrive (nock)', () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101 };
       api().get('/v1/leads').query(true).reply(200, leadsList([{ id: 'lead-lost-answer', origin_id: LEADGEN_ID }]));
-      api().post('/v1/notes', (b) => b.lead_id === 'lead-lost-answer').reply(201, { success: true, data: { id: 12 } });
+      api().post('/v1/notes', (b) => b.lead_id === 'lead-lost-answer').reply(200, { success: true, data: { id: 12 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-lost-answer', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-lost-answer', noteId: 12, completed: true });
@@ -317,7 +323,7 @@ describe('pipedrive (nock)', () => {
     it('only adds the note when the lead exists but the note step failed', async () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101, leadId: 'lead-1' };
-      api().post('/v1/notes', (b) => b.lead_id === 'lead-1').reply(201, { success: true, data: { id: 13 } });
+      api().post('/v1/notes', (b) => b.lead_id === 'lead-1').reply(200, { success: true, data: { id: 13 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-1', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-1', noteId: 13, completed: true });
@@ -327,6 +333,8 @@ describe('pipedrive (nock)', () => {
       const ctx = makeContext({ config: { ownerId: 12, labelIds: ['label-1'] } });
       ctx.stateValue = { personId: 101, leadId: 'ext-existing-7', noteId: 501, completed: true };
       let patch: any;
+      // First whether it is archived since (then it is not editable).
+      api().get('/v1/leads/ext-existing-7').reply(200, { success: true, data: { id: 'ext-existing-7', origin_id: LEADGEN_ID, is_archived: false } });
       api()
         .patch('/v1/leads/ext-existing-7', (b) => ((patch = b), true))
         .reply(200, { success: true, data: { id: 'ext-existing-7' } });
@@ -338,13 +346,39 @@ describe('pipedrive (nock)', () => {
     it('creates the lead again when a replay finds it deleted in Pipedrive', async () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101, leadId: 'deleted-lead', noteId: 501, completed: true };
-      api().patch('/v1/leads/deleted-lead').reply(404, { success: false, error: 'Lead not found' });
+      api().get('/v1/leads/deleted-lead').reply(404, { success: false, error: 'requested lead not found', error_info: 'Object was not found.', data: null, additional_data: null });
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(101));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
+      api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
       api().post('/v1/leads').reply(201, { success: true, data: { id: 'recreated' } });
-      api().post('/v1/notes').reply(201, { success: true, data: { id: 14 } });
+      api().post('/v1/notes').reply(200, { success: true, data: { id: 14 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'recreated', action: 'created' });
+    });
+
+    it('finds a lead archived in Pipedrive again on a repeat without a ledger: no second lead, and no edit', async () => {
+      // GET /v1/leads lists only leads that are not archived; the one from this leadgen id was
+      // archived by a salesperson, so only GET /v1/leads/archived shows it. Nock refuses any
+      // call not arranged here: a POST /v1/leads (a second lead) or a PATCH fails the test.
+      const ctx = makeContext();
+      api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(77));
+      api().get('/v1/leads').query({ person_id: '77', start: '0', limit: '500' }).reply(200, leadsList([{ id: 'other-lead', origin_id: '999' }]));
+      api()
+        .get('/v1/leads/archived')
+        .query({ person_id: '77', start: '0', limit: '500' })
+        .reply(200, leadsList([{ id: 'older-archived', origin_id: '998', is_archived: true }, { id: 'archived-lead', origin_id: LEADGEN_ID, is_archived: true }]));
+      const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
+      expect(result).to.include({ externalId: 'archived-lead', action: 'updated' });
+      expect(ctx.stateValue).to.deep.equal({ personId: 77, leadId: 'archived-lead', completed: true });
+    });
+
+    it('leaves a lead archived since its delivery as it is when the ledger says delivered', async () => {
+      const ctx = makeContext();
+      ctx.stateValue = { personId: 101, leadId: 'since-archived', noteId: 501, completed: true };
+      api().get('/v1/leads/since-archived').reply(200, { success: true, data: { id: 'since-archived', origin_id: LEADGEN_ID, is_archived: true } });
+      const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
+      expect(result).to.include({ externalId: 'since-archived', action: 'updated' });
+      expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'since-archived', noteId: 501, completed: true });
     });
 
     it('HTML-escapes the note and turns line breaks into <br>', async () => {
@@ -353,7 +387,7 @@ describe('pipedrive (nock)', () => {
       let content = '';
       api()
         .post('/v1/notes', (b) => ((content = b.content), true))
-        .reply(201, { success: true, data: { id: 15 } });
+        .reply(200, { success: true, data: { id: 15 } });
       const record = makeSampleRecord({
         fields: { email: EMAIL, note: 'Called <b>twice</b>' },
         unmappedNote: 'Budget?: <script>alert("x")</script> & more\r\nTeam: Tom\'s',
@@ -372,7 +406,7 @@ describe('pipedrive (nock)', () => {
       clearFieldCache(ctx.destinationId);
       api()
         .get('/api/v2/personFields')
-        .query({ limit: '500' })
+        .query({ include_fields: 'required_fields', limit: '500' })
         .reply(200, {
           success: true,
           data: [{ field_code: 'name', field_name: 'Name', field_type: 'varchar', is_custom_field: false }],
@@ -380,7 +414,7 @@ describe('pipedrive (nock)', () => {
         });
       api()
         .get('/api/v2/personFields')
-        .query({ limit: '500', cursor: 'page2' })
+        .query({ include_fields: 'required_fields', limit: '500', cursor: 'page2' })
         .reply(200, {
           success: true,
           data: [
@@ -406,7 +440,7 @@ describe('pipedrive (nock)', () => {
         .reply(201, { success: true, data: { id: 'lead-cf' } });
       api()
         .post('/v1/notes', (b) => String(b.content).includes('favorite_color: blue'))
-        .reply(201, { success: true, data: { id: 16 } });
+        .reply(200, { success: true, data: { id: 16 } });
 
       const record = makeSampleRecord({
         fields: { email: EMAIL, phone: PHONE, [`person.${personHash}`]: 'gold', [`person.${setHash}`]: 'Road, Gravel', [leadHash]: '42.5', favorite_color: 'blue' },
@@ -464,7 +498,7 @@ describe('pipedrive (nock)', () => {
       scope().get('/api/v2/persons/search').query(true).times(2).reply(200, emptySearch);
       scope().post('/api/v2/persons').reply(200, { success: true, data: { id: 101 } });
       scope().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-oauth' } });
-      scope().post('/v1/notes').reply(201, { success: true, data: { id: 17 } });
+      scope().post('/v1/notes').reply(200, { success: true, data: { id: 17 } });
     }
 
     it('refreshes a token about to expire first, saves it, and calls the new api_domain', async () => {
@@ -568,7 +602,7 @@ describe('pipedrive (nock)', () => {
       clearFieldCache(ctx.destinationId);
       api()
         .get('/api/v2/personFields')
-        .query({ limit: '500' })
+        .query({ include_fields: 'required_fields', limit: '500' })
         .reply(200, {
           success: true,
           data: [
@@ -580,7 +614,7 @@ describe('pipedrive (nock)', () => {
         });
       api()
         .get('/api/v2/personFields')
-        .query({ limit: '500', cursor: 'c2' })
+        .query({ include_fields: 'required_fields', limit: '500', cursor: 'c2' })
         .reply(200, {
           success: true,
           data: [{ field_code: hashA, field_name: 'Shoe size', field_type: 'double', is_custom_field: true, required_fields: { enabled: true } }],
@@ -676,14 +710,20 @@ describe('pipedrive (nock)', () => {
 describe('pipedrive against the loopback fake', () => {
   let fake: FakePipedrive;
   const personHash = 'e'.repeat(40);
+  const requiredPersonHash = 'f'.repeat(40);
 
   before(async () => {
     nock.cleanAll();
     nock.enableNetConnect();
     fake = await startFakePipedrive({
-      apiTokens: ['fake-token-1'],
+      // A second token for tests whose person searches must not spend the first one's search
+      // window (10 per 2 s).
+      apiTokens: ['fake-token-1', 'fake-token-3'],
       fieldPageSize: 3,
-      personFields: [{ field_code: personHash, field_name: 'Tier', field_type: 'enum', is_custom_field: true, options: [{ id: 4, label: 'Gold' }] }],
+      personFields: [
+        { field_code: personHash, field_name: 'Tier', field_type: 'enum', is_custom_field: true, options: [{ id: 4, label: 'Gold' }] },
+        { field_code: requiredPersonHash, field_name: 'Licence', field_type: 'varchar', is_custom_field: true, required_fields: { enabled: true } },
+      ],
     });
   });
   after(async () => {
@@ -723,6 +763,35 @@ describe('pipedrive against the loopback fake', () => {
     expect(fake.notes).to.have.length(1);
   });
 
+  it('finds a lead archived in Pipedrive again on a repeat without a ledger, and creates no second lead', async () => {
+    const record = makeSampleRecord({
+      lead: makeSampleLead({ leadgen_id: '660000111', answers: [{ key: 'email', values: ['archie.ved@example.com'] }] }),
+      fields: { email: 'archie.ved@example.com', name: 'Archie Ved' },
+    });
+    const token: PipedriveCredentials = { type: 'api_token', apiToken: 'fake-token-3' };
+    const first = await pipedriveConnector.deliver(fakeContext(token), record);
+    expect(first.action).to.equal('created');
+    fake.archiveLead(first.externalId);
+    const leadsBefore = fake.leads.size;
+    const notesBefore = fake.notes.length;
+
+    // A fresh context: the ledger of the first delivery is gone.
+    const repeat = await pipedriveConnector.deliver(fakeContext(token), record);
+    expect(repeat).to.include({ action: 'updated', externalId: first.externalId });
+    expect([...fake.leads.values()].filter((l) => l.origin_id === '660000111')).to.have.length(1);
+    expect(fake.leads.size).to.equal(leadsBefore);
+    expect(fake.notes).to.have.length(notesBefore);
+    // Left as the salesperson left it: still archived, not edited.
+    expect(fake.leads.get(first.externalId)).to.include({ is_archived: true });
+    expect(fake.requests.filter((r) => r.method === 'PATCH' && r.path === `/v1/leads/${first.externalId}`)).to.deep.equal([]);
+
+    // With the ledger, a repeat leaves it alone too.
+    const ctx = fakeContext(token);
+    ctx.stateValue = { personId: fake.leads.get(first.externalId)!.person_id, leadId: first.externalId, completed: true };
+    expect(await pipedriveConnector.deliver(ctx, record)).to.include({ action: 'updated', externalId: first.externalId });
+    expect(fake.leads.size).to.equal(leadsBefore);
+  });
+
   it('resumes after an injected 503 without a second person', async () => {
     const record = makeSampleRecord({
       lead: makeSampleLead({ leadgen_id: '555000111' }),
@@ -739,9 +808,61 @@ describe('pipedrive against the loopback fake', () => {
     expect([...fake.leads.values()].filter((l) => l.origin_id === '555000111')).to.have.length(1);
   });
 
-  it('describes fields across the fake pages', async () => {
+  it('describes fields across the fake pages, with the required flags personFields gives only on request', async () => {
     const fields = await pipedriveConnector.describeFields(fakeContext());
     expect(fields.map((f) => f.key)).to.include.members(['person.name', `person.${personHash}`, 'title', 'note']);
+    const byKey = new Map(fields.map((f) => [f.key, f]));
+    expect(byKey.get(`person.${requiredPersonHash}`)).to.include({ required: true });
+    expect(byKey.get(`person.${personHash}`)).to.include({ required: false });
+    expect(fake.requests.filter((r) => r.path === '/api/v2/personFields').map((r) => r.query.include_fields)).to.include('required_fields');
+  });
+
+  it("answers in the shapes of Pipedrive's OpenAPI documents", async () => {
+    const get = async (path: string) => {
+      const res = await fetch(`${fake.url}${path}`, { headers: { 'x-api-token': 'fake-token-1' } });
+      return { status: res.status, body: (await res.json()) as { data: Record<string, unknown>[]; additional_data: Record<string, unknown> } };
+    };
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${fake.url}${path}`, { method: 'POST', headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { data: { id: string | number } } };
+    };
+    // One person (POST /api/v2/persons answers 200) with two leads (POST /v1/leads answers 201).
+    const createdPerson = await post('/api/v2/persons', { name: 'Sam Shapes', emails: [{ value: 'shapes@example.com', primary: true, label: 'work' }] });
+    expect(createdPerson.status).to.equal(200);
+    const person = fake.persons.get(Number(createdPerson.body.data.id))!;
+    const createdLeads = [await post('/v1/leads', { title: 'Shapes 1', person_id: person.id }), await post('/v1/leads', { title: 'Shapes 2', person_id: person.id })];
+    expect(createdLeads.map((l) => l.status)).to.deep.equal([201, 201]);
+    const [active, archived] = createdLeads.map((l) => fake.leads.get(String(l.body.data.id))!);
+    fake.archiveLead(archived.id);
+
+    // GET /v1/leads: not archived leads only; GET /v1/leads/archived: the archived ones.
+    const list = await get(`/v1/leads?person_id=${person.id}`);
+    expect(list.body.data.map((l) => l.id)).to.include(active.id).and.not.include(archived.id);
+    expect(list.body.additional_data).to.deep.equal({ start: 0, limit: 100, more_items_in_collection: false });
+    const archivedList = await get(`/v1/leads/archived?person_id=${person.id}`);
+    expect(archivedList.body.data.map((l) => l.id)).to.deep.equal([archived.id]);
+    expect(archivedList.body.data[0]).to.include({ is_archived: true });
+    expect((await get(`/v1/leads/${archived.id}`)).body.data).to.include({ id: archived.id, is_archived: true });
+
+    // An archived lead is not editable, but can be unarchived.
+    const patch = (body: unknown) =>
+      fetch(`${fake.url}/v1/leads/${archived.id}`, { method: 'PATCH', headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await patch({ title: 'Renamed' })).status).to.equal(400);
+    expect((await patch({ is_archived: false })).status).to.equal(200);
+    expect(fake.leads.get(archived.id)).to.include({ is_archived: false, title: archived.title });
+    fake.archiveLead(archived.id);
+
+    // personFields: required_fields only when include_fields asks for it.
+    const plain = await get('/api/v2/personFields?limit=500');
+    expect(plain.body.data.every((f) => !('required_fields' in f))).to.equal(true);
+    const withRequired = await get('/api/v2/personFields?limit=500&include_fields=required_fields');
+    expect(withRequired.body.data.find((f) => f.field_code === 'name')).to.deep.include({ required_fields: { enabled: true } });
+
+    // leadFields: start/limit/more_items_in_collection directly in additional_data.
+    expect((await get('/v1/leadFields?start=0&limit=2')).body.additional_data).to.deep.equal({ start: 0, limit: 2, more_items_in_collection: true });
+
+    // POST /v1/notes answers 200, unlike POST /v1/leads.
+    expect((await post('/v1/notes', { content: 'x', lead_id: active.id })).status).to.equal(200);
   });
 
   it('works over OAuth: code exchange, calls to api_domain, refresh of an expired token', async () => {

@@ -5,6 +5,11 @@
 // property groups, the OAuth token endpoints (dated and v1) and token introspection.
 // Every response carries X-HubSpot-RateLimit-* headers; dates are ISO strings (the SDK runs
 // them through `new Date()`). Listens on 127.0.0.1, port 0.
+// Bodies carry what HubSpot's OpenAPI documents require: a 207's per-input errors are
+// StandardErrors (status, category, message, context, errors, links); token answers are
+// AccessTokenResponses (token_use, plus hub_id, scopes and user_id, which HubSpot sends since
+// 2025-08-18); introspection answers Public{Access,Refresh}TokenInfoResponses; error bodies have
+// category, correlationId and message.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -116,6 +121,10 @@ export interface FakeHubspot {
   failNext(failure: FakeFailure): void;
   requests: FakeRequest[];
 }
+
+/** The app and the installing user behind every OAuth token the fake issues. */
+const FAKE_APP_ID = 1;
+const FAKE_USER_ID = 1;
 
 const API_SCOPES: { method: string; prefix: string; scope: string }[] = [
   { method: 'GET', prefix: '/crm/v3/properties/contacts', scope: 'crm.schemas.contacts.read' },
@@ -426,12 +435,14 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
     for (const plan of planned) {
       const trace = plan.traceId ? { objectWriteTraceId: plan.traceId } : {};
       if (plan.problems.length > 0) {
+        // A StandardError: status, category, message, context, errors and links are all required.
         errors.push({
           status: 'error',
           category: 'VALIDATION_ERROR',
           message: validationBody(plan.problems).message,
           context: { objectWriteTraceId: [plan.traceId], propertyName: plan.problems.map((p) => p.name) },
           errors: plan.problems.map((p) => ({ message: p.message, code: p.error, context: { propertyName: [p.name] } })),
+          links: {},
         });
       } else if (plan.existing) {
         const at = iso();
@@ -590,21 +601,34 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
 
   // ---- OAuth ---------------------------------------------------------------------------------------
 
+  // The Error schema requires category, correlationId and message; which category HubSpot gives
+  // a refused token request is not documented (VALIDATION_ERROR is the fake's guess).
   const oauthError = (error: string, description: string, legacyStatus: string) => ({
     status: legacyStatus,
     message: description,
+    category: 'VALIDATION_ERROR',
     error,
     error_description: description,
     correlationId: randomUUID(),
   });
 
-  const issueTokens = (grant: FakeRefreshGrant, refreshToken: string) => {
+  /** An AccessTokenResponse at the dated endpoints (token_use is required there); v1 answers without it. */
+  const issueTokens = (grant: FakeRefreshGrant, refreshToken: string, isDated: boolean) => {
     const accessToken = `fake-at-${randomUUID()}`;
     tokens.valid.add(accessToken);
     tokens.expiresAt.set(accessToken, now() + ttlSeconds * 1000);
     if (grant.scopes.length > 0) tokens.scopes.set(accessToken, grant.scopes);
     oauthIssued.add(accessToken);
-    return { token_type: 'bearer', access_token: accessToken, refresh_token: refreshToken, expires_in: ttlSeconds };
+    return {
+      token_type: 'bearer',
+      access_token: accessToken,
+      refresh_token: refreshToken,
+      expires_in: ttlSeconds,
+      ...(isDated ? { token_use: 'access_token' } : {}),
+      hub_id: grant.hubId,
+      scopes: grant.scopes,
+      user_id: FAKE_USER_ID,
+    };
   };
 
   const handleToken = (form: Record<string, string>, query: Record<string, string>, isDated: boolean): { status: number; body: unknown } => {
@@ -622,7 +646,7 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
       const refreshToken = `fake-rt-${randomUUID()}`;
       const grant = { hubId: portalId, scopes: [] };
       tokens.refresh.set(refreshToken, grant);
-      return { status: 200, body: issueTokens(grant, refreshToken) };
+      return { status: 200, body: issueTokens(grant, refreshToken, isDated) };
     }
     if (form.grant_type === 'refresh_token') {
       const grant = tokens.refresh.get(form.refresh_token ?? '');
@@ -633,16 +657,24 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
         refreshToken = `fake-rt-${randomUUID()}`;
         tokens.refresh.set(refreshToken, grant);
       }
-      return { status: 200, body: issueTokens(grant, refreshToken) };
+      return { status: 200, body: issueTokens(grant, refreshToken, isDated) };
     }
     return { status: 400, body: oauthError('unsupported_grant_type', `unsupported grant_type ${form.grant_type ?? ''}`, 'BAD_GRANT_TYPE') };
   };
 
+  // PublicRefreshTokenInfoResponse / PublicAccessTokenInfoResponse, with every required field.
+  // token_type's values are not documented ('refresh' and 'access' are the fake's guess).
   const introspect = (token: string): { status: number; body: unknown } => {
     const refresh = tokens.refresh.get(token);
-    if (refresh) return { status: 200, body: { active: true, token_use: 'refresh_token', token, hub_id: refresh.hubId, client_id: clientId, scopes: refresh.scopes } };
+    if (refresh) {
+      return {
+        status: 200,
+        body: { active: true, token_use: 'refresh_token', token, token_type: 'refresh', hub_id: refresh.hubId, user_id: FAKE_USER_ID, client_id: clientId, app_id: FAKE_APP_ID, scopes: refresh.scopes },
+      };
+    }
     const expiry = tokens.expiresAt.get(token);
     if (tokens.valid.has(token) && (expiry === undefined || expiry > now())) {
+      const scopes = tokens.scopes.get(token) ?? [];
       return {
         status: 200,
         body: {
@@ -650,13 +682,32 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
           token_use: 'access_token',
           token,
           hub_id: portalId,
-          user_id: 1,
+          user_id: FAKE_USER_ID,
           client_id: clientId,
-          app_id: 1,
-          scopes: tokens.scopes.get(token) ?? [],
+          app_id: FAKE_APP_ID,
+          scopes,
           expires_in: expiry === undefined ? 0 : Math.floor((expiry - now()) / 1000),
           token_type: 'access',
           is_private_distribution: false,
+          signed_access_token: {
+            appId: FAKE_APP_ID,
+            appInstallId: `fake-install-${portalId}`,
+            audience: 'api',
+            expiresAt: expiry ?? 0,
+            hubId: portalId,
+            hublet: 'na1',
+            installingUserId: FAKE_USER_ID,
+            isPrivateDistribution: false,
+            isServiceAccount: false,
+            isUserLevel: false,
+            newSignature: 'fake-signature',
+            scopeToScopeGroupPks: '',
+            scopes: scopes.join(' '),
+            signature: 'fake-signature',
+            trialScopeToScopeGroupPks: '',
+            trialScopes: '',
+            userId: FAKE_USER_ID,
+          },
         },
       };
     }

@@ -1,7 +1,17 @@
 // A loopback fake of Pipedrive for end-to-end tests of the real program: the API (v1 + v2 routes
-// the connector uses) and the OAuth server on one port, on 127.0.0.1. Shapes follow
-// Pipedrive's API docs; state lives in plain maps the
-// test can read and seed.
+// the connector uses) and the OAuth server on one port, on 127.0.0.1. Shapes, status codes and
+// query parameters follow Pipedrive's published OpenAPI documents (v1 and v2), and the changelog
+// where those are silent (archived leads, 2025-07-15); state lives in plain maps the test can
+// read and seed. What the documents do not say is marked as the fake's own guess.
+//   - GET /v1/leads lists only leads that are not archived; GET /v1/leads/archived the others.
+//     Both page with additional_data { start, limit, more_items_in_collection } (no next_start).
+//   - PATCH /v1/leads/{id} refuses an archived lead ("archived deals and leads will not be
+//     editable through the API"), except to unarchive it (is_archived: false).
+//   - GET /api/v2/personFields returns required_fields, ui_visibility and important_fields
+//     only when include_fields asks for them.
+//   - GET /v1/leadFields pages with additional_data { start, limit, more_items_in_collection }
+//     (the schema; the document's example nests it under `pagination`).
+//   - POST /v1/leads answers 201, POST /v1/notes 200, POST /api/v2/persons 200.
 //
 //   const pd = await startFakePipedrive();
 //   settings.pipedrive = { apiUrl: pd.url, oauthUrl: pd.url, clientId: pd.oauth.clientId, clientSecret: pd.oauth.clientSecret };
@@ -16,6 +26,7 @@ export interface FakePersonField {
   field_type: string;
   is_custom_field: boolean;
   options?: { id: number; label: string }[] | null;
+  /** Answered only when GET /api/v2/personFields asks with include_fields=required_fields. */
   required_fields?: { enabled: boolean };
 }
 
@@ -148,6 +159,8 @@ export interface FakePipedrive {
   rateLimitFor(ms: number, opts?: { daily?: boolean }): void;
   /** Makes the next matching request(s) fail with the given status and body. */
   failNext(rule: FailRule): void;
+  /** Archives a lead, as a salesperson does in the Leads Inbox. */
+  archiveLead(id: string): void;
   requests: FakeRequest[];
 }
 
@@ -173,21 +186,11 @@ const STANDARD_LEAD_FIELDS: FakeLeadField[] = [
   { key: 'owner_id', name: 'Owner', field_type: 'user', mandatory_flag: false, edit_flag: false, active_flag: true },
 ];
 
-const LEAD_STANDARD_KEYS = new Set([
-  'title',
-  'person_id',
-  'organization_id',
-  'owner_id',
-  'label_ids',
-  'value',
-  'expected_close_date',
-  'visible_to',
-  'was_seen',
-  'origin_id',
-  'channel',
-  'channel_id',
-  'is_archived',
-]);
+/** The body keys of POST /v1/leads (addLead) and PATCH /v1/leads/{id} (updateLead), besides custom fields. */
+const LEAD_CREATE_KEYS = new Set(['title', 'owner_id', 'label_ids', 'person_id', 'organization_id', 'value', 'expected_close_date', 'visible_to', 'was_seen', 'origin_id', 'channel', 'channel_id']);
+const LEAD_UPDATE_KEYS = new Set(['title', 'owner_id', 'label_ids', 'person_id', 'organization_id', 'is_archived', 'value', 'expected_close_date', 'visible_to', 'was_seen', 'channel', 'channel_id']);
+/** The namespaces GET /api/v2/personFields adds on request (include_fields). */
+const PERSON_FIELD_NAMESPACES = new Set(['ui_visibility', 'important_fields', 'required_fields']);
 const HASH_KEY = /^[a-f0-9]{40}$/;
 
 class HttpError extends Error {
@@ -227,7 +230,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function nowIso(): string {
+/** v1 notes' times: "2019-12-09 13:59:21". */
+function nowV1(): string {
   return new Date().toISOString().replace('T', ' ').slice(0, 19);
 }
 
@@ -328,20 +332,47 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
 
   function toV1Lead(l: FakeLead) {
     const { custom, ...rest } = l;
-    return { ...rest, source_name: 'API', origin: 'API', organization_id: null, was_seen: false, ...custom };
+    return {
+      ...rest,
+      creator_id: userId,
+      source_name: 'API',
+      origin: 'API',
+      organization_id: null,
+      source_deal_id: null,
+      next_activity_id: null,
+      was_seen: false,
+      ...custom,
+    };
   }
 
-  function paginateStart<T>(items: T[], query: URLSearchParams, pageSize: number) {
+  /** A v1 page: additional_data { start, limit, more_items_in_collection }, as the OpenAPI v1 schemas have it. */
+  function paginateStart<T>(items: T[], query: URLSearchParams, defaultLimit: number, maxLimit = defaultLimit) {
     const start = Math.max(0, Number(query.get('start') ?? 0) || 0);
-    const limit = Math.min(pageSize, Math.max(1, Number(query.get('limit') ?? pageSize) || pageSize));
+    const limit = Math.min(maxLimit, Math.max(1, Number(query.get('limit') ?? defaultLimit) || defaultLimit));
     const page = items.slice(start, start + limit);
-    const more = start + limit < items.length;
-    return { page, pagination: { start, limit, more_items_in_collection: more, ...(more ? { next_start: start + limit } : {}) } };
+    return { page, additional_data: { start, limit, more_items_in_collection: start + limit < items.length } };
+  }
+
+  /** A person field as GET /api/v2/personFields answers it, with the namespaces asked for. */
+  function toPersonField(f: FakePersonField, namespaces: Set<string>) {
+    return {
+      field_code: f.field_code,
+      field_name: f.field_name,
+      field_type: f.field_type,
+      options: f.options ?? null,
+      subfields: null,
+      is_custom_field: f.is_custom_field,
+      is_optional_response_field: false,
+      ...(namespaces.has('ui_visibility') ? { ui_visibility: { add_visible_flag: true, details_visible_flag: true } } : {}),
+      ...(namespaces.has('important_fields') ? { important_fields: { enabled: false, stage_ids: [] } } : {}),
+      ...(namespaces.has('required_fields') ? { required_fields: { enabled: f.required_fields?.enabled === true } } : {}),
+    };
   }
 
   function validateLeadBody(body: Record<string, unknown>, isCreate: boolean): void {
+    const known = isCreate ? LEAD_CREATE_KEYS : LEAD_UPDATE_KEYS;
     for (const key of Object.keys(body)) {
-      if (LEAD_STANDARD_KEYS.has(key)) continue;
+      if (known.has(key)) continue;
       if (HASH_KEY.test(key) && leadFields.some((f) => f.key === key)) continue;
       fail(400, `Field "${key}" does not exist`);
     }
@@ -475,22 +506,24 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
     }
 
     if (method === 'GET' && path === '/api/v2/personFields') {
+      const namespaces = new Set((q.get('include_fields') ?? '').split(',').filter((n) => n !== ''));
+      for (const n of namespaces) if (!PERSON_FIELD_NAMESPACES.has(n)) fail(400, `Validation failed: include_fields: Invalid enum value '${n}'`);
       const offset = q.get('cursor') ? Number(Buffer.from(q.get('cursor') ?? '', 'base64url').toString('utf8')) : 0;
       const limit = Math.min(fieldPageSize, Math.max(1, Number(q.get('limit') ?? fieldPageSize) || fieldPageSize));
-      const page = personFields.slice(offset, offset + limit);
+      const page = personFields.slice(offset, offset + limit).map((f) => toPersonField(f, namespaces));
       const next = offset + limit < personFields.length ? Buffer.from(String(offset + limit), 'utf8').toString('base64url') : null;
       return { status: 200, body: { success: true, data: page, additional_data: { next_cursor: next } } };
     }
 
     if (method === 'GET' && path === '/v1/leadFields') {
-      const { page, pagination } = paginateStart(leadFields, q, fieldPageSize);
-      return { status: 200, body: { success: true, data: page, additional_data: { pagination } } };
+      const { page, additional_data } = paginateStart(leadFields, q, fieldPageSize);
+      return { status: 200, body: { success: true, data: page, additional_data } };
     }
 
     if (method === 'POST' && path === '/v1/leads') {
       const body = parseJsonBody(await readBody(req));
       validateLeadBody(body, true);
-      const now = nowIso();
+      const now = new Date().toISOString();
       const lead: FakeLead = {
         id: randomUUID(),
         title: body.title as string,
@@ -512,32 +545,35 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
       return { status: 201, body: { success: true, data: toV1Lead(lead) } };
     }
 
+    // GET /v1/leads: "Returns multiple not archived leads"; GET /v1/leads/archived: "Returns
+    // multiple archived leads" (OpenAPI v1; the archived_status parameter is gone since 2025).
+    // Oldest first; `limit` defaults to 100.
+    if (method === 'GET' && (path === '/v1/leads' || path === '/v1/leads/archived')) {
+      const isArchivedList = path === '/v1/leads/archived';
+      const personId = q.get('person_id');
+      const all = [...leads.values()].filter((l) => l.is_archived === isArchivedList && (personId === null || l.person_id === Number(personId)));
+      // The maximum of `limit` is not documented for leads; 500 is the fake's guess.
+      const { page, additional_data } = paginateStart(all, q, 100, 500);
+      return { status: 200, body: { success: true, data: page.map(toV1Lead), additional_data } };
+    }
+
     const leadPath = /^\/v1\/leads\/([^/]+)$/.exec(path);
     if (leadPath && (method === 'PATCH' || method === 'GET')) {
       const lead = leads.get(decodeURIComponent(leadPath[1]));
-      if (!lead) fail(404, 'Lead not found');
+      if (!lead) fail(404, 'requested lead not found', { error_info: 'Object was not found.' });
+      // GET /v1/leads/{id} is not among the endpoints the archiving change hid archived leads from.
       if (method === 'GET') return { status: 200, body: { success: true, data: toV1Lead(lead) } };
       const body = parseJsonBody(await readBody(req));
       validateLeadBody(body, false);
+      // "Archived deals and leads will not be editable through the API" (changelog, 2025-07-15).
+      // The status and message of the refusal are not documented: 400 is the fake's guess.
+      if (lead.is_archived && body.is_archived !== false) fail(400, 'Archived leads cannot be edited');
       for (const [k, v] of Object.entries(body)) {
         if (HASH_KEY.test(k)) lead.custom[k] = v;
         else (lead as unknown as Record<string, unknown>)[k] = v;
       }
-      lead.update_time = nowIso();
+      lead.update_time = new Date().toISOString();
       return { status: 200, body: { success: true, data: toV1Lead(lead) } };
-    }
-
-    if (method === 'GET' && path === '/v1/leads') {
-      const personId = q.get('person_id');
-      const archived = q.get('archived_status') ?? 'all';
-      const all = [...leads.values()].filter(
-        (l) =>
-          (personId === null || l.person_id === Number(personId)) &&
-          (archived === 'all' || (archived === 'archived') === l.is_archived),
-      );
-      const { page, pagination } = paginateStart(all, q, 500);
-      // GET /v1/leads puts the paging keys directly in additional_data.
-      return { status: 200, body: { success: true, data: page.map(toV1Lead), additional_data: pagination } };
     }
 
     if (method === 'POST' && path === '/v1/notes') {
@@ -554,7 +590,8 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
         pinned_to_lead_flag: body.pinned_to_lead_flag === 1 || body.pinned_to_lead_flag === true,
       };
       notes.push(note);
-      return { status: 201, body: { success: true, data: { ...note, add_time: nowIso(), active_flag: true } } };
+      // POST /v1/notes answers 200 (OpenAPI v1), unlike POST /v1/leads (201).
+      return { status: 200, body: { success: true, data: { ...note, add_time: nowV1(), update_time: nowV1(), active_flag: true, user_id: userId } } };
     }
 
     fail(404, `Unknown method ${method} ${path}`);
@@ -662,6 +699,12 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
     },
     failNext(rule) {
       failRules.push({ ...rule, times: rule.times ?? 1 });
+    },
+    archiveLead(id) {
+      const lead = leads.get(id);
+      if (!lead) throw new Error(`fake pipedrive: no lead ${id}`);
+      lead.is_archived = true;
+      lead.update_time = new Date().toISOString();
     },
     requests,
   };
