@@ -133,7 +133,10 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     logProgress(`registering workspace, page, destination and route through the CLI (schema ${schema.schema})`);
     const workspaceId = await cli(['workspaces', 'create', '--name', 'Bench'], env);
     await cli(['pages', 'add', '--workspace', workspaceId, '--page-id', BENCH_PAGE_ID, '--token', PAGE_TOKEN, '--name', 'Bench page'], env);
-    const destinationId = await cli(['destinations', 'add', '--workspace', workspaceId, '--type', 'webhook', '--url', receiver.url, '--secret', RECEIVER_SECRET], env);
+    const destinationId = await cli(
+      ['destinations', 'add', '--workspace', workspaceId, '--type', 'webhook', '--url', receiver.url, '--secret', RECEIVER_SECRET],
+      env,
+    );
     await cli(['routes', 'add', '--workspace', workspaceId, '--page-id', BENCH_PAGE_ID, '--destination', destinationId], env);
 
     logProgress(`starting leadrelay start (queue prefix ${prefix})`);
@@ -149,7 +152,17 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     const warmFirst = getFirstLeadgenIdOfRun(0);
     const warmIds = addGraphLeads(graph, warmFirst, warmCount);
     logProgress(`warm-up: ${warmCount} leads at ${opts.ratePerSecond}/s`);
-    const warmJob: PacedJob = { kind: 'paced', url, appSecret: TEST_APP_SECRET, pageId: BENCH_PAGE_ID, formId: BENCH_FORM_ID, firstLeadgenId: warmFirst, count: warmCount, ratePerSecond: opts.ratePerSecond, maxSockets: 32 };
+    const warmJob: PacedJob = {
+      kind: 'paced',
+      url,
+      appSecret: TEST_APP_SECRET,
+      pageId: BENCH_PAGE_ID,
+      formId: BENCH_FORM_ID,
+      firstLeadgenId: warmFirst,
+      count: warmCount,
+      ratePerSecond: opts.ratePerSecond,
+      maxSockets: 32,
+    };
     await runLoadJob(warmJob, 60_000);
     const warmArrived = await waitForArrivals(arrivals, warmIds, STRAGGLER_WAIT_MS);
     if (warmArrived < warmCount) logProgress(`warm-up: only ${warmArrived}/${warmCount} delivered; measuring anyway`);
@@ -159,7 +172,21 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     const ids = addGraphLeads(graph, first, count);
     logProgress(`measured: ${formatInt(count)} leads at ${opts.ratePerSecond}/s`);
     const cpu = startCpuWindow(serverPid);
-    const load = await runLoadJob({ kind: 'paced', url, appSecret: TEST_APP_SECRET, pageId: BENCH_PAGE_ID, formId: BENCH_FORM_ID, firstLeadgenId: first, count, ratePerSecond: opts.ratePerSecond, maxSockets: 32, isRecordingSendTimes: true }, 120_000);
+    const load = await runLoadJob(
+      {
+        kind: 'paced',
+        url,
+        appSecret: TEST_APP_SECRET,
+        pageId: BENCH_PAGE_ID,
+        formId: BENCH_FORM_ID,
+        firstLeadgenId: first,
+        count,
+        ratePerSecond: opts.ratePerSecond,
+        maxSockets: 32,
+        isRecordingSendTimes: true,
+      },
+      120_000,
+    );
     const waitStartedAt = Date.now();
     const arrived = await waitForArrivals(arrivals, ids, STRAGGLER_WAIT_MS);
     const cpuFigures = cpu.stop();
@@ -174,7 +201,17 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     );
     const deliveryStatuses = statusRows.rows.map((r) => `${r.status} ${formatInt(Number(r.n))}`).join(', ') || 'none';
 
-    rows = buildE2eReportRows({ ids, load, arrivals, arrived, memory, cpu: cpuFigures, deliveryStatuses, benchRssMb: readProcStatusMb('self', 'VmHWM') ?? NaN, seconds: opts.seconds });
+    rows = buildE2eReportRows({
+      ids,
+      load,
+      arrivals,
+      arrived,
+      memory,
+      cpu: cpuFigures,
+      deliveryStatuses,
+      benchRssMb: readProcStatusMb('self', 'VmHWM') ?? NaN,
+      seconds: opts.seconds,
+    });
   } finally {
     rss?.stop();
     await program?.kill().catch(() => {});
@@ -184,7 +221,10 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     if (prefix) await Promise.all([flushPrefix(prefix), removeQueues('postgres', prefix)]).catch(() => {});
     await schema.drop().catch(() => {});
   }
-  printReport(`LeadRelay end-to-end benchmark (leadrelay start, fake Graph + webhook receiver on 127.0.0.1, ${opts.ratePerSecond} leads/s for ${opts.seconds} s)`, [buildMachineBusyRow(quiet), { label: 'program environment overrides', value: describeOverrides(opts.envOverrides) }, ...rows]);
+  printReport(
+    `LeadRelay end-to-end benchmark (leadrelay start, fake Graph + webhook receiver on 127.0.0.1, ${opts.ratePerSecond} leads/s for ${opts.seconds} s)`,
+    [buildMachineBusyRow(quiet), { label: 'program environment overrides', value: describeOverrides(opts.envOverrides) }, ...rows],
+  );
 }
 
 function buildE2eReportRows(m: {
@@ -237,8 +277,14 @@ function buildE2eReportRows(m: {
     },
     { label: 'deliveries in PostgreSQL by status', value: m.deliveryStatuses },
     { label: 'repeat deliveries at the receiver / bad signatures', value: `${formatInt(m.arrivals.repeats)} / ${formatInt(m.arrivals.badSignatures)}` },
-    { label: `webhooks: 2xx / non-2xx / errors, at ${formatInt(m.load.okPerSecond)} 2xx/s`, value: `${formatInt(m.load.ok)} / ${formatInt(m.load.non2xx)} / ${formatInt(m.load.errors)}` },
-    { label: 'webhook ack latency p50 / p99 / max', value: `${formatMs(m.load.latency.p50)} / ${formatMs(m.load.latency.p99)} / ${formatMs(m.load.latency.max)}` },
+    {
+      label: `webhooks: 2xx / non-2xx / errors, at ${formatInt(m.load.okPerSecond)} 2xx/s`,
+      value: `${formatInt(m.load.ok)} / ${formatInt(m.load.non2xx)} / ${formatInt(m.load.errors)}`,
+    },
+    {
+      label: 'webhook ack latency p50 / p99 / max',
+      value: `${formatMs(m.load.latency.p50)} / ${formatMs(m.load.latency.p99)} / ${formatMs(m.load.latency.max)}`,
+    },
     // The window runs from the first send to the last arrival; the load generator's share is spread over it.
     { label: 'CPU during the run, % of one core', value: formatCpu(m.cpu, 'start', (100 * m.load.worker.cpuMs) / (m.cpu.seconds * 1000)) },
     {
@@ -247,7 +293,12 @@ function buildE2eReportRows(m: {
     },
   ];
   for (const r of m.memory) {
-    rows.push({ label: `peak RSS ${r.name} (VmHWM; sampled VmRSS max ${formatMb(r.sampledPeakRssMb)})`, value: formatMb(r.peakRssMb), target: `≤ ${TARGET_RSS_MB} MB`, isMet: r.peakRssMb <= TARGET_RSS_MB });
+    rows.push({
+      label: `peak RSS ${r.name} (VmHWM; sampled VmRSS max ${formatMb(r.sampledPeakRssMb)})`,
+      value: formatMb(r.peakRssMb),
+      target: `≤ ${TARGET_RSS_MB} MB`,
+      isMet: r.peakRssMb <= TARGET_RSS_MB,
+    });
   }
   rows.push({ label: 'peak RSS bench process (fake Graph + receiver)', value: formatMb(m.benchRssMb) });
   rows.push({ label: 'peak RSS load generator', value: formatMb(m.load.worker.peakRssMb) });

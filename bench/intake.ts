@@ -25,7 +25,18 @@ import {
   type LoadResult,
   type ReportRow,
 } from './lib.js';
-import { buildBenchEnv, connectSql, describeOverrides, readDurabilitySettings, countLeadgenEvents, countWaitingJobs, getFirstLeadgenIdOfRun, measureIntakeStatements, type BenchOptions, type StatementFigures } from './setup.js';
+import {
+  buildBenchEnv,
+  connectSql,
+  describeOverrides,
+  readDurabilitySettings,
+  countLeadgenEvents,
+  countWaitingJobs,
+  getFirstLeadgenIdOfRun,
+  measureIntakeStatements,
+  type BenchOptions,
+  type StatementFigures,
+} from './setup.js';
 
 const TARGET_MAX_PER_SECOND = 10_000;
 const TARGET_P99_AT_1000_MS = 10;
@@ -88,13 +99,19 @@ export async function runIntakeBench(opts: BenchOptions): Promise<void> {
       const statements = withStatements ? await measureIntakeStatements(db, firstLeadgenId, full.count) : undefined;
       const figures = { name, load, recordedRows, cpu: cpuFigures, statements, serverPeakRssMb: readProcStatusMb(serverPid, 'VmHWM') ?? NaN };
       runs.push(figures);
-      logProgress(`${name}: ${formatInt(load.okPerSecond)} 2xx/s, p99 ${formatMs(load.latency.p99)}, ${formatInt(load.ok)} 2xx / ${formatInt(recordedRows)} rows`);
+      logProgress(
+        `${name}: ${formatInt(load.okPerSecond)} 2xx/s, p99 ${formatMs(load.latency.p99)}, ${formatInt(load.ok)} 2xx / ${formatInt(recordedRows)} rows`,
+      );
       return figures;
     };
 
     const warm = await measure('warm-up', { kind: 'autocannon', connections: opts.connections, count: WARMUP_REQUESTS }, false);
     await measure(`open loop ${FIXED_RATE}/s`, { kind: 'paced', ratePerSecond: FIXED_RATE, count: FIXED_RATE * FIXED_SECONDS, maxSockets: 64 }, true);
-    await measure(`autocannon overallRate ${FIXED_RATE}/s`, { kind: 'autocannon', connections: 10, overallRate: FIXED_RATE, count: FIXED_RATE * FIXED_SECONDS }, false);
+    await measure(
+      `autocannon overallRate ${FIXED_RATE}/s`,
+      { kind: 'autocannon', connections: 10, overallRate: FIXED_RATE, count: FIXED_RATE * FIXED_SECONDS },
+      false,
+    );
     // Sized from the warm-up so the run lasts about MAX_SECONDS and every answer is awaited.
     const maxCount = Math.min(400_000, Math.max(30_000, Math.round(warm.load.okPerSecond * MAX_SECONDS)));
     await measure('max throughput', { kind: 'autocannon', connections: opts.connections, count: maxCount }, true);
@@ -126,7 +143,16 @@ async function measureBareServer(connections: number): Promise<{ load: LoadResul
   try {
     const window = startCpuWindow(bare.pid);
     const load = await runLoadJob(
-      { kind: 'autocannon', url: bare.url, appSecret: TEST_APP_SECRET, pageId: BENCH_PAGE_ID, formId: BENCH_FORM_ID, firstLeadgenId: getFirstLeadgenIdOfRun(99), count: CALIBRATION_REQUESTS, connections },
+      {
+        kind: 'autocannon',
+        url: bare.url,
+        appSecret: TEST_APP_SECRET,
+        pageId: BENCH_PAGE_ID,
+        formId: BENCH_FORM_ID,
+        firstLeadgenId: getFirstLeadgenIdOfRun(99),
+        count: CALIBRATION_REQUESTS,
+        connections,
+      },
       60_000,
     );
     const cpu = window.stop();
@@ -164,17 +190,28 @@ function buildIntakeReportRows(runs: RunFigures[], memory: ReturnType<RssSampler
     target: `≥ ${formatInt(TARGET_MAX_PER_SECOND)} req/s, durable`,
     isMet: max.load.okPerSecond >= TARGET_MAX_PER_SECOND && isDurable(max) && max.load.non2xx === 0 && max.load.errors === 0,
   });
-  rows.push({ label: 'intake max: 2xx / non-2xx / socket errors', value: `${formatInt(max.load.ok)} / ${formatInt(max.load.non2xx)} / ${formatInt(max.load.errors)}` });
-  rows.push({ label: 'intake max: ack latency p50 / p99 / max', value: `${formatMs(max.load.latency.p50)} / ${formatMs(max.load.latency.p99)} / ${formatMs(max.load.latency.max)}` });
+  rows.push({
+    label: 'intake max: 2xx / non-2xx / socket errors',
+    value: `${formatInt(max.load.ok)} / ${formatInt(max.load.non2xx)} / ${formatInt(max.load.errors)}`,
+  });
+  rows.push({
+    label: 'intake max: ack latency p50 / p99 / max',
+    value: `${formatMs(max.load.latency.p50)} / ${formatMs(max.load.latency.p99)} / ${formatMs(max.load.latency.max)}`,
+  });
   if (max.statements) {
     const s = max.statements;
-    rows.push({ label: 'intake max: INSERT statements, rows per statement mean / p50 / max', value: `${formatInt(s.statements)}, ${s.meanRowsPerStatement.toFixed(1)} / ${s.p50RowsPerStatement} / ${s.maxRowsPerStatement}` });
+    rows.push({
+      label: 'intake max: INSERT statements, rows per statement mean / p50 / max',
+      value: `${formatInt(s.statements)}, ${s.meanRowsPerStatement.toFixed(1)} / ${s.p50RowsPerStatement} / ${s.maxRowsPerStatement}`,
+    });
   }
   rows.push({ label: 'intake max: CPU, % of one core', value: formatCpu(max.cpu, 'serve', computeLoadGeneratorCpu(max.load)) });
   rows.push({
     // Robust to contention: what one webhook costs, whatever share of the machine the run got.
     label: 'intake max: CPU per acknowledged webhook: serve / postgres / redis',
-    value: [max.cpu.server, max.cpu.postgres, max.cpu.redis].map((p) => `${formatInt(computeCpuMicrosPerRequest(p, max.cpu.seconds, max.load.ok))} µs`).join(' / '),
+    value: [max.cpu.server, max.cpu.postgres, max.cpu.redis]
+      .map((p) => `${formatInt(computeCpuMicrosPerRequest(p, max.cpu.seconds, max.load.ok))} µs`)
+      .join(' / '),
     target: `serve < ${formatInt(1e6 / TARGET_MAX_PER_SECOND)} µs to allow ${formatInt(TARGET_MAX_PER_SECOND)}/s on one core`,
     isMet: computeCpuMicrosPerRequest(max.cpu.server, max.cpu.seconds, max.load.ok) < 1e6 / TARGET_MAX_PER_SECOND,
   });
@@ -185,10 +222,17 @@ function buildIntakeReportRows(runs: RunFigures[], memory: ReturnType<RssSampler
     target: `≤ ${TARGET_P99_AT_1000_MS} ms`,
     isMet: open.load.latency.p99 <= TARGET_P99_AT_1000_MS && open.load.non2xx === 0 && open.load.errors === 0,
   });
-  rows.push({ label: `ack at ${FIXED_RATE}/s, open loop: p50 / p90 / max`, value: `${formatMs(open.load.latency.p50)} / ${formatMs(open.load.latency.p90)} / ${formatMs(open.load.latency.max)}` });
+  rows.push({
+    label: `ack at ${FIXED_RATE}/s, open loop: p50 / p90 / max`,
+    value: `${formatMs(open.load.latency.p50)} / ${formatMs(open.load.latency.p90)} / ${formatMs(open.load.latency.max)}`,
+  });
   if (open.load.sendLag) rows.push({ label: `ack at ${FIXED_RATE}/s, open loop: generator send lag p99`, value: formatMs(open.load.sendLag.p99) });
   rows.push({ label: `ack at ${FIXED_RATE}/s, open loop: CPU, % of one core`, value: formatCpu(open.cpu, 'serve', computeLoadGeneratorCpu(open.load)) });
-  if (open.statements) rows.push({ label: `ack at ${FIXED_RATE}/s: rows per INSERT statement mean / max`, value: `${open.statements.meanRowsPerStatement.toFixed(2)} / ${open.statements.maxRowsPerStatement}` });
+  if (open.statements)
+    rows.push({
+      label: `ack at ${FIXED_RATE}/s: rows per INSERT statement mean / max`,
+      value: `${open.statements.meanRowsPerStatement.toFixed(2)} / ${open.statements.maxRowsPerStatement}`,
+    });
   rows.push({
     label: `ack at ${FIXED_RATE}/s, autocannon overallRate (10 connections): p50 / p99 / max`,
     value: `${formatMs(cannonRate.load.latency.p50)} / ${formatMs(cannonRate.load.latency.p99)} / ${formatMs(cannonRate.load.latency.max)}`,
@@ -207,7 +251,12 @@ function buildIntakeReportRows(runs: RunFigures[], memory: ReturnType<RssSampler
     rows.push({ label: 'fetch jobs waiting in Redis (no worker runs under serve) / 2xx', value: `${formatInt(queuedFetchJobs)} / ${formatInt(acknowledged)}` });
   }
   for (const m of memory) {
-    rows.push({ label: `peak RSS ${m.name} (VmHWM; sampled VmRSS max ${formatMb(m.sampledPeakRssMb)})`, value: formatMb(m.peakRssMb), target: `≤ ${TARGET_RSS_MB} MB`, isMet: m.peakRssMb <= TARGET_RSS_MB });
+    rows.push({
+      label: `peak RSS ${m.name} (VmHWM; sampled VmRSS max ${formatMb(m.sampledPeakRssMb)})`,
+      value: formatMb(m.peakRssMb),
+      target: `≤ ${TARGET_RSS_MB} MB`,
+      isMet: m.peakRssMb <= TARGET_RSS_MB,
+    });
   }
   rows.push({ label: 'serve VmHWM after each run, in order', value: runs.map((r) => formatMb(r.serverPeakRssMb)).join(' / ') });
   rows.push({ label: 'peak RSS load generator (max-throughput run)', value: formatMb(max.load.worker.peakRssMb) });

@@ -25,7 +25,7 @@ export function makeLeadgenId(first: string, i: number): string {
 }
 
 /** One leadgen change in Meta's webhook shape (reference/meta-lead-ads.md §2). */
-export function buildLeadgenBody(pageId: string, formId: string, leadgenId: string, nowSeconds: number): Buffer {
+function buildLeadgenBody(pageId: string, formId: string, leadgenId: string, nowSeconds: number): Buffer {
   return Buffer.from(
     JSON.stringify({
       object: 'page',
@@ -33,7 +33,12 @@ export function buildLeadgenBody(pageId: string, formId: string, leadgenId: stri
         {
           id: pageId,
           time: nowSeconds,
-          changes: [{ field: 'leadgen', value: { ad_id: '3000777', form_id: formId, leadgen_id: leadgenId, created_time: nowSeconds, page_id: pageId, adgroup_id: '3000777' } }],
+          changes: [
+            {
+              field: 'leadgen',
+              value: { ad_id: '3000777', form_id: formId, leadgen_id: leadgenId, created_time: nowSeconds, page_id: pageId, adgroup_id: '3000777' },
+            },
+          ],
         },
       ],
     }),
@@ -292,7 +297,10 @@ export class RssSampler {
   private readonly lastHwmMb = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pids: Map<string, number>, private readonly intervalMs = 200) {}
+  constructor(
+    private readonly pids: Map<string, number>,
+    private readonly intervalMs = 200,
+  ) {}
 
   start(): this {
     this.sample();

@@ -3,7 +3,17 @@
 // signed leadgen webhooks to a 127.0.0.1 target, answers with the figures, and exits.
 import http from 'node:http';
 import autocannon from 'autocannon';
-import { readProcStatusMb, signLeadgenBody, summarizeLatencies, makeLeadgenId, type AutocannonJob, type LoadJob, type LoadResult, type PacedJob, type SignedBody } from './lib.js';
+import {
+  readProcStatusMb,
+  signLeadgenBody,
+  summarizeLatencies,
+  makeLeadgenId,
+  type AutocannonJob,
+  type LoadJob,
+  type LoadResult,
+  type PacedJob,
+  type SignedBody,
+} from './lib.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -41,7 +51,12 @@ async function runAutocannon(job: AutocannonJob): Promise<LoadResult> {
   for (let i = 0, offset = 0; i < job.connections; i++) {
     const n = shareOfConnection(job.count, job.connections, i);
     slices.push(
-      bodies.slice(offset, offset + n).map((b) => ({ method: 'POST', path: target.pathname, body: b.body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': b.signature } })),
+      bodies.slice(offset, offset + n).map((b) => ({
+        method: 'POST',
+        path: target.pathname,
+        body: b.body,
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': b.signature },
+      })),
     );
     offset += n;
   }

@@ -53,7 +53,7 @@ function parseWhole(flag: string, value: string, max: number): number {
 }
 
 async function main(): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs(process.argv.slice(2));
   } catch (err) {
@@ -65,7 +65,7 @@ async function main(): Promise<number> {
   try {
     await BENCHES[parsed.name](parsed.opts);
   } catch (err) {
-    process.stderr.write(`bench ${parsed.name} could not run: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`bench ${parsed.name} could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;
   }
   process.stderr.write(`bench ${parsed.name} took ${((Date.now() - startedAt) / 1000).toFixed(1)} s\n`);

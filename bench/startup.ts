@@ -96,7 +96,8 @@ async function startAndWaitReady(args: string[], env: Record<string, string>, po
       const at = performance.now() - t0;
       if (status !== 0 && Number.isNaN(listenMs)) listenMs = at;
       if (status === 200) return { proc, pid: proc.pid!, listenMs, readyMs: at, output: () => out, stop };
-      if (at > timeoutMs) throw new Error(`${args.slice(0, 2).join(' ')} did not answer 200 on ${path} within ${timeoutMs} ms (last status ${status || 'none'}):\n${out}`);
+      if (at > timeoutMs)
+        throw new Error(`${args.slice(0, 2).join(' ')} did not answer 200 on ${path} within ${timeoutMs} ms (last status ${status || 'none'}):\n${out}`);
       await sleep(POLL_MS);
     }
   } catch (err) {
@@ -288,7 +289,13 @@ async function measureMode(name: string, env: Record<string, string>, dataDir: s
     const bare = await measureBareServer({ PATH: env.PATH, HOME: env.HOME });
     const port = await freePort();
     logProgress(`${name}: ${label} (port ${port})`);
-    const server = await startAndWaitReady([BIN, 'start'], { ...env, PORT: String(port) }, port, '/readyz', i === 0 ? COLD_READY_TIMEOUT_MS : WARM_READY_TIMEOUT_MS);
+    const server = await startAndWaitReady(
+      [BIN, 'start'],
+      { ...env, PORT: String(port) },
+      port,
+      '/readyz',
+      i === 0 ? COLD_READY_TIMEOUT_MS : WARM_READY_TIMEOUT_MS,
+    );
     let stopped: Awaited<ReturnType<Started['stop']>> | undefined;
     try {
       const rssAtReadyMb = readProcStatusMb(server.pid, 'VmRSS') ?? NaN;
@@ -296,7 +303,11 @@ async function measureMode(name: string, env: Record<string, string>, dataDir: s
         const atReady = { rssMb: rssAtReadyMb, hwmMb: readProcStatusMb(server.pid, 'VmHWM') ?? NaN, postgres: dataDir ? measurePostgres(dataDir) : undefined };
         logProgress(`${name}: idle ${IDLE_MS / 1000} s`);
         await sleep(IDLE_MS);
-        const idle = { rssMb: readProcStatusMb(server.pid, 'VmRSS') ?? NaN, hwmMb: readProcStatusMb(server.pid, 'VmHWM') ?? NaN, postgres: dataDir ? measurePostgres(dataDir) : undefined };
+        const idle = {
+          rssMb: readProcStatusMb(server.pid, 'VmRSS') ?? NaN,
+          hwmMb: readProcStatusMb(server.pid, 'VmHWM') ?? NaN,
+          postgres: dataDir ? measurePostgres(dataDir) : undefined,
+        };
         logProgress(`${name}: workspaces list ×${CLI_RUNS} against the running server`);
         const workspacesList = await timeCli([BIN, 'workspaces', 'list'], env);
         figures = { atReady, idle, hwmAfterCliMb: readProcStatusMb(server.pid, 'VmHWM') ?? NaN, workspacesList };
@@ -351,7 +362,12 @@ export async function runStartupBench(opts: BenchOptions): Promise<void> {
     schema = await createTestSchema('bench');
     logProgress(`server mode: schema ${schema.schema}, queue prefix ${prefix}`);
     // DATA_DIR still set: nothing should be written there with DATABASE_URL and a key ring.
-    server = await measureMode('server', { ...common, DATABASE_URL: schema.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, DATA_DIR: join(dataRoot, 'unused'), ...opts.envOverrides }, undefined, 'first start (migrations)');
+    server = await measureMode(
+      'server',
+      { ...common, DATABASE_URL: schema.url, REDIS_URL: TEST_REDIS_URL, QUEUE_PREFIX: prefix, DATA_DIR: join(dataRoot, 'unused'), ...opts.envOverrides },
+      undefined,
+      'first start (migrations)',
+    );
   } finally {
     const left = await stopLeftoverPostgres(dataDir).catch(() => 0);
     if (left) logProgress(`stopped ${left} embedded PostgreSQL process(es) left behind`);
@@ -390,7 +406,12 @@ function buildStartRows(...modes: ModeFigures[]): ReportRow[] {
     rows.push({ label: `${m.name}: SIGTERM → exit (exit code), per start`, value: m.starts.map((s) => `${formatMs(s.stopMs)} (${s.stopCode})`).join(' / ') });
     if (m.name === 'embedded') {
       const left = m.starts.map((s) => s.leftoverPostgres);
-      rows.push({ label: 'embedded: PostgreSQL processes left after the server exited, per start', value: left.join(' / '), target: 'none', isMet: left.every((n) => n === 0) });
+      rows.push({
+        label: 'embedded: PostgreSQL processes left after the server exited, per start',
+        value: left.join(' / '),
+        target: 'none',
+        isMet: left.every((n) => n === 0),
+      });
     }
   }
   return rows;
@@ -426,8 +447,16 @@ function buildMemoryRows(embedded: ModeFigures, server: ModeFigures): ReportRow[
   const rows: ReportRow[] = [];
   for (const m of [embedded, server]) {
     rows.push({ label: `${m.name}: server VmRSS at /readyz 200, per start`, value: m.starts.map((s) => formatMb(s.rssAtReadyMb)).join(' / ') });
-    rows.push({ label: `${m.name}: server peak RSS (VmHWM) at ready / after ${IDLE_MS / 1000} s idle / after the CLI runs`, value: `${formatMb(m.atReady.hwmMb)} / ${formatMb(m.idle.hwmMb)} / ${formatMb(m.hwmAfterCliMb)}` });
-    rows.push({ label: `${m.name}: server idle RSS (VmRSS after ${IDLE_MS / 1000} s idle)`, value: `${formatMb(m.idle.rssMb)}${ref}`, target: `≤ ${TARGET_IDLE_RSS_MB} MB`, isMet: m.idle.rssMb <= TARGET_IDLE_RSS_MB });
+    rows.push({
+      label: `${m.name}: server peak RSS (VmHWM) at ready / after ${IDLE_MS / 1000} s idle / after the CLI runs`,
+      value: `${formatMb(m.atReady.hwmMb)} / ${formatMb(m.idle.hwmMb)} / ${formatMb(m.hwmAfterCliMb)}`,
+    });
+    rows.push({
+      label: `${m.name}: server idle RSS (VmRSS after ${IDLE_MS / 1000} s idle)`,
+      value: `${formatMb(m.idle.rssMb)}${ref}`,
+      target: `≤ ${TARGET_IDLE_RSS_MB} MB`,
+      isMet: m.idle.rssMb <= TARGET_IDLE_RSS_MB,
+    });
   }
   const pgAtReady = embedded.atReady.postgres;
   const pgIdle = embedded.idle.postgres;

@@ -13,12 +13,7 @@ import { pipedriveManifest } from './pipedrive/manifest.js';
 import { salesforceManifest } from './salesforce/manifest.js';
 
 // Add each new connector here (one import above, one entry below).
-const builtInManifests: ConnectorManifest[] = [
-  webhookManifest,
-  hubspotManifest,
-  salesforceManifest,
-  pipedriveManifest,
-];
+const builtInManifests: ConnectorManifest[] = [webhookManifest, hubspotManifest, salesforceManifest, pipedriveManifest];
 
 /** Connectors a test added (registerExtraConnector); never in production. */
 const extraManifests: ConnectorManifest[] = [];
@@ -40,7 +35,8 @@ function findManifestProblems(entry: unknown, index: number): string[] {
   const c = entry as Partial<Record<keyof ConnectorManifest, unknown>>;
   const name = typeof c.id === 'string' && c.id !== '' ? `connector "${c.id}"` : at;
   const problems: string[] = [];
-  if (typeof c.id !== 'string' || !connectorIdPattern.test(c.id)) problems.push(`${name}: id must be lower-case letters, digits and dashes, starting with a letter`);
+  if (typeof c.id !== 'string' || !connectorIdPattern.test(c.id))
+    problems.push(`${name}: id must be lower-case letters, digits and dashes, starting with a letter`);
   if (typeof c.label !== 'string' || c.label.trim() === '') problems.push(`${name}: label is missing`);
   if (!Array.isArray(c.auth) || c.auth.length === 0) problems.push(`${name}: auth must list at least one mode`);
   for (const key of ['configSchema', 'credentialsSchema'] as const) {
@@ -48,7 +44,8 @@ function findManifestProblems(entry: unknown, index: number): string[] {
     if (!schema || typeof schema.safeParse !== 'function') problems.push(`${name}: ${key} is not a zod schema`);
   }
   if (c.fieldMapping !== undefined) problems.push(...findFieldMappingProblems(c.fieldMapping, name));
-  if (c.mappingPreset !== undefined && (typeof c.mappingPreset !== 'string' || !c.mappingPreset.endsWith('.json'))) problems.push(`${name}: mappingPreset must be the path of a .json file`);
+  if (c.mappingPreset !== undefined && (typeof c.mappingPreset !== 'string' || !c.mappingPreset.endsWith('.json')))
+    problems.push(`${name}: mappingPreset must be the path of a .json file`);
   if (typeof c.load !== 'function') problems.push(`${name}: load is not a function`);
   problems.push(...findSettingsProblems(c.settings, name));
   problems.push(...findCliProblems(c.cli, name));
@@ -63,10 +60,12 @@ function findFieldMappingProblems(value: unknown, name: string): string[] {
   const f = value as Partial<Record<keyof FieldMappingSupport, unknown>>;
   const problems: string[] = [];
   if (f.targets !== 'fixed' && f.targets !== 'open') problems.push(`${name}: fieldMapping.targets must be "fixed" or "open"`);
-  if (f.withoutRouteMapping !== 'preset' && f.withoutRouteMapping !== 'none') problems.push(`${name}: fieldMapping.withoutRouteMapping must be "preset" or "none"`);
+  if (f.withoutRouteMapping !== 'preset' && f.withoutRouteMapping !== 'none')
+    problems.push(`${name}: fieldMapping.withoutRouteMapping must be "preset" or "none"`);
   if (f.knownTargets !== undefined) {
     if (!Array.isArray(f.knownTargets)) problems.push(`${name}: fieldMapping.knownTargets is not a list`);
-    else if (f.knownTargets.some((t) => (t as { required?: unknown })?.required !== false)) problems.push(`${name}: fieldMapping.knownTargets may not be required`);
+    else if (f.knownTargets.some((t) => (t as { required?: unknown })?.required !== false))
+      problems.push(`${name}: fieldMapping.knownTargets may not be required`);
   }
   return problems;
 }
@@ -82,13 +81,15 @@ function findSettingsProblems(value: unknown, name: string): string[] {
     if (s?.type !== 'url' && s?.type !== 'text') problems.push(`${at}: type must be "url" or "text"`);
     if (typeof s?.default !== 'string') problems.push(`${at}: default must be a string`);
     else if (s.type === 'url' && !URL.canParse(s.default)) problems.push(`${at}: default must be a URL`);
-    if (s?.pattern !== undefined && (!(s.pattern?.regex instanceof RegExp) || typeof s.pattern?.message !== 'string')) problems.push(`${at}: pattern needs a regex and a message`);
+    if (s?.pattern !== undefined && (!(s.pattern?.regex instanceof RegExp) || typeof s.pattern?.message !== 'string'))
+      problems.push(`${at}: pattern needs a regex and a message`);
   }
   return problems;
 }
 
 function findCliProblems(value: unknown, name: string): string[] {
-  if (!value || typeof value !== 'object' || !Array.isArray((value as { inputs?: unknown }).inputs)) return [`${name}: cli.inputs must list the flags of destinations add (it may be empty)`];
+  if (!value || typeof value !== 'object' || !Array.isArray((value as { inputs?: unknown }).inputs))
+    return [`${name}: cli.inputs must list the flags of destinations add (it may be empty)`];
   const cli = value as { inputs: unknown[]; defaultName?: unknown; fixedCredentials?: unknown };
   const problems: string[] = [];
   const flags = new Set<string>();
@@ -108,7 +109,8 @@ function findCliProblems(value: unknown, name: string): string[] {
     if (i.outbound === true && i.target !== 'config') problems.push(`${at}: an outbound URL is config`);
   }
   if (cli.defaultName !== undefined && typeof cli.defaultName !== 'function') problems.push(`${name}: cli.defaultName is not a function`);
-  if (cli.fixedCredentials !== undefined && (typeof cli.fixedCredentials !== 'object' || cli.fixedCredentials === null)) problems.push(`${name}: cli.fixedCredentials is not an object`);
+  if (cli.fixedCredentials !== undefined && (typeof cli.fixedCredentials !== 'object' || cli.fixedCredentials === null))
+    problems.push(`${name}: cli.fixedCredentials is not an object`);
   return problems;
 }
 
@@ -117,7 +119,8 @@ function findOAuthProblems(value: unknown, settings: unknown, name: string): str
   const o = value as Record<string, unknown>;
   const problems: string[] = [];
   const settingKeys = settings && typeof settings === 'object' ? Object.keys(settings) : [];
-  if (!Array.isArray(o.requiredSettings) || o.requiredSettings.some((k) => !settingKeys.includes(k as string))) problems.push(`${name}: oauth.requiredSettings must name keys of its settings`);
+  if (!Array.isArray(o.requiredSettings) || o.requiredSettings.some((k) => !settingKeys.includes(k as string)))
+    problems.push(`${name}: oauth.requiredSettings must name keys of its settings`);
   if (!Array.isArray(o.scopes)) problems.push(`${name}: oauth.scopes is not a list`);
   if (typeof o.pkce !== 'boolean') problems.push(`${name}: oauth.pkce must be true or false`);
   for (const key of ['authorizeUrl', 'exchangeCode', 'refresh', 'defaultName'] as const) {
@@ -126,7 +129,8 @@ function findOAuthProblems(value: unknown, settings: unknown, name: string): str
   if (o.forgetCaches !== undefined && typeof o.forgetCaches !== 'function') problems.push(`${name}: oauth.forgetCaches is not a function`);
   if (o.loginUrl !== undefined) {
     const l = o.loginUrl as { parse?: unknown; configKey?: unknown; description?: unknown } | null;
-    if (typeof l?.parse !== 'function' || typeof l?.configKey !== 'string' || typeof l?.description !== 'string') problems.push(`${name}: oauth.loginUrl needs description, parse and configKey`);
+    if (typeof l?.parse !== 'function' || typeof l?.configKey !== 'string' || typeof l?.description !== 'string')
+      problems.push(`${name}: oauth.loginUrl needs description, parse and configKey`);
   }
   if (o.callbackParameters !== undefined) {
     const params = o.callbackParameters;
@@ -177,7 +181,7 @@ function throwIfAny(problems: string[]): void {
 }
 
 /** Throws one error naming every problem of a list of manifests: malformed entries and duplicates. */
-export function validateManifests(list: ConnectorManifest[]): void {
+function validateManifests(list: ConnectorManifest[]): void {
   throwIfAny([...list.flatMap((entry, index) => findManifestProblems(entry, index)), ...findListProblems(list)]);
 }
 
@@ -201,7 +205,12 @@ export function findManifest(id: string): ConnectorManifest | undefined {
 /** The manifest of a destination type; throws naming the known types when there is none. */
 export function getManifest(id: string): ConnectorManifest {
   const manifest = findManifest(id);
-  if (!manifest) throw new Error(`unknown destination type "${id}"; known: ${listManifests().map((c) => c.id).join(', ')}`);
+  if (!manifest)
+    throw new Error(
+      `unknown destination type "${id}"; known: ${listManifests()
+        .map((c) => c.id)
+        .join(', ')}`,
+    );
   return manifest;
 }
 
@@ -212,7 +221,8 @@ export function loadConnector(id: string): Promise<Connector> {
   if (!loading) {
     loading = manifest.load().then((connector) => {
       validateRegistry([connector]);
-      if (connector.id !== manifest.id) throw new Error(`Invalid connector registry:\n  - connector "${manifest.id}" loads a connector with id "${connector.id}"`);
+      if (connector.id !== manifest.id)
+        throw new Error(`Invalid connector registry:\n  - connector "${manifest.id}" loads a connector with id "${connector.id}"`);
       return connector;
     });
     // A failed load is not remembered: the error reaches this caller, and the next one tries again.
@@ -256,13 +266,17 @@ export async function registerExtraConnectorModules(paths: readonly string[]): P
     } catch (err) {
       throw new Error(`LEADRELAY_EXTRA_CONNECTORS: cannot load ${path}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
     }
-    if (!module.manifest || typeof module.manifest !== 'object') throw new Error(`LEADRELAY_EXTRA_CONNECTORS: ${path} exports no connector manifest (export const manifest)`);
+    if (!module.manifest || typeof module.manifest !== 'object')
+      throw new Error(`LEADRELAY_EXTRA_CONNECTORS: ${path} exports no connector manifest (export const manifest)`);
     const manifest = module.manifest as ConnectorManifest;
     if (findManifest(manifest.id) === manifest) continue;
     try {
       registerExtraConnector(manifest);
     } catch (err) {
-      const problems = (err as Error).message.split('\n').slice(1).map((line) => line.replace(/^\s*-\s*/, ''));
+      const problems = (err as Error).message
+        .split('\n')
+        .slice(1)
+        .map((line) => line.replace(/^\s*-\s*/, ''));
       throw new Error(`LEADRELAY_EXTRA_CONNECTORS: ${path}: ${problems.join('; ')}`);
     }
   }

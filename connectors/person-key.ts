@@ -14,13 +14,13 @@ export function derivePersonKey(p: { email?: string; phone?: string; leadgenId: 
 }
 
 /** Trimmed and lower-cased; undefined when shorter than 2 characters (too short to search for). */
-export function normalizeEmail(email: string | undefined): string | undefined {
+function normalizeEmail(email: string | undefined): string | undefined {
   const value = email?.trim().toLowerCase();
   return value !== undefined && value.length >= 2 ? value : undefined;
 }
 
 /** Digits only, keeping a leading +; undefined with fewer than 2 digits. */
-export function normalizePhone(phone: string | undefined): string | undefined {
+function normalizePhone(phone: string | undefined): string | undefined {
   const value = phone?.trim();
   if (!value) return undefined;
   const digits = value.replace(/\D/g, '');

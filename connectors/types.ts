@@ -227,7 +227,7 @@ export interface CliInput {
 }
 
 /** How the command line makes a destination of this connector (`destinations add` / `reauth`). */
-export interface ConnectorCli {
+interface ConnectorCli {
   inputs: CliInput[];
   /** Members every credentials object typed on the command line carries, e.g. `{ type: 'private_app' }`. */
   fixedCredentials?: Record<string, unknown>;
@@ -245,7 +245,7 @@ export type LoginUrlCheck = { ok: true; loginUrl: string } | { ok: false; messag
  * or My Domain): `destinations connect --login-url`, the connect link's `login_url`. The consent,
  * the code exchange and later refreshes of that destination all go there.
  */
-export interface OAuthLoginUrl<Settings = Record<string, string>> {
+interface OAuthLoginUrl<Settings = Record<string, string>> {
   /** For --help of `destinations connect --login-url`. */
   description: string;
   /** Checks a login URL typed by an operator; its client secret and codes are sent there. */
@@ -254,7 +254,7 @@ export interface OAuthLoginUrl<Settings = Record<string, string>> {
   configKey: string;
 }
 
-export interface OAuthAuthorizeInput<Settings = Record<string, string>> {
+interface OAuthAuthorizeInput<Settings = Record<string, string>> {
   settings: ConnectorSettings<Settings>;
   redirectUri: string;
   state: string;
@@ -264,7 +264,7 @@ export interface OAuthAuthorizeInput<Settings = Record<string, string>> {
   codeChallenge?: string;
 }
 
-export interface OAuthExchangeInput<Settings = Record<string, string>> {
+interface OAuthExchangeInput<Settings = Record<string, string>> {
   settings: ConnectorSettings<Settings>;
   code: string;
   /** Exactly the redirect URI the consent URL carried. */
@@ -278,7 +278,7 @@ export interface OAuthExchangeInput<Settings = Record<string, string>> {
   now: number;
 }
 
-export interface OAuthRefreshInput<Config = Record<string, unknown>, Credentials = Record<string, unknown>, Settings = Record<string, string>> {
+interface OAuthRefreshInput<Config = Record<string, unknown>, Credentials = Record<string, unknown>, Settings = Record<string, string>> {
   settings: ConnectorSettings<Settings>;
   config: Config;
   credentials: Credentials;
@@ -320,6 +320,7 @@ export interface ConnectorOAuth<Config = Record<string, unknown>, Credentials = 
  * functions, cheap to load (no SDK), so the CLI's help and the config can read every manifest.
  * The registry (connectors/index.ts) lists manifests; `load()` brings the rest of the connector.
  */
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds manifests of every connector, each with its own config, credential and settings types
 export interface ConnectorManifest<Config = any, Credentials = any, Settings = any> {
   /** Registry key and destination type, lower-case, e.g. `webhook`, `hubspot`. */
   id: string;
@@ -346,6 +347,7 @@ export interface ConnectorManifest<Config = any, Credentials = any, Settings = a
 }
 
 /** A manifest and the functions that talk to the CRM. */
+// biome-ignore lint/suspicious/noExplicitAny: as for ConnectorManifest
 export interface Connector<Config = any, Credentials = any, Settings = any> extends ConnectorManifest<Config, Credentials, Settings> {
   describeFields(ctx: ConnectorContext<Config, Credentials, Settings>): Promise<FieldDescriptor[]>;
   deliver(ctx: ConnectorContext<Config, Credentials, Settings>, record: DeliveryRecord): Promise<DeliveryResult>;

@@ -45,7 +45,8 @@ export interface CreateAppOptions {
 
 /** The database of this config: DATABASE_URL, or the embedded PostgreSQL under DATA_DIR. */
 export async function openConfiguredDb(config: AppConfig, role: EmbeddedRole, logger: Logger): Promise<DbHandle> {
-  const onConnectionError = (err: Error) => logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'a database connection failed; it is replaced on next use');
+  const onConnectionError = (err: Error) =>
+    logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'a database connection failed; it is replaced on next use');
   if (config.database.url) return openDb({ url: config.database.url, poolMax: config.database.poolMax, onConnectionError });
   const embedded = await acquireEmbeddedPostgres({
     dataDir: config.database.dataDir,

@@ -11,18 +11,10 @@
 //   { status: 'error', message, errorType: 'RATE_LIMIT', correlationId, policyName: 'TEN_SECONDLY_ROLLING' | 'DAILY' }
 // `message` often echoes the submitted values (emails, names): it only ever goes to
 // `crmMessage`, never into a reason.
-import {
-  buildReason,
-  classifyNetworkCode,
-  headerValue,
-  readRetryAfterMs,
-  statusReason,
-  type Classification,
-  type HeaderBag,
-} from '../../src/util/classify.js';
+import { buildReason, classifyNetworkCode, headerValue, readRetryAfterMs, statusReason, type Classification, type HeaderBag } from '../../src/util/classify.js';
 
 /** A HubSpot answer. The clock comes with it: the daily limit ends at a wall-clock time. */
-export interface HubspotResponseFacts {
+interface HubspotResponseFacts {
   /** HTTP status; 207 means `body` is (or holds in `errors[0]`) one per-input batch error. */
   status: number;
   /** Parsed JSON body, or the raw text (parsed here when it is JSON). */
@@ -34,7 +26,7 @@ export interface HubspotResponseFacts {
 }
 
 /** No answer came: only the transport code (ECONNRESET, ETIMEDOUT, ...) is known. */
-export interface HubspotNoResponseFacts {
+interface HubspotNoResponseFacts {
   status?: undefined;
   networkCode?: string;
 }
@@ -42,7 +34,7 @@ export interface HubspotNoResponseFacts {
 export type HubspotErrorInput = HubspotResponseFacts | HubspotNoResponseFacts;
 
 /** The burst window HubSpot documents for private and public apps (10 s). */
-export const TEN_SECONDLY_WINDOW_MS = 10_000;
+const TEN_SECONDLY_WINDOW_MS = 10_000;
 /** Never ask to wait less than this for a 429 (a zero wait would hammer the account). */
 const MIN_RATE_LIMIT_WAIT_MS = 1_000;
 /** Never ask to wait less than this for the daily limit. */

@@ -19,7 +19,7 @@ import type { HubspotConfig, HubspotCredentials, HubspotSettings, LeadRelayPrope
 
 export type HubspotContext = ConnectorContext<HubspotConfig, HubspotCredentials, HubspotSettings>;
 
-export interface CapturedResponse {
+interface CapturedResponse {
   status: number;
   headers: Record<string, string>;
   text: string | undefined;
@@ -67,7 +67,7 @@ class CallTimeout extends Error {}
  * The per-call options every SDK method takes last (middleware and how it joins the client's).
  * Each generated API declares its own copy of these types, so call sites pass it `as never`.
  */
-export interface HubspotCallOptions {
+interface HubspotCallOptions {
   middlewareMergeStrategy: 'append';
   middleware: { pre(context: unknown): Promise<unknown>; post(context: unknown): Promise<unknown> }[];
 }
@@ -93,14 +93,9 @@ export function truncateBody(text: string | undefined, maxBytes: number): string
 }
 
 /** Every secret the context knows, for redaction. */
-export function knownSecrets(ctx: HubspotContext, extra: readonly (string | undefined)[] = []): (string | undefined)[] {
+function knownSecrets(ctx: HubspotContext, extra: readonly (string | undefined)[] = []): (string | undefined)[] {
   const creds = ctx.credentials;
-  return [
-    creds.accessToken,
-    creds.type === 'oauth' ? creds.refreshToken : undefined,
-    ctx.settings.connector.clientSecret,
-    ...extra,
-  ];
+  return [creds.accessToken, creds.type === 'oauth' ? creds.refreshToken : undefined, ctx.settings.connector.clientSecret, ...extra];
 }
 
 /** The transport code of a failed call; oauth.ts takes it from here. */
@@ -110,7 +105,7 @@ export { networkCodeOf };
  * Runs one SDK call with a fresh client and a timeout; converts every failure into a
  * ConnectorError. The captured response is returned alongside the SDK's result.
  */
-export async function callHubspot<T>(
+async function callHubspot<T>(
   ctx: HubspotContext,
   accessToken: string,
   operation: (client: Client, callOptions: HubspotCallOptions) => Promise<T>,
@@ -173,7 +168,7 @@ function toConnectorError(ctx: HubspotContext, err: unknown, captured: CapturedR
 }
 
 /** A ConnectorError for a non-2xx response (or a 207's per-input error). */
-export function errorFromResponse(
+function errorFromResponse(
   ctx: HubspotContext,
   response: CapturedResponse,
   secrets: readonly (string | undefined)[],
@@ -227,7 +222,9 @@ export async function upsertContact(ctx: HubspotContext, accessToken: string, in
 
 /** GET /crm/v3/properties/contacts (non-archived). */
 export async function fetchContactProperties(ctx: HubspotContext, accessToken: string): Promise<HubspotProperty[]> {
-  const { value } = await callHubspot(ctx, accessToken, (client, options) => client.crm.properties.coreApi.getAll('contacts', false, undefined, options as never));
+  const { value } = await callHubspot(ctx, accessToken, (client, options) =>
+    client.crm.properties.coreApi.getAll('contacts', false, undefined, options as never),
+  );
   return (value.results ?? []).map((p) => ({
     name: p.name,
     label: p.label,
@@ -260,15 +257,19 @@ export async function createContactProperty(
   groupName: string,
 ): Promise<void> {
   await callHubspot(ctx, accessToken, (client, options) =>
-    client.crm.properties.coreApi.create('contacts', {
-      name: definition.name,
-      label: definition.label,
-      description: definition.description,
-      groupName,
-      type: PropertyCreateTypeEnum.String,
-      fieldType: PropertyCreateFieldTypeEnum.Text,
-      hasUniqueValue: definition.hasUniqueValue,
-      formField: false,
-    }, options as never),
+    client.crm.properties.coreApi.create(
+      'contacts',
+      {
+        name: definition.name,
+        label: definition.label,
+        description: definition.description,
+        groupName,
+        type: PropertyCreateTypeEnum.String,
+        fieldType: PropertyCreateFieldTypeEnum.Text,
+        hasUniqueValue: definition.hasUniqueValue,
+        formField: false,
+      },
+      options as never,
+    ),
   );
 }

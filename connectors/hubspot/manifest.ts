@@ -63,7 +63,12 @@ export const LEADRELAY_PROPERTIES: readonly LeadRelayPropertyDefinition[] = [
   { name: 'lr_campaign_id', label: 'Lead campaign id', description: 'Meta campaign id the lead came from (set by LeadRelay).', hasUniqueValue: false },
   { name: 'lr_campaign_name', label: 'Lead campaign name', description: 'Meta campaign name the lead came from (set by LeadRelay).', hasUniqueValue: false },
   { name: 'lr_platform', label: 'Lead platform', description: 'Where the lead form was shown: fb, ig, ... (set by LeadRelay).', hasUniqueValue: false },
-  { name: 'lr_lead_source', label: 'Lead source (LeadRelay)', description: 'Facebook Lead Ads or Instagram Lead Ads (set by LeadRelay).', hasUniqueValue: false },
+  {
+    name: 'lr_lead_source',
+    label: 'Lead source (LeadRelay)',
+    description: 'Facebook Lead Ads or Instagram Lead Ads (set by LeadRelay).',
+    hasUniqueValue: false,
+  },
 ];
 
 export const hubspotConfigSchema = z.object({

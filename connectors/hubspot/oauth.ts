@@ -144,7 +144,7 @@ async function requestTokens(
 }
 
 /** POST /oauth/2026-03/token/introspect → the token's hub_id; undefined when it cannot tell. */
-export async function introspectHubId(settings: HubspotConnectorSettings, accessToken: string): Promise<string | undefined> {
+async function introspectHubId(settings: HubspotConnectorSettings, accessToken: string): Promise<string | undefined> {
   try {
     const response = await postForm(settings, HUBSPOT_INTROSPECT_PATH, {
       client_id: settings.connector.clientId,
@@ -194,8 +194,7 @@ function tokenEndpointError(
   const body = parseJson(response.text) as { error?: unknown; status?: unknown; error_description?: unknown; message?: unknown } | undefined;
   const oauthError = typeof body?.error === 'string' ? body.error : undefined;
   const legacyStatus = typeof body?.status === 'string' ? body.status : undefined;
-  const description =
-    typeof body?.error_description === 'string' ? body.error_description : typeof body?.message === 'string' ? body.message : undefined;
+  const description = typeof body?.error_description === 'string' ? body.error_description : typeof body?.message === 'string' ? body.message : undefined;
   const common = {
     httpStatus: response.status,
     crmMessage: redactSecrets(description, secrets),
@@ -251,7 +250,7 @@ export function forgetRefreshedTokens(destinationId?: string): void {
   for (const key of refreshesInFlight.keys()) if (key.startsWith(`${destinationId}\u0000`)) refreshesInFlight.delete(key);
 }
 
-export function isNearExpiry(credentials: HubspotOAuthCredentials, now: number): boolean {
+function isNearExpiry(credentials: HubspotOAuthCredentials, now: number): boolean {
   return credentials.expiresAt - now < ACCESS_TOKEN_REFRESH_MARGIN_MS;
 }
 
@@ -268,7 +267,7 @@ function currentOAuthCredentials(ctx: HubspotContext): HubspotOAuthCredentials |
  * "a 401 is not the refresh signal"), and the new tokens are saved at once.
  * https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines
  */
-export async function getAccessToken(ctx: HubspotContext): Promise<string> {
+async function getAccessToken(ctx: HubspotContext): Promise<string> {
   const current = currentOAuthCredentials(ctx);
   if (current === undefined) return ctx.credentials.accessToken;
   if (!isNearExpiry(current, ctx.now())) return current.accessToken;
@@ -324,4 +323,3 @@ export async function withAccessToken<T>(ctx: HubspotContext, operation: (access
     return operation(nextToken);
   }
 }
-

@@ -13,18 +13,18 @@ import type { DeliveryRecord } from '../types.js';
 import type { ContactUpsertInput } from './client.js';
 import { LEAD_ID_PROPERTY } from './manifest.js';
 
-export const FACEBOOK_LEAD_SOURCE = 'Facebook Lead Ads';
-export const INSTAGRAM_LEAD_SOURCE = 'Instagram Lead Ads';
+const FACEBOOK_LEAD_SOURCE = 'Facebook Lead Ads';
+const INSTAGRAM_LEAD_SOURCE = 'Instagram Lead Ads';
 /** HubSpot's default multi-line contact property for free text. */
-export const NOTE_PROPERTY = 'message';
+const NOTE_PROPERTY = 'message';
 
 /** 'Instagram Lead Ads' for `ig`, else 'Facebook Lead Ads' (fb, messenger, audience network, unknown). */
-export function leadSourceFor(platform: string | null): string {
+function leadSourceFor(platform: string | null): string {
   return platform?.trim().toLowerCase() === 'ig' ? INSTAGRAM_LEAD_SOURCE : FACEBOOK_LEAD_SOURCE;
 }
 
 /** A mapped value as HubSpot wants it, or undefined when there is nothing to write. */
-export function toPropertyValue(value: string | number | boolean | null | undefined): string | undefined {
+function toPropertyValue(value: string | number | boolean | null | undefined): string | undefined {
   if (value === null || value === undefined) return undefined;
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : undefined;
@@ -32,7 +32,7 @@ export function toPropertyValue(value: string | number | boolean | null | undefi
 }
 
 /** The attribution LeadRelay writes unless the route mapped the same property. */
-export function attributionProperties(lead: CanonicalLead): Record<string, string | null> {
+function attributionProperties(lead: CanonicalLead): Record<string, string | null> {
   return {
     [LEAD_ID_PROPERTY]: lead.leadgen_id,
     lr_form_id: lead.form.id,
@@ -48,7 +48,7 @@ export function attributionProperties(lead: CanonicalLead): Record<string, strin
 }
 
 /** The email to key the upsert on: the mapped `email`, else the lead's own `email` answer. */
-export function contactEmailFor(record: DeliveryRecord): string | undefined {
+function contactEmailFor(record: DeliveryRecord): string | undefined {
   const mapped = toPropertyValue(record.fields.email)?.trim();
   if (mapped) return mapped;
   const answered = answerValues(record.lead, 'email')

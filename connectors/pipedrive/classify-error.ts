@@ -18,7 +18,7 @@ import {
 } from '../../src/util/classify.js';
 
 /** A Pipedrive answer. The clock comes with it: a Retry-After may be an HTTP-date. */
-export interface PipedriveResponseFacts {
+interface PipedriveResponseFacts {
   status: number;
   /** Parsed JSON when the body was JSON, otherwise the raw text. */
   body?: unknown;
@@ -28,7 +28,7 @@ export interface PipedriveResponseFacts {
 }
 
 /** No answer came: only the Node/axios code (ECONNRESET, ETIMEDOUT...) is known. */
-export interface PipedriveNoResponseFacts {
+interface PipedriveNoResponseFacts {
   status?: undefined;
   networkCode?: string;
 }
@@ -96,7 +96,11 @@ export function classifyPipedriveError(input: PipedriveErrorInput): Classificati
   const { status, body, headers, now } = input;
 
   const crmMessage = readPipedriveMessage(body);
-  const withMessage = (c: Omit<Classification, 'httpStatus'>): Classification => ({ ...c, ...(crmMessage === undefined ? {} : { crmMessage }), httpStatus: status });
+  const withMessage = (c: Omit<Classification, 'httpStatus'>): Classification => ({
+    ...c,
+    ...(crmMessage === undefined ? {} : { crmMessage }),
+    httpStatus: status,
+  });
 
   if (status === 429) {
     // Pipedrive sends retry-after and x-ratelimit-reset (seconds until the window resets).

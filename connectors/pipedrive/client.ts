@@ -22,9 +22,9 @@ import { flattenHeaders, parseJson, refreshAccessToken } from './oauth.js';
 
 export type PipedriveContext = ConnectorContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>;
 
-export type QueryValue = string | number | boolean | undefined;
+type QueryValue = string | number | boolean | undefined;
 
-export interface PipedriveRequest {
+interface PipedriveRequest {
   method: 'GET' | 'POST' | 'PATCH';
   /** Starts with /v1/ or /api/v2/. */
   path: string;
@@ -64,7 +64,7 @@ export function resolveApiBaseUrl(settings: PipedriveSettings, credentials: Pipe
 }
 
 /** "acme" from the credentials, or from an OAuth api_domain such as https://acme.pipedrive.com. */
-export function findCompanyDomain(credentials: PipedriveCredentials): string | undefined {
+function findCompanyDomain(credentials: PipedriveCredentials): string | undefined {
   if (credentials.type === 'api_token') return credentials.companyDomain;
   try {
     const m = /^([a-z0-9][a-z0-9-]*)\.pipedrive\.com$/i.exec(new URL(credentials.apiDomain).hostname);
@@ -74,7 +74,7 @@ export function findCompanyDomain(credentials: PipedriveCredentials): string | u
   }
 }
 
-export function truncateText(text: string, maxBytes: number): string {
+function truncateText(text: string, maxBytes: number): string {
   const buf = Buffer.from(text, 'utf8');
   return buf.length <= maxBytes ? text : buf.subarray(0, Math.max(0, maxBytes)).toString('utf8');
 }

@@ -35,7 +35,7 @@ export const pipedriveLeadFieldSchema = z.looseObject({
   edit_flag: z.boolean().nullish(),
   active_flag: z.boolean().nullish(),
 });
-export type PipedriveLeadField = z.infer<typeof pipedriveLeadFieldSchema>;
+type PipedriveLeadField = z.infer<typeof pipedriveLeadFieldSchema>;
 
 /** Both field lists of one company, as Pipedrive described them. */
 export interface PipedriveFieldCatalog {
@@ -60,7 +60,7 @@ const LEAD_STANDARD: Record<string, { label: string; type: FieldType }> = {
 };
 
 /** Pipedrive field_type → our FieldType. https://pipedrive.readme.io/docs/core-api-concepts-custom-fields */
-export function toFieldType(pipedriveType: string): FieldType {
+function toFieldType(pipedriveType: string): FieldType {
   switch (pipedriveType) {
     case 'varchar':
     case 'varchar_auto':

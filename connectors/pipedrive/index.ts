@@ -231,7 +231,12 @@ async function findOrCreatePerson(
 }
 
 /** The id of a lead of this person, in one v1 lead list, whose origin_id is the leadgen id. */
-async function scanLeadList(client: PipedriveClient, path: '/v1/leads' | '/v1/leads/archived', personId: number, leadgenId: string): Promise<string | undefined> {
+async function scanLeadList(
+  client: PipedriveClient,
+  path: '/v1/leads' | '/v1/leads/archived',
+  personId: number,
+  leadgenId: string,
+): Promise<string | undefined> {
   let start = 0;
   for (let page = 0; page < MAX_PAGES; page++) {
     const res = await client.request({ method: 'GET', path, query: { person_id: personId, start, limit: PAGE_SIZE } });

@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import type { ConnectorAuth, ConnectorManifest, ConnectorSettingsDeclaration, SettingsOf } from '../types.js';
 
-export const PIPEDRIVE_ID = 'pipedrive';
-export const PIPEDRIVE_LABEL = 'Pipedrive';
+const PIPEDRIVE_ID = 'pipedrive';
+const PIPEDRIVE_LABEL = 'Pipedrive';
 
 /** The public API host. When the apiUrl setting (PIPEDRIVE_API_URL) differs from it, the operator (or a test) points us elsewhere. */
 export const PIPEDRIVE_DEFAULT_API_URL = 'https://api.pipedrive.com';
@@ -18,7 +18,7 @@ export const PIPEDRIVE_DEFAULT_OAUTH_URL = 'https://oauth.pipedrive.com';
  * leads:full (create/update leads, leadFields), base (always).
  * https://pipedrive.readme.io/docs/marketplace-scopes-and-permissions-explanations
  */
-export const PIPEDRIVE_SCOPES = ['base', 'contacts:full', 'leads:full'];
+const PIPEDRIVE_SCOPES = ['base', 'contacts:full', 'leads:full'];
 
 /** OAuth access tokens last 60 minutes; refresh when less than this is left. */
 export const PIPEDRIVE_REFRESH_MARGIN_MS = 5 * 60 * 1000;
@@ -26,7 +26,7 @@ export const PIPEDRIVE_REFRESH_MARGIN_MS = 5 * 60 * 1000;
 /** describeFields results are cached per destination for this long. */
 export const PIPEDRIVE_FIELD_CACHE_TTL_MS = 5 * 60 * 1000;
 
-export const pipedriveAuth: ConnectorAuth[] = [
+const pipedriveAuth: ConnectorAuth[] = [
   {
     type: 'oauth2',
     authorizeUrl: `${PIPEDRIVE_DEFAULT_OAUTH_URL}/oauth/authorize`,
@@ -43,11 +43,16 @@ export const pipedriveAuth: ConnectorAuth[] = [
 /** Accepts "acme", "acme.pipedrive.com" or "https://acme.pipedrive.com/" and keeps "acme". */
 function normalizeCompanyDomain(value: unknown): unknown {
   if (typeof value !== 'string') return value;
-  const trimmed = value.trim().toLowerCase().replace(/^https?:\/\//, '').replace(/\/.*$/, '').replace(/\.pipedrive\.com$/, '');
+  const trimmed = value
+    .trim()
+    .toLowerCase()
+    .replace(/^https?:\/\//, '')
+    .replace(/\/.*$/, '')
+    .replace(/\.pipedrive\.com$/, '');
   return trimmed === '' ? undefined : trimmed;
 }
 
-export const pipedriveApiTokenCredentialsSchema = z.object({
+const pipedriveApiTokenCredentialsSchema = z.object({
   type: z.literal('api_token'),
   apiToken: z.string().min(1, 'apiToken is required'),
   /** The company's subdomain: only used for links, and as the API host when the apiUrl setting is the default. */
@@ -59,9 +64,8 @@ export const pipedriveApiTokenCredentialsSchema = z.object({
       .optional(),
   ),
 });
-export type PipedriveApiTokenCredentials = z.infer<typeof pipedriveApiTokenCredentialsSchema>;
 
-export const pipedriveOAuthCredentialsSchema = z.object({
+const pipedriveOAuthCredentialsSchema = z.object({
   type: z.literal('oauth'),
   accessToken: z.string().min(1, 'accessToken is required'),
   refreshToken: z.string().min(1, 'refreshToken is required'),
@@ -72,10 +76,10 @@ export const pipedriveOAuthCredentialsSchema = z.object({
 });
 export type PipedriveOAuthCredentials = z.infer<typeof pipedriveOAuthCredentialsSchema>;
 
-export const pipedriveCredentialsSchema = z.discriminatedUnion('type', [pipedriveApiTokenCredentialsSchema, pipedriveOAuthCredentialsSchema]);
+const pipedriveCredentialsSchema = z.discriminatedUnion('type', [pipedriveApiTokenCredentialsSchema, pipedriveOAuthCredentialsSchema]);
 export type PipedriveCredentials = z.infer<typeof pipedriveCredentialsSchema>;
 
-export const pipedriveConfigSchema = z.object({
+const pipedriveConfigSchema = z.object({
   /** Pipedrive user id that owns new persons and leads; Pipedrive picks the token's user when unset. */
   ownerId: z.number().int().positive().optional(),
   /** Lead label uuids attached to every new lead. */
@@ -98,7 +102,7 @@ export const pipedriveLedgerSchema = z.object({
 export type PipedriveLedger = z.infer<typeof pipedriveLedgerSchema>;
 
 /** The environment variables Pipedrive reads (README: Configuration). */
-export const pipedriveSettings = {
+const pipedriveSettings = {
   apiUrl: { env: 'PIPEDRIVE_API_URL', type: 'url', default: PIPEDRIVE_DEFAULT_API_URL },
   oauthUrl: { env: 'PIPEDRIVE_OAUTH_URL', type: 'url', default: PIPEDRIVE_DEFAULT_OAUTH_URL },
   clientId: { env: 'PIPEDRIVE_CLIENT_ID', type: 'text', default: '' },

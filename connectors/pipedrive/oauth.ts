@@ -45,7 +45,12 @@ export async function exchangeCode(
   params: { code: string; redirectUri: string },
   options: PipedriveOAuthCallOptions,
 ): Promise<PipedriveOAuthCredentials> {
-  return requestToken(settings, { grant_type: 'authorization_code', code: params.code, redirect_uri: params.redirectUri }, options, 'pipedrive_oauth_code_rejected');
+  return requestToken(
+    settings,
+    { grant_type: 'authorization_code', code: params.code, redirect_uri: params.redirectUri },
+    options,
+    'pipedrive_oauth_code_rejected',
+  );
 }
 
 /** Trades the refresh token for a new access token. A refused refresh means the user must reconnect. */

@@ -58,7 +58,12 @@ function matchOption(options: PipedrivePersonField['options'], value: string): n
  * comma-separated ids deals have always taken [unverified for leads].
  * https://pipedrive.readme.io/docs/pipedrive-api-v2-migration-guide
  */
-export function coerceCustomValue(field: { field_type: string; options?: PipedrivePersonField['options'] } | undefined, key: string, value: FieldValue, api: 'v1' | 'v2'): unknown {
+function coerceCustomValue(
+  field: { field_type: string; options?: PipedrivePersonField['options'] } | undefined,
+  key: string,
+  value: FieldValue,
+  api: 'v1' | 'v2',
+): unknown {
   if (value === null) return null;
   if (!field) return value;
   switch (field.field_type) {
@@ -190,7 +195,7 @@ export function findPhone(split: SplitFields, lead: CanonicalLead): string | und
 }
 
 /** Pipedrive requires a person name: mapped name, first + last, the full_name answer, the email... */
-export function derivePersonName(split: SplitFields, lead: CanonicalLead): string {
+function derivePersonName(split: SplitFields, lead: CanonicalLead): string {
   const joined = [split.person.firstName, split.person.lastName].filter((p) => p !== undefined).join(' ');
   const answeredJoined = [firstAnswer(lead, 'first_name'), firstAnswer(lead, 'last_name')].filter((p) => p !== undefined).join(' ');
   return (
@@ -204,11 +209,15 @@ export function derivePersonName(split: SplitFields, lead: CanonicalLead): strin
   );
 }
 
-export function deriveLeadTitle(split: SplitFields, lead: CanonicalLead): string {
+function deriveLeadTitle(split: SplitFields, lead: CanonicalLead): string {
   return split.lead.title ?? `${derivePersonName(split, lead)} – ${lead.form.name ?? 'Lead Ads form'}`;
 }
 
-function customFieldsFor(custom: Record<string, FieldValue>, fields: Map<string, { field_type: string; options?: PipedrivePersonField['options'] }>, api: 'v1' | 'v2'): Record<string, unknown> {
+function customFieldsFor(
+  custom: Record<string, FieldValue>,
+  fields: Map<string, { field_type: string; options?: PipedrivePersonField['options'] }>,
+  api: 'v1' | 'v2',
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(custom)) out[key] = coerceCustomValue(fields.get(key), api === 'v2' ? PERSON_PREFIX + key : key, value, api);
   return out;
@@ -254,7 +263,13 @@ function commonLeadFields(split: SplitFields, lead: CanonicalLead, config: Piped
 }
 
 /** POST /v1/leads body. https://developers.pipedrive.com/docs/api/v1/Leads#addLead */
-export function buildLeadBody(split: SplitFields, lead: CanonicalLead, personId: number, config: PipedriveConfig, catalog?: PipedriveFieldCatalog): Record<string, unknown> {
+export function buildLeadBody(
+  split: SplitFields,
+  lead: CanonicalLead,
+  personId: number,
+  config: PipedriveConfig,
+  catalog?: PipedriveFieldCatalog,
+): Record<string, unknown> {
   const body = commonLeadFields(split, lead, config, catalog);
   body.person_id = personId;
   // v1 leads take visible_to as a string.
@@ -272,7 +287,7 @@ export function buildLeadPatch(split: SplitFields, lead: CanonicalLead, config: 
   return commonLeadFields(split, lead, config, catalog);
 }
 
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 

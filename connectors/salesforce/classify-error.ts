@@ -43,7 +43,7 @@ export const CONCURRENT_REQUESTS_WAIT_MS = 30_000;
 /** An HTTP 429 without Retry-After (Salesforce itself documents 403 for its limits). */
 export const DEFAULT_RATE_LIMIT_WAIT_MS = 30_000;
 /** The login host's own limit on token requests (`rate_limit_exceeded`). */
-export const LOGIN_RATE_LIMIT_WAIT_MS = 15 * 60_000;
+const LOGIN_RATE_LIMIT_WAIT_MS = 15 * 60_000;
 const MAX_CRM_MESSAGE_CHARS = 1_000;
 
 /** The data is wrong for this org: dead-letter the lead with Salesforce's words (replayable after a fix). */
@@ -110,7 +110,8 @@ const OAUTH_AUTH_ERRORS = new Set([
  * `error_description`s of invalid_grant, for a refresh failure that reached us through jsforce's
  * own refresh function (which keeps only the description).
  */
-const REVOKED_GRANT_DESCRIPTIONS = /invalid_grant|expired access\/refresh token|token validity expired|authentication failure|inactive user|inactive organization|user hasn't approved/i;
+const REVOKED_GRANT_DESCRIPTIONS =
+  /invalid_grant|expired access\/refresh token|token validity expired|authentication failure|inactive user|inactive organization|user hasn't approved/i;
 
 const REFRESH_FAILED_PREFIX = 'Unable to refresh session due to:';
 
@@ -227,7 +228,8 @@ function classifyTokenError(e: Record<string, unknown>): Classification {
   const loginLimited: Classification = { kind: 'rate_limited', reason: 'salesforce_oauth_rate_limited', retryAfterMs: LOGIN_RATE_LIMIT_WAIT_MS, ...c };
   if (code === 'rate_limit_exceeded') return loginLimited;
   if (OAUTH_AUTH_ERRORS.has(code)) return { kind: 'auth', reason: buildReason('salesforce_oauth', code), ...c };
-  if (status !== undefined && (status >= 500 || status === 408)) return { kind: 'retryable', reason: buildReason('salesforce_oauth', statusReason(status)), ...c };
+  if (status !== undefined && (status >= 500 || status === 408))
+    return { kind: 'retryable', reason: buildReason('salesforce_oauth', statusReason(status)), ...c };
   if (status === 429) return loginLimited;
   return { kind: 'retryable', reason: buildReason('salesforce_oauth', code), ...c };
 }

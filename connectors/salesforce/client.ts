@@ -84,7 +84,7 @@ function loadRecordingConnection(): Promise<RecordingConnectionClass> {
   return recordingConnectionClass;
 }
 
-export type CallOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+type CallOutcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 export interface SalesforceSession {
   readonly config: SalesforceConfig;
@@ -116,7 +116,7 @@ export async function withSalesforceSession<T>(ctx: SalesforceContext, fn: (sess
   return result;
 }
 
-export function openSalesforceSession(ctx: SalesforceContext, RecordingConnection: RecordingConnectionClass): SalesforceSession {
+function openSalesforceSession(ctx: SalesforceContext, RecordingConnection: RecordingConnectionClass): SalesforceSession {
   const config = parseOrPark(salesforceConfigSchema, ctx.config, 'salesforce_config_invalid', 'destination settings');
   const credentials = parseOrPark(salesforceCredentialsSchema, ctx.credentials, 'salesforce_credentials_invalid', 'stored credentials');
   const sf = ctx.settings.connector;
@@ -165,7 +165,11 @@ export function openSalesforceSession(ctx: SalesforceContext, RecordingConnectio
       refreshFn,
     });
   } catch {
-    throw new ConnectorError({ kind: 'auth', reason: 'salesforce_credentials_invalid', crmMessage: 'The stored Salesforce instance URL is not usable; connect Salesforce again.' });
+    throw new ConnectorError({
+      kind: 'auth',
+      reason: 'salesforce_credentials_invalid',
+      crmMessage: 'The stored Salesforce instance URL is not usable; connect Salesforce again.',
+    });
   }
   conn.useRequestDefaults(ctx.settings.timeoutMs);
 
@@ -261,11 +265,13 @@ export function describeSObject(ctx: SalesforceContext, session: SalesforceSessi
   const entry: CachedDescribe = {
     sobject,
     loadedAtMs: nowMs,
-    describe: session.run((conn) => conn.sobject(sobject).describe()).then((raw) => {
-      const parsed = salesforceDescribeSchema.safeParse(raw);
-      if (!parsed.success) throw new ConnectorError({ kind: 'retryable', reason: 'salesforce_describe_malformed' });
-      return parsed.data;
-    }),
+    describe: session
+      .run((conn) => conn.sobject(sobject).describe())
+      .then((raw) => {
+        const parsed = salesforceDescribeSchema.safeParse(raw);
+        if (!parsed.success) throw new ConnectorError({ kind: 'retryable', reason: 'salesforce_describe_malformed' });
+        return parsed.data;
+      }),
   };
   describeCache.set(ctx.destinationId, entry);
   entry.describe.catch(() => {
@@ -279,7 +285,12 @@ export function clearFieldCache(destinationId: string): void {
   describeCache.delete(destinationId);
 }
 
-function parseOrPark<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, value: unknown, reason: string, what: string): T {
+function parseOrPark<T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } },
+  value: unknown,
+  reason: string,
+  what: string,
+): T {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   // Issue paths and zod's messages name what is wrong without repeating the values.

@@ -86,7 +86,13 @@ async function upsertRecord(session: SalesforceSession, describe: SalesforceDesc
 }
 
 /** Create, remembering the new id in the delivery's state; a retry of the delivery updates that record. */
-async function createOnce(ctx: SalesforceContext, session: SalesforceSession, describe: SalesforceDescribe, write: SalesforceWrite, options: DmlOptions): Promise<Saved> {
+async function createOnce(
+  ctx: SalesforceContext,
+  session: SalesforceSession,
+  describe: SalesforceDescribe,
+  write: SalesforceWrite,
+  options: DmlOptions,
+): Promise<Saved> {
   const sobject = session.config.sobject;
   const known = readCreatedState(await ctx.state.get(), sobject);
   if (known) {
@@ -114,7 +120,13 @@ async function createOnce(ctx: SalesforceContext, session: SalesforceSession, de
  * A duplicate rule refused the save and named the record it matched: update that one (keeping
  * its name, company and source; appending to its Description). Any other failure is thrown.
  */
-async function updateDuplicateOrThrow(session: SalesforceSession, describe: SalesforceDescribe, write: SalesforceWrite, options: DmlOptions, error: unknown): Promise<Saved> {
+async function updateDuplicateOrThrow(
+  session: SalesforceSession,
+  describe: SalesforceDescribe,
+  write: SalesforceWrite,
+  options: DmlOptions,
+  error: unknown,
+): Promise<Saved> {
   const sobject = session.config.sobject;
   const matchId = findDuplicateMatchId(error, sobject);
   // No matched record we may update: DUPLICATES_DETECTED is then `invalid`, with Salesforce's words.
@@ -162,7 +174,12 @@ async function verify(ctx: SalesforceContext): Promise<void> {
     const describe = await describeSObject(ctx, session, { isFresh: true });
     const choice = chooseExternalIdField(session.config, describe);
     if (!choice.ok) {
-      throw new ConnectorError({ kind: 'auth', reason: 'salesforce_external_id_field_invalid', crmMessage: choice.problem, field: session.config.externalIdField });
+      throw new ConnectorError({
+        kind: 'auth',
+        reason: 'salesforce_external_id_field_invalid',
+        crmMessage: choice.problem,
+        field: session.config.externalIdField,
+      });
     }
   });
 }

@@ -3,7 +3,15 @@
 // is connected by OAuth (salesforceManifest, what the rest of the program reads). Behaviour lives
 // in the other files of this folder, loaded only when used.
 import { z } from 'zod';
-import { ConnectorError, type ConnectorAuth, type ConnectorManifest, type ConnectorSettingsDeclaration, type FieldMappingSupport, type LoginUrlCheck, type SettingsOf } from '../types.js';
+import {
+  ConnectorError,
+  type ConnectorAuth,
+  type ConnectorManifest,
+  type ConnectorSettingsDeclaration,
+  type FieldMappingSupport,
+  type LoginUrlCheck,
+  type SettingsOf,
+} from '../types.js';
 
 export const SALESFORCE_CONNECTOR_ID = 'salesforce';
 export const SALESFORCE_LABEL = 'Salesforce';
@@ -124,11 +132,15 @@ export function parseSalesforceLoginUrl(raw: string, configuredLoginUrl: string)
   try {
     url = new URL(value);
   } catch {
-    return { ok: false, message: `login URL "${value.slice(0, 80)}" is not a URL (use https://login.salesforce.com, https://test.salesforce.com for sandboxes, or your My Domain)` };
+    return {
+      ok: false,
+      message: `login URL "${value.slice(0, 80)}" is not a URL (use https://login.salesforce.com, https://test.salesforce.com for sandboxes, or your My Domain)`,
+    };
   }
   const isConfigured = url.origin === new URL(configuredLoginUrl).origin;
   const isLoopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (isConfigured || isLoopback))) return { ok: false, message: 'the Salesforce login URL must use https' };
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (isConfigured || isLoopback)))
+    return { ok: false, message: 'the Salesforce login URL must use https' };
   if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
     return { ok: false, message: 'the Salesforce login URL must be just the host, e.g. https://test.salesforce.com' };
   }
@@ -152,9 +164,25 @@ export const salesforceManifest: ConnectorManifest<SalesforceConfig, SalesforceC
       { flag: 'instance-url', description: 'instance URL', target: 'credentials', key: 'instanceUrl', required: true, secret: false },
       { flag: 'access-token', description: 'access token', target: 'credentials', key: 'accessToken', required: true, secret: true },
       { flag: 'refresh-token', description: 'refresh token', target: 'credentials', key: 'refreshToken', required: true, secret: true },
-      { flag: 'login-url', description: 'login URL (https://test.salesforce.com for sandboxes)', target: 'config', key: 'loginUrl', required: false, secret: false, label: 'login URL' },
+      {
+        flag: 'login-url',
+        description: 'login URL (https://test.salesforce.com for sandboxes)',
+        target: 'config',
+        key: 'loginUrl',
+        required: false,
+        secret: false,
+        label: 'login URL',
+      },
       { flag: 'sobject', description: 'Lead (default) or Contact', target: 'config', key: 'sobject', required: false, secret: false, label: 'object' },
-      { flag: 'external-id-field', description: 'External ID field holding the Meta lead id', target: 'config', key: 'externalIdField', required: false, secret: false, label: 'External ID field' },
+      {
+        flag: 'external-id-field',
+        description: 'External ID field holding the Meta lead id',
+        target: 'config',
+        key: 'externalIdField',
+        required: false,
+        secret: false,
+        label: 'External ID field',
+      },
     ],
   },
   oauth: {
@@ -174,15 +202,33 @@ export const salesforceManifest: ConnectorManifest<SalesforceConfig, SalesforceC
     async exchangeCode({ settings, code, redirectUri, loginUrl, codeVerifier }) {
       const { exchangeCode } = await import('./oauth.js');
       const s = settings.connector;
-      return exchangeCode({ loginUrl: loginUrl ?? s.loginUrl, clientId: s.clientId, clientSecret: s.clientSecret, redirectUri, code, codeVerifier, timeoutMs: settings.timeoutMs });
+      return exchangeCode({
+        loginUrl: loginUrl ?? s.loginUrl,
+        clientId: s.clientId,
+        clientSecret: s.clientSecret,
+        redirectUri,
+        code,
+        codeVerifier,
+        timeoutMs: settings.timeoutMs,
+      });
     },
     // A new refresh token comes back only when the connected app rotates them; the instance may move.
     async refresh({ settings, config, credentials }) {
       const [{ refreshAccessToken }, { classifySalesforceError }] = await Promise.all([import('./oauth.js'), import('./classify-error.js')]);
       const s = settings.connector;
       try {
-        const res = await refreshAccessToken({ loginUrl: config.loginUrl ?? s.loginUrl, clientId: s.clientId, clientSecret: s.clientSecret, refreshToken: credentials.refreshToken, timeoutMs: settings.timeoutMs });
-        return { accessToken: res.access_token, refreshToken: res.refresh_token ?? credentials.refreshToken, instanceUrl: res.instance_url.replace(/\/+$/, '') };
+        const res = await refreshAccessToken({
+          loginUrl: config.loginUrl ?? s.loginUrl,
+          clientId: s.clientId,
+          clientSecret: s.clientSecret,
+          refreshToken: credentials.refreshToken,
+          timeoutMs: settings.timeoutMs,
+        });
+        return {
+          accessToken: res.access_token,
+          refreshToken: res.refresh_token ?? credentials.refreshToken,
+          instanceUrl: res.instance_url.replace(/\/+$/, ''),
+        };
       } catch (err) {
         throw new ConnectorError(classifySalesforceError(err));
       }

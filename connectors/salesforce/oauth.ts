@@ -56,7 +56,7 @@ export function buildAuthorizeUrl(input: AuthorizeUrlInput): string {
  * The token response. Salesforce sends no `expires_in` (the org's session policy decides), so
  * an expired access token shows up as a 401 that jsforce answers with a refresh.
  */
-export const salesforceTokenResponseSchema = z.object({
+const salesforceTokenResponseSchema = z.object({
   access_token: z.string().min(1),
   refresh_token: z.string().min(1).optional(),
   instance_url: z.string().url(),
@@ -163,7 +163,8 @@ export async function exchangeCode(input: ExchangeCodeInput): Promise<Salesforce
     throw new ConnectorError({
       kind: 'auth',
       reason: 'salesforce_no_refresh_token',
-      crmMessage: 'Salesforce issued no refresh token: add the "Perform requests at any time (refresh_token, offline_access)" scope to the connected app and connect again.',
+      crmMessage:
+        'Salesforce issued no refresh token: add the "Perform requests at any time (refresh_token, offline_access)" scope to the connected app and connect again.',
     });
   }
   return { accessToken: res.access_token, refreshToken: res.refresh_token, instanceUrl: trimSlash(res.instance_url) };

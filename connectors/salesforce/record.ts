@@ -4,8 +4,8 @@ import { z } from 'zod';
 import type { DeliveryRecord, FieldDescriptor, FieldType } from '../types.js';
 import { AUTO_EXTERNAL_ID_FIELD_PATTERN, type SalesforceConfig } from './manifest.js';
 
-export const FACEBOOK_LEAD_SOURCE = 'Facebook Lead Ads';
-export const INSTAGRAM_LEAD_SOURCE = 'Instagram Lead Ads';
+const FACEBOOK_LEAD_SOURCE = 'Facebook Lead Ads';
+const INSTAGRAM_LEAD_SOURCE = 'Instagram Lead Ads';
 /** Long Text Area(32000): Description on Lead and Contact, when the describe gives no length. */
 const DEFAULT_DESCRIPTION_LENGTH = 32_000;
 
@@ -14,7 +14,7 @@ const DEFAULT_DESCRIPTION_LENGTH = 32_000;
  * ~200 kB) before it is cached.
  * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_sobject_describe.htm
  */
-export const salesforceDescribeFieldSchema = z.object({
+const salesforceDescribeFieldSchema = z.object({
   name: z.string(),
   label: z.string().catch(''),
   type: z.string(),
@@ -30,7 +30,7 @@ export const salesforceDescribeFieldSchema = z.object({
     .nullish()
     .transform((v) => v ?? []),
 });
-export type SalesforceDescribeField = z.infer<typeof salesforceDescribeFieldSchema>;
+type SalesforceDescribeField = z.infer<typeof salesforceDescribeFieldSchema>;
 
 export const salesforceDescribeSchema = z.object({
   name: z.string(),
@@ -39,7 +39,7 @@ export const salesforceDescribeSchema = z.object({
 export type SalesforceDescribe = z.infer<typeof salesforceDescribeSchema>;
 
 /** Salesforce field types → ours. https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm */
-export function toFieldType(salesforceType: string): FieldType {
+function toFieldType(salesforceType: string): FieldType {
   switch (salesforceType) {
     case 'string':
     case 'combobox':
@@ -101,15 +101,13 @@ export function toFieldDescriptors(describe: SalesforceDescribe): FieldDescripto
     });
 }
 
-export function leadSourceFor(platform: string | null): string {
+function leadSourceFor(platform: string | null): string {
   // Meta sends `ig` for Instagram placements; everything else (fb, messenger, audience network,
   // unknown) was a Facebook Lead Ads form.
   return platform?.toLowerCase() === 'ig' ? INSTAGRAM_LEAD_SOURCE : FACEBOOK_LEAD_SOURCE;
 }
 
-export type ExternalIdChoice =
-  | { ok: true; field: string | null }
-  | { ok: false; problem: string };
+export type ExternalIdChoice = { ok: true; field: string | null } | { ok: false; problem: string };
 
 /**
  * Which field keys the upsert:
@@ -121,8 +119,10 @@ export type ExternalIdChoice =
 export function chooseExternalIdField(config: SalesforceConfig, describe: SalesforceDescribe): ExternalIdChoice {
   if (config.externalIdField) {
     const field = findField(describe, config.externalIdField);
-    if (!field) return { ok: false, problem: `The field ${config.externalIdField} does not exist on ${describe.name} (or the integration user cannot see it).` };
-    if (!field.externalId) return { ok: false, problem: `The field ${field.name} on ${describe.name} is not marked External ID, so Salesforce cannot upsert on it.` };
+    if (!field)
+      return { ok: false, problem: `The field ${config.externalIdField} does not exist on ${describe.name} (or the integration user cannot see it).` };
+    if (!field.externalId)
+      return { ok: false, problem: `The field ${field.name} on ${describe.name} is not marked External ID, so Salesforce cannot upsert on it.` };
     return { ok: true, field: field.name };
   }
   const candidates = describe.fields.filter((f) => f.externalId && f.createable && AUTO_EXTERNAL_ID_FIELD_PATTERN.test(f.name));
@@ -212,7 +212,11 @@ export function buildSalesforceWrite(input: BuildWriteInput): SalesforceWrite {
  * company) nor our LeadSource (the record's original source stays), and our Description text
  * appended to what is there instead of replacing it.
  */
-export function fieldsForExistingRecord(write: SalesforceWrite, describe: SalesforceDescribe, existingDescription: string | null | undefined): Record<string, SalesforceFieldValue> {
+export function fieldsForExistingRecord(
+  write: SalesforceWrite,
+  describe: SalesforceDescribe,
+  existingDescription: string | null | undefined,
+): Record<string, SalesforceFieldValue> {
   const fields = { ...write.fields };
   for (const key of write.added.placeholders) delete fields[key];
   if (write.added.leadSource) delete fields[write.added.leadSource];
@@ -232,7 +236,7 @@ function descriptionLength(field: SalesforceDescribeField | undefined): number {
 
 /** The value to write when the field takes `wanted`, with the picklist's own spelling. */
 function acceptedPicklistValue(field: SalesforceDescribeField | undefined, wanted: string): { field: string; value: string } | undefined {
-  if (!field || !field.createable) return undefined;
+  if (!field?.createable) return undefined;
   const isPicklist = field.type === 'picklist' || field.type === 'multipicklist';
   if (isPicklist) {
     const active = field.picklistValues.filter((p) => p.active);
@@ -277,7 +281,9 @@ function duplicateErrorsIn(err: unknown): Record<string, unknown>[] {
   const entries = Array.isArray(e.data) ? e.data : [e.data ?? err];
   return entries.filter(
     (d): d is Record<string, unknown> =>
-      !!d && typeof d === 'object' && ((d as { errorCode?: unknown }).errorCode === 'DUPLICATES_DETECTED' || (d as { statusCode?: unknown }).statusCode === 'DUPLICATES_DETECTED'),
+      !!d &&
+      typeof d === 'object' &&
+      ((d as { errorCode?: unknown }).errorCode === 'DUPLICATES_DETECTED' || (d as { statusCode?: unknown }).statusCode === 'DUPLICATES_DETECTED'),
   );
 }
 
@@ -300,7 +306,7 @@ function findKey(fields: Record<string, unknown>, name: string): string | undefi
   return Object.keys(fields).find((k) => k.toLowerCase() === wanted);
 }
 
-export function findField(describe: SalesforceDescribe, name: string): SalesforceDescribeField | undefined {
+function findField(describe: SalesforceDescribe, name: string): SalesforceDescribeField | undefined {
   const wanted = name.toLowerCase();
   return describe.fields.find((f) => f.name.toLowerCase() === wanted);
 }

@@ -5,7 +5,7 @@
 import { classifyNetworkCode, readRetryAfterMs, statusReason, type Classification, type HeaderBag } from '../../src/util/classify.js';
 
 /** A receiver's answer. The clock comes with it: a Retry-After may be an HTTP-date. */
-export interface WebhookAnswerFacts {
+interface WebhookAnswerFacts {
   status: number;
   /** Response headers (any case). */
   headers?: HeaderBag;

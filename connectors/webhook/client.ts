@@ -16,7 +16,7 @@ export interface WebhookRequest {
 }
 
 /** `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<rawBody>")>` */
-export function signWebhookBody(secret: string, timestampSeconds: number, rawBody: string): string {
+function signWebhookBody(secret: string, timestampSeconds: number, rawBody: string): string {
   return `sha256=${createHmac('sha256', secret).update(`${timestampSeconds}.${rawBody}`, 'utf8').digest('hex')}`;
 }
 

@@ -7,7 +7,14 @@ import { ConnectorError } from '../types.js';
 import { guardOutboundUrl, type ResolveHost } from '../../src/util/outbound-guard.js';
 import { classifyWebhookResponse } from './classify-error.js';
 import { buildWebhookBody, buildWebhookRequest, sendWebhookRequest, type WebhookAnswer, type WebhookExchange } from './client.js';
-import { describeWebhookFields, webhookConfigSchema, webhookCredentialsSchema, webhookManifest, type WebhookConfig, type WebhookCredentials } from './manifest.js';
+import {
+  describeWebhookFields,
+  webhookConfigSchema,
+  webhookCredentialsSchema,
+  webhookManifest,
+  type WebhookConfig,
+  type WebhookCredentials,
+} from './manifest.js';
 
 export type WebhookContext = ConnectorContext<WebhookConfig, WebhookCredentials>;
 

@@ -45,8 +45,8 @@ import type { ConnectorAuth, ConnectorManifest, FieldDescriptor, FieldMappingSup
 import type { CanonicalLead } from '../../src/lead/canonical.js';
 import { LEADRELAY_VERSION } from '../../src/util/version.js';
 
-export const WEBHOOK_CONNECTOR_ID = 'webhook';
-export const WEBHOOK_CONNECTOR_LABEL = 'HTTPS endpoint (webhook)';
+const WEBHOOK_CONNECTOR_ID = 'webhook';
+const WEBHOOK_CONNECTOR_LABEL = 'HTTPS endpoint (webhook)';
 
 export const WEBHOOK_HEADERS = {
   idempotencyKey: 'Idempotency-Key',
@@ -54,8 +54,6 @@ export const WEBHOOK_HEADERS = {
   timestamp: 'X-LeadRelay-Timestamp',
   signature: 'X-LeadRelay-Signature',
 } as const;
-
-export { LEADRELAY_VERSION };
 export const WEBHOOK_USER_AGENT = `LeadRelay/${LEADRELAY_VERSION}`;
 
 /** Headers the connector sets itself, or that carry secrets/transport framing: not user-settable. */
@@ -119,12 +117,11 @@ export const webhookCredentialsSchema = z.object({
 });
 export type WebhookCredentials = z.infer<typeof webhookCredentialsSchema>;
 
-export const webhookAuth: ConnectorAuth[] = [
+const webhookAuth: ConnectorAuth[] = [
   { type: 'none' },
   {
     type: 'secret',
-    description:
-      'Optional signing secret. Each request then carries X-LeadRelay-Signature: sha256=<hex HMAC-SHA256 of "<X-LeadRelay-Timestamp>.<raw body>">.',
+    description: 'Optional signing secret. Each request then carries X-LeadRelay-Signature: sha256=<hex HMAC-SHA256 of "<X-LeadRelay-Timestamp>.<raw body>">.',
   },
 ];
 
@@ -180,7 +177,7 @@ const webhookKnownTargets: FieldDescriptor[] = [
 ].map(([key, label, type]) => ({ key, label, type: type as FieldType, required: false }));
 
 /** Open targets; a route without a mapping sends the canonical record alone. */
-export const WEBHOOK_FIELD_MAPPING: FieldMappingSupport = { targets: 'open', withoutRouteMapping: 'none', knownTargets: webhookKnownTargets };
+const WEBHOOK_FIELD_MAPPING: FieldMappingSupport = { targets: 'open', withoutRouteMapping: 'none', knownTargets: webhookKnownTargets };
 
 export const webhookManifest: ConnectorManifest<WebhookConfig, WebhookCredentials> = {
   id: WEBHOOK_CONNECTOR_ID,

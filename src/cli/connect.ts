@@ -4,7 +4,17 @@
 // existing one new credentials and resumes its parked deliveries.
 import { Option, type Command } from 'commander';
 import type { App } from '../app.js';
-import { buildConnectLink, findConnectTargetProblem, findMissingOAuthSettings, findOAuthConnector, listLoginUrlTypes, listOAuthConnectors, listOAuthTypes, MAX_NAME_CHARS, settingsOf } from '../http/oauth-providers.js';
+import {
+  buildConnectLink,
+  findConnectTargetProblem,
+  findMissingOAuthSettings,
+  findOAuthConnector,
+  listLoginUrlTypes,
+  listOAuthConnectors,
+  listOAuthTypes,
+  MAX_NAME_CHARS,
+  settingsOf,
+} from '../http/oauth-providers.js';
 import { CONNECT_LINK_TTL_MS, createOAuthStateSigner, type OAuthConnectRequest } from '../http/oauth-state.js';
 import * as repo from '../store/repos.js';
 
@@ -21,13 +31,15 @@ interface ConnectFlags {
   loginUrl?: string;
 }
 
-const print = (s: string) => process.stdout.write(s + '\n');
+const print = (s: string) => process.stdout.write(`${s}\n`);
 
 export function registerConnectCommands(program: Command, withApp: WithApp, UsageError: UsageErrorCtor, stateSecretOf: StateSecretOf): void {
   const dests = program.commands.find((c) => c.name() === 'destinations') ?? program.command('destinations').description('where leads go');
   const connect = dests
     .command('connect')
-    .description('print a link that connects a CRM by OAuth (opens its consent screen); with --destination, re-authorises that destination and resumes its parked deliveries')
+    .description(
+      'print a link that connects a CRM by OAuth (opens its consent screen); with --destination, re-authorises that destination and resumes its parked deliveries',
+    )
     .option('--workspace <id>', 'workspace id (required for a new destination)')
     .addOption(new Option('--type <type>', 'CRM (required for a new destination)').choices(listOAuthTypes()))
     .option('--destination <id>', 're-authorise this existing destination instead of creating one')

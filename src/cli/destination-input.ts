@@ -23,7 +23,7 @@ export class InputError extends Error {
 }
 
 /** The property commander keeps a flag's value under: `api-token` → `apiToken`. */
-export function optionKeyOf(flag: string): string {
+function optionKeyOf(flag: string): string {
   return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
@@ -89,8 +89,10 @@ export function reauthInputFromFlags(manifest: ConnectorManifest, values: FlagVa
   const configInputs = inputs.filter((i) => i.target === 'config');
   const given = (i: CliInput) => values[i.flag] !== undefined;
   const needsCredentials = credentialInputs.some((i) => i.required);
-  if (inputs.length === 0) throw new InputError(`${manifest.id} destinations take no flags; connect one again with: leadrelay destinations connect --destination <id>`);
-  if (!needsCredentials && !inputs.some(given)) throw new InputError(`give a new ${listFlags([...credentialInputs, ...configInputs])} for a ${manifest.id} destination`);
+  if (inputs.length === 0)
+    throw new InputError(`${manifest.id} destinations take no flags; connect one again with: leadrelay destinations connect --destination <id>`);
+  if (!needsCredentials && !inputs.some(given))
+    throw new InputError(`give a new ${listFlags([...credentialInputs, ...configInputs])} for a ${manifest.id} destination`);
   const credentials = needsCredentials || credentialInputs.some(given) ? credentialsFromFlags(manifest, values) : null;
   const givenConfig = configInputs.filter(given);
   const config = { ...storedConfig };
@@ -99,7 +101,11 @@ export function reauthInputFromFlags(manifest: ConnectorManifest, values: FlagVa
 }
 
 /** One line for a connector schema's issues, each led by the flag that carries the value. */
-export function describeIssues(manifest: ConnectorManifest, target: CliInput['target'], issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+export function describeIssues(
+  manifest: ConnectorManifest,
+  target: CliInput['target'],
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+): string {
   return issues
     .map((i) => {
       const key = i.path.map(String).join('.');
@@ -135,9 +141,10 @@ export async function checkOutboundUrl(flag: string, rawUrl: string, check: Outb
   const timedOut = new Promise<'timed_out'>((resolve) => {
     timer = setTimeout(() => resolve('timed_out'), check.timeoutMs);
   });
-  const outcome = await Promise.race([guardOutboundUrl(rawUrl, { allowPrivateDestinations: check.allowPrivateDestinations, resolveHost: check.resolveHost }), timedOut]).finally(() =>
-    clearTimeout(timer),
-  );
+  const outcome = await Promise.race([
+    guardOutboundUrl(rawUrl, { allowPrivateDestinations: check.allowPrivateDestinations, resolveHost: check.resolveHost }),
+    timedOut,
+  ]).finally(() => clearTimeout(timer));
   if (outcome === 'timed_out') {
     return { warning: `${flag}: the host did not resolve within ${check.timeoutMs} ms; stored anyway (deliveries fail and are retried until it resolves)` };
   }
@@ -151,7 +158,9 @@ export async function checkOutboundUrl(flag: string, rawUrl: string, check: Outb
     case 'scheme_refused': {
       // Plain http is the one refusal the operator's setting lifts; say which setting.
       const isHttp = /^http:/i.test(rawUrl.trim());
-      throw new InputError(`${flag} refused: ${refusal.message}${isHttp ? '; LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true allows it on a developer machine or closed network' : ''}`);
+      throw new InputError(
+        `${flag} refused: ${refusal.message}${isHttp ? '; LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true allows it on a developer machine or closed network' : ''}`,
+      );
     }
     default:
       throw new InputError(`${flag} refused: ${refusal.message}`);

@@ -16,12 +16,18 @@ export async function rotateKeys(app: App, onProgress?: (done: number, total: nu
   const { db, keyRing } = app;
   const result: RotateResult = { pages: 0, destinations: 0, leads: 0, alreadyCurrent: 0 };
   for (const p of await rotation.listPageTokenEnvelopes(db)) {
-    if (!keyRing.needsRotation(p.token_envelope)) { result.alreadyCurrent++; continue; }
+    if (!keyRing.needsRotation(p.token_envelope)) {
+      result.alreadyCurrent++;
+      continue;
+    }
     await rotation.setPageTokenEnvelope(db, p.id, keyRing.reencrypt(p.token_envelope, pageTokenAad(p.page_id)));
     result.pages++;
   }
   for (const d of await rotation.listCredentialEnvelopes(db)) {
-    if (!keyRing.needsRotation(d.credentials_envelope)) { result.alreadyCurrent++; continue; }
+    if (!keyRing.needsRotation(d.credentials_envelope)) {
+      result.alreadyCurrent++;
+      continue;
+    }
     // Only if unchanged: a worker may have just stored refreshed tokens, which must not be undone.
     await rotation.replaceCredentialEnvelopeIfUnchanged(db, d.id, d.credentials_envelope, keyRing.reencrypt(d.credentials_envelope, destinationAad(d.id)));
     result.destinations++;

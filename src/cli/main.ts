@@ -10,7 +10,15 @@ import { EnvelopeError } from '../crypto/key-ring.js';
 import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
 import { LEADRELAY_VERSION } from '../util/version.js';
-import { checkOutboundUrl, describeIssues, destinationInputFromFlags, flagValuesOf, InputError, outboundUrlsOf, reauthInputFromFlags } from './destination-input.js';
+import {
+  checkOutboundUrl,
+  describeIssues,
+  destinationInputFromFlags,
+  flagValuesOf,
+  InputError,
+  outboundUrlsOf,
+  reauthInputFromFlags,
+} from './destination-input.js';
 
 /** An operator mistake: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -50,11 +58,16 @@ async function withApp<T>(opts: { queues?: boolean; migrate?: boolean; readOnly?
   // Operator commands print ids and tables on stdout for scripts; their logs go to stderr.
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, { destination: process.stderr });
   const { createApp } = await loadCommandModules();
-  const app = await createApp(config, { withQueues: opts.readOnly ? false : (opts.queues ?? true), migrate: opts.readOnly ? false : (opts.migrate ?? true), logger });
+  const app = await createApp(config, {
+    withQueues: opts.readOnly ? false : (opts.queues ?? true),
+    migrate: opts.readOnly ? false : (opts.migrate ?? true),
+    logger,
+  });
   try {
     if (opts.readOnly) {
       const pending = await migrations.findPendingMigrations(app.db);
-      if (pending.length) throw new UsageError(`the database is not set up yet (${pending.length} migration(s) pending): start LeadRelay once, or run leadrelay migrate`);
+      if (pending.length)
+        throw new UsageError(`the database is not set up yet (${pending.length} migration(s) pending): start LeadRelay once, or run leadrelay migrate`);
     }
     return await fn(app);
   } finally {
@@ -66,10 +79,18 @@ async function withApp<T>(opts: { queues?: boolean; migrate?: boolean; readOnly?
  * Puts every URL of a destination config that delivery will call through the outbound guard,
  * under the operator's policy; throws (one line) what delivery would refuse, returns warnings.
  */
-async function checkDestinationUrls(app: App, manifest: ConnectorManifest, config: Record<string, unknown>, label?: (flag: string) => string): Promise<string[]> {
+async function checkDestinationUrls(
+  app: App,
+  manifest: ConnectorManifest,
+  config: Record<string, unknown>,
+  label?: (flag: string) => string,
+): Promise<string[]> {
   const warnings: string[] = [];
   for (const { flag, url } of outboundUrlsOf(manifest, config)) {
-    const r = await checkOutboundUrl(label ? label(flag) : flag, url, { allowPrivateDestinations: app.config.allowPrivateDestinations, timeoutMs: app.config.delivery.timeoutMs });
+    const r = await checkOutboundUrl(label ? label(flag) : flag, url, {
+      allowPrivateDestinations: app.config.allowPrivateDestinations,
+      timeoutMs: app.config.delivery.timeoutMs,
+    });
     if (r.warning) warnings.push(r.warning);
   }
   return warnings;
@@ -81,7 +102,7 @@ async function requireWorkspace(app: App, id: string) {
   return ws;
 }
 
-const print = (s: string) => process.stdout.write(s + '\n');
+const print = (s: string) => process.stdout.write(`${s}\n`);
 const warn = (s: string) => process.stderr.write(`warning: ${s}\n`);
 const printJson = (value: unknown) => print(JSON.stringify(value, null, 2));
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -105,13 +126,25 @@ export function buildProgram(parts: ProgramParts = {}): Command {
   // Set before any subcommand exists: commander copies it into each, so their errors come back
   // here (one line, exit 2) instead of exiting the process themselves.
   program.exitOverride();
-  program.name('leadrelay').description('Facebook and Instagram Lead Ads to your CRM, within a second, never lost.').showHelpAfterError('(add --help for usage)');
+  program
+    .name('leadrelay')
+    .description('Facebook and Instagram Lead Ads to your CRM, within a second, never lost.')
+    .showHelpAfterError('(add --help for usage)');
   program.version(LEADRELAY_VERSION, '-V, --version', 'print the version');
 
   const runRoles = async (roles: { http: boolean; work: boolean }) => (await import('./run-roles.js')).runRoles(roles);
-  program.command('start', { isDefault: true }).description('run the HTTP server and the workers (the default)').action(() => runRoles({ http: true, work: true }));
-  program.command('serve').description('run only the HTTP server (webhooks, health, metrics)').action(() => runRoles({ http: true, work: false }));
-  program.command('work').description('run only the queue workers and maintenance').action(() => runRoles({ http: false, work: true }));
+  program
+    .command('start', { isDefault: true })
+    .description('run the HTTP server and the workers (the default)')
+    .action(() => runRoles({ http: true, work: true }));
+  program
+    .command('serve')
+    .description('run only the HTTP server (webhooks, health, metrics)')
+    .action(() => runRoles({ http: true, work: false }));
+  program
+    .command('work')
+    .description('run only the queue workers and maintenance')
+    .action(() => runRoles({ http: false, work: true }));
   program
     .command('migrate')
     .description('apply pending database migrations')
@@ -130,7 +163,9 @@ export function buildProgram(parts: ProgramParts = {}): Command {
       withApp({ queues: false }, async (app) => {
         const r = await keyCommands.rotateKeys(app, (done, total) => process.stderr.write(`\rleads: ${done}/${total}`));
         if (r.leads || r.alreadyCurrent) process.stderr.write('\n');
-        print(`re-encrypted under "${app.keyRing.primaryKid}": ${r.pages} page tokens, ${r.destinations} destination credentials, ${r.leads} leads (${r.alreadyCurrent} already current)`);
+        print(
+          `re-encrypted under "${app.keyRing.primaryKid}": ${r.pages} page tokens, ${r.destinations} destination credentials, ${r.leads} leads (${r.alreadyCurrent} already current)`,
+        );
       }),
     );
 
@@ -151,7 +186,10 @@ export function buildProgram(parts: ProgramParts = {}): Command {
     .action((o: { json?: boolean }) =>
       withApp({ readOnly: true }, async (app) => {
         const list = await repo.listWorkspaces(app.db);
-        if (o.json) { printJson(list.map((w) => ({ id: w.id, name: w.name, lead_retention_days: w.lead_retention_days, created_at: iso(w.created_at) }))); return; }
+        if (o.json) {
+          printJson(list.map((w) => ({ id: w.id, name: w.name, lead_retention_days: w.lead_retention_days, created_at: iso(w.created_at) })));
+          return;
+        }
         for (const w of list) print(`${w.id}  ${w.name}`);
       }),
     );
@@ -188,11 +226,17 @@ export function buildProgram(parts: ProgramParts = {}): Command {
         } else {
           const check = await pageAccess.checkPageAccess(app.graph, { appId, pageId: o.pageId, pageToken: o.token, graphVersion });
           if (check.outcome === 'refused') throw new UsageError(check.problem);
-          if (check.outcome === 'unavailable') throw new Error(`${check.problem}; nothing was stored (try again, or add --skip-check to store the token unchecked)`);
+          if (check.outcome === 'unavailable')
+            throw new Error(`${check.problem}; nothing was stored (try again, or add --skip-check to store the token unchecked)`);
           check.warnings.forEach(warn);
           name ??= check.pageName;
         }
-        const page = await repo.upsertPage(app.db, { workspaceId: o.workspace, pageId: o.pageId, name, tokenEnvelope: app.keyRing.encrypt(o.token, leadRecord.pageTokenAad(o.pageId)) });
+        const page = await repo.upsertPage(app.db, {
+          workspaceId: o.workspace,
+          pageId: o.pageId,
+          name,
+          tokenEnvelope: app.keyRing.encrypt(o.token, leadRecord.pageTokenAad(o.pageId)),
+        });
         const resumed = await replay.resumePage(app, o.pageId);
         print(page.id);
         if (resumed) process.stderr.write(`resumed ${resumed} waiting lead(s) of page ${o.pageId}\n`);
@@ -207,19 +251,35 @@ export function buildProgram(parts: ProgramParts = {}): Command {
       withApp({ readOnly: true }, async (app) => {
         const list = await repo.listPages(app.db, o.workspace);
         if (o.json) {
-          printJson(list.map((p) => ({ id: p.id, workspace_id: p.workspace_id, page_id: p.page_id, name: p.name, status: p.status, status_reason: p.status_reason, created_at: iso(p.created_at), updated_at: iso(p.updated_at) })));
+          printJson(
+            list.map((p) => ({
+              id: p.id,
+              workspace_id: p.workspace_id,
+              page_id: p.page_id,
+              name: p.name,
+              status: p.status,
+              status_reason: p.status_reason,
+              created_at: iso(p.created_at),
+              updated_at: iso(p.updated_at),
+            })),
+          );
           return;
         }
         for (const p of list) print(`${p.page_id}  ${p.status}${p.status_reason ? ` (${p.status_reason})` : ''}  ${p.name ?? ''}`);
       }),
     );
 
-  const dests = program.command('destinations').description(`where leads go: ${listManifests().map((m) => m.id).join(', ')}`);
+  const dests = program.command('destinations').description(
+    `where leads go: ${listManifests()
+      .map((m) => m.id)
+      .join(', ')}`,
+  );
   // Every connector's flags (its manifest's cli.inputs); one flag serves each connector that names it.
   const destinationOptions = (c: Command) => {
     c.option('--name <name>', 'display name');
     const helpByFlag = new Map<string, string[]>();
-    for (const m of listManifests()) for (const input of m.cli.inputs) helpByFlag.set(input.flag, [...(helpByFlag.get(input.flag) ?? []), `${m.id}: ${input.description}`]);
+    for (const m of listManifests())
+      for (const input of m.cli.inputs) helpByFlag.set(input.flag, [...(helpByFlag.get(input.flag) ?? []), `${m.id}: ${input.description}`]);
     for (const [flag, help] of helpByFlag) c.option(`--${flag} <${flag.split('-').pop()}>`, help.join('; '));
     return c;
   };
@@ -240,7 +300,13 @@ export function buildProgram(parts: ProgramParts = {}): Command {
       if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
       const creds = manifest.credentialsSchema.safeParse(input.credentials);
       if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(manifest, 'credentials', creds.error.issues)}`);
-      const dest = await repo.createDestination(app.db, { workspaceId: o.workspace, type: o.type, name: input.name, config: config.data as Record<string, unknown>, credentialsEnvelope: null });
+      const dest = await repo.createDestination(app.db, {
+        workspaceId: o.workspace,
+        type: o.type,
+        name: input.name,
+        config: config.data as Record<string, unknown>,
+        credentialsEnvelope: null,
+      });
       await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
       print(dest.id);
       warnings.forEach(warn);
@@ -262,7 +328,9 @@ export function buildProgram(parts: ProgramParts = {}): Command {
       const input = reauthInputFromFlags(manifest, values, (dest.config ?? {}) as Record<string, unknown>);
       // Today's rules apply to the URLs the resumed deliveries will use, new or stored.
       const isGiven = (flag: string) => values[flag.replace(/^--/, '')] !== undefined;
-      const warnings = await checkDestinationUrls(app, manifest, input.config, (flag) => (isGiven(flag) ? flag : `the stored ${flag} (give a new one with ${flag})`));
+      const warnings = await checkDestinationUrls(app, manifest, input.config, (flag) =>
+        isGiven(flag) ? flag : `the stored ${flag} (give a new one with ${flag})`,
+      );
       const config = manifest.configSchema.safeParse(input.config);
       if (!config.success) throw new UsageError(`invalid ${dest.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
       let creds: Record<string, unknown> | null = null;
@@ -292,9 +360,22 @@ export function buildProgram(parts: ProgramParts = {}): Command {
         const ctx = connectorContext.buildConnectorContext(app, dest, null);
         await connector.verify(ctx);
         const fields = await connector.describeFields(ctx);
-        if (o.json) { print(JSON.stringify(fields, null, 2)); return; }
+        if (o.json) {
+          print(JSON.stringify(fields, null, 2));
+          return;
+        }
         print(`${dest.type} destination ${dest.id}: credentials OK, ${fields.length} writable fields`);
-        for (const f of fields) print(`  ${f.key}${f.required ? ' *' : ''}  ${f.type}${f.length ? `(${f.length})` : ''}  ${f.label}${f.options?.length ? `  [${f.options.slice(0, 6).map((x) => x.value).join(', ')}${f.options.length > 6 ? ', …' : ''}]` : ''}`);
+        for (const f of fields)
+          print(
+            `  ${f.key}${f.required ? ' *' : ''}  ${f.type}${f.length ? `(${f.length})` : ''}  ${f.label}${
+              f.options?.length
+                ? `  [${f.options
+                    .slice(0, 6)
+                    .map((x) => x.value)
+                    .join(', ')}${f.options.length > 6 ? ', …' : ''}]`
+                : ''
+            }`,
+          );
       }),
     );
   dests
@@ -351,13 +432,19 @@ export function buildProgram(parts: ProgramParts = {}): Command {
           }
           const { routeFilterSchema } = await import('../mapping/route-filter.js');
           const parsed = routeFilterSchema.safeParse(filter);
-          if (!parsed.success) throw new UsageError(`invalid --filter: ${parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+          if (!parsed.success)
+            throw new UsageError(
+              `invalid --filter: ${parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+            );
           filter = parsed.data;
         }
         const route = await repo.createRoute(app.db, { workspaceId: o.workspace, pageId: o.pageId, formId: o.formId ?? null, destinationId: dest.id, filter });
         print(route.id);
         const waiting = await repo.listUnroutedLeads(app.db, o.workspace, o.formId ?? null);
-        if (waiting.length) process.stderr.write(`${waiting.length} unrouted lead(s) wait; deliver them with: leadrelay leads replay --unrouted${o.formId ? ` --form ${o.formId}` : ''} --workspace ${o.workspace}\n`);
+        if (waiting.length)
+          process.stderr.write(
+            `${waiting.length} unrouted lead(s) wait; deliver them with: leadrelay leads replay --unrouted${o.formId ? ` --form ${o.formId}` : ''} --workspace ${o.workspace}\n`,
+          );
         if (!page) process.stderr.write(`note: page ${o.pageId} is not registered yet; add it with: leadrelay pages add\n`);
       }),
     );
@@ -387,8 +474,14 @@ export function buildProgram(parts: ProgramParts = {}): Command {
         }
         for (const r of list) {
           const drift = parseRouteDrift(r.drift);
-          const flag = drift ? `  (FORM CHANGED since ${drift.detected_at}: ${describeRouteDrift(drift)}; check the mapping)` : r.drift ? '  (FORM CHANGED: check the mapping)' : '';
-          print(`${r.id}  page ${r.page_id}  form ${r.form_id ?? '*'}  → ${r.destination_id}${r.is_enabled ? '' : '  (disabled)'}${r.mapping ? '  (mapped)' : ''}${r.filter ? '  (filtered)' : ''}${flag}`);
+          const flag = drift
+            ? `  (FORM CHANGED since ${drift.detected_at}: ${describeRouteDrift(drift)}; check the mapping)`
+            : r.drift
+              ? '  (FORM CHANGED: check the mapping)'
+              : '';
+          print(
+            `${r.id}  page ${r.page_id}  form ${r.form_id ?? '*'}  → ${r.destination_id}${r.is_enabled ? '' : '  (disabled)'}${r.mapping ? '  (mapped)' : ''}${r.filter ? '  (filtered)' : ''}${flag}`,
+          );
         }
       }),
     );
@@ -434,8 +527,14 @@ export function buildProgram(parts: ProgramParts = {}): Command {
             })),
           });
         }
-        if (o.json) { print(JSON.stringify(out, null, 2)); return; }
-        if (out.length === 0) { print("no leads yet"); return; }
+        if (o.json) {
+          print(JSON.stringify(out, null, 2));
+          return;
+        }
+        if (out.length === 0) {
+          print('no leads yet');
+          return;
+        }
         for (const l of out) {
           const ds = l.deliveries.map((d) => `${d.status}${d.error ? `:${d.error}` : ''}${d.mapping_drift ? ' (form changed)' : ''}`).join(',') || l.status;
           const why = l.status === 'unrouted' && l.status_reason ? `  (${l.status_reason})` : '';
@@ -468,7 +567,14 @@ export function buildProgram(parts: ProgramParts = {}): Command {
           platform: l.platform,
           is_organic: l.is_organic,
           is_test: l.is_test,
-          attribution: { ad_id: l.ad_id, ad_name: l.ad_name, adset_id: l.adset_id, adset_name: l.adset_name, campaign_id: l.campaign_id, campaign_name: l.campaign_name },
+          attribution: {
+            ad_id: l.ad_id,
+            ad_name: l.ad_name,
+            adset_id: l.adset_id,
+            adset_name: l.adset_name,
+            campaign_id: l.campaign_id,
+            campaign_name: l.campaign_name,
+          },
           status: l.status,
           status_reason: l.status_reason,
           // Whether answers are held (encrypted), never what they are.
@@ -476,7 +582,11 @@ export function buildProgram(parts: ProgramParts = {}): Command {
           answers_erased_at: iso(l.erased_at),
           deliveries: deliveries.map((d) => ({
             id: d.id,
-            destination: { id: d.destination_id, type: destinations.get(d.destination_id)?.type ?? null, name: destinations.get(d.destination_id)?.name ?? null },
+            destination: {
+              id: d.destination_id,
+              type: destinations.get(d.destination_id)?.type ?? null,
+              name: destinations.get(d.destination_id)?.name ?? null,
+            },
             route_id: d.route_id,
             status: d.status,
             attempts_count: d.attempts,
@@ -503,24 +613,34 @@ export function buildProgram(parts: ProgramParts = {}): Command {
               })),
           })),
         };
-        if (o.json) { printJson(out); return; }
+        if (o.json) {
+          printJson(out);
+          return;
+        }
         print(`lead ${out.id}  (Meta leadgen id ${out.leadgen_id}, workspace ${out.workspace_id})`);
         print(`  page      ${out.page.id}${out.page.name ? `  ${out.page.name}` : ''}`);
         print(`  form      ${out.form.id ?? '-'}${out.form.name ? `  ${out.form.name}` : ''}`);
         print(`  created   ${out.created_time}   received ${out.received_at}`);
         print(`  source    ${out.platform ?? '-'}${out.is_organic ? '  organic' : ''}${out.is_test ? '  test lead' : ''}`);
         const a = out.attribution;
-        if (a.ad_id || a.campaign_id) print(`  ad        ${a.campaign_name ?? a.campaign_id ?? '-'} / ${a.adset_name ?? a.adset_id ?? '-'} / ${a.ad_name ?? a.ad_id ?? '-'}`);
+        if (a.ad_id || a.campaign_id)
+          print(`  ad        ${a.campaign_name ?? a.campaign_id ?? '-'} / ${a.adset_name ?? a.adset_id ?? '-'} / ${a.ad_name ?? a.ad_id ?? '-'}`);
         print(`  status    ${out.status}${out.status_reason ? ` (${out.status_reason})` : ''}`);
-        print(`  answers   ${out.answers === 'stored' ? 'stored, encrypted (not shown)' : out.answers === 'erased' ? `erased ${out.answers_erased_at}` : 'none'}`);
+        print(
+          `  answers   ${out.answers === 'stored' ? 'stored, encrypted (not shown)' : out.answers === 'erased' ? `erased ${out.answers_erased_at}` : 'none'}`,
+        );
         if (out.deliveries.length === 0) print('no deliveries');
         for (const d of out.deliveries) {
           const dest = d.destination.type ? `${d.destination.type} "${d.destination.name}"` : 'destination';
-          print(`delivery ${d.id} → ${dest} ${d.destination.id}: ${d.status}${d.external_id ? `, ${d.action ?? 'sent'} as ${d.external_id}` : ''}${d.mapping_drift ? ' (form changed since its mapping was set)' : ''}${d.status === 'pending' && d.next_attempt_at ? `, next attempt ${d.next_attempt_at}` : ''}`);
+          print(
+            `delivery ${d.id} → ${dest} ${d.destination.id}: ${d.status}${d.external_id ? `, ${d.action ?? 'sent'} as ${d.external_id}` : ''}${d.mapping_drift ? ' (form changed since its mapping was set)' : ''}${d.status === 'pending' && d.next_attempt_at ? `, next attempt ${d.next_attempt_at}` : ''}`,
+          );
           if (d.attempts.length === 0) print('  no attempts yet');
           for (const t of d.attempts) {
             const why = [t.error_kind, t.reason].filter(Boolean).join('/');
-            print(`  #${t.attempt}  ${t.started_at}  ${t.outcome}${t.http_status !== null ? `  HTTP ${t.http_status}` : ''}${why ? `  ${why}` : ''}${t.message ? `: ${t.message.replace(/\s+/g, ' ')}` : ''}`);
+            print(
+              `  #${t.attempt}  ${t.started_at}  ${t.outcome}${t.http_status !== null ? `  HTTP ${t.http_status}` : ''}${why ? `  ${why}` : ''}${t.message ? `: ${t.message.replace(/\s+/g, ' ')}` : ''}`,
+            );
           }
         }
       }),

@@ -25,13 +25,14 @@ import type { Destination, Page, Route } from '../store/schema.js';
 
 type WithApp = <T>(opts: { queues?: boolean }, fn: (app: App) => Promise<T>) => Promise<T>;
 type UsageErrorCtor = new (message: string) => Error;
-const print = (s: string) => process.stdout.write(s + '\n');
-const printErr = (s: string) => process.stderr.write(s + '\n');
+const print = (s: string) => process.stdout.write(`${s}\n`);
+const printErr = (s: string) => process.stderr.write(`${s}\n`);
 
 async function loadRoute(app: App, routeId: string, destinationId: string | undefined, UsageError: UsageErrorCtor): Promise<Route> {
   const route = await repo.findRoute(app.db, routeId);
   if (!route) throw new UsageError(`route "${routeId}" not found (list them with: leadrelay routes list)`);
-  if (destinationId && destinationId !== route.destination_id) throw new UsageError(`route ${routeId} sends to destination ${route.destination_id}, not ${destinationId}`);
+  if (destinationId && destinationId !== route.destination_id)
+    throw new UsageError(`route ${routeId} sends to destination ${route.destination_id}, not ${destinationId}`);
   return route;
 }
 
@@ -190,7 +191,10 @@ const formatPlaceholder = (p: MappingSuggestion['placeholders'][number]) =>
 export function registerMappingCommands(program: Command, withApp: WithApp, UsageError: UsageErrorCtor): void {
   const m = program.command('mappings').description("a route's field mapping: form questions → CRM fields");
   const formIdOption = () =>
-    new Option('--form-id <id>', 'one lead form of the page (a route that takes every form of its page: without it, every known form is handled, grouped per form)');
+    new Option(
+      '--form-id <id>',
+      'one lead form of the page (a route that takes every form of its page: without it, every known form is handled, grouped per form)',
+    );
 
   m.command('suggest')
     .description("propose a complete mapping from the form's questions and the CRM's fields (prints JSON; edit it, then mappings set)")
@@ -206,13 +210,18 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
         const fields = await describeTargets(app, dest);
         const preset = presetFor(manifest);
 
-        const results: ({ form: { id: string; name: string | null }; mapping: unknown; issues: MappingIssue[] } | { form: { id: string; name: string | null }; skipped: string })[] = [];
+        const results: (
+          | { form: { id: string; name: string | null }; mapping: unknown; issues: MappingIssue[] }
+          | { form: { id: string; name: string | null }; skipped: string }
+        )[] = [];
         for (const form of forms) {
           const say = formPrinter(isGrouped, form);
           if (form.readError) {
             if (!form.stored) {
               if (!isGrouped && !route.form_id) {
-                throw new UsageError(`form ${form.id} cannot be read with page ${route.page_id}'s token (${readFailure(form.readError)}), and no lead of it was received: is it a form of this page?`);
+                throw new UsageError(
+                  `form ${form.id} cannot be read with page ${route.page_id}'s token (${readFailure(form.readError)}), and no lead of it was received: is it a form of this page?`,
+                );
               }
               if (!isGrouped) throw form.readError;
               say(`warning: could not read the form from Meta (${readFailure(form.readError)}), and no lead of it was received yet; skipped`);
@@ -266,7 +275,9 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
         try {
           fresh = await fetchRouteQuestions(app, route);
         } catch (err) {
-          printErr(`warning: could not read form ${route.form_id} from Meta (${readFailure(err)}); validated against the questions stored on the route, and its form-change flag is kept`);
+          printErr(
+            `warning: could not read form ${route.form_id} from Meta (${readFailure(err)}); validated against the questions stored on the route, and its form-change flag is kept`,
+          );
         }
         const questions = fresh ?? (route.form_questions as FormQuestion[] | null) ?? undefined;
         const dest = await loadDestination(app, route);
@@ -308,7 +319,9 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
 
         /** One lead through the route, as the delivery worker would send it. */
         const previewLead = async (lead: CanonicalLead, source: 'stored' | 'test_lead' | 'sample', form: RouteForm | null, say: (line: string) => void) => {
-          const formQuestions = route.form_questions ? null : ((await repo.findFormQuestions(app.db, route.workspace_id, lead.form.id)) as FormQuestion[] | null) ?? form?.live ?? null;
+          const formQuestions = route.form_questions
+            ? null
+            : (((await repo.findFormQuestions(app.db, route.workspace_id, lead.form.id)) as FormQuestion[] | null) ?? form?.live ?? null);
           const record = buildDeliveryRecord(connector, route, lead, 'preview', fields, formQuestions);
           const mapping = mappingForRoute(connector, route, lead, fields, formQuestions);
           const storedQuestions = questionsFor(route, formQuestions);
@@ -374,7 +387,10 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
           } else {
             const questions = form.stored ?? form.live;
             if (!questions) {
-              if (!isGrouped) throw new UsageError(`no questions known for form ${form.id} (it cannot be read from Meta, and no lead of it was received yet): give --lead LEAD_ID`);
+              if (!isGrouped)
+                throw new UsageError(
+                  `no questions known for form ${form.id} (it cannot be read from Meta, and no lead of it was received yet): give --lead LEAD_ID`,
+                );
               skip('no questions known (it cannot be read from Meta, and no lead of it was received yet)');
               continue;
             }
@@ -404,7 +420,8 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
     .option('--json', 'print the result as JSON')
     .action((o: { workspace?: string; route?: string; json?: boolean }) =>
       withApp({ queues: false }, async (app) => {
-        if (o.workspace && !(await repo.findWorkspace(app.db, o.workspace))) throw new UsageError(`workspace "${o.workspace}" not found (list them with: leadrelay workspaces list)`);
+        if (o.workspace && !(await repo.findWorkspace(app.db, o.workspace)))
+          throw new UsageError(`workspace "${o.workspace}" not found (list them with: leadrelay workspaces list)`);
         if (o.route) await loadRoute(app, o.route, undefined, UsageError);
         const r = await checkFormDrift(app, { workspaceId: o.workspace, routeId: o.route });
         if (o.json) {
@@ -418,7 +435,9 @@ export function registerMappingCommands(program: Command, withApp: WithApp, Usag
           print(`route ${d.routeId} form ${d.formId}: FORM CHANGED${d.isNew ? '' : ` (since ${d.drift.detected_at})`}: ${describeRouteDrift(d.drift)}`);
         }
         if (r.drifted.length) print(`review with: leadrelay mappings suggest --route R, then leadrelay mappings set (which clears the flag)`);
-        print(`checked ${r.checked} route(s): ${r.drifted.length} with a changed form, ${r.baselined.length} baselined, ${r.cleared.length} cleared, ${r.failed.length} unreadable`);
+        print(
+          `checked ${r.checked} route(s): ${r.drifted.length} with a changed form, ${r.baselined.length} baselined, ${r.cleared.length} cleared, ${r.failed.length} unreadable`,
+        );
       }),
     );
 }

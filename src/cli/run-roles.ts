@@ -99,7 +99,11 @@ export async function runRoles(roles: { http: boolean; work: boolean }): Promise
   if (signalsSeen > 0) return void shutdown('signal during start-up');
 
   const queue = app.queues.backend.kind;
-  if (http) logger.info({ port: http.port, database: app.dbh.kind, queue }, `LeadRelay listening on port ${http.port}; Meta's callback URL: ${config.publicUrl}/webhooks/meta`);
+  if (http)
+    logger.info(
+      { port: http.port, database: app.dbh.kind, queue },
+      `LeadRelay listening on port ${http.port}; Meta's callback URL: ${config.publicUrl}/webhooks/meta`,
+    );
   else logger.info({ database: app.dbh.kind, queue }, 'LeadRelay workers running');
   if (http) {
     const gaps = listStartupGaps(config);

@@ -8,7 +8,7 @@ import { listManifests } from '../../connectors/index.js';
 import type { ConnectorManifest, ConnectorSettingDeclaration } from '../../connectors/types.js';
 import { projectRoot } from './project-root.js';
 
-export { findProjectRoot, projectRoot } from './project-root.js';
+export { projectRoot } from './project-root.js';
 
 const defaultsSchema = z.object({
   http: z.object({
@@ -30,13 +30,17 @@ const defaultsSchema = z.object({
     deliverConcurrency: z.number().int().positive(),
     lockDurationMs: z.number().int().positive(),
   }),
-  maintenance: z.object({ outboxSweepIntervalMs: z.number().int().positive(), outboxMinAgeMs: z.number().int().nonnegative(), formDriftIntervalMs: z.number().int().nonnegative() }),
+  maintenance: z.object({
+    outboxSweepIntervalMs: z.number().int().positive(),
+    outboxMinAgeMs: z.number().int().nonnegative(),
+    formDriftIntervalMs: z.number().int().nonnegative(),
+  }),
   retention: z.object({ leadRetentionDays: z.number().int().positive() }),
   shutdown: z.object({ timeoutMs: z.number().int().positive() }),
 });
-export type Defaults = z.infer<typeof defaultsSchema>;
+type Defaults = z.infer<typeof defaultsSchema>;
 
-export function loadDefaults(root = projectRoot): Defaults {
+function loadDefaults(root = projectRoot): Defaults {
   const raw = JSON.parse(readFileSync(resolve(root, 'config/defaults.json'), 'utf8'));
   return defaultsSchema.parse(raw);
 }
@@ -68,7 +72,10 @@ const keyRing = z
   .min(1)
   .transform((value, ctx) => {
     const keys: { kid: string; key: Buffer }[] = [];
-    const parts = value.split(',').map((p) => p.trim()).filter(Boolean);
+    const parts = value
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
     parts.forEach((part, index) => {
       const at = `entry ${index + 1}`;
       const i = part.indexOf(':');
@@ -82,7 +89,8 @@ const keyRing = z
         ctx.addIssue({ code: 'custom', message: `${at}: the key id must be 1-32 of A-Z a-z 0-9 . _ - (is the key id before the colon?)` });
         return;
       }
-      if (key.length !== 32) ctx.addIssue({ code: 'custom', message: `key "${kid}" must decode to 32 bytes (got ${key.length}); make one with: openssl rand -base64 32` });
+      if (key.length !== 32)
+        ctx.addIssue({ code: 'custom', message: `key "${kid}" must decode to 32 bytes (got ${key.length}); make one with: openssl rand -base64 32` });
       if (keys.some((k) => k.kid === kid)) ctx.addIssue({ code: 'custom', message: `key id "${kid}" appears twice` });
       keys.push({ kid, key });
     });
@@ -90,7 +98,7 @@ const keyRing = z
     return keys;
   });
 
-export const envSchema = z.object({
+const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(3000),
   HOST: z.string().default('0.0.0.0'),
@@ -107,12 +115,18 @@ export const envSchema = z.object({
   REDIS_URL: z.string().url().optional(),
   /** How long SIGTERM/SIGINT may spend draining in-flight work before the process exits anyway. */
   SHUTDOWN_TIMEOUT_MS: positiveInt(d.shutdown.timeoutMs),
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('leadrelay'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('leadrelay'),
   META_APP_ID: z.string().default(''),
   META_APP_SECRET: z.string().default(''),
   META_VERIFY_TOKEN: z.string().default(''),
   META_GRAPH_URL: url('https://graph.facebook.com'),
-  META_GRAPH_VERSION: z.string().regex(/^v\d+\.\d+$/, 'must look like v25.0').default('v25.0'),
+  META_GRAPH_VERSION: z
+    .string()
+    .regex(/^v\d+\.\d+$/, 'must look like v25.0')
+    .default('v25.0'),
   META_GRAPH_TIMEOUT_MS: positiveInt(d.graph.timeoutMs),
   META_GRAPH_RETRIES: int(d.graph.retries),
   META_GRAPH_RETRY_MIN_DELAY_MS: int(d.graph.retryMinDelayMs),
@@ -195,7 +209,7 @@ function parseEnv(env: EnvInput, manifests: ConnectorManifest[]) {
   return result.data as z.infer<typeof envSchema> & Record<string, unknown>;
 }
 
-export type Env = z.infer<typeof envSchema>;
+type Env = z.infer<typeof envSchema>;
 
 const EXTRA_CONNECTORS_IN_PRODUCTION = 'LEADRELAY_EXTRA_CONNECTORS: is for tests and is refused with NODE_ENV=production';
 
@@ -209,7 +223,10 @@ export function readExtraConnectorModules(env: EnvInput = process.env): string[]
   const value = cleaned.LEADRELAY_EXTRA_CONNECTORS;
   if (value === undefined) return [];
   if (cleaned.NODE_ENV === 'production') throw new ConfigError([EXTRA_CONNECTORS_IN_PRODUCTION]);
-  return value.split(',').map((p) => p.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
 }
 
 export interface AppConfig {

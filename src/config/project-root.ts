@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Finds the project root (the folder holding config/defaults.json) from src or dist/src. */
-export function findProjectRoot(start = here): string {
+function findProjectRoot(start = here): string {
   let dir = start;
   for (let i = 0; i < 6; i++) {
     try {
@@ -17,7 +17,7 @@ export function findProjectRoot(start = here): string {
       dir = resolve(dir, '..');
     }
   }
-  throw new Error('config/defaults.json not found above ' + start);
+  throw new Error(`config/defaults.json not found above ${start}`);
 }
 
 export const projectRoot = findProjectRoot();

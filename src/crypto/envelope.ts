@@ -10,7 +10,7 @@
 //
 // This module only formats and parses. The cryptography lives in key-ring.ts.
 
-export const ENVELOPE_VERSION = 'lr1';
+const ENVELOPE_VERSION = 'lr1';
 export const IV_BYTES = 12;
 export const TAG_BYTES = 16;
 

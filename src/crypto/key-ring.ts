@@ -3,17 +3,9 @@
 // removing the old key. Envelope format: see envelope.ts.
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
-import {
-  EnvelopeError,
-  IV_BYTES,
-  TAG_BYTES,
-  buildAdditionalData,
-  formatEnvelope,
-  isValidKid,
-  parseEnvelope,
-} from './envelope.js';
+import { EnvelopeError, IV_BYTES, TAG_BYTES, buildAdditionalData, formatEnvelope, isValidKid, parseEnvelope } from './envelope.js';
 
-export { EnvelopeError, isEnvelope, type EnvelopeErrorCode } from './envelope.js';
+export { EnvelopeError, isEnvelope } from './envelope.js';
 
 const KEY_BYTES = 32;
 const CIPHER = 'aes-256-gcm';

@@ -25,7 +25,10 @@ export class IntakeBatcher {
   private scheduled = false;
   private readonly maxInFlight: number;
 
-  constructor(private readonly db: Db, private readonly opts: IntakeBatcherOptions) {
+  constructor(
+    private readonly db: Db,
+    private readonly opts: IntakeBatcherOptions,
+  ) {
     this.maxInFlight = opts.maxInFlight ?? 4;
   }
 

@@ -20,7 +20,7 @@ export interface MetaWebhookOptions {
   metrics?: Metrics;
 }
 
-export interface WebhookAnswer {
+interface WebhookAnswer {
   status: number;
   json?: Record<string, unknown>;
   text?: string;
@@ -31,7 +31,7 @@ export interface WebhookAnswer {
  * framing so the hot path can run on plain node:http (express's per-request work cost more than
  * the rest of intake together).
  */
-export async function acceptLeadgenPost(opts: MetaWebhookOptions, raw: Buffer, signatureHeader: string | undefined): Promise<WebhookAnswer> {
+async function acceptLeadgenPost(opts: MetaWebhookOptions, raw: Buffer, signatureHeader: string | undefined): Promise<WebhookAnswer> {
   const check = verifySignature256(raw, signatureHeader, opts.appSecrets);
   if (!check.ok) {
     opts.metrics?.webhookRejected.inc({ reason: check.reason });

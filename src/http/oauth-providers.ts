@@ -4,12 +4,10 @@
 // `leadrelay destinations connect`. No CRM is named here.
 import type { AppConfig } from '../config/env.js';
 import { findManifest, listManifests } from '../../connectors/index.js';
-import type { ConnectorManifest, ConnectorOAuth, LoginUrlCheck } from '../../connectors/types.js';
+import type { ConnectorManifest, ConnectorOAuth } from '../../connectors/types.js';
 import * as repo from '../store/repos.js';
 import type { Db } from '../store/db.js';
 import type { OAuthConnectRequest, OAuthStateSigner } from './oauth-state.js';
-
-export type { LoginUrlCheck };
 
 export const MAX_NAME_CHARS = 200;
 
@@ -47,7 +45,9 @@ export function findMissingOAuthSettings(config: AppConfig, connector: OAuthConn
 
 /** The types that take a login URL (`--login-url`, `login_url`), for messages. */
 export function listLoginUrlTypes(): string[] {
-  return listOAuthConnectors().filter((c) => c.oauth.loginUrl !== undefined).map((c) => c.id);
+  return listOAuthConnectors()
+    .filter((c) => c.oauth.loginUrl !== undefined)
+    .map((c) => c.id);
 }
 
 export function buildRedirectUri(publicUrl: string, type: string): string {
@@ -63,7 +63,8 @@ export async function findConnectTargetProblem(db: Db, request: OAuthConnectRequ
   if (!(await repo.findWorkspace(db, request.workspaceId))) return `workspace "${request.workspaceId.slice(0, 64)}" not found`;
   if (request.destinationId === undefined) return undefined;
   const dest = await repo.findDestination(db, request.destinationId);
-  if (!dest || dest.workspace_id !== request.workspaceId) return `destination "${request.destinationId.slice(0, 64)}" not found in workspace ${request.workspaceId}`;
+  if (!dest || dest.workspace_id !== request.workspaceId)
+    return `destination "${request.destinationId.slice(0, 64)}" not found in workspace ${request.workspaceId}`;
   if (dest.type !== request.type) return `destination ${dest.id} is a ${dest.type} destination, not ${request.type}`;
   return undefined;
 }

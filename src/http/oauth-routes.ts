@@ -32,7 +32,7 @@ import {
   settingsOf,
   type OAuthConnector,
 } from './oauth-providers.js';
-export { buildConnectLink, buildRedirectUri, findConnectTargetProblem, findMissingOAuthSettings, findOAuthConnector, listOAuthTypes, type LoginUrlCheck } from './oauth-providers.js';
+export { buildConnectLink } from './oauth-providers.js';
 
 // ---- pages ----------------------------------------------------------------------------------------
 
@@ -46,9 +46,7 @@ interface Page {
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 function sendPage(res: Response, status: number, page: Page): void {
-  const facts = page.facts?.length
-    ? `<dl>${page.facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd><code>${escapeHtml(v)}</code></dd>`).join('')}</dl>`
-    : '';
+  const facts = page.facts?.length ? `<dl>${page.facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd><code>${escapeHtml(v)}</code></dd>`).join('')}</dl>` : '';
   const html =
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<title>${escapeHtml(page.title)} · LeadRelay</title>` +
@@ -105,7 +103,8 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
   const now = options.now ?? (() => Date.now());
   const router = express.Router();
 
-  const unknownCrm = (res: Response, type: string) => fail(res, 404, 'Unknown CRM', `LeadRelay connects ${listOAuthTypes().join(', ')} by OAuth, not "${type.slice(0, 40)}".`);
+  const unknownCrm = (res: Response, type: string) =>
+    fail(res, 404, 'Unknown CRM', `LeadRelay connects ${listOAuthTypes().join(', ')} by OAuth, not "${type.slice(0, 40)}".`);
 
   router.get('/oauth/:type/start', async (req, res) => {
     const type = String(req.params.type);
@@ -132,11 +131,15 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
     }
     const linkSignature = String(readQueryParam(req, 'sig'));
     // A link connects once: replayed, it could attach someone else's CRM account to this destination.
-    if (await isOneTimeTokenUsed(app.db, linkToken(linkSignature))) return fail(res, 400, 'This connect link was already used', 'Each connect link connects a CRM once. Nothing was changed.', AGAIN);
-    if (request.name !== undefined && request.name.length > MAX_NAME_CHARS) return fail(res, 400, 'Name too long', `The destination name may have at most ${MAX_NAME_CHARS} characters.`);
+    if (await isOneTimeTokenUsed(app.db, linkToken(linkSignature)))
+      return fail(res, 400, 'This connect link was already used', 'Each connect link connects a CRM once. Nothing was changed.', AGAIN);
+    if (request.name !== undefined && request.name.length > MAX_NAME_CHARS)
+      return fail(res, 400, 'Name too long', `The destination name may have at most ${MAX_NAME_CHARS} characters.`);
     if (request.loginUrl !== undefined) {
       if (!oauth.loginUrl) {
-        const takers = listOAuthConnectors().filter((c) => c.oauth.loginUrl !== undefined).map((c) => c.label);
+        const takers = listOAuthConnectors()
+          .filter((c) => c.oauth.loginUrl !== undefined)
+          .map((c) => c.label);
         return fail(res, 400, 'Unexpected login URL', `login_url applies only to ${takers.join(', ') || 'no CRM'}, not ${label}.`);
       }
       const login = oauth.loginUrl.parse(request.loginUrl, settingsOf(app.config, connector));
@@ -178,7 +181,10 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
 
     const crmError = readQueryParam(req, 'error');
     if (crmError !== undefined) {
-      app.logger.info({ type, workspaceId: payload.workspaceId, destinationId: payload.destinationId, crmError: crmError.slice(0, 64) }, 'OAuth consent not given');
+      app.logger.info(
+        { type, workspaceId: payload.workspaceId, destinationId: payload.destinationId, crmError: crmError.slice(0, 64) },
+        'OAuth consent not given',
+      );
       const description = readQueryParam(req, 'error_description');
       const first =
         crmError === 'access_denied'
@@ -189,7 +195,13 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
     const code = readQueryParam(req, 'code');
     if (code === undefined) return fail(res, 400, `${label} was not connected`, `${label} sent no authorization code back. Nothing was changed.`, AGAIN);
 
-    const request: OAuthConnectRequest = { workspaceId: payload.workspaceId, type, destinationId: payload.destinationId, name: payload.name, loginUrl: payload.loginUrl };
+    const request: OAuthConnectRequest = {
+      workspaceId: payload.workspaceId,
+      type,
+      destinationId: payload.destinationId,
+      name: payload.name,
+      loginUrl: payload.loginUrl,
+    };
     try {
       // The state, and the link it came from, work once: a replayed callback (the same state with
       // another code) must not connect a second account or make a second destination.
@@ -198,8 +210,18 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
         ...(payload.link ? [{ token: linkToken(payload.link), expiresAt: new Date(now() + CONNECT_LINK_TTL_MS + OAUTH_STATE_TTL_MS) }] : []),
       ]);
       if (!claimed) {
-        app.logger.warn({ type, workspaceId: payload.workspaceId, destinationId: payload.destinationId }, 'OAuth callback refused: state or connect link already used');
-        return fail(res, 400, `${label} was not connected`, 'This sign-in was already used: a connect link and its sign-in work once.', 'Nothing was changed.', AGAIN);
+        app.logger.warn(
+          { type, workspaceId: payload.workspaceId, destinationId: payload.destinationId },
+          'OAuth callback refused: state or connect link already used',
+        );
+        return fail(
+          res,
+          400,
+          `${label} was not connected`,
+          'This sign-in was already used: a connect link and its sign-in work once.',
+          'Nothing was changed.',
+          AGAIN,
+        );
       }
       // Checked again: the workspace or destination may have gone since the link was opened.
       const problem = await findConnectTargetProblem(app.db, request);
@@ -251,7 +273,10 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
 
       if (payload.destinationId !== undefined) {
         const resumed = await reauthoriseDestination(app, payload.destinationId, creds, connector);
-        app.logger.info({ type, workspaceId: payload.workspaceId, destinationId: payload.destinationId, resumed: resumed ?? 'later' }, 'destination re-authorised by OAuth');
+        app.logger.info(
+          { type, workspaceId: payload.workspaceId, destinationId: payload.destinationId, resumed: resumed ?? 'later' },
+          'destination re-authorised by OAuth',
+        );
         return sendPage(res, 200, {
           title: `${label} reconnected`,
           paragraphs: [
@@ -295,7 +320,12 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
       });
     } catch (err) {
       app.logger.error({ type, err: summarize(err) }, 'OAuth callback failed');
-      return fail(res, 500, 'Something went wrong', `LeadRelay could not finish connecting ${label}. Nothing may have been saved; open the connect link again.`);
+      return fail(
+        res,
+        500,
+        'Something went wrong',
+        `LeadRelay could not finish connecting ${label}. Nothing may have been saved; open the connect link again.`,
+      );
     }
   });
 
@@ -321,7 +351,12 @@ async function createOAuthDestination(
  * first. Returns how many resumed, or undefined when queueing failed: the rows are already
  * pending again, so the outbox sweep sends them.
  */
-async function reauthoriseDestination(app: App, destinationId: string, credentials: Record<string, unknown>, connector: OAuthConnector): Promise<number | undefined> {
+async function reauthoriseDestination(
+  app: App,
+  destinationId: string,
+  credentials: Record<string, unknown>,
+  connector: OAuthConnector,
+): Promise<number | undefined> {
   await app.db.transaction().execute(async (trx) => {
     await repo.updateDestinationCredentials(trx, destinationId, encryptCredentials(app, destinationId, credentials), true);
     await repo.setDestinationRateLimit(trx, destinationId, null);

@@ -15,8 +15,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 
-/** The purpose string the HMAC key is derived for (`keyRing.deriveKey(OAUTH_STATE_KEY_PURPOSE)`). */
-export const OAUTH_STATE_KEY_PURPOSE = 'oauth-state';
 /** How long a state lives: the consent screen, then the redirect back. */
 export const OAUTH_STATE_TTL_MS = 15 * 60_000;
 /** How long a connect link works: long enough to send it to the marketer who owns the CRM login. */
@@ -41,7 +39,7 @@ export interface OAuthConnectRequest {
   loginUrl?: string;
 }
 
-export const oauthStatePayloadSchema = z
+const oauthStatePayloadSchema = z
   .object({
     v: z.literal(1),
     workspaceId: z.string().min(1),
@@ -56,20 +54,20 @@ export const oauthStatePayloadSchema = z
     link: z.string().min(1).optional(),
   })
   .strict();
-export type OAuthStatePayload = z.infer<typeof oauthStatePayloadSchema>;
+type OAuthStatePayload = z.infer<typeof oauthStatePayloadSchema>;
 
 export type OAuthStateFailure = 'malformed' | 'bad_signature' | 'expired' | 'wrong_type';
-export type OAuthStateCheck = { ok: true; payload: OAuthStatePayload } | { ok: false; failure: OAuthStateFailure };
+type OAuthStateCheck = { ok: true; payload: OAuthStatePayload } | { ok: false; failure: OAuthStateFailure };
 
 /** The query parameters a connect link carries besides its request. */
-export interface ConnectLinkSignature {
+interface ConnectLinkSignature {
   /** Expiry, epoch seconds. */
   expires: number;
   sig: string;
 }
 
-export type ConnectLinkFailure = 'unsigned' | 'bad_signature' | 'expired';
-export type ConnectLinkCheck = { ok: true } | { ok: false; failure: ConnectLinkFailure };
+type ConnectLinkFailure = 'unsigned' | 'bad_signature' | 'expired';
+type ConnectLinkCheck = { ok: true } | { ok: false; failure: ConnectLinkFailure };
 
 export interface OAuthStateSigner {
   /** A fresh state for this request, valid for the state TTL from `nowMs`, and what it holds. */

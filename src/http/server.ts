@@ -19,7 +19,9 @@ function webhookOptions(app: App, metrics: Metrics): MetaWebhookOptions {
     maxRows: app.config.intake.batchMaxRows,
     onRecorded: (ids) => {
       // The rows are durable; a lost enqueue is rebuilt by the outbox sweep.
-      app.queues.enqueueFetchBatch(ids).catch((err) => app.logger.warn({ err: errorSummary(err), count: ids.length }, 'enqueue after intake failed; the sweep will retry'));
+      app.queues
+        .enqueueFetchBatch(ids)
+        .catch((err) => app.logger.warn({ err: errorSummary(err), count: ids.length }, 'enqueue after intake failed; the sweep will retry'));
     },
   });
   return {
@@ -44,7 +46,9 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
   web.get('/readyz', async (_req, res) => {
     const [postgres, queue] = await Promise.all([app.dbh.ping(), app.queues.ping()]);
     const isReady = postgres && queue;
-    res.status(isReady ? 200 : 503).json({ status: isReady ? 'ready' : 'not_ready', postgres, queue, database: app.dbh.kind, queue_backend: app.queues.backend.kind });
+    res
+      .status(isReady ? 200 : 503)
+      .json({ status: isReady ? 'ready' : 'not_ready', postgres, queue, database: app.dbh.kind, queue_backend: app.queues.backend.kind });
   });
   web.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());

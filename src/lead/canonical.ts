@@ -5,7 +5,7 @@ import { z } from 'zod';
 
 export const CANONICAL_SCHEMA_VERSION = 'leadrelay.lead/v1' as const;
 
-export const leadAnswerSchema = z.object({
+const leadAnswerSchema = z.object({
   /** The form question's key (`field_data[].name`), e.g. `email`, `full_name`, `car_make`. */
   key: z.string(),
   /** Every value Meta sent, in order. Multi-choice answers may be option keys. */
@@ -13,7 +13,7 @@ export const leadAnswerSchema = z.object({
 });
 export type LeadAnswer = z.infer<typeof leadAnswerSchema>;
 
-export const leadConsentSchema = z.object({
+const leadConsentSchema = z.object({
   /** `custom_disclaimer_responses[].checkbox_key` */
   key: z.string(),
   checked: z.boolean(),

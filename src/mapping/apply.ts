@@ -168,7 +168,7 @@ function answerText(view: LeadView, key: string): string {
 }
 
 /** Fills `{{…}}` placeholders; an unknown or empty one becomes its fallback or ''. */
-export function renderTemplate(template: string, view: LeadView): string {
+function renderTemplate(template: string, view: LeadView): string {
   return template.replace(PLACEHOLDER, (_all, rawName: string, fallback: string | undefined) => {
     const name = rawName.trim();
     let text = '';
@@ -216,8 +216,9 @@ interface RuleOutcome {
 
 function namePartOf(transforms: Transform[] | undefined): 'first' | 'last' | null {
   let part: 'first' | 'last' | null = null;
-  for (const t of transforms ?? []) if (t.type === 'first_name') part = 'first';
-  else if (t.type === 'last_name') part = 'last';
+  for (const t of transforms ?? [])
+    if (t.type === 'first_name') part = 'first';
+    else if (t.type === 'last_name') part = 'last';
   return part;
 }
 
@@ -236,7 +237,7 @@ function setField(fields: Record<string, FieldValue>, key: string, value: FieldV
 }
 
 function hasField(fields: Record<string, FieldValue>, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(fields, key);
+  return Object.hasOwn(fields, key);
 }
 
 /** Builds the note: one `Label: value, value` line per answer, then `Consent key: yes|no` lines. */
@@ -258,10 +259,7 @@ function buildNote(
   }
   for (const key of consentKeys) {
     const checked = view.consents.get(key);
-    const label =
-      includeLabels && consentLabels && Object.prototype.hasOwnProperty.call(consentLabels, key) && consentLabels[key]?.trim()
-        ? consentLabels[key].trim()
-        : key;
+    const label = includeLabels && consentLabels && Object.hasOwn(consentLabels, key) && consentLabels[key]?.trim() ? consentLabels[key].trim() : key;
     lines.push(`Consent ${label}: ${checked === true ? 'yes' : checked === false ? 'no' : 'unknown'}`);
   }
   return lines.length > 0 ? lines.join('\n') : null;
@@ -275,7 +273,12 @@ function answerValuesWithLabels(view: LeadView, key: string): string[] {
   return [...new Set([...answer.values, ...labels])];
 }
 
-function runRule(rule: MappingRule, view: LeadView, defaultCountry: string | undefined, warn: (m: string) => void): { value: MappedValue; isLossy: boolean; isSourceEmpty: boolean } {
+function runRule(
+  rule: MappingRule,
+  view: LeadView,
+  defaultCountry: string | undefined,
+  warn: (m: string) => void,
+): { value: MappedValue; isLossy: boolean; isSourceEmpty: boolean } {
   const transforms = Array.isArray(rule.transforms) ? rule.transforms : [];
   let value = readSource(rule.source, view, valueMapKeys(transforms));
   const isSourceEmpty = isBlankValue(value);

@@ -3,7 +3,7 @@
 // questions and compares them with the ones the mapping was built from.
 import type { FormQuestion, Mapping } from './schema.js';
 
-export type QuestionChange = 'label' | 'type' | 'options';
+type QuestionChange = 'label' | 'type' | 'options';
 
 export interface QuestionDrift {
   added: FormQuestion[];
@@ -19,7 +19,7 @@ function byKey(questions: FormQuestion[]): Map<string, FormQuestion> {
 
 /** Options as a set of key=value pairs: reordering options is not a change. */
 function optionSignature(q: FormQuestion): string {
-  return JSON.stringify((q.options ?? []).map((o) => [o.key, o.value]).sort((a, b) => (a[0] + '\u0000' + a[1] < b[0] + '\u0000' + b[1] ? -1 : 1)));
+  return JSON.stringify((q.options ?? []).map((o) => [o.key, o.value]).sort((a, b) => (`${a[0]}\u0000${a[1]}` < `${b[0]}\u0000${b[1]}` ? -1 : 1)));
 }
 
 /** What changed between two readings of a form's questions, matched by question key. */

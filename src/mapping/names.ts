@@ -30,18 +30,88 @@ export interface NameParts {
 
 // Honorifics compared lower-cased without a trailing dot. Only dropped when a name remains.
 const TITLES = new Set([
-  'mr', 'mrs', 'ms', 'miss', 'mx', 'dr', 'prof', 'professor', 'sir', 'dame', 'lady', 'lord', 'rev', 'revd',
-  'fr', 'mme', 'mlle', 'herr', 'frau', 'sr', 'sra', 'srta', 'señor', 'señora', 'senhor', 'senhora', 'dott', 'dott.ssa',
-  'ing', 'hr', 'fru', 'sig', 'sig.ra', 'г-н', 'г-жа', 'господин', 'госпожа', 'السيد', 'السيدة', 'د',
+  'mr',
+  'mrs',
+  'ms',
+  'miss',
+  'mx',
+  'dr',
+  'prof',
+  'professor',
+  'sir',
+  'dame',
+  'lady',
+  'lord',
+  'rev',
+  'revd',
+  'fr',
+  'mme',
+  'mlle',
+  'herr',
+  'frau',
+  'sr',
+  'sra',
+  'srta',
+  'señor',
+  'señora',
+  'senhor',
+  'senhora',
+  'dott',
+  'dott.ssa',
+  'ing',
+  'hr',
+  'fru',
+  'sig',
+  'sig.ra',
+  'г-н',
+  'г-жа',
+  'господин',
+  'госпожа',
+  'السيد',
+  'السيدة',
+  'د',
 ]);
 
 // Name suffixes that may follow a comma (`King, Jr.`) without making the name `family, given`.
 const SUFFIXES = new Set(['jr', 'sr', 'ii', 'iii', 'iv', 'phd', 'md', 'esq', 'dds', 'mba']);
 
 const CHINESE_COMPOUND_SURNAMES = new Set([
-  '欧阳', '歐陽', '司马', '司馬', '诸葛', '諸葛', '上官', '东方', '東方', '皇甫', '尉迟', '尉遲', '公孙', '公孫',
-  '慕容', '长孙', '長孫', '宇文', '司徒', '夏侯', '轩辕', '軒轅', '令狐', '钟离', '鍾離', '澹台', '澹臺', '端木',
-  '独孤', '獨孤', '南宫', '南宮', '西门', '西門', '申屠', '呼延',
+  '欧阳',
+  '歐陽',
+  '司马',
+  '司馬',
+  '诸葛',
+  '諸葛',
+  '上官',
+  '东方',
+  '東方',
+  '皇甫',
+  '尉迟',
+  '尉遲',
+  '公孙',
+  '公孫',
+  '慕容',
+  '长孙',
+  '長孫',
+  '宇文',
+  '司徒',
+  '夏侯',
+  '轩辕',
+  '軒轅',
+  '令狐',
+  '钟离',
+  '鍾離',
+  '澹台',
+  '澹臺',
+  '端木',
+  '独孤',
+  '獨孤',
+  '南宫',
+  '南宮',
+  '西门',
+  '西門',
+  '申屠',
+  '呼延',
 ]);
 const KOREAN_COMPOUND_SURNAMES = new Set(['남궁', '황보', '제갈', '선우', '독고', '사공', '서문']);
 
@@ -85,7 +155,7 @@ function splitCompactCjk(name: string): { family: string; given: string } | null
  */
 export function splitFullName(raw: string, order: NameOrder = 'auto'): NameParts {
   const text = String(raw ?? '').trim();
-  let tokens = text.split(/\s+/u).filter((t) => t.length > 0);
+  const tokens = text.split(/\s+/u).filter((t) => t.length > 0);
   if (tokens.length === 0) return { first: '', last: '', isSplit: false, title: null };
 
   // Drop leading honorifics, but never the last remaining word (`Dr` alone stays a name).

@@ -8,7 +8,7 @@ import type { FormQuestion } from './schema.js';
 
 const negate = z.boolean().optional();
 
-export const conditionSchema = z.discriminatedUnion('type', [
+const conditionSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('answer'),
     key: z.string(),
@@ -31,7 +31,7 @@ export const conditionSchema = z.discriminatedUnion('type', [
     negate,
   }),
 ]);
-export type Condition = z.infer<typeof conditionSchema>;
+type Condition = z.infer<typeof conditionSchema>;
 
 export const routeFilterSchema = z
   .object({
@@ -92,9 +92,7 @@ function test(c: Condition, lead: CanonicalLead, questions: FormQuestion[] | und
       if (c.op === 'is_empty') return values.length === 0;
       if (c.op === 'not_empty') return values.length > 0;
       const wanted = fold(c.value ?? '', c.caseSensitive);
-      return c.op === 'equals'
-        ? values.some((v) => fold(v, c.caseSensitive) === wanted)
-        : values.some((v) => fold(v, c.caseSensitive).includes(wanted));
+      return c.op === 'equals' ? values.some((v) => fold(v, c.caseSensitive) === wanted) : values.some((v) => fold(v, c.caseSensitive).includes(wanted));
     }
     case 'platform': {
       const platform = typeof lead?.platform === 'string' && lead.platform.trim() ? lead.platform.trim().toLowerCase() : 'unknown';

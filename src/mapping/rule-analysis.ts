@@ -102,7 +102,7 @@ export function rulePossibleValues(rule: MappingRule, questions?: FormQuestion[]
       const options = question?.options ?? [];
       if (options.length > 0) {
         // Apply the same key → label resolution as apply.ts: a key the value map knows stays a key.
-        candidates = options.map((o) => [valueMap && Object.prototype.hasOwnProperty.call(valueMap.map, o.key) ? o.key : o.value]);
+        candidates = options.map((o) => [valueMap && Object.hasOwn(valueMap.map, o.key) ? o.key : o.value]);
       } else if (valueMap && valueMap.fallback === 'drop') {
         candidates = Object.keys(valueMap.map).map((k) => [k]);
       } else {

@@ -57,7 +57,7 @@ const TYPE_BY_KEY: Record<string, string> = {
 };
 
 /** A sample answer for one question: its first option (stored as the option key, as Meta may), else by type. */
-export function sampleAnswerFor(question: FormQuestion): string {
+function sampleAnswerFor(question: FormQuestion): string {
   const first = question.options?.[0];
   if (first) return first.key;
   const type = String(question.type ?? '').toUpperCase();

@@ -24,13 +24,13 @@ export const META_FIELDS = [
   'lead_id',
   'lead_source',
 ] as const;
-export const metaFieldSchema = z.enum(META_FIELDS);
+const metaFieldSchema = z.enum(META_FIELDS);
 export type MetaField = z.infer<typeof metaFieldSchema>;
 
 /** ISO 3166-1 alpha-2, upper case (what libphonenumber-js calls a CountryCode). */
-export const countryCodeSchema = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as GB');
+const countryCodeSchema = z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as GB');
 
-export const mappingSourceSchema = z.discriminatedUnion('type', [
+const mappingSourceSchema = z.discriminatedUnion('type', [
   /** A form answer, by question key (`field_data[].name`). */
   z.object({ type: z.literal('answer'), key: z.string() }),
   z.object({ type: z.literal('meta'), field: metaFieldSchema }),
@@ -46,10 +46,10 @@ export const mappingSourceSchema = z.discriminatedUnion('type', [
 ]);
 export type MappingSource = z.infer<typeof mappingSourceSchema>;
 
-export const NAME_ORDERS = ['auto', 'given_first', 'family_first'] as const;
-export const DATE_FORMATS = ['iso', 'date', 'epoch_ms', 'us', 'eu'] as const;
+const NAME_ORDERS = ['auto', 'given_first', 'family_first'] as const;
+const DATE_FORMATS = ['iso', 'date', 'epoch_ms', 'us', 'eu'] as const;
 
-export const transformSchema = z.discriminatedUnion('type', [
+const transformSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('trim') }),
   z.object({ type: z.literal('lower') }),
   z.object({ type: z.literal('upper') }),
@@ -87,9 +87,8 @@ export const transformSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('truncate'), length: z.number().int().positive() }),
 ]);
 export type Transform = z.infer<typeof transformSchema>;
-export type TransformType = Transform['type'];
 
-export const mappingRuleSchema = z.object({
+const mappingRuleSchema = z.object({
   /** The CRM field key. Several rules may target one field: the first non-empty value wins. */
   target: z.string().min(1),
   source: mappingSourceSchema,
@@ -97,12 +96,11 @@ export const mappingRuleSchema = z.object({
 });
 export type MappingRule = z.infer<typeof mappingRuleSchema>;
 
-export const unmappedTargetSchema = z.object({
+const unmappedTargetSchema = z.object({
   target: z.string().min(1),
   /** Write question labels (default) or question keys before each answer. */
   includeLabels: z.boolean().optional(),
 });
-export type UnmappedTarget = z.infer<typeof unmappedTargetSchema>;
 
 export const mappingSchema = z.object({
   version: z.literal(1),
@@ -123,11 +121,10 @@ export const formQuestionSchema = z.object({
 export type FormQuestion = z.infer<typeof formQuestionSchema>;
 
 /** One CRM target a standard question type fills, e.g. FULL_NAME → firstname (first_name). */
-export const presetTargetSchema = z.object({
+const presetTargetSchema = z.object({
   target: z.string().min(1),
   transforms: z.array(transformSchema).optional(),
 });
-export type PresetTarget = z.infer<typeof presetTargetSchema>;
 
 /**
  * The per-CRM defaults in `config/mappings/<crm>.json`, so an operator can change them

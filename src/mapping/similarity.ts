@@ -4,9 +4,43 @@
 
 // Words that carry no meaning in a question label ("What is your budget?" → budget).
 const STOPWORDS = new Set([
-  'a', 'an', 'the', 'of', 'for', 'to', 'in', 'on', 'at', 'by', 'with', 'and', 'or', 'is', 'are', 'be', 'do', 'does',
-  'you', 'your', 'yours', 'we', 'our', 'what', 'which', 'when', 'where', 'who', 'how', 'would', 'like', 'please',
-  'enter', 'select', 'choose', 'current', 'preferred',
+  'a',
+  'an',
+  'the',
+  'of',
+  'for',
+  'to',
+  'in',
+  'on',
+  'at',
+  'by',
+  'with',
+  'and',
+  'or',
+  'is',
+  'are',
+  'be',
+  'do',
+  'does',
+  'you',
+  'your',
+  'yours',
+  'we',
+  'our',
+  'what',
+  'which',
+  'when',
+  'where',
+  'who',
+  'how',
+  'would',
+  'like',
+  'please',
+  'enter',
+  'select',
+  'choose',
+  'current',
+  'preferred',
 ]);
 
 /** Lower-case, diacritics removed, camelCase and snake_case split, punctuation → spaces. */
@@ -26,7 +60,7 @@ function stem(token: string): string {
 }
 
 /** Meaningful tokens of a label (stop words dropped unless nothing else is left). */
-export function labelTokens(text: string): string[] {
+function labelTokens(text: string): string[] {
   const all = normalizeLabel(text).split(' ').filter(Boolean);
   const kept = all.filter((t) => !STOPWORDS.has(t));
   return (kept.length > 0 ? kept : all).map(stem);

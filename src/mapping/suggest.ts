@@ -12,7 +12,7 @@ import { mappingPresetSchema, type FormQuestion, type Mapping, type MappingPrese
 import { labelSimilarity } from './similarity.js';
 import { truncateCodePoints } from './transforms.js';
 
-export const DEFAULT_SIMILARITY_THRESHOLD = 0.72;
+const DEFAULT_SIMILARITY_THRESHOLD = 0.72;
 /** How alike a form option and a picklist option must be to be paired in a value map. */
 const OPTION_SIMILARITY_THRESHOLD = 0.8;
 
@@ -106,13 +106,15 @@ const NOTE_FIELD_TYPES = new Set<FieldDescriptor['type']>(['string', 'text', 'ot
 
 /** The preset's standard type for a question: its own type, else the preset's alias for its key. */
 export function standardTypeOf(question: FormQuestion, preset: MappingPreset): string | null {
-  const type = String(question.type ?? '').trim().toUpperCase();
-  if (type && Object.prototype.hasOwnProperty.call(preset.standard, type)) return type;
+  const type = String(question.type ?? '')
+    .trim()
+    .toUpperCase();
+  if (type && Object.hasOwn(preset.standard, type)) return type;
   const aliases = preset.keyAliases ?? {};
   for (const key of [question.key, String(question.key ?? '').toLowerCase()]) {
-    if (Object.prototype.hasOwnProperty.call(aliases, key)) {
+    if (Object.hasOwn(aliases, key)) {
       const alias = aliases[key].toUpperCase();
-      if (Object.prototype.hasOwnProperty.call(preset.standard, alias)) return alias;
+      if (Object.hasOwn(preset.standard, alias)) return alias;
     }
   }
   return null;
@@ -184,7 +186,7 @@ function fitRuleToField(rule: MappingRule, field: FieldDescriptor | undefined, q
     const options = field!.options!.filter((o) => !separator || !o.value.includes(separator));
     if (options.length === 0) return null;
     const known = rulePossibleValues({ ...rule, transforms }, questions);
-    const fits = known !== null && known.every((v) => options.some((o) => o.value === v));
+    const fits = known?.every((v) => options.some((o) => o.value === v));
     if (!fits) {
       const question = rule.source.type === 'answer' ? findQuestion(questions, rule.source.key) : undefined;
       const map = question?.options?.length ? buildOptionValueMap(question.options, options) : null;
@@ -200,7 +202,7 @@ function fitRuleToField(rule: MappingRule, field: FieldDescriptor | undefined, q
   const kind = ruleOutputKind(fitted, questions);
   if (field?.length && !isPicklist(field) && (kind === 'text' || kind === 'email' || kind === 'phone')) {
     const known = rulePossibleValues(fitted, questions);
-    const alwaysFits = known !== null && known.every((v) => Array.from(v).length <= field.length!);
+    const alwaysFits = known?.every((v) => Array.from(v).length <= field.length!);
     const hasShortEnough = transforms.some((t) => t.type === 'truncate' && t.length <= field.length!);
     if (!alwaysFits && !hasShortEnough) transforms.push({ type: 'truncate', length: field.length });
   }
@@ -295,7 +297,12 @@ export function proposeMapping(
     for (const q of uniqueQuestions) {
       if (mappedQuestions.has(q.key)) continue;
       for (const f of candidates) {
-        const score = Math.max(labelSimilarity(q.label, f.label), labelSimilarity(q.label, f.key), labelSimilarity(q.key, f.label), labelSimilarity(q.key, f.key));
+        const score = Math.max(
+          labelSimilarity(q.label, f.label),
+          labelSimilarity(q.label, f.key),
+          labelSimilarity(q.key, f.label),
+          labelSimilarity(q.key, f.key),
+        );
         if (score >= threshold) pairs.push({ question: q, field: f, score });
       }
     }
@@ -310,7 +317,8 @@ export function proposeMapping(
   // A form that asks for the country: phone numbers typed without +country code are read with it.
   const withKey = uniqueQuestions.filter((q) => q.key.length > 0);
   const countryQuestion =
-    withKey.find((q) => String(q.type ?? '').toUpperCase() === 'COUNTRY' || standardTypeOf(q, preset) === 'COUNTRY') ?? withKey.find((q) => q.key.toLowerCase() === 'country');
+    withKey.find((q) => String(q.type ?? '').toUpperCase() === 'COUNTRY' || standardTypeOf(q, preset) === 'COUNTRY') ??
+    withKey.find((q) => q.key.toLowerCase() === 'country');
   const rules = [...questionRules, ...extraRules].map((rule) => (countryQuestion ? withPhoneCountryFrom(rule, countryQuestion.key) : rule));
 
   // The note goes to the preset's field unless the CRM has that field with a type that cannot

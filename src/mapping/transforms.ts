@@ -183,7 +183,7 @@ export function parseDateish(value: unknown, inputOrder: 'mdy' | 'dmy' = 'mdy'):
   if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/i.test(s)) {
     // Graph writes offsets as +0000; give Date.parse the +00:00 it is specified to read.
     const iso = s.replace(' ', 'T').replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
-    const d = new Date(/(Z|[+-]\d{2}:\d{2})$/i.test(iso) ? iso : iso + 'Z');
+    const d = new Date(/(Z|[+-]\d{2}:\d{2})$/i.test(iso) ? iso : `${iso}Z`);
     return Number.isNaN(d.getTime()) ? null : d;
   }
   return null;
@@ -191,7 +191,7 @@ export function parseDateish(value: unknown, inputOrder: 'mdy' | 'dmy' = 'mdy'):
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
-export function formatDate(date: Date, format: 'iso' | 'date' | 'epoch_ms' | 'us' | 'eu'): string | number {
+function formatDate(date: Date, format: 'iso' | 'date' | 'epoch_ms' | 'us' | 'eu'): string | number {
   const y = pad(date.getUTCFullYear(), 4);
   const mo = pad(date.getUTCMonth() + 1);
   const d = pad(date.getUTCDate());
@@ -258,7 +258,9 @@ function phoneCountry(t: Extract<Transform, { type: 'phone_e164' }>, env: Transf
     const code = resolveCountry(value);
     if (code) return { code, where: `for the country answered in "${t.defaultCountryFrom}"` };
   }
-  env.warn(`the answer to "${t.defaultCountryFrom}" is not a country LeadRelay can read; ${fallback ? `used the default country ${fallback}` : 'no default country to fall back to'}`);
+  env.warn(
+    `the answer to "${t.defaultCountryFrom}" is not a country LeadRelay can read; ${fallback ? `used the default country ${fallback}` : 'no default country to fall back to'}`,
+  );
   return byDefault;
 }
 
@@ -267,13 +269,13 @@ function toE164(raw: string, countryFor: () => PhoneCountry, env: TransformEnv):
   if (text === '') return raw;
   const country = countryFor();
   const where = country.where;
-  let phone;
+  let phone: ReturnType<typeof parsePhoneNumberFromString>;
   try {
     phone = parsePhoneNumberFromString(text, country.code ? { defaultCountry: country.code as CountryCode } : undefined);
   } catch {
     phone = undefined;
   }
-  if (!phone || !phone.isPossible()) {
+  if (!phone?.isPossible()) {
     env.warn(`phone is not a valid number ${where}; kept as it was`);
     return raw;
   }
@@ -289,8 +291,8 @@ function toE164(raw: string, countryFor: () => PhoneCountry, env: TransformEnv):
 // ---- value maps -------------------------------------------------------------------------
 
 /** Looks a value up in a value map: exact key first, then ignoring case and outer spaces. */
-export function lookUpValueMap(map: Record<string, string>, value: string): string | undefined {
-  if (Object.prototype.hasOwnProperty.call(map, value)) return map[value];
+function lookUpValueMap(map: Record<string, string>, value: string): string | undefined {
+  if (Object.hasOwn(map, value)) return map[value];
   const wanted = value.trim().toLowerCase();
   for (const key of Object.keys(map)) if (key.trim().toLowerCase() === wanted) return map[key];
   return undefined;

@@ -62,7 +62,8 @@ function checkRule(
   issues: MappingIssue[],
 ): void {
   const where = describeRule(index, rule);
-  const push = (severity: MappingIssue['severity'], message: string) => issues.push({ severity, field: rule.target, rule: index, message: `${where}: ${message}` });
+  const push = (severity: MappingIssue['severity'], message: string) =>
+    issues.push({ severity, field: rule.target, rule: index, message: `${where}: ${message}` });
   const transforms: Transform[] = rule.transforms ?? [];
 
   if (rule.source.type === 'answer' && questions && !findQuestion(questions, rule.source.key)) {
@@ -106,7 +107,11 @@ function checkRule(
         const join = transforms.find((t): t is Extract<Transform, { type: 'join' }> => t.type === 'join');
         const items = field.type === 'multienum' && join ? possible.flatMap((v) => v.split(join.separator)) : possible;
         const missing = [...new Set(items)].filter((v) => !allowed.has(v));
-        if (missing.length > 0) push('error', `${missing.map((v) => `"${v}"`).join(', ')} ${missing.length === 1 ? 'is not an option' : 'are not options'} of picklist "${field.label}"`);
+        if (missing.length > 0)
+          push(
+            'error',
+            `${missing.map((v) => `"${v}"`).join(', ')} ${missing.length === 1 ? 'is not an option' : 'are not options'} of picklist "${field.label}"`,
+          );
       }
     }
   } else {
@@ -165,11 +170,21 @@ export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], que
   m.rules.forEach((rule, index) => {
     const field = fieldByKey.get(rule.target);
     if (!field && !isOpen) {
-      issues.push({ severity: 'error', field: rule.target, rule: index, message: `${describeRule(index, rule)}: "${rule.target}" is not a writable field of this CRM` });
+      issues.push({
+        severity: 'error',
+        field: rule.target,
+        rule: index,
+        message: `${describeRule(index, rule)}: "${rule.target}" is not a writable field of this CRM`,
+      });
     }
     const earlier = m.rules.findIndex((r, j) => j < index && r.target === rule.target && isRuleAlwaysFilled(r));
     if (earlier >= 0) {
-      issues.push({ severity: 'warning', field: rule.target, rule: index, message: `${describeRule(index, rule)}: never used, rule ${earlier + 1} always fills "${rule.target}" first` });
+      issues.push({
+        severity: 'warning',
+        field: rule.target,
+        rule: index,
+        message: `${describeRule(index, rule)}: never used, rule ${earlier + 1} always fills "${rule.target}" first`,
+      });
     }
     checkRule(rule, index, field, questions, m, issues);
   });
@@ -178,13 +193,29 @@ export function validateMapping(mapping: Mapping, fields: FieldDescriptor[], que
   if (noteTarget !== null) {
     const field = fieldByKey.get(noteTarget);
     if (!field) {
-      if (!isOpen) issues.push({ severity: 'warning', field: noteTarget, rule: null, message: `unmapped answers go to "${noteTarget}", which is not a field of this CRM; only a connector that writes it as a note accepts it` });
+      if (!isOpen)
+        issues.push({
+          severity: 'warning',
+          field: noteTarget,
+          rule: null,
+          message: `unmapped answers go to "${noteTarget}", which is not a field of this CRM; only a connector that writes it as a note accepts it`,
+        });
     } else {
       if (field.type !== 'string' && field.type !== 'text' && field.type !== 'other') {
-        issues.push({ severity: 'error', field: noteTarget, rule: null, message: `unmapped answers need a text field, but "${field.label}" is a ${field.type} field` });
+        issues.push({
+          severity: 'error',
+          field: noteTarget,
+          rule: null,
+          message: `unmapped answers need a text field, but "${field.label}" is a ${field.type} field`,
+        });
       }
       if (field.length && field.length < NOTE_MIN_COMFORTABLE_LENGTH) {
-        issues.push({ severity: 'warning', field: noteTarget, rule: null, message: `"${field.label}" holds ${field.length} characters; long unmapped answers may be rejected` });
+        issues.push({
+          severity: 'warning',
+          field: noteTarget,
+          rule: null,
+          message: `"${field.label}" holds ${field.length} characters; long unmapped answers may be rejected`,
+        });
       }
     }
   }

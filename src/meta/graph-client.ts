@@ -53,14 +53,14 @@ export interface GraphClientOptions {
   now?: () => number;
 }
 
-export interface ListFormLeadsOptions {
+interface ListFormLeadsOptions {
   /** Only leads created strictly after this Unix time (seconds). */
   sinceUnixSeconds?: number;
   /** Page size (`limit`); default 100. */
   pageSize?: number;
 }
 
-export interface TestLeadInput {
+interface TestLeadInput {
   /** Answers; Meta fills dummy values for questions left out. */
   fieldData?: { name: string; values: string[] }[];
   consents?: { key: string; checked: boolean }[];
@@ -97,7 +97,7 @@ export interface GraphClient {
  * lasting credential; it is therefore computed afresh for every request.
  * https://developers.facebook.com/docs/facebook-login/security#proof
  */
-export function computeAppsecretProof(accessToken: string, appSecret: string, unixSeconds: number): string {
+function computeAppsecretProof(accessToken: string, appSecret: string, unixSeconds: number): string {
   return createHmac('sha256', appSecret).update(`${accessToken}|${unixSeconds}`).digest('hex');
 }
 
@@ -204,14 +204,25 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
     const isOk = response.status >= 200 && response.status < 300;
     if (isOk && isJson && body !== undefined && !hasErrorMember(body)) return body;
     if (isOk && !hasErrorMember(body)) {
-      throw new GraphError({ category: 'unknown', reason: 'graph_response_not_json', httpStatus: response.status, message: 'the Graph API answered with a body that is not JSON' });
+      throw new GraphError({
+        category: 'unknown',
+        reason: 'graph_response_not_json',
+        httpStatus: response.status,
+        message: 'the Graph API answered with a body that is not JSON',
+      });
     }
     throw new GraphError(classifyGraphError({ httpStatus: response.status, body: isJson ? body : text, headers: headersToRecord(response), nowMs: now() }));
   }
 
   function request(method: Method, path: string, token: string, params: Params = {}): Promise<unknown> {
     if (!opts.appSecret) {
-      return Promise.reject(new GraphError({ category: 'unknown', reason: 'meta_app_secret_missing', message: 'META_APP_SECRET is not set, so no Graph call can carry appsecret_proof' }));
+      return Promise.reject(
+        new GraphError({
+          category: 'unknown',
+          reason: 'meta_app_secret_missing',
+          message: 'META_APP_SECRET is not set, so no Graph call can carry appsecret_proof',
+        }),
+      );
     }
     assertToken(token);
     // Writes are not retried: a timeout after Meta accepted a POST would otherwise repeat it.
@@ -226,7 +237,12 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
   }
 
   /** Follows `paging.cursors.after` until Graph stops sending `paging.next`. */
-  async function* paginate<T>(path: string, token: string, params: Params, readPage: (body: unknown) => { data: T[]; paging?: GraphPaging }): AsyncGenerator<T> {
+  async function* paginate<T>(
+    path: string,
+    token: string,
+    params: Params,
+    readPage: (body: unknown) => { data: T[]; paging?: GraphPaging },
+  ): AsyncGenerator<T> {
     const seenCursors = new Set<string>();
     let after: string | undefined;
     for (;;) {
@@ -294,7 +310,9 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
     async listSubscribedApps(pageId, pageToken) {
       assertGraphId('page_id', pageId);
       const apps: GraphSubscribedApp[] = [];
-      for await (const app of paginate(`${pageId}/subscribed_apps`, pageToken, {}, (body) => parseOrThrow(graphSubscribedAppPageSchema, body, 'subscribed apps'))) {
+      for await (const app of paginate(`${pageId}/subscribed_apps`, pageToken, {}, (body) =>
+        parseOrThrow(graphSubscribedAppPageSchema, body, 'subscribed apps'),
+      )) {
         apps.push(app);
       }
       return apps;

@@ -34,7 +34,7 @@ export interface GraphErrorInfo {
 }
 
 /** A Graph answer. The clock comes with it: a Retry-After (from a proxy) may be an HTTP-date. */
-export interface GraphResponseFacts {
+interface GraphResponseFacts {
   httpStatus: number;
   /** The parsed JSON body, or the raw text. */
   body?: unknown;
@@ -47,7 +47,7 @@ export interface GraphResponseFacts {
  * No answer arrived: `networkCode` is the Node/axios code (`ECONNRESET`, `ETIMEDOUT`, ...; empty
  * when none was given). Without it, nothing is known (`no_response`).
  */
-export interface GraphNoResponseFacts {
+interface GraphNoResponseFacts {
   httpStatus?: undefined;
   networkCode?: string;
 }
@@ -101,7 +101,7 @@ export function scrubSecrets(text: string): string {
 
 function cleanMessage(text: string): string {
   const scrubbed = scrubSecrets(text).replace(/\s+/g, ' ').trim();
-  return scrubbed.length > MAX_MESSAGE_CHARS ? scrubbed.slice(0, MAX_MESSAGE_CHARS) + '…' : scrubbed;
+  return scrubbed.length > MAX_MESSAGE_CHARS ? `${scrubbed.slice(0, MAX_MESSAGE_CHARS)}…` : scrubbed;
 }
 
 /** Parses a JSON header; a malformed one is ignored, never thrown. */
@@ -141,9 +141,7 @@ export function parseBusinessUseCaseUsage(value: string | undefined): BucUsageEn
     for (const item of list) {
       if (!item || typeof item !== 'object') continue;
       const record = item as Record<string, unknown>;
-      const usages = [record.call_count, record.total_cputime, record.total_time]
-        .map(toFiniteNumber)
-        .filter((n): n is number => n !== undefined);
+      const usages = [record.call_count, record.total_cputime, record.total_time].map(toFiniteNumber).filter((n): n is number => n !== undefined);
       entries.push({
         objectId,
         type: typeof record.type === 'string' ? record.type : undefined,
@@ -160,9 +158,7 @@ export function parseAppUsagePercent(value: string | undefined): number | undefi
   const parsed = parseJsonHeader(value);
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
   const record = parsed as Record<string, unknown>;
-  const usages = [record.call_count, record.total_cputime, record.total_time]
-    .map(toFiniteNumber)
-    .filter((n): n is number => n !== undefined);
+  const usages = [record.call_count, record.total_cputime, record.total_time].map(toFiniteNumber).filter((n): n is number => n !== undefined);
   return usages.length > 0 ? Math.max(...usages) : undefined;
 }
 
@@ -309,7 +305,10 @@ export function classifyGraphError(input: ClassifyGraphErrorInput): GraphErrorIn
 
 /** A transport code as shown in a message: upper case, identifier characters only. */
 function codeForMessage(code: string): string {
-  return code.toUpperCase().replace(/[^A-Z0-9_]/g, '_').slice(0, 40);
+  return code
+    .toUpperCase()
+    .replace(/[^A-Z0-9_]/g, '_')
+    .slice(0, 40);
 }
 
 /** The error the Graph client throws. Its message never holds a token or appsecret_proof. */

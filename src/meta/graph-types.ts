@@ -67,7 +67,7 @@ function quoteUnsafeIntegers(text: string): string {
       while (j < text.length && /[0-9eE.+-]/.test(text[j])) j++;
       const token = text.slice(i, j);
       if (/^-?\d{16,}$/.test(token) && !Number.isSafeInteger(Number(token))) {
-        out += text.slice(copiedUpTo, i) + '"' + token + '"';
+        out += `${text.slice(copiedUpTo, i)}"${token}"`;
         copiedUpTo = j;
       }
       i = j;
@@ -82,7 +82,7 @@ function quoteUnsafeIntegers(text: string): string {
 // Building blocks
 
 /** An id that Graph may send as a string or a number; always a string afterwards. */
-export const graphIdSchema = z.union([z.string().min(1), z.number().int().nonnegative()]).transform((v) => String(v));
+const graphIdSchema = z.union([z.string().min(1), z.number().int().nonnegative()]).transform((v) => String(v));
 
 const nullableIdSchema = graphIdSchema.nullish().transform((v) => v ?? null);
 const nullableTextSchema = z
@@ -91,7 +91,7 @@ const nullableTextSchema = z
   .transform((v) => (v === undefined || v === null ? null : String(v)));
 
 /** Graph's `created_time`: ISO 8601 with a `+0000` offset (or, defensively, Unix seconds). */
-export const graphTimeSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
+const graphTimeSchema = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const date = typeof v === 'number' ? new Date(v * 1000) : new Date(v.replace(/([+-]\d{2})(\d{2})$/, '$1:$2'));
   if (Number.isNaN(date.getTime())) {
     ctx.addIssue({ code: 'custom', message: 'created_time is not a date' });
@@ -101,14 +101,14 @@ export const graphTimeSchema = z.union([z.string(), z.number()]).transform((v, c
 });
 
 /** `is_checked` is "1" / "" from Graph, a boolean in test-lead input; anything else is unchecked. */
-export const graphCheckedSchema = z
+const graphCheckedSchema = z
   .union([z.boolean(), z.string(), z.number()])
   .nullish()
   .transform((v) => v === true || v === 1 || v === '1' || (typeof v === 'string' && v.toLowerCase() === 'true'));
 
 const answerValueSchema = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
 
-export const graphFieldDataSchema = z.object({
+const graphFieldDataSchema = z.object({
   name: z.union([z.string(), z.number()]).transform((v) => String(v)),
   // n8n guards for an empty array; a missing array is treated the same.
   values: z
@@ -116,12 +116,10 @@ export const graphFieldDataSchema = z.object({
     .nullish()
     .transform((values) => (values ?? []).filter((v): v is string => v !== null)),
 });
-export type GraphFieldData = z.output<typeof graphFieldDataSchema>;
 
-export const graphDisclaimerResponseSchema = z
+const graphDisclaimerResponseSchema = z
   .object({ checkbox_key: z.union([z.string(), z.number()]).transform((v) => String(v)), is_checked: graphCheckedSchema })
   .transform((r) => ({ key: r.checkbox_key, checked: r.is_checked }));
-export type GraphConsent = z.output<typeof graphDisclaimerResponseSchema>;
 
 const booleanishSchema = z
   .union([z.boolean(), z.string(), z.number()])
@@ -177,7 +175,7 @@ export type GraphLead = z.output<typeof graphLeadSchema>;
 // ---------------------------------------------------------------------------------------------
 // Paging
 
-export const graphPagingSchema = z
+const graphPagingSchema = z
   .object({
     cursors: z.object({ before: z.string().optional(), after: z.string().optional() }).partial().optional(),
     next: z.string().optional(),
@@ -187,29 +185,24 @@ export const graphPagingSchema = z
 export type GraphPaging = z.output<typeof graphPagingSchema>;
 
 export const graphLeadPageSchema = z.object({ data: z.array(graphLeadSchema), paging: graphPagingSchema });
-export type GraphLeadPage = z.output<typeof graphLeadPageSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // Form
 
-export const graphQuestionOptionSchema = z.object({
+const graphQuestionOptionSchema = z.object({
   key: z.union([z.string(), z.number()]).transform((v) => String(v)),
   value: z
     .union([z.string(), z.number()])
     .nullish()
     .transform((v) => (v === undefined || v === null ? '' : String(v))),
 });
-export type GraphQuestionOption = z.output<typeof graphQuestionOptionSchema>;
 
 /** A list field that Graph may return as a plain array or wrapped as `{data: [...]}`. */
 function listOf<T extends z.ZodType>(item: T) {
-  return z.preprocess(
-    (v) => (v && typeof v === 'object' && !Array.isArray(v) && 'data' in v ? (v as { data: unknown }).data : v),
-    z.array(item).nullish(),
-  );
+  return z.preprocess((v) => (v && typeof v === 'object' && !Array.isArray(v) && 'data' in v ? (v as { data: unknown }).data : v), z.array(item).nullish());
 }
 
-export const graphQuestionSchema = z
+const graphQuestionSchema = z
   .object({
     id: graphIdSchema.optional(),
     key: z.union([z.string(), z.number()]).transform((v) => String(v)),
@@ -226,7 +219,6 @@ export const graphQuestionSchema = z
     type: q.type ?? 'CUSTOM',
     options: q.options ?? [],
   }));
-export type GraphQuestion = z.output<typeof graphQuestionSchema>;
 
 export const graphFormSchema = z
   .object({
@@ -240,7 +232,7 @@ export const graphFormSchema = z
   .transform((f) => ({ id: f.id, name: f.name, status: f.status, locale: f.locale, questions: f.questions ?? [] }));
 export type GraphForm = z.output<typeof graphFormSchema>;
 
-export const graphFormSummarySchema = z
+const graphFormSummarySchema = z
   .object({
     id: graphIdSchema,
     name: nullableTextSchema,
@@ -260,7 +252,6 @@ export const graphFormSummarySchema = z
 export type GraphFormSummary = z.output<typeof graphFormSummarySchema>;
 
 export const graphFormSummaryPageSchema = z.object({ data: z.array(graphFormSummarySchema), paging: graphPagingSchema });
-export type GraphFormSummaryPage = z.output<typeof graphFormSummaryPageSchema>;
 
 // ---------------------------------------------------------------------------------------------
 // debug_token  https://developers.facebook.com/docs/graph-api/reference/debug_token
@@ -285,9 +276,7 @@ export const graphDebugTokenSchema = z
         .transform((v) => v ?? []),
       /** For a Page token: the Page it belongs to. */
       profile_id: nullableIdSchema,
-      error: z
-        .object({ code: z.coerce.number().optional(), subcode: z.coerce.number().optional(), message: z.string().optional() })
-        .nullish(),
+      error: z.object({ code: z.coerce.number().optional(), subcode: z.coerce.number().optional(), message: z.string().optional() }).nullish(),
     }),
   })
   .transform(({ data }) => ({
@@ -321,14 +310,12 @@ export type GraphPage = z.output<typeof graphPageSchema>;
 
 // `GET /{page-id}/subscribed_apps`: the apps installed on the Page; an empty `data` means none.
 // https://developers.facebook.com/docs/graph-api/reference/page/subscribed_apps/
-export const graphSubscribedAppSchema = z
+const graphSubscribedAppSchema = z
   .object({
     id: graphIdSchema,
     name: nullableTextSchema,
     // Strings in current versions; absent when Graph does not say.
-    subscribed_fields: z
-      .array(z.union([z.string(), z.object({ name: z.string() }).transform((f) => f.name)]))
-      .nullish(),
+    subscribed_fields: z.array(z.union([z.string(), z.object({ name: z.string() }).transform((f) => f.name)])).nullish(),
   })
   .transform((a) => ({ id: a.id, name: a.name, subscribedFields: a.subscribed_fields ?? null }));
 /** One app installed on a Page. `subscribedFields` is null when Graph did not list them. */
@@ -340,10 +327,8 @@ export const graphSubscribedAppPageSchema = z.object({ data: z.array(graphSubscr
 // Writes and errors
 
 export const graphCreatedSchema = z.object({ id: graphIdSchema });
-export type GraphCreated = z.output<typeof graphCreatedSchema>;
 
 export const graphSuccessSchema = z.object({ success: booleanishSchema });
-export type GraphSuccess = z.output<typeof graphSuccessSchema>;
 
 const optionalCodeSchema = z
   .union([z.number(), z.string().regex(/^-?\d+$/)])
@@ -370,4 +355,3 @@ export const graphErrorBodySchema = z.object({
     fbtrace_id: optionalTextSchema,
   }),
 });
-export type GraphErrorBody = z.output<typeof graphErrorBodySchema>;

@@ -54,7 +54,7 @@ export async function checkPageAccess(graph: GraphClient, input: PageAccessInput
   const { appId, pageId, pageToken } = input;
   const now = input.now ?? Date.now;
 
-  let debug;
+  let debug: Awaited<ReturnType<GraphClient['debugToken']>>;
   try {
     debug = await graph.debugToken(pageToken);
   } catch (err) {
@@ -67,7 +67,10 @@ export async function checkPageAccess(graph: GraphClient, input: PageAccessInput
 
   if (!debug.isValid) {
     const code = debug.errorCode === null ? '' : ` (Graph error ${debug.errorCode}${debug.errorSubcode === null ? '' : `/${debug.errorSubcode}`})`;
-    return { outcome: 'refused', problem: `the page token is not valid: ${debug.errorMessage === null ? 'Meta reports it as invalid' : scrubSecrets(debug.errorMessage)}${code}` };
+    return {
+      outcome: 'refused',
+      problem: `the page token is not valid: ${debug.errorMessage === null ? 'Meta reports it as invalid' : scrubSecrets(debug.errorMessage)}${code}`,
+    };
   }
   if (debug.expiresAt !== null && debug.expiresAt * 1000 <= now()) {
     return { outcome: 'refused', problem: `the page token expired on ${new Date(debug.expiresAt * 1000).toISOString()}` };

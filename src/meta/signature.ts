@@ -16,9 +16,7 @@ export function computeSignature256(rawBody: Buffer, appSecret: string): string 
   return SIGNATURE_PREFIX + createHmac('sha256', appSecret).update(rawBody).digest('hex');
 }
 
-export type SignatureCheck =
-  | { ok: true }
-  | { ok: false; reason: 'missing_header' | 'malformed_header' | 'mismatch' | 'no_secret' };
+export type SignatureCheck = { ok: true } | { ok: false; reason: 'missing_header' | 'malformed_header' | 'mismatch' | 'no_secret' };
 
 /**
  * Checks an X-Hub-Signature-256 header against the raw body. Every non-empty secret in

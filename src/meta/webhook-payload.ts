@@ -22,17 +22,15 @@ export interface LeadgenChange {
   isDashboardTest: boolean;
 }
 
-export type PayloadParseResult =
-  | { ok: true; object: string; changes: LeadgenChange[]; ignoredChanges: number }
-  | { ok: false; error: string };
+export type PayloadParseResult = { ok: true; object: string; changes: LeadgenChange[]; ignoredChanges: number } | { ok: false; error: string };
 
 /**
  * The fake ids of the App Dashboard's Webhooks "Test" button (`leadgen_id` 444444444444,
  * `entry.id` "0"). `GET /444444444444` fails with error 100, so these must be flagged and
  * not pushed into a CRM. https://developers.facebook.com/docs/graph-api/webhooks/getting-started
  */
-export const DASHBOARD_TEST_LEADGEN_ID = '444444444444';
-export const DASHBOARD_TEST_ENTRY_ID = '0';
+const DASHBOARD_TEST_LEADGEN_ID = '444444444444';
+const DASHBOARD_TEST_ENTRY_ID = '0';
 
 /** How many problems an error message lists before summarising the rest. */
 const MAX_REPORTED_PROBLEMS = 5;
@@ -100,7 +98,7 @@ const unixTimeSchema = anyValue().transform((value): Date | null => {
   return Number.isNaN(date.getTime()) ? null : date;
 });
 
-export const leadgenValueSchema = z.object(
+const leadgenValueSchema = z.object(
   {
     leadgen_id: requiredIdSchema,
     page_id: optionalIdSchema,
@@ -111,19 +109,17 @@ export const leadgenValueSchema = z.object(
   },
   { error: missingOr('an object') },
 );
-export type LeadgenValue = z.infer<typeof leadgenValueSchema>;
 
 // The value of a non-leadgen change is not ours to judge, so it is not validated.
-export const webhookChangeSchema = z.object(
+const webhookChangeSchema = z.object(
   {
     field: z.string({ error: missingOr('a string') }),
     value: anyValue(),
   },
   { error: missingOr('an object') },
 );
-export type WebhookChange = z.infer<typeof webhookChangeSchema>;
 
-export const webhookEntrySchema = z
+const webhookEntrySchema = z
   .object(
     {
       id: optionalIdSchema,
@@ -140,22 +136,17 @@ export const webhookEntrySchema = z
     ctx.addIssue({
       code: 'custom',
       path: ['changes'],
-      message:
-        entry.changed_fields !== undefined
-          ? 'is missing (only changed_fields was sent: subscribe the app with include_values=true)'
-          : 'is missing',
+      message: entry.changed_fields !== undefined ? 'is missing (only changed_fields was sent: subscribe the app with include_values=true)' : 'is missing',
     });
   });
-export type WebhookEntry = z.infer<typeof webhookEntrySchema>;
 
-export const pageWebhookSchema = z.object(
+const pageWebhookSchema = z.object(
   {
     object: z.string({ error: missingOr('a string') }),
     entry: z.array(webhookEntrySchema, { error: missingOr('an array') }),
   },
   { error: missingOr('an object') },
 );
-export type PageWebhook = z.infer<typeof pageWebhookSchema>;
 
 const objectOnlySchema = z.object({ object: z.string({ error: missingOr('a string') }) }, { error: missingOr('an object') });
 

@@ -74,7 +74,10 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
       const locks = app.connectorLocks;
       const lockId = hashDestinationKey(locks.hashKey, dest.id, key).readBigInt64BE(0);
       const onLost = () =>
-        app.logger.warn({ destinationId: dest.id, type: dest.type }, 'a connector lock ended before its holder finished (connection lost or hold limit passed): a concurrent delivery may have created a duplicate');
+        app.logger.warn(
+          { destinationId: dest.id, type: dest.type },
+          'a connector lock ended before its holder finished (connection lost or hold limit passed): a concurrent delivery may have created a duplicate',
+        );
       try {
         return await locks.withLock(lockId, fn, onLost);
       } catch (err) {

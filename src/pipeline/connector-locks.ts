@@ -11,7 +11,7 @@ import { createAdvisoryLocks, type AdvisoryLocks } from '../store/advisory-locks
  * most 6 timeouts (60 s), room for a few CRM calls that each time out, before PostgreSQL ends
  * the lock's session.
  */
-export function connectorLockLimits(config: AppConfig): { waitMs: number; holdLimitMs: number } {
+function connectorLockLimits(config: AppConfig): { waitMs: number; holdLimitMs: number } {
   return { waitMs: 3 * config.delivery.timeoutMs, holdLimitMs: 6 * config.delivery.timeoutMs };
 }
 

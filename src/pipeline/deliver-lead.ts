@@ -58,8 +58,23 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     const e =
       err instanceof ConnectorError
         ? err
-        : new ConnectorError({ kind: 'retryable', reason: 'internal_error', crmMessage: err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 300) : undefined, cause: err });
-    const base = { workspaceId: dest.workspace_id, deliveryId, attempt, startedAt, httpStatus: e.httpStatus, errorKind: e.kind, reason: e.reason, message: e.crmMessage ?? null, responseBody: e.responseBody };
+        : new ConnectorError({
+            kind: 'retryable',
+            reason: 'internal_error',
+            crmMessage: err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 300) : undefined,
+            cause: err,
+          });
+    const base = {
+      workspaceId: dest.workspace_id,
+      deliveryId,
+      attempt,
+      startedAt,
+      httpStatus: e.httpStatus,
+      errorKind: e.kind,
+      reason: e.reason,
+      message: e.crmMessage ?? null,
+      responseBody: e.responseBody,
+    };
     const lastError = { last_error_kind: e.kind, last_error_reason: e.reason, last_error_message: e.crmMessage ?? null };
     metrics?.deliveries.inc({ outcome: e.kind, type: dest.type });
     logger.warn({ deliveryId, destinationId: dest.id, type: dest.type, kind: e.kind, reason: e.reason, attempt, httpStatus: e.httpStatus }, 'delivery failed');
@@ -107,7 +122,15 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
       last_error_message: null,
       next_attempt_at: null,
     });
-    await repo.recordAttempt(trx, { workspaceId: dest.workspace_id, deliveryId, attempt, startedAt, outcome: 'delivered', httpStatus: result.httpStatus, responseBody: result.responseBody });
+    await repo.recordAttempt(trx, {
+      workspaceId: dest.workspace_id,
+      deliveryId,
+      attempt,
+      startedAt,
+      outcome: 'delivered',
+      httpStatus: result.httpStatus,
+      responseBody: result.responseBody,
+    });
   });
   metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
   metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);

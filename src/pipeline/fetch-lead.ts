@@ -50,17 +50,27 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
   }
 
   const token = keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
-  let graphLead;
+  let graphLead: Awaited<ReturnType<typeof app.graph.getLead>>;
   try {
     graphLead = await app.graph.getLead(event.leadgen_id, token);
   } catch (err) {
     if (!(err instanceof GraphError)) throw err;
     const info = err.info;
-    const lastError = { category: info.category, reason: info.reason, code: info.code, subcode: info.subcode, fbtrace_id: info.fbtraceId, message: info.message };
+    const lastError = {
+      category: info.category,
+      reason: info.reason,
+      code: info.code,
+      subcode: info.subcode,
+      fbtrace_id: info.fbtraceId,
+      message: info.message,
+    };
     if (info.category === 'token_dead' || info.category === 'page_role_missing' || info.category === 'permission_missing') {
       await repo.setPageStatus(db, page.page_id, 'needs_reauth', info.reason);
       await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id, lastError });
-      logger.warn({ eventId, pageId: page.page_id, reason: info.reason, fbtraceId: info.fbtraceId }, 'page token no longer works; its leads are parked until it is replaced');
+      logger.warn(
+        { eventId, pageId: page.page_id, reason: info.reason, fbtraceId: info.fbtraceId },
+        'page token no longer works; its leads are parked until it is replaced',
+      );
       return { type: 'done', detail: 'parked' };
     }
     if (info.category === 'throttled' || info.category === 'blocked') {
@@ -84,7 +94,9 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
 
   const formId = graphLead.formId ?? event.form_id;
   const form = await getFormCached(app, formId, token);
-  const questions = form ? form.questions.map((q) => ({ key: q.key, label: q.label, type: q.type, ...(q.options?.length ? { options: q.options } : {}) })) : null;
+  const questions = form
+    ? form.questions.map((q) => ({ key: q.key, label: q.label, type: q.type, ...(q.options?.length ? { options: q.options } : {}) }))
+    : null;
   if (form && formId) await repo.upsertForm(db, { workspaceId: page.workspace_id, formId, pageId: page.page_id, name: form.name ?? null, questions });
   const routes = await repo.findRoutesFor(db, page.workspace_id, page.page_id, graphLead.formId ?? event.form_id);
 
@@ -93,7 +105,15 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
       trx,
       leadRowFromGraph(
         keyRing,
-        { workspaceId: page.workspace_id, eventId, pageId: page.page_id, pageName: page.name, formName: form?.name ?? null, receivedAt: new Date(event.received_at), isTest: event.is_test },
+        {
+          workspaceId: page.workspace_id,
+          eventId,
+          pageId: page.page_id,
+          pageName: page.name,
+          formName: form?.name ?? null,
+          receivedAt: new Date(event.received_at),
+          isTest: event.is_test,
+        },
         graphLead,
       ),
     );
@@ -117,5 +137,9 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
 /** A lead goes to each destination once, even when two routes name the same destination. */
 function dedupeByDestination(routes: Route[]): Route[] {
   const seen = new Set<string>();
-  return routes.filter((r) => (seen.has(r.destination_id) ? false : (seen.add(r.destination_id), true)));
+  return routes.filter((r) => {
+    if (seen.has(r.destination_id)) return false;
+    seen.add(r.destination_id);
+    return true;
+  });
 }

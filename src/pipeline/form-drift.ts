@@ -18,21 +18,21 @@ import type { Route } from '../store/schema.js';
 import { pageTokenAad } from './lead-record.js';
 
 /** How often the work role re-reads routed forms, unless configured (FORM_DRIFT_INTERVAL_MS). */
-export const DEFAULT_FORM_DRIFT_INTERVAL_MS = 6 * 60 * 60_000;
+const DEFAULT_FORM_DRIFT_INTERVAL_MS = 6 * 60 * 60_000;
 /** The first check after start-up waits this long (at most one interval), so boot stays quick. */
-export const DEFAULT_FORM_DRIFT_INITIAL_DELAY_MS = 60_000;
+const DEFAULT_FORM_DRIFT_INITIAL_DELAY_MS = 60_000;
 
-export const affectedRuleSchema = z.object({
+const affectedRuleSchema = z.object({
   /** 1-based, as people count rules and as validation messages name them. */
   rule: z.number().int().positive(),
   target: z.string(),
   /** What the rule reads, e.g. `answer "budget"`. */
   source: z.string(),
 });
-export type AffectedRule = z.infer<typeof affectedRuleSchema>;
+type AffectedRule = z.infer<typeof affectedRuleSchema>;
 
 /** What is stored in `routes.drift`: the question diff, the rules it touches, when it was first seen. */
-export const routeDriftSchema = z.object({
+const routeDriftSchema = z.object({
   added: z.array(formQuestionSchema),
   removed: z.array(formQuestionSchema),
   changed: z.array(z.object({ key: z.string(), what: z.array(z.enum(['label', 'type', 'options'])) })),
@@ -91,7 +91,7 @@ export interface FormDriftOptions {
   now?: () => Date;
 }
 
-export interface DriftedRoute {
+interface DriftedRoute {
   routeId: string;
   formId: string;
   drift: RouteDrift;
@@ -137,7 +137,11 @@ function findAffectedRules(route: Route, drift: QuestionDrift): AffectedRule[] {
   if (route.mapping === null) return [];
   const parsed = parseMapping(route.mapping);
   if (!parsed.ok) return [];
-  return findRulesAffectedByDrift(parsed.mapping, drift).map((i) => ({ rule: i + 1, target: parsed.mapping.rules[i].target, source: describeSource(parsed.mapping.rules[i]) }));
+  return findRulesAffectedByDrift(parsed.mapping, drift).map((i) => ({
+    rule: i + 1,
+    target: parsed.mapping.rules[i].target,
+    source: describeSource(parsed.mapping.rules[i]),
+  }));
 }
 
 const isSameContent = (a: RouteDrift, b: Omit<RouteDrift, 'detected_at'>) =>
@@ -190,7 +194,14 @@ export async function checkFormDrift(app: App, opts: FormDriftOptions = {}): Pro
     if (await repo.updateRouteIfUnchanged(app.db, route, { drift })) {
       result.drifted.push({ routeId: route.id, formId: route.form_id, drift, isNew: true });
       app.logger.warn(
-        { routeId: route.id, formId: route.form_id, added: diff.added.length, removed: diff.removed.length, changed: diff.changed.length, affectedRules: drift.affected_rules.map((r) => r.rule) },
+        {
+          routeId: route.id,
+          formId: route.form_id,
+          added: diff.added.length,
+          removed: diff.removed.length,
+          changed: diff.changed.length,
+          affectedRules: drift.affected_rules.map((r) => r.rule),
+        },
         "a routed form's questions changed since its mapping was set; the route is flagged",
       );
     }
@@ -235,7 +246,14 @@ export function startFormDriftChecks(app: App, opts: FormDriftScheduleOptions = 
       const r = await runLockedFormDriftCheck(app, intervalMs);
       if (r && (r.drifted.length || r.baselined.length || r.cleared.length || r.failed.length)) {
         app.logger.info(
-          { checked: r.checked, drifted: r.drifted.length, newlyDrifted: r.drifted.filter((d) => d.isNew).length, baselined: r.baselined.length, cleared: r.cleared.length, unreadable: r.failed.length },
+          {
+            checked: r.checked,
+            drifted: r.drifted.length,
+            newlyDrifted: r.drifted.filter((d) => d.isNew).length,
+            baselined: r.baselined.length,
+            cleared: r.cleared.length,
+            unreadable: r.failed.length,
+          },
           'form drift check done',
         );
       }

@@ -21,9 +21,7 @@ export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResu
   const events = await repo.listOpenEvents(app.db, cutoff, SWEEP_BATCH);
   await app.queues.enqueueFetch(events.map((e) => e.id));
   const deliveries = await repo.listOpenDeliveries(app.db, cutoff, new Date(now), SWEEP_BATCH);
-  await app.queues.enqueueDeliveries(
-    deliveries.map((d) => ({ id: d.id, delayMs: d.next_attempt_at ? new Date(d.next_attempt_at).getTime() - now : 0 })),
-  );
+  await app.queues.enqueueDeliveries(deliveries.map((d) => ({ id: d.id, delayMs: d.next_attempt_at ? new Date(d.next_attempt_at).getTime() - now : 0 })));
   return { events: events.length, deliveries: deliveries.length };
 }
 
@@ -36,7 +34,7 @@ export async function purgeExpiredLeads(app: App, now = new Date()): Promise<num
 }
 
 const PURGE_INTERVAL_MS = 3_600_000;
-export const MAINTENANCE_LEASE = 'maintenance';
+const MAINTENANCE_LEASE = 'maintenance';
 
 export function startMaintenance(app: App): { stop(): Promise<void> } {
   const interval = app.config.maintenance.outboxSweepIntervalMs;

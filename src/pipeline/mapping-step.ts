@@ -34,12 +34,12 @@ export function hasOpenTargets(connector: MappingConnector): boolean {
  * names them when there are none). Unlike a suggestion, it never fills a required field with a
  * placeholder: a delivery does not invent values, and the CRM's refusal names the field.
  */
-export function defaultMappingFor(connector: MappingConnector, questions: FormQuestion[], fields: FieldDescriptor[] = []): Mapping {
+function defaultMappingFor(connector: MappingConnector, questions: FormQuestion[], fields: FieldDescriptor[] = []): Mapping {
   return suggestMapping(connector.id, questions, fields, presetFor(connector), { openTargets: hasOpenTargets(connector), fillRequired: false });
 }
 
 /** The route's own mapping, when it has a valid one. */
-export function routeMappingOf(route: Route | null | undefined): Mapping | null {
+function routeMappingOf(route: Route | null | undefined): Mapping | null {
   if (!route?.mapping) return null;
   const parsed = parseMapping(route.mapping);
   return parsed.ok ? parsed.mapping : null;
@@ -60,7 +60,7 @@ export async function mappingFieldsFor<C, K>(connector: Connector<C, K>, ctx: Co
   return support.targets === 'open' ? [...(support.knownTargets ?? [])] : connector.describeFields(ctx);
 }
 
-export function questionsFromLead(lead: CanonicalLead): FormQuestion[] {
+function questionsFromLead(lead: CanonicalLead): FormQuestion[] {
   return lead.answers.map((a) => ({ key: a.key, label: a.key, type: 'CUSTOM' }));
 }
 

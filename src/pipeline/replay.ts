@@ -34,7 +34,11 @@ export async function replayLead(app: App, leadId: string, statuses: DeliverySta
     await repo.ensureDeliveries(
       trx,
       matched
-        .filter((r) => (seen.has(r.destination_id) ? false : (seen.add(r.destination_id), true)))
+        .filter((r) => {
+          if (seen.has(r.destination_id)) return false;
+          seen.add(r.destination_id);
+          return true;
+        })
         .map((r) => ({ workspaceId: lead.workspace_id, leadId: lead.id, destinationId: r.destination_id, routeId: r.id })),
     );
     await repo.setLeadStatus(trx, lead.id, matched.length ? 'routed' : 'unrouted', matched.length ? null : reason);

@@ -7,7 +7,8 @@ import type { Route } from '../store/schema.js';
 
 /** `questions` (the form's, when known) let a filter written with an option's label match an option key. */
 export function selectRoutes(routes: Route[], lead: CanonicalLead, questions?: FormQuestion[] | null): { matched: Route[]; reason: string | null } {
-  if (routes.length === 0) return { matched: [], reason: lead.form.id ? `no route for page ${lead.page.id} form ${lead.form.id}` : `no route for page ${lead.page.id}` };
+  if (routes.length === 0)
+    return { matched: [], reason: lead.form.id ? `no route for page ${lead.page.id} form ${lead.form.id}` : `no route for page ${lead.page.id}` };
   const matched: Route[] = [];
   const reasons: string[] = [];
   for (const r of routes) {

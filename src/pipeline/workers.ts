@@ -56,7 +56,12 @@ async function fetchBatch(app: App, eventIds: number[]): Promise<string> {
 }
 
 /** A BullMQ worker on the configured backend, with its own connection. */
-function openWorker<T>(app: App, name: string, concurrency: number, processor: (job: Job<T>, token?: string) => Promise<string>): { worker: Worker<T>; conn: BackendConnection } {
+function openWorker<T>(
+  app: App,
+  name: string,
+  concurrency: number,
+  processor: (job: Job<T>, token?: string) => Promise<string>,
+): { worker: Worker<T>; conn: BackendConnection } {
   const { config } = app;
   const conn = openBackendConnection(app.queues.backend, { forWorker: true, poolMax: concurrency + 2 });
   const opts: WorkerOptions = {
@@ -87,11 +92,16 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     w.on('failed', (job, err) => logger.error({ queue: w.name, jobId: job?.id, err: errorSummary(err) }, 'job failed; the outbox sweep will queue it again'));
     // A queue backend that is down makes the worker report an error every second or so: the
     // caller logs the first at once and the rest at a falling rate.
-    w.on('error', (err) => (onDependencyError ? onDependencyError(`queue:${w.name}`, err) : logger.warn({ queue: w.name, err: errorSummary(err) }, 'worker error')));
+    w.on('error', (err) =>
+      onDependencyError ? onDependencyError(`queue:${w.name}`, err) : logger.warn({ queue: w.name, err: errorSummary(err) }, 'worker error'),
+    );
   }
   const maintenance = startMaintenance(app);
   const formDrift = startFormDriftChecks(app, { intervalMs: config.maintenance.formDriftIntervalMs });
-  logger.info({ fetchConcurrency: config.workers.fetchConcurrency, deliverConcurrency: config.workers.deliverConcurrency, queue: app.queues.backend.kind }, 'workers started');
+  logger.info(
+    { fetchConcurrency: config.workers.fetchConcurrency, deliverConcurrency: config.workers.deliverConcurrency, queue: app.queues.backend.kind },
+    'workers started',
+  );
   return {
     async close() {
       await maintenance.stop();

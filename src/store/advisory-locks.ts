@@ -39,7 +39,7 @@ export interface AdvisoryLockOptions {
   idleConnectionMs?: number;
 }
 
-export interface WithLockOptions {
+interface WithLockOptions {
   /**
    * Called when the lock ended before `fn` did (its connection died, or it was held past the
    * hold limit): another holder may have run alongside. `fn`'s result is still returned.

@@ -29,8 +29,11 @@ export class EmbeddedPostgresError extends Error {
 }
 
 /** Another LeadRelay server already runs on this data directory. */
-export class DataDirInUseError extends EmbeddedPostgresError {
-  constructor(readonly pid: number, dir: string) {
+class DataDirInUseError extends EmbeddedPostgresError {
+  constructor(
+    readonly pid: number,
+    dir: string,
+  ) {
     super(`another LeadRelay server (pid ${pid}) is already running on ${dir}; stop it first, or give this one its own DATA_DIR`);
     this.name = 'DataDirInUseError';
   }
@@ -83,7 +86,10 @@ async function loadBinaries(): Promise<Binaries> {
   try {
     return (await import(name)) as Binaries;
   } catch (err) {
-    throw new EmbeddedPostgresError(`the embedded PostgreSQL binaries for ${platform()}-${arch()} (${name}) are not installed; run npm install, or set DATABASE_URL to a PostgreSQL server`, { cause: err });
+    throw new EmbeddedPostgresError(
+      `the embedded PostgreSQL binaries for ${platform()}-${arch()} (${name}) are not installed; run npm install, or set DATABASE_URL to a PostgreSQL server`,
+      { cause: err },
+    );
   }
 }
 
@@ -172,7 +178,8 @@ async function withMutex<T>(p: Paths, waitMs: number, fn: () => Promise<T>): Pro
       const holder = Number(readFileSafe(p.mutex));
       // An empty file is a holder between create and write: give it a moment.
       if (holder && !isAlive(holder)) rmSync(p.mutex, { force: true });
-      else if (Date.now() > deadline) throw new EmbeddedPostgresError(`timed out waiting for process ${holder || '?'} to finish starting or stopping the embedded PostgreSQL (${p.mutex})`);
+      else if (Date.now() > deadline)
+        throw new EmbeddedPostgresError(`timed out waiting for process ${holder || '?'} to finish starting or stopping the embedded PostgreSQL (${p.mutex})`);
       else await sleep(50);
     }
   }
@@ -210,7 +217,10 @@ async function runAsIds(): Promise<{ uid: number; gid: number } | null> {
     return { uid: await id('-u'), gid: await id('-g') };
   } catch {
     await run('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'], {}).catch((err) => {
-      throw new EmbeddedPostgresError('running as root, PostgreSQL needs a "postgres" system user, and creating one failed; create it, or run LeadRelay as another user', { cause: err });
+      throw new EmbeddedPostgresError(
+        'running as root, PostgreSQL needs a "postgres" system user, and creating one failed; create it, or run LeadRelay as another user',
+        { cause: err },
+      );
     });
     return { uid: await id('-u'), gid: await id('-g') };
   }
@@ -240,14 +250,18 @@ async function initialise(bin: Binaries, p: Paths, ids: { uid: number; gid: numb
   mkdirSync(p.pgdata, { recursive: true, mode: 0o700 });
   if (!existsSync(p.passwordFile)) writeFileSync(p.passwordFile, randomBytes(24).toString('base64url'), { mode: 0o600 });
   const pwfile = join(p.root, `.pwfile-${process.pid}`);
-  writeFileSync(pwfile, readFileSafe(p.passwordFile) + '\n', { mode: 0o600 });
+  writeFileSync(pwfile, `${readFileSafe(p.passwordFile)}\n`, { mode: 0o600 });
   if (ids) {
     chownSync(p.pgdata, ids.uid, ids.gid);
     chownSync(pwfile, ids.uid, ids.gid);
     openPathFor(p.root, ids);
   }
   try {
-    await run(bin.initdb, ['--pgdata', p.pgdata, '--username', DB_USER, '--pwfile', pwfile, '--auth', 'scram-sha-256', '--encoding', 'UTF8', '--locale', 'C'], ids ?? {});
+    await run(
+      bin.initdb,
+      ['--pgdata', p.pgdata, '--username', DB_USER, '--pwfile', pwfile, '--auth', 'scram-sha-256', '--encoding', 'UTF8', '--locale', 'C'],
+      ids ?? {},
+    );
   } finally {
     rmSync(pwfile, { force: true });
   }
@@ -264,11 +278,11 @@ async function startServer(bin: Binaries, p: Paths, port: number, ids: { uid: nu
   // Small, durable defaults for one program on one machine; TCP on loopback only, no socket file.
   const serverOptions = [
     `-p ${chosen}`,
-    "-c listen_addresses=127.0.0.1",
+    '-c listen_addresses=127.0.0.1',
     "-c unix_socket_directories=''",
     '-c shared_buffers=32MB',
     '-c max_connections=100',
-    "-c dynamic_shared_memory_type=posix",
+    '-c dynamic_shared_memory_type=posix',
   ].join(' ');
   await run(bin.pg_ctl, ['start', '--pgdata', p.pgdata, '--log', p.logFile, '--wait', '--timeout', '60', '-o', serverOptions], ids ?? {});
   return readPostmaster(p.pgdata)?.port ?? chosen;

@@ -16,6 +16,8 @@ export async function tryTakeLease(db: Db, name: string, holder: string, ttlMs: 
 
 /** How long the lease has left, in ms (null: nobody holds it). For tests and diagnostics. */
 export async function leaseRemainingMs(db: Db, name: string): Promise<number | null> {
-  const { rows } = await sql<{ ms: number }>`select extract(epoch from (expires_at - now())) * 1000 as ms from leases where name = ${name} and expires_at > now()`.execute(db);
+  const { rows } = await sql<{
+    ms: number;
+  }>`select extract(epoch from (expires_at - now())) * 1000 as ms from leases where name = ${name} and expires_at > now()`.execute(db);
   return rows.length ? Number(rows[0].ms) : null;
 }

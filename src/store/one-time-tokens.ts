@@ -11,24 +11,27 @@ const hashToken = (token: string) => createHash('sha256').update(token, 'utf8').
  * one was (nothing is claimed). Forgets claims whose tokens have expired anyway.
  */
 export async function claimOneTimeTokens(db: Db, tokens: { token: string; expiresAt: Date }[]): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
-    await sql`delete from used_tokens where expires_at < now()`.execute(trx);
-    for (const t of tokens) {
-      const { rows } = await sql`
+  return db
+    .transaction()
+    .execute(async (trx) => {
+      await sql`delete from used_tokens where expires_at < now()`.execute(trx);
+      for (const t of tokens) {
+        const { rows } = await sql`
         insert into used_tokens (token_hash, expires_at) values (${hashToken(t.token)}, ${t.expiresAt})
         on conflict (token_hash) do nothing
         returning token_hash
       `.execute(trx);
-      if (rows.length === 0) {
-        // Roll back the tokens claimed so far: this attempt claims nothing.
-        throw new TokenAlreadyUsed();
+        if (rows.length === 0) {
+          // Roll back the tokens claimed so far: this attempt claims nothing.
+          throw new TokenAlreadyUsed();
+        }
       }
-    }
-    return true;
-  }).catch((err) => {
-    if (err instanceof TokenAlreadyUsed) return false;
-    throw err;
-  });
+      return true;
+    })
+    .catch((err) => {
+      if (err instanceof TokenAlreadyUsed) return false;
+      throw err;
+    });
 }
 
 export async function isOneTimeTokenUsed(db: Db, token: string): Promise<boolean> {

@@ -31,13 +31,16 @@ export async function upsertPage(db: Db, p: { workspaceId: string; pageId: strin
     .insertInto('pages')
     .values({ workspace_id: p.workspaceId, page_id: p.pageId, name: p.name, token_envelope: p.tokenEnvelope })
     .onConflict((oc) =>
-      oc.column('page_id').doUpdateSet({
-        token_envelope: p.tokenEnvelope,
-        name: sql`coalesce(excluded.name, pages.name)`,
-        status: 'active',
-        status_reason: null,
-        updated_at: sql`now()`,
-      }).where('pages.workspace_id', '=', p.workspaceId),
+      oc
+        .column('page_id')
+        .doUpdateSet({
+          token_envelope: p.tokenEnvelope,
+          name: sql`coalesce(excluded.name, pages.name)`,
+          status: 'active',
+          status_reason: null,
+          updated_at: sql`now()`,
+        })
+        .where('pages.workspace_id', '=', p.workspaceId),
     )
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -94,7 +97,11 @@ export async function updateDestinationCredentials(db: Db, id: string, envelope:
 
 /** Replaces a destination's (non-secret) config, e.g. a webhook's new URL. */
 export async function updateDestinationConfig(db: Db, id: string, config: Record<string, unknown>): Promise<void> {
-  await db.updateTable('destinations').set({ config: json(config), updated_at: sql`now()` }).where('id', '=', id).execute();
+  await db
+    .updateTable('destinations')
+    .set({ config: json(config), updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function setDestinationStatus(db: Db, id: string, status: Destination['status'], reason: string | null): Promise<void> {
@@ -241,7 +248,10 @@ export interface NewLeadgenEvent {
  * The rows travel as nine arrays through unnest(): the statement text is the same whatever the
  * batch size (PostgreSQL plans it once per connection) and it binds 9 parameters, not 9 per row.
  */
-export async function recordLeadgenEvents(db: Db, rows: NewLeadgenEvent[]): Promise<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }[]> {
+export async function recordLeadgenEvents(
+  db: Db,
+  rows: NewLeadgenEvent[],
+): Promise<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }[]> {
   if (rows.length === 0) return [];
   const col = <T>(f: (r: NewLeadgenEvent) => T) => rows.map(f);
   const result = await sql<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }>`
@@ -278,7 +288,14 @@ export async function setEventStatus(
 
 /** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
 export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number }[]> {
-  return db.selectFrom('leadgen_events').select('id').where('status', '=', 'received').where('updated_at', '<', unchangedSince).orderBy('id').limit(limit).execute();
+  return db
+    .selectFrom('leadgen_events')
+    .select('id')
+    .where('status', '=', 'received')
+    .where('updated_at', '<', unchangedSince)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
 }
 
 /** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
@@ -310,12 +327,7 @@ export async function insertLead(db: Db, lead: NewLead): Promise<Lead> {
     .returningAll()
     .executeTakeFirst();
   if (inserted) return inserted;
-  return db
-    .selectFrom('leads')
-    .selectAll()
-    .where('workspace_id', '=', lead.workspace_id)
-    .where('leadgen_id', '=', lead.leadgen_id)
-    .executeTakeFirstOrThrow();
+  return db.selectFrom('leads').selectAll().where('workspace_id', '=', lead.workspace_id).where('leadgen_id', '=', lead.leadgen_id).executeTakeFirstOrThrow();
 }
 
 export async function findLead(db: Db, id: string): Promise<Lead | undefined> {
@@ -374,10 +386,7 @@ export async function listUnroutedLeads(db: Db, workspaceId: string | null, form
 
 // ---------- deliveries ----------
 /** One delivery per lead × destination; a repeat is a no-op. Returns every delivery of the lead. */
-export async function ensureDeliveries(
-  db: Db,
-  rows: { workspaceId: string; leadId: string; destinationId: string; routeId: string }[],
-): Promise<Delivery[]> {
+export async function ensureDeliveries(db: Db, rows: { workspaceId: string; leadId: string; destinationId: string; routeId: string }[]): Promise<Delivery[]> {
   if (rows.length > 0) {
     await db
       .insertInto('deliveries')
@@ -400,7 +409,11 @@ export async function listDeliveriesOfLead(db: Db, leadId: string): Promise<Deli
 }
 
 export async function updateDelivery(db: Db, id: string, set: Record<string, unknown>): Promise<void> {
-  await db.updateTable('deliveries').set({ ...set, updated_at: sql`now()` }).where('id', '=', id).execute();
+  await db
+    .updateTable('deliveries')
+    .set({ ...set, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
 }
 
 /**
@@ -414,7 +427,12 @@ export async function parkDeliveryIfPending(
   id: string,
   lastError: { last_error_kind: string | null; last_error_reason: string | null; last_error_message: string | null },
 ): Promise<void> {
-  await db.updateTable('deliveries').set({ ...lastError, status: 'parked', updated_at: new Date() }).where('id', '=', id).where('status', '=', 'pending').execute();
+  await db
+    .updateTable('deliveries')
+    .set({ ...lastError, status: 'parked', updated_at: new Date() })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
 }
 
 export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: string; next_attempt_at: Date | null }[]> {
@@ -457,7 +475,15 @@ export async function resetDeliveriesOfLead(db: Db, leadId: string, statuses: De
   if (statuses.length === 0) return [];
   return db
     .updateTable('deliveries')
-    .set({ status: 'pending', attempts: 0, updated_at: sql`now()`, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
+    .set({
+      status: 'pending',
+      attempts: 0,
+      updated_at: sql`now()`,
+      next_attempt_at: null,
+      last_error_kind: null,
+      last_error_reason: null,
+      last_error_message: null,
+    })
     .where('lead_id', '=', leadId)
     .where('status', 'in', statuses)
     .returning('id')

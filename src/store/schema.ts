@@ -5,20 +5,20 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, string | undefined, string>;
 
-export type PageStatus = 'active' | 'needs_reauth';
-export type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
+type PageStatus = 'active' | 'needs_reauth';
+type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
 export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed';
-export type LeadStatus = 'routed' | 'unrouted';
+type LeadStatus = 'routed' | 'unrouted';
 export type DeliveryStatus = 'pending' | 'delivered' | 'dead' | 'parked';
 
-export interface WorkspacesTable {
+interface WorkspacesTable {
   id: Generated<string>;
   name: string;
   lead_retention_days: Generated<number>;
   created_at: GeneratedTimestamp;
 }
 
-export interface PagesTable {
+interface PagesTable {
   id: Generated<string>;
   workspace_id: string;
   page_id: string;
@@ -30,7 +30,7 @@ export interface PagesTable {
   updated_at: GeneratedTimestamp;
 }
 
-export interface DestinationsTable {
+interface DestinationsTable {
   id: Generated<string>;
   workspace_id: string;
   type: string;
@@ -44,7 +44,7 @@ export interface DestinationsTable {
   updated_at: GeneratedTimestamp;
 }
 
-export interface RoutesTable {
+interface RoutesTable {
   id: Generated<string>;
   workspace_id: string;
   page_id: string;
@@ -59,7 +59,7 @@ export interface RoutesTable {
   updated_at: GeneratedTimestamp;
 }
 
-export interface LeadgenEventsTable {
+interface LeadgenEventsTable {
   id: Generated<number>;
   page_id: string;
   leadgen_id: string;
@@ -77,7 +77,7 @@ export interface LeadgenEventsTable {
   updated_at: GeneratedTimestamp;
 }
 
-export interface LeadsTable {
+interface LeadsTable {
   id: Generated<string>;
   workspace_id: string;
   event_id: number | null;
@@ -104,7 +104,7 @@ export interface LeadsTable {
   erased_at: Timestamp | null;
 }
 
-export interface DeliveriesTable {
+interface DeliveriesTable {
   id: Generated<string>;
   workspace_id: string;
   lead_id: string;
@@ -125,7 +125,7 @@ export interface DeliveriesTable {
   delivered_at: Timestamp | null;
 }
 
-export interface DeliveryAttemptsTable {
+interface DeliveryAttemptsTable {
   id: Generated<number>;
   workspace_id: string;
   delivery_id: string;
@@ -140,7 +140,7 @@ export interface DeliveryAttemptsTable {
   response_body: string | null;
 }
 
-export interface FormsTable {
+interface FormsTable {
   workspace_id: string;
   form_id: string;
   page_id: string;
@@ -149,13 +149,13 @@ export interface FormsTable {
   fetched_at: GeneratedTimestamp;
 }
 
-export interface LeasesTable {
+interface LeasesTable {
   name: string;
   holder: string;
   expires_at: Date;
 }
 
-export interface ConnectorRecentRecordsTable {
+interface ConnectorRecentRecordsTable {
   workspace_id: string;
   destination_id: string;
   /** Keyed hash (HMAC-SHA256, hex) of the destination id and a person key. */
@@ -164,7 +164,7 @@ export interface ConnectorRecentRecordsTable {
   created_at: GeneratedTimestamp;
 }
 
-export interface UsedTokensTable {
+interface UsedTokensTable {
   token_hash: string;
   expires_at: Date;
 }

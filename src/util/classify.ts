@@ -141,7 +141,7 @@ export function readRetryAfterMs(headers: HeaderBag | undefined, nowMs: number, 
 // ---- reasons --------------------------------------------------------------------------------
 
 /** One reason part in lower snake case: `ERR tls/cert` → `err_tls_cert`; nothing left → `unknown`. */
-export function reasonPart(part: string | number): string {
+function reasonPart(part: string | number): string {
   const slug = String(part)
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '_')
@@ -168,7 +168,7 @@ export function statusReason(status: number): string {
 // ---- no response ----------------------------------------------------------------------------
 
 /** Codes meaning the call ran out of time (Node, axios, undici). Their reason is `timeout`. */
-export const TIMEOUT_CODES: ReadonlySet<string> = new Set([
+const TIMEOUT_CODES: ReadonlySet<string> = new Set([
   'ETIMEDOUT',
   'ESOCKETTIMEDOUT',
   'ECONNABORTED',
@@ -179,7 +179,7 @@ export const TIMEOUT_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Codes of transport failures (no usable response), besides the timeouts. */
-export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
   'ENOTFOUND',

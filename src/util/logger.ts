@@ -5,9 +5,32 @@ import { pino, type Logger } from 'pino';
 export type { Logger };
 
 const REDACT = [
-  'token', 'accessToken', 'refreshToken', 'access_token', 'refresh_token', 'secret', 'appSecret', 'password',
-  'authorization', 'headers.authorization', 'credentials', 'answers', 'field_data', 'fields', 'body', 'email', 'phone',
-  '*.token', '*.accessToken', '*.refreshToken', '*.access_token', '*.secret', '*.credentials', '*.answers', '*.field_data', '*.body',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'access_token',
+  'refresh_token',
+  'secret',
+  'appSecret',
+  'password',
+  'authorization',
+  'headers.authorization',
+  'credentials',
+  'answers',
+  'field_data',
+  'fields',
+  'body',
+  'email',
+  'phone',
+  '*.token',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.access_token',
+  '*.secret',
+  '*.credentials',
+  '*.answers',
+  '*.field_data',
+  '*.body',
 ];
 
 export function createLogger(level: string, opts: { name?: string; destination?: NodeJS.WritableStream } = {}): Logger {

@@ -17,7 +17,12 @@ export function createMetrics(): Metrics {
     registry,
     webhookChanges: new Counter({ name: 'leadrelay_webhook_changes_total', help: 'leadgen changes accepted from Meta', registers: [registry] }),
     webhookRejected: new Counter({ name: 'leadrelay_webhook_rejected_total', help: 'webhook requests refused', labelNames: ['reason'], registers: [registry] }),
-    deliveries: new Counter({ name: 'leadrelay_delivery_attempts_total', help: 'delivery attempts by outcome', labelNames: ['outcome', 'type'], registers: [registry] }),
+    deliveries: new Counter({
+      name: 'leadrelay_delivery_attempts_total',
+      help: 'delivery attempts by outcome',
+      labelNames: ['outcome', 'type'],
+      registers: [registry],
+    }),
     deliveryLatency: new Histogram({
       name: 'leadrelay_lead_to_destination_seconds',
       help: 'time from webhook receipt to delivery',

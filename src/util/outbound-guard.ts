@@ -34,7 +34,7 @@ export interface ResolvedAddress {
 export type ResolveHost = (hostname: string) => Promise<ResolvedAddress[]>;
 
 /** `dns.lookup` with `all: true`: the same answer (hosts file included) a plain connect would use. */
-export const resolveHostWithDns: ResolveHost = async (hostname) => {
+const resolveHostWithDns: ResolveHost = async (hostname) => {
   const found = await dnsLookup(hostname, { all: true, verbatim: true });
   return found.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
 };
@@ -85,12 +85,7 @@ export interface PinnedDestination {
   addresses: ResolvedAddress[];
 }
 
-export type GuardRefusalReason =
-  | 'invalid_url'
-  | 'scheme_refused'
-  | 'credentials_in_url'
-  | 'dns_lookup_failed'
-  | 'private_address_refused';
+type GuardRefusalReason = 'invalid_url' | 'scheme_refused' | 'credentials_in_url' | 'dns_lookup_failed' | 'private_address_refused';
 
 export interface GuardRefusal {
   reason: GuardRefusalReason;
@@ -149,7 +144,7 @@ export async function guardOutboundUrl(rawUrl: string, policy: OutboundPolicy): 
   if (!policy.allowPrivateDestinations) {
     for (const a of addresses) {
       const verdict = classifyAddress(a.address);
-      if (!verdict || !verdict.isPublic) {
+      if (!verdict?.isPublic) {
         return refuse(
           'private_address_refused',
           `the host "${hostname}" resolves to ${a.address} (${verdict?.range ?? 'not an IP address'}); ` +
@@ -176,7 +171,11 @@ export function createPinnedAgent(destination: PinnedDestination): http.Agent {
     }
     // Node (autoSelectFamily, on by default in Node 20) asks for `all: true` and wants a list;
     // every address in it was checked, so trying them in turn (e.g. ::1 then 127.0.0.1) is safe.
-    if (options?.all) callback(null, destination.addresses.map((a) => ({ address: a.address, family: a.family })));
+    if (options?.all)
+      callback(
+        null,
+        destination.addresses.map((a) => ({ address: a.address, family: a.family })),
+      );
     else callback(null, destination.address, destination.family);
   }) as unknown as LookupFunction;
   const agentOptions = { keepAlive: false, lookup: pinnedLookup };

@@ -34,7 +34,7 @@ export interface ContractHarness {
   rateLimit: RateLimitCase;
 }
 
-export interface RateLimitCase {
+interface RateLimitCase {
   /** The CRM's answer in a few words, for the test title (e.g. `403 REQUEST_LIMIT_EXCEEDED, no Retry-After`). */
   answer: string;
   /** The reason the connector must report. */

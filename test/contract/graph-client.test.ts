@@ -9,8 +9,6 @@ import { createGraphClient, type GraphClient, type GraphClientOptions } from '..
 import { GraphError } from '../../src/meta/graph-errors.js';
 import type { GraphLead } from '../../src/meta/graph-types.js';
 
-
-
 const ORIGIN = 'http://127.0.0.1:9';
 const VERSION = 'v25.0';
 const APP_ID = '1234567890';
@@ -148,7 +146,11 @@ describe('Graph client (contract)', () => {
       await client.getLead('42', TOKEN);
       expect(times).to.deep.equal([String(NOW_S), String(NOW_S + 61)]);
       expect(proofs[0]).to.not.equal(proofs[1]);
-      expect(proofs[1]).to.equal(createHmac('sha256', APP_SECRET).update(`${TOKEN}|${NOW_S + 61}`).digest('hex'));
+      expect(proofs[1]).to.equal(
+        createHmac('sha256', APP_SECRET)
+          .update(`${TOKEN}|${NOW_S + 61}`)
+          .digest('hex'),
+      );
     });
 
     it('refuses an id that is not a Graph id without calling Meta', async () => {
@@ -230,7 +232,10 @@ describe('Graph client (contract)', () => {
     });
 
     it('reports a lead without created_time as an invalid response, naming the field, not its values', async () => {
-      nock(ORIGIN).get(`/${VERSION}/78`).query(true).reply(200, { id: '78', field_data: [{ name: 'email', values: ['secret@example.com'] }] });
+      nock(ORIGIN)
+        .get(`/${VERSION}/78`)
+        .query(true)
+        .reply(200, { id: '78', field_data: [{ name: 'email', values: ['secret@example.com'] }] });
       const err = await expectGraphError(makeClient().getLead('78', TOKEN));
       expect(err.info).to.include({ category: 'unknown', reason: 'graph_response_invalid' });
       expect(err.message).to.include('created_time');
@@ -327,7 +332,8 @@ describe('Graph client (contract)', () => {
     });
 
     it('does not retry 100/33 and calls it not_found', async () => {
-      const message = "Unsupported get request. Object with ID '507' does not exist, cannot be loaded due to missing permissions, or does not support this operation.";
+      const message =
+        "Unsupported get request. Object with ID '507' does not exist, cannot be loaded due to missing permissions, or does not support this operation.";
       const path = scriptPath(`/${VERSION}/507`, [
         [400, { error: { message, type: 'GraphMethodException', code: 100, error_subcode: 33, fbtrace_id: 'TraceXyz' } }],
         [200, leadJson],
@@ -365,7 +371,10 @@ describe('Graph client (contract)', () => {
       const seen: Record<string, string>[] = [];
       const page = (ids: string[], after: string | undefined, hasNext: boolean) => ({
         data: ids.map((id) => ({ ...leadJson, id })),
-        paging: { cursors: { before: 'B', ...(after ? { after } : {}) }, ...(hasNext ? { next: `https://graph.facebook.com/${VERSION}/555666777/leads?after=${after}` } : {}) },
+        paging: {
+          cursors: { before: 'B', ...(after ? { after } : {}) },
+          ...(hasNext ? { next: `https://graph.facebook.com/${VERSION}/555666777/leads?after=${after}` } : {}),
+        },
       });
       const pages: Record<string, unknown> = {
         first: page(['1', '2'], 'CURSOR_A', true),
@@ -429,7 +438,15 @@ describe('Graph client (contract)', () => {
           locale: 'en_US',
           questions: [
             { id: '901', key: 'email', label: 'Email', type: 'EMAIL' },
-            { key: 'bike', label: 'Which bike?', type: 'CUSTOM', options: [{ key: 'road', value: 'Road bike' }, { key: 'mtb', value: 'Mountain bike' }] },
+            {
+              key: 'bike',
+              label: 'Which bike?',
+              type: 'CUSTOM',
+              options: [
+                { key: 'road', value: 'Road bike' },
+                { key: 'mtb', value: 'Mountain bike' },
+              ],
+            },
           ],
         });
       const form = await makeClient().getForm('555666777', TOKEN);
@@ -476,7 +493,9 @@ describe('Graph client (contract)', () => {
       nock(ORIGIN)
         .get(`/${VERSION}/debug_token`)
         .query(true)
-        .reply(200, { data: { app_id: APP_ID, is_valid: false, expires_at: 1_790_000_000, error: { code: 190, subcode: 460, message: 'changed password' }, scopes: [] } });
+        .reply(200, {
+          data: { app_id: APP_ID, is_valid: false, expires_at: 1_790_000_000, error: { code: 190, subcode: 460, message: 'changed password' }, scopes: [] },
+        });
       const result = await makeClient().debugToken(TOKEN);
       expect(result).to.include({ isValid: false, expiresAt: 1_790_000_000, errorCode: 190, errorSubcode: 460 });
     });
@@ -491,7 +510,12 @@ describe('Graph client (contract)', () => {
         .get(`/${VERSION}/debug_token`)
         .query(true)
         .reply(200, { data: { error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' }, is_valid: false, scopes: [] } });
-      expect(await makeClient().debugToken(TOKEN)).to.include({ isValid: false, profileId: null, errorCode: 190, errorMessage: 'Invalid OAuth access token - Cannot parse access token' });
+      expect(await makeClient().debugToken(TOKEN)).to.include({
+        isValid: false,
+        profileId: null,
+        errorCode: 190,
+        errorMessage: 'Invalid OAuth access token - Cannot parse access token',
+      });
     });
 
     it('debugToken without an app id fails clearly without calling Meta', async () => {
@@ -526,8 +550,23 @@ describe('Graph client (contract)', () => {
 
     it('listSubscribedApps reads the installed apps and their fields, across pages', async () => {
       scriptPath(`/${VERSION}/100200300/subscribed_apps`, [
-        [200, { data: [{ category: 'Business', link: 'https://example.com/app', name: 'Other app', id: 555, subscribed_fields: ['feed'] }], paging: { cursors: { before: 'b1', after: 'a1' }, next: 'https://graph/next' } }],
-        [200, { data: [{ name: 'LeadRelay', id: APP_ID, subscribed_fields: ['leadgen', 'feed'] }, { name: 'Old app', id: '777' }], paging: { cursors: { before: 'b2', after: 'a2' } } }],
+        [
+          200,
+          {
+            data: [{ category: 'Business', link: 'https://example.com/app', name: 'Other app', id: 555, subscribed_fields: ['feed'] }],
+            paging: { cursors: { before: 'b1', after: 'a1' }, next: 'https://graph/next' },
+          },
+        ],
+        [
+          200,
+          {
+            data: [
+              { name: 'LeadRelay', id: APP_ID, subscribed_fields: ['leadgen', 'feed'] },
+              { name: 'Old app', id: '777' },
+            ],
+            paging: { cursors: { before: 'b2', after: 'a2' } },
+          },
+        ],
       ]);
       const apps = await makeClient().listSubscribedApps('100200300', TOKEN);
       expect(apps).to.deep.equal([
@@ -543,7 +582,10 @@ describe('Graph client (contract)', () => {
     });
 
     it('listSubscribedApps without the Page permission is permission_missing', async () => {
-      nock(ORIGIN).get(`/${VERSION}/100200300/subscribed_apps`).query(true).reply(400, graphError(210, undefined, '(#210) A page access token is required to request this resource.'));
+      nock(ORIGIN)
+        .get(`/${VERSION}/100200300/subscribed_apps`)
+        .query(true)
+        .reply(400, graphError(210, undefined, '(#210) A page access token is required to request this resource.'));
       const err = await expectGraphError(makeClient().listSubscribedApps('100200300', TOKEN));
       expect(err.info.category).to.equal('permission_missing');
     });

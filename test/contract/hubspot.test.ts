@@ -17,7 +17,7 @@ import {
   type HubspotOAuthCredentials,
   type HubspotSettings,
 } from '../../connectors/hubspot/index.js';
-import { ConnectorError, type Connector, type ConnectorContext, type ConnectorSettings, type DeliveryRecord } from '../../connectors/types.js';
+import type { ConnectorContext, ConnectorSettings, DeliveryRecord } from '../../connectors/types.js';
 import { makeSampleLead, makeSampleRecord, makeTestContext, testConnectorSettings, testCrmSettings } from '../helpers/sample-lead.js';
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
 import { expectConnectorError, recordThrownErrors, runConnectorContract } from './connector-contract.js';
@@ -173,7 +173,12 @@ const allLeadRelayProperties = LEADRELAY_PROPERTIES.map((d) => propertyJson(d.na
 const { connector: recordingConnector, thrownErrors } = recordThrownErrors(hubspotConnector);
 
 function recordWithoutEmail(): DeliveryRecord {
-  const lead = makeSampleLead({ answers: [{ key: 'full_name', values: ['Zoë Ångström-Núñez'] }, { key: 'phone_number', values: ['+44 7700 900123'] }] });
+  const lead = makeSampleLead({
+    answers: [
+      { key: 'full_name', values: ['Zoë Ångström-Núñez'] },
+      { key: 'phone_number', values: ['+44 7700 900123'] },
+    ],
+  });
   return makeSampleRecord({ lead, fields: { firstname: 'Zoë', phone: '+447700900123' } });
 }
 
@@ -191,6 +196,12 @@ describe('hubspot connector (nock)', () => {
   after(() => {
     nock.cleanAll();
     nock.enableNetConnect();
+    // No error the connector threw in this suite may carry a secret.
+    expect(thrownErrors.length, 'errors were collected').to.be.greaterThan(10);
+    for (const err of thrownErrors) {
+      const message = (err as Error).message;
+      for (const secret of SECRETS) expect(message, 'a secret in an error message').to.not.contain(secret);
+    }
   });
 
   runConnectorContract('hubspot', recordingConnector, {
@@ -198,7 +209,11 @@ describe('hubspot connector (nock)', () => {
     sampleRecord: () => makeSampleRecord(),
     // HubSpot's 429 (usage guidelines) has no Retry-After: the policy is in the body and the
     // window in X-HubSpot-RateLimit-Interval-Milliseconds, which is the wait.
-    rateLimit: { answer: '429 TEN_SECONDLY_ROLLING with X-HubSpot-RateLimit-*, no Retry-After', reason: 'hubspot_rate_limit_ten_secondly', retryAfterMs: 10_000 },
+    rateLimit: {
+      answer: '429 TEN_SECONDLY_ROLLING with X-HubSpot-RateLimit-*, no Retry-After',
+      reason: 'hubspot_rate_limit_ten_secondly',
+      retryAfterMs: 10_000,
+    },
     arrange(scenario, record) {
       const interceptor = nock(API)
         .matchHeader('authorization', `Bearer ${PAT}`)
@@ -250,7 +265,12 @@ describe('hubspot connector (nock)', () => {
 
       const result = await recordingConnector.deliver(makeContext(undefined, { portalId: '4242' }), record);
 
-      expect(result).to.include({ externalId: 'ext-created-1', action: 'created', url: 'https://app.hubspot.com/contacts/4242/record/0-1/ext-created-1', httpStatus: 200 });
+      expect(result).to.include({
+        externalId: 'ext-created-1',
+        action: 'created',
+        url: 'https://app.hubspot.com/contacts/4242/record/0-1/ext-created-1',
+        httpStatus: 200,
+      });
       expect(sent?.inputs).to.have.length(1);
       const input = sent!.inputs[0];
       expect(input).to.include({ idProperty: 'email', id: 'zoe.angstrom@example.com', objectWriteTraceId: record.idempotencyKey });
@@ -301,7 +321,10 @@ describe('hubspot connector (nock)', () => {
 
     it('matches a lead without an email by lr_fb_lead_id, after checking the property exists (once per destination)', async () => {
       const bodies: { inputs: { idProperty: string; id: string; properties: Record<string, string> }[] }[] = [];
-      nock(API).get(PROPERTIES_PATH).query(true).reply(200, { results: [...defaultProperties, ...allLeadRelayProperties] });
+      nock(API)
+        .get(PROPERTIES_PATH)
+        .query(true)
+        .reply(200, { results: [...defaultProperties, ...allLeadRelayProperties] });
       nock(API)
         .post(UPSERT_PATH, (body) => {
           bodies.push(body);
@@ -349,7 +372,9 @@ describe('hubspot connector (nock)', () => {
     });
 
     it('creates the lr_ properties once and retries when HubSpot says one does not exist', async () => {
-      nock(API).post(UPSERT_PATH).reply(400, legacyValidationBody('Property "lr_campaign_name" does not exist', 'PROPERTY_DOESNT_EXIST', 'lr_campaign_name'));
+      nock(API)
+        .post(UPSERT_PATH)
+        .reply(400, legacyValidationBody('Property "lr_campaign_name" does not exist', 'PROPERTY_DOESNT_EXIST', 'lr_campaign_name'));
       nock(API)
         .get(PROPERTIES_PATH)
         .query(true)
@@ -370,19 +395,23 @@ describe('hubspot connector (nock)', () => {
       expect(createdName).to.equal('lr_campaign_name');
 
       // Still missing right after creating it: dead-letter with the field, no loop.
-      nock(API).post(UPSERT_PATH).reply(400, legacyValidationBody('Property "lr_campaign_name" does not exist', 'PROPERTY_DOESNT_EXIST', 'lr_campaign_name'));
+      nock(API)
+        .post(UPSERT_PATH)
+        .reply(400, legacyValidationBody('Property "lr_campaign_name" does not exist', 'PROPERTY_DOESNT_EXIST', 'lr_campaign_name'));
       const err = await expectConnectorError(recordingConnector.deliver(ctx, makeSampleRecord()));
       expect(err).to.include({ kind: 'invalid', reason: 'hubspot_property_doesnt_exist', field: 'lr_campaign_name' });
     });
 
     it('reports a missing schema-write scope while creating properties as auth, naming the scope', async () => {
       nock(API).get(PROPERTIES_PATH).query(true).reply(200, { results: defaultProperties });
-      nock(API).post(GROUPS_PATH).reply(403, {
-        status: 'error',
-        message: "This app hasn't been granted all required scopes to make this call.",
-        category: 'MISSING_SCOPES',
-        errors: [{ message: 'One or more of the following scopes are required.', context: { requiredGranularScopes: ['crm.schemas.contacts.write'] } }],
-      });
+      nock(API)
+        .post(GROUPS_PATH)
+        .reply(403, {
+          status: 'error',
+          message: "This app hasn't been granted all required scopes to make this call.",
+          category: 'MISSING_SCOPES',
+          errors: [{ message: 'One or more of the following scopes are required.', context: { requiredGranularScopes: ['crm.schemas.contacts.write'] } }],
+        });
       const err = await expectConnectorError(recordingConnector.deliver(makeContext(), recordWithoutEmail()));
       expect(err).to.include({ kind: 'auth', reason: 'hubspot_missing_scopes', httpStatus: 403 });
       expect(err.crmMessage).to.contain('crm.schemas.contacts.write');
@@ -422,9 +451,16 @@ describe('hubspot connector (nock)', () => {
     });
 
     it("reports a 400 with HubSpot's message and field, and keeps lead data out of the error message", async () => {
-      nock(API).post(UPSERT_PATH).reply(400, legacyValidationBody('Email address zoe.angstrom@example.com is invalid', 'INVALID_EMAIL', 'email'));
+      nock(API)
+        .post(UPSERT_PATH)
+        .reply(400, legacyValidationBody('Email address zoe.angstrom@example.com is invalid', 'INVALID_EMAIL', 'email'));
       const err = await expectConnectorError(recordingConnector.deliver(makeContext(), makeSampleRecord()));
-      expect(err).to.include({ kind: 'invalid', reason: 'hubspot_invalid_email', field: 'email', crmMessage: 'Email address zoe.angstrom@example.com is invalid' });
+      expect(err).to.include({
+        kind: 'invalid',
+        reason: 'hubspot_invalid_email',
+        field: 'email',
+        crmMessage: 'Email address zoe.angstrom@example.com is invalid',
+      });
       expect(err.message).to.equal('invalid: hubspot_invalid_email');
       expect(err.responseBody).to.contain('INVALID_EMAIL');
     });
@@ -448,7 +484,9 @@ describe('hubspot connector (nock)', () => {
     });
 
     it('redacts a token HubSpot echoes back in its message', async () => {
-      nock(API).post(UPSERT_PATH).reply(400, { status: 'error', message: `Bad header value Bearer ${PAT}`, category: 'VALIDATION_ERROR' });
+      nock(API)
+        .post(UPSERT_PATH)
+        .reply(400, { status: 'error', message: `Bad header value Bearer ${PAT}`, category: 'VALIDATION_ERROR' });
       const err = await expectConnectorError(recordingConnector.deliver(makeContext(), makeSampleRecord()));
       expect(err.crmMessage).to.contain('[redacted]').and.not.contain(PAT);
       expect(err.responseBody).to.not.contain(PAT);
@@ -586,7 +624,12 @@ describe('hubspot connector (nock)', () => {
       nock(API)
         .post(TOKEN_PATH, (body) => {
           const form = formOf(body);
-          return form.grant_type === 'authorization_code' && form.code === 'code-abc' && form.redirect_uri === 'https://leadrelay.example/cb' && form.client_secret === 'hs-secret';
+          return (
+            form.grant_type === 'authorization_code' &&
+            form.code === 'code-abc' &&
+            form.redirect_uri === 'https://leadrelay.example/cb' &&
+            form.client_secret === 'hs-secret'
+          );
         })
         .reply(200, tokenAnswer());
       nock(API)
@@ -605,7 +648,9 @@ describe('hubspot connector (nock)', () => {
 
     it('takes the account id from the token answer when it has hub_id (HubSpot sends it since 2025-08-18), without introspecting', async () => {
       const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: API } };
-      nock(API).post(TOKEN_PATH).reply(200, tokenAnswer({ hub_id: 24602, scopes: ['oauth', 'crm.objects.contacts.write'], user_id: 7 }));
+      nock(API)
+        .post(TOKEN_PATH)
+        .reply(200, tokenAnswer({ hub_id: 24602, scopes: ['oauth', 'crm.objects.contacts.write'], user_id: 7 }));
       // Nock refuses the introspection call it was not given.
       const credentials = await exchangeCode({ settings, code: 'code-abd', redirectUri: 'https://leadrelay.example/cb', now: NOW });
       expect(credentials).to.deep.equal({ type: 'oauth', accessToken: NEW_ACCESS, refreshToken: REFRESH, expiresAt: NOW + 1_800_000, hubId: '24602' });
@@ -613,9 +658,13 @@ describe('hubspot connector (nock)', () => {
 
     it('reports a refused code as auth', async () => {
       const settings = { ...testConnectorSettings, connector: { ...testCrmSettings.hubspot, apiUrl: API } };
-      nock(API)
-        .post(TOKEN_PATH)
-        .reply(400, { status: 'BAD_AUTH_CODE', message: 'missing or unknown auth code', category: 'VALIDATION_ERROR', correlationId: 'aeb5f871-7f07-4993-9211-075dc63e7cbe', error: 'invalid_grant' });
+      nock(API).post(TOKEN_PATH).reply(400, {
+        status: 'BAD_AUTH_CODE',
+        message: 'missing or unknown auth code',
+        category: 'VALIDATION_ERROR',
+        correlationId: 'aeb5f871-7f07-4993-9211-075dc63e7cbe',
+        error: 'invalid_grant',
+      });
       const err = await expectConnectorError(exchangeCode({ settings, code: 'code-old', redirectUri: 'https://leadrelay.example/cb', now: NOW }));
       expect(err).to.include({ kind: 'auth', reason: 'hubspot_code_rejected' });
       thrownErrors.push(err);
@@ -679,7 +728,13 @@ describe('hubspot connector (nock)', () => {
       expect(byKey.get('date_of_birth')?.type).to.equal('date');
       expect(byKey.get('last_demo')?.type).to.equal('datetime');
       expect(byKey.get('lifecyclestage')).to.deep.include({ type: 'enum', options: [{ value: 'lead', label: 'Lead' }] });
-      expect(byKey.get('interests')).to.deep.include({ type: 'multienum', options: [{ value: 'road', label: 'Road' }, { value: 'gravel', label: 'Gravel' }] });
+      expect(byKey.get('interests')).to.deep.include({
+        type: 'multienum',
+        options: [
+          { value: 'road', label: 'Road' },
+          { value: 'gravel', label: 'Gravel' },
+        ],
+      });
       expect(byKey.get('hs_marketable')?.type).to.equal('boolean');
       expect(byKey.get('newsletter')?.type).to.equal('boolean');
       expect(byKey.get('lr_fb_lead_id')?.isExternalId).to.equal(true);
@@ -688,27 +743,43 @@ describe('hubspot connector (nock)', () => {
     it('reuses the list for five minutes per destination, and refetches after clearFieldCache or expiry', async () => {
       let clock = NOW;
       const ctx = makeContext(undefined, {}, {}, () => clock);
-      nock(API).get(PROPERTIES_PATH).query(true).reply(200, { results: [propertyJson('email')] });
+      nock(API)
+        .get(PROPERTIES_PATH)
+        .query(true)
+        .reply(200, { results: [propertyJson('email')] });
       expect((await recordingConnector.describeFields(ctx)).map((f) => f.key)).to.deep.equal(['email']);
       // Served from the cache: no second interceptor exists.
       expect((await recordingConnector.describeFields(ctx)).map((f) => f.key)).to.deep.equal(['email']);
 
       clearFieldCache(ctx.destinationId);
-      nock(API).get(PROPERTIES_PATH).query(true).reply(200, { results: [propertyJson('email'), propertyJson('city')] });
+      nock(API)
+        .get(PROPERTIES_PATH)
+        .query(true)
+        .reply(200, { results: [propertyJson('email'), propertyJson('city')] });
       expect((await recordingConnector.describeFields(ctx)).map((f) => f.key)).to.deep.equal(['email', 'city']);
 
       clock += 5 * 60_000 + 1;
-      nock(API).get(PROPERTIES_PATH).query(true).reply(200, { results: [propertyJson('city')] });
+      nock(API)
+        .get(PROPERTIES_PATH)
+        .query(true)
+        .reply(200, { results: [propertyJson('city')] });
       expect((await recordingConnector.describeFields(ctx)).map((f) => f.key)).to.deep.equal(['city']);
     });
 
     it('verify() checks the token and creates nothing when every lr_ property exists', async () => {
-      nock(API).matchHeader('authorization', `Bearer ${PAT}`).get(PROPERTIES_PATH).query(true).reply(200, { results: [...defaultProperties, ...allLeadRelayProperties] });
+      nock(API)
+        .matchHeader('authorization', `Bearer ${PAT}`)
+        .get(PROPERTIES_PATH)
+        .query(true)
+        .reply(200, { results: [...defaultProperties, ...allLeadRelayProperties] });
       await recordingConnector.verify(makeContext());
     });
 
     it('verify() reports a dead token as auth', async () => {
-      nock(API).get(PROPERTIES_PATH).query(true).reply(401, { status: 'error', message: 'Authentication credentials not found.', category: 'INVALID_AUTHENTICATION' });
+      nock(API)
+        .get(PROPERTIES_PATH)
+        .query(true)
+        .reply(401, { status: 'error', message: 'Authentication credentials not found.', category: 'INVALID_AUTHENTICATION' });
       const err = await expectConnectorError(recordingConnector.verify(makeContext()));
       expect(err).to.include({ kind: 'auth', reason: 'hubspot_invalid_authentication' });
     });
@@ -720,7 +791,15 @@ describe('hubspot connector (nock)', () => {
       const input = buildContactUpsertInput(
         makeSampleRecord({
           lead,
-          fields: { email: ' zoe.angstrom@example.com ', lr_campaign_name: 'Mapped campaign', message: 'Mapped note', newsletter: true, annualrevenue: 1200, city: null, company: '  ' },
+          fields: {
+            email: ' zoe.angstrom@example.com ',
+            lr_campaign_name: 'Mapped campaign',
+            message: 'Mapped note',
+            newsletter: true,
+            annualrevenue: 1200,
+            city: null,
+            company: '  ',
+          },
         }),
       );
       expect(input.properties).to.include({
@@ -752,14 +831,6 @@ describe('hubspot connector (nock)', () => {
       expect(input.properties).to.not.have.any.keys('lr_ad_id', 'lr_ad_name', 'lr_adset_name', 'lr_campaign_id', 'lr_campaign_name', 'lr_platform');
       expect(input.properties.lr_lead_source).to.equal('Facebook Lead Ads');
     });
-  });
-
-  after(() => {
-    expect(thrownErrors.length, 'errors were collected').to.be.greaterThan(10);
-    for (const err of thrownErrors) {
-      const message = (err as Error).message;
-      for (const secret of SECRETS) expect(message, 'a secret in an error message').to.not.contain(secret);
-    }
   });
 });
 
@@ -797,7 +868,11 @@ describe('hubspot connector against the loopback fake', () => {
     expect(first.url).to.equal(`https://app.hubspot.com/contacts/4242/record/0-1/${first.externalId}`);
     expect(fake.contacts.size).to.equal(1);
     const contact = fake.byEmail('zoe.angstrom@example.com');
-    expect(contact?.properties).to.include({ lr_fb_lead_id: '1234567890123456789', lr_lead_source: 'Instagram Lead Ads', message: 'favorite_color?: blue, green' });
+    expect(contact?.properties).to.include({
+      lr_fb_lead_id: '1234567890123456789',
+      lr_lead_source: 'Instagram Lead Ads',
+      message: 'favorite_color?: blue, green',
+    });
     expect(fake.properties.get('lr_fb_lead_id')?.hasUniqueValue).to.equal(true);
     expect(fake.propertyGroups.has('leadrelay')).to.equal(true);
   });
@@ -871,7 +946,11 @@ describe('hubspot connector against the loopback fake', () => {
 
   it("answers in the shapes of HubSpot's OpenAPI documents: 207 errors, token answers, introspection, errors", async () => {
     const form = async (path: string, params: Record<string, string>) => {
-      const res = await fetch(`${fake.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(params).toString() });
+      const res = await fetch(`${fake.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(params).toString(),
+      });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
     const client = { client_id: testCrmSettings.hubspot.clientId, client_secret: testCrmSettings.hubspot.clientSecret };
@@ -896,7 +975,17 @@ describe('hubspot connector against the loopback fake', () => {
     // Introspection: every required field of Public{Access,Refresh}TokenInfoResponse.
     const access = await form('/oauth/2026-03/token/introspect', { ...client, token: String(refreshed.body.access_token) });
     expect(access.body).to.include({ active: true, token_use: 'access_token', hub_id: 4242 });
-    expect(access.body).to.include.all.keys('app_id', 'client_id', 'expires_in', 'is_private_distribution', 'scopes', 'signed_access_token', 'token', 'token_type', 'user_id');
+    expect(access.body).to.include.all.keys(
+      'app_id',
+      'client_id',
+      'expires_in',
+      'is_private_distribution',
+      'scopes',
+      'signed_access_token',
+      'token',
+      'token_type',
+      'user_id',
+    );
     const refresh = await form('/oauth/2026-03/token/introspect', { ...client, token: REFRESH });
     expect(refresh.body).to.include({ active: true, token_use: 'refresh_token', hub_id: 4242 });
     expect(refresh.body).to.include.all.keys('app_id', 'client_id', 'scopes', 'token', 'token_type', 'user_id');

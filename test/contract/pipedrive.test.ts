@@ -47,7 +47,11 @@ function api(base = API): nock.Scope {
 const rateHeaders = { 'x-ratelimit-limit': '80', 'x-ratelimit-remaining': '79', 'x-ratelimit-reset': '2' };
 const emptySearch = { success: true, data: { items: [] }, additional_data: { next_cursor: null } };
 function personHit(id: number) {
-  return { success: true, data: { items: [{ result_score: 1, item: { id, type: 'person', name: 'Zoë', emails: [EMAIL], phones: [] } }] }, additional_data: { next_cursor: null } };
+  return {
+    success: true,
+    data: { items: [{ result_score: 1, item: { id, type: 'person', name: 'Zoë', emails: [EMAIL], phones: [] } }] },
+    additional_data: { next_cursor: null },
+  };
 }
 function searchQuery(field: 'email' | 'phone', term: string) {
   return { term, fields: field, exact_match: 'true', limit: '1' };
@@ -66,7 +70,10 @@ function expectSecretsAbsent(err: ConnectorError, secrets: string[]): void {
   }
 }
 
-async function deliverExpectingError(ctx: ConnectorContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>, record: DeliveryRecord): Promise<ConnectorError> {
+async function deliverExpectingError(
+  ctx: ConnectorContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>,
+  record: DeliveryRecord,
+): Promise<ConnectorError> {
   try {
     await pipedriveConnector.deliver(ctx, record);
   } catch (err) {
@@ -110,9 +117,15 @@ describe('pipedrive (nock)', () => {
         case 'created':
           api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, emptySearch, rateHeaders);
           api().get('/api/v2/persons/search').query(searchQuery('phone', PHONE)).reply(200, emptySearch, rateHeaders);
-          api().post('/api/v2/persons').reply(200, { success: true, data: { id: 101, name: 'Zoë Ångström-Núñez' } }, rateHeaders);
-          api().post('/v1/leads').reply(201, { success: true, data: { id: scenario.externalId, title: 'x' } }, rateHeaders);
-          api().post('/v1/notes').reply(200, { success: true, data: { id: 501 } }, rateHeaders);
+          api()
+            .post('/api/v2/persons')
+            .reply(200, { success: true, data: { id: 101, name: 'Zoë Ångström-Núñez' } }, rateHeaders);
+          api()
+            .post('/v1/leads')
+            .reply(201, { success: true, data: { id: scenario.externalId, title: 'x' } }, rateHeaders);
+          api()
+            .post('/v1/notes')
+            .reply(200, { success: true, data: { id: 501 } }, rateHeaders);
           return;
         case 'updated':
           // No ledger: the person search finds them, and their leads include one from this leadgen id.
@@ -120,26 +133,38 @@ describe('pipedrive (nock)', () => {
           api()
             .get('/v1/leads')
             .query({ person_id: '77', start: '0', limit: '500' })
-            .reply(200, leadsList([{ id: 'other-lead', origin_id: '999' }, { id: scenario.externalId, origin_id: LEADGEN_ID }]), rateHeaders);
-          api().patch(`/v1/leads/${scenario.externalId}`).reply(200, { success: true, data: { id: scenario.externalId } }, rateHeaders);
+            .reply(
+              200,
+              leadsList([
+                { id: 'other-lead', origin_id: '999' },
+                { id: scenario.externalId, origin_id: LEADGEN_ID },
+              ]),
+              rateHeaders,
+            );
+          api()
+            .patch(`/v1/leads/${scenario.externalId}`)
+            .reply(200, { success: true, data: { id: scenario.externalId } }, rateHeaders);
           return;
         case 'rate_limited':
-          api()
-            .get('/api/v2/persons/search')
-            .query(true)
-            .reply(429, { success: false, error: 'Request over limit', errorCode: 429, data: null }, {
+          api().get('/api/v2/persons/search').query(true).reply(
+            429,
+            { success: false, error: 'Request over limit', errorCode: 429, data: null },
+            {
               'retry-after': '2',
               'x-ratelimit-limit': '10',
               'x-ratelimit-remaining': '0',
               'x-ratelimit-reset': '2',
-            });
+            },
+          );
           return;
         case 'unauthorized':
           api().get('/api/v2/persons/search').query(true).reply(401, { success: false, error: 'unauthorized access', errorCode: 401 });
           return;
         case 'invalid':
           api().get('/api/v2/persons/search').query(true).times(2).reply(200, emptySearch);
-          api().post('/api/v2/persons').reply(200, { success: true, data: { id: 101 } });
+          api()
+            .post('/api/v2/persons')
+            .reply(200, { success: true, data: { id: 101 } });
           api().post('/v1/leads').reply(400, { success: false, error: scenario.message, error_info: 'Please check developers.pipedrive.com', data: null });
           return;
         case 'server_error':
@@ -165,13 +190,22 @@ describe('pipedrive (nock)', () => {
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, emptySearch);
       api().get('/api/v2/persons/search').query(searchQuery('phone', PHONE)).reply(200, emptySearch);
       api()
-        .post('/api/v2/persons', (b) => ((seen.person = b), true))
+        .post('/api/v2/persons', (b) => {
+          seen.person = b;
+          return true;
+        })
         .reply(200, { success: true, data: { id: 101 } });
       api()
-        .post('/v1/leads', (b) => ((seen.lead = b), true))
+        .post('/v1/leads', (b) => {
+          seen.lead = b;
+          return true;
+        })
         .reply(201, { success: true, data: { id: 'lead-uuid-1' } });
       api()
-        .post('/v1/notes', (b) => ((seen.note = b), true))
+        .post('/v1/notes', (b) => {
+          seen.note = b;
+          return true;
+        })
         .reply(200, { success: true, data: { id: 501 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
@@ -202,12 +236,20 @@ describe('pipedrive (nock)', () => {
       const ctx = makeContext();
       let leadBody: any;
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(55));
-      api().get('/v1/leads').query({ person_id: '55', start: '0', limit: '500' }).reply(200, leadsList([{ id: 'older', origin_id: '42' }]));
+      api()
+        .get('/v1/leads')
+        .query({ person_id: '55', start: '0', limit: '500' })
+        .reply(200, leadsList([{ id: 'older', origin_id: '42' }]));
       api().get('/v1/leads/archived').query({ person_id: '55', start: '0', limit: '500' }).reply(200, leadsList([]));
       api()
-        .post('/v1/leads', (b) => ((leadBody = b), true))
+        .post('/v1/leads', (b) => {
+          leadBody = b;
+          return true;
+        })
         .reply(201, { success: true, data: { id: 'lead-2' } });
-      api().post('/v1/notes').reply(200, { success: true, data: { id: 9 } });
+      api()
+        .post('/v1/notes')
+        .reply(200, { success: true, data: { id: 9 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result.action).to.equal('created');
@@ -216,14 +258,23 @@ describe('pipedrive (nock)', () => {
 
     it('searches by phone when the lead has no email', async () => {
       const ctx = makeContext();
-      const lead = makeSampleLead({ answers: [{ key: 'full_name', values: ['Ann Lee'] }, { key: 'phone_number', values: ['+44 7700 900999'] }] });
+      const lead = makeSampleLead({
+        answers: [
+          { key: 'full_name', values: ['Ann Lee'] },
+          { key: 'phone_number', values: ['+44 7700 900999'] },
+        ],
+      });
       const record = makeSampleRecord({ lead, fields: { full: 'x', phone: '+447700900999' }, unmappedNote: undefined });
       api().get('/api/v2/persons/search').query(searchQuery('phone', '+447700900999')).reply(200, personHit(66));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
       api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
-      api().post('/v1/leads', (b) => b.person_id === 66 && b.title === 'Ann Lee – Spring test ride').reply(201, { success: true, data: { id: 'lead-3' } });
+      api()
+        .post('/v1/leads', (b) => b.person_id === 66 && b.title === 'Ann Lee – Spring test ride')
+        .reply(201, { success: true, data: { id: 'lead-3' } });
       // "full" is no Pipedrive field: it is kept in the note rather than dropped.
-      api().post('/v1/notes', (b) => b.content === 'full: x').reply(200, { success: true, data: { id: 10 } });
+      api()
+        .post('/v1/notes', (b) => b.content === 'full: x')
+        .reply(200, { success: true, data: { id: 10 } });
 
       const result = await pipedriveConnector.deliver(ctx, record);
       expect(result).to.include({ externalId: 'lead-3', action: 'created' });
@@ -247,9 +298,14 @@ describe('pipedrive (nock)', () => {
         });
       api().get('/api/v2/persons/search').query(searchQuery('email', 'Zoe.Angstrom@Example.COM')).reply(200, emptySearch);
       api()
-        .post('/api/v2/persons', () => ((lockHeldDuringCreate = isLockHeld), true))
+        .post('/api/v2/persons', () => {
+          lockHeldDuringCreate = isLockHeld;
+          return true;
+        })
         .reply(200, { success: true, data: { id: 101 } });
-      api().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-locked' } });
+      api()
+        .post('/v1/leads')
+        .reply(201, { success: true, data: { id: 'lead-locked' } });
 
       await pipedriveConnector.deliver(ctx, record);
       expect(ctx.destination.lockKeys).to.deep.equal(['email:zoe.angstrom@example.com']);
@@ -263,14 +319,23 @@ describe('pipedrive (nock)', () => {
       api().get('/api/v2/persons/search').query(searchQuery('phone', '+44 (7700) 900-999')).reply(200, personHit(66));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
       api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
-      api().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-p' } });
+      api()
+        .post('/v1/leads')
+        .reply(201, { success: true, data: { id: 'lead-p' } });
       await pipedriveConnector.deliver(byPhone, makeSampleRecord({ lead: phoneLead, fields: { name: 'Ann' }, unmappedNote: undefined }));
       expect(byPhone.destination.lockKeys).to.deep.equal(['phone:+447700900999']);
 
       const byLead = makeContext();
-      api().post('/api/v2/persons').reply(200, { success: true, data: { id: 67 } });
-      api().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-n' } });
-      await pipedriveConnector.deliver(byLead, makeSampleRecord({ lead: makeSampleLead({ answers: [] }), fields: { name: 'Nobody' }, unmappedNote: undefined }));
+      api()
+        .post('/api/v2/persons')
+        .reply(200, { success: true, data: { id: 67 } });
+      api()
+        .post('/v1/leads')
+        .reply(201, { success: true, data: { id: 'lead-n' } });
+      await pipedriveConnector.deliver(
+        byLead,
+        makeSampleRecord({ lead: makeSampleLead({ answers: [] }), fields: { name: 'Nobody' }, unmappedNote: undefined }),
+      );
       expect(byLead.destination.lockKeys).to.deep.equal([`lead:${LEADGEN_ID}`]);
     });
 
@@ -279,8 +344,12 @@ describe('pipedrive (nock)', () => {
       ctx.destination.recentRecords.set(`email:${EMAIL}`, '88');
       api().get('/v1/leads').query({ person_id: '88', start: '0', limit: '500' }).reply(200, leadsList([]));
       api().get('/v1/leads/archived').query({ person_id: '88', start: '0', limit: '500' }).reply(200, leadsList([]));
-      api().post('/v1/leads', (b) => b.person_id === 88).reply(201, { success: true, data: { id: 'lead-recent' } });
-      api().post('/v1/notes').reply(200, { success: true, data: { id: 13 } });
+      api()
+        .post('/v1/leads', (b) => b.person_id === 88)
+        .reply(201, { success: true, data: { id: 'lead-recent' } });
+      api()
+        .post('/v1/notes')
+        .reply(200, { success: true, data: { id: 13 } });
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-recent', action: 'created' });
@@ -291,7 +360,10 @@ describe('pipedrive (nock)', () => {
       const ctx = makeContext();
       const record = makeSampleRecord();
       api().get('/api/v2/persons/search').query(true).times(2).reply(200, emptySearch);
-      api().post('/api/v2/persons').once().reply(200, { success: true, data: { id: 101 } });
+      api()
+        .post('/api/v2/persons')
+        .once()
+        .reply(200, { success: true, data: { id: 101 } });
       api().post('/v1/leads').reply(503, { success: false, error: 'Service unavailable' });
 
       const err = await deliverExpectingError(ctx, record);
@@ -303,8 +375,12 @@ describe('pipedrive (nock)', () => {
       // The retry: no search, no person; it checks the lead was not created after all, then creates it.
       api().get('/v1/leads').query({ person_id: '101', start: '0', limit: '500' }).reply(200, leadsList([]));
       api().get('/v1/leads/archived').query({ person_id: '101', start: '0', limit: '500' }).reply(200, leadsList([]));
-      api().post('/v1/leads', (b) => b.person_id === 101).reply(201, { success: true, data: { id: 'lead-after-retry' } });
-      api().post('/v1/notes').reply(200, { success: true, data: { id: 11 } });
+      api()
+        .post('/v1/leads', (b) => b.person_id === 101)
+        .reply(201, { success: true, data: { id: 'lead-after-retry' } });
+      api()
+        .post('/v1/notes')
+        .reply(200, { success: true, data: { id: 11 } });
       const result = await pipedriveConnector.deliver(ctx, record);
       expect(result).to.include({ externalId: 'lead-after-retry', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-after-retry', noteId: 11, completed: true });
@@ -313,8 +389,13 @@ describe('pipedrive (nock)', () => {
     it('finds a lead its previous attempt created without hearing back, and only adds the note', async () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101 };
-      api().get('/v1/leads').query(true).reply(200, leadsList([{ id: 'lead-lost-answer', origin_id: LEADGEN_ID }]));
-      api().post('/v1/notes', (b) => b.lead_id === 'lead-lost-answer').reply(200, { success: true, data: { id: 12 } });
+      api()
+        .get('/v1/leads')
+        .query(true)
+        .reply(200, leadsList([{ id: 'lead-lost-answer', origin_id: LEADGEN_ID }]));
+      api()
+        .post('/v1/notes', (b) => b.lead_id === 'lead-lost-answer')
+        .reply(200, { success: true, data: { id: 12 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-lost-answer', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-lost-answer', noteId: 12, completed: true });
@@ -323,7 +404,9 @@ describe('pipedrive (nock)', () => {
     it('only adds the note when the lead exists but the note step failed', async () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101, leadId: 'lead-1' };
-      api().post('/v1/notes', (b) => b.lead_id === 'lead-1').reply(200, { success: true, data: { id: 13 } });
+      api()
+        .post('/v1/notes', (b) => b.lead_id === 'lead-1')
+        .reply(200, { success: true, data: { id: 13 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'lead-1', action: 'created' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'lead-1', noteId: 13, completed: true });
@@ -334,9 +417,14 @@ describe('pipedrive (nock)', () => {
       ctx.stateValue = { personId: 101, leadId: 'ext-existing-7', noteId: 501, completed: true };
       let patch: any;
       // First whether it is archived since (then it is not editable).
-      api().get('/v1/leads/ext-existing-7').reply(200, { success: true, data: { id: 'ext-existing-7', origin_id: LEADGEN_ID, is_archived: false } });
       api()
-        .patch('/v1/leads/ext-existing-7', (b) => ((patch = b), true))
+        .get('/v1/leads/ext-existing-7')
+        .reply(200, { success: true, data: { id: 'ext-existing-7', origin_id: LEADGEN_ID, is_archived: false } });
+      api()
+        .patch('/v1/leads/ext-existing-7', (b) => {
+          patch = b;
+          return true;
+        })
         .reply(200, { success: true, data: { id: 'ext-existing-7' } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord({ fields: { ...makeSampleRecord().fields, title: 'Hot lead' } }));
       expect(result).to.include({ externalId: 'ext-existing-7', action: 'updated' });
@@ -346,12 +434,18 @@ describe('pipedrive (nock)', () => {
     it('creates the lead again when a replay finds it deleted in Pipedrive', async () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101, leadId: 'deleted-lead', noteId: 501, completed: true };
-      api().get('/v1/leads/deleted-lead').reply(404, { success: false, error: 'requested lead not found', error_info: 'Object was not found.', data: null, additional_data: null });
+      api()
+        .get('/v1/leads/deleted-lead')
+        .reply(404, { success: false, error: 'requested lead not found', error_info: 'Object was not found.', data: null, additional_data: null });
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(101));
       api().get('/v1/leads').query(true).reply(200, leadsList([]));
       api().get('/v1/leads/archived').query(true).reply(200, leadsList([]));
-      api().post('/v1/leads').reply(201, { success: true, data: { id: 'recreated' } });
-      api().post('/v1/notes').reply(200, { success: true, data: { id: 14 } });
+      api()
+        .post('/v1/leads')
+        .reply(201, { success: true, data: { id: 'recreated' } });
+      api()
+        .post('/v1/notes')
+        .reply(200, { success: true, data: { id: 14 } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'recreated', action: 'created' });
     });
@@ -362,11 +456,20 @@ describe('pipedrive (nock)', () => {
       // call not arranged here: a POST /v1/leads (a second lead) or a PATCH fails the test.
       const ctx = makeContext();
       api().get('/api/v2/persons/search').query(searchQuery('email', EMAIL)).reply(200, personHit(77));
-      api().get('/v1/leads').query({ person_id: '77', start: '0', limit: '500' }).reply(200, leadsList([{ id: 'other-lead', origin_id: '999' }]));
+      api()
+        .get('/v1/leads')
+        .query({ person_id: '77', start: '0', limit: '500' })
+        .reply(200, leadsList([{ id: 'other-lead', origin_id: '999' }]));
       api()
         .get('/v1/leads/archived')
         .query({ person_id: '77', start: '0', limit: '500' })
-        .reply(200, leadsList([{ id: 'older-archived', origin_id: '998', is_archived: true }, { id: 'archived-lead', origin_id: LEADGEN_ID, is_archived: true }]));
+        .reply(
+          200,
+          leadsList([
+            { id: 'older-archived', origin_id: '998', is_archived: true },
+            { id: 'archived-lead', origin_id: LEADGEN_ID, is_archived: true },
+          ]),
+        );
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'archived-lead', action: 'updated' });
       expect(ctx.stateValue).to.deep.equal({ personId: 77, leadId: 'archived-lead', completed: true });
@@ -375,7 +478,9 @@ describe('pipedrive (nock)', () => {
     it('leaves a lead archived since its delivery as it is when the ledger says delivered', async () => {
       const ctx = makeContext();
       ctx.stateValue = { personId: 101, leadId: 'since-archived', noteId: 501, completed: true };
-      api().get('/v1/leads/since-archived').reply(200, { success: true, data: { id: 'since-archived', origin_id: LEADGEN_ID, is_archived: true } });
+      api()
+        .get('/v1/leads/since-archived')
+        .reply(200, { success: true, data: { id: 'since-archived', origin_id: LEADGEN_ID, is_archived: true } });
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
       expect(result).to.include({ externalId: 'since-archived', action: 'updated' });
       expect(ctx.stateValue).to.deep.equal({ personId: 101, leadId: 'since-archived', noteId: 501, completed: true });
@@ -386,7 +491,10 @@ describe('pipedrive (nock)', () => {
       ctx.stateValue = { personId: 101, leadId: 'lead-1' };
       let content = '';
       api()
-        .post('/v1/notes', (b) => ((content = b.content), true))
+        .post('/v1/notes', (b) => {
+          content = b.content;
+          return true;
+        })
         .reply(200, { success: true, data: { id: 15 } });
       const record = makeSampleRecord({
         fields: { email: EMAIL, note: 'Called <b>twice</b>' },
@@ -418,8 +526,26 @@ describe('pipedrive (nock)', () => {
         .reply(200, {
           success: true,
           data: [
-            { field_code: personHash, field_name: 'Tier', field_type: 'enum', is_custom_field: true, options: [{ id: 7, label: 'Gold' }, { id: 8, label: 'Silver' }] },
-            { field_code: setHash, field_name: 'Interests', field_type: 'set', is_custom_field: true, options: [{ id: 1, label: 'Road' }, { id: 2, label: 'Gravel' }] },
+            {
+              field_code: personHash,
+              field_name: 'Tier',
+              field_type: 'enum',
+              is_custom_field: true,
+              options: [
+                { id: 7, label: 'Gold' },
+                { id: 8, label: 'Silver' },
+              ],
+            },
+            {
+              field_code: setHash,
+              field_name: 'Interests',
+              field_type: 'set',
+              is_custom_field: true,
+              options: [
+                { id: 1, label: 'Road' },
+                { id: 2, label: 'Gravel' },
+              ],
+            },
           ],
           additional_data: { next_cursor: null },
         });
@@ -443,7 +569,14 @@ describe('pipedrive (nock)', () => {
         .reply(200, { success: true, data: { id: 16 } });
 
       const record = makeSampleRecord({
-        fields: { email: EMAIL, phone: PHONE, [`person.${personHash}`]: 'gold', [`person.${setHash}`]: 'Road, Gravel', [leadHash]: '42.5', favorite_color: 'blue' },
+        fields: {
+          email: EMAIL,
+          phone: PHONE,
+          [`person.${personHash}`]: 'gold',
+          [`person.${setHash}`]: 'Road, Gravel',
+          [leadHash]: '42.5',
+          favorite_color: 'blue',
+        },
       });
       const result = await pipedriveConnector.deliver(ctx, record);
       expect(result.externalId).to.equal('lead-cf');
@@ -457,7 +590,10 @@ describe('pipedrive (nock)', () => {
     });
 
     it('reports x-ratelimit-reset when a 429 has no Retry-After', async () => {
-      api().get('/api/v2/persons/search').query(true).reply(429, { success: false, error: 'Request over limit' }, { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '3' });
+      api()
+        .get('/api/v2/persons/search')
+        .query(true)
+        .reply(429, { success: false, error: 'Request over limit' }, { 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '3' });
       const err = await deliverExpectingError(makeContext(), makeSampleRecord());
       expect(err).to.include({ kind: 'rate_limited', reason: 'pipedrive_rate_limit', retryAfterMs: 3000, httpStatus: 429 });
     });
@@ -496,9 +632,15 @@ describe('pipedrive (nock)', () => {
     function arrangeCreatedFlow(base: string, accessToken: string): void {
       const scope = () => nock(base, { reqheaders: { authorization: `Bearer ${accessToken}` } });
       scope().get('/api/v2/persons/search').query(true).times(2).reply(200, emptySearch);
-      scope().post('/api/v2/persons').reply(200, { success: true, data: { id: 101 } });
-      scope().post('/v1/leads').reply(201, { success: true, data: { id: 'lead-oauth' } });
-      scope().post('/v1/notes').reply(200, { success: true, data: { id: 17 } });
+      scope()
+        .post('/api/v2/persons')
+        .reply(200, { success: true, data: { id: 101 } });
+      scope()
+        .post('/v1/leads')
+        .reply(201, { success: true, data: { id: 'lead-oauth' } });
+      scope()
+        .post('/v1/notes')
+        .reply(200, { success: true, data: { id: 17 } });
     }
 
     it('refreshes a token about to expire first, saves it, and calls the new api_domain', async () => {
@@ -507,7 +649,14 @@ describe('pipedrive (nock)', () => {
         .post('/oauth/token', (b) => b.grant_type === 'refresh_token' && b.refresh_token === 'refresh-SECRET-1')
         .basicAuth({ user: 'pd-client', pass: 'pd-secret' })
         .matchHeader('content-type', /application\/x-www-form-urlencoded/)
-        .reply(200, { access_token: 'new-access-SECRET', token_type: 'Bearer', refresh_token: 'refresh-SECRET-1', scope: 'base', expires_in: 3599, api_domain: NEW_API_DOMAIN });
+        .reply(200, {
+          access_token: 'new-access-SECRET',
+          token_type: 'Bearer',
+          refresh_token: 'refresh-SECRET-1',
+          scope: 'base',
+          expires_in: 3599,
+          api_domain: NEW_API_DOMAIN,
+        });
       arrangeCreatedFlow(NEW_API_DOMAIN, 'new-access-SECRET');
 
       const result = await pipedriveConnector.deliver(ctx, makeSampleRecord());
@@ -546,7 +695,10 @@ describe('pipedrive (nock)', () => {
     it('reports auth when the call is still 401 after a refresh', async () => {
       const ctx = makeContext({ credentials: oauthCredentials(40 * 60_000) });
       nock(API).get('/api/v2/persons/search').query(true).times(2).reply(401, { success: false, error: 'unauthorized access', errorCode: 401 });
-      nock(OAUTH).post('/oauth/token').once().reply(200, { access_token: 'new-access-SECRET', refresh_token: 'refresh-SECRET-1', expires_in: 3600, api_domain: API });
+      nock(OAUTH)
+        .post('/oauth/token')
+        .once()
+        .reply(200, { access_token: 'new-access-SECRET', refresh_token: 'refresh-SECRET-1', expires_in: 3600, api_domain: API });
       const err = await deliverExpectingError(ctx, makeSampleRecord());
       expect(err).to.include({ kind: 'auth', reason: 'pipedrive_unauthorized' });
       expectSecretsAbsent(err, ['old-access-SECRET', 'new-access-SECRET', 'refresh-SECRET-1', 'pd-secret']);
@@ -565,7 +717,11 @@ describe('pipedrive (nock)', () => {
     it('builds the authorize URL on the configured OAuth host', () => {
       const url = new URL(buildAuthorizeUrl(settings.connector, { redirectUri: 'https://relay.example.com/oauth/pipedrive/callback', state: 'st-1' }));
       expect(url.origin + url.pathname).to.equal(`${OAUTH}/oauth/authorize`);
-      expect(Object.fromEntries(url.searchParams)).to.deep.equal({ client_id: 'pd-client', redirect_uri: 'https://relay.example.com/oauth/pipedrive/callback', state: 'st-1' });
+      expect(Object.fromEntries(url.searchParams)).to.deep.equal({
+        client_id: 'pd-client',
+        redirect_uri: 'https://relay.example.com/oauth/pipedrive/callback',
+        state: 'st-1',
+      });
     });
 
     it('exchanges a code for credentials', async () => {
@@ -574,7 +730,13 @@ describe('pipedrive (nock)', () => {
         .basicAuth({ user: 'pd-client', pass: 'pd-secret' })
         .reply(200, { access_token: 'a-1', refresh_token: 'r-1', expires_in: 3600, api_domain: 'https://acme.pipedrive.com/', token_type: 'Bearer' });
       const creds = await exchangeCode(settings.connector, { code: 'code-1', redirectUri: 'https://relay.example.com/cb' }, { timeoutMs: 2000, now: NOW });
-      expect(creds).to.deep.equal({ type: 'oauth', accessToken: 'a-1', refreshToken: 'r-1', expiresAt: NOW + 3_600_000, apiDomain: 'https://acme.pipedrive.com' });
+      expect(creds).to.deep.equal({
+        type: 'oauth',
+        accessToken: 'a-1',
+        refreshToken: 'r-1',
+        expiresAt: NOW + 3_600_000,
+        apiDomain: 'https://acme.pipedrive.com',
+      });
     });
 
     it('trusts only https *.pipedrive.com api_domains from the real OAuth host', () => {
@@ -661,14 +823,22 @@ describe('pipedrive (nock)', () => {
       expect(again).to.deep.equal(fields);
 
       clearFieldCache(ctx.destinationId);
-      api().get('/api/v2/personFields').query(true).reply(200, { success: true, data: [], additional_data: { next_cursor: null } });
-      api().get('/v1/leadFields').query(true).reply(200, { success: true, data: [], additional_data: { pagination: { more_items_in_collection: false } } });
+      api()
+        .get('/api/v2/personFields')
+        .query(true)
+        .reply(200, { success: true, data: [], additional_data: { next_cursor: null } });
+      api()
+        .get('/v1/leadFields')
+        .query(true)
+        .reply(200, { success: true, data: [], additional_data: { pagination: { more_items_in_collection: false } } });
       const fresh = await pipedriveConnector.describeFields(ctx);
       expect(fresh.find((f) => f.key === `person.${hashA}`)).to.equal(undefined);
     });
 
     it('verifies credentials with GET /v1/users/me', async () => {
-      api().get('/v1/users/me').reply(200, { success: true, data: { id: 1 } });
+      api()
+        .get('/v1/users/me')
+        .reply(200, { success: true, data: { id: 1 } });
       await pipedriveConnector.verify(makeContext());
       api().get('/v1/users/me').reply(401, { success: false, error: 'unauthorized access' });
       try {
@@ -689,12 +859,17 @@ describe('pipedrive (nock)', () => {
       expect(resolveApiBaseUrl(defaults, { type: 'api_token', apiToken: 't' })).to.equal('https://api.pipedrive.com');
     });
     it('lets a non-default API URL (a fake, a proxy) win over the company domain', () => {
-      expect(resolveApiBaseUrl({ ...defaults, apiUrl: 'http://127.0.0.1:4000/' }, { type: 'api_token', apiToken: 't', companyDomain: 'acme' })).to.equal('http://127.0.0.1:4000');
+      expect(resolveApiBaseUrl({ ...defaults, apiUrl: 'http://127.0.0.1:4000/' }, { type: 'api_token', apiToken: 't', companyDomain: 'acme' })).to.equal(
+        'http://127.0.0.1:4000',
+      );
     });
     it('always uses api_domain for OAuth', () => {
-      expect(resolveApiBaseUrl({ ...defaults, apiUrl: 'http://127.0.0.1:4000' }, { type: 'oauth', accessToken: 'a', refreshToken: 'r', expiresAt: 0, apiDomain: 'https://acme.pipedrive.com' })).to.equal(
-        'https://acme.pipedrive.com',
-      );
+      expect(
+        resolveApiBaseUrl(
+          { ...defaults, apiUrl: 'http://127.0.0.1:4000' },
+          { type: 'oauth', accessToken: 'a', refreshToken: 'r', expiresAt: 0, apiDomain: 'https://acme.pipedrive.com' },
+        ),
+      ).to.equal('https://acme.pipedrive.com');
     });
     it('normalizes a pasted company domain in the credentials schema', () => {
       const parsed = pipedriveConnector.credentialsSchema.parse({ type: 'api_token', apiToken: 't', companyDomain: 'https://Acme.pipedrive.com/' });
@@ -734,7 +909,10 @@ describe('pipedrive against the loopback fake', () => {
     const ctx = makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>({
       config: { ownerId: 5 },
       credentials,
-      settings: { ...testConnectorSettings, connector: { apiUrl: fake.url, oauthUrl: fake.url, clientId: fake.oauth.clientId, clientSecret: fake.oauth.clientSecret } },
+      settings: {
+        ...testConnectorSettings,
+        connector: { apiUrl: fake.url, oauthUrl: fake.url, clientId: fake.oauth.clientId, clientSecret: fake.oauth.clientSecret },
+      },
     });
     ctx.destinationId = `fake-${Math.random()}`;
     return ctx;
@@ -823,21 +1001,30 @@ describe('pipedrive against the loopback fake', () => {
       return { status: res.status, body: (await res.json()) as { data: Record<string, unknown>[]; additional_data: Record<string, unknown> } };
     };
     const post = async (path: string, body: unknown) => {
-      const res = await fetch(`${fake.url}${path}`, { method: 'POST', headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const res = await fetch(`${fake.url}${path}`, {
+        method: 'POST',
+        headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as { data: { id: string | number } } };
     };
     // One person (POST /api/v2/persons answers 200) with two leads (POST /v1/leads answers 201).
     const createdPerson = await post('/api/v2/persons', { name: 'Sam Shapes', emails: [{ value: 'shapes@example.com', primary: true, label: 'work' }] });
     expect(createdPerson.status).to.equal(200);
     const person = fake.persons.get(Number(createdPerson.body.data.id))!;
-    const createdLeads = [await post('/v1/leads', { title: 'Shapes 1', person_id: person.id }), await post('/v1/leads', { title: 'Shapes 2', person_id: person.id })];
+    const createdLeads = [
+      await post('/v1/leads', { title: 'Shapes 1', person_id: person.id }),
+      await post('/v1/leads', { title: 'Shapes 2', person_id: person.id }),
+    ];
     expect(createdLeads.map((l) => l.status)).to.deep.equal([201, 201]);
     const [active, archived] = createdLeads.map((l) => fake.leads.get(String(l.body.data.id))!);
     fake.archiveLead(archived.id);
 
     // GET /v1/leads: not archived leads only; GET /v1/leads/archived: the archived ones.
     const list = await get(`/v1/leads?person_id=${person.id}`);
-    expect(list.body.data.map((l) => l.id)).to.include(active.id).and.not.include(archived.id);
+    expect(list.body.data.map((l) => l.id))
+      .to.include(active.id)
+      .and.not.include(archived.id);
     expect(list.body.additional_data).to.deep.equal({ start: 0, limit: 100, more_items_in_collection: false });
     const archivedList = await get(`/v1/leads/archived?person_id=${person.id}`);
     expect(archivedList.body.data.map((l) => l.id)).to.deep.equal([archived.id]);
@@ -846,7 +1033,11 @@ describe('pipedrive against the loopback fake', () => {
 
     // An archived lead is not editable, but can be unarchived.
     const patch = (body: unknown) =>
-      fetch(`${fake.url}/v1/leads/${archived.id}`, { method: 'PATCH', headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      fetch(`${fake.url}/v1/leads/${archived.id}`, {
+        method: 'PATCH',
+        headers: { 'x-api-token': 'fake-token-1', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     expect((await patch({ title: 'Renamed' })).status).to.equal(400);
     expect((await patch({ is_archived: false })).status).to.equal(200);
     expect(fake.leads.get(archived.id)).to.include({ is_archived: false, title: archived.title });
@@ -897,7 +1088,11 @@ describe('pipedrive against the loopback fake', () => {
     fake.rateLimitFor(0);
 
     const bad = await deliverExpectingError(fakeContext({ type: 'api_token', apiToken: 'wrong' }), makeSampleRecord());
-    expect(bad).to.include({ kind: 'auth', reason: 'pipedrive_unauthorized', crmMessage: 'unauthorized access — Please check developers.pipedrive.com for more information about Pipedrive API.' });
+    expect(bad).to.include({
+      kind: 'auth',
+      reason: 'pipedrive_unauthorized',
+      crmMessage: 'unauthorized access — Please check developers.pipedrive.com for more information about Pipedrive API.',
+    });
   });
 
   it('creates one person for 20 parallel deliveries of one email, with a lagging search index', async () => {
@@ -906,7 +1101,10 @@ describe('pipedrive against the loopback fake', () => {
       const destination = makeTestDestinationState();
       const records = Array.from({ length: 20 }, (_, i) =>
         makeSampleRecord({
-          lead: makeSampleLead({ leadgen_id: `77700000${i}`, answers: [{ key: 'email', values: [i % 2 ? 'Same.Person@example.com' : 'same.person@example.com'] }] }),
+          lead: makeSampleLead({
+            leadgen_id: `77700000${i}`,
+            answers: [{ key: 'email', values: [i % 2 ? 'Same.Person@example.com' : 'same.person@example.com'] }],
+          }),
           fields: { name: 'Same Person' },
           unmappedNote: undefined,
         }),

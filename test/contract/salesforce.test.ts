@@ -15,7 +15,7 @@ import {
   type SalesforceCredentials,
   type SalesforceSettings,
 } from '../../connectors/salesforce/index.js';
-import { ConnectorError, type Connector, type ConnectorContext, type ConnectorSettings, type DeliveryRecord } from '../../connectors/types.js';
+import type { ConnectorError, ConnectorContext, ConnectorSettings, DeliveryRecord } from '../../connectors/types.js';
 import { makeSampleLead, makeSampleRecord, makeTestContext, testCrmSettings } from '../helpers/sample-lead.js';
 import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce-crm.js';
 import { expectConnectorError, recordThrownErrors, runConnectorContract } from './connector-contract.js';
@@ -38,7 +38,10 @@ const SECRETS = [ACCESS, NEW_ACCESS, REFRESH, ROTATED_REFRESH, testCrmSettings.s
 const MATCHED_ID = '00Q5g00000AbCdEEAZ';
 const CREATED_ID = '00Q5g00000NewLeadA';
 
-type SalesforceTestContext = ConnectorContext<SalesforceConfig, SalesforceCredentials, SalesforceSettings> & { saved: SalesforceCredentials[]; stateValue: Record<string, unknown> | null };
+type SalesforceTestContext = ConnectorContext<SalesforceConfig, SalesforceCredentials, SalesforceSettings> & {
+  saved: SalesforceCredentials[];
+  stateValue: Record<string, unknown> | null;
+};
 
 let destinationCount = 0;
 /** Every context gets its own destination id: the describe cache is per destination. */
@@ -48,7 +51,12 @@ function makeContext(
   settings: Partial<ConnectorSettings<SalesforceSettings>> = {},
   now: () => number = () => Date.parse('2026-11-20T10:15:02.000Z'),
 ): SalesforceTestContext {
-  const ctx = makeTestContext<SalesforceConfig, SalesforceCredentials, SalesforceSettings>({ config: salesforceConfigSchema.parse(config), credentials, settings: { connector: testCrmSettings.salesforce, ...settings }, now });
+  const ctx = makeTestContext<SalesforceConfig, SalesforceCredentials, SalesforceSettings>({
+    config: salesforceConfigSchema.parse(config),
+    credentials,
+    settings: { connector: testCrmSettings.salesforce, ...settings },
+    now,
+  });
   destinationCount += 1;
   ctx.destinationId = `d0000000-0000-4000-8000-${String(destinationCount).padStart(12, '0')}`;
   return ctx;
@@ -142,7 +150,10 @@ function duplicateBody(matchId: string | null, entityType = 'Lead') {
             entityType,
             errors: [],
             matchEngine: 'FuzzyMatchEngine',
-            matchRecords: matchId === null ? [] : [{ additionalInformation: [], fieldDiffs: [], matchConfidence: 95, record: { attributes: { type: entityType }, Id: matchId } }],
+            matchRecords:
+              matchId === null
+                ? []
+                : [{ additionalInformation: [], fieldDiffs: [], matchConfidence: 95, record: { attributes: { type: entityType }, Id: matchId } }],
             rule: 'Standard_Lead_Match_Rule_v1_0',
             size: matchId === null ? 0 : 1,
             success: true,
@@ -221,7 +232,7 @@ describe('salesforce connector (nock)', () => {
   });
 
   describe('idempotent delivery', () => {
-    it('upserts on the external id field with Meta\'s leadgen id, and a repeat updates the same record', async () => {
+    it("upserts on the external id field with Meta's leadgen id, and a repeat updates the same record", async () => {
       const ctx = makeContext();
       describeOk();
       const bodies: unknown[] = [];
@@ -250,7 +261,15 @@ describe('salesforce connector (nock)', () => {
 
     it('finds an External ID field named like a Facebook lead id when none is configured', async () => {
       const ctx = makeContext({});
-      instance().get(DESCRIBE).reply(200, leadDescribe({ hasExternalIdField: false, extraFields: [fieldJson('Facebook_Lead_ID__c', 'string', { length: 40, externalId: true, unique: true })] }));
+      instance()
+        .get(DESCRIBE)
+        .reply(
+          200,
+          leadDescribe({
+            hasExternalIdField: false,
+            extraFields: [fieldJson('Facebook_Lead_ID__c', 'string', { length: 40, externalId: true, unique: true })],
+          }),
+        );
       instance().patch(`${API}/sobjects/Lead/Facebook_Lead_ID__c/${LEADGEN_ID}`).reply(201, { id: CREATED_ID, success: true, errors: [], created: true });
       const result = await recordingConnector.deliver(ctx, sampleRecord());
       expect(result).to.include({ externalId: CREATED_ID, action: 'created' });
@@ -258,7 +277,9 @@ describe('salesforce connector (nock)', () => {
 
     it('creates when there is no external id field, and a retry of the same delivery updates that record', async () => {
       const ctx = makeContext({});
-      instance().get(DESCRIBE).reply(200, leadDescribe({ hasExternalIdField: false }));
+      instance()
+        .get(DESCRIBE)
+        .reply(200, leadDescribe({ hasExternalIdField: false }));
       let createBody: Record<string, unknown> = {};
       instance()
         .post(`${API}/sobjects/Lead`, (body) => {
@@ -280,7 +301,9 @@ describe('salesforce connector (nock)', () => {
     it('creates again when the remembered record was deleted in Salesforce since', async () => {
       const ctx = makeContext({});
       ctx.stateValue = { salesforceId: MATCHED_ID, sobject: 'Lead' };
-      instance().get(DESCRIBE).reply(200, leadDescribe({ hasExternalIdField: false }));
+      instance()
+        .get(DESCRIBE)
+        .reply(200, leadDescribe({ hasExternalIdField: false }));
       instance().patch(`${API}/sobjects/Lead/${MATCHED_ID}`).reply(404, sfErrors('ENTITY_IS_DELETED', 'entity is deleted'));
       instance().post(`${API}/sobjects/Lead`).reply(201, { id: CREATED_ID, success: true, errors: [] });
       const result = await recordingConnector.deliver(ctx, sampleRecord());
@@ -302,7 +325,10 @@ describe('salesforce connector (nock)', () => {
       const ctx = makeContext();
       describeOk();
       instance().patch(UPSERT).reply(400, duplicateBody(MATCHED_ID));
-      instance().get(`${API}/sobjects/Lead/${MATCHED_ID}`).query({ fields: 'Description' }).reply(200, { attributes: { type: 'Lead' }, Id: MATCHED_ID, Description: 'Met at the spring fair.' });
+      instance()
+        .get(`${API}/sobjects/Lead/${MATCHED_ID}`)
+        .query({ fields: 'Description' })
+        .reply(200, { attributes: { type: 'Lead' }, Id: MATCHED_ID, Description: 'Met at the spring fair.' });
       let updateBody: Record<string, unknown> = {};
       instance()
         .patch(`${API}/sobjects/Lead/${MATCHED_ID}`, (body) => {
@@ -320,9 +346,14 @@ describe('salesforce connector (nock)', () => {
 
     it('without an external id field, updates the match and does not remember it as a record of its own', async () => {
       const ctx = makeContext({});
-      instance().get(DESCRIBE).reply(200, leadDescribe({ hasExternalIdField: false }));
+      instance()
+        .get(DESCRIBE)
+        .reply(200, leadDescribe({ hasExternalIdField: false }));
       instance().post(`${API}/sobjects/Lead`).reply(400, duplicateBody(MATCHED_ID));
-      instance().get(`${API}/sobjects/Lead/${MATCHED_ID}`).query({ fields: 'Description' }).reply(200, { attributes: { type: 'Lead' }, Id: MATCHED_ID, Description: null });
+      instance()
+        .get(`${API}/sobjects/Lead/${MATCHED_ID}`)
+        .query({ fields: 'Description' })
+        .reply(200, { attributes: { type: 'Lead' }, Id: MATCHED_ID, Description: null });
       let updateBody: Record<string, unknown> = {};
       instance()
         .patch(`${API}/sobjects/Lead/${MATCHED_ID}`, (body) => {
@@ -348,9 +379,11 @@ describe('salesforce connector (nock)', () => {
       expect(result.action).to.equal('created');
     });
 
-    it('reports a duplicate without a matched record of the same object as invalid, in Salesforce\'s words', async () => {
+    it("reports a duplicate without a matched record of the same object as invalid, in Salesforce's words", async () => {
       const ctx = makeContext({});
-      instance().get(DESCRIBE).reply(200, leadDescribe({ hasExternalIdField: false }));
+      instance()
+        .get(DESCRIBE)
+        .reply(200, leadDescribe({ hasExternalIdField: false }));
       // A Lead rule that matched a Contact: that record must not be PATCHed as a Lead.
       instance().post(`${API}/sobjects/Lead`).reply(400, duplicateBody('0035g00000XyZabAAB', 'Contact'));
       const err = await expectConnectorError(recordingConnector.deliver(ctx, sampleRecord()));
@@ -418,7 +451,10 @@ describe('salesforce connector (nock)', () => {
         .reply(201, { id: CREATED_ID, success: true, errors: [], created: true });
       const facebookLead = makeSampleLead({ platform: 'fb' });
       await recordingConnector.deliver(ctx, sampleRecord({ lead: facebookLead }));
-      await recordingConnector.deliver(ctx, sampleRecord({ lead: facebookLead, fields: { LastName: 'Ångström', leadsource: 'Web', Description: 'From the mapping' } }));
+      await recordingConnector.deliver(
+        ctx,
+        sampleRecord({ lead: facebookLead, fields: { LastName: 'Ångström', leadsource: 'Web', Description: 'From the mapping' } }),
+      );
       expect(bodies[0]).to.include({ LeadSource: 'Facebook Lead Ads', Description: 'favorite_color?: blue, green' });
       expect(bodies[1]).to.include({ leadsource: 'Web', Description: 'From the mapping' });
       expect(bodies[1]).to.not.have.property('LeadSource');
@@ -482,7 +518,14 @@ describe('salesforce connector (nock)', () => {
           tokenForm = body;
           return true;
         })
-        .reply(200, { access_token: NEW_ACCESS, instance_url: INSTANCE, id: `${LOGIN}/id/00Dacme/005acme`, token_type: 'Bearer', issued_at: '1763633702000', signature: 'sig' });
+        .reply(200, {
+          access_token: NEW_ACCESS,
+          instance_url: INSTANCE,
+          id: `${LOGIN}/id/00Dacme/005acme`,
+          token_type: 'Bearer',
+          issued_at: '1763633702000',
+          signature: 'sig',
+        });
       instance().patch(UPSERT).matchHeader('authorization', `Bearer ${NEW_ACCESS}`).reply(201, { id: CREATED_ID, success: true, errors: [], created: true });
       const result = await recordingConnector.deliver(ctx, sampleRecord());
       expect(result).to.include({ externalId: CREATED_ID, action: 'created' });
@@ -500,7 +543,7 @@ describe('salesforce connector (nock)', () => {
       expect(ctx.saved).to.deep.equal([{ accessToken: NEW_ACCESS, refreshToken: ROTATED_REFRESH, instanceUrl: INSTANCE }]);
     });
 
-    it('refreshes against the destination\'s sandbox login URL', async () => {
+    it("refreshes against the destination's sandbox login URL", async () => {
       const ctx = makeContext({ externalIdField: 'FB_Lead_Id__c', loginUrl: SANDBOX_LOGIN });
       instance().get(DESCRIBE).reply(401, sfErrors('INVALID_SESSION_ID', 'Session expired or invalid'));
       nock(SANDBOX_LOGIN).post(TOKEN).reply(400, { error: 'invalid_grant', error_description: 'expired access/refresh token' });
@@ -531,9 +574,17 @@ describe('salesforce connector (nock)', () => {
       const second = makeContext();
       second.destinationId = first.destinationId;
       describeOk();
-      instance().patch(UPSERT).matchHeader('authorization', `Bearer ${ACCESS}`).times(2).reply(401, sfErrors('INVALID_SESSION_ID', 'Session expired or invalid'));
+      instance()
+        .patch(UPSERT)
+        .matchHeader('authorization', `Bearer ${ACCESS}`)
+        .times(2)
+        .reply(401, sfErrors('INVALID_SESSION_ID', 'Session expired or invalid'));
       nock(LOGIN).post(TOKEN).once().reply(200, { access_token: NEW_ACCESS, refresh_token: ROTATED_REFRESH, instance_url: INSTANCE });
-      instance().patch(UPSERT).matchHeader('authorization', `Bearer ${NEW_ACCESS}`).times(2).reply(200, { id: CREATED_ID, success: true, errors: [], created: false });
+      instance()
+        .patch(UPSERT)
+        .matchHeader('authorization', `Bearer ${NEW_ACCESS}`)
+        .times(2)
+        .reply(200, { id: CREATED_ID, success: true, errors: [], created: false });
       await recordingConnector.deliver(first, sampleRecord());
       await recordingConnector.deliver(second, sampleRecord());
       expect(first.saved[0]).to.include({ accessToken: NEW_ACCESS, refreshToken: ROTATED_REFRESH });
@@ -558,17 +609,29 @@ describe('salesforce connector (nock)', () => {
     it("reports a missing required field as invalid with Salesforce's message and the field", async () => {
       const ctx = makeContext();
       describeOk();
-      instance().patch(UPSERT).reply(400, sfErrors('REQUIRED_FIELD_MISSING', 'Required fields are missing: [Industry]', ['Industry']));
+      instance()
+        .patch(UPSERT)
+        .reply(400, sfErrors('REQUIRED_FIELD_MISSING', 'Required fields are missing: [Industry]', ['Industry']));
       const err = await expectConnectorError(recordingConnector.deliver(ctx, sampleRecord()));
-      expect(err).to.include({ kind: 'invalid', reason: 'salesforce_required_field_missing', field: 'Industry', crmMessage: 'Required fields are missing: [Industry]', httpStatus: 400 });
+      expect(err).to.include({
+        kind: 'invalid',
+        reason: 'salesforce_required_field_missing',
+        field: 'Industry',
+        crmMessage: 'Required fields are missing: [Industry]',
+        httpStatus: 400,
+      });
       expect(err.responseBody).to.contain('REQUIRED_FIELD_MISSING');
     });
 
     it('keeps a value Salesforce echoes in its message out of the error message', async () => {
       const ctx = makeContext();
       describeOk();
-      instance().patch(UPSERT).reply(400, sfErrors('INVALID_EMAIL_ADDRESS', 'Email: invalid email address: zoe.angstrom@example', ['Email']));
-      const err = await expectConnectorError(recordingConnector.deliver(ctx, sampleRecord({ fields: { LastName: 'Ångström', Email: 'zoe.angstrom@example' } })));
+      instance()
+        .patch(UPSERT)
+        .reply(400, sfErrors('INVALID_EMAIL_ADDRESS', 'Email: invalid email address: zoe.angstrom@example', ['Email']));
+      const err = await expectConnectorError(
+        recordingConnector.deliver(ctx, sampleRecord({ fields: { LastName: 'Ångström', Email: 'zoe.angstrom@example' } })),
+      );
       expect(err).to.include({ kind: 'invalid', field: 'Email' });
       expect(err.crmMessage).to.contain('invalid email address');
       expect(err.message).to.equal('invalid: salesforce_invalid_email_address');
@@ -635,7 +698,14 @@ describe('salesforce connector (nock)', () => {
 
   describe('oauth', () => {
     it('builds the authorize URL for the production or sandbox login host', () => {
-      const url = new URL(buildAuthorizeUrl({ loginUrl: `${SANDBOX_LOGIN}/`, clientId: 'sf-client', redirectUri: 'https://relay.example.com/oauth/salesforce/callback', state: 'st-123' }));
+      const url = new URL(
+        buildAuthorizeUrl({
+          loginUrl: `${SANDBOX_LOGIN}/`,
+          clientId: 'sf-client',
+          redirectUri: 'https://relay.example.com/oauth/salesforce/callback',
+          state: 'st-123',
+        }),
+      );
       expect(url.origin + url.pathname).to.equal(`${SANDBOX_LOGIN}/services/oauth2/authorize`);
       expect(Object.fromEntries(url.searchParams)).to.deep.equal({
         response_type: 'code',
@@ -653,18 +723,41 @@ describe('salesforce connector (nock)', () => {
           form = body;
           return true;
         })
-        .reply(200, { access_token: NEW_ACCESS, refresh_token: REFRESH, instance_url: `${INSTANCE}/`, id: `${LOGIN}/id/00D/005`, token_type: 'Bearer', scope: 'api refresh_token' });
-      const credentials = await exchangeCode({ loginUrl: LOGIN, clientId: 'sf-client', clientSecret: 'sf-secret', redirectUri: 'https://relay.example.com/cb', code: 'aPrxCode' });
+        .reply(200, {
+          access_token: NEW_ACCESS,
+          refresh_token: REFRESH,
+          instance_url: `${INSTANCE}/`,
+          id: `${LOGIN}/id/00D/005`,
+          token_type: 'Bearer',
+          scope: 'api refresh_token',
+        });
+      const credentials = await exchangeCode({
+        loginUrl: LOGIN,
+        clientId: 'sf-client',
+        clientSecret: 'sf-secret',
+        redirectUri: 'https://relay.example.com/cb',
+        code: 'aPrxCode',
+      });
       expect(credentials).to.deep.equal({ accessToken: NEW_ACCESS, refreshToken: REFRESH, instanceUrl: INSTANCE });
-      expect(form).to.deep.equal({ grant_type: 'authorization_code', code: 'aPrxCode', client_id: 'sf-client', client_secret: 'sf-secret', redirect_uri: 'https://relay.example.com/cb' });
+      expect(form).to.deep.equal({
+        grant_type: 'authorization_code',
+        code: 'aPrxCode',
+        client_id: 'sf-client',
+        client_secret: 'sf-secret',
+        redirect_uri: 'https://relay.example.com/cb',
+      });
     });
 
     it('refuses an exchange that yields no refresh token, and an expired code, as auth', async () => {
       nock(LOGIN).post(TOKEN).reply(200, { access_token: NEW_ACCESS, instance_url: INSTANCE });
-      const noRefresh = await expectConnectorError(exchangeCode({ loginUrl: LOGIN, clientId: 'c', clientSecret: 's', redirectUri: 'https://r.example.com/cb', code: 'x' }));
+      const noRefresh = await expectConnectorError(
+        exchangeCode({ loginUrl: LOGIN, clientId: 'c', clientSecret: 's', redirectUri: 'https://r.example.com/cb', code: 'x' }),
+      );
       expect(noRefresh).to.include({ kind: 'auth', reason: 'salesforce_no_refresh_token' });
       nock(LOGIN).post(TOKEN).reply(400, { error: 'invalid_grant', error_description: 'invalid authorization code' });
-      const expired = await expectConnectorError(exchangeCode({ loginUrl: LOGIN, clientId: 'c', clientSecret: 's', redirectUri: 'https://r.example.com/cb', code: 'x' }));
+      const expired = await expectConnectorError(
+        exchangeCode({ loginUrl: LOGIN, clientId: 'c', clientSecret: 's', redirectUri: 'https://r.example.com/cb', code: 'x' }),
+      );
       expect(expired).to.include({ kind: 'auth', reason: 'salesforce_oauth_invalid_grant', crmMessage: 'invalid authorization code' });
     });
   });
@@ -741,7 +834,12 @@ describe('salesforce connector against the loopback fake', () => {
   });
 
   it('completes the web-server flow: authorize redirect, code exchange, then a delivery with those credentials', async () => {
-    const authorizeUrl = buildAuthorizeUrl({ loginUrl: fake.url, clientId: 'sf-client', redirectUri: 'http://127.0.0.1:9/oauth/salesforce/callback', state: 'st-9' });
+    const authorizeUrl = buildAuthorizeUrl({
+      loginUrl: fake.url,
+      clientId: 'sf-client',
+      redirectUri: 'http://127.0.0.1:9/oauth/salesforce/callback',
+      state: 'st-9',
+    });
     const redirect = await fetch(authorizeUrl, { redirect: 'manual' });
     expect(redirect.status).to.equal(302);
     const back = new URL(redirect.headers.get('location') ?? '');
@@ -758,7 +856,13 @@ describe('salesforce connector against the loopback fake', () => {
     expect((await salesforceConnector.deliver(ctx, sampleRecord())).action).to.equal('created');
     // A code works once.
     const reused = await expectConnectorError(
-      exchangeCode({ loginUrl: fake.url, clientId: 'sf-client', clientSecret: 'sf-secret', redirectUri: 'http://127.0.0.1:9/cb', code: back.searchParams.get('code') ?? '' }),
+      exchangeCode({
+        loginUrl: fake.url,
+        clientId: 'sf-client',
+        clientSecret: 'sf-secret',
+        redirectUri: 'http://127.0.0.1:9/cb',
+        code: back.searchParams.get('code') ?? '',
+      }),
     );
     expect(reused).to.include({ kind: 'auth', reason: 'salesforce_oauth_invalid_grant' });
   });
@@ -771,7 +875,7 @@ describe('salesforce connector against the loopback fake', () => {
     expect(err).to.include({ kind: 'auth', reason: 'salesforce_refresh_revoked' });
   });
 
-  it('reports the daily limit, a 503 and Salesforce\'s validation errors', async () => {
+  it("reports the daily limit, a 503 and Salesforce's validation errors", async () => {
     const ctx = fakeContext();
     fake.rateLimitFor(60_000);
     const limited = await expectConnectorError(salesforceConnector.deliver(ctx, sampleRecord()));
@@ -785,7 +889,9 @@ describe('salesforce connector against the loopback fake', () => {
     const badEmail = await expectConnectorError(salesforceConnector.deliver(ctx, sampleRecord({ fields: { LastName: 'Ångström', Email: 'not-an-email' } })));
     expect(badEmail).to.include({ kind: 'invalid', reason: 'salesforce_invalid_email_address', field: 'Email' });
 
-    const unknownField = await expectConnectorError(salesforceConnector.deliver(ctx, sampleRecord({ fields: { LastName: 'Ångström', favorite_color: 'blue' } })));
+    const unknownField = await expectConnectorError(
+      salesforceConnector.deliver(ctx, sampleRecord({ fields: { LastName: 'Ångström', favorite_color: 'blue' } })),
+    );
     expect(unknownField).to.include({ kind: 'invalid', reason: 'salesforce_invalid_field', field: 'favorite_color' });
     expect(fake.leads.size).to.equal(0);
   });
@@ -800,7 +906,10 @@ describe('salesforce connector against the loopback fake', () => {
     expect(first.action).to.equal('created');
 
     const otherLead = makeSampleLead({ leadgen_id: '9990001112223334445' });
-    const second = await salesforceConnector.deliver(makeContext({}, tokens, { connector: { ...testCrmSettings.salesforce, loginUrl: fake.url } }), sampleRecord({ lead: otherLead, fields: { Email: 'zoe.angstrom@example.com', Title: 'Rider' } }));
+    const second = await salesforceConnector.deliver(
+      makeContext({}, tokens, { connector: { ...testCrmSettings.salesforce, loginUrl: fake.url } }),
+      sampleRecord({ lead: otherLead, fields: { Email: 'zoe.angstrom@example.com', Title: 'Rider' } }),
+    );
     expect(second).to.include({ action: 'updated', externalId: first.externalId });
     expect(fake.leads.size).to.equal(1);
     const lead = fake.leads.get(first.externalId)!;

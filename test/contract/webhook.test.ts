@@ -6,15 +6,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import nock from 'nock';
-import { ConnectorError, type ConnectorSettings } from '../../connectors/types.js';
+import type { ConnectorSettings } from '../../connectors/types.js';
 import { createWebhookConnector, type WebhookContext } from '../../connectors/webhook/index.js';
 import type { WebhookConfig, WebhookCredentials } from '../../connectors/webhook/manifest.js';
 import type { ResolveHost } from '../../src/util/outbound-guard.js';
 import { makeSampleRecord, makeTestContext } from '../helpers/sample-lead.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { expectConnectorError, runConnectorContract } from './connector-contract.js';
-
-
 
 const CRM_ORIGIN = 'https://crm.example.test';
 const CRM_PATH = '/hooks/leads';
@@ -53,7 +51,6 @@ function makeConnectionReset(): Error {
 function isLoopback(host: string): boolean {
   return host.startsWith('127.0.0.1:') || host.startsWith('receiver.test:');
 }
-
 
 describe('webhook connector', () => {
   before(() => {
@@ -127,7 +124,9 @@ describe('webhook connector', () => {
 
     it('names a dropped connection network_econnreset', async () => {
       nock(CRM_ORIGIN).post(CRM_PATH).replyWithError(makeConnectionReset());
-      const err = await expectConnectorError(connector.deliver(makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false }), makeSampleRecord()));
+      const err = await expectConnectorError(
+        connector.deliver(makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false }), makeSampleRecord()),
+      );
       expect(err).to.deep.include({ kind: 'retryable', reason: 'network_econnreset' });
       expect(err.httpStatus).to.equal(undefined);
     });
@@ -135,7 +134,11 @@ describe('webhook connector', () => {
     it('turns 503 with Retry-After into rate_limited and a 302 into redirect_refused', async () => {
       const ctx = makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false });
       nock(CRM_ORIGIN).post(CRM_PATH).reply(503, 'busy', { 'Retry-After': '30' });
-      expect(await expectConnectorError(connector.deliver(ctx, makeSampleRecord()))).to.deep.include({ kind: 'rate_limited', reason: 'status_code_503', retryAfterMs: 30_000 });
+      expect(await expectConnectorError(connector.deliver(ctx, makeSampleRecord()))).to.deep.include({
+        kind: 'rate_limited',
+        reason: 'status_code_503',
+        retryAfterMs: 30_000,
+      });
       nock(CRM_ORIGIN).post(CRM_PATH).reply(302, '', { Location: 'http://169.254.169.254/latest/meta-data' });
       const redirect = await expectConnectorError(connector.deliver(ctx, makeSampleRecord()));
       expect(redirect).to.deep.include({ kind: 'invalid', reason: 'redirect_refused', httpStatus: 302 });
@@ -146,7 +149,9 @@ describe('webhook connector', () => {
       const record = makeSampleRecord();
       const echo = JSON.stringify({ message: 'rejected', received: record.lead });
       nock(CRM_ORIGIN).post(CRM_PATH).reply(422, echo);
-      const err = await expectConnectorError(connector.deliver(makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false }), record));
+      const err = await expectConnectorError(
+        connector.deliver(makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}` }, {}, { allowPrivateDestinations: false }), record),
+      );
       expect(err).to.deep.include({ kind: 'invalid', reason: 'status_code_422', httpStatus: 422, crmMessage: 'rejected' });
       expect(err.responseBody).to.equal(echo);
       expect(err.message).to.equal('invalid: status_code_422');
@@ -161,7 +166,10 @@ describe('webhook connector', () => {
         .matchHeader('x-leadrelay-timestamp', String(Math.floor(NOW_MS / 1000)))
         .post(CRM_PATH)
         .reply(201, { id: 'x1' });
-      await connector.deliver(makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}`, headers: { 'X-Tenant': 'acme' } }, {}, { allowPrivateDestinations: false }), record);
+      await connector.deliver(
+        makeContext({ url: `${CRM_ORIGIN}${CRM_PATH}`, headers: { 'X-Tenant': 'acme' } }, {}, { allowPrivateDestinations: false }),
+        record,
+      );
       expect(scope.isDone()).to.equal(true);
     });
   });
@@ -247,7 +255,7 @@ describe('webhook connector', () => {
       expect(connector.renderBody!(record)).to.deep.equal(got.body);
     });
 
-    it("a mapped record that wrote nothing still carries an empty fields object", async () => {
+    it('a mapped record that wrote nothing still carries an empty fields object', async () => {
       await connector.deliver(loopbackContext(), makeSampleRecord({ isMapped: true, fields: {} }));
       expect(receiver.received[0].body.fields).to.deep.equal({});
     });
@@ -361,7 +369,10 @@ describe('webhook connector', () => {
 
     it('lets the receiver dedupe: a repeat delivery carries the same idempotency key', async () => {
       const record = makeSampleRecord();
-      receiver.respondWith([{ status: 200, body: '{"id":"r-1"}' }, { status: 208, body: '{"id":"r-1"}' }]);
+      receiver.respondWith([
+        { status: 200, body: '{"id":"r-1"}' },
+        { status: 208, body: '{"id":"r-1"}' },
+      ]);
       const first = await connector.deliver(loopbackContext(), record);
       const second = await connector.deliver(loopbackContext(), record);
       expect([first.action, second.action]).to.deep.equal(['created', 'updated']);

@@ -10,7 +10,19 @@ import { resolve } from 'node:path';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { projectRoot } from '../../src/config/env.js';
-import { baseEnv, cli, flushPrefix, freePort, postLeadgen, runCli, startProgram, TEST_APP_SECRET, TEST_KEYS, waitUntil, type CliResult } from '../helpers/e2e.js';
+import {
+  baseEnv,
+  cli,
+  flushPrefix,
+  freePort,
+  postLeadgen,
+  runCli,
+  startProgram,
+  TEST_APP_SECRET,
+  TEST_KEYS,
+  waitUntil,
+  type CliResult,
+} from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
@@ -93,7 +105,10 @@ describe('e2e: operator CLI', function () {
     const page = await dbh.db.selectFrom('pages').selectAll().where('page_id', '=', '4242').executeTakeFirstOrThrow();
     expect(page.token_envelope).to.match(/^lr1\.k1\./);
     expect(page.token_envelope).to.not.contain('super-secret');
-    const dest = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'a-long-enough-signing-secret'], env);
+    const dest = await cli(
+      ['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'a-long-enough-signing-secret'],
+      env,
+    );
     expect(dest).to.match(/^[0-9a-f-]{36}$/);
     const route = await cli(['routes', 'add', '--workspace', ws, '--page-id', '4242', '--destination', dest], env);
     expect(route).to.match(/^[0-9a-f-]{36}$/);
@@ -111,7 +126,11 @@ describe('e2e: operator CLI', function () {
     ['bad limit', ['leads', 'list', '--workspace', 'WS', '--limit', '-3'], /--limit must be a positive whole number/],
     ['unknown command', ['frobnicate'], /unknown command/],
     ['malformed webhook url', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'not-a-url'], /^error: --url is not a valid URL: /],
-    ['short signing secret', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'short'], /^error: .*--secret: signing secret must be at least 16 characters/],
+    [
+      'short signing secret',
+      ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'short'],
+      /^error: .*--secret: signing secret must be at least 16 characters/,
+    ],
     ['empty page token', ['pages', 'add', '--workspace', 'WS', '--page-id', '1', '--token', ' '], /--token must not be empty/],
     ['lead id that is not a uuid', ['leads', 'show', 'not-a-uuid'], /not a lead id/],
     ['unknown lead', ['leads', 'show', '00000000-0000-4000-8000-000000000000'], /lead .* not found/],
@@ -119,7 +138,10 @@ describe('e2e: operator CLI', function () {
   for (const [what, args, pattern] of bad) {
     it(`bad input (${what}) exits 2 with a one-line reason, plus at most the --help hint`, async () => {
       const ws = await cli(['workspaces', 'create', '--name', 'W'], env);
-      const r = await runCli(args.map((a) => (a === 'WS' ? ws : a)), env);
+      const r = await runCli(
+        args.map((a) => (a === 'WS' ? ws : a)),
+        env,
+      );
       expect(r.code).to.equal(2);
       const [reason, ...rest] = r.stderr.trim().split('\n');
       expect(reason).to.match(pattern);
@@ -219,7 +241,11 @@ describe('e2e: operator CLI', function () {
     it('without META_APP_ID and META_APP_SECRET, stores the token unchecked with a warning saying so', async () => {
       const pageId = String(nextPage++);
       const calls = graph.calls.length;
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-unchecked-secret'], { ...env, META_APP_ID: '', META_APP_SECRET: '' });
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-unchecked-secret'], {
+        ...env,
+        META_APP_ID: '',
+        META_APP_SECRET: '',
+      });
       expect(r.code, r.stderr).to.equal(0);
       expect(warningsOf(r)).to.have.length(1);
       expect(warningsOf(r)[0]).to.match(/cannot be checked with Meta because META_APP_ID and META_APP_SECRET are not set/);
@@ -240,7 +266,10 @@ describe('e2e: operator CLI', function () {
 
     it('when Meta cannot be reached, stores nothing and exits 1 pointing at --skip-check', async () => {
       const { pageId, token } = newPage();
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], { ...env, META_GRAPH_URL: `http://127.0.0.1:${await freePort()}` });
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], {
+        ...env,
+        META_GRAPH_URL: `http://127.0.0.1:${await freePort()}`,
+      });
       expect(r.code).to.equal(1);
       expect(r.stderr.trim().split('\n')).to.have.length(1);
       expect(r.stderr).to.match(/^error: could not ask Meta about the page token: .*--skip-check/);
@@ -251,7 +280,8 @@ describe('e2e: operator CLI', function () {
   describe('destinations add and reauth apply the delivery URL rules', () => {
     let ws: string;
     let strict: Record<string, string>;
-    const addWebhook = (url: string, e: Record<string, string>, more: string[] = []) => runCli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', url, ...more], e);
+    const addWebhook = (url: string, e: Record<string, string>, more: string[] = []) =>
+      runCli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', url, ...more], e);
 
     before(async () => {
       ws = await cli(['workspaces', 'create', '--name', 'URL rules'], env);
@@ -303,7 +333,10 @@ describe('e2e: operator CLI', function () {
       expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'not a url'], env), /^error: --url is not a valid URL: /);
       expectRefusal(await runCli(['destinations', 'reauth', dest, '--secret', 'too-short'], env), /--secret: signing secret must be at least 16 characters/);
       // The stored URL is loopback: with private destinations no longer allowed, resuming would fail every delivery.
-      expectRefusal(await runCli(['destinations', 'reauth', dest, '--secret', 'second-signing-secret-456'], strict), /^error: the stored --url \(give a new one with --url\) refused: .*loopback/);
+      expectRefusal(
+        await runCli(['destinations', 'reauth', dest, '--secret', 'second-signing-secret-456'], strict),
+        /^error: the stored --url \(give a new one with --url\) refused: .*loopback/,
+      );
       expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'http://crm.example.com/in'], strict), /^error: --url refused: .*https/);
       const before = await row();
       expect(before.config).to.deep.equal({ url: 'https://127.0.0.1:9/in' });
@@ -338,7 +371,10 @@ describe('e2e: operator CLI', function () {
     });
 
     it('workspaces, pages, destinations, routes and leads list print parseable JSON without secrets', async () => {
-      const dest = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', receiver.url, '--secret', SECRET, '--name', 'Receiver'], env);
+      const dest = await cli(
+        ['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', receiver.url, '--secret', SECRET, '--name', 'Receiver'],
+        env,
+      );
       const route = await cli(['routes', 'add', '--workspace', ws, '--page-id', PAGE, '--destination', dest], env);
 
       const workspacesOut = await cli(['workspaces', 'list', '--json'], env);
@@ -369,11 +405,19 @@ describe('e2e: operator CLI', function () {
       const program = await startProgram('start', env);
       try {
         expect((await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId })).status).to.equal(200);
-        const leadId = await waitUntil(async () => {
-          const list = JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env)) as { id: string; leadgen_id: string; deliveries: { status: string }[] }[];
-          const lead = list.find((l) => l.leadgen_id === leadgenId);
-          return lead?.deliveries[0]?.status === 'delivered' ? lead.id : undefined;
-        }, 120_000, 'the lead delivered after one retry');
+        const leadId = await waitUntil(
+          async () => {
+            const list = JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env)) as {
+              id: string;
+              leadgen_id: string;
+              deliveries: { status: string }[];
+            }[];
+            const lead = list.find((l) => l.leadgen_id === leadgenId);
+            return lead?.deliveries[0]?.status === 'delivered' ? lead.id : undefined;
+          },
+          120_000,
+          'the lead delivered after one retry',
+        );
 
         const shownJson = await cli(['leads', 'show', leadId, '--json'], env);
         const shown = JSON.parse(shownJson) as {
@@ -382,7 +426,11 @@ describe('e2e: operator CLI', function () {
           page: { id: string; name: string };
           form: { id: string; name: string };
           answers: string;
-          deliveries: { status: string; destination: { id: string; type: string; name: string }; attempts: { attempt: number; started_at: string; outcome: string; http_status: number | null; reason: string | null; message: string | null }[] }[];
+          deliveries: {
+            status: string;
+            destination: { id: string; type: string; name: string };
+            attempts: { attempt: number; started_at: string; outcome: string; http_status: number | null; reason: string | null; message: string | null }[];
+          }[];
         };
         expect(shown).to.include({ id: leadId, leadgen_id: leadgenId, answers: 'stored' });
         expect(shown.page).to.deep.equal({ id: PAGE, name: 'JSON Bikes' });
@@ -449,7 +497,10 @@ describe('e2e: operator CLI', function () {
     const ws = await cli(['workspaces', 'create', '--name', 'Rotate'], env);
     graph.setPageToken('777', 'EAAB-rotate-me');
     await cli(['pages', 'add', '--workspace', ws, '--page-id', '777', '--token', 'EAAB-rotate-me'], env);
-    const dest = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', 'https://crm.example.com/x', '--secret', 'another-long-signing-secret'], env);
+    const dest = await cli(
+      ['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', 'https://crm.example.com/x', '--secret', 'another-long-signing-secret'],
+      env,
+    );
     const newKey = `k2:${Buffer.alloc(32, 9).toString('base64')}`;
     const both = { ...env, LEADRELAY_ENCRYPTION_KEYS: `${newKey},${TEST_KEYS}` };
     const out = await cli(['keys', 'rotate'], both);
@@ -468,7 +519,10 @@ describe('e2e: operator CLI', function () {
       ...(await dbh.db.selectFrom('leads').select('answers_envelope as e').where('answers_envelope', 'is not', null).execute()),
     ].map((r) => r.e!);
     expect(envelopes.length).to.be.greaterThan(2);
-    expect(envelopes.filter((e) => !e.startsWith('lr1.k2.')), 'envelopes not under k2').to.deep.equal([]);
+    expect(
+      envelopes.filter((e) => !e.startsWith('lr1.k2.')),
+      'envelopes not under k2',
+    ).to.deep.equal([]);
     // With only the old key configured, the page token can no longer be read: a clear error naming the key id.
     const ctxEnv = { ...env, LEADRELAY_ENCRYPTION_KEYS: TEST_KEYS };
     const check = await runCli(['destinations', 'check', dest], ctxEnv);

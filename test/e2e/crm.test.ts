@@ -53,7 +53,13 @@ describe('e2e: CRM destinations through the real program', function () {
     expect(res.status).to.equal(200);
   };
   const delivery = async (leadgenId: string, destinationId: string) =>
-    dbh.db.selectFrom('deliveries').innerJoin('leads', 'leads.id', 'deliveries.lead_id').selectAll('deliveries').where('leads.leadgen_id', '=', leadgenId).where('deliveries.destination_id', '=', destinationId).executeTakeFirst();
+    dbh.db
+      .selectFrom('deliveries')
+      .innerJoin('leads', 'leads.id', 'deliveries.lead_id')
+      .selectAll('deliveries')
+      .where('leads.leadgen_id', '=', leadgenId)
+      .where('deliveries.destination_id', '=', destinationId)
+      .executeTakeFirst();
   const pdLeadsFor = (leadgenId: string) => [...pipedrive.leads.values()].filter((l) => (l as { origin_id?: string }).origin_id === leadgenId);
 
   before(async () => {
@@ -72,14 +78,40 @@ describe('e2e: CRM destinations through the real program', function () {
       SALESFORCE_CLIENT_ID: 'sf-client',
       SALESFORCE_CLIENT_SECRET: 'sf-secret',
     });
-    graph.addForm({ id: FORM, page_id: PAGE, name: 'Quote', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }, { key: 'phone_number', type: 'PHONE', label: 'Phone' }, { key: 'budget', label: 'Your budget (€)' }] });
+    graph.addForm({
+      id: FORM,
+      page_id: PAGE,
+      name: 'Quote',
+      questions: [
+        { key: 'full_name', type: 'FULL_NAME', label: 'Full name' },
+        { key: 'email', type: 'EMAIL', label: 'Email' },
+        { key: 'phone_number', type: 'PHONE', label: 'Phone' },
+        { key: 'budget', label: 'Your budget (€)' },
+      ],
+    });
     graph.setPageToken(PAGE, PAGE_TOKEN);
     ws = await cli(['workspaces', 'create', '--name', 'CRM'], env);
     await cli(['pages', 'add', '--workspace', ws, '--page-id', PAGE, '--token', PAGE_TOKEN], env);
     dest.hubspot = await cli(['destinations', 'add', '--workspace', ws, '--type', 'hubspot', '--token', 'pat-e2e-1'], env);
     dest.pipedrive = await cli(['destinations', 'add', '--workspace', ws, '--type', 'pipedrive', '--api-token', 'pd-token-1'], env);
     const sfTokens = salesforce.issueTokens();
-    dest.salesforce = await cli(['destinations', 'add', '--workspace', ws, '--type', 'salesforce', '--instance-url', sfTokens.instanceUrl, '--access-token', sfTokens.accessToken, '--refresh-token', sfTokens.refreshToken], env);
+    dest.salesforce = await cli(
+      [
+        'destinations',
+        'add',
+        '--workspace',
+        ws,
+        '--type',
+        'salesforce',
+        '--instance-url',
+        sfTokens.instanceUrl,
+        '--access-token',
+        sfTokens.accessToken,
+        '--refresh-token',
+        sfTokens.refreshToken,
+      ],
+      env,
+    );
     dest.webhook = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/in`], env);
     for (const d of Object.values(dest)) await cli(['routes', 'add', '--workspace', ws, '--page-id', PAGE, '--destination', d], env);
     program = await startProgram('start', env);
@@ -104,7 +136,11 @@ describe('e2e: CRM destinations through the real program', function () {
   it('a signed webhook becomes exactly one record in each CRM, with attribution; a replay updates it', async () => {
     const id = newLeadId();
     await send(id, 'olena@example.com');
-    await waitUntil(async () => (await delivery(id, dest.hubspot))?.status === 'delivered' && (await delivery(id, dest.pipedrive))?.status === 'delivered', 60_000, 'both CRM deliveries');
+    await waitUntil(
+      async () => (await delivery(id, dest.hubspot))?.status === 'delivered' && (await delivery(id, dest.pipedrive))?.status === 'delivered',
+      60_000,
+      'both CRM deliveries',
+    );
     const contact = hubspot.byEmail('olena@example.com')!;
     expect(contact.properties.lr_fb_lead_id).to.equal(id);
     expect(contact.properties.lr_lead_source ?? contact.properties.lr_platform).to.be.a('string');
@@ -124,7 +160,10 @@ describe('e2e: CRM destinations through the real program', function () {
     const leadId = hsDelivery.lead_id;
     await cli(['leads', 'replay', leadId, '--all'], env);
     await waitUntil(
-      async () => (await delivery(id, dest.hubspot))?.action === 'updated' && (await delivery(id, dest.pipedrive))?.action === 'updated' && (await delivery(id, dest.salesforce))?.action === 'updated',
+      async () =>
+        (await delivery(id, dest.hubspot))?.action === 'updated' &&
+        (await delivery(id, dest.pipedrive))?.action === 'updated' &&
+        (await delivery(id, dest.salesforce))?.action === 'updated',
       60_000,
       'updated on replay',
     );
@@ -140,16 +179,33 @@ describe('e2e: CRM destinations through the real program', function () {
     const b = newLeadId();
     await send(a, 'a.throttle@example.com');
     // HubSpot answered a's delivery with 429, and LeadRelay recorded how long HubSpot waits.
-    const hubspotWaitsUntil = await waitUntil(async () => {
-      const d = await delivery(a, dest.hubspot);
-      if (!d) return undefined;
-      const limited = await dbh.db.selectFrom('delivery_attempts').select('id').where('delivery_id', '=', d.id).where('outcome', '=', 'rate_limited').executeTakeFirst();
-      const destRow = await dbh.db.selectFrom('destinations').select('rate_limited_until').where('id', '=', dest.hubspot).executeTakeFirstOrThrow();
-      return limited && destRow.rate_limited_until ? new Date(destRow.rate_limited_until).getTime() : undefined;
-    }, 60_000, "HubSpot's 429 recorded");
+    const hubspotWaitsUntil = await waitUntil(
+      async () => {
+        const d = await delivery(a, dest.hubspot);
+        if (!d) return undefined;
+        const limited = await dbh.db
+          .selectFrom('delivery_attempts')
+          .select('id')
+          .where('delivery_id', '=', d.id)
+          .where('outcome', '=', 'rate_limited')
+          .executeTakeFirst();
+        const destRow = await dbh.db.selectFrom('destinations').select('rate_limited_until').where('id', '=', dest.hubspot).executeTakeFirstOrThrow();
+        return limited && destRow.rate_limited_until ? new Date(destRow.rate_limited_until).getTime() : undefined;
+      },
+      60_000,
+      "HubSpot's 429 recorded",
+    );
     await send(b, 'b.throttle@example.com');
-    await waitUntil(async () => (await delivery(b, dest.pipedrive))?.status === 'delivered' && (await delivery(b, dest.webhook))?.status === 'delivered', 60_000, 'other destinations');
-    await waitUntil(async () => (await delivery(a, dest.hubspot))?.status === 'delivered' && (await delivery(b, dest.hubspot))?.status === 'delivered', 90_000, 'HubSpot after the window');
+    await waitUntil(
+      async () => (await delivery(b, dest.pipedrive))?.status === 'delivered' && (await delivery(b, dest.webhook))?.status === 'delivered',
+      60_000,
+      'other destinations',
+    );
+    await waitUntil(
+      async () => (await delivery(a, dest.hubspot))?.status === 'delivered' && (await delivery(b, dest.hubspot))?.status === 'delivered',
+      90_000,
+      'HubSpot after the window',
+    );
     const deliveredAt = async (leadgenId: string, destinationId: string) => new Date((await delivery(leadgenId, destinationId))!.delivered_at!).getTime();
     // The others did not wait for HubSpot: b reached them inside HubSpot's window ...
     expect(await deliveredAt(b, dest.pipedrive), 'Pipedrive got b while HubSpot waited').to.be.below(hubspotWaitsUntil);
@@ -167,7 +223,11 @@ describe('e2e: CRM destinations through the real program', function () {
     const ids = [newLeadId(), newLeadId()];
     await send(ids[0], 'first.parked@example.com');
     await send(ids[1], 'second.parked@example.com');
-    await waitUntil(async () => (await delivery(ids[0], dest.pipedrive))?.status === 'parked' && (await delivery(ids[1], dest.pipedrive))?.status === 'parked', 60_000, 'parked deliveries');
+    await waitUntil(
+      async () => (await delivery(ids[0], dest.pipedrive))?.status === 'parked' && (await delivery(ids[1], dest.pipedrive))?.status === 'parked',
+      60_000,
+      'parked deliveries',
+    );
     const d = await dbh.db.selectFrom('destinations').selectAll().where('id', '=', dest.pipedrive).executeTakeFirstOrThrow();
     expect(d.status).to.equal('needs_reauth');
     // The other destinations were not held back: delivered while Pipedrive is still parked.
@@ -176,7 +236,11 @@ describe('e2e: CRM destinations through the real program', function () {
     pipedrive.apiTokens.add('pd-token-2');
     const out = await cli(['destinations', 'reauth', dest.pipedrive, '--api-token', 'pd-token-2'], env);
     expect(out).to.match(/resumed 2 parked deliveries/);
-    await waitUntil(async () => (await delivery(ids[0], dest.pipedrive))?.status === 'delivered' && (await delivery(ids[1], dest.pipedrive))?.status === 'delivered', 60_000, 'resumed deliveries');
+    await waitUntil(
+      async () => (await delivery(ids[0], dest.pipedrive))?.status === 'delivered' && (await delivery(ids[1], dest.pipedrive))?.status === 'delivered',
+      60_000,
+      'resumed deliveries',
+    );
     expect(pdLeadsFor(ids[0])).to.have.length(1);
     expect(pdLeadsFor(ids[1])).to.have.length(1);
   });
@@ -201,16 +265,37 @@ describe('e2e: CRM destinations through the real program', function () {
     const parked = [newLeadId(), newLeadId()];
     await send(parked[0], 'sf.parked1@example.com');
     await send(parked[1], 'sf.parked2@example.com');
-    await waitUntil(async () => (await delivery(parked[0], dest.salesforce))?.status === 'parked' && (await delivery(parked[1], dest.salesforce))?.status === 'parked', 60_000, 'parked salesforce deliveries');
+    await waitUntil(
+      async () => (await delivery(parked[0], dest.salesforce))?.status === 'parked' && (await delivery(parked[1], dest.salesforce))?.status === 'parked',
+      60_000,
+      'parked salesforce deliveries',
+    );
     const destRow = await dbh.db.selectFrom('destinations').selectAll().where('id', '=', dest.salesforce).executeTakeFirstOrThrow();
     expect(destRow.status).to.equal('needs_reauth');
     expect(destRow.status_reason).to.match(/refresh|session/);
     expect(salesforce.leadByExternalId(parked[0])).to.equal(undefined);
 
     const fresh = salesforce.issueTokens();
-    const out = await cli(['destinations', 'reauth', dest.salesforce, '--instance-url', fresh.instanceUrl, '--access-token', fresh.accessToken, '--refresh-token', fresh.refreshToken], env);
+    const out = await cli(
+      [
+        'destinations',
+        'reauth',
+        dest.salesforce,
+        '--instance-url',
+        fresh.instanceUrl,
+        '--access-token',
+        fresh.accessToken,
+        '--refresh-token',
+        fresh.refreshToken,
+      ],
+      env,
+    );
     expect(out).to.match(/resumed 2 parked deliveries/);
-    await waitUntil(async () => (await delivery(parked[0], dest.salesforce))?.status === 'delivered' && (await delivery(parked[1], dest.salesforce))?.status === 'delivered', 60_000, 'resumed salesforce deliveries');
+    await waitUntil(
+      async () => (await delivery(parked[0], dest.salesforce))?.status === 'delivered' && (await delivery(parked[1], dest.salesforce))?.status === 'delivered',
+      60_000,
+      'resumed salesforce deliveries',
+    );
     expect(salesforce.leadByExternalId(parked[0])).to.not.equal(undefined);
     expect(salesforce.leadByExternalId(parked[1])).to.not.equal(undefined);
     expect([...salesforce.leads.values()].filter((l) => l.Email === 'sf.first@example.com')).to.have.length(1);

@@ -68,7 +68,10 @@ describe('e2e: PostgreSQL restarts under a running LeadRelay', function () {
     expect(proc.exitCode, out).to.equal(null);
 
     await startDatabase();
-    const ready = async () => fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok).catch(() => false);
+    const ready = async () =>
+      fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5000) })
+        .then((r) => r.ok)
+        .catch(() => false);
     await waitUntil(ready, 90_000, 'the server to become ready once PostgreSQL answers');
 
     const ws = await cli(['workspaces', 'create', '--name', 'Restart'], env);

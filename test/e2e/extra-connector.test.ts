@@ -41,9 +41,16 @@ describe('e2e: a CRM connector from outside connectors/ (LEADRELAY_EXTRA_CONNECT
   /** What a browser at PUBLIC_URL reaches is the program on its loopback port. */
   const get = (url: string) => fetch(url.startsWith(PUBLIC_URL) ? `${program.url}${url.slice(PUBLIC_URL.length)}` : url, { redirect: 'manual' });
   const findDestination = (id: string) => dbh.db.selectFrom('destinations').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-  const credentialsOf = async (id: string) => keyRing.decryptJson<Record<string, string>>((await findDestination(id)).credentials_envelope!, destinationAad(id));
+  const credentialsOf = async (id: string) =>
+    keyRing.decryptJson<Record<string, string>>((await findDestination(id)).credentials_envelope!, destinationAad(id));
   const delivery = (destinationId: string) =>
-    dbh.db.selectFrom('deliveries').innerJoin('leads', 'leads.id', 'deliveries.lead_id').selectAll('deliveries').where('leads.leadgen_id', '=', LEAD_ID).where('deliveries.destination_id', '=', destinationId).executeTakeFirst();
+    dbh.db
+      .selectFrom('deliveries')
+      .innerJoin('leads', 'leads.id', 'deliveries.lead_id')
+      .selectAll('deliveries')
+      .where('leads.leadgen_id', '=', LEAD_ID)
+      .where('deliveries.destination_id', '=', destinationId)
+      .executeTakeFirst();
 
   before(async () => {
     schema = await createTestSchema('extra_connector');
@@ -60,7 +67,17 @@ describe('e2e: a CRM connector from outside connectors/ (LEADRELAY_EXTRA_CONNECT
       // Info lines too, so the last test can check that no log line holds a secret.
       LOG_LEVEL: 'info',
     });
-    graph.addForm({ id: FORM, page_id: PAGE, name: 'Echo form', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }, { key: 'phone_number', type: 'PHONE', label: 'Phone' }, { key: 'budget', label: 'Budget' }] });
+    graph.addForm({
+      id: FORM,
+      page_id: PAGE,
+      name: 'Echo form',
+      questions: [
+        { key: 'full_name', type: 'FULL_NAME', label: 'Full name' },
+        { key: 'email', type: 'EMAIL', label: 'Email' },
+        { key: 'phone_number', type: 'PHONE', label: 'Phone' },
+        { key: 'budget', label: 'Budget' },
+      ],
+    });
     graph.setPageToken(PAGE, PAGE_TOKEN);
     ws = await cli(['workspaces', 'create', '--name', 'Echo'], env);
     await cli(['pages', 'add', '--workspace', ws, '--page-id', PAGE, '--token', PAGE_TOKEN], env);
@@ -77,7 +94,10 @@ describe('e2e: a CRM connector from outside connectors/ (LEADRELAY_EXTRA_CONNECT
 
   it('destinations add and reauth take the flags its manifest declares, refusing a missing or bad one in one line', async () => {
     const help = (await cli(['destinations', 'add', '--help'], env)).replace(/\s+/g, ' ');
-    expect(help).to.contain('"echo-crm"').and.contain('--echo-key <key> echo-crm: API key').and.contain('--echo-space <space> echo-crm: space the records go to');
+    expect(help)
+      .to.contain('"echo-crm"')
+      .and.contain('--echo-key <key> echo-crm: API key')
+      .and.contain('--echo-space <space> echo-crm: space the records go to');
 
     const missing = await runCli(['destinations', 'add', '--workspace', ws, '--type', 'echo-crm', '--echo-space', 'sales'], env);
     expect(missing.code).to.equal(2);
@@ -90,7 +110,9 @@ describe('e2e: a CRM connector from outside connectors/ (LEADRELAY_EXTRA_CONNECT
     const row = await findDestination(keyDest);
     expect(row).to.include({ type: 'echo-crm', name: 'Echo CRM', status: 'active' });
     expect(row.config).to.deep.equal({ space: 'sales' });
-    expect(row.credentials_envelope).to.match(/^lr1\./).and.not.contain(KEY_1);
+    expect(row.credentials_envelope)
+      .to.match(/^lr1\./)
+      .and.not.contain(KEY_1);
     expect(await credentialsOf(keyDest)).to.deep.equal({ type: 'api_key', apiKey: KEY_1 });
 
     const reauth = await runCli(['destinations', 'reauth', keyDest, '--echo-key', KEY_2], env);
@@ -151,7 +173,11 @@ describe('e2e: a CRM connector from outside connectors/ (LEADRELAY_EXTRA_CONNECT
       platform: 'fb',
     });
     expect((await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId: LEAD_ID })).status).to.equal(200);
-    await waitUntil(async () => (await delivery(keyDest))?.status === 'delivered' && (await delivery(oauthDest))?.status === 'delivered', 20_000, 'both Echo CRM deliveries');
+    await waitUntil(
+      async () => (await delivery(keyDest))?.status === 'delivered' && (await delivery(oauthDest))?.status === 'delivered',
+      20_000,
+      'both Echo CRM deliveries',
+    );
 
     const records = [...echo.records.values()].filter((r) => r.leadgenId === LEAD_ID);
     expect(records.map((r) => r.by).sort()).to.deep.equal([`account:${echo.account}`, `key:${KEY_2.slice(0, 4)}`]);

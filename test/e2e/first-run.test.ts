@@ -61,7 +61,9 @@ async function startShell(command: string, env: Record<string, string>, port: nu
     await waitUntil(
       async () => {
         if (proc.exitCode !== null) throw new Error(`exited with ${proc.exitCode}:\n${out}`);
-        return fetch(`${server.url}${readyPath}`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok).catch(() => false);
+        return fetch(`${server.url}${readyPath}`, { signal: AbortSignal.timeout(5000) })
+          .then((r) => r.ok)
+          .catch(() => false);
       },
       110_000,
       `${command} to become ready`,
@@ -92,7 +94,15 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
   before(async () => {
     graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
     receiver = await startFakeReceiver({ secret: SIGNING_SECRET });
-    graph.addForm({ id: FORM, page_id: PAGE, name: 'Test ride', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }] });
+    graph.addForm({
+      id: FORM,
+      page_id: PAGE,
+      name: 'Test ride',
+      questions: [
+        { key: 'full_name', type: 'FULL_NAME', label: 'Full name' },
+        { key: 'email', type: 'EMAIL', label: 'Email' },
+      ],
+    });
     graph.setPageToken(PAGE, PAGE_TOKEN, 'Acme Bikes');
     dir = mkdtempSync(join(tmpdir(), 'leadrelay-first-run-'));
     port = await freePort();
@@ -137,7 +147,15 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
       expect(setup.code, setup.stderr).to.equal(0);
       // The running server sees what the CLI wrote, at once.
       const lead1 = '9200000000000000001';
-      graph.addLead({ id: lead1, form_id: FORM, page_id: PAGE, field_data: [{ name: 'full_name', values: ['Ana First'] }, { name: 'email', values: ['ana@example.com'] }] });
+      graph.addLead({
+        id: lead1,
+        form_id: FORM,
+        page_id: PAGE,
+        field_data: [
+          { name: 'full_name', values: ['Ana First'] },
+          { name: 'email', values: ['ana@example.com'] },
+        ],
+      });
       expect((await postLeadgen(server.url, { pageId: PAGE, formId: FORM, leadgenId: lead1 })).status).to.equal(200);
       await receiver.waitFor((r) => r.received.some((x) => x.body?.leadgen_id === lead1 && isAccepted(x)), 60_000);
     } finally {
@@ -151,13 +169,24 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
     server = await startShell(startCommand, env, port);
     try {
       const lead2 = '9200000000000000002';
-      graph.addLead({ id: lead2, form_id: FORM, page_id: PAGE, field_data: [{ name: 'full_name', values: ['Ben Second'] }, { name: 'email', values: ['ben@example.com'] }] });
+      graph.addLead({
+        id: lead2,
+        form_id: FORM,
+        page_id: PAGE,
+        field_data: [
+          { name: 'full_name', values: ['Ben Second'] },
+          { name: 'email', values: ['ben@example.com'] },
+        ],
+      });
       expect((await postLeadgen(server.url, { pageId: PAGE, formId: FORM, leadgenId: lead2 })).status).to.equal(200);
       await receiver.waitFor((r) => r.received.some((x) => x.body?.leadgen_id === lead2 && isAccepted(x)), 60_000);
       // Nothing the setup made vanished, nothing arrived twice.
       const workspaces = await runCli(['workspaces', 'list'], env);
       expect(workspaces.stdout).to.contain(ids[1]);
-      const leads = JSON.parse((await runCli(['leads', 'list', '--workspace', ids[1], '--json'], env)).stdout) as { leadgen_id: string; deliveries: { destination_id: string; status: string }[] }[];
+      const leads = JSON.parse((await runCli(['leads', 'list', '--workspace', ids[1], '--json'], env)).stdout) as {
+        leadgen_id: string;
+        deliveries: { destination_id: string; status: string }[];
+      }[];
       expect(leads.map((l) => l.leadgen_id).sort()).to.deep.equal(['9200000000000000001', '9200000000000000002']);
       for (const l of leads) expect(l.deliveries.map((d) => [d.destination_id, d.status])).to.deep.equal([[ids[2], 'delivered']]);
       const arrived = receiver.accepted().map((r) => r.body?.leadgen_id);
@@ -173,7 +202,9 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
     try {
       const second = await runCli(['start'], { ...env, PORT: String(await freePort()) });
       expect(second.code).to.equal(2);
-      expect(second.stderr.trim()).to.match(/^error: another LeadRelay server \(pid \d+\) is already running on .*; stop it first, or give this one its own DATA_DIR$/);
+      expect(second.stderr.trim()).to.match(
+        /^error: another LeadRelay server \(pid \d+\) is already running on .*; stop it first, or give this one its own DATA_DIR$/,
+      );
       // The first one is unharmed.
       expect((await fetch(`${server.url}/readyz`)).status).to.equal(200);
     } finally {
@@ -184,7 +215,12 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
   it('on SIGTERM while Redis is unreachable, exits by itself through its shutdown path, bounded by its deadline', async () => {
     const closedPort = await freePort();
     const deadlineMs = 3000;
-    const server = await startShell(`exec node ${BIN} start`, { ...env, REDIS_URL: `redis://127.0.0.1:${closedPort}`, SHUTDOWN_TIMEOUT_MS: String(deadlineMs) }, port, '/healthz');
+    const server = await startShell(
+      `exec node ${BIN} start`,
+      { ...env, REDIS_URL: `redis://127.0.0.1:${closedPort}`, SHUTDOWN_TIMEOUT_MS: String(deadlineMs) },
+      port,
+      '/healthz',
+    );
     const readyz = await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(10_000) });
     expect(readyz.status).to.equal(503);
     expect(await readyz.json()).to.include({ queue_backend: 'redis', queue: false, postgres: true });

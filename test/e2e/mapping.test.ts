@@ -47,7 +47,14 @@ const newLeadgenId = () => String(next++);
 const FORM_C_QUESTIONS: FakeQuestionInput[] = [
   { key: 'full_name', type: 'FULL_NAME', label: 'Full name' },
   { key: 'email', type: 'EMAIL', label: 'Email' },
-  { key: 'bike_type', label: 'Which bike?', options: [{ key: 'road_bike', value: 'Road bike' }, { key: 'e_bike', value: 'E-bike' }] },
+  {
+    key: 'bike_type',
+    label: 'Which bike?',
+    options: [
+      { key: 'road_bike', value: 'Road bike' },
+      { key: 'e_bike', value: 'E-bike' },
+    ],
+  },
   { key: 'budget', label: 'Budget' },
 ];
 
@@ -59,7 +66,11 @@ const GOOD_HUBSPOT_MAPPING: Mapping = {
     { target: 'email', source: { type: 'answer', key: 'email' }, transforms: [{ type: 'trim' }, { type: 'lower' }] },
     { target: 'firstname', source: { type: 'answer', key: 'full_name' }, transforms: [{ type: 'first_name' }] },
     { target: 'lastname', source: { type: 'answer', key: 'full_name' }, transforms: [{ type: 'last_name' }] },
-    { target: 'bike_interest', source: { type: 'answer', key: 'bike_type' }, transforms: [{ type: 'value_map', map: { road_bike: 'Road', e_bike: 'E-bike' } }, { type: 'first' }] },
+    {
+      target: 'bike_interest',
+      source: { type: 'answer', key: 'bike_type' },
+      transforms: [{ type: 'value_map', map: { road_bike: 'Road', e_bike: 'E-bike' } }, { type: 'first' }],
+    },
     { target: 'company', source: { type: 'template', template: '{{campaign_name|organic}} / {{form_name}}' } },
     { target: 'hs_lead_status', source: { type: 'constant', value: 'NEW' } },
   ],
@@ -83,35 +94,65 @@ describe('e2e: field mapping and routing through the real program', function () 
   const dest: Record<string, string> = {};
   const route: Record<string, string> = {};
 
-  const send = async (pageId: string, formId: string, id: string, fieldData: { name: string; values: string[] }[], extra: { platform?: string; campaign_name?: string } = {}) => {
-    graph.addLead({ id, form_id: formId, page_id: pageId, field_data: fieldData, ad_id: '77', campaign_id: '78', campaign_name: extra.campaign_name ?? 'Spring', platform: extra.platform ?? 'fb' });
+  const send = async (
+    pageId: string,
+    formId: string,
+    id: string,
+    fieldData: { name: string; values: string[] }[],
+    extra: { platform?: string; campaign_name?: string } = {},
+  ) => {
+    graph.addLead({
+      id,
+      form_id: formId,
+      page_id: pageId,
+      field_data: fieldData,
+      ad_id: '77',
+      campaign_id: '78',
+      campaign_name: extra.campaign_name ?? 'Spring',
+      platform: extra.platform ?? 'fb',
+    });
     const res = await postLeadgen(program.url, { pageId: pageId, formId: formId, leadgenId: id });
     expect(res.status).to.equal(200);
   };
   const deliveriesOf = (leadgenId: string) =>
-    dbh.db.selectFrom('deliveries').innerJoin('leads', 'leads.id', 'deliveries.lead_id').selectAll('deliveries').where('leads.leadgen_id', '=', leadgenId).execute();
+    dbh.db
+      .selectFrom('deliveries')
+      .innerJoin('leads', 'leads.id', 'deliveries.lead_id')
+      .selectAll('deliveries')
+      .where('leads.leadgen_id', '=', leadgenId)
+      .execute();
   const leadOf = (leadgenId: string) => dbh.db.selectFrom('leads').selectAll().where('leadgen_id', '=', leadgenId).executeTakeFirst();
   const routeRow = (id: string) => dbh.db.selectFrom('routes').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-  const isDelivered = async (leadgenId: string, destinationId: string) => (await deliveriesOf(leadgenId)).some((d) => d.destination_id === destinationId && d.status === 'delivered');
+  const isDelivered = async (leadgenId: string, destinationId: string) =>
+    (await deliveriesOf(leadgenId)).some((d) => d.destination_id === destinationId && d.status === 'delivered');
   /** 2xx answers the receiver gave at the URL ending in `suffix` for this lead. */
-  const receivedAt = (suffix: string, leadgenId: string) => receiver.received.filter((r) => r.path.endsWith(suffix) && r.body?.leadgen_id === leadgenId && isAccepted(r));
+  const receivedAt = (suffix: string, leadgenId: string) =>
+    receiver.received.filter((r) => r.path.endsWith(suffix) && r.body?.leadgen_id === leadgenId && isAccepted(r));
   const writeJson = (name: string, value: unknown) => {
     const file = join(tmp, name);
     writeFileSync(file, JSON.stringify(value));
     return file;
   };
-  const leadLog = async () => JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env)) as {
-    id: string;
-    leadgen_id: string;
-    status: string;
-    status_reason: string | null;
-    deliveries: { destination_id: string; route_id: string | null; status: string; mapping_drift: boolean }[];
-  }[];
-  const routesJson = async () => JSON.parse(await cli(['routes', 'list', '--workspace', ws, '--json'], env)) as {
-    id: string;
-    mapping: unknown;
-    drift: { added: { key: string }[]; removed: { key: string }[]; changed: { key: string; what: string[] }[]; affected_rules: { rule: number; target: string }[]; detected_at: string } | null;
-  }[];
+  const leadLog = async () =>
+    JSON.parse(await cli(['leads', 'list', '--workspace', ws, '--json'], env)) as {
+      id: string;
+      leadgen_id: string;
+      status: string;
+      status_reason: string | null;
+      deliveries: { destination_id: string; route_id: string | null; status: string; mapping_drift: boolean }[];
+    }[];
+  const routesJson = async () =>
+    JSON.parse(await cli(['routes', 'list', '--workspace', ws, '--json'], env)) as {
+      id: string;
+      mapping: unknown;
+      drift: {
+        added: { key: string }[];
+        removed: { key: string }[];
+        changed: { key: string; what: string[] }[];
+        affected_rules: { rule: number; target: string }[];
+        detected_at: string;
+      } | null;
+    }[];
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'lr-mapping-'));
@@ -189,7 +230,8 @@ describe('e2e: field mapping and routing through the real program', function () 
     for (const p of [PAGE_A, PAGE_B, PAGE_C, PAGE_D, PAGE_E, PAGE_F, PAGE_G]) graph.setPageToken(p, TOKEN(p), `Page ${p}`);
 
     ws = await cli(['workspaces', 'create', '--name', 'Mapping'], env);
-    for (const p of [PAGE_A, PAGE_B, PAGE_C, PAGE_D, PAGE_E, PAGE_F, PAGE_G]) await cli(['pages', 'add', '--workspace', ws, '--page-id', p, '--token', TOKEN(p)], env);
+    for (const p of [PAGE_A, PAGE_B, PAGE_C, PAGE_D, PAGE_E, PAGE_F, PAGE_G])
+      await cli(['pages', 'add', '--workspace', ws, '--page-id', p, '--token', TOKEN(p)], env);
     dest.hubspot = await cli(['destinations', 'add', '--workspace', ws, '--type', 'hubspot', '--token', 'pat-mapping-1'], env);
     dest.pipedrive = await cli(['destinations', 'add', '--workspace', ws, '--type', 'pipedrive', '--api-token', 'pd-mapping-1'], env);
     dest.hookB = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/b`], env);
@@ -197,7 +239,8 @@ describe('e2e: field mapping and routing through the real program', function () 
     dest.hookIg = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/ig`], env);
     dest.hookE = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/e`], env);
     dest.hookG = await cli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/g`], env);
-    const addRoute = (pageId: string, destinationId: string, more: string[] = []) => cli(['routes', 'add', '--workspace', ws, '--page-id', pageId, '--destination', destinationId, ...more], env);
+    const addRoute = (pageId: string, destinationId: string, more: string[] = []) =>
+      cli(['routes', 'add', '--workspace', ws, '--page-id', pageId, '--destination', destinationId, ...more], env);
     route.aHubspot = await addRoute(PAGE_A, dest.hubspot, ['--form-id', FORM_A]);
     route.aPipedrive = await addRoute(PAGE_A, dest.pipedrive, ['--form-id', FORM_A]);
     route.cHubspot = await addRoute(PAGE_C, dest.hubspot, ['--form-id', FORM_C]);
@@ -226,7 +269,8 @@ describe('e2e: field mapping and routing through the real program', function () 
 
   it('check-drift records the questions of every routed form as its baseline', async () => {
     const out = await cli(['mappings', 'check-drift', '--workspace', ws], env);
-    for (const id of [route.aHubspot, route.aPipedrive, route.cHubspot, route.cPipedrive]) expect(out).to.contain(`route ${id}: form questions recorded as the baseline`);
+    for (const id of [route.aHubspot, route.aPipedrive, route.cHubspot, route.cPipedrive])
+      expect(out).to.contain(`route ${id}: form questions recorded as the baseline`);
     expect(out).to.match(/checked 4 route\(s\): 0 with a changed form, 4 baselined/);
     // Page-wide routes have no single form to watch.
     expect(out).to.not.contain(route.dAll);
@@ -268,17 +312,24 @@ describe('e2e: field mapping and routing through the real program', function () 
     expect(receivedAt('/b', id)).to.have.length(1);
 
     // Replaying again finds nothing left to route and queues nothing, so nothing is sent twice.
-    expect(await cli(['leads', 'replay', '--unrouted', '--form', FORM_B, '--workspace', ws], env)).to.equal('0 unrouted lead(s) replayed: 0 now routed, 0 deliveries queued');
+    expect(await cli(['leads', 'replay', '--unrouted', '--form', FORM_B, '--workspace', ws], env)).to.equal(
+      '0 unrouted lead(s) replayed: 0 now routed, 0 deliveries queued',
+    );
     expect(receivedAt('/b', id)).to.have.length(1);
     const [delivery] = await deliveriesOf(id);
-    expect(await dbh.db.selectFrom('delivery_attempts').select('outcome').where('delivery_id', '=', delivery.id).execute()).to.deep.equal([{ outcome: 'delivered' }]);
+    expect(await dbh.db.selectFrom('delivery_attempts').select('outcome').where('delivery_id', '=', delivery.id).execute()).to.deep.equal([
+      { outcome: 'delivered' },
+    ]);
     const afterReplay = (await leadLog()).find((l) => l.leadgen_id === id)!;
     expect(afterReplay.status).to.equal('routed');
     expect(afterReplay.deliveries.map((d) => [d.destination_id, d.status])).to.deep.equal([[dest.hookB, 'delivered']]);
   });
 
   it("mappings suggest proposes rules that target the CRM's real fields", async () => {
-    const suggested = JSON.parse(await cli(['mappings', 'suggest', '--route', route.cHubspot], env)) as { rules: { target: string; source: { type: string; key?: string } }[]; unmapped: { target: string } };
+    const suggested = JSON.parse(await cli(['mappings', 'suggest', '--route', route.cHubspot], env)) as {
+      rules: { target: string; source: { type: string; key?: string } }[];
+      unmapped: { target: string };
+    };
     expect(suggested.rules.length).to.be.greaterThan(2);
     for (const r of suggested.rules) expect([...hubspot.properties.keys()], `target ${r.target}`).to.include(r.target);
     expect(suggested.rules.find((r) => r.target === 'email')?.source).to.deep.equal({ type: 'answer', key: 'email' });
@@ -295,7 +346,10 @@ describe('e2e: field mapping and routing through the real program', function () 
       ],
       unmapped: { target: 'message' },
     };
-    const bad = await runCli(['mappings', 'set', '--route', route.cHubspot, '--destination', dest.hubspot, '--file', writeJson('bad-hs.json', missingProperty)], env);
+    const bad = await runCli(
+      ['mappings', 'set', '--route', route.cHubspot, '--destination', dest.hubspot, '--file', writeJson('bad-hs.json', missingProperty)],
+      env,
+    );
     expect(bad.code).to.equal(2);
     expect(bad.stderr).to.contain('rule 2 → favourite_colour');
     expect(bad.stderr).to.contain('"favourite_colour" is not a writable field');
@@ -309,23 +363,33 @@ describe('e2e: field mapping and routing through the real program', function () 
       ],
       unmapped: { target: 'note' },
     };
-    const missing = await runCli(['mappings', 'set', '--route', route.cPipedrive, '--destination', dest.pipedrive, '--file', writeJson('bad-pd.json', withoutRequired)], env);
+    const missing = await runCli(
+      ['mappings', 'set', '--route', route.cPipedrive, '--destination', dest.pipedrive, '--file', writeJson('bad-pd.json', withoutRequired)],
+      env,
+    );
     expect(missing.code).to.equal(2);
     expect(missing.stderr).to.contain(`required field "Fleet size" (${FLEET_SIZE_KEY}) has no rule`);
 
-    const wrongDestination = await runCli(['mappings', 'set', '--route', route.cHubspot, '--destination', dest.pipedrive, '--file', writeJson('good.json', GOOD_HUBSPOT_MAPPING)], env);
+    const wrongDestination = await runCli(
+      ['mappings', 'set', '--route', route.cHubspot, '--destination', dest.pipedrive, '--file', writeJson('good.json', GOOD_HUBSPOT_MAPPING)],
+      env,
+    );
     expect(wrongDestination.code).to.equal(2);
     expect((await routeRow(route.cHubspot)).mapping).to.equal(null);
     expect((await routeRow(route.cPipedrive)).mapping).to.equal(null);
   });
 
   it('a valid mapping is saved, previewed (sample, Meta test lead, stored lead) and applied to a real lead', async () => {
-    const saved = await runCli(['mappings', 'set', '--route', route.cHubspot, '--destination', dest.hubspot, '--file', writeJson('good.json', GOOD_HUBSPOT_MAPPING)], env);
+    const saved = await runCli(
+      ['mappings', 'set', '--route', route.cHubspot, '--destination', dest.hubspot, '--file', writeJson('good.json', GOOD_HUBSPOT_MAPPING)],
+      env,
+    );
     expect(saved.code, saved.stderr).to.equal(0);
     expect(saved.stdout).to.contain(`mapping saved on route ${route.cHubspot} (6 rules`);
     expect(saved.stderr).to.not.match(/^error/m);
 
-    const preview = async (...more: string[]) => JSON.parse(await cli(['mappings', 'preview', '--route', route.cHubspot, '--destination', dest.hubspot, ...more], env));
+    const preview = async (...more: string[]) =>
+      JSON.parse(await cli(['mappings', 'preview', '--route', route.cHubspot, '--destination', dest.hubspot, ...more], env));
     const sample = await preview();
     expect(sample.lead.source).to.equal('sample');
     expect(sample.mapping).to.equal('route');
@@ -341,7 +405,14 @@ describe('e2e: field mapping and routing through the real program', function () 
     });
 
     // Meta's test lead for the form, read through Graph (the fake stores it like Meta does).
-    const graphClient = createGraphClient({ graphUrl: graph.url, version: graph.version, appSecret: TEST_APP_SECRET, timeoutMs: 5000, retries: 0, retryMinDelayMs: 0 });
+    const graphClient = createGraphClient({
+      graphUrl: graph.url,
+      version: graph.version,
+      appSecret: TEST_APP_SECRET,
+      timeoutMs: 5000,
+      retries: 0,
+      retryMinDelayMs: 0,
+    });
     await graphClient.createTestLead(FORM_C, TOKEN(PAGE_C), {
       fieldData: [
         { name: 'full_name', values: ['Test Tester'] },
@@ -352,7 +423,14 @@ describe('e2e: field mapping and routing through the real program', function () 
     });
     const fromTestLead = await preview('--test-lead');
     expect(fromTestLead.lead.source).to.equal('test_lead');
-    expect(fromTestLead.fields).to.include({ email: 'tester.c@example.com', firstname: 'Test', lastname: 'Tester', bike_interest: 'E-bike', company: 'organic / Bike quote', message: 'Budget: 900' });
+    expect(fromTestLead.fields).to.include({
+      email: 'tester.c@example.com',
+      firstname: 'Test',
+      lastname: 'Tester',
+      bike_interest: 'E-bike',
+      company: 'organic / Bike quote',
+      message: 'Budget: 900',
+    });
     // The test lead was only read: nothing was delivered for it.
     expect(hubspot.byEmail('tester.c@example.com')).to.equal(undefined);
 
@@ -385,7 +463,11 @@ describe('e2e: field mapping and routing through the real program', function () 
     const ig = newLeadgenId();
     await send(PAGE_D, FORM_D, fb, [{ name: 'email', values: ['fb.d@example.com'] }], { platform: 'fb' });
     await send(PAGE_D, FORM_D, ig, [{ name: 'email', values: ['ig.d@example.com'] }], { platform: 'ig' });
-    await waitUntil(async () => (await isDelivered(fb, dest.hookAll)) && (await isDelivered(ig, dest.hookAll)) && (await isDelivered(ig, dest.hookIg)), 60_000, 'fan-out deliveries');
+    await waitUntil(
+      async () => (await isDelivered(fb, dest.hookAll)) && (await isDelivered(ig, dest.hookAll)) && (await isDelivered(ig, dest.hookIg)),
+      60_000,
+      'fan-out deliveries',
+    );
     expect((await deliveriesOf(fb)).map((d) => d.destination_id)).to.deep.equal([dest.hookAll]);
     expect((await deliveriesOf(ig)).map((d) => d.destination_id).sort()).to.deep.equal([dest.hookAll, dest.hookIg].sort());
     expect(receivedAt('/all', fb)).to.have.length(1);
@@ -394,7 +476,7 @@ describe('e2e: field mapping and routing through the real program', function () 
     expect(receivedAt('/ig', ig)).to.have.length(1);
   });
 
-  it("a form whose questions changed flags its route, the affected rule and the lead log; mappings set clears it", async () => {
+  it('a form whose questions changed flags its route, the affected rule and the lead log; mappings set clears it', async () => {
     graph.addForm({
       id: FORM_C,
       page_id: PAGE_C,
@@ -402,7 +484,15 @@ describe('e2e: field mapping and routing through the real program', function () 
       questions: [
         { key: 'full_name', type: 'FULL_NAME', label: 'Full name' },
         { key: 'email', type: 'EMAIL', label: 'Email' },
-        { key: 'bike_type', label: 'Which bike?', options: [{ key: 'road_bike', value: 'Road bike' }, { key: 'e_bike', value: 'E-bike' }, { key: 'gravel_bike', value: 'Gravel bike' }] },
+        {
+          key: 'bike_type',
+          label: 'Which bike?',
+          options: [
+            { key: 'road_bike', value: 'Road bike' },
+            { key: 'e_bike', value: 'E-bike' },
+            { key: 'gravel_bike', value: 'Gravel bike' },
+          ],
+        },
         { key: 'which_color?', label: 'Which colour?' },
       ],
     });
@@ -441,7 +531,10 @@ describe('e2e: field mapping and routing through the real program', function () 
     expect(((await routeRow(route.cHubspot)).drift as { detected_at: string }).detected_at).to.equal(flagged.drift!.detected_at);
 
     // The old mapping no longer fits the form: its value map lacks the new option.
-    const stale = await runCli(['mappings', 'set', '--route', route.cHubspot, '--destination', dest.hubspot, '--file', writeJson('good.json', GOOD_HUBSPOT_MAPPING)], env);
+    const stale = await runCli(
+      ['mappings', 'set', '--route', route.cHubspot, '--destination', dest.hubspot, '--file', writeJson('good.json', GOOD_HUBSPOT_MAPPING)],
+      env,
+    );
     expect(stale.code).to.equal(2);
     expect(stale.stderr).to.contain('rule 4 → bike_interest: "Gravel bike" is not an option of picklist "Bike interest"');
     expect((await routeRow(route.cHubspot)).drift).to.not.equal(null);
@@ -449,17 +542,31 @@ describe('e2e: field mapping and routing through the real program', function () 
     // The mapping reviewed against the new form is saved: a new baseline, and the flag is cleared.
     const reviewed = structuredClone(GOOD_HUBSPOT_MAPPING);
     reviewed.rules[3].transforms = [{ type: 'value_map', map: { road_bike: 'Road', e_bike: 'E-bike', gravel_bike: 'Gravel' } }, { type: 'first' }];
-    const reset = await runCli(['mappings', 'set', '--route', route.cHubspot, '--destination', dest.hubspot, '--file', writeJson('reviewed.json', reviewed)], env);
+    const reset = await runCli(
+      ['mappings', 'set', '--route', route.cHubspot, '--destination', dest.hubspot, '--file', writeJson('reviewed.json', reviewed)],
+      env,
+    );
     expect(reset.code, reset.stderr).to.equal(0);
     const cleared = await routeRow(route.cHubspot);
     expect(cleared.drift).to.equal(null);
     expect((cleared.form_questions as { key: string }[]).map((q) => q.key)).to.deep.equal(['full_name', 'email', 'bike_type', 'which_color?']);
-    expect((await leadLog()).flatMap((l) => l.deliveries).filter((d) => d.route_id === route.cHubspot).some((d) => d.mapping_drift)).to.equal(false);
+    expect(
+      (await leadLog())
+        .flatMap((l) => l.deliveries)
+        .filter((d) => d.route_id === route.cHubspot)
+        .some((d) => d.mapping_drift),
+    ).to.equal(false);
   });
 
   describe('a page-wide route, per form', () => {
     type Proposal = { form: { id: string; name: string | null }; mapping: Mapping; issues: { severity: string }[] };
-    type PreviewOut = { form: { id: string; name: string | null }; lead: { source: string }; mapping: string; fields: Record<string, unknown>; body: Record<string, unknown> };
+    type PreviewOut = {
+      form: { id: string; name: string | null };
+      lead: { source: string };
+      mapping: string;
+      fields: Record<string, unknown>;
+      body: Record<string, unknown>;
+    };
     const errorLines = (stderr: string) => stderr.split('\n').filter((l) => /(^|: )error:/.test(l));
 
     it('suggest and preview exit 2 on a page with no known form, saying how to get one', async () => {
@@ -523,7 +630,10 @@ describe('e2e: field mapping and routing through the real program', function () 
 
     it("a webhook route's saved suggestion is accepted and delivered as fields beside the canonical record, as preview shows it", async () => {
       const suggested = await runCli(['mappings', 'suggest', '--route', route.ePageWide, '--form-id', FORM_E2], env);
-      const saved = await runCli(['mappings', 'set', '--route', route.ePageWide, '--destination', dest.hookE, '--file', writeJson('hook-e.json', JSON.parse(suggested.stdout))], env);
+      const saved = await runCli(
+        ['mappings', 'set', '--route', route.ePageWide, '--destination', dest.hookE, '--file', writeJson('hook-e.json', JSON.parse(suggested.stdout))],
+        env,
+      );
       expect(saved.code, saved.stderr).to.equal(0);
       expect(errorLines(saved.stderr)).to.deep.equal([]);
 
@@ -553,13 +663,18 @@ describe('e2e: field mapping and routing through the real program', function () 
         { key: 'budget', values: ['900'] },
       ]);
       // What preview shows for the stored lead is what the receiver got.
-      const preview = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--lead', (await leadOf(id))!.id], env)) as PreviewOut;
+      const preview = JSON.parse(
+        await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--lead', (await leadOf(id))!.id], env),
+      ) as PreviewOut;
       expect(preview.mapping).to.equal('route');
       expect(preview.body).to.deep.equal(got.body);
     });
 
     it('preview shows a sample per known form, and --form-id one form alone', async () => {
-      const all = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE], env)) as { route: string; forms: PreviewOut[] };
+      const all = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE], env)) as {
+        route: string;
+        forms: PreviewOut[];
+      };
       expect(all.forms.map((f) => [f.form.id, f.lead.source])).to.deep.equal([
         [FORM_E1, 'sample'],
         [FORM_E2, 'sample'],
@@ -568,7 +683,9 @@ describe('e2e: field mapping and routing through the real program', function () 
       expect(all.forms[1].fields).to.include({ phone_number: '+1 202 555 0143', lr_form_id: FORM_E2 });
       for (const f of all.forms) expect(f.body.fields).to.deep.equal(f.fields);
 
-      const one = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--form-id', FORM_E1], env)) as PreviewOut & { forms?: unknown };
+      const one = JSON.parse(
+        await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--form-id', FORM_E1], env),
+      ) as PreviewOut & { forms?: unknown };
       expect(one.forms).to.equal(undefined);
       expect(one.form).to.deep.equal({ id: FORM_E1, name: 'Workshop' });
       // A sample lead is made now, so only its time differs between the two runs.
@@ -577,7 +694,14 @@ describe('e2e: field mapping and routing through the real program', function () 
     });
 
     it("preview --test-lead reads each form's test lead on Meta, skips a form without one, and --form-id picks one (exit 2 when it has none)", async () => {
-      const graphClient = createGraphClient({ graphUrl: graph.url, version: graph.version, appSecret: TEST_APP_SECRET, timeoutMs: 5000, retries: 0, retryMinDelayMs: 0 });
+      const graphClient = createGraphClient({
+        graphUrl: graph.url,
+        version: graph.version,
+        appSecret: TEST_APP_SECRET,
+        timeoutMs: 5000,
+        retries: 0,
+        retryMinDelayMs: 0,
+      });
       await graphClient.createTestLead(FORM_E2, TOKEN(PAGE_E), {
         fieldData: [
           { name: 'email', values: ['test.e2@example.com'] },
@@ -588,13 +712,18 @@ describe('e2e: field mapping and routing through the real program', function () 
       const all = await runCli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--test-lead'], env);
       expect(all.code, all.stderr).to.equal(0);
       const out = JSON.parse(all.stdout) as { forms: (PreviewOut | { form: { id: string }; skipped: string })[] };
-      expect(out.forms[0]).to.deep.equal({ form: { id: FORM_E1, name: 'Workshop' }, skipped: "no test lead on Meta (create one with Meta's Lead Ads Testing Tool)" });
+      expect(out.forms[0]).to.deep.equal({
+        form: { id: FORM_E1, name: 'Workshop' },
+        skipped: "no test lead on Meta (create one with Meta's Lead Ads Testing Tool)",
+      });
       expect(all.stderr).to.contain(`form ${FORM_E1} (Workshop): skipped: no test lead on Meta`);
       const e2 = out.forms[1] as PreviewOut;
       expect(e2.lead.source).to.equal('test_lead');
       expect(e2.fields).to.include({ email: 'test.e2@example.com', phone_number: '+1 202 555 0199', budget: '1500', lr_form_id: FORM_E2 });
 
-      const one = JSON.parse(await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--test-lead', '--form-id', FORM_E2], env)) as PreviewOut;
+      const one = JSON.parse(
+        await cli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--test-lead', '--form-id', FORM_E2], env),
+      ) as PreviewOut;
       expect(one.form.id).to.equal(FORM_E2);
       expect(one.fields).to.deep.equal(e2.fields);
       const none = await runCli(['mappings', 'preview', '--route', route.ePageWide, '--destination', dest.hookE, '--test-lead', '--form-id', FORM_E1], env);
@@ -607,15 +736,35 @@ describe('e2e: field mapping and routing through the real program', function () 
     const mapping: Mapping = {
       version: 1,
       defaultCountry: 'US',
-      rules: [{ target: 'phone', source: { type: 'answer', key: 'phone_number' }, transforms: [{ type: 'trim' }, { type: 'phone_e164', defaultCountryFrom: 'country' }] }],
+      rules: [
+        {
+          target: 'phone',
+          source: { type: 'answer', key: 'phone_number' },
+          transforms: [{ type: 'trim' }, { type: 'phone_e164', defaultCountryFrom: 'country' }],
+        },
+      ],
       unmapped: { target: 'unmapped_answers' },
     };
     const saved = await runCli(['mappings', 'set', '--route', route.gPageWide, '--destination', dest.hookG, '--file', writeJson('hook-g.json', mapping)], env);
     expect(saved.code, saved.stderr).to.equal(0);
 
     const leads = [
-      { id: newLeadgenId(), answers: [{ name: 'phone_number', values: ['07911 123456'] }, { name: 'country', values: ['United Kingdom'] }], phone: '+447911123456' },
-      { id: newLeadgenId(), answers: [{ name: 'phone_number', values: ['06 12 34 56 78'] }, { name: 'country', values: ['FR'] }], phone: '+33612345678' },
+      {
+        id: newLeadgenId(),
+        answers: [
+          { name: 'phone_number', values: ['07911 123456'] },
+          { name: 'country', values: ['United Kingdom'] },
+        ],
+        phone: '+447911123456',
+      },
+      {
+        id: newLeadgenId(),
+        answers: [
+          { name: 'phone_number', values: ['06 12 34 56 78'] },
+          { name: 'country', values: ['FR'] },
+        ],
+        phone: '+33612345678',
+      },
       { id: newLeadgenId(), answers: [{ name: 'phone_number', values: ['(202) 555-0143'] }], phone: '+12025550143' },
     ];
     for (const l of leads) await send(PAGE_G, FORM_G, l.id, l.answers);

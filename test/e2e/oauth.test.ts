@@ -57,7 +57,13 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
     return keyRing.decryptJson<Record<string, string | number>>(d.credentials_envelope!, destinationAad(id));
   };
   const delivery = async (leadgenId: string, destinationId: string) =>
-    dbh.db.selectFrom('deliveries').innerJoin('leads', 'leads.id', 'deliveries.lead_id').selectAll('deliveries').where('leads.leadgen_id', '=', leadgenId).where('deliveries.destination_id', '=', destinationId).executeTakeFirst();
+    dbh.db
+      .selectFrom('deliveries')
+      .innerJoin('leads', 'leads.id', 'deliveries.lead_id')
+      .selectAll('deliveries')
+      .where('leads.leadgen_id', '=', leadgenId)
+      .where('deliveries.destination_id', '=', destinationId)
+      .executeTakeFirst();
 
   /** Opens a connect link as a browser would: the start route must send it to the CRM with a state. */
   const startFlow = async (link: string) => {
@@ -115,7 +121,16 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
       // Info lines too, so the last test can check that no log line holds a secret.
       LOG_LEVEL: 'info',
     });
-    graph.addForm({ id: FORM, page_id: PAGE, name: 'Test ride', questions: [{ key: 'full_name', type: 'FULL_NAME', label: 'Full name' }, { key: 'email', type: 'EMAIL', label: 'Email' }, { key: 'phone_number', type: 'PHONE', label: 'Phone' }] });
+    graph.addForm({
+      id: FORM,
+      page_id: PAGE,
+      name: 'Test ride',
+      questions: [
+        { key: 'full_name', type: 'FULL_NAME', label: 'Full name' },
+        { key: 'email', type: 'EMAIL', label: 'Email' },
+        { key: 'phone_number', type: 'PHONE', label: 'Phone' },
+      ],
+    });
     graph.setPageToken(PAGE, PAGE_TOKEN);
     ws = await cli(['workspaces', 'create', '--name', 'OAuth'], env);
     await cli(['pages', 'add', '--workspace', ws, '--page-id', PAGE, '--token', PAGE_TOKEN], env);
@@ -184,7 +199,10 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
     expect(contact.properties.lr_fb_lead_id).to.equal(id);
     const upserts = hubspot.requests.filter((r) => r.path === '/crm/v3/objects/contacts/batch/upsert');
     expect(upserts.length).to.be.greaterThan(0);
-    expect(upserts.every((r) => r.headers.authorization === `Bearer ${creds.accessToken}`), 'sent with the OAuth access token').to.equal(true);
+    expect(
+      upserts.every((r) => r.headers.authorization === `Bearer ${creds.accessToken}`),
+      'sent with the OAuth access token',
+    ).to.equal(true);
   });
 
   it('HubSpot: a revoked refresh token parks deliveries; re-authorising by OAuth resumes both, in order', async () => {
@@ -213,7 +231,11 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
     expect(res.status, html).to.equal(200);
     expect(html).to.contain('HubSpot reconnected').and.contain(hubspotDest).and.contain('2 waiting leads');
 
-    await waitUntil(async () => (await delivery(first, hubspotDest))?.status === 'delivered' && (await delivery(second, hubspotDest))?.status === 'delivered', 60_000, 'both resumed deliveries');
+    await waitUntil(
+      async () => (await delivery(first, hubspotDest))?.status === 'delivered' && (await delivery(second, hubspotDest))?.status === 'delivered',
+      60_000,
+      'both resumed deliveries',
+    );
     const a = hubspot.byEmail('first.parked@example.com')!;
     const b = hubspot.byEmail('second.parked@example.com')!;
     expect(Number(a.id), 'the older lead reached HubSpot first').to.be.below(Number(b.id));
@@ -325,10 +347,22 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
     const tampered = `${Buffer.from(JSON.stringify({ ...payload, name: 'Other' })).toString('base64url')}.${sig}`;
 
     await expectPage(await callback('hubspot', { code: hubspot.issueAuthorizationCode(redirectUri) }), 400, /state parameter is missing, altered/);
-    await expectPage(await callback('hubspot', { code: hubspot.issueAuthorizationCode(redirectUri), state: forged }), 400, /state parameter is missing, altered/);
-    await expectPage(await callback('hubspot', { code: hubspot.issueAuthorizationCode(redirectUri), state: tampered }), 400, /state parameter is missing, altered/);
+    await expectPage(
+      await callback('hubspot', { code: hubspot.issueAuthorizationCode(redirectUri), state: forged }),
+      400,
+      /state parameter is missing, altered/,
+    );
+    await expectPage(
+      await callback('hubspot', { code: hubspot.issueAuthorizationCode(redirectUri), state: tampered }),
+      400,
+      /state parameter is missing, altered/,
+    );
     await expectPage(await callback('pipedrive', { code: 'x', state }), 400, /different CRM/);
-    await expectPage(await callback('hubspot', { error: 'access_denied', error_description: 'The user denied access', state }), 400, /Access was not allowed in HubSpot/);
+    await expectPage(
+      await callback('hubspot', { error: 'access_denied', error_description: 'The user denied access', state }),
+      400,
+      /Access was not allowed in HubSpot/,
+    );
     await expectPage(await callback('hubspot', { code: 'not-a-code-hubspot-issued', state }), 400, /HubSpot refused the authorization code/);
     await expectPage(await callback('hubspot', { state }), 400, /sent no authorization code/);
 
@@ -343,7 +377,13 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
       runCli(['destinations', 'connect', '--workspace', ws, '--type', 'webhook'], env),
       runCli(['destinations', 'connect', '--workspace', ws, '--type', 'pipedrive', '--destination', hubspotDest], env),
     ]);
-    const expected = [/workspace "0{8}-.*" not found/, /--login-url applies only to --type salesforce/, /HUBSPOT_CLIENT_ID is not set/, /'webhook' is invalid/, /is a hubspot destination, not pipedrive/];
+    const expected = [
+      /workspace "0{8}-.*" not found/,
+      /--login-url applies only to --type salesforce/,
+      /HUBSPOT_CLIENT_ID is not set/,
+      /'webhook' is invalid/,
+      /is a hubspot destination, not pipedrive/,
+    ];
     results.forEach((r, i) => {
       // Commander itself rejects an unknown --type choice (its own exit code); the rest are ours.
       if (i === 3) expect(r.code, r.stderr).to.not.equal(0);

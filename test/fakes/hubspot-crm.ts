@@ -38,7 +38,7 @@ export interface FakeHubspotOptions {
   now?: () => number;
 }
 
-export interface FakeContact {
+interface FakeContact {
   id: string;
   properties: Record<string, string>;
   createdAt: string;
@@ -46,7 +46,7 @@ export interface FakeContact {
   archived: boolean;
 }
 
-export interface FakeProperty {
+interface FakeProperty {
   name: string;
   label: string;
   type: 'string' | 'number' | 'date' | 'datetime' | 'enumeration' | 'bool';
@@ -64,7 +64,7 @@ export interface FakeProperty {
   updatedAt: string;
 }
 
-export interface FakeRequest {
+interface FakeRequest {
   method: string;
   path: string;
   query: Record<string, string>;
@@ -75,12 +75,12 @@ export interface FakeRequest {
   at: number;
 }
 
-export interface FakeRefreshGrant {
+interface FakeRefreshGrant {
   hubId: number;
   scopes: string[];
 }
 
-export interface FakeFailure {
+interface FakeFailure {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
@@ -410,7 +410,10 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
       const props = (raw.properties ?? {}) as Record<string, string>;
       const idDefinition = properties.get(idProperty);
       if (!idDefinition) {
-        return { status: 400, body: validationBody([{ name: idProperty, error: 'PROPERTY_DOESNT_EXIST', message: `Property "${idProperty}" does not exist` }]) };
+        return {
+          status: 400,
+          body: validationBody([{ name: idProperty, error: 'PROPERTY_DOESNT_EXIST', message: `Property "${idProperty}" does not exist` }]),
+        };
       }
       if (idProperty !== 'email' && idProperty !== 'hs_object_id' && !idDefinition.hasUniqueValue) {
         return { status: 400, body: errorBody('Unable to perform update/upsert by non-unique 0-1 property', 'VALIDATION_ERROR') };
@@ -496,15 +499,13 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
         case 'NOT_HAS_PROPERTY':
           return have === undefined || have === '';
         case 'CONTAINS_TOKEN':
-          return have !== undefined && have.toLowerCase().includes(want.replace(/\*/g, '').toLowerCase());
+          return have?.toLowerCase().includes(want.replace(/\*/g, '').toLowerCase());
         default:
           return false;
       }
     };
     const groups = request.filterGroups ?? [];
-    const all = [...contacts.values()].filter(
-      (c) => !c.archived && (groups.length === 0 || groups.some((g) => (g.filters ?? []).every((f) => matches(c, f)))),
-    );
+    const all = [...contacts.values()].filter((c) => !c.archived && (groups.length === 0 || groups.some((g) => (g.filters ?? []).every((f) => matches(c, f)))));
     const offset = Number(request.after ?? 0) || 0;
     const limit = Math.min(Math.max(request.limit ?? 10, 1), 200);
     const page = all.slice(offset, offset + limit);
@@ -669,7 +670,17 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
     if (refresh) {
       return {
         status: 200,
-        body: { active: true, token_use: 'refresh_token', token, token_type: 'refresh', hub_id: refresh.hubId, user_id: FAKE_USER_ID, client_id: clientId, app_id: FAKE_APP_ID, scopes: refresh.scopes },
+        body: {
+          active: true,
+          token_use: 'refresh_token',
+          token,
+          token_type: 'refresh',
+          hub_id: refresh.hubId,
+          user_id: FAKE_USER_ID,
+          client_id: clientId,
+          app_id: FAKE_APP_ID,
+          scopes: refresh.scopes,
+        },
       };
     }
     const expiry = tokens.expiresAt.get(token);
@@ -713,13 +724,21 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
     }
     return {
       status: 400,
-      body: errorBody('An error occurred', 'VALIDATION_ERROR', { context: { token: ['Token is invalid'] }, errors: [{ message: 'Token is invalid', in: 'token' }] }),
+      body: errorBody('An error occurred', 'VALIDATION_ERROR', {
+        context: { token: ['Token is invalid'] },
+        errors: [{ message: 'Token is invalid', in: 'token' }],
+      }),
     };
   };
 
   // ---- routing ---------------------------------------------------------------------------------------
 
-  const route = (req: IncomingMessage, path: string, query: Record<string, string>, body: unknown): { status: number; body: unknown; headers?: Record<string, string> } => {
+  const route = (
+    req: IncomingMessage,
+    path: string,
+    query: Record<string, string>,
+    body: unknown,
+  ): { status: number; body: unknown; headers?: Record<string, string> } => {
     const method = req.method ?? 'GET';
 
     if (method === 'POST' && (path === '/oauth/2026-03/token' || path === '/oauth/v3/token' || path === '/oauth/v1/token')) {

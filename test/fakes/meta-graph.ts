@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 // Public shapes
 
 /** A lead in Graph's own JSON shape. Only `id` is required. */
-export interface FakeLeadInput {
+interface FakeLeadInput {
   id: string;
   form_id?: string;
   /** Not a Graph field: the Page that owns the lead (defaults to the form's Page). Decides which token may read it. */
@@ -46,7 +46,7 @@ export interface FakeQuestionInput {
   options?: { key: string; value: string }[];
 }
 
-export interface FakeFormInput {
+interface FakeFormInput {
   id: string;
   /** The Page that owns the form. */
   page_id?: string;
@@ -66,7 +66,7 @@ export interface FakeResponse {
   headers?: Record<string, string>;
 }
 
-export interface FakeCall {
+interface FakeCall {
   method: string;
   /** Path with the version, without the query, e.g. `/v25.0/1234`. */
   path: string;
@@ -74,7 +74,7 @@ export interface FakeCall {
   query: Record<string, string>;
 }
 
-export interface FakeRouteRequest {
+interface FakeRouteRequest {
   method: string;
   /** Path after the version, e.g. `/oauth/access_token`. */
   path: string;
@@ -134,7 +134,7 @@ export interface StartFakeGraphOptions {
 
 const PROOF_MAX_AGE_SECONDS = 300;
 
-export function makeFbtraceId(): string {
+function makeFbtraceId(): string {
   return randomBytes(17).toString('base64url');
 }
 
@@ -148,7 +148,7 @@ interface GraphErrorFields {
   is_transient?: boolean;
 }
 
-export function makeGraphErrorBody(fields: GraphErrorFields): { error: GraphErrorFields & { fbtrace_id: string } } {
+function makeGraphErrorBody(fields: GraphErrorFields): { error: GraphErrorFields & { fbtrace_id: string } } {
   return { error: { ...fields, fbtrace_id: makeFbtraceId() } };
 }
 
@@ -179,7 +179,12 @@ export const graphFailures = {
     return {
       status: 400,
       headers: { 'x-business-use-case-usage': JSON.stringify(usage) },
-      body: makeGraphErrorBody({ message: 'There have been too many leadgen api calls to this Page. Wait a bit and try again.', type: 'OAuthException', code: 80005, is_transient: true }),
+      body: makeGraphErrorBody({
+        message: 'There have been too many leadgen api calls to this Page. Wait a bit and try again.',
+        type: 'OAuthException',
+        code: 80005,
+        is_transient: true,
+      }),
     };
   },
   /** Code 4: app-level platform throttling, with X-App-Usage at 100 %. */
@@ -191,10 +196,21 @@ export const graphFailures = {
     };
   },
   tokenInvalid(subcode = 460): FakeResponse {
-    return { status: 400, body: makeGraphErrorBody({ message: TOKEN_SUBCODE_MESSAGES[subcode] ?? 'Error validating access token', type: 'OAuthException', code: 190, error_subcode: subcode }) };
+    return {
+      status: 400,
+      body: makeGraphErrorBody({
+        message: TOKEN_SUBCODE_MESSAGES[subcode] ?? 'Error validating access token',
+        type: 'OAuthException',
+        code: 190,
+        error_subcode: subcode,
+      }),
+    };
   },
   permissionMissing(): FakeResponse {
-    return { status: 400, body: makeGraphErrorBody({ message: '(#200) Requires leads_retrieval permission to manage the object', type: 'OAuthException', code: 200 }) };
+    return {
+      status: 400,
+      body: makeGraphErrorBody({ message: '(#200) Requires leads_retrieval permission to manage the object', type: 'OAuthException', code: 200 }),
+    };
   },
   notFound(id: string): FakeResponse {
     return { status: 400, body: unsupportedRequestBody('get', id) };
@@ -202,7 +218,12 @@ export const graphFailures = {
   blocked(): FakeResponse {
     return {
       status: 400,
-      body: makeGraphErrorBody({ message: 'It looks like you were misusing this feature by going too fast.', type: 'OAuthException', code: 368, error_subcode: 1390008 }),
+      body: makeGraphErrorBody({
+        message: 'It looks like you were misusing this feature by going too fast.',
+        type: 'OAuthException',
+        code: 368,
+        error_subcode: 1390008,
+      }),
     };
   },
 };
@@ -472,7 +493,12 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
   function checkToken(token: string): Reply | undefined {
     const subcode = revoked.get(token);
     if (subcode !== undefined) {
-      return errorReply({ message: TOKEN_SUBCODE_MESSAGES[subcode] ?? 'Error validating access token', type: 'OAuthException', code: 190, error_subcode: subcode });
+      return errorReply({
+        message: TOKEN_SUBCODE_MESSAGES[subcode] ?? 'Error validating access token',
+        type: 'OAuthException',
+        code: 190,
+        error_subcode: subcode,
+      });
     }
     if (tokenToPage.has(token) || userTokens.has(token) || isAppToken(token)) return undefined;
     return errorReply({ message: 'Invalid OAuth access token - Cannot parse access token', type: 'OAuthException', code: 190 });
@@ -565,7 +591,10 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
         },
       };
     }
-    return { status: 200, body: { data: { error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' }, is_valid: false, scopes: [] } } };
+    return {
+      status: 200,
+      body: { data: { error: { code: 190, message: 'Invalid OAuth access token - Cannot parse access token' }, is_valid: false, scopes: [] } },
+    };
   }
 
   function listLeadsReply(formId: string, query: Record<string, string>, onlyTest: boolean, path: string): Reply {
@@ -579,7 +608,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       }
       if (!Array.isArray(filters)) return errorReply({ message: '(#100) param filtering must be an array.', type: 'OAuthException', code: 100 });
       for (const f of filters as Record<string, unknown>[]) {
-        if (!f || f.field !== 'time_created') continue;
+        if (f?.field !== 'time_created') continue;
         // Only Unix timestamps work; an ISO date is silently ignored by Graph.
         const raw = f.value;
         const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : undefined;
@@ -664,11 +693,17 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     if (method === 'GET') {
       const fields = installed.get(pageId);
       if (fields === undefined) return { status: 200, body: { data: [] } };
-      return { status: 200, body: { data: [{ category: 'Business', link: `https://www.facebook.com/games/?app_id=${appId}`, name: APP_NAME, id: appId, subscribed_fields: fields }] } };
+      return {
+        status: 200,
+        body: {
+          data: [{ category: 'Business', link: `https://www.facebook.com/games/?app_id=${appId}`, name: APP_NAME, id: appId, subscribed_fields: fields }],
+        },
+      };
     }
     if (method === 'POST') {
       const raw = params.subscribed_fields;
-      if (raw === undefined || raw.trim() === '') return errorReply({ message: '(#100) The parameter subscribed_fields is required.', type: 'OAuthException', code: 100 });
+      if (raw === undefined || raw.trim() === '')
+        return errorReply({ message: '(#100) The parameter subscribed_fields is required.', type: 'OAuthException', code: 100 });
       let fields: string[];
       try {
         const parsed: unknown = JSON.parse(raw);
@@ -690,7 +725,11 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     const owner = ownerOfForm(formId);
     if (!owner.exists || !canRead(token, owner.pageId)) return { status: 400, body: unsupportedRequestBody('post', formId) };
     if ([...leads.values()].some((l) => l.formId === formId && l.isTest)) {
-      return errorReply({ message: '(#100) A test lead already exists for this form. Delete it before creating another one.', type: 'OAuthException', code: 100 });
+      return errorReply({
+        message: '(#100) A test lead already exists for this form. Delete it before creating another one.',
+        type: 'OAuthException',
+        code: 100,
+      });
     }
     let fieldData: { name: string; values: string[] }[] | undefined;
     let consents: { checkbox_key: string; is_checked: string | boolean }[] | undefined;
@@ -703,9 +742,15 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     // Questions left out get Meta's dummy answers.
     const questions = (forms.get(formId)?.json.questions as { key: string }[] | undefined) ?? [];
     const given = new Set((fieldData ?? []).map((f) => f.name));
-    const answers = [...(fieldData ?? []), ...questions.filter((q) => !given.has(q.key)).map((q) => ({ name: q.key, values: [`<test lead: dummy data for ${q.key}>`] }))];
+    const answers = [
+      ...(fieldData ?? []),
+      ...questions.filter((q) => !given.has(q.key)).map((q) => ({ name: q.key, values: [`<test lead: dummy data for ${q.key}>`] })),
+    ];
     const id = generateId();
-    const created = storeLead({ id, form_id: formId, page_id: owner.pageId, field_data: answers, custom_disclaimer_responses: consents, is_organic: true }, true);
+    const created = storeLead(
+      { id, form_id: formId, page_id: owner.pageId, field_data: answers, custom_disclaimer_responses: consents, is_organic: true },
+      true,
+    );
     opts.onTestLeadCreated?.({ leadgenId: id, formId, pageId: owner.pageId, createdTimeUnixSeconds: Math.floor(created.createdMs / 1000) });
     return { status: 200, body: { id } };
   }
@@ -759,7 +804,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       }
       if (method === 'DELETE') {
         const lead = leads.get(id);
-        if (!lead || !lead.isTest || !canRead(token, lead.pageId)) return notFound();
+        if (!lead?.isTest || !canRead(token, lead.pageId)) return notFound();
         leads.delete(id);
         return { status: 200, body: { success: true } };
       }
@@ -818,7 +863,10 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
 
     const prefix = `/${version}/`;
     if (!url.pathname.startsWith(prefix)) {
-      send(res, errorReply({ message: `Unknown path components: ${url.pathname} (this fake Graph API serves only ${version})`, type: 'OAuthException', code: 2500 }));
+      send(
+        res,
+        errorReply({ message: `Unknown path components: ${url.pathname} (this fake Graph API serves only ${version})`, type: 'OAuthException', code: 2500 }),
+      );
       return;
     }
     const rest = url.pathname.slice(prefix.length - 1);

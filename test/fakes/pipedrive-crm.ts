@@ -20,7 +20,7 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export interface FakePersonField {
+interface FakePersonField {
   field_code: string;
   field_name: string;
   field_type: string;
@@ -30,7 +30,7 @@ export interface FakePersonField {
   required_fields?: { enabled: boolean };
 }
 
-export interface FakeLeadField {
+interface FakeLeadField {
   key: string;
   name: string;
   field_type: string;
@@ -40,7 +40,7 @@ export interface FakeLeadField {
   active_flag: boolean;
 }
 
-export interface FakePerson {
+interface FakePerson {
   id: number;
   name: string;
   emails: { value: string; primary: boolean; label: string }[];
@@ -51,7 +51,7 @@ export interface FakePerson {
   add_time: string;
 }
 
-export interface FakeLead {
+interface FakeLead {
   id: string;
   title: string;
   person_id: number | null;
@@ -70,14 +70,14 @@ export interface FakeLead {
   update_time: string;
 }
 
-export interface FakeNote {
+interface FakeNote {
   id: number;
   content: string;
   lead_id: string | null;
   pinned_to_lead_flag: boolean;
 }
 
-export interface FakeRequest {
+interface FakeRequest {
   method: string;
   path: string;
   query: Record<string, string>;
@@ -86,7 +86,7 @@ export interface FakeRequest {
   status: number;
 }
 
-export interface FailRule {
+interface FailRule {
   method: string;
   /** Exact path, e.g. /v1/leads. */
   path: string;
@@ -187,8 +187,34 @@ const STANDARD_LEAD_FIELDS: FakeLeadField[] = [
 ];
 
 /** The body keys of POST /v1/leads (addLead) and PATCH /v1/leads/{id} (updateLead), besides custom fields. */
-const LEAD_CREATE_KEYS = new Set(['title', 'owner_id', 'label_ids', 'person_id', 'organization_id', 'value', 'expected_close_date', 'visible_to', 'was_seen', 'origin_id', 'channel', 'channel_id']);
-const LEAD_UPDATE_KEYS = new Set(['title', 'owner_id', 'label_ids', 'person_id', 'organization_id', 'is_archived', 'value', 'expected_close_date', 'visible_to', 'was_seen', 'channel', 'channel_id']);
+const LEAD_CREATE_KEYS = new Set([
+  'title',
+  'owner_id',
+  'label_ids',
+  'person_id',
+  'organization_id',
+  'value',
+  'expected_close_date',
+  'visible_to',
+  'was_seen',
+  'origin_id',
+  'channel',
+  'channel_id',
+]);
+const LEAD_UPDATE_KEYS = new Set([
+  'title',
+  'owner_id',
+  'label_ids',
+  'person_id',
+  'organization_id',
+  'is_archived',
+  'value',
+  'expected_close_date',
+  'visible_to',
+  'was_seen',
+  'channel',
+  'channel_id',
+]);
 /** The namespaces GET /api/v2/personFields adds on request (include_fields). */
 const PERSON_FIELD_NAMESPACES = new Set(['ui_visibility', 'important_fields', 'required_fields']);
 const HASH_KEY = /^[a-f0-9]{40}$/;
@@ -203,7 +229,14 @@ class HttpError extends Error {
 }
 
 function fail(status: number, error: string, extra: Record<string, unknown> = {}): never {
-  throw new HttpError(status, { success: false, error, error_info: 'Please check developers.pipedrive.com for more information about Pipedrive API.', data: null, additional_data: null, ...extra });
+  throw new HttpError(status, {
+    success: false,
+    error,
+    error_info: 'Please check developers.pipedrive.com for more information about Pipedrive API.',
+    data: null,
+    additional_data: null,
+    ...extra,
+  });
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {
@@ -379,14 +412,17 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
     if (isCreate && (typeof body.title !== 'string' || body.title.trim() === '')) fail(400, 'Validation failed: title: Required');
     if ('title' in body && typeof body.title !== 'string') fail(400, 'Validation failed: title: Expected string');
     if (isCreate && body.person_id === undefined && body.organization_id === undefined) fail(400, 'A lead must be linked to a person or an organization');
-    if (body.person_id !== undefined && body.person_id !== null && !persons.has(Number(body.person_id))) fail(400, 'Validation failed: person_id: Person not found');
+    if (body.person_id !== undefined && body.person_id !== null && !persons.has(Number(body.person_id)))
+      fail(400, 'Validation failed: person_id: Person not found');
     if (body.owner_id !== undefined && typeof body.owner_id !== 'number') fail(400, 'Validation failed: owner_id: Expected number');
-    if (body.label_ids !== undefined && !(Array.isArray(body.label_ids) && body.label_ids.every((x) => typeof x === 'string'))) fail(400, 'Validation failed: label_ids: Expected array of uuids');
+    if (body.label_ids !== undefined && !(Array.isArray(body.label_ids) && body.label_ids.every((x) => typeof x === 'string')))
+      fail(400, 'Validation failed: label_ids: Expected array of uuids');
     if (body.visible_to !== undefined && typeof body.visible_to !== 'string') fail(400, 'Validation failed: visible_to: Expected string');
     if (body.channel !== undefined && body.channel !== null && typeof body.channel !== 'number') fail(400, 'Validation failed: channel: Expected number');
     if (body.value !== undefined && body.value !== null) {
       const v = body.value as { amount?: unknown; currency?: unknown };
-      if (typeof v !== 'object' || typeof v.amount !== 'number' || typeof v.currency !== 'string') fail(400, 'Validation failed: value: Expected { amount, currency }');
+      if (typeof v !== 'object' || typeof v.amount !== 'number' || typeof v.currency !== 'string')
+        fail(400, 'Validation failed: value: Expected { amount, currency }');
     }
   }
 
@@ -410,7 +446,8 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
     // POST /oauth/token: form body, Basic client_id:client_secret.
     const basic = /^Basic\s+(.+)$/i.exec(req.headers.authorization ?? '');
     const [id, secret] = basic ? Buffer.from(basic[1], 'base64').toString('utf8').split(':') : [];
-    if (id !== oauth.clientId || secret !== oauth.clientSecret) return { status: 401, body: { success: false, error: 'invalid_client', message: 'Invalid client credentials' } };
+    if (id !== oauth.clientId || secret !== oauth.clientSecret)
+      return { status: 401, body: { success: false, error: 'invalid_client', message: 'Invalid client credentials' } };
     const form = new URLSearchParams(await readBody(req));
     const grant = form.get('grant_type');
     let refreshToken: string;
@@ -437,7 +474,14 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
     // Pipedrive returns the same refresh token on a refresh, with its idle window extended.
     return {
       status: 200,
-      body: { access_token: accessToken, token_type: 'Bearer', refresh_token: refreshToken, scope: 'base,contacts:full,leads:full', expires_in: ttlSec, api_domain: url },
+      body: {
+        access_token: accessToken,
+        token_type: 'Bearer',
+        refresh_token: refreshToken,
+        scope: 'base,contacts:full,leads:full',
+        expires_in: ttlSec,
+        api_domain: url,
+      },
     };
   }
 
@@ -462,8 +506,8 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
         (p) =>
           (searchableAt.get(p.id) ?? 0) <= Date.now() &&
           ((fields.includes('email') && p.emails.some((e) => matches(e.value))) ||
-          (fields.includes('phone') && p.phones.some((ph) => matches(ph.value))) ||
-          (fields.includes('name') && matches(p.name))),
+            (fields.includes('phone') && p.phones.some((ph) => matches(ph.value))) ||
+            (fields.includes('name') && matches(p.name))),
       );
       return { status: 200, body: { success: true, data: { items: found.slice(0, limit).map(toSearchItem) }, additional_data: { next_cursor: null } } };
     }
@@ -479,7 +523,11 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
         if (!Array.isArray(v) || !v.every((x) => x && typeof x === 'object' && typeof (x as { value?: unknown }).value === 'string')) {
           fail(400, `Validation failed: ${key}: Expected array of { value, primary, label }`);
         }
-        return (v as { value: string; primary?: boolean; label?: string }[]).map((x) => ({ value: x.value, primary: x.primary === true, label: x.label ?? 'work' }));
+        return (v as { value: string; primary?: boolean; label?: string }[]).map((x) => ({
+          value: x.value,
+          primary: x.primary === true,
+          label: x.label ?? 'work',
+        }));
       };
       const custom = (body.custom_fields ?? {}) as Record<string, unknown>;
       for (const key of Object.keys(custom)) {
@@ -487,7 +535,8 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
         if (!field) fail(400, `Custom field "${key}" does not exist`);
         const v = custom[key];
         if (field.field_type === 'enum' && typeof v !== 'number') fail(400, `Validation failed: custom_fields.${key}: Expected number`);
-        if (field.field_type === 'set' && !(Array.isArray(v) && v.every((x) => typeof x === 'number'))) fail(400, `Validation failed: custom_fields.${key}: Expected array of numbers`);
+        if (field.field_type === 'set' && !(Array.isArray(v) && v.every((x) => typeof x === 'number')))
+          fail(400, `Validation failed: custom_fields.${key}: Expected array of numbers`);
         if (field.field_type === 'double' && typeof v !== 'number') fail(400, `Validation failed: custom_fields.${key}: Expected number`);
       }
       const person: FakePerson = {
@@ -622,7 +671,14 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
         if (!who) {
           return send(
             401,
-            { success: false, error: 'unauthorized access', errorCode: 401, error_info: 'Please check developers.pipedrive.com for more information about Pipedrive API.', data: null, additional_data: null },
+            {
+              success: false,
+              error: 'unauthorized access',
+              errorCode: 401,
+              error_info: 'Please check developers.pipedrive.com for more information about Pipedrive API.',
+              data: null,
+              additional_data: null,
+            },
             { 'x-ratelimit-limit': String(burstLimit), 'x-ratelimit-remaining': String(burstLimit), 'x-ratelimit-reset': '2' },
           );
         }
@@ -633,7 +689,12 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
         const isWrite = method === 'POST' || method === 'PUT' || method === 'PATCH';
         if (Date.now() < rateLimitedUntil) {
           const waitSec = Math.max(1, Math.ceil((rateLimitedUntil - Date.now()) / 1000));
-          Object.assign(headers, { 'retry-after': String(waitSec), 'x-ratelimit-limit': String(burstLimit), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(waitSec) });
+          Object.assign(headers, {
+            'retry-after': String(waitSec),
+            'x-ratelimit-limit': String(burstLimit),
+            'x-ratelimit-remaining': '0',
+            'x-ratelimit-reset': String(waitSec),
+          });
           if (isDailyLimited) headers['x-daily-requests-left'] = '0';
           return send(429, { success: false, error: 'Request over limit', errorCode: 429, data: null }, headers);
         }
@@ -649,10 +710,18 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
         const isSearch = u.pathname.endsWith('/search');
         try {
           const burst = countCall(who.key, burstLimit);
-          Object.assign(headers, { 'x-ratelimit-limit': String(burstLimit), 'x-ratelimit-remaining': String(burst.remaining), 'x-ratelimit-reset': String(burst.resetSec) });
+          Object.assign(headers, {
+            'x-ratelimit-limit': String(burstLimit),
+            'x-ratelimit-remaining': String(burst.remaining),
+            'x-ratelimit-reset': String(burst.resetSec),
+          });
           if (isSearch) {
             const search = countCall(`search:${who.key}`, searchLimit);
-            Object.assign(headers, { 'x-ratelimit-limit': String(searchLimit), 'x-ratelimit-remaining': String(search.remaining), 'x-ratelimit-reset': String(search.resetSec) });
+            Object.assign(headers, {
+              'x-ratelimit-limit': String(searchLimit),
+              'x-ratelimit-remaining': String(search.remaining),
+              'x-ratelimit-reset': String(search.resetSec),
+            });
           }
         } catch (err) {
           if (err instanceof HttpError) {

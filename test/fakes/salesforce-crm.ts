@@ -33,7 +33,7 @@ export interface FakeSalesforceOptions {
   dailyApiLimit?: number;
 }
 
-export interface FakeSalesforceRequest {
+interface FakeSalesforceRequest {
   method: string;
   /** Path with query string. */
   path: string;
@@ -43,9 +43,9 @@ export interface FakeSalesforceRequest {
 }
 
 /** A stored Lead: `Id` plus fields by their API names. */
-export type FakeLead = Record<string, string | number | boolean | null> & { Id: string };
+type FakeLead = Record<string, string | number | boolean | null> & { Id: string };
 
-export interface FakeFailure {
+interface FakeFailure {
   status: number;
   /** Default `[{"errorCode":"SERVER_UNAVAILABLE","message":"Server temporarily unavailable"}]`. */
   body?: unknown;
@@ -141,8 +141,18 @@ function leadFields(opts: FakeSalesforceOptions): FakeField[] {
     field('Email', 'Email', 'email', { length: 80, idLookup: true }),
     field('Phone', 'Phone', 'phone', { length: 40 }),
     field('City', 'City', 'string', { length: 40 }),
-    field('LeadSource', 'Lead Source', 'picklist', { length: 255, picklistValues: picklist(LEAD_SOURCES), restrictedPicklist: opts.leadSourceRestricted ?? true }),
-    field('Status', 'Status', 'picklist', { length: 255, nillable: false, defaultedOnCreate: true, picklistValues: picklist(LEAD_STATUSES, LEAD_STATUSES[0]), restrictedPicklist: true }),
+    field('LeadSource', 'Lead Source', 'picklist', {
+      length: 255,
+      picklistValues: picklist(LEAD_SOURCES),
+      restrictedPicklist: opts.leadSourceRestricted ?? true,
+    }),
+    field('Status', 'Status', 'picklist', {
+      length: 255,
+      nillable: false,
+      defaultedOnCreate: true,
+      picklistValues: picklist(LEAD_STATUSES, LEAD_STATUSES[0]),
+      restrictedPicklist: true,
+    }),
     field('Description', 'Description', 'textarea', { length: 32000 }),
     field('HasOptedOutOfEmail', 'Email Opt Out', 'boolean', { nillable: false, defaultedOnCreate: true }),
     field(EXTERNAL_ID_FIELD, 'FB Lead Id', 'string', { length: 40, externalId: true, idLookup: true, unique: true, custom: true }),
@@ -151,7 +161,7 @@ function leadFields(opts: FakeSalesforceOptions): FakeField[] {
 }
 
 /** The 3-character suffix that makes a 15-character id case-insensitive. */
-export function salesforceIdChecksum(id15: string): string {
+function salesforceIdChecksum(id15: string): string {
   let out = '';
   for (let chunk = 0; chunk < 3; chunk++) {
     let bits = 0;
@@ -280,9 +290,15 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
       const f = byLowerName.get(key.toLowerCase());
       if (!f) throw sfError(400, 'INVALID_FIELD', `No such column '${key}' on sobject of type Lead`, [key]);
       if (isCreate ? !f.createable : !f.updateable) {
-        throw sfError(400, 'INVALID_FIELD_FOR_INSERT_UPDATE', `Unable to create/update fields: ${f.name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.`, [f.name]);
+        throw sfError(
+          400,
+          'INVALID_FIELD_FOR_INSERT_UPDATE',
+          `Unable to create/update fields: ${f.name}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.`,
+          [f.name],
+        );
       }
-      if (value !== null && typeof value === 'object') throw sfError(400, 'JSON_PARSER_ERROR', `Cannot deserialize instance of ${f.type} from an object value`, [f.name]);
+      if (value !== null && typeof value === 'object')
+        throw sfError(400, 'JSON_PARSER_ERROR', `Cannot deserialize instance of ${f.type} from an object value`, [f.name]);
       out[f.name] = value as string | number | boolean | null;
     }
     return out;
@@ -310,12 +326,19 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
         }
       }
     }
-    const missing = fields.filter((f) => f.createable && !f.nillable && !f.defaultedOnCreate).filter((f) => {
-      const v = record[f.name];
-      return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
-    });
+    const missing = fields
+      .filter((f) => f.createable && !f.nillable && !f.defaultedOnCreate)
+      .filter((f) => {
+        const v = record[f.name];
+        return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
+      });
     if (missing.length > 0) {
-      throw sfError(400, 'REQUIRED_FIELD_MISSING', `Required fields are missing: [${missing.map((f) => f.name).join(', ')}]`, missing.map((f) => f.name));
+      throw sfError(
+        400,
+        'REQUIRED_FIELD_MISSING',
+        `Required fields are missing: [${missing.map((f) => f.name).join(', ')}]`,
+        missing.map((f) => f.name),
+      );
     }
   };
 
@@ -337,7 +360,14 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
               entityType: 'Lead',
               errors: [],
               matchEngine: 'FuzzyMatchEngine',
-              matchRecords: [{ additionalInformation: [], fieldDiffs: [], matchConfidence: 100, record: { attributes: { type: 'Lead', url: `${dataPrefix}/sobjects/Lead/${match.Id}` }, Id: match.Id } }],
+              matchRecords: [
+                {
+                  additionalInformation: [],
+                  fieldDiffs: [],
+                  matchConfidence: 100,
+                  record: { attributes: { type: 'Lead', url: `${dataPrefix}/sobjects/Lead/${match.Id}` }, Id: match.Id },
+                },
+              ],
               rule: 'Standard_Lead_Match_Rule_v1_0',
               size: 1,
               success: true,
@@ -370,7 +400,8 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
     return leads.get(id.length === 15 ? id + salesforceIdChecksum(id) : id);
   };
 
-  const leadByExternalId = (value: string): FakeLead | undefined => [...leads.values()].find((l) => l[EXTERNAL_ID_FIELD] !== undefined && String(l[EXTERNAL_ID_FIELD]) === value);
+  const leadByExternalId = (value: string): FakeLead | undefined =>
+    [...leads.values()].find((l) => l[EXTERNAL_ID_FIELD] !== undefined && String(l[EXTERNAL_ID_FIELD]) === value);
 
   const describeLead = () => ({
     name: 'Lead',
@@ -399,7 +430,10 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
       const lead = findLeadById(rest[0]);
       if (!lead) throw sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
       if (method === 'GET') {
-        const wanted = query.get('fields')?.split(',').map((f) => byLowerName.get(f.trim().toLowerCase())?.name ?? f.trim());
+        const wanted = query
+          .get('fields')
+          ?.split(',')
+          .map((f) => byLowerName.get(f.trim().toLowerCase())?.name ?? f.trim());
         const picked = wanted ? Object.fromEntries(wanted.map((f) => [f, lead[f] ?? null])) : { ...lead };
         return [200, { attributes: { type: 'Lead', url: `${dataPrefix}/sobjects/Lead/${lead.Id}` }, ...picked, Id: lead.Id }];
       }
@@ -410,7 +444,7 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
     }
     if (rest.length === 2 && method === 'PATCH') {
       const f = byLowerName.get(rest[0].toLowerCase());
-      if (!f || !f.externalId) throw sfError(404, 'NOT_FOUND', `Provided external ID field does not exist or is not accessible: ${rest[0]}`);
+      if (!f?.externalId) throw sfError(404, 'NOT_FOUND', `Provided external ID field does not exist or is not accessible: ${rest[0]}`);
       const input = normaliseInput(body, true);
       const existing = leadByExternalId(rest[1]);
       if (existing) {
@@ -495,7 +529,10 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
       if (failure) {
         failure.times = (failure.times ?? 1) - 1;
         if (failure.times <= 0) failures.shift();
-        send(res, failure.status, failure.body ?? [{ errorCode: 'SERVER_UNAVAILABLE', message: 'Server temporarily unavailable' }], { ...limitHeader, ...(failure.headers ?? {}) });
+        send(res, failure.status, failure.body ?? [{ errorCode: 'SERVER_UNAVAILABLE', message: 'Server temporarily unavailable' }], {
+          ...limitHeader,
+          ...(failure.headers ?? {}),
+        });
         return;
       }
       const [status, out] = handleData(method, parsedUrl.pathname, parsedUrl.searchParams, body, req.headers);

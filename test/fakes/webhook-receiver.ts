@@ -30,7 +30,7 @@ export function isAccepted(r: ReceivedRequest): boolean {
   return r.status >= 200 && r.status < 300;
 }
 
-export interface ScriptedResponse {
+interface ScriptedResponse {
   status: number;
   body?: string;
   headers?: Record<string, string>;

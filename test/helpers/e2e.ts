@@ -69,11 +69,11 @@ export interface RunningProgram {
  * the program in far more than the second it takes on an idle one. A child that exits fails at
  * once; this bound is only for one that lives on without ever becoming ready.
  */
-export const START_TIMEOUT_MS = 120_000;
+const START_TIMEOUT_MS = 120_000;
 /** The outer bound on one CLI command (6–18 s each were seen on a loaded machine). */
-export const CLI_TIMEOUT_MS = 120_000;
+const CLI_TIMEOUT_MS = 120_000;
 /** The default bound of waitUntil: long, as it only costs time when the awaited thing never happens. */
-export const WAIT_TIMEOUT_MS = 60_000;
+const WAIT_TIMEOUT_MS = 60_000;
 
 /** Children of this process that are still alive: killed when the test run exits, whatever happened. */
 const liveChildren = new Set<ChildProcess>();
@@ -178,9 +178,21 @@ export async function cli(args: string[], env: Record<string, string>): Promise<
 export async function postLeadgen(baseUrl: string, lead: { pageId: string; formId: string; leadgenId: string }): Promise<Response> {
   const raw = JSON.stringify({
     object: 'page',
-    entry: [{ id: lead.pageId, time: 1, changes: [{ field: 'leadgen', value: { leadgen_id: lead.leadgenId, page_id: lead.pageId, form_id: lead.formId, created_time: Math.floor(Date.now() / 1000) } }] }],
+    entry: [
+      {
+        id: lead.pageId,
+        time: 1,
+        changes: [
+          { field: 'leadgen', value: { leadgen_id: lead.leadgenId, page_id: lead.pageId, form_id: lead.formId, created_time: Math.floor(Date.now() / 1000) } },
+        ],
+      },
+    ],
   });
-  return fetch(`${baseUrl}/webhooks/meta`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) }, body: raw });
+  return fetch(`${baseUrl}/webhooks/meta`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) },
+    body: raw,
+  });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -226,7 +238,10 @@ async function withTestServer<T>(fn: (client: pg.Client) => Promise<T>): Promise
 export async function loseQueuedJobs(backend: QueueBackendKind, prefix: string): Promise<number> {
   if (backend === 'redis') return flushPrefix(prefix);
   return withTestServer(async (c) => {
-    const { rows } = await c.query<{ t: string }>("select format('%I.%I', schemaname, tablename) as t from pg_tables where schemaname = $1 and tablename like '%job%'", [queueSchemaName(prefix)]);
+    const { rows } = await c.query<{ t: string }>(
+      "select format('%I.%I', schemaname, tablename) as t from pg_tables where schemaname = $1 and tablename like '%job%'",
+      [queueSchemaName(prefix)],
+    );
     let n = 0;
     for (const { t } of rows) n += (await c.query(`delete from ${t}`)).rowCount ?? 0;
     return n;

@@ -25,7 +25,12 @@ describe('advisory locks on PostgreSQL', function () {
 
   /** One "process": a lock facility with its own pool. */
   const openLocks = (opts: { waitMs?: number; holdLimitMs?: number } = {}) => {
-    const locks = createAdvisoryLocks({ connectionString: TEST_DATABASE_URL, waitMs: opts.waitMs ?? 10_000, holdLimitMs: opts.holdLimitMs ?? 30_000, maxConnections: 4 });
+    const locks = createAdvisoryLocks({
+      connectionString: TEST_DATABASE_URL,
+      waitMs: opts.waitMs ?? 10_000,
+      holdLimitMs: opts.holdLimitMs ?? 30_000,
+      maxConnections: 4,
+    });
     opened.push(locks);
     return locks;
   };

@@ -25,10 +25,17 @@ describe('connector context: lock and recent records on PostgreSQL', function ()
   let other: App;
   let workspaceId: string;
 
-  const createDestination = (name: string) => repo.createDestination(t.app.db, { workspaceId, type: 'webhook', name, config: { url: 'https://example.com/hook' }, credentialsEnvelope: null });
+  const createDestination = (name: string) =>
+    repo.createDestination(t.app.db, { workspaceId, type: 'webhook', name, config: { url: 'https://example.com/hook' }, credentialsEnvelope: null });
   /** Backends waiting for an advisory lock in this database. */
   const advisoryWaiters = async () =>
-    (await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`.execute(t.app.db)).rows[0].n;
+    (
+      await sql<{
+        n: number;
+      }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = current_database())`.execute(
+        t.app.db,
+      )
+    ).rows[0].n;
 
   before(async () => {
     // A short delivery timeout makes the lock wait short (3 timeouts): 3 s.
@@ -96,7 +103,9 @@ describe('connector context: lock and recent records on PostgreSQL', function ()
     const dest = await createDestination('private');
     const ctx = buildConnectorContext(t.app, dest, null);
     const seen = await ctx.withLock(PERSON_KEY, async () => {
-      const locks = await sql<{ key: string }>`select classid::text || ':' || objid::text as key from pg_locks where locktype = 'advisory' and granted`.execute(t.app.db);
+      const locks = await sql<{ key: string }>`select classid::text || ':' || objid::text as key from pg_locks where locktype = 'advisory' and granted`.execute(
+        t.app.db,
+      );
       const queries = await sql<{ query: string }>`select query from pg_stat_activity where datname = current_database()`.execute(t.app.db);
       return [...locks.rows.map((r) => r.key), ...queries.rows.map((r) => r.query)].join('\n');
     });
@@ -122,7 +131,11 @@ describe('connector context: lock and recent records on PostgreSQL', function ()
     const dest = await createDestination('old');
     const ctx = buildConnectorContext(t.app, dest, null);
     await ctx.recentRecords.save(PERSON_KEY, '7');
-    await t.app.db.updateTable('connector_recent_records').set({ created_at: sql`now() - interval '16 minutes'` }).where('destination_id', '=', dest.id).execute();
+    await t.app.db
+      .updateTable('connector_recent_records')
+      .set({ created_at: sql`now() - interval '16 minutes'` })
+      .where('destination_id', '=', dest.id)
+      .execute();
     expect(await ctx.recentRecords.find(PERSON_KEY)).to.equal(undefined);
 
     await ctx.recentRecords.save('email:new.person@example.com', '8');

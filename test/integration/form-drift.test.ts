@@ -9,7 +9,15 @@ import type { Mapping } from '../../src/mapping/schema.js';
 import type { GraphClient } from '../../src/meta/graph-client.js';
 import { GraphError } from '../../src/meta/graph-errors.js';
 import type { GraphForm } from '../../src/meta/graph-types.js';
-import { checkFormDrift, FORM_DRIFT_LEASE, describeRouteDrift, parseRouteDrift, runLockedFormDriftCheck, startFormDriftChecks, type RouteDrift } from '../../src/pipeline/form-drift.js';
+import {
+  checkFormDrift,
+  FORM_DRIFT_LEASE,
+  describeRouteDrift,
+  parseRouteDrift,
+  runLockedFormDriftCheck,
+  startFormDriftChecks,
+  type RouteDrift,
+} from '../../src/pipeline/form-drift.js';
 import { pageTokenAad } from '../../src/pipeline/lead-record.js';
 import * as repo from '../../src/store/repos.js';
 import { leaseRemainingMs } from '../../src/store/leases.js';
@@ -89,8 +97,20 @@ describe('form drift check (PostgreSQL + Redis)', function () {
     const ws = await repo.createWorkspace(app.db, 'Drift');
     const other = await repo.createWorkspace(app.db, 'Other');
     await repo.upsertPage(app.db, { workspaceId: ws.id, pageId: PAGE, name: 'Drift page', tokenEnvelope: app.keyRing.encrypt(PAGE_TOKEN, pageTokenAad(PAGE)) });
-    const dest = await repo.createDestination(app.db, { workspaceId: ws.id, type: 'webhook', name: 'a', config: { url: 'https://a.example/in' }, credentialsEnvelope: null });
-    const dest2 = await repo.createDestination(app.db, { workspaceId: ws.id, type: 'webhook', name: 'b', config: { url: 'https://b.example/in' }, credentialsEnvelope: null });
+    const dest = await repo.createDestination(app.db, {
+      workspaceId: ws.id,
+      type: 'webhook',
+      name: 'a',
+      config: { url: 'https://a.example/in' },
+      credentialsEnvelope: null,
+    });
+    const dest2 = await repo.createDestination(app.db, {
+      workspaceId: ws.id,
+      type: 'webhook',
+      name: 'b',
+      config: { url: 'https://b.example/in' },
+      credentialsEnvelope: null,
+    });
     const add = async (name: string, workspaceId: string, formId: string | null, destinationId: string, mapping?: unknown) =>
       (routes[name] = (await repo.createRoute(app.db, { workspaceId, pageId: PAGE, formId, destinationId, mapping })).id);
     await add('mapped', ws.id, FORM, dest.id, MAPPING);
@@ -100,7 +120,13 @@ describe('form drift check (PostgreSQL + Redis)', function () {
     await add('disabled', ws.id, DISABLED_FORM, dest.id);
     await app.db.updateTable('routes').set({ is_enabled: false }).where('id', '=', routes.disabled).execute();
     // A route naming this page from a workspace the page does not belong to.
-    const otherDest = await repo.createDestination(app.db, { workspaceId: other.id, type: 'webhook', name: 'c', config: { url: 'https://c.example/in' }, credentialsEnvelope: null });
+    const otherDest = await repo.createDestination(app.db, {
+      workspaceId: other.id,
+      type: 'webhook',
+      name: 'c',
+      config: { url: 'https://c.example/in' },
+      credentialsEnvelope: null,
+    });
     await add('foreign', other.id, FORM, otherDest.id);
     forms.set(FORM, ORIGINAL);
     forms.set(DISABLED_FORM, ORIGINAL);
@@ -148,7 +174,12 @@ describe('form drift check (PostgreSQL + Redis)', function () {
   let firstDetection: RouteDrift;
 
   it('flags a route whose form gained, lost and changed questions, naming the rules it affects', async () => {
-    forms.set(FORM, [ORIGINAL[0], q('full_name', 'Your name', 'FULL_NAME'), q('bike_type', 'Which bike?', 'CUSTOM', [...ORIGINAL[3].options, { key: 'gravel', value: 'Gravel' }]), q('city', 'City', 'CITY')]);
+    forms.set(FORM, [
+      ORIGINAL[0],
+      q('full_name', 'Your name', 'FULL_NAME'),
+      q('bike_type', 'Which bike?', 'CUSTOM', [...ORIGINAL[3].options, { key: 'gravel', value: 'Gravel' }]),
+      q('city', 'City', 'CITY'),
+    ]);
     const at = new Date('2026-03-01T09:00:00.000Z');
     const r = await checkFormDrift(app, { workspaceId: (await row('mapped')).workspace_id, now: () => at });
     expect(r.drifted.map((d) => d.routeId).sort()).to.deep.equal([routes.mapped, routes.preset].sort());

@@ -31,7 +31,9 @@ const ev = (leadgenId: string, extra: Partial<NewLeadgenEvent> = {}): NewLeadgen
 });
 
 async function rowsOf(client: pg.Pool, leadgenIds: string[]): Promise<{ id: number; leadgen_id: string; xid: string; status: string }[]> {
-  const r = await client.query('select id::int as id, leadgen_id, xmin::text as xid, status from leadgen_events where leadgen_id = any($1::text[])', [leadgenIds]);
+  const r = await client.query('select id::int as id, leadgen_id, xmin::text as xid, status from leadgen_events where leadgen_id = any($1::text[])', [
+    leadgenIds,
+  ]);
   return r.rows;
 }
 
@@ -85,7 +87,9 @@ describe('IntakeBatcher on PostgreSQL', function () {
     expect(new Set(rows.map((r) => r.xid)).size, 'INSERT statements that wrote rows').to.equal(1);
     // Each caller gets the ids of exactly its own rows (a duplicate in the batch maps to the one row).
     const idOf = new Map(rows.map((r) => [r.leadgen_id, r.id]));
-    results.forEach((ids, i) => expect(ids).to.deep.equal(calls[i].map((l) => idOf.get(l))));
+    results.forEach((ids, i) => {
+      expect(ids).to.deep.equal(calls[i].map((l) => idOf.get(l)));
+    });
     expect(recorded.flat().sort((a, b) => a - b)).to.deep.equal(rows.map((r) => r.id).sort((a, b) => a - b));
     expect(batcher.pendingRows).to.equal(0);
   });
@@ -180,7 +184,9 @@ describe('IntakeBatcher on PostgreSQL', function () {
     const ids = await batcher.record([ev(real), ev(test, { pageId: '900', isTest: true })]);
     expect(ids).to.have.length(2);
     type Row = { id: number; leadgen_id: string; status: string; status_reason: string | null };
-    const rows = await observer.query<Row>('select id::int as id, leadgen_id, status, status_reason from leadgen_events where leadgen_id = any($1::text[])', [[real, test]]);
+    const rows = await observer.query<Row>('select id::int as id, leadgen_id, status, status_reason from leadgen_events where leadgen_id = any($1::text[])', [
+      [real, test],
+    ]);
     const byLeadgen = new Map(rows.rows.map((r) => [r.leadgen_id, r]));
     expect(byLeadgen.get(test)).to.include({ status: 'test', status_reason: 'dashboard_test_id' });
     expect(recorded).to.deep.equal([byLeadgen.get(real)!.id]);
@@ -250,10 +256,20 @@ describe('webhook intake over HTTP with a real App', function () {
   const body = (leadgenIds: string[]) =>
     JSON.stringify({
       object: 'page',
-      entry: [{ id: PAGE, time: 1_700_000_000, changes: leadgenIds.map((id) => ({ field: 'leadgen', value: { leadgen_id: id, page_id: PAGE, form_id: '700000001', created_time: 1_700_000_000 } })) }],
+      entry: [
+        {
+          id: PAGE,
+          time: 1_700_000_000,
+          changes: leadgenIds.map((id) => ({ field: 'leadgen', value: { leadgen_id: id, page_id: PAGE, form_id: '700000001', created_time: 1_700_000_000 } })),
+        },
+      ],
     });
   const post = (raw: string) =>
-    fetch(`${url}/webhooks/meta`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) }, body: raw });
+    fetch(`${url}/webhooks/meta`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) },
+      body: raw,
+    });
 
   before(async () => {
     t = await createTestApp();

@@ -66,7 +66,11 @@ describe('pipedrive: a repeat delivery of a lead archived in Pipedrive, without 
       platform: 'fb',
       is_organic: false,
     });
-    const row = leadRowFromGraph(t.app.keyRing, { workspaceId, eventId: 0, pageId: PAGE, pageName: null, formName: 'Form', receivedAt: new Date(), isTest: false }, graphLead);
+    const row = leadRowFromGraph(
+      t.app.keyRing,
+      { workspaceId, eventId: 0, pageId: PAGE, pageName: null, formName: 'Form', receivedAt: new Date(), isTest: false },
+      graphLead,
+    );
     const lead = await repo.insertLead(t.app.db, { ...row, event_id: null });
 
     // First delivery: person, lead and note.
@@ -83,7 +87,9 @@ describe('pipedrive: a repeat delivery of a lead archived in Pipedrive, without 
     // The Pipedrive account is added again as a new destination, and the lead replayed to it:
     // a new delivery, with an empty ledger.
     const again = await addPipedriveDestination();
-    const [d2] = (await repo.ensureDeliveries(t.app.db, [{ workspaceId, leadId: lead.id, destinationId: again.dest.id, routeId: again.route.id }])).filter((d) => d.destination_id === again.dest.id);
+    const [d2] = (await repo.ensureDeliveries(t.app.db, [{ workspaceId, leadId: lead.id, destinationId: again.dest.id, routeId: again.route.id }])).filter(
+      (d) => d.destination_id === again.dest.id,
+    );
     expect(d2.connector_state).to.equal(null);
     const leadsBefore = pipedrive.leads.size;
     const notesBefore = pipedrive.notes.length;
@@ -92,7 +98,10 @@ describe('pipedrive: a repeat delivery of a lead archived in Pipedrive, without 
 
     const secondRow = await repo.findDelivery(t.app.db, d2.id);
     expect(secondRow).to.include({ status: 'delivered', external_id: pdLeadId, action: 'updated' });
-    expect([...pipedrive.leads.values()].filter((l) => l.origin_id === LEADGEN_ID), 'Pipedrive leads of this leadgen id').to.have.length(1);
+    expect(
+      [...pipedrive.leads.values()].filter((l) => l.origin_id === LEADGEN_ID),
+      'Pipedrive leads of this leadgen id',
+    ).to.have.length(1);
     expect(pipedrive.leads.size).to.equal(leadsBefore);
     expect(pipedrive.notes).to.have.length(notesBefore);
     expect(pipedrive.persons.size).to.equal(1);

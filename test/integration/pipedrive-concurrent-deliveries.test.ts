@@ -79,7 +79,11 @@ describe('pipedrive: concurrent deliveries of one person from two worker process
       platform: 'fb',
       is_organic: false,
     });
-    const row = leadRowFromGraph(t.app.keyRing, { workspaceId, eventId: 0, pageId: PAGE, pageName: null, formName: 'Form', receivedAt: new Date(), isTest: false }, graphLead);
+    const row = leadRowFromGraph(
+      t.app.keyRing,
+      { workspaceId, eventId: 0, pageId: PAGE, pageName: null, formName: 'Form', receivedAt: new Date(), isTest: false },
+      graphLead,
+    );
     const lead = await repo.insertLead(t.app.db, { ...row, event_id: null });
     const [delivery] = await repo.ensureDeliveries(t.app.db, [{ workspaceId, leadId: lead.id, destinationId: r.dest.id, routeId: r.route.id }]);
     return { leadgenId, deliveryId: delivery.id };

@@ -22,7 +22,10 @@ describe('retention purge', function () {
 
   async function storeLead(workspaceId: string, leadgenId: string, receivedAt: Date) {
     const g = graphLeadSchema.parse({ id: leadgenId, created_time: '2026-01-01T00:00:00+0000', field_data: [{ name: 'email', values: ['old@example.com'] }] });
-    return repo.insertLead(t.app.db, { ...leadRowFromGraph(t.app.keyRing, { workspaceId, eventId: 0, pageId: '1', pageName: null, formName: null, receivedAt, isTest: false }, g), event_id: null });
+    return repo.insertLead(t.app.db, {
+      ...leadRowFromGraph(t.app.keyRing, { workspaceId, eventId: 0, pageId: '1', pageName: null, formName: null, receivedAt, isTest: false }, g),
+      event_id: null,
+    });
   }
 
   it("erases the answers of leads older than their workspace's retention, and only those", async () => {
@@ -46,14 +49,34 @@ describe('retention purge', function () {
   it("erases the CRM's messages and response bodies about an erased lead, keeping the reason codes", async () => {
     const now = new Date('2026-11-23T12:00:00Z');
     const ws = await repo.createWorkspace(t.app.db, 'messages', 30);
-    const dest = await repo.createDestination(t.app.db, { workspaceId: ws.id, type: 'webhook', name: 'hook', config: { url: 'https://crm.example.com/in' }, credentialsEnvelope: null });
+    const dest = await repo.createDestination(t.app.db, {
+      workspaceId: ws.id,
+      type: 'webhook',
+      name: 'hook',
+      config: { url: 'https://crm.example.com/in' },
+      credentialsEnvelope: null,
+    });
     const route = await repo.createRoute(t.app.db, { workspaceId: ws.id, pageId: '1', formId: null, destinationId: dest.id, filter: undefined });
     const deliveryFor = async (leadgenId: string, receivedAt: Date) => {
       const lead = await storeLead(ws.id, leadgenId, receivedAt);
       const [delivery] = await repo.ensureDeliveries(t.app.db, [{ workspaceId: ws.id, leadId: lead.id, destinationId: dest.id, routeId: route.id }]);
       // What a CRM says back often quotes the lead: here, its email.
-      await t.app.db.updateTable('deliveries').set({ status: 'dead', last_error_reason: 'status_code_400', last_error_message: 'Email old@example.com is invalid' }).where('id', '=', delivery.id).execute();
-      await repo.recordAttempt(t.app.db, { workspaceId: ws.id, deliveryId: delivery.id, attempt: 1, startedAt: receivedAt, outcome: 'dead', httpStatus: 400, reason: 'status_code_400', message: 'Email old@example.com is invalid', responseBody: '{"error":"old@example.com"}' });
+      await t.app.db
+        .updateTable('deliveries')
+        .set({ status: 'dead', last_error_reason: 'status_code_400', last_error_message: 'Email old@example.com is invalid' })
+        .where('id', '=', delivery.id)
+        .execute();
+      await repo.recordAttempt(t.app.db, {
+        workspaceId: ws.id,
+        deliveryId: delivery.id,
+        attempt: 1,
+        startedAt: receivedAt,
+        outcome: 'dead',
+        httpStatus: 400,
+        reason: 'status_code_400',
+        message: 'Email old@example.com is invalid',
+        responseBody: '{"error":"old@example.com"}',
+      });
       return delivery.id;
     };
     const expired = await deliveryFor('9101', new Date(now.getTime() - 40 * DAY));

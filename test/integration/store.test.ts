@@ -21,12 +21,23 @@ for (const [name, open] of backends) {
     });
 
     it('records leadgen events once: duplicates in a batch and across batches are no-ops', async () => {
-      const ev = (id: string) => ({ pageId: '100', leadgenId: id, formId: 'f1', adId: null, adgroupId: null, createdTime: new Date(1_700_000_000_000), isTest: false });
+      const ev = (id: string) => ({
+        pageId: '100',
+        leadgenId: id,
+        formId: 'f1',
+        adId: null,
+        adgroupId: null,
+        createdTime: new Date(1_700_000_000_000),
+        isTest: false,
+      });
       const first = await repo.recordLeadgenEvents(h.db, [ev('1'), ev('2')]);
       expect(first.map((r) => r.leadgen_id).sort()).to.deep.equal(['1', '2']);
       const second = await repo.recordLeadgenEvents(h.db, [ev('2'), ev('3')]);
       expect(second.map((r) => r.leadgen_id)).to.deep.equal(['3']);
-      const count = await h.db.selectFrom('leadgen_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      const count = await h.db
+        .selectFrom('leadgen_events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
       expect(Number(count.n)).to.equal(3);
     });
 
@@ -41,7 +52,13 @@ for (const [name, open] of backends) {
       const ws = await repo.createWorkspace(h.db, 'Acme');
       const page = await repo.upsertPage(h.db, { workspaceId: ws.id, pageId: 'p-1', name: 'Acme Bikes', tokenEnvelope: 'lr1.k.x.y' });
       expect(page.status).to.equal('active');
-      const dest = await repo.createDestination(h.db, { workspaceId: ws.id, type: 'webhook', name: 'hook', config: { url: 'https://x.test/in', nested: { a: 1 } }, credentialsEnvelope: null });
+      const dest = await repo.createDestination(h.db, {
+        workspaceId: ws.id,
+        type: 'webhook',
+        name: 'hook',
+        config: { url: 'https://x.test/in', nested: { a: 1 } },
+        credentialsEnvelope: null,
+      });
       expect(dest.config).to.deep.equal({ url: 'https://x.test/in', nested: { a: 1 } });
       await repo.createRoute(h.db, { workspaceId: ws.id, pageId: 'p-1', formId: null, destinationId: dest.id });
       await repo.createRoute(h.db, { workspaceId: ws.id, pageId: 'p-1', formId: 'form-9', destinationId: dest.id, filter: { all: [] } });
@@ -77,9 +94,27 @@ for (const [name, open] of backends) {
       const dest = await repo.createDestination(h.db, { workspaceId: ws.id, type: 'webhook', name: 'h', config: {}, credentialsEnvelope: null });
       const route = await repo.createRoute(h.db, { workspaceId: ws.id, pageId: 'p-3', formId: null, destinationId: dest.id });
       const lead = await repo.insertLead(h.db, {
-        workspace_id: ws.id, event_id: null, leadgen_id: '77', page_id: 'p-3', page_name: null, form_id: null, form_name: null,
-        created_time: new Date(), ad_id: null, ad_name: null, adset_id: null, adset_name: null, campaign_id: null, campaign_name: null,
-        platform: 'fb', is_organic: true, is_test: false, answers_envelope: null, status_reason: null, received_at: new Date(), erased_at: null,
+        workspace_id: ws.id,
+        event_id: null,
+        leadgen_id: '77',
+        page_id: 'p-3',
+        page_name: null,
+        form_id: null,
+        form_name: null,
+        created_time: new Date(),
+        ad_id: null,
+        ad_name: null,
+        adset_id: null,
+        adset_name: null,
+        campaign_id: null,
+        campaign_name: null,
+        platform: 'fb',
+        is_organic: true,
+        is_test: false,
+        answers_envelope: null,
+        status_reason: null,
+        received_at: new Date(),
+        erased_at: null,
       });
       const again = await repo.insertLead(h.db, { ...lead, id: undefined } as never);
       expect(again.id).to.equal(lead.id);

@@ -151,7 +151,7 @@ describe('shared classification (src/util/classify.ts)', () => {
     }
 
     it('is always lower snake case, whatever comes off the wire', () => {
-      for (const part of ['ZOE@EXAMPLE.COM', 'Ångström', '  __a__b__  ', '💥', 'x'.repeat(200) + '_']) {
+      for (const part of ['ZOE@EXAMPLE.COM', 'Ångström', '  __a__b__  ', '💥', `${'x'.repeat(200)}_`]) {
         expect(buildReason('crm', part)).to.match(/^[a-z0-9]+(_[a-z0-9]+)*$/);
       }
     });
@@ -205,12 +205,28 @@ describe('shared classification (src/util/classify.ts)', () => {
     const errors: [string, unknown, Classification | undefined][] = [
       ['a reset socket', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), { kind: 'retryable', reason: 'network_econnreset' }],
       ['a timed-out connect', Object.assign(new Error('connect ETIMEDOUT'), { code: 'ETIMEDOUT' }), { kind: 'retryable', reason: 'timeout' }],
-      ['AbortSignal.timeout', Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }), { kind: 'retryable', reason: 'timeout' }],
-      ["node-fetch's AbortError", Object.assign(new Error('The user aborted a request.'), { name: 'AbortError', type: 'aborted' }), { kind: 'retryable', reason: 'timeout' }],
-      ["undici's fetch failed with its cause", Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('x'), { code: 'ENOTFOUND' }) }), { kind: 'retryable', reason: 'network_enotfound' }],
+      [
+        'AbortSignal.timeout',
+        Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' }),
+        { kind: 'retryable', reason: 'timeout' },
+      ],
+      [
+        "node-fetch's AbortError",
+        Object.assign(new Error('The user aborted a request.'), { name: 'AbortError', type: 'aborted' }),
+        { kind: 'retryable', reason: 'timeout' },
+      ],
+      [
+        "undici's fetch failed with its cause",
+        Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('x'), { code: 'ENOTFOUND' }) }),
+        { kind: 'retryable', reason: 'network_enotfound' },
+      ],
       ["undici's fetch failed without a code", new TypeError('fetch failed'), { kind: 'retryable', reason: 'network_error' }],
       ['socket hang up without a code', new Error('socket hang up'), { kind: 'retryable', reason: 'network_econnreset' }],
-      ["node-fetch's system FetchError with an unlisted code", Object.assign(new Error('request failed'), { name: 'FetchError', type: 'system', code: 'ESOMETHING' }), { kind: 'retryable', reason: 'network_esomething' }],
+      [
+        "node-fetch's system FetchError with an unlisted code",
+        Object.assign(new Error('request failed'), { name: 'FetchError', type: 'system', code: 'ESOMETHING' }),
+        { kind: 'retryable', reason: 'network_esomething' },
+      ],
       ['an API error with a code of its own', Object.assign(new Error('bad'), { code: 'INVALID_FIELD' }), undefined],
       ['a plain error', new Error('Something odd'), undefined],
       ['not an object', 'boom', undefined],

@@ -78,8 +78,16 @@ describe('loadConfig', () => {
   it('takes its deploy-time defaults from config/defaults.json', () => {
     const d = JSON.parse(readFileSync(resolve(projectRoot, 'config/defaults.json'), 'utf8'));
     const c = loadConfig({});
-    expect(c.intake).to.deep.equal({ maxBodyBytes: d.http.maxWebhookBodyBytes, batchMaxRows: d.http.intakeBatchMaxRows, batchMaxWaitMs: d.http.intakeBatchMaxWaitMs });
-    expect([c.meta.graphTimeoutMs, c.meta.graphRetries, c.meta.graphRetryMinDelayMs]).to.deep.equal([d.graph.timeoutMs, d.graph.retries, d.graph.retryMinDelayMs]);
+    expect(c.intake).to.deep.equal({
+      maxBodyBytes: d.http.maxWebhookBodyBytes,
+      batchMaxRows: d.http.intakeBatchMaxRows,
+      batchMaxWaitMs: d.http.intakeBatchMaxWaitMs,
+    });
+    expect([c.meta.graphTimeoutMs, c.meta.graphRetries, c.meta.graphRetryMinDelayMs]).to.deep.equal([
+      d.graph.timeoutMs,
+      d.graph.retries,
+      d.graph.retryMinDelayMs,
+    ]);
     expect(c.delivery).to.deep.equal({
       timeoutMs: d.delivery.timeoutMs,
       maxAttempts: d.delivery.maxAttempts,
@@ -88,8 +96,16 @@ describe('loadConfig', () => {
       responseBodyMaxBytes: d.delivery.responseBodyMaxBytes,
     });
     expect(c.fetch).to.deep.equal({ maxAttempts: d.fetch.maxAttempts, backoffBaseMs: d.fetch.backoffBaseMs });
-    expect(c.workers).to.deep.equal({ fetchConcurrency: d.workers.fetchConcurrency, deliverConcurrency: d.workers.deliverConcurrency, lockDurationMs: d.workers.lockDurationMs });
-    expect(c.maintenance).to.deep.equal({ outboxSweepIntervalMs: d.maintenance.outboxSweepIntervalMs, outboxMinAgeMs: d.maintenance.outboxMinAgeMs, formDriftIntervalMs: d.maintenance.formDriftIntervalMs });
+    expect(c.workers).to.deep.equal({
+      fetchConcurrency: d.workers.fetchConcurrency,
+      deliverConcurrency: d.workers.deliverConcurrency,
+      lockDurationMs: d.workers.lockDurationMs,
+    });
+    expect(c.maintenance).to.deep.equal({
+      outboxSweepIntervalMs: d.maintenance.outboxSweepIntervalMs,
+      outboxMinAgeMs: d.maintenance.outboxMinAgeMs,
+      formDriftIntervalMs: d.maintenance.formDriftIntervalMs,
+    });
     expect(c.retention).to.deep.equal({ leadRetentionDays: d.retention.leadRetentionDays });
   });
 

@@ -57,7 +57,16 @@ describe('connector registry', () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    for (const part of ['id must be', 'label is missing', 'auth must list', 'configSchema is not', 'credentialsSchema is not', 'describeFields is not', 'deliver is not', 'verify is not']) {
+    for (const part of [
+      'id must be',
+      'label is missing',
+      'auth must list',
+      'configSchema is not',
+      'credentialsSchema is not',
+      'describeFields is not',
+      'deliver is not',
+      'verify is not',
+    ]) {
       expect(message).to.contain(part);
     }
   });
@@ -73,7 +82,12 @@ describe('connector registry', () => {
     } catch (err) {
       message = (err as Error).message;
     }
-    for (const part of ['fieldMapping.targets must be', 'fieldMapping.withoutRouteMapping must be', 'knownTargets may not be required', 'renderBody is not a function']) {
+    for (const part of [
+      'fieldMapping.targets must be',
+      'fieldMapping.withoutRouteMapping must be',
+      'knownTargets may not be required',
+      'renderBody is not a function',
+    ]) {
       expect(message).to.contain(part);
     }
   });

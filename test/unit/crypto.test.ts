@@ -71,9 +71,13 @@ describe('crypto: key ring and secret envelopes', () => {
 
     it('round-trips any string and any aad (property)', () => {
       fc.assert(
-        fc.property(fc.string({ unit: 'grapheme', maxLength: 200 }), fc.option(fc.string({ unit: 'grapheme', maxLength: 40 }), { nil: undefined }), (plaintext, aad) => {
-          expect(ring.decrypt(ring.encrypt(plaintext, aad), aad)).to.equal(plaintext);
-        }),
+        fc.property(
+          fc.string({ unit: 'grapheme', maxLength: 200 }),
+          fc.option(fc.string({ unit: 'grapheme', maxLength: 40 }), { nil: undefined }),
+          (plaintext, aad) => {
+            expect(ring.decrypt(ring.encrypt(plaintext, aad), aad)).to.equal(plaintext);
+          },
+        ),
         { numRuns: 200 },
       );
     });
@@ -324,7 +328,7 @@ describe('crypto: key ring and secret envelopes', () => {
       expect(() => ringOf(['', keyA])).to.throw(/key id/);
     });
 
-    it('copies the keys, so later changes to the caller\'s buffer do not matter', () => {
+    it("copies the keys, so later changes to the caller's buffer do not matter", () => {
       const key = Buffer.from(keyC);
       const ring = ringOf(['k1', key]);
       const envelope = ring.encrypt('stable');

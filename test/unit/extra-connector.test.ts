@@ -29,7 +29,11 @@ describe('a connector from outside connectors/, through the test-only registry h
 
   it('gets the variables its manifest declares, with their defaults, and a bad one is named', () => {
     expect(loadConfig({}).connectors['echo-crm']).to.deep.equal({ apiUrl: 'https://echo-crm.invalid', clientId: '', clientSecret: '' });
-    expect(loadConfig({ ECHO_CRM_API_URL: 'http://127.0.0.1:9/', ECHO_CRM_CLIENT_ID: 'id' }).connectors['echo-crm']).to.deep.equal({ apiUrl: 'http://127.0.0.1:9', clientId: 'id', clientSecret: '' });
+    expect(loadConfig({ ECHO_CRM_API_URL: 'http://127.0.0.1:9/', ECHO_CRM_CLIENT_ID: 'id' }).connectors['echo-crm']).to.deep.equal({
+      apiUrl: 'http://127.0.0.1:9',
+      clientId: 'id',
+      clientSecret: '',
+    });
     expect(() => loadConfig({ ECHO_CRM_API_URL: 'nope' })).to.throw(ConfigError, /ECHO_CRM_API_URL:/);
   });
 
@@ -46,7 +50,8 @@ describe('a connector from outside connectors/, through the test-only registry h
     expect(() => destinationInputFromFlags(echoManifest, { 'echo-space': 'sales' })).to.throw(InputError, /^--echo-key is required for --type echo-crm$/);
     const refused = echoManifest.credentialsSchema.safeParse({ type: 'api_key', apiKey: 'short' });
     expect(refused.success).to.equal(false);
-    if (!refused.success) expect(describeIssues(echoManifest, 'credentials', refused.error.issues)).to.equal('--echo-key: the API key has at least 8 characters');
+    if (!refused.success)
+      expect(describeIssues(echoManifest, 'credentials', refused.error.issues)).to.equal('--echo-key: the API key has at least 8 characters');
   });
 
   it('on reauth replaces its credentials whole and keeps config flags left out', () => {
@@ -66,7 +71,10 @@ describe('a connector from outside connectors/, through the test-only registry h
 
   it("refuses a connector variable that is one of LeadRelay's own", () => {
     unregister!();
-    unregister = registerExtraConnector({ ...echoManifest, settings: { ...echoManifest.settings, apiUrl: { env: 'PUBLIC_URL', type: 'url', default: 'https://x.invalid' } } });
+    unregister = registerExtraConnector({
+      ...echoManifest,
+      settings: { ...echoManifest.settings, apiUrl: { env: 'PUBLIC_URL', type: 'url', default: 'https://x.invalid' } },
+    });
     expect(() => loadConfig({})).to.throw(/connector "echo-crm" declares PUBLIC_URL, a variable of LeadRelay itself/);
   });
 });
@@ -78,7 +86,10 @@ describe('LEADRELAY_EXTRA_CONNECTORS', () => {
   });
 
   it('is refused in production, by itself and with the rest of the configuration', () => {
-    expect(() => readExtraConnectorModules({ NODE_ENV: 'production', LEADRELAY_EXTRA_CONNECTORS: 'a.js' })).to.throw(ConfigError, /LEADRELAY_EXTRA_CONNECTORS: is for tests/);
+    expect(() => readExtraConnectorModules({ NODE_ENV: 'production', LEADRELAY_EXTRA_CONNECTORS: 'a.js' })).to.throw(
+      ConfigError,
+      /LEADRELAY_EXTRA_CONNECTORS: is for tests/,
+    );
     expect(() => loadConfig({ NODE_ENV: 'production', LEADRELAY_EXTRA_CONNECTORS: 'a.js' })).to.throw(ConfigError, /LEADRELAY_EXTRA_CONNECTORS: is for tests/);
   });
 

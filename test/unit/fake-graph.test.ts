@@ -62,7 +62,16 @@ describe('fake Graph API', () => {
         { key: 'bike', label: 'Which bike?', options: [{ key: 'road', value: 'Road bike' }] },
       ],
     });
-    client = createGraphClient({ graphUrl: fake.url, version: 'v25.0', appSecret: APP_SECRET, appId: APP_ID, timeoutMs: 2000, retries: 2, retryMinDelayMs: 1, now: () => NOW_MS });
+    client = createGraphClient({
+      graphUrl: fake.url,
+      version: 'v25.0',
+      appSecret: APP_SECRET,
+      appId: APP_ID,
+      timeoutMs: 2000,
+      retries: 2,
+      retryMinDelayMs: 1,
+      now: () => NOW_MS,
+    });
   });
 
   afterEach(async () => {
@@ -70,7 +79,7 @@ describe('fake Graph API', () => {
   });
 
   describe('on the wire', () => {
-    it('answers an unknown id with Meta\'s 100/33 body, HTTP 400, and an fbtrace_id', async () => {
+    it("answers an unknown id with Meta's 100/33 body, HTTP 400, and an fbtrace_id", async () => {
       const answer = await rawGet(fake, '/v25.0/444444444444', signed(TOKEN));
       expect(answer.status).to.equal(400);
       expect(Object.keys(answer.body.error).sort()).to.deep.equal(['code', 'error_subcode', 'fbtrace_id', 'message', 'type']);
@@ -83,7 +92,11 @@ describe('fake Graph API', () => {
       fake.addLead({ id: '1', form_id: FORM });
       const missing = await rawGet(fake, '/v25.0/1', { access_token: TOKEN });
       expect(missing.status).to.equal(400);
-      expect(missing.body.error).to.include({ code: 100, type: 'GraphMethodException', message: 'API calls from the server require an appsecret_proof argument' });
+      expect(missing.body.error).to.include({
+        code: 100,
+        type: 'GraphMethodException',
+        message: 'API calls from the server require an appsecret_proof argument',
+      });
 
       const wrong = await rawGet(fake, '/v25.0/1', { access_token: TOKEN, appsecret_proof: classicProof('another-token') });
       expect(wrong.body.error).to.include({ code: 100, message: 'Invalid appsecret_proof provided in the API argument' });
@@ -140,7 +153,13 @@ describe('fake Graph API', () => {
       expect(some.body).to.deep.equal({ id: '1', custom_disclaimer_responses: [{ checkbox_key: 'news', is_checked: '1' }] });
 
       const defaults = await rawGet(fake, '/v25.0/1', signed(TOKEN));
-      expect(defaults.body).to.deep.equal({ created_time: '2026-11-20T10:15:00+0000', id: '1', ad_id: '2385', form_id: FORM, field_data: [{ name: 'email', values: ['a@example.com'] }] });
+      expect(defaults.body).to.deep.equal({
+        created_time: '2026-11-20T10:15:00+0000',
+        id: '1',
+        ad_id: '2385',
+        form_id: FORM,
+        field_data: [{ name: 'email', values: ['a@example.com'] }],
+      });
 
       const bad = await rawGet(fake, '/v25.0/1', signed(TOKEN, { fields: 'id,favourite_colour' }));
       expect(bad.status).to.equal(400);
@@ -148,7 +167,7 @@ describe('fake Graph API', () => {
       expect(bad.body.error.message).to.include('nonexisting field (favourite_colour)');
     });
 
-    it('hides a lead from another Page\'s token (100/33)', async () => {
+    it("hides a lead from another Page's token (100/33)", async () => {
       fake.addLead({ id: '1', form_id: FORM });
       const answer = await rawGet(fake, '/v25.0/1', signed(OTHER_TOKEN));
       expect(answer.status).to.equal(400);
@@ -189,7 +208,10 @@ describe('fake Graph API', () => {
 
       const noFields = await fetch(`${fake.url}/v25.0/${PAGE}/subscribed_apps`, { method: 'POST', body: new URLSearchParams(signed(TOKEN)) });
       expect(noFields.status).to.equal(400);
-      const install = await fetch(`${fake.url}/v25.0/${PAGE}/subscribed_apps`, { method: 'POST', body: new URLSearchParams(signed(TOKEN, { subscribed_fields: 'leadgen' })) });
+      const install = await fetch(`${fake.url}/v25.0/${PAGE}/subscribed_apps`, {
+        method: 'POST',
+        body: new URLSearchParams(signed(TOKEN, { subscribed_fields: 'leadgen' })),
+      });
       expect(await install.json()).to.deep.equal({ success: true });
       const listed = await rawGet(fake, `/v25.0/${PAGE}/subscribed_apps`, signed(TOKEN));
       expect(listed.body.data).to.have.length(1);
@@ -221,7 +243,7 @@ describe('fake Graph API', () => {
   });
 
   describe('through the real client', () => {
-    it('serves a lead in Graph\'s shape that the client parses', async () => {
+    it("serves a lead in Graph's shape that the client parses", async () => {
       fake.addLead({
         id: '1234567890123456',
         form_id: FORM,
@@ -294,7 +316,15 @@ describe('fake Graph API', () => {
 
     it('a wrong app secret on the client is invalid_request, not a missing lead', async () => {
       fake.addLead({ id: '80', form_id: FORM });
-      const wrong = createGraphClient({ graphUrl: fake.url, version: 'v25.0', appSecret: 'not-the-secret', timeoutMs: 2000, retries: 0, retryMinDelayMs: 1, now: () => NOW_MS });
+      const wrong = createGraphClient({
+        graphUrl: fake.url,
+        version: 'v25.0',
+        appSecret: 'not-the-secret',
+        timeoutMs: 2000,
+        retries: 0,
+        retryMinDelayMs: 1,
+        now: () => NOW_MS,
+      });
       const err = await expectGraphError(wrong.getLead('80', TOKEN));
       expect(err.info).to.include({ category: 'invalid_request', reason: 'graph_code_100_appsecret_proof' });
     });
@@ -335,9 +365,21 @@ describe('fake Graph API', () => {
       fake = await startFakeGraph({ appSecret: APP_SECRET, appId: APP_ID, now: () => NOW_MS, onTestLeadCreated: (e) => created.push(e.leadgenId) });
       fake.setPageToken(PAGE, TOKEN);
       fake.addForm({ id: FORM, page_id: PAGE, questions: [{ key: 'email' }, { key: 'full_name' }] });
-      client = createGraphClient({ graphUrl: fake.url, version: 'v25.0', appSecret: APP_SECRET, appId: APP_ID, timeoutMs: 2000, retries: 0, retryMinDelayMs: 1, now: () => NOW_MS });
+      client = createGraphClient({
+        graphUrl: fake.url,
+        version: 'v25.0',
+        appSecret: APP_SECRET,
+        appId: APP_ID,
+        timeoutMs: 2000,
+        retries: 0,
+        retryMinDelayMs: 1,
+        now: () => NOW_MS,
+      });
 
-      const { id } = await client.createTestLead(FORM, TOKEN, { fieldData: [{ name: 'email', values: ['t@example.com'] }], consents: [{ key: 'news', checked: true }] });
+      const { id } = await client.createTestLead(FORM, TOKEN, {
+        fieldData: [{ name: 'email', values: ['t@example.com'] }],
+        consents: [{ key: 'news', checked: true }],
+      });
       expect(created).to.deep.equal([id]);
       const lead = await client.getLead(id, TOKEN);
       expect(lead.isOrganic).to.equal(true);
@@ -355,7 +397,7 @@ describe('fake Graph API', () => {
       expect(gone.info.category).to.equal('not_found');
     });
 
-    it('lists a Page\'s forms', async () => {
+    it("lists a Page's forms", async () => {
       const forms = [];
       for await (const form of client.listPageForms(PAGE, TOKEN)) forms.push(form);
       expect(forms.map((f) => [f.id, f.name, f.status, f.leadsCount])).to.deep.equal([[FORM, 'Spring test ride', 'ACTIVE', 0]]);

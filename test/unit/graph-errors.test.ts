@@ -51,7 +51,7 @@ describe('classifyGraphError', () => {
       { code: 300, status: 502, category: 'transient', reason: 'graph_code_300' },
     ];
     for (const row of rows) {
-      it(`code ${row.code}${row.subcode === undefined ? '' : '/' + row.subcode} (HTTP ${row.status ?? 400}) → ${row.category}`, () => {
+      it(`code ${row.code}${row.subcode === undefined ? '' : `/${row.subcode}`} (HTTP ${row.status ?? 400}) → ${row.category}`, () => {
         const info = classifyGraphError({ nowMs: NOW, httpStatus: row.status ?? 400, body: graphBody(row.code, row.subcode) });
         expect(info.category).to.equal(row.category);
         expect(info.reason).to.equal(row.reason);
@@ -76,11 +76,23 @@ describe('classifyGraphError', () => {
     });
 
     it('keeps a code 100 about appsecret_proof or a missing field from looking like a missing lead', () => {
-      const proof = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(100, undefined, 'Invalid appsecret_proof provided in the API argument') });
+      const proof = classifyGraphError({
+        nowMs: NOW,
+        httpStatus: 400,
+        body: graphBody(100, undefined, 'Invalid appsecret_proof provided in the API argument'),
+      });
       expect(proof).to.include({ category: 'invalid_request', reason: 'graph_code_100_appsecret_proof' });
-      const field = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(100, undefined, '(#100) Tried accessing nonexisting field (foo) on node type (UserLeadGenInfo)') });
+      const field = classifyGraphError({
+        nowMs: NOW,
+        httpStatus: 400,
+        body: graphBody(100, undefined, '(#100) Tried accessing nonexisting field (foo) on node type (UserLeadGenInfo)'),
+      });
       expect(field).to.include({ category: 'invalid_request', reason: 'graph_code_100_nonexisting_field' });
-      const permission = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(100, undefined, "(#100) This endpoint requires the 'pages_read_engagement' permission") });
+      const permission = classifyGraphError({
+        nowMs: NOW,
+        httpStatus: 400,
+        body: graphBody(100, undefined, "(#100) This endpoint requires the 'pages_read_engagement' permission"),
+      });
       expect(permission).to.include({ category: 'permission_missing', reason: 'graph_code_100_permission' });
       // Subcode 33 wins whatever the text says ("... due to missing permissions ...").
       const missing = classifyGraphError({
@@ -183,7 +195,12 @@ describe('classifyGraphError', () => {
     });
 
     it('X-App-Usage at 100 % gives the exhausted-budget wait', () => {
-      const info = classifyGraphError({ nowMs: NOW, httpStatus: 400, body: graphBody(4), headers: { 'x-app-usage': '{"call_count":100,"total_cputime":12,"total_time":14}' } });
+      const info = classifyGraphError({
+        nowMs: NOW,
+        httpStatus: 400,
+        body: graphBody(4),
+        headers: { 'x-app-usage': '{"call_count":100,"total_cputime":12,"total_time":14}' },
+      });
       expect(info.retryAfterMs).to.equal(APP_USAGE_EXHAUSTED_WAIT_MS);
     });
 
@@ -218,7 +235,10 @@ describe('classifyGraphError', () => {
   describe('header parsers', () => {
     it('parseBusinessUseCaseUsage reads every object and entry', () => {
       const entries = parseBusinessUseCaseUsage(
-        JSON.stringify({ '1': [{ type: 'leadgen', call_count: 10, total_cputime: 30, total_time: 20, estimated_time_to_regain_access: 0 }], '2': [{ type: 'pages', call_count: '55' }] }),
+        JSON.stringify({
+          '1': [{ type: 'leadgen', call_count: 10, total_cputime: 30, total_time: 20, estimated_time_to_regain_access: 0 }],
+          '2': [{ type: 'pages', call_count: '55' }],
+        }),
       );
       expect(entries).to.deep.equal([
         { objectId: '1', type: 'leadgen', maxUsagePercent: 30, estimatedMinutesToRegainAccess: 0 },

@@ -41,7 +41,13 @@ const cases: Case[] = [
   {
     name: '429 TEN_SECONDLY_ROLLING waits the window from X-HubSpot-RateLimit-Interval-Milliseconds',
     input: { status: 429, body: tenSecondly, headers: rateLimitHeaders, now: NOW },
-    expected: { kind: 'rate_limited', reason: 'hubspot_rate_limit_ten_secondly', retryAfterMs: 10_000, httpStatus: 429, crmMessage: 'You have reached your ten_secondly_rolling limit.' },
+    expected: {
+      kind: 'rate_limited',
+      reason: 'hubspot_rate_limit_ten_secondly',
+      retryAfterMs: 10_000,
+      httpStatus: 429,
+      crmMessage: 'You have reached your ten_secondly_rolling limit.',
+    },
   },
   {
     name: '429 reads the interval header in any case',
@@ -86,7 +92,12 @@ const cases: Case[] = [
   },
   {
     name: '429 without a policy but X-HubSpot-RateLimit-Daily-Remaining: 0 is the daily limit',
-    input: { status: 429, body: { status: 'error', message: 'You have reached your daily limit.' }, headers: { ...rateLimitHeaders, 'X-HubSpot-RateLimit-Daily': '250000', 'X-HubSpot-RateLimit-Daily-Remaining': '0' }, now: NOW },
+    input: {
+      status: 429,
+      body: { status: 'error', message: 'You have reached your daily limit.' },
+      headers: { ...rateLimitHeaders, 'X-HubSpot-RateLimit-Daily': '250000', 'X-HubSpot-RateLimit-Daily-Remaining': '0' },
+      now: NOW,
+    },
     expected: { kind: 'rate_limited', reason: 'hubspot_rate_limit_daily', retryAfterMs: 45 * 60_000 },
   },
   {
@@ -101,7 +112,11 @@ const cases: Case[] = [
   },
   {
     name: '401 EXPIRED_AUTHENTICATION',
-    input: { status: 401, body: { status: 'error', message: 'The OAuth token used to make this call expired 7 second(s) ago.', category: 'EXPIRED_AUTHENTICATION' }, now: NOW },
+    input: {
+      status: 401,
+      body: { status: 'error', message: 'The OAuth token used to make this call expired 7 second(s) ago.', category: 'EXPIRED_AUTHENTICATION' },
+      now: NOW,
+    },
     expected: { kind: 'auth', reason: 'hubspot_token_expired' },
     messageIncludes: ['expired 7 second(s) ago'],
   },
@@ -138,7 +153,11 @@ const cases: Case[] = [
   },
   {
     name: '400 PROPERTY_DOESNT_EXIST (legacy body) names the property and shows the inner message',
-    input: { status: 400, body: legacyValidation([{ message: 'Property "favorite_color" does not exist', error: 'PROPERTY_DOESNT_EXIST', name: 'favorite_color' }]), now: NOW },
+    input: {
+      status: 400,
+      body: legacyValidation([{ message: 'Property "favorite_color" does not exist', error: 'PROPERTY_DOESNT_EXIST', name: 'favorite_color' }]),
+      now: NOW,
+    },
     expected: { kind: 'invalid', reason: 'hubspot_property_doesnt_exist', field: 'favorite_color', crmMessage: 'Property "favorite_color" does not exist' },
   },
   {
@@ -169,7 +188,11 @@ const cases: Case[] = [
   },
   {
     name: '400 upsert by a non-unique property',
-    input: { status: 400, body: { status: 'error', message: 'Unable to perform update/upsert by non-unique 0-1 property', category: 'VALIDATION_ERROR' }, now: NOW },
+    input: {
+      status: 400,
+      body: { status: 'error', message: 'Unable to perform update/upsert by non-unique 0-1 property', category: 'VALIDATION_ERROR' },
+      now: NOW,
+    },
     expected: { kind: 'invalid', reason: 'hubspot_validation_error', crmMessage: 'Unable to perform update/upsert by non-unique 0-1 property' },
   },
   {
@@ -183,8 +206,12 @@ const cases: Case[] = [
     expected: { kind: 'invalid', reason: 'status_code_404' },
   },
   {
-    name: '409 CONFLICT (a create raced another writer) retries, with HubSpot\'s words',
-    input: { status: 409, body: { status: 'error', message: 'Contact already exists. Existing ID: 377001', correlationId: 'x', category: 'CONFLICT' }, now: NOW },
+    name: "409 CONFLICT (a create raced another writer) retries, with HubSpot's words",
+    input: {
+      status: 409,
+      body: { status: 'error', message: 'Contact already exists. Existing ID: 377001', correlationId: 'x', category: 'CONFLICT' },
+      now: NOW,
+    },
     expected: { kind: 'retryable', reason: 'hubspot_conflict', crmMessage: 'Contact already exists. Existing ID: 377001' },
   },
   {
@@ -192,8 +219,16 @@ const cases: Case[] = [
     input: { status: 423, now: NOW },
     expected: { kind: 'retryable', reason: 'status_code_423' },
   },
-  { name: '500 retries', input: { status: 500, body: { status: 'error', message: 'internal error' }, now: NOW }, expected: { kind: 'retryable', reason: 'status_code_500', httpStatus: 500 } },
-  { name: '502 with an HTML body retries', input: { status: 502, body: '<html>Bad gateway</html>', now: NOW }, expected: { kind: 'retryable', reason: 'status_code_502' } },
+  {
+    name: '500 retries',
+    input: { status: 500, body: { status: 'error', message: 'internal error' }, now: NOW },
+    expected: { kind: 'retryable', reason: 'status_code_500', httpStatus: 500 },
+  },
+  {
+    name: '502 with an HTML body retries',
+    input: { status: 502, body: '<html>Bad gateway</html>', now: NOW },
+    expected: { kind: 'retryable', reason: 'status_code_502' },
+  },
   { name: '503 retries', input: { status: 503, now: NOW }, expected: { kind: 'retryable', reason: 'status_code_503', httpStatus: 503 } },
   { name: 'ECONNRESET retries', input: { networkCode: 'ECONNRESET' }, expected: { kind: 'retryable', reason: 'network_econnreset' } },
   { name: 'ECONNREFUSED retries', input: { networkCode: 'ECONNREFUSED' }, expected: { kind: 'retryable', reason: 'network_econnrefused' } },
@@ -225,7 +260,11 @@ const cases: Case[] = [
   },
   {
     name: '207 per-input error passed on its own',
-    input: { status: 207, body: { status: 'error', category: 'VALIDATION_ERROR', message: 'Property "x_y" does not exist', context: {}, errors: [] }, now: NOW },
+    input: {
+      status: 207,
+      body: { status: 'error', category: 'VALIDATION_ERROR', message: 'Property "x_y" does not exist', context: {}, errors: [] },
+      now: NOW,
+    },
     expected: { kind: 'invalid', field: 'x_y' },
   },
   {

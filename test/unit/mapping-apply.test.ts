@@ -89,7 +89,10 @@ describe('mapping: applyMapping', () => {
           {
             target: 'colors',
             source: { type: 'answer', key: 'favorite_color?' },
-            transforms: [{ type: 'value_map', map: { blue: 'BLUE_PICK', Green: 'GREEN_PICK' } }, { type: 'join', separator: ';' }],
+            transforms: [
+              { type: 'value_map', map: { blue: 'BLUE_PICK', Green: 'GREEN_PICK' } },
+              { type: 'join', separator: ';' },
+            ],
           },
         ]),
         lead,
@@ -193,7 +196,13 @@ describe('mapping: applyMapping', () => {
     });
 
     it('an answer whose rule lost to an earlier rule for the same field goes to the note', () => {
-      const l = makeSampleLead({ answers: [{ key: 'a', values: ['first'] }, { key: 'b', values: ['second'] }], consents: [] });
+      const l = makeSampleLead({
+        answers: [
+          { key: 'a', values: ['first'] },
+          { key: 'b', values: ['second'] },
+        ],
+        consents: [],
+      });
       const out = applyMapping(
         mapping([
           { target: 'x', source: { type: 'answer', key: 'a' } },
@@ -282,7 +291,10 @@ describe('mapping: applyMapping', () => {
 
     it('warnings name the rule and never the value', () => {
       const l = makeSampleLead({ answers: [{ key: 'phone_number', values: ['555 CALL NOW'] }] });
-      const out = applyMapping(mapping([{ target: 'phone', source: { type: 'answer', key: 'phone_number' }, transforms: [{ type: 'phone_e164' }] }], { defaultCountry: 'GB' }), l);
+      const out = applyMapping(
+        mapping([{ target: 'phone', source: { type: 'answer', key: 'phone_number' }, transforms: [{ type: 'phone_e164' }] }], { defaultCountry: 'GB' }),
+        l,
+      );
       expect(out.fields.phone).to.equal('555 CALL NOW');
       expect(out.warnings).to.deep.equal(['rule 1 (phone): phone is not a valid number for GB; kept as it was']);
     });
@@ -295,7 +307,13 @@ describe('mapping: applyMapping', () => {
     });
 
     it('a repeated answer key keeps every value', () => {
-      const l = makeSampleLead({ answers: [{ key: 'x', values: ['a'] }, { key: 'x', values: ['b'] }], consents: [] });
+      const l = makeSampleLead({
+        answers: [
+          { key: 'x', values: ['a'] },
+          { key: 'x', values: ['b'] },
+        ],
+        consents: [],
+      });
       expect(applyMapping(mapping([{ target: 'x', source: { type: 'answer', key: 'x' } }]), l).fields.x).to.equal('a, b');
     });
 
@@ -307,10 +325,15 @@ describe('mapping: applyMapping', () => {
     });
 
     it('does not throw on a malformed lead or mapping', () => {
-      const broken = { ...makeSampleLead(), answers: [{ key: 5, values: 'x' }, null, { key: 'k', values: [1, null, { a: 1 }] }], consents: 'nope' } as unknown as ReturnType<
-        typeof makeSampleLead
-      >;
-      const out = applyMapping({ version: 1, rules: [null, { target: 'a' }, { target: 'b', source: { type: 'answer', key: 'k' } }] } as unknown as Mapping, broken);
+      const broken = {
+        ...makeSampleLead(),
+        answers: [{ key: 5, values: 'x' }, null, { key: 'k', values: [1, null, { a: 1 }] }],
+        consents: 'nope',
+      } as unknown as ReturnType<typeof makeSampleLead>;
+      const out = applyMapping(
+        { version: 1, rules: [null, { target: 'a' }, { target: 'b', source: { type: 'answer', key: 'k' } }] } as unknown as Mapping,
+        broken,
+      );
       expect(out.fields.b).to.equal('1, {"a":1}');
       expect(out.unmappedKeys).to.deep.equal(['5']);
       expect(out.warnings).to.have.length(2);

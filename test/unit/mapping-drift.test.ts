@@ -43,12 +43,33 @@ describe('mapping: form drift', () => {
     },
     {
       name: 'a question whose type and options changed',
-      after: before.map((q) => (q.key === 'car' ? { ...q, type: 'MULTIPLE_CHOICE', options: [{ key: 'a', value: 'Audi' }, { key: 'c', value: 'Citroën' }] } : q)),
+      after: before.map((q) =>
+        q.key === 'car'
+          ? {
+              ...q,
+              type: 'MULTIPLE_CHOICE',
+              options: [
+                { key: 'a', value: 'Audi' },
+                { key: 'c', value: 'Citroën' },
+              ],
+            }
+          : q,
+      ),
       expected: { added: [], removed: [], changed: [{ key: 'car', what: ['type', 'options'] }] },
     },
     {
       name: 'an option relabelled',
-      after: before.map((q) => (q.key === 'car' ? { ...q, options: [{ key: 'a', value: 'Audi AG' }, { key: 'b', value: 'BMW' }] } : q)),
+      after: before.map((q) =>
+        q.key === 'car'
+          ? {
+              ...q,
+              options: [
+                { key: 'a', value: 'Audi AG' },
+                { key: 'b', value: 'BMW' },
+              ],
+            }
+          : q,
+      ),
       expected: { added: [], removed: [], changed: [{ key: 'car', what: ['options'] }] },
     },
   ];

@@ -72,10 +72,20 @@ describe('mapping: phone country from an answer', () => {
   });
 
   describe('phone_e164 with defaultCountryFrom', () => {
-    const cases: { name: string; answers: { key: string; values: string[] }[]; transform: Partial<Extract<Transform, { type: 'phone_e164' }>>; mappingCountry?: string; expected: string; warns: boolean }[] = [
+    const cases: {
+      name: string;
+      answers: { key: string; values: string[] }[];
+      transform: Partial<Extract<Transform, { type: 'phone_e164' }>>;
+      mappingCountry?: string;
+      expected: string;
+      warns: boolean;
+    }[] = [
       {
         name: 'an ISO code answer reads a national number',
-        answers: [{ key: 'phone_number', values: ['07911 123456'] }, { key: 'country', values: ['GB'] }],
+        answers: [
+          { key: 'phone_number', values: ['07911 123456'] },
+          { key: 'country', values: ['GB'] },
+        ],
         transform: { defaultCountryFrom: 'country' },
         mappingCountry: 'US',
         expected: '+447911123456',
@@ -83,7 +93,10 @@ describe('mapping: phone country from an answer', () => {
       },
       {
         name: 'a country name answer reads a national number',
-        answers: [{ key: 'phone_number', values: ['06 12 34 56 78'] }, { key: 'country', values: ['France'] }],
+        answers: [
+          { key: 'phone_number', values: ['06 12 34 56 78'] },
+          { key: 'country', values: ['France'] },
+        ],
         transform: { defaultCountryFrom: 'country' },
         mappingCountry: 'GB',
         expected: '+33612345678',
@@ -91,7 +104,10 @@ describe('mapping: phone country from an answer', () => {
       },
       {
         name: 'an option key answer is read through its label',
-        answers: [{ key: 'phone_number', values: ['07911 123456'] }, { key: 'where', values: ['opt_uk'] }],
+        answers: [
+          { key: 'phone_number', values: ['07911 123456'] },
+          { key: 'where', values: ['opt_uk'] },
+        ],
         transform: { defaultCountryFrom: 'where' },
         mappingCountry: 'US',
         expected: '+447911123456',
@@ -99,7 +115,10 @@ describe('mapping: phone country from an answer', () => {
       },
       {
         name: 'the answered country wins over the transform country',
-        answers: [{ key: 'phone_number', values: ['06 12 34 56 78'] }, { key: 'country', values: ['fr'] }],
+        answers: [
+          { key: 'phone_number', values: ['06 12 34 56 78'] },
+          { key: 'country', values: ['fr'] },
+        ],
         transform: { defaultCountryFrom: 'country', defaultCountry: 'GB' },
         expected: '+33612345678',
         warns: false,
@@ -114,7 +133,10 @@ describe('mapping: phone country from an answer', () => {
       },
       {
         name: 'an empty country answer falls back to the transform country',
-        answers: [{ key: 'phone_number', values: ['07911 123456'] }, { key: 'country', values: [' '] }],
+        answers: [
+          { key: 'phone_number', values: ['07911 123456'] },
+          { key: 'country', values: [' '] },
+        ],
         transform: { defaultCountryFrom: 'country', defaultCountry: 'GB' },
         mappingCountry: 'US',
         expected: '+447911123456',
@@ -122,7 +144,10 @@ describe('mapping: phone country from an answer', () => {
       },
       {
         name: 'an answer naming no country falls back to the default, with a warning',
-        answers: [{ key: 'phone_number', values: ['(202) 555-0143'] }, { key: 'country', values: ['Somewhere nice'] }],
+        answers: [
+          { key: 'phone_number', values: ['(202) 555-0143'] },
+          { key: 'country', values: ['Somewhere nice'] },
+        ],
         transform: { defaultCountryFrom: 'country' },
         mappingCountry: 'US',
         expected: '+12025550143',
@@ -130,7 +155,10 @@ describe('mapping: phone country from an answer', () => {
       },
       {
         name: 'a number with +country code ignores the answered country',
-        answers: [{ key: 'phone_number', values: ['+1 202-555-0143'] }, { key: 'country', values: ['GB'] }],
+        answers: [
+          { key: 'phone_number', values: ['+1 202-555-0143'] },
+          { key: 'country', values: ['GB'] },
+        ],
         transform: { defaultCountryFrom: 'country' },
         expected: '+12025550143',
         warns: false,
@@ -144,7 +172,10 @@ describe('mapping: phone country from an answer', () => {
       },
       {
         name: 'a country answer of several values uses the first that names a country',
-        answers: [{ key: 'phone_number', values: ['07911 123456'] }, { key: 'country', values: ['?', 'United Kingdom'] }],
+        answers: [
+          { key: 'phone_number', values: ['07911 123456'] },
+          { key: 'country', values: ['?', 'United Kingdom'] },
+        ],
         transform: { defaultCountryFrom: 'country' },
         mappingCountry: 'US',
         expected: '+447911123456',
@@ -160,8 +191,21 @@ describe('mapping: phone country from an answer', () => {
     }
 
     it('warnings name the question, never the answered country or the number', () => {
-      const unreadable = phoneOf([{ key: 'phone_number', values: ['07911'] }, { key: 'country', values: ['Mordor'] }], { defaultCountryFrom: 'country' }, 'US');
-      const fromAnswer = phoneOf([{ key: 'phone_number', values: ['07911'] }, { key: 'country', values: ['United Kingdom'] }], { defaultCountryFrom: 'country' });
+      const unreadable = phoneOf(
+        [
+          { key: 'phone_number', values: ['07911'] },
+          { key: 'country', values: ['Mordor'] },
+        ],
+        { defaultCountryFrom: 'country' },
+        'US',
+      );
+      const fromAnswer = phoneOf(
+        [
+          { key: 'phone_number', values: ['07911'] },
+          { key: 'country', values: ['United Kingdom'] },
+        ],
+        { defaultCountryFrom: 'country' },
+      );
       const all = [...unreadable.warnings, ...fromAnswer.warnings];
       expect(all.length).to.be.greaterThan(1);
       for (const w of all) expect(w).to.not.match(/Mordor|United Kingdom|GB|07911/);
@@ -175,18 +219,34 @@ describe('mapping: phone country from an answer', () => {
         rules: [{ target: 'phone', source: { type: 'answer', key: 'phone_number' }, transforms: [{ type: 'phone_e164', defaultCountryFrom: 'country' }] }],
         unmapped: { target: 'note' },
       };
-      const out = applyMapping(mapping, makeSampleLead({ answers: [{ key: 'phone_number', values: ['07911 123456'] }, { key: 'country', values: ['GB'] }], consents: [] }), { questions });
+      const out = applyMapping(
+        mapping,
+        makeSampleLead({
+          answers: [
+            { key: 'phone_number', values: ['07911 123456'] },
+            { key: 'country', values: ['GB'] },
+          ],
+          consents: [],
+        }),
+        { questions },
+      );
       expect(out.unmappedKeys).to.deep.equal(['country']);
       expect(out.fields.note).to.equal('Country: GB');
     });
   });
 
   describe('validation, drift and auto-mapping', () => {
-    const rule = (transform: Extract<Transform, { type: 'phone_e164' }>) => ({ target: 'phone', source: { type: 'answer' as const, key: 'phone_number' }, transforms: [transform] });
+    const rule = (transform: Extract<Transform, { type: 'phone_e164' }>) => ({
+      target: 'phone',
+      source: { type: 'answer' as const, key: 'phone_number' },
+      transforms: [transform],
+    });
 
     it('warns when the country question is not on the form', () => {
       const issues = validateMapping({ version: 1, rules: [rule({ type: 'phone_e164', defaultCountryFrom: 'nation' })], defaultCountry: 'GB' }, [], questions);
-      expect(issues.map((i) => i.message)).to.deep.equal(['rule 1 → phone: phone country question "nation" is not on the form (the default country will be used)']);
+      expect(issues.map((i) => i.message)).to.deep.equal([
+        'rule 1 → phone: phone country question "nation" is not on the form (the default country will be used)',
+      ]);
     });
 
     it('without a default country, says when numbers stay as typed', () => {
@@ -194,11 +254,16 @@ describe('mapping: phone country from an answer', () => {
       expect(issues.map((i) => i.message)).to.deep.equal([
         'rule 1 → phone: no default country: phone numbers typed without +country code will be kept as typed when "country" does not name a country',
       ]);
-      expect(validateMapping({ version: 1, rules: [rule({ type: 'phone_e164', defaultCountryFrom: 'country' })], defaultCountry: 'GB' }, [], questions)).to.deep.equal([]);
+      expect(
+        validateMapping({ version: 1, rules: [rule({ type: 'phone_e164', defaultCountryFrom: 'country' })], defaultCountry: 'GB' }, [], questions),
+      ).to.deep.equal([]);
     });
 
     it('a removed or changed country question affects the phone rule', () => {
-      const mapping: Mapping = { version: 1, rules: [{ target: 'email', source: { type: 'answer', key: 'email' } }, rule({ type: 'phone_e164', defaultCountryFrom: 'where' })] };
+      const mapping: Mapping = {
+        version: 1,
+        rules: [{ target: 'email', source: { type: 'answer', key: 'email' } }, rule({ type: 'phone_e164', defaultCountryFrom: 'where' })],
+      };
       expect(findRulesAffectedByDrift(mapping, { added: [], removed: [questions[2]], changed: [] })).to.deep.equal([1]);
       expect(findRulesAffectedByDrift(mapping, { added: [], removed: [], changed: [{ key: 'where', what: ['options'] }] })).to.deep.equal([1]);
       expect(findRulesAffectedByDrift(mapping, { added: [], removed: [], changed: [{ key: 'where', what: ['label'] }] })).to.deep.equal([]);

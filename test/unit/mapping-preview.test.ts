@@ -12,7 +12,15 @@ const questions: FormQuestion[] = [
   { key: 'email', label: 'Email', type: 'EMAIL' },
   { key: 'phone_number', label: 'Phone', type: 'CUSTOM' },
   { key: 'dob', label: 'Birthday', type: 'DOB' },
-  { key: 'size', label: 'Shoe size', type: 'CUSTOM', options: [{ key: 'opt_42', value: '42' }, { key: 'opt_43', value: '43' }] },
+  {
+    key: 'size',
+    label: 'Shoe size',
+    type: 'CUSTOM',
+    options: [
+      { key: 'opt_42', value: '42' },
+      { key: 'opt_43', value: '43' },
+    ],
+  },
   { key: 'notes', label: 'Anything else?', type: 'CUSTOM' },
   { key: 'email', label: 'Duplicate key', type: 'EMAIL' },
 ];

@@ -10,12 +10,43 @@ import { makeSampleLead } from '../helpers/sample-lead.js';
 const weirdKey = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 12 }),
   fc.string({ unit: 'binary', maxLength: 6 }),
-  fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', 'full_name', 'email', 'phone_number', 'favorite_color?', '', ' ', 'a.b', '{{x}}', 'ключ', '選擇'),
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    'toString',
+    'hasOwnProperty',
+    'full_name',
+    'email',
+    'phone_number',
+    'favorite_color?',
+    '',
+    ' ',
+    'a.b',
+    '{{x}}',
+    'ключ',
+    '選擇',
+  ),
 );
 const weirdValue = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 20 }),
   fc.string({ unit: 'binary', maxLength: 10 }),
-  fc.constantFrom('', ' ', '1', '0', 'true', 'blue', 'opt_a', '+44 7911 123456', '07700 900123', '1990-01-31', 'Dr. Jane Smith-Jones', '王小明', '😀😀😀', '\u0000', '\ud800'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '1',
+    '0',
+    'true',
+    'blue',
+    'opt_a',
+    '+44 7911 123456',
+    '07700 900123',
+    '1990-01-31',
+    'Dr. Jane Smith-Jones',
+    '王小明',
+    '😀😀😀',
+    '\u0000',
+    '\ud800',
+  ),
 );
 const answersArb = fc.array(fc.record({ key: weirdKey, values: fc.array(weirdValue, { maxLength: 4 }) }), { maxLength: 8 });
 const consentsArb = fc.array(fc.record({ key: weirdKey, checked: fc.boolean() }), { maxLength: 3 });
@@ -60,30 +91,28 @@ function ruleArb(keys: string[]): fc.Arbitrary<MappingRule> {
   });
 }
 
-const scenarioArb = fc
-  .record({ answers: answersArb, consents: consentsArb })
-  .chain(({ answers, consents }) => {
-    const keys = [...new Set(answers.map((a) => a.key))];
-    const questionsArb: fc.Arbitrary<FormQuestion[]> = fc.subarray(keys).chain((qKeys) =>
-      fc.tuple(
-        ...qKeys.map((k) =>
-          fc.record({
-            key: fc.constant(k),
-            label: fc.string({ unit: 'grapheme', maxLength: 10 }),
-            type: fc.constantFrom('CUSTOM', 'FULL_NAME', 'EMAIL', 'PHONE'),
-            options: fc.option(fc.array(fc.record({ key: weirdValue, value: weirdValue }), { maxLength: 3 }), { nil: undefined }),
-          }),
-        ),
+const scenarioArb = fc.record({ answers: answersArb, consents: consentsArb }).chain(({ answers, consents }) => {
+  const keys = [...new Set(answers.map((a) => a.key))];
+  const questionsArb: fc.Arbitrary<FormQuestion[]> = fc.subarray(keys).chain((qKeys) =>
+    fc.tuple(
+      ...qKeys.map((k) =>
+        fc.record({
+          key: fc.constant(k),
+          label: fc.string({ unit: 'grapheme', maxLength: 10 }),
+          type: fc.constantFrom('CUSTOM', 'FULL_NAME', 'EMAIL', 'PHONE'),
+          options: fc.option(fc.array(fc.record({ key: weirdValue, value: weirdValue }), { maxLength: 3 }), { nil: undefined }),
+        }),
       ),
-    );
-    return fc.record({
-      answers: fc.constant(answers),
-      consents: fc.constant(consents),
-      rules: fc.array(ruleArb(keys), { maxLength: 6 }),
-      unmapped: fc.option(fc.record({ target: fc.constantFrom('note', 'a'), includeLabels: fc.boolean() }), { nil: null }),
-      questions: questionsArb,
-    });
+    ),
+  );
+  return fc.record({
+    answers: fc.constant(answers),
+    consents: fc.constant(consents),
+    rules: fc.array(ruleArb(keys), { maxLength: 6 }),
+    unmapped: fc.option(fc.record({ target: fc.constantFrom('note', 'a'), includeLabels: fc.boolean() }), { nil: null }),
+    questions: questionsArb,
   });
+});
 
 function leadWith(answers: CanonicalLead['answers'], consents: CanonicalLead['consents']): CanonicalLead {
   return makeSampleLead({ answers, consents });
@@ -149,7 +178,10 @@ describe('mapping: properties', () => {
         const out = applyMapping({ version: 1, rules }, leadWith(answers, consents));
         const written = Object.values(out.fields).map(String).join('\n');
         for (const key of new Set(answers.map((a) => a.key))) {
-          const values = answers.filter((a) => a.key === key).flatMap((a) => a.values).filter((v) => v.trim().length > 0);
+          const values = answers
+            .filter((a) => a.key === key)
+            .flatMap((a) => a.values)
+            .filter((v) => v.trim().length > 0);
           const home = out.unmappedKeys.includes(key) ? (out.unmappedNote ?? '') : written;
           for (const v of values) expect(home, `value of ${JSON.stringify(key)}`).to.include(v.trim());
         }

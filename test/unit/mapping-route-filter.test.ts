@@ -10,9 +10,7 @@ const lead = makeSampleLead({
     { key: 'interests', values: ['Road bikes', 'Gravel'] },
   ],
 });
-const questions: FormQuestion[] = [
-  { key: 'budget', label: 'Budget', type: 'CUSTOM', options: [{ key: 'opt_high', value: 'Over 5000' }] },
-];
+const questions: FormQuestion[] = [{ key: 'budget', label: 'Budget', type: 'CUSTOM', options: [{ key: 'opt_high', value: 'Over 5000' }] }];
 
 describe('mapping: route filters', () => {
   it('no filter or an empty one matches every lead', () => {
@@ -24,8 +22,16 @@ describe('mapping: route filters', () => {
 
   const cases: { name: string; filter: RouteFilter; matched: boolean }[] = [
     { name: 'answer equals (stored option key)', filter: { all: [{ type: 'answer', key: 'budget', op: 'equals', value: 'opt_high' }] }, matched: true },
-    { name: 'answer equals (option label, with questions)', filter: { all: [{ type: 'answer', key: 'budget', op: 'equals', value: 'over 5000' }] }, matched: true },
-    { name: 'answer equals, case-sensitive miss', filter: { all: [{ type: 'answer', key: 'budget', op: 'equals', value: 'OPT_HIGH', caseSensitive: true }] }, matched: false },
+    {
+      name: 'answer equals (option label, with questions)',
+      filter: { all: [{ type: 'answer', key: 'budget', op: 'equals', value: 'over 5000' }] },
+      matched: true,
+    },
+    {
+      name: 'answer equals, case-sensitive miss',
+      filter: { all: [{ type: 'answer', key: 'budget', op: 'equals', value: 'OPT_HIGH', caseSensitive: true }] },
+      matched: false,
+    },
     { name: 'answer equals any of several values', filter: { all: [{ type: 'answer', key: 'interests', op: 'equals', value: 'gravel' }] }, matched: true },
     { name: 'answer contains', filter: { all: [{ type: 'answer', key: 'interests', op: 'contains', value: 'road' }] }, matched: true },
     { name: 'answer contains, miss', filter: { all: [{ type: 'answer', key: 'interests', op: 'contains', value: 'mountain' }] }, matched: false },
@@ -41,12 +47,22 @@ describe('mapping: route filters', () => {
     { name: 'negated condition', filter: { all: [{ type: 'platform', in: ['ig'], negate: true }] }, matched: false },
     {
       name: 'all: every condition must hold',
-      filter: { all: [{ type: 'platform', in: ['ig'] }, { type: 'organic', value: true }] },
+      filter: {
+        all: [
+          { type: 'platform', in: ['ig'] },
+          { type: 'organic', value: true },
+        ],
+      },
       matched: false,
     },
     {
       name: 'any: one condition is enough',
-      filter: { any: [{ type: 'platform', in: ['fb'] }, { type: 'answer', key: 'budget', op: 'not_empty' }] },
+      filter: {
+        any: [
+          { type: 'platform', in: ['fb'] },
+          { type: 'answer', key: 'budget', op: 'not_empty' },
+        ],
+      },
       matched: true,
     },
   ];
@@ -55,7 +71,10 @@ describe('mapping: route filters', () => {
   }
 
   it('an organic lead has no campaign to match', () => {
-    const organic = makeSampleLead({ is_organic: true, attribution: { ad_id: null, ad_name: null, adset_id: null, adset_name: null, campaign_id: null, campaign_name: null } });
+    const organic = makeSampleLead({
+      is_organic: true,
+      attribution: { ad_id: null, ad_name: null, adset_id: null, adset_name: null, campaign_id: null, campaign_name: null },
+    });
     expect(matchesFilter({ all: [{ type: 'campaign', field: 'campaign_name', op: 'contains', value: '' }] }, organic).matched).to.equal(false);
     expect(matchesFilter({ all: [{ type: 'organic', value: true }] }, organic).matched).to.equal(true);
   });
@@ -65,7 +84,15 @@ describe('mapping: route filters', () => {
   });
 
   it('the reason names the condition, never the answer', () => {
-    const result = matchesFilter({ all: [{ type: 'organic', value: false }, { type: 'answer', key: 'budget', op: 'equals', value: 'low' }] }, lead);
+    const result = matchesFilter(
+      {
+        all: [
+          { type: 'organic', value: false },
+          { type: 'answer', key: 'budget', op: 'equals', value: 'low' },
+        ],
+      },
+      lead,
+    );
     expect(result).to.deep.equal({ matched: false, reason: 'condition 2 (answer "budget" equals "low") not met' });
     expect(result.reason).to.not.include('opt_high');
   });

@@ -112,6 +112,10 @@ describe('mapping: the delivery record per connector declaration', () => {
     };
     const issues = validateMapping(mapping, targets, questions, { openTargets: true });
     expect(issues.map((i) => [i.severity, i.field])).to.deep.equal([['warning', 'lr_is_organic']]);
-    expect(validateMapping(mapping, targets, questions).filter((i) => i.severity === 'error').map((i) => i.field)).to.deep.equal(['anything_at_all']);
+    expect(
+      validateMapping(mapping, targets, questions)
+        .filter((i) => i.severity === 'error')
+        .map((i) => i.field),
+    ).to.deep.equal(['anything_at_all']);
   });
 });

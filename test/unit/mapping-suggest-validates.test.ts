@@ -10,9 +10,35 @@ import { loadPreset, PLACEHOLDER_TEXT, proposeMapping, suggestMapping } from '..
 import { validateMapping, type MappingIssue } from '../../src/mapping/validate.js';
 
 const FIELD_TYPES: FieldType[] = ['string', 'text', 'email', 'phone', 'number', 'boolean', 'date', 'datetime', 'enum', 'multienum', 'url', 'id', 'other'];
-const QUESTION_TYPES = ['CUSTOM', 'FULL_NAME', 'FIRST_NAME', 'LAST_NAME', 'EMAIL', 'WORK_EMAIL', 'PHONE', 'WORK_PHONE_NUMBER', 'WHATSAPP_NUMBER', 'CITY', 'STATE', 'ZIP', 'POST_CODE', 'COUNTRY', 'COMPANY_NAME', 'JOB_TITLE', 'DOB', 'DATE_TIME', 'GENDER', 'STORE_LOOKUP', 'SLIDER'];
+const QUESTION_TYPES = [
+  'CUSTOM',
+  'FULL_NAME',
+  'FIRST_NAME',
+  'LAST_NAME',
+  'EMAIL',
+  'WORK_EMAIL',
+  'PHONE',
+  'WORK_PHONE_NUMBER',
+  'WHATSAPP_NUMBER',
+  'CITY',
+  'STATE',
+  'ZIP',
+  'POST_CODE',
+  'COUNTRY',
+  'COMPANY_NAME',
+  'JOB_TITLE',
+  'DOB',
+  'DATE_TIME',
+  'GENDER',
+  'STORE_LOOKUP',
+  'SLIDER',
+];
 
-const text = (maxLength: number) => fc.oneof(fc.string({ unit: 'grapheme', maxLength }), fc.constantFrom('', ' ', 'Budget', 'Which bike?', 'E-bike', 'Road', 'Facebook Lead Ads', 'a;b', 'Ünïcødé', '選擇'));
+const text = (maxLength: number) =>
+  fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength }),
+    fc.constantFrom('', ' ', 'Budget', 'Which bike?', 'E-bike', 'Road', 'Facebook Lead Ads', 'a;b', 'Ünïcødé', '選擇'),
+  );
 
 /** Every target a preset may write: standard targets, extra rules, the unmapped field. */
 function presetTargets(preset: MappingPreset): string[] {
@@ -90,14 +116,59 @@ describe('mapping: a suggestion passes its own validation', () => {
       { key: 'email', label: 'Email', type: 'EMAIL' },
       { key: 'phone_number', label: 'Phone number', type: 'PHONE' },
       { key: 'country', label: 'Country', type: 'COUNTRY' },
-      { key: 'bike', label: 'Which bike?', type: 'CUSTOM', options: [{ key: 'road', value: 'Road bike' }, { key: 'e', value: 'E-bike' }] },
+      {
+        key: 'bike',
+        label: 'Which bike?',
+        type: 'CUSTOM',
+        options: [
+          { key: 'road', value: 'Road bike' },
+          { key: 'e', value: 'E-bike' },
+        ],
+      },
       { key: 'budget', label: 'Budget', type: 'CUSTOM' },
     ];
-    const f = (key: string, label: string, type: FieldType, extra: Partial<FieldDescriptor> = {}): FieldDescriptor => ({ key, label, type, required: false, ...extra });
+    const f = (key: string, label: string, type: FieldType, extra: Partial<FieldDescriptor> = {}): FieldDescriptor => ({
+      key,
+      label,
+      type,
+      required: false,
+      ...extra,
+    });
     const crmFields: Record<string, FieldDescriptor[]> = {
-      hubspot: [f('email', 'Email', 'email'), f('firstname', 'First name', 'string'), f('lastname', 'Last name', 'string'), f('phone', 'Phone', 'phone'), f('country', 'Country', 'string'), f('message', 'Message', 'text'), f('lr_fb_lead_id', 'Facebook lead id', 'string'), f('hs_lead_status', 'Lead status', 'enum', { required: true, options: [{ value: 'NEW', label: 'New' }, { value: 'OPEN', label: 'Open' }] })],
-      salesforce: [f('FirstName', 'First Name', 'string', { length: 40 }), f('LastName', 'Last Name', 'string', { required: true, length: 80 }), f('Company', 'Company', 'string', { required: true, length: 255 }), f('Email', 'Email', 'email', { length: 80 }), f('Phone', 'Phone', 'phone', { length: 40 }), f('Country', 'Country', 'string', { length: 80 }), f('Description', 'Description', 'text', { length: 32000 }), f('NumberOfEmployees', 'Employees', 'number', { required: true })],
-      pipedrive: [f('person.name', 'Person name', 'string', { required: true }), f('person.email', 'Person email', 'email'), f('person.phone', 'Person phone', 'phone'), f('title', 'Lead title', 'string', { required: true }), f('note', 'Note', 'text'), f('9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c', 'Fleet size', 'string', { required: true })],
+      hubspot: [
+        f('email', 'Email', 'email'),
+        f('firstname', 'First name', 'string'),
+        f('lastname', 'Last name', 'string'),
+        f('phone', 'Phone', 'phone'),
+        f('country', 'Country', 'string'),
+        f('message', 'Message', 'text'),
+        f('lr_fb_lead_id', 'Facebook lead id', 'string'),
+        f('hs_lead_status', 'Lead status', 'enum', {
+          required: true,
+          options: [
+            { value: 'NEW', label: 'New' },
+            { value: 'OPEN', label: 'Open' },
+          ],
+        }),
+      ],
+      salesforce: [
+        f('FirstName', 'First Name', 'string', { length: 40 }),
+        f('LastName', 'Last Name', 'string', { required: true, length: 80 }),
+        f('Company', 'Company', 'string', { required: true, length: 255 }),
+        f('Email', 'Email', 'email', { length: 80 }),
+        f('Phone', 'Phone', 'phone', { length: 40 }),
+        f('Country', 'Country', 'string', { length: 80 }),
+        f('Description', 'Description', 'text', { length: 32000 }),
+        f('NumberOfEmployees', 'Employees', 'number', { required: true }),
+      ],
+      pipedrive: [
+        f('person.name', 'Person name', 'string', { required: true }),
+        f('person.email', 'Person email', 'email'),
+        f('person.phone', 'Person phone', 'phone'),
+        f('title', 'Lead title', 'string', { required: true }),
+        f('note', 'Note', 'text'),
+        f('9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c', 'Fleet size', 'string', { required: true }),
+      ],
     };
     for (const connector of listManifests()) {
       const support = fieldMappingOf(connector);
@@ -108,7 +179,12 @@ describe('mapping: a suggestion passes its own validation', () => {
         const { mapping, placeholders } = proposeMapping(connector.id, questions, fields, loadPreset(connector.id), { openTargets });
         expect(errorsOf(validateMapping(mapping, fields, questions, { openTargets }))).to.deep.equal([]);
         for (const p of placeholders) expect(mapping.rules[p.rule].target).to.equal(p.field.key);
-        const expected: Record<string, string[]> = { hubspot: ['hs_lead_status'], salesforce: ['NumberOfEmployees'], pipedrive: ['9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c'], webhook: [] };
+        const expected: Record<string, string[]> = {
+          hubspot: ['hs_lead_status'],
+          salesforce: ['NumberOfEmployees'],
+          pipedrive: ['9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c9f1c'],
+          webhook: [],
+        };
         expect(placeholders.map((p) => p.field.key)).to.deep.equal(expected[connector.id] ?? []);
       });
     }
@@ -119,7 +195,13 @@ describe('mapping: a suggestion passes its own validation', () => {
         f('b', 'B', 'number', { required: true }),
         f('c', 'C', 'boolean', { required: true }),
         f('d', 'D', 'date', { required: true }),
-        f('e', 'E', 'enum', { required: true, options: [{ value: 'x', label: 'X' }, { value: 'y', label: 'Y' }] }),
+        f('e', 'E', 'enum', {
+          required: true,
+          options: [
+            { value: 'x', label: 'X' },
+            { value: 'y', label: 'Y' },
+          ],
+        }),
         f('g', 'G', 'string', { required: true, isExternalId: true }),
       ];
       const { mapping } = proposeMapping('custom', [], fields, { crm: 'custom', standard: {}, unmapped: null });
@@ -134,7 +216,13 @@ describe('mapping: a suggestion passes its own validation', () => {
     });
 
     it('no placeholders when asked not to (the delivery-time preset never invents values)', () => {
-      const { mapping, placeholders } = proposeMapping('custom', [], [f('a', 'A', 'string', { required: true })], { crm: 'custom', standard: {}, unmapped: null }, { fillRequired: false });
+      const { mapping, placeholders } = proposeMapping(
+        'custom',
+        [],
+        [f('a', 'A', 'string', { required: true })],
+        { crm: 'custom', standard: {}, unmapped: null },
+        { fillRequired: false },
+      );
       expect(mapping.rules).to.deep.equal([]);
       expect(placeholders).to.deep.equal([]);
     });

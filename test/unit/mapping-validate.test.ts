@@ -89,7 +89,12 @@ describe('mapping: validateMapping', () => {
   });
 
   const typeCases: { name: string; rule: MappingRule; severity: 'error' | 'warning'; match: RegExp }[] = [
-    { name: 'boolean into number', rule: { target: 'Employees', source: { type: 'consent', key: 'c' } }, severity: 'warning', match: /yes\/no value into a number field/ },
+    {
+      name: 'boolean into number',
+      rule: { target: 'Employees', source: { type: 'consent', key: 'c' } },
+      severity: 'warning',
+      match: /yes\/no value into a number field/,
+    },
     { name: 'text into number', rule: { target: 'Employees', source: { type: 'answer', key: 'size' } }, severity: 'warning', match: /add a number transform/ },
     { name: 'text into boolean', rule: { target: 'OptIn', source: { type: 'answer', key: 'size' } }, severity: 'warning', match: /add a boolean transform/ },
     { name: 'text into date', rule: { target: 'Birthdate', source: { type: 'answer', key: 'size' } }, severity: 'warning', match: /add a date transform/ },
@@ -119,7 +124,11 @@ describe('mapping: validateMapping', () => {
     },
     {
       name: 'value map output not in picklist',
-      rule: { target: 'LeadSource', source: { type: 'answer', key: 'size' }, transforms: [{ type: 'value_map', map: { a: 'Web', b: 'Print' }, fallback: 'drop' }] },
+      rule: {
+        target: 'LeadSource',
+        source: { type: 'answer', key: 'size' },
+        transforms: [{ type: 'value_map', map: { a: 'Web', b: 'Print' }, fallback: 'drop' }],
+      },
       severity: 'error',
       match: /"Print" is not an option/,
     },
@@ -158,7 +167,10 @@ describe('mapping: validateMapping', () => {
       rule: {
         target: 'Interests',
         source: { type: 'answer', key: 'interests' },
-        transforms: [{ type: 'value_map', map: { opt_b: 'bikes', opt_c: 'cars', opt_x: 'bikes' } }, { type: 'join', separator: ';' }],
+        transforms: [
+          { type: 'value_map', map: { opt_b: 'bikes', opt_c: 'cars', opt_x: 'bikes' } },
+          { type: 'join', separator: ';' },
+        ],
       },
       severity: 'warning',
       match: /value map entries "opt_x" are not options of question "interests"/,
@@ -188,7 +200,10 @@ describe('mapping: validateMapping', () => {
         {
           target: 'Interests',
           source: { type: 'answer', key: 'interests' },
-          transforms: [{ type: 'value_map', map: { opt_b: 'bikes', opt_c: 'cars' } }, { type: 'join', separator: ';' }],
+          transforms: [
+            { type: 'value_map', map: { opt_b: 'bikes', opt_c: 'cars' } },
+            { type: 'join', separator: ';' },
+          ],
         },
       ]),
     ).to.deep.equal([]);
@@ -209,7 +224,9 @@ describe('mapping: validateMapping', () => {
 
   it('an open destination (no fields) only checks the rules themselves', () => {
     // Any target is accepted: there is no field list to hold it against.
-    expect(validateMapping({ version: 1, rules: [{ target: 'anything', source: { type: 'answer', key: 'email' } }], unmapped: { target: 'x' } }, [], questions)).to.deep.equal([]);
+    expect(
+      validateMapping({ version: 1, rules: [{ target: 'anything', source: { type: 'answer', key: 'email' } }], unmapped: { target: 'x' } }, [], questions),
+    ).to.deep.equal([]);
     // The rule itself is still checked: its question must be on the form.
     const issues = validateMapping({ version: 1, rules: [{ target: 'anything', source: { type: 'answer', key: 'gone' } }] }, [], questions);
     expect(issues.map((i) => [i.severity, i.rule])).to.deep.equal([['warning', 0]]);

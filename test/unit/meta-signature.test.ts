@@ -121,7 +121,7 @@ describe('meta signature', () => {
     });
 
     it('rejects the legacy sha1= header, even when its SHA-1 HMAC is correct', () => {
-      const sha1Header = 'sha1=' + createHmac('sha1', appSecret).update(raw).digest('hex');
+      const sha1Header = `sha1=${createHmac('sha1', appSecret).update(raw).digest('hex')}`;
       expect(verifySignature256(raw, sha1Header, [appSecret])).to.deep.equal({ ok: false, reason: 'malformed_header' });
     });
 

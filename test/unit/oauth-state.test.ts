@@ -65,8 +65,16 @@ describe('oauth state', () => {
     { name: 'expired (at the expiry second)', state: () => valid, at: T0 + OAUTH_STATE_TTL_MS, failure: 'expired' },
     { name: 'expired (a day later)', state: () => valid, at: T0 + 86_400_000, failure: 'expired' },
     { name: 'made for another CRM', state: () => valid, type: 'pipedrive', failure: 'wrong_type' },
-    { name: 'payload changed: other workspace', state: () => tamper(valid, (p) => (p.workspaceId = '00000000-0000-4000-8000-000000000000')), failure: 'bad_signature' },
-    { name: 'payload changed: destination added', state: () => tamper(signer.createState({ workspaceId: WS, type: 'hubspot' }, T0).state, (p) => (p.destinationId = DEST)), failure: 'bad_signature' },
+    {
+      name: 'payload changed: other workspace',
+      state: () => tamper(valid, (p) => (p.workspaceId = '00000000-0000-4000-8000-000000000000')),
+      failure: 'bad_signature',
+    },
+    {
+      name: 'payload changed: destination added',
+      state: () => tamper(signer.createState({ workspaceId: WS, type: 'hubspot' }, T0).state, (p) => (p.destinationId = DEST)),
+      failure: 'bad_signature',
+    },
     { name: 'payload changed: expiry extended', state: () => tamper(valid, (p) => (p.exp = 9_999_999_999)), failure: 'bad_signature' },
     { name: 'signed with another key', state: () => createOAuthStateSigner(OTHER_KEY).createState(request, T0).state, failure: 'bad_signature' },
     { name: 'signature cut short', state: () => valid.slice(0, -4), failure: 'bad_signature' },
@@ -74,8 +82,12 @@ describe('oauth state', () => {
     { name: 'three parts', state: () => `${valid}.x`, failure: 'malformed' },
     { name: 'not base64url', state: () => valid.replace('.', '.%%'), failure: 'malformed' },
     { name: 'empty', state: () => '', failure: 'malformed' },
-    { name: 'huge', state: () => 'a'.repeat(5000) + '.b', failure: 'malformed' },
-    { name: 'a connect-link signature passed off as a state', state: () => `${valid.split('.')[0]}.${signer.signConnectLink(request, T0).sig}`, failure: 'bad_signature' },
+    { name: 'huge', state: () => `${'a'.repeat(5000)}.b`, failure: 'malformed' },
+    {
+      name: 'a connect-link signature passed off as a state',
+      state: () => `${valid.split('.')[0]}.${signer.signConnectLink(request, T0).sig}`,
+      failure: 'bad_signature',
+    },
   ];
   for (const c of cases) {
     it(`refuses a state that is ${c.name}: ${c.failure}`, () => {
@@ -92,8 +104,12 @@ describe('oauth state', () => {
     };
     const good = forge({ v: 1, workspaceId: WS, type: 'hubspot', exp: Math.floor(T0 / 1000) + 60, nonce: 'n'.repeat(22) });
     expect(signer.readState(good, 'hubspot', T0).ok, 'the forging helper matches the format').to.equal(true);
-    expect(signer.readState(forge({ v: 2, workspaceId: WS, type: 'hubspot', exp: Math.floor(T0 / 1000) + 60, nonce: 'n'.repeat(22) }), 'hubspot', T0)).to.deep.equal({ ok: false, failure: 'malformed' });
-    expect(signer.readState(forge({ v: 1, workspaceId: WS, type: 'hubspot', exp: Math.floor(T0 / 1000) + 60, nonce: 'n'.repeat(22), extra: 1 }), 'hubspot', T0)).to.deep.equal({ ok: false, failure: 'malformed' });
+    expect(
+      signer.readState(forge({ v: 2, workspaceId: WS, type: 'hubspot', exp: Math.floor(T0 / 1000) + 60, nonce: 'n'.repeat(22) }), 'hubspot', T0),
+    ).to.deep.equal({ ok: false, failure: 'malformed' });
+    expect(
+      signer.readState(forge({ v: 1, workspaceId: WS, type: 'hubspot', exp: Math.floor(T0 / 1000) + 60, nonce: 'n'.repeat(22), extra: 1 }), 'hubspot', T0),
+    ).to.deep.equal({ ok: false, failure: 'malformed' });
     expect(signer.readState(forge(['not', 'an', 'object']), 'hubspot', T0)).to.deep.equal({ ok: false, failure: 'malformed' });
   });
 
@@ -140,7 +156,12 @@ describe('oauth connect links', () => {
     const link = new URL(buildConnectLink('https://relay.example.com/lr/', signer, request, T0));
     expect(link.origin + link.pathname).to.equal('https://relay.example.com/lr/oauth/salesforce/start');
     const q = link.searchParams;
-    const back: OAuthConnectRequest = { workspaceId: q.get('workspace')!, type: 'salesforce', name: q.get('name') ?? undefined, loginUrl: q.get('login_url') ?? undefined };
+    const back: OAuthConnectRequest = {
+      workspaceId: q.get('workspace')!,
+      type: 'salesforce',
+      name: q.get('name') ?? undefined,
+      loginUrl: q.get('login_url') ?? undefined,
+    };
     expect(back).to.deep.equal(request);
     expect(signer.verifyConnectLink(back, { expires: q.get('expires')!, sig: q.get('sig')! }, T0)).to.deep.equal({ ok: true });
   });
@@ -196,7 +217,10 @@ describe('oauth routes before any database work', () => {
   let url: string;
   let close: () => Promise<void>;
   before(async () => {
-    const app = { config: loadConfig({ NODE_ENV: 'test', PUBLIC_URL: 'https://relay.example.test', PIPEDRIVE_CLIENT_ID: 'pd-client' }), logger: createLogger('silent') } as unknown as App;
+    const app = {
+      config: loadConfig({ NODE_ENV: 'test', PUBLIC_URL: 'https://relay.example.test', PIPEDRIVE_CLIENT_ID: 'pd-client' }),
+      logger: createLogger('silent'),
+    } as unknown as App;
     const web = express();
     web.use(createOAuthRouter(app, { stateSecret: KEY }));
     const server = web.listen(0, '127.0.0.1');

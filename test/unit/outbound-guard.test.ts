@@ -1,13 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import {
-  classifyAddress,
-  createPinnedAgent,
-  guardOutboundUrl,
-  type ResolveHost,
-  type ResolvedAddress,
-} from '../../src/util/outbound-guard.js';
+import { classifyAddress, createPinnedAgent, guardOutboundUrl, type ResolveHost, type ResolvedAddress } from '../../src/util/outbound-guard.js';
 
 const resolvingTo =
   (table: Record<string, string[]>): ResolveHost =>
@@ -55,7 +49,16 @@ describe('outbound guard', () => {
       });
     }
 
-    const allowed = ['8.8.8.8', '93.184.215.14', '172.32.0.1', '172.15.255.255', '100.128.0.1', '2606:4700:4700::1111', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8'];
+    const allowed = [
+      '8.8.8.8',
+      '93.184.215.14',
+      '172.32.0.1',
+      '172.15.255.255',
+      '100.128.0.1',
+      '2606:4700:4700::1111',
+      '2a00:1450:4001:80b::200e',
+      '::ffff:8.8.8.8',
+    ];
     for (const address of allowed) {
       it(`allows public ${address}`, () => {
         const verdict = classifyAddress(address);
@@ -105,7 +108,15 @@ describe('outbound guard', () => {
     }
 
     it('refuses private IP literals (v4, v6, IPv4-mapped, odd IPv4 spellings)', async () => {
-      for (const url of ['https://127.0.0.1/', 'https://[::1]/', 'https://[::ffff:127.0.0.1]/', 'https://0x7f.1/', 'https://2130706433/', 'https://[fe80::1]/', 'https://169.254.169.254/latest']) {
+      for (const url of [
+        'https://127.0.0.1/',
+        'https://[::1]/',
+        'https://[::ffff:127.0.0.1]/',
+        'https://0x7f.1/',
+        'https://2130706433/',
+        'https://[fe80::1]/',
+        'https://169.254.169.254/latest',
+      ]) {
         const outcome = await guardOutboundUrl(url, { allowPrivateDestinations: false, resolveHost });
         expect(outcome.isAllowed, url).to.equal(false);
         if (!outcome.isAllowed) expect(outcome.refusal.reason, url).to.equal('private_address_refused');
@@ -156,7 +167,10 @@ describe('outbound guard', () => {
     });
 
     it('never puts the path or query (which may hold a token) in its message', async () => {
-      const outcome = await guardOutboundUrl('https://internal.example.test/hook/s3cr3t-path?key=s3cr3t-query', { allowPrivateDestinations: false, resolveHost });
+      const outcome = await guardOutboundUrl('https://internal.example.test/hook/s3cr3t-path?key=s3cr3t-query', {
+        allowPrivateDestinations: false,
+        resolveHost,
+      });
       expect(outcome.isAllowed).to.equal(false);
       if (!outcome.isAllowed) {
         expect(outcome.refusal.message).to.not.contain('s3cr3t');
@@ -210,10 +224,12 @@ describe('outbound guard', () => {
       expect(outcome.destination.address).to.equal('::1');
       const agent = createPinnedAgent(outcome.destination);
       const status = await new Promise<number | undefined>((resolve, reject) => {
-        http.get(outcome.destination.url, { agent }, (res) => {
-          res.resume();
-          resolve(res.statusCode);
-        }).on('error', reject);
+        http
+          .get(outcome.destination.url, { agent }, (res) => {
+            res.resume();
+            resolve(res.statusCode);
+          })
+          .on('error', reject);
       });
       agent.destroy();
       expect(status).to.equal(200);

@@ -78,7 +78,11 @@ const rows: Row[] = [
   },
   {
     name: '401',
-    input: { status: 401, body: { success: false, error: 'unauthorized access', errorCode: 401, error_info: 'Please check developers.pipedrive.com' }, now: NOW },
+    input: {
+      status: 401,
+      body: { success: false, error: 'unauthorized access', errorCode: 401, error_info: 'Please check developers.pipedrive.com' },
+      now: NOW,
+    },
     expected: { kind: 'auth', reason: 'pipedrive_unauthorized', crmMessage: 'unauthorized access — Please check developers.pipedrive.com' },
   },
   {
@@ -88,7 +92,11 @@ const rows: Row[] = [
   },
   {
     name: '400 naming a field in quotes',
-    input: { status: 400, body: { success: false, error: 'Property "favorite_color" does not exist', error_info: 'Please check developers.pipedrive.com', data: null }, now: NOW },
+    input: {
+      status: 400,
+      body: { success: false, error: 'Property "favorite_color" does not exist', error_info: 'Please check developers.pipedrive.com', data: null },
+      now: NOW,
+    },
     expected: {
       kind: 'invalid',
       reason: 'status_code_400',

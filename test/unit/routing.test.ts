@@ -56,7 +56,12 @@ describe('selectRoutes', () => {
 
   it('when every filter refuses, the reason lists each route with the condition it missed', () => {
     const fbOnly = makeRoute({ all: [{ type: 'platform', in: ['fb'] }] });
-    const organic = makeRoute({ all: [{ type: 'platform', in: ['ig'] }, { type: 'organic', value: true }] });
+    const organic = makeRoute({
+      all: [
+        { type: 'platform', in: ['ig'] },
+        { type: 'organic', value: true },
+      ],
+    });
     const r = selectRoutes([fbOnly, organic], lead);
     expect(r.matched).to.deep.equal([]);
     expect(r.reason).to.equal(

@@ -52,7 +52,7 @@ const NOW = Date.parse('2026-11-20T10:15:00.000Z');
 const cases: Case[] = [
   // --- auth ---
   {
-    name: 'INVALID_SESSION_ID after jsforce\'s one refresh',
+    name: "INVALID_SESSION_ID after jsforce's one refresh",
     err: apiError('INVALID_SESSION_ID', 'Session expired or invalid'),
     http: { status: 401, nowMs: NOW },
     expected: { kind: 'auth', reason: 'salesforce_invalid_session', crmMessage: 'Session expired or invalid', httpStatus: 401 },
@@ -102,31 +102,59 @@ const cases: Case[] = [
   {
     name: 'INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY',
     err: apiError('INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY', 'insufficient access rights on cross-reference id', ['OwnerId']),
-    expected: { kind: 'auth', reason: 'salesforce_insufficient_access_on_cross_reference_entity', crmMessage: 'insufficient access rights on cross-reference id', field: 'OwnerId' },
+    expected: {
+      kind: 'auth',
+      reason: 'salesforce_insufficient_access_on_cross_reference_entity',
+      crmMessage: 'insufficient access rights on cross-reference id',
+      field: 'OwnerId',
+    },
   },
   // --- rate limits ---
   {
     name: 'REQUEST_LIMIT_EXCEEDED TotalRequests (403, no Retry-After): an hour',
     err: apiError('REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.'),
     http: { status: 403, nowMs: NOW, headers: { 'sforce-limit-info': 'api-usage=15000/15000' } },
-    expected: { kind: 'rate_limited', reason: 'salesforce_daily_request_limit', retryAfterMs: TOTAL_REQUESTS_WAIT_MS, crmMessage: 'TotalRequests Limit exceeded.', httpStatus: 403 },
+    expected: {
+      kind: 'rate_limited',
+      reason: 'salesforce_daily_request_limit',
+      retryAfterMs: TOTAL_REQUESTS_WAIT_MS,
+      crmMessage: 'TotalRequests Limit exceeded.',
+      httpStatus: 403,
+    },
   },
   {
     name: 'REQUEST_LIMIT_EXCEEDED ConcurrentRequests: 30 s',
     err: apiError('REQUEST_LIMIT_EXCEEDED', 'ConcurrentRequests (Concurrent API Requests) Limit exceeded.'),
     http: { status: 403, nowMs: NOW },
-    expected: { kind: 'rate_limited', reason: 'salesforce_concurrent_requests_limit', retryAfterMs: CONCURRENT_REQUESTS_WAIT_MS, crmMessage: 'ConcurrentRequests (Concurrent API Requests) Limit exceeded.', httpStatus: 403 },
+    expected: {
+      kind: 'rate_limited',
+      reason: 'salesforce_concurrent_requests_limit',
+      retryAfterMs: CONCURRENT_REQUESTS_WAIT_MS,
+      crmMessage: 'ConcurrentRequests (Concurrent API Requests) Limit exceeded.',
+      httpStatus: 403,
+    },
   },
   {
     name: 'REQUEST_LIMIT_EXCEEDED without any HTTP facts still waits an hour',
     err: apiError('REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.'),
-    expected: { kind: 'rate_limited', reason: 'salesforce_daily_request_limit', retryAfterMs: TOTAL_REQUESTS_WAIT_MS, crmMessage: 'TotalRequests Limit exceeded.' },
+    expected: {
+      kind: 'rate_limited',
+      reason: 'salesforce_daily_request_limit',
+      retryAfterMs: TOTAL_REQUESTS_WAIT_MS,
+      crmMessage: 'TotalRequests Limit exceeded.',
+    },
   },
   {
     name: 'a Retry-After header wins over the documented defaults',
     err: apiError('REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.'),
     http: { status: 429, nowMs: NOW, headers: { 'Retry-After': '7' } },
-    expected: { kind: 'rate_limited', reason: 'salesforce_daily_request_limit', retryAfterMs: 7000, crmMessage: 'TotalRequests Limit exceeded.', httpStatus: 429 },
+    expected: {
+      kind: 'rate_limited',
+      reason: 'salesforce_daily_request_limit',
+      retryAfterMs: 7000,
+      crmMessage: 'TotalRequests Limit exceeded.',
+      httpStatus: 429,
+    },
   },
   {
     name: 'a 429 (a proxy in front of Salesforce) with an HTTP-date Retry-After',
@@ -172,7 +200,11 @@ const cases: Case[] = [
   },
   {
     name: 'MULTIPLE_CHOICES (the external id matches several records)',
-    err: Object.assign(new Error('Multiple records found'), { name: 'MULTIPLE_CHOICES', errorCode: 'MULTIPLE_CHOICES', data: ['/services/data/v62.0/sobjects/Lead/00Q1', '/services/data/v62.0/sobjects/Lead/00Q2'] }),
+    err: Object.assign(new Error('Multiple records found'), {
+      name: 'MULTIPLE_CHOICES',
+      errorCode: 'MULTIPLE_CHOICES',
+      data: ['/services/data/v62.0/sobjects/Lead/00Q1', '/services/data/v62.0/sobjects/Lead/00Q2'],
+    }),
     http: { status: 300, nowMs: NOW },
     expected: { kind: 'invalid', reason: 'salesforce_multiple_choices', crmMessage: 'Multiple records found', httpStatus: 300 },
   },
@@ -183,7 +215,13 @@ const cases: Case[] = [
       { errorCode: 'INVALID_EMAIL_ADDRESS', message: 'Email: invalid email address: x', fields: ['Email'] },
     ]),
     http: { status: 400, nowMs: NOW },
-    expected: { kind: 'invalid', reason: 'salesforce_required_field_missing', crmMessage: 'Required fields are missing: [LastName]', field: 'LastName', httpStatus: 400 },
+    expected: {
+      kind: 'invalid',
+      reason: 'salesforce_required_field_missing',
+      crmMessage: 'Required fields are missing: [LastName]',
+      field: 'LastName',
+      httpStatus: 400,
+    },
   },
   {
     name: 'a save-result item (statusCode instead of errorCode)',
@@ -292,7 +330,13 @@ const cases: Case[] = [
   {
     name: 'token endpoint: too many logins',
     err: new SalesforceTokenError({ oauthError: 'rate_limit_exceeded', description: 'ip rate limit exceeded', httpStatus: 400, grantType: 'refresh_token' }),
-    expected: { kind: 'rate_limited', reason: 'salesforce_oauth_rate_limited', retryAfterMs: 15 * 60_000, crmMessage: 'ip rate limit exceeded', httpStatus: 400 },
+    expected: {
+      kind: 'rate_limited',
+      reason: 'salesforce_oauth_rate_limited',
+      retryAfterMs: 15 * 60_000,
+      crmMessage: 'ip rate limit exceeded',
+      httpStatus: 400,
+    },
   },
   {
     name: 'token endpoint: 503',
@@ -313,7 +357,9 @@ describe('classifySalesforceError', () => {
     const withoutClock: SalesforceHttpFacts = { status: 429, headers: { 'retry-after': 'Fri, 20 Nov 2026 10:15:20 GMT' } };
     expect(withoutClock.nowMs).to.equal(undefined);
     const err = apiError('REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
-    expect(classifySalesforceError(err, { status: 403, headers: { 'Retry-After': 'Fri, 20 Nov 2026 10:15:20 GMT' }, nowMs: NOW }).retryAfterMs).to.equal(20_000);
+    expect(classifySalesforceError(err, { status: 403, headers: { 'Retry-After': 'Fri, 20 Nov 2026 10:15:20 GMT' }, nowMs: NOW }).retryAfterMs).to.equal(
+      20_000,
+    );
   });
 
   it('clips a long Salesforce message', () => {
@@ -331,7 +377,12 @@ describe('classifySalesforceError', () => {
   });
 
   it('keeps the token error message to the code', () => {
-    const err = new SalesforceTokenError({ oauthError: 'invalid_grant', description: 'user 005xx0000012345 is inactive', httpStatus: 400, grantType: 'refresh_token' });
+    const err = new SalesforceTokenError({
+      oauthError: 'invalid_grant',
+      description: 'user 005xx0000012345 is inactive',
+      httpStatus: 400,
+      grantType: 'refresh_token',
+    });
     expect(err.message).to.equal('Salesforce token endpoint refused the refresh_token grant: invalid_grant');
   });
 });

@@ -31,7 +31,11 @@ describe('classifyWebhookResponse', () => {
     { name: 'ENOTFOUND', facts: { networkCode: 'ENOTFOUND' }, expected: { kind: 'retryable', reason: 'network_enotfound' } },
     { name: 'ETIMEDOUT is a timeout', facts: { networkCode: 'ETIMEDOUT' }, expected: { kind: 'retryable', reason: 'timeout' } },
     { name: 'ECONNABORTED is a timeout', facts: { networkCode: 'ECONNABORTED' }, expected: { kind: 'retryable', reason: 'timeout' } },
-    { name: 'a code with odd characters is made safe', facts: { networkCode: 'ERR tls/cert' }, expected: { kind: 'retryable', reason: 'network_err_tls_cert' } },
+    {
+      name: 'a code with odd characters is made safe',
+      facts: { networkCode: 'ERR tls/cert' },
+      expected: { kind: 'retryable', reason: 'network_err_tls_cert' },
+    },
     { name: 'no status and no code', facts: {}, expected: { kind: 'retryable', reason: 'network_error' } },
 
     { name: '408', facts: { status: 408 }, expected: { kind: 'retryable', reason: 'status_code_408' } },
@@ -42,7 +46,11 @@ describe('classifyWebhookResponse', () => {
     { name: '503 without Retry-After', facts: { status: 503 }, expected: { kind: 'retryable', reason: 'status_code_503' } },
     { name: '504', facts: { status: 504 }, expected: { kind: 'retryable', reason: 'status_code_504' } },
 
-    { name: '429 with Retry-After seconds', facts: { status: 429, headers: { 'Retry-After': '7' } }, expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: 7000 } },
+    {
+      name: '429 with Retry-After seconds',
+      facts: { status: 429, headers: { 'Retry-After': '7' } },
+      expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: 7000 },
+    },
     {
       name: '429 with Retry-After HTTP-date',
       facts: { status: 429, headers: { 'retry-after': 'Fri, 20 Nov 2026 10:00:30 GMT' }, nowMs: NOW_MS },
@@ -53,10 +61,26 @@ describe('classifyWebhookResponse', () => {
       facts: { status: 429, headers: { 'retry-after': 'Fri, 20 Nov 2026 09:59:00 GMT' }, nowMs: NOW_MS },
       expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: 0 },
     },
-    { name: '429 without Retry-After uses the default wait', facts: { status: 429 }, expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: DEFAULT_RATE_LIMIT_WAIT_MS } },
-    { name: '429 with garbage Retry-After uses the default wait', facts: { status: 429, headers: { 'retry-after': 'soon' } }, expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: DEFAULT_RATE_LIMIT_WAIT_MS } },
-    { name: '429 with an enormous Retry-After is capped', facts: { status: 429, headers: { 'retry-after': '99999999' } }, expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: MAX_RETRY_AFTER_MS } },
-    { name: '503 with Retry-After seconds', facts: { status: 503, headers: { 'Retry-After': ['120'] } }, expected: { kind: 'rate_limited', reason: 'status_code_503', retryAfterMs: 120_000 } },
+    {
+      name: '429 without Retry-After uses the default wait',
+      facts: { status: 429 },
+      expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: DEFAULT_RATE_LIMIT_WAIT_MS },
+    },
+    {
+      name: '429 with garbage Retry-After uses the default wait',
+      facts: { status: 429, headers: { 'retry-after': 'soon' } },
+      expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: DEFAULT_RATE_LIMIT_WAIT_MS },
+    },
+    {
+      name: '429 with an enormous Retry-After is capped',
+      facts: { status: 429, headers: { 'retry-after': '99999999' } },
+      expected: { kind: 'rate_limited', reason: 'status_code_429', retryAfterMs: MAX_RETRY_AFTER_MS },
+    },
+    {
+      name: '503 with Retry-After seconds',
+      facts: { status: 503, headers: { 'Retry-After': ['120'] } },
+      expected: { kind: 'rate_limited', reason: 'status_code_503', retryAfterMs: 120_000 },
+    },
     {
       name: '503 with Retry-After HTTP-date',
       facts: { status: 503, headers: { 'retry-after': 'Fri, 20 Nov 2026 10:01:00 GMT' }, nowMs: NOW_MS },
@@ -64,18 +88,46 @@ describe('classifyWebhookResponse', () => {
     },
 
     { name: '401', facts: { status: 401 }, expected: { kind: 'auth', reason: 'status_code_401' } },
-    { name: '403 keeps the receiver words', facts: { status: 403, body: '{"error":"bad signature"}' }, expected: { kind: 'auth', reason: 'status_code_403', crmMessage: 'bad signature' } },
+    {
+      name: '403 keeps the receiver words',
+      facts: { status: 403, body: '{"error":"bad signature"}' },
+      expected: { kind: 'auth', reason: 'status_code_403', crmMessage: 'bad signature' },
+    },
 
-    { name: '301 is refused', facts: { status: 301, headers: { location: 'http://169.254.169.254/' } }, expected: { kind: 'invalid', reason: 'redirect_refused', crmMessage: 'the receiver answered 301 (a redirect); redirects are not followed, so set the destination to the final URL' } },
-    { name: '302 is refused', facts: { status: 302 }, expected: { kind: 'invalid', reason: 'redirect_refused', crmMessage: 'the receiver answered 302 (a redirect); redirects are not followed, so set the destination to the final URL' } },
+    {
+      name: '301 is refused',
+      facts: { status: 301, headers: { location: 'http://169.254.169.254/' } },
+      expected: {
+        kind: 'invalid',
+        reason: 'redirect_refused',
+        crmMessage: 'the receiver answered 301 (a redirect); redirects are not followed, so set the destination to the final URL',
+      },
+    },
+    {
+      name: '302 is refused',
+      facts: { status: 302 },
+      expected: {
+        kind: 'invalid',
+        reason: 'redirect_refused',
+        crmMessage: 'the receiver answered 302 (a redirect); redirects are not followed, so set the destination to the final URL',
+      },
+    },
 
     {
       name: '400 with a JSON message and field',
       facts: { status: 400, body: '{"message":"Property \\"favorite_color\\" does not exist","field":"favorite_color"}' },
       expected: { kind: 'invalid', reason: 'status_code_400', crmMessage: 'Property "favorite_color" does not exist', field: 'favorite_color' },
     },
-    { name: '422 with a nested error message', facts: { status: 422, body: '{"error":{"message":"email is required"}}' }, expected: { kind: 'invalid', reason: 'status_code_422', crmMessage: 'email is required' } },
-    { name: '404 with a plain-text body', facts: { status: 404, body: '  Not\n  Found  ' }, expected: { kind: 'invalid', reason: 'status_code_404', crmMessage: 'Not Found' } },
+    {
+      name: '422 with a nested error message',
+      facts: { status: 422, body: '{"error":{"message":"email is required"}}' },
+      expected: { kind: 'invalid', reason: 'status_code_422', crmMessage: 'email is required' },
+    },
+    {
+      name: '404 with a plain-text body',
+      facts: { status: 404, body: '  Not\n  Found  ' },
+      expected: { kind: 'invalid', reason: 'status_code_404', crmMessage: 'Not Found' },
+    },
     { name: '400 with an empty body', facts: { status: 400, body: '' }, expected: { kind: 'invalid', reason: 'status_code_400' } },
     { name: '413', facts: { status: 413 }, expected: { kind: 'invalid', reason: 'status_code_413' } },
 

@@ -3,12 +3,7 @@
 // https://developers.facebook.com/documentation/ads-commerce/marketing-api/guides/lead-ads/retrieving
 import { expect } from 'chai';
 import fc from 'fast-check';
-import {
-  parseJsonKeepingBigIds,
-  parseLeadgenPayload,
-  type LeadgenChange,
-  type PayloadParseResult,
-} from '../../src/meta/webhook-payload.js';
+import { parseJsonKeepingBigIds, parseLeadgenPayload, type LeadgenChange, type PayloadParseResult } from '../../src/meta/webhook-payload.js';
 
 function expectOk(result: PayloadParseResult): { object: string; changes: LeadgenChange[]; ignoredChanges: number } {
   if (!result.ok) throw new Error(`expected ok, got error: ${result.error}`);
@@ -33,8 +28,22 @@ describe('meta webhook payload', () => {
             id: 153125381133,
             time: 1438292065,
             changes: [
-              leadgen({ leadgen_id: 123123123123, page_id: 123123123, form_id: 12312312312, adgroup_id: 12312312312, ad_id: 12312312312, created_time: 1440120384 }),
-              leadgen({ leadgen_id: 123123123124, page_id: 123123123, form_id: 12312312312, adgroup_id: 12312312312, ad_id: 12312312312, created_time: 1440120384 }),
+              leadgen({
+                leadgen_id: 123123123123,
+                page_id: 123123123,
+                form_id: 12312312312,
+                adgroup_id: 12312312312,
+                ad_id: 12312312312,
+                created_time: 1440120384,
+              }),
+              leadgen({
+                leadgen_id: 123123123124,
+                page_id: 123123123,
+                form_id: 12312312312,
+                adgroup_id: 12312312312,
+                ad_id: 12312312312,
+                created_time: 1440120384,
+              }),
             ],
           },
         ],
@@ -96,8 +105,26 @@ describe('meta webhook payload', () => {
     });
 
     it('gives the same result for string and numeric ids', () => {
-      const numeric = { object: 'page', entry: [{ id: 100200300, time: 1767225600, changes: [leadgen({ leadgen_id: 1234567890, page_id: 100200300, form_id: 555, ad_id: 666, adgroup_id: 777, created_time: 1767225500 })] }] };
-      const strings = { object: 'page', entry: [{ id: '100200300', time: '1767225600', changes: [leadgen({ leadgen_id: '1234567890', page_id: '100200300', form_id: '555', ad_id: '666', adgroup_id: '777', created_time: '1767225500' })] }] };
+      const numeric = {
+        object: 'page',
+        entry: [
+          {
+            id: 100200300,
+            time: 1767225600,
+            changes: [leadgen({ leadgen_id: 1234567890, page_id: 100200300, form_id: 555, ad_id: 666, adgroup_id: 777, created_time: 1767225500 })],
+          },
+        ],
+      };
+      const strings = {
+        object: 'page',
+        entry: [
+          {
+            id: '100200300',
+            time: '1767225600',
+            changes: [leadgen({ leadgen_id: '1234567890', page_id: '100200300', form_id: '555', ad_id: '666', adgroup_id: '777', created_time: '1767225500' })],
+          },
+        ],
+      };
       const fromNumbers = expectOk(parseLeadgenPayload(numeric)).changes;
       const fromStrings = expectOk(parseLeadgenPayload(strings)).changes;
       expect(fromNumbers).to.deep.equal(fromStrings);
@@ -106,7 +133,8 @@ describe('meta webhook payload', () => {
     });
 
     it('keeps a 19-digit leadgen id exact when the raw body goes through parseJsonKeepingBigIds', () => {
-      const raw = '{"object":"page","entry":[{"id":100200300,"time":1767225600,"changes":[{"field":"leadgen","value":{"leadgen_id":1234567890123456789,"page_id":100200300,"form_id":9876543210987654321,"created_time":1767225500}}]}]}';
+      const raw =
+        '{"object":"page","entry":[{"id":100200300,"time":1767225600,"changes":[{"field":"leadgen","value":{"leadgen_id":1234567890123456789,"page_id":100200300,"form_id":9876543210987654321,"created_time":1767225500}}]}]}';
       const result = expectOk(parseLeadgenPayload(parseJsonKeepingBigIds(raw)));
       expect(result.changes[0].leadgenId).to.equal('1234567890123456789');
       expect(result.changes[0].formId).to.equal('9876543210987654321');
@@ -134,7 +162,10 @@ describe('meta webhook payload', () => {
     });
 
     it('turns missing ad attribution into nulls (organic and Testing Tool leads)', () => {
-      const body = { object: 'page', entry: [{ id: '555', time: 1767225600, changes: [leadgen({ leadgen_id: '42', page_id: '555', form_id: '9', ad_id: null, adgroup_id: '' })] }] };
+      const body = {
+        object: 'page',
+        entry: [{ id: '555', time: 1767225600, changes: [leadgen({ leadgen_id: '42', page_id: '555', form_id: '9', ad_id: null, adgroup_id: '' })] }],
+      };
       const [change] = expectOk(parseLeadgenPayload(body)).changes;
       expect(change.adId).to.equal(null);
       expect(change.adgroupId).to.equal(null);
@@ -167,7 +198,16 @@ describe('meta webhook payload', () => {
           {
             id: '0',
             time: 1767225600,
-            changes: [leadgen({ ad_id: '444444444', form_id: '444444444444', leadgen_id: '444444444444', created_time: 1767225600, page_id: '444444444444', adgroup_id: '44444444444' })],
+            changes: [
+              leadgen({
+                ad_id: '444444444',
+                form_id: '444444444444',
+                leadgen_id: '444444444444',
+                created_time: 1767225600,
+                page_id: '444444444444',
+                adgroup_id: '44444444444',
+              }),
+            ],
           },
         ],
       };
@@ -177,7 +217,10 @@ describe('meta webhook payload', () => {
     });
 
     it('flags either fake id on its own, and nothing else', () => {
-      const make = (entryId: string, leadgenId: string) => ({ object: 'page', entry: [{ id: entryId, time: 1, changes: [leadgen({ leadgen_id: leadgenId, page_id: '100' })] }] });
+      const make = (entryId: string, leadgenId: string) => ({
+        object: 'page',
+        entry: [{ id: entryId, time: 1, changes: [leadgen({ leadgen_id: leadgenId, page_id: '100' })] }],
+      });
       expect(expectOk(parseLeadgenPayload(make('100', '444444444444'))).changes[0].isDashboardTest).to.equal(true);
       expect(expectOk(parseLeadgenPayload(make('0', '123'))).changes[0].isDashboardTest).to.equal(true);
       expect(expectOk(parseLeadgenPayload(make('100', '123'))).changes[0].isDashboardTest).to.equal(false);
@@ -202,7 +245,20 @@ describe('meta webhook payload', () => {
     });
 
     it('answers ok with no changes for another object type, counting its changes as ignored', () => {
-      const body = { object: 'instagram', entry: [{ id: '17841400000000000', time: 1, changes: [{ field: 'comments', value: {} }, { field: 'mentions', value: {} }] }, { id: '2' }] };
+      const body = {
+        object: 'instagram',
+        entry: [
+          {
+            id: '17841400000000000',
+            time: 1,
+            changes: [
+              { field: 'comments', value: {} },
+              { field: 'mentions', value: {} },
+            ],
+          },
+          { id: '2' },
+        ],
+      };
       const result = expectOk(parseLeadgenPayload(body));
       expect(result.object).to.equal('instagram');
       expect(result.changes).to.deep.equal([]);
@@ -221,16 +277,42 @@ describe('meta webhook payload', () => {
       ['an entry that is not an object', { object: 'page', entry: [7] }, 'entry[0] must be an object (got number)'],
       ['an entry without changes', { object: 'page', entry: [{ id: '1', time: 1 }] }, 'entry[0].changes is missing'],
       ['a change without field', { object: 'page', entry: [{ id: '1', changes: [{ value: {} }] }] }, 'entry[0].changes[0].field is missing'],
-      ['a leadgen value that is not an object', { object: 'page', entry: [{ id: '1', changes: [{ field: 'leadgen', value: [] }] }] }, 'entry[0].changes[0].value must be an object (got an array)'],
+      [
+        'a leadgen value that is not an object',
+        { object: 'page', entry: [{ id: '1', changes: [{ field: 'leadgen', value: [] }] }] },
+        'entry[0].changes[0].value must be an object (got an array)',
+      ],
       [
         'a leadgen change missing leadgen_id in the second entry',
-        { object: 'page', entry: [{ id: '1', changes: [leadgen({ leadgen_id: '5' })] }, { id: '2', changes: [leadgen({ page_id: '2' })] }] },
+        {
+          object: 'page',
+          entry: [
+            { id: '1', changes: [leadgen({ leadgen_id: '5' })] },
+            { id: '2', changes: [leadgen({ page_id: '2' })] },
+          ],
+        },
         'entry[1].changes[0].value.leadgen_id is missing',
       ],
-      ['a non-numeric leadgen_id', { object: 'page', entry: [{ id: '1', changes: [leadgen({ leadgen_id: '../me?x=1' })] }] }, 'entry[0].changes[0].value.leadgen_id must be a numeric id'],
-      ['a fractional leadgen_id', { object: 'page', entry: [{ id: '1', changes: [leadgen({ leadgen_id: 12.5 })] }] }, 'entry[0].changes[0].value.leadgen_id must be a numeric id'],
-      ['a boolean form_id', { object: 'page', entry: [{ id: '1', changes: [leadgen({ leadgen_id: '5', form_id: true })] }] }, 'entry[0].changes[0].value.form_id must be a numeric id (got boolean)'],
-      ['no page id anywhere', { object: 'page', entry: [{ time: 1, changes: [leadgen({ leadgen_id: '5' })] }] }, 'entry[0].changes[0].value.page_id is missing (and entry.id is missing too)'],
+      [
+        'a non-numeric leadgen_id',
+        { object: 'page', entry: [{ id: '1', changes: [leadgen({ leadgen_id: '../me?x=1' })] }] },
+        'entry[0].changes[0].value.leadgen_id must be a numeric id',
+      ],
+      [
+        'a fractional leadgen_id',
+        { object: 'page', entry: [{ id: '1', changes: [leadgen({ leadgen_id: 12.5 })] }] },
+        'entry[0].changes[0].value.leadgen_id must be a numeric id',
+      ],
+      [
+        'a boolean form_id',
+        { object: 'page', entry: [{ id: '1', changes: [leadgen({ leadgen_id: '5', form_id: true })] }] },
+        'entry[0].changes[0].value.form_id must be a numeric id (got boolean)',
+      ],
+      [
+        'no page id anywhere',
+        { object: 'page', entry: [{ time: 1, changes: [leadgen({ leadgen_id: '5' })] }] },
+        'entry[0].changes[0].value.page_id is missing (and entry.id is missing too)',
+      ],
     ];
     for (const [label, body, expected] of cases) {
       it(`reports ${label}`, () => {
@@ -271,6 +353,7 @@ describe('meta webhook payload', () => {
 
     it('leaves integers of 15 digits or fewer, fractions and exponents as numbers', () => {
       const parsed = parseJsonKeepingBigIds('{"a":123456789012345,"b":1767225600,"c":1234567890123456.5,"d":12345678901234567e2,"e":-1.5E-7,"f":0}');
+      // biome-ignore lint/correctness/noPrecisionLoss: the same literals, as the parser must return them
       expect(parsed).to.deep.equal({ a: 123456789012345, b: 1767225600, c: 1234567890123456.5, d: 12345678901234567e2, e: -1.5e-7, f: 0 });
     });
 
@@ -295,7 +378,15 @@ describe('meta webhook payload', () => {
       const text = fc.string({ unit: fc.constantFrom('1', '2', '9', '"', '\\', '/', ' ', 'a', 'é', '\n', '-', '.'), maxLength: 40 });
       const smallNumber = fc.integer({ min: -1_000_000, max: 1_000_000 });
       const value = fc.letrec((tie) => ({
-        node: fc.oneof({ depthSize: 'small' }, text, smallNumber, fc.boolean(), fc.constant(null), fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(text, tie('node'), { maxKeys: 4 })),
+        node: fc.oneof(
+          { depthSize: 'small' },
+          text,
+          smallNumber,
+          fc.boolean(),
+          fc.constant(null),
+          fc.array(tie('node'), { maxLength: 4 }),
+          fc.dictionary(text, tie('node'), { maxKeys: 4 }),
+        ),
       })).node;
       fc.assert(
         fc.property(value, (v) => {

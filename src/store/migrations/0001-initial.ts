@@ -1,8 +1,11 @@
 import { sql, type Kysely } from 'kysely';
 
 // One statement per call: the extended protocol refuses several commands in one.
-async function runStatements(db: Kysely<any>, script: string): Promise<void> {
-  for (const statement of script.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) {
+async function runStatements(db: Kysely<unknown>, script: string): Promise<void> {
+  for (const statement of script
+    .split(/;\s*\n/)
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     await sql.raw(statement).execute(db);
   }
 }
@@ -10,8 +13,10 @@ async function runStatements(db: Kysely<any>, script: string): Promise<void> {
 // Every row belongs to a workspace, except a leadgen event for a page nobody has registered
 // yet: it is kept (never dropped) with workspace_id null and status 'unrouted' until its page
 // is registered.
-export async function up(db: Kysely<any>): Promise<void> {
-  await runStatements(db, `
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await runStatements(
+    db,
+    `
     create table workspaces (
       id uuid primary key default gen_random_uuid(),
       name text not null,
@@ -154,11 +159,15 @@ export async function up(db: Kysely<any>): Promise<void> {
       response_body text
     );
     create index delivery_attempts_delivery on delivery_attempts (delivery_id, attempt);
-  `);
+  `,
+  );
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
-  await runStatements(db, `
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await runStatements(
+    db,
+    `
     drop table if exists delivery_attempts, deliveries, leads, leadgen_events, routes, destinations, pages, workspaces cascade;
-  `);
+  `,
+  );
 }

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 // Form metadata (name and questions; no personal data), kept when a lead of the form is
 // fetched, so mappings and filters have question labels and option keys for every route,
 // including routes that take all of a page's forms.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table forms (
       workspace_id uuid not null references workspaces(id) on delete cascade,
@@ -17,6 +17,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   `.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table if exists forms`.execute(db);
 }

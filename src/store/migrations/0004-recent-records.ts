@@ -4,7 +4,7 @@ import { sql, type Kysely } from 'kysely';
 // phone itself), for CRMs whose search lags behind their creates and costs a scarce budget
 // (see src/store/recent-records.ts). Rows are short-lived: reads ignore old ones, writes delete
 // them.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table connector_recent_records (
       workspace_id uuid not null references workspaces(id) on delete cascade,
@@ -17,6 +17,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   `.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table if exists connector_recent_records`.execute(db);
 }

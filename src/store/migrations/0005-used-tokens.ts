@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 
 // One-time tokens that have been used (an OAuth state, a connect link): stored as SHA-256 hashes
 // until they would have expired anyway, so a replayed one is refused.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table used_tokens (
       token_hash text primary key,
@@ -12,6 +12,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`create index used_tokens_expires_at on used_tokens (expires_at)`.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table if exists used_tokens`.execute(db);
 }
