@@ -129,6 +129,41 @@ export type ConnectorSettingsDeclaration = Record<string, ConnectorSettingDeclar
 /** The parsed settings of a declaration: every key holds a string. */
 export type SettingsOf<D extends ConnectorSettingsDeclaration> = { [K in keyof D]: string };
 
+/**
+ * A typed name for one value a connector keeps in ConnectorMemory. Declare it once, at module
+ * level next to the code that uses it: `const PROPERTIES = memoryKey<CachedProperties>('hubspot.properties')`.
+ * Entries are found by the key object itself; the name is for people reading the code.
+ */
+export interface MemoryKey<T> {
+  readonly name: string;
+  /** Never set: carries T for the type checker (invariantly). */
+  readonly value?: (value: T) => T;
+}
+
+export function memoryKey<T>(name: string): MemoryKey<T> {
+  return { name };
+}
+
+/** Work under way, by id: what ConnectorMemory.shared keeps under its key. */
+export type InFlight<T> = Map<string, Promise<T>>;
+
+/**
+ * What a connector keeps in memory about one destination (field lists, refreshed tokens, work
+ * under way), owned by the App that built the context: two Apps in one process (tests, a
+ * server and a worker) never share it. Lost on restart; not shared with other processes.
+ */
+export interface ConnectorMemory {
+  get<T>(key: MemoryKey<T>): T | undefined;
+  set<T>(key: MemoryKey<T>, value: T): void;
+  delete<T>(key: MemoryKey<T>): void;
+  /**
+   * Runs `work` unless work for the same key and `id` is under way in this memory, in which
+   * case the caller gets that work's promise (concurrent deliveries of a destination share one
+   * token refresh). The entry goes when the work settles, or with delete(key).
+   */
+  shared<T>(key: MemoryKey<InFlight<T>>, work: () => Promise<T>, id?: string): Promise<T>;
+}
+
 /** Everything a connector may use; the network edge and clock are injected for tests. */
 export interface ConnectorContext<Config = Record<string, unknown>, Credentials = Record<string, unknown>, Settings = Record<string, string>> {
   destinationId: string;
@@ -167,6 +202,12 @@ export interface ConnectorContext<Config = Record<string, unknown>, Credentials 
     find(key: string): Promise<string | undefined>;
     save(key: string, externalId: string): Promise<void>;
   };
+  /**
+   * What this App remembers of this destination for this connector, across deliveries (field
+   * lists, refreshed tokens, refreshes under way). Re-authorising the destination hands it to
+   * the manifest's `oauth.forgetCaches`.
+   */
+  memory: ConnectorMemory;
   settings: ConnectorSettings<Settings>;
   now(): number;
 }
@@ -311,8 +352,8 @@ export interface ConnectorOAuth<Config = Record<string, unknown>, Credentials = 
   refresh(input: OAuthRefreshInput<Config, Credentials, Settings>): Promise<Credentials>;
   /** A new destination's name when the connect link gives none, from its credentials. */
   defaultName(credentials: Credentials): string;
-  /** Forgets this process's cached tokens and fields of a destination after it was re-authorised. */
-  forgetCaches?(destinationId: string): Promise<void>;
+  /** Forgets the cached tokens and fields of a destination after it was re-authorised: `memory` is its ctx.memory. */
+  forgetCaches?(memory: ConnectorMemory): Promise<void>;
 }
 
 /**

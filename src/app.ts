@@ -8,6 +8,7 @@ import { KeyRing } from './crypto/key-ring.js';
 import { createGraphClient, type GraphClient } from './meta/graph-client.js';
 import type { GraphForm } from './meta/graph-types.js';
 import { createConnectorLocks, type ConnectorLocks } from './pipeline/connector-locks.js';
+import { createConnectorMemories, type ConnectorMemories } from './pipeline/connector-memory.js';
 import { createQueues, type Queues, type QueueBackendSpec } from './pipeline/queues.js';
 import { openDb, type DbHandle } from './store/db.js';
 import { acquireEmbeddedPostgres, type EmbeddedRole } from './store/embedded-postgres.js';
@@ -27,6 +28,8 @@ export interface App {
   formCache: TtlCache<GraphForm | null>;
   /** The locks behind ctx.withLock and the key that hashes connectors' lock and record keys. */
   connectorLocks: ConnectorLocks;
+  /** What connectors remember of each destination between deliveries (ctx.memory): field lists, refreshed tokens. */
+  connectorMemories: ConnectorMemories;
   close(): Promise<void>;
 }
 
@@ -104,6 +107,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     logger,
     formCache: new TtlCache<GraphForm | null>(FORM_CACHE_TTL_MS),
     connectorLocks: createConnectorLocks(config, keyRing, dbh.url),
+    connectorMemories: createConnectorMemories(),
     async close() {
       await queues.close();
       await dbh.close();

@@ -1,6 +1,17 @@
 // The HubSpot connector: contacts upserted by email (or by Meta's leadgen id when the lead
 // has no email), attribution in LeadRelay's own `lr_` properties, private-app tokens or OAuth.
-import { ConnectorError, isConnectorError, type Connector, type DeliveryRecord, type DeliveryResult, type FieldDescriptor, type FieldType } from '../types.js';
+import {
+  ConnectorError,
+  isConnectorError,
+  memoryKey,
+  type Connector,
+  type ConnectorMemory,
+  type DeliveryRecord,
+  type DeliveryResult,
+  type FieldDescriptor,
+  type FieldType,
+  type InFlight,
+} from '../types.js';
 import {
   createContactProperty,
   createContactPropertyGroup,
@@ -30,24 +41,24 @@ export { classifyHubspotError } from './classify-error.js';
 export { buildContactUpsertInput } from './record.js';
 export * from './manifest.js';
 
-// ---- property list cache (per destination, in memory) ----------------------------------------
+// ---- property list cache (per destination, in ctx.memory) -------------------------------------
 
-const propertyCache = new Map<string, { fetchedAt: number; properties: HubspotProperty[] }>();
-/** When ensureProperties() last completed per destination (epoch ms). */
-const propertiesEnsuredAt = new Map<string, number>();
-const ensuresInFlight = new Map<string, Promise<EnsurePropertiesResult>>();
+const PROPERTY_LIST = memoryKey<{ fetchedAt: number; properties: HubspotProperty[] }>('hubspot.propertyList');
+/** When ensureProperties() last completed for the destination (epoch ms). */
+const PROPERTIES_ENSURED_AT = memoryKey<number>('hubspot.propertiesEnsuredAt');
+const ENSURES_IN_FLIGHT = memoryKey<InFlight<EnsurePropertiesResult>>('hubspot.ensuresInFlight');
 
 /** Drops the cached property list of a destination (after its fields changed, or on re-auth). */
-export function clearFieldCache(destinationId: string): void {
-  propertyCache.delete(destinationId);
-  propertiesEnsuredAt.delete(destinationId);
+export function clearFieldCache(memory: ConnectorMemory): void {
+  memory.delete(PROPERTY_LIST);
+  memory.delete(PROPERTIES_ENSURED_AT);
 }
 
 async function loadProperties(ctx: HubspotContext, options: { fresh: boolean }): Promise<HubspotProperty[]> {
-  const cached = propertyCache.get(ctx.destinationId);
+  const cached = ctx.memory.get(PROPERTY_LIST);
   if (!options.fresh && cached && ctx.now() - cached.fetchedAt < FIELD_CACHE_TTL_MS) return cached.properties;
   const properties = await withAccessToken(ctx, (token) => fetchContactProperties(ctx, token));
-  propertyCache.set(ctx.destinationId, { fetchedAt: ctx.now(), properties });
+  ctx.memory.set(PROPERTY_LIST, { fetchedAt: ctx.now(), properties });
   return properties;
 }
 
@@ -111,10 +122,8 @@ export interface EnsurePropertiesResult {
  * Needs the crm.schemas.contacts.write scope; a 409 means another process created it first.
  * https://developers.hubspot.com/docs/api-reference/crm-properties-v3/guide
  */
-export async function ensureProperties(ctx: HubspotContext): Promise<EnsurePropertiesResult> {
-  const inFlight = ensuresInFlight.get(ctx.destinationId);
-  if (inFlight) return inFlight;
-  const work = (async () => {
+export function ensureProperties(ctx: HubspotContext): Promise<EnsurePropertiesResult> {
+  return ctx.memory.shared(ENSURES_IN_FLIGHT, async () => {
     const properties = await loadProperties(ctx, { fresh: true });
     const existing = new Set(properties.map((p) => p.name));
     const missing = LEADRELAY_PROPERTIES.filter((d) => !existing.has(d.name));
@@ -123,17 +132,11 @@ export async function ensureProperties(ctx: HubspotContext): Promise<EnsurePrope
       for (const definition of missing) {
         await withAccessToken(ctx, (token) => ignoreConflict(createContactProperty(ctx, token, definition, LEADRELAY_PROPERTY_GROUP.name)));
       }
-      propertyCache.delete(ctx.destinationId);
+      ctx.memory.delete(PROPERTY_LIST);
     }
-    propertiesEnsuredAt.set(ctx.destinationId, ctx.now());
+    ctx.memory.set(PROPERTIES_ENSURED_AT, ctx.now());
     return { created: missing.map((d) => d.name) };
-  })();
-  ensuresInFlight.set(ctx.destinationId, work);
-  try {
-    return await work;
-  } finally {
-    ensuresInFlight.delete(ctx.destinationId);
-  }
+  });
 }
 
 async function ignoreConflict(call: Promise<void>): Promise<void> {
@@ -146,7 +149,7 @@ async function ignoreConflict(call: Promise<void>): Promise<void> {
 }
 
 function isEnsuredRecently(ctx: HubspotContext): boolean {
-  const at = propertiesEnsuredAt.get(ctx.destinationId);
+  const at = ctx.memory.get(PROPERTIES_ENSURED_AT);
   return at !== undefined && ctx.now() - at < FIELD_CACHE_TTL_MS;
 }
 
@@ -197,7 +200,7 @@ function asConnectorError(err: unknown): ConnectorError {
 
 /** Checks the token can read the contact schema, and creates LeadRelay's properties if missing. */
 async function verify(ctx: HubspotContext): Promise<void> {
-  clearFieldCache(ctx.destinationId);
+  clearFieldCache(ctx.memory);
   await ensureProperties(ctx);
 }
 

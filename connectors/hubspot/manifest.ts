@@ -160,10 +160,10 @@ export const hubspotManifest: ConnectorManifest<HubspotConfig, HubspotCredential
       return { ...next, ...(hubId !== undefined ? { hubId } : {}) };
     },
     defaultName: (credentials) => (credentials.type === 'oauth' && typeof credentials.hubId === 'string' ? `HubSpot ${credentials.hubId}` : 'HubSpot'),
-    async forgetCaches(destinationId) {
+    async forgetCaches(memory) {
       const { forgetRefreshedTokens, clearFieldCache } = await import('./index.js');
-      forgetRefreshedTokens(destinationId);
-      clearFieldCache(destinationId);
+      forgetRefreshedTokens(memory);
+      clearFieldCache(memory);
     },
   },
   load: async () => (await import('./index.js')).hubspotConnector,

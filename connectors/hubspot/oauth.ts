@@ -4,7 +4,7 @@
 // https://developers.hubspot.com/docs/api-reference/latest/authentication/manage-oauth-tokens
 import axios from 'axios';
 import { z } from 'zod';
-import { ConnectorError, isConnectorError, type ConnectorSettings } from '../types.js';
+import { ConnectorError, isConnectorError, memoryKey, type ConnectorMemory, type ConnectorSettings, type InFlight } from '../types.js';
 import { classifyHubspotError } from './classify-error.js';
 import { networkCodeOf, normaliseBaseUrl, redactSecrets, truncateBody, type HubspotContext } from './client.js';
 import {
@@ -230,24 +230,19 @@ function parseJson(text: string | undefined): unknown {
 
 // ---- access tokens for API calls ------------------------------------------------------------
 
-/** Refreshes of one destination's refresh token that are under way (concurrent deliveries share one). */
-const refreshesInFlight = new Map<string, Promise<HubspotOAuthCredentials>>();
+/** Refreshes of the destination's refresh tokens that are under way, by refresh token (concurrent deliveries share one). */
+const REFRESHES_IN_FLIGHT = memoryKey<InFlight<HubspotOAuthCredentials>>('hubspot.refreshesInFlight');
 /**
- * The latest credentials this process refreshed per destination, with the access token they
+ * The latest credentials this App refreshed for the destination, with the access token they
  * replaced: a delivery that loaded the old credentials before they were saved uses these
  * instead of refreshing again.
  */
-const latestRefreshed = new Map<string, { replacedAccessToken: string; next: HubspotOAuthCredentials }>();
+const LATEST_REFRESHED = memoryKey<{ replacedAccessToken: string; next: HubspotOAuthCredentials }>('hubspot.latestRefreshed');
 
-/** Forgets the in-memory token state (tests; or after a destination is re-authorised). */
-export function forgetRefreshedTokens(destinationId?: string): void {
-  if (destinationId === undefined) {
-    latestRefreshed.clear();
-    refreshesInFlight.clear();
-    return;
-  }
-  latestRefreshed.delete(destinationId);
-  for (const key of refreshesInFlight.keys()) if (key.startsWith(`${destinationId}\u0000`)) refreshesInFlight.delete(key);
+/** Forgets a destination's in-memory token state (after it is re-authorised). */
+export function forgetRefreshedTokens(memory: ConnectorMemory): void {
+  memory.delete(LATEST_REFRESHED);
+  memory.delete(REFRESHES_IN_FLIGHT);
 }
 
 function isNearExpiry(credentials: HubspotOAuthCredentials, now: number): boolean {
@@ -257,7 +252,7 @@ function isNearExpiry(credentials: HubspotOAuthCredentials, now: number): boolea
 function currentOAuthCredentials(ctx: HubspotContext): HubspotOAuthCredentials | undefined {
   const creds = ctx.credentials;
   if (creds.type !== 'oauth') return undefined;
-  const memo = latestRefreshed.get(ctx.destinationId);
+  const memo = ctx.memory.get(LATEST_REFRESHED);
   if (memo && memo.replacedAccessToken === creds.accessToken && !isNearExpiry(memo.next, ctx.now())) return memo.next;
   return creds;
 }
@@ -282,30 +277,25 @@ async function getAccessTokenAfterUnauthorized(ctx: HubspotContext, rejectedAcce
   return (await refreshAndSave(ctx, current)).accessToken;
 }
 
-async function refreshAndSave(ctx: HubspotContext, current: HubspotOAuthCredentials): Promise<HubspotOAuthCredentials> {
-  const key = `${ctx.destinationId}\u0000${current.refreshToken}`;
-  const inFlight = refreshesInFlight.get(key);
-  if (inFlight) return inFlight;
-  const work = (async () => {
-    const refreshed = await refreshAccessToken({ settings: ctx.settings, refreshToken: current.refreshToken, now: ctx.now() });
-    const hubId = refreshed.hubId ?? current.hubId;
-    const next: HubspotOAuthCredentials = { ...refreshed, ...(hubId !== undefined ? { hubId } : {}) };
-    latestRefreshed.set(ctx.destinationId, { replacedAccessToken: current.accessToken, next });
-    try {
-      await ctx.saveCredentials(next);
-    } catch {
-      // Without the save the next process would refresh again; HubSpot keeps the refresh
-      // token valid, so this is a retry, not a re-authorisation.
-      throw new ConnectorError({ kind: 'retryable', reason: 'hubspot_credentials_save_failed' });
-    }
-    return next;
-  })();
-  refreshesInFlight.set(key, work);
-  try {
-    return await work;
-  } finally {
-    refreshesInFlight.delete(key);
-  }
+function refreshAndSave(ctx: HubspotContext, current: HubspotOAuthCredentials): Promise<HubspotOAuthCredentials> {
+  return ctx.memory.shared(
+    REFRESHES_IN_FLIGHT,
+    async () => {
+      const refreshed = await refreshAccessToken({ settings: ctx.settings, refreshToken: current.refreshToken, now: ctx.now() });
+      const hubId = refreshed.hubId ?? current.hubId;
+      const next: HubspotOAuthCredentials = { ...refreshed, ...(hubId !== undefined ? { hubId } : {}) };
+      ctx.memory.set(LATEST_REFRESHED, { replacedAccessToken: current.accessToken, next });
+      try {
+        await ctx.saveCredentials(next);
+      } catch {
+        // Without the save the next process would refresh again; HubSpot keeps the refresh
+        // token valid, so this is a retry, not a re-authorisation.
+        throw new ConnectorError({ kind: 'retryable', reason: 'hubspot_credentials_save_failed' });
+      }
+      return next;
+    },
+    current.refreshToken,
+  );
 }
 
 /**

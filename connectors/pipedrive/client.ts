@@ -7,7 +7,7 @@
 // failure into a ConnectorError. It never attaches axios errors as causes: they carry the
 // request config, which holds the token.
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
-import { ConnectorError, type ConnectorContext } from '../types.js';
+import { ConnectorError, memoryKey, type ConnectorContext, type InFlight } from '../types.js';
 import { networkCodeOf } from '../../src/util/classify.js';
 import { classifyPipedriveError, readPipedriveMessage } from './classify-error.js';
 import {
@@ -86,31 +86,26 @@ function buildUrl(base: string, path: string, query: Record<string, QueryValue> 
 }
 
 /**
- * Refreshes in flight, per destination: concurrent deliveries to one destination share one
+ * The destination's refresh under way: concurrent deliveries to one destination share one
  * refresh instead of racing to the token endpoint.
  */
-const refreshesInFlight = new Map<string, Promise<PipedriveOAuthCredentials>>();
+const REFRESH_IN_FLIGHT = memoryKey<InFlight<PipedriveOAuthCredentials>>('pipedrive.refreshInFlight');
 
 export function createPipedriveClient(ctx: PipedriveContext, http: AxiosInstance = axios.create()): PipedriveClient {
   let credentials: PipedriveCredentials = ctx.credentials;
   let hasRetriedAfter401 = false;
 
   async function refresh(current: PipedriveOAuthCredentials): Promise<void> {
-    let pending = refreshesInFlight.get(ctx.destinationId);
-    if (!pending) {
-      pending = (async () => {
-        const next = await refreshAccessToken(
-          ctx.settings.connector,
-          { refreshToken: current.refreshToken },
-          { timeoutMs: ctx.settings.timeoutMs, now: ctx.now() },
-        );
-        // Store at once: the refresh token may have rotated, and the old access token is dead.
-        await ctx.saveCredentials(next);
-        return next;
-      })().finally(() => refreshesInFlight.delete(ctx.destinationId));
-      refreshesInFlight.set(ctx.destinationId, pending);
-    }
-    credentials = await pending;
+    credentials = await ctx.memory.shared(REFRESH_IN_FLIGHT, async () => {
+      const next = await refreshAccessToken(
+        ctx.settings.connector,
+        { refreshToken: current.refreshToken },
+        { timeoutMs: ctx.settings.timeoutMs, now: ctx.now() },
+      );
+      // Store at once: the refresh token may have rotated, and the old access token is dead.
+      await ctx.saveCredentials(next);
+      return next;
+    });
   }
 
   async function send(req: PipedriveRequest): Promise<AxiosResponse<string>> {

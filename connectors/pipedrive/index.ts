@@ -36,8 +36,8 @@
 // left archived and unchanged, and the delivery is done with it as its record ('updated': the
 // lead existed before; a DeliveryResult has no "unchanged").
 import { z } from 'zod';
-import type { Connector, DeliveryRecord, DeliveryResult, FieldDescriptor } from '../types.js';
-import { ConnectorError } from '../types.js';
+import type { Connector, ConnectorMemory, DeliveryRecord, DeliveryResult, FieldDescriptor } from '../types.js';
+import { ConnectorError, memoryKey } from '../types.js';
 import { derivePersonKey } from '../person-key.js';
 import { createPipedriveClient, unexpectedResponse, type PipedriveClient, type PipedriveContext, type PipedriveResponse } from './client.js';
 import {
@@ -64,11 +64,11 @@ const PAGE_SIZE = 500;
 // Field catalog, cached per destination
 // ---------------------------------------------------------------------------------------------
 
-const fieldCache = new Map<string, { fetchedAt: number; catalog: PipedriveFieldCatalog }>();
+const FIELD_CATALOG = memoryKey<{ fetchedAt: number; catalog: PipedriveFieldCatalog }>('pipedrive.fieldCatalog');
 
 /** Forget a destination's cached Pipedrive fields (after the marketer adds a field, or reconnects). */
-export function clearFieldCache(destinationId: string): void {
-  fieldCache.delete(destinationId);
+export function clearFieldCache(memory: ConnectorMemory): void {
+  memory.delete(FIELD_CATALOG);
 }
 
 const startPagingSchema = z.looseObject({ more_items_in_collection: z.boolean().nullish(), next_start: z.number().nullish() });
@@ -132,10 +132,10 @@ async function fetchFieldCatalog(client: PipedriveClient): Promise<PipedriveFiel
 }
 
 async function loadFieldCatalog(ctx: PipedriveContext, client: PipedriveClient): Promise<PipedriveFieldCatalog> {
-  const cached = fieldCache.get(ctx.destinationId);
+  const cached = ctx.memory.get(FIELD_CATALOG);
   if (cached && ctx.now() - cached.fetchedAt < PIPEDRIVE_FIELD_CACHE_TTL_MS) return cached.catalog;
   const catalog = await fetchFieldCatalog(client);
-  fieldCache.set(ctx.destinationId, { fetchedAt: ctx.now(), catalog });
+  ctx.memory.set(FIELD_CATALOG, { fetchedAt: ctx.now(), catalog });
   return catalog;
 }
 

@@ -149,8 +149,8 @@ export const pipedriveManifest: ConnectorManifest<PipedriveConfig, PipedriveCred
       const company = credentials.type === 'oauth' ? /^https:\/\/([a-z0-9-]+)\.pipedrive\.com$/i.exec(credentials.apiDomain)?.[1] : undefined;
       return company ? `Pipedrive (${company})` : 'Pipedrive';
     },
-    async forgetCaches(destinationId) {
-      (await import('./index.js')).clearFieldCache(destinationId);
+    async forgetCaches(memory) {
+      (await import('./index.js')).clearFieldCache(memory);
     },
   },
   load: async () => (await import('./index.js')).pipedriveConnector,

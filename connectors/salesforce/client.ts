@@ -8,7 +8,7 @@
 //   from the `refresh` event at once.
 // https://jsforce.github.io/document/#access-token-refresh
 import type { Connection, ConnectionConfig, HttpRequest, HttpRequestOptions, StreamPromise, TokenResponse } from 'jsforce';
-import { ConnectorError, isConnectorError, type ConnectorContext } from '../types.js';
+import { ConnectorError, isConnectorError, memoryKey, type ConnectorContext, type ConnectorMemory } from '../types.js';
 import { classifySalesforceError } from './classify-error.js';
 import {
   FIELD_CACHE_TTL_MS,
@@ -134,8 +134,7 @@ function openSalesforceSession(ctx: SalesforceContext, RecordingConnection: Reco
       return;
     }
     refreshes += 1;
-    refreshAccessTokenShared({
-      destinationId: ctx.destinationId,
+    refreshAccessTokenShared(ctx.memory, {
       loginUrl,
       clientId: sf.clientId,
       clientSecret: sf.clientSecret,
@@ -250,7 +249,7 @@ interface CachedDescribe {
   describe: Promise<SalesforceDescribe>;
 }
 
-const describeCache = new Map<string, CachedDescribe>();
+const DESCRIBE = memoryKey<CachedDescribe>('salesforce.describe');
 
 /**
  * The destination's object describe, reused for FIELD_CACHE_TTL_MS (deliveries need its
@@ -259,7 +258,7 @@ const describeCache = new Map<string, CachedDescribe>();
 export function describeSObject(ctx: SalesforceContext, session: SalesforceSession, opts: { isFresh?: boolean } = {}): Promise<SalesforceDescribe> {
   const sobject = session.config.sobject;
   const nowMs = ctx.now();
-  const hit = describeCache.get(ctx.destinationId);
+  const hit = ctx.memory.get(DESCRIBE);
   if (!opts.isFresh && hit && hit.sobject === sobject && nowMs - hit.loadedAtMs < FIELD_CACHE_TTL_MS) return hit.describe;
 
   const entry: CachedDescribe = {
@@ -273,16 +272,16 @@ export function describeSObject(ctx: SalesforceContext, session: SalesforceSessi
         return parsed.data;
       }),
   };
-  describeCache.set(ctx.destinationId, entry);
+  ctx.memory.set(DESCRIBE, entry);
   entry.describe.catch(() => {
-    if (describeCache.get(ctx.destinationId) === entry) describeCache.delete(ctx.destinationId);
+    if (ctx.memory.get(DESCRIBE) === entry) ctx.memory.delete(DESCRIBE);
   });
   return entry.describe;
 }
 
-/** Forgets a destination's describe (after its settings change, or between tests). */
-export function clearFieldCache(destinationId: string): void {
-  describeCache.delete(destinationId);
+/** Forgets a destination's describe (after its settings change, or on re-auth). */
+export function clearFieldCache(memory: ConnectorMemory): void {
+  memory.delete(DESCRIBE);
 }
 
 function parseOrPark<T>(

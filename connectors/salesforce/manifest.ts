@@ -240,10 +240,10 @@ export const salesforceManifest: ConnectorManifest<SalesforceConfig, SalesforceC
         return 'Salesforce';
       }
     },
-    async forgetCaches(destinationId) {
+    async forgetCaches(memory) {
       const { forgetSharedRefreshes, clearFieldCache } = await import('./index.js');
-      forgetSharedRefreshes(destinationId);
-      clearFieldCache(destinationId);
+      forgetSharedRefreshes(memory);
+      clearFieldCache(memory);
     },
   },
   load: async () => (await import('./index.js')).salesforceConnector,

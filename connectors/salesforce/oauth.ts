@@ -10,7 +10,7 @@
 // the request; see client.ts.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ConnectorError } from '../types.js';
+import { ConnectorError, memoryKey, type ConnectorMemory } from '../types.js';
 import { classifySalesforceError } from './classify-error.js';
 import { SALESFORCE_AUTHORIZE_PATH, SALESFORCE_SCOPES, SALESFORCE_TOKEN_PATH, type SalesforceCredentials } from './manifest.js';
 
@@ -200,21 +200,27 @@ interface SharedRefresh {
   settledAtMs?: number;
 }
 
-const sharedRefreshes = new Map<string, SharedRefresh>();
+/** The destination's refreshes, by a hash of the refresh token they used (the map holds no second copy of the secret). */
+const SHARED_REFRESHES = memoryKey<Map<string, SharedRefresh>>('salesforce.sharedRefreshes');
 
 /**
- * refreshAccessToken, but at most one call per destination and refresh token at a time in this
- * process, and a successful answer is handed to later callers with the same (now possibly spent)
- * refresh token for REFRESH_REUSE_MS. Failures are not remembered.
+ * refreshAccessToken, but at most one call per destination (whose ctx.memory this is) and
+ * refresh token at a time, and a successful answer is handed to later callers with the same
+ * (now possibly spent) refresh token for REFRESH_REUSE_MS. Failures are not remembered.
  */
-export function refreshAccessTokenShared(input: RefreshAccessTokenInput & { destinationId: string; nowMs: number }): Promise<SalesforceTokenResponse> {
+export function refreshAccessTokenShared(memory: ConnectorMemory, input: RefreshAccessTokenInput & { nowMs: number }): Promise<SalesforceTokenResponse> {
+  let sharedRefreshes = memory.get(SHARED_REFRESHES);
+  if (!sharedRefreshes) {
+    sharedRefreshes = new Map();
+    memory.set(SHARED_REFRESHES, sharedRefreshes);
+  }
   for (const [key, entry] of sharedRefreshes) {
     if (entry.settledAtMs !== undefined && input.nowMs - entry.settledAtMs > REFRESH_REUSE_MS) sharedRefreshes.delete(key);
   }
-  // Keyed by a hash so the map holds no second copy of the secret.
-  const key = `${input.destinationId}:${createHash('sha256').update(input.refreshToken).digest('hex')}`;
+  const key = createHash('sha256').update(input.refreshToken).digest('hex');
   const existing = sharedRefreshes.get(key);
   if (existing) return existing.promise;
+  const refreshes = sharedRefreshes;
   const entry: SharedRefresh = {
     promise: refreshAccessToken(input).then(
       (res) => {
@@ -222,7 +228,7 @@ export function refreshAccessTokenShared(input: RefreshAccessTokenInput & { dest
         return res;
       },
       (err: unknown) => {
-        sharedRefreshes.delete(key);
+        if (refreshes.get(key) === entry) refreshes.delete(key);
         throw err;
       },
     ),
@@ -231,11 +237,9 @@ export function refreshAccessTokenShared(input: RefreshAccessTokenInput & { dest
   return entry.promise;
 }
 
-/** Forgets shared refresh answers (tests; or after a destination is re-authorised). */
-export function forgetSharedRefreshes(destinationId?: string): void {
-  for (const key of sharedRefreshes.keys()) {
-    if (destinationId === undefined || key.startsWith(`${destinationId}:`)) sharedRefreshes.delete(key);
-  }
+/** Forgets a destination's shared refresh answers (after it is re-authorised). */
+export function forgetSharedRefreshes(memory: ConnectorMemory): void {
+  memory.delete(SHARED_REFRESHES);
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

@@ -361,7 +361,7 @@ async function reauthoriseDestination(
     await repo.updateDestinationCredentials(trx, destinationId, encryptCredentials(app, destinationId, credentials), true);
     await repo.setDestinationRateLimit(trx, destinationId, null);
   });
-  await connector.oauth.forgetCaches?.(destinationId).catch(() => undefined);
+  await connector.oauth.forgetCaches?.(app.connectorMemories.of(connector.id, destinationId)).catch(() => undefined);
   try {
     return await resumeDestination(app, destinationId);
   } catch (err) {

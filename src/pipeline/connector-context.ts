@@ -1,6 +1,7 @@
 // Builds the context a connector gets for one destination: decrypted credentials, a way to
 // store refreshed ones at once (re-encrypted), per-delivery state, a lock shared by every worker
-// process and recently resolved records (for CRMs without an upsert), settings from config.
+// process and recently resolved records (for CRMs without an upsert), the App's memory of the
+// destination, settings from config.
 import { createHmac } from 'node:crypto';
 import type { App } from '../app.js';
 import { ConnectorError, type ConnectorContext, type ConnectorSettings } from '../../connectors/types.js';
@@ -89,6 +90,7 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
       find: (key) => findRecentRecord(app.db, recentRecordKey(key), RECENT_RECORD_TTL_MS),
       save: (key, externalId) => saveRecentRecord(app.db, recentRecordKey(key), externalId, RECENT_RECORD_TTL_MS),
     },
+    memory: app.connectorMemories.of(dest.type, dest.id),
     settings: connectorSettings(app, dest.type),
     now: () => Date.now(),
   };

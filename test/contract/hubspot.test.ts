@@ -9,7 +9,6 @@ import {
   buildContactUpsertInput,
   clearFieldCache,
   exchangeCode,
-  forgetRefreshedTokens,
   hubspotConnector,
   LEADRELAY_PROPERTIES,
   type HubspotConfig,
@@ -40,7 +39,7 @@ const SECRETS = [PAT, OLD_ACCESS, NEW_ACCESS, REFRESH, testCrmSettings.hubspot.c
 type HubspotTestContext = ConnectorContext<HubspotConfig, HubspotCredentials, HubspotSettings> & { saved: HubspotCredentials[] };
 
 let destinationCount = 0;
-/** Every context gets its own destination: the field cache and token memo are per destination. */
+/** Every context gets its own destination: its own id and a fresh ctx.memory (field cache, token memo). */
 function makeContext(
   credentials: HubspotCredentials = { type: 'private_app', accessToken: PAT },
   config: HubspotConfig = {},
@@ -190,7 +189,6 @@ describe('hubspot connector (nock)', () => {
   afterEach(() => {
     const pending = nock.pendingMocks();
     nock.cleanAll();
-    forgetRefreshedTokens();
     expect(pending, 'every arranged HubSpot call was made').to.deep.equal([]);
   });
   after(() => {
@@ -550,7 +548,9 @@ describe('hubspot connector (nock)', () => {
       nock(API).matchHeader('authorization', `Bearer ${NEW_ACCESS}`).post(UPSERT_PATH).times(2).reply(200, upsertAnswer('6', false));
       const first = makeContext(oauthCredentials(NOW + 60_000));
       const second = makeContext(oauthCredentials(NOW + 60_000));
+      // One destination in one App: the same id and the same memory.
       second.destinationId = first.destinationId;
+      second.memory = first.memory;
       await Promise.all([recordingConnector.deliver(first, makeSampleRecord()), recordingConnector.deliver(second, makeSampleRecord())]);
       expect(first.saved.length + second.saved.length).to.equal(1);
     });
@@ -751,7 +751,7 @@ describe('hubspot connector (nock)', () => {
       // Served from the cache: no second interceptor exists.
       expect((await recordingConnector.describeFields(ctx)).map((f) => f.key)).to.deep.equal(['email']);
 
-      clearFieldCache(ctx.destinationId);
+      clearFieldCache(ctx.memory);
       nock(API)
         .get(PROPERTIES_PATH)
         .query(true)
@@ -848,7 +848,6 @@ describe('hubspot connector against the loopback fake', () => {
     fake = await startFakeHubspot({ accessTokens: [PAT], refreshTokens: [REFRESH], portalId: 4242 });
   });
   afterEach(async () => {
-    forgetRefreshedTokens();
     await fake.close();
   });
 

@@ -28,15 +28,13 @@ const settings = {
 
 type TestContext = ReturnType<typeof makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>>;
 
-function makeContext(opts: { config?: PipedriveConfig; credentials?: PipedriveCredentials; destinationId?: string } = {}): TestContext {
-  const ctx = makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>({
+function makeContext(opts: { config?: PipedriveConfig; credentials?: PipedriveCredentials } = {}): TestContext {
+  return makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>({
     config: opts.config ?? {},
     credentials: opts.credentials ?? { type: 'api_token', apiToken: TOKEN, companyDomain: 'acme' },
     settings,
     now: () => NOW,
   });
-  if (opts.destinationId) ctx.destinationId = opts.destinationId;
-  return ctx;
 }
 
 /** A scope that insists on our API token. */
@@ -510,8 +508,7 @@ describe('pipedrive (nock)', () => {
       const personHash = 'a'.repeat(40);
       const leadHash = 'b'.repeat(40);
       const setHash = 'c'.repeat(40);
-      const ctx = makeContext({ destinationId: 'd-custom-fields' });
-      clearFieldCache(ctx.destinationId);
+      const ctx = makeContext();
       api()
         .get('/api/v2/personFields')
         .query({ include_fields: 'required_fields', limit: '500' })
@@ -760,8 +757,7 @@ describe('pipedrive (nock)', () => {
       const hashA = '1'.repeat(40);
       const hashB = '2'.repeat(40);
       const hashC = '3'.repeat(40);
-      const ctx = makeContext({ destinationId: 'd-describe' });
-      clearFieldCache(ctx.destinationId);
+      const ctx = makeContext();
       api()
         .get('/api/v2/personFields')
         .query({ include_fields: 'required_fields', limit: '500' })
@@ -822,7 +818,7 @@ describe('pipedrive (nock)', () => {
       const again = await pipedriveConnector.describeFields(ctx);
       expect(again).to.deep.equal(fields);
 
-      clearFieldCache(ctx.destinationId);
+      clearFieldCache(ctx.memory);
       api()
         .get('/api/v2/personFields')
         .query(true)
@@ -906,7 +902,7 @@ describe('pipedrive against the loopback fake', () => {
   });
 
   function fakeContext(credentials: PipedriveCredentials = { type: 'api_token', apiToken: 'fake-token-1' }): TestContext {
-    const ctx = makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>({
+    return makeTestContext<PipedriveConfig, PipedriveCredentials, PipedriveSettings>({
       config: { ownerId: 5 },
       credentials,
       settings: {
@@ -914,8 +910,6 @@ describe('pipedrive against the loopback fake', () => {
         connector: { apiUrl: fake.url, oauthUrl: fake.url, clientId: fake.oauth.clientId, clientSecret: fake.oauth.clientSecret },
       },
     });
-    ctx.destinationId = `fake-${Math.random()}`;
-    return ctx;
   }
 
   it('creates once, then updates on a repeat with or without the ledger', async () => {

@@ -8,7 +8,6 @@ import {
   buildAuthorizeUrl,
   clearFieldCache,
   exchangeCode,
-  forgetSharedRefreshes,
   salesforceConfigSchema,
   salesforceConnector,
   type SalesforceConfig,
@@ -44,7 +43,7 @@ type SalesforceTestContext = ConnectorContext<SalesforceConfig, SalesforceCreden
 };
 
 let destinationCount = 0;
-/** Every context gets its own destination id: the describe cache is per destination. */
+/** Every context gets its own destination: its own id and a fresh ctx.memory (describe cache, shared refreshes). */
 function makeContext(
   config: Partial<SalesforceConfig> = { externalIdField: 'FB_Lead_Id__c' },
   credentials: SalesforceCredentials = { accessToken: ACCESS, refreshToken: REFRESH, instanceUrl: INSTANCE },
@@ -185,7 +184,6 @@ describe('salesforce connector (nock)', () => {
   afterEach(() => {
     const pending = nock.pendingMocks();
     nock.cleanAll();
-    forgetSharedRefreshes();
     expect(pending, 'every arranged Salesforce call was made').to.deep.equal([]);
   });
   after(() => {
@@ -491,7 +489,7 @@ describe('salesforce connector (nock)', () => {
       nowMs += 5 * 60_000 + 1;
       describeOk();
       await recordingConnector.describeFields(ctx);
-      clearFieldCache(ctx.destinationId);
+      clearFieldCache(ctx.memory);
       describeOk();
       await recordingConnector.describeFields(ctx);
     });
@@ -572,7 +570,9 @@ describe('salesforce connector (nock)', () => {
     it('shares one refresh between deliveries of the same destination holding the same refresh token', async () => {
       const first = makeContext();
       const second = makeContext();
+      // One destination in one App: the same id and the same memory.
       second.destinationId = first.destinationId;
+      second.memory = first.memory;
       describeOk();
       instance()
         .patch(UPSERT)
@@ -789,7 +789,6 @@ describe('salesforce connector against the loopback fake', () => {
     fake = await startFakeSalesforce({ clientId: 'sf-client', clientSecret: 'sf-secret', rotateRefreshTokens: true });
   });
   afterEach(async () => {
-    forgetSharedRefreshes();
     await fake.close();
   });
 

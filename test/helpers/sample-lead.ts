@@ -1,6 +1,7 @@
 // Sample canonical leads and delivery records for tests.
 import { CANONICAL_SCHEMA_VERSION, type CanonicalLead } from '../../src/lead/canonical.js';
-import type { ConnectorContext, ConnectorSettings, DeliveryRecord } from '../../connectors/types.js';
+import type { ConnectorContext, ConnectorMemory, ConnectorSettings, DeliveryRecord } from '../../connectors/types.js';
+import { createConnectorMemory } from '../../src/pipeline/connector-memory.js';
 import { KeyedMutex } from '../../src/util/keyed-mutex.js';
 
 export function makeSampleLead(overrides: Partial<CanonicalLead> = {}): CanonicalLead {
@@ -68,21 +69,25 @@ export const testCrmSettings = {
 
 /**
  * What the contexts of one destination share, in memory: its locks and its recent records (in
- * the program, PostgreSQL holds both). Pass one to several makeTestContext calls to model
- * concurrent deliveries to one destination.
+ * the program, PostgreSQL holds both), and ctx.memory (in the program, the App's). Pass one to
+ * several makeTestContext calls to model concurrent deliveries to one destination in one App.
  */
 export interface TestDestinationState {
   locks: KeyedMutex;
   recentRecords: Map<string, string>;
   /** Every key withLock was called with, in order. */
   lockKeys: string[];
+  memory: ConnectorMemory;
 }
 
 export function makeTestDestinationState(): TestDestinationState {
-  return { locks: new KeyedMutex(), recentRecords: new Map(), lockKeys: [] };
+  return { locks: new KeyedMutex(), recentRecords: new Map(), lockKeys: [], memory: createConnectorMemory() };
 }
 
-/** An in-memory context: saved credentials and state are kept on the returned object for assertions. */
+/**
+ * An in-memory context: saved credentials and state are kept on the returned object for assertions.
+ * Its ctx.memory is its destination's (default: a fresh one), so no test sees another's cached fields or tokens.
+ */
 export function makeTestContext<C, K, S = Record<string, string>>(opts: {
   config: C;
   credentials: K;
@@ -120,6 +125,7 @@ export function makeTestContext<C, K, S = Record<string, string>>(opts: {
         destination.recentRecords.set(key, externalId);
       },
     },
+    memory: destination.memory,
     settings: { ...testConnectorSettings, ...(opts.settings ?? {}) } as ConnectorSettings<S>,
     now: opts.now ?? (() => Date.now()),
   };
