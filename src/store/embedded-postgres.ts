@@ -235,12 +235,16 @@ function run(cmd: string, args: string[], opts: ExecFileOptions): Promise<string
   });
 }
 
-/** Lets the postgres user reach its directory when LeadRelay runs as root (mkdtemp dirs are 0700). */
-function openPathFor(dir: string, ids: { uid: number; gid: number }) {
+/**
+ * Lets the postgres user reach its directory when LeadRelay runs as root (mkdtemp dirs are 0700):
+ * adds search permission (o+x, not read) to each parent that lacks it, and says so.
+ */
+function openPathFor(dir: string, ids: { uid: number; gid: number }, log: (m: string) => void) {
   for (let d = dir; d !== dirname(d); d = dirname(d)) {
     const st = statSync(d);
-    if (st.uid === ids.uid) continue;
-    if ((st.mode & 0o001) === 0) chmodSync(d, st.mode | 0o011);
+    if (st.uid === ids.uid || (st.mode & 0o001) !== 0) continue;
+    chmodSync(d, st.mode | 0o001);
+    log(`made ${d} searchable by others (o+x) so the postgres user can reach ${dir}`);
   }
 }
 
@@ -254,7 +258,7 @@ async function initialise(bin: Binaries, p: Paths, ids: { uid: number; gid: numb
   if (ids) {
     chownSync(p.pgdata, ids.uid, ids.gid);
     chownSync(pwfile, ids.uid, ids.gid);
-    openPathFor(p.root, ids);
+    openPathFor(p.root, ids, log);
   }
   try {
     await run(
@@ -267,13 +271,13 @@ async function initialise(bin: Binaries, p: Paths, ids: { uid: number; gid: numb
   }
 }
 
-async function startServer(bin: Binaries, p: Paths, port: number, ids: { uid: number; gid: number } | null): Promise<number> {
+async function startServer(bin: Binaries, p: Paths, port: number, ids: { uid: number; gid: number } | null, log: (m: string) => void): Promise<number> {
   const chosen = port || (await findFreePort());
   if (ids) {
     // The log file is written by the postmaster.
     if (!existsSync(p.logFile)) writeFileSync(p.logFile, '');
     chownSync(p.logFile, ids.uid, ids.gid);
-    openPathFor(p.root, ids);
+    openPathFor(p.root, ids, log);
   }
   // Small, durable defaults for one program on one machine; TCP on loopback only, no socket file.
   const serverOptions = [
@@ -330,7 +334,7 @@ export async function acquireEmbeddedPostgres(opts: EmbeddedPostgresOptions): Pr
       if (running) return { port: running.port, isStarter: false };
       if (!existsSync(join(p.pgdata, 'PG_VERSION'))) await initialise(bin, p, ids, log);
       const t0 = Date.now();
-      const port = await startServer(bin, p, opts.port ?? 0, ids);
+      const port = await startServer(bin, p, opts.port ?? 0, ids, log);
       log(`embedded PostgreSQL started on 127.0.0.1:${port} in ${Date.now() - t0} ms (${p.pgdata})`);
       return { port, isStarter: true };
     } catch (err) {
