@@ -1,0 +1,169 @@
+// `leadrelay destinations add|reauth|check|list` (`connect` is in ../connect.ts). Their flags
+// come from the connector manifests, which are light; the connectors themselves load when a command runs.
+import { type Command, Option } from 'commander';
+import { getManifest, listManifests, loadConnector } from '../../../connectors/index.js';
+import type { ConnectorManifest } from '../../../connectors/types.js';
+import type { App } from '../../app.js';
+import { type CommandDeps, iso, print, printJson, requireWorkspace, UsageError, warn } from '../command-kit.js';
+import { checkOutboundUrl, describeIssues, destinationInputFromFlags, flagValuesOf, outboundUrlsOf, reauthInputFromFlags } from '../destination-input.js';
+
+/**
+ * Puts every URL of a destination config that delivery will call through the outbound guard,
+ * under the operator's policy; throws (one line) what delivery would refuse, returns warnings.
+ */
+async function checkDestinationUrls(
+  app: App,
+  manifest: ConnectorManifest,
+  config: Record<string, unknown>,
+  label?: (flag: string) => string,
+): Promise<string[]> {
+  const warnings: string[] = [];
+  for (const { flag, url } of outboundUrlsOf(manifest, config)) {
+    const r = await checkOutboundUrl(label ? label(flag) : flag, url, {
+      allowPrivateDestinations: app.config.allowPrivateDestinations,
+      timeoutMs: app.config.delivery.timeoutMs,
+    });
+    if (r.warning) warnings.push(r.warning);
+  }
+  return warnings;
+}
+
+export function registerDestinationCommands(program: Command, { withApp }: CommandDeps): void {
+  const dests = program.command('destinations').description(
+    `where leads go: ${listManifests()
+      .map((m) => m.id)
+      .join(', ')}`,
+  );
+  // Every connector's flags (its manifest's cli.inputs); one flag serves each connector that names it.
+  const destinationOptions = (c: Command) => {
+    c.option('--name <name>', 'display name');
+    const helpByFlag = new Map<string, string[]>();
+    for (const m of listManifests())
+      for (const input of m.cli.inputs) helpByFlag.set(input.flag, [...(helpByFlag.get(input.flag) ?? []), `${m.id}: ${input.description}`]);
+    for (const [flag, help] of helpByFlag) c.option(`--${flag} <${flag.split('-').pop()}>`, help.join('; '));
+    return c;
+  };
+  destinationOptions(
+    dests
+      .command('add')
+      .description('add a destination and print its id')
+      .requiredOption('--workspace <id>', 'workspace id')
+      .addOption(new Option('--type <type>', 'destination type').choices(listManifests().map((m) => m.id)).makeOptionMandatory()),
+  ).action((o: { workspace: string; type: string; name?: string } & Record<string, unknown>) =>
+    withApp({ queues: false }, async (app, { repo, connectorContext }) => {
+      await requireWorkspace(app, repo, o.workspace);
+      const manifest = getManifest(o.type);
+      const input = destinationInputFromFlags(manifest, flagValuesOf(manifest, o), o.name);
+      // The delivery rules first: they also name a malformed --url.
+      const warnings = await checkDestinationUrls(app, manifest, input.config);
+      const config = manifest.configSchema.safeParse(input.config);
+      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
+      const creds = manifest.credentialsSchema.safeParse(input.credentials);
+      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(manifest, 'credentials', creds.error.issues)}`);
+      const dest = await repo.createDestination(app.db, {
+        workspaceId: o.workspace,
+        type: o.type,
+        name: input.name,
+        config: config.data as Record<string, unknown>,
+        credentialsEnvelope: null,
+      });
+      await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
+      print(dest.id);
+      warnings.forEach(warn);
+    }),
+  );
+  destinationOptions(
+    dests
+      .command('reauth <destinationId>')
+      .description(
+        "replace a destination's credentials and resume its parked deliveries, in order: config flags given (e.g. --url) replace their stored values, " +
+          'optional credentials left out (e.g. --secret) are kept, and URLs are checked as on add',
+      ),
+  ).action((id: string, o: Record<string, unknown>) =>
+    withApp({}, async (app, { repo, replay, connectorContext }) => {
+      const dest = await repo.findDestination(app.db, id);
+      if (!dest) throw new UsageError(`destination "${id}" not found`);
+      const manifest = getManifest(dest.type);
+      const values = flagValuesOf(manifest, o);
+      const input = reauthInputFromFlags(manifest, values, (dest.config ?? {}) as Record<string, unknown>);
+      // Today's rules apply to the URLs the resumed deliveries will use, new or stored.
+      const isGiven = (flag: string) => values[flag.replace(/^--/, '')] !== undefined;
+      const warnings = await checkDestinationUrls(app, manifest, input.config, (flag) =>
+        isGiven(flag) ? flag : `the stored ${flag} (give a new one with ${flag})`,
+      );
+      const config = manifest.configSchema.safeParse(input.config);
+      if (!config.success) throw new UsageError(`invalid ${dest.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
+      let creds: Record<string, unknown> | null = null;
+      if (input.credentials) {
+        const parsed = manifest.credentialsSchema.safeParse(input.credentials);
+        if (!parsed.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(manifest, 'credentials', parsed.error.issues)}`);
+        creds = parsed.data as Record<string, unknown>;
+      }
+      if (input.configInputs.length > 0) await repo.updateDestinationConfig(app.db, dest.id, config.data as Record<string, unknown>);
+      if (creds) await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds), true);
+      else await repo.setDestinationStatus(app.db, dest.id, 'active', null);
+      await repo.setDestinationRateLimit(app.db, dest.id, null);
+      const replaced = [...input.configInputs.map((i) => i.label ?? `--${i.flag}`), ...(creds ? [manifest.cli.credentialsLabel ?? 'credentials'] : [])];
+      print(`${replaced.join(' and ')} replaced; resumed ${await replay.resumeDestination(app, dest.id)} parked deliveries`);
+      warnings.forEach(warn);
+    }),
+  );
+  dests
+    .command('check <destinationId>')
+    .description("verify a destination's credentials and print the CRM's fields")
+    .option('--json', 'print the fields as JSON')
+    .action((id: string, o: { json?: boolean }) =>
+      withApp({ queues: false }, async (app, { repo, connectorContext }) => {
+        const dest = await repo.findDestination(app.db, id);
+        if (!dest) throw new UsageError(`destination "${id}" not found`);
+        const connector = await loadConnector(dest.type);
+        const ctx = connectorContext.buildConnectorContext(app, dest, null);
+        await connector.verify(ctx);
+        const fields = await connector.describeFields(ctx);
+        if (o.json) {
+          print(JSON.stringify(fields, null, 2));
+          return;
+        }
+        print(`${dest.type} destination ${dest.id}: credentials OK, ${fields.length} writable fields`);
+        for (const f of fields)
+          print(
+            `  ${f.key}${f.required ? ' *' : ''}  ${f.type}${f.length ? `(${f.length})` : ''}  ${f.label}${
+              f.options?.length
+                ? `  [${f.options
+                    .slice(0, 6)
+                    .map((x) => x.value)
+                    .join(', ')}${f.options.length > 6 ? ', …' : ''}]`
+                : ''
+            }`,
+          );
+      }),
+    );
+  dests
+    .command('list')
+    .description('list destinations (never their credentials)')
+    .option('--workspace <id>', 'workspace id')
+    .option('--json', 'print JSON')
+    .action((o: { workspace?: string; json?: boolean }) =>
+      withApp({ readOnly: true }, async (app, { repo }) => {
+        const list = await repo.listDestinations(app.db, o.workspace);
+        if (o.json) {
+          printJson(
+            list.map((d) => ({
+              id: d.id,
+              workspace_id: d.workspace_id,
+              type: d.type,
+              name: d.name,
+              // Not the config: a webhook URL's path or query can itself be a credential.
+              status: d.status,
+              status_reason: d.status_reason,
+              rate_limited_until: iso(d.rate_limited_until),
+              created_at: iso(d.created_at),
+              updated_at: iso(d.updated_at),
+            })),
+          );
+          return;
+        }
+        for (const d of list) print(`${d.id}  ${d.type}  ${d.status}${d.status_reason ? ` (${d.status_reason})` : ''}  ${d.name}`);
+      }),
+    );
+}

@@ -1,0 +1,84 @@
+// `leadrelay routes add|list`: which page (and form) goes to which destination.
+import type { Command } from 'commander';
+import { type CommandDeps, print, requireWorkspace, UsageError } from '../command-kit.js';
+
+export function registerRouteCommands(program: Command, { withApp }: CommandDeps): void {
+  const routes = program.command('routes').description('which page (and form) goes to which destination');
+  routes
+    .command('add')
+    .description('route a page (optionally one form) to a destination and print the route id')
+    .requiredOption('--workspace <id>', 'workspace id')
+    .requiredOption('--page-id <id>', 'Facebook page id')
+    .option('--form-id <id>', 'only this lead form (default: every form of the page)')
+    .requiredOption('--destination <id>', 'destination id')
+    .option('--filter <json>', 'route filter as JSON (see README: Routing)')
+    .action((o: { workspace: string; pageId: string; formId?: string; destination: string; filter?: string }) =>
+      withApp({ queues: false }, async (app, { repo }) => {
+        await requireWorkspace(app, repo, o.workspace);
+        const dest = await repo.findDestination(app.db, o.destination);
+        if (!dest || dest.workspace_id !== o.workspace) throw new UsageError(`destination "${o.destination}" not found in workspace ${o.workspace}`);
+        const page = await repo.findPageByPageId(app.db, o.pageId);
+        if (page && page.workspace_id !== o.workspace) throw new UsageError(`page ${o.pageId} belongs to another workspace`);
+        let filter: unknown;
+        if (o.filter) {
+          try {
+            filter = JSON.parse(o.filter);
+          } catch {
+            throw new UsageError('--filter is not valid JSON');
+          }
+          const { routeFilterSchema } = await import('../../mapping/route-filter.js');
+          const parsed = routeFilterSchema.safeParse(filter);
+          if (!parsed.success)
+            throw new UsageError(
+              `invalid --filter: ${parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+            );
+          filter = parsed.data;
+        }
+        const route = await repo.createRoute(app.db, { workspaceId: o.workspace, pageId: o.pageId, formId: o.formId ?? null, destinationId: dest.id, filter });
+        print(route.id);
+        const waiting = await repo.listUnroutedLeads(app.db, o.workspace, o.formId ?? null);
+        if (waiting.length)
+          process.stderr.write(
+            `${waiting.length} unrouted lead(s) wait; deliver them with: leadrelay leads replay --unrouted${o.formId ? ` --form ${o.formId}` : ''} --workspace ${o.workspace}\n`,
+          );
+        if (!page) process.stderr.write(`note: page ${o.pageId} is not registered yet; add it with: leadrelay pages add\n`);
+      }),
+    );
+  routes
+    .command('list')
+    .description('list routes (a route whose form changed since its mapping was set is flagged, with the rules it affects)')
+    .option('--workspace <id>', 'workspace id')
+    .option('--json', 'print JSON')
+    .action((o: { workspace?: string; json?: boolean }) =>
+      withApp({ readOnly: true }, async (app, { repo }) => {
+        const { describeRouteDrift, parseRouteDrift } = await import('../../pipeline/form-drift.js');
+        const list = await repo.listRoutes(app.db, o.workspace);
+        if (o.json) {
+          const rows = list.map((r) => ({
+            id: r.id,
+            workspace_id: r.workspace_id,
+            page_id: r.page_id,
+            form_id: r.form_id,
+            destination_id: r.destination_id,
+            is_enabled: r.is_enabled,
+            mapping: r.mapping,
+            filter: r.filter,
+            drift: parseRouteDrift(r.drift),
+          }));
+          print(JSON.stringify(rows, null, 2));
+          return;
+        }
+        for (const r of list) {
+          const drift = parseRouteDrift(r.drift);
+          const flag = drift
+            ? `  (FORM CHANGED since ${drift.detected_at}: ${describeRouteDrift(drift)}; check the mapping)`
+            : r.drift
+              ? '  (FORM CHANGED: check the mapping)'
+              : '';
+          print(
+            `${r.id}  page ${r.page_id}  form ${r.form_id ?? '*'}  → ${r.destination_id}${r.is_enabled ? '' : '  (disabled)'}${r.mapping ? '  (mapped)' : ''}${r.filter ? '  (filtered)' : ''}${flag}`,
+          );
+        }
+      }),
+    );
+}
