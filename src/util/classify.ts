@@ -152,8 +152,8 @@ function reasonPart(part: string | number): string {
 }
 
 /**
- * A stable reason from its parts, each made lower snake case: `buildReason('salesforce',
- * 'UNABLE_TO_LOCK_ROW')` → `salesforce_unable_to_lock_row`. Parts are identifiers and codes,
+ * A stable reason from its parts, each made lower snake case: `buildReason('crm',
+ * 'UNABLE_TO_LOCK_ROW')` → `crm_unable_to_lock_row`. Parts are identifiers and codes,
  * never the service's message (which can echo submitted data).
  */
 export function buildReason(...parts: (string | number)[]): string {
