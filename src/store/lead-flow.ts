@@ -1,0 +1,314 @@
+// Repositories of a lead's flow: leadgen events, leads, deliveries and their attempts.
+import { sql } from 'kysely';
+import type { Db } from './db.js';
+import type { Delivery, DeliveryAttempt, DeliveryStatus, EventStatus, Lead, LeadgenEvent, NewLead } from './schema.js';
+import { isUuid, json } from './values.js';
+
+// ---------- leadgen events ----------
+export interface NewLeadgenEvent {
+  pageId: string;
+  leadgenId: string;
+  formId: string | null;
+  adId: string | null;
+  adgroupId: string | null;
+  createdTime: Date | null;
+  isTest: boolean;
+}
+
+/**
+ * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
+ * Returns the events that were new, with their ids, so only they are queued.
+ *
+ * The rows travel as nine arrays through unnest(): the statement text is the same whatever the
+ * batch size (PostgreSQL plans it once per connection) and it binds 9 parameters, not 9 per row.
+ */
+export async function recordLeadgenEvents(
+  db: Db,
+  rows: NewLeadgenEvent[],
+): Promise<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }[]> {
+  if (rows.length === 0) return [];
+  const col = <T>(f: (r: NewLeadgenEvent) => T) => rows.map(f);
+  const result = await sql<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }>`
+    insert into leadgen_events (page_id, leadgen_id, form_id, ad_id, adgroup_id, created_time, is_test, status, status_reason)
+    select * from unnest(
+      ${col((r) => r.pageId)}::text[], ${col((r) => r.leadgenId)}::text[], ${col((r) => r.formId)}::text[],
+      ${col((r) => r.adId)}::text[], ${col((r) => r.adgroupId)}::text[],
+      ${col((r) => (r.createdTime ? r.createdTime.toISOString() : null))}::timestamptz[], ${col((r) => r.isTest)}::boolean[],
+      ${col((r) => (r.isTest ? 'test' : 'received'))}::text[], ${col((r) => (r.isTest ? 'dashboard_test_id' : null))}::text[]
+    )
+    on conflict (page_id, leadgen_id) do nothing
+    returning id, page_id, leadgen_id, status
+  `.execute(db);
+  return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
+}
+
+export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | undefined> {
+  return db.selectFrom('leadgen_events').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function setEventStatus(
+  db: Db,
+  id: number,
+  status: EventStatus,
+  extra: { reason?: string | null; workspaceId?: string | null; lastError?: Record<string, unknown> | null; incrementAttempts?: boolean } = {},
+): Promise<void> {
+  const values: Record<string, unknown> = { status, updated_at: sql`now()` };
+  if (extra.reason !== undefined) values.status_reason = extra.reason;
+  if (extra.workspaceId !== undefined) values.workspace_id = extra.workspaceId;
+  if (extra.lastError !== undefined) values.last_error = extra.lastError === null ? null : json(extra.lastError);
+  if (extra.incrementAttempts) values.attempts = sql`attempts + 1`;
+  await db.updateTable('leadgen_events').set(values).where('id', '=', id).execute();
+}
+
+/** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
+export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number }[]> {
+  return db
+    .selectFrom('leadgen_events')
+    .select('id')
+    .where('status', '=', 'received')
+    .where('updated_at', '<', unchangedSince)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
+/** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
+export async function reopenEventsForPage(db: Db, pageId: string, statuses: EventStatus[]): Promise<{ id: number }[]> {
+  if (statuses.length === 0) return [];
+  return db
+    .updateTable('leadgen_events')
+    .set({ status: 'received', status_reason: null, updated_at: sql`now()` })
+    .where('page_id', '=', pageId)
+    .where('status', 'in', statuses)
+    .returning('id')
+    .execute();
+}
+
+/** Puts the events whose fetch gave up (of one page, or all) back to `received` with no attempts. */
+export async function reopenFailedEvents(db: Db, pageId: string | null): Promise<{ id: number }[]> {
+  let q = db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0 }).where('status', '=', 'failed');
+  if (pageId) q = q.where('page_id', '=', pageId);
+  return q.returning('id').execute();
+}
+
+// ---------- leads ----------
+/** Inserts the lead unless it exists; returns the stored row either way (idempotent). */
+export async function insertLead(db: Db, lead: NewLead): Promise<Lead> {
+  const inserted = await db
+    .insertInto('leads')
+    .values(lead)
+    .onConflict((oc) => oc.columns(['workspace_id', 'leadgen_id']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted) return inserted;
+  return db.selectFrom('leads').selectAll().where('workspace_id', '=', lead.workspace_id).where('leadgen_id', '=', lead.leadgen_id).executeTakeFirstOrThrow();
+}
+
+export async function findLead(db: Db, id: string): Promise<Lead | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('leads').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listLeads(db: Db, workspaceId: string, limit = 50): Promise<Lead[]> {
+  return db.selectFrom('leads').selectAll().where('workspace_id', '=', workspaceId).orderBy('received_at', 'desc').limit(limit).execute();
+}
+
+export async function setLeadStatus(db: Db, id: string, status: Lead['status'], reason: string | null): Promise<void> {
+  await db.updateTable('leads').set({ status, status_reason: reason }).where('id', '=', id).execute();
+}
+
+/**
+ * The retention purge: erases the answers (the personal data) of leads older than their
+ * workspace's retention period; the row stays, with its ids and attribution, marked erased.
+ * What a CRM or receiver said back about an erased lead goes too (its error messages and
+ * response bodies can quote the lead's email or phone); the reason codes stay. Returns how
+ * many leads were erased now.
+ */
+export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const result = await sql`
+      update leads set answers_envelope = null, erased_at = ${now}
+      from workspaces w
+      where w.id = leads.workspace_id
+        and leads.erased_at is null
+        and leads.received_at < ${now}::timestamptz - make_interval(days => w.lead_retention_days)
+    `.execute(trx);
+    // Every erased lead, also those erased before this rule existed: the statements are no-ops
+    // once the text is gone.
+    await sql`
+      update deliveries set last_error_message = null
+      from leads
+      where leads.id = deliveries.lead_id and leads.erased_at is not null and deliveries.last_error_message is not null
+    `.execute(trx);
+    await sql`
+      update delivery_attempts set message = null, response_body = null
+      from deliveries join leads on leads.id = deliveries.lead_id
+      where deliveries.id = delivery_attempts.delivery_id and leads.erased_at is not null
+        and (delivery_attempts.message is not null or delivery_attempts.response_body is not null)
+    `.execute(trx);
+    return Number(result.numAffectedRows ?? 0);
+  });
+}
+
+/** Unrouted leads, oldest first: of one workspace (or all, when null), optionally of one form. */
+export async function listUnroutedLeads(db: Db, workspaceId: string | null, formId: string | null): Promise<Lead[]> {
+  let q = db.selectFrom('leads').selectAll().where('status', '=', 'unrouted');
+  if (workspaceId) q = q.where('workspace_id', '=', workspaceId);
+  if (formId) q = q.where('form_id', '=', formId);
+  return q.orderBy('received_at').execute();
+}
+
+// ---------- deliveries ----------
+/** One delivery per lead × destination; a repeat is a no-op. Returns every delivery of the lead. */
+export async function ensureDeliveries(db: Db, rows: { workspaceId: string; leadId: string; destinationId: string; routeId: string }[]): Promise<Delivery[]> {
+  if (rows.length > 0) {
+    await db
+      .insertInto('deliveries')
+      .values(rows.map((r) => ({ workspace_id: r.workspaceId, lead_id: r.leadId, destination_id: r.destinationId, route_id: r.routeId })))
+      .onConflict((oc) => oc.columns(['lead_id', 'destination_id']).doNothing())
+      .execute();
+  }
+  const leadIds = [...new Set(rows.map((r) => r.leadId))];
+  if (leadIds.length === 0) return [];
+  return db.selectFrom('deliveries').selectAll().where('lead_id', 'in', leadIds).execute();
+}
+
+export async function findDelivery(db: Db, id: string): Promise<Delivery | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listDeliveriesOfLead(db: Db, leadId: string): Promise<Delivery[]> {
+  return db.selectFrom('deliveries').selectAll().where('lead_id', '=', leadId).orderBy('created_at').execute();
+}
+
+export async function updateDelivery(db: Db, id: string, set: Record<string, unknown>): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ ...set, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * Pending deliveries unchanged since the cutoff and due by `now`: the outbox the sweep re-queues.
+ * A delivery waiting for its backoff or a rate limit is not lost (it is re-queued when due), so a
+ * long queue of waiting deliveries never crowds out a lost one.
+ */
+/** Parks a delivery with its last error, only while it is still pending (a re-authorisation may have just resumed it). */
+export async function parkDeliveryIfPending(
+  db: Db,
+  id: string,
+  lastError: { last_error_kind: string | null; last_error_reason: string | null; last_error_message: string | null },
+): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ ...lastError, status: 'parked', updated_at: new Date() })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
+export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: string; next_attempt_at: Date | null }[]> {
+  return db
+    .selectFrom('deliveries')
+    .select(['id', 'next_attempt_at'])
+    .where('status', '=', 'pending')
+    .where('updated_at', '<', unchangedSince)
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+}
+
+/** Moves a destination's parked deliveries back to pending, oldest first (they resume in order). */
+export async function unparkDeliveries(db: Db, destinationId: string): Promise<{ id: string }[]> {
+  const rows = await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', updated_at: sql`now()` })
+    .where('destination_id', '=', destinationId)
+    .where('status', '=', 'parked')
+    .returning(['id', 'created_at'])
+    .execute();
+  return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
+}
+
+/** Moves a destination's dead deliveries back to pending with no attempts, oldest first. */
+export async function reopenDeadDeliveries(db: Db, destinationId: string): Promise<{ id: string }[]> {
+  const rows = await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', attempts: 0, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
+    .where('destination_id', '=', destinationId)
+    .where('status', '=', 'dead')
+    .returning(['id', 'created_at'])
+    .execute();
+  return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
+}
+
+export async function resetDeliveriesOfLead(db: Db, leadId: string, statuses: DeliveryStatus[]): Promise<{ id: string }[]> {
+  if (statuses.length === 0) return [];
+  return db
+    .updateTable('deliveries')
+    .set({
+      status: 'pending',
+      attempts: 0,
+      updated_at: sql`now()`,
+      next_attempt_at: null,
+      last_error_kind: null,
+      last_error_reason: null,
+      last_error_message: null,
+    })
+    .where('lead_id', '=', leadId)
+    .where('status', 'in', statuses)
+    .returning('id')
+    .execute();
+}
+
+export async function recordAttempt(
+  db: Db,
+  a: {
+    workspaceId: string;
+    deliveryId: string;
+    attempt: number;
+    startedAt: Date;
+    outcome: 'delivered' | 'retry' | 'rate_limited' | 'auth' | 'dead';
+    httpStatus?: number | null;
+    errorKind?: string | null;
+    reason?: string | null;
+    message?: string | null;
+    responseBody?: string | null;
+  },
+): Promise<void> {
+  await db
+    .insertInto('delivery_attempts')
+    .values({
+      workspace_id: a.workspaceId,
+      delivery_id: a.deliveryId,
+      attempt: a.attempt,
+      started_at: a.startedAt,
+      finished_at: new Date(),
+      outcome: a.outcome,
+      http_status: a.httpStatus ?? null,
+      error_kind: a.errorKind ?? null,
+      reason: a.reason ?? null,
+      message: a.message ?? null,
+      response_body: a.responseBody ?? null,
+    })
+    .execute();
+}
+
+export async function listAttempts(db: Db, deliveryId: string) {
+  return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
+}
+
+/** Every attempt of every delivery of a lead, in the order they were made. */
+export async function listAttemptsOfLead(db: Db, leadId: string): Promise<DeliveryAttempt[]> {
+  return db
+    .selectFrom('delivery_attempts')
+    .innerJoin('deliveries', 'deliveries.id', 'delivery_attempts.delivery_id')
+    .selectAll('delivery_attempts')
+    .where('deliveries.lead_id', '=', leadId)
+    .orderBy('delivery_attempts.started_at')
+    .orderBy('delivery_attempts.id')
+    .execute();
+}
