@@ -5,10 +5,10 @@
 // fake Pipedrive, whose GET /v1/leads lists only leads that are not archived (as Pipedrive's).
 import { expect } from 'chai';
 import { graphLeadSchema } from '../../src/meta/graph-types.js';
-import { encryptCredentials } from '../../src/pipeline/connector-context.js';
 import { deliverOne } from '../../src/pipeline/deliver-lead.js';
 import { leadRowFromGraph } from '../../src/pipeline/lead-record.js';
 import * as repo from '../../src/store/repos.js';
+import { createPipedriveRoute } from '../helpers/rows.js';
 import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -33,25 +33,7 @@ describe('pipedrive: a repeat delivery of a lead archived in Pipedrive, without 
     await pipedrive?.close();
   });
 
-  /** A Pipedrive destination (the one API token) and a route of the form to it. */
-  async function addPipedriveDestination() {
-    const dest = await repo.createDestination(t.app.db, { workspaceId, type: 'pipedrive', name: 'Pipedrive', config: {}, credentialsEnvelope: null });
-    await repo.updateDestinationCredentials(t.app.db, dest.id, encryptCredentials(t.app, dest.id, { type: 'api_token', apiToken: API_TOKEN }), true);
-    const route = await repo.createRoute(t.app.db, {
-      workspaceId,
-      pageId: PAGE,
-      formId: FORM,
-      destinationId: dest.id,
-      mapping: {
-        version: 1,
-        rules: [
-          { target: 'person.name', source: { type: 'answer', key: 'full_name' } },
-          { target: 'person.email', source: { type: 'answer', key: 'email' } },
-        ],
-      },
-    });
-    return { dest, route };
-  }
+  const addPipedriveDestination = () => createPipedriveRoute(t.app, { workspaceId, pageId: PAGE, formId: FORM, apiToken: API_TOKEN });
 
   it('finds the archived lead again and creates no second lead', async () => {
     const graphLead = graphLeadSchema.parse({

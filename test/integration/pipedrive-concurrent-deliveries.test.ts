@@ -6,10 +6,10 @@ import { expect } from 'chai';
 import { graphLeadSchema } from '../../src/meta/graph-types.js';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/env.js';
-import { encryptCredentials } from '../../src/pipeline/connector-context.js';
 import { deliverOne } from '../../src/pipeline/deliver-lead.js';
 import { leadRowFromGraph } from '../../src/pipeline/lead-record.js';
 import * as repo from '../../src/store/repos.js';
+import { createPipedriveRoute } from '../helpers/rows.js';
 import { startFakePipedrive, type FakePipedrive } from '../fakes/pipedrive-crm.js';
 import { createTestApp, testEnv, type TestApp } from '../helpers/test-app.js';
 
@@ -46,25 +46,6 @@ describe('pipedrive: concurrent deliveries of one person from two worker process
     await pipedrive?.close();
   });
 
-  async function createPipedriveRoute() {
-    const dest = await repo.createDestination(t.app.db, { workspaceId, type: 'pipedrive', name: 'Pipedrive', config: {}, credentialsEnvelope: null });
-    await repo.updateDestinationCredentials(t.app.db, dest.id, encryptCredentials(t.app, dest.id, { type: 'api_token', apiToken: API_TOKEN }), true);
-    const route = await repo.createRoute(t.app.db, {
-      workspaceId,
-      pageId: PAGE,
-      formId: FORM,
-      destinationId: dest.id,
-      mapping: {
-        version: 1,
-        rules: [
-          { target: 'person.name', source: { type: 'answer', key: 'full_name' } },
-          { target: 'person.email', source: { type: 'answer', key: 'email' } },
-        ],
-      },
-    });
-    return { dest, route };
-  }
-
   /** A stored lead (answers encrypted) with its pending delivery to the route's destination. */
   async function createDelivery(r: Awaited<ReturnType<typeof createPipedriveRoute>>, email: string) {
     const leadgenId = String(nextLeadgen++);
@@ -90,7 +71,7 @@ describe('pipedrive: concurrent deliveries of one person from two worker process
   }
 
   it('creates one person for 20 deliveries of one email, and every delivery links its lead to that person', async () => {
-    const r = await createPipedriveRoute();
+    const r = await createPipedriveRoute(t.app, { workspaceId, pageId: PAGE, formId: FORM, apiToken: API_TOKEN });
     // The same person, written as people type it.
     const spellings = ['dana.scully@example.com', 'Dana.Scully@example.com', ' dana.scully@EXAMPLE.com'];
     const deliveries = await Promise.all(Array.from({ length: 20 }, (_, i) => createDelivery(r, spellings[i % spellings.length])));
@@ -110,7 +91,7 @@ describe('pipedrive: concurrent deliveries of one person from two worker process
   });
 
   it('finds the person a previous burst created, while search does not show them yet', async () => {
-    const r = await createPipedriveRoute();
+    const r = await createPipedriveRoute(t.app, { workspaceId, pageId: PAGE, formId: FORM, apiToken: API_TOKEN });
     const first = await createDelivery(r, 'fox.mulder@example.com');
     expect(await deliverOne(t.app, first.deliveryId)).to.include({ type: 'done', detail: 'created' });
     const personsAfterFirst = pipedrive.persons.size;

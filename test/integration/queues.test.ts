@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { sweepOutbox } from '../../src/pipeline/maintenance.js';
 import { deliverJobId, fetchJobId } from '../../src/pipeline/queues.js';
 import * as repo from '../../src/store/repos.js';
+import { makeBareLeadRow } from '../helpers/rows.js';
 import type { DeliveryStatus, EventStatus } from '../../src/store/schema.js';
 import { createTestApp, QUEUE_BACKENDS, type TestApp } from '../helpers/test-app.js';
 
@@ -111,29 +112,7 @@ for (const backend of QUEUE_BACKENDS)
         destinationId: string,
         routeId: string,
       ): Promise<void> {
-        const lead = await repo.insertLead(t.app.db, {
-          workspace_id: workspaceId,
-          event_id: null,
-          leadgen_id: `l-${name}`,
-          page_id: '600000001',
-          page_name: null,
-          form_id: null,
-          form_name: null,
-          created_time: new Date(),
-          ad_id: null,
-          ad_name: null,
-          adset_id: null,
-          adset_name: null,
-          campaign_id: null,
-          campaign_name: null,
-          platform: 'fb',
-          is_organic: true,
-          is_test: false,
-          answers_envelope: null,
-          status_reason: null,
-          received_at: new Date(),
-          erased_at: null,
-        });
+        const lead = await repo.insertLead(t.app.db, makeBareLeadRow(workspaceId, `l-${name}`, '600000001'));
         const [d] = await repo.ensureDeliveries(t.app.db, [{ workspaceId, leadId: lead.id, destinationId, routeId }]);
         await t.app.db
           .updateTable('deliveries')

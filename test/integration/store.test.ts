@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import type { DbHandle } from '../../src/store/db.js';
 import * as repo from '../../src/store/repos.js';
+import { makeBareLeadRow } from '../helpers/rows.js';
 import { openEmbeddedTestDb, openTestDb } from '../helpers/test-db.js';
 
 const backends: [string, () => Promise<DbHandle>][] = [
@@ -93,29 +94,7 @@ for (const [name, open] of backends) {
       const ws = await repo.createWorkspace(h.db, 'D');
       const dest = await repo.createDestination(h.db, { workspaceId: ws.id, type: 'webhook', name: 'h', config: {}, credentialsEnvelope: null });
       const route = await repo.createRoute(h.db, { workspaceId: ws.id, pageId: 'p-3', formId: null, destinationId: dest.id });
-      const lead = await repo.insertLead(h.db, {
-        workspace_id: ws.id,
-        event_id: null,
-        leadgen_id: '77',
-        page_id: 'p-3',
-        page_name: null,
-        form_id: null,
-        form_name: null,
-        created_time: new Date(),
-        ad_id: null,
-        ad_name: null,
-        adset_id: null,
-        adset_name: null,
-        campaign_id: null,
-        campaign_name: null,
-        platform: 'fb',
-        is_organic: true,
-        is_test: false,
-        answers_envelope: null,
-        status_reason: null,
-        received_at: new Date(),
-        erased_at: null,
-      });
+      const lead = await repo.insertLead(h.db, makeBareLeadRow(ws.id, '77', 'p-3'));
       const again = await repo.insertLead(h.db, { ...lead, id: undefined } as never);
       expect(again.id).to.equal(lead.id);
       const row = { workspaceId: ws.id, leadId: lead.id, destinationId: dest.id, routeId: route.id };
