@@ -320,6 +320,8 @@ export async function acquireEmbeddedPostgres(opts: EmbeddedPostgresOptions): Pr
   mkdirSync(p.processes, { recursive: true });
   const bin = await loadBinaries();
   const ids = await runAsIds();
+  // The postgres user runs the binaries too: a checkout in a 0700 folder (mktemp, /root) hides them.
+  if (ids) openPathFor(dirname(bin.initdb), ids, log);
 
   const registration = join(p.processes, `${process.pid}.json`);
   // Registration comes first: a process that leaves concurrently sees us and keeps the server up.
