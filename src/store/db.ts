@@ -12,6 +12,8 @@ export interface DbHandle {
   kind: 'postgres' | 'embedded';
   /** The connection string in use (the embedded server's, when embedded). */
   url: string;
+  /** The pool under `db`, for libraries that speak node-postgres themselves (the rate limiter). */
+  pool: pg.Pool;
   close(): Promise<void>;
   /** True when a trivial query answers (for /readyz). */
   ping(): Promise<boolean>;
@@ -44,6 +46,7 @@ export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
     db,
     kind: opts.kind ?? 'postgres',
     url: opts.url,
+    pool,
     async close() {
       if (isClosed) return;
       isClosed = true;

@@ -7,6 +7,7 @@ import * as m0002 from './migrations/0002-forms.js';
 import * as m0003 from './migrations/0003-leases.js';
 import * as m0004 from './migrations/0004-recent-records.js';
 import * as m0005 from './migrations/0005-used-tokens.js';
+import * as m0006 from './migrations/0006-accounts.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '0003-leases': m0003,
   '0004-recent-records': m0004,
   '0005-used-tokens': m0005,
+  '0006-accounts': m0006,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -15,6 +15,7 @@ interface WorkspacesTable {
   id: Generated<string>;
   name: string;
   lead_retention_days: Generated<number>;
+  require_mfa: Generated<boolean>;
   created_at: GeneratedTimestamp;
 }
 
@@ -169,6 +170,97 @@ interface UsedTokensTable {
   expires_at: Date;
 }
 
+export type Role = 'owner' | 'admin' | 'editor' | 'viewer';
+
+interface UsersTable {
+  id: Generated<string>;
+  email: string;
+  name: string | null;
+  password_hash: string;
+  totp_secret_envelope: string | null;
+  totp_enabled_at: Timestamp | null;
+  is_operator: Generated<boolean>;
+  failed_sign_ins: Generated<number>;
+  locked_until: Timestamp | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+interface UserSessionsTable {
+  /** SHA-256 (hex) of the session cookie's value: the cookie itself is never stored. */
+  id_hash: string;
+  user_id: string;
+  csrf_token: string;
+  mfa_verified: Generated<boolean>;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: GeneratedTimestamp;
+  last_seen_at: GeneratedTimestamp;
+  expires_at: Timestamp;
+}
+
+interface RecoveryCodesTable {
+  id: Generated<number>;
+  user_id: string;
+  code_hash: string;
+  used_at: Timestamp | null;
+}
+
+interface MembershipsTable {
+  user_id: string;
+  workspace_id: string;
+  role: Role;
+  can_read_answers: Generated<boolean>;
+  created_at: GeneratedTimestamp;
+}
+
+export type AccountLinkPurpose = 'owner_setup' | 'invitation' | 'password_reset';
+
+interface AccountLinksTable {
+  token_hash: string;
+  purpose: AccountLinkPurpose;
+  user_id: string | null;
+  workspace_id: string | null;
+  email: string | null;
+  role: Role | null;
+  created_by: string | null;
+  created_at: GeneratedTimestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+interface ApiKeysTable {
+  id: Generated<string>;
+  workspace_id: string;
+  name: string;
+  role: Exclude<Role, 'owner'>;
+  can_read_answers: Generated<boolean>;
+  key_hash: string;
+  last4: string;
+  created_by: string | null;
+  created_at: GeneratedTimestamp;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export type ActorType = 'user' | 'api_key' | 'operator' | 'system' | 'anonymous';
+
+interface AuditLogTable {
+  id: Generated<number>;
+  at: GeneratedTimestamp;
+  workspace_id: string | null;
+  actor_type: ActorType;
+  actor_id: string | null;
+  actor_label: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: Json<Record<string, unknown>> | null;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -182,6 +274,13 @@ export interface Database {
   leases: LeasesTable;
   connector_recent_records: ConnectorRecentRecordsTable;
   used_tokens: UsedTokensTable;
+  users: UsersTable;
+  user_sessions: UserSessionsTable;
+  recovery_codes: RecoveryCodesTable;
+  memberships: MembershipsTable;
+  account_links: AccountLinksTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
@@ -193,3 +292,9 @@ export type Lead = Selectable<LeadsTable>;
 export type NewLead = Insertable<LeadsTable>;
 export type Delivery = Selectable<DeliveriesTable>;
 export type DeliveryAttempt = Selectable<DeliveryAttemptsTable>;
+export type User = Selectable<UsersTable>;
+export type UserSession = Selectable<UserSessionsTable>;
+export type Membership = Selectable<MembershipsTable>;
+export type AccountLink = Selectable<AccountLinksTable>;
+export type ApiKey = Selectable<ApiKeysTable>;
+export type AuditEntry = Selectable<AuditLogTable>;
