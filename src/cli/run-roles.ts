@@ -5,7 +5,7 @@
 import { createApp } from '../app.js';
 import { loadConfig } from '../config/env.js';
 import { createMetrics } from '../util/metrics.js';
-import { startHttpServer } from '../http/server.js';
+import { startHttpServer, startMetricsServer } from '../http/server.js';
 import { startWorkers } from '../pipeline/workers.js';
 import { abandonEmbeddedPostgres } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
@@ -67,14 +67,17 @@ export async function runRoles(roles: { http: boolean; work: boolean }): Promise
   const app = await createAppOnceDatabaseAnswers(() => createApp(config, { logger, role: 'server' }), outages);
   const metrics = createMetrics();
   let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> = null;
   let workers: ReturnType<typeof startWorkers> | null = null;
   try {
     http = roles.http ? await startHttpServer(app, metrics) : null;
+    metricsServer = await startMetricsServer(app, metrics);
     workers = roles.work ? startWorkers(app, metrics, (source, err) => outages.report(source, err)) : null;
   } catch (err) {
     // E.g. the port is taken: close what was opened so the process exits (and a supervisor
     // restarts it) instead of idling on open connections.
     await http?.close();
+    await metricsServer?.close();
     await app.close();
     throw err;
   }
@@ -87,6 +90,7 @@ export async function runRoles(roles: { http: boolean; work: boolean }): Promise
     }, config.shutdownTimeoutMs);
     try {
       await http?.close();
+      await metricsServer?.close();
       await workers?.close();
       await app.close();
     } catch (err) {

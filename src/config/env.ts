@@ -149,6 +149,25 @@ const envSchema = z.object({
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
   FORM_DRIFT_INTERVAL_MS: int(d.maintenance.formDriftIntervalMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
+  /** Requests a minute each API key, user or (before sign-in) IP address may make. */
+  API_RATE_LIMIT_PER_MINUTE: positiveInt(600),
+  /** Failed sign-ins in a row that lock an account, and for how long. */
+  SIGN_IN_MAX_FAILURES: positiveInt(5),
+  SIGN_IN_LOCKOUT_MINUTES: positiveInt(15),
+  /** Failed sign-ins an IP address may make in 15 minutes (whatever the accounts) before it must wait. */
+  SIGN_IN_IP_MAX_FAILURES: positiveInt(20),
+  /** Behind a reverse proxy: the client's address comes from X-Forwarded-For (Express's "trust proxy"). */
+  TRUST_PROXY: z.string().optional(),
+  /** /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>" … */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** … or only on this separate address (host:port), e.g. 127.0.0.1:9464. With neither, /metrics is off. */
+  METRICS_LISTEN: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+    .optional(),
+  /** Unset: invitation and password-reset links are shown to the admin (API) or printed (CLI) instead of mailed. */
+  SMTP_URL: z.string().url().optional(),
+  SMTP_FROM: z.string().default('LeadRelay <leadrelay@localhost>'),
   /**
    * Tests only: comma-separated paths of modules that each export a connector `manifest`, added
    * to the registry before anything else reads it (see readExtraConnectorModules). Refused in
@@ -258,6 +277,15 @@ export interface AppConfig {
   workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
   retention: { leadRetentionDays: number };
+  api: {
+    rateLimitPerMinute: number;
+    signInMaxFailures: number;
+    signInLockoutMinutes: number;
+    signInIpMaxFailures: number;
+    trustProxy: string | undefined;
+  };
+  metrics: { token: string | undefined; listen: { host: string; port: number } | undefined };
+  smtp: { url: string | undefined; from: string };
   /** Each registered connector's own settings (its manifest's `settings`), by connector id and key. */
   connectors: Record<string, Record<string, string>>;
 }
@@ -301,6 +329,20 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
     retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
+    api: {
+      rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
+      signInMaxFailures: e.SIGN_IN_MAX_FAILURES,
+      signInLockoutMinutes: e.SIGN_IN_LOCKOUT_MINUTES,
+      signInIpMaxFailures: e.SIGN_IN_IP_MAX_FAILURES,
+      trustProxy: e.TRUST_PROXY,
+    },
+    metrics: { token: e.METRICS_TOKEN, listen: e.METRICS_LISTEN ? parseHostPort(e.METRICS_LISTEN) : undefined },
+    smtp: { url: e.SMTP_URL, from: e.SMTP_FROM },
     connectors: connectorSettingsOf(manifests, e),
   };
+}
+
+function parseHostPort(value: string): { host: string; port: number } {
+  const i = value.lastIndexOf(':');
+  return { host: value.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(value.slice(i + 1)) };
 }

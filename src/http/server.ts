@@ -7,6 +7,8 @@ import { createLeadgenPostHandler, createMetaWebhookRouter, type MetaWebhookOpti
 import { errorSummary } from '../util/error-summary.js';
 import type { Metrics } from '../util/metrics.js';
 import { createOAuthRouter } from './oauth-routes.js';
+import { createApiRouter } from '../api/index.js';
+import { safeEqual } from '../accounts/tokens.js';
 
 export interface HttpServer {
   server: http.Server;
@@ -38,6 +40,7 @@ function webhookOptions(app: App, metrics: Metrics): MetaWebhookOptions {
 export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOptions = webhookOptions(app, metrics)): express.Express {
   const web = express();
   web.disable('x-powered-by');
+  if (app.config.api.trustProxy) web.set('trust proxy', trustProxyValue(app.config.api.trustProxy));
   web.set('etag', false);
 
   web.get('/healthz', (_req, res) => {
@@ -50,7 +53,18 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
       .status(isReady ? 200 : 503)
       .json({ status: isReady ? 'ready' : 'not_ready', postgres, queue, database: app.dbh.kind, queue_backend: app.queues.backend.kind });
   });
-  web.get('/metrics', async (_req, res) => {
+  // Not for the world: only to METRICS_TOKEN as a bearer token (METRICS_LISTEN serves it on its own address instead).
+  web.get('/metrics', async (req, res) => {
+    const token = app.config.metrics.token;
+    if (!token) {
+      res.status(404).json({ error: 'not found: /metrics is served only with METRICS_TOKEN set, or on METRICS_LISTEN' });
+      return;
+    }
+    const sent = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
+    if (!sent || !safeEqual(sent, token)) {
+      res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').json({ error: 'send "Authorization: Bearer <METRICS_TOKEN>"' });
+      return;
+    }
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
@@ -60,6 +74,7 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
   web.post('/webhooks/meta', (req, res) => acceptPost(req, res));
 
   web.use(createOAuthRouter(app, { stateSecret: app.keyRing.deriveKey('oauth-state') }));
+  web.use(createApiRouter(app));
 
   web.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
@@ -76,6 +91,41 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
     res.status(status).json({ error: status >= 500 ? 'internal error' : (err as Error).message });
   });
   return web;
+}
+
+/** TRUST_PROXY as Express takes it: a hop count, true/false, or a list of addresses/subnets. */
+function trustProxyValue(value: string): boolean | number | string {
+  if (/^\d+$/.test(value)) return Number(value);
+  if (value === 'true' || value === 'false') return value === 'true';
+  return value;
+}
+
+/** /metrics alone on METRICS_LISTEN (e.g. 127.0.0.1:9464), for a scraper on a private address. */
+export async function startMetricsServer(app: App, metrics: Metrics): Promise<HttpServer | null> {
+  const listen = app.config.metrics.listen;
+  if (!listen) return null;
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  const address = server.address();
+  return {
+    server,
+    port: typeof address === 'object' && address ? address.port : listen.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 export async function startHttpServer(app: App, metrics: Metrics): Promise<HttpServer> {

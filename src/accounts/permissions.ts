@@ -1,0 +1,60 @@
+// Who may do what: the only place that maps roles to permissions. Every API operation names the
+// permission it needs; src/api/mount.ts checks it before the handler runs, for users and keys
+// alike, so no handler decides access on its own.
+import type { Role } from '../store/schema.js';
+
+export const ROLES = ['owner', 'admin', 'editor', 'viewer'] as const satisfies readonly Role[];
+
+export type Permission =
+  /** See the workspace, its pages, destinations, routes and mappings (never secrets). */
+  | 'config.read'
+  /** Change pages, destinations, routes and mappings. */
+  | 'config.write'
+  /** Read the lead log: metadata and delivery history, never answers. */
+  | 'leads.read'
+  /** Read a lead's answers (personal data). */
+  | 'leads.answers'
+  /** Send leads again. */
+  | 'leads.replay'
+  /** Invite people, change their roles, remove them. */
+  | 'members.manage'
+  /** Create and revoke API keys. */
+  | 'keys.manage'
+  /** Read the audit log. */
+  | 'audit.read'
+  /** Rename the workspace, change its retention and MFA policy. */
+  | 'workspace.manage'
+  /** Delete the workspace, make someone an owner. */
+  | 'workspace.own';
+
+const VIEWER: Permission[] = ['config.read', 'leads.read'];
+const EDITOR: Permission[] = [...VIEWER, 'config.write', 'leads.replay', 'leads.answers'];
+const ADMIN: Permission[] = [...EDITOR, 'members.manage', 'keys.manage', 'audit.read', 'workspace.manage'];
+const OWNER: Permission[] = [...ADMIN, 'workspace.own'];
+
+const BY_ROLE: Record<Role, ReadonlySet<Permission>> = {
+  owner: new Set(OWNER),
+  admin: new Set(ADMIN),
+  editor: new Set(EDITOR),
+  viewer: new Set(VIEWER),
+};
+
+/** A role in a workspace, with the per-person grant a viewer may have to read answers. */
+export interface Grant {
+  role: Role;
+  canReadAnswers: boolean;
+}
+
+export function allows(grant: Grant, permission: Permission): boolean {
+  if (permission === 'leads.answers' && grant.canReadAnswers) return true;
+  return BY_ROLE[grant.role].has(permission);
+}
+
+/** The roles a grant may hand out: an owner any, an admin up to admin, nobody else any. */
+export function mayAssignRole(grant: Grant, role: Role): boolean {
+  if (grant.role === 'owner') return true;
+  if (grant.role === 'admin') return role !== 'owner';
+  return false;
+}
+
+export const ROLE_RANK: Record<Role, number> = { viewer: 0, editor: 1, admin: 2, owner: 3 };

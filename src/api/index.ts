@@ -1,0 +1,35 @@
+// The REST API under /api/v1: every operation, the OpenAPI document generated from them, and the
+// docs page. To add an operation, add it to an operations module and its list below; it is then
+// routed, validated, authorised, audited and documented like every other, and the isolation test
+// (test/e2e/api-isolation.test.ts) walks it.
+import express, { type Router } from 'express';
+import type { App } from '../app.js';
+import { createDocsRouter } from './docs-page.js';
+import { mountOperations, problemHandlers } from './mount.js';
+import { buildOpenApiDocument } from './openapi.js';
+import type { Operation } from './operation.js';
+import { workspaceOperations } from './operations/workspaces.js';
+import { createRateLimits } from './rate-limit.js';
+
+export const API_PREFIX = '/api/v1';
+
+/** Every operation of the API, in the order the docs list them. */
+export function allOperations(): Operation[] {
+  return [...workspaceOperations] as Operation[];
+}
+
+export function createApiRouter(app: App): Router {
+  const operations = allOperations();
+  const document = buildOpenApiDocument(operations, process.env.npm_package_version ?? '0.1.0');
+  const api = express.Router();
+  api.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  mountOperations(app, api, operations, { rateLimits: createRateLimits(app) });
+  api.use(...problemHandlers(app));
+
+  const outer = express.Router();
+  outer.use(createDocsRouter());
+  outer.use(API_PREFIX, api);
+  return outer;
+}

@@ -1,0 +1,118 @@
+// Workspaces: the ones the caller may see, creating one (its creator becomes owner), reading and
+// changing one.
+import { z } from 'zod';
+import { upsertMembership } from '../../accounts/store.js';
+import { createWorkspace, findWorkspace } from '../../store/repos.js';
+import type { Workspace } from '../../store/schema.js';
+import { defineOperation, Reply } from '../operation.js';
+import { forbidden, notFound } from '../problem.js';
+
+const ROLE = z.enum(['owner', 'admin', 'editor', 'viewer']);
+
+export const workspaceSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    lead_retention_days: z.number().int(),
+    require_mfa: z.boolean(),
+    created_at: z.iso.datetime(),
+    role: ROLE.meta({ description: "the caller's role here" }),
+  })
+  .meta({ id: 'Workspace' });
+
+export const workspaceIdParams = z.object({ workspaceId: z.string().meta({ description: 'workspace id (uuid)' }) });
+
+const view = (w: Workspace, role: z.infer<typeof ROLE>) => ({
+  id: w.id,
+  name: w.name,
+  lead_retention_days: w.lead_retention_days,
+  require_mfa: w.require_mfa,
+  created_at: new Date(w.created_at).toISOString(),
+  role,
+});
+
+const name = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const retention = z.number().int('must be a whole number of days').min(1, 'must be at least 1 day').max(3650, 'must be at most 3650 days');
+
+export const workspaceOperations = [
+  defineOperation({
+    operationId: 'listWorkspaces',
+    method: 'get',
+    path: '/workspaces',
+    summary: 'The workspaces the caller belongs to (an API key: its own)',
+    tag: 'Workspaces',
+    access: { kind: 'authenticated' },
+    response: { status: 200, description: 'the workspaces', schema: z.object({ items: z.array(workspaceSchema) }) },
+    async handler({ app, actor }) {
+      if (actor!.type === 'api_key') {
+        const ws = await findWorkspace(app.db, actor!.key.workspace_id);
+        return { items: ws ? [view(ws, actor!.key.role)] : [] };
+      }
+      const rows = await app.db
+        .selectFrom('memberships')
+        .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
+        .selectAll('workspaces')
+        .select('memberships.role')
+        .where('memberships.user_id', '=', actor!.user.id)
+        .orderBy('workspaces.created_at')
+        .execute();
+      return { items: rows.map((r) => view(r, r.role)) };
+    },
+  }),
+  defineOperation({
+    operationId: 'createWorkspace',
+    method: 'post',
+    path: '/workspaces',
+    summary: 'Create a workspace; the caller becomes its owner',
+    tag: 'Workspaces',
+    access: { kind: 'user' },
+    body: z.object({ name, lead_retention_days: retention.optional() }),
+    response: { status: 201, description: 'the new workspace', schema: workspaceSchema },
+    async handler({ app, actor, body, audit }) {
+      if (actor!.type !== 'user') throw forbidden('API keys cannot create workspaces');
+      const ws = await app.db.transaction().execute(async (trx) => {
+        const created = await createWorkspace(trx, body.name, body.lead_retention_days ?? app.config.retention.leadRetentionDays);
+        await upsertMembership(trx, { userId: actor!.user.id, workspaceId: created.id, role: 'owner' });
+        return created;
+      });
+      audit.workspaceId = ws.id;
+      audit.target = { type: 'workspace', id: ws.id };
+      return new Reply(201, view(ws, 'owner'));
+    },
+  }),
+  defineOperation({
+    operationId: 'getWorkspace',
+    method: 'get',
+    path: '/workspaces/{workspaceId}',
+    summary: 'One workspace',
+    tag: 'Workspaces',
+    access: { kind: 'workspace', permission: 'config.read' },
+    params: workspaceIdParams,
+    response: { status: 200, description: 'the workspace', schema: workspaceSchema },
+    async handler({ app, workspaceId, grant }) {
+      const ws = await findWorkspace(app.db, workspaceId);
+      if (!ws) throw notFound(`workspace "${workspaceId}"`);
+      return view(ws, grant!.role);
+    },
+  }),
+  defineOperation({
+    operationId: 'updateWorkspace',
+    method: 'patch',
+    path: '/workspaces/{workspaceId}',
+    summary: 'Rename a workspace, or change its lead retention or MFA policy',
+    tag: 'Workspaces',
+    access: { kind: 'workspace', permission: 'workspace.manage' },
+    params: workspaceIdParams,
+    body: z.object({ name: name.optional(), lead_retention_days: retention.optional(), require_mfa: z.boolean().optional() }).strict(),
+    response: { status: 200, description: 'the workspace as changed', schema: workspaceSchema },
+    async handler({ app, workspaceId, grant, body, audit }) {
+      const set = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+      audit.details = { changed: Object.keys(set) };
+      const ws = Object.keys(set).length
+        ? await app.db.updateTable('workspaces').set(set).where('id', '=', workspaceId).returningAll().executeTakeFirst()
+        : await findWorkspace(app.db, workspaceId);
+      if (!ws) throw notFound(`workspace "${workspaceId}"`);
+      return view(ws, grant!.role);
+    },
+  }),
+];
