@@ -116,31 +116,38 @@ describe('e2e: operator CLI', function () {
     expect(JSON.parse(list)).to.deep.equal([]);
   });
 
-  const bad: [string, string[], RegExp][] = [
-    ['unknown workspace', ['pages', 'add', '--workspace', '00000000-0000-4000-8000-000000000000', '--page-id', '1', '--token', 't'], /workspace .* not found/],
+  // A secret typed as a flag adds a warning line; these give theirs as variables (the extra env).
+  const bad: [string, string[], RegExp, Record<string, string>?][] = [
+    [
+      'unknown workspace',
+      ['pages', 'add', '--workspace', '00000000-0000-4000-8000-000000000000', '--page-id', '1'],
+      /workspace .* not found/,
+      { LEADRELAY_TOKEN: 't' },
+    ],
     ['missing required option', ['workspaces', 'create'], /--name/],
     ['unknown destination type', ['destinations', 'add', '--workspace', 'x', '--type', 'fax'], /fax|choices/i],
     ['webhook without url', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook'], /--url is required/],
-    ['non-numeric page id', ['pages', 'add', '--workspace', 'WS', '--page-id', 'my page', '--token', 't'], /page-id must be a numeric/],
+    ['non-numeric page id', ['pages', 'add', '--workspace', 'WS', '--page-id', 'my page'], /page-id must be a numeric/, { LEADRELAY_TOKEN: 't' }],
     ['bad lead id', ['leads', 'replay', 'not-a-uuid'], /not a lead id/],
     ['bad limit', ['leads', 'list', '--workspace', 'WS', '--limit', '-3'], /--limit must be a positive whole number/],
     ['unknown command', ['frobnicate'], /unknown command/],
     ['malformed webhook url', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'not-a-url'], /^error: --url is not a valid URL: /],
     [
       'short signing secret',
-      ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'short'],
-      /^error: .*--secret: signing secret must be at least 16 characters/,
+      ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in'],
+      /^error: .*LEADRELAY_SECRET: signing secret must be at least 16 characters/,
+      { LEADRELAY_SECRET: 'short' },
     ],
     ['empty page token', ['pages', 'add', '--workspace', 'WS', '--page-id', '1', '--token', ' '], /--token must not be empty/],
     ['lead id that is not a uuid', ['leads', 'show', 'not-a-uuid'], /not a lead id/],
     ['unknown lead', ['leads', 'show', '00000000-0000-4000-8000-000000000000'], /lead .* not found/],
   ];
-  for (const [what, args, pattern] of bad) {
+  for (const [what, args, pattern, extraEnv] of bad) {
     it(`bad input (${what}) exits 2 with a one-line reason, plus at most the --help hint`, async () => {
       const ws = await cli(['workspaces', 'create', '--name', 'W'], env);
       const r = await runCli(
         args.map((a) => (a === 'WS' ? ws : a)),
-        env,
+        { ...env, ...extraEnv },
       );
       expect(r.code).to.equal(2);
       const [reason, ...rest] = r.stderr.trim().split('\n');
@@ -169,7 +176,7 @@ describe('e2e: operator CLI', function () {
     it("stores the page's name from Meta, without warnings, when the token is valid and the app installed", async () => {
       const { pageId, token } = newPage('Acme Bikes Utrecht');
       graph.installApp(pageId);
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: token });
       expect(r.code, r.stderr).to.equal(0);
       expect(warningsOf(r)).to.deep.equal([]);
       expect((await storedPage(pageId))?.name).to.equal('Acme Bikes Utrecht');
@@ -182,13 +189,13 @@ describe('e2e: operator CLI', function () {
     it('--name overrides the name from Meta', async () => {
       const { pageId, token } = newPage('Name on Facebook');
       graph.installApp(pageId);
-      await cli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token, '--name', 'Showroom'], env);
+      await cli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--name', 'Showroom'], { ...env, LEADRELAY_TOKEN: token });
       expect((await storedPage(pageId))?.name).to.equal('Showroom');
     });
 
     it("refuses a token Meta cannot parse with exit 2 and Meta's reason, storing nothing", async () => {
       const { pageId } = newPage();
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-not-a-real-token'], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: 'EAAB-not-a-real-token' });
       expectRefusal(r, /^error: the page token is not valid: Invalid OAuth access token - Cannot parse access token \(Graph error 190\)$/);
       expect(r.stdout + r.stderr).to.not.contain('EAAB-not-a-real-token');
       expect(await storedPage(pageId)).to.equal(undefined);
@@ -197,7 +204,7 @@ describe('e2e: operator CLI', function () {
     it('refuses an expired token (190/463) with exit 2', async () => {
       const { pageId, token } = newPage();
       graph.revokeToken(token, 463);
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: token });
       expectRefusal(r, /^error: the page token is not valid: .*Session has expired.* \(Graph error 190\/463\)$/);
       expect(await storedPage(pageId)).to.equal(undefined);
     });
@@ -205,7 +212,7 @@ describe('e2e: operator CLI', function () {
     it("refuses another page's Page token, naming both pages", async () => {
       const { pageId } = newPage();
       const other = newPage();
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', other.token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: other.token });
       expectRefusal(r, new RegExp(`^error: the token is the Page token of page ${other.pageId}, not of page ${pageId}$`));
       expect(await storedPage(pageId)).to.equal(undefined);
     });
@@ -213,7 +220,7 @@ describe('e2e: operator CLI', function () {
     it('refuses a user token: it is not a Page token', async () => {
       const { pageId } = newPage();
       graph.setUserToken('EAAB-user-token-secret');
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-user-token-secret'], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: 'EAAB-user-token-secret' });
       expectRefusal(r, /^error: this is a USER token, not a Page token/);
       expect(r.stderr).to.not.contain('EAAB-user-token-secret');
     });
@@ -221,14 +228,14 @@ describe('e2e: operator CLI', function () {
     it('refuses a token without leads_retrieval, naming the missing permission', async () => {
       const { pageId, token } = newPage();
       graph.setTokenScopes(token, ['pages_manage_metadata', 'pages_show_list', 'pages_read_engagement', 'ads_management']);
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: token });
       expectRefusal(r, /^error: the page token lacks the permission leads_retrieval that leads need/);
       expect(await storedPage(pageId)).to.equal(undefined);
     });
 
     it('accepts a token while the app is not installed on the page, warning how to install it', async () => {
       const { pageId, token } = newPage('Not installed yet');
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: token });
       expect(r.code, r.stderr).to.equal(0);
       const [warning, ...more] = warningsOf(r);
       expect(more).to.deep.equal([]);
@@ -241,8 +248,9 @@ describe('e2e: operator CLI', function () {
     it('without META_APP_ID and META_APP_SECRET, stores the token unchecked with a warning saying so', async () => {
       const pageId = String(nextPage++);
       const calls = graph.calls.length;
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-unchecked-secret'], {
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], {
         ...env,
+        LEADRELAY_TOKEN: 'EAAB-unchecked-secret',
         META_APP_ID: '',
         META_APP_SECRET: '',
       });
@@ -256,7 +264,7 @@ describe('e2e: operator CLI', function () {
     it('--skip-check stores the token without calling Meta, with a warning', async () => {
       const pageId = String(nextPage++);
       const calls = graph.calls.length;
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-skipped-secret', '--skip-check'], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--skip-check'], { ...env, LEADRELAY_TOKEN: 'EAAB-skipped-secret' });
       expect(r.code, r.stderr).to.equal(0);
       expect(warningsOf(r)).to.have.length(1);
       expect(warningsOf(r)[0]).to.contain('not checked with Meta');
@@ -266,8 +274,9 @@ describe('e2e: operator CLI', function () {
 
     it('when Meta cannot be reached, stores nothing and exits 1 pointing at --skip-check', async () => {
       const { pageId, token } = newPage();
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], {
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], {
         ...env,
+        LEADRELAY_TOKEN: token,
         META_GRAPH_URL: `http://127.0.0.1:${await freePort()}`,
       });
       expect(r.code).to.equal(1);
@@ -331,10 +340,13 @@ describe('e2e: operator CLI', function () {
       const row = async () => dbh.db.selectFrom('destinations').selectAll().where('id', '=', dest).executeTakeFirstOrThrow();
       expectRefusal(await runCli(['destinations', 'reauth', dest], env), /^error: give a new --secret and\/or --url for a webhook destination$/);
       expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'not a url'], env), /^error: --url is not a valid URL: /);
-      expectRefusal(await runCli(['destinations', 'reauth', dest, '--secret', 'too-short'], env), /--secret: signing secret must be at least 16 characters/);
+      expectRefusal(
+        await runCli(['destinations', 'reauth', dest], { ...env, LEADRELAY_SECRET: 'too-short' }),
+        /LEADRELAY_SECRET: signing secret must be at least 16 characters/,
+      );
       // The stored URL is loopback: with private destinations no longer allowed, resuming would fail every delivery.
       expectRefusal(
-        await runCli(['destinations', 'reauth', dest, '--secret', 'second-signing-secret-456'], strict),
+        await runCli(['destinations', 'reauth', dest], { ...strict, LEADRELAY_SECRET: 'second-signing-secret-456' }),
         /^error: the stored --url \(give a new one with --url\) refused: .*loopback/,
       );
       expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'http://crm.example.com/in'], strict), /^error: --url refused: .*https/);
@@ -465,7 +477,7 @@ describe('e2e: operator CLI', function () {
     try {
       // Far more than a start-up takes even on a loaded machine; a process idling on its
       // connections would be killed at this bound and have no exit code of its own.
-      const r = await runCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' }, 90_000);
+      const r = await runCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' }, { timeoutMs: 90_000 });
       expect(r.signal, 'killed at the bound instead of exiting').to.equal(null);
       expect(r.code).to.be.a('number').and.not.equal(0);
       expect(r.stderr).to.contain('EADDRINUSE');
