@@ -1,12 +1,14 @@
 // The operator CLI as a person (or a script) uses it: ids on stdout, --help everywhere, and a
 // one-line reason with exit 2 on bad input, caught when it is typed: a page token is checked
 // with Meta (the loopback fake Graph), a destination URL against the delivery rules. Also
-// --json on every list, `leads show`, --version and `keys rotate`.
+// secrets from a file, stdin or a variable (a flag warns), --json on every list, `leads show`,
+// --version and `keys rotate`.
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { projectRoot } from '../../src/config/env.js';
@@ -77,6 +79,17 @@ describe('e2e: operator CLI', function () {
       const r = await runCli(args, env);
       expect(r.code, args.join(' ')).to.equal(0);
       expect(r.stdout).to.match(/Usage: leadrelay/);
+    }
+  });
+
+  it('shows the file, stdin and variable forms of every secret in pages add and destinations add/reauth --help', async () => {
+    const pagesHelp = (await cli(['pages', 'add', '--help'], env)).replace(/\s+/g, ' ');
+    expect(pagesHelp).to.contain('--token-file <path>').and.contain('--token-stdin').and.contain('LEADRELAY_TOKEN');
+    expect(pagesHelp).to.contain('Precedence: flag, file, stdin, variable');
+    for (const command of ['add', 'reauth']) {
+      const help = (await cli(['destinations', command, '--help'], env)).replace(/\s+/g, ' ');
+      expect(help, command).to.contain('--secret-file <path>').and.contain('--secret-stdin').and.contain('LEADRELAY_SECRET');
+      expect(help, command).to.contain('Precedence: flag, file, stdin, variable');
     }
   });
 
@@ -358,6 +371,171 @@ describe('e2e: operator CLI', function () {
       expect(moved.stdout).to.match(/^URL replaced; resumed 0 parked deliveries/);
       const after = await row();
       expect(after.config).to.deep.equal({ url: 'https://127.0.0.2:9/in' });
+      expect(after.credentials_envelope).to.equal(before.credentials_envelope);
+    });
+  });
+
+  describe('secrets come from a file, stdin or a variable', () => {
+    let ws: string;
+    let dir: string;
+    let nextPage = 71_000;
+    const keyRing = new KeyRing([{ kid: 'k1', key: Buffer.alloc(32, 7) }]);
+    /** A page id no other test uses, with its own valid Page token on the fake Graph and the app installed. */
+    const newPage = () => {
+      const pageId = String(nextPage++);
+      const token = `EAAB-page-${pageId}-secret`;
+      graph.setPageToken(pageId, token, `Page ${pageId}`);
+      graph.installApp(pageId);
+      return { pageId, token };
+    };
+    const secretFile = (name: string, content: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, content, { mode: 0o600 });
+      return path;
+    };
+    const addPage = (pageId: string, more: string[], e = env, input?: string) =>
+      runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, ...more], e, { input });
+    /** The page as `pages list` shows it, and its stored token, decrypted. */
+    const storedPage = async (pageId: string) => {
+      const listed = (JSON.parse(await cli(['pages', 'list', '--workspace', ws, '--json'], env)) as { page_id: string; status: string }[]).find(
+        (p) => p.page_id === pageId,
+      );
+      const row = await dbh.db.selectFrom('pages').select('token_envelope').where('page_id', '=', pageId).executeTakeFirst();
+      return { listed, token: row ? keyRing.decrypt(row.token_envelope, `page-token:${pageId}`) : undefined };
+    };
+    /** Meta was asked about exactly this token (so it reached Graph without a trailing newline). */
+    const checkedWithMeta = (token: string) => graph.calls.some((c) => c.path.endsWith('/debug_token') && c.query.input_token === token);
+
+    before(async () => {
+      ws = await cli(['workspaces', 'create', '--name', 'Secret input'], env);
+      dir = mkdtempSync(join(tmpdir(), 'leadrelay-e2e-secrets-'));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('pages add --token-file stores the token from the file without its trailing newline, never printing it', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token-file', secretFile(`${pageId}.token`, `${token}\n`)]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.deep.equal([]);
+      expect(r.stdout + r.stderr).to.not.contain(token);
+      expect(checkedWithMeta(token)).to.equal(true);
+      const stored = await storedPage(pageId);
+      expect(stored.listed?.status).to.equal('active');
+      expect(stored.token).to.equal(token);
+    });
+
+    it('pages add --token-stdin stores the token piped in, never printing it', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token-stdin'], env, `${token}\n`);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.deep.equal([]);
+      expect(r.stdout + r.stderr).to.not.contain(token);
+      expect(checkedWithMeta(token)).to.equal(true);
+      const stored = await storedPage(pageId);
+      expect(stored.listed?.status).to.equal('active');
+      expect(stored.token).to.equal(token);
+    });
+
+    it('pages add takes the token from LEADRELAY_TOKEN when no flag gives it, never printing it', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, [], { ...env, LEADRELAY_TOKEN: token });
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.deep.equal([]);
+      expect(r.stdout + r.stderr).to.not.contain(token);
+      const stored = await storedPage(pageId);
+      expect(stored.listed?.status).to.equal('active');
+      expect(stored.token).to.equal(token);
+    });
+
+    it('pages add --token still works, with one warning naming the safer forms and not the token', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token', token]);
+      expect(r.code, r.stderr).to.equal(0);
+      const warnings = warningsOf(r);
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]).to.contain('ps').and.contain('--token-file').and.contain('--token-stdin').and.contain('LEADRELAY_TOKEN');
+      expect(r.stderr).to.not.contain(token);
+      expect((await storedPage(pageId)).token).to.equal(token);
+    });
+
+    it('the file beats LEADRELAY_TOKEN', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token-file', secretFile(`${pageId}.token`, token)], { ...env, LEADRELAY_TOKEN: 'EAAB-stale-variable-secret' });
+      expect(r.code, r.stderr).to.equal(0);
+      expect((await storedPage(pageId)).token).to.equal(token);
+    });
+
+    it('refuses --token with --token-file in one line naming both, storing nothing and printing neither', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token', token, '--token-file', secretFile(`${pageId}.token`, 'EAAB-file-secret\n')]);
+      expectRefusal(r, /^error: --token and --token-file both give the page access token: give it once$/);
+      expect(r.stdout + r.stderr)
+        .to.not.contain(token)
+        .and.not.contain('EAAB-file-secret');
+      expect((await storedPage(pageId)).listed).to.equal(undefined);
+    });
+
+    it('refuses a missing token file, an empty stdin and no token at all, each in one line naming the flag', async () => {
+      const { pageId } = newPage();
+      const missing = join(dir, 'no-such.token');
+      expectRefusal(await addPage(pageId, ['--token-file', missing]), new RegExp(`^error: --token-file: cannot read ${missing} \\(no such file\\)$`));
+      expectRefusal(await addPage(pageId, ['--token-stdin'], env, ''), /^error: --token-stdin: standard input was empty$/);
+      expectRefusal(await addPage(pageId, []), /^error: the page access token is required: give it with --token-file <path>, --token-stdin or LEADRELAY_TOKEN/);
+      expect((await storedPage(pageId)).listed).to.equal(undefined);
+    });
+
+    it('destinations add --secret-file stores the signing secret from the file, and reauth --secret-stdin replaces it, never printing either', async () => {
+      const first = 'file-signing-secret-0123456789';
+      const second = 'stdin-signing-secret-9876543210';
+      const add = await runCli(
+        [
+          'destinations',
+          'add',
+          '--workspace',
+          ws,
+          '--type',
+          'webhook',
+          '--url',
+          'https://127.0.0.1:9/in',
+          '--secret-file',
+          secretFile('signing', `${first}\n`),
+        ],
+        env,
+      );
+      expect(add.code, add.stderr).to.equal(0);
+      expect(warningsOf(add)).to.deep.equal([]);
+      const dest = add.stdout.trim();
+      expect(dest).to.match(/^[0-9a-f-]{36}$/);
+      const credentials = async () => {
+        const row = await dbh.db.selectFrom('destinations').select('credentials_envelope').where('id', '=', dest).executeTakeFirstOrThrow();
+        return keyRing.decryptJson(row.credentials_envelope!, `destination:${dest}`);
+      };
+      expect(await credentials()).to.deep.equal({ secret: first });
+
+      const reauth = await runCli(['destinations', 'reauth', dest, '--secret-stdin'], env, { input: `${second}\n` });
+      expect(reauth.code, reauth.stderr).to.equal(0);
+      expect(reauth.stdout).to.match(/^signing secret replaced; resumed 0 parked deliveries/);
+      expect(await credentials()).to.deep.equal({ secret: second });
+      for (const r of [add, reauth])
+        expect(r.stdout + r.stderr)
+          .to.not.contain(first)
+          .and.not.contain(second);
+    });
+
+    it('destinations reauth refuses --secret with --secret-stdin in one line, replacing nothing', async () => {
+      const add = await runCli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', 'https://127.0.0.1:9/in'], {
+        ...env,
+        LEADRELAY_SECRET: 'variable-signing-secret-012345',
+      });
+      expect(add.code, add.stderr).to.equal(0);
+      const dest = add.stdout.trim();
+      const before = await dbh.db.selectFrom('destinations').select('credentials_envelope').where('id', '=', dest).executeTakeFirstOrThrow();
+      const r = await runCli(['destinations', 'reauth', dest, '--secret', 'flag-signing-secret-0123456', '--secret-stdin'], env, {
+        input: 'stdin-signing-secret-0123456\n',
+      });
+      expectRefusal(r, /^error: --secret and --secret-stdin both give the webhook HMAC signing secret: give it once$/);
+      expect(r.stderr).to.not.contain('flag-signing-secret').and.not.contain('stdin-signing-secret');
+      const after = await dbh.db.selectFrom('destinations').select('credentials_envelope').where('id', '=', dest).executeTakeFirstOrThrow();
       expect(after.credentials_envelope).to.equal(before.credentials_envelope);
     });
   });
