@@ -35,7 +35,15 @@ export interface SecretIo {
   prompt(line: string): void;
 }
 
-const processIo: SecretIo = { env: process.env, stdin: process.stdin, warn, prompt: (line) => process.stderr.write(`${line}\n`) };
+const processIo: SecretIo = {
+  env: process.env,
+  // Only when a secret is read from it: every command (the server's too) loads this module.
+  get stdin() {
+    return process.stdin;
+  },
+  warn,
+  prompt: (line) => process.stderr.write(`${line}\n`),
+};
 
 /** More than any token or signing secret: past it, the file or stdin is not a secret at all. */
 const MAX_SECRET_BYTES = 64 * 1024;
