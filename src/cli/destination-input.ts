@@ -1,13 +1,21 @@
 // Turns `destinations add` / `reauth` flags into a destination's non-secret config and its
-// credentials, as the connector's manifest declares its flags (`cli.inputs`), then lets the
-// connector's own schemas judge them. A URL LeadRelay will call is put through the same outbound
-// guard delivery uses (src/util/outbound-guard.ts), so a refused URL is refused when it is typed,
-// not when the first lead fails.
+// credentials, as the connector's manifest declares its flags (`cli.inputs`; a secret one may also
+// come from a file, stdin or a variable: ./secret-input.ts), then lets the connector's own schemas
+// judge them. A URL LeadRelay will call is put through the same outbound guard delivery uses
+// (src/util/outbound-guard.ts), so a refused URL is refused when it is typed, not when the first
+// lead fails.
 import type { CliInput, ConnectorManifest } from '../../connectors/types.js';
 import { guardOutboundUrl, type OutboundPolicy } from '../util/outbound-guard.js';
+import { optionKeyOf, readSecrets, type SecretFlag, saferForms } from './secret-input.js';
 
-/** Flag values by flag name (`api-token`), as typed; a flag not given is absent. */
+/** Flag values by flag name (`api-token`), as typed (a secret: as read from its file, stdin or variable); a flag not given is absent. */
 export type FlagValues = Record<string, string | undefined>;
+
+/** A connector's flag values, and how each secret among them was given (`--api-token-file`, `LEADRELAY_API_TOKEN`), for messages. */
+interface GivenFlags {
+  values: FlagValues;
+  givenAs: Record<string, string>;
+}
 
 export interface DestinationInput {
   name: string;
@@ -22,19 +30,27 @@ export class InputError extends Error {
   }
 }
 
-/** The property commander keeps a flag's value under: `api-token` → `apiToken`. */
-function optionKeyOf(flag: string): string {
-  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+/** A connector's secret flags, as ./secret-input.ts reads them, named by their description up to any comma or parenthesis. */
+export function secretFlagsOf(manifest: ConnectorManifest): SecretFlag[] {
+  return manifest.cli.inputs.filter((i) => i.secret).map((i) => ({ flag: i.flag, what: `${manifest.id} ${i.description.split(/[,(]/)[0].trim()}` }));
 }
 
-/** The values of the connector's own flags among commander's parsed options. */
-export function flagValuesOf(manifest: ConnectorManifest, options: Record<string, unknown>): FlagValues {
+/**
+ * The values of the connector's own flags among commander's parsed options; its secrets in
+ * whichever form they were given. Refuses (one line) a secret given twice, or a file or stdin
+ * that holds none.
+ */
+export async function flagValuesOf(manifest: ConnectorManifest, options: Record<string, unknown>): Promise<GivenFlags> {
+  const secrets = await readSecrets(secretFlagsOf(manifest), options);
   const values: FlagValues = {};
+  const givenAs: Record<string, string> = {};
   for (const input of manifest.cli.inputs) {
-    const value = options[optionKeyOf(input.flag)];
+    const secret = input.secret ? secrets.get(input.flag) : undefined;
+    const value = input.secret ? secret?.value : options[optionKeyOf(input.flag)];
     if (typeof value === 'string') values[input.flag] = value;
+    if (secret) givenAs[input.flag] = secret.givenAs;
   }
-  return values;
+  return { values, givenAs };
 }
 
 /** "--a", "--a and/or --b", "--a, --b and/or --c". */
@@ -49,7 +65,8 @@ function credentialsFromFlags(manifest: ConnectorManifest, values: FlagValues): 
   for (const input of manifest.cli.inputs) {
     if (input.target !== 'credentials') continue;
     const value = values[input.flag];
-    if (input.required && !value) throw new InputError(`--${input.flag} is required for --type ${manifest.id}`);
+    if (input.required && !value)
+      throw new InputError(`--${input.flag} is required for --type ${manifest.id}${input.secret ? `: give it with ${saferForms(input.flag)}` : ''}`);
     if (value !== undefined) credentials[input.key] = value;
   }
   return credentials;
@@ -100,17 +117,18 @@ export function reauthInputFromFlags(manifest: ConnectorManifest, values: FlagVa
   return { config, configInputs: givenConfig, credentials };
 }
 
-/** One line for a connector schema's issues, each led by the flag that carries the value. */
+/** One line for a connector schema's issues, each led by the flag that carries the value (or the form a secret came in: `givenAs`). */
 export function describeIssues(
   manifest: ConnectorManifest,
   target: CliInput['target'],
   issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  givenAs: Record<string, string> = {},
 ): string {
   return issues
     .map((i) => {
       const key = i.path.map(String).join('.');
       const input = manifest.cli.inputs.find((x) => x.target === target && x.key === String(i.path[0] ?? ''));
-      return `${input ? `--${input.flag}` : key || 'value'}: ${i.message}`;
+      return `${input ? (givenAs[input.flag] ?? `--${input.flag}`) : key || 'value'}: ${i.message}`;
     })
     .join('; ');
 }

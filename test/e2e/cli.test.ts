@@ -1,12 +1,14 @@
 // The operator CLI as a person (or a script) uses it: ids on stdout, --help everywhere, and a
 // one-line reason with exit 2 on bad input, caught when it is typed: a page token is checked
 // with Meta (the loopback fake Graph), a destination URL against the delivery rules. Also
-// --json on every list, `leads show`, --version and `keys rotate`.
+// secrets from a file, stdin or a variable (a flag warns), --json on every list, `leads show`,
+// --version and `keys rotate`.
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { projectRoot } from '../../src/config/env.js';
@@ -80,6 +82,17 @@ describe('e2e: operator CLI', function () {
     }
   });
 
+  it('shows the file, stdin and variable forms of every secret in pages add and destinations add/reauth --help', async () => {
+    const pagesHelp = (await cli(['pages', 'add', '--help'], env)).replace(/\s+/g, ' ');
+    expect(pagesHelp).to.contain('--token-file <path>').and.contain('--token-stdin').and.contain('LEADRELAY_TOKEN');
+    expect(pagesHelp).to.contain('Precedence: flag, file, stdin, variable');
+    for (const command of ['add', 'reauth']) {
+      const help = (await cli(['destinations', command, '--help'], env)).replace(/\s+/g, ' ');
+      expect(help, command).to.contain('--secret-file <path>').and.contain('--secret-stdin').and.contain('LEADRELAY_SECRET');
+      expect(help, command).to.contain('Precedence: flag, file, stdin, variable');
+    }
+  });
+
   it('states the signing secret minimum and the private-address rule in destinations add --help', async () => {
     const help = (await cli(['destinations', 'add', '--help'], env)).replace(/\s+/g, ' ');
     expect(help).to.contain('at least 16 characters');
@@ -116,31 +129,38 @@ describe('e2e: operator CLI', function () {
     expect(JSON.parse(list)).to.deep.equal([]);
   });
 
-  const bad: [string, string[], RegExp][] = [
-    ['unknown workspace', ['pages', 'add', '--workspace', '00000000-0000-4000-8000-000000000000', '--page-id', '1', '--token', 't'], /workspace .* not found/],
+  // A secret typed as a flag adds a warning line; these give theirs as variables (the extra env).
+  const bad: [string, string[], RegExp, Record<string, string>?][] = [
+    [
+      'unknown workspace',
+      ['pages', 'add', '--workspace', '00000000-0000-4000-8000-000000000000', '--page-id', '1'],
+      /workspace .* not found/,
+      { LEADRELAY_TOKEN: 't' },
+    ],
     ['missing required option', ['workspaces', 'create'], /--name/],
     ['unknown destination type', ['destinations', 'add', '--workspace', 'x', '--type', 'fax'], /fax|choices/i],
     ['webhook without url', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook'], /--url is required/],
-    ['non-numeric page id', ['pages', 'add', '--workspace', 'WS', '--page-id', 'my page', '--token', 't'], /page-id must be a numeric/],
+    ['non-numeric page id', ['pages', 'add', '--workspace', 'WS', '--page-id', 'my page'], /page-id must be a numeric/, { LEADRELAY_TOKEN: 't' }],
     ['bad lead id', ['leads', 'replay', 'not-a-uuid'], /not a lead id/],
     ['bad limit', ['leads', 'list', '--workspace', 'WS', '--limit', '-3'], /--limit must be a positive whole number/],
     ['unknown command', ['frobnicate'], /unknown command/],
     ['malformed webhook url', ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'not-a-url'], /^error: --url is not a valid URL: /],
     [
       'short signing secret',
-      ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in', '--secret', 'short'],
-      /^error: .*--secret: signing secret must be at least 16 characters/,
+      ['destinations', 'add', '--workspace', 'WS', '--type', 'webhook', '--url', 'https://crm.example.com/in'],
+      /^error: .*LEADRELAY_SECRET: signing secret must be at least 16 characters/,
+      { LEADRELAY_SECRET: 'short' },
     ],
     ['empty page token', ['pages', 'add', '--workspace', 'WS', '--page-id', '1', '--token', ' '], /--token must not be empty/],
     ['lead id that is not a uuid', ['leads', 'show', 'not-a-uuid'], /not a lead id/],
     ['unknown lead', ['leads', 'show', '00000000-0000-4000-8000-000000000000'], /lead .* not found/],
   ];
-  for (const [what, args, pattern] of bad) {
+  for (const [what, args, pattern, extraEnv] of bad) {
     it(`bad input (${what}) exits 2 with a one-line reason, plus at most the --help hint`, async () => {
       const ws = await cli(['workspaces', 'create', '--name', 'W'], env);
       const r = await runCli(
         args.map((a) => (a === 'WS' ? ws : a)),
-        env,
+        { ...env, ...extraEnv },
       );
       expect(r.code).to.equal(2);
       const [reason, ...rest] = r.stderr.trim().split('\n');
@@ -169,7 +189,7 @@ describe('e2e: operator CLI', function () {
     it("stores the page's name from Meta, without warnings, when the token is valid and the app installed", async () => {
       const { pageId, token } = newPage('Acme Bikes Utrecht');
       graph.installApp(pageId);
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: token });
       expect(r.code, r.stderr).to.equal(0);
       expect(warningsOf(r)).to.deep.equal([]);
       expect((await storedPage(pageId))?.name).to.equal('Acme Bikes Utrecht');
@@ -182,13 +202,13 @@ describe('e2e: operator CLI', function () {
     it('--name overrides the name from Meta', async () => {
       const { pageId, token } = newPage('Name on Facebook');
       graph.installApp(pageId);
-      await cli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token, '--name', 'Showroom'], env);
+      await cli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--name', 'Showroom'], { ...env, LEADRELAY_TOKEN: token });
       expect((await storedPage(pageId))?.name).to.equal('Showroom');
     });
 
     it("refuses a token Meta cannot parse with exit 2 and Meta's reason, storing nothing", async () => {
       const { pageId } = newPage();
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-not-a-real-token'], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: 'EAAB-not-a-real-token' });
       expectRefusal(r, /^error: the page token is not valid: Invalid OAuth access token - Cannot parse access token \(Graph error 190\)$/);
       expect(r.stdout + r.stderr).to.not.contain('EAAB-not-a-real-token');
       expect(await storedPage(pageId)).to.equal(undefined);
@@ -197,7 +217,7 @@ describe('e2e: operator CLI', function () {
     it('refuses an expired token (190/463) with exit 2', async () => {
       const { pageId, token } = newPage();
       graph.revokeToken(token, 463);
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: token });
       expectRefusal(r, /^error: the page token is not valid: .*Session has expired.* \(Graph error 190\/463\)$/);
       expect(await storedPage(pageId)).to.equal(undefined);
     });
@@ -205,7 +225,7 @@ describe('e2e: operator CLI', function () {
     it("refuses another page's Page token, naming both pages", async () => {
       const { pageId } = newPage();
       const other = newPage();
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', other.token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: other.token });
       expectRefusal(r, new RegExp(`^error: the token is the Page token of page ${other.pageId}, not of page ${pageId}$`));
       expect(await storedPage(pageId)).to.equal(undefined);
     });
@@ -213,7 +233,7 @@ describe('e2e: operator CLI', function () {
     it('refuses a user token: it is not a Page token', async () => {
       const { pageId } = newPage();
       graph.setUserToken('EAAB-user-token-secret');
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-user-token-secret'], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: 'EAAB-user-token-secret' });
       expectRefusal(r, /^error: this is a USER token, not a Page token/);
       expect(r.stderr).to.not.contain('EAAB-user-token-secret');
     });
@@ -221,14 +241,14 @@ describe('e2e: operator CLI', function () {
     it('refuses a token without leads_retrieval, naming the missing permission', async () => {
       const { pageId, token } = newPage();
       graph.setTokenScopes(token, ['pages_manage_metadata', 'pages_show_list', 'pages_read_engagement', 'ads_management']);
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: token });
       expectRefusal(r, /^error: the page token lacks the permission leads_retrieval that leads need/);
       expect(await storedPage(pageId)).to.equal(undefined);
     });
 
     it('accepts a token while the app is not installed on the page, warning how to install it', async () => {
       const { pageId, token } = newPage('Not installed yet');
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], { ...env, LEADRELAY_TOKEN: token });
       expect(r.code, r.stderr).to.equal(0);
       const [warning, ...more] = warningsOf(r);
       expect(more).to.deep.equal([]);
@@ -241,8 +261,9 @@ describe('e2e: operator CLI', function () {
     it('without META_APP_ID and META_APP_SECRET, stores the token unchecked with a warning saying so', async () => {
       const pageId = String(nextPage++);
       const calls = graph.calls.length;
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-unchecked-secret'], {
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], {
         ...env,
+        LEADRELAY_TOKEN: 'EAAB-unchecked-secret',
         META_APP_ID: '',
         META_APP_SECRET: '',
       });
@@ -256,7 +277,7 @@ describe('e2e: operator CLI', function () {
     it('--skip-check stores the token without calling Meta, with a warning', async () => {
       const pageId = String(nextPage++);
       const calls = graph.calls.length;
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', 'EAAB-skipped-secret', '--skip-check'], env);
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--skip-check'], { ...env, LEADRELAY_TOKEN: 'EAAB-skipped-secret' });
       expect(r.code, r.stderr).to.equal(0);
       expect(warningsOf(r)).to.have.length(1);
       expect(warningsOf(r)[0]).to.contain('not checked with Meta');
@@ -266,8 +287,9 @@ describe('e2e: operator CLI', function () {
 
     it('when Meta cannot be reached, stores nothing and exits 1 pointing at --skip-check', async () => {
       const { pageId, token } = newPage();
-      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, '--token', token], {
+      const r = await runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId], {
         ...env,
+        LEADRELAY_TOKEN: token,
         META_GRAPH_URL: `http://127.0.0.1:${await freePort()}`,
       });
       expect(r.code).to.equal(1);
@@ -331,10 +353,13 @@ describe('e2e: operator CLI', function () {
       const row = async () => dbh.db.selectFrom('destinations').selectAll().where('id', '=', dest).executeTakeFirstOrThrow();
       expectRefusal(await runCli(['destinations', 'reauth', dest], env), /^error: give a new --secret and\/or --url for a webhook destination$/);
       expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'not a url'], env), /^error: --url is not a valid URL: /);
-      expectRefusal(await runCli(['destinations', 'reauth', dest, '--secret', 'too-short'], env), /--secret: signing secret must be at least 16 characters/);
+      expectRefusal(
+        await runCli(['destinations', 'reauth', dest], { ...env, LEADRELAY_SECRET: 'too-short' }),
+        /LEADRELAY_SECRET: signing secret must be at least 16 characters/,
+      );
       // The stored URL is loopback: with private destinations no longer allowed, resuming would fail every delivery.
       expectRefusal(
-        await runCli(['destinations', 'reauth', dest, '--secret', 'second-signing-secret-456'], strict),
+        await runCli(['destinations', 'reauth', dest], { ...strict, LEADRELAY_SECRET: 'second-signing-secret-456' }),
         /^error: the stored --url \(give a new one with --url\) refused: .*loopback/,
       );
       expectRefusal(await runCli(['destinations', 'reauth', dest, '--url', 'http://crm.example.com/in'], strict), /^error: --url refused: .*https/);
@@ -346,6 +371,171 @@ describe('e2e: operator CLI', function () {
       expect(moved.stdout).to.match(/^URL replaced; resumed 0 parked deliveries/);
       const after = await row();
       expect(after.config).to.deep.equal({ url: 'https://127.0.0.2:9/in' });
+      expect(after.credentials_envelope).to.equal(before.credentials_envelope);
+    });
+  });
+
+  describe('secrets come from a file, stdin or a variable', () => {
+    let ws: string;
+    let dir: string;
+    let nextPage = 71_000;
+    const keyRing = new KeyRing([{ kid: 'k1', key: Buffer.alloc(32, 7) }]);
+    /** A page id no other test uses, with its own valid Page token on the fake Graph and the app installed. */
+    const newPage = () => {
+      const pageId = String(nextPage++);
+      const token = `EAAB-page-${pageId}-secret`;
+      graph.setPageToken(pageId, token, `Page ${pageId}`);
+      graph.installApp(pageId);
+      return { pageId, token };
+    };
+    const secretFile = (name: string, content: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, content, { mode: 0o600 });
+      return path;
+    };
+    const addPage = (pageId: string, more: string[], e = env, input?: string) =>
+      runCli(['pages', 'add', '--workspace', ws, '--page-id', pageId, ...more], e, { input });
+    /** The page as `pages list` shows it, and its stored token, decrypted. */
+    const storedPage = async (pageId: string) => {
+      const listed = (JSON.parse(await cli(['pages', 'list', '--workspace', ws, '--json'], env)) as { page_id: string; status: string }[]).find(
+        (p) => p.page_id === pageId,
+      );
+      const row = await dbh.db.selectFrom('pages').select('token_envelope').where('page_id', '=', pageId).executeTakeFirst();
+      return { listed, token: row ? keyRing.decrypt(row.token_envelope, `page-token:${pageId}`) : undefined };
+    };
+    /** Meta was asked about exactly this token (so it reached Graph without a trailing newline). */
+    const checkedWithMeta = (token: string) => graph.calls.some((c) => c.path.endsWith('/debug_token') && c.query.input_token === token);
+
+    before(async () => {
+      ws = await cli(['workspaces', 'create', '--name', 'Secret input'], env);
+      dir = mkdtempSync(join(tmpdir(), 'leadrelay-e2e-secrets-'));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('pages add --token-file stores the token from the file without its trailing newline, never printing it', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token-file', secretFile(`${pageId}.token`, `${token}\n`)]);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.deep.equal([]);
+      expect(r.stdout + r.stderr).to.not.contain(token);
+      expect(checkedWithMeta(token)).to.equal(true);
+      const stored = await storedPage(pageId);
+      expect(stored.listed?.status).to.equal('active');
+      expect(stored.token).to.equal(token);
+    });
+
+    it('pages add --token-stdin stores the token piped in, never printing it', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token-stdin'], env, `${token}\n`);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.deep.equal([]);
+      expect(r.stdout + r.stderr).to.not.contain(token);
+      expect(checkedWithMeta(token)).to.equal(true);
+      const stored = await storedPage(pageId);
+      expect(stored.listed?.status).to.equal('active');
+      expect(stored.token).to.equal(token);
+    });
+
+    it('pages add takes the token from LEADRELAY_TOKEN when no flag gives it, never printing it', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, [], { ...env, LEADRELAY_TOKEN: token });
+      expect(r.code, r.stderr).to.equal(0);
+      expect(warningsOf(r)).to.deep.equal([]);
+      expect(r.stdout + r.stderr).to.not.contain(token);
+      const stored = await storedPage(pageId);
+      expect(stored.listed?.status).to.equal('active');
+      expect(stored.token).to.equal(token);
+    });
+
+    it('pages add --token still works, with one warning naming the safer forms and not the token', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token', token]);
+      expect(r.code, r.stderr).to.equal(0);
+      const warnings = warningsOf(r);
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]).to.contain('ps').and.contain('--token-file').and.contain('--token-stdin').and.contain('LEADRELAY_TOKEN');
+      expect(r.stderr).to.not.contain(token);
+      expect((await storedPage(pageId)).token).to.equal(token);
+    });
+
+    it('the file beats LEADRELAY_TOKEN', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token-file', secretFile(`${pageId}.token`, token)], { ...env, LEADRELAY_TOKEN: 'EAAB-stale-variable-secret' });
+      expect(r.code, r.stderr).to.equal(0);
+      expect((await storedPage(pageId)).token).to.equal(token);
+    });
+
+    it('refuses --token with --token-file in one line naming both, storing nothing and printing neither', async () => {
+      const { pageId, token } = newPage();
+      const r = await addPage(pageId, ['--token', token, '--token-file', secretFile(`${pageId}.token`, 'EAAB-file-secret\n')]);
+      expectRefusal(r, /^error: --token and --token-file both give the page access token: give it once$/);
+      expect(r.stdout + r.stderr)
+        .to.not.contain(token)
+        .and.not.contain('EAAB-file-secret');
+      expect((await storedPage(pageId)).listed).to.equal(undefined);
+    });
+
+    it('refuses a missing token file, an empty stdin and no token at all, each in one line naming the flag', async () => {
+      const { pageId } = newPage();
+      const missing = join(dir, 'no-such.token');
+      expectRefusal(await addPage(pageId, ['--token-file', missing]), new RegExp(`^error: --token-file: cannot read ${missing} \\(no such file\\)$`));
+      expectRefusal(await addPage(pageId, ['--token-stdin'], env, ''), /^error: --token-stdin: standard input was empty$/);
+      expectRefusal(await addPage(pageId, []), /^error: the page access token is required: give it with --token-file <path>, --token-stdin or LEADRELAY_TOKEN/);
+      expect((await storedPage(pageId)).listed).to.equal(undefined);
+    });
+
+    it('destinations add --secret-file stores the signing secret from the file, and reauth --secret-stdin replaces it, never printing either', async () => {
+      const first = 'file-signing-secret-0123456789';
+      const second = 'stdin-signing-secret-9876543210';
+      const add = await runCli(
+        [
+          'destinations',
+          'add',
+          '--workspace',
+          ws,
+          '--type',
+          'webhook',
+          '--url',
+          'https://127.0.0.1:9/in',
+          '--secret-file',
+          secretFile('signing', `${first}\n`),
+        ],
+        env,
+      );
+      expect(add.code, add.stderr).to.equal(0);
+      expect(warningsOf(add)).to.deep.equal([]);
+      const dest = add.stdout.trim();
+      expect(dest).to.match(/^[0-9a-f-]{36}$/);
+      const credentials = async () => {
+        const row = await dbh.db.selectFrom('destinations').select('credentials_envelope').where('id', '=', dest).executeTakeFirstOrThrow();
+        return keyRing.decryptJson(row.credentials_envelope!, `destination:${dest}`);
+      };
+      expect(await credentials()).to.deep.equal({ secret: first });
+
+      const reauth = await runCli(['destinations', 'reauth', dest, '--secret-stdin'], env, { input: `${second}\n` });
+      expect(reauth.code, reauth.stderr).to.equal(0);
+      expect(reauth.stdout).to.match(/^signing secret replaced; resumed 0 parked deliveries/);
+      expect(await credentials()).to.deep.equal({ secret: second });
+      for (const r of [add, reauth])
+        expect(r.stdout + r.stderr)
+          .to.not.contain(first)
+          .and.not.contain(second);
+    });
+
+    it('destinations reauth refuses --secret with --secret-stdin in one line, replacing nothing', async () => {
+      const add = await runCli(['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', 'https://127.0.0.1:9/in'], {
+        ...env,
+        LEADRELAY_SECRET: 'variable-signing-secret-012345',
+      });
+      expect(add.code, add.stderr).to.equal(0);
+      const dest = add.stdout.trim();
+      const before = await dbh.db.selectFrom('destinations').select('credentials_envelope').where('id', '=', dest).executeTakeFirstOrThrow();
+      const r = await runCli(['destinations', 'reauth', dest, '--secret', 'flag-signing-secret-0123456', '--secret-stdin'], env, {
+        input: 'stdin-signing-secret-0123456\n',
+      });
+      expectRefusal(r, /^error: --secret and --secret-stdin both give the webhook HMAC signing secret: give it once$/);
+      expect(r.stderr).to.not.contain('flag-signing-secret').and.not.contain('stdin-signing-secret');
+      const after = await dbh.db.selectFrom('destinations').select('credentials_envelope').where('id', '=', dest).executeTakeFirstOrThrow();
       expect(after.credentials_envelope).to.equal(before.credentials_envelope);
     });
   });
@@ -465,7 +655,7 @@ describe('e2e: operator CLI', function () {
     try {
       // Far more than a start-up takes even on a loaded machine; a process idling on its
       // connections would be killed at this bound and have no exit code of its own.
-      const r = await runCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' }, 90_000);
+      const r = await runCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' }, { timeoutMs: 90_000 });
       expect(r.signal, 'killed at the bound instead of exiting').to.equal(null);
       expect(r.code).to.be.a('number').and.not.equal(0);
       expect(r.stderr).to.contain('EADDRINUSE');

@@ -101,10 +101,12 @@ describe('e2e: a CRM connector from outside connectors/ (LEADRELAY_EXTRA_CONNECT
 
     const missing = await runCli(['destinations', 'add', '--workspace', ws, '--type', 'echo-crm', '--echo-space', 'sales'], env);
     expect(missing.code).to.equal(2);
-    expect(missing.stderr.trim()).to.equal('error: --echo-key is required for --type echo-crm');
-    const short = await runCli(['destinations', 'add', '--workspace', ws, '--type', 'echo-crm', '--echo-key', 'k-shrt'], env);
+    expect(missing.stderr.trim()).to.equal(
+      'error: --echo-key is required for --type echo-crm: give it with --echo-key-file <path>, --echo-key-stdin or LEADRELAY_ECHO_KEY',
+    );
+    const short = await runCli(['destinations', 'add', '--workspace', ws, '--type', 'echo-crm'], { ...env, LEADRELAY_ECHO_KEY: 'k-shrt' });
     expect(short.code).to.equal(2);
-    expect(short.stderr.trim()).to.equal('error: invalid echo-crm credentials: --echo-key: the API key has at least 8 characters');
+    expect(short.stderr.trim()).to.equal('error: invalid echo-crm credentials: LEADRELAY_ECHO_KEY: the API key has at least 8 characters');
 
     keyDest = await cli(['destinations', 'add', '--workspace', ws, '--type', 'echo-crm', '--echo-key', KEY_1, '--echo-space', 'sales'], env);
     const row = await findDestination(keyDest);

@@ -5,7 +5,16 @@ import { getManifest, listManifests, loadConnector } from '../../../connectors/i
 import type { ConnectorManifest } from '../../../connectors/types.js';
 import type { App } from '../../app.js';
 import { type CommandDeps, iso, print, printJson, requireWorkspace, UsageError, warn } from '../command-kit.js';
-import { checkOutboundUrl, describeIssues, destinationInputFromFlags, flagValuesOf, outboundUrlsOf, reauthInputFromFlags } from '../destination-input.js';
+import {
+  checkOutboundUrl,
+  describeIssues,
+  destinationInputFromFlags,
+  flagValuesOf,
+  outboundUrlsOf,
+  reauthInputFromFlags,
+  secretFlagsOf,
+} from '../destination-input.js';
+import { addSecretOptions, checkSecretForms, secretHelpText } from '../secret-input.js';
 
 /**
  * Puts every URL of a destination config that delivery will call through the outbound guard,
@@ -34,13 +43,20 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
       .map((m) => m.id)
       .join(', ')}`,
   );
-  // Every connector's flags (its manifest's cli.inputs); one flag serves each connector that names it.
+  // Every connector's flags (its manifest's cli.inputs); one flag serves each connector that names
+  // it. A secret one also comes as --<flag>-file and --<flag>-stdin (and a variable).
+  const secretFlags = [...new Set(listManifests().flatMap((m) => secretFlagsOf(m).map((s) => s.flag)))];
   const destinationOptions = (c: Command) => {
     c.option('--name <name>', 'display name');
     const helpByFlag = new Map<string, string[]>();
     for (const m of listManifests())
       for (const input of m.cli.inputs) helpByFlag.set(input.flag, [...(helpByFlag.get(input.flag) ?? []), `${m.id}: ${input.description}`]);
-    for (const [flag, help] of helpByFlag) c.option(`--${flag} <${flag.split('-').pop()}>`, help.join('; '));
+    for (const [flag, help] of helpByFlag) {
+      const valueName = flag.split('-').pop() ?? flag;
+      if (secretFlags.includes(flag)) addSecretOptions(c, flag, valueName, help.join('; '));
+      else c.option(`--${flag} <${valueName}>`, help.join('; '));
+    }
+    if (secretFlags.length > 0) c.addHelpText('after', secretHelpText(secretFlags));
     return c;
   };
   destinationOptions(
@@ -49,17 +65,19 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
       .description('add a destination and print its id')
       .requiredOption('--workspace <id>', 'workspace id')
       .addOption(new Option('--type <type>', 'destination type').choices(listManifests().map((m) => m.id)).makeOptionMandatory()),
-  ).action((o: { workspace: string; type: string; name?: string } & Record<string, unknown>) =>
-    withApp({ queues: false }, async (app, { repo, connectorContext }) => {
+  ).action(async (o: { workspace: string; type: string; name?: string } & Record<string, unknown>) => {
+    const manifest = getManifest(o.type);
+    // Before anything else: a secret given twice, an unreadable file or an empty stdin is refused at once.
+    const given = await flagValuesOf(manifest, o);
+    return withApp({ queues: false }, async (app, { repo, connectorContext }) => {
       await requireWorkspace(app, repo, o.workspace);
-      const manifest = getManifest(o.type);
-      const input = destinationInputFromFlags(manifest, flagValuesOf(manifest, o), o.name);
+      const input = destinationInputFromFlags(manifest, given.values, o.name);
       // The delivery rules first: they also name a malformed --url.
       const warnings = await checkDestinationUrls(app, manifest, input.config);
       const config = manifest.configSchema.safeParse(input.config);
       if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
       const creds = manifest.credentialsSchema.safeParse(input.credentials);
-      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(manifest, 'credentials', creds.error.issues)}`);
+      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(manifest, 'credentials', creds.error.issues, given.givenAs)}`);
       const dest = await repo.createDestination(app.db, {
         workspaceId: o.workspace,
         type: o.type,
@@ -70,8 +88,8 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
       await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
       print(dest.id);
       warnings.forEach(warn);
-    }),
-  );
+    });
+  });
   destinationOptions(
     dests
       .command('reauth <destinationId>')
@@ -79,12 +97,17 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
         "replace a destination's credentials and resume its parked deliveries, in order: config flags given (e.g. --url) replace their stored values, " +
           'optional credentials left out (e.g. --secret) are kept, and URLs are checked as on add',
       ),
-  ).action((id: string, o: Record<string, unknown>) =>
-    withApp({}, async (app, { repo, replay, connectorContext }) => {
+  ).action((id: string, o: Record<string, unknown>) => {
+    // Which secret flags apply depends on the destination's type: refuse a conflict among any of them at once.
+    checkSecretForms(
+      listManifests().flatMap((m) => secretFlagsOf(m)),
+      o,
+    );
+    return withApp({}, async (app, { repo, replay, connectorContext }) => {
       const dest = await repo.findDestination(app.db, id);
       if (!dest) throw new UsageError(`destination "${id}" not found`);
       const manifest = getManifest(dest.type);
-      const values = flagValuesOf(manifest, o);
+      const { values, givenAs } = await flagValuesOf(manifest, o);
       const input = reauthInputFromFlags(manifest, values, (dest.config ?? {}) as Record<string, unknown>);
       // Today's rules apply to the URLs the resumed deliveries will use, new or stored.
       const isGiven = (flag: string) => values[flag.replace(/^--/, '')] !== undefined;
@@ -96,7 +119,7 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
       let creds: Record<string, unknown> | null = null;
       if (input.credentials) {
         const parsed = manifest.credentialsSchema.safeParse(input.credentials);
-        if (!parsed.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(manifest, 'credentials', parsed.error.issues)}`);
+        if (!parsed.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(manifest, 'credentials', parsed.error.issues, givenAs)}`);
         creds = parsed.data as Record<string, unknown>;
       }
       if (input.configInputs.length > 0) await repo.updateDestinationConfig(app.db, dest.id, config.data as Record<string, unknown>);
@@ -106,8 +129,8 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
       const replaced = [...input.configInputs.map((i) => i.label ?? `--${i.flag}`), ...(creds ? [manifest.cli.credentialsLabel ?? 'credentials'] : [])];
       print(`${replaced.join(' and ')} replaced; resumed ${await replay.resumeDestination(app, dest.id)} parked deliveries`);
       warnings.forEach(warn);
-    }),
-  );
+    });
+  });
   dests
     .command('check <destinationId>')
     .description("verify a destination's credentials and print the CRM's fields")
