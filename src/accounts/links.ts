@@ -5,7 +5,7 @@ import type { Db } from '../store/db.js';
 import type { AccountLink, AccountLinkPurpose, Role } from '../store/schema.js';
 import { newToken, sha256Hex } from './tokens.js';
 
-export const LINK_LIFETIME_MS: Record<AccountLinkPurpose, number> = {
+const LINK_LIFETIME_MS: Record<AccountLinkPurpose, number> = {
   owner_setup: 24 * 3600_000,
   invitation: 7 * 24 * 3600_000,
   password_reset: 3600_000,

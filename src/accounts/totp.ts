@@ -12,7 +12,7 @@ import { sha256Hex } from './tokens.js';
 const PERIOD_S = 30;
 /** Codes one step either side of now are accepted (clock drift between phone and server). */
 const WINDOW = 1;
-export const RECOVERY_CODE_COUNT = 10;
+const RECOVERY_CODE_COUNT = 10;
 
 /** The additional data binding a user's TOTP envelope to that user. */
 export const totpAad = (userId: string) => `totp:${userId}`;
