@@ -8,6 +8,10 @@ import { createDocsRouter } from './docs-page.js';
 import { mountOperations, problemHandlers } from './mount.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
+import { authOperations } from './operations/auth.js';
+import { invitationOperations } from './operations/invitations.js';
+import { meOperations } from './operations/me.js';
+import { memberOperations } from './operations/members.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
@@ -15,7 +19,7 @@ export const API_PREFIX = '/api/v1';
 
 /** Every operation of the API, in the order the docs list them. */
 export function allOperations(): Operation[] {
-  return [...workspaceOperations] as Operation[];
+  return [...authOperations, ...meOperations, ...workspaceOperations, ...memberOperations, ...invitationOperations] as Operation[];
 }
 
 export function createApiRouter(app: App): Router {

@@ -8,6 +8,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { z } from 'zod';
 import { writeAudit, type AuditActor } from '../accounts/audit.js';
 import { allows, type Grant } from '../accounts/permissions.js';
+import { hasAnyUser } from '../accounts/sign-in.js';
 import { findMembership, findUser, touchSession, useApiKey } from '../accounts/store.js';
 import { safeEqual } from '../accounts/tokens.js';
 import type { App } from '../app.js';
@@ -81,8 +82,16 @@ export interface MountOptions {
 
 export function mountOperations(app: App, router: Router, operations: Operation[], opts: MountOptions): void {
   const json = express.json({ limit: '1mb' });
+  // Until the first owner exists nothing but owner set-up answers; once one does, it always will.
+  let ownerExists = false;
   for (const op of operations) {
     const handle = async (req: Request, res: Response) => {
+      if (!op.beforeOwner && !ownerExists && !(ownerExists = await hasAnyUser(app.db)))
+        throw new ApiProblem(
+          503,
+          'Not set up',
+          'set up the owner first: open the owner-setup link the server printed at start, or run: leadrelay users create-owner',
+        );
       const ip = req.ip ?? null;
       const userAgent = req.get('user-agent') ?? null;
       const actor = await authenticate(app, req);
@@ -132,6 +141,7 @@ export function mountOperations(app: App, router: Router, operations: Operation[
         ip,
         userAgent,
         audit: {},
+        rateLimits: opts.rateLimits,
       };
       const mode = op.audit ?? (op.method === 'get' ? 'none' : 'change');
       let result: unknown;

@@ -27,6 +27,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   423: 'the account is locked',
   429: 'rate limited; see Retry-After',
   502: 'Meta or the CRM refused or failed',
+  503: 'no owner is set up yet',
 };
 
 function operationObject(op: Operation): ZodOpenApiOperationObject {
@@ -35,6 +36,7 @@ function operationObject(op: Operation): ZodOpenApiOperationObject {
     ...(op.params || op.query || op.body ? [422] : []),
     429,
     ...(op.errors ?? []),
+    ...(op.beforeOwner ? [] : [503]),
   ]);
   if (op.access.kind === 'workspace') errors.add(404);
   const responses: ZodOpenApiOperationObject['responses'] = {

@@ -8,6 +8,7 @@ import type { AuditActor } from '../accounts/audit.js';
 import type { Grant, Permission } from '../accounts/permissions.js';
 import type { App } from '../app.js';
 import type { ApiKey, User, UserSession } from '../store/schema.js';
+import type { RateLimits } from './rate-limit.js';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
@@ -56,6 +57,8 @@ export interface OperationContext<P, Q, B> {
   ip: string | null;
   userAgent: string | null;
   audit: AuditNote;
+  /** The shared limiter (sign-in operations count their failures per IP with it). */
+  rateLimits: RateLimits;
 }
 
 export interface OperationResponse {
@@ -86,6 +89,8 @@ export interface Operation<P extends z.ZodObject = z.ZodObject, Q extends z.ZodO
   audit?: 'change' | 'read' | 'none';
   /** `sign-in`: also counted against the stricter sign-in limits per IP. */
   rateLimit?: 'sign-in';
+  /** Answers before the first owner is set up (owner set-up itself); every other operation is refused until then. */
+  beforeOwner?: boolean;
   handler(ctx: OperationContext<z.infer<P>, z.infer<Q>, z.infer<B>>): Promise<unknown>;
 }
 

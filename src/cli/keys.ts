@@ -1,11 +1,14 @@
-// `leadrelay keys rotate`: re-encrypts every secret and every lead's answers under the first key.
+// `leadrelay keys rotate`: re-encrypts every secret (page tokens, destination credentials, TOTP
+// secrets) and every lead's answers under the first key.
 import type { App } from '../app.js';
+import { totpAad } from '../accounts/totp.js';
 import { destinationAad, leadAad, pageTokenAad } from '../pipeline/lead-record.js';
 import * as rotation from '../store/key-rotation.js';
 
 export interface RotateResult {
   pages: number;
   destinations: number;
+  totpSecrets: number;
   leads: number;
   alreadyCurrent: number;
 }
@@ -14,7 +17,7 @@ const LEAD_BATCH = 500;
 
 export async function rotateKeys(app: App, onProgress?: (done: number, total: number) => void): Promise<RotateResult> {
   const { db, keyRing } = app;
-  const result: RotateResult = { pages: 0, destinations: 0, leads: 0, alreadyCurrent: 0 };
+  const result: RotateResult = { pages: 0, destinations: 0, totpSecrets: 0, leads: 0, alreadyCurrent: 0 };
   for (const p of await rotation.listPageTokenEnvelopes(db)) {
     if (!keyRing.needsRotation(p.token_envelope)) {
       result.alreadyCurrent++;
@@ -31,6 +34,14 @@ export async function rotateKeys(app: App, onProgress?: (done: number, total: nu
     // Only if unchanged: a worker may have just stored refreshed tokens, which must not be undone.
     await rotation.replaceCredentialEnvelopeIfUnchanged(db, d.id, d.credentials_envelope, keyRing.reencrypt(d.credentials_envelope, destinationAad(d.id)));
     result.destinations++;
+  }
+  for (const u of await rotation.listTotpEnvelopes(db)) {
+    if (!keyRing.needsRotation(u.totp_secret_envelope)) {
+      result.alreadyCurrent++;
+      continue;
+    }
+    await rotation.replaceTotpEnvelopeIfUnchanged(db, u.id, u.totp_secret_envelope, keyRing.reencrypt(u.totp_secret_envelope, totpAad(u.id)));
+    result.totpSecrets++;
   }
   const total = await rotation.countLeadAnswerEnvelopes(db);
   let done = 0;

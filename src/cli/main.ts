@@ -15,6 +15,7 @@ import { registerLeadCommands } from './commands/leads.js';
 import { registerPageCommands } from './commands/pages.js';
 import { registerRoleCommands } from './commands/roles.js';
 import { registerRouteCommands } from './commands/routes.js';
+import { registerUserCommands } from './commands/users.js';
 import { registerWorkspaceCommands } from './commands/workspaces.js';
 import { InputError } from './destination-input.js';
 
@@ -100,6 +101,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
   registerRoleCommands(program, deps);
   registerKeyCommands(program, deps);
   registerWorkspaceCommands(program, deps);
+  registerUserCommands(program, deps);
   registerPageCommands(program, deps);
   registerDestinationCommands(program, deps);
   registerRouteCommands(program, deps);

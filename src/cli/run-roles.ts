@@ -12,6 +12,23 @@ import { createLogger } from '../util/logger.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createOutageLog, type OutageLog } from '../util/outage-log.js';
 import { listStartupGaps } from './startup-checklist.js';
+import { createLink, linkUrl } from '../accounts/links.js';
+import { hasAnyUser } from '../accounts/sign-in.js';
+import type { App } from '../app.js';
+import type { Logger } from '../util/logger.js';
+
+/**
+ * While nobody can sign in, the HTTP role issues a one-time owner-setup link. The link holds a
+ * secret, so it goes to the operator's terminal only: a plain line on stderr, never into the
+ * structured log (stdout), which names only where to look. Each start issues a new link (valid 24
+ * hours); all of them stop working once an owner exists.
+ */
+async function announceOwnerSetup(app: App, logger: Logger): Promise<void> {
+  if (await hasAnyUser(app.db)) return;
+  const { token } = await createLink(app.db, { purpose: 'owner_setup' });
+  logger.warn('no owner yet: open the one-time owner-setup link printed on stderr (not logged), or run: leadrelay users create-owner --email <you>');
+  process.stderr.write(`\nSet up the first owner with this one-time link (valid 24 hours):\n  ${linkUrl(app.config.publicUrl, 'owner_setup', token)}\n\n`);
+}
 
 /** PostgreSQL is down, restarting, or not resolvable yet (a compose stack still starting). */
 export function isDatabaseUnavailable(err: unknown): boolean {
@@ -110,6 +127,7 @@ export async function runRoles(roles: { http: boolean; work: boolean }): Promise
     );
   else logger.info({ database: app.dbh.kind, queue }, 'LeadRelay workers running');
   if (http) {
+    await announceOwnerSetup(app, logger);
     const gaps = listStartupGaps(config);
     if (gaps.length) logger.warn({ todo: gaps }, `before Meta can deliver leads here: ${gaps.length} thing(s) to do (see todo)`);
   }

@@ -1,5 +1,5 @@
 // The queries of `leadrelay keys rotate`: every envelope at rest (page tokens, destination
-// credentials, lead answers) read with the ids its additional data is built from, and written
+// credentials, users' TOTP secrets, lead answers) read with the ids its additional data is built from, and written
 // back re-encrypted. The rotation itself (which key, which AAD) is src/cli/keys.ts's.
 import type { NotNull } from 'kysely';
 import type { Db } from './db.js';
@@ -56,4 +56,19 @@ export async function listLeadAnswerEnvelopes(
 
 export async function setLeadAnswersEnvelope(db: Db, id: string, envelope: string): Promise<void> {
   await db.updateTable('leads').set({ answers_envelope: envelope }).where('id', '=', id).execute();
+}
+
+/** Users with a TOTP secret (enrolled, or enrolment started). */
+export async function listTotpEnvelopes(db: Db): Promise<{ id: string; totp_secret_envelope: string }[]> {
+  return db
+    .selectFrom('users')
+    .select(['id', 'totp_secret_envelope'])
+    .where('totp_secret_envelope', 'is not', null)
+    .$narrowType<{ totp_secret_envelope: NotNull }>()
+    .execute();
+}
+
+/** Replaces a TOTP envelope only if it is still `seen` (the user may have just enrolled again). */
+export async function replaceTotpEnvelopeIfUnchanged(db: Db, id: string, seen: string, envelope: string): Promise<void> {
+  await db.updateTable('users').set({ totp_secret_envelope: envelope }).where('id', '=', id).where('totp_secret_envelope', '=', seen).execute();
 }

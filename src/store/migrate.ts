@@ -8,6 +8,7 @@ import * as m0003 from './migrations/0003-leases.js';
 import * as m0004 from './migrations/0004-recent-records.js';
 import * as m0005 from './migrations/0005-used-tokens.js';
 import * as m0006 from './migrations/0006-accounts.js';
+import * as m0007 from './migrations/0007-auth.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0004-recent-records': m0004,
   '0005-used-tokens': m0005,
   '0006-accounts': m0006,
+  '0007-auth': m0007,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

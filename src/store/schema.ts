@@ -179,6 +179,8 @@ interface UsersTable {
   password_hash: string;
   totp_secret_envelope: string | null;
   totp_enabled_at: Timestamp | null;
+  /** The last TOTP time step (30 s periods since the epoch) spent signing in: a code is accepted once. */
+  totp_last_step: number | null;
   is_operator: Generated<boolean>;
   failed_sign_ins: Generated<number>;
   locked_until: Timestamp | null;
@@ -217,6 +219,7 @@ interface MembershipsTable {
 export type AccountLinkPurpose = 'owner_setup' | 'invitation' | 'password_reset';
 
 interface AccountLinksTable {
+  id: Generated<string>;
   token_hash: string;
   purpose: AccountLinkPurpose;
   user_id: string | null;

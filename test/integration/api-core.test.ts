@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createWorkspace } from '../../src/store/repos.js';
-import { ApiClient, seedApiKey, startApiServer } from '../helpers/api.js';
+import { ApiClient, seedApiKey, seedUser, startApiServer } from '../helpers/api.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 describe('REST API core', () => {
@@ -14,6 +14,8 @@ describe('REST API core', () => {
     server = await startApiServer(t.app);
     api = new ApiClient(server.url);
     workspaceId = (await createWorkspace(t.app.db, 'Acme')).id;
+    // Until an owner exists the API answers nothing but owner set-up.
+    await seedUser(t.app, { email: 'owner@example.com', workspaceId });
   });
   after(async () => {
     await server?.close();
