@@ -8,6 +8,8 @@ import { createDocsRouter } from './docs-page.js';
 import { mountOperations, problemHandlers } from './mount.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
+import { apiKeyOperations } from './operations/api-keys.js';
+import { auditOperations } from './operations/audit.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
@@ -15,7 +17,7 @@ export const API_PREFIX = '/api/v1';
 
 /** Every operation of the API, in the order the docs list them. */
 export function allOperations(): Operation[] {
-  return [...workspaceOperations] as Operation[];
+  return [...workspaceOperations, ...apiKeyOperations, ...auditOperations] as Operation[];
 }
 
 export function createApiRouter(app: App): Router {
