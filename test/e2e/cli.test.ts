@@ -465,7 +465,7 @@ describe('e2e: operator CLI', function () {
     try {
       // Far more than a start-up takes even on a loaded machine; a process idling on its
       // connections would be killed at this bound and have no exit code of its own.
-      const r = await runCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' }, 90_000);
+      const r = await runCli(['serve'], { ...env, PORT: String(port), HOST: '127.0.0.1' }, { timeoutMs: 90_000 });
       expect(r.signal, 'killed at the bound instead of exiting').to.equal(null);
       expect(r.code).to.be.a('number').and.not.equal(0);
       expect(r.stderr).to.contain('EADDRINUSE');

@@ -154,7 +154,14 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], env: Record<string, string>, timeoutMs = CLI_TIMEOUT_MS): Promise<CliResult> {
+export interface CliOptions {
+  /** Default CLI_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Written to the command's stdin, which is then closed; without it stdin stays open and empty. */
+  input?: string;
+}
+
+export function runCli(args: string[], env: Record<string, string>, { timeoutMs = CLI_TIMEOUT_MS, input }: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolveRun) => {
     const child = execFile(process.execPath, [BIN, ...args], { env, timeout: timeoutMs }, (err, stdout, stderr) => {
       liveChildren.delete(child);
@@ -164,6 +171,11 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
       resolveRun({ code, signal, stdout: String(stdout), stderr: String(stderr) });
     });
     liveChildren.add(child);
+    if (input !== undefined) {
+      // A command that exits without reading its input (a refusal) closes the pipe: not an error of the test's.
+      child.stdin!.on('error', () => {});
+      child.stdin!.end(input);
+    }
   });
 }
 

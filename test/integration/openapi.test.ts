@@ -101,7 +101,9 @@ describe('OpenAPI document', () => {
   it('gives every operation a unique operationId and described responses', () => {
     const ids = operations().map((o) => o.op.operationId);
     for (const [i, { key, op }] of operations().entries()) {
-      expect(op.operationId, key).to.be.a('string').and.match(/^[A-Za-z][A-Za-z0-9_]*$/);
+      expect(op.operationId, key)
+        .to.be.a('string')
+        .and.match(/^[A-Za-z][A-Za-z0-9_]*$/);
       expect(ids.indexOf(op.operationId), `${key}: operationId used twice`).to.equal(i);
       const responses = Object.entries(op.responses ?? {});
       expect(responses, `${key}: responses`).to.not.be.empty;
