@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import type { Db } from '../store/db.js';
 import type { ApiKey } from '../store/schema.js';
 import { isUuid } from '../store/values.js';
+import { masked } from './tokens.js';
 
 /** A key's row with the email of the person who created it (null for a key made by a key or an operator). */
 export type ApiKeyRow = ApiKey & { created_by_email: string | null };
@@ -29,7 +30,7 @@ export function viewApiKey(k: ApiKeyRow): ApiKeyView {
     name: k.name,
     role: k.role,
     can_read_answers: k.can_read_answers,
-    last4: `…${k.last4}`,
+    last4: masked(k.last4),
     created_by: k.created_by ? { user_id: k.created_by, email: k.created_by_email } : null,
     created_at: iso(k.created_at)!,
     last_used_at: iso(k.last_used_at),

@@ -11,7 +11,7 @@ import { workspaceIdParams } from './workspaces.js';
 
 const KEY_ROLE = z.enum(['admin', 'editor', 'viewer']);
 
-export const apiKeySchema = z
+const apiKeySchema = z
   .object({
     id: z.uuid(),
     name: z.string(),

@@ -1,7 +1,7 @@
 // The audit log of a workspace: who did what to which target, when and from where, newest first,
 // filtered by action (a trailing * matches a prefix), actor, target and time.
 import { z } from 'zod';
-import { listAudit } from '../../accounts/audit.js';
+import { AUDIT_RETENTION_MONTHS, listAudit } from '../../accounts/audit.js';
 import type { AuditEntry } from '../../store/schema.js';
 import { defineOperation } from '../operation.js';
 import { decodeCursor, pageFrom, pageOf, pageQuery } from '../pagination.js';
@@ -49,7 +49,7 @@ export const auditOperations = [
     operationId: 'listAuditEntries',
     method: 'get',
     path: '/workspaces/{workspaceId}/audit',
-    summary: "The workspace's audit log, newest first (kept 24 months)",
+    summary: `The workspace's audit log, newest first (kept ${AUDIT_RETENTION_MONTHS} months)`,
     tag: 'Audit log',
     access: { kind: 'workspace', permission: 'audit.read' },
     params: workspaceIdParams,
