@@ -54,9 +54,12 @@ export interface AuditFilter {
   limit: number;
 }
 
+/** A LIKE pattern matching `s` literally (its % and _ are not wildcards). */
+const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
+
 export async function listAudit(db: Db, f: AuditFilter): Promise<AuditEntry[]> {
   let q = db.selectFrom('audit_log').selectAll().where('workspace_id', '=', f.workspaceId);
-  if (f.action) q = f.action.endsWith('*') ? q.where('action', 'like', `${f.action.slice(0, -1)}%`) : q.where('action', '=', f.action);
+  if (f.action) q = f.action.endsWith('*') ? q.where('action', 'like', `${escapeLike(f.action.slice(0, -1))}%`) : q.where('action', '=', f.action);
   if (f.actorId) q = q.where('actor_id', '=', f.actorId);
   if (f.targetId) q = q.where('target_id', '=', f.targetId);
   if (f.since) q = q.where('at', '>=', f.since);

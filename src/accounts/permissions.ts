@@ -50,6 +50,14 @@ export function allows(grant: Grant, permission: Permission): boolean {
   return BY_ROLE[grant.role].has(permission);
 }
 
+/**
+ * Whether `grant` may hand out `wanted` (an API key it mints): only if every right `wanted`
+ * carries is one `grant` has itself, so no caller can mint a key stronger than its own rights.
+ */
+export function grantIsWithin(wanted: Grant, grant: Grant): boolean {
+  return OWNER.every((permission) => !allows(wanted, permission) || allows(grant, permission));
+}
+
 /** The roles a grant may hand out: an owner any, an admin up to admin, nobody else any. */
 export function mayAssignRole(grant: Grant, role: Role): boolean {
   if (grant.role === 'owner') return true;

@@ -8,6 +8,8 @@ import { createDocsRouter } from './docs-page.js';
 import { mountOperations, problemHandlers } from './mount.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
+import { apiKeyOperations } from './operations/api-keys.js';
+import { auditOperations } from './operations/audit.js';
 import { authOperations } from './operations/auth.js';
 import { invitationOperations } from './operations/invitations.js';
 import { meOperations } from './operations/me.js';
@@ -19,7 +21,15 @@ export const API_PREFIX = '/api/v1';
 
 /** Every operation of the API, in the order the docs list them. */
 export function allOperations(): Operation[] {
-  return [...authOperations, ...meOperations, ...workspaceOperations, ...memberOperations, ...invitationOperations] as Operation[];
+  return [
+    ...authOperations,
+    ...meOperations,
+    ...workspaceOperations,
+    ...memberOperations,
+    ...invitationOperations,
+    ...apiKeyOperations,
+    ...auditOperations,
+  ] as Operation[];
 }
 
 export function createApiRouter(app: App): Router {

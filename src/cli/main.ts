@@ -9,6 +9,8 @@ import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
 import { LEADRELAY_VERSION } from '../util/version.js';
 import { type CommandDeps, type CommandModules, UsageError, type WithApp } from './command-kit.js';
+import { registerApiCommand } from './commands/api.js';
+import { registerApiKeyCommands } from './commands/api-keys.js';
 import { registerDestinationCommands } from './commands/destinations.js';
 import { registerKeyCommands } from './commands/keys.js';
 import { registerLeadCommands } from './commands/leads.js';
@@ -106,6 +108,8 @@ export function buildProgram(parts: ProgramParts = {}): Command {
   registerDestinationCommands(program, deps);
   registerRouteCommands(program, deps);
   registerLeadCommands(program, deps);
+  registerApiKeyCommands(program, deps);
+  registerApiCommand(program);
 
   // Groups not named on the command line are listed (for --help) without loading their modules.
   if (parts.mappings) parts.mappings.registerMappingCommands(program, withApp, UsageError);

@@ -346,3 +346,24 @@ function parseHostPort(value: string): { host: string; port: number } {
   const i = value.lastIndexOf(':');
   return { host: value.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(value.slice(i + 1)) };
 }
+
+/** What `leadrelay api` needs, and nothing more: where the API is, and a key if the environment has one. */
+export interface ApiClientConfig {
+  /** LEADRELAY_API_URL; default http://localhost:<PORT>. */
+  url: string;
+  /** LEADRELAY_API_KEY, if set (a key file or stdin may give it instead). */
+  key: string | undefined;
+}
+
+const apiClientEnvSchema = z.object({
+  PORT: int(3000),
+  LEADRELAY_API_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. https://leadrelay.example.com' }).optional(),
+  LEADRELAY_API_KEY: z.string().optional(),
+});
+
+export function loadApiClientConfig(env: EnvInput = process.env): ApiClientConfig {
+  const result = apiClientEnvSchema.safeParse(cleanEnv(env));
+  if (!result.success) throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  const e = result.data;
+  return { url: (e.LEADRELAY_API_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''), key: e.LEADRELAY_API_KEY?.trim() || undefined };
+}

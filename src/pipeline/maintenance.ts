@@ -2,7 +2,8 @@
 // failover without persistence, a crash between commit and enqueue) from PostgreSQL rows: adding
 // a job whose id already exists is a no-op, so sweeping is always safe. One worker at a time
 // sweeps, under a short PostgreSQL lease; the loop is a timer, not a scheduled job, so it
-// survives the queue backend losing everything.
+// survives the queue backend losing everything. Once an hour it also runs the retention purges.
+import { purgeOldAudit } from '../accounts/audit.js';
 import type { App } from '../app.js';
 import { errorSummary } from '../util/error-summary.js';
 import { tryTakeLease } from '../store/leases.js';
@@ -33,6 +34,13 @@ export async function purgeExpiredLeads(app: App, now = new Date()): Promise<num
   return repo.eraseExpiredLeadAnswers(app.db, now);
 }
 
+/** Every retention purge: lead answers past their workspace's retention, audit entries past 24 months. */
+export async function runRetentionPurges(app: App, now = new Date()): Promise<{ erasedLeads: number; auditEntries: number }> {
+  const erasedLeads = await purgeExpiredLeads(app, now);
+  const auditEntries = await purgeOldAudit(app.db);
+  return { erasedLeads, auditEntries };
+}
+
 const PURGE_INTERVAL_MS = 3_600_000;
 const MAINTENANCE_LEASE = 'maintenance';
 
@@ -48,8 +56,9 @@ export function startMaintenance(app: App): { stop(): Promise<void> } {
       if (r.events || r.deliveries) app.logger.info(r, 'outbox sweep queued work');
       if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
         lastPurge = Date.now();
-        const erased = await purgeExpiredLeads(app);
-        if (erased) app.logger.info({ erased }, 'retention purge erased lead answers');
+        const r = await runRetentionPurges(app);
+        if (r.erasedLeads) app.logger.info({ erased: r.erasedLeads }, 'retention purge erased lead answers');
+        if (r.auditEntries) app.logger.info({ deleted: r.auditEntries }, 'retention purge deleted audit entries older than 24 months');
       }
     } catch (err) {
       app.logger.warn({ err: errorSummary(err) }, 'outbox sweep failed');

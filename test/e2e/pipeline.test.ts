@@ -24,6 +24,8 @@ const PAGE = '1000000001';
 const FORM = '2000000001';
 const PAGE_TOKEN = 'EAAB-page-token-one';
 const RECEIVER_SECRET = 'receiver-shared-secret';
+/** /metrics answers only to this bearer token. */
+const METRICS_TOKEN = 'pipeline-metrics-token-0123456789';
 /** A page no workspace registered: its leads stop at intake's unrouted, with no Graph call. */
 const UNREGISTERED_PAGE = '1999999999';
 
@@ -54,7 +56,9 @@ async function post(program: RunningProgram, raw: string, signature = computeSig
 
 /** The value of one counter of the program's /metrics, e.g. `leadrelay_webhook_rejected_total{reason="mismatch"}` (0 when absent). */
 async function counter(program: RunningProgram, series: string): Promise<number> {
-  const text = await (await fetch(`${program.url}/metrics`)).text();
+  const res = await fetch(`${program.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
+  const text = await res.text();
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
@@ -125,6 +129,7 @@ for (const backend of QUEUE_BACKENDS)
         META_GRAPH_URL: graph.url,
         FETCH_MAX_ATTEMPTS: '2',
         DELIVERY_TIMEOUT_MS: '10000',
+        METRICS_TOKEN,
         ...(backend === 'postgres' ? { REDIS_URL: '' } : {}),
       });
       graph.addForm({

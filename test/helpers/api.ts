@@ -4,7 +4,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hashPassword } from '../../src/accounts/passwords.js';
-import { createApiKey, insertUser, upsertMembership } from '../../src/accounts/store.js';
+import { createApiKey, createSession, insertUser, upsertMembership } from '../../src/accounts/store.js';
+import { sessionCookieName } from '../../src/api/session-cookie.js';
 import type { App } from '../../src/app.js';
 import { createHttpApp } from '../../src/http/server.js';
 import type { Role } from '../../src/store/schema.js';
@@ -67,6 +68,11 @@ export class ApiClient {
   put = <T = any>(path: string, body: unknown) => this.request<T>('PUT', path, body);
   delete = <T = any>(path: string) => this.request<T>('DELETE', path);
 
+  /** Puts a cookie in the jar (a session made without signing in). */
+  setCookie(name: string, value: string): void {
+    this.cookies.set(name, value);
+  }
+
   /** Whether the jar holds a cookie of this name. */
   hasCookie(name: string): boolean {
     return this.cookies.has(name);
@@ -102,4 +108,13 @@ export async function seedUser(app: App, u: { email: string; workspaceId?: strin
 export async function seedApiKey(app: App, workspaceId: string, role: 'admin' | 'editor' | 'viewer' = 'admin'): Promise<string> {
   const { secret } = await createApiKey(app.db, { workspaceId, name: `test ${role}`, role, createdBy: null });
   return secret;
+}
+
+/** A signed-in session (MFA done) of a user, straight into the database: a client with its cookie and CSRF token. */
+export async function seedSession(app: App, baseUrl: string, userId: string): Promise<ApiClient> {
+  const s = await createSession(app.db, { userId, mfaVerified: true, ip: null, userAgent: null });
+  const client = new ApiClient(baseUrl);
+  client.setCookie(sessionCookieName(app.config), s.cookie);
+  client.csrfToken = s.csrfToken;
+  return client;
 }
