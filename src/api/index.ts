@@ -8,6 +8,9 @@ import { createDocsRouter } from './docs-page.js';
 import { mountOperations, problemHandlers } from './mount.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
+import { destinationOperations } from './operations/destinations.js';
+import { pageOperations } from './operations/pages.js';
+import { routeOperations } from './operations/routes.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
@@ -15,7 +18,7 @@ export const API_PREFIX = '/api/v1';
 
 /** Every operation of the API, in the order the docs list them. */
 export function allOperations(): Operation[] {
-  return [...workspaceOperations] as Operation[];
+  return [...workspaceOperations, ...pageOperations, ...destinationOperations, ...routeOperations] as Operation[];
 }
 
 export function createApiRouter(app: App): Router {
