@@ -9,6 +9,8 @@ import { mountOperations, problemHandlers } from './mount.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
 import { destinationOperations } from './operations/destinations.js';
+import { leadOperations } from './operations/leads.js';
+import { mappingOperations } from './operations/mappings.js';
 import { pageOperations } from './operations/pages.js';
 import { routeOperations } from './operations/routes.js';
 import { workspaceOperations } from './operations/workspaces.js';
@@ -18,7 +20,7 @@ export const API_PREFIX = '/api/v1';
 
 /** Every operation of the API, in the order the docs list them. */
 export function allOperations(): Operation[] {
-  return [...workspaceOperations, ...pageOperations, ...destinationOperations, ...routeOperations] as Operation[];
+  return [...workspaceOperations, ...pageOperations, ...destinationOperations, ...routeOperations, ...mappingOperations, ...leadOperations] as Operation[];
 }
 
 export function createApiRouter(app: App): Router {

@@ -32,9 +32,10 @@ export interface FieldIssue {
 /** The input was wrong: which field(s), and why. */
 export class InvalidInputError extends Error {
   readonly issues: FieldIssue[];
-  constructor(issues: FieldIssue | FieldIssue[]) {
+  /** `summary`: one line for the whole, when the issues were already shown one by one (the CLI prints it). */
+  constructor(issues: FieldIssue | FieldIssue[], summary?: string) {
     const list = Array.isArray(issues) ? issues : [issues];
-    super(list.map((i) => i.message).join('; '));
+    super(summary ?? list.map((i) => i.message).join('; '));
     this.name = 'InvalidInputError';
     this.issues = list;
   }
