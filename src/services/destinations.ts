@@ -3,7 +3,7 @@
 // API's destination operations both do. Which settings and credentials a type takes, and how they
 // are checked, is the connector manifest's business (connectors/); nothing here names a CRM.
 import { getManifest, findManifest, listManifests, loadConnector } from '../../connectors/index.js';
-import type { CliInput, ConnectorManifest, FieldDescriptor } from '../../connectors/types.js';
+import type { ConnectorManifest, FieldDescriptor } from '../../connectors/types.js';
 import type { App } from '../app.js';
 import { checkOutboundUrl, InputError } from '../cli/destination-input.js';
 import {
@@ -34,7 +34,7 @@ export async function getDestination(app: App, workspaceId: string | null, id: s
 }
 
 /** A destination type the caller named, or an input error listing the types. */
-export function destinationTypeOf(type: string, name: FieldNamer): ConnectorManifest {
+function destinationTypeOf(type: string, name: FieldNamer): ConnectorManifest {
   const manifest = findManifest(type);
   if (!manifest)
     throw new InvalidInputError({
@@ -44,11 +44,6 @@ export function destinationTypeOf(type: string, name: FieldNamer): ConnectorMani
         .join(', ')}`,
     });
   return manifest;
-}
-
-/** A CLI flag names `config.<key>` / `credentials.<key>` by the manifest's inputs: `config.url` → `--url`. */
-export function manifestFlags(manifest: ConnectorManifest): Record<string, string> {
-  return Object.fromEntries(manifest.cli.inputs.map((i: CliInput) => [`${i.target}.${i.key}`, `--${i.flag}`]));
 }
 
 /** The connector schema's issues, each naming the config or credentials member it is about. */

@@ -201,7 +201,7 @@ const formatPlaceholder = (p: MappingSuggestion['placeholders'][number]) =>
   `note: rule ${p.rule + 1} → ${p.field.key}: required field "${p.field.label}" matches no question, so it gets a placeholder; review it before mappings set`;
 
 type FormRef = { id: string; name: string | null };
-export type FormSuggestion = { form: FormRef; mapping: Mapping; issues: MappingIssue[] } | { form: FormRef; skipped: string };
+type FormSuggestion = { form: FormRef; mapping: Mapping; issues: MappingIssue[] } | { form: FormRef; skipped: string };
 
 export interface SuggestResult {
   route: Route;

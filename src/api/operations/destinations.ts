@@ -17,7 +17,7 @@ import type { Destination } from '../../store/schema.js';
 import { defineOperation, Reply } from '../operation.js';
 import { workspaceIdParams } from './workspaces.js';
 
-export const destinationSchema = z
+const destinationSchema = z
   .object({
     id: z.uuid(),
     type: z.string().meta({ description: 'the destination type (GET /destination-types)' }),

@@ -8,7 +8,7 @@ import type { Page } from '../../store/schema.js';
 import { defineOperation } from '../operation.js';
 import { workspaceIdParams } from './workspaces.js';
 
-export const pageSchema = z
+const pageSchema = z
   .object({
     id: z.uuid(),
     page_id: z.string().meta({ description: 'the Facebook page id' }),
