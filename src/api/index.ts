@@ -14,6 +14,11 @@ import { authOperations } from './operations/auth.js';
 import { invitationOperations } from './operations/invitations.js';
 import { meOperations } from './operations/me.js';
 import { memberOperations } from './operations/members.js';
+import { destinationOperations } from './operations/destinations.js';
+import { leadOperations } from './operations/leads.js';
+import { mappingOperations } from './operations/mappings.js';
+import { pageOperations } from './operations/pages.js';
+import { routeOperations } from './operations/routes.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
@@ -27,6 +32,11 @@ export function allOperations(): Operation[] {
     ...workspaceOperations,
     ...memberOperations,
     ...invitationOperations,
+    ...pageOperations,
+    ...destinationOperations,
+    ...routeOperations,
+    ...mappingOperations,
+    ...leadOperations,
     ...apiKeyOperations,
     ...auditOperations,
   ] as Operation[];

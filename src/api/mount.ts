@@ -18,6 +18,7 @@ import type { Actor, Operation, OperationContext } from './operation.js';
 import { Reply } from './operation.js';
 import { ApiProblem, fieldErrorsOf, forbidden, invalid, notFound, sendProblem, unauthenticated } from './problem.js';
 import type { RateLimits } from './rate-limit.js';
+import { problemOfServiceError } from './service-errors.js';
 import { sessionCookieName } from './session-cookie.js';
 
 export const CSRF_HEADER = 'x-csrf-token';
@@ -186,7 +187,8 @@ export function problemHandlers(app: App) {
   return [
     (req: Request, res: Response) => sendProblem(res, notFound(`${req.method} ${req.path}`)),
     (err: unknown, req: Request, res: Response, _next: NextFunction) => {
-      if (err instanceof ApiProblem) return sendProblem(res, err, req.originalUrl.split('?')[0]);
+      const problem = err instanceof ApiProblem ? err : problemOfServiceError(err);
+      if (problem) return sendProblem(res, problem, req.originalUrl.split('?')[0]);
       const status = (err as { status?: number }).status;
       if (status === 413) return sendProblem(res, new ApiProblem(413, 'Body too large', 'the body must be at most 1 MB'));
       if (status === 400 && (err as { type?: string }).type === 'entity.parse.failed')

@@ -4,24 +4,12 @@
 // existing one new credentials and resumes its parked deliveries.
 import { Option, type Command } from 'commander';
 import type { App } from '../app.js';
-import {
-  buildConnectLink,
-  findConnectTargetProblem,
-  findMissingOAuthSettings,
-  findOAuthConnector,
-  listLoginUrlTypes,
-  listOAuthConnectors,
-  listOAuthTypes,
-  MAX_NAME_CHARS,
-  settingsOf,
-} from '../http/oauth-providers.js';
-import { CONNECT_LINK_TTL_MS, createOAuthStateSigner, type OAuthConnectRequest } from '../http/oauth-state.js';
-import * as repo from '../store/repos.js';
+import { findOAuthConnector, listOAuthConnectors, listOAuthTypes } from '../http/oauth-providers.js';
+import { CONNECT_LINK_TTL_MS } from '../http/oauth-state.js';
+import { createConnectLink, resolveConnectRequest } from '../services/destinations.js';
+import { cliFieldNamer } from '../services/errors.js';
 
 type WithApp = <T>(opts: { queues?: boolean; migrate?: boolean }, fn: (app: App) => Promise<T>) => Promise<T>;
-type UsageErrorCtor = new (message: string) => Error;
-/** The HMAC key the HTTP server signs states with: `app.keyRing.deriveKey(OAUTH_STATE_KEY_PURPOSE)`. */
-export type StateSecretOf = (app: App) => Buffer;
 
 interface ConnectFlags {
   workspace?: string;
@@ -33,7 +21,7 @@ interface ConnectFlags {
 
 const print = (s: string) => process.stdout.write(`${s}\n`);
 
-export function registerConnectCommands(program: Command, withApp: WithApp, UsageError: UsageErrorCtor, stateSecretOf: StateSecretOf): void {
+export function registerConnectCommands(program: Command, withApp: WithApp): void {
   const dests = program.commands.find((c) => c.name() === 'destinations') ?? program.command('destinations').description('where leads go');
   const connect = dests
     .command('connect')
@@ -50,9 +38,12 @@ export function registerConnectCommands(program: Command, withApp: WithApp, Usag
   connect.action((o: ConnectFlags) =>
     // Read-only: no migration run (the workspace it names exists only in a migrated database).
     withApp({ queues: false, migrate: false }, async (app) => {
-      const request = await resolveRequest(app, o, UsageError);
-      const link = buildConnectLink(app.config.publicUrl, createOAuthStateSigner(stateSecretOf(app)), request, Date.now());
-      print(link);
+      const request = await resolveConnectRequest(
+        app,
+        { workspaceId: o.workspace, type: o.type, destinationId: o.destination, name: o.name, loginUrl: o.loginUrl },
+        cliFieldNamer(),
+      );
+      print(createConnectLink(app, request).url);
       const label = findOAuthConnector(request.type)?.label ?? request.type;
       process.stderr.write(
         `Open this link in a browser signed in to ${label} (it works for ${Math.round(CONNECT_LINK_TTL_MS / 3_600_000)} hours; anyone holding it can connect this workspace, so send it privately).\n` +
@@ -60,48 +51,4 @@ export function registerConnectCommands(program: Command, withApp: WithApp, Usag
       );
     }),
   );
-}
-
-async function resolveRequest(app: App, o: ConnectFlags, UsageError: UsageErrorCtor): Promise<OAuthConnectRequest> {
-  let workspaceId = o.workspace;
-  let type = o.type;
-  let storedConfig: Record<string, unknown> | undefined;
-  if (o.destination !== undefined) {
-    const dest = await repo.findDestination(app.db, o.destination);
-    if (!dest) throw new UsageError(`destination "${o.destination.slice(0, 64)}" not found (list them with: leadrelay destinations list)`);
-    if (o.name !== undefined) throw new UsageError('--name is for a new destination; leave it out with --destination');
-    workspaceId ??= dest.workspace_id;
-    type ??= dest.type;
-    storedConfig = (dest.config ?? {}) as Record<string, unknown>;
-  }
-  if (!workspaceId) throw new UsageError('--workspace is required (or --destination to re-authorise one)');
-  if (!type) throw new UsageError(`--type is required: one of ${listOAuthTypes().join(', ')}`);
-  const connector = findOAuthConnector(type);
-  if (!connector) throw new UsageError(`${type} destinations do not connect by OAuth; OAuth types: ${listOAuthTypes().join(', ')}`);
-  const missing = findMissingOAuthSettings(app.config, connector);
-  if (missing) throw new UsageError(missing);
-  if (o.name !== undefined && o.name.trim() === '') throw new UsageError('--name must not be empty');
-  if (o.name !== undefined && o.name.length > MAX_NAME_CHARS) throw new UsageError(`--name may have at most ${MAX_NAME_CHARS} characters`);
-
-  // A destination connected through a login host of its own (a sandbox, a My Domain) signs in again there.
-  const loginOption = connector.oauth.loginUrl;
-  const stored = loginOption ? storedConfig?.[loginOption.configKey] : undefined;
-  let loginUrl: string | undefined = typeof stored === 'string' ? stored : undefined;
-  if (o.loginUrl !== undefined) {
-    if (!loginOption) throw new UsageError(`--login-url applies only to --type ${listLoginUrlTypes().join(', ')}`);
-    const login = loginOption.parse(o.loginUrl, settingsOf(app.config, connector));
-    if (!login.ok) throw new UsageError(`--login-url: ${login.message}`);
-    loginUrl = login.loginUrl;
-  }
-
-  const request: OAuthConnectRequest = {
-    workspaceId,
-    type,
-    ...(o.destination !== undefined ? { destinationId: o.destination } : {}),
-    ...(o.name !== undefined ? { name: o.name.trim() } : {}),
-    ...(loginUrl !== undefined ? { loginUrl } : {}),
-  };
-  const problem = await findConnectTargetProblem(app.db, request);
-  if (problem) throw new UsageError(problem);
-  return request;
 }

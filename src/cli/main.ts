@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, readExtraConnectorModules } from '../config/env.js';
 import { registerExtraConnectorModules } from '../../connectors/index.js';
 import { EnvelopeError } from '../crypto/key-ring.js';
+import { isUsageLikeError, UpstreamError } from '../services/errors.js';
 import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
 import { LEADRELAY_VERSION } from '../util/version.js';
@@ -114,7 +115,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
   // Groups not named on the command line are listed (for --help) without loading their modules.
   if (parts.mappings) parts.mappings.registerMappingCommands(program, withApp, UsageError);
   else program.command('mappings').description("a route's field mapping: form questions → CRM fields");
-  parts.connect?.registerConnectCommands(program, withApp, UsageError, (app) => app.keyRing.deriveKey('oauth-state'));
+  parts.connect?.registerConnectCommands(program, withApp);
   return program;
 }
 
@@ -152,9 +153,13 @@ function reportError(err: unknown): number {
     process.stderr.write(`${err.message}\n`);
     return 2;
   }
-  if (err instanceof UsageError || err instanceof InputError) {
+  if (err instanceof UsageError || err instanceof InputError || isUsageLikeError(err)) {
     process.stderr.write(`error: ${err.message}\n`);
     return 2;
+  }
+  if (err instanceof UpstreamError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    return 1;
   }
   if (err instanceof EmbeddedPostgresError) {
     process.stderr.write(`error: ${err.message}\n`);

@@ -109,10 +109,6 @@ export async function findLead(db: Db, id: string): Promise<Lead | undefined> {
   return db.selectFrom('leads').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function listLeads(db: Db, workspaceId: string, limit = 50): Promise<Lead[]> {
-  return db.selectFrom('leads').selectAll().where('workspace_id', '=', workspaceId).orderBy('received_at', 'desc').limit(limit).execute();
-}
-
 export async function setLeadStatus(db: Db, id: string, status: Lead['status'], reason: string | null): Promise<void> {
   await db.updateTable('leads').set({ status, status_reason: reason }).where('id', '=', id).execute();
 }

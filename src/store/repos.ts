@@ -162,6 +162,7 @@ export interface RouteUpdate {
   filter?: unknown;
   formQuestions?: unknown;
   drift?: unknown;
+  isEnabled?: boolean;
 }
 
 function routeUpdateValues(set: RouteUpdate): Record<string, unknown> {
@@ -170,6 +171,7 @@ function routeUpdateValues(set: RouteUpdate): Record<string, unknown> {
   if (set.filter !== undefined) values.filter = set.filter === null ? null : json(set.filter);
   if (set.formQuestions !== undefined) values.form_questions = set.formQuestions === null ? null : json(set.formQuestions);
   if (set.drift !== undefined) values.drift = set.drift === null ? null : json(set.drift);
+  if (set.isEnabled !== undefined) values.is_enabled = set.isEnabled;
   return values;
 }
 

@@ -1,6 +1,7 @@
 // `leadrelay leads list|show|replay|refetch`: the lead log, and sending leads again.
 import type { Command } from 'commander';
-import { type CommandDeps, iso, positiveInt, print, printJson, requireWorkspace, UsageError } from '../command-kit.js';
+import { cliFieldNamer } from '../../services/errors.js';
+import { type CommandDeps, positiveInt, print, printJson, requireWorkspace, UsageError } from '../command-kit.js';
 
 export function registerLeadCommands(program: Command, { withApp }: CommandDeps): void {
   const leads = program.command('leads').description('the lead log');
@@ -13,37 +14,8 @@ export function registerLeadCommands(program: Command, { withApp }: CommandDeps)
     .action((o: { workspace: string; limit: number; json?: boolean }) =>
       withApp({ readOnly: true }, async (app, { repo }) => {
         await requireWorkspace(app, repo, o.workspace);
-        const rows = await repo.listLeads(app.db, o.workspace, o.limit);
-        // A delivery through a route whose form changed since its mapping was set may have put
-        // answers in the wrong place (or only in the note): flag it.
-        const driftedRoutes = new Set((await repo.listRoutes(app.db, o.workspace)).filter((r) => r.drift !== null).map((r) => r.id));
-        const out = [];
-        for (const l of rows) {
-          const deliveries = await repo.listDeliveriesOfLead(app.db, l.id);
-          out.push({
-            id: l.id,
-            leadgen_id: l.leadgen_id,
-            received_at: new Date(l.received_at).toISOString(),
-            page_id: l.page_id,
-            form_id: l.form_id,
-            platform: l.platform,
-            is_organic: l.is_organic,
-            status: l.status,
-            status_reason: l.status_reason,
-            deliveries: deliveries.map((d) => ({
-              id: d.id,
-              destination_id: d.destination_id,
-              route_id: d.route_id,
-              status: d.status,
-              attempts: d.attempts,
-              external_id: d.external_id,
-              action: d.action,
-              error: d.last_error_reason,
-              message: d.last_error_message,
-              mapping_drift: d.route_id !== null && driftedRoutes.has(d.route_id),
-            })),
-          });
-        }
+        const { listLeadSummaries } = await import('../../services/leads.js');
+        const out = await listLeadSummaries(app, o.workspace, { limit: o.limit });
         if (o.json) {
           print(JSON.stringify(out, null, 2));
           return;
@@ -64,72 +36,9 @@ export function registerLeadCommands(program: Command, { withApp }: CommandDeps)
     .description("one lead's metadata and, per delivery, every attempt with its time, outcome and reason (no answers: they are personal data)")
     .option('--json', 'print JSON')
     .action((leadId: string, o: { json?: boolean }) =>
-      withApp({ readOnly: true }, async (app, { repo }) => {
-        if (!repo.isUuid(leadId)) throw new UsageError(`"${leadId.slice(0, 40)}" is not a lead id (a uuid from leads list)`);
-        const l = await repo.findLead(app.db, leadId);
-        if (!l) throw new UsageError(`lead "${leadId}" not found (list them with: leadrelay leads list --workspace W)`);
-        const deliveries = await repo.listDeliveriesOfLead(app.db, l.id);
-        const attempts = await repo.listAttemptsOfLead(app.db, l.id);
-        const destinations = new Map((await repo.listDestinations(app.db, l.workspace_id)).map((d) => [d.id, d]));
-        const driftedRoutes = new Set((await repo.listRoutes(app.db, l.workspace_id)).filter((r) => r.drift !== null).map((r) => r.id));
-        const out = {
-          id: l.id,
-          workspace_id: l.workspace_id,
-          leadgen_id: l.leadgen_id,
-          page: { id: l.page_id, name: l.page_name },
-          form: { id: l.form_id, name: l.form_name },
-          created_time: iso(l.created_time),
-          received_at: iso(l.received_at),
-          fetched_at: iso(l.fetched_at),
-          platform: l.platform,
-          is_organic: l.is_organic,
-          is_test: l.is_test,
-          attribution: {
-            ad_id: l.ad_id,
-            ad_name: l.ad_name,
-            adset_id: l.adset_id,
-            adset_name: l.adset_name,
-            campaign_id: l.campaign_id,
-            campaign_name: l.campaign_name,
-          },
-          status: l.status,
-          status_reason: l.status_reason,
-          // Whether answers are held (encrypted), never what they are.
-          answers: l.answers_envelope !== null ? 'stored' : l.erased_at !== null ? 'erased' : 'none',
-          answers_erased_at: iso(l.erased_at),
-          deliveries: deliveries.map((d) => ({
-            id: d.id,
-            destination: {
-              id: d.destination_id,
-              type: destinations.get(d.destination_id)?.type ?? null,
-              name: destinations.get(d.destination_id)?.name ?? null,
-            },
-            route_id: d.route_id,
-            status: d.status,
-            attempts_count: d.attempts,
-            external_id: d.external_id,
-            external_url: d.external_url,
-            action: d.action,
-            error_kind: d.last_error_kind,
-            error: d.last_error_reason,
-            message: d.last_error_message,
-            next_attempt_at: iso(d.next_attempt_at),
-            delivered_at: iso(d.delivered_at),
-            mapping_drift: d.route_id !== null && driftedRoutes.has(d.route_id),
-            attempts: attempts
-              .filter((a) => a.delivery_id === d.id)
-              .map((a) => ({
-                attempt: a.attempt,
-                started_at: iso(a.started_at),
-                finished_at: iso(a.finished_at),
-                outcome: a.outcome,
-                http_status: a.http_status,
-                error_kind: a.error_kind,
-                reason: a.reason,
-                message: a.message,
-              })),
-          })),
-        };
+      withApp({ readOnly: true }, async (app) => {
+        const { describeLead, getLead } = await import('../../services/leads.js');
+        const out = await describeLead(app, await getLead(app, null, leadId, cliFieldNamer()));
         if (o.json) {
           printJson(out);
           return;
@@ -173,6 +82,7 @@ export function registerLeadCommands(program: Command, { withApp }: CommandDeps)
     .option('--destination <id>', 'with --dead: the destination')
     .action((leadId: string | undefined, o: { unrouted?: boolean; form?: string; workspace?: string; all?: boolean; dead?: boolean; destination?: string }) =>
       withApp({}, async (app, { repo, replay }) => {
+        const leadService = await import('../../services/leads.js');
         if (o.dead) {
           if (!o.destination) throw new UsageError('--dead needs --destination D');
           if (!(await repo.findDestination(app.db, o.destination))) throw new UsageError(`destination "${o.destination}" not found`);
@@ -181,14 +91,12 @@ export function registerLeadCommands(program: Command, { withApp }: CommandDeps)
         }
         if (o.unrouted) {
           if (leadId) throw new UsageError('give either a lead id or --unrouted, not both');
-          const results = await replay.replayUnrouted(app, o.workspace ?? null, o.form ?? null);
-          const routed = results.filter((r) => !r.unrouted);
-          print(`${results.length} unrouted lead(s) replayed: ${routed.length} now routed, ${routed.reduce((n, r) => n + r.queued, 0)} deliveries queued`);
+          const r = await leadService.replayUnroutedLeads(app, o.workspace ?? null, o.form ?? null);
+          print(`${r.replayed} unrouted lead(s) replayed: ${r.routed} now routed, ${r.queued} deliveries queued`);
           return;
         }
         if (!leadId) throw new UsageError('give a lead id, or --unrouted');
-        if (!repo.isUuid(leadId)) throw new UsageError(`"${leadId.slice(0, 40)}" is not a lead id (a uuid from leads list)`);
-        const r = await replay.replayLead(app, leadId, o.all ? ['dead', 'parked', 'delivered'] : ['dead', 'parked']);
+        const r = await leadService.replayOneLead(app, await leadService.getLead(app, null, leadId, cliFieldNamer()), o.all);
         print(r.unrouted ? `lead ${leadId} is still unrouted: ${r.reason}` : `lead ${leadId}: ${r.queued} deliveries queued`);
       }),
     );

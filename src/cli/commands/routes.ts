@@ -1,5 +1,6 @@
 // `leadrelay routes add|list`: which page (and form) goes to which destination.
 import type { Command } from 'commander';
+import { cliFieldNamer } from '../../services/errors.js';
 import { type CommandDeps, print, requireWorkspace, UsageError } from '../command-kit.js';
 
 export function registerRouteCommands(program: Command, { withApp }: CommandDeps): void {
@@ -15,10 +16,7 @@ export function registerRouteCommands(program: Command, { withApp }: CommandDeps
     .action((o: { workspace: string; pageId: string; formId?: string; destination: string; filter?: string }) =>
       withApp({ queues: false }, async (app, { repo }) => {
         await requireWorkspace(app, repo, o.workspace);
-        const dest = await repo.findDestination(app.db, o.destination);
-        if (!dest || dest.workspace_id !== o.workspace) throw new UsageError(`destination "${o.destination}" not found in workspace ${o.workspace}`);
-        const page = await repo.findPageByPageId(app.db, o.pageId);
-        if (page && page.workspace_id !== o.workspace) throw new UsageError(`page ${o.pageId} belongs to another workspace`);
+        const { addRoute } = await import('../../services/routes.js');
         let filter: unknown;
         if (o.filter) {
           try {
@@ -26,22 +24,18 @@ export function registerRouteCommands(program: Command, { withApp }: CommandDeps
           } catch {
             throw new UsageError('--filter is not valid JSON');
           }
-          const { routeFilterSchema } = await import('../../mapping/route-filter.js');
-          const parsed = routeFilterSchema.safeParse(filter);
-          if (!parsed.success)
-            throw new UsageError(
-              `invalid --filter: ${parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-            );
-          filter = parsed.data;
         }
-        const route = await repo.createRoute(app.db, { workspaceId: o.workspace, pageId: o.pageId, formId: o.formId ?? null, destinationId: dest.id, filter });
-        print(route.id);
-        const waiting = await repo.listUnroutedLeads(app.db, o.workspace, o.formId ?? null);
-        if (waiting.length)
+        const added = await addRoute(
+          app,
+          { workspaceId: o.workspace, pageId: o.pageId, formId: o.formId, destinationId: o.destination, filter },
+          cliFieldNamer({ destination_id: '--destination' }),
+        );
+        print(added.route.id);
+        if (added.waitingUnrouted)
           process.stderr.write(
-            `${waiting.length} unrouted lead(s) wait; deliver them with: leadrelay leads replay --unrouted${o.formId ? ` --form ${o.formId}` : ''} --workspace ${o.workspace}\n`,
+            `${added.waitingUnrouted} unrouted lead(s) wait; deliver them with: leadrelay leads replay --unrouted${o.formId ? ` --form ${o.formId}` : ''} --workspace ${o.workspace}\n`,
           );
-        if (!page) process.stderr.write(`note: page ${o.pageId} is not registered yet; add it with: leadrelay pages add\n`);
+        if (!added.isPageRegistered) process.stderr.write(`note: page ${o.pageId} is not registered yet; add it with: leadrelay pages add\n`);
       }),
     );
   routes
@@ -50,9 +44,10 @@ export function registerRouteCommands(program: Command, { withApp }: CommandDeps
     .option('--workspace <id>', 'workspace id')
     .option('--json', 'print JSON')
     .action((o: { workspace?: string; json?: boolean }) =>
-      withApp({ readOnly: true }, async (app, { repo }) => {
-        const { describeRouteDrift, parseRouteDrift } = await import('../../pipeline/form-drift.js');
-        const list = await repo.listRoutes(app.db, o.workspace);
+      withApp({ readOnly: true }, async (app) => {
+        const { describeRouteDrift } = await import('../../pipeline/form-drift.js');
+        const { listRoutesWithDrift } = await import('../../services/routes.js');
+        const list = await listRoutesWithDrift(app, o.workspace);
         if (o.json) {
           const rows = list.map((r) => ({
             id: r.id,
@@ -63,13 +58,13 @@ export function registerRouteCommands(program: Command, { withApp }: CommandDeps
             is_enabled: r.is_enabled,
             mapping: r.mapping,
             filter: r.filter,
-            drift: parseRouteDrift(r.drift),
+            drift: r.parsedDrift,
           }));
           print(JSON.stringify(rows, null, 2));
           return;
         }
         for (const r of list) {
-          const drift = parseRouteDrift(r.drift);
+          const drift = r.parsedDrift;
           const flag = drift
             ? `  (FORM CHANGED since ${drift.detected_at}: ${describeRouteDrift(drift)}; check the mapping)`
             : r.drift
