@@ -5,7 +5,7 @@ import { Algorithm, hash, verify } from '@node-rs/argon2';
 
 const PARAMS = { algorithm: Algorithm.Argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-export const PASSWORD_MIN_LENGTH = 10;
+const PASSWORD_MIN_LENGTH = 10;
 export const PASSWORD_MAX_LENGTH = 256;
 
 /** Why a password is refused, or null when it is acceptable. */

@@ -3,8 +3,6 @@
 // alike, so no handler decides access on its own.
 import type { Role } from '../store/schema.js';
 
-export const ROLES = ['owner', 'admin', 'editor', 'viewer'] as const satisfies readonly Role[];
-
 export type Permission =
   /** See the workspace, its pages, destinations, routes and mappings (never secrets). */
   | 'config.read'
@@ -65,4 +63,3 @@ export function mayAssignRole(grant: Grant, role: Role): boolean {
   return false;
 }
 
-export const ROLE_RANK: Record<Role, number> = { viewer: 0, editor: 1, admin: 2, owner: 3 };

@@ -7,14 +7,6 @@ import { newToken, sha256Hex } from './tokens.js';
 
 export const normaliseEmail = (email: string) => email.trim().toLowerCase();
 
-export async function countUsers(db: Db): Promise<number> {
-  const r = await db
-    .selectFrom('users')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .executeTakeFirstOrThrow();
-  return Number(r.n);
-}
-
 export async function findUserByEmail(db: Db, email: string): Promise<User | undefined> {
   return db.selectFrom('users').selectAll().where(sql`lower(email)`, '=', normaliseEmail(email)).executeTakeFirst();
 }
@@ -34,7 +26,7 @@ export async function insertUser(db: Db, u: { email: string; name: string | null
 // --- sessions ---------------------------------------------------------------------------------
 
 /** How long a session lasts without use, and at most in all. */
-export const SESSION_IDLE_MS = 12 * 3600_000;
+const SESSION_IDLE_MS = 12 * 3600_000;
 export const SESSION_MAX_MS = 14 * 24 * 3600_000;
 
 export interface NewSession {

@@ -22,10 +22,10 @@ import { routeOperations } from './operations/routes.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
-export const API_PREFIX = '/api/v1';
+const API_PREFIX = '/api/v1';
 
 /** Every operation of the API, in the order the docs list them. */
-export function allOperations(): Operation[] {
+function allOperations(): Operation[] {
   return [
     ...authOperations,
     ...meOperations,

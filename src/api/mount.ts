@@ -21,10 +21,10 @@ import type { RateLimits } from './rate-limit.js';
 import { problemOfServiceError } from './service-errors.js';
 import { sessionCookieName } from './session-cookie.js';
 
-export const CSRF_HEADER = 'x-csrf-token';
+const CSRF_HEADER = 'x-csrf-token';
 
 /** `/workspaces/{workspaceId}` → `/workspaces/:workspaceId`. */
-export const expressPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
+const expressPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
 
 async function authenticate(app: App, req: Request): Promise<Actor | null> {
   const authorization = req.headers.authorization;
@@ -43,7 +43,7 @@ async function authenticate(app: App, req: Request): Promise<Actor | null> {
   return user ? { type: 'user', user, session, cookie } : null;
 }
 
-export function auditActorOf(actor: Actor | null): AuditActor {
+function auditActorOf(actor: Actor | null): AuditActor {
   if (!actor) return { type: 'anonymous', id: null, label: null };
   if (actor.type === 'user') return { type: 'user', id: actor.user.id, label: actor.user.email };
   return { type: 'api_key', id: actor.key.id, label: `${actor.key.name} (…${actor.key.last4})` };

@@ -10,7 +10,7 @@ import type { App } from '../app.js';
 import type { ApiKey, User, UserSession } from '../store/schema.js';
 import type { RateLimits } from './rate-limit.js';
 
-export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /**
  * Who may call an operation:
@@ -20,16 +20,12 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
  * - `workspace`: the path's `{workspaceId}`, with this permission there.
  * Unless `allowPendingMfa` is set, a session still waiting for its TOTP code is refused.
  */
-export type Access =
-  | { kind: 'public' }
-  | { kind: 'user'; allowPendingMfa?: boolean }
-  | { kind: 'authenticated' }
-  | { kind: 'workspace'; permission: Permission };
+type Access = { kind: 'public' } | { kind: 'user'; allowPendingMfa?: boolean } | { kind: 'authenticated' } | { kind: 'workspace'; permission: Permission };
 
 export type Actor = { type: 'user'; user: User; session: UserSession; cookie: string } | { type: 'api_key'; key: ApiKey };
 
 /** What a handler may set about the audit entry its call writes. */
-export interface AuditNote {
+interface AuditNote {
   target?: { type: string; id: string | null };
   details?: Record<string, unknown>;
   /** Overrides the operation's action name (e.g. sign-in succeeded vs failed). */
@@ -61,7 +57,7 @@ export interface OperationContext<P, Q, B> {
   rateLimits: RateLimits;
 }
 
-export interface OperationResponse {
+interface OperationResponse {
   status: number;
   description: string;
   schema?: z.ZodType;

@@ -4,9 +4,9 @@ import type { Response } from 'express';
 import type { AppConfig } from '../config/env.js';
 
 export const SESSION_COOKIE = 'leadrelay_session';
-export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 
-export const isSecureCookie = (config: AppConfig) => config.env === 'production' || config.publicUrl.startsWith('https://');
+const isSecureCookie = (config: AppConfig) => config.env === 'production' || config.publicUrl.startsWith('https://');
 
 export const sessionCookieName = (config: AppConfig) => (isSecureCookie(config) ? SECURE_SESSION_COOKIE : SESSION_COOKIE);
 

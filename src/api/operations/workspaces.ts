@@ -9,7 +9,7 @@ import { forbidden, notFound } from '../problem.js';
 
 const ROLE = z.enum(['owner', 'admin', 'editor', 'viewer']);
 
-export const workspaceSchema = z
+const workspaceSchema = z
   .object({
     id: z.uuid(),
     name: z.string(),
