@@ -62,4 +62,3 @@ export function mayAssignRole(grant: Grant, role: Role): boolean {
   if (grant.role === 'admin') return role !== 'owner';
   return false;
 }
-
