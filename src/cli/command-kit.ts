@@ -1,6 +1,7 @@
 // What every command group shares: the operator-mistake error, printing, argument parsers and
 // the shape of `withApp`. Light on purpose (types only beside this file's own code): each command
 // file imports it at the top level, and `leadrelay --help` loads them all.
+import { hostname, userInfo } from 'node:os';
 import type { App } from '../app.js';
 
 /** An operator mistake: printed as one line, exit code 2. */
@@ -46,4 +47,15 @@ export async function requireWorkspace(app: App, repo: CommandModules['repo'], i
   const ws = await repo.findWorkspace(app.db, id);
   if (!ws) throw new UsageError(`workspace "${id}" not found (list them with: leadrelay workspaces list)`);
   return ws;
+}
+
+/** The operator as the audit log names them: the account running the CLI on this machine. */
+export function operatorActor() {
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry for this uid (some containers): still an operator
+  }
+  return { type: 'operator' as const, id: null, label: `${user}@${hostname()} (CLI)` };
 }

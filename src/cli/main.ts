@@ -9,7 +9,7 @@ import { isUsageLikeError, UpstreamError } from '../services/errors.js';
 import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
 import { LEADRELAY_VERSION } from '../util/version.js';
-import { type CommandDeps, type CommandModules, UsageError, type WithApp } from './command-kit.js';
+import { type CommandDeps, type CommandModules, operatorActor, UsageError, type WithApp } from './command-kit.js';
 import { registerApiCommand } from './commands/api.js';
 import { registerApiKeyCommands } from './commands/api-keys.js';
 import { registerDestinationCommands } from './commands/destinations.js';
@@ -68,11 +68,40 @@ const withApp: WithApp = async (opts, fn) => {
       if (pending.length)
         throw new UsageError(`the database is not set up yet (${pending.length} migration(s) pending): start LeadRelay once, or run leadrelay migrate`);
     }
-    return await fn(app, modules);
+    const result = await fn(app, modules);
+    if (!opts.readOnly && runningCommand && !SELF_AUDITED.has(runningCommand.group)) await auditOperatorCommand(app, runningCommand);
+    return result;
   } finally {
     await app.close();
   }
 };
+
+/** The command being run, as the preAction hook saw it: for the audit entry of a change. */
+interface RunningCommand {
+  group: string;
+  name: string;
+  /** The names of the options given (never their values: some are secrets). */
+  options: string[];
+  workspaceId: string | null;
+  /** The first positional argument (an id: destination, lead), if any. */
+  target: string | null;
+}
+let runningCommand: RunningCommand | null = null;
+
+/** Groups whose commands write their own, richer audit entries. */
+const SELF_AUDITED = new Set(['users', 'api-keys']);
+
+/** Every operator command that changes something is in the audit log: who ran it, which, with which options. */
+async function auditOperatorCommand(app: import('../app.js').App, c: RunningCommand): Promise<void> {
+  const { writeAudit } = await import('../accounts/audit.js');
+  await writeAudit(app.db, {
+    workspaceId: c.workspaceId,
+    actor: operatorActor(),
+    action: `cli.${c.group}.${c.name}`.replace(/-([a-z])/g, (_, ch: string) => ch.toUpperCase()),
+    target: c.target ? { type: c.group.replace(/s$/, ''), id: c.target } : undefined,
+    details: { options: c.options },
+  });
+}
 
 /** Which command groups need their (heavier) modules to build: the ones named on the command line. */
 export interface ProgramParts {
@@ -98,6 +127,19 @@ export function buildProgram(parts: ProgramParts = {}): Command {
     .description('Facebook and Instagram Lead Ads to your CRM, within a second, never lost.')
     .showHelpAfterError('(add --help for usage)');
   program.version(LEADRELAY_VERSION, '-V, --version', 'print the version');
+  program.hook('preAction', (_program, action) => {
+    const parent = action.parent && action.parent !== program ? action.parent.name() : action.name();
+    const given = Object.entries(action.opts()).filter(([, v]) => v !== undefined && v !== false);
+    const workspace = action.opts().workspace;
+    const [first] = action.args;
+    runningCommand = {
+      group: parent,
+      name: action.name(),
+      options: given.map(([k]) => k),
+      workspaceId: typeof workspace === 'string' && /^[0-9a-f-]{36}$/i.test(workspace) ? workspace : null,
+      target: typeof first === 'string' && /^[\w-]{1,64}$/.test(first) ? first : null,
+    };
+  });
 
   // In this order in --help.
   const deps: CommandDeps = { withApp };

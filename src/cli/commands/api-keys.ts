@@ -2,7 +2,7 @@
 // the database, as the other operator commands). Each create and revoke is audited with the
 // operator as actor. (`keys` is the encryption key ring, a different thing.)
 import type { Command } from 'commander';
-import { type CommandDeps, print, printJson, requireWorkspace, UsageError } from '../command-kit.js';
+import { type CommandDeps, operatorActor, print, printJson, requireWorkspace, UsageError } from '../command-kit.js';
 
 const KEY_ROLES = ['admin', 'editor', 'viewer'] as const;
 type KeyRole = (typeof KEY_ROLES)[number];
@@ -10,18 +10,6 @@ type KeyRole = (typeof KEY_ROLES)[number];
 function keyRole(v: string): KeyRole {
   if (!(KEY_ROLES as readonly string[]).includes(v)) throw new UsageError(`--role must be one of ${KEY_ROLES.join(', ')}, got "${v}"`);
   return v as KeyRole;
-}
-
-/** The operator as the audit log names them: the account running the CLI on this machine. */
-async function operatorActor() {
-  const { userInfo, hostname } = await import('node:os');
-  let user = 'unknown';
-  try {
-    user = userInfo().username;
-  } catch {
-    // no passwd entry for this uid (some containers): still an operator
-  }
-  return { type: 'operator' as const, id: null, label: `${user}@${hostname()} (CLI)` };
 }
 
 export function registerApiKeyCommands(program: Command, { withApp }: CommandDeps): void {
@@ -47,7 +35,7 @@ export function registerApiKeyCommands(program: Command, { withApp }: CommandDep
         const { secret, key } = await createApiKey(app.db, { workspaceId: o.workspace, name, role: o.role, canReadAnswers: o.canReadAnswers, createdBy: null });
         await writeAudit(app.db, {
           workspaceId: o.workspace,
-          actor: await operatorActor(),
+          actor: operatorActor(),
           action: 'createApiKey',
           target: { type: 'api_key', id: key.id },
           details: { name: key.name, role: key.role, can_read_answers: key.can_read_answers },
@@ -91,7 +79,7 @@ export function registerApiKeyCommands(program: Command, { withApp }: CommandDep
         const key = await keysMod.revokeApiKey(app.db, found.workspace_id, id);
         await writeAudit(app.db, {
           workspaceId: found.workspace_id,
-          actor: await operatorActor(),
+          actor: operatorActor(),
           action: 'revokeApiKey',
           target: { type: 'api_key', id },
           details: { name: found.name },

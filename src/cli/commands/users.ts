@@ -5,9 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { type CommandDeps, iso, print, printJson, UsageError } from '../command-kit.js';
-
-const OPERATOR = { type: 'operator', id: null, label: 'cli' } as const;
+import { type CommandDeps, iso, operatorActor, print, printJson, UsageError } from '../command-kit.js';
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
@@ -72,7 +70,7 @@ export function registerUserCommands(program: Command, { withApp }: CommandDeps)
           });
           await writeAudit(app.db, {
             workspaceId: owner.workspaces[0]?.id ?? null,
-            actor: OPERATOR,
+            actor: operatorActor(),
             action: 'ownerSetup',
             target: { type: 'user', id: owner.user.id },
             details: { workspaces: owner.workspaces.map((w) => w.id) },
@@ -98,7 +96,7 @@ export function registerUserCommands(program: Command, { withApp }: CommandDeps)
         if (!user) throw new UsageError(`no user has the email "${o.email}" (list them with: leadrelay users list)`);
         await revokeLinks(app.db, 'password_reset', user.id);
         const { token } = await createLink(app.db, { purpose: 'password_reset', userId: user.id, email: user.email });
-        await writeAudit(app.db, { workspaceId: null, actor: OPERATOR, action: 'passwordReset.linkCreated', target: { type: 'user', id: user.id } });
+        await writeAudit(app.db, { workspaceId: null, actor: operatorActor(), action: 'passwordReset.linkCreated', target: { type: 'user', id: user.id } });
         print(linkUrl(app.config.publicUrl, 'password_reset', token));
       }),
     );
