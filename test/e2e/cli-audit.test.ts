@@ -48,7 +48,11 @@ describe('e2e: operator commands in the audit log', function () {
     const before = await dbh.db.selectFrom('audit_log').select('id').execute();
     await cli(['pages', 'list', '--json'], env);
     await cli(['workspaces', 'create', '--name', 'Marker'], env);
-    const after = await dbh.db.selectFrom('audit_log').select('action').where('id', 'not in', before.length ? before.map((r) => r.id) : [0]).execute();
+    const after = await dbh.db
+      .selectFrom('audit_log')
+      .select('action')
+      .where('id', 'not in', before.length ? before.map((r) => r.id) : [0])
+      .execute();
     expect(after.map((r) => r.action)).to.deep.equal(['cli.workspaces.create']);
   });
 });
