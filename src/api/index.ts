@@ -15,6 +15,7 @@ import { invitationOperations } from './operations/invitations.js';
 import { meOperations } from './operations/me.js';
 import { memberOperations } from './operations/members.js';
 import { destinationOperations } from './operations/destinations.js';
+import { facebookOperations } from './operations/facebook.js';
 import { leadOperations } from './operations/leads.js';
 import { mappingOperations } from './operations/mappings.js';
 import { pageOperations } from './operations/pages.js';
@@ -33,6 +34,7 @@ function allOperations(): Operation[] {
     ...memberOperations,
     ...invitationOperations,
     ...pageOperations,
+    ...facebookOperations,
     ...destinationOperations,
     ...routeOperations,
     ...mappingOperations,

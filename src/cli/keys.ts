@@ -1,7 +1,8 @@
 // `leadrelay keys rotate`: re-encrypts every secret (page tokens, destination credentials, TOTP
-// secrets) and every lead's answers under the first key.
+// secrets, Facebook user tokens) and every lead's answers under the first key.
 import type { App } from '../app.js';
 import { totpAad } from '../accounts/totp.js';
+import { facebookConnectionAad } from '../meta/facebook-login.js';
 import { destinationAad, leadAad, pageTokenAad } from '../pipeline/lead-record.js';
 import * as rotation from '../store/key-rotation.js';
 
@@ -9,6 +10,7 @@ export interface RotateResult {
   pages: number;
   destinations: number;
   totpSecrets: number;
+  facebookTokens: number;
   leads: number;
   alreadyCurrent: number;
 }
@@ -17,7 +19,7 @@ const LEAD_BATCH = 500;
 
 export async function rotateKeys(app: App, onProgress?: (done: number, total: number) => void): Promise<RotateResult> {
   const { db, keyRing } = app;
-  const result: RotateResult = { pages: 0, destinations: 0, totpSecrets: 0, leads: 0, alreadyCurrent: 0 };
+  const result: RotateResult = { pages: 0, destinations: 0, totpSecrets: 0, facebookTokens: 0, leads: 0, alreadyCurrent: 0 };
   for (const p of await rotation.listPageTokenEnvelopes(db)) {
     if (!keyRing.needsRotation(p.token_envelope)) {
       result.alreadyCurrent++;
@@ -42,6 +44,14 @@ export async function rotateKeys(app: App, onProgress?: (done: number, total: nu
     }
     await rotation.replaceTotpEnvelopeIfUnchanged(db, u.id, u.totp_secret_envelope, keyRing.reencrypt(u.totp_secret_envelope, totpAad(u.id)));
     result.totpSecrets++;
+  }
+  for (const c of await rotation.listFacebookTokenEnvelopes(db)) {
+    if (!keyRing.needsRotation(c.token_envelope)) {
+      result.alreadyCurrent++;
+      continue;
+    }
+    await rotation.replaceFacebookTokenEnvelopeIfUnchanged(db, c.id, c.token_envelope, keyRing.reencrypt(c.token_envelope, facebookConnectionAad(c.id)));
+    result.facebookTokens++;
   }
   const total = await rotation.countLeadAnswerEnvelopes(db);
   let done = 0;

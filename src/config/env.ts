@@ -123,6 +123,17 @@ const envSchema = z.object({
   META_APP_SECRET: z.string().default(''),
   META_VERIFY_TOKEN: z.string().default(''),
   META_GRAPH_URL: url('https://graph.facebook.com'),
+  /** Where the Facebook Login dialog lives: {META_DIALOG_URL}/{META_GRAPH_VERSION}/dialog/oauth. */
+  META_DIALOG_URL: url('https://www.facebook.com'),
+  /**
+   * A Facebook Login for Business configuration id (App Dashboard → Facebook Login for Business →
+   * Configurations): the dialog then asks for the permissions the configuration lists. Unset: the
+   * dialog asks for them by `scope`.
+   */
+  META_LOGIN_CONFIG_ID: z
+    .string()
+    .regex(/^\d{1,32}$/, 'must be the numeric id of a Facebook Login for Business configuration')
+    .optional(),
   META_GRAPH_VERSION: z
     .string()
     .regex(/^v\d+\.\d+$/, 'must look like v25.0')
@@ -264,6 +275,10 @@ export interface AppConfig {
     appSecret: string;
     verifyToken: string;
     graphUrl: string;
+    /** Base URL of the Facebook Login dialog (`https://www.facebook.com`; a loopback fake in tests). */
+    dialogUrl: string;
+    /** Facebook Login for Business configuration id; undefined: the dialog asks by `scope`. */
+    loginConfigId: string | undefined;
     graphVersion: string;
     graphTimeoutMs: number;
     graphRetries: number;
@@ -310,6 +325,8 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
       appSecret: e.META_APP_SECRET,
       verifyToken: e.META_VERIFY_TOKEN,
       graphUrl: e.META_GRAPH_URL.replace(/\/$/, ''),
+      dialogUrl: e.META_DIALOG_URL.replace(/\/$/, ''),
+      loginConfigId: e.META_LOGIN_CONFIG_ID,
       graphVersion: e.META_GRAPH_VERSION,
       graphTimeoutMs: e.META_GRAPH_TIMEOUT_MS,
       graphRetries: e.META_GRAPH_RETRIES,

@@ -7,6 +7,7 @@ import { createLeadgenPostHandler, createMetaWebhookRouter, type MetaWebhookOpti
 import { errorSummary } from '../util/error-summary.js';
 import type { Metrics } from '../util/metrics.js';
 import { createOAuthRouter } from './oauth-routes.js';
+import { createFacebookLoginRouter } from './facebook-login-routes.js';
 import { createApiRouter } from '../api/index.js';
 import { safeEqual } from '../accounts/tokens.js';
 
@@ -73,6 +74,8 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
   const acceptPost = createLeadgenPostHandler(hooks);
   web.post('/webhooks/meta', (req, res) => acceptPost(req, res));
 
+  // Before the CRM OAuth routes: their /oauth/:type/callback would take /oauth/facebook/callback.
+  web.use(createFacebookLoginRouter(app));
   web.use(createOAuthRouter(app, { stateSecret: app.keyRing.deriveKey('oauth-state') }));
   web.use(createApiRouter(app));
 

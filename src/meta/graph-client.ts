@@ -12,24 +12,38 @@ import type { z } from 'zod';
 import { networkCodeOf } from '../util/classify.js';
 import { classifyGraphError, GraphError, isTransientGraphError } from './graph-errors.js';
 import {
+  GRAPH_ACCOUNT_FIELDS,
   GRAPH_FORM_FIELDS,
+  GRAPH_FORM_LIST_FIELDS,
   GRAPH_FORM_SUMMARY_FIELDS,
   GRAPH_LEAD_FIELDS,
   GRAPH_PAGE_FIELDS,
+  graphAccessTokenSchema,
+  graphAccountPageSchema,
+  graphAppSubscriptionPageSchema,
   graphCreatedSchema,
   graphDebugTokenSchema,
   graphFormSchema,
   graphFormSummaryPageSchema,
   graphLeadPageSchema,
+  graphLeadAccessSchema,
   graphLeadSchema,
+  graphMeSchema,
   graphPageSchema,
+  graphPermissionPageSchema,
   graphSubscribedAppPageSchema,
   graphSuccessSchema,
   parseGraphJson,
+  type GraphAccessToken,
+  type GraphAccount,
+  type GraphAppSubscription,
   type GraphForm,
   type GraphFormSummary,
   type GraphLead,
+  type GraphLeadAccess,
+  type GraphMe,
   type GraphPage,
+  type GraphPermission,
   type GraphPaging,
   type GraphSubscribedApp,
   type GraphTokenDebug,
@@ -87,6 +101,32 @@ export interface GraphClient {
   listTestLeads(formId: string, pageToken: string): Promise<GraphLead[]>;
   /** `DELETE /{lead_id}`: removes a test lead (only its creator can). Not retried. */
   deleteTestLead(leadId: string, pageToken: string): Promise<void>;
+  /** `GET /{page_id}/leadgen_forms` with each form's questions, every page of results. */
+  listPageFormsWithQuestions(pageId: string, pageToken: string): AsyncGenerator<GraphFormSummary>;
+  /**
+   * `GET /oauth/access_token`: a Facebook Login code for a user token (`redirectUri` exactly as in
+   * the dialog). Sent once, never retried: a code works once. Requires `appId`.
+   */
+  exchangeLoginCode(input: { code: string; redirectUri: string }): Promise<GraphAccessToken>;
+  /** `GET /oauth/access_token?grant_type=fb_exchange_token`: a long-lived (~60 days) user token for a short-lived one. Requires `appId`. */
+  exchangeForLongLivedToken(userToken: string): Promise<GraphAccessToken>;
+  /** `GET /me?fields=id,name` with a user token. */
+  getMe(userToken: string): Promise<GraphMe>;
+  /** `GET /me/permissions`: what the person granted, declined, or let expire. */
+  listPermissions(userToken: string): Promise<GraphPermission[]>;
+  /** `GET /me/accounts`: the Pages the person manages, with their Page tokens and tasks, following the cursors. */
+  listAccounts(userToken: string, opts?: { pageSize?: number }): AsyncGenerator<GraphAccount>;
+  /** `POST /{page_id}/subscribed_apps?subscribed_fields=…` with the Page token: installs our app on the Page. Not retried. */
+  subscribePageToApp(pageId: string, pageToken: string, fields: string[]): Promise<void>;
+  /** `GET /{page_id}?fields=has_lead_access.user_id(U).app_id(A)` with the Page token (needs leads_retrieval). Requires `appId`. */
+  getLeadAccess(pageId: string, pageToken: string, userId: string): Promise<GraphLeadAccess>;
+  /** `GET /{app_id}/subscriptions` with the app token. Requires `appId`. */
+  listAppSubscriptions(): Promise<GraphAppSubscription[]>;
+  /**
+   * `POST /{app_id}/subscriptions` with the app token: Meta then calls `callbackUrl` with the
+   * verification handshake before it answers. Not retried. Requires `appId`.
+   */
+  subscribeApp(input: { object: string; callbackUrl: string; fields: string[]; verifyToken: string; includeValues: boolean }): Promise<void>;
 }
 
 /**
@@ -167,14 +207,18 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
     headers: { Accept: 'application/json' },
   });
 
-  async function sendOnce(method: Method, path: string, token: string, params: Params): Promise<unknown> {
+  /** One call; `token` null: a call that carries no access token (the OAuth token exchange authenticates with the app secret). */
+  async function sendOnce(method: Method, path: string, token: string | null, params: Params): Promise<unknown> {
     const unixSeconds = Math.floor(now() / 1000);
-    const all: Params = {
-      ...params,
-      access_token: token,
-      appsecret_proof: computeAppsecretProof(token, opts.appSecret, unixSeconds),
-      appsecret_time: String(unixSeconds),
-    };
+    const all: Params =
+      token === null
+        ? params
+        : {
+            ...params,
+            access_token: token,
+            appsecret_proof: computeAppsecretProof(token, opts.appSecret, unixSeconds),
+            appsecret_time: String(unixSeconds),
+          };
     const url = `/${opts.version}/${path}`;
     let response: AxiosResponse<string>;
     try {
@@ -234,6 +278,27 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
       randomize: opts.retryMinDelayMs > 0,
       shouldRetry: ({ error }) => isTransientGraphError(error),
     });
+  }
+
+  function requireAppId(what: string): string {
+    if (!opts.appId) throw new GraphError({ category: 'invalid_request', reason: 'meta_app_id_missing', message: `${what} needs the Meta app id (META_APP_ID)` });
+    if (!opts.appSecret)
+      throw new GraphError({ category: 'invalid_request', reason: 'meta_app_secret_missing', message: `${what} needs the Meta app secret (META_APP_SECRET)` });
+    return opts.appId;
+  }
+
+  const appToken = () => `${opts.appId}|${opts.appSecret}`;
+
+  /** `GET /oauth/access_token`: authenticated by client_id and client_secret, sent once. */
+  async function requestAccessToken(params: Params): Promise<GraphAccessToken> {
+    const appId = requireAppId('the token exchange');
+    const body = await sendOnce('GET', 'oauth/access_token', null, { client_id: appId, client_secret: opts.appSecret, ...params });
+    return parseOrThrow(graphAccessTokenSchema, body, 'access token');
+  }
+
+  function expectSuccess(body: unknown, what: string): void {
+    const result = parseOrThrow(graphSuccessSchema, body, what);
+    if (!result.success) throw new GraphError({ category: 'unknown', reason: 'graph_success_false', message: `Graph did not confirm the ${what}` });
   }
 
   /** Follows `paging.cursors.after` until Graph stops sending `paging.next`. */
@@ -346,6 +411,83 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
       if (!result.success) {
         throw new GraphError({ category: 'unknown', reason: 'graph_delete_not_confirmed', message: 'Graph did not confirm the deletion' });
       }
+    },
+
+    listPageFormsWithQuestions(pageId, pageToken) {
+      assertGraphId('page_id', pageId);
+      const params: Params = { fields: GRAPH_FORM_LIST_FIELDS.join(','), limit: String(DEFAULT_PAGE_SIZE) };
+      return paginate(`${pageId}/leadgen_forms`, pageToken, params, (body) => parseOrThrow(graphFormSummaryPageSchema, body, 'page forms'));
+    },
+
+    exchangeLoginCode({ code, redirectUri }) {
+      if (typeof code !== 'string' || code === '' || code.length > 2048) {
+        return Promise.reject(new GraphError({ category: 'invalid_request', reason: 'invalid_code', message: 'the authorization code is missing or too long' }));
+      }
+      return requestAccessToken({ redirect_uri: redirectUri, code });
+    },
+
+    exchangeForLongLivedToken(userToken) {
+      assertToken(userToken);
+      return requestAccessToken({ grant_type: 'fb_exchange_token', fb_exchange_token: userToken });
+    },
+
+    async getMe(userToken) {
+      const body = await request('GET', 'me', userToken, { fields: 'id,name' });
+      return parseOrThrow(graphMeSchema, body, 'me');
+    },
+
+    async listPermissions(userToken) {
+      const permissions: GraphPermission[] = [];
+      for await (const p of paginate('me/permissions', userToken, {}, (body) => parseOrThrow(graphPermissionPageSchema, body, 'permissions'))) {
+        permissions.push(p);
+      }
+      return permissions;
+    },
+
+    listAccounts(userToken, listOpts = {}) {
+      const pageSize = Math.max(1, Math.floor(listOpts.pageSize ?? DEFAULT_PAGE_SIZE));
+      const params: Params = { fields: GRAPH_ACCOUNT_FIELDS.join(','), limit: String(pageSize) };
+      return paginate('me/accounts', userToken, params, (body) => parseOrThrow(graphAccountPageSchema, body, 'accounts'));
+    },
+
+    async subscribePageToApp(pageId, pageToken, fields) {
+      assertGraphId('page_id', pageId);
+      const body = await request('POST', `${pageId}/subscribed_apps`, pageToken, { subscribed_fields: fields.join(',') });
+      expectSuccess(body, 'page subscription');
+    },
+
+    async getLeadAccess(pageId, pageToken, userId) {
+      assertGraphId('page_id', pageId);
+      assertGraphId('user_id', userId);
+      const appId = requireAppId('the lead access check');
+      assertGraphId('app_id', appId);
+      const body = await request('GET', pageId, pageToken, { fields: `has_lead_access.user_id(${userId}).app_id(${appId})` });
+      return parseOrThrow(graphLeadAccessSchema, body, 'lead access');
+    },
+
+    async listAppSubscriptions() {
+      const appId = requireAppId('reading the app subscriptions');
+      assertGraphId('app_id', appId);
+      const subscriptions: GraphAppSubscription[] = [];
+      for await (const s of paginate(`${appId}/subscriptions`, appToken(), {}, (body) =>
+        parseOrThrow(graphAppSubscriptionPageSchema, body, 'app subscriptions'),
+      )) {
+        subscriptions.push(s);
+      }
+      return subscriptions;
+    },
+
+    async subscribeApp(input) {
+      const appId = requireAppId('the app subscription');
+      assertGraphId('app_id', appId);
+      const body = await request('POST', `${appId}/subscriptions`, appToken(), {
+        object: input.object,
+        callback_url: input.callbackUrl,
+        fields: input.fields.join(','),
+        verify_token: input.verifyToken,
+        include_values: String(input.includeValues),
+      });
+      expectSuccess(body, 'app subscription');
     },
   };
 }

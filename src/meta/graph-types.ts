@@ -29,6 +29,9 @@ export const GRAPH_FORM_FIELDS = ['id', 'name', 'status', 'locale', 'questions']
 /** The fields LeadRelay asks for when listing a Page's forms. */
 export const GRAPH_FORM_SUMMARY_FIELDS = ['id', 'name', 'status', 'locale', 'created_time', 'leads_count'] as const;
 
+/** The fields LeadRelay asks for when listing a Page's forms for a person to choose from: with their questions. */
+export const GRAPH_FORM_LIST_FIELDS = [...GRAPH_FORM_SUMMARY_FIELDS, 'questions'] as const;
+
 /**
  * Parses a Graph response body without losing precision on integers above 2^53: any bare
  * integer literal that is not a safe integer is quoted before `JSON.parse`, so an id sent as
@@ -240,6 +243,8 @@ const graphFormSummarySchema = z
     locale: nullableTextSchema,
     created_time: graphTimeSchema.nullish(),
     leads_count: z.coerce.number().int().nullish(),
+    // Only when asked for (GRAPH_FORM_LIST_FIELDS).
+    questions: listOf(graphQuestionSchema),
   })
   .transform((f) => ({
     id: f.id,
@@ -248,6 +253,8 @@ const graphFormSummarySchema = z
     locale: f.locale,
     createdTime: f.created_time ?? null,
     leadsCount: f.leads_count ?? null,
+    /** Null when the questions were not requested. */
+    questions: f.questions ?? null,
   }));
 export type GraphFormSummary = z.output<typeof graphFormSummarySchema>;
 
@@ -355,3 +362,92 @@ export const graphErrorBodySchema = z.object({
     fbtrace_id: optionalTextSchema,
   }),
 });
+
+// ---------------------------------------------------------------------------------------------
+// Facebook Login: tokens, the person, their permissions and their Pages
+// https://developers.facebook.com/documentation/facebook-login/guides/advanced/manual-flow
+
+/** `GET /oauth/access_token` (code exchange, or `grant_type=fb_exchange_token`). */
+export const graphAccessTokenSchema = z
+  .object({
+    access_token: z.string().min(1),
+    token_type: z.string().nullish(),
+    // Seconds; absent for tokens that do not expire.
+    expires_in: z.coerce.number().int().nonnegative().nullish(),
+  })
+  .transform((t) => ({ accessToken: t.access_token, expiresInSeconds: t.expires_in ?? null }));
+export type GraphAccessToken = z.output<typeof graphAccessTokenSchema>;
+
+/** `GET /me?fields=id,name` with a user token. */
+export const graphMeSchema = z.object({ id: graphIdSchema, name: nullableTextSchema }).transform((m) => ({ id: m.id, name: m.name }));
+export type GraphMe = z.output<typeof graphMeSchema>;
+
+/** `GET /me/permissions`: one row per permission the person was asked for, `granted`, `declined` or `expired`. */
+const graphPermissionSchema = z.object({ permission: z.string().min(1), status: z.string().min(1) });
+export type GraphPermission = z.output<typeof graphPermissionSchema>;
+export const graphPermissionPageSchema = z.object({ data: z.array(graphPermissionSchema), paging: graphPagingSchema });
+
+/** The fields LeadRelay asks for on each of `GET /me/accounts`. */
+export const GRAPH_ACCOUNT_FIELDS = ['id', 'name', 'access_token', 'tasks', 'category'] as const;
+
+// `GET /me/accounts`: the Pages the person has a role on, each with a Page token and the tasks
+// the person may do there (MANAGE, CREATE_CONTENT, MODERATE, ADVERTISE, ANALYZE, ...).
+const graphAccountSchema = z
+  .object({
+    id: graphIdSchema,
+    name: nullableTextSchema,
+    access_token: z.string().nullish(),
+    tasks: z.array(z.string()).nullish(),
+    category: nullableTextSchema,
+  })
+  .transform((a) => ({ id: a.id, name: a.name, accessToken: a.access_token ?? null, tasks: a.tasks ?? [], category: a.category }));
+/** One Page the person manages. `accessToken` is that Page's token: a secret, never shown or logged. */
+export type GraphAccount = z.output<typeof graphAccountSchema>;
+export const graphAccountPageSchema = z.object({ data: z.array(graphAccountSchema), paging: graphPagingSchema });
+
+// `GET /{page-id}?fields=has_lead_access.user_id(U).app_id(A)`: whether that person and app may
+// read the Page's leads, as the business's Leads Access Manager decides (needs leads_retrieval).
+// https://developers.facebook.com/docs/graph-api/reference/has-lead-access/
+const optionalBoolSchema = z
+  .union([z.boolean(), z.string(), z.number()])
+  .nullish()
+  .transform((v) => (v === undefined || v === null ? null : v === true || v === 1 || v === '1' || v === 'true'));
+export const graphLeadAccessSchema = z
+  .object({
+    id: graphIdSchema.optional(),
+    has_lead_access: z
+      .object({
+        app_has_leads_permission: optionalBoolSchema,
+        can_access_lead: optionalBoolSchema,
+        enabled_lead_access_manager: optionalBoolSchema,
+        failure_reason: nullableTextSchema,
+        failure_resolution: nullableTextSchema,
+        is_page_admin: optionalBoolSchema,
+        user_has_leads_permission: optionalBoolSchema,
+      })
+      .nullish(),
+  })
+  .transform(({ has_lead_access: h }) => ({
+    /** Null when Graph did not say. */
+    canAccessLead: h?.can_access_lead ?? null,
+    appHasLeadsPermission: h?.app_has_leads_permission ?? null,
+    userHasLeadsPermission: h?.user_has_leads_permission ?? null,
+    isLeadAccessManagerEnabled: h?.enabled_lead_access_manager ?? null,
+    isPageAdmin: h?.is_page_admin ?? null,
+    failureReason: h?.failure_reason || null,
+    failureResolution: h?.failure_resolution || null,
+  }));
+export type GraphLeadAccess = z.output<typeof graphLeadAccessSchema>;
+
+// `GET /{app-id}/subscriptions` (app token): the app's webhook subscriptions, one per object.
+// https://developers.facebook.com/docs/graph-api/reference/app/subscriptions/
+const graphAppSubscriptionSchema = z
+  .object({
+    object: z.string(),
+    callback_url: z.string().nullish(),
+    active: booleanishSchema,
+    fields: z.array(z.union([z.string(), z.object({ name: z.string() }).transform((f) => f.name)])).nullish(),
+  })
+  .transform((s) => ({ object: s.object, callbackUrl: s.callback_url ?? null, isActive: s.active, fields: s.fields ?? [] }));
+export type GraphAppSubscription = z.output<typeof graphAppSubscriptionSchema>;
+export const graphAppSubscriptionPageSchema = z.object({ data: z.array(graphAppSubscriptionSchema), paging: graphPagingSchema });

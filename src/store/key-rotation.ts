@@ -1,5 +1,5 @@
 // The queries of `leadrelay keys rotate`: every envelope at rest (page tokens, destination
-// credentials, users' TOTP secrets, lead answers) read with the ids its additional data is built from, and written
+// credentials, users' TOTP secrets, Facebook user tokens, lead answers) read with the ids its additional data is built from, and written
 // back re-encrypted. The rotation itself (which key, which AAD) is src/cli/keys.ts's.
 import type { NotNull } from 'kysely';
 import type { Db } from './db.js';
@@ -71,4 +71,14 @@ export async function listTotpEnvelopes(db: Db): Promise<{ id: string; totp_secr
 /** Replaces a TOTP envelope only if it is still `seen` (the user may have just enrolled again). */
 export async function replaceTotpEnvelopeIfUnchanged(db: Db, id: string, seen: string, envelope: string): Promise<void> {
   await db.updateTable('users').set({ totp_secret_envelope: envelope }).where('id', '=', id).where('totp_secret_envelope', '=', seen).execute();
+}
+
+/** Every stored Facebook user token (Connect Facebook). */
+export async function listFacebookTokenEnvelopes(db: Db): Promise<{ id: string; token_envelope: string }[]> {
+  return db.selectFrom('facebook_connections').select(['id', 'token_envelope']).execute();
+}
+
+/** Replaces a Facebook token envelope only if it is still `seen` (a new login may have just replaced it). */
+export async function replaceFacebookTokenEnvelopeIfUnchanged(db: Db, id: string, seen: string, envelope: string): Promise<void> {
+  await db.updateTable('facebook_connections').set({ token_envelope: envelope }).where('id', '=', id).where('token_envelope', '=', seen).execute();
 }

@@ -264,6 +264,22 @@ interface AuditLogTable {
   details: Json<Record<string, unknown>> | null;
 }
 
+interface FacebookConnectionsTable {
+  id: string;
+  workspace_id: string;
+  user_id: string;
+  /** The person's app-scoped Facebook user id. */
+  fb_user_id: string;
+  name: string | null;
+  /** The long-lived user token, encrypted (additional data `facebook-connection:<id>`). */
+  token_envelope: string;
+  granted_permissions: ColumnType<string[], string[] | undefined, string[]>;
+  declined_permissions: ColumnType<string[], string[] | undefined, string[]>;
+  /** When the user token stops working (about 60 days after the login); null: Meta gave no end. */
+  expires_at: Timestamp | null;
+  created_at: GeneratedTimestamp;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -284,6 +300,7 @@ export interface Database {
   account_links: AccountLinksTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
+  facebook_connections: FacebookConnectionsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
@@ -301,3 +318,4 @@ export type Membership = Selectable<MembershipsTable>;
 export type AccountLink = Selectable<AccountLinksTable>;
 export type ApiKey = Selectable<ApiKeysTable>;
 export type AuditEntry = Selectable<AuditLogTable>;
+export type FacebookConnection = Selectable<FacebookConnectionsTable>;
