@@ -106,7 +106,7 @@ export const facebookRedirectUri = (publicUrl: string) => `${publicUrl.replace(/
 // ---- the state ------------------------------------------------------------------------------------
 
 /** How long a person has between opening the dialog and coming back. */
-export const LOGIN_STATE_TTL_MS = 15 * 60_000;
+const LOGIN_STATE_TTL_MS = 15 * 60_000;
 const MAX_STATE_CHARS = 2048;
 const STATE_LABEL = 'leadrelay.facebook-login-state.v1';
 const SESSION_LABEL = 'leadrelay.facebook-login-session.v1';
@@ -126,7 +126,7 @@ const loginStatePayloadSchema = z
   })
   .strict();
 
-export interface LoginState {
+interface LoginState {
   workspaceId: string;
   userId: string;
   /** Expiry, epoch ms. */
@@ -135,13 +135,17 @@ export interface LoginState {
   nonce: string;
 }
 
-export type LoginStateFailure = 'malformed' | 'bad_signature' | 'expired' | 'other_session';
+type LoginStateFailure = 'malformed' | 'bad_signature' | 'expired' | 'other_session';
 
 export interface LoginStateSigner {
   /** A fresh state for this session (by its stored id hash), user and workspace. */
   create(input: { workspaceId: string; userId: string; sessionIdHash: string }, nowMs: number): string;
   /** Checks signature, shape, expiry, and that it was made for the session `sessionIdHash` (null: no session). */
-  read(state: string, sessionIdHash: string | null, nowMs: number): { ok: true; state: LoginState } | { ok: false; failure: LoginStateFailure; workspaceId?: string };
+  read(
+    state: string,
+    sessionIdHash: string | null,
+    nowMs: number,
+  ): { ok: true; state: LoginState } | { ok: false; failure: LoginStateFailure; workspaceId?: string };
 }
 
 /** Throws when the secret is shorter than 32 bytes. The key is meant to be `keyRing.deriveKey('facebook-login-state')`. */

@@ -281,7 +281,8 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
   }
 
   function requireAppId(what: string): string {
-    if (!opts.appId) throw new GraphError({ category: 'invalid_request', reason: 'meta_app_id_missing', message: `${what} needs the Meta app id (META_APP_ID)` });
+    if (!opts.appId)
+      throw new GraphError({ category: 'invalid_request', reason: 'meta_app_id_missing', message: `${what} needs the Meta app id (META_APP_ID)` });
     if (!opts.appSecret)
       throw new GraphError({ category: 'invalid_request', reason: 'meta_app_secret_missing', message: `${what} needs the Meta app secret (META_APP_SECRET)` });
     return opts.appId;
@@ -421,7 +422,9 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
 
     exchangeLoginCode({ code, redirectUri }) {
       if (typeof code !== 'string' || code === '' || code.length > 2048) {
-        return Promise.reject(new GraphError({ category: 'invalid_request', reason: 'invalid_code', message: 'the authorization code is missing or too long' }));
+        return Promise.reject(
+          new GraphError({ category: 'invalid_request', reason: 'invalid_code', message: 'the authorization code is missing or too long' }),
+        );
       }
       return requestAccessToken({ redirect_uri: redirectUri, code });
     },

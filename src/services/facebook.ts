@@ -24,7 +24,7 @@ import {
   findMissingPermissions,
   type LoginStateSigner,
 } from '../meta/facebook-login.js';
-import { GraphError, isGraphError } from '../meta/graph-errors.js';
+import { type GraphError, isGraphError } from '../meta/graph-errors.js';
 import type { GraphAccount, GraphFormSummary, GraphPermission } from '../meta/graph-types.js';
 import { pageTokenAad } from '../pipeline/lead-record.js';
 import * as connections from '../store/facebook-connections.js';
@@ -37,9 +37,9 @@ import { ConflictError, type FieldNamer, InvalidInputError, NotFoundError, Upstr
 import { getPage, savePage } from './pages.js';
 
 /** At most this many Pages are read from `/me/accounts` (100 a request); more are reported as truncated. */
-export const MAX_LISTED_PAGES = 1000;
+const MAX_LISTED_PAGES = 1000;
 /** At most this many lead forms of a Page are listed. */
-export const MAX_LISTED_FORMS = 500;
+const MAX_LISTED_FORMS = 500;
 const ACCOUNTS_PAGE_SIZE = 100;
 /** The webhook field LeadRelay needs at both the app and the Page level. */
 const LEADGEN = 'leadgen';
@@ -69,8 +69,7 @@ function stateSigner(app: App): LoginStateSigner {
 function requireMetaApp(app: App): { appId: string } {
   const { appId, appSecret } = app.config.meta;
   const missing = [!appId && 'META_APP_ID', !appSecret && 'META_APP_SECRET'].filter(Boolean);
-  if (missing.length > 0)
-    throw new ConflictError(`Connect Facebook is not set up on this server: ${missing.join(' and ')} must be set (README: Connect Meta)`);
+  if (missing.length > 0) throw new ConflictError(`Connect Facebook is not set up on this server: ${missing.join(' and ')} must be set (README: Connect Meta)`);
   return { appId };
 }
 
@@ -115,7 +114,7 @@ export const FACEBOOK_LOGIN_ERRORS = {
   meta_unavailable: 'Facebook could not be reached just now; try again in a minute',
   failed: 'something went wrong while connecting Facebook; try again',
 } as const;
-export type FacebookLoginError = keyof typeof FACEBOOK_LOGIN_ERRORS;
+type FacebookLoginError = keyof typeof FACEBOOK_LOGIN_ERRORS;
 
 export interface FacebookCallbackRequest {
   /** The callback's query parameters. */
@@ -207,7 +206,10 @@ export async function completeFacebookLogin(app: App, req: FacebookCallbackReque
     expiresInSeconds = long.expiresInSeconds;
   } catch (err) {
     const error = classifyExchangeFailure(err);
-    app.logger.warn({ workspaceId, userId, error, reason: isGraphError(err) ? err.info.reason : errorSummary(err).name }, 'Facebook login code exchange failed');
+    app.logger.warn(
+      { workspaceId, userId, error, reason: isGraphError(err) ? err.info.reason : errorSummary(err).name },
+      'Facebook login code exchange failed',
+    );
     return failure(app, workspaceId, error);
   }
 
@@ -231,14 +233,24 @@ export async function completeFacebookLogin(app: App, req: FacebookCallbackReque
     return { ok: true, workspaceId, connectionId: connection.id, location: wizardUrl(app, workspaceId, { connection: connection.id }) };
   } catch (err) {
     const error = isGraphError(err) && (err.category === 'transient' || err.category === 'throttled') ? 'meta_unavailable' : 'failed';
-    app.logger.error({ workspaceId, userId, err: isGraphError(err) ? { reason: err.info.reason } : errorSummary(err) }, 'Facebook login could not be completed');
+    app.logger.error(
+      { workspaceId, userId, err: isGraphError(err) ? { reason: err.info.reason } : errorSummary(err) },
+      'Facebook login could not be completed',
+    );
     return failure(app, workspaceId, error);
   }
 }
 
 async function storeConnection(
   app: App,
-  c: { workspaceId: string; userId: string; token: string; expiresInSeconds: number | null; me: { id: string; name: string | null }; permissions: GraphPermission[] },
+  c: {
+    workspaceId: string;
+    userId: string;
+    token: string;
+    expiresInSeconds: number | null;
+    me: { id: string; name: string | null };
+    permissions: GraphPermission[];
+  },
 ): Promise<FacebookConnection> {
   const id = randomUUID();
   return connections.replaceFacebookConnection(app.db, {
@@ -296,14 +308,17 @@ function userTokenFailure(err: unknown, what: string): Error {
   if (!isGraphError(err)) return err instanceof Error ? err : new Error(String(err));
   const { category } = err.info;
   if (category === 'token_dead')
-    return new ConflictError(`the Facebook login no longer works (it expired, or the password changed, or LeadRelay was removed): connect Facebook again (${err.info.reason})`);
-  if (category === 'transient' || category === 'throttled') return new UpstreamError(`Facebook could not ${what} just now (${err.info.reason}); try again in a minute`);
+    return new ConflictError(
+      `the Facebook login no longer works (it expired, or the password changed, or LeadRelay was removed): connect Facebook again (${err.info.reason})`,
+    );
+  if (category === 'transient' || category === 'throttled')
+    return new UpstreamError(`Facebook could not ${what} just now (${err.info.reason}); try again in a minute`);
   return new UpstreamError(`Facebook refused to ${what}: ${err.info.message} (${err.info.reason})`);
 }
 
 // ---- permissions ----------------------------------------------------------------------------------
 
-export interface DeclinedPermission {
+interface DeclinedPermission {
   permission: string;
   /** What LeadRelay cannot do without it. */
   explanation: string;
@@ -345,7 +360,7 @@ async function readAccounts(app: App, token: string): Promise<{ accounts: GraphA
   return { accounts, isTruncated: false };
 }
 
-export interface ListedPage {
+interface ListedPage {
   page_id: string;
   name: string | null;
   category: string | null;
@@ -395,7 +410,7 @@ export async function listConnectionPages(app: App, caller: FacebookCaller, conn
 // ---- connecting pages -----------------------------------------------------------------------------
 
 /** Something that stops (or may stop) leads of a Page, in words a marketer can act on. */
-export interface PageProblem {
+interface PageProblem {
   code:
     | 'permission_declined'
     | 'page_not_managed'
@@ -429,7 +444,7 @@ function taskProblems(account: GraphAccount, tasks = checkPageTasks(account.task
     (t): t is string => typeof t === 'string',
   );
   if (missing.length === 0) return [];
-  const what = [!tasks.canInstallApp && 'install LeadRelay on it', !tasks.canReadLeads && "read its ads' leads"].filter(Boolean).join(' or ');
+  const what = [!tasks.canInstallApp && 'be installed on it', !tasks.canReadLeads && 'read the leads of its ads'].filter(Boolean).join(' or ');
   return [
     {
       code: 'task_missing',
@@ -480,7 +495,7 @@ export async function readAppSubscription(app: App): Promise<AppSubscriptionStat
   return { status: 'subscribed', ...base };
 }
 
-function appSubscriptionProblem(app: App, workspaceId: string, s: AppSubscriptionState): PageProblem | undefined {
+function appSubscriptionProblem(workspaceId: string, s: AppSubscriptionState): PageProblem | undefined {
   const how =
     `A workspace owner can do it in LeadRelay (Settings → Facebook → Subscribe, i.e. POST /api/v1/workspaces/${workspaceId}/facebook/app-subscription), ` +
     `or in the Meta App Dashboard → Webhooks → Page: callback URL ${s.expectedCallbackUrl}, the verify token of META_VERIFY_TOKEN, and subscribe to the "leadgen" field.`;
@@ -526,17 +541,23 @@ function graphWords(err: GraphError): string {
  * checks that the person and the app may read the Page's leads. Each Page gets `connected`, or
  * `problem` with what to change. Pages are independent: one Page's problem stops no other.
  */
-export async function connectPages(app: App, caller: FacebookCaller, input: { connectionId: string; pageIds: string[] }, name: FieldNamer): Promise<ConnectedPage[]> {
+export async function connectPages(
+  app: App,
+  caller: FacebookCaller,
+  input: { connectionId: string; pageIds: string[] },
+  name: FieldNamer,
+): Promise<ConnectedPage[]> {
   const { appId } = requireMetaApp(app);
   const unique = [...new Set(input.pageIds)];
   const bad = unique.find((id) => !/^\d{1,40}$/.test(id));
-  if (bad !== undefined) throw new InvalidInputError({ field: name('page_ids'), message: `${name('page_ids')} must hold numeric Facebook page ids, got "${bad.slice(0, 40)}"` });
+  if (bad !== undefined)
+    throw new InvalidInputError({ field: name('page_ids'), message: `${name('page_ids')} must hold numeric Facebook page ids, got "${bad.slice(0, 40)}"` });
   const { connection, token } = await loadConnection(app, caller, input.connectionId);
   const missing = await refreshPermissions(app, connection, token);
   const { accounts } = await readAccounts(app, token);
   const byId = new Map(accounts.map((a) => [a.id, a]));
   const appSubscription = await readAppSubscription(app);
-  const appProblem = appSubscriptionProblem(app, caller.workspaceId, appSubscription);
+  const appProblem = appSubscriptionProblem(caller.workspaceId, appSubscription);
   const reaskUrl = missing.length > 0 ? buildLoginDialogUrl(app, caller, { rerequest: true }) : '';
 
   const results: ConnectedPage[] = [];
@@ -559,10 +580,18 @@ export async function connectPages(app: App, caller: FacebookCaller, input: { co
       });
       continue;
     }
-    results.push(await connectOnePage(app, caller, { account, pageToken: account.accessToken, appId, fbUserId: connection.fb_user_id, missing, reaskUrl, appProblem }, name));
+    results.push(
+      await connectOnePage(
+        app,
+        caller,
+        { account, pageToken: account.accessToken, appId, fbUserId: connection.fb_user_id, missing, reaskUrl, appProblem },
+        name,
+      ),
+    );
   }
   if (appSubscription.status === 'unknown') {
-    for (const r of results) r.warnings.push(`could not read the Meta app's webhook subscription (${appSubscription.reason ?? 'unknown'}), so it was not checked`);
+    for (const r of results)
+      r.warnings.push(`could not read the Meta app's webhook subscription (${appSubscription.reason ?? 'unknown'}), so it was not checked`);
   }
   return results;
 }
@@ -604,7 +633,11 @@ async function connectOnePage(
       return result();
     }
     if (err instanceof UpstreamError) {
-      problems.push({ code: 'meta_unavailable', message: `Facebook could not be asked about the Page "${account.name ?? pageId}" just now.`, fix: 'Try again in a minute.' });
+      problems.push({
+        code: 'meta_unavailable',
+        message: `Facebook could not be asked about the Page "${account.name ?? pageId}" just now.`,
+        fix: 'Try again in a minute.',
+      });
       return result();
     }
     throw err;
@@ -646,15 +679,27 @@ function subscriptionFailure(err: GraphError, account: GraphAccount, missing: st
   if (err.category === 'transient' || err.category === 'throttled')
     return { code: 'subscription_failed', message: base, fix: 'Try again in a minute (connecting the Page again is safe).' };
   if (err.category === 'token_dead' || err.category === 'page_role_missing')
-    return { code: 'subscription_failed', message: base, fix: 'Your role on the Page or your Facebook login changed: check your role on the Page, then connect Facebook again.' };
+    return {
+      code: 'subscription_failed',
+      message: base,
+      fix: 'Your role on the Page or your Facebook login changed: check your role on the Page, then connect Facebook again.',
+    };
   if (missing.includes('pages_manage_metadata'))
-    return { code: 'subscription_failed', message: base, fix: 'Allow "pages_manage_metadata" when connecting Facebook again: it is the permission that installs LeadRelay on a Page.' };
+    return {
+      code: 'subscription_failed',
+      message: base,
+      fix: 'Allow "pages_manage_metadata" when connecting Facebook again: it is the permission that installs LeadRelay on a Page.',
+    };
   if (!checkPageTasks(account.tasks).canInstallApp)
-    return { code: 'subscription_failed', message: base, fix: 'Give yourself full control of the Page (the MANAGE task) in Meta Business Settings, then connect Facebook again.' };
+    return {
+      code: 'subscription_failed',
+      message: base,
+      fix: 'Give yourself full control of the Page (the MANAGE task) in Meta Business Settings, then connect Facebook again.',
+    };
   return {
     code: 'subscription_failed',
     message: base,
-    fix: "Check that the Page has not turned off apps (Page settings → Business integrations) and that you have full control of it, then connect the Page again.",
+    fix: 'Check that the Page has not turned off apps (Page settings → Business integrations) and that you have full control of it, then connect the Page again.',
   };
 }
 
@@ -701,8 +746,11 @@ function pageTokenFailure(err: unknown, pageId: string, what: string): Error {
   if (category === 'token_dead' || category === 'page_role_missing')
     return new ConflictError(`the token of page ${pageId} no longer works (${graphWords(err)}): connect Facebook again and pick the page`);
   if (category === 'permission_missing')
-    return new ConflictError(`Facebook does not allow LeadRelay to ${what} for page ${pageId}: ${graphWords(err)}; connect Facebook again and allow every permission`);
-  if (category === 'transient' || category === 'throttled') return new UpstreamError(`Facebook could not ${what} just now (${err.info.reason}); try again in a minute`);
+    return new ConflictError(
+      `Facebook does not allow LeadRelay to ${what} for page ${pageId}: ${graphWords(err)}; connect Facebook again and allow every permission`,
+    );
+  if (category === 'transient' || category === 'throttled')
+    return new UpstreamError(`Facebook could not ${what} just now (${err.info.reason}); try again in a minute`);
   return new UpstreamError(`Facebook refused to ${what} for page ${pageId}: ${graphWords(err)}`);
 }
 
@@ -741,7 +789,12 @@ export interface TestLeadInput {
  * Page token); Meta then sends its leadgen webhook like for a real lead. A form holds one test
  * lead: the existing one is deleted first unless told not to (only its maker can delete it).
  */
-export async function createTestLead(app: App, workspaceId: string, input: TestLeadInput, name: FieldNamer): Promise<{ testLeadId: string; replaced: string[] }> {
+export async function createTestLead(
+  app: App,
+  workspaceId: string,
+  input: TestLeadInput,
+  name: FieldNamer,
+): Promise<{ testLeadId: string; replaced: string[] }> {
   if (!/^\d{1,40}$/.test(input.formId)) throw new InvalidInputError({ field: name('form_id'), message: `${name('form_id')} must be a numeric lead form id` });
   const page = await getPage(app, workspaceId, input.pageId);
   const token = storedPageToken(app, page);
@@ -806,7 +859,8 @@ export async function subscribeAppToLeads(app: App): Promise<AppSubscriptionStat
     });
   } catch (err) {
     if (!isGraphError(err)) throw err;
-    if (err.category === 'transient' || err.category === 'throttled') throw new UpstreamError(`Facebook could not subscribe the app just now (${err.info.reason}); try again`);
+    if (err.category === 'transient' || err.category === 'throttled')
+      throw new UpstreamError(`Facebook could not subscribe the app just now (${err.info.reason}); try again`);
     if (err.info.code === 2200)
       throw new ConflictError(
         `Facebook could not verify this server's webhook at ${expectedCallbackUrl(app)}: ${graphWords(err)}. It must be reachable from the internet over HTTPS at PUBLIC_URL, and META_VERIFY_TOKEN must be set`,
@@ -815,4 +869,3 @@ export async function subscribeAppToLeads(app: App): Promise<AppSubscriptionStat
   }
   return readAppSubscription(app);
 }
-

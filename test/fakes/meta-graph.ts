@@ -2,7 +2,11 @@
 // program: version-pinned paths, appsecret_proof checks (classic and time-stamped), Page
 // tokens, Graph's real error shapes (HTTP 400 + {error:{message,type,code,error_subcode,
 // fbtrace_id}}), `fields` selection, cursor paging with `filtering`, debug_token, the Page node,
-// the Page's subscribed_apps edge and test leads.
+// the Page's subscribed_apps edge and test leads; and Facebook Login: the OAuth dialog (a small
+// consent page with real Continue / Cancel buttons), the code and long-lived token exchanges
+// (with Meta's error bodies for bad, used and expired codes), /me, /me/permissions, /me/accounts
+// with paging, Leads Access Manager (`has_lead_access`) and the app-level /{app-id}/subscriptions
+// with its callback handshake.
 // It is independent of src/meta on purpose: a shared bug would otherwise pass its own test.
 // Reference: Meta's Graph API docs for leads, forms, tokens (debug_token), subscriptions, errors and test leads.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -81,6 +85,26 @@ interface FakeRouteRequest {
   query: Record<string, string>;
 }
 
+/** A Page the person logging in manages, as `/me/accounts` lists it. */
+interface FakeManagedPage {
+  id: string;
+  name?: string;
+  /** Default: full control (`ADVERTISE, ANALYZE, CREATE_CONTENT, MESSAGING, MODERATE, MANAGE`). */
+  tasks?: string[];
+  /** Default `Local business`. */
+  category?: string;
+}
+
+/** The person signed in to Facebook in the dialog's browser: who they are, their Pages, what they will decline. */
+interface FakeLoginUser {
+  /** App-scoped user id. Default `10000000000042`. */
+  id?: string;
+  name?: string;
+  pages: FakeManagedPage[];
+  /** Permissions they untick in the dialog (they get `declined` in /me/permissions). */
+  declined?: string[];
+}
+
 export interface FakeGraph {
   /** `http://127.0.0.1:<port>` */
   url: string;
@@ -111,6 +135,16 @@ export interface FakeGraph {
   calls: FakeCall[];
   /** The stored lead (Graph shape), e.g. to read a test lead the program created. */
   getLead(id: string): Record<string, unknown> | undefined;
+  /** The person the login dialog signs in (replaces any earlier one; pages and declined permissions included). */
+  setLoginUser(user: FakeLoginUser): void;
+  /** Customises the Page's Leads Access Manager: only these people (and apps, default ours) may read its leads. `null` resets it. */
+  setLeadAccess(pageId: string, access: { users: string[]; apps?: string[] } | null): void;
+  /** The app's webhook subscription for an object (default `page`), as `GET /{app-id}/subscriptions` would show it. */
+  appSubscription(object?: string): { callback_url: string; fields: string[]; active: boolean } | undefined;
+  /** Sets the app's webhook subscription without the handshake (as if done earlier in the App Dashboard); `null` removes it. */
+  setAppSubscription(subscription: { object?: string; callback_url: string; fields?: string[]; active?: boolean } | null): void;
+  /** The Page tokens handed out by `/me/accounts` for a Page (every login makes new ones), oldest first. */
+  issuedPageTokens(pageId: string): string[];
 }
 
 export interface StartFakeGraphOptions {
@@ -127,6 +161,14 @@ export interface StartFakeGraphOptions {
   scopes?: string[];
   /** Called when a test lead is created through the API (wire it to send the leadgen webhook). */
   onTestLeadCreated?: (event: { leadgenId: string; formId: string; pageId: string | undefined; createdTimeUnixSeconds: number }) => void;
+  /** Added to every answer: a random wait between min and max ms, as Meta's servers take. Default none. */
+  latencyMs?: { min: number; max: number };
+  /** Facebook Login for Business configurations: `config_id` → the permissions it asks for. */
+  loginConfigurations?: Record<string, string[]>;
+  /** The app's Valid OAuth Redirect URIs (Strict Mode: exact match). Default: any. */
+  redirectUris?: string[];
+  /** Graph may answer a list with fewer items than `limit` asks: at most this many (Pages, forms). Default: as asked. */
+  maxPageSize?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,6 +328,36 @@ const APP_NAME = 'LeadRelay test app';
 /** Reading or changing a Page's subscribed_apps needs these on the Page token (LG; /reference/page/subscribed_apps). */
 const SUBSCRIBED_APPS_SCOPES = ['pages_manage_metadata', 'pages_show_list'];
 const DEFAULT_LEADS_PAGE_SIZE = 25;
+const DEFAULT_ACCOUNTS_PAGE_SIZE = 25;
+const DEFAULT_FORMS_PAGE_SIZE = 25;
+/** What a Page admin with full control may do (`/me/accounts` → `tasks`). */
+const FULL_CONTROL_TASKS = ['ADVERTISE', 'ANALYZE', 'CREATE_CONTENT', 'MESSAGING', 'MODERATE', 'MANAGE'];
+/** Installing an app on a Page (`subscribed_apps`) needs one of these tasks. */
+const INSTALL_TASKS = ['MANAGE', 'CREATE_CONTENT', 'MODERATE'];
+/** A login code works once, for about 10 minutes. */
+const LOGIN_CODE_TTL_MS = 10 * 60_000;
+/** Short-lived user tokens last hours; long-lived ones about 60 days (the reference's example value). */
+const SHORT_LIVED_TOKEN_SECONDS = 5_400;
+const LONG_LIVED_TOKEN_SECONDS = 5_183_944;
+const DEFAULT_LOGIN_USER_ID = '10000000000042';
+const HANDSHAKE_TIMEOUT_MS = 5_000;
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+}
+
+function encodeIndexCursor(index: number): string {
+  return Buffer.from(`i:${index}`, 'utf8').toString('base64url');
+}
+
+function decodeIndexCursor(cursor: string): number | undefined {
+  const m = /^i:(\d+)$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  return m ? Number(m[1]) : undefined;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 /** `2026-11-20T10:15:00+0000`, Graph's created_time form. */
 function formatGraphTime(date: Date): string {
@@ -436,6 +508,32 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
   let nextGeneratedId = 900_000_000_000_001n;
   let baseUrl = '';
 
+  // Facebook Login
+  interface LoginPerson {
+    id: string;
+    name: string;
+    pages: Required<FakeManagedPage>[];
+    declined: string[];
+  }
+  /** What a login granted, kept for each user token it led to. */
+  interface Grant {
+    person: LoginPerson;
+    granted: string[];
+    declined: string[];
+  }
+  let loginPerson: LoginPerson | undefined;
+  const codes = new Map<string, { grant: Grant; redirectUri: string; issuedMs: number; used: boolean }>();
+  const userGrants = new Map<string, Grant>();
+  /** Page tokens handed out through /me/accounts: whose they are and what that person may do on the Page. */
+  const pageTokenOwners = new Map<string, { userId: string; tasks: string[] }>();
+  /** Per user token: its Page tokens by Page id (a user token's Page tokens stay the same). */
+  const userPageTokens = new Map<string, Map<string, string>>();
+  const issuedByPage = new Map<string, string[]>();
+  const leadAccess = new Map<string, { users: Set<string>; apps: Set<string> }>();
+  const appSubscriptions = new Map<string, { callback_url: string; fields: string[]; active: boolean }>();
+  const latency = opts.latencyMs ?? { min: 0, max: 0 };
+  const appIdOf = () => opts.appId ?? '1234567890';
+
   function generateId(): string {
     return String(nextGeneratedId++);
   }
@@ -565,7 +663,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
             profile_id: pageId,
             scopes: granted,
             granular_scopes: granted.map((scope) => ({ scope, target_ids: [pageId] })),
-            user_id: '10000000000001',
+            user_id: pageTokenOwners.get(input)?.userId ?? '10000000000001',
           },
         },
       };
@@ -661,12 +759,316 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     return { status: 200, body: { data, paging } };
   }
 
-  function listFormsReply(pageId: string, query: Record<string, string>): Reply {
+  function listFormsReply(pageId: string, query: Record<string, string>, path: string): Reply {
     const fields = parseFieldsParam(query.fields) ?? FORM_DEFAULT_FIELDS;
     for (const f of fields) if (!FORM_NODE_FIELDS.has(f)) return nodeFieldError(f, 'LeadgenForm');
-    const data = [...forms.values()].filter((f) => f.pageId === pageId).map((f) => pick(formJson(f), fields));
-    // Small fake: one page of results.
-    return { status: 200, body: data.length === 0 ? { data: [] } : { data, paging: { cursors: { before: 'QVFIUmJlZm9yZQ', after: 'QVFIUmFmdGVy' } } } };
+    const all = [...forms.values()].filter((f) => f.pageId === pageId).map((f) => pick(formJson(f), fields));
+    return pagedReply(all, query, path, DEFAULT_FORMS_PAGE_SIZE);
+  }
+
+  /** One page of `items` after the `after` cursor, with Graph's `paging` (cursors, and `next` while more remain). */
+  function pagedReply(items: unknown[], query: Record<string, string>, path: string, defaultLimit: number): Reply {
+    let start = 0;
+    if (query.after !== undefined) {
+      const index = decodeIndexCursor(query.after);
+      if (index === undefined) return errorReply({ message: '(#100) The after cursor is not valid', type: 'OAuthException', code: 100 });
+      start = index + 1;
+    }
+    const limitRaw = Number(query.limit);
+    const limit = Math.min(Number.isInteger(limitRaw) && limitRaw > 0 ? limitRaw : defaultLimit, opts.maxPageSize ?? Number.POSITIVE_INFINITY);
+    const data = items.slice(start, start + limit);
+    if (data.length === 0) return { status: 200, body: { data: [] } };
+    const last = start + data.length - 1;
+    const paging: Record<string, unknown> = { cursors: { before: encodeIndexCursor(start), after: encodeIndexCursor(last) } };
+    const link = (cursor: [string, string]) => {
+      const q = new URLSearchParams(query);
+      for (const k of ['appsecret_proof', 'appsecret_time', 'before', 'after']) q.delete(k);
+      q.set(...cursor);
+      return `${baseUrl}${path}?${q.toString()}`;
+    };
+    if (last < items.length - 1) paging.next = link(['after', encodeIndexCursor(last)]);
+    if (start > 0) paging.previous = link(['before', encodeIndexCursor(start)]);
+    return { status: 200, body: { data, paging } };
+  }
+
+  // ---- Facebook Login -------------------------------------------------------------------------
+
+  function htmlPage(title: string, body: string): string {
+    return (
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+      `<title>${escapeHtml(title)}</title></head><body><main><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`
+    );
+  }
+
+  function dialogError(message: string): { status: number; html: string } {
+    return { status: 400, html: htmlPage('Facebook', `<p role="alert">${escapeHtml(message)}</p>`) };
+  }
+
+  /** The permissions a dialog request asks for: its configuration's, or its `scope`. */
+  function requestedScopes(query: Record<string, string>): string[] | { error: string } {
+    if (query.config_id !== undefined) {
+      const configured = opts.loginConfigurations?.[query.config_id];
+      if (!configured) return { error: 'This configuration is not available: the config_id does not belong to this app.' };
+      return configured;
+    }
+    return (query.scope ?? '')
+      .split(/[,\s]+/)
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+  }
+
+  /** What the dialog checks before it shows anything (Meta shows an error page instead of redirecting). */
+  function checkDialogRequest(query: Record<string, string>): string | undefined {
+    if (query.client_id !== appIdOf()) return 'Invalid App ID: the client_id is not a valid app.';
+    if (!query.redirect_uri) return 'The parameter redirect_uri is required.';
+    if (opts.redirectUris && !opts.redirectUris.includes(query.redirect_uri))
+      return "URL blocked: This redirect failed because the redirect URI is not whitelisted in the app's Client OAuth Settings.";
+    if ((query.response_type ?? 'code') !== 'code') return 'This fake dialog supports response_type=code only.';
+    if (!loginPerson) return 'Nobody is logged in to Facebook in this browser (fake: call setLoginUser first).';
+    return undefined;
+  }
+
+  /** `GET /{version}/dialog/oauth`: the consent page, with Continue and Cancel as real buttons of a form. */
+  function dialogPage(query: Record<string, string>): { status: number; html: string } {
+    const problem = checkDialogRequest(query);
+    if (problem) return dialogError(problem);
+    const scopes = requestedScopes(query);
+    if ('error' in scopes) return dialogError(scopes.error);
+    const person = loginPerson as LoginPerson;
+    const hidden = ['client_id', 'redirect_uri', 'state', 'scope', 'config_id', 'auth_type', 'response_type']
+      .filter((k) => query[k] !== undefined)
+      .map((k) => `<input type="hidden" name="${k}" value="${escapeHtml(query[k] as string)}">`)
+      .join('');
+    const permissions = scopes.map((p) => `<li>${escapeHtml(p)}${person.declined.includes(p) ? ' <em>(you will not allow this)</em>' : ''}</li>`).join('');
+    const pages = person.pages.map((p) => `<li>${escapeHtml(p.name)}</li>`).join('');
+    const again = query.auth_type === 'rerequest' ? '<p>LeadRelay asks again for permissions you did not allow before.</p>' : '';
+    const body =
+      `<p>Logged in as ${escapeHtml(person.name)}.</p><p>${escapeHtml(APP_NAME)} would like to:</p><ul aria-label="Permissions">${permissions}</ul>` +
+      `<p>On these Pages:</p><ul aria-label="Pages">${pages || '<li>(none)</li>'}</ul>${again}` +
+      `<form method="post">${hidden}<button type="submit" name="decision" value="continue">Continue</button> ` +
+      `<button type="submit" name="decision" value="cancel">Cancel</button></form>`;
+    return { status: 200, html: htmlPage(`Connect ${APP_NAME} with Facebook`, body) };
+  }
+
+  /** `POST /{version}/dialog/oauth` (the form): back to redirect_uri with a code, or with Meta's denial parameters. */
+  function dialogDecision(query: Record<string, string>): { location: string } | { status: number; html: string } {
+    const problem = checkDialogRequest(query);
+    if (problem) return dialogError(problem);
+    const scopes = requestedScopes(query);
+    if ('error' in scopes) return dialogError(scopes.error);
+    const back = new URL(query.redirect_uri as string);
+    if (query.decision !== 'continue') {
+      back.searchParams.set('error', 'access_denied');
+      back.searchParams.set('error_code', '200');
+      back.searchParams.set('error_description', 'Permissions error');
+      back.searchParams.set('error_reason', 'user_denied');
+    } else {
+      const person = loginPerson as LoginPerson;
+      const declined = scopes.filter((p) => person.declined.includes(p));
+      const granted = ['public_profile', ...scopes.filter((p) => !person.declined.includes(p) && p !== 'public_profile')];
+      const code = `AQ${randomBytes(48).toString('base64url')}`;
+      codes.set(code, { grant: { person, granted, declined }, redirectUri: query.redirect_uri as string, issuedMs: now(), used: false });
+      back.searchParams.set('code', code);
+    }
+    if (query.state !== undefined) back.searchParams.set('state', query.state);
+    return { location: back.toString() };
+  }
+
+  const oauthError = (message: string, code: number, subcode?: number): Reply =>
+    errorReply({ message, type: 'OAuthException', code, ...(subcode === undefined ? {} : { error_subcode: subcode }) });
+
+  /** A new user token for a grant: valid for the Graph calls below, with its own Page tokens. */
+  function issueUserToken(grant: Grant): string {
+    const token = `EAAU${randomBytes(24).toString('hex')}`;
+    userTokens.set(token, grant.person.id);
+    tokenScopes.set(token, grant.granted);
+    userGrants.set(token, grant);
+    const pageTokens = new Map<string, string>();
+    for (const page of grant.person.pages) {
+      const pageToken = `EAAP${randomBytes(24).toString('hex')}`;
+      // Older Page tokens keep working: Meta does not revoke them when it hands out new ones.
+      tokenToPage.set(pageToken, page.id);
+      pageToToken.set(page.id, pageToken);
+      pageNames.set(page.id, page.name);
+      tokenScopes.set(pageToken, grant.granted);
+      pageTokenOwners.set(pageToken, { userId: grant.person.id, tasks: page.tasks });
+      issuedByPage.set(page.id, [...(issuedByPage.get(page.id) ?? []), pageToken]);
+      pageTokens.set(page.id, pageToken);
+    }
+    userPageTokens.set(token, pageTokens);
+    return token;
+  }
+
+  /** `GET /oauth/access_token`: a login code, or (fb_exchange_token) a short-lived user token, for a user token. */
+  function accessTokenReply(query: Record<string, string>): Reply {
+    if (query.client_id !== appIdOf()) return oauthError('Error validating application. Invalid application ID.', 101);
+    if (query.client_secret !== opts.appSecret) return oauthError('Error validating client secret.', 1);
+    if (query.grant_type === 'fb_exchange_token') {
+      const grant = userGrants.get(query.fb_exchange_token ?? '');
+      if (!grant || revoked.has(query.fb_exchange_token ?? '')) return oauthError('Invalid OAuth access token - Cannot parse access token', 190);
+      return { status: 200, body: { access_token: issueUserToken(grant), token_type: 'bearer', expires_in: LONG_LIVED_TOKEN_SECONDS } };
+    }
+    if (!query.code) return oauthError('Missing authorization code', 100);
+    const entry = codes.get(query.code);
+    if (!entry) return oauthError('Invalid verification code format.', 100);
+    if (entry.used) return oauthError('This authorization code has been used.', 100, 36009);
+    if (now() - entry.issuedMs > LOGIN_CODE_TTL_MS) return oauthError('This authorization code has expired.', 100, 36007);
+    if (query.redirect_uri !== entry.redirectUri)
+      return oauthError(
+        'Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request',
+        100,
+        36008,
+      );
+    entry.used = true;
+    return { status: 200, body: { access_token: issueUserToken(entry.grant), token_type: 'bearer', expires_in: SHORT_LIVED_TOKEN_SECONDS } };
+  }
+
+  /** `/me`, `/me/permissions` and `/me/accounts`. */
+  function meReply(method: string, segments: string[], token: string, query: Record<string, string>, path: string): Reply {
+    if (method !== 'GET' || segments.length > 2) return { status: 400, body: unsupportedRequestBody(method.toLowerCase(), 'me') };
+    const pageId = tokenToPage.get(token);
+    const userId = userTokens.get(token);
+    const grant = userGrants.get(token);
+    const edge = segments[1];
+    if (edge === undefined) {
+      const fields = parseFieldsParam(query.fields) ?? ['name', 'id'];
+      if (pageId !== undefined) return { status: 200, body: pick({ id: pageId, name: pageNames.get(pageId) ?? `Page ${pageId}` }, fields) };
+      if (userId !== undefined) return { status: 200, body: pick({ id: userId, name: grant?.person.name ?? 'Test User' }, fields) };
+      return errorReply({ message: 'An active access token must be used to query information about the current user.', type: 'OAuthException', code: 2500 });
+    }
+    if (userId === undefined) {
+      return errorReply({ message: `(#100) Tried accessing nonexisting field (${edge}) on node type (Page)`, type: 'OAuthException', code: 100 });
+    }
+    if (edge === 'permissions') {
+      const granted = grant?.granted ?? tokenScopes.get(token) ?? ['public_profile'];
+      const data = [
+        ...granted.map((permission) => ({ permission, status: 'granted' })),
+        ...(grant?.declined ?? []).map((permission) => ({ permission, status: 'declined' })),
+      ];
+      return { status: 200, body: { data } };
+    }
+    if (edge === 'accounts') {
+      // Without pages_show_list the person's Pages cannot be listed.
+      if (!grant?.granted.includes('pages_show_list')) return { status: 200, body: { data: [] } };
+      const pageTokens = userPageTokens.get(token) ?? new Map<string, string>();
+      const fields = parseFieldsParam(query.fields) ?? ['name', 'access_token', 'category', 'category_list', 'tasks', 'id'];
+      const items = grant.person.pages.map((p) =>
+        pick(
+          {
+            id: p.id,
+            name: p.name,
+            access_token: pageTokens.get(p.id),
+            category: p.category,
+            category_list: [{ id: '2500', name: p.category }],
+            tasks: p.tasks,
+          },
+          fields,
+        ),
+      );
+      return pagedReply(items, query, path, DEFAULT_ACCOUNTS_PAGE_SIZE);
+    }
+    return errorReply({ message: `(#100) Tried accessing nonexisting field (${edge}) on node type (User)`, type: 'OAuthException', code: 100 });
+  }
+
+  /** Whether the Page token's person may read the Page's leads under its Leads Access Manager (uncustomised: every admin). */
+  function mayReadLeads(token: string, pageId: string | undefined): boolean {
+    const custom = pageId === undefined ? undefined : leadAccess.get(pageId);
+    const owner = pageTokenOwners.get(token);
+    if (!custom || !owner) return true;
+    return custom.users.has(owner.userId) && custom.apps.has(appIdOf());
+  }
+
+  /** `GET /{page-id}?fields=has_lead_access.user_id(U).app_id(A)`: needs leads_retrieval. */
+  function leadAccessReply(pageId: string, token: string, rawFields: string): Reply {
+    if (!canRead(token, pageId) && !userTokens.has(token)) return { status: 400, body: unsupportedRequestBody('get', pageId) };
+    const granted = tokenScopes.get(token) ?? scopes;
+    if (!granted.includes('leads_retrieval'))
+      return errorReply({ message: '(#200) Requires leads_retrieval permission to manage the object', type: 'OAuthException', code: 200 });
+    const userId = /user_id\((\d+)\)/.exec(rawFields)?.[1];
+    if (!userId) return errorReply({ message: '(#100) The parameter user_id is required', type: 'OAuthException', code: 100 });
+    const appId = /app_id\((\d+)\)/.exec(rawFields)?.[1];
+    const custom = leadAccess.get(pageId);
+    const userAllowed = !custom || custom.users.has(userId);
+    const appAllowed = !custom || appId === undefined || custom.apps.has(appId);
+    const admin = loginPerson?.id === userId && loginPerson.pages.some((p) => p.id === pageId && p.tasks.includes('MANAGE'));
+    const canAccess = userAllowed && appAllowed;
+    const hasLeadAccess: Record<string, unknown> = {
+      app_has_leads_permission: appAllowed,
+      can_access_lead: canAccess,
+      enabled_lead_access_manager: custom !== undefined,
+      is_page_admin: admin,
+      page_id: pageId,
+      user_has_leads_permission: userAllowed,
+      user_id: userId,
+    };
+    if (!canAccess) {
+      hasLeadAccess.failure_reason = userAllowed
+        ? 'The app has not been assigned lead access for this Page.'
+        : 'The user has not been assigned lead access for this Page.';
+      hasLeadAccess.failure_resolution = 'Assign lead access in Business Settings > Integrations > Leads Access.';
+    }
+    return { status: 200, body: { has_lead_access: hasLeadAccess, id: pageId } };
+  }
+
+  /** `GET|POST|DELETE /{app-id}/subscriptions` with the app token; POST first verifies the callback like Meta does. */
+  async function appSubscriptionsReply(method: string, token: string, query: Record<string, string>): Promise<Reply> {
+    if (!isAppToken(token)) return errorReply({ message: '(#15) This method must be called with an app access_token.', type: 'OAuthException', code: 15 });
+    if (method === 'GET') {
+      const data = [...appSubscriptions.entries()].map(([object, s]) => ({
+        object,
+        callback_url: s.callback_url,
+        active: s.active,
+        fields: s.fields.map((name) => ({ name, version })),
+      }));
+      return { status: 200, body: { data } };
+    }
+    if (method === 'DELETE') {
+      if (query.object) appSubscriptions.delete(query.object);
+      else appSubscriptions.clear();
+      return { status: 200, body: { success: true } };
+    }
+    if (method !== 'POST') return { status: 400, body: unsupportedRequestBody(method.toLowerCase(), appIdOf()) };
+    for (const required of ['object', 'callback_url', 'fields']) {
+      if (!query[required]) return errorReply({ message: `(#100) The parameter ${required} is required`, type: 'OAuthException', code: 100 });
+    }
+    const problem = await verifyCallback(query.callback_url as string, query.verify_token ?? '');
+    if (problem) return errorReply({ message: `(#2200) callback verification failed: ${problem}`, type: 'OAuthException', code: 2200 });
+    const fields = (query.fields as string)
+      .replace(/^\[|\]$/g, '')
+      .split(',')
+      .map((f) => f.trim().replace(/^"|"$/g, ''))
+      .filter((f) => f !== '');
+    const existing = appSubscriptions.get(query.object as string);
+    appSubscriptions.set(query.object as string, {
+      callback_url: query.callback_url as string,
+      fields: [...new Set([...(existing?.callback_url === query.callback_url ? existing.fields : []), ...fields])],
+      active: true,
+    });
+    return { status: 200, body: { success: true } };
+  }
+
+  /** Meta's GET handshake: the callback must answer 200 with the challenge as its body. Returns what went wrong, if anything. */
+  async function verifyCallback(callbackUrl: string, verifyToken: string): Promise<string | undefined> {
+    const challenge = String(1_000_000_000 + Math.floor(Math.random() * 1_000_000_000));
+    let url: URL;
+    try {
+      url = new URL(callbackUrl);
+    } catch {
+      return 'The URL could not be validated: it is not a valid URL.';
+    }
+    url.searchParams.set('hub.mode', 'subscribe');
+    url.searchParams.set('hub.challenge', challenge);
+    url.searchParams.set('hub.verify_token', verifyToken);
+    try {
+      const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS) });
+      const text = (await res.text()).trim();
+      if (res.status !== 200) return `Received HTTP code ${res.status} from ${callbackUrl}.`;
+      if (text !== challenge)
+        return `The URL couldn't be validated. Response does not match challenge, expected value="${challenge}", received="${text.slice(0, 40)}"`;
+      return undefined;
+    } catch {
+      return `Couldn't connect to ${callbackUrl}.`;
+    }
   }
 
   function formJson(form: StoredForm): Record<string, unknown> {
@@ -689,6 +1091,14 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     const granted = tokenScopes.get(token) ?? scopes;
     const lacking = SUBSCRIBED_APPS_SCOPES.find((scope) => !granted.includes(scope));
     if (lacking) return errorReply({ message: `(#200) Requires ${lacking} permission to manage the object`, type: 'OAuthException', code: 200 });
+    const owner = pageTokenOwners.get(token);
+    if (owner && !owner.tasks.some((t) => INSTALL_TASKS.includes(t))) {
+      return errorReply({
+        message: '(#200) The user needs the MANAGE, CREATE_CONTENT or MODERATE task on the Page to manage its apps',
+        type: 'OAuthException',
+        code: 200,
+      });
+    }
     const appId = opts.appId ?? '1234567890';
     if (method === 'GET') {
       const fields = installed.get(pageId);
@@ -762,6 +1172,8 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       if (matches) return r.handler({ method, path: rest, query });
     }
 
+    if (rest === '/oauth/access_token' && (method === 'GET' || method === 'POST')) return accessTokenReply(query);
+
     const token = query.access_token;
     if (token === undefined || token === '') {
       return errorReply({ message: 'An access token is required to request this resource.', type: 'OAuthException', code: 104 });
@@ -774,6 +1186,9 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     const segments = rest.split('/').filter((s) => s !== '');
     if (method === 'GET' && segments.length === 1 && segments[0] === 'debug_token') return debugTokenReply(query);
 
+    if (segments[0] === 'me') return meReply(method, segments, token, query, path);
+    if (segments[0] === appIdOf() && segments[1] === 'subscriptions') return appSubscriptionsReply(method, token, query);
+
     const [id, edge] = segments;
     const lowerMethod = method.toLowerCase();
     const notFound = (): Reply => ({ status: 400, body: unsupportedRequestBody(lowerMethod, id ?? '') });
@@ -783,7 +1198,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       if (method === 'GET') {
         const lead = leads.get(id);
         if (lead) {
-          if (!canRead(token, lead.pageId)) return notFound();
+          if (!canRead(token, lead.pageId) || !mayReadLeads(token, lead.pageId)) return notFound();
           const selected = selectLeadFields(lead, parseFieldsParam(query.fields));
           return 'error' in selected ? selected.error : { status: 200, body: selected.fields };
         }
@@ -794,6 +1209,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
           for (const f of fields) if (!FORM_NODE_FIELDS.has(f)) return nodeFieldError(f, 'LeadgenForm');
           return { status: 200, body: pick(formJson(form), fields) };
         }
+        if (pageToToken.has(id) && parseFieldsParam(query.fields)?.includes('has_lead_access')) return leadAccessReply(id, token, query.fields ?? '');
         // A Page's public fields: its own token, or any user token.
         if (pageToToken.has(id) && (canRead(token, id) || userTokens.has(token))) {
           const page = { id, name: pageNames.get(id) ?? `Page ${id}` };
@@ -813,7 +1229,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
 
     if (edge === 'leads' && method === 'GET') {
       const owner = ownerOfForm(id);
-      if (!owner.exists || !canRead(token, owner.pageId)) return notFound();
+      if (!owner.exists || !canRead(token, owner.pageId) || !mayReadLeads(token, owner.pageId)) return notFound();
       return listLeadsReply(id, query, false, path);
     }
     if (edge === 'test_leads') {
@@ -827,7 +1243,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     if (edge === 'subscribed_apps') return subscribedAppsReply(method, id, token, query);
     if (edge === 'leadgen_forms' && method === 'GET') {
       if (!pageToToken.has(id) || !canRead(token, id)) return notFound();
-      return listFormsReply(id, query);
+      return listFormsReply(id, query, path);
     }
     return errorReply({ message: `(#100) Tried accessing nonexisting field (${edge})`, type: 'OAuthException', code: 100 });
   }
@@ -870,6 +1286,18 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       return;
     }
     const rest = url.pathname.slice(prefix.length - 1);
+    if (latency.max > 0) await sleep(latency.min + Math.random() * (latency.max - latency.min));
+    if (rest === '/dialog/oauth') {
+      const page = method === 'POST' ? dialogDecision(query) : dialogPage(query);
+      if ('location' in page) {
+        res.writeHead(302, { location: page.location, 'cache-control': 'no-store' });
+        res.end();
+      } else {
+        res.writeHead(page.status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(page.html);
+      }
+      return;
+    }
     const firstSegment = rest.split('/').filter((s) => s !== '')[0];
     const queue = firstSegment === undefined ? undefined : scripted.get(firstSegment);
     if (queue && queue.length > 0) {
@@ -959,6 +1387,39 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     },
     addRoute(method, path, handler) {
       routes.push({ method: method.toUpperCase(), path, handler });
+    },
+    setLoginUser(user) {
+      loginPerson = {
+        id: user.id ?? DEFAULT_LOGIN_USER_ID,
+        name: user.name ?? 'Test User',
+        pages: user.pages.map((p) => ({
+          id: p.id,
+          name: p.name ?? `Page ${p.id}`,
+          tasks: p.tasks ?? [...FULL_CONTROL_TASKS],
+          category: p.category ?? 'Local business',
+        })),
+        declined: [...(user.declined ?? [])],
+      };
+    },
+    setLeadAccess(pageId, access) {
+      if (access === null) leadAccess.delete(pageId);
+      else leadAccess.set(pageId, { users: new Set(access.users), apps: new Set(access.apps ?? [appIdOf()]) });
+    },
+    appSubscription(object = 'page') {
+      const s = appSubscriptions.get(object);
+      return s ? structuredClone(s) : undefined;
+    },
+    setAppSubscription(subscription) {
+      if (subscription === null) appSubscriptions.clear();
+      else
+        appSubscriptions.set(subscription.object ?? 'page', {
+          callback_url: subscription.callback_url,
+          fields: subscription.fields ?? ['leadgen'],
+          active: subscription.active ?? true,
+        });
+    },
+    issuedPageTokens(pageId) {
+      return [...(issuedByPage.get(pageId) ?? [])];
     },
     getLead(id) {
       const lead = leads.get(id);

@@ -191,7 +191,9 @@ export const facebookOperations = [
             name: z.string().nullable(),
             category: z.string().nullable(),
             tasks: z.array(z.string()).meta({ description: "the person's tasks on the Page: MANAGE, CREATE_CONTENT, MODERATE, ADVERTISE, ANALYZE, …" }),
-            can_manage_leads: z.boolean().meta({ description: 'the tasks allow installing LeadRelay (MANAGE, CREATE_CONTENT or MODERATE) and reading leads (ADVERTISE)' }),
+            can_manage_leads: z
+              .boolean()
+              .meta({ description: 'the tasks allow installing LeadRelay (MANAGE, CREATE_CONTENT or MODERATE) and reading leads (ADVERTISE)' }),
             already_connected: z.boolean().meta({ description: 'the Page is connected to this workspace already' }),
             problems: z.array(problemSchema),
           }),
@@ -324,7 +326,7 @@ export const facebookOperations = [
     operationId: 'getFacebookAppSubscription',
     method: 'get',
     path: '/workspaces/{workspaceId}/facebook/app-subscription',
-    summary: "Whether the Meta app sends Page lead events to this server (the app-level webhook subscription)",
+    summary: 'Whether the Meta app sends Page lead events to this server (the app-level webhook subscription)',
     description: 'GET /{app-id}/subscriptions with the app token. Leads arrive only when both this and the Page (subscribed_apps) subscribe to leadgen.',
     tag: TAG,
     access: { kind: 'workspace', permission: 'config.read' },
