@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { baseEnv, cli, removeQueues, runCli, startProgram, type RunningProgram } from '../helpers/e2e.js';
+import { baseEnv, cli, createOwner, removeQueues, runCli, startProgram, type RunningProgram } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 
 describe('e2e: API keys and leadrelay api', function () {
@@ -29,6 +29,7 @@ describe('e2e: API keys and leadrelay api', function () {
     env = baseEnv({ DATABASE_URL: schema.url });
     workspaceId = await cli(['workspaces', 'create', '--name', 'Keyed'], env);
     otherId = await cli(['workspaces', 'create', '--name', 'Unrelated'], env);
+    await createOwner(env);
     program = await startProgram('serve', env);
     const created = await runCli(['api-keys', 'create', '--workspace', workspaceId, '--name', 'ops', '--role', 'admin'], env);
     expect(created.code, created.stderr).to.equal(0);

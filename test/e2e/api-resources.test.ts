@@ -7,7 +7,7 @@ import { openDb, type DbHandle } from '../../src/store/db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { ApiClient } from '../helpers/api.js';
-import { baseEnv, cli, removeQueues, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
+import { baseEnv, cli, createOwner, removeQueues, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 
 const PAGE = '1300000001';
@@ -44,6 +44,7 @@ describe('e2e: setting up a workspace through the REST API of the real program',
       is_organic: true,
     });
     ws = await cli(['workspaces', 'create', '--name', 'Acme'], env);
+    await createOwner(env);
     program = await startProgram('start', env);
     dbh = await openDb({ url: schema.url, poolMax: 2 });
     // A key straight into the program's database (as an admin would create one).

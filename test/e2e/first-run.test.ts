@@ -4,7 +4,7 @@
 // data directory, shutdown with Redis unreachable, and a start with nothing configured at all.
 import { expect } from 'chai';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,12 +105,17 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
     });
     graph.setPageToken(PAGE, PAGE_TOKEN, 'Acme Bikes');
     dir = mkdtempSync(join(tmpdir(), 'leadrelay-first-run-'));
+    // The README keeps the secrets in files in the home folder, readable only by their owner.
+    const home = join(dir, 'home');
+    mkdirSync(home, { mode: 0o700 });
+    writeFileSync(join(home, 'page.token'), `${PAGE_TOKEN}\n`, { mode: 0o600 });
+    writeFileSync(join(home, 'signing.secret'), `${SIGNING_SECRET}\n`, { mode: 0o600 });
     port = await freePort();
     // What the newcomer sets: Meta's values and the README's variables. No DATABASE_URL, no
     // REDIS_URL, no key ring. DATA_DIR keeps the test's database out of the checkout's ./data.
     env = {
       PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
+      HOME: join(dir, 'home'),
       DATA_DIR: join(dir, 'data'),
       PORT: String(port),
       HOST: '127.0.0.1',

@@ -5,7 +5,19 @@
 import { expect } from 'chai';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { baseEnv, cli, postLeadgen, removeQueues, runCli, startProgram, TEST_APP_SECRET, TEST_KEYS, type RunningProgram } from '../helpers/e2e.js';
+import {
+  baseEnv,
+  cli,
+  createOwner,
+  OWNER_PASSWORD,
+  postLeadgen,
+  removeQueues,
+  runCli,
+  startProgram,
+  TEST_APP_SECRET,
+  TEST_KEYS,
+  type RunningProgram,
+} from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 
 const PAGE = '1000000555';
@@ -26,6 +38,7 @@ describe('e2e: no secret in a full run’s logs', function () {
   /** Every secret the run handled, by what it is (the name goes into a failure message, never the value). */
   const secrets: Record<string, string> = {
     'page token': PAGE_TOKEN,
+    'owner password': OWNER_PASSWORD,
     'destination signing secret': DESTINATION_SECRET,
     METRICS_TOKEN,
     'Meta app secret': TEST_APP_SECRET,
@@ -66,6 +79,7 @@ describe('e2e: no secret in a full run’s logs', function () {
     );
     await cli(['routes', 'add', '--workspace', workspaceId, '--page-id', PAGE, '--destination', destinationId], env);
 
+    await createOwner(env);
     program = await startProgram('start', env);
     const api = (path: string, key: string, init: RequestInit = {}) =>
       fetch(`${program!.url}/api/v1${path}`, { ...init, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } });

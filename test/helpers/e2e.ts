@@ -265,3 +265,16 @@ export async function removeQueues(backend: QueueBackendKind, prefix: string): P
   if (backend === 'redis') await flushPrefix(prefix);
   else await withTestServer((c) => c.query(`drop schema if exists "${queueSchemaName(prefix)}" cascade`));
 }
+
+/** The password of the owner createOwner makes. */
+export const OWNER_PASSWORD = 'owner password for e2e tests';
+
+/**
+ * Makes the first user (the API answers 503 until one exists) with `users create-owner`, the
+ * password from LEADRELAY_PASSWORD; it owns every workspace made so far. Returns the email.
+ */
+export async function createOwner(env: Record<string, string>, email = 'owner@example.test'): Promise<string> {
+  const r = await runCli(['users', 'create-owner', '--email', email], { ...env, LEADRELAY_PASSWORD: OWNER_PASSWORD });
+  if (r.code !== 0) throw new Error(`users create-owner failed (${r.code}): ${r.stderr}`);
+  return email;
+}

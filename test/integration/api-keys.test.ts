@@ -14,6 +14,8 @@ describe('API keys', () => {
 
   before(async () => {
     t = await createTestApp({ withQueues: false });
+    // The API answers 503 until someone owns the installation.
+    await seedUser(t.app, { email: 'installer@example.test' });
     server = await startApiServer(t.app);
     api = new ApiClient(server.url);
     workspaceId = (await createWorkspace(t.app.db, 'Acme')).id;

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import { writeAudit } from '../../src/accounts/audit.js';
 import { runRetentionPurges } from '../../src/pipeline/maintenance.js';
 import { createWorkspace } from '../../src/store/repos.js';
-import { ApiClient, seedApiKey, startApiServer } from '../helpers/api.js';
+import { ApiClient, seedApiKey, seedUser, startApiServer } from '../helpers/api.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 describe('audit log', () => {
@@ -22,6 +22,8 @@ describe('audit log', () => {
 
   before(async () => {
     t = await createTestApp({ withQueues: false });
+    // The API answers 503 until someone owns the installation.
+    await seedUser(t.app, { email: 'installer@example.test' });
     server = await startApiServer(t.app);
     api = new ApiClient(server.url);
     workspaceId = (await createWorkspace(t.app.db, 'Audited')).id;

@@ -47,7 +47,10 @@ describe('a connector from outside connectors/, through the test-only registry h
   it('turns its declared flags into credentials and config, naming a missing or refused one by its flag', () => {
     const input = destinationInputFromFlags(echoManifest, { 'echo-key': 'key-12345678', 'echo-space': 'sales' });
     expect(input).to.deep.equal({ name: 'Echo CRM', config: { space: 'sales' }, credentials: { type: 'api_key', apiKey: 'key-12345678' } });
-    expect(() => destinationInputFromFlags(echoManifest, { 'echo-space': 'sales' })).to.throw(InputError, /^--echo-key is required for --type echo-crm$/);
+    expect(() => destinationInputFromFlags(echoManifest, { 'echo-space': 'sales' })).to.throw(
+      InputError,
+      /^--echo-key is required for --type echo-crm: give it with --echo-key-file <path>, --echo-key-stdin or LEADRELAY_ECHO_KEY$/,
+    );
     const refused = echoManifest.credentialsSchema.safeParse({ type: 'api_key', apiKey: 'short' });
     expect(refused.success).to.equal(false);
     if (!refused.success)

@@ -86,7 +86,7 @@ export function lockedProblem(until: Date): ApiProblem {
 const sessionUser = (actor: Actor | null) => actor as Extract<Actor, { type: 'user' }>;
 
 /** Mails a link when SMTP is set; a failure is logged (without the link) and does not fail the request. */
-export function mailLink(app: App, to: string, subject: string, text: string): void {
+function mailLink(app: App, to: string, subject: string, text: string): void {
   sendMail(app.config, { to, subject, text }).catch((err) => app.logger.warn({ err: errorSummary(err) }, `could not send mail: ${subject}`));
 }
 

@@ -5,7 +5,8 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import { createLink, findLiveLink, linkState, linkUrl, listInvitations, revokeInvitation, useLink } from '../../accounts/links.js';
-import { canSendMail } from '../../accounts/mailer.js';
+import { canSendMail, sendMail } from '../../accounts/mailer.js';
+import { errorSummary } from '../../util/error-summary.js';
 import { hashPassword, passwordProblem } from '../../accounts/passwords.js';
 import { mayAssignRole } from '../../accounts/permissions.js';
 import { checkPassword } from '../../accounts/sign-in.js';
@@ -14,7 +15,7 @@ import { findWorkspace } from '../../store/repos.js';
 import type { AccountLink, User } from '../../store/schema.js';
 import { defineOperation, Reply } from '../operation.js';
 import { ApiProblem, conflict, forbidden, invalidField, notFound } from '../problem.js';
-import { emailField, lockedProblem, mailLink, startSession, userActor, userSchema, userView } from './auth.js';
+import { emailField, lockedProblem, startSession, userActor, userSchema, userView } from './auth.js';
 import { workspaceIdParams } from './workspaces.js';
 
 const ROLE = z.enum(['owner', 'admin', 'editor', 'viewer']);
@@ -61,6 +62,7 @@ export const invitationOperations = [
         invitation: invitationSchema,
         mailed: z.boolean(),
         link: z.string().nullable().meta({ description: 'the link to pass on (shown only now), when it was not mailed' }),
+        mail_problem: z.string().nullable().meta({ description: 'why the mail could not be sent, when SMTP is set up but refused it' }),
       }),
     },
     async handler({ app, workspaceId, grant, actor, body, audit }) {
@@ -86,19 +88,26 @@ export const invitationOperations = [
         createdBy: actor?.type === 'user' ? actor.user.id : null,
       });
       const url = linkUrl(app.config.publicUrl, 'invitation', token);
-      const mailed = canSendMail(app.config);
-      if (mailed) {
+      let mailed = false;
+      let mailProblem: string | null = null;
+      if (canSendMail(app.config)) {
         const ws = await findWorkspace(app.db, workspaceId);
-        mailLink(
-          app,
-          email,
-          `You are invited to ${ws?.name ?? 'a workspace'} on LeadRelay`,
-          `You are invited to join the LeadRelay workspace "${ws?.name ?? ''}" as ${body.role}. Open this link within 7 days to accept:\n\n${url}\n`,
-        );
+        // Awaited: when the mail cannot go, the admin gets the link to pass on instead of nobody.
+        try {
+          await sendMail(app.config, {
+            to: email,
+            subject: `You are invited to ${ws?.name ?? 'a workspace'} on LeadRelay`,
+            text: `You are invited to join the LeadRelay workspace "${ws?.name ?? ''}" as ${body.role}. Open this link within 7 days to accept:\n\n${url}\n`,
+          });
+          mailed = true;
+        } catch (err) {
+          mailProblem = `the mail could not be sent (${errorSummary(err).message}); pass the link on yourself`;
+          app.logger.warn({ err: errorSummary(err) }, 'could not send an invitation mail');
+        }
       }
       audit.target = { type: 'invitation', id: link.id };
       audit.details = { role: body.role, mailed };
-      return new Reply(201, { invitation: view(link), mailed, link: mailed ? null : url });
+      return new Reply(201, { invitation: view(link), mailed, link: mailed ? null : url, mail_problem: mailProblem });
     },
   }),
   defineOperation({
