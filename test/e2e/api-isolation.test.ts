@@ -6,6 +6,7 @@
 //   - a viewer key of A, for every operation whose permission a viewer lacks: 403.
 // The walk reads the document, so an operation added later is walked without touching this file.
 // Failures name the operation and the caller, never a key, a cookie or a body.
+import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { hashPassword } from '../../src/accounts/passwords.js';
 import { allows, type Permission } from '../../src/accounts/permissions.js';
@@ -117,6 +118,19 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
     await upsertMembership(dbh.db, { userId: user.id, workspaceId, role: 'owner' });
     // The session a sign-in creates, made directly: this suite is about who may reach what, not signing in.
     const s = await createSession(dbh.db, { userId: user.id, mfaVerified: true, ip: null, userAgent: null });
+    // The owner's Facebook login (Connect Facebook); its token is never read by this walk.
+    const connectionId = randomUUID();
+    await dbh.db
+      .insertInto('facebook_connections')
+      .values({
+        id: connectionId,
+        workspace_id: workspaceId,
+        user_id: user.id,
+        fb_user_id: `${pageId}55`,
+        name: `Facebook of ${tag}`,
+        token_envelope: 'not-read',
+      })
+      .execute();
     const params: Record<string, string> = {
       workspaceId,
       pageId,
@@ -128,6 +142,9 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
       apiKeyId: admin.id,
       userId: user.id,
       memberId: user.id,
+      connectionId,
+      // A lead form of the page (forms live on Facebook; no row names them).
+      formId: `${pageId}99`,
     };
     const marks = [
       workspaceId,
@@ -145,6 +162,8 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
       viewer.id,
       user.id,
       email,
+      connectionId,
+      `Facebook of ${tag}`,
     ];
     return { workspaceId, params, marks, session: { cookie: s.cookie, csrf: s.csrfToken }, adminKey: admin.secret, viewerKey: viewer.secret };
   }
