@@ -41,6 +41,8 @@ const MAX_LISTED_PAGES = 1000;
 /** At most this many lead forms of a Page are listed. */
 const MAX_LISTED_FORMS = 500;
 const ACCOUNTS_PAGE_SIZE = 100;
+/** How many Pages are connected at once. */
+const CONNECT_CONCURRENCY = 4;
 /** The webhook field LeadRelay needs at both the app and the Page level. */
 const LEADGEN = 'leadgen';
 const LEADS_TESTING_TOOL = 'https://developers.facebook.com/tools/lead-ads-testing';
@@ -560,11 +562,10 @@ export async function connectPages(
   const appProblem = appSubscriptionProblem(caller.workspaceId, appSubscription);
   const reaskUrl = missing.length > 0 ? buildLoginDialogUrl(app, caller, { rerequest: true }) : '';
 
-  const results: ConnectedPage[] = [];
-  for (const pageId of unique) {
+  const connectOne = async (pageId: string): Promise<ConnectedPage> => {
     const account = byId.get(pageId);
     if (!account?.accessToken) {
-      results.push({
+      return {
         page_id: pageId,
         name: account?.name ?? null,
         status: 'problem',
@@ -577,18 +578,21 @@ export async function connectPages(
           },
         ],
         warnings: [],
-      });
-      continue;
+      };
     }
-    results.push(
-      await connectOnePage(
-        app,
-        caller,
-        { account, pageToken: account.accessToken, appId, fbUserId: connection.fb_user_id, missing, reaskUrl, appProblem },
-        name,
-      ),
-    );
-  }
+    const c = { account, pageToken: account.accessToken, appId, fbUserId: connection.fb_user_id, missing, reaskUrl, appProblem };
+    return connectOnePage(app, caller, c, name);
+  };
+  // A few Pages at a time: each takes about six Graph calls, and Meta counts Page calls per Page.
+  const results: ConnectedPage[] = new Array(unique.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < unique.length) {
+      const i = next++;
+      results[i] = await connectOne(unique[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONNECT_CONCURRENCY, unique.length) }, worker));
   if (appSubscription.status === 'unknown') {
     for (const r of results)
       r.warnings.push(`could not read the Meta app's webhook subscription (${appSubscription.reason ?? 'unknown'}), so it was not checked`);
