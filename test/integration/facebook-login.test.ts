@@ -5,6 +5,8 @@
 import http from 'node:http';
 import { expect } from 'chai';
 import { createSession, upsertMembership } from '../../src/accounts/store.js';
+import { rotateKeys } from '../../src/cli/keys.js';
+import { KeyRing } from '../../src/crypto/key-ring.js';
 import { sessionCookieName } from '../../src/api/session-cookie.js';
 import { createHttpApp } from '../../src/http/server.js';
 import { facebookConnectionAad } from '../../src/meta/facebook-login.js';
@@ -337,6 +339,22 @@ describe('Connect Facebook through the API', function () {
     expect(mine.text).to.not.match(/EAA/);
     expect((await owner.api.delete(`${base}/facebook/connections/${connectionId}`)).status).to.equal(204);
     expect((await owner.api.get(`${base}/facebook/connections/${connectionId}/pages`)).status).to.equal(404);
+  });
+
+  it('keeps a Facebook connection working after keys rotate re-encrypts its token under a new key', async () => {
+    const connectionId = await connect(owner);
+    const before = (await t.app.db.selectFrom('facebook_connections').select('token_envelope').where('id', '=', connectionId).executeTakeFirstOrThrow())
+      .token_envelope;
+    const k2 = new KeyRing([{ kid: 'k2', key: Buffer.alloc(32, 9) }, ...t.config.encryptionKeys!]);
+    (t.app as { keyRing: KeyRing }).keyRing = k2;
+    const r = await rotateKeys(t.app);
+    expect(r.facebookTokens).to.be.at.least(1);
+    const after = (await t.app.db.selectFrom('facebook_connections').select('token_envelope').where('id', '=', connectionId).executeTakeFirstOrThrow())
+      .token_envelope;
+    expect(k2.kidOf(after)).to.equal('k2');
+    expect(after).to.not.equal(before);
+    const listed = await owner.api.get(`${base}/facebook/connections/${connectionId}/pages`);
+    expect(listed.status, listed.text).to.equal(200);
   });
 
   it('refuses a login to a member whose role cannot change the configuration', async () => {
