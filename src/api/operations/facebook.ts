@@ -113,6 +113,9 @@ const appSubscriptionView = (s: AppSubscriptionState) => ({
   ...(s.reason === undefined ? {} : { reason: s.reason }),
 });
 
+/** Said in each person-only operation's description: the access model cannot say it. */
+const PERSON_ONLY = "For a signed-in person: a Facebook connection is its maker's own; API keys get 403, other members 404.";
+
 const loginErrorList = Object.entries(FACEBOOK_LOGIN_ERRORS)
   .map(([code, meaning]) => `\`${code}\` (${meaning})`)
   .join('; ');
@@ -146,6 +149,7 @@ export const facebookOperations = [
     method: 'get',
     path: '/workspaces/{workspaceId}/facebook/connections',
     summary: "The caller's own Facebook connections in the workspace, newest first (never their tokens)",
+    description: PERSON_ONLY,
     tag: TAG,
     access: { kind: 'workspace', permission: 'config.write' },
     params: workspaceIdParams,
@@ -159,6 +163,7 @@ export const facebookOperations = [
     method: 'delete',
     path: '/workspaces/{workspaceId}/facebook/connections/{connectionId}',
     summary: "Forget one of the caller's Facebook connections (connected pages keep their own tokens)",
+    description: PERSON_ONLY,
     tag: TAG,
     access: { kind: 'workspace', permission: 'config.write' },
     params: connectionParams,
@@ -176,7 +181,8 @@ export const facebookOperations = [
     summary: 'The Facebook Pages the connected person manages, with their tasks and whether LeadRelay can take leads from each',
     description:
       'Read from Facebook now (GET /me/accounts, every page of results up to 1000 Pages, and GET /me/permissions). ' +
-      'Declined permissions come with what they stop and reask_url, which opens the dialog asking for them again.',
+      'Declined permissions come with what they stop and reask_url, which opens the dialog asking for them again. ' +
+      PERSON_ONLY,
     tag: TAG,
     access: { kind: 'workspace', permission: 'config.write' },
     params: connectionParams,
@@ -216,7 +222,8 @@ export const facebookOperations = [
     description:
       'For each Page: its token (taken from GET /me/accounts, long-lived) is checked and stored encrypted as POST /pages does; the app is installed ' +
       '(POST /{page-id}/subscribed_apps?subscribed_fields=leadgen) and read back; lead access (Leads Access Manager) and the app-level webhook ' +
-      'subscription are checked. status is connected, or problem with what to change. Connecting a Page again is safe.',
+      'subscription are checked. status is connected, or problem with what to change. Connecting a Page again is safe. ' +
+      PERSON_ONLY,
     tag: TAG,
     access: { kind: 'workspace', permission: 'config.write' },
     params: connectionParams,
