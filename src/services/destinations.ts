@@ -215,10 +215,19 @@ export async function resolveConnectRequest(app: App, o: ConnectInput, name: Fie
   }
   if (!workspaceId) throw bad('workspace', `${name('workspace')} is required (or ${name('destination')} to re-authorise one)`);
   if (!type) throw bad('type', `${name('type')} is required: one of ${listOAuthTypes().join(', ')}`);
+  // Re-authorising a destination without naming a type: what is wrong with the type is the destination's.
+  const isTypeOfDestination = o.type === undefined && o.destinationId !== undefined;
+  const typeField = isTypeOfDestination ? 'destination' : 'type';
   const connector = findOAuthConnector(type);
-  if (!connector) throw bad('type', `${type} destinations do not connect by OAuth; OAuth types: ${listOAuthTypes().join(', ')}`);
+  if (!connector)
+    throw bad(
+      typeField,
+      isTypeOfDestination
+        ? `destination ${o.destinationId} is a ${type} destination, which does not connect by OAuth (replace its credentials instead)`
+        : `${type} destinations do not connect by OAuth; OAuth types: ${listOAuthTypes().join(', ')}`,
+    );
   const missing = findMissingOAuthSettings(app.config, connector);
-  if (missing) throw bad('type', missing);
+  if (missing) throw bad(typeField, missing);
   if (o.name !== undefined && o.name.trim() === '') throw bad('name', `${name('name')} must not be empty`);
   if (o.name !== undefined && o.name.length > MAX_NAME_CHARS) throw bad('name', `${name('name')} may have at most ${MAX_NAME_CHARS} characters`);
 
@@ -227,7 +236,11 @@ export async function resolveConnectRequest(app: App, o: ConnectInput, name: Fie
   const stored = loginOption ? storedConfig?.[loginOption.configKey] : undefined;
   let loginUrl: string | undefined = typeof stored === 'string' ? stored : undefined;
   if (o.loginUrl !== undefined) {
-    if (!loginOption) throw bad('login_url', `${name('login_url')} applies only to ${name('type')} ${listLoginUrlTypes().join(', ')}`);
+    if (!loginOption)
+      throw bad(
+        'login_url',
+        `${name('login_url')} applies only to ${isTypeOfDestination ? `${listLoginUrlTypes().join(', ')} destinations` : `${name('type')} ${listLoginUrlTypes().join(', ')}`}`,
+      );
     const login = loginOption.parse(o.loginUrl, settingsOf(app.config, connector));
     if (!login.ok) throw bad('login_url', `${name('login_url')}: ${login.message}`);
     loginUrl = login.loginUrl;
