@@ -3,7 +3,7 @@ import { Secret, TOTP } from 'otpauth';
 import { rotateKeys } from '../../src/cli/keys.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { createWorkspace } from '../../src/store/repos.js';
-import { ApiClient, seedUser, startApiServer, TEST_PASSWORD } from '../helpers/api.js';
+import { ApiClient, seedApiKey, seedUser, startApiServer, TEST_PASSWORD } from '../helpers/api.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const codeAt = (manualKey: string, timestamp: number) =>
@@ -314,6 +314,61 @@ describe('API accounts: MFA, members, invitations, password reset', () => {
       const b = await new ApiClient(server.url).post('/auth/password-reset', { email: 'no-such@example.com' });
       expect([a.status, b.status]).to.deep.equal([202, 202]);
       expect(a.text).to.equal(b.text);
+    });
+  });
+
+  /** Enrols TOTP for the signed-in `client` through the API; returns the manual key. */
+  async function enrolTotp(client: ApiClient): Promise<string> {
+    const started = await client.post('/me/mfa/totp');
+    expect(started.status, started.text).to.equal(201);
+    const confirmed = await client.post('/me/mfa/totp/confirm', { code: codeAt(started.body.manual_key, Date.now()) });
+    expect(confirmed.status, confirmed.text).to.equal(200);
+    return started.body.manual_key;
+  }
+
+  describe("a workspace's MFA policy", () => {
+    let policyWs: string;
+    let policyOwner: ApiClient;
+    const requireMfa = async () =>
+      (await t.app.db.selectFrom('workspaces').select('require_mfa').where('id', '=', policyWs).executeTakeFirstOrThrow()).require_mfa;
+
+    before(async () => {
+      policyWs = (await createWorkspace(t.app.db, 'Policy')).id;
+      await seedUser(t.app, { email: 'policy-owner@example.com', workspaceId: policyWs, role: 'owner' });
+      await seedUser(t.app, { email: 'policy-admin@example.com', workspaceId: policyWs, role: 'admin' });
+      policyOwner = await signIn('policy-owner@example.com');
+    });
+
+    it('refuses an owner without MFA turning require_mfa on with 409 saying to enrol MFA first, changing nothing', async () => {
+      const r = await policyOwner.patch(`/workspaces/${policyWs}`, { require_mfa: true, name: 'Renamed' });
+      expect(r.status, r.text).to.equal(409);
+      expect(r.body.detail).to.match(/^enrol MFA first .*require_mfa/);
+      expect(await requireMfa()).to.equal(false);
+      expect((await policyOwner.get(`/workspaces/${policyWs}`)).body.name).to.equal('Policy');
+    });
+
+    it('refuses an admin without MFA too, and still lets them make other changes', async () => {
+      const admin = await signIn('policy-admin@example.com');
+      expect((await admin.patch(`/workspaces/${policyWs}`, { require_mfa: true })).status).to.equal(409);
+      const renamed = await admin.patch(`/workspaces/${policyWs}`, { name: 'Policy 2', require_mfa: false });
+      expect(renamed.status, renamed.text).to.equal(200);
+      expect(renamed.body).to.include({ name: 'Policy 2', require_mfa: false });
+    });
+
+    it('lets an owner with MFA turn require_mfa on, and keeps them in the workspace', async () => {
+      await enrolTotp(policyOwner);
+      const r = await policyOwner.patch(`/workspaces/${policyWs}`, { require_mfa: true });
+      expect(r.status, r.text).to.equal(200);
+      expect(r.body.require_mfa).to.equal(true);
+      expect((await policyOwner.get(`/workspaces/${policyWs}`)).status).to.equal(200);
+      expect((await policyOwner.patch(`/workspaces/${policyWs}`, { require_mfa: false })).status).to.equal(200);
+    });
+
+    it('lets an admin API key turn require_mfa on', async () => {
+      const key = new ApiClient(server.url).withKey(await seedApiKey(t.app, policyWs, 'admin'));
+      const r = await key.patch(`/workspaces/${policyWs}`, { require_mfa: true });
+      expect(r.status, r.text).to.equal(200);
+      expect(await requireMfa()).to.equal(true);
     });
   });
 });
