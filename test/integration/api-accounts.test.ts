@@ -371,4 +371,56 @@ describe('API accounts: MFA, members, invitations, password reset', () => {
       expect(await requireMfa()).to.equal(true);
     });
   });
+
+  describe("a person's own account events (GET /me/audit)", () => {
+    const email = 'audited@example.com';
+    let me: ApiClient;
+    let meId: string;
+    let manualKey: string;
+
+    before(async () => {
+      meId = (await seedUser(t.app, { email, workspaceId, role: 'editor' })).id;
+      const wrong = await new ApiClient(server.url).post('/auth/sign-in', { email, password: 'not my password at all' });
+      expect(wrong.status).to.equal(401);
+      me = await signIn(email);
+      manualKey = await enrolTotp(me);
+      // Someone else's account event, and a change of mine in a workspace: neither is an account event of mine.
+      await signIn('owner@example.com');
+      expect((await me.post('/workspaces', { name: 'Mine' })).status).to.equal(201);
+    });
+
+    it('lists my failed and successful sign-ins and my MFA enrolment, newest first, and nothing else', async () => {
+      const r = await me.get('/me/audit');
+      expect(r.status, r.text).to.equal(200);
+      expect(r.body.items.map((e: { action: string }) => e.action)).to.deep.equal(['confirmTotpEnrolment', 'startTotpEnrolment', 'signIn', 'signIn.failed']);
+      for (const e of r.body.items) expect([e.actor.id, e.target?.id], e.action).to.include(meId);
+      expect(r.body.items[3].actor).to.deep.equal({ type: 'user', id: meId, label: email });
+      expect(r.body.items[3].details).to.include({ reason: 'wrong_password' });
+      expect(r.text).to.not.include('not my password at all').and.not.include(TEST_PASSWORD).and.not.include(manualKey);
+    });
+
+    it('filters by action prefix and time, and pages with the cursor', async () => {
+      const signIns = await me.get(`/me/audit?action=${encodeURIComponent('signIn*')}`);
+      expect(signIns.body.items.map((e: { action: string }) => e.action)).to.deep.equal(['signIn', 'signIn.failed']);
+      const future = await me.get(`/me/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+      expect(future.body.items).to.deep.equal([]);
+      const first = await me.get('/me/audit?limit=3');
+      expect(first.body.items).to.have.length(3);
+      expect(first.body.next_cursor).to.be.a('string');
+      const rest = await me.get(`/me/audit?limit=3&cursor=${encodeURIComponent(first.body.next_cursor)}`);
+      expect(rest.body.items.map((e: { action: string }) => e.action)).to.deep.equal(['signIn.failed']);
+      const bad = await me.get('/me/audit?action=sign*In');
+      expect(bad.status).to.equal(422);
+      expect(bad.body.errors[0].field).to.equal('query.action');
+    });
+
+    it('shows another person only their own events, and refuses an API key', async () => {
+      const owners = await owner.get('/me/audit');
+      expect(owners.status).to.equal(200);
+      expect(owners.body.items.length).to.be.greaterThan(0);
+      for (const e of owners.body.items) expect([e.actor.id, e.target?.id], e.action).to.include(ownerId).and.not.include(meId);
+      const key = new ApiClient(server.url).withKey(await seedApiKey(t.app, workspaceId, 'admin'));
+      expect((await key.get('/me/audit')).status).to.equal(403);
+    });
+  });
 });
