@@ -42,8 +42,14 @@ export async function writeAudit(db: Db, r: AuditRecord): Promise<void> {
     .execute();
 }
 
+/**
+ * Whose entries: a workspace's, or a person's own account-level ones (signing in, MFA, password:
+ * the entries of no workspace that they wrote or that are about them).
+ */
+export type AuditScope = { workspaceId: string } | { userId: string };
+
 export interface AuditFilter {
-  workspaceId: string;
+  scope: AuditScope;
   action?: string;
   actorId?: string;
   targetId?: string;
@@ -58,7 +64,12 @@ export interface AuditFilter {
 const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export async function listAudit(db: Db, f: AuditFilter): Promise<AuditEntry[]> {
-  let q = db.selectFrom('audit_log').selectAll().where('workspace_id', '=', f.workspaceId);
+  let q = db.selectFrom('audit_log').selectAll();
+  if ('workspaceId' in f.scope) q = q.where('workspace_id', '=', f.scope.workspaceId);
+  else {
+    const { userId } = f.scope;
+    q = q.where('workspace_id', 'is', null).where((eb) => eb.or([eb('actor_id', '=', userId), eb('target_id', '=', userId)]));
+  }
   if (f.action) q = f.action.endsWith('*') ? q.where('action', 'like', `${escapeLike(f.action.slice(0, -1))}%`) : q.where('action', '=', f.action);
   if (f.actorId) q = q.where('actor_id', '=', f.actorId);
   if (f.targetId) q = q.where('target_id', '=', f.targetId);

@@ -11,9 +11,6 @@ export class UsageError extends Error {}
 export interface CommandModules {
   repo: typeof import('../store/repos.js');
   replay: typeof import('../pipeline/replay.js');
-  connectorContext: typeof import('../pipeline/connector-context.js');
-  leadRecord: typeof import('../pipeline/lead-record.js');
-  pageAccess: typeof import('../meta/page-access.js');
   migrations: typeof import('../store/migrate.js');
   keyCommands: typeof import('./keys.js');
 }

@@ -1,11 +1,10 @@
 // Turns `destinations add` / `reauth` flags into a destination's non-secret config and its
 // credentials, as the connector's manifest declares its flags (`cli.inputs`; a secret one may also
-// come from a file, stdin or a variable: ./secret-input.ts), then lets the connector's own schemas
-// judge them. A URL LeadRelay will call is put through the same outbound guard delivery uses
-// (src/util/outbound-guard.ts), so a refused URL is refused when it is typed, not when the first
-// lead fails.
+// come from a file, stdin or a variable: ./secret-input.ts). The destination service
+// (src/services/destinations.ts) then judges them, as it does the API's: the connector's own
+// schemas and the outbound URL rules, naming each field by the flag it came from.
 import type { CliInput, ConnectorManifest } from '../../connectors/types.js';
-import { guardOutboundUrl, type OutboundPolicy } from '../util/outbound-guard.js';
+import { cliFieldNamer, type FieldNamer } from '../services/errors.js';
 import { optionKeyOf, readSecrets, type SecretFlag, saferForms } from './secret-input.js';
 
 /** Flag values by flag name (`api-token`), as typed (a secret: as read from its file, stdin or variable); a flag not given is absent. */
@@ -18,7 +17,6 @@ interface GivenFlags {
 }
 
 export interface DestinationInput {
-  name: string;
   config: Record<string, unknown>;
   credentials: Record<string, unknown>;
 }
@@ -59,9 +57,9 @@ function listFlags(inputs: CliInput[]): string {
   return flags.length <= 1 ? (flags[0] ?? '') : `${flags.slice(0, -1).join(', ')} and/or ${flags[flags.length - 1]}`;
 }
 
-/** The credentials the flags make: the fixed members, then every credential flag (required ones must be given). */
+/** The credentials the flags make (required ones must be given; the service adds the manifest's fixed members). */
 function credentialsFromFlags(manifest: ConnectorManifest, values: FlagValues): Record<string, unknown> {
-  const credentials: Record<string, unknown> = { ...(manifest.cli.fixedCredentials ?? {}) };
+  const credentials: Record<string, unknown> = {};
   for (const input of manifest.cli.inputs) {
     if (input.target !== 'credentials') continue;
     const value = values[input.flag];
@@ -72,8 +70,8 @@ function credentialsFromFlags(manifest: ConnectorManifest, values: FlagValues): 
   return credentials;
 }
 
-/** `destinations add`: the config, credentials and name the flags give (not yet checked by the schemas). */
-export function destinationInputFromFlags(manifest: ConnectorManifest, values: FlagValues, name?: string): DestinationInput {
+/** `destinations add`: the config and credentials the flags give (not yet checked by the schemas). */
+export function destinationInputFromFlags(manifest: ConnectorManifest, values: FlagValues): DestinationInput {
   const config: Record<string, unknown> = {};
   for (const input of manifest.cli.inputs) {
     if (input.target !== 'config') continue;
@@ -81,8 +79,7 @@ export function destinationInputFromFlags(manifest: ConnectorManifest, values: F
     if (input.required && !value) throw new InputError(`--${input.flag} is required for --type ${manifest.id}`);
     if (value !== undefined) config[input.key] = value;
   }
-  const credentials = credentialsFromFlags(manifest, values);
-  return { name: name ?? manifest.cli.defaultName?.(config) ?? manifest.label, config, credentials };
+  return { config, credentials: credentialsFromFlags(manifest, values) };
 }
 
 export interface ReauthInput {
@@ -117,70 +114,13 @@ export function reauthInputFromFlags(manifest: ConnectorManifest, values: FlagVa
   return { config, configInputs: givenConfig, credentials };
 }
 
-/** One line for a connector schema's issues, each led by the flag that carries the value (or the form a secret came in: `givenAs`). */
-export function describeIssues(
-  manifest: ConnectorManifest,
-  target: CliInput['target'],
-  issues: readonly { path: readonly PropertyKey[]; message: string }[],
-  givenAs: Record<string, string> = {},
-): string {
-  return issues
-    .map((i) => {
-      const key = i.path.map(String).join('.');
-      const input = manifest.cli.inputs.find((x) => x.target === target && x.key === String(i.path[0] ?? ''));
-      return `${input ? (givenAs[input.flag] ?? `--${input.flag}`) : key || 'value'}: ${i.message}`;
-    })
-    .join('; ');
-}
-
 /**
- * The config values that are URLs LeadRelay itself calls through the outbound guard at delivery
- * time (the manifest marks their flags `outbound`), with the flag that sets each. (CRM connectors
- * call their vendor's API hosts.)
+ * How the destination service names a field in its messages: a config or credentials member by
+ * the connector flag that carries it, or by the form a secret came in (`givenAs`:
+ * `--api-token-file`, `LEADRELAY_API_TOKEN`); the whole settings or credentials by those words.
  */
-export function outboundUrlsOf(manifest: ConnectorManifest, config: Record<string, unknown>): { flag: string; url: string }[] {
-  return manifest.cli.inputs
-    .filter((i) => i.outbound && i.target === 'config' && typeof config[i.key] === 'string')
-    .map((i) => ({ flag: `--${i.flag}`, url: config[i.key] as string }));
-}
-
-export interface OutboundUrlCheck extends OutboundPolicy {
-  /** The guard's DNS step gets this long (delivery's own timeout); past it the host counts as unresolved. */
-  timeoutMs: number;
-}
-
-/**
- * Applies the outbound guard to a URL given on the command line, with the operator's policy.
- * Throws InputError (one line naming the flag) for what delivery would refuse; returns a warning
- * when the host does not resolve now, which delivery treats as a passing network failure.
- */
-export async function checkOutboundUrl(flag: string, rawUrl: string, check: OutboundUrlCheck): Promise<{ warning?: string }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<'timed_out'>((resolve) => {
-    timer = setTimeout(() => resolve('timed_out'), check.timeoutMs);
-  });
-  const outcome = await Promise.race([
-    guardOutboundUrl(rawUrl, { allowPrivateDestinations: check.allowPrivateDestinations, resolveHost: check.resolveHost }),
-    timedOut,
-  ]).finally(() => clearTimeout(timer));
-  if (outcome === 'timed_out') {
-    return { warning: `${flag}: the host did not resolve within ${check.timeoutMs} ms; stored anyway (deliveries fail and are retried until it resolves)` };
-  }
-  if (outcome.isAllowed) return {};
-  const { refusal } = outcome;
-  switch (refusal.reason) {
-    case 'invalid_url':
-      throw new InputError(`${flag} is not a valid URL: give an absolute https URL, e.g. https://crm.example.com/leads`);
-    case 'dns_lookup_failed':
-      return { warning: `${flag}: ${refusal.message}; stored anyway (deliveries fail and are retried until it resolves)` };
-    case 'scheme_refused': {
-      // Plain http is the one refusal the operator's setting lifts; say which setting.
-      const isHttp = /^http:/i.test(rawUrl.trim());
-      throw new InputError(
-        `${flag} refused: ${refusal.message}${isHttp ? '; LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true allows it on a developer machine or closed network' : ''}`,
-      );
-    }
-    default:
-      throw new InputError(`${flag} refused: ${refusal.message}`);
-  }
+export function fieldNamerOf(manifest: ConnectorManifest, givenAs: Record<string, string> = {}): FieldNamer {
+  const flags: Record<string, string> = { config: 'settings', credentials: manifest.cli.credentialsLabel ?? 'credentials' };
+  for (const input of manifest.cli.inputs) flags[`${input.target}.${input.key}`] = givenAs[input.flag] ?? `--${input.flag}`;
+  return cliFieldNamer(flags);
 }

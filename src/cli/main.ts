@@ -32,16 +32,13 @@ async function loadCommandModules(): Promise<{ app: typeof import('../app.js'); 
     import('../app.js'),
     import('../store/repos.js'),
     import('../pipeline/replay.js'),
-    import('../pipeline/connector-context.js'),
-    import('../pipeline/lead-record.js'),
-    import('../meta/page-access.js'),
     import('../store/migrate.js'),
     import('./keys.js'),
   ]);
   // Named from `loaded`, not from the await: knip cannot follow their use through CommandModules,
   // and this way it counts these modules' exports as used (as it always has).
-  const [app, repo, replay, connectorContext, leadRecord, pageAccess, migrations, keyCommands] = loaded;
-  return { app, modules: { repo, replay, connectorContext, leadRecord, pageAccess, migrations, keyCommands } };
+  const [app, repo, replay, migrations, keyCommands] = loaded;
+  return { app, modules: { repo, replay, migrations, keyCommands } };
 }
 
 /**

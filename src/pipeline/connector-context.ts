@@ -13,7 +13,7 @@ import type { Destination } from '../store/schema.js';
 import { destinationAad } from './lead-record.js';
 
 /** How long ctx.recentRecords remembers an id: well past any search-index lag, short enough that a person deleted or merged in the CRM is soon looked up again. */
-export const RECENT_RECORD_TTL_MS = 15 * 60_000;
+const RECENT_RECORD_TTL_MS = 15 * 60_000;
 
 /** Keyed hash of (destination, key): its first 8 bytes are the advisory lock id, its hex the record key. */
 function hashDestinationKey(hashKey: Buffer, destinationId: string, key: string): Buffer {
@@ -31,7 +31,7 @@ export function connectorSettings(app: App, type: string): ConnectorSettings {
   };
 }
 
-export function decryptCredentials(app: App, dest: Destination): Record<string, unknown> {
+function decryptCredentials(app: App, dest: Destination): Record<string, unknown> {
   if (!dest.credentials_envelope) return {};
   return app.keyRing.decryptJson<Record<string, unknown>>(dest.credentials_envelope, destinationAad(dest.id));
 }

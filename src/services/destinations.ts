@@ -5,7 +5,6 @@
 import { getManifest, findManifest, listManifests, loadConnector } from '../../connectors/index.js';
 import type { ConnectorManifest, FieldDescriptor } from '../../connectors/types.js';
 import type { App } from '../app.js';
-import { checkOutboundUrl, InputError } from '../cli/destination-input.js';
 import {
   buildConnectLink,
   findConnectTargetProblem,
@@ -21,6 +20,7 @@ import { buildConnectorContext, encryptCredentials } from '../pipeline/connector
 import { resumeDestination } from '../pipeline/replay.js';
 import * as repo from '../store/repos.js';
 import type { Destination } from '../store/schema.js';
+import { guardOutboundUrl } from '../util/outbound-guard.js';
 import { type FieldIssue, type FieldNamer, InvalidInputError, NotFoundError } from './errors.js';
 
 /** The key the HTTP server signs OAuth states and connect links with. */
@@ -55,25 +55,56 @@ function schemaIssues(target: 'config' | 'credentials', issues: readonly { path:
 }
 
 /**
- * Puts every URL of a destination config that delivery will call through the outbound guard,
- * under the operator's policy: what delivery would refuse is an input error naming the field
- * (`label` says how, e.g. "the stored --url"), a host that does not resolve now a warning.
+ * Puts a URL LeadRelay will call through the outbound guard delivery uses
+ * (src/util/outbound-guard.ts), under the operator's policy, so a URL delivery would refuse is
+ * refused when it is given, not when the first lead fails: an input error naming `field` (in
+ * the words of `label`). A host that does not resolve now (or not within delivery's own timeout)
+ * is only a warning: delivery treats it as a passing network failure.
+ */
+async function checkOutboundUrl(app: App, rawUrl: string, field: string, label: string): Promise<string | undefined> {
+  const { timeoutMs } = app.config.delivery;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timed_out'>((resolve) => {
+    timer = setTimeout(() => resolve('timed_out'), timeoutMs);
+  });
+  const outcome = await Promise.race([guardOutboundUrl(rawUrl, { allowPrivateDestinations: app.config.allowPrivateDestinations }), timedOut]).finally(() =>
+    clearTimeout(timer),
+  );
+  if (outcome === 'timed_out')
+    return `${label}: the host did not resolve within ${timeoutMs} ms; stored anyway (deliveries fail and are retried until it resolves)`;
+  if (outcome.isAllowed) return undefined;
+  const { refusal } = outcome;
+  const refuse = (message: string) => new InvalidInputError({ field, message });
+  switch (refusal.reason) {
+    case 'invalid_url':
+      throw refuse(`${label} is not a valid URL: give an absolute https URL, e.g. https://crm.example.com/leads`);
+    case 'dns_lookup_failed':
+      return `${label}: ${refusal.message}; stored anyway (deliveries fail and are retried until it resolves)`;
+    case 'scheme_refused': {
+      // Plain http is the one refusal the operator's setting lifts; say which setting.
+      const isHttp = /^http:/i.test(rawUrl.trim());
+      throw refuse(
+        `${label} refused: ${refusal.message}${isHttp ? '; LEADRELAY_ALLOW_PRIVATE_DESTINATIONS=true allows it on a developer machine or closed network' : ''}`,
+      );
+    }
+    default:
+      throw refuse(`${label} refused: ${refusal.message}`);
+  }
+}
+
+/**
+ * Puts every URL of a destination config that delivery will call (the manifest marks their inputs
+ * `outbound`; CRM connectors call their vendor's API hosts) through the outbound guard. `label`
+ * says how to name a field in a message (e.g. "the stored --url"); returns the warnings.
  */
 async function checkDestinationUrls(app: App, manifest: ConnectorManifest, config: Record<string, unknown>, name: FieldNamer, label: FieldNamer = name) {
   const warnings: string[] = [];
   for (const input of manifest.cli.inputs) {
-    if (!input.outbound || input.target !== 'config' || typeof config[input.key] !== 'string') continue;
+    const url = config[input.key];
+    if (!input.outbound || input.target !== 'config' || typeof url !== 'string') continue;
     const field = `config.${input.key}`;
-    try {
-      const r = await checkOutboundUrl(label(field), config[input.key] as string, {
-        allowPrivateDestinations: app.config.allowPrivateDestinations,
-        timeoutMs: app.config.delivery.timeoutMs,
-      });
-      if (r.warning) warnings.push(r.warning);
-    } catch (err) {
-      if (err instanceof InputError) throw new InvalidInputError({ field: name(field), message: err.message });
-      throw err;
-    }
+    const warning = await checkOutboundUrl(app, url, name(field), label(field));
+    if (warning) warnings.push(warning);
   }
   return warnings;
 }
@@ -81,7 +112,12 @@ async function checkDestinationUrls(app: App, manifest: ConnectorManifest, confi
 function parseWith<T>(manifest: ConnectorManifest, target: 'config' | 'credentials', value: unknown, name: FieldNamer): T {
   const schema = target === 'config' ? manifest.configSchema : manifest.credentialsSchema;
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new InvalidInputError(schemaIssues(target, parsed.error.issues, name));
+  if (!parsed.success) {
+    const issues = schemaIssues(target, parsed.error.issues, name);
+    // The CLI prints the one line; the API answers the issues one by one.
+    const summary = `invalid ${manifest.id} ${target === 'config' ? 'settings' : 'credentials'}: ${issues.map((i) => i.message).join('; ')}`;
+    throw new InvalidInputError(issues, summary);
+  }
   return parsed.data as T;
 }
 
@@ -179,10 +215,19 @@ export async function resolveConnectRequest(app: App, o: ConnectInput, name: Fie
   }
   if (!workspaceId) throw bad('workspace', `${name('workspace')} is required (or ${name('destination')} to re-authorise one)`);
   if (!type) throw bad('type', `${name('type')} is required: one of ${listOAuthTypes().join(', ')}`);
+  // Re-authorising a destination without naming a type: what is wrong with the type is the destination's.
+  const isTypeOfDestination = o.type === undefined && o.destinationId !== undefined;
+  const typeField = isTypeOfDestination ? 'destination' : 'type';
   const connector = findOAuthConnector(type);
-  if (!connector) throw bad('type', `${type} destinations do not connect by OAuth; OAuth types: ${listOAuthTypes().join(', ')}`);
+  if (!connector)
+    throw bad(
+      typeField,
+      isTypeOfDestination
+        ? `destination ${o.destinationId} is a ${type} destination, which does not connect by OAuth (replace its credentials instead)`
+        : `${type} destinations do not connect by OAuth; OAuth types: ${listOAuthTypes().join(', ')}`,
+    );
   const missing = findMissingOAuthSettings(app.config, connector);
-  if (missing) throw bad('type', missing);
+  if (missing) throw bad(typeField, missing);
   if (o.name !== undefined && o.name.trim() === '') throw bad('name', `${name('name')} must not be empty`);
   if (o.name !== undefined && o.name.length > MAX_NAME_CHARS) throw bad('name', `${name('name')} may have at most ${MAX_NAME_CHARS} characters`);
 
@@ -191,7 +236,11 @@ export async function resolveConnectRequest(app: App, o: ConnectInput, name: Fie
   const stored = loginOption ? storedConfig?.[loginOption.configKey] : undefined;
   let loginUrl: string | undefined = typeof stored === 'string' ? stored : undefined;
   if (o.loginUrl !== undefined) {
-    if (!loginOption) throw bad('login_url', `${name('login_url')} applies only to ${name('type')} ${listLoginUrlTypes().join(', ')}`);
+    if (!loginOption)
+      throw bad(
+        'login_url',
+        `${name('login_url')} applies only to ${isTypeOfDestination ? `${listLoginUrlTypes().join(', ')} destinations` : `${name('type')} ${listLoginUrlTypes().join(', ')}`}`,
+      );
     const login = loginOption.parse(o.loginUrl, settingsOf(app.config, connector));
     if (!login.ok) throw bad('login_url', `${name('login_url')}: ${login.message}`);
     loginUrl = login.loginUrl;

@@ -16,11 +16,11 @@ export const cliFieldNamer =
   (field) =>
     flags[field] ?? `--${(field.split('.').pop() ?? field).replace(/_/g, '-')}`;
 
-/** The API's naming: `page_id` → `body.page_id`. */
+/** The API's naming: `page_id` → `body.page_id`; `fields` overrides (`destination` → `path.destinationId`). */
 export const apiFieldNamer =
-  (where: 'body' | 'query' | 'path' = 'body'): FieldNamer =>
+  (where: 'body' | 'query' | 'path' = 'body', fields: Record<string, string> = {}): FieldNamer =>
   (field) =>
-    `${where}.${field}`;
+    fields[field] ?? `${where}.${field}`;
 
 export interface FieldIssue {
   /** The field as the caller names it (FieldNamer). */

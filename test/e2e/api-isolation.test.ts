@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { hashPassword } from '../../src/accounts/passwords.js';
 import { allows, type Permission } from '../../src/accounts/permissions.js';
-import { createSession, insertUser, upsertMembership } from '../../src/accounts/store.js';
+import { insertUser, upsertMembership } from '../../src/accounts/store.js';
 import { SESSION_COOKIE } from '../../src/api/session-cookie.js';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import * as repo from '../../src/store/repos.js';
@@ -35,7 +35,7 @@ interface Tenant {
   params: Record<string, string>;
   /** Every identifier and name of the workspace's data, to look for in another caller's answers. */
   marks: string[];
-  /** A signed-in owner: the session cookie and its CSRF token. */
+  /** An owner signed in through the API: the session cookie (name=value) and its CSRF token. */
   session: { cookie: string; csrf: string };
   adminKey: string;
   viewerKey: string;
@@ -114,10 +114,10 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
     const admin = await keyOf('admin');
     const viewer = await keyOf('viewer');
     const email = `owner-${tag.toLowerCase()}@example.com`;
-    const user = await insertUser(dbh.db, { email, name: `Owner ${tag}`, passwordHash: await hashPassword(`password of ${tag} owner`) });
+    const password = `password of ${tag} owner`;
+    const user = await insertUser(dbh.db, { email, name: `Owner ${tag}`, passwordHash: await hashPassword(password) });
     await upsertMembership(dbh.db, { userId: user.id, workspaceId, role: 'owner' });
-    // The session a sign-in creates, made directly: this suite is about who may reach what, not signing in.
-    const s = await createSession(dbh.db, { userId: user.id, mfaVerified: true, ip: null, userAgent: null });
+    const session = await signIn(email, password);
     // The owner's Facebook login (Connect Facebook); its token is never read by this walk.
     const connectionId = randomUUID();
     await dbh.db
@@ -165,7 +165,25 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
       connectionId,
       `Facebook of ${tag}`,
     ];
-    return { workspaceId, params, marks, session: { cookie: s.cookie, csrf: s.csrfToken }, adminKey: admin.secret, viewerKey: viewer.secret };
+    return { workspaceId, params, marks, session, adminKey: admin.secret, viewerKey: viewer.secret };
+  }
+
+  /** Signs in through the API, as a browser does: the session cookie it sets and the CSRF token it answers. */
+  async function signIn(email: string, password: string): Promise<Tenant['session']> {
+    const res = await fetch(`${program.url}/api/v1/auth/sign-in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    });
+    expect(res.status, `signing in as ${email}`).to.equal(200);
+    const body = (await res.json()) as { csrf_token: string; mfa_required: boolean };
+    expect(body.mfa_required, `${email} needs no second factor`).to.equal(false);
+    const cookie = res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0]!)
+      .find((pair) => pair.split('=')[0]!.endsWith(SESSION_COOKIE));
+    expect(cookie, `the session cookie of ${email}`).to.be.a('string');
+    return { cookie: cookie!, csrf: body.csrf_token };
   }
 
   before(async () => {
@@ -216,7 +234,7 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
     if (call.body !== undefined) headers['content-type'] = 'application/json';
     if (auth.key) headers.authorization = `Bearer ${auth.key}`;
     if (auth.session) {
-      headers.cookie = `${SESSION_COOKIE}=${auth.session.cookie}`;
+      headers.cookie = auth.session.cookie;
       headers['x-csrf-token'] = auth.session.csrf;
     }
     const res = await fetch(`${program.url}/api/v1${call.url}`, { method: call.method, headers, body: call.body, redirect: 'manual' });
@@ -278,7 +296,7 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
 
   it("lists only B's own workspace to B's key and B's owner", async () => {
     const byKey = await fetch(`${program.url}/api/v1/workspaces`, { headers: { authorization: `Bearer ${b.adminKey}` } });
-    const bySession = await fetch(`${program.url}/api/v1/workspaces`, { headers: { cookie: `${SESSION_COOKIE}=${b.session.cookie}` } });
+    const bySession = await fetch(`${program.url}/api/v1/workspaces`, { headers: { cookie: b.session.cookie } });
     for (const res of [byKey, bySession]) {
       expect(res.status).to.equal(200);
       const text = await res.text();

@@ -3,7 +3,7 @@ import { Secret, TOTP } from 'otpauth';
 import { rotateKeys } from '../../src/cli/keys.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { createWorkspace } from '../../src/store/repos.js';
-import { ApiClient, seedUser, startApiServer, TEST_PASSWORD } from '../helpers/api.js';
+import { ApiClient, seedApiKey, seedUser, startApiServer, TEST_PASSWORD } from '../helpers/api.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const codeAt = (manualKey: string, timestamp: number) =>
@@ -314,6 +314,113 @@ describe('API accounts: MFA, members, invitations, password reset', () => {
       const b = await new ApiClient(server.url).post('/auth/password-reset', { email: 'no-such@example.com' });
       expect([a.status, b.status]).to.deep.equal([202, 202]);
       expect(a.text).to.equal(b.text);
+    });
+  });
+
+  /** Enrols TOTP for the signed-in `client` through the API; returns the manual key. */
+  async function enrolTotp(client: ApiClient): Promise<string> {
+    const started = await client.post('/me/mfa/totp');
+    expect(started.status, started.text).to.equal(201);
+    const confirmed = await client.post('/me/mfa/totp/confirm', { code: codeAt(started.body.manual_key, Date.now()) });
+    expect(confirmed.status, confirmed.text).to.equal(200);
+    return started.body.manual_key;
+  }
+
+  describe("a workspace's MFA policy", () => {
+    let policyWs: string;
+    let policyOwner: ApiClient;
+    const requireMfa = async () =>
+      (await t.app.db.selectFrom('workspaces').select('require_mfa').where('id', '=', policyWs).executeTakeFirstOrThrow()).require_mfa;
+
+    before(async () => {
+      policyWs = (await createWorkspace(t.app.db, 'Policy')).id;
+      await seedUser(t.app, { email: 'policy-owner@example.com', workspaceId: policyWs, role: 'owner' });
+      await seedUser(t.app, { email: 'policy-admin@example.com', workspaceId: policyWs, role: 'admin' });
+      policyOwner = await signIn('policy-owner@example.com');
+    });
+
+    it('refuses an owner without MFA turning require_mfa on with 409 saying to enrol MFA first, changing nothing', async () => {
+      const r = await policyOwner.patch(`/workspaces/${policyWs}`, { require_mfa: true, name: 'Renamed' });
+      expect(r.status, r.text).to.equal(409);
+      expect(r.body.detail).to.match(/^enrol MFA first .*require_mfa/);
+      expect(await requireMfa()).to.equal(false);
+      expect((await policyOwner.get(`/workspaces/${policyWs}`)).body.name).to.equal('Policy');
+    });
+
+    it('refuses an admin without MFA too, and still lets them make other changes', async () => {
+      const admin = await signIn('policy-admin@example.com');
+      expect((await admin.patch(`/workspaces/${policyWs}`, { require_mfa: true })).status).to.equal(409);
+      const renamed = await admin.patch(`/workspaces/${policyWs}`, { name: 'Policy 2', require_mfa: false });
+      expect(renamed.status, renamed.text).to.equal(200);
+      expect(renamed.body).to.include({ name: 'Policy 2', require_mfa: false });
+    });
+
+    it('lets an owner with MFA turn require_mfa on, and keeps them in the workspace', async () => {
+      await enrolTotp(policyOwner);
+      const r = await policyOwner.patch(`/workspaces/${policyWs}`, { require_mfa: true });
+      expect(r.status, r.text).to.equal(200);
+      expect(r.body.require_mfa).to.equal(true);
+      expect((await policyOwner.get(`/workspaces/${policyWs}`)).status).to.equal(200);
+      expect((await policyOwner.patch(`/workspaces/${policyWs}`, { require_mfa: false })).status).to.equal(200);
+    });
+
+    it('lets an admin API key turn require_mfa on', async () => {
+      const key = new ApiClient(server.url).withKey(await seedApiKey(t.app, policyWs, 'admin'));
+      const r = await key.patch(`/workspaces/${policyWs}`, { require_mfa: true });
+      expect(r.status, r.text).to.equal(200);
+      expect(await requireMfa()).to.equal(true);
+    });
+  });
+
+  describe("a person's own account events (GET /me/audit)", () => {
+    const email = 'audited@example.com';
+    let me: ApiClient;
+    let meId: string;
+    let manualKey: string;
+
+    before(async () => {
+      meId = (await seedUser(t.app, { email, workspaceId, role: 'editor' })).id;
+      const wrong = await new ApiClient(server.url).post('/auth/sign-in', { email, password: 'not my password at all' });
+      expect(wrong.status).to.equal(401);
+      me = await signIn(email);
+      manualKey = await enrolTotp(me);
+      // Someone else's account event, and a change of mine in a workspace: neither is an account event of mine.
+      await signIn('owner@example.com');
+      expect((await me.post('/workspaces', { name: 'Mine' })).status).to.equal(201);
+    });
+
+    it('lists my failed and successful sign-ins and my MFA enrolment, newest first, and nothing else', async () => {
+      const r = await me.get('/me/audit');
+      expect(r.status, r.text).to.equal(200);
+      expect(r.body.items.map((e: { action: string }) => e.action)).to.deep.equal(['confirmTotpEnrolment', 'startTotpEnrolment', 'signIn', 'signIn.failed']);
+      for (const e of r.body.items) expect([e.actor.id, e.target?.id], e.action).to.include(meId);
+      expect(r.body.items[3].actor).to.deep.equal({ type: 'user', id: meId, label: email });
+      expect(r.body.items[3].details).to.include({ reason: 'wrong_password' });
+      expect(r.text).to.not.include('not my password at all').and.not.include(TEST_PASSWORD).and.not.include(manualKey);
+    });
+
+    it('filters by action prefix and time, and pages with the cursor', async () => {
+      const signIns = await me.get(`/me/audit?action=${encodeURIComponent('signIn*')}`);
+      expect(signIns.body.items.map((e: { action: string }) => e.action)).to.deep.equal(['signIn', 'signIn.failed']);
+      const future = await me.get(`/me/audit?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+      expect(future.body.items).to.deep.equal([]);
+      const first = await me.get('/me/audit?limit=3');
+      expect(first.body.items).to.have.length(3);
+      expect(first.body.next_cursor).to.be.a('string');
+      const rest = await me.get(`/me/audit?limit=3&cursor=${encodeURIComponent(first.body.next_cursor)}`);
+      expect(rest.body.items.map((e: { action: string }) => e.action)).to.deep.equal(['signIn.failed']);
+      const bad = await me.get('/me/audit?action=sign*In');
+      expect(bad.status).to.equal(422);
+      expect(bad.body.errors[0].field).to.equal('query.action');
+    });
+
+    it('shows another person only their own events, and refuses an API key', async () => {
+      const owners = await owner.get('/me/audit');
+      expect(owners.status).to.equal(200);
+      expect(owners.body.items.length).to.be.greaterThan(0);
+      for (const e of owners.body.items) expect([e.actor.id, e.target?.id], e.action).to.include(ownerId).and.not.include(meId);
+      const key = new ApiClient(server.url).withKey(await seedApiKey(t.app, workspaceId, 'admin'));
+      expect((await key.get('/me/audit')).status).to.equal(403);
     });
   });
 });

@@ -187,6 +187,17 @@ describe('REST API: pages, destinations, routes, mappings and leads', function (
       expect(webhook.body.errors[0].field).to.equal('body.type');
     });
 
+    it('refuses to re-connect by OAuth a destination whose type does not connect by OAuth, naming the destination', async () => {
+      const r = await api.post(`${base}/destinations/${destId}/connect`, {});
+      expect(r.status, r.text).to.equal(422);
+      expect(r.body.errors).to.have.length(1);
+      expect(r.body.errors[0].field).to.equal('path.destinationId');
+      expect(r.body.errors[0].message).to.equal(
+        `destination ${destId} is a webhook destination, which does not connect by OAuth (replace its credentials instead)`,
+      );
+      expect(r.text).to.not.include('body.type');
+    });
+
     it("answers 404 for another workspace's destination on every destination operation", async () => {
       expect((await api.get(`${base}/destinations/${otherDest}`)).status).to.equal(404);
       expect((await api.post(`${base}/destinations/${otherDest}/check`)).status).to.equal(404);

@@ -1,7 +1,9 @@
 // The audit log of a workspace: who did what to which target, when and from where, newest first,
-// filtered by action (a trailing * matches a prefix), actor, target and time.
+// filtered by action (a trailing * matches a prefix), actor, target and time. And a person's own
+// account-level entries (signing in, MFA, password changes), which belong to no workspace.
 import { z } from 'zod';
-import { AUDIT_RETENTION_MONTHS, listAudit } from '../../accounts/audit.js';
+import { AUDIT_RETENTION_MONTHS, type AuditScope, listAudit } from '../../accounts/audit.js';
+import type { App } from '../../app.js';
 import type { AuditEntry } from '../../store/schema.js';
 import { defineOperation } from '../operation.js';
 import { decodeCursor, pageFrom, pageOf, pageQuery } from '../pagination.js';
@@ -44,6 +46,27 @@ const view = (e: AuditEntry) => ({
   details: e.details ?? null,
 });
 
+/** A page of the scope's entries, as the query filters them. */
+async function listAuditPage(app: App, scope: AuditScope, query: z.infer<typeof auditQuery>) {
+  const since = query.since ? new Date(query.since) : undefined;
+  const until = query.until ? new Date(query.until) : undefined;
+  if (since && until && since >= until) throw invalidField('query.until', 'must be later than since');
+  if (query.action && query.action.indexOf('*') !== -1 && query.action.indexOf('*') !== query.action.length - 1)
+    throw invalidField('query.action', 'a * may only end the action (a prefix match)');
+  const beforeId = decodeCursor(query.cursor, z.number().int().positive());
+  const rows = await listAudit(app.db, {
+    scope,
+    action: query.action,
+    actorId: query.actor_id,
+    targetId: query.target_id,
+    since,
+    until,
+    beforeId,
+    limit: query.limit + 1,
+  });
+  return pageFrom(rows, query.limit, view, (e) => e.id);
+}
+
 export const auditOperations = [
   defineOperation({
     operationId: 'listAuditEntries',
@@ -56,23 +79,24 @@ export const auditOperations = [
     query: auditQuery,
     response: { status: 200, description: 'a page of entries', schema: pageOf(auditEntrySchema) },
     async handler({ app, workspaceId, query }) {
-      const since = query.since ? new Date(query.since) : undefined;
-      const until = query.until ? new Date(query.until) : undefined;
-      if (since && until && since >= until) throw invalidField('query.until', 'must be later than since');
-      if (query.action && query.action.indexOf('*') !== -1 && query.action.indexOf('*') !== query.action.length - 1)
-        throw invalidField('query.action', 'a * may only end the action (a prefix match)');
-      const beforeId = decodeCursor(query.cursor, z.number().int().positive());
-      const rows = await listAudit(app.db, {
-        workspaceId,
-        action: query.action,
-        actorId: query.actor_id,
-        targetId: query.target_id,
-        since,
-        until,
-        beforeId,
-        limit: query.limit + 1,
-      });
-      return pageFrom(rows, query.limit, view, (e) => e.id);
+      return listAuditPage(app, { workspaceId }, query);
+    },
+  }),
+  defineOperation({
+    operationId: 'listMyAuditEntries',
+    method: 'get',
+    path: '/me/audit',
+    summary: `The signed-in person's own account events, newest first (kept ${AUDIT_RETENTION_MONTHS} months)`,
+    description:
+      'Sign-ins (failed ones too), MFA and password changes: the entries of no workspace that the caller wrote or that are about them. ' +
+      "What they did in a workspace is in that workspace's audit log.",
+    tag: 'Me',
+    access: { kind: 'user' },
+    query: auditQuery,
+    response: { status: 200, description: 'a page of entries', schema: pageOf(auditEntrySchema) },
+    async handler({ app, actor, query }) {
+      if (actor?.type !== 'user') throw new Error('listMyAuditEntries runs for signed-in users only');
+      return listAuditPage(app, { userId: actor.user.id }, query);
     },
   }),
 ];

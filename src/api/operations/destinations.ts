@@ -258,7 +258,11 @@ export const destinationOperations = [
     response: { status: 200, description: 'the connect link', schema: connectLinkSchema },
     async handler({ app, workspaceId, params, body }) {
       const dest = await getDestination(app, workspaceId, params.destinationId);
-      const request = await resolveConnectRequest(app, { workspaceId, destinationId: dest.id, loginUrl: body.login_url }, apiFieldNamer('body'));
+      const request = await resolveConnectRequest(
+        app,
+        { workspaceId, destinationId: dest.id, loginUrl: body.login_url },
+        apiFieldNamer('body', { destination: 'path.destinationId' }),
+      );
       const link = createConnectLink(app, request);
       return { url: link.url, expires_at: link.expiresAt.toISOString() };
     },

@@ -1,6 +1,7 @@
 // Pages: the Facebook pages whose leads a workspace receives. Their tokens go in and never come
 // out; a token is checked with Meta before it is stored, as `leadrelay pages add` does.
 import { z } from 'zod';
+import { LEAD_PAGE_SCOPES } from '../../meta/page-access.js';
 import { apiFieldNamer } from '../../services/errors.js';
 import { getPage, savePage } from '../../services/pages.js';
 import * as repo from '../../store/repos.js';
@@ -65,7 +66,7 @@ export const pageOperations = [
     path: '/workspaces/{workspaceId}/pages',
     summary: "Register a page with its access token, or replace a registered page's token",
     description:
-      'The token is first checked with Meta: an invalid token, one of another page, or one without the lead permissions is refused (422 naming body.token); ' +
+      `The token is first checked with Meta: an invalid token, one of another page, or one without the lead permissions (${LEAD_PAGE_SCOPES.join(', ')}) is refused (422 naming body.token); ` +
       'when Meta cannot be asked, nothing is stored (502) unless skip_check is set. Leads of the page that waited for a token are fetched again.',
     tag: 'Pages',
     access: { kind: 'workspace', permission: 'config.write' },

@@ -5,7 +5,7 @@ import { upsertMembership } from '../../accounts/store.js';
 import { createWorkspace, findWorkspace } from '../../store/repos.js';
 import type { Workspace } from '../../store/schema.js';
 import { defineOperation, Reply } from '../operation.js';
-import { forbidden, notFound } from '../problem.js';
+import { conflict, forbidden, notFound } from '../problem.js';
 
 const ROLE = z.enum(['owner', 'admin', 'editor', 'viewer']);
 
@@ -105,7 +105,12 @@ export const workspaceOperations = [
     params: workspaceIdParams,
     body: z.object({ name: name.optional(), lead_retention_days: retention.optional(), require_mfa: z.boolean().optional() }).strict(),
     response: { status: 200, description: 'the workspace as changed', schema: workspaceSchema },
-    async handler({ app, workspaceId, grant, body, audit }) {
+    errors: [409],
+    async handler({ app, workspaceId, actor, grant, body, audit }) {
+      // Turned on by someone without MFA, the policy would shut them out of the workspace at once
+      // (an API key has no MFA to lack: it may set it).
+      if (body.require_mfa === true && actor!.type === 'user' && !actor!.user.totp_enabled_at)
+        throw conflict('enrol MFA first (POST /api/v1/me/mfa/totp): require_mfa would lock you out of this workspace, as you have no MFA yourself');
       const set = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
       audit.details = { changed: Object.keys(set) };
       const ws = Object.keys(set).length

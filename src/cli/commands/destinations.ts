@@ -1,41 +1,10 @@
 // `leadrelay destinations add|reauth|check|list` (`connect` is in ../connect.ts). Their flags
 // come from the connector manifests, which are light; the connectors themselves load when a command runs.
 import { type Command, Option } from 'commander';
-import { getManifest, listManifests, loadConnector } from '../../../connectors/index.js';
-import type { ConnectorManifest } from '../../../connectors/types.js';
-import type { App } from '../../app.js';
-import { type CommandDeps, iso, print, printJson, requireWorkspace, UsageError, warn } from '../command-kit.js';
-import {
-  checkOutboundUrl,
-  describeIssues,
-  destinationInputFromFlags,
-  flagValuesOf,
-  outboundUrlsOf,
-  reauthInputFromFlags,
-  secretFlagsOf,
-} from '../destination-input.js';
+import { getManifest, listManifests } from '../../../connectors/index.js';
+import { type CommandDeps, iso, print, printJson, requireWorkspace, warn } from '../command-kit.js';
+import { destinationInputFromFlags, fieldNamerOf, flagValuesOf, reauthInputFromFlags, secretFlagsOf } from '../destination-input.js';
 import { addSecretOptions, checkSecretForms, secretHelpText } from '../secret-input.js';
-
-/**
- * Puts every URL of a destination config that delivery will call through the outbound guard,
- * under the operator's policy; throws (one line) what delivery would refuse, returns warnings.
- */
-async function checkDestinationUrls(
-  app: App,
-  manifest: ConnectorManifest,
-  config: Record<string, unknown>,
-  label?: (flag: string) => string,
-): Promise<string[]> {
-  const warnings: string[] = [];
-  for (const { flag, url } of outboundUrlsOf(manifest, config)) {
-    const r = await checkOutboundUrl(label ? label(flag) : flag, url, {
-      allowPrivateDestinations: app.config.allowPrivateDestinations,
-      timeoutMs: app.config.delivery.timeoutMs,
-    });
-    if (r.warning) warnings.push(r.warning);
-  }
-  return warnings;
-}
 
 export function registerDestinationCommands(program: Command, { withApp }: CommandDeps): void {
   const dests = program.command('destinations').description(
@@ -69,24 +38,16 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
     const manifest = getManifest(o.type);
     // Before anything else: a secret given twice, an unreadable file or an empty stdin is refused at once.
     const given = await flagValuesOf(manifest, o);
-    return withApp({ queues: false }, async (app, { repo, connectorContext }) => {
+    return withApp({ queues: false }, async (app, { repo }) => {
       await requireWorkspace(app, repo, o.workspace);
-      const input = destinationInputFromFlags(manifest, given.values, o.name);
-      // The delivery rules first: they also name a malformed --url.
-      const warnings = await checkDestinationUrls(app, manifest, input.config);
-      const config = manifest.configSchema.safeParse(input.config);
-      if (!config.success) throw new UsageError(`invalid ${o.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
-      const creds = manifest.credentialsSchema.safeParse(input.credentials);
-      if (!creds.success) throw new UsageError(`invalid ${o.type} credentials: ${describeIssues(manifest, 'credentials', creds.error.issues, given.givenAs)}`);
-      const dest = await repo.createDestination(app.db, {
-        workspaceId: o.workspace,
-        type: o.type,
-        name: input.name,
-        config: config.data as Record<string, unknown>,
-        credentialsEnvelope: null,
-      });
-      await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds.data as Record<string, unknown>), false);
-      print(dest.id);
+      const { addDestination } = await import('../../services/destinations.js');
+      const input = destinationInputFromFlags(manifest, given.values);
+      const { destination, warnings } = await addDestination(
+        app,
+        { workspaceId: o.workspace, type: o.type, name: o.name, ...input },
+        fieldNamerOf(manifest, given.givenAs),
+      );
+      print(destination.id);
       warnings.forEach(warn);
     });
   });
@@ -103,31 +64,27 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
       listManifests().flatMap((m) => secretFlagsOf(m)),
       o,
     );
-    return withApp({}, async (app, { repo, replay, connectorContext }) => {
-      const dest = await repo.findDestination(app.db, id);
-      if (!dest) throw new UsageError(`destination "${id}" not found`);
+    return withApp({}, async (app) => {
+      const { getDestination, replaceDestinationSettings } = await import('../../services/destinations.js');
+      const dest = await getDestination(app, null, id);
       const manifest = getManifest(dest.type);
       const { values, givenAs } = await flagValuesOf(manifest, o);
       const input = reauthInputFromFlags(manifest, values, (dest.config ?? {}) as Record<string, unknown>);
+      const name = fieldNamerOf(manifest, givenAs);
       // Today's rules apply to the URLs the resumed deliveries will use, new or stored.
-      const isGiven = (flag: string) => values[flag.replace(/^--/, '')] !== undefined;
-      const warnings = await checkDestinationUrls(app, manifest, input.config, (flag) =>
-        isGiven(flag) ? flag : `the stored ${flag} (give a new one with ${flag})`,
+      const given = new Set(input.configInputs.map((i) => `config.${i.key}`));
+      const { resumed, warnings } = await replaceDestinationSettings(
+        app,
+        dest,
+        { config: input.config, isConfigChanged: input.configInputs.length > 0, credentials: input.credentials },
+        name,
+        (field) => (given.has(field) ? name(field) : `the stored ${name(field)} (give a new one with ${name(field)})`),
       );
-      const config = manifest.configSchema.safeParse(input.config);
-      if (!config.success) throw new UsageError(`invalid ${dest.type} settings: ${describeIssues(manifest, 'config', config.error.issues)}`);
-      let creds: Record<string, unknown> | null = null;
-      if (input.credentials) {
-        const parsed = manifest.credentialsSchema.safeParse(input.credentials);
-        if (!parsed.success) throw new UsageError(`invalid ${dest.type} credentials: ${describeIssues(manifest, 'credentials', parsed.error.issues, givenAs)}`);
-        creds = parsed.data as Record<string, unknown>;
-      }
-      if (input.configInputs.length > 0) await repo.updateDestinationConfig(app.db, dest.id, config.data as Record<string, unknown>);
-      if (creds) await repo.updateDestinationCredentials(app.db, dest.id, connectorContext.encryptCredentials(app, dest.id, creds), true);
-      else await repo.setDestinationStatus(app.db, dest.id, 'active', null);
-      await repo.setDestinationRateLimit(app.db, dest.id, null);
-      const replaced = [...input.configInputs.map((i) => i.label ?? `--${i.flag}`), ...(creds ? [manifest.cli.credentialsLabel ?? 'credentials'] : [])];
-      print(`${replaced.join(' and ')} replaced; resumed ${await replay.resumeDestination(app, dest.id)} parked deliveries`);
+      const replaced = [
+        ...input.configInputs.map((i) => i.label ?? `--${i.flag}`),
+        ...(input.credentials ? [manifest.cli.credentialsLabel ?? 'credentials'] : []),
+      ];
+      print(`${replaced.join(' and ')} replaced; resumed ${resumed} parked deliveries`);
       warnings.forEach(warn);
     });
   });
@@ -136,13 +93,10 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
     .description("verify a destination's credentials and print the CRM's fields")
     .option('--json', 'print the fields as JSON')
     .action((id: string, o: { json?: boolean }) =>
-      withApp({ queues: false }, async (app, { repo, connectorContext }) => {
-        const dest = await repo.findDestination(app.db, id);
-        if (!dest) throw new UsageError(`destination "${id}" not found`);
-        const connector = await loadConnector(dest.type);
-        const ctx = connectorContext.buildConnectorContext(app, dest, null);
-        await connector.verify(ctx);
-        const fields = await connector.describeFields(ctx);
+      withApp({ queues: false }, async (app) => {
+        const { checkDestination, getDestination } = await import('../../services/destinations.js');
+        const dest = await getDestination(app, null, id);
+        const fields = await checkDestination(app, dest);
         if (o.json) {
           print(JSON.stringify(fields, null, 2));
           return;
