@@ -3,7 +3,7 @@ import { leadAad } from '../../src/pipeline/lead-record.js';
 import * as repo from '../../src/store/repos.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { ApiClient, seedApiKey, startApiServer } from '../helpers/api.js';
+import { ApiClient, seedApiKey, seedUser, startApiServer } from '../helpers/api.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
 import { makeBareLeadRow } from '../helpers/rows.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
@@ -33,6 +33,8 @@ describe('REST API: pages, destinations, routes, mappings and leads', function (
     server = await startApiServer(t.app);
     ws = (await repo.createWorkspace(t.app.db, 'Acme')).id;
     other = (await repo.createWorkspace(t.app.db, 'Other')).id;
+    // The API answers 503 until a first user exists.
+    await seedUser(t.app, { email: 'owner@example.org', workspaceId: ws });
     api = new ApiClient(server.url).withKey(await seedApiKey(t.app, ws, 'admin'));
     viewer = new ApiClient(server.url).withKey(await seedApiKey(t.app, ws, 'viewer'));
     base = `/workspaces/${ws}`;

@@ -141,13 +141,10 @@ export const leadOperations = [
     access: { kind: 'workspace', permission: 'leads.read' },
     params: workspaceIdParams,
     query: pageQuery.extend({
-      status: z
-        .enum(LEAD_LOG_STATUSES)
-        .optional()
-        .meta({
-          description:
-            "routed / unrouted (the lead), or delivered / failed / pending / parked (its delivery_status; with destination_id, that destination's delivery)",
-        }),
+      status: z.enum(LEAD_LOG_STATUSES).optional().meta({
+        description:
+          "routed / unrouted (the lead), or delivered / failed / pending / parked (its delivery_status; with destination_id, that destination's delivery)",
+      }),
       page_id: z.string().max(40).optional(),
       form_id: z.string().max(40).optional(),
       destination_id: z.uuid().optional().meta({ description: 'leads sent (or being sent) to this destination' }),

@@ -7,7 +7,8 @@ import { sql, type Kysely } from 'kysely';
 //   made under (null: not indexed yet); `keys rotate` and the maintenance loop index again every
 //   lead whose search_kid is not the first key's.
 // - leads.updated_at (kept by a trigger when the status or erasure changes) and a trigger that
-//   keeps deliveries.updated_at on every change: the lead log's change feed reads them.
+//   keeps deliveries.updated_at on every change the code did not stamp itself: the lead log's
+//   change feed reads them.
 // - page_checks: what Meta last said about a page's token and whether the app is installed on it,
 //   so the health page need not ask Meta on every view.
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -27,9 +28,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     sql`create index leads_changes on leads (workspace_id, updated_at)`,
     sql`create index leads_page on leads (workspace_id, page_id, received_at desc)`,
     sql`create index leads_to_index on leads (id) where answers_envelope is not null`,
+    // An update that sets updated_at itself keeps its value (the code's own now(), a test's past time).
     sql`create function leadrelay_touch_updated_at() returns trigger language plpgsql as $$
       begin
-        new.updated_at := now();
+        if new.updated_at is not distinct from old.updated_at then
+          new.updated_at := now();
+        end if;
         return new;
       end $$`,
     // Only what the lead log shows: re-encrypting or re-indexing a lead is not a change to it.
