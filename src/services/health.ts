@@ -12,8 +12,8 @@ import { type FieldNamer, InvalidInputError } from './errors.js';
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
-export type PageHealthStatus = 'valid' | 'needs_reauth';
-export type DestinationHealthStatus = 'ok' | 'needs_reauth' | 'rate_limited' | 'failing' | 'disabled';
+type PageHealthStatus = 'valid' | 'needs_reauth';
+type DestinationHealthStatus = 'ok' | 'needs_reauth' | 'rate_limited' | 'failing' | 'disabled';
 
 /** How far back dead deliveries make a destination `failing`. */
 const FAILING_WINDOW_HOURS = 24;

@@ -304,7 +304,7 @@ export async function describeLead(app: App, lead: Lead) {
 type DestinationRef = { id: string; name: string | null; type: string | null };
 
 /** One step of a lead's way, as the lead log's timeline shows it. */
-export type TimelineEvent =
+type TimelineEvent =
   | { type: 'received' | 'fetched' | 'erased'; at: string }
   | { type: 'unrouted'; at: string; reason: string | null }
   | { type: 'routed'; at: string; delivery_id: string; route_id: string | null; destination: DestinationRef }

@@ -32,18 +32,7 @@ export async function replaceLeadSearch(
   return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
-/** How many leads hold answers not indexed under `kid` (never indexed, or under another key). */
-export async function countLeadsToIndex(db: Db, kid: string): Promise<number> {
-  const row = await db
-    .selectFrom('leads')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('answers_envelope', 'is not', null)
-    .where((eb) => eb.or([eb('search_kid', 'is', null), eb('search_kid', '!=', kid)]))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
-/** The next `limit` of those leads, by id after `afterId` (keyset paging). */
+/** The next `limit` leads holding answers not indexed under `kid` (never indexed, or under another key), by id after `afterId` (keyset paging). */
 export async function listLeadsToIndex(db: Db, kid: string, afterId: string, limit: number) {
   return db
     .selectFrom('leads')
