@@ -13,8 +13,8 @@ export function redactEmails(text: string | null): string | null {
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
- * The text without any of the lead's answer values (case-insensitive; phone numbers also in their
- * E.164 and digits-only forms) and without any email address. Values shorter than 3 characters
+ * The text without any of the lead's answer values where they stand as words (case-insensitive;
+ * phone numbers also in their E.164 and digits-only forms) and without any email address. Values shorter than 3 characters
  * (yes/no, a 1-5 rating) are left: they say nothing about the person and would blank the text.
  */
 export function redactAnswerValues(text: string | null, values: readonly string[]): string | null {
@@ -30,7 +30,9 @@ export function redactAnswerValues(text: string | null, values: readonly string[
     }
   }
   let out = text;
-  // Longest first, so a value containing another is replaced whole.
-  for (const n of [...needles].sort((a, b) => b.length - a.length)) out = out.replace(new RegExp(escapeRegExp(n), 'gi'), REDACTED);
+  // Longest first, so a value containing another is replaced whole; only where it stands on its
+  // own (not "yes" inside "yesterday").
+  for (const n of [...needles].sort((a, b) => b.length - a.length))
+    out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(n)}(?![\\p{L}\\p{N}])`, 'giu'), REDACTED);
   return redactEmails(out);
 }

@@ -114,6 +114,10 @@ describe("redacting a CRM's words", () => {
     expect(out).to.equal('Invalid phone [redacted] for [redacted]; [redacted] rejected; rating 5');
   });
 
+  it('takes out a value only where it stands on its own', () => {
+    expect(redactAnswerValues('Rejected yesterday: yes is not a valid option', ['yes'])).to.equal('Rejected yesterday: [redacted] is not a valid option');
+  });
+
   it('keeps null as null', () => {
     expect(redactAnswerValues(null, ['x'])).to.equal(null);
   });
