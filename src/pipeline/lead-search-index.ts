@@ -11,7 +11,6 @@ import { hashSearchTerm, SEARCH_KEY_PURPOSE, type SearchTerm, searchTermsOf } fr
 import type { Db } from '../store/db.js';
 import { listLeadsToIndex, replaceLeadSearch } from '../store/lead-search.js';
 import * as repo from '../store/repos.js';
-import { errorSummary } from '../util/error-summary.js';
 import { type LeadAnswers, leadAad } from './lead-record.js';
 
 /** Question key → Meta question type, from a form's stored questions. */
@@ -70,9 +69,9 @@ export async function reindexLeads(app: App, opts: { max?: number; onProgress?: 
       let answers: LeadAnswers;
       try {
         answers = keyRing.decryptJson<LeadAnswers>(l.answers_envelope, leadAad(l.workspace_id, l.leadgen_id));
-      } catch (err) {
+      } catch {
+        // Counted, not logged one by one: callers say it once (keys rotate fails, the maintenance run warns).
         result.failed++;
-        app.logger.warn({ leadId: l.id, err: errorSummary(err) }, 'a lead could not be indexed for search: its answers do not decrypt');
         continue;
       }
       const formKey = `${l.workspace_id}:${l.form_id ?? ''}`;

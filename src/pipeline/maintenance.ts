@@ -66,6 +66,11 @@ export function startMaintenance(app: App): { stop(): Promise<void> } {
         if (r.auditEntries) app.logger.info({ deleted: r.auditEntries }, 'retention purge deleted audit entries older than 24 months');
         const indexed = await reindexLeads(app, { max: REINDEX_PER_RUN });
         if (indexed.indexed) app.logger.info({ indexed: indexed.indexed }, 'leads indexed for search by email and phone');
+        if (indexed.failed)
+          app.logger.warn(
+            { failed: indexed.failed },
+            'leads could not be indexed for search: their answers do not decrypt with any key of LEADRELAY_ENCRYPTION_KEYS',
+          );
       }
     } catch (err) {
       app.logger.warn({ err: errorSummary(err) }, 'outbox sweep failed');
