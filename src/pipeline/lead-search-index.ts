@@ -51,7 +51,8 @@ export interface ReindexResult {
 
 /**
  * Indexes under the first key every lead holding answers that is not (never indexed, or under
- * an older key), at most `max` of them. Decrypts each such lead's answers once, in memory.
+ * an older key), until `max` are indexed (leads that do not decrypt are passed over, not counted).
+ * Decrypts each such lead's answers once, in memory.
  */
 export async function reindexLeads(app: App, opts: { max?: number; onProgress?: (done: number) => void } = {}): Promise<ReindexResult> {
   const { db, keyRing } = app;
@@ -62,8 +63,8 @@ export async function reindexLeads(app: App, opts: { max?: number; onProgress?: 
   const result: ReindexResult = { indexed: 0, failed: 0 };
   let lastId = '00000000-0000-0000-0000-000000000000';
   let done = 0;
-  while (done < max) {
-    const batch = await listLeadsToIndex(db, kid, lastId, Math.min(BATCH, max - done));
+  while (result.indexed < max) {
+    const batch = await listLeadsToIndex(db, kid, lastId, Math.min(BATCH, max - result.indexed));
     if (batch.length === 0) break;
     for (const l of batch) {
       let answers: LeadAnswers;
