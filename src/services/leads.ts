@@ -95,7 +95,11 @@ async function summariesOf(app: App, workspaceId: string, rows: (Lead & { delive
     .orderBy('created_at')
     .execute();
   const byLead = new Map<string, Delivery[]>();
-  for (const d of deliveries) byLead.set(d.lead_id, [...(byLead.get(d.lead_id) ?? []), d]);
+  for (const d of deliveries) {
+    const list = byLead.get(d.lead_id);
+    if (list) list.push(d);
+    else byLead.set(d.lead_id, [d]);
+  }
   const drifted = await driftedRouteIds(app, workspaceId);
   return rows.map((l) => leadSummary(l, byLead.get(l.id) ?? [], drifted));
 }
