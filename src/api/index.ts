@@ -16,10 +16,12 @@ import { meOperations } from './operations/me.js';
 import { memberOperations } from './operations/members.js';
 import { destinationOperations } from './operations/destinations.js';
 import { facebookOperations } from './operations/facebook.js';
+import { healthOperations } from './operations/health.js';
 import { leadOperations } from './operations/leads.js';
 import { mappingOperations } from './operations/mappings.js';
 import { pageOperations } from './operations/pages.js';
 import { routeOperations } from './operations/routes.js';
+import { statsOperations } from './operations/stats.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
@@ -39,6 +41,8 @@ function allOperations(): Operation[] {
     ...routeOperations,
     ...mappingOperations,
     ...leadOperations,
+    ...healthOperations,
+    ...statsOperations,
     ...apiKeyOperations,
     ...auditOperations,
   ] as Operation[];

@@ -11,7 +11,7 @@ export const pageQuery = z.object({
 export const pageOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), next_cursor: z.string().nullable().meta({ description: 'pass as ?cursor= for the next page; null on the last' }) });
 
-const encodeCursor = (key: unknown) => Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
+export const encodeCursor = (key: unknown) => Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 
 export function decodeCursor<T>(cursor: string | undefined, schema: z.ZodType<T>): T | undefined {
   if (cursor === undefined) return undefined;

@@ -1,9 +1,12 @@
 // `leadrelay keys rotate`: re-encrypts every secret (page tokens, destination credentials, TOTP
-// secrets, Facebook user tokens) and every lead's answers under the first key.
+// secrets, Facebook user tokens) and every lead's answers under the first key, then re-makes the
+// search index (the keyed hashes of leads' emails and phones, src/lead/blind-index.ts) under the
+// first key, so the old key can be removed without losing search.
 import type { App } from '../app.js';
 import { totpAad } from '../accounts/totp.js';
 import { facebookConnectionAad } from '../meta/facebook-login.js';
 import { destinationAad, leadAad, pageTokenAad } from '../pipeline/lead-record.js';
+import { reindexLeads } from '../pipeline/lead-search-index.js';
 import * as rotation from '../store/key-rotation.js';
 
 export interface RotateResult {
@@ -13,13 +16,15 @@ export interface RotateResult {
   facebookTokens: number;
   leads: number;
   alreadyCurrent: number;
+  /** Leads whose search index was re-made under the first key. */
+  searchIndexed: number;
 }
 
 const LEAD_BATCH = 500;
 
 export async function rotateKeys(app: App, onProgress?: (done: number, total: number) => void): Promise<RotateResult> {
   const { db, keyRing } = app;
-  const result: RotateResult = { pages: 0, destinations: 0, totpSecrets: 0, facebookTokens: 0, leads: 0, alreadyCurrent: 0 };
+  const result: RotateResult = { pages: 0, destinations: 0, totpSecrets: 0, facebookTokens: 0, leads: 0, alreadyCurrent: 0, searchIndexed: 0 };
   for (const p of await rotation.listPageTokenEnvelopes(db)) {
     if (!keyRing.needsRotation(p.token_envelope)) {
       result.alreadyCurrent++;
@@ -69,5 +74,8 @@ export async function rotateKeys(app: App, onProgress?: (done: number, total: nu
     lastId = batch[batch.length - 1].id;
     onProgress?.(done, total);
   }
+  const indexed = await reindexLeads(app);
+  if (indexed.failed > 0) throw new Error(`${indexed.failed} lead(s) could not be indexed for search: their answers do not decrypt with any key of the ring`);
+  result.searchIndexed = indexed.indexed;
   return result;
 }

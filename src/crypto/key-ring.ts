@@ -52,15 +52,18 @@ export class KeyRing {
     return new KeyRing(keys);
   }
 
-  /** The key ids in the ring, primary first. */
   /**
-   * A 32-byte key for one purpose (e.g. 'oauth-state'), derived from the primary key with
-   * HKDF-SHA256; the key bytes themselves never leave the ring.
+   * A 32-byte key for one purpose (e.g. 'oauth-state'), derived with HKDF-SHA256 from the primary
+   * key, or from the key `kid` names (to find what was made under a key before a rotation); the
+   * key bytes themselves never leave the ring.
    */
-  deriveKey(purpose: string): Buffer {
-    return Buffer.from(hkdfSync('sha256', this.#keys.get(this.primaryKid) as Buffer, Buffer.alloc(0), `leadrelay:${purpose}`, 32));
+  deriveKey(purpose: string, kid: string = this.primaryKid): Buffer {
+    const key = this.#keys.get(kid);
+    if (key === undefined) throw new Error(`key ring: no key "${kid}"`);
+    return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `leadrelay:${purpose}`, 32));
   }
 
+  /** The key ids in the ring, primary first. */
   get kids(): string[] {
     return [...this.#keys.keys()];
   }

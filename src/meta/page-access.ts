@@ -30,8 +30,12 @@ export interface PageAccessInput {
 }
 
 export type PageAccessResult =
-  /** The token works for this Page; `warnings` say what still stops leads (app not installed, expiry). */
-  | { outcome: 'ok'; pageName: string | null; warnings: string[] }
+  /**
+   * The token works for this Page; `warnings` say what still stops leads (app not installed,
+   * expiry). `appInstalled`: whether our app is installed on the Page with the leadgen field
+   * (null: Meta would not say).
+   */
+  | { outcome: 'ok'; pageName: string | null; warnings: string[]; appInstalled: boolean | null }
   /** The token (or the app settings) is wrong: one sentence saying what. */
   | { outcome: 'refused'; problem: string }
   /** Meta could not be asked (network, throttled, Meta's own failure): nothing is known. */
@@ -112,15 +116,17 @@ export async function checkPageAccess(graph: GraphClient, input: PageAccessInput
     );
   }
   const install = `install it with POST /${input.graphVersion}/${pageId}/subscribed_apps?subscribed_fields=leadgen using this page token (README: Connect Meta, step 4)`;
+  let appInstalled: boolean | null = null;
   try {
     const ours = (await graph.listSubscribedApps(pageId, pageToken)).find((app) => app.id === appId);
+    appInstalled = ours !== undefined && (ours.subscribedFields === null || ours.subscribedFields.includes('leadgen'));
     if (!ours) warnings.push(`the Meta app ${appId} is not installed on page ${pageId}, so Meta sends no leads for it yet; ${install}`);
-    else if (ours.subscribedFields !== null && !ours.subscribedFields.includes('leadgen')) {
+    else if (!appInstalled) {
       warnings.push(`the Meta app ${appId} is installed on page ${pageId} without the leadgen field, so Meta sends no leads for it yet; ${install}`);
     }
   } catch (err) {
     if (!isGraphError(err)) throw err;
     warnings.push(`could not see whether the Meta app ${appId} is installed on page ${pageId}: ${describe(err)}`);
   }
-  return { outcome: 'ok', pageName, warnings };
+  return { outcome: 'ok', pageName, warnings, appInstalled };
 }

@@ -8,6 +8,7 @@ import * as repo from '../store/repos.js';
 import type { Route } from '../store/schema.js';
 import { computeBackoffMs } from './backoff.js';
 import { decryptLeadAnswers, leadRowFromGraph, pageTokenAad, toCanonicalLead } from './lead-record.js';
+import { indexFetchedLead, questionTypesOf } from './lead-search-index.js';
 import { selectRoutes } from './routing.js';
 
 /** What the queue should do with the job. Only the worker turns this into BullMQ calls. */
@@ -117,7 +118,10 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
         graphLead,
       ),
     );
-    const canonical = toCanonicalLead(lead, decryptLeadAnswers(keyRing, lead));
+    const answers = decryptLeadAnswers(keyRing, lead);
+    // The blind index of its emails and phones, in the same transaction: a stored lead is findable.
+    await indexFetchedLead(trx, keyRing, lead, answers.answers, questionTypesOf(questions));
+    const canonical = toCanonicalLead(lead, answers);
     const { matched, reason } = selectRoutes(routes, canonical, questions);
     if (matched.length === 0) await repo.setLeadStatus(trx, lead.id, 'unrouted', reason);
     else if (lead.status === 'unrouted') await repo.setLeadStatus(trx, lead.id, 'routed', null);

@@ -2,13 +2,16 @@
 // failover without persistence, a crash between commit and enqueue) from PostgreSQL rows: adding
 // a job whose id already exists is a no-op, so sweeping is always safe. One worker at a time
 // sweeps, under a short PostgreSQL lease; the loop is a timer, not a scheduled job, so it
-// survives the queue backend losing everything. Once an hour it also runs the retention purges.
+// survives the queue backend losing everything. Once an hour it also runs the retention purges
+// and indexes for search a batch of leads not yet indexed under the first key (leads stored
+// before the index existed, or before a key rotation that `keys rotate` has not finished).
 import { purgeOldAudit } from '../accounts/audit.js';
 import type { App } from '../app.js';
 import { errorSummary } from '../util/error-summary.js';
 import { tryTakeLease } from '../store/leases.js';
 import * as repo from '../store/repos.js';
 import { processHolderId } from '../util/process-id.js';
+import { reindexLeads } from './lead-search-index.js';
 
 const SWEEP_BATCH = 1000;
 
@@ -42,6 +45,8 @@ export async function runRetentionPurges(app: App, now = new Date()): Promise<{ 
 }
 
 const PURGE_INTERVAL_MS = 3_600_000;
+/** Leads indexed for search per hourly run (each is decrypted once, in memory). */
+const REINDEX_PER_RUN = 5000;
 const MAINTENANCE_LEASE = 'maintenance';
 
 export function startMaintenance(app: App): { stop(): Promise<void> } {
@@ -59,6 +64,13 @@ export function startMaintenance(app: App): { stop(): Promise<void> } {
         const r = await runRetentionPurges(app);
         if (r.erasedLeads) app.logger.info({ erased: r.erasedLeads }, 'retention purge erased lead answers');
         if (r.auditEntries) app.logger.info({ deleted: r.auditEntries }, 'retention purge deleted audit entries older than 24 months');
+        const indexed = await reindexLeads(app, { max: REINDEX_PER_RUN });
+        if (indexed.indexed) app.logger.info({ indexed: indexed.indexed }, 'leads indexed for search by email and phone');
+        if (indexed.failed)
+          app.logger.warn(
+            { failed: indexed.failed },
+            'leads could not be indexed for search: their answers do not decrypt with any key of LEADRELAY_ENCRYPTION_KEYS',
+          );
       }
     } catch (err) {
       app.logger.warn({ err: errorSummary(err) }, 'outbox sweep failed');

@@ -3,10 +3,14 @@
 // `leadrelay leads …` and the API's lead operations both do.
 import { sql } from 'kysely';
 import type { App } from '../app.js';
+import type { SearchTerm } from '../lead/blind-index.js';
+import { redactAnswerValues, redactEmails } from '../lead/redact.js';
 import { decryptLeadAnswers, type LeadAnswers } from '../pipeline/lead-record.js';
-import { type ReplayResult, refetchFailed, replayLead, replayUnrouted } from '../pipeline/replay.js';
+import { searchHashesOf } from '../pipeline/lead-search-index.js';
+import { type ReplayResult, refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted } from '../pipeline/replay.js';
 import * as repo from '../store/repos.js';
 import type { Delivery, DeliveryStatus, Lead } from '../store/schema.js';
+import { getDestination } from './destinations.js';
 import { type FieldNamer, InvalidInputError, NotFoundError } from './errors.js';
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -35,30 +39,83 @@ const deliverySummary = (d: Delivery, drifted: Set<string>) => ({
   external_id: d.external_id,
   action: d.action,
   error: d.last_error_reason,
-  message: d.last_error_message,
+  // The CRM's words can quote the lead; its answers are not at hand here, so at least no email shows.
+  message: redactEmails(d.last_error_message),
   mapping_drift: d.route_id !== null && drifted.has(d.route_id),
 });
 
+/**
+ * Where a lead is as a whole: `unrouted` (no route took it), else from its deliveries: `failed`
+ * when one is dead, `parked` when one waits for re-authorisation, `pending` when one is still
+ * being sent, `delivered` when every one is.
+ */
+export type DeliveryRollup = 'unrouted' | 'failed' | 'parked' | 'pending' | 'delivered';
+
+/** The statuses the lead log filters by: the lead's own (routed, unrouted) and its deliveries' (DeliveryRollup). */
+export const LEAD_LOG_STATUSES = ['routed', 'unrouted', 'delivered', 'failed', 'pending', 'parked'] as const;
+type LeadLogStatus = (typeof LEAD_LOG_STATUSES)[number];
+
+/** DeliveryRollup in SQL (of the row `leads`), over every delivery of the lead or only the one to `destinationId`. */
+export const rollupSql = (destinationId?: string) => sql<DeliveryRollup>`(case when leads.status = 'unrouted' then 'unrouted' else coalesce((
+    select case when bool_or(d.status = 'dead') then 'failed' when bool_or(d.status = 'parked') then 'parked'
+                when bool_or(d.status = 'pending') then 'pending' when bool_or(d.status = 'delivered') then 'delivered' end
+    from deliveries d where d.lead_id = leads.id${destinationId === undefined ? sql`` : sql` and d.destination_id = ${destinationId}`}
+  ), 'pending') end)`;
+
 export type LeadSummary = ReturnType<typeof leadSummary>;
 
-const leadSummary = (l: Lead, deliveries: Delivery[], drifted: Set<string>) => ({
+const leadSummary = (l: Lead & { delivery_status: DeliveryRollup }, deliveries: Delivery[], drifted: Set<string>) => ({
   id: l.id,
   leadgen_id: l.leadgen_id,
   received_at: iso(l.received_at)!,
   page_id: l.page_id,
   form_id: l.form_id,
+  form_name: l.form_name,
   platform: l.platform,
   is_organic: l.is_organic,
+  is_test: l.is_test,
   status: l.status,
   status_reason: l.status_reason,
+  delivery_status: l.delivery_status,
+  updated_at: iso(l.updated_at)!,
   deliveries: deliveries.map((d) => deliverySummary(d, drifted)),
 });
 
+/** Summaries of leads (rows with their rollup), their deliveries read in one query. */
+async function summariesOf(app: App, workspaceId: string, rows: (Lead & { delivery_status: DeliveryRollup })[]): Promise<LeadSummary[]> {
+  if (rows.length === 0) return [];
+  const deliveries = await app.db
+    .selectFrom('deliveries')
+    .selectAll()
+    .where(
+      'lead_id',
+      'in',
+      rows.map((r) => r.id),
+    )
+    .orderBy('created_at')
+    .execute();
+  const byLead = new Map<string, Delivery[]>();
+  for (const d of deliveries) {
+    const list = byLead.get(d.lead_id);
+    if (list) list.push(d);
+    else byLead.set(d.lead_id, [d]);
+  }
+  const drifted = await driftedRouteIds(app, workspaceId);
+  return rows.map((l) => leadSummary(l, byLead.get(l.id) ?? [], drifted));
+}
+
 export interface LeadFilter {
-  status?: Lead['status'];
+  status?: LeadLogStatus;
+  pageId?: string;
   formId?: string;
+  /** Leads sent (or being sent) to this destination; with a delivery status, the status of that delivery. */
+  destinationId?: string;
   /** Received at or after. */
   since?: Date;
+  /** Received before. */
+  until?: Date;
+  /** Leads with this email or phone, found by the blind index (no answer is decrypted). */
+  search?: SearchTerm;
   /** Received before this lead (the previous page's last): newest first, ties by id. */
   after?: { receivedAt: string; id: string };
   limit: number;
@@ -66,24 +123,128 @@ export interface LeadFilter {
 
 /** Leads of a workspace, newest first, with their deliveries (no answers). Fetches limit + 1 to tell whether more follow. */
 export async function listLeadSummaries(app: App, workspaceId: string, f: LeadFilter): Promise<LeadSummary[]> {
-  let q = app.db.selectFrom('leads').selectAll().where('workspace_id', '=', workspaceId);
-  if (f.status) q = q.where('status', '=', f.status);
-  if (f.formId) q = q.where('form_id', '=', f.formId);
-  if (f.since) q = q.where('received_at', '>=', f.since);
-  if (f.after) q = q.where(sql<boolean>`(received_at, id) < (${new Date(f.after.receivedAt)}, ${f.after.id}::uuid)`);
-  const rows = await q.orderBy('received_at', 'desc').orderBy('id', 'desc').limit(f.limit).execute();
-  const drifted = await driftedRouteIds(app, workspaceId);
-  const out: LeadSummary[] = [];
-  for (const l of rows) out.push(leadSummary(l, await repo.listDeliveriesOfLead(app.db, l.id), drifted));
-  return out;
+  let q = app.db.selectFrom('leads').selectAll('leads').select(rollupSql().as('delivery_status')).where('leads.workspace_id', '=', workspaceId);
+  if (f.status === 'routed' || f.status === 'unrouted') q = q.where('leads.status', '=', f.status);
+  else if (f.status) q = q.where(sql<boolean>`${rollupSql(f.destinationId)} = ${f.status}`);
+  if (f.pageId) q = q.where('leads.page_id', '=', f.pageId);
+  if (f.formId) q = q.where('leads.form_id', '=', f.formId);
+  const destinationId = f.destinationId;
+  if (destinationId)
+    q = q.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('deliveries')
+          .select('deliveries.id')
+          .whereRef('deliveries.lead_id', '=', 'leads.id')
+          .where('deliveries.destination_id', '=', destinationId),
+      ),
+    );
+  if (f.since) q = q.where('leads.received_at', '>=', f.since);
+  if (f.until) q = q.where('leads.received_at', '<', f.until);
+  if (f.search) {
+    const hashes = searchHashesOf(app.keyRing, workspaceId, f.search);
+    q = q.where(
+      'leads.id',
+      'in',
+      app.db.selectFrom('lead_search').select('lead_id').where('workspace_id', '=', workspaceId).where('kind', '=', f.search.kind).where('hash', 'in', hashes),
+    );
+  }
+  if (f.after) q = q.where(sql<boolean>`(leads.received_at, leads.id) < (${new Date(f.after.receivedAt)}, ${f.after.id}::uuid)`);
+  const rows = await q.orderBy('leads.received_at', 'desc').orderBy('leads.id', 'desc').limit(f.limit).execute();
+  return summariesOf(app, workspaceId, rows);
+}
+
+/**
+ * How far the change feed may safely move its cursor: changes are stamped with their
+ * transaction's start time, so one stamped a moment ago may not be committed yet. The cursor
+ * stays this far behind the database's clock, and what changed within it is sent again.
+ */
+const CHANGE_HORIZON = '10 seconds';
+
+/** A place in the change feed: the change time (microseconds, UTC) and lead id of the last lead sent, or a time alone. */
+export interface ChangeCursor {
+  t: string;
+  i: string;
+}
+
+const NO_ID = '00000000-0000-0000-0000-000000000000';
+const UTC_MICROS = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
+
+/** Where a change feed starts: now, less the horizon (so what is committing now is not missed). */
+export async function currentChangeCursor(app: App): Promise<ChangeCursor> {
+  const { rows } = await sql<{ t: string }>`select to_char((now() - ${CHANGE_HORIZON}::interval) at time zone 'UTC', ${UTC_MICROS}) as t`.execute(app.db);
+  return { t: rows[0]!.t, i: NO_ID };
+}
+
+/**
+ * The leads of a workspace that changed after `since` (the lead itself, or any of its
+ * deliveries), oldest change first, as lead summaries; and the cursor to ask from next time.
+ * Delivery is at least once: a lead may come again with the same state; callers replace what
+ * they hold by id.
+ */
+export async function listLeadChanges(
+  app: App,
+  workspaceId: string,
+  since: ChangeCursor,
+  limit: number,
+): Promise<{ items: LeadSummary[]; cursor: ChangeCursor; hasMore: boolean }> {
+  const horizon = await currentChangeCursor(app);
+  const { rows } = await sql<{ lead_id: string; t: string }>`
+    select lead_id, to_char(max(changed_at) at time zone 'UTC', ${UTC_MICROS}) as t
+    from (
+      select id as lead_id, updated_at as changed_at from leads where workspace_id = ${workspaceId} and updated_at >= ${since.t}::timestamptz
+      union all
+      select lead_id, updated_at from deliveries where workspace_id = ${workspaceId} and updated_at >= ${since.t}::timestamptz
+    ) c
+    group by lead_id
+    having (max(changed_at), lead_id) > (${since.t}::timestamptz, ${since.i}::uuid)
+    order by max(changed_at), lead_id
+    limit ${limit + 1}
+  `.execute(app.db);
+  const hasMore = rows.length > limit;
+  const page = hasMore ? rows.slice(0, limit) : rows;
+  // A full page moves to its last lead (so a burst is read to its end); otherwise to the horizon.
+  const last = page[page.length - 1];
+  const cursor = hasMore && last ? { t: last.t, i: last.lead_id } : horizon.t > since.t ? horizon : since;
+  if (page.length === 0) return { items: [], cursor, hasMore };
+  const leads = await app.db
+    .selectFrom('leads')
+    .selectAll('leads')
+    .select(rollupSql().as('delivery_status'))
+    .where('leads.workspace_id', '=', workspaceId)
+    .where(
+      'leads.id',
+      'in',
+      page.map((r) => r.lead_id),
+    )
+    .execute();
+  const order = new Map(page.map((r, n) => [r.lead_id, n]));
+  leads.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  return { items: await summariesOf(app, workspaceId, leads), cursor, hasMore };
 }
 
 /** One lead's metadata and, per delivery, every attempt with its time, outcome and reason: never its answers. */
+/**
+ * What takes the lead's own data out of a CRM's words about it: its answer values (decrypted
+ * in memory, never returned) and any email address; only emails when the answers are gone or
+ * cannot be read.
+ */
+function messageRedactorFor(app: App, lead: Lead): (text: string | null) => string | null {
+  let values: string[] = [];
+  try {
+    values = decryptLeadAnswers(app.keyRing, lead).answers.flatMap((a) => a.values.filter((v): v is string => typeof v === 'string'));
+  } catch {
+    // Unreadable answers (a key removed from the ring): emails are still taken out.
+  }
+  return (text) => redactAnswerValues(text, values);
+}
+
 export async function describeLead(app: App, lead: Lead) {
   const deliveries = await repo.listDeliveriesOfLead(app.db, lead.id);
   const attempts = await repo.listAttemptsOfLead(app.db, lead.id);
   const destinations = new Map((await repo.listDestinations(app.db, lead.workspace_id)).map((d) => [d.id, d]));
   const drifted = await driftedRouteIds(app, lead.workspace_id);
+  const redact = messageRedactorFor(app, lead);
   return {
     id: lead.id,
     workspace_id: lead.workspace_id,
@@ -124,7 +285,7 @@ export async function describeLead(app: App, lead: Lead) {
       action: d.action,
       error_kind: d.last_error_kind,
       error: d.last_error_reason,
-      message: d.last_error_message,
+      message: redact(d.last_error_message),
       next_attempt_at: iso(d.next_attempt_at),
       delivered_at: iso(d.delivered_at),
       mapping_drift: d.route_id !== null && drifted.has(d.route_id),
@@ -138,8 +299,100 @@ export async function describeLead(app: App, lead: Lead) {
           http_status: a.http_status,
           error_kind: a.error_kind,
           reason: a.reason,
-          message: a.message,
+          message: redact(a.message),
         })),
+    })),
+  };
+}
+
+type DestinationRef = { id: string; name: string | null; type: string | null };
+
+/** One step of a lead's way, as the lead log's timeline shows it. */
+type TimelineEvent =
+  | { type: 'received' | 'fetched' | 'erased'; at: string }
+  | { type: 'unrouted'; at: string; reason: string | null }
+  | { type: 'routed'; at: string; delivery_id: string; route_id: string | null; destination: DestinationRef }
+  | {
+      type: 'attempt';
+      at: string;
+      started_at: string;
+      delivery_id: string;
+      destination: DestinationRef;
+      attempt: number;
+      outcome: string;
+      http_status: number | null;
+      error_kind: string | null;
+      reason: string | null;
+      message: string | null;
+      record_url: string | null;
+      external_id: string | null;
+    }
+  | { type: 'parked'; at: string; delivery_id: string; destination: DestinationRef; reason: string | null };
+
+// Steps at the same instant keep the order they happen in.
+const EVENT_RANK: Record<TimelineEvent['type'], number> = { received: 0, fetched: 1, unrouted: 2, routed: 2, attempt: 3, parked: 4, erased: 5 };
+
+/**
+ * A lead's way, oldest first: received (the webhook), fetched from Meta, routed to each
+ * destination (or unrouted, with why), each delivery attempt with its outcome, time, the CRM's
+ * own words (without the lead's data) and, once delivered, the link to the CRM record; parked
+ * deliveries; the retention purge. With each delivery's current state. Never the answers.
+ */
+export async function describeLeadTimeline(app: App, lead: Lead) {
+  const deliveries = await repo.listDeliveriesOfLead(app.db, lead.id);
+  const attempts = await repo.listAttemptsOfLead(app.db, lead.id);
+  const destinations = new Map((await repo.listDestinations(app.db, lead.workspace_id)).map((d) => [d.id, d]));
+  const redact = messageRedactorFor(app, lead);
+  const destinationOf = (id: string): DestinationRef => ({ id, name: destinations.get(id)?.name ?? null, type: destinations.get(id)?.type ?? null });
+  const byId = new Map(deliveries.map((d) => [d.id, d]));
+  const events: TimelineEvent[] = [
+    { type: 'received', at: iso(lead.received_at)! },
+    { type: 'fetched', at: iso(lead.fetched_at)! },
+  ];
+  if (lead.status === 'unrouted') events.push({ type: 'unrouted', at: iso(lead.fetched_at)!, reason: lead.status_reason });
+  for (const d of deliveries) {
+    events.push({ type: 'routed', at: iso(d.created_at)!, delivery_id: d.id, route_id: d.route_id, destination: destinationOf(d.destination_id) });
+    if (d.status === 'parked')
+      events.push({ type: 'parked', at: iso(d.updated_at)!, delivery_id: d.id, destination: destinationOf(d.destination_id), reason: d.last_error_reason });
+  }
+  for (const a of attempts) {
+    const d = byId.get(a.delivery_id)!;
+    const isDelivered = a.outcome === 'delivered';
+    events.push({
+      type: 'attempt',
+      at: iso(a.finished_at)!,
+      started_at: iso(a.started_at)!,
+      delivery_id: a.delivery_id,
+      destination: destinationOf(d.destination_id),
+      attempt: a.attempt,
+      outcome: a.outcome,
+      http_status: a.http_status,
+      error_kind: a.error_kind,
+      reason: a.reason,
+      message: redact(a.message),
+      record_url: isDelivered ? d.external_url : null,
+      external_id: isDelivered ? d.external_id : null,
+    });
+  }
+  if (lead.erased_at) events.push({ type: 'erased', at: iso(lead.erased_at)! });
+  events.sort((x, y) => x.at.localeCompare(y.at) || EVENT_RANK[x.type] - EVENT_RANK[y.type] || ('attempt' in x && 'attempt' in y ? x.attempt - y.attempt : 0));
+  return {
+    lead_id: lead.id,
+    status: lead.status,
+    status_reason: lead.status_reason,
+    events,
+    deliveries: deliveries.map((d) => ({
+      id: d.id,
+      destination: destinationOf(d.destination_id),
+      status: d.status,
+      attempts: d.attempts,
+      external_id: d.external_id,
+      record_url: d.external_url,
+      action: d.action,
+      error: d.last_error_reason,
+      message: redact(d.last_error_message),
+      next_attempt_at: iso(d.next_attempt_at),
+      delivered_at: iso(d.delivered_at),
     })),
   };
 }
@@ -161,6 +414,12 @@ export async function replayUnroutedLeads(app: App, workspaceId: string | null, 
   const results = await replayUnrouted(app, workspaceId, formId);
   const routed = results.filter((r) => !r.unrouted);
   return { replayed: results.length, routed: routed.length, queued: routed.reduce((n, r) => n + r.queued, 0) };
+}
+
+/** Re-queues every dead delivery of one of the workspace's destinations (not found: another workspace's); returns how many. */
+export async function replayDeadDeliveriesOf(app: App, workspaceId: string, destinationId: string): Promise<number> {
+  const dest = await getDestination(app, workspaceId, destinationId);
+  return replayDeadDeliveries(app, dest.id);
 }
 
 /** Fetches again the leads of a workspace's pages (or one page) whose fetch from Meta gave up. */

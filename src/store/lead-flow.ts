@@ -117,20 +117,25 @@ export async function setLeadStatus(db: Db, id: string, status: Lead['status'], 
  * The retention purge: erases the answers (the personal data) of leads older than their
  * workspace's retention period; the row stays, with its ids and attribution, marked erased.
  * What a CRM or receiver said back about an erased lead goes too (its error messages and
- * response bodies can quote the lead's email or phone); the reason codes stay. Returns how
+ * response bodies can quote the lead's email or phone), and so do the hashes that found it
+ * by email or phone (lead_search); the reason codes stay. Returns how
  * many leads were erased now.
  */
 export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const result = await sql`
-      update leads set answers_envelope = null, erased_at = ${now}
+      update leads set answers_envelope = null, erased_at = ${now}, search_kid = null
       from workspaces w
       where w.id = leads.workspace_id
         and leads.erased_at is null
         and leads.received_at < ${now}::timestamptz - make_interval(days => w.lead_retention_days)
     `.execute(trx);
     // Every erased lead, also those erased before this rule existed: the statements are no-ops
-    // once the text is gone.
+    // once the text is gone. The blind index's hashes of their emails and phones go too.
+    await sql`
+      delete from lead_search using leads
+      where leads.id = lead_search.lead_id and leads.erased_at is not null
+    `.execute(trx);
     await sql`
       update deliveries set last_error_message = null
       from leads
@@ -229,13 +234,16 @@ export async function unparkDeliveries(db: Db, destinationId: string): Promise<{
   return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
 }
 
-/** Moves a destination's dead deliveries back to pending with no attempts, oldest first. */
+/** Moves a destination's dead deliveries back to pending with no attempts, oldest first (not those of erased leads: there is nothing left to send). */
 export async function reopenDeadDeliveries(db: Db, destinationId: string): Promise<{ id: string }[]> {
   const rows = await db
     .updateTable('deliveries')
     .set({ status: 'pending', attempts: 0, next_attempt_at: null, last_error_kind: null, last_error_reason: null, last_error_message: null })
     .where('destination_id', '=', destinationId)
     .where('status', '=', 'dead')
+    .where((eb) =>
+      eb.not(eb.exists(eb.selectFrom('leads').select('leads.id').whereRef('leads.id', '=', 'deliveries.lead_id').where('leads.erased_at', 'is not', null))),
+    )
     .returning(['id', 'created_at'])
     .execute();
   return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));

@@ -10,6 +10,7 @@ import * as m0005 from './migrations/0005-used-tokens.js';
 import * as m0006 from './migrations/0006-accounts.js';
 import * as m0007 from './migrations/0007-auth.js';
 import * as m0008 from './migrations/0008-facebook.js';
+import * as m0009 from './migrations/0009-lead-log.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0006-accounts': m0006,
   '0007-auth': m0007,
   '0008-facebook': m0008,
+  '0009-lead-log': m0009,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -103,6 +103,31 @@ interface LeadsTable {
   received_at: Timestamp;
   fetched_at: GeneratedTimestamp;
   erased_at: Timestamp | null;
+  /** The key (id) the lead's blind-index rows were made under; null: not indexed (yet). */
+  search_kid: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Set by a trigger when the status or erasure changes (the lead log's change feed). */
+  updated_at: GeneratedTimestamp;
+}
+
+export type SearchKind = 'email' | 'phone';
+
+/** The blind index: HMAC-SHA256 (hex) of a lead's normalised email or E.164 phone (src/lead/blind-index.ts). */
+interface LeadSearchTable {
+  lead_id: string;
+  workspace_id: string;
+  kind: SearchKind;
+  hash: string;
+}
+
+/** What Meta last said about a page (the health page's `?check=true`). */
+interface PageChecksTable {
+  page_id: string;
+  workspace_id: string;
+  checked_at: Timestamp;
+  outcome: 'ok' | 'refused' | 'unavailable';
+  /** Null when Meta could not be asked, or the token was refused before asking. */
+  is_app_installed: boolean | null;
+  problem: string | null;
 }
 
 interface DeliveriesTable {
@@ -287,6 +312,8 @@ export interface Database {
   routes: RoutesTable;
   leadgen_events: LeadgenEventsTable;
   leads: LeadsTable;
+  lead_search: LeadSearchTable;
+  page_checks: PageChecksTable;
   deliveries: DeliveriesTable;
   delivery_attempts: DeliveryAttemptsTable;
   forms: FormsTable;
@@ -305,6 +332,7 @@ export interface Database {
 
 export type Workspace = Selectable<WorkspacesTable>;
 export type Page = Selectable<PagesTable>;
+export type PageCheck = Selectable<PageChecksTable>;
 export type Destination = Selectable<DestinationsTable>;
 export type Route = Selectable<RoutesTable>;
 export type LeadgenEvent = Selectable<LeadgenEventsTable>;

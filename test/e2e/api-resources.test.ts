@@ -1,7 +1,8 @@
 // Setting up a workspace through the REST API of the real program (page, webhook destination,
 // route), then a signed leadgen webhook: the lead is delivered and listed by GET leads.
 import { expect } from 'chai';
-import { createApiKey } from '../../src/accounts/store.js';
+import { hashPassword } from '../../src/accounts/passwords.js';
+import { createApiKey, insertUser, upsertMembership } from '../../src/accounts/store.js';
 import { computeSignature256 } from '../../src/meta/signature.js';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
@@ -47,7 +48,9 @@ describe('e2e: setting up a workspace through the REST API of the real program',
     await createOwner(env);
     program = await startProgram('start', env);
     dbh = await openDb({ url: schema.url, poolMax: 2 });
-    // A key straight into the program's database (as an admin would create one).
+    // An owner (the API answers 503 until one exists) and a key, straight into the program's database (as an admin would create one).
+    const owner = await insertUser(dbh.db, { email: 'owner@example.org', name: null, passwordHash: await hashPassword('owner password of e2e') });
+    await upsertMembership(dbh.db, { userId: owner.id, workspaceId: ws, role: 'owner' });
     const { secret } = await createApiKey(dbh.db, { workspaceId: ws, name: 'e2e', role: 'admin', createdBy: null });
     api = new ApiClient(program.url).withKey(secret);
   });

@@ -35,6 +35,8 @@ describe('REST API: pages, destinations, routes, mappings and leads', function (
     server = await startApiServer(t.app);
     ws = (await repo.createWorkspace(t.app.db, 'Acme')).id;
     other = (await repo.createWorkspace(t.app.db, 'Other')).id;
+    // The API answers 503 until a first user exists.
+    await seedUser(t.app, { email: 'owner@example.org', workspaceId: ws });
     api = new ApiClient(server.url).withKey(await seedApiKey(t.app, ws, 'admin'));
     viewer = new ApiClient(server.url).withKey(await seedApiKey(t.app, ws, 'viewer'));
     base = `/workspaces/${ws}`;

@@ -1,0 +1,124 @@
+// Unit tests for the lead log's blind index (src/lead/blind-index.ts) and the redaction of a
+// CRM's words (src/lead/redact.ts). Pure.
+import { expect } from 'chai';
+import { KeyRing } from '../../src/crypto/key-ring.js';
+import { hashSearchTerm, normaliseEmail, normalisePhone, parseSearchQuery, SEARCH_KEY_PURPOSE, searchTermsOf } from '../../src/lead/blind-index.js';
+import { redactAnswerValues, redactEmails } from '../../src/lead/redact.js';
+
+const WS = 'f3c1b0de-1111-4a4a-8888-000000000001';
+const OTHER_WS = 'f3c1b0de-1111-4a4a-8888-000000000002';
+
+describe('blind index', () => {
+  describe('normalising', () => {
+    it('trims and lower-cases an email', () => {
+      expect(normaliseEmail(' Foo@Example.COM ')).to.equal('foo@example.com');
+    });
+
+    it('refuses text that is not an email', () => {
+      for (const v of ['foo', 'foo@', '@example.com', 'foo bar@example.com', 'foo@example']) expect(normaliseEmail(v), v).to.equal(null);
+    });
+
+    it('writes a phone with its country code in E.164 however it is spaced or bracketed', () => {
+      for (const v of ['+1 (415) 555-0100', '+14155550100', '14155550100', '001 415 555 0100', ' +1.415.555.0100 '])
+        expect(normalisePhone(v), v).to.equal('+14155550100');
+    });
+
+    it('refuses text that is not a phone number', () => {
+      for (const v of ['hello', '12', '+1 415 555 0100 ext 5', '', '415-55']) expect(normalisePhone(v), v).to.equal(null);
+    });
+  });
+
+  describe('reading a search box', () => {
+    it('takes text with @ as an email', () => {
+      expect(parseSearchQuery(' Foo@Example.COM ')).to.deep.equal({ kind: 'email', value: 'foo@example.com' });
+    });
+
+    it('takes a number as a phone', () => {
+      expect(parseSearchQuery('+1 (415) 555-0100')).to.deep.equal({ kind: 'phone', value: '+14155550100' });
+    });
+
+    it('answers null for text that is neither', () => {
+      for (const q of ['jane', 'jane@', '12']) expect(parseSearchQuery(q), q).to.equal(null);
+    });
+  });
+
+  describe("a lead's terms", () => {
+    it('indexes every email answer, and the answers of phone questions by type or by key', () => {
+      const terms = searchTermsOf(
+        [
+          { key: 'email', values: ['Jane@Example.com'] },
+          { key: 'work_contact', values: ['jane@work.example'] },
+          { key: 'phone_number', values: ['+1 415 555 0100'] },
+          { key: 'q7', values: ['+44 7700 900123'] },
+          { key: 'zip', values: ['94107'] },
+          { key: 'full_name', values: ['Jane Doe'] },
+        ],
+        new Map([['q7', 'WHATSAPP_NUMBER']]),
+      );
+      expect(terms).to.deep.equal([
+        { kind: 'email', value: 'jane@example.com' },
+        { kind: 'email', value: 'jane@work.example' },
+        { kind: 'phone', value: '+14155550100' },
+        { kind: 'phone', value: '+447700900123' },
+      ]);
+    });
+
+    it('lists a value given twice once', () => {
+      expect(searchTermsOf([{ key: 'email', values: ['a@example.com', ' A@example.com'] }])).to.have.length(1);
+    });
+  });
+
+  describe('hashing', () => {
+    const ring = new KeyRing([
+      { kid: 'k2', key: Buffer.alloc(32, 2) },
+      { kid: 'k1', key: Buffer.alloc(32, 1) },
+    ]);
+    const term = { kind: 'email' as const, value: 'jane@example.com' };
+
+    it('gives the same hash for the same term, workspace and key', () => {
+      const key = ring.deriveKey(SEARCH_KEY_PURPOSE);
+      expect(hashSearchTerm(key, WS, term))
+        .to.equal(hashSearchTerm(key, WS, term))
+        .and.match(/^[0-9a-f]{64}$/);
+    });
+
+    it('gives unrelated hashes in two workspaces, under two keys, and for two kinds', () => {
+      const k2 = ring.deriveKey(SEARCH_KEY_PURPOSE, 'k2');
+      const k1 = ring.deriveKey(SEARCH_KEY_PURPOSE, 'k1');
+      const hashes = new Set([
+        hashSearchTerm(k2, WS, term),
+        hashSearchTerm(k2, OTHER_WS, term),
+        hashSearchTerm(k1, WS, term),
+        hashSearchTerm(k2, WS, { kind: 'phone', value: term.value }),
+      ]);
+      expect(hashes.size).to.equal(4);
+    });
+
+    it('derives the primary key when no key id is named', () => {
+      expect(ring.deriveKey(SEARCH_KEY_PURPOSE).equals(ring.deriveKey(SEARCH_KEY_PURPOSE, 'k2'))).to.equal(true);
+    });
+
+    it('refuses a key id the ring does not hold', () => {
+      expect(() => ring.deriveKey(SEARCH_KEY_PURPOSE, 'k9')).to.throw(/no key "k9"/);
+    });
+  });
+});
+
+describe("redacting a CRM's words", () => {
+  it('takes out every email address', () => {
+    expect(redactEmails('Contact already exists: Jane.Doe@example.com (id 42)')).to.equal('Contact already exists: [redacted] (id 42)');
+  });
+
+  it("takes out the lead's answer values, and its phone in E.164 and digits-only forms", () => {
+    const out = redactAnswerValues('Invalid phone +14155550100 for Jane Doe; 14155550100 rejected; rating 5', ['Jane Doe', '+1 (415) 555-0100', '5']);
+    expect(out).to.equal('Invalid phone [redacted] for [redacted]; [redacted] rejected; rating 5');
+  });
+
+  it('takes out a value only where it stands on its own', () => {
+    expect(redactAnswerValues('Rejected yesterday: yes is not a valid option', ['yes'])).to.equal('Rejected yesterday: [redacted] is not a valid option');
+  });
+
+  it('keeps null as null', () => {
+    expect(redactAnswerValues(null, ['x'])).to.equal(null);
+  });
+});
