@@ -151,3 +151,36 @@ export async function useApiKey(db: Db, secret: string): Promise<ApiKey | undefi
     .returningAll()
     .executeTakeFirst();
 }
+
+export interface UserSummary {
+  id: string;
+  email: string;
+  name: string | null;
+  is_operator: boolean;
+  mfa_enabled: boolean;
+  /** When the lockout ends, if the account is locked now. */
+  locked_until: string | null;
+  workspaces: number;
+  created_at: string;
+}
+
+/** Every user, oldest first, as operators see them (`users list`, GET /installation/users): never hashes or secrets. */
+export async function listUserSummaries(db: Db): Promise<UserSummary[]> {
+  const rows = await db
+    .selectFrom('users')
+    .select(['id', 'email', 'name', 'is_operator', 'totp_enabled_at', 'locked_until', 'created_at'])
+    .select((eb) => eb.selectFrom('memberships').select(eb.fn.countAll<string>().as('n')).whereRef('memberships.user_id', '=', 'users.id').as('workspaces'))
+    .orderBy('created_at')
+    .execute();
+  const now = new Date();
+  return rows.map((u) => ({
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    is_operator: u.is_operator,
+    mfa_enabled: u.totp_enabled_at !== null,
+    locked_until: u.locked_until && new Date(u.locked_until) > now ? new Date(u.locked_until).toISOString() : null,
+    workspaces: Number(u.workspaces ?? 0),
+    created_at: new Date(u.created_at).toISOString(),
+  }));
+}

@@ -11,6 +11,7 @@ import type { Operation } from './operation.js';
 import { apiKeyOperations } from './operations/api-keys.js';
 import { auditOperations } from './operations/audit.js';
 import { authOperations } from './operations/auth.js';
+import { installationOperations } from './operations/installation.js';
 import { invitationOperations } from './operations/invitations.js';
 import { meOperations } from './operations/me.js';
 import { memberOperations } from './operations/members.js';
@@ -45,6 +46,7 @@ function allOperations(): Operation[] {
     ...statsOperations,
     ...apiKeyOperations,
     ...auditOperations,
+    ...installationOperations,
   ] as Operation[];
 }
 

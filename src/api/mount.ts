@@ -107,7 +107,10 @@ export function mountOperations(app: App, router: Router, operations: Operation[
         if (!actor) throw unauthenticated();
         const pendingAllowed = access.kind === 'user' && access.allowPendingMfa;
         if (isPendingMfa(actor) && !pendingAllowed) throw unauthenticated('finish signing in: send your TOTP code to POST /api/v1/auth/mfa');
-        if (access.kind === 'user' && actor.type !== 'user') throw forbidden('this operation is for a signed-in person, not an API key');
+        if ((access.kind === 'user' || access.kind === 'operator') && actor.type !== 'user')
+          throw forbidden('this operation is for a signed-in person, not an API key');
+        if (access.kind === 'operator' && actor.type === 'user' && !actor.user.is_operator)
+          throw forbidden("this operation is for the installation's operators");
         if (access.kind === 'workspace') {
           grant = await grantIn(app, actor, workspaceId);
           await enforceWorkspaceMfa(app, actor, workspaceId);

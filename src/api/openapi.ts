@@ -56,7 +56,8 @@ function operationObject(op: Operation): ZodOpenApiOperationObject {
     summary: op.summary,
     ...(op.description ? { description: op.description } : {}),
     tags: [op.tag],
-    security: op.access.kind === 'public' ? [] : op.access.kind === 'user' ? [{ session: [] }] : [{ session: [] }, { apiKey: [] }],
+    security:
+      op.access.kind === 'public' ? [] : op.access.kind === 'user' || op.access.kind === 'operator' ? [{ session: [] }] : [{ session: [] }, { apiKey: [] }],
     ...(op.params || op.query ? { requestParams: { ...(op.params ? { path: op.params } : {}), ...(op.query ? { query: op.query } : {}) } } : {}),
     ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: op.body } } } } : {}),
     responses,

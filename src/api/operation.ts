@@ -17,10 +17,17 @@ type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
  * - `public`: anyone (sign-in, owner set-up, accepting an invitation, the OpenAPI document);
  * - `user`: a signed-in person (their profile, sessions, MFA); API keys are refused;
  * - `authenticated`: a signed-in person or an API key (e.g. listing the workspaces one may see);
- * - `workspace`: the path's `{workspaceId}`, with this permission there.
+ * - `workspace`: the path's `{workspaceId}`, with this permission there;
+ * - `operator`: a signed-in person who runs the installation (the owner set up first, or one made
+ *   with `users create-owner`): key rotation, every user.
  * Unless `allowPendingMfa` is set, a session still waiting for its TOTP code is refused.
  */
-type Access = { kind: 'public' } | { kind: 'user'; allowPendingMfa?: boolean } | { kind: 'authenticated' } | { kind: 'workspace'; permission: Permission };
+type Access =
+  | { kind: 'public' }
+  | { kind: 'user'; allowPendingMfa?: boolean }
+  | { kind: 'authenticated' }
+  | { kind: 'workspace'; permission: Permission }
+  | { kind: 'operator' };
 
 export type Actor = { type: 'user'; user: User; session: UserSession; cookie: string } | { type: 'api_key'; key: ApiKey };
 

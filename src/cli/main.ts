@@ -33,7 +33,7 @@ async function loadCommandModules(): Promise<{ app: typeof import('../app.js'); 
     import('../store/repos.js'),
     import('../pipeline/replay.js'),
     import('../store/migrate.js'),
-    import('./keys.js'),
+    import('../services/rotate-keys.js'),
   ]);
   // Named from `loaded`, not from the await: knip cannot follow their use through CommandModules,
   // and this way it counts these modules' exports as used (as it always has).

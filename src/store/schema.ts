@@ -305,6 +305,19 @@ interface FacebookConnectionsTable {
   created_at: GeneratedTimestamp;
 }
 
+interface KeyRotationRunsTable {
+  id: Generated<string>;
+  key_id: string;
+  started_by: string | null;
+  started_at: GeneratedTimestamp;
+  heartbeat_at: GeneratedTimestamp;
+  finished_at: Timestamp | null;
+  done: Generated<number>;
+  total: Generated<number>;
+  result: Json<Record<string, number>> | null;
+  error: string | null;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -327,6 +340,7 @@ export interface Database {
   account_links: AccountLinksTable;
   api_keys: ApiKeysTable;
   audit_log: AuditLogTable;
+  key_rotation_runs: KeyRotationRunsTable;
   facebook_connections: FacebookConnectionsTable;
 }
 
@@ -347,3 +361,4 @@ export type AccountLink = Selectable<AccountLinksTable>;
 export type ApiKey = Selectable<ApiKeysTable>;
 export type AuditEntry = Selectable<AuditLogTable>;
 export type FacebookConnection = Selectable<FacebookConnectionsTable>;
+export type KeyRotationRun = Selectable<KeyRotationRunsTable>;

@@ -281,6 +281,32 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
     expect(failures).to.deep.equal([]);
   });
 
+  it("refuses every installation operation to a workspace's owner and admin key with 403", async () => {
+    const calls: Call[] = [];
+    for (const [path, item] of Object.entries(doc.paths))
+      for (const [method, op] of Object.entries(item)) {
+        if (!HTTP_METHODS.includes(method) || op['x-leadrelay-access']?.kind !== 'operator') continue;
+        calls.push({
+          label: `${method.toUpperCase()} ${path}`,
+          method: method.toUpperCase(),
+          url: path,
+          body: method === 'get' ? undefined : '{}',
+          permission: 'config.read',
+        });
+      }
+    expect(calls.length, 'the document has installation operations').to.be.greaterThan(0);
+    const failures: string[] = [];
+    for (const call of calls)
+      for (const [who, auth] of [
+        ["B's owner", { session: b.session }],
+        ["B's admin key", { key: b.adminKey }],
+      ] as const) {
+        const r = await send(call, auth);
+        if (r.status !== 403) failures.push(`${call.label} by ${who}: answered ${r.status}`);
+      }
+    expect(failures).to.deep.equal([]);
+  });
+
   it('a viewer key of A gets 403 on every operation needing a right a viewer lacks', async () => {
     const viewer = { role: 'viewer' as const, canReadAnswers: false };
     const needing = callsOnA().filter((c) => !allows(viewer, c.permission));

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Secret, TOTP } from 'otpauth';
-import { rotateKeys } from '../../src/cli/keys.js';
+import { rotateKeys } from '../../src/services/rotate-keys.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { createWorkspace } from '../../src/store/repos.js';
 import { ApiClient, seedApiKey, seedUser, startApiServer, TEST_PASSWORD } from '../helpers/api.js';

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { expect } from 'chai';
 import { createSession, upsertMembership } from '../../src/accounts/store.js';
-import { rotateKeys } from '../../src/cli/keys.js';
+import { rotateKeys } from '../../src/services/rotate-keys.js';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { sessionCookieName } from '../../src/api/session-cookie.js';
 import { createHttpApp } from '../../src/http/server.js';

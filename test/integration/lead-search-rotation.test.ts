@@ -5,7 +5,7 @@
 // the rotation leaves the page token under the new key, which this suite's app lacks.)
 import { expect } from 'chai';
 import { createApp, type App } from '../../src/app.js';
-import { rotateKeys } from '../../src/cli/keys.js';
+import { rotateKeys } from '../../src/services/rotate-keys.js';
 import { loadConfig } from '../../src/config/env.js';
 import { parseSearchQuery } from '../../src/lead/blind-index.js';
 import { fetchLeadForEvent } from '../../src/pipeline/fetch-lead.js';

@@ -136,7 +136,7 @@ describe('OpenAPI document', () => {
   it("states who may call each operation, with a workspace operation's permission one of the role table's", () => {
     for (const { key, path, op } of operations()) {
       const access = op['x-leadrelay-access'];
-      expect(access?.kind, key).to.be.oneOf(['public', 'user', 'authenticated', 'workspace']);
+      expect(access?.kind, key).to.be.oneOf(['public', 'user', 'authenticated', 'workspace', 'operator']);
       if (access!.kind !== 'workspace') continue;
       expect(path, `${key}: a workspace operation names its workspace`).to.match(/^\/workspaces\/\{workspaceId\}/);
       // Every permission is the owner's: one the owner lacks is not in the table.

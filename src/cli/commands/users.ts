@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { type CommandDeps, iso, operatorActor, print, printJson, UsageError } from '../command-kit.js';
+import { type CommandDeps, operatorActor, print, printJson, UsageError } from '../command-kit.js';
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
@@ -106,24 +106,8 @@ export function registerUserCommands(program: Command, { withApp }: CommandDeps)
     .option('--json', 'print JSON')
     .action((o: { json?: boolean }) =>
       withApp({ readOnly: true }, async (app) => {
-        const rows = await app.db
-          .selectFrom('users')
-          .select(['id', 'email', 'name', 'is_operator', 'totp_enabled_at', 'locked_until', 'created_at'])
-          .select((eb) =>
-            eb.selectFrom('memberships').select(eb.fn.countAll<string>().as('n')).whereRef('memberships.user_id', '=', 'users.id').as('workspaces'),
-          )
-          .orderBy('created_at')
-          .execute();
-        const list = rows.map((u) => ({
-          id: u.id,
-          email: u.email,
-          name: u.name,
-          is_operator: u.is_operator,
-          mfa_enabled: u.totp_enabled_at !== null,
-          locked_until: u.locked_until && new Date(u.locked_until) > new Date() ? iso(u.locked_until) : null,
-          workspaces: Number(u.workspaces ?? 0),
-          created_at: iso(u.created_at),
-        }));
+        const { listUserSummaries } = await import('../../accounts/store.js');
+        const list = await listUserSummaries(app.db);
         if (o.json) {
           printJson(list);
           return;

@@ -1,6 +1,6 @@
-// `leadrelay keys rotate`: re-encrypts every secret (page tokens, destination credentials, TOTP
-// secrets, Facebook user tokens) and every lead's answers under the first key, then re-makes the
-// search index (the keyed hashes of leads' emails and phones, src/lead/blind-index.ts) under the
+// Key rotation (`leadrelay keys rotate`, and the API's background run in key-rotation.ts):
+// re-encrypts every secret (page tokens, destination credentials, TOTP secrets, Facebook user
+// tokens) and every lead's answers under the first key, then re-makes the search index (the keyed hashes of leads' emails and phones, src/lead/blind-index.ts) under the
 // first key, so the old key can be removed without losing search.
 import type { App } from '../app.js';
 import { totpAad } from '../accounts/totp.js';
