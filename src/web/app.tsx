@@ -1,6 +1,6 @@
 // The web app: providers (query cache, toasts, React Aria's router link-up) and every page's
 // route. Each page has its own URL, so a person can bookmark it, reload it, or come back to it.
-import { MutationCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { MutationCache, QueryCache, QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { useState } from 'react';
 import { RouterProvider } from 'react-aria-components';
 import { BrowserRouter, Link, Navigate, Route, Routes, useHref, useNavigate } from 'react-router';
@@ -30,9 +30,15 @@ function createQueryClient(): QueryClient {
         refetchOnWindowFocus: true,
       },
     },
+    // Signed out meanwhile (the session expired, or ended elsewhere): ask again who this is, and
+    // the pages behind sign-in send the person to sign in.
+    queryCache: new QueryCache({
+      onError: (error, query) => {
+        if (problemOf(error).status === 401 && query.queryKey[0] !== 'session') void queryClient.invalidateQueries({ queryKey: ['session'] });
+      },
+    }),
     mutationCache: new MutationCache({
       onError: (error) => {
-        // Signed out meanwhile (expired, or ended elsewhere): ask again who this is.
         if (problemOf(error).status === 401) void queryClient.invalidateQueries({ queryKey: ['session'] });
       },
     }),

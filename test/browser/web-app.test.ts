@@ -158,6 +158,8 @@ describe('browser: the web app', function () {
       ['/forgot-password', 'Reset your password', '14-forgot-password'],
       ['/reset-password?token=lrreset_not_a_real_one', 'Choose a new password', '15-reset-password'],
       ['/no/such/page', 'Page not found', '16-not-found'],
+      ['/setup?token=lrsetup_used_up', 'LeadRelay is set up', '16b-setup-done'],
+      ['/invitation', 'Accept an invitation', '16c-invitation-without-token'],
     ]) {
       const anon = await newTab();
       await anon.page.goto(url(path!));
