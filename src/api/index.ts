@@ -29,7 +29,7 @@ import { createRateLimits } from './rate-limit.js';
 const API_PREFIX = '/api/v1';
 
 /** Every operation of the API, in the order the docs list them. */
-function allOperations(): Operation[] {
+export function allOperations(): Operation[] {
   return [
     ...authOperations,
     ...meOperations,

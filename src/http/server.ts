@@ -1,4 +1,4 @@
-// The HTTP role: Meta webhooks, health, metrics.
+// The HTTP role: Meta webhooks, health, metrics, the REST API and the web app.
 import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { App } from '../app.js';
@@ -10,6 +10,7 @@ import { createOAuthRouter } from './oauth-routes.js';
 import { createFacebookLoginRouter } from './facebook-login-routes.js';
 import { createApiRouter } from '../api/index.js';
 import { safeEqual } from '../accounts/tokens.js';
+import { createWebAppRouter } from './web-app.js';
 
 export interface HttpServer {
   server: http.Server;
@@ -78,6 +79,8 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
   web.use(createFacebookLoginRouter(app));
   web.use(createOAuthRouter(app, { stateSecret: app.keyRing.deriveKey('oauth-state') }));
   web.use(createApiRouter(app));
+  // Last: the web app's pages and assets (SPA fallback for every other GET).
+  web.use(createWebAppRouter(app.logger));
 
   web.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -7,7 +7,8 @@ import { writeAudit, type AuditActor } from '../../accounts/audit.js';
 import { createLink, findLiveLink, linkUrl, revokeLinks, useLink } from '../../accounts/links.js';
 import { canSendMail, sendMail } from '../../accounts/mailer.js';
 import { hashPassword, PASSWORD_MAX_LENGTH, passwordProblem } from '../../accounts/passwords.js';
-import { checkPassword, clearFailures, createFirstOwner, OwnerExistsError, recordFailure } from '../../accounts/sign-in.js';
+import { ALL_PERMISSIONS, permissionsOf } from '../../accounts/permissions.js';
+import { checkPassword, clearFailures, createFirstOwner, hasAnyUser, OwnerExistsError, recordFailure } from '../../accounts/sign-in.js';
 import { createSession, deleteSession, deleteUserSessions, findUser, findUserByEmail, listUserWorkspaces, SESSION_MAX_MS } from '../../accounts/store.js';
 import { countUnusedRecoveryCodes, spendRecoveryCode, spendTotpCode } from '../../accounts/totp.js';
 import type { App } from '../../app.js';
@@ -40,12 +41,28 @@ export const userView = (u: User) => ({
 });
 
 export const membershipSummarySchema = z
-  .object({ id: z.uuid(), name: z.string(), role: ROLE, can_read_answers: z.boolean(), require_mfa: z.boolean() })
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    role: ROLE,
+    can_read_answers: z.boolean(),
+    require_mfa: z.boolean(),
+    permissions: z
+      .array(z.enum(ALL_PERMISSIONS))
+      .meta({ description: "what the caller's role allows here (src/accounts/permissions.ts), for a client to offer only that" }),
+  })
   .meta({ id: 'MyWorkspace' });
 
 export async function myWorkspaces(app: App, userId: string) {
   const rows = await listUserWorkspaces(app.db, userId);
-  return rows.map((w) => ({ id: w.id, name: w.name, role: w.role, can_read_answers: w.can_read_answers, require_mfa: w.require_mfa }));
+  return rows.map((w) => ({
+    id: w.id,
+    name: w.name,
+    role: w.role,
+    can_read_answers: w.can_read_answers,
+    require_mfa: w.require_mfa,
+    permissions: permissionsOf({ role: w.role, canReadAnswers: w.can_read_answers }),
+  }));
 }
 
 const sessionSchema = z
@@ -91,6 +108,20 @@ function mailLink(app: App, to: string, subject: string, text: string): void {
 }
 
 export const authOperations = [
+  defineOperation({
+    operationId: 'getSetupStatus',
+    method: 'get',
+    path: '/auth/setup-status',
+    summary: 'Whether the first owner is set up yet (until then only owner set-up answers)',
+    description: 'For a sign-in page to offer owner set-up instead. Says nothing else about the server.',
+    tag: 'Auth',
+    access: { kind: 'public' },
+    beforeOwner: true,
+    response: { status: 200, description: 'the set-up state', schema: z.object({ owner_exists: z.boolean() }) },
+    async handler({ app }) {
+      return { owner_exists: await hasAnyUser(app.db) };
+    },
+  }),
   defineOperation({
     operationId: 'signIn',
     method: 'post',
