@@ -108,6 +108,38 @@ export interface paths {
     /** One page (never its token) */
     get: operations["getPage"];
   };
+  "/workspaces/{workspaceId}/facebook/login": {
+    /** Start Connect Facebook: the Facebook Login dialog URL to send the browser to */
+    post: operations["startFacebookLogin"];
+  };
+  "/workspaces/{workspaceId}/facebook/connections": {
+    /** The caller's own Facebook connections in the workspace, newest first (never their tokens) */
+    get: operations["listFacebookConnections"];
+  };
+  "/workspaces/{workspaceId}/facebook/connections/{connectionId}": {
+    /** Forget one of the caller's Facebook connections (connected pages keep their own tokens) */
+    delete: operations["deleteFacebookConnection"];
+  };
+  "/workspaces/{workspaceId}/facebook/connections/{connectionId}/pages": {
+    /** The Facebook Pages the connected person manages, with their tasks and whether LeadRelay can take leads from each */
+    get: operations["listFacebookConnectionPages"];
+    /** Connect Pages of the connected person: store each Page token, install the app on the Page, check it, and say what is missing */
+    post: operations["connectFacebookPages"];
+  };
+  "/workspaces/{workspaceId}/pages/{pageId}/forms": {
+    /** A connected Page's lead forms from Facebook, with their questions, status and lead counts */
+    get: operations["listPageForms"];
+  };
+  "/workspaces/{workspaceId}/forms/{formId}/test-leads": {
+    /** Create Meta's test lead on a form of a connected Page; Facebook then sends it like a real lead */
+    post: operations["createTestLead"];
+  };
+  "/workspaces/{workspaceId}/facebook/app-subscription": {
+    /** Whether the Meta app sends Page lead events to this server (the app-level webhook subscription) */
+    get: operations["getFacebookAppSubscription"];
+    /** Subscribe the Meta app to Page lead events at this server's webhook (an owner's step, once per installation) */
+    post: operations["subscribeFacebookApp"];
+  };
   "/destination-types": {
     /** The destination types this LeadRelay can send to, and the settings and credentials each takes */
     get: operations["listDestinationTypes"];
@@ -167,12 +199,20 @@ export interface paths {
     post: operations["checkMappingDrift"];
   };
   "/workspaces/{workspaceId}/leads": {
-    /** Leads, newest first, and where they went (never their answers) */
+    /** Leads, newest first, and where they went (never their answers); filtered, or found by email or phone */
     get: operations["listLeads"];
+  };
+  "/workspaces/{workspaceId}/leads/changes": {
+    /** The leads that changed (themselves or a delivery) since a cursor: poll it to keep the lead log live */
+    get: operations["listLeadChanges"];
   };
   "/workspaces/{workspaceId}/leads/{leadId}": {
     /** One lead's metadata and, per delivery, every attempt with its time, outcome and reason (never its answers) */
     get: operations["getLead"];
+  };
+  "/workspaces/{workspaceId}/leads/{leadId}/timeline": {
+    /** A lead's way, oldest first: received, fetched, routed or unrouted, each delivery attempt (the CRM's own words, the record link), parked, erased */
+    get: operations["getLeadTimeline"];
   };
   "/workspaces/{workspaceId}/leads/{leadId}/answers": {
     /** A lead's answers and consents (personal data; every read is in the audit log) */
@@ -186,9 +226,21 @@ export interface paths {
     /** Replay every unrouted lead (of one form): those a route now takes are delivered */
     post: operations["replayUnroutedLeads"];
   };
+  "/workspaces/{workspaceId}/destinations/{destinationId}/replay-dead": {
+    /** Send again every dead-lettered delivery of a destination (after its problem is fixed) */
+    post: operations["replayDeadDeliveries"];
+  };
   "/workspaces/{workspaceId}/leads/refetch-failed": {
     /** Fetch again the leads whose fetch from Meta gave up (of the workspace's pages, or one) */
     post: operations["refetchFailedLeads"];
+  };
+  "/workspaces/{workspaceId}/health": {
+    /** The workspace's pages and destinations at a glance: what works and what needs doing */
+    get: operations["getWorkspaceHealth"];
+  };
+  "/workspaces/{workspaceId}/stats/leads-per-day": {
+    /** Leads received per UTC day and form over the last days, by where each is now (delivered, failed, pending, parked, unrouted) */
+    get: operations["countLeadsPerDay"];
   };
   "/workspaces/{workspaceId}/api-keys": {
     /** The workspace's API keys, newest first (revoked ones too), masked */
@@ -203,6 +255,20 @@ export interface paths {
   "/workspaces/{workspaceId}/audit": {
     /** The workspace's audit log, newest first (kept 24 months) */
     get: operations["listAuditEntries"];
+  };
+  "/me/audit": {
+    /** The signed-in person's own account events, newest first (kept 24 months) */
+    get: operations["listMyAuditEntries"];
+  };
+  "/installation/users": {
+    /** Every user of the installation, with MFA and lockout state (never hashes or secrets) */
+    get: operations["listUsers"];
+  };
+  "/installation/key-rotation": {
+    /** The latest key rotation and its progress */
+    get: operations["getKeyRotation"];
+    /** Re-encrypt every secret and lead under the first key of LEADRELAY_ENCRYPTION_KEYS, in the background */
+    post: operations["startKeyRotation"];
   };
 }
 
@@ -1309,6 +1375,13 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
       /** a field is invalid; errors names it */
       422: {
         headers: { [name: string]: unknown };
@@ -1710,6 +1783,8 @@ export interface operations {
             mailed: boolean;
             /** the link to pass on (shown only now), when it was not mailed */
             link: string | null;
+            /** why the mail could not be sent, when SMTP is set up but refused it */
+            mail_problem: string | null;
           };
         };
       };
@@ -2124,6 +2199,734 @@ export interface operations {
       };
       /** rate limited; see Retry-After */
       429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Start Connect Facebook: the Facebook Login dialog URL to send the browser to */
+  startFacebookLogin: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** ask again for permissions declined before (auth_type=rerequest) */
+          rerequest?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** where to send the browser */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            dialog_url: string;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** The caller's own Facebook connections in the workspace, newest first (never their tokens) */
+  listFacebookConnections: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the connections */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: components["schemas"]["FacebookConnection"][];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Forget one of the caller's Facebook connections (connected pages keep their own tokens) */
+  deleteFacebookConnection: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** Facebook connection id (uuid) */
+        connectionId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** forgotten */
+      204: {
+        headers: { [name: string]: unknown };
+        content?: never;
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** The Facebook Pages the connected person manages, with their tasks and whether LeadRelay can take leads from each */
+  listFacebookConnectionPages: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** Facebook connection id (uuid) */
+        connectionId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the Pages */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            connection: components["schemas"]["FacebookConnection"];
+            pages: ({
+              page_id: string;
+              name: string | null;
+              category: string | null;
+              /** the person's tasks on the Page: MANAGE, CREATE_CONTENT, MODERATE, ADVERTISE, ANALYZE, … */
+              tasks: string[];
+              /** the tasks allow installing LeadRelay (MANAGE, CREATE_CONTENT or MODERATE) and reading leads (ADVERTISE) */
+              can_manage_leads: boolean;
+              /** the Page is connected to this workspace already */
+              already_connected: boolean;
+              problems: components["schemas"]["FacebookPageProblem"][];
+            })[];
+            /** the person manages more Pages than were listed */
+            is_truncated: boolean;
+            declined_permissions: components["schemas"]["FacebookDeclinedPermission"][];
+            reask_url: string | null;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** Meta or the CRM refused or failed */
+      502: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Connect Pages of the connected person: store each Page token, install the app on the Page, check it, and say what is missing */
+  connectFacebookPages: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** Facebook connection id (uuid) */
+        connectionId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** Facebook page ids from the list */
+          page_ids: string[];
+        };
+      };
+    };
+    responses: {
+      /** one result per Page */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            pages: ({
+              page_id: string;
+              name: string | null;
+              status: "connected" | "problem";
+              problems: components["schemas"]["FacebookPageProblem"][];
+              warnings: string[];
+            })[];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** Meta or the CRM refused or failed */
+      502: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** A connected Page's lead forms from Facebook, with their questions, status and lead counts */
+  listPageForms: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** the Facebook page id */
+        pageId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the forms */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: components["schemas"]["LeadForm"][];
+            is_truncated: boolean;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** Meta or the CRM refused or failed */
+      502: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Create Meta's test lead on a form of a connected Page; Facebook then sends it like a real lead */
+  createTestLead: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** the lead form id */
+        formId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** the connected Page the form belongs to */
+          page_id: string;
+          /** answers by question key (field_data) */
+          answers?: ({
+            name: string;
+            values: string[];
+          })[];
+          /** delete the form's existing test lead first (default true) */
+          replace_existing?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** the test lead was created */
+      201: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            /** its leadgen id */
+            test_lead_id: string;
+            form_id: string;
+            page_id: string;
+            replaced_test_lead_ids: string[];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** Meta or the CRM refused or failed */
+      502: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Whether the Meta app sends Page lead events to this server (the app-level webhook subscription) */
+  getFacebookAppSubscription: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the subscription */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": components["schemas"]["FacebookAppSubscription"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Subscribe the Meta app to Page lead events at this server's webhook (an owner's step, once per installation) */
+  subscribeFacebookApp: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the subscription as Facebook has it now */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": components["schemas"]["FacebookAppSubscription"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** Meta or the CRM refused or failed */
+      502: {
         headers: { [name: string]: unknown };
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -3339,7 +4142,7 @@ export interface operations {
       };
     };
   };
-  /** Leads, newest first, and where they went (never their answers) */
+  /** Leads, newest first, and where they went (never their answers); filtered, or found by email or phone */
   listLeads: {
     parameters: {
       query?: {
@@ -3347,10 +4150,18 @@ export interface operations {
         limit?: number;
         /** the previous page's next_cursor */
         cursor?: string;
-        status?: "routed" | "unrouted";
+        /** routed / unrouted (the lead), or delivered / failed / pending / parked (its delivery_status; with destination_id, that destination's delivery) */
+        status?: "routed" | "unrouted" | "delivered" | "failed" | "pending" | "parked";
+        page_id?: string;
         form_id?: string;
+        /** leads sent (or being sent) to this destination */
+        destination_id?: string;
         /** received at or after (ISO 8601) */
         since?: string;
+        /** received before (ISO 8601) */
+        until?: string;
+        /** an email address or a phone number with its country code */
+        q?: string;
       };
       header?: never;
       path: {
@@ -3369,6 +4180,83 @@ export interface operations {
             items: components["schemas"]["LeadSummary"][];
             /** pass as ?cursor= for the next page; null on the last */
             next_cursor: string | null;
+            /** pass as ?since= to GET …/leads/changes to hear of what changes from now on */
+            changes_cursor: string;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** The leads that changed (themselves or a delivery) since a cursor: poll it to keep the lead log live */
+  listLeadChanges: {
+    parameters: {
+      query?: {
+        /** a cursor from this operation or changes_cursor of GET …/leads */
+        since?: string;
+        /** leads per answer (1-200) */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the changed leads and where to ask from next */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: components["schemas"]["LeadSummary"][];
+            /** pass as ?since= next time */
+            cursor: string;
+            /** more changes wait: ask again at once */
+            has_more: boolean;
           };
         };
       };
@@ -3436,6 +4324,72 @@ export interface operations {
         headers: { [name: string]: unknown };
         content: {
           "application/json": components["schemas"]["LeadDetail"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** A lead's way, oldest first: received, fetched, routed or unrouted, each delivery attempt (the CRM's own words, the record link), parked, erased */
+  getLeadTimeline: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** lead id (uuid) */
+        leadId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the timeline */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": components["schemas"]["LeadTimeline"];
         };
       };
       /** not signed in, or an unknown API key */
@@ -3711,6 +4665,74 @@ export interface operations {
       };
     };
   };
+  /** Send again every dead-lettered delivery of a destination (after its problem is fixed) */
+  replayDeadDeliveries: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** destination id (uuid) */
+        destinationId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** how many deliveries were queued */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            queued: number;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   /** Fetch again the leads whose fetch from Meta gave up (of the workspace's pages, or one) */
   refetchFailedLeads: {
     parameters: {
@@ -3736,6 +4758,186 @@ export interface operations {
         content: {
           "application/json": {
             queued: number;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** The workspace's pages and destinations at a glance: what works and what needs doing */
+  getWorkspaceHealth: {
+    parameters: {
+      query?: {
+        /** true: ask Meta about every page first */
+        check?: "true" | "false";
+      };
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the health of each page and destination */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            pages: ({
+              page_id: string;
+              name: string | null;
+              /** needs_reauth: a lead fetch found the token dead, or Meta refused it at the last check since it was replaced */
+              status: "valid" | "needs_reauth";
+              status_reason: string | null;
+              /** whether the app is installed on the page with leadgen, at the last check (null: never checked, or Meta would not say) */
+              app_installed: boolean | null;
+              checked_at: string | null;
+              check_outcome: "ok" | "refused" | "unavailable" | null;
+              /** what the last check found wrong or missing, in Meta's words where it gave them */
+              check_problem: string | null;
+              /** when Meta last sent a lead of the page (the webhook) */
+              last_lead_at: string | null;
+            })[];
+            destinations: ({
+              id: string;
+              name: string;
+              type: string;
+              /** failing: deliveries went dead in the last 24 hours (replay them with POST …/replay-dead once fixed) */
+              status: "ok" | "needs_reauth" | "rate_limited" | "failing" | "disabled";
+              status_reason: string | null;
+              rate_limited_until: string | null;
+              last_delivered_at: string | null;
+              dead_last_24h: number;
+            })[];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Leads received per UTC day and form over the last days, by where each is now (delivered, failed, pending, parked, unrouted) */
+  countLeadsPerDay: {
+    parameters: {
+      query?: {
+        /** how many UTC days, today included (1-366) */
+        days?: number;
+      };
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the counts */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            /** first UTC day, YYYY-MM-DD */
+            from: string;
+            /** last UTC day (today), YYYY-MM-DD */
+            to: string;
+            days: number;
+            items: ({
+              date: string;
+              form_id: string | null;
+              form_name: string | null;
+              total: number;
+              delivered: number;
+              /** a delivery is dead */
+              failed: number;
+              pending: number;
+              /** waiting for a destination to be re-authorised */
+              parked: number;
+              unrouted: number;
+            })[];
           };
         };
       };
@@ -4078,6 +5280,240 @@ export interface operations {
       };
     };
   };
+  /** The signed-in person's own account events, newest first (kept 24 months) */
+  listMyAuditEntries: {
+    parameters: {
+      query?: {
+        /** items per page (1-200) */
+        limit?: number;
+        /** the previous page's next_cursor */
+        cursor?: string;
+        /** an action name, or a prefix ending in * (e.g. "createApi*") */
+        action?: string;
+        /** entries by this user or API key */
+        actor_id?: string;
+        /** entries about this target */
+        target_id?: string;
+        /** entries at or after this time (ISO 8601) */
+        since?: string;
+        /** entries before this time (ISO 8601) */
+        until?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** a page of entries */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: components["schemas"]["AuditEntry"][];
+            /** pass as ?cursor= for the next page; null on the last */
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Every user of the installation, with MFA and lockout state (never hashes or secrets) */
+  listUsers: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the users, oldest first */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: ({
+              id: string;
+              email: string;
+              name: string | null;
+              is_operator: boolean;
+              mfa_enabled: boolean;
+              locked_until: string | null;
+              workspaces: number;
+              created_at: string;
+            })[];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** The latest key rotation and its progress */
+  getKeyRotation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the latest run, or null when none was started through the API */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            rotation: components["schemas"]["KeyRotation"] | null;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Re-encrypt every secret and lead under the first key of LEADRELAY_ENCRYPTION_KEYS, in the background */
+  startKeyRotation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** started */
+      202: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": components["schemas"]["KeyRotation"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
 }
 
 export interface components {
@@ -4158,6 +5594,65 @@ export interface components {
       created_at: string;
       updated_at: string;
     };
+    FacebookConnection: {
+      id: string;
+      /** the Facebook account's name */
+      name: string | null;
+      facebook_user_id: string;
+      granted_permissions: string[];
+      /** asked for but not granted (declined or expired), as Facebook last said */
+      declined_permissions: string[];
+      /** when the Facebook login stops working (about 60 days); connect again before */
+      expires_at: string | null;
+      created_at: string;
+    };
+    FacebookPageProblem: {
+      code: "permission_declined" | "page_not_managed" | "task_missing" | "token_refused" | "page_in_other_workspace" | "meta_unavailable" | "subscription_failed" | "subscription_not_verified" | "no_lead_access" | "app_not_subscribed";
+      /** what is wrong, in plain words */
+      message: string;
+      /** what to change, and where */
+      fix: string;
+      /** a link that does the fix (the Facebook dialog asking again for declined permissions) */
+      fix_url?: string;
+      /** the permission concerned (permission_declined) */
+      permission?: string;
+    };
+    FacebookDeclinedPermission: {
+      permission: string;
+      /** what LeadRelay cannot do without it */
+      explanation: string;
+    };
+    LeadForm: {
+      id: string;
+      name: string | null;
+      /** ACTIVE, ARCHIVED, DELETED or DRAFT */
+      status: string | null;
+      locale: string | null;
+      created_time: string | null;
+      leads_count: number | null;
+      questions: ({
+        /** the answer key in leads (field_data name) */
+        key: string;
+        label: string;
+        /** FULL_NAME, EMAIL, PHONE, CUSTOM, ... (open list) */
+        type: string;
+        options: ({
+          key: string;
+          value: string;
+        })[];
+      })[];
+    };
+    FacebookAppSubscription: {
+      /** subscribed: Facebook sends Page lead events to this server */
+      status: "subscribed" | "not_subscribed" | "other_callback" | "inactive" | "missing_leadgen" | "unknown";
+      /** where the app sends Page events now */
+      callback_url: string | null;
+      /** this server's webhook: PUBLIC_URL/webhooks/meta */
+      expected_callback_url: string;
+      fields: string[];
+      /** why the status is unknown */
+      reason?: string;
+    };
     DestinationType: {
       id: string;
       label: string;
@@ -4220,10 +5715,17 @@ export interface components {
       received_at: string;
       page_id: string;
       form_id: string | null;
+      form_name: string | null;
       platform: string | null;
       is_organic: boolean | null;
+      is_test: boolean;
+      /** routed or unrouted */
       status: string;
       status_reason: string | null;
+      /** where the lead is as a whole: unrouted (no route took it), failed (a delivery is dead), parked (a delivery waits for re-authorisation), pending (being sent), delivered (every delivery) */
+      delivery_status: "unrouted" | "failed" | "parked" | "pending" | "delivered";
+      /** when the lead itself last changed (its deliveries change on their own) */
+      updated_at: string;
       deliveries: ({
         id: string;
         destination_id: string;
@@ -4259,6 +5761,53 @@ export interface components {
         [key: string]: unknown;
       })[];
       [key: string]: unknown;
+    };
+    LeadTimeline: {
+      lead_id: string;
+      status: string;
+      status_reason: string | null;
+      events: components["schemas"]["LeadTimelineEvent"][];
+      deliveries: ({
+        id: string;
+        destination: {
+          id: string;
+          name: string | null;
+          type: string | null;
+        };
+        status: string;
+        attempts: number;
+        external_id: string | null;
+        record_url: string | null;
+        action: string | null;
+        error: string | null;
+        message: string | null;
+        next_attempt_at: string | null;
+        delivered_at: string | null;
+      })[];
+    };
+    LeadTimelineEvent: {
+      type: "received" | "fetched" | "unrouted" | "routed" | "attempt" | "parked" | "erased";
+      at: string;
+      /** unrouted, parked and attempt: the stable reason */
+      reason?: string | null;
+      delivery_id?: string;
+      route_id?: string | null;
+      destination?: {
+        id: string;
+        name: string | null;
+        type: string | null;
+      };
+      started_at?: string;
+      attempt?: number;
+      /** delivered, retry, rate_limited, auth or dead */
+      outcome?: string;
+      http_status?: number | null;
+      error_kind?: string | null;
+      /** the CRM's own words, without the lead's data */
+      message?: string | null;
+      /** a delivered attempt: the link to the record in the CRM */
+      record_url?: string | null;
+      external_id?: string | null;
     };
     NewApiKey: {
       id: string;
@@ -4315,6 +5864,23 @@ export interface components {
       details: {
         [key: string]: unknown;
       } | null;
+    };
+    KeyRotation: {
+      id: string;
+      /** the key everything is re-encrypted under (the first of LEADRELAY_ENCRYPTION_KEYS) */
+      key_id: string;
+      /** abandoned: its process stopped; start it again to finish */
+      state: "running" | "finished" | "failed" | "abandoned";
+      started_by: string | null;
+      started_at: string;
+      finished_at: string | null;
+      leads_done: number;
+      leads_total: number;
+      /** how many of each kind of secret were re-encrypted */
+      result: {
+        [key: string]: number;
+      } | null;
+      error: string | null;
     };
   };
 }
