@@ -10,7 +10,7 @@ type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
 export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed';
 type LeadStatus = 'routed' | 'unrouted';
 export type DeliveryStatus = 'pending' | 'delivered' | 'dead' | 'parked';
-export type EventSource = 'webhook' | 'reconciliation';
+type LeadgenEventSource = 'webhook' | 'reconciliation';
 
 interface WorkspacesTable {
   id: Generated<string>;
@@ -78,7 +78,7 @@ interface LeadgenEventsTable {
   received_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
   /** How the event came: Meta's webhook, or reconciliation found the lead in Meta's list of the form's leads. */
-  source: Generated<EventSource>;
+  source: Generated<LeadgenEventSource>;
   /** When reconciliation last saw Meta list this lead (null: never listed yet). */
   listed_at: Timestamp | null;
 }
