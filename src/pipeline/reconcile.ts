@@ -33,8 +33,8 @@ const PAGE_SIZE = 100;
 const FORM_STATUSES_WITHOUT_LEADS = new Set(['DRAFT', 'DELETED']);
 /** When Meta's throttle answer gives no wait. */
 const DEFAULT_THROTTLE_WAIT_MS = 5 * 60_000;
-/** Graph codes of throttling that counts against the whole app, not one page (reference §9). */
-const APP_WIDE_THROTTLE_CODES = new Set([4]);
+/** Throttling that counts against the whole app, not one page (Graph code 4, reference §9), by its stable reason. */
+const APP_WIDE_THROTTLE_REASONS = new Set(['graph_code_4']);
 
 export interface ReconcileOptions {
   workspaceId?: string;
@@ -180,8 +180,9 @@ async function reconcileForm(app: App, input: FormRunInput): Promise<{ result: F
   const afterSec = Math.max(floorSec, Math.floor(startFrom.getTime() / 1000));
   // Leads younger than the settle time are left to their webhook (it can come minutes late).
   const beforeSec = Math.floor((now.getTime() - config.reconciliation.settleMs) / 1000);
-  // The window joins the covered span when it starts at or before the checkpoint.
-  const isContiguous = lastTime === null || afterSec <= Math.floor(lastTime.getTime() / 1000);
+  // The window joins the covered span when it was asked to start at or before the checkpoint
+  // (a start moved up to Meta's retention still joins it: nothing older can be listed).
+  const isContiguous = lastTime === null || startFrom.getTime() <= lastTime.getTime();
   const after = new Date(afterSec * 1000);
   const before = new Date(beforeSec * 1000);
   const base = { ...target, after, before, metaCount: 0, alreadyRecorded: 0, recovered: 0, retryAfter: null };
@@ -295,12 +296,15 @@ export async function reconcileLeads(app: App, opts: ReconcileOptions = {}): Pro
     }
     if (page.status !== 'active') {
       // A dead token would only earn another error from Meta; the page's leads are parked anyway.
-      await skipAll(`page_${page.status}`);
+      // The forms' checkpoints say why they are not compared (GET …/reconciliation shows it).
+      const reason = `page_${page.status}`;
+      for (const t of targets) await store.failCheckpoint(app.db, { ...t, runAt: now, reason, retryAfter: null });
+      await skipAll(reason);
       continue;
     }
     if (plan.discoveryError && isThrottle(plan.discoveryError)) {
       await skipAll(plan.discoveryError.reason, { outcome: 'throttled' });
-      if (APP_WIDE_THROTTLE_CODES.has(plan.discoveryError.code ?? -1)) appWideStop = plan.discoveryError.reason;
+      if (APP_WIDE_THROTTLE_REASONS.has(plan.discoveryError.reason)) appWideStop = plan.discoveryError.reason;
       continue;
     }
     const token = decryptPageToken(app, page);
@@ -308,17 +312,21 @@ export async function reconcileLeads(app: App, opts: ReconcileOptions = {}): Pro
     for (const target of targets) {
       if (opts.shouldStop?.()) break;
       if (pageStop) {
+        // A form skipped for its page's lost access keeps that as its error; one skipped for a
+        // throttle was not asked, so its own state stays.
+        if (pageStop.outcome === 'skipped') await store.failCheckpoint(app.db, { ...target, runAt: now, reason: pageStop.reason, retryAfter: null });
         results.push(stoppedResult(target, pageStop.reason, await checkpointOf(target), { outcome: pageStop.outcome }));
         continue;
       }
       const { result, error } = await reconcileForm(app, { target, token, since: opts.since, isScheduled: opts.isScheduled ?? false, now });
       results.push(result);
-      if (!error) continue;
-      if (isThrottle(error)) {
-        // Meta: calling while limited extends the block. The leadgen limit is the page's.
-        pageStop = { reason: error.reason, outcome: 'throttled' };
-        if (APP_WIDE_THROTTLE_CODES.has(error.code ?? -1)) appWideStop = error.reason;
-      } else if (isPageAccessLost(error)) {
+      if (result.outcome === 'throttled') {
+        // Throttled now, or still waiting out an earlier throttle. Meta: calling while limited
+        // extends the block; the leadgen limit is the page's, code 4's the whole app's.
+        const reason = result.reason ?? 'throttled';
+        pageStop = { reason, outcome: 'throttled' };
+        if (APP_WIDE_THROTTLE_REASONS.has(reason)) appWideStop = reason;
+      } else if (error && isPageAccessLost(error)) {
         // As the fetch step does: the page needs a new token; its other forms would fail the same way.
         await repo.setPageStatus(app.db, page.page_id, 'needs_reauth', error.reason);
         pageStop = { reason: 'page_needs_reauth', outcome: 'skipped' };

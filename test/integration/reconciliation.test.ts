@@ -243,6 +243,25 @@ for (const backend of QUEUE_BACKENDS)
       ]);
       expect(leadsCalls(a2)).to.have.length(0);
       graph.setThrottled(a.formId, null);
+      // The scheduled run waits out Meta's estimate for the whole page: neither form is asked.
+      const scheduled = await reconcileLeads(t.app, { workspaceId, isScheduled: true, now: () => new Date(now.getTime() + 60_000) });
+      expect([a.formId, a2].map((f) => scheduled.find((r) => r.formId === f)?.outcome)).to.deep.equal(['throttled', 'throttled']);
+      expect(leadsCalls(a.formId).length + leadsCalls(a2).length, 'calls so far: the two throttled ones of a').to.equal(2);
+    });
+
+    it("a checkpoint older than Meta's ~90 days restarts at 90 days and still advances", async () => {
+      const p = await createPage();
+      const now = new Date();
+      await t.app.db
+        .insertInto('reconcile_checkpoints')
+        .values({ workspace_id: workspaceId, form_id: p.formId, page_id: p.pageId, last_time_created: new Date(now.getTime() - 100 * 24 * HOUR_MS) })
+        .execute();
+      const lead = addMetaLead(p, new Date(now.getTime() - 80 * 24 * HOUR_MS));
+      const [r] = await reconcileLeads(t.app, { workspaceId, formId: p.formId, now: () => now });
+      expect(r).to.include({ outcome: 'done', recovered: 1 });
+      expect(JSON.parse(leadsCalls(p.formId)[0].query.filtering)[0].value).to.equal(Math.ceil((now.getTime() - 90 * 24 * HOUR_MS) / 1000));
+      expect(unixSeconds(r.checkpoint!)).to.equal(unixSeconds(new Date(now.getTime() - SETTLE_MS)) - 1);
+      expect((await eventsOf(p.pageId)).map((e) => e.leadgen_id)).to.deep.equal([lead]);
     });
 
     it('compares the forms Meta lists for a page-level route, though no webhook named them (not drafts, not forms without leads)', async () => {
@@ -295,6 +314,7 @@ for (const backend of QUEUE_BACKENDS)
         ['skipped', 'page_needs_reauth'],
       ]);
       expect((await repo.findPageByPageId(t.app.db, p.pageId))!.status).to.equal('needs_reauth');
+      expect((await findCheckpoint(t.app.db, workspaceId, other))!.last_error, 'the skipped form says why').to.equal('page_needs_reauth');
       const again = (await reconcileLeads(t.app, { workspaceId, now: () => now })).filter((r) => r.pageId === p.pageId);
       expect(again.map((r) => [r.outcome, r.reason])).to.deep.equal([
         ['skipped', 'page_needs_reauth'],
