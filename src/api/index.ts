@@ -21,6 +21,7 @@ import { healthOperations } from './operations/health.js';
 import { leadOperations } from './operations/leads.js';
 import { mappingOperations } from './operations/mappings.js';
 import { pageOperations } from './operations/pages.js';
+import { reconciliationOperations } from './operations/reconciliation.js';
 import { routeOperations } from './operations/routes.js';
 import { statsOperations } from './operations/stats.js';
 import { workspaceOperations } from './operations/workspaces.js';
@@ -42,6 +43,7 @@ export function allOperations(): Operation[] {
     ...routeOperations,
     ...mappingOperations,
     ...leadOperations,
+    ...reconciliationOperations,
     ...healthOperations,
     ...statsOperations,
     ...apiKeyOperations,

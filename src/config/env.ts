@@ -35,6 +35,11 @@ const defaultsSchema = z.object({
     outboxMinAgeMs: z.number().int().nonnegative(),
     formDriftIntervalMs: z.number().int().nonnegative(),
   }),
+  reconciliation: z.object({
+    intervalMs: z.number().int().nonnegative(),
+    lookbackHours: z.number().int().positive(),
+    settleMs: z.number().int().nonnegative(),
+  }),
   retention: z.object({ leadRetentionDays: z.number().int().positive() }),
   shutdown: z.object({ timeoutMs: z.number().int().positive() }),
 });
@@ -159,6 +164,12 @@ const envSchema = z.object({
   OUTBOX_SWEEP_INTERVAL_MS: positiveInt(d.maintenance.outboxSweepIntervalMs),
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
   FORM_DRIFT_INTERVAL_MS: int(d.maintenance.formDriftIntervalMs),
+  /** How often every routed form's leads are compared with Meta's list (0 = off). */
+  RECONCILE_INTERVAL_MS: int(d.reconciliation.intervalMs),
+  /** How far back a form's first comparison looks; Meta keeps leads about 90 days, so at most 2160. */
+  RECONCILE_LOOKBACK_HOURS: positiveInt(d.reconciliation.lookbackHours, 2160),
+  /** Leads younger than this are left to their webhook (Meta's can come minutes late); the next run compares them. */
+  RECONCILE_SETTLE_MS: int(d.reconciliation.settleMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
   /** Requests a minute each API key, user or (before sign-in) IP address may make. */
   API_RATE_LIMIT_PER_MINUTE: positiveInt(600),
@@ -291,6 +302,7 @@ export interface AppConfig {
   fetch: { maxAttempts: number; backoffBaseMs: number };
   workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
+  reconciliation: { intervalMs: number; lookbackHours: number; settleMs: number };
   retention: { leadRetentionDays: number };
   api: {
     rateLimitPerMinute: number;
@@ -345,6 +357,7 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     fetch: { maxAttempts: e.FETCH_MAX_ATTEMPTS, backoffBaseMs: e.FETCH_BACKOFF_BASE_MS },
     workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
+    reconciliation: { intervalMs: e.RECONCILE_INTERVAL_MS, lookbackHours: e.RECONCILE_LOOKBACK_HOURS, settleMs: e.RECONCILE_SETTLE_MS },
     retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
     api: {
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,

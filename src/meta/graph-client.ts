@@ -70,8 +70,12 @@ export interface GraphClientOptions {
 interface ListFormLeadsOptions {
   /** Only leads created strictly after this Unix time (seconds). */
   sinceUnixSeconds?: number;
+  /** Only leads created strictly before this Unix time (seconds). */
+  untilUnixSeconds?: number;
   /** Page size (`limit`); default 100. */
   pageSize?: number;
+  /** The lead fields to ask for; default every field (GRAPH_LEAD_FIELDS). Fields left out come back empty. */
+  fields?: readonly string[];
 }
 
 interface TestLeadInput {
@@ -344,11 +348,14 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
     listFormLeads(formId, token, listOpts = {}) {
       assertGraphId('form_id', formId);
       const pageSize = Math.max(1, Math.floor(listOpts.pageSize ?? DEFAULT_PAGE_SIZE));
-      const params: Params = { fields: GRAPH_LEAD_FIELDS.join(','), limit: String(pageSize) };
-      if (listOpts.sinceUnixSeconds !== undefined) {
-        // Values must be Unix seconds: Graph silently ignores ISO dates here.
-        params.filtering = JSON.stringify([{ field: 'time_created', operator: 'GREATER_THAN', value: Math.floor(listOpts.sinceUnixSeconds) }]);
-      }
+      const params: Params = { fields: (listOpts.fields ?? GRAPH_LEAD_FIELDS).join(','), limit: String(pageSize) };
+      // Values must be Unix seconds: Graph silently ignores ISO dates here.
+      const filtering: { field: 'time_created'; operator: 'GREATER_THAN' | 'LESS_THAN'; value: number }[] = [];
+      if (listOpts.sinceUnixSeconds !== undefined)
+        filtering.push({ field: 'time_created', operator: 'GREATER_THAN', value: Math.floor(listOpts.sinceUnixSeconds) });
+      if (listOpts.untilUnixSeconds !== undefined)
+        filtering.push({ field: 'time_created', operator: 'LESS_THAN', value: Math.ceil(listOpts.untilUnixSeconds) });
+      if (filtering.length > 0) params.filtering = JSON.stringify(filtering);
       return paginate(`${formId}/leads`, token, params, (body) => parseOrThrow(graphLeadPageSchema, body, 'form leads'));
     },
 

@@ -10,6 +10,7 @@ type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
 export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed';
 type LeadStatus = 'routed' | 'unrouted';
 export type DeliveryStatus = 'pending' | 'delivered' | 'dead' | 'parked';
+type LeadgenEventSource = 'webhook' | 'reconciliation';
 
 interface WorkspacesTable {
   id: Generated<string>;
@@ -76,6 +77,10 @@ interface LeadgenEventsTable {
   last_error: Json<Record<string, unknown>> | null;
   received_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
+  /** How the event came: Meta's webhook, or reconciliation found the lead in Meta's list of the form's leads. */
+  source: Generated<LeadgenEventSource>;
+  /** When reconciliation last saw Meta list this lead (null: never listed yet). */
+  listed_at: Timestamp | null;
 }
 
 interface LeadsTable {
@@ -318,6 +323,33 @@ interface KeyRotationRunsTable {
   error: string | null;
 }
 
+/** Per form: how far reconciliation has compared Meta's leads with the recorded ones. */
+interface ReconcileCheckpointsTable {
+  workspace_id: string;
+  form_id: string;
+  page_id: string;
+  /** Every lead Meta lists as created up to and including this second is recorded; null: no complete run yet. */
+  last_time_created: Timestamp | null;
+  /** Where the unbroken run of compared time starts (the first run's look-back, or an earlier --since). */
+  covered_from: Timestamp | null;
+  last_run_at: Timestamp | null;
+  /** The stable reason the last run stopped (graph_code_80005, page_needs_reauth); null when it completed. */
+  last_error: string | null;
+  /** Throttled: the scheduled runs leave the form alone until then (Meta: calling while limited extends the block). */
+  retry_after: Timestamp | null;
+}
+
+/** Per form and UTC day: how many leads Meta listed as created that day. */
+interface ReconcileDaysTable {
+  workspace_id: string;
+  form_id: string;
+  /** `YYYY-MM-DD` (UTC). */
+  day: ColumnType<string, string, string>;
+  page_id: string;
+  meta_count: number;
+  updated_at: GeneratedTimestamp;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -342,6 +374,8 @@ export interface Database {
   audit_log: AuditLogTable;
   key_rotation_runs: KeyRotationRunsTable;
   facebook_connections: FacebookConnectionsTable;
+  reconcile_checkpoints: ReconcileCheckpointsTable;
+  reconcile_days: ReconcileDaysTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
@@ -362,3 +396,4 @@ export type ApiKey = Selectable<ApiKeysTable>;
 export type AuditEntry = Selectable<AuditLogTable>;
 export type FacebookConnection = Selectable<FacebookConnectionsTable>;
 export type KeyRotationRun = Selectable<KeyRotationRunsTable>;
+export type ReconcileCheckpoint = Selectable<ReconcileCheckpointsTable>;

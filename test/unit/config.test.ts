@@ -107,6 +107,17 @@ describe('loadConfig', () => {
       formDriftIntervalMs: d.maintenance.formDriftIntervalMs,
     });
     expect(c.retention).to.deep.equal({ leadRetentionDays: d.retention.leadRetentionDays });
+    expect(c.reconciliation).to.deep.equal({
+      intervalMs: d.reconciliation.intervalMs,
+      lookbackHours: d.reconciliation.lookbackHours,
+      settleMs: d.reconciliation.settleMs,
+    });
+  });
+
+  it('refuses a reconciliation look-back beyond the ~90 days Meta keeps leads', () => {
+    const err = expectConfigError({ RECONCILE_LOOKBACK_HOURS: '2161' });
+    expect(err.problems.map((p) => p.split(':')[0])).to.deep.equal(['RECONCILE_LOOKBACK_HOURS']);
+    expect(loadConfig({ RECONCILE_LOOKBACK_HOURS: '2160' }).reconciliation.lookbackHours).to.equal(2160);
   });
 
   it('lets the environment override a default, as a number', () => {
