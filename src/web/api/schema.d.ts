@@ -234,6 +234,12 @@ export interface paths {
     /** Fetch again the leads whose fetch from Meta gave up (of the workspace's pages, or one) */
     post: operations["refetchFailedLeads"];
   };
+  "/workspaces/{workspaceId}/reconciliation": {
+    /** Per reconciled form and UTC day: Meta says N leads, LeadRelay recorded N, delivered N; and each form’s checkpoint */
+    get: operations["getReconciliation"];
+    /** Compare now the workspace's routed forms (or one) with Meta's list of their leads, and record the leads whose webhook never came */
+    post: operations["runReconciliation"];
+  };
   "/workspaces/{workspaceId}/health": {
     /** The workspace's pages and destinations at a glance: what works and what needs doing */
     get: operations["getWorkspaceHealth"];
@@ -4805,6 +4811,157 @@ export interface operations {
       };
     };
   };
+  /** Per reconciled form and UTC day: Meta says N leads, LeadRelay recorded N, delivered N; and each form’s checkpoint */
+  getReconciliation: {
+    parameters: {
+      query?: {
+        /** only this lead form */
+        form_id?: string;
+        /** how many UTC days, today included (1-90) */
+        days?: number;
+      };
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the forms reconciliation compared, newest day first */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            forms: components["schemas"]["FormReconciliation"][];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Compare now the workspace's routed forms (or one) with Meta's list of their leads, and record the leads whose webhook never came */
+  runReconciliation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** only this lead form (of a page registered to the workspace) */
+          form_id?: string;
+          /** compare leads created after this time: Unix seconds or ISO 8601, e.g. 2026-03-01T00:00:00Z */
+          since?: string;
+        };
+      };
+    };
+    responses: {
+      /** what each form compared and recovered */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            forms: components["schemas"]["FormReconciliationRun"][];
+            totals: {
+              meta_count: number;
+              already_recorded: number;
+              recovered: number;
+            };
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   /** The workspace's pages and destinations at a glance: what works and what needs doing */
   getWorkspaceHealth: {
     parameters: {
@@ -5808,6 +5965,56 @@ export interface components {
       /** a delivered attempt: the link to the record in the CRM */
       record_url?: string | null;
       external_id?: string | null;
+    };
+    FormReconciliationRun: {
+      page_id: string;
+      form_id: string;
+      /** done: every lead of the window compared; throttled: Meta limited the calls (the rest waits for retry_after, the checkpoint stays); failed: Meta answered with an error (reason); skipped: not asked (e.g. page_needs_reauth, or an earlier form of the page was throttled) */
+      outcome: "done" | "throttled" | "failed" | "skipped";
+      /** the stable reason the form stopped or was skipped, e.g. graph_code_80005 */
+      reason: string | null;
+      /** leads created after this time were compared … (null: Meta was not asked) */
+      after: string | null;
+      /** … up to this time (younger leads are left to their webhook until the next run) */
+      before: string | null;
+      /** leads Meta listed in the window */
+      meta_count: number;
+      /** of those, leads LeadRelay had recorded already */
+      already_recorded: number;
+      /** leads recorded now, as if their webhook had come, and queued for delivery */
+      recovered: number;
+      /** every lead created up to this time is recorded */
+      checkpoint: string | null;
+      /** throttled: when Meta may be asked again */
+      retry_after: string | null;
+    };
+    FormReconciliation: {
+      page_id: string;
+      form_id: string;
+      form_name: string | null;
+      /** every lead created up to this time is recorded */
+      checkpoint: string | null;
+      /** compared without a gap from this time to the checkpoint */
+      covered_from: string | null;
+      last_run_at: string | null;
+      /** why the last run stopped (null: it completed) */
+      last_error: string | null;
+      retry_after: string | null;
+      /** newest first */
+      days: ({
+        /** UTC day, YYYY-MM-DD */
+        day: string;
+        /** leads Meta listed as created that day (null: not compared yet) */
+        meta_count: number | null;
+        /** false: only part of the day was compared so far, so meta_count covers that part */
+        is_complete: boolean;
+        /** leads of that day LeadRelay recorded (by webhook or by reconciliation) */
+        recorded: number;
+        /** of those, leads reconciliation recorded because their webhook never came */
+        recovered: number;
+        /** leads of that day every delivery of which succeeded */
+        delivered: number;
+      })[];
     };
     NewApiKey: {
       id: string;
