@@ -14,7 +14,19 @@ import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { baseEnv, cli, createOwner, flushPrefix, OWNER_PASSWORD, postLeadgen, type RunningProgram, startProgram, TEST_APP_SECRET } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
-import { callApiAsPage, checkPage, launchChromium, openTab, type Person, screenshot, scrollsHorizontally, signIn, type Tab, tabTo } from './browser.js';
+import {
+  callApiAsPage,
+  checkPage,
+  launchChromium,
+  openTab,
+  type Person,
+  screenshot,
+  scrollsHorizontally,
+  signIn,
+  type Tab,
+  tabTo,
+  untilLoaded,
+} from './browser.js';
 
 const PAGE = '1500000001';
 const PAGE_NAME = 'Acme Bikes';
@@ -51,12 +63,6 @@ describe('browser: the lead log and health', function () {
 
   const url = (path: string) => `${program.url}${path}`;
   const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name }).waitFor();
-  const loaded = (page: Page) =>
-    page
-      .getByRole('status')
-      .filter({ hasText: /^Loading/ })
-      .first()
-      .waitFor({ state: 'detached' });
   /** Signing in is done once the app leaves the sign-in page for the workspace. */
   const signedIn = (page: Page) => page.waitForURL((u) => u.pathname.startsWith('/w/'));
   const leadRows = (page: Page) => page.getByRole('table', { name: /Leads, newest first/ }).locator('tbody tr');
@@ -203,7 +209,7 @@ describe('browser: the lead log and health', function () {
     await page.keyboard.type('  Rider.One@Example.COM ');
     await page.keyboard.press('Enter');
     await page.waitForURL(/[?&]q=/);
-    await loaded(page);
+    await untilLoaded(page);
     await waitForRowCount(page, 1);
     await rowOf(page, rider).waitFor();
     await checkPage(page, 'leadlog-03-search');
@@ -332,7 +338,7 @@ describe('browser: the lead log and health', function () {
     const page = owner.page;
     await page.goto(url(`/w/${ws}/health`));
     await heading(page, 'Health');
-    await loaded(page);
+    await untilLoaded(page);
     const destination = page.getByRole('listitem', { name: DESTINATION });
     await destination.getByText('Failing: 2 dead in 24 h').waitFor();
     await destination.getByRole('link', { name: 'See its failed leads' }).waitFor();
@@ -420,7 +426,7 @@ describe('browser: the lead log and health', function () {
       ] as const) {
         await page.goto(url(`/w/${ws}/${path}`));
         await heading(page, title);
-        await loaded(page);
+        await untilLoaded(page);
         if (path === 'health') await page.getByRole('img', { name: /^Leads per day/ }).waitFor();
         expect(await scrollsHorizontally(page), `${path} scrolls sideways at 375 px`).to.equal(false);
         await checkPage(page, name);

@@ -75,7 +75,7 @@ export function apiQueryOf(f: LeadFilters) {
 }
 
 /** A delivery's own status in the terms of the lead log (dead → failed). */
-export function deliveryRollup(status: string): DeliveryRollup {
+function deliveryRollup(status: string): DeliveryRollup {
   if (status === 'dead') return 'failed';
   if (status === 'parked' || status === 'pending' || status === 'delivered') return status;
   return 'pending';

@@ -302,7 +302,7 @@ function LeadTable({ filters, names, list, pages }: LeadTableProps) {
 }
 
 /** Whether sending again could change something: a dead or parked delivery, or no route took it. */
-export const isReplayable = (lead: Pick<LeadSummary, 'delivery_status'>) =>
+const isReplayable = (lead: Pick<LeadSummary, 'delivery_status'>) =>
   lead.delivery_status === 'failed' || lead.delivery_status === 'parked' || lead.delivery_status === 'unrouted';
 
 function LeadRow({ lead, names, isNew, logSearch }: { lead: LeadSummary; names: LeadLogNames; isNew: boolean; logSearch: string }) {
