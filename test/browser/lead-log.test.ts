@@ -17,6 +17,7 @@ import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 import {
   callApiAsPage,
   checkPage,
+  focused,
   launchChromium,
   openTab,
   type Person,
@@ -212,7 +213,14 @@ describe('browser: the lead log and health', function () {
     await untilLoaded(page);
     await waitForRowCount(page, 1);
     await rowOf(page, rider).waitFor();
+    expect((await focused(page)).name, 'focus moves to the results').to.equal('Leads');
     await checkPage(page, 'leadlog-03-search');
+    // On to the lead, by keyboard, and back to the same search.
+    await tabTo(page, /^Lead of /);
+    await page.keyboard.press('Enter');
+    await heading(page, `Lead from ${TEST_RIDE.name}`);
+    await page.goBack();
+    await waitForRowCount(page, 1);
 
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await waitForRowCount(page, 2);

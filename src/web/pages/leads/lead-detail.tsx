@@ -72,7 +72,7 @@ export function LeadDetailPage() {
   return (
     <>
       <PageHeader
-        title={`Lead from ${formName}`}
+        title={l.form.id || l.form.name ? `Lead from ${formName}` : `Lead ${l.leadgen_id}`}
         intro={`Received ${formatDateTime(receivedAt)} from ${l.page.name ?? names.pageName(l.page.id)}.`}
         actions={
           can('leads.replay') && (hasFailed || hasDelivered) ? (

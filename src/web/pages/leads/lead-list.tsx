@@ -4,7 +4,7 @@
 // reader hears how many arrived); a page at a time. Editors and above send leads again: one lead,
 // a destination's dead letters, or the unrouted leads.
 import { useQueryClient } from '@tanstack/react-query';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { type RefObject, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Button } from 'react-aria-components';
 import { Link, useLocation, useSearchParams } from 'react-router';
 import { api, problemOf } from '../../api/client';
@@ -79,6 +79,7 @@ export function LeadListPage() {
   const filters = useMemo(() => filtersFromParams(params), [params]);
   const filterKey = paramsFromFilters(filters).toString();
   const names = useLeadLogNames(workspace.id);
+  const focusResults = useRef(false);
 
   if (!can('leads.read'))
     return (
@@ -92,12 +93,30 @@ export function LeadListPage() {
     <>
       <PageHeader title="Lead log" intro="Every lead and where it went. New leads and changes appear here by themselves." />
       {/* A new filter starts again at the first page, with the form showing it. */}
-      <FilteredLeadLog key={filterKey} filters={filters} names={names} onApply={(f) => setParams(paramsFromFilters(f))} />
+      <FilteredLeadLog
+        key={filterKey}
+        filters={filters}
+        names={names}
+        focusResults={focusResults}
+        onApply={(f) => {
+          // The form is made anew for the new filter: the results' heading takes the focus instead.
+          focusResults.current = true;
+          setParams(paramsFromFilters(f));
+        }}
+      />
     </>
   );
 }
 
-function FilteredLeadLog({ filters, names, onApply }: { filters: LeadFilters; names: LeadLogNames; onApply(f: LeadFilters): void }) {
+interface FilteredLeadLogProps {
+  filters: LeadFilters;
+  names: LeadLogNames;
+  onApply(f: LeadFilters): void;
+  /** Set when the person applied a filter: focus moves to the results once they are read. */
+  focusResults: RefObject<boolean>;
+}
+
+function FilteredLeadLog({ filters, names, onApply, focusResults }: FilteredLeadLogProps) {
   const { workspace, can } = useCurrentWorkspace();
   const pages = useCursorPages();
   const list = api.useQuery('get', '/workspaces/{workspaceId}/leads', {
@@ -106,7 +125,7 @@ function FilteredLeadLog({ filters, names, onApply }: { filters: LeadFilters; na
   return (
     <>
       <LeadFilterForm filters={filters} names={names} onApply={onApply} error={list.error} />
-      <LeadTable filters={filters} names={names} list={list} pages={pages} />
+      <LeadTable filters={filters} names={names} list={list} pages={pages} focusResults={focusResults} />
       {can('leads.replay') && <BulkReplay filters={filters} names={names} />}
     </>
   );
@@ -201,11 +220,18 @@ interface LeadTableProps {
   names: LeadLogNames;
   list: { data?: LeadList; error: unknown; isPending: boolean };
   pages: CursorPages;
+  focusResults: RefObject<boolean>;
 }
 
-function LeadTable({ filters, names, list, pages }: LeadTableProps) {
+function LeadTable({ filters, names, list, pages, focusResults }: LeadTableProps) {
   const { workspace, can } = useCurrentWorkspace();
   const location = useLocation();
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    if (list.isPending || !focusResults.current) return;
+    focusResults.current = false;
+    heading.current?.focus();
+  }, [list.isPending, focusResults]);
   const [overlay, setOverlay] = useState<Overlay>({ base: undefined, byId: new Map(), added: new Set(), arrived: 0 });
   const listRef = useRef(list.data);
   listRef.current = list.data;
@@ -253,7 +279,9 @@ function LeadTable({ filters, names, list, pages }: LeadTableProps) {
 
   return (
     <section aria-labelledby="leads-heading">
-      <h2 id="leads-heading">Leads</h2>
+      <h2 id="leads-heading" ref={heading} tabIndex={-1}>
+        Leads
+      </h2>
       <p className="visually-hidden" role="status">
         {current.arrived > 0 ? `${current.arrived} new ${current.arrived === 1 ? 'lead' : 'leads'} arrived.` : ''}
       </p>
