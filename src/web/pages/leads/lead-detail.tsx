@@ -25,6 +25,9 @@ type DestinationRef = NonNullable<TimelineEvent['destination']>;
 /** A field of the lead's detail that the schema leaves open, as text (or null). */
 const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
 
+/** Where Meta says the form was filled in (its `platform`: fb, ig, …). */
+const platformLabel = (p: string | null) => (p === null ? '—' : (({ fb: 'Facebook', ig: 'Instagram', msg: 'Messenger' } as Record<string, string>)[p] ?? p));
+
 /** A delivery that will still change by itself. */
 const isMoving = (status: string) => status === 'pending';
 
@@ -47,16 +50,16 @@ export function LeadDetailPage() {
   if (lead.isPending)
     return (
       <>
-        <PageHeader title="Lead" />
         {back}
+        <PageHeader title="Lead" />
         <Loading what="the lead" />
       </>
     );
   if (lead.error)
     return (
       <>
-        <PageHeader title={problemOf(lead.error).status === 404 ? 'Lead not found' : 'Lead'} />
         {back}
+        <PageHeader title={problemOf(lead.error).status === 404 ? 'Lead not found' : 'Lead'} />
         <LoadError error={lead.error} what="the lead" />
       </>
     );
@@ -71,6 +74,7 @@ export function LeadDetailPage() {
 
   return (
     <>
+      {back}
       <PageHeader
         title={l.form.id || l.form.name ? `Lead from ${formName}` : `Lead ${l.leadgen_id}`}
         intro={`Received ${formatDateTime(receivedAt)} from ${l.page.name ?? names.pageName(l.page.id)}.`}
@@ -83,7 +87,6 @@ export function LeadDetailPage() {
           ) : undefined
         }
       />
-      {back}
       <section className="panel" aria-labelledby="lead-facts-heading">
         <h2 id="lead-facts-heading">About this lead</h2>
         <dl className="facts">
@@ -97,7 +100,7 @@ export function LeadDetailPage() {
             {l.is_test === true && <span className="tag">test lead</span>}
           </dd>
           <dt>Platform</dt>
-          <dd>{text(l.platform) ?? '—'}</dd>
+          <dd>{platformLabel(text(l.platform))}</dd>
           {text(attribution.campaign_name) && (
             <>
               <dt>Campaign</dt>
