@@ -292,6 +292,7 @@ describe('browser: the lead log and health', function () {
     await page.getByText(dead.email, { exact: true }).waitFor();
     await checkPage(page, 'leadlog-06-answers');
     await page.getByRole('button', { name: 'Hide answers' }).click();
+    await page.getByRole('button', { name: 'Show answers' }).waitFor();
     expect(await page.getByText(dead.email).count()).to.equal(0);
   });
 
