@@ -154,6 +154,11 @@ export async function listLeadSummaries(app: App, workspaceId: string, f: LeadFi
   return summariesOf(app, workspaceId, rows);
 }
 
+/** The forms a workspace's leads came from (each form whose lead was fetched), by name: what the lead log filters by. */
+export async function listKnownForms(app: App, workspaceId: string): Promise<{ form_id: string; page_id: string; name: string | null }[]> {
+  return app.db.selectFrom('forms').select(['form_id', 'page_id', 'name']).where('workspace_id', '=', workspaceId).orderBy('name').orderBy('form_id').execute();
+}
+
 /**
  * How far the change feed may safely move its cursor: changes are stamped with their
  * transaction's start time, so one stamped a moment ago may not be committed yet. The cursor

@@ -8,7 +8,9 @@ import { problemOf } from './api/client';
 import { AuthLayout } from './components/layout';
 import { ToastProvider } from './components/toast';
 import { AcceptInvitationPage } from './pages/accept-invitation';
+import { HealthPage } from './pages/health/health-page';
 import { HomePage } from './pages/home';
+import { LeadLogPage } from './pages/leads/lead-log';
 import { OwnerSetupPage } from './pages/owner-setup';
 import { ApiKeysPage } from './pages/settings/api-keys';
 import { AuditLogPage } from './pages/settings/audit-log';
@@ -19,7 +21,7 @@ import { SettingsIndex, SettingsLayout } from './pages/settings/settings-layout'
 import { WorkspaceSettingsPage } from './pages/settings/workspace-settings';
 import { ForgotPasswordPage, MfaStepPage, ResetPasswordPage, SignInPage } from './pages/sign-in';
 import { RequireSession, WorkspaceFrame, WorkspacesPage } from './pages/signed-in';
-import { HealthPage, LeadLogPage, WizardPage } from './pages/workspace-home';
+import { WizardPage } from './pages/workspace-home';
 
 function createQueryClient(): QueryClient {
   const queryClient: QueryClient = new QueryClient({

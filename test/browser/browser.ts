@@ -79,6 +79,13 @@ export async function checkPage(page: Page, name: string): Promise<void> {
   await screenshot(page, name);
 }
 
+/** Resolves once nothing on the page says it is loading (a page may load several things at once). */
+export async function untilLoaded(page: Page): Promise<void> {
+  await page.waitForFunction(() =>
+    [...(globalThis as any).document.querySelectorAll('[role="status"]')].every((el: { textContent: string | null }) => !/^Loading/.test(el.textContent ?? '')),
+  );
+}
+
 /** Whether the page scrolls sideways (it must not, at any width from 375 px). */
 export async function scrollsHorizontally(page: Page): Promise<boolean> {
   return page.evaluate(() => {

@@ -24,6 +24,7 @@ import {
   signOut,
   type Tab,
   tabTo,
+  untilLoaded,
 } from './browser.js';
 
 const OWNER: Person = { email: 'owner@example.com', password: 'owner browser password 1', name: 'Olive Owner' };
@@ -145,10 +146,7 @@ describe('browser: the web app', function () {
     ]) {
       await page.goto(url(`/w/${workspaceId}/${path}`));
       await (path!.startsWith('settings/') ? section(page, title!) : heading(page, title!));
-      await page
-        .getByRole('status')
-        .filter({ hasText: /^Loading/ })
-        .waitFor({ state: 'detached' });
+      await untilLoaded(page);
       await checkPage(page, name!);
     }
     await page.goto(url('/workspaces'));
@@ -350,10 +348,7 @@ describe('browser: the web app', function () {
     ]) {
       await page.goto(url(`/w/${workspaceId}/${path}`));
       await page.locator('h1').waitFor();
-      await page
-        .getByRole('status')
-        .filter({ hasText: /^Loading/ })
-        .waitFor({ state: 'detached' });
+      await untilLoaded(page);
       expect(await scrollsHorizontally(page), path).to.equal(false);
     }
     await screenshot(page, '26-phone-mfa');

@@ -9,6 +9,7 @@ import {
   describeLeadTimeline,
   getLead,
   LEAD_LOG_STATUSES,
+  listKnownForms,
   listLeadChanges,
   listLeadSummaries,
   readLeadAnswers,
@@ -226,6 +227,24 @@ export const leadOperations = [
       }
       const r = await listLeadChanges(app, workspaceId, since!, query.limit);
       return { items: r.items, cursor: encodeCursor(r.cursor), has_more: r.hasMore };
+    },
+  }),
+  defineOperation({
+    operationId: 'listKnownForms',
+    method: 'get',
+    path: '/workspaces/{workspaceId}/forms',
+    summary: "The forms the workspace's leads came from (each form a lead was fetched of), with their page and name: what the lead log filters by",
+    description: "Read from what is stored, without asking Meta (a page's forms as Facebook has them now: GET …/pages/{pageId}/forms).",
+    tag: 'Leads',
+    access: { kind: 'workspace', permission: 'leads.read' },
+    params: workspaceIdParams,
+    response: {
+      status: 200,
+      description: 'the forms, by name',
+      schema: z.object({ items: z.array(z.object({ form_id: z.string(), page_id: z.string(), name: z.string().nullable() })) }),
+    },
+    async handler({ app, workspaceId }) {
+      return { items: await listKnownForms(app, workspaceId) };
     },
   }),
   defineOperation({

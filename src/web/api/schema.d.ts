@@ -206,6 +206,10 @@ export interface paths {
     /** The leads that changed (themselves or a delivery) since a cursor: poll it to keep the lead log live */
     get: operations["listLeadChanges"];
   };
+  "/workspaces/{workspaceId}/forms": {
+    /** The forms the workspace's leads came from (each form a lead was fetched of), with their page and name: what the lead log filters by */
+    get: operations["listKnownForms"];
+  };
   "/workspaces/{workspaceId}/leads/{leadId}": {
     /** One lead's metadata and, per delivery, every attempt with its time, outcome and reason (never its answers) */
     get: operations["getLead"];
@@ -4263,6 +4267,76 @@ export interface operations {
             cursor: string;
             /** more changes wait: ask again at once */
             has_more: boolean;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** The forms the workspace's leads came from (each form a lead was fetched of), with their page and name: what the lead log filters by */
+  listKnownForms: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the forms, by name */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: ({
+              form_id: string;
+              page_id: string;
+              name: string | null;
+            })[];
           };
         };
       };
