@@ -26,6 +26,16 @@ export async function listWorkspaces(db: Db): Promise<Workspace[]> {
   return db.selectFrom('workspaces').selectAll().orderBy('created_at').execute();
 }
 
+/** Changes what is given of a workspace's settings; undefined for an unknown id. */
+export async function updateWorkspace(
+  db: Db,
+  id: string,
+  set: { name?: string; lead_retention_days?: number; require_mfa?: boolean },
+): Promise<Workspace | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.updateTable('workspaces').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+}
+
 // ---------- pages ----------
 export async function upsertPage(db: Db, p: { workspaceId: string; pageId: string; name: string | null; tokenEnvelope: string }): Promise<Page> {
   return db
