@@ -8,7 +8,6 @@ import {
   describeLead,
   describeLeadTimeline,
   getLead,
-  LEAD_LOG_STATUSES,
   listLeadChanges,
   listLeadSummaries,
   readLeadAnswers,
@@ -17,6 +16,7 @@ import {
   replayOneLead,
   replayUnroutedLeads,
 } from '../../services/leads.js';
+import { LEAD_LOG_STATUSES } from '../../store/lead-log.js';
 import { defineOperation } from '../operation.js';
 import { decodeCursor, encodeCursor, pageFrom, pageOf, pageQuery } from '../pagination.js';
 import { invalidField } from '../problem.js';
