@@ -4,7 +4,7 @@
 import type { App } from '../app.js';
 import type { SearchTerm } from '../lead/blind-index.js';
 import { redactAnswerValues, redactEmails } from '../lead/redact.js';
-import { decryptLeadAnswers, type LeadAnswers } from '../pipeline/lead-record.js';
+import { attributionOf, decryptLeadAnswers, type LeadAnswers } from '../pipeline/lead-record.js';
 import { searchHashesOf } from '../pipeline/lead-search-index.js';
 import { type ReplayResult, refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted } from '../pipeline/replay.js';
 import { changeTimeBefore, findLeadsWithRollup, type LeadLogFilter, type LeadWithRollup, listChangedLeads, listLeadLog } from '../store/lead-log.js';
@@ -141,7 +141,6 @@ export async function listLeadChanges(
   return { items: await summariesOf(app, workspaceId, leads), cursor, hasMore };
 }
 
-/** One lead's metadata and, per delivery, every attempt with its time, outcome and reason: never its answers. */
 /**
  * What takes the lead's own data out of a CRM's words about it: its answer values (decrypted
  * in memory, never returned) and any email address; only emails when the answers are gone or
@@ -157,12 +156,21 @@ function messageRedactorFor(app: App, lead: Lead): (text: string | null) => stri
   return (text) => redactAnswerValues(text, values);
 }
 
-export async function describeLead(app: App, lead: Lead) {
+type DestinationRef = { id: string; name: string | null; type: string | null };
+
+/** A lead's deliveries and their attempts, oldest first, with what the lead log shows of them: each destination's name and type, and the redactor of the CRM's words. */
+async function loadDeliveriesOf(app: App, lead: Lead) {
   const deliveries = await repo.listDeliveriesOfLead(app.db, lead.id);
   const attempts = await repo.listAttemptsOfLead(app.db, lead.id);
   const destinations = new Map((await repo.listDestinations(app.db, lead.workspace_id)).map((d) => [d.id, d]));
+  const destinationOf = (id: string): DestinationRef => ({ id, name: destinations.get(id)?.name ?? null, type: destinations.get(id)?.type ?? null });
+  return { deliveries, attempts, destinationOf, redact: messageRedactorFor(app, lead) };
+}
+
+/** One lead's metadata and, per delivery, every attempt with its time, outcome and reason: never its answers. */
+export async function describeLead(app: App, lead: Lead) {
+  const { deliveries, attempts, destinationOf, redact } = await loadDeliveriesOf(app, lead);
   const drifted = await driftedRouteIds(app, lead.workspace_id);
-  const redact = messageRedactorFor(app, lead);
   return {
     id: lead.id,
     workspace_id: lead.workspace_id,
@@ -175,14 +183,7 @@ export async function describeLead(app: App, lead: Lead) {
     platform: lead.platform,
     is_organic: lead.is_organic,
     is_test: lead.is_test,
-    attribution: {
-      ad_id: lead.ad_id,
-      ad_name: lead.ad_name,
-      adset_id: lead.adset_id,
-      adset_name: lead.adset_name,
-      campaign_id: lead.campaign_id,
-      campaign_name: lead.campaign_name,
-    },
+    attribution: attributionOf(lead),
     status: lead.status,
     status_reason: lead.status_reason,
     // Whether answers are held (encrypted), never what they are.
@@ -190,11 +191,7 @@ export async function describeLead(app: App, lead: Lead) {
     answers_erased_at: iso(lead.erased_at),
     deliveries: deliveries.map((d) => ({
       id: d.id,
-      destination: {
-        id: d.destination_id,
-        type: destinations.get(d.destination_id)?.type ?? null,
-        name: destinations.get(d.destination_id)?.name ?? null,
-      },
+      destination: destinationOf(d.destination_id),
       route_id: d.route_id,
       status: d.status,
       attempts_count: d.attempts,
@@ -222,8 +219,6 @@ export async function describeLead(app: App, lead: Lead) {
     })),
   };
 }
-
-type DestinationRef = { id: string; name: string | null; type: string | null };
 
 /** One step of a lead's way, as the lead log's timeline shows it. */
 type TimelineEvent =
@@ -257,11 +252,7 @@ const EVENT_RANK: Record<TimelineEvent['type'], number> = { received: 0, fetched
  * deliveries; the retention purge. With each delivery's current state. Never the answers.
  */
 export async function describeLeadTimeline(app: App, lead: Lead) {
-  const deliveries = await repo.listDeliveriesOfLead(app.db, lead.id);
-  const attempts = await repo.listAttemptsOfLead(app.db, lead.id);
-  const destinations = new Map((await repo.listDestinations(app.db, lead.workspace_id)).map((d) => [d.id, d]));
-  const redact = messageRedactorFor(app, lead);
-  const destinationOf = (id: string): DestinationRef => ({ id, name: destinations.get(id)?.name ?? null, type: destinations.get(id)?.type ?? null });
+  const { deliveries, attempts, destinationOf, redact } = await loadDeliveriesOf(app, lead);
   const byId = new Map(deliveries.map((d) => [d.id, d]));
   const events: TimelineEvent[] = [
     { type: 'received', at: iso(lead.received_at)! },
