@@ -38,6 +38,16 @@ async function refuse(app: App, user: User, field: string, message: string): Pro
   throw invalidField(field, message);
 }
 
+/** Goes on when `password` is the user's; refuses it otherwise (see refuse). */
+async function requirePassword(app: App, user: User, password: string, field: string): Promise<void> {
+  if (!(await verifyPassword(user.password_hash, password))) await refuse(app, user, field, 'is wrong');
+}
+
+/** Goes on when `code` (body.code) is a current TOTP code of the user's, which it spends; refuses it otherwise (see refuse). */
+async function requireTotpCode(app: App, user: User, code: string): Promise<void> {
+  if (!(await spendTotpCode(app.db, app.keyRing, user, code.trim()))) await refuse(app, user, 'body.code', 'is wrong or was used already');
+}
+
 export const meOperations = [
   defineOperation({
     operationId: 'getMe',
@@ -80,7 +90,7 @@ export const meOperations = [
         if (!body.current_password) throw invalidField('body.current_password', 'is required to change the password');
         const problem = passwordProblem(body.new_password, user.email);
         if (problem) throw invalidField('body.new_password', problem);
-        if (!(await verifyPassword(user.password_hash, body.current_password))) await refuse(app, user, 'body.current_password', 'is wrong');
+        await requirePassword(app, user, body.current_password, 'body.current_password');
         change.passwordHash = await hashPassword(body.new_password);
       }
       const updated = await updateUser(app.db, user.id, change);
@@ -156,9 +166,8 @@ export const meOperations = [
     async handler({ app, actor, body, audit }) {
       const { user } = me(actor);
       if (!user.totp_enabled_at) throw conflict('TOTP is not enabled');
-      if (body.code !== undefined) {
-        if (!(await spendTotpCode(app.db, app.keyRing, user, body.code.trim()))) await refuse(app, user, 'body.code', 'is wrong or was used already');
-      } else if (!(await verifyPassword(user.password_hash, body.password!))) await refuse(app, user, 'body.password', 'is wrong');
+      if (body.code !== undefined) await requireTotpCode(app, user, body.code);
+      else await requirePassword(app, user, body.password!, 'body.password');
       await disableTotp(app.db, user.id);
       audit.target = { type: 'user', id: user.id };
       audit.details = { confirmed_with: body.code !== undefined ? 'totp' : 'password' };
@@ -178,7 +187,7 @@ export const meOperations = [
     async handler({ app, actor, body, audit }) {
       const { user } = me(actor);
       if (!user.totp_enabled_at) throw conflict('TOTP is not enabled');
-      if (!(await spendTotpCode(app.db, app.keyRing, user, body.code.trim()))) await refuse(app, user, 'body.code', 'is wrong or was used already');
+      await requireTotpCode(app, user, body.code);
       audit.target = { type: 'user', id: user.id };
       return { recovery_codes: await replaceRecoveryCodes(app.db, user.id) };
     },
