@@ -9,7 +9,16 @@ import { canSendMail, sendMail } from '../../accounts/mailer.js';
 import { hashPassword, PASSWORD_MAX_LENGTH, passwordProblem } from '../../accounts/passwords.js';
 import { ALL_PERMISSIONS, permissionsOf } from '../../accounts/permissions.js';
 import { checkPassword, clearFailures, createFirstOwner, hasAnyUser, OwnerExistsError, recordFailure } from '../../accounts/sign-in.js';
-import { createSession, deleteSession, deleteUserSessions, findUser, findUserByEmail, listUserWorkspaces, SESSION_MAX_MS } from '../../accounts/store.js';
+import {
+  createSession,
+  deleteSession,
+  deleteUserSessions,
+  findUser,
+  findUserByEmail,
+  listUserWorkspaces,
+  SESSION_MAX_MS,
+  updateUser,
+} from '../../accounts/store.js';
 import { countUnusedRecoveryCodes, spendRecoveryCode, spendTotpCode } from '../../accounts/totp.js';
 import type { App } from '../../app.js';
 import type { User } from '../../store/schema.js';
@@ -339,11 +348,7 @@ export const authOperations = [
       const problem = passwordProblem(body.password, user.email);
       if (problem) throw invalidField('body.password', problem);
       if (!(await useLink(app.db, body.token, 'password_reset'))) throw notFound('this reset link (it may be used, revoked or expired)');
-      await app.db
-        .updateTable('users')
-        .set({ password_hash: await hashPassword(body.password), updated_at: new Date() })
-        .where('id', '=', user.id)
-        .execute();
+      await updateUser(app.db, user.id, { passwordHash: await hashPassword(body.password) });
       await clearFailures(app.db, user.id);
       const ended = await deleteUserSessions(app.db, user.id);
       audit.action = 'passwordReset.completed';
