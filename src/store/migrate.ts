@@ -56,10 +56,23 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     migrationLockTableName: 'leadrelay_migrations_lock',
     migrationTableSchema: rows[0]?.schema ?? 'public',
   });
-  const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
-  const failed = results?.find((r) => r.status === 'Error');
-  if (error) throw new MigrationError(failed?.migrationName, error);
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  // Nothing pending (every start but the first): no lock, and no look at the catalog.
+  if ((await findPendingMigrations(db)).length === 0) return [];
+  for (let attempt = 1; ; attempt++) {
+    const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
+    const failed = results?.find((r) => r.status === 'Error');
+    if (!error) return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    // Before any migration runs, Kysely lists every table of the database; a table another
+    // session drops meanwhile (another schema in the same database) fails that listing. Nothing
+    // was applied then, so asking again is safe.
+    if (failed || attempt >= 3 || !isCatalogRace(error)) throw new MigrationError(failed?.migrationName, error);
+  }
+}
+
+/** "relation … does not exist" (42P01) or "could not open relation with OID" (XX000) from the catalog listing. */
+function isCatalogRace(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === '42P01' || (code === 'XX000' && /relation with OID/.test((err as Error).message));
 }
 
 /**
