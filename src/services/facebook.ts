@@ -26,7 +26,6 @@ import {
 } from '../meta/facebook-login.js';
 import { type GraphError, isGraphError } from '../meta/graph-errors.js';
 import type { GraphAccount, GraphFormSummary, GraphPermission } from '../meta/graph-types.js';
-import { pageTokenAad } from '../pipeline/lead-record.js';
 import * as connections from '../store/facebook-connections.js';
 import { claimOneTimeTokens } from '../store/one-time-tokens.js';
 import * as repo from '../store/repos.js';
@@ -34,7 +33,7 @@ import type { FacebookConnection } from '../store/schema.js';
 import { isUuid } from '../store/values.js';
 import { errorSummary } from '../util/error-summary.js';
 import { ConflictError, type FieldNamer, InvalidInputError, NotFoundError, UpstreamError } from './errors.js';
-import { getPage, savePage } from './pages.js';
+import { getPage, pageTokenOf, savePage } from './pages.js';
 
 /** At most this many Pages are read from `/me/accounts` (100 a request); more are reported as truncated. */
 const MAX_LISTED_PAGES = 1000;
@@ -758,7 +757,7 @@ function pageTokenFailure(err: unknown, pageId: string, what: string): Error {
   return new UpstreamError(`Facebook refused to ${what} for page ${pageId}: ${graphWords(err)}`);
 }
 
-const storedPageToken = (app: App, page: { page_id: string; token_envelope: string }) => app.keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
+const storedPageToken = pageTokenOf;
 
 export interface PageForms {
   forms: GraphFormSummary[];

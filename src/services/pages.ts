@@ -25,6 +25,16 @@ export interface SavedPage {
   warnings: string[];
 }
 
+/**
+ * The page's token, decrypted. A disconnected page has none (it was deleted): ConflictError,
+ * saying how to connect it again.
+ */
+export function pageTokenOf(app: App, page: Pick<Page, 'page_id' | 'token_envelope'>): string {
+  if (page.token_envelope === null)
+    throw new ConflictError(`page ${page.page_id} is disconnected (its token was deleted): connect it again (Connect Facebook, or leadrelay pages add)`);
+  return app.keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
+}
+
 /** A page of the workspace by its Facebook page id. */
 export async function getPage(app: App, workspaceId: string, pageId: string): Promise<Page> {
   const page = await repo.findPageByPageId(app.db, pageId);

@@ -5,7 +5,7 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, string | undefined, string>;
 
-type PageStatus = 'active' | 'needs_reauth';
+type PageStatus = 'active' | 'needs_reauth' | 'disconnected';
 type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
 export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed';
 type LeadStatus = 'routed' | 'unrouted';
@@ -17,6 +17,10 @@ interface WorkspacesTable {
   lead_retention_days: Generated<number>;
   require_mfa: Generated<boolean>;
   created_at: GeneratedTimestamp;
+  /** When someone asked for the workspace to be deleted; null: it is not being deleted. */
+  deletion_requested_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** When the hard delete may run (the end of the grace period); null: not being deleted. */
+  purge_after: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 interface PagesTable {
@@ -24,9 +28,12 @@ interface PagesTable {
   workspace_id: string;
   page_id: string;
   name: string | null;
-  token_envelope: string;
+  /** The page token, encrypted; null only when the page is disconnected (its token was deleted). */
+  token_envelope: string | null;
   status: Generated<PageStatus>;
   status_reason: string | null;
+  /** The app-scoped Facebook user whose login gave the page its token (Connect Facebook); null: a token given by hand, or unknown. */
+  connected_fb_user_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }
@@ -305,6 +312,25 @@ interface FacebookConnectionsTable {
   created_at: GeneratedTimestamp;
 }
 
+/** A Meta test lead made through LeadRelay, and the Facebook user whose Page token made it. */
+interface FacebookTestLeadsTable {
+  workspace_id: string;
+  page_id: string;
+  leadgen_id: string;
+  fb_user_id: string;
+  created_at: GeneratedTimestamp;
+}
+
+/** A data-deletion request from Meta: its confirmation code and what was erased (counts, no ids). */
+interface MetaDeletionRequestsTable {
+  confirmation_code: string;
+  /** SHA-256 (hex) of the signed request: the same request sent again gets the same code. */
+  request_hash: string;
+  received_at: GeneratedTimestamp;
+  completed_at: Timestamp | null;
+  result: Json<Record<string, number>> | null;
+}
+
 interface KeyRotationRunsTable {
   id: Generated<string>;
   key_id: string;
@@ -342,6 +368,8 @@ export interface Database {
   audit_log: AuditLogTable;
   key_rotation_runs: KeyRotationRunsTable;
   facebook_connections: FacebookConnectionsTable;
+  facebook_test_leads: FacebookTestLeadsTable;
+  meta_deletion_requests: MetaDeletionRequestsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
