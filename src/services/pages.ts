@@ -15,6 +15,8 @@ export interface SavePageInput {
   name?: string;
   /** Store the token without asking Meta about it. */
   skipCheck?: boolean;
+  /** The app-scoped Facebook user whose login gave the token (Connect Facebook): Meta's deauthorize and data-deletion callbacks find the page by it. */
+  connectedFbUserId?: string;
 }
 
 export interface SavedPage {
@@ -81,6 +83,7 @@ export async function savePage(app: App, input: SavePageInput, name: FieldNamer)
     pageId: input.pageId,
     name: pageName,
     tokenEnvelope: app.keyRing.encrypt(input.token, pageTokenAad(input.pageId)),
+    connectedFbUserId: input.connectedFbUserId ?? null,
   });
   const resumed = await resumePage(app, input.pageId);
   return { page, resumed, warnings };
