@@ -213,7 +213,7 @@ async function revoke(ctx: HubspotContext): Promise<RevocationOutcome> {
   if (ctx.credentials.type !== 'oauth')
     return {
       status: 'not_revocable',
-      message: "HubSpot has no API to revoke a private-app token: delete or rotate it in HubSpot (Settings → Integrations → Private apps / Service keys)",
+      message: 'HubSpot has no API to revoke a private-app token: delete or rotate it in HubSpot (Settings → Integrations → Private apps / Service keys)',
     };
   await revokeRefreshToken(ctx.settings, ctx.credentials.refreshToken);
   forgetRefreshedTokens(ctx.memory);

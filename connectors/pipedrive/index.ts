@@ -421,7 +421,7 @@ export const pipedriveConnector: Connector<PipedriveConfig, PipedriveCredentials
     if (ctx.credentials.type !== 'oauth')
       return {
         status: 'not_revocable',
-        message: "Pipedrive has no API to revoke a personal API token: regenerate it in Pipedrive (Personal preferences → API)",
+        message: 'Pipedrive has no API to revoke a personal API token: regenerate it in Pipedrive (Personal preferences → API)',
       };
     await revokeRefreshToken(ctx.settings.connector, ctx.credentials.refreshToken, { timeoutMs: ctx.settings.timeoutMs, now: ctx.now() });
     return { status: 'revoked' };

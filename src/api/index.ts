@@ -16,6 +16,7 @@ import { invitationOperations } from './operations/invitations.js';
 import { meOperations } from './operations/me.js';
 import { memberOperations } from './operations/members.js';
 import { destinationOperations } from './operations/destinations.js';
+import { disconnectOperations } from './operations/disconnect.js';
 import { facebookOperations } from './operations/facebook.js';
 import { healthOperations } from './operations/health.js';
 import { leadOperations } from './operations/leads.js';
@@ -23,6 +24,7 @@ import { mappingOperations } from './operations/mappings.js';
 import { pageOperations } from './operations/pages.js';
 import { routeOperations } from './operations/routes.js';
 import { statsOperations } from './operations/stats.js';
+import { workspaceLifecycleOperations } from './operations/workspace-lifecycle.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
@@ -40,6 +42,8 @@ function allOperations(): Operation[] {
     ...facebookOperations,
     ...destinationOperations,
     ...routeOperations,
+    ...disconnectOperations,
+    ...workspaceLifecycleOperations,
     ...mappingOperations,
     ...leadOperations,
     ...healthOperations,

@@ -58,7 +58,9 @@ describe('connector.revoke against the CRM fakes', () => {
         hubspot.revoke!(context({ type: 'oauth', accessToken: 'a', refreshToken: 'hs-refresh-1', expiresAt: 0 }, 'wrong-secret')),
       );
       expect(err.kind).to.equal('auth');
-      expect(`${err.message} ${err.crmMessage ?? ''} ${err.responseBody ?? ''}`).to.not.include('hs-refresh-1').and.not.include('wrong-secret');
+      expect(`${err.message} ${err.crmMessage ?? ''} ${err.responseBody ?? ''}`)
+        .to.not.include('hs-refresh-1')
+        .and.not.include('wrong-secret');
       expect(hs.tokens.refresh.has('hs-refresh-1')).to.equal(true);
     });
   });

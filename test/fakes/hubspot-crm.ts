@@ -672,7 +672,8 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
    * One it does not know is refused like the token endpoint refuses it (invalid_grant).
    */
   const handleRevoke = (form: Record<string, string>, query: Record<string, string>): { status: number; body: unknown } => {
-    if (Object.keys(query).length > 0) return { status: 400, body: oauthError('invalid_request', 'Parameters must be sent in the request body', 'BAD_REQUEST') };
+    if (Object.keys(query).length > 0)
+      return { status: 400, body: oauthError('invalid_request', 'Parameters must be sent in the request body', 'BAD_REQUEST') };
     if (form.client_id !== clientId || form.client_secret !== clientSecret) {
       return { status: 400, body: oauthError('invalid_client', 'missing or invalid client credentials', 'BAD_CLIENT_ID') };
     }

@@ -70,7 +70,10 @@ describe('verifySignedRequest', () => {
     const encoded = Buffer.from(JSON.stringify({ algorithm: 'HMAC-SHA256', user_id: '42' })).toString('base64url');
     const noIssuedAt = `${createHmac('sha256', SECRET).update(encoded).digest('base64url')}.${encoded}`;
     expect(verifySignedRequest(noIssuedAt, [SECRET], NOW_MS)).to.deep.equal({ ok: false, reason: 'malformed' });
-    expect(verifySignedRequest(buildSignedRequest({ user_id: 'me', issued_at: NOW_S }, SECRET), [SECRET], NOW_MS)).to.deep.equal({ ok: false, reason: 'no_user' });
+    expect(verifySignedRequest(buildSignedRequest({ user_id: 'me', issued_at: NOW_S }, SECRET), [SECRET], NOW_MS)).to.deep.equal({
+      ok: false,
+      reason: 'no_user',
+    });
   });
 
   it('says no_secret when no app secret is configured, whatever it is sent', () => {
