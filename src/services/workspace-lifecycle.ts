@@ -63,9 +63,10 @@ export async function requestWorkspaceDeletion(
   if (!before) throw new NotFoundError(`workspace "${workspaceId.slice(0, 64)}"`, 'list them with: leadrelay workspaces list');
   if (before.deletion_requested_at) return { state: deletionStateOf(before), parked: { events: 0, deliveries: 0 }, isAlreadyDeleted: true };
   const purgeAfter = new Date(Date.now() + app.config.workspaceDeletion.graceDays * DAY_MS);
-  return app.db.transaction().execute(async (trx) => {
+  const marked = await app.db.transaction().execute(async (trx) => {
     const ws = await deletion.markWorkspaceDeleted(trx, before.id, purgeAfter);
-    if (!ws) throw new NotFoundError(`workspace "${workspaceId.slice(0, 64)}"`);
+    // Deleted meanwhile by another call: that one stopped the work and wrote the entries.
+    if (!ws) return null;
     const parked = await deletion.parkWorkspaceWork(trx, ws.id);
     const state = deletionStateOf(ws);
     const details = { purge_after: state.purge_after, grace_days: app.config.workspaceDeletion.graceDays };
@@ -74,6 +75,7 @@ export async function requestWorkspaceDeletion(
     await writeAudit(trx, { ...common, workspaceId: null, action: 'workspace.deletionRequested', details });
     return { state, parked, isAlreadyDeleted: false };
   });
+  return marked ?? { state: await getWorkspaceDeletionState(app, before.id), parked: { events: 0, deliveries: 0 }, isAlreadyDeleted: true };
 }
 
 /** Brings a deleted workspace back within its grace period, and resumes what its deletion parked. */

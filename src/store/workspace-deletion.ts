@@ -14,16 +14,16 @@ export async function isWorkspaceBeingDeleted(db: Db, workspaceId: string): Prom
   return row?.deletion_requested_at != null;
 }
 
-/** Marks the workspace deleted (unless it already is); returns it as it is now, or undefined when there is none. */
+/** Marks the workspace deleted; returns it as marked, or undefined when it is not there or was marked already. */
 export async function markWorkspaceDeleted(db: Db, workspaceId: string, purgeAfter: Date): Promise<Workspace | undefined> {
   if (!isUuid(workspaceId)) return undefined;
-  await db
+  return db
     .updateTable('workspaces')
     .set({ deletion_requested_at: sql`now()`, purge_after: purgeAfter })
     .where('id', '=', workspaceId)
     .where('deletion_requested_at', 'is', null)
-    .execute();
-  return db.selectFrom('workspaces').selectAll().where('id', '=', workspaceId).executeTakeFirst();
+    .returningAll()
+    .executeTakeFirst();
 }
 
 /**
