@@ -389,7 +389,8 @@ export async function listConnectionPages(app: App, caller: FacebookCaller, conn
   const { connection, token } = await loadConnection(app, caller, connectionId);
   const missing = await refreshPermissions(app, connection, token);
   const { accounts, isTruncated } = await readAccounts(app, token);
-  const connectedHere = new Set((await repo.listPages(app.db, caller.workspaceId)).map((p) => p.page_id));
+  // A disconnected page is not connected: picking it connects it again.
+  const connectedHere = new Set((await repo.listPages(app.db, caller.workspaceId)).filter((p) => p.status !== 'disconnected').map((p) => p.page_id));
   const fresh = (await connections.findFacebookConnection(app.db, { id: connection.id, ...caller })) ?? connection;
   return {
     connection: connectionView(fresh),
