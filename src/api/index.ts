@@ -16,6 +16,7 @@ import { invitationOperations } from './operations/invitations.js';
 import { meOperations } from './operations/me.js';
 import { memberOperations } from './operations/members.js';
 import { destinationOperations } from './operations/destinations.js';
+import { disconnectOperations } from './operations/disconnect.js';
 import { facebookOperations } from './operations/facebook.js';
 import { healthOperations } from './operations/health.js';
 import { leadOperations } from './operations/leads.js';
@@ -24,6 +25,7 @@ import { pageOperations } from './operations/pages.js';
 import { reconciliationOperations } from './operations/reconciliation.js';
 import { routeOperations } from './operations/routes.js';
 import { statsOperations } from './operations/stats.js';
+import { workspaceLifecycleOperations } from './operations/workspace-lifecycle.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
@@ -41,6 +43,8 @@ export function allOperations(): Operation[] {
     ...facebookOperations,
     ...destinationOperations,
     ...routeOperations,
+    ...disconnectOperations,
+    ...workspaceLifecycleOperations,
     ...mappingOperations,
     ...leadOperations,
     ...reconciliationOperations,

@@ -171,6 +171,11 @@ const envSchema = z.object({
   /** Leads younger than this are left to their webhook (Meta's can come minutes late); the next run compares them. */
   RECONCILE_SETTLE_MS: int(d.reconciliation.settleMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
+  /**
+   * Days a deleted workspace can still be restored before it is hard-deleted with every row and
+   * secret it owns: at most 30 (the privacy promise), lower if wanted, 0 for tests (at once).
+   */
+  WORKSPACE_DELETION_GRACE_DAYS: z.coerce.number().int().min(0).max(30, 'must be at most 30 (deleted workspaces are gone within 30 days)').default(30),
   /** Requests a minute each API key, user or (before sign-in) IP address may make. */
   API_RATE_LIMIT_PER_MINUTE: positiveInt(600),
   /** Failed sign-ins in a row that lock an account, and for how long. */
@@ -304,6 +309,8 @@ export interface AppConfig {
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
   reconciliation: { intervalMs: number; lookbackHours: number; settleMs: number };
   retention: { leadRetentionDays: number };
+  /** A deleted workspace's grace period (restore possible), in days: 0–30. */
+  workspaceDeletion: { graceDays: number };
   api: {
     rateLimitPerMinute: number;
     signInMaxFailures: number;
@@ -359,6 +366,7 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
     reconciliation: { intervalMs: e.RECONCILE_INTERVAL_MS, lookbackHours: e.RECONCILE_LOOKBACK_HOURS, settleMs: e.RECONCILE_SETTLE_MS },
     retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
+    workspaceDeletion: { graceDays: e.WORKSPACE_DELETION_GRACE_DAYS },
     api: {
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
       signInMaxFailures: e.SIGN_IN_MAX_FAILURES,

@@ -8,6 +8,7 @@ import { errorSummary } from '../util/error-summary.js';
 import type { Metrics } from '../util/metrics.js';
 import { createOAuthRouter } from './oauth-routes.js';
 import { createFacebookLoginRouter } from './facebook-login-routes.js';
+import { createMetaCallbackRouter } from './meta-callbacks.js';
 import { createApiRouter } from '../api/index.js';
 import { safeEqual } from '../accounts/tokens.js';
 import { createWebAppRouter } from './web-app.js';
@@ -74,6 +75,7 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
   // The same POST handler as the node:http fast path in startHttpServer, for an embedded app.
   const acceptPost = createLeadgenPostHandler(hooks);
   web.post('/webhooks/meta', (req, res) => acceptPost(req, res));
+  web.use(createMetaCallbackRouter(app));
 
   // Before the CRM OAuth routes: their /oauth/:type/callback would take /oauth/facebook/callback.
   web.use(createFacebookLoginRouter(app));

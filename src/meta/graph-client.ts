@@ -122,6 +122,8 @@ export interface GraphClient {
   listAccounts(userToken: string, opts?: { pageSize?: number }): AsyncGenerator<GraphAccount>;
   /** `POST /{page_id}/subscribed_apps?subscribed_fields=…` with the Page token: installs our app on the Page. Not retried. */
   subscribePageToApp(pageId: string, pageToken: string, fields: string[]): Promise<void>;
+  /** `DELETE /{page_id}/subscribed_apps` with the Page token: uninstalls our app from the Page (no more webhooks for it). */
+  unsubscribePageFromApp(pageId: string, pageToken: string): Promise<void>;
   /** `GET /{page_id}?fields=has_lead_access.user_id(U).app_id(A)` with the Page token (needs leads_retrieval). Requires `appId`. */
   getLeadAccess(pageId: string, pageToken: string, userId: string): Promise<GraphLeadAccess>;
   /** `GET /{app_id}/subscriptions` with the app token. Requires `appId`. */
@@ -464,6 +466,12 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
       assertGraphId('page_id', pageId);
       const body = await request('POST', `${pageId}/subscribed_apps`, pageToken, { subscribed_fields: fields.join(',') });
       expectSuccess(body, 'page subscription');
+    },
+
+    async unsubscribePageFromApp(pageId, pageToken) {
+      assertGraphId('page_id', pageId);
+      const body = await request('DELETE', `${pageId}/subscribed_apps`, pageToken);
+      expectSuccess(body, 'page unsubscription');
     },
 
     async getLeadAccess(pageId, pageToken, userId) {

@@ -12,6 +12,7 @@ import { tryTakeLease } from '../store/leases.js';
 import * as repo from '../store/repos.js';
 import { processHolderId } from '../util/process-id.js';
 import { reindexLeads } from './lead-search-index.js';
+import { purgeDueWorkspaces } from './workspace-purge.js';
 
 const SWEEP_BATCH = 1000;
 
@@ -59,6 +60,7 @@ export function startMaintenance(app: App): { stop(): Promise<void> } {
       if (!(await tryTakeLease(app.db, MAINTENANCE_LEASE, processHolderId, Math.max(1000, interval - 100)))) return;
       const r = await sweepOutbox(app);
       if (r.events || r.deliveries) app.logger.info(r, 'outbox sweep queued work');
+      await purgeDueWorkspaces(app);
       if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
         lastPurge = Date.now();
         const r = await runRetentionPurges(app);

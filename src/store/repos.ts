@@ -37,15 +37,21 @@ export async function updateWorkspace(
 }
 
 // ---------- pages ----------
-export async function upsertPage(db: Db, p: { workspaceId: string; pageId: string; name: string | null; tokenEnvelope: string }): Promise<Page> {
+/** `connectedFbUserId`: the Facebook user whose login gave the token (Connect Facebook); null for a token given by hand. */
+export async function upsertPage(
+  db: Db,
+  p: { workspaceId: string; pageId: string; name: string | null; tokenEnvelope: string; connectedFbUserId?: string | null },
+): Promise<Page> {
+  const connectedFbUserId = p.connectedFbUserId ?? null;
   return db
     .insertInto('pages')
-    .values({ workspace_id: p.workspaceId, page_id: p.pageId, name: p.name, token_envelope: p.tokenEnvelope })
+    .values({ workspace_id: p.workspaceId, page_id: p.pageId, name: p.name, token_envelope: p.tokenEnvelope, connected_fb_user_id: connectedFbUserId })
     .onConflict((oc) =>
       oc
         .column('page_id')
         .doUpdateSet({
           token_envelope: p.tokenEnvelope,
+          connected_fb_user_id: connectedFbUserId,
           name: sql`coalesce(excluded.name, pages.name)`,
           status: 'active',
           status_reason: null,

@@ -5,7 +5,7 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, string | undefined, string>;
 
-type PageStatus = 'active' | 'needs_reauth';
+type PageStatus = 'active' | 'needs_reauth' | 'disconnected';
 type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
 export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed';
 type LeadStatus = 'routed' | 'unrouted';
@@ -18,6 +18,10 @@ interface WorkspacesTable {
   lead_retention_days: Generated<number>;
   require_mfa: Generated<boolean>;
   created_at: GeneratedTimestamp;
+  /** When someone asked for the workspace to be deleted; null: it is not being deleted. */
+  deletion_requested_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** When the hard delete may run (the end of the grace period); null: not being deleted. */
+  purge_after: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 interface PagesTable {
@@ -25,9 +29,12 @@ interface PagesTable {
   workspace_id: string;
   page_id: string;
   name: string | null;
-  token_envelope: string;
+  /** The page token, encrypted; null only when the page is disconnected (its token was deleted). */
+  token_envelope: string | null;
   status: Generated<PageStatus>;
   status_reason: string | null;
+  /** The app-scoped Facebook user whose login gave the page its token (Connect Facebook); null: a token given by hand, or unknown. */
+  connected_fb_user_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }
@@ -310,6 +317,25 @@ interface FacebookConnectionsTable {
   created_at: GeneratedTimestamp;
 }
 
+/** A Meta test lead made through LeadRelay, and the Facebook user whose Page token made it. */
+interface FacebookTestLeadsTable {
+  workspace_id: string;
+  page_id: string;
+  leadgen_id: string;
+  fb_user_id: string;
+  created_at: GeneratedTimestamp;
+}
+
+/** A data-deletion request from Meta: its confirmation code and what was erased (counts, no ids). */
+interface MetaDeletionRequestsTable {
+  confirmation_code: string;
+  /** SHA-256 (hex) of the signed request: the same request sent again gets the same code. */
+  request_hash: string;
+  received_at: GeneratedTimestamp;
+  completed_at: Timestamp | null;
+  result: Json<Record<string, number>> | null;
+}
+
 interface KeyRotationRunsTable {
   id: Generated<string>;
   key_id: string;
@@ -376,6 +402,8 @@ export interface Database {
   facebook_connections: FacebookConnectionsTable;
   reconcile_checkpoints: ReconcileCheckpointsTable;
   reconcile_days: ReconcileDaysTable;
+  facebook_test_leads: FacebookTestLeadsTable;
+  meta_deletion_requests: MetaDeletionRequestsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;

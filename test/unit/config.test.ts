@@ -135,6 +135,14 @@ describe('loadConfig', () => {
     expect(err.problems.map((p) => p.split(':')[0]).sort()).to.deep.equal([...zeroed].sort());
   });
 
+  it('keeps a deleted workspace at most 30 days: 30 by default, lower or 0 when set, more refused', () => {
+    expect(loadConfig({}).workspaceDeletion.graceDays).to.equal(30);
+    expect(loadConfig({ WORKSPACE_DELETION_GRACE_DAYS: '0' }).workspaceDeletion.graceDays).to.equal(0);
+    expect(loadConfig({ WORKSPACE_DELETION_GRACE_DAYS: '7' }).workspaceDeletion.graceDays).to.equal(7);
+    for (const bad of ['31', '-1', '2.5'])
+      expect(expectConfigError({ WORKSPACE_DELETION_GRACE_DAYS: bad }).problems.map((p) => p.split(':')[0])).to.deep.equal(['WORKSPACE_DELETION_GRACE_DAYS']);
+  });
+
   it('reads booleans and strips trailing slashes from base URLs', () => {
     expect(loadConfig({ LEADRELAY_ALLOW_PRIVATE_DESTINATIONS: 'yes' }).allowPrivateDestinations).to.equal(true);
     expect(loadConfig({ LEADRELAY_ALLOW_PRIVATE_DESTINATIONS: '0' }).allowPrivateDestinations).to.equal(false);

@@ -67,6 +67,8 @@ export interface paths {
   "/workspaces/{workspaceId}": {
     /** One workspace */
     get: operations["getWorkspace"];
+    /** Delete the workspace: intake and delivery stop now; every row and secret goes after the grace period */
+    delete: operations["deleteWorkspace"];
     /** Rename a workspace, or change its lead retention or MFA policy */
     patch: operations["updateWorkspace"];
   };
@@ -179,8 +181,26 @@ export interface paths {
   "/workspaces/{workspaceId}/routes/{routeId}": {
     /** One route */
     get: operations["getRoute"];
+    /** Delete a route; its deliveries not sent yet are stopped */
+    delete: operations["deleteRoute"];
     /** Enable or disable a route */
     patch: operations["updateRoute"];
+  };
+  "/workspaces/{workspaceId}/pages/{pageId}/disconnect": {
+    /** Disconnect a page: uninstall LeadRelay from it at Meta and delete its token */
+    post: operations["disconnectPage"];
+  };
+  "/workspaces/{workspaceId}/destinations/{destinationId}/disconnect": {
+    /** Disconnect a destination: revoke its credentials at the CRM and delete them */
+    post: operations["disconnectDestination"];
+  };
+  "/workspaces/{workspaceId}/deletion": {
+    /** Whether the workspace is being deleted, and until when it can be restored */
+    get: operations["getWorkspaceDeletion"];
+  };
+  "/workspaces/{workspaceId}/restore": {
+    /** Restore a deleted workspace within its grace period */
+    post: operations["restoreWorkspace"];
   };
   "/workspaces/{workspaceId}/routes/{routeId}/mapping/suggestion": {
     /** Propose a complete mapping from the form's questions and the destination's fields (nothing is stored) */
@@ -1290,6 +1310,77 @@ export interface operations {
         headers: { [name: string]: unknown };
         content: {
           "application/json": components["schemas"]["Workspace"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Delete the workspace: intake and delivery stop now; every row and secret goes after the grace period */
+  deleteWorkspace: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the workspace is being deleted */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            deletion: components["schemas"]["WorkspaceDeletion"];
+            /** work stopped now, resumed by a restore */
+            parked: {
+              events: number;
+              deliveries: number;
+            };
+          };
         };
       };
       /** not signed in, or an unknown API key */
@@ -3733,6 +3824,75 @@ export interface operations {
       };
     };
   };
+  /** Delete a route; its deliveries not sent yet are stopped */
+  deleteRoute: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** route id (uuid) */
+        routeId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the route is gone */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            deleted: true;
+            stopped_deliveries: number;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   /** Enable or disable a route */
   updateRoute: {
     parameters: {
@@ -3777,6 +3937,304 @@ export interface operations {
       };
       /** not found (or not visible to the caller) */
       404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Disconnect a page: uninstall LeadRelay from it at Meta and delete its token */
+  disconnectPage: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** the Facebook page id */
+        pageId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the page, disconnected */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            page: components["schemas"]["Page"];
+            /** whether Meta confirmed LeadRelay was removed from the page */
+            app_uninstall: {
+              status: "uninstalled" | "no_token" | "failed";
+              reason?: string;
+              message?: string;
+            };
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Disconnect a destination: revoke its credentials at the CRM and delete them */
+  disconnectDestination: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** destination id (uuid) */
+        destinationId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** what was revoked and deleted */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            destination: {
+              id: string;
+              type: string;
+              name: string;
+              status: string;
+              status_reason: string | null;
+              has_credentials: boolean;
+            };
+            /** what the CRM said to revoking the credentials */
+            revocation: {
+              status: "revoked" | "not_revocable" | "no_credentials" | "failed";
+              reason?: string;
+              message?: string;
+            };
+            /** deliveries that were waiting to be sent, parked until the destination is connected again */
+            parked_deliveries: number;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Whether the workspace is being deleted, and until when it can be restored */
+  getWorkspaceDeletion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the deletion state */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": components["schemas"]["WorkspaceDeletion"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Restore a deleted workspace within its grace period */
+  restoreWorkspace: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the workspace is back */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            deletion: components["schemas"]["WorkspaceDeletion"];
+            resumed: {
+              events: number;
+              deliveries: number;
+            };
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
         headers: { [name: string]: unknown };
         content: {
           "application/problem+json": components["schemas"]["Problem"];
@@ -5794,6 +6252,14 @@ export interface components {
       created_at: string;
       /** the caller's role here */
       role: "owner" | "admin" | "editor" | "viewer";
+    };
+    WorkspaceDeletion: {
+      workspace_id: string;
+      /** deletion was asked for and the workspace is waiting to be deleted for good */
+      is_deleted: boolean;
+      deletion_requested_at: string | null;
+      /** when the workspace and everything it owns are deleted for good; restore works until then */
+      purge_after: string | null;
     };
     Member: {
       user_id: string;
