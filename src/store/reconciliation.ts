@@ -13,27 +13,37 @@ export interface ReconcileTarget {
 }
 
 /**
+ * A page Graph can be asked about: it has a token (not disconnected) and its workspace is not
+ * being deleted. Leads of other pages wait for the page to be connected again, or go with it.
+ */
+function reachablePage(alias: 'p' | 'pages') {
+  return sql<boolean>`(${sql.ref(`${alias}.token_envelope`)} is not null and not exists (
+    select 1 from workspaces w where w.id = ${sql.ref(`${alias}.workspace_id`)} and w.deletion_requested_at is not null))`;
+}
+
+/**
  * The forms LeadRelay knows of for registered pages: those enabled routes name, those whose
  * questions were kept (a lead of it was fetched), and those leadgen events named since `eventsSince`.
  * Forms of a page-level route that never sent a webhook are not here: Graph lists those.
  */
 export async function listKnownForms(db: Db, only: { workspaceId?: string }, eventsSince: Date): Promise<ReconcileTarget[]> {
+  const reachable = reachablePage('p');
   const ws = only.workspaceId ?? null;
   const { rows } = await sql<{ workspace_id: string; page_id: string; form_id: string }>`
     select r.workspace_id, r.page_id, r.form_id
       from routes r join pages p on p.page_id = r.page_id and p.workspace_id = r.workspace_id
-      where r.is_enabled and r.form_id is not null and (${ws}::uuid is null or r.workspace_id = ${ws}::uuid)
+      where ${reachable} and r.is_enabled and r.form_id is not null and (${ws}::uuid is null or r.workspace_id = ${ws}::uuid)
     union
     select f.workspace_id, f.page_id, f.form_id
       from forms f join pages p on p.page_id = f.page_id and p.workspace_id = f.workspace_id
-      where (${ws}::uuid is null or f.workspace_id = ${ws}::uuid)
+      where ${reachable} and (${ws}::uuid is null or f.workspace_id = ${ws}::uuid)
     union
     select p.workspace_id, e.page_id, e.form_id
       from pages p cross join lateral (
         select distinct ev.page_id, ev.form_id from leadgen_events ev
         where ev.page_id = p.page_id and ev.form_id is not null and ev.created_time > ${eventsSince}
       ) e
-      where (${ws}::uuid is null or p.workspace_id = ${ws}::uuid)
+      where ${reachable} and (${ws}::uuid is null or p.workspace_id = ${ws}::uuid)
     order by 1, 2, 3
   `.execute(db);
   return rows.map((r) => ({ workspaceId: r.workspace_id, pageId: r.page_id, formId: r.form_id }));
@@ -47,7 +57,8 @@ export async function listPagesWithPageLevelRoutes(db: Db, only: { workspaceId?:
     .select(['routes.workspace_id', 'routes.page_id'])
     .distinct()
     .where('routes.is_enabled', '=', true)
-    .where('routes.form_id', 'is', null);
+    .where('routes.form_id', 'is', null)
+    .where(reachablePage('pages'));
   if (only.workspaceId) q = q.where('routes.workspace_id', '=', only.workspaceId);
   return q.orderBy('routes.page_id').execute();
 }

@@ -322,6 +322,45 @@ for (const backend of QUEUE_BACKENDS)
       ]);
     });
 
+    it('leaves out a disconnected page and a workspace being deleted: Graph is not asked about their forms', async () => {
+      const disconnected = await createPage();
+      const now = new Date();
+      addMetaLead(disconnected, new Date(now.getTime() - 2 * HOUR_MS));
+      await t.app.db.updateTable('pages').set({ token_envelope: null, status: 'disconnected' }).where('page_id', '=', disconnected.pageId).execute();
+      const doomed = (await repo.createWorkspace(t.app.db, 'Being deleted')).id;
+      const doomedPage = String(nextPage++);
+      const doomedForm = String(nextForm++);
+      graph.setPageToken(doomedPage, `EAAB-reconcile-${doomedPage}`, 'Doomed');
+      graph.addForm({ id: doomedForm, page_id: doomedPage, questions: [{ key: 'email', type: 'EMAIL' }] });
+      await repo.upsertPage(t.app.db, {
+        workspaceId: doomed,
+        pageId: doomedPage,
+        name: null,
+        tokenEnvelope: t.app.keyRing.encrypt(`EAAB-reconcile-${doomedPage}`, pageTokenAad(doomedPage)),
+      });
+      const hook = await repo.createDestination(t.app.db, {
+        workspaceId: doomed,
+        type: 'webhook',
+        name: 'hook',
+        config: { url: receiver.url },
+        credentialsEnvelope: null,
+      });
+      await repo.createRoute(t.app.db, { workspaceId: doomed, pageId: doomedPage, formId: doomedForm, destinationId: hook.id });
+      addMetaLead({ pageId: doomedPage, formId: doomedForm }, new Date(now.getTime() - 2 * HOUR_MS));
+      await t.app.db.updateTable('workspaces').set({ deletion_requested_at: now }).where('id', '=', doomed).execute();
+      const reachable = await createPage();
+      addMetaLead(reachable, new Date(now.getTime() - 2 * HOUR_MS));
+
+      const results = await reconcileLeads(t.app, { now: () => now });
+      const forms = results.map((r) => r.formId);
+      expect(forms).to.include(reachable.formId);
+      expect(forms).to.not.include.members([disconnected.formId]);
+      expect(forms).to.not.include(doomedForm);
+      expect(leadsCalls(disconnected.formId)).to.have.length(0);
+      expect(leadsCalls(doomedForm)).to.have.length(0);
+      expect(await eventsOf(disconnected.pageId)).to.have.length(0);
+    });
+
     it('a webhook that comes after reconciliation recorded its lead is a no-op', async () => {
       const p = await createPage();
       const now = new Date();
