@@ -502,7 +502,7 @@ export async function readAppSubscription(app: App): Promise<AppSubscriptionStat
 
 function appSubscriptionProblem(workspaceId: string, s: AppSubscriptionState): PageProblem | undefined {
   const how =
-    `A workspace owner can do it in LeadRelay (Settings → Facebook → Subscribe, i.e. POST /api/v1/workspaces/${workspaceId}/facebook/app-subscription), ` +
+    `A workspace owner can do it in LeadRelay's setup wizard (step 2: Subscribe the app, i.e. POST /api/v1/workspaces/${workspaceId}/facebook/app-subscription), ` +
     `or in the Meta App Dashboard → Webhooks → Page: callback URL ${s.expectedCallbackUrl}, the verify token of META_VERIFY_TOKEN, and subscribe to the "leadgen" field.`;
   switch (s.status) {
     case 'subscribed':
