@@ -283,6 +283,8 @@ describe('browser: the setup wizard', function () {
     await preview.locator('td[data-field="mobilephone"]').filter({ hasText: '+12025550143' }).waitFor();
     expect(await preview.locator('td[data-field="phone"]').count(), 'phone is no longer sent').to.equal(0);
     await settled(page);
+    // From the top, so the preview (sticky beside the rules) sits where a person first sees it.
+    await page.evaluate(() => (globalThis as any).scrollTo(0, 0));
     await checkPage(page, 'wizard-4-map-fields');
 
     await page.getByRole('button', { name: 'Save mapping and continue' }).click();
