@@ -254,6 +254,20 @@ describe('browser: the setup wizard', function () {
     await stepHeading(page, /Step 3 of 6: Connect a CRM/);
   });
 
+  it("makes a CRM's entry form from the inputs its type declares, and shows the server's refusal at the field", async () => {
+    const page = owner.page;
+    await page.locator('summary').filter({ hasText: 'Enter HTTPS endpoint (webhook) details' }).click();
+    const form = page.getByRole('form', { name: /Connect HTTPS endpoint \(webhook\) with url/ });
+    await form.getByRole('textbox', { name: 'URL' }).fill('not an address');
+    await form.getByRole('button', { name: 'Connect HTTPS endpoint (webhook)' }).click();
+    const address = form.getByRole('textbox', { name: 'URL' });
+    await form.locator('input[aria-invalid="true"]').waitFor();
+    expect(await address.getAttribute('aria-invalid')).to.equal('true');
+    expect((await focused(page)).name, 'focus goes to the refused field').to.equal('URL');
+    await expectNoSeriousA11yViolations(page, 'an entry form with a refused field');
+    await page.locator('summary').filter({ hasText: 'Enter HTTPS endpoint (webhook) details' }).click();
+  });
+
   it('connects HubSpot by OAuth, comes back to the wizard, and checks the credentials live', async () => {
     const page = owner.page;
     await page.getByRole('button', { name: 'Connect HubSpot' }).click();

@@ -124,6 +124,7 @@ describe('REST API: pages, destinations, routes, mappings and leads', function (
       expect(r.status).to.equal(200);
       const webhook = r.body.items.find((x: { id: string }) => x.id === 'webhook');
       expect(webhook.inputs.map((i: { key: string }) => i.key)).to.include('url');
+      expect(webhook.inputs.find((i: { key: string }) => i.key === 'url').label).to.equal('URL');
       expect(webhook.oauth).to.equal(null);
     });
 

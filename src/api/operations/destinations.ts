@@ -90,6 +90,7 @@ const destinationTypeSchema = z
       z.object({
         target: z.enum(['config', 'credentials']),
         key: z.string(),
+        label: z.string().meta({ description: 'a short name for a form field, e.g. "Instance URL"' }),
         description: z.string(),
         required: z.boolean(),
         secret: z.boolean(),
@@ -97,6 +98,12 @@ const destinationTypeSchema = z
     ),
   })
   .meta({ id: 'DestinationType' });
+
+/** An input's short name: its label, else its flag in words ("instance-url" → "Instance URL"). */
+function inputLabel(input: { flag: string; label?: string }): string {
+  const words = (input.label ?? input.flag.replace(/-/g, ' ')).replace(/\burl\b/gi, 'URL').replace(/\bid\b/gi, 'ID');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
 
 /** A type's OAuth: whether this server can start it, and whether it takes a login host. */
 function oauthOf(app: App, manifest: ConnectorManifest) {
@@ -126,7 +133,14 @@ export const destinationOperations = [
           label: m.label,
           connects_by_oauth: m.oauth !== undefined,
           oauth: oauthOf(app, m),
-          inputs: m.cli.inputs.map((i) => ({ target: i.target, key: i.key, description: i.description, required: i.required, secret: i.secret })),
+          inputs: m.cli.inputs.map((i) => ({
+            target: i.target,
+            key: i.key,
+            label: inputLabel(i),
+            description: i.description,
+            required: i.required,
+            secret: i.secret,
+          })),
         })),
       };
     },

@@ -5675,6 +5675,8 @@ export interface components {
       inputs: ({
         target: "config" | "credentials";
         key: string;
+        /** a short name for a form field, e.g. "Instance URL" */
+        label: string;
         description: string;
         required: boolean;
         secret: boolean;

@@ -93,7 +93,7 @@ function CredentialsForm({ type, onAdded }: { type: DestinationType; onAdded(des
   return (
     <ApiForm
       error={add.error}
-      aria-label={`Connect ${type.label} with ${type.inputs.map((i) => i.description).join(', ')}`}
+      aria-label={`Connect ${type.label} with ${type.inputs.map((i) => i.label.toLowerCase()).join(', ')}`}
       onSubmit={(values) => {
         const config: Record<string, string> = {};
         const credentials: Record<string, string> = {};
@@ -112,11 +112,11 @@ function CredentialsForm({ type, onAdded }: { type: DestinationType; onAdded(des
         <TextInput
           key={`${input.target}.${input.key}`}
           name={`${input.target}.${input.key}`}
-          label={sentence(input.description)}
+          label={input.required ? input.label : `${input.label} (optional)`}
           isRequired={input.required}
           type={input.secret ? 'password' : 'text'}
           autoComplete="off"
-          description={input.secret ? 'Stored encrypted; never shown again.' : input.required ? undefined : 'Optional.'}
+          description={`${sentence(input.description)}.${input.secret ? ' Stored encrypted; never shown again.' : ''}`}
         />
       ))}
       <SubmitButton isPending={add.isPending}>Connect {type.label}</SubmitButton>
