@@ -45,7 +45,9 @@ function TestLeadTravel({ route, leadgenId, crm }: { route: Route; leadgenId: st
   const lead = leads.data?.items.find((l) => l.leadgen_id === leadgenId);
   type Timeline = { deliveries: { destination: { id: string }; status: string; record_url: string | null }[] };
   const isSettled = (t: Timeline) =>
-    t.deliveries.some((d) => d.destination.id === route.destination_id && (d.record_url !== null || ['dead', 'failed', 'parked'].includes(d.status)));
+    t.deliveries.some(
+      (d) => d.destination.id === route.destination_id && (d.record_url !== null || ['delivered', 'dead', 'failed', 'parked'].includes(d.status)),
+    );
   const timelinePolling = usePolling<Timeline>({ intervalMs: POLL_MS, enabled: lead !== undefined, until: isSettled });
   const timeline = api.useQuery(
     'get',
