@@ -8,7 +8,7 @@ import { parse as parseCookies } from 'cookie';
 import express, { type Router } from 'express';
 import { sessionCookieName } from '../api/session-cookie.js';
 import type { App } from '../app.js';
-import { completeFacebookLogin } from '../services/facebook.js';
+import { completeFacebookLogin, facebookErrorUrl } from '../services/facebook.js';
 import { errorSummary } from '../util/error-summary.js';
 
 export function createFacebookLoginRouter(app: App): Router {
@@ -26,7 +26,7 @@ export function createFacebookLoginRouter(app: App): Router {
       res.redirect(303, outcome.location);
     } catch (err) {
       app.logger.error({ err: errorSummary(err) }, 'Facebook login callback failed');
-      res.redirect(303, `${app.config.publicUrl}/app?facebook_error=failed`);
+      res.redirect(303, facebookErrorUrl(app, 'failed'));
     }
   });
   return router;

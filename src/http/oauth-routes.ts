@@ -41,17 +41,20 @@ interface Page {
   paragraphs: string[];
   /** Label → value lines (ids, never secrets). */
   facts?: [string, string][];
+  /** A link onwards (into the web app). */
+  next?: { href: string; text: string };
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 
 function sendPage(res: Response, status: number, page: Page): void {
   const facts = page.facts?.length ? `<dl>${page.facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd><code>${escapeHtml(v)}</code></dd>`).join('')}</dl>` : '';
+  const next = page.next ? `<p><a href="${escapeHtml(page.next.href)}">${escapeHtml(page.next.text)}</a></p>` : '';
   const html =
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
     `<title>${escapeHtml(page.title)} · LeadRelay</title>` +
     `<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}dt{font-weight:600}dd{margin:0 0 .5rem}code{background:#f3f3f3;padding:0 .2rem}</style>` +
-    `</head><body><h1>${escapeHtml(page.title)}</h1>${page.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('')}${facts}</body></html>`;
+    `</head><body><h1>${escapeHtml(page.title)}</h1>${page.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('')}${next}${facts}</body></html>`;
   // The callback URL holds the code: no caching, no Referer to anything, no framing, no scripts.
   res
     .status(status)
@@ -64,6 +67,12 @@ function sendPage(res: Response, status: number, page: Page): void {
     })
     .send(html);
 }
+
+/** The web app's wizard, at its CRM step with this destination chosen (src/web/pages/wizard). */
+const wizardLink = (app: App, workspaceId: string, destinationId: string, text: string) => ({
+  href: `${app.config.publicUrl}/w/${encodeURIComponent(workspaceId)}/wizard/crm?${new URLSearchParams({ destination: destinationId }).toString()}`,
+  text,
+});
 
 const fail = (res: Response, status: number, title: string, ...paragraphs: string[]) => sendPage(res, status, { title, paragraphs });
 
@@ -288,6 +297,7 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
                 : `${resumed} waiting lead${resumed === 1 ? '' : 's'} ${resumed === 1 ? 'is' : 'are'} being sent now, oldest first.`,
             'You can close this page.',
           ],
+          next: wizardLink(app, payload.workspaceId, payload.destinationId, 'Back to LeadRelay'),
           facts: [
             ['destination', payload.destinationId],
             ['workspace', payload.workspaceId],
@@ -310,9 +320,10 @@ export function createOAuthRouter(app: App, options: OAuthRouterOptions): Router
         title: `${label} connected`,
         paragraphs: [
           `LeadRelay can now send leads to ${label} as "${dest.name}".`,
-          `Next, route a Facebook page to it: leadrelay routes add --workspace ${dest.workspace_id} --page-id <page id> --destination ${dest.id}`,
+          `Next, route a Facebook page to it in the setup wizard, or with: leadrelay routes add --workspace ${dest.workspace_id} --page-id <page id> --destination ${dest.id}`,
           'You can close this page.',
         ],
+        next: wizardLink(app, dest.workspace_id, dest.id, 'Continue in the LeadRelay setup wizard'),
         facts: [
           ['destination', dest.id],
           ['workspace', dest.workspace_id],

@@ -127,18 +127,21 @@ export interface FacebookCallbackRequest {
   userAgent: string | null;
 }
 
-/** Where to send the browser: the wizard's pages step with the new connection, or with `facebook_error`. */
+/** Where to send the browser: the wizard's pages step with the new connection, or its Facebook step with `facebook_error`. */
 export type FacebookCallbackOutcome =
   | { ok: true; workspaceId: string; connectionId: string; location: string }
   | { ok: false; workspaceId: string | null; error: FacebookLoginError; location: string };
 
-const wizardUrl = (app: App, workspaceId: string, params: Record<string, string>) =>
-  `${app.config.publicUrl}/app/w/${encodeURIComponent(workspaceId)}/setup?${new URLSearchParams({ step: 'pages', ...params }).toString()}`;
+/** A step of the web app's setup wizard (src/web/pages/wizard): /w/{workspace}/wizard/{step}. */
+const wizardUrl = (app: App, workspaceId: string, step: 'facebook' | 'pages', params: Record<string, string>) =>
+  `${app.config.publicUrl}/w/${encodeURIComponent(workspaceId)}/wizard/${step}?${new URLSearchParams(params).toString()}`;
+
+/** Where a failed login goes when its workspace is not known: the caller's workspaces. */
+export const facebookErrorUrl = (app: App, error: FacebookLoginError) =>
+  `${app.config.publicUrl}/workspaces?${new URLSearchParams({ facebook_error: error }).toString()}`;
 
 function failure(app: App, workspaceId: string | null, error: FacebookLoginError): FacebookCallbackOutcome {
-  const location = workspaceId
-    ? wizardUrl(app, workspaceId, { facebook_error: error })
-    : `${app.config.publicUrl}/app?${new URLSearchParams({ facebook_error: error }).toString()}`;
+  const location = workspaceId ? wizardUrl(app, workspaceId, 'facebook', { facebook_error: error }) : facebookErrorUrl(app, error);
   return { ok: false, workspaceId, error, location };
 }
 
@@ -234,7 +237,7 @@ export async function completeFacebookLogin(app: App, req: FacebookCallbackReque
       details: { declined_permissions: declined },
     });
     app.logger.info({ workspaceId, userId, connectionId: connection.id, declined }, 'Facebook connected');
-    return { ok: true, workspaceId, connectionId: connection.id, location: wizardUrl(app, workspaceId, { connection: connection.id }) };
+    return { ok: true, workspaceId, connectionId: connection.id, location: wizardUrl(app, workspaceId, 'pages', { connection: connection.id }) };
   } catch (err) {
     const error = isGraphError(err) && (err.category === 'transient' || err.category === 'throttled') ? 'meta_unavailable' : 'failed';
     app.logger.error(
@@ -502,7 +505,7 @@ export async function readAppSubscription(app: App): Promise<AppSubscriptionStat
 
 function appSubscriptionProblem(workspaceId: string, s: AppSubscriptionState): PageProblem | undefined {
   const how =
-    `A workspace owner can do it in LeadRelay (Settings → Facebook → Subscribe, i.e. POST /api/v1/workspaces/${workspaceId}/facebook/app-subscription), ` +
+    `A workspace owner can do it in LeadRelay's setup wizard (step 2: Subscribe the app, i.e. POST /api/v1/workspaces/${workspaceId}/facebook/app-subscription), ` +
     `or in the Meta App Dashboard → Webhooks → Page: callback URL ${s.expectedCallbackUrl}, the verify token of META_VERIFY_TOKEN, and subscribe to the "leadgen" field.`;
   switch (s.status) {
     case 'subscribed':

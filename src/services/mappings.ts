@@ -327,10 +327,21 @@ export interface PreviewResult {
 export async function previewMapping(
   app: App,
   call: MappingCall,
-  input: { routeId: string; destinationId?: string; source: PreviewSource; formId?: string },
+  input: { routeId: string; destinationId?: string; source: PreviewSource; formId?: string; draftMapping?: unknown },
 ): Promise<PreviewResult> {
   const { name } = call;
-  const route = await loadRoute(app, call, input.routeId, input.destinationId);
+  const stored = await loadRoute(app, call, input.routeId, input.destinationId);
+  // A draft (the web app's mapping editor) is previewed in place of the stored mapping, unsaved.
+  let route = stored;
+  if (input.draftMapping !== undefined) {
+    const draft = parseMapping(input.draftMapping);
+    if (!draft.ok)
+      throw new InvalidInputError(
+        draft.errors.map((e) => ({ field: name('mapping'), message: e })),
+        `${name('mapping')} is not valid: ${draft.errors.join('; ')}`,
+      );
+    route = { ...stored, mapping: draft.mapping };
+  }
   const dest = await loadDestination(app, route);
   const connector = await loadConnector(dest.type);
   const openTargets = hasOpenTargets(connector);
@@ -358,8 +369,9 @@ export async function previewMapping(
     for (const i of issues) say(formatIssue(i));
     return {
       form: { id: lead.form.id, name: lead.form.name },
-      lead: { source, id: lead.id, leadgen_id: lead.leadgen_id },
-      mapping: hasOwnMapping ? 'route' : mapping ? 'preset' : 'none',
+      // A sample's answers are made up (never a person's), so they may be shown: the wizard sends them as a test lead.
+      lead: { source, id: lead.id, leadgen_id: lead.leadgen_id, ...(source === 'sample' ? { answers: lead.answers } : {}) },
+      mapping: input.draftMapping !== undefined ? 'draft' : hasOwnMapping ? 'route' : mapping ? 'preset' : 'none',
       fields: record.fields,
       unmappedNote: record.unmappedNote ?? null,
       warnings: out?.warnings ?? [],

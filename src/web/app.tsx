@@ -21,7 +21,7 @@ import { SettingsIndex, SettingsLayout } from './pages/settings/settings-layout'
 import { WorkspaceSettingsPage } from './pages/settings/workspace-settings';
 import { ForgotPasswordPage, MfaStepPage, ResetPasswordPage, SignInPage } from './pages/sign-in';
 import { RequireSession, WorkspaceFrame, WorkspacesPage } from './pages/signed-in';
-import { WizardPage } from './pages/workspace-home';
+import { WizardPage } from './pages/wizard/wizard';
 
 function createQueryClient(): QueryClient {
   const queryClient: QueryClient = new QueryClient({

@@ -87,8 +87,7 @@ describe('e2e: Connect Facebook with the real program', function () {
     const login = await api.post(`/workspaces/${ws}/facebook/login`, {});
     expect(login.status, login.text).to.equal(200);
     const back = await throughDialog(login.body.dialog_url, 'continue');
-    expect(back.pathname).to.equal(`/app/w/${ws}/setup`);
-    expect(back.searchParams.get('step')).to.equal('pages');
+    expect(back.pathname).to.equal(`/w/${ws}/wizard/pages`);
     const connectionId = back.searchParams.get('connection');
     expect(connectionId, back.toString()).to.match(/^[0-9a-f-]{36}$/);
 
@@ -111,7 +110,7 @@ describe('e2e: Connect Facebook with the real program', function () {
   it('sends the browser back with facebook_error=access_denied when the person cancels', async () => {
     const login = await api.post(`/workspaces/${ws}/facebook/login`, {});
     const back = await throughDialog(login.body.dialog_url, 'cancel');
-    expect(back.pathname).to.equal(`/app/w/${ws}/setup`);
+    expect(back.pathname).to.equal(`/w/${ws}/wizard/facebook`);
     expect(back.searchParams.get('facebook_error')).to.equal('access_denied');
   });
 

@@ -170,6 +170,7 @@ describe('e2e: connecting CRMs by OAuth through the real program', function () {
     const dest = created[0];
     hubspotDest = dest.id;
     expect(html).to.contain(dest.id);
+    expect(html, 'a link on to the web app wizard').to.contain(`<a href="${PUBLIC_URL}/w/${ws}/wizard/crm?destination=${dest.id}">`);
     expect(dest).to.include({ type: 'hubspot', name: 'HubSpot – Sales', status: 'active' });
     const creds = await credentialsOf(dest.id);
     expect(creds.type).to.equal('oauth');

@@ -116,6 +116,21 @@ describe('REST API: pages, destinations, routes, mappings and leads', function (
       expect(r.status).to.equal(200);
       const webhook = r.body.items.find((x: { id: string }) => x.id === 'webhook');
       expect(webhook.inputs.map((i: { key: string }) => i.key)).to.include('url');
+      expect(webhook.inputs.find((i: { key: string }) => i.key === 'url').label).to.equal('URL');
+      expect(webhook.oauth).to.equal(null);
+    });
+
+    it('says per OAuth type whether this server can start its consent, and which take a login host', async () => {
+      const r = await viewer.get('/destination-types');
+      const oauthTypes = r.body.items.filter((x: { connects_by_oauth: boolean }) => x.connects_by_oauth);
+      expect(oauthTypes.length).to.be.greaterThan(1);
+      for (const type of oauthTypes) expect(type.oauth, type.id).to.be.an('object');
+      // Only the type whose client id and secret this app has is ready; the others say what to set.
+      const ready = oauthTypes.filter((x: { oauth: { is_ready: boolean } }) => x.oauth.is_ready);
+      expect(ready.map((x: { id: string }) => x.id)).to.deep.equal(['hubspot']);
+      const notReady = oauthTypes.find((x: { oauth: { is_ready: boolean } }) => !x.oauth.is_ready);
+      expect(notReady.oauth.not_ready_reason).to.match(/_CLIENT_ID/);
+      expect(oauthTypes.filter((x: { oauth: { login_url: unknown } }) => x.oauth.login_url !== null)).to.have.length(1);
     });
 
     it('adds a webhook destination; list and get show neither its URL nor its secret', async () => {
@@ -250,7 +265,21 @@ describe('REST API: pages, destinations, routes, mappings and leads', function (
         const r = await viewer.post(`${base}/routes/${routeId}/mapping/preview`, { source: 'sample' });
         expect(r.status, r.text).to.equal(200);
         expect(r.body.preview.lead.source).to.equal('sample');
+        expect(r.body.preview.lead.answers.map((a: { key: string }) => a.key)).to.deep.equal(['full_name', 'email']);
         expect(r.body.destination).to.deep.equal({ id: destId, type: 'webhook' });
+      });
+
+      it('previews a draft mapping in place of the stored one without storing it, and refuses an invalid draft naming body.mapping', async () => {
+        const stored = (await viewer.get(`${base}/routes/${routeId}`)).body.mapping;
+        const draft = { version: 1, rules: [{ target: 'shout', source: { type: 'answer', key: 'full_name' }, transforms: [{ type: 'upper' }] }] };
+        const r = await viewer.post(`${base}/routes/${routeId}/mapping/preview`, { source: 'sample', mapping: draft });
+        expect(r.status, r.text).to.equal(200);
+        expect(r.body.preview.mapping).to.equal('draft');
+        expect(r.body.preview.fields).to.deep.equal({ shout: 'JANE SAMPLE' });
+        expect((await viewer.get(`${base}/routes/${routeId}`)).body.mapping, 'nothing stored').to.deep.equal(stored);
+        const bad = await viewer.post(`${base}/routes/${routeId}/mapping/preview`, { source: 'sample', mapping: { version: 1, rules: 'no' } });
+        expect(bad.status).to.equal(422);
+        expect(bad.body.errors[0].field).to.equal('body.mapping');
       });
 
       it("refuses a viewer a preview of a stored lead's values with 403", async () => {

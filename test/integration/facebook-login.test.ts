@@ -250,7 +250,7 @@ describe('Connect Facebook through the API', function () {
   it('sends the person back with access_denied when they cancel the dialog, storing nothing', async () => {
     const before = await t.app.db.selectFrom('facebook_connections').select('id').execute();
     const back = await arrive(await passDialog(await startLogin(owner), 'cancel'), owner.cookie);
-    expect(`${back.origin}${back.pathname}`).to.equal(`${publicUrl}/app/w/${ws}/setup`);
+    expect(`${back.origin}${back.pathname}`).to.equal(`${publicUrl}/w/${ws}/wizard/facebook`);
     expect(back.searchParams.get('facebook_error')).to.equal('access_denied');
     expect(await t.app.db.selectFrom('facebook_connections').select('id').execute()).to.have.length(before.length);
   });
@@ -286,7 +286,7 @@ describe('Connect Facebook through the API', function () {
     forged.searchParams.set('state', `${callback.searchParams.get('state')!.split('.')[0]}.AAAA`);
     const refused = await arrive(forged.toString(), owner.cookie);
     expect(refused.searchParams.get('facebook_error')).to.equal('state_invalid');
-    expect(`${refused.origin}${refused.pathname}`).to.equal(`${publicUrl}/app`);
+    expect(`${refused.origin}${refused.pathname}`).to.equal(`${publicUrl}/workspaces`);
 
     const badCode = new URL(callback);
     badCode.searchParams.set('code', 'AQnot-a-code-facebook-made');

@@ -2,7 +2,9 @@
 // destination type's own schemas (its connector manifest); credentials go in and never come out.
 import { z } from 'zod';
 import { listManifests } from '../../../connectors/index.js';
-import { isConnectorError } from '../../../connectors/types.js';
+import { type ConnectorManifest, isConnectorError } from '../../../connectors/types.js';
+import type { App } from '../../app.js';
+import { findMissingOAuthSettings, findOAuthConnector } from '../../http/oauth-providers.js';
 import {
   addDestination,
   checkDestination,
@@ -81,10 +83,24 @@ const destinationTypeSchema = z
     id: z.string(),
     label: z.string(),
     connects_by_oauth: z.boolean(),
+    oauth: z
+      .object({
+        is_ready: z
+          .boolean()
+          .meta({ description: "this server has the CRM's OAuth app settings (client id and secret), so POST …/destinations/connect works" }),
+        not_ready_reason: z.string().nullable().meta({ description: 'what the operator must set first, when not ready' }),
+        login_url: z
+          .object({ description: z.string() })
+          .nullable()
+          .meta({ description: 'the CRM signs in at a host of the account (a sandbox, a My Domain): POST …/destinations/connect takes it as login_url' }),
+      })
+      .nullable()
+      .meta({ description: 'how the type connects by OAuth (null: only by the inputs below)' }),
     inputs: z.array(
       z.object({
         target: z.enum(['config', 'credentials']),
         key: z.string(),
+        label: z.string().meta({ description: 'a short name for a form field, e.g. "Instance URL"' }),
         description: z.string(),
         required: z.boolean(),
         secret: z.boolean(),
@@ -92,6 +108,24 @@ const destinationTypeSchema = z
     ),
   })
   .meta({ id: 'DestinationType' });
+
+/** An input's short name: its label, else its flag in words ("instance-url" → "Instance URL"). */
+function inputLabel(input: { flag: string; label?: string }): string {
+  const words = (input.label ?? input.flag.replace(/-/g, ' ')).replace(/\burl\b/gi, 'URL').replace(/\bid\b/gi, 'ID');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** A type's OAuth: whether this server can start it, and whether it takes a login host. */
+function oauthOf(app: App, manifest: ConnectorManifest) {
+  const connector = findOAuthConnector(manifest.id);
+  if (!connector) return null;
+  const missing = findMissingOAuthSettings(app.config, connector);
+  return {
+    is_ready: missing === undefined,
+    not_ready_reason: missing ?? null,
+    login_url: connector.oauth.loginUrl ? { description: connector.oauth.loginUrl.description } : null,
+  };
+}
 
 export const destinationOperations = [
   defineOperation({
@@ -102,13 +136,21 @@ export const destinationOperations = [
     tag: 'Destinations',
     access: { kind: 'authenticated' },
     response: { status: 200, description: 'the types', schema: z.object({ items: z.array(destinationTypeSchema) }) },
-    async handler() {
+    async handler({ app }) {
       return {
         items: listManifests().map((m) => ({
           id: m.id,
           label: m.label,
           connects_by_oauth: m.oauth !== undefined,
-          inputs: m.cli.inputs.map((i) => ({ target: i.target, key: i.key, description: i.description, required: i.required, secret: i.secret })),
+          oauth: oauthOf(app, m),
+          inputs: m.cli.inputs.map((i) => ({
+            target: i.target,
+            key: i.key,
+            label: inputLabel(i),
+            description: i.description,
+            required: i.required,
+            secret: i.secret,
+          })),
         })),
       };
     },

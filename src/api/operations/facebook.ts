@@ -129,8 +129,8 @@ export const facebookOperations = [
     description:
       'For a signed-in person (not an API key). The dialog asks for the permissions of META_LOGIN_CONFIG_ID, or by scope without it. Its state works once, ' +
       'for 15 minutes, with this session only. Facebook sends the browser back to GET /oauth/facebook/callback, which redirects to ' +
-      '/app/w/{workspaceId}/setup?step=pages&connection={id}, or on failure to the same address with facebook_error instead of connection ' +
-      `(/app?facebook_error=… when the workspace is not known): ${loginErrorList}.`,
+      "the web app's wizard at /w/{workspaceId}/wizard/pages?connection={id}, or on failure to /w/{workspaceId}/wizard/facebook?facebook_error=… " +
+      `(/workspaces?facebook_error=… when the workspace is not known): ${loginErrorList}.`,
     tag: TAG,
     access: { kind: 'workspace', permission: 'config.write' },
     params: workspaceIdParams,

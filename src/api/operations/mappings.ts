@@ -7,13 +7,39 @@ import { apiFieldNamer } from '../../services/errors.js';
 import { checkMappingDrift, type MappingCall, previewMapping, setMapping, suggestMappings } from '../../services/mappings.js';
 import { defineOperation } from '../operation.js';
 import { forbidden, invalidField } from '../problem.js';
-import { routeParams, routeSchema, routeView } from './routes.js';
+import { mappingDocSchema, routeParams, routeSchema, routeView } from './routes.js';
 import { workspaceIdParams } from './workspaces.js';
 import { getRoute } from '../../services/routes.js';
 
 const issueSchema = z.object({ severity: z.enum(['error', 'warning']), field: z.string(), rule: z.number().int().nullable(), message: z.string() });
 const notes = z.array(z.string()).meta({ description: 'warnings and validation issues, one sentence each' });
 const formRef = z.object({ id: z.string(), name: z.string().nullable() });
+
+const previewedFormSchema = z
+  .object({
+    form: formRef,
+    lead: z.object({
+      source: z.enum(['stored', 'test_lead', 'sample']),
+      id: z.string(),
+      leadgen_id: z.string(),
+      answers: z
+        .array(z.object({ key: z.string(), values: z.array(z.string()) }))
+        .optional()
+        .meta({ description: "source sample only: the made-up answers (a stored or test lead's answers are never listed)" }),
+    }),
+    mapping: z
+      .enum(['draft', 'route', 'preset', 'none'])
+      .meta({ description: "which mapping made it: the draft sent, the route's own, the destination type's default, or none" }),
+    fields: z.record(z.string(), z.unknown()).meta({ description: 'CRM field → value, exactly as the connector would get them' }),
+    unmappedNote: z.string().nullable().meta({ description: 'the answers no rule took, as the CRM would get them in its note' }),
+    warnings: z.array(z.string()),
+    issues: z.array(issueSchema),
+    validationSkipped: z.string().optional(),
+    formChanged: z.boolean().optional(),
+    body: z.unknown().optional().meta({ description: 'the request body, for destinations that render one' }),
+  })
+  .meta({ id: 'MappingPreview' });
+const skippedFormSchema = z.object({ form: formRef, skipped: z.string() });
 
 /** The API as a mapping caller: the path's workspace, fields named where they are in the request, notes collected. */
 function apiCall(workspaceId: string, where: 'body' | 'query' = 'body'): MappingCall & { notes: string[] } {
@@ -42,7 +68,9 @@ export const mappingOperations = [
       description: 'one proposal per form',
       schema: z.object({
         is_grouped: z.boolean(),
-        forms: z.array(z.object({ form: formRef, mapping: z.unknown().optional(), issues: z.array(issueSchema).optional(), skipped: z.string().optional() })),
+        forms: z.array(
+          z.object({ form: formRef, mapping: mappingDocSchema.optional(), issues: z.array(issueSchema).optional(), skipped: z.string().optional() }),
+        ),
         notes,
       }),
     },
@@ -85,6 +113,7 @@ export const mappingOperations = [
       source: z.enum(['sample', 'lead', 'test_lead']).default('sample'),
       lead_id: z.string().max(64).optional().meta({ description: 'with source lead: the stored lead' }),
       form_id: FORM_ID,
+      mapping: z.unknown().optional().meta({ description: 'a draft mapping (the Mapping format) to preview instead of the stored one; nothing is stored' }),
     }),
     audit: 'read',
     response: {
@@ -93,8 +122,8 @@ export const mappingOperations = [
       schema: z.object({
         route: z.string(),
         destination: z.object({ id: z.string(), type: z.string() }),
-        preview: z.record(z.string(), z.unknown()).optional(),
-        forms: z.array(z.record(z.string(), z.unknown())).optional(),
+        preview: previewedFormSchema.optional(),
+        forms: z.array(z.union([previewedFormSchema, skippedFormSchema])).optional(),
         notes,
       }),
     },
@@ -105,8 +134,8 @@ export const mappingOperations = [
       if (body.source === 'lead' && !body.lead_id) throw invalidField('body.lead_id', 'body.lead_id is required with source "lead"');
       const call = apiCall(workspaceId);
       const source = body.source === 'lead' ? ({ kind: 'lead', leadId: body.lead_id! } as const) : ({ kind: body.source } as const);
-      const r = await previewMapping(app, call, { routeId: params.routeId, source, formId: body.form_id });
-      audit.details = { source: body.source, ...(body.lead_id ? { lead_id: body.lead_id } : {}) };
+      const r = await previewMapping(app, call, { routeId: params.routeId, source, formId: body.form_id, draftMapping: body.mapping });
+      audit.details = { source: body.source, ...(body.lead_id ? { lead_id: body.lead_id } : {}), ...(body.mapping === undefined ? {} : { draft: true }) };
       return { ...r, notes: call.notes };
     },
   }),

@@ -2,11 +2,18 @@
 // sets when a routed form changed since its mapping was set.
 import { z } from 'zod';
 import { describeRouteDrift, parseRouteDrift } from '../../pipeline/form-drift.js';
+import { mappingSchema } from '../../mapping/schema.js';
 import { apiFieldNamer } from '../../services/errors.js';
 import { addRoute, getRoute, listRoutesWithDrift, setRouteEnabled } from '../../services/routes.js';
 import type { Route } from '../../store/schema.js';
 import { defineOperation, Reply } from '../operation.js';
 import { workspaceIdParams } from './workspaces.js';
+
+/** The mapping format (src/mapping/schema.ts), documented: requests take it as `unknown` and the service reports each wrong path. */
+export const mappingDocSchema = mappingSchema.meta({
+  id: 'Mapping',
+  description: 'Ordered rules `CRM field ← source → transforms`, and where the answers no rule took go (README: Field mapping and routing).',
+});
 
 export const routeSchema = z
   .object({
@@ -15,7 +22,7 @@ export const routeSchema = z
     form_id: z.string().nullable().meta({ description: 'null: every form of the page' }),
     destination_id: z.uuid(),
     is_enabled: z.boolean(),
-    mapping: z.unknown().meta({ description: "the route's field mapping, or null (the destination type's default)" }),
+    mapping: mappingDocSchema.nullable().meta({ description: "the route's field mapping, or null (the destination type's default)" }),
     filter: z.unknown(),
     drift: z
       .object({ detected_at: z.string(), summary: z.string(), details: z.unknown() })

@@ -4292,7 +4292,7 @@ export interface operations {
                 id: string;
                 name: string | null;
               };
-              mapping?: unknown;
+              mapping?: components["schemas"]["Mapping"];
               issues?: ({
                 severity: "error" | "warning";
                 field: string;
@@ -4461,6 +4461,8 @@ export interface operations {
           lead_id?: string;
           /** one lead form of the page (a page-wide route: without it, every known form, grouped per form) */
           form_id?: string;
+          /** a draft mapping (the Mapping format) to preview instead of the stored one; nothing is stored */
+          mapping?: unknown;
         };
       };
     };
@@ -4475,11 +4477,13 @@ export interface operations {
               id: string;
               type: string;
             };
-            preview?: {
-              [key: string]: unknown;
-            };
-            forms?: ({
-              [key: string]: unknown;
+            preview?: components["schemas"]["MappingPreview"];
+            forms?: (components["schemas"]["MappingPreview"] | {
+              form: {
+                id: string;
+                name: string | null;
+              };
+              skipped: string;
             })[];
             /** warnings and validation issues, one sentence each */
             notes: string[];
@@ -6354,9 +6358,22 @@ export interface components {
       id: string;
       label: string;
       connects_by_oauth: boolean;
+      /** how the type connects by OAuth (null: only by the inputs below) */
+      oauth: {
+        /** this server has the CRM's OAuth app settings (client id and secret), so POST …/destinations/connect works */
+        is_ready: boolean;
+        /** what the operator must set first, when not ready */
+        not_ready_reason: string | null;
+        /** the CRM signs in at a host of the account (a sandbox, a My Domain): POST …/destinations/connect takes it as login_url */
+        login_url: {
+          description: string;
+        } | null;
+      } | null;
       inputs: ({
         target: "config" | "credentials";
         key: string;
+        /** a short name for a form field, e.g. "Instance URL" */
+        label: string;
         description: string;
         required: boolean;
         secret: boolean;
@@ -6396,7 +6413,7 @@ export interface components {
       destination_id: string;
       is_enabled: boolean;
       /** the route's field mapping, or null (the destination type's default) */
-      mapping: unknown;
+      mapping: components["schemas"]["Mapping"] | null;
       filter: unknown;
       /** set when the form changed since the mapping was set: check the mapping */
       drift: {
@@ -6405,6 +6422,108 @@ export interface components {
         details: unknown;
       } | null;
       created_at: string;
+    };
+    /** Ordered rules `CRM field ← source → transforms`, and where the answers no rule took go (README: Field mapping and routing). */
+    Mapping: {
+      version: 1;
+      rules: ({
+        target: string;
+        source: {
+          type: "answer";
+          key: string;
+        } | {
+          type: "meta";
+          field: "created_time" | "received_at" | "form_id" | "form_name" | "page_id" | "page_name" | "ad_id" | "ad_name" | "adset_id" | "adset_name" | "campaign_id" | "campaign_name" | "platform" | "is_organic" | "is_test" | "leadgen_id" | "lead_id" | "lead_source";
+        } | {
+          type: "consent";
+          key: string;
+        } | {
+          type: "constant";
+          value: string | number | boolean;
+        } | {
+          type: "template";
+          template: string;
+        };
+        transforms?: ({
+          type: "trim";
+        } | {
+          type: "lower";
+        } | {
+          type: "upper";
+        } | {
+          type: "first_name";
+          order?: "auto" | "given_first" | "family_first";
+        } | {
+          type: "last_name";
+          order?: "auto" | "given_first" | "family_first";
+        } | {
+          type: "phone_e164";
+          defaultCountry?: string;
+          defaultCountryFrom?: string;
+        } | {
+          type: "date";
+          format: "iso" | "date" | "epoch_ms" | "us" | "eu";
+          inputOrder?: "mdy" | "dmy";
+        } | {
+          type: "boolean";
+        } | {
+          type: "number";
+        } | {
+          type: "value_map";
+          map: {
+            [key: string]: string;
+          };
+          fallback?: "keep" | "drop";
+        } | {
+          type: "join";
+          separator: string;
+        } | {
+          type: "first";
+        } | {
+          type: "truncate";
+          length: number;
+        })[];
+      })[];
+      unmapped?: {
+        target: string;
+        includeLabels?: boolean;
+      } | null;
+      defaultCountry?: string;
+    };
+    MappingPreview: {
+      form: {
+        id: string;
+        name: string | null;
+      };
+      lead: {
+        source: "stored" | "test_lead" | "sample";
+        id: string;
+        leadgen_id: string;
+        /** source sample only: the made-up answers (a stored or test lead's answers are never listed) */
+        answers?: ({
+          key: string;
+          values: string[];
+        })[];
+      };
+      /** which mapping made it: the draft sent, the route's own, the destination type's default, or none */
+      mapping: "draft" | "route" | "preset" | "none";
+      /** CRM field → value, exactly as the connector would get them */
+      fields: {
+        [key: string]: unknown;
+      };
+      /** the answers no rule took, as the CRM would get them in its note */
+      unmappedNote: string | null;
+      warnings: string[];
+      issues: ({
+        severity: "error" | "warning";
+        field: string;
+        rule: number | null;
+        message: string;
+      })[];
+      validationSkipped?: string;
+      formChanged?: boolean;
+      /** the request body, for destinations that render one */
+      body?: unknown;
     };
     LeadSummary: {
       id: string;

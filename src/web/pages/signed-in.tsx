@@ -3,7 +3,8 @@
 // list of workspaces with a way to create one.
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo } from 'react';
-import { Link, Navigate, Outlet, useLocation, useNavigate, useParams } from 'react-router';
+import { Link, Navigate, Outlet, useLocation, useNavigate, useParams, useSearchParams } from 'react-router';
+import { FacebookLoginProblem } from './wizard/facebook-step';
 import { api, problemOf, type Session } from '../api/client';
 import { ApiForm, SubmitButton, TextInput } from '../components/form';
 import { AppShell, LoadError, Loading, PageHeader } from '../components/layout';
@@ -71,12 +72,14 @@ export function WorkspaceFrame() {
 
 export function WorkspacesPage() {
   const session = useSignedInSession();
+  const facebookError = useSearchParams()[0].get('facebook_error');
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const create = api.useMutation('post', '/workspaces');
   return (
     <AppShell session={session}>
       <PageHeader title="Workspaces" intro="Each workspace has its own pages, CRM connections, leads and team." />
+      {facebookError && <FacebookLoginProblem code={facebookError} />}
       {session.workspaces.length === 0 ? (
         <p>You are not in any workspace yet. Create one, or ask a colleague to invite you.</p>
       ) : (
