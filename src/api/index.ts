@@ -10,6 +10,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
 import { apiKeyOperations } from './operations/api-keys.js';
 import { auditOperations } from './operations/audit.js';
+import { dataRequestOperations } from './operations/data-requests.js';
 import { authOperations } from './operations/auth.js';
 import { installationOperations } from './operations/installation.js';
 import { invitationOperations } from './operations/invitations.js';
@@ -46,6 +47,7 @@ function allOperations(): Operation[] {
     ...statsOperations,
     ...apiKeyOperations,
     ...auditOperations,
+    ...dataRequestOperations,
     ...installationOperations,
   ] as Operation[];
 }

@@ -12,6 +12,7 @@ import * as m0007 from './migrations/0007-auth.js';
 import * as m0008 from './migrations/0008-facebook.js';
 import * as m0009 from './migrations/0009-lead-log.js';
 import * as m0010 from './migrations/0010-key-rotation-runs.js';
+import * as m0013 from './migrations/0013-data-requests.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '0008-facebook': m0008,
   '0009-lead-log': m0009,
   '0010-key-rotation-runs': m0010,
+  '0013-data-requests': m0013,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

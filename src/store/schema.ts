@@ -318,6 +318,44 @@ interface KeyRotationRunsTable {
   error: string | null;
 }
 
+export type DataRequestKind = 'find' | 'export' | 'correct' | 'erase';
+export type DataRequestStatus = 'running' | 'done' | 'partial' | 'failed';
+
+/** A data-subject request and its outcome (the receipt). The person is a keyed hash, never their email or phone. */
+interface DataRequestsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  kind: DataRequestKind;
+  subject_kind: SearchKind;
+  subject_hash: string;
+  requested_by_type: ActorType;
+  requested_by: string | null;
+  status: Generated<DataRequestStatus>;
+  counts: Json<Record<string, unknown>> | null;
+  created_at: GeneratedTimestamp;
+  finished_at: Timestamp | null;
+}
+
+export type ExportJobStatus = 'running' | 'done' | 'failed' | 'expired';
+
+/** A workspace export: its progress, and the archive under DATA_DIR/exports while it is kept. */
+interface ExportJobsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  requested_by: string | null;
+  status: Generated<ExportJobStatus>;
+  done: Generated<number>;
+  total: Generated<number>;
+  /** The archive's name under DATA_DIR/exports; null until done, and again once deleted. */
+  file_name: string | null;
+  size_bytes: number | null;
+  error: string | null;
+  created_at: GeneratedTimestamp;
+  heartbeat_at: GeneratedTimestamp;
+  finished_at: Timestamp | null;
+  expires_at: Timestamp | null;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -342,6 +380,8 @@ export interface Database {
   audit_log: AuditLogTable;
   key_rotation_runs: KeyRotationRunsTable;
   facebook_connections: FacebookConnectionsTable;
+  data_requests: DataRequestsTable;
+  export_jobs: ExportJobsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
@@ -362,3 +402,5 @@ export type ApiKey = Selectable<ApiKeysTable>;
 export type AuditEntry = Selectable<AuditLogTable>;
 export type FacebookConnection = Selectable<FacebookConnectionsTable>;
 export type KeyRotationRun = Selectable<KeyRotationRunsTable>;
+export type DataRequest = Selectable<DataRequestsTable>;
+export type ExportJob = Selectable<ExportJobsTable>;
