@@ -11,6 +11,7 @@ import type { Operation } from './operation.js';
 import { apiKeyOperations } from './operations/api-keys.js';
 import { auditOperations } from './operations/audit.js';
 import { dataRequestOperations } from './operations/data-requests.js';
+import { exportOperations } from './operations/exports.js';
 import { authOperations } from './operations/auth.js';
 import { installationOperations } from './operations/installation.js';
 import { invitationOperations } from './operations/invitations.js';
@@ -48,6 +49,7 @@ function allOperations(): Operation[] {
     ...apiKeyOperations,
     ...auditOperations,
     ...dataRequestOperations,
+    ...exportOperations,
     ...installationOperations,
   ] as Operation[];
 }
