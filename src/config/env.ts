@@ -35,7 +35,11 @@ const defaultsSchema = z.object({
     outboxMinAgeMs: z.number().int().nonnegative(),
     formDriftIntervalMs: z.number().int().nonnegative(),
   }),
-  retention: z.object({ leadRetentionDays: z.number().int().positive() }),
+  retention: z.object({
+    leadRetentionDays: z.number().int().positive(),
+    attemptRetentionMonths: z.number().int().positive(),
+    eventRetentionDays: z.number().int().positive(),
+  }),
   shutdown: z.object({ timeoutMs: z.number().int().positive() }),
 });
 type Defaults = z.infer<typeof defaultsSchema>;
@@ -160,6 +164,10 @@ const envSchema = z.object({
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
   FORM_DRIFT_INTERVAL_MS: int(d.maintenance.formDriftIntervalMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
+  /** Delivery attempts (each try's outcome, the CRM's words) are deleted this many months after they were made; deliveries keep their counts. */
+  ATTEMPT_RETENTION_MONTHS: positiveInt(d.retention.attemptRetentionMonths),
+  /** Leadgen events are deleted this many days after they arrived (Meta keeps a lead about 90 days: past that it cannot be fetched again). */
+  EVENT_RETENTION_DAYS: positiveInt(d.retention.eventRetentionDays),
   /** Requests a minute each API key, user or (before sign-in) IP address may make. */
   API_RATE_LIMIT_PER_MINUTE: positiveInt(600),
   /** Failed sign-ins in a row that lock an account, and for how long. */
@@ -291,7 +299,7 @@ export interface AppConfig {
   fetch: { maxAttempts: number; backoffBaseMs: number };
   workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
-  retention: { leadRetentionDays: number };
+  retention: { leadRetentionDays: number; attemptRetentionMonths: number; eventRetentionDays: number };
   api: {
     rateLimitPerMinute: number;
     signInMaxFailures: number;
@@ -345,7 +353,11 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     fetch: { maxAttempts: e.FETCH_MAX_ATTEMPTS, backoffBaseMs: e.FETCH_BACKOFF_BASE_MS },
     workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
-    retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
+    retention: {
+      leadRetentionDays: e.LEAD_RETENTION_DAYS,
+      attemptRetentionMonths: e.ATTEMPT_RETENTION_MONTHS,
+      eventRetentionDays: e.EVENT_RETENTION_DAYS,
+    },
     api: {
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
       signInMaxFailures: e.SIGN_IN_MAX_FAILURES,
