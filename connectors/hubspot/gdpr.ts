@@ -11,7 +11,7 @@ import { classifyHubspotError } from './classify-error.js';
 import { networkCodeOf, normaliseBaseUrl, type HubspotContext } from './client.js';
 import { withAccessToken } from './oauth.js';
 
-export const HUBSPOT_GDPR_DELETE_PATH = '/crm/v3/objects/contacts/gdpr-delete';
+const HUBSPOT_GDPR_DELETE_PATH = '/crm/v3/objects/contacts/gdpr-delete';
 
 type GdprOutcome = 'erased' | 'not_found';
 

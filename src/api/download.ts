@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { Reply } from './operation.js';
 
 /** What a handler returns once it has sent the answer itself. */
-export const SENT_BY_HANDLER = new Reply(200, undefined);
+const SENT_BY_HANDLER = new Reply(200, undefined);
 
 const disposition = (fileName: string) => `attachment; filename="${fileName.replace(/[^\w.-]/g, '_')}"`;
 

@@ -194,7 +194,6 @@ export function describeReceipt(r: DataRequest) {
     finished_at: r.finished_at === null ? null : new Date(r.finished_at).toISOString(),
   };
 }
-export type Receipt = ReturnType<typeof describeReceipt>;
 
 // ---- find and export --------------------------------------------------------------------------
 
@@ -209,7 +208,7 @@ async function exportedLeadsOf(app: App, workspaceId: string, leads: Lead[]): Pr
 }
 
 /** A found lead: where it came from and where it went, without its answers. */
-export interface FoundLead {
+interface FoundLead {
   id: string;
   leadgen_id: string;
   received_at: string | null;
@@ -372,7 +371,7 @@ export async function correctSubject(
 // ---- erase ------------------------------------------------------------------------------------------
 
 /** What happened in one destination's CRM. */
-export interface CrmErasure {
+interface CrmErasure {
   destination_id: string;
   type: string;
   /** `erased`: the CRM erased the person; `not_found`: it had none of theirs; `unsupported`: erase them there by hand; `failed`: it could not (see reason). */

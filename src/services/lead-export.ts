@@ -9,7 +9,7 @@ import type { Delivery, DeliveryAttempt, Destination, Lead } from '../store/sche
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 
-export interface ExportedAttempt {
+interface ExportedAttempt {
   attempt: number;
   started_at: string | null;
   finished_at: string | null;
@@ -20,7 +20,7 @@ export interface ExportedAttempt {
   message: string | null;
 }
 
-export interface ExportedDelivery {
+interface ExportedDelivery {
   id: string;
   destination: { id: string; name: string | null; type: string | null };
   route_id: string | null;
@@ -227,7 +227,7 @@ const SIGNED_NUMBER = /^[+-][\d\s().-]*$/;
  * (CSV injection; answers are typed by anyone who fills in a form), except a phone number or a
  * signed number, which stays as it is.
  */
-export function neutraliseFormula(value: string): string {
+function neutraliseFormula(value: string): string {
   if (value === '') return value;
   const first = value[0]!;
   if (first === '=' || first === '@' || first === '\t' || first === '\r') return `'${value}`;

@@ -33,7 +33,7 @@ import { ConflictError, NotFoundError } from './errors.js';
 import { csvColumnsFor, csvRowsOf, exportLead, questionLabelsOf } from './lead-export.js';
 
 /** How long an archive is kept after it is made. */
-export const EXPORT_TTL_MS = 24 * 3_600_000;
+const EXPORT_TTL_MS = 24 * 3_600_000;
 /** How often progress (and the heartbeat) is written while an export runs. */
 const PROGRESS_EVERY_MS = 1000;
 const BATCH = 500;
@@ -42,7 +42,7 @@ export const exportsDirOf = (app: App) => join(app.config.database.dataDir, 'exp
 
 export type ExportState = 'running' | 'done' | 'failed' | 'expired' | 'abandoned';
 
-export function exportStateOf(job: ExportJob, now = Date.now()): ExportState {
+function exportStateOf(job: ExportJob, now = Date.now()): ExportState {
   if (job.status !== 'running') return job.status;
   return now - new Date(job.heartbeat_at).getTime() > EXPORT_HEARTBEAT_TIMEOUT_MS ? 'abandoned' : 'running';
 }

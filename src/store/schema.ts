@@ -336,7 +336,7 @@ interface DataRequestsTable {
   finished_at: Timestamp | null;
 }
 
-export type ExportJobStatus = 'running' | 'done' | 'failed' | 'expired';
+type ExportJobStatus = 'running' | 'done' | 'failed' | 'expired';
 
 /** A workspace export: its progress, and the archive under DATA_DIR/exports while it is kept. */
 interface ExportJobsTable {

@@ -43,7 +43,11 @@ describe('HubSpot erasePerson (GDPR delete) against the fake', () => {
     expect(hubspot.byEmail('ann.second@example.com')).to.equal(undefined);
     expect([...hubspot.contacts.keys()], "only another person's contact stays").to.deep.equal([other]);
     const calls = hubspot.requests.filter((q) => q.path === '/crm/v3/objects/contacts/gdpr-delete').map((q) => q.body);
-    expect(calls).to.deep.equal([{ objectId: made }, { objectId: 'ann@example.com', idProperty: 'email' }, { objectId: 'ann.second@example.com', idProperty: 'email' }]);
+    expect(calls).to.deep.equal([
+      { objectId: made },
+      { objectId: 'ann@example.com', idProperty: 'email' },
+      { objectId: 'ann.second@example.com', idProperty: 'email' },
+    ]);
   });
 
   it("fails with a ConnectorError that carries a reason, never HubSpot's words about the person", async () => {
