@@ -15,6 +15,7 @@ COPY connectors ./connectors
 COPY config ./config
 COPY test ./test
 COPY bench ./bench
+COPY scripts ./scripts
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS runtime
@@ -25,6 +26,7 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/connectors ./dist/connectors
+COPY --from=build /app/dist/web ./dist/web
 COPY package.json ./
 COPY config ./config
 RUN printf '#!/bin/sh\nexec node /app/dist/src/cli/main.js "$@"\n' > /usr/local/bin/leadrelay \

@@ -151,6 +151,7 @@ function findConnectorProblems(entry: unknown, index: number): string[] {
     if (typeof c[key] !== 'function') problems.push(`${name}: ${key} is not a function`);
   }
   if (c.renderBody !== undefined && typeof c.renderBody !== 'function') problems.push(`${name}: renderBody is not a function`);
+  if (c.revoke !== undefined && typeof c.revoke !== 'function') problems.push(`${name}: revoke is not a function`);
   return problems;
 }
 

@@ -421,4 +421,16 @@ export interface Connector<Config = any, Credentials = any, Settings = any> exte
   renderBody?(record: DeliveryRecord): unknown;
   /** Checks the credentials work; throws ConnectorError otherwise. */
   verify(ctx: ConnectorContext<Config, Credentials, Settings>): Promise<void>;
+  /**
+   * Revokes the destination's credentials at the CRM (disconnecting a destination, deleting a
+   * workspace), where the CRM has a revocation endpoint. A token the CRM no longer knows counts
+   * as revoked; credentials the CRM cannot revoke through its API (a private-app token) answer
+   * `not_revocable` with where a person revokes them. Throws ConnectorError when the CRM could
+   * not be asked or refused. Absent: the destination has nothing to revoke at the other end
+   * (LeadRelay deletes the credentials all the same).
+   */
+  revoke?(ctx: ConnectorContext<Config, Credentials, Settings>): Promise<RevocationOutcome>;
 }
+
+/** What revoking a destination's credentials at the CRM came to (failures are ConnectorErrors). */
+export type RevocationOutcome = { status: 'revoked' } | { status: 'not_revocable'; message: string };

@@ -11,6 +11,7 @@ import {
   type FieldDescriptor,
   type FieldType,
   type InFlight,
+  type RevocationOutcome,
 } from '../types.js';
 import {
   createContactProperty,
@@ -33,7 +34,7 @@ import {
   type HubspotCredentials,
   type HubspotSettings,
 } from './manifest.js';
-import { withAccessToken } from './oauth.js';
+import { forgetRefreshedTokens, revokeRefreshToken, withAccessToken } from './oauth.js';
 import { buildContactUpsertInput } from './record.js';
 
 export { buildAuthorizeUrl, exchangeCode, refreshAccessToken, forgetRefreshedTokens } from './oauth.js';
@@ -204,6 +205,21 @@ async function verify(ctx: HubspotContext): Promise<void> {
   await ensureProperties(ctx);
 }
 
+/**
+ * OAuth credentials: their refresh token is revoked. A private-app token (or Service Key) has no
+ * revocation endpoint: only a person can delete or rotate it in HubSpot.
+ */
+async function revoke(ctx: HubspotContext): Promise<RevocationOutcome> {
+  if (ctx.credentials.type !== 'oauth')
+    return {
+      status: 'not_revocable',
+      message: 'HubSpot has no API to revoke a private-app token: delete or rotate it in HubSpot (Settings → Integrations → Private apps / Service keys)',
+    };
+  await revokeRefreshToken(ctx.settings, ctx.credentials.refreshToken);
+  forgetRefreshedTokens(ctx.memory);
+  return { status: 'revoked' };
+}
+
 export const hubspotConnector: Connector<HubspotConfig, HubspotCredentials, HubspotSettings> = {
   ...hubspotManifest,
   describeFields: async (ctx) => {
@@ -223,6 +239,13 @@ export const hubspotConnector: Connector<HubspotConfig, HubspotCredentials, Hubs
   verify: async (ctx) => {
     try {
       await verify(ctx);
+    } catch (err) {
+      throw asConnectorError(err);
+    }
+  },
+  revoke: async (ctx) => {
+    try {
+      return await revoke(ctx);
     } catch (err) {
       throw asConnectorError(err);
     }

@@ -19,6 +19,13 @@ export const HUBSPOT_AUTHORIZE_URL = 'https://app.hubspot.com/oauth/authorize';
 export const HUBSPOT_TOKEN_PATH = '/oauth/2026-03/token';
 /** Token metadata (hub_id, scopes) for the dated API; replaces GET /oauth/v1/access-tokens/{token}. */
 export const HUBSPOT_INTROSPECT_PATH = '/oauth/2026-03/token/introspect';
+/**
+ * Revokes (deletes) a refresh token; replaces the v1 `DELETE /oauth/v1/refresh-tokens/{token}`.
+ * Access tokens already issued stay valid until they expire (30 minutes), and the app stays
+ * installed in the account.
+ * https://developers.hubspot.com/docs/api-reference/latest/authentication/oauth-tokens/revoke-token
+ */
+export const HUBSPOT_REVOKE_PATH = '/oauth/2026-03/token/revoke';
 /** Where a person opens a contact; `0-1` is the contact object type id. */
 export const HUBSPOT_APP_URL = 'https://app.hubspot.com';
 

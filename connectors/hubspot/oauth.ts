@@ -11,6 +11,7 @@ import {
   ACCESS_TOKEN_REFRESH_MARGIN_MS,
   HUBSPOT_AUTHORIZE_URL,
   HUBSPOT_INTROSPECT_PATH,
+  HUBSPOT_REVOKE_PATH,
   HUBSPOT_SCOPES,
   HUBSPOT_TOKEN_PATH,
   type HubspotOAuthCredentials,
@@ -159,6 +160,27 @@ async function introspectHubId(settings: HubspotConnectorSettings, accessToken: 
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Revokes a refresh token (POST /oauth/2026-03/token/revoke, every parameter in the form body).
+ * A refresh token HubSpot no longer knows (revoked before, or the app uninstalled) is already
+ * what this wants. Throws ConnectorError: `auth` when HubSpot refuses the app's client
+ * credentials or they are not configured, otherwise as HubSpot's answer classifies.
+ */
+export async function revokeRefreshToken(settings: HubspotConnectorSettings, refreshToken: string): Promise<void> {
+  const { clientId, clientSecret } = settings.connector;
+  if (!clientId || !clientSecret) throw new ConnectorError({ kind: 'auth', reason: 'hubspot_oauth_not_configured' });
+  const response = await postForm(settings, HUBSPOT_REVOKE_PATH, {
+    client_id: clientId,
+    client_secret: clientSecret,
+    token: refreshToken,
+    token_type_hint: 'refresh_token',
+  });
+  if (response.status >= 200 && response.status < 300) return;
+  const body = parseJson(response.text) as { error?: unknown; status?: unknown } | undefined;
+  if (response.status === 400 && (body?.error === 'invalid_grant' || body?.error === 'invalid_token' || body?.status === 'BAD_REFRESH_TOKEN')) return;
+  throw tokenEndpointError(settings, response, 'refresh_token', [refreshToken, clientSecret], Date.now());
 }
 
 /** A form-encoded POST with every parameter in the body (the dated endpoints refuse query parameters). */

@@ -36,7 +36,7 @@
 // left archived and unchanged, and the delivery is done with it as its record ('updated': the
 // lead existed before; a DeliveryResult has no "unchanged").
 import { z } from 'zod';
-import type { Connector, ConnectorMemory, DeliveryRecord, DeliveryResult, FieldDescriptor } from '../types.js';
+import type { Connector, ConnectorMemory, DeliveryRecord, DeliveryResult, FieldDescriptor, RevocationOutcome } from '../types.js';
 import { ConnectorError, memoryKey } from '../types.js';
 import { derivePersonKey } from '../person-key.js';
 import { createPipedriveClient, unexpectedResponse, type PipedriveClient, type PipedriveContext, type PipedriveResponse } from './client.js';
@@ -49,6 +49,7 @@ import {
   type PipedriveLedger,
   type PipedriveSettings,
 } from './manifest.js';
+import { revokeRefreshToken } from './oauth.js';
 import { pipedriveLeadFieldSchema, pipedrivePersonFieldSchema, toFieldDescriptors, type PipedriveFieldCatalog } from './fields.js';
 import { buildLeadBody, buildLeadPatch, buildNoteContent, buildPersonBody, findEmail, findPhone, splitFields, type SplitFields } from './record.js';
 
@@ -413,5 +414,16 @@ export const pipedriveConnector: Connector<PipedriveConfig, PipedriveCredentials
   async verify(ctx): Promise<void> {
     // The cheapest authenticated call (2 budget tokens); fails with auth on a bad token.
     await createPipedriveClient(ctx).request({ method: 'GET', path: '/v1/users/me' });
+  },
+
+  /** OAuth: the refresh token is revoked. An API token has no revocation endpoint: only a person can regenerate it. */
+  async revoke(ctx): Promise<RevocationOutcome> {
+    if (ctx.credentials.type !== 'oauth')
+      return {
+        status: 'not_revocable',
+        message: 'Pipedrive has no API to revoke a personal API token: regenerate it in Pipedrive (Personal preferences → API)',
+      };
+    await revokeRefreshToken(ctx.settings.connector, ctx.credentials.refreshToken, { timeoutMs: ctx.settings.timeoutMs, now: ctx.now() });
+    return { status: 'revoked' };
   },
 };

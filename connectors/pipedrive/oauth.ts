@@ -117,6 +117,43 @@ async function requestToken(
 }
 
 /**
+ * Revokes the refresh token (POST {oauthUrl}/oauth/revoke, Basic client_id:client_secret, form
+ * `token` and the optional `token_type_hint`), as the token endpoint is called.
+ * https://pipedrive.readme.io/docs/marketplace-oauth-authorization
+ * A token Pipedrive no longer knows (400 invalid_token / invalid_grant) is already what this wants.
+ */
+export async function revokeRefreshToken(settings: PipedriveSettings, refreshToken: string, options: PipedriveOAuthCallOptions): Promise<void> {
+  if (settings.clientId === '' || settings.clientSecret === '') throw new ConnectorError({ kind: 'auth', reason: 'pipedrive_oauth_not_configured' });
+  let res: AxiosResponse<string>;
+  try {
+    res = await axios.request<string>({
+      method: 'POST',
+      url: `${settings.oauthUrl.replace(/\/$/, '')}/oauth/revoke`,
+      data: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token' }).toString(),
+      auth: { username: settings.clientId, password: settings.clientSecret },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      responseType: 'text',
+      timeout: options.timeoutMs,
+      maxRedirects: 0,
+      validateStatus: () => true,
+      adapter: 'http',
+    });
+  } catch (err) {
+    // No cause attached: the axios error carries the request config, which holds the secrets.
+    const c = classifyPipedriveError({ networkCode: (err as { code?: string }).code });
+    throw new ConnectorError({ kind: c.kind, reason: c.reason });
+  }
+  if (res.status >= 200 && res.status < 300) return;
+  const body = parseJson(res.data);
+  const error = (body as { error?: unknown } | undefined)?.error;
+  if (res.status === 400 && (error === 'invalid_token' || error === 'invalid_grant')) return;
+  if (res.status === 401)
+    throw new ConnectorError({ kind: 'auth', reason: 'pipedrive_oauth_client_rejected', httpStatus: 401, crmMessage: readPipedriveMessage(body) });
+  const c = classifyPipedriveError({ status: res.status, body, headers: flattenHeaders(res.headers), now: options.now });
+  throw new ConnectorError({ kind: c.kind, reason: c.reason, retryAfterMs: c.retryAfterMs, crmMessage: c.crmMessage, httpStatus: res.status });
+}
+
+/**
  * We send the access token to api_domain, so against the real token endpoint it must be a
  * Pipedrive host over https. A non-default oauthUrl (a local fake, a sandbox) is trusted as-is.
  */

@@ -10,9 +10,11 @@
 // matched, that record is updated instead (reported as 'updated' with its id).
 // https://developer.salesforce.com/docs/platform/api/guide/sforce-api-objects-duplicateresult.html
 import type { Connection, DmlOptions } from 'jsforce';
-import { ConnectorError, type Connector, type DeliveryRecord, type DeliveryResult, type FieldDescriptor } from '../types.js';
+import { ConnectorError, type Connector, type DeliveryRecord, type DeliveryResult, type FieldDescriptor, type RevocationOutcome } from '../types.js';
 import { describeSObject, withSalesforceSession, type SalesforceContext, type SalesforceSession } from './client.js';
+import { classifySalesforceError } from './classify-error.js';
 import { salesforceManifest, type SalesforceConfig, type SalesforceCredentials, type SalesforceSettings } from './manifest.js';
+import { forgetSharedRefreshes, revokeToken } from './oauth.js';
 import {
   buildSalesforceWrite,
   chooseExternalIdField,
@@ -184,9 +186,25 @@ async function verify(ctx: SalesforceContext): Promise<void> {
   });
 }
 
+/** Revokes the refresh token at the destination's login host; Salesforce revokes its access tokens with it. */
+async function revoke(ctx: SalesforceContext): Promise<RevocationOutcome> {
+  try {
+    await revokeToken({
+      loginUrl: ctx.config.loginUrl ?? ctx.settings.connector.loginUrl,
+      token: ctx.credentials.refreshToken,
+      timeoutMs: ctx.settings.timeoutMs,
+    });
+  } catch (err) {
+    throw new ConnectorError(classifySalesforceError(err));
+  }
+  forgetSharedRefreshes(ctx.memory);
+  return { status: 'revoked' };
+}
+
 export const salesforceConnector: Connector<SalesforceConfig, SalesforceCredentials, SalesforceSettings> = {
   ...salesforceManifest,
   describeFields,
   deliver: deliverRecord,
   verify,
+  revoke,
 };

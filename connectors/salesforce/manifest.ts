@@ -26,6 +26,11 @@ export const SALESFORCE_SANDBOX_LOGIN_URL = 'https://test.salesforce.com';
  */
 export const SALESFORCE_AUTHORIZE_PATH = '/services/oauth2/authorize';
 export const SALESFORCE_TOKEN_PATH = '/services/oauth2/token';
+/**
+ * Revokes an access or refresh token (a refresh token takes its access tokens with it).
+ * https://help.salesforce.com/s/articleView?id=sf.remoteaccess_revoke_token.htm
+ */
+export const SALESFORCE_REVOKE_PATH = '/services/oauth2/revoke';
 
 /**
  * `api` for REST calls; `refresh_token` (alias `offline_access`) or Salesforce issues no refresh

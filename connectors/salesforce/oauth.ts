@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ConnectorError, memoryKey, type ConnectorMemory } from '../types.js';
 import { classifySalesforceError } from './classify-error.js';
-import { SALESFORCE_AUTHORIZE_PATH, SALESFORCE_SCOPES, SALESFORCE_TOKEN_PATH, type SalesforceCredentials } from './manifest.js';
+import { SALESFORCE_AUTHORIZE_PATH, SALESFORCE_REVOKE_PATH, SALESFORCE_SCOPES, SALESFORCE_TOKEN_PATH, type SalesforceCredentials } from './manifest.js';
 
 const DEFAULT_TOKEN_TIMEOUT_MS = 10_000;
 /**
@@ -192,6 +192,32 @@ export async function refreshAccessToken(input: RefreshAccessTokenInput): Promis
     grantType: 'refresh_token',
     params: { refresh_token: input.refreshToken, client_id: input.clientId, client_secret: input.clientSecret },
     timeoutMs: input.timeoutMs,
+  });
+}
+
+/**
+ * Revokes a token at `{loginUrl}/services/oauth2/revoke` (form body `token`). Salesforce answers a
+ * token it does not know (revoked before, expired) with 400 `unsupported_token_type` or
+ * `invalid_token`: already what this wants. Throws SalesforceTokenError for any other refusal,
+ * or the network error as is.
+ */
+export async function revokeToken(input: { loginUrl: string; token: string; timeoutMs?: number }): Promise<void> {
+  const res = await fetch(`${trimSlash(input.loginUrl)}${SALESFORCE_REVOKE_PATH}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({ token: input.token }).toString(),
+    redirect: 'manual',
+    signal: AbortSignal.timeout(input.timeoutMs ?? DEFAULT_TOKEN_TIMEOUT_MS),
+  });
+  if (res.status >= 200 && res.status < 300) return;
+  const body = parseJsonObject(await res.text());
+  const error = typeof body?.error === 'string' && body.error !== '' ? body.error : `http_${res.status}`;
+  if (res.status === 400 && (error === 'unsupported_token_type' || error === 'invalid_token')) return;
+  throw new SalesforceTokenError({
+    oauthError: error,
+    description: typeof body?.error_description === 'string' ? body.error_description : undefined,
+    httpStatus: res.status,
+    grantType: 'refresh_token',
   });
 }
 

@@ -1,6 +1,7 @@
 // Single-use, expiring links (owner set-up, invitations, password resets): a random token handed
 // to one person, stored only as its SHA-256 hash. Using one marks it used in the same statement
 // that finds it, so a link works once even when two requests race.
+import { sql } from 'kysely';
 import type { Db } from '../store/db.js';
 import type { AccountLink, AccountLinkPurpose, Role } from '../store/schema.js';
 import { newToken, sha256Hex } from './tokens.js';
@@ -94,6 +95,19 @@ export async function listInvitations(db: Db, workspaceId: string): Promise<Acco
     .where('workspace_id', '=', workspaceId)
     .orderBy('created_at', 'desc')
     .limit(500)
+    .execute();
+}
+
+/** Revokes a workspace's pending invitations of an address (a new one replaces them). */
+export async function revokePendingInvitations(db: Db, workspaceId: string, email: string): Promise<void> {
+  await db
+    .updateTable('account_links')
+    .set({ revoked_at: new Date() })
+    .where('purpose', '=', 'invitation')
+    .where('workspace_id', '=', workspaceId)
+    .where(sql`lower(email)`, '=', email.toLowerCase())
+    .where('used_at', 'is', null)
+    .where('revoked_at', 'is', null)
     .execute();
 }
 

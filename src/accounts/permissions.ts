@@ -48,6 +48,14 @@ export function allows(grant: Grant, permission: Permission): boolean {
   return BY_ROLE[grant.role].has(permission);
 }
 
+/** Every permission there is (an owner has them all), in a fixed order. */
+export const ALL_PERMISSIONS: readonly [Permission, ...Permission[]] = OWNER as [Permission, ...Permission[]];
+
+/** Every permission a grant carries, in that order: what a client may offer this caller. */
+export function permissionsOf(grant: Grant): Permission[] {
+  return OWNER.filter((permission) => allows(grant, permission));
+}
+
 /**
  * Whether `grant` may hand out `wanted` (an API key it mints): only if every right `wanted`
  * carries is one `grant` has itself, so no caller can mint a key stronger than its own rights.

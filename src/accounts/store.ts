@@ -23,6 +23,20 @@ export async function insertUser(db: Db, u: { email: string; name: string | null
     .executeTakeFirstOrThrow();
 }
 
+/** Changes a user's name and/or password hash (only what is given); returns the user as changed. */
+export async function updateUser(db: Db, id: string, u: { name?: string | null; passwordHash?: string }): Promise<User> {
+  return db
+    .updateTable('users')
+    .set({
+      ...(u.name !== undefined ? { name: u.name } : {}),
+      ...(u.passwordHash !== undefined ? { password_hash: u.passwordHash } : {}),
+      updated_at: new Date(),
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
 // --- sessions ---------------------------------------------------------------------------------
 
 /** How long a session lasts without use, and at most in all. */
@@ -92,6 +106,53 @@ export async function upsertMembership(db: Db, m: { userId: string; workspaceId:
     .onConflict((oc) => oc.columns(['user_id', 'workspace_id']).doUpdateSet({ role: m.role, can_read_answers: m.canReadAnswers ?? false }))
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/** Adds a membership unless the user has one in the workspace already (which keeps its role). */
+export async function addMembershipIfAbsent(db: Db, m: { userId: string; workspaceId: string; role: Role }): Promise<void> {
+  await db
+    .insertInto('memberships')
+    .values({ user_id: m.userId, workspace_id: m.workspaceId, role: m.role })
+    .onConflict((oc) => oc.columns(['user_id', 'workspace_id']).doNothing())
+    .execute();
+}
+
+export async function updateMembership(db: Db, m: { userId: string; workspaceId: string; role: Role; canReadAnswers: boolean }): Promise<void> {
+  await db
+    .updateTable('memberships')
+    .set({ role: m.role, can_read_answers: m.canReadAnswers })
+    .where('user_id', '=', m.userId)
+    .where('workspace_id', '=', m.workspaceId)
+    .execute();
+}
+
+export async function deleteMembership(db: Db, userId: string, workspaceId: string): Promise<void> {
+  await db.deleteFrom('memberships').where('user_id', '=', userId).where('workspace_id', '=', workspaceId).execute();
+}
+
+/** The user ids of a workspace's owners, their rows locked until the transaction ends (so the last owner cannot be removed twice at once). */
+export async function lockWorkspaceOwners(db: Db, workspaceId: string): Promise<string[]> {
+  const owners = await sql<{ user_id: string }>`select user_id from memberships where workspace_id = ${workspaceId} and role = 'owner' for update`.execute(db);
+  return owners.rows.map((o) => o.user_id);
+}
+
+/** A workspace's members (or the one of `userId`) with their accounts' names, oldest membership first. */
+export async function listMembers(db: Db, workspaceId: string, userId?: string) {
+  let q = db
+    .selectFrom('memberships')
+    .innerJoin('users', 'users.id', 'memberships.user_id')
+    .select([
+      'users.id as user_id',
+      'users.email',
+      'users.name',
+      'users.totp_enabled_at',
+      'memberships.role',
+      'memberships.can_read_answers',
+      'memberships.created_at',
+    ])
+    .where('memberships.workspace_id', '=', workspaceId);
+  if (userId) q = q.where('memberships.user_id', '=', userId);
+  return q.orderBy('memberships.created_at').execute();
 }
 
 export async function listUserWorkspaces(db: Db, userId: string) {

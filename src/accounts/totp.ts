@@ -46,6 +46,34 @@ export function matchingStep(keyRing: KeyRing, user: Pick<User, 'id' | 'email' |
   return delta === null ? null : Math.floor(now / 1000 / PERIOD_S) + delta;
 }
 
+/** Stores a new, not yet confirmed secret (replacing an unconfirmed one). */
+export async function setTotpSecret(db: Db, userId: string, envelope: string): Promise<void> {
+  await db.updateTable('users').set({ totp_secret_envelope: envelope, updated_at: new Date() }).where('id', '=', userId).execute();
+}
+
+/** Turns TOTP on, the confirming code's step spent; false when it was on already (a racing confirmation won). */
+export async function enableTotp(db: Db, userId: string, step: number): Promise<boolean> {
+  const enabled = await db
+    .updateTable('users')
+    .set({ totp_enabled_at: new Date(), totp_last_step: step, updated_at: new Date() })
+    .where('id', '=', userId)
+    .where('totp_enabled_at', 'is', null)
+    .executeTakeFirst();
+  return Number(enabled.numUpdatedRows) === 1;
+}
+
+/** Turns TOTP off: the secret and every recovery code go. */
+export async function disableTotp(db: Db, userId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .updateTable('users')
+      .set({ totp_secret_envelope: null, totp_enabled_at: null, totp_last_step: null, updated_at: new Date() })
+      .where('id', '=', userId)
+      .execute();
+    await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
+  });
+}
+
 /**
  * Accepts a code once: true when it matches a step later than the last one spent, which it then
  * records (atomically, so two requests racing with one code cannot both pass).

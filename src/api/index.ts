@@ -18,20 +18,23 @@ import { invitationOperations } from './operations/invitations.js';
 import { meOperations } from './operations/me.js';
 import { memberOperations } from './operations/members.js';
 import { destinationOperations } from './operations/destinations.js';
+import { disconnectOperations } from './operations/disconnect.js';
 import { facebookOperations } from './operations/facebook.js';
 import { healthOperations } from './operations/health.js';
 import { leadOperations } from './operations/leads.js';
 import { mappingOperations } from './operations/mappings.js';
 import { pageOperations } from './operations/pages.js';
+import { reconciliationOperations } from './operations/reconciliation.js';
 import { routeOperations } from './operations/routes.js';
 import { statsOperations } from './operations/stats.js';
+import { workspaceLifecycleOperations } from './operations/workspace-lifecycle.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
 
 const API_PREFIX = '/api/v1';
 
 /** Every operation of the API, in the order the docs list them. */
-function allOperations(): Operation[] {
+export function allOperations(): Operation[] {
   return [
     ...authOperations,
     ...meOperations,
@@ -42,8 +45,11 @@ function allOperations(): Operation[] {
     ...facebookOperations,
     ...destinationOperations,
     ...routeOperations,
+    ...disconnectOperations,
+    ...workspaceLifecycleOperations,
     ...mappingOperations,
     ...leadOperations,
+    ...reconciliationOperations,
     ...healthOperations,
     ...statsOperations,
     ...apiKeyOperations,

@@ -12,6 +12,7 @@ import { hasAnyUser } from '../accounts/sign-in.js';
 import { findMembership, findUser, touchSession, useApiKey } from '../accounts/store.js';
 import { safeEqual } from '../accounts/tokens.js';
 import type { App } from '../app.js';
+import { findWorkspace } from '../store/repos.js';
 import { isUuid } from '../store/values.js';
 import { errorSummary } from '../util/error-summary.js';
 import type { Actor, Operation, OperationContext } from './operation.js';
@@ -66,7 +67,7 @@ async function grantIn(app: App, actor: Actor, workspaceId: string): Promise<Gra
 
 async function enforceWorkspaceMfa(app: App, actor: Actor, workspaceId: string): Promise<void> {
   if (actor.type !== 'user' || actor.user.totp_enabled_at) return;
-  const ws = await app.db.selectFrom('workspaces').select('require_mfa').where('id', '=', workspaceId).executeTakeFirst();
+  const ws = await findWorkspace(app.db, workspaceId);
   if (ws?.require_mfa) throw forbidden('this workspace requires multi-factor authentication: enrol a TOTP app first (POST /api/v1/me/mfa/totp)');
 }
 

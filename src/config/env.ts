@@ -35,6 +35,11 @@ const defaultsSchema = z.object({
     outboxMinAgeMs: z.number().int().nonnegative(),
     formDriftIntervalMs: z.number().int().nonnegative(),
   }),
+  reconciliation: z.object({
+    intervalMs: z.number().int().nonnegative(),
+    lookbackHours: z.number().int().positive(),
+    settleMs: z.number().int().nonnegative(),
+  }),
   retention: z.object({
     leadRetentionDays: z.number().int().positive(),
     attemptRetentionMonths: z.number().int().positive(),
@@ -163,11 +168,22 @@ const envSchema = z.object({
   OUTBOX_SWEEP_INTERVAL_MS: positiveInt(d.maintenance.outboxSweepIntervalMs),
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
   FORM_DRIFT_INTERVAL_MS: int(d.maintenance.formDriftIntervalMs),
+  /** How often every routed form's leads are compared with Meta's list (0 = off). */
+  RECONCILE_INTERVAL_MS: int(d.reconciliation.intervalMs),
+  /** How far back a form's first comparison looks; Meta keeps leads about 90 days, so at most 2160. */
+  RECONCILE_LOOKBACK_HOURS: positiveInt(d.reconciliation.lookbackHours, 2160),
+  /** Leads younger than this are left to their webhook (Meta's can come minutes late); the next run compares them. */
+  RECONCILE_SETTLE_MS: int(d.reconciliation.settleMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
   /** Delivery attempts (each try's outcome, the CRM's words) are deleted this many months after they were made; deliveries keep their counts. */
   ATTEMPT_RETENTION_MONTHS: positiveInt(d.retention.attemptRetentionMonths),
   /** Leadgen events are deleted this many days after they arrived (Meta keeps a lead about 90 days: past that it cannot be fetched again). */
   EVENT_RETENTION_DAYS: positiveInt(d.retention.eventRetentionDays),
+  /**
+   * Days a deleted workspace can still be restored before it is hard-deleted with every row and
+   * secret it owns: at most 30 (the privacy promise), lower if wanted, 0 for tests (at once).
+   */
+  WORKSPACE_DELETION_GRACE_DAYS: z.coerce.number().int().min(0).max(30, 'must be at most 30 (deleted workspaces are gone within 30 days)').default(30),
   /** Requests a minute each API key, user or (before sign-in) IP address may make. */
   API_RATE_LIMIT_PER_MINUTE: positiveInt(600),
   /** Failed sign-ins in a row that lock an account, and for how long. */
@@ -299,7 +315,10 @@ export interface AppConfig {
   fetch: { maxAttempts: number; backoffBaseMs: number };
   workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
+  reconciliation: { intervalMs: number; lookbackHours: number; settleMs: number };
   retention: { leadRetentionDays: number; attemptRetentionMonths: number; eventRetentionDays: number };
+  /** A deleted workspace's grace period (restore possible), in days: 0–30. */
+  workspaceDeletion: { graceDays: number };
   api: {
     rateLimitPerMinute: number;
     signInMaxFailures: number;
@@ -358,6 +377,8 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
       attemptRetentionMonths: e.ATTEMPT_RETENTION_MONTHS,
       eventRetentionDays: e.EVENT_RETENTION_DAYS,
     },
+    reconciliation: { intervalMs: e.RECONCILE_INTERVAL_MS, lookbackHours: e.RECONCILE_LOOKBACK_HOURS, settleMs: e.RECONCILE_SETTLE_MS },
+    workspaceDeletion: { graceDays: e.WORKSPACE_DELETION_GRACE_DAYS },
     api: {
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
       signInMaxFailures: e.SIGN_IN_MAX_FAILURES,

@@ -18,7 +18,8 @@ export const TAG_BYTES = 16;
 const kidPattern = /^[A-Za-z0-9._-]{1,32}$/;
 const base64urlPattern = /^[A-Za-z0-9_-]+$/;
 
-export type EnvelopeErrorCode = 'unknown_key' | 'malformed' | 'auth_failed';
+/** `missing`: there is no envelope to open (the secret was deleted, e.g. a disconnected page's token). */
+export type EnvelopeErrorCode = 'unknown_key' | 'malformed' | 'auth_failed' | 'missing';
 
 /**
  * Why an envelope could not be opened. The message names the key id and what went wrong; it

@@ -84,8 +84,12 @@ export class KeyRing {
     return formatEnvelope({ kid, iv, sealed });
   }
 
-  /** Opens an envelope with the key its header names. Throws EnvelopeError. */
-  decrypt(envelope: string, aad?: string): string {
+  /**
+   * Opens an envelope with the key its header names. Throws EnvelopeError; `missing` for a null
+   * envelope: a column whose secret was deleted (a disconnected page has no token left to open).
+   */
+  decrypt(envelope: string | null, aad?: string): string {
+    if (envelope === null) throw new EnvelopeError('missing', 'cannot decrypt: no secret is stored here any more (it was deleted)');
     const { kid, iv, sealed } = parseEnvelope(envelope);
     const key = this.#keys.get(kid);
     if (key === undefined) {

@@ -12,8 +12,9 @@
 //
 // Pure: the key and the clock come from the caller. The key is meant to be derived from the
 // key ring's primary key for this purpose only (see OAUTH_STATE_KEY_PURPOSE).
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { createStateSigner, isBase64Url, isSameBytes } from '../util/signed-state.js';
 
 /** How long a state lives: the consent screen, then the redirect back. */
 export const OAUTH_STATE_TTL_MS = 15 * 60_000;
@@ -21,7 +22,6 @@ export const OAUTH_STATE_TTL_MS = 15 * 60_000;
 export const CONNECT_LINK_TTL_MS = 24 * 60 * 60_000;
 /** A state longer than this is refused unread (real ones are a few hundred characters). */
 const MAX_STATE_CHARS = 4096;
-const MIN_SECRET_BYTES = 32;
 
 const STATE_LABEL = 'leadrelay.oauth-state.v1';
 const LINK_LABEL = 'leadrelay.oauth-connect-link.v1';
@@ -94,14 +94,11 @@ export function computeCodeChallenge(verifier: string): string {
 
 /** Throws when the secret is shorter than 32 bytes. */
 export function createOAuthStateSigner(secret: Buffer, options: OAuthStateSignerOptions = {}): OAuthStateSigner {
-  if (!Buffer.isBuffer(secret) || secret.length < MIN_SECRET_BYTES) {
-    throw new Error(`the OAuth state key must be at least ${MIN_SECRET_BYTES} bytes`);
-  }
-  const key = Buffer.from(secret);
+  const signer = createStateSigner(secret, 'OAuth state key');
   const stateTtlMs = options.stateTtlMs ?? OAUTH_STATE_TTL_MS;
   const linkTtlMs = options.connectLinkTtlMs ?? CONNECT_LINK_TTL_MS;
   // Each label keeps one kind of signature from passing for another.
-  const mac = (label: string, data: string): Buffer => createHmac('sha256', key).update(`${label}\n${data}`, 'utf8').digest();
+  const { mac } = signer;
 
   const linkData = (r: OAuthConnectRequest, expires: number): string =>
     JSON.stringify([r.type, r.workspaceId, r.destinationId ?? null, r.name ?? null, r.loginUrl ?? null, expires]);
@@ -119,28 +116,15 @@ export function createOAuthStateSigner(secret: Buffer, options: OAuthStateSigner
         nonce: randomBytes(16).toString('base64url'),
         ...(linkSignature !== undefined ? { link: linkSignature } : {}),
       };
-      const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
-      return { state: `${body}.${mac(STATE_LABEL, body).toString('base64url')}`, payload };
+      return { state: signer.sign(STATE_LABEL, payload), payload };
     },
 
     readState(state, expectedType, nowMs) {
-      if (typeof state !== 'string' || state.length === 0 || state.length > MAX_STATE_CHARS) return { ok: false, failure: 'malformed' };
-      const parts = state.split('.');
-      if (parts.length !== 2 || !isBase64Url(parts[0]) || !isBase64Url(parts[1])) return { ok: false, failure: 'malformed' };
-      const [body, signature] = parts;
-      // The signature is checked before the body is parsed: nothing unsigned is read.
-      if (!isSameBytes(Buffer.from(signature, 'base64url'), mac(STATE_LABEL, body))) return { ok: false, failure: 'bad_signature' };
-      let json: unknown;
-      try {
-        json = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
-      } catch {
-        return { ok: false, failure: 'malformed' };
-      }
-      const parsed = oauthStatePayloadSchema.safeParse(json);
-      if (!parsed.success) return { ok: false, failure: 'malformed' };
-      if (parsed.data.exp * 1000 <= nowMs) return { ok: false, failure: 'expired' };
-      if (parsed.data.type !== expectedType) return { ok: false, failure: 'wrong_type' };
-      return { ok: true, payload: parsed.data };
+      const read = signer.read(STATE_LABEL, state, oauthStatePayloadSchema, MAX_STATE_CHARS);
+      if (!read.ok) return read;
+      if (read.payload.exp * 1000 <= nowMs) return { ok: false, failure: 'expired' };
+      if (read.payload.type !== expectedType) return { ok: false, failure: 'wrong_type' };
+      return read;
     },
 
     deriveCodeVerifier(nonce) {
@@ -162,13 +146,4 @@ export function createOAuthStateSigner(secret: Buffer, options: OAuthStateSigner
       return { ok: true };
     },
   };
-}
-
-function isBase64Url(s: string): boolean {
-  return s.length > 0 && /^[A-Za-z0-9_-]+$/.test(s);
-}
-
-/** Constant-time comparison; different lengths are simply unequal. */
-function isSameBytes(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -1,4 +1,4 @@
-// The HTTP role: Meta webhooks, health, metrics.
+// The HTTP role: Meta webhooks, health, metrics, the REST API and the web app.
 import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { App } from '../app.js';
@@ -8,8 +8,10 @@ import { errorSummary } from '../util/error-summary.js';
 import type { Metrics } from '../util/metrics.js';
 import { createOAuthRouter } from './oauth-routes.js';
 import { createFacebookLoginRouter } from './facebook-login-routes.js';
+import { createMetaCallbackRouter } from './meta-callbacks.js';
 import { createApiRouter } from '../api/index.js';
 import { safeEqual } from '../accounts/tokens.js';
+import { createWebAppRouter } from './web-app.js';
 
 export interface HttpServer {
   server: http.Server;
@@ -73,11 +75,14 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
   // The same POST handler as the node:http fast path in startHttpServer, for an embedded app.
   const acceptPost = createLeadgenPostHandler(hooks);
   web.post('/webhooks/meta', (req, res) => acceptPost(req, res));
+  web.use(createMetaCallbackRouter(app));
 
   // Before the CRM OAuth routes: their /oauth/:type/callback would take /oauth/facebook/callback.
   web.use(createFacebookLoginRouter(app));
   web.use(createOAuthRouter(app, { stateSecret: app.keyRing.deriveKey('oauth-state') }));
   web.use(createApiRouter(app));
+  // Last: the web app's pages and assets (SPA fallback for every other GET).
+  web.use(createWebAppRouter(app.logger));
 
   web.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

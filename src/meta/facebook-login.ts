@@ -4,8 +4,9 @@
 // Manual login flow: https://developers.facebook.com/documentation/facebook-login/guides/advanced/manual-flow
 // Facebook Login for Business: https://developers.facebook.com/docs/facebook-login/facebook-login-for-business/
 // Security (state as the CSRF guard): https://developers.facebook.com/docs/facebook-login/security
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { createStateSigner, isSameBytes } from '../util/signed-state.js';
 import { LEAD_PAGE_SCOPES } from './page-access.js';
 
 /**
@@ -150,11 +151,9 @@ export interface LoginStateSigner {
 
 /** Throws when the secret is shorter than 32 bytes. The key is meant to be `keyRing.deriveKey('facebook-login-state')`. */
 export function createLoginStateSigner(secret: Buffer): LoginStateSigner {
-  if (!Buffer.isBuffer(secret) || secret.length < 32) throw new Error('the Facebook login state key must be at least 32 bytes');
-  const key = Buffer.from(secret);
-  const mac = (label: string, data: string) => createHmac('sha256', key).update(`${label}\n${data}`, 'utf8').digest();
+  const signer = createStateSigner(secret, 'Facebook login state key');
   // The session's stored id hash is itself not secret-free (it finds the session), so only a keyed hash of it travels.
-  const sessionMark = (sessionIdHash: string) => mac(SESSION_LABEL, sessionIdHash).toString('base64url').slice(0, 32);
+  const sessionMark = (sessionIdHash: string) => signer.mac(SESSION_LABEL, sessionIdHash).toString('base64url').slice(0, 32);
 
   return {
     create({ workspaceId, userId, sessionIdHash }, nowMs) {
@@ -166,36 +165,19 @@ export function createLoginStateSigner(secret: Buffer): LoginStateSigner {
         exp: Math.floor((nowMs + LOGIN_STATE_TTL_MS) / 1000),
         nonce: randomBytes(16).toString('base64url'),
       };
-      const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
-      return `${body}.${mac(STATE_LABEL, body).toString('base64url')}`;
+      return signer.sign(STATE_LABEL, payload);
     },
 
     read(state, sessionIdHash, nowMs) {
-      if (typeof state !== 'string' || state.length === 0 || state.length > MAX_STATE_CHARS) return { ok: false, failure: 'malformed' };
-      const parts = state.split('.');
-      if (parts.length !== 2 || !/^[A-Za-z0-9_-]+$/.test(parts[0]) || !/^[A-Za-z0-9_-]+$/.test(parts[1])) return { ok: false, failure: 'malformed' };
-      const [body, signature] = parts;
-      // Nothing unsigned is parsed.
-      if (!isSameBytes(Buffer.from(signature, 'base64url'), mac(STATE_LABEL, body))) return { ok: false, failure: 'bad_signature' };
-      let json: unknown;
-      try {
-        json = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
-      } catch {
-        return { ok: false, failure: 'malformed' };
-      }
-      const parsed = loginStatePayloadSchema.safeParse(json);
-      if (!parsed.success) return { ok: false, failure: 'malformed' };
-      const p = parsed.data;
+      const read = signer.read(STATE_LABEL, state, loginStatePayloadSchema, MAX_STATE_CHARS);
+      if (!read.ok) return read;
+      const p = read.payload;
       if (p.exp * 1000 <= nowMs) return { ok: false, failure: 'expired', workspaceId: p.w };
       if (sessionIdHash === null || !isSameBytes(Buffer.from(p.s, 'utf8'), Buffer.from(sessionMark(sessionIdHash), 'utf8')))
         return { ok: false, failure: 'other_session', workspaceId: p.w };
       return { ok: true, state: { workspaceId: p.w, userId: p.u, expiresAtMs: p.exp * 1000, nonce: p.nonce } };
     },
   };
-}
-
-function isSameBytes(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The additional data of a Facebook connection's token envelope: the envelope opens only for its own row. */

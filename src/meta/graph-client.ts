@@ -70,8 +70,12 @@ export interface GraphClientOptions {
 interface ListFormLeadsOptions {
   /** Only leads created strictly after this Unix time (seconds). */
   sinceUnixSeconds?: number;
+  /** Only leads created strictly before this Unix time (seconds). */
+  untilUnixSeconds?: number;
   /** Page size (`limit`); default 100. */
   pageSize?: number;
+  /** The lead fields to ask for; default every field (GRAPH_LEAD_FIELDS). Fields left out come back empty. */
+  fields?: readonly string[];
 }
 
 interface TestLeadInput {
@@ -118,6 +122,8 @@ export interface GraphClient {
   listAccounts(userToken: string, opts?: { pageSize?: number }): AsyncGenerator<GraphAccount>;
   /** `POST /{page_id}/subscribed_apps?subscribed_fields=…` with the Page token: installs our app on the Page. Not retried. */
   subscribePageToApp(pageId: string, pageToken: string, fields: string[]): Promise<void>;
+  /** `DELETE /{page_id}/subscribed_apps` with the Page token: uninstalls our app from the Page (no more webhooks for it). */
+  unsubscribePageFromApp(pageId: string, pageToken: string): Promise<void>;
   /** `GET /{page_id}?fields=has_lead_access.user_id(U).app_id(A)` with the Page token (needs leads_retrieval). Requires `appId`. */
   getLeadAccess(pageId: string, pageToken: string, userId: string): Promise<GraphLeadAccess>;
   /** `GET /{app_id}/subscriptions` with the app token. Requires `appId`. */
@@ -344,11 +350,14 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
     listFormLeads(formId, token, listOpts = {}) {
       assertGraphId('form_id', formId);
       const pageSize = Math.max(1, Math.floor(listOpts.pageSize ?? DEFAULT_PAGE_SIZE));
-      const params: Params = { fields: GRAPH_LEAD_FIELDS.join(','), limit: String(pageSize) };
-      if (listOpts.sinceUnixSeconds !== undefined) {
-        // Values must be Unix seconds: Graph silently ignores ISO dates here.
-        params.filtering = JSON.stringify([{ field: 'time_created', operator: 'GREATER_THAN', value: Math.floor(listOpts.sinceUnixSeconds) }]);
-      }
+      const params: Params = { fields: (listOpts.fields ?? GRAPH_LEAD_FIELDS).join(','), limit: String(pageSize) };
+      // Values must be Unix seconds: Graph silently ignores ISO dates here.
+      const filtering: { field: 'time_created'; operator: 'GREATER_THAN' | 'LESS_THAN'; value: number }[] = [];
+      if (listOpts.sinceUnixSeconds !== undefined)
+        filtering.push({ field: 'time_created', operator: 'GREATER_THAN', value: Math.floor(listOpts.sinceUnixSeconds) });
+      if (listOpts.untilUnixSeconds !== undefined)
+        filtering.push({ field: 'time_created', operator: 'LESS_THAN', value: Math.ceil(listOpts.untilUnixSeconds) });
+      if (filtering.length > 0) params.filtering = JSON.stringify(filtering);
       return paginate(`${formId}/leads`, token, params, (body) => parseOrThrow(graphLeadPageSchema, body, 'form leads'));
     },
 
@@ -457,6 +466,12 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
       assertGraphId('page_id', pageId);
       const body = await request('POST', `${pageId}/subscribed_apps`, pageToken, { subscribed_fields: fields.join(',') });
       expectSuccess(body, 'page subscription');
+    },
+
+    async unsubscribePageFromApp(pageId, pageToken) {
+      assertGraphId('page_id', pageId);
+      const body = await request('DELETE', `${pageId}/subscribed_apps`, pageToken);
+      expectSuccess(body, 'page unsubscription');
     },
 
     async getLeadAccess(pageId, pageToken, userId) {

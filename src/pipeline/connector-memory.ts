@@ -6,6 +6,8 @@ import type { ConnectorMemory, InFlight, MemoryKey } from '../../connectors/type
 export interface ConnectorMemories {
   /** The memory connector `type` keeps of `destinationId` in this App (made on first use). */
   of(type: string, destinationId: string): ConnectorMemory;
+  /** Drops it (a disconnected or deleted destination: refreshed tokens must not linger in memory). */
+  forget(type: string, destinationId: string): void;
 }
 
 export function createConnectorMemories(): ConnectorMemories {
@@ -19,6 +21,9 @@ export function createConnectorMemories(): ConnectorMemories {
         memories.set(scope, memory);
       }
       return memory;
+    },
+    forget(type, destinationId) {
+      memories.delete(`${type}\u0000${destinationId}`);
     },
   };
 }

@@ -10,6 +10,8 @@ import type { App } from '../app.js';
 import { loadConnector } from '../../connectors/index.js';
 import { ConnectorError, type DeliveryResult } from '../../connectors/types.js';
 import * as repo from '../store/repos.js';
+import { DESTINATION_DISCONNECTED } from '../store/disconnects.js';
+import { isWorkspaceBeingDeleted, WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
 import { buildConnectorContext } from './connector-context.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
@@ -38,7 +40,13 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     return { type: 'done', detail: 'destination_deleted' };
   }
   if (dest.status !== 'active') {
-    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'auth', last_error_reason: `destination_${dest.status}` });
+    // A disconnected destination has no credentials left: it is connected again with new ones.
+    const reason = dest.status === 'disabled' && dest.status_reason === DESTINATION_DISCONNECTED ? 'destination_disconnected' : `destination_${dest.status}`;
+    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'auth', last_error_reason: reason });
+    return { type: 'done', detail: 'parked' };
+  }
+  if (await isWorkspaceBeingDeleted(db, delivery.workspace_id)) {
+    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'paused', last_error_reason: WORKSPACE_DELETED_REASON });
     return { type: 'done', detail: 'parked' };
   }
   if (dest.rate_limited_until && new Date(dest.rate_limited_until).getTime() > Date.now()) {

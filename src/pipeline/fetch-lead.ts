@@ -6,6 +6,7 @@ import { GraphError } from '../meta/graph-errors.js';
 import type { GraphForm } from '../meta/graph-types.js';
 import * as repo from '../store/repos.js';
 import type { Route } from '../store/schema.js';
+import { isWorkspaceBeingDeleted, WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
 import { decryptLeadAnswers, leadRowFromGraph, pageTokenAad, toCanonicalLead } from './lead-record.js';
 import { indexFetchedLead, questionTypesOf } from './lead-search-index.js';
@@ -47,6 +48,16 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
   }
   if (page.status === 'needs_reauth') {
     await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id });
+    return { type: 'done', detail: 'parked' };
+  }
+  // Kept, not fetched: a disconnected page has no token, and a workspace being deleted takes no
+  // new leads. Connecting the page again (or restoring the workspace) resumes them.
+  if (page.status === 'disconnected') {
+    await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_disconnected', workspaceId: page.workspace_id });
+    return { type: 'done', detail: 'parked' };
+  }
+  if (await isWorkspaceBeingDeleted(db, page.workspace_id)) {
+    await repo.setEventStatus(db, eventId, 'parked', { reason: WORKSPACE_DELETED_REASON, workspaceId: page.workspace_id });
     return { type: 'done', detail: 'parked' };
   }
 

@@ -55,6 +55,16 @@ export function decryptLeadAnswers(keyRing: KeyRing, lead: Lead): LeadAnswers {
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
+/** The ad, ad set and campaign a lead came from, as the canonical lead and the lead log show them. */
+export const attributionOf = (lead: Lead) => ({
+  ad_id: lead.ad_id,
+  ad_name: lead.ad_name,
+  adset_id: lead.adset_id,
+  adset_name: lead.adset_name,
+  campaign_id: lead.campaign_id,
+  campaign_name: lead.campaign_name,
+});
+
 export function toCanonicalLead(lead: Lead, answers: LeadAnswers): CanonicalLead {
   return {
     schema: CANONICAL_SCHEMA_VERSION,
@@ -66,14 +76,7 @@ export function toCanonicalLead(lead: Lead, answers: LeadAnswers): CanonicalLead
     created_time: iso(lead.created_time),
     platform: lead.platform,
     is_organic: lead.is_organic,
-    attribution: {
-      ad_id: lead.ad_id,
-      ad_name: lead.ad_name,
-      adset_id: lead.adset_id,
-      adset_name: lead.adset_name,
-      campaign_id: lead.campaign_id,
-      campaign_name: lead.campaign_name,
-    },
+    attribution: attributionOf(lead),
     answers: answers.answers,
     consents: answers.consents,
     is_test: lead.is_test,

@@ -16,6 +16,7 @@ import { pruneRecentRecords } from '../store/recent-records.js';
 import * as repo from '../store/repos.js';
 import { processHolderId } from '../util/process-id.js';
 import { reindexLeads } from './lead-search-index.js';
+import { purgeDueWorkspaces } from './workspace-purge.js';
 
 const SWEEP_BATCH = 1000;
 
@@ -43,6 +44,7 @@ export async function purgeExpiredLeads(app: App, now = new Date()): Promise<num
 
 /** Meta retries a webhook for up to 36 hours: an erased lead's event is kept a little longer, so a repeat costs no Graph call. */
 const ERASED_EVENT_GRACE_MS = 48 * 3_600_000;
+const HOUR_MS = 3_600_000;
 /** Connectors read their recent records for 15 minutes; older rows only wait for deletion. */
 const RECENT_RECORDS_MAX_AGE_MS = 24 * 3_600_000;
 
@@ -66,7 +68,8 @@ export interface RetentionResult {
 /**
  * Every retention purge: lead answers (and every copy of them) past their workspace's
  * retention; delivery attempts past ATTEMPT_RETENTION_MONTHS; leadgen events past
- * EVENT_RETENTION_DAYS, and those of erased leads once Meta can no longer repeat them;
+ * EVENT_RETENTION_DAYS, and those of erased leads once Meta can no longer repeat them (neither
+ * within RECONCILE_LOOKBACK_HOURS);
  * connectors' stale recent records; audit entries, data-request receipts and export records
  * past 24 months; export archives past their 24 hours.
  */
@@ -75,9 +78,12 @@ export async function runRetentionPurges(app: App, now = new Date()): Promise<Re
   const erasedLeads = await purgeExpiredLeads(app, now);
   const auditEntries = await purgeOldAudit(app.db);
   const attempts = await repo.pruneDeliveryAttempts(app.db, monthsBefore(now, retention.attemptRetentionMonths));
+  // Never an event reconciliation may still compare with Meta's list (it would record the lead
+  // as missing again, and count the day wrong): none younger than its look-back.
+  const lookbackMs = app.config.reconciliation.lookbackHours * HOUR_MS;
   const events = await repo.pruneLeadgenEvents(app.db, {
-    before: new Date(now.getTime() - retention.eventRetentionDays * 86_400_000),
-    erasedBefore: new Date(now.getTime() - ERASED_EVENT_GRACE_MS),
+    before: new Date(now.getTime() - Math.max(retention.eventRetentionDays * 24 * HOUR_MS, lookbackMs)),
+    erasedBefore: new Date(now.getTime() - Math.max(ERASED_EVENT_GRACE_MS, lookbackMs)),
   });
   const recentRecords = await pruneRecentRecords(app.db, RECENT_RECORDS_MAX_AGE_MS);
   const dataRequests = await purgeOldDataRequests(app.db, AUDIT_RETENTION_MONTHS);
@@ -101,6 +107,7 @@ export function startMaintenance(app: App): { stop(): Promise<void> } {
       if (!(await tryTakeLease(app.db, MAINTENANCE_LEASE, processHolderId, Math.max(1000, interval - 100)))) return;
       const r = await sweepOutbox(app);
       if (r.events || r.deliveries) app.logger.info(r, 'outbox sweep queued work');
+      await purgeDueWorkspaces(app);
       if (Date.now() - lastPurge >= PURGE_INTERVAL_MS) {
         lastPurge = Date.now();
         const r = await runRetentionPurges(app);

@@ -9,6 +9,7 @@ import { fetchLeadForEvent, type StepOutcome } from './fetch-lead.js';
 import { startFormDriftChecks } from './form-drift.js';
 import { startMaintenance } from './maintenance.js';
 import { DELIVER_QUEUE, FETCH_QUEUE, openBackendConnection, type BackendConnection, type DeliverJob, type FetchJob } from './queues.js';
+import { startReconciliation } from './reconcile.js';
 
 export interface RunningWorkers {
   close(): Promise<void>;
@@ -98,6 +99,7 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   }
   const maintenance = startMaintenance(app);
   const formDrift = startFormDriftChecks(app, { intervalMs: config.maintenance.formDriftIntervalMs });
+  const reconciliation = startReconciliation(app, { intervalMs: config.reconciliation.intervalMs });
   logger.info(
     { fetchConcurrency: config.workers.fetchConcurrency, deliverConcurrency: config.workers.deliverConcurrency, queue: app.queues.backend.kind },
     'workers started',
@@ -106,6 +108,7 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     async close() {
       await maintenance.stop();
       await formDrift.stop();
+      await reconciliation.stop();
       await Promise.allSettled([fetch.worker.close(), deliver.worker.close()]);
       fetch.conn.close();
       deliver.conn.close();

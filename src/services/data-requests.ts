@@ -18,7 +18,8 @@ import { decryptLeadAnswers, type LeadAnswers, leadAad } from '../pipeline/lead-
 import { questionTypesOf, searchHashesOf } from '../pipeline/lead-search-index.js';
 import { replayLead } from '../pipeline/replay.js';
 import { finishDataRequest, startDataRequest } from '../store/data-requests.js';
-import type { Db } from '../store/db.js';
+import { DESTINATION_DISCONNECTED } from '../store/disconnects.js';
+import { findLeadsBySearchHashes, listWorkspaceLeadsToIndex, replaceLeadAnswersIfUnchanged, rewriteStoredMessagesOfLead } from '../store/data-subjects.js';
 import { replaceLeadSearch } from '../store/lead-search.js';
 import { deleteRecentRecords } from '../store/recent-records.js';
 import * as repo from '../store/repos.js';
@@ -72,21 +73,12 @@ async function indexWorkspaceLeads(app: App, workspaceId: string): Promise<numbe
   let lastId = '00000000-0000-0000-0000-000000000000';
   let indexed = 0;
   for (;;) {
-    const batch = await db
-      .selectFrom('leads')
-      .select(['id', 'workspace_id', 'leadgen_id', 'form_id', 'answers_envelope'])
-      .where('workspace_id', '=', workspaceId)
-      .where('answers_envelope', 'is not', null)
-      .where((eb) => eb.or([eb('search_kid', 'is', null), eb('search_kid', 'not in', kids)]))
-      .where('id', '>', lastId)
-      .orderBy('id')
-      .limit(INDEX_BATCH)
-      .execute();
+    const batch = await listWorkspaceLeadsToIndex(db, workspaceId, kids, lastId, INDEX_BATCH);
     if (batch.length === 0) return indexed;
     for (const l of batch) {
       let answers: LeadAnswers;
       try {
-        answers = keyRing.decryptJson<LeadAnswers>(l.answers_envelope!, leadAad(l.workspace_id, l.leadgen_id));
+        answers = keyRing.decryptJson<LeadAnswers>(l.answers_envelope, leadAad(l.workspace_id, l.leadgen_id));
       } catch {
         continue;
       }
@@ -97,7 +89,7 @@ async function indexWorkspaceLeads(app: App, workspaceId: string): Promise<numbe
         typesByForm.set(formKey, types);
       }
       const rows = searchTermsOf(answers.answers, types).map((t) => ({ kind: t.kind, hash: hashSearchTerm(key, workspaceId, t) }));
-      if (await replaceLeadSearch(db, { id: l.id, workspaceId, envelope: l.answers_envelope! }, keyRing.primaryKid, rows)) indexed++;
+      if (await replaceLeadSearch(db, { id: l.id, workspaceId, envelope: l.answers_envelope }, keyRing.primaryKid, rows)) indexed++;
     }
     lastId = batch[batch.length - 1]!.id;
   }
@@ -110,19 +102,7 @@ async function indexWorkspaceLeads(app: App, workspaceId: string): Promise<numbe
  */
 async function findSubjectLeads(app: App, workspaceId: string, term: SearchTerm): Promise<Lead[]> {
   await indexWorkspaceLeads(app, workspaceId);
-  const hashes = searchHashesOf(app.keyRing, workspaceId, term);
-  return app.db
-    .selectFrom('leads')
-    .selectAll()
-    .where('workspace_id', '=', workspaceId)
-    .where(
-      'id',
-      'in',
-      app.db.selectFrom('lead_search').select('lead_id').where('workspace_id', '=', workspaceId).where('kind', '=', term.kind).where('hash', 'in', hashes),
-    )
-    .orderBy('received_at')
-    .orderBy('id')
-    .execute();
+  return findLeadsBySearchHashes(app.db, workspaceId, term.kind, searchHashesOf(app.keyRing, workspaceId, term));
 }
 
 // ---- the receipt -----------------------------------------------------------------------------
@@ -290,41 +270,13 @@ async function correctLead(app: App, lead: Lead, corrections: AnswerCorrection[]
   const rows = searchTermsOf(answers.answers, questionTypesOf(questions)).map((t) => ({ kind: t.kind, hash: hashSearchTerm(key, lead.workspace_id, t) }));
   const done = await app.db.transaction().execute(async (trx) => {
     // Only over the answers this read: a rotation or another correction in between wins, and this one is refused.
-    const r = await trx
-      .updateTable('leads')
-      .set({ answers_envelope: envelope })
-      .where('id', '=', lead.id)
-      .where('answers_envelope', '=', lead.answers_envelope)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) !== 1) return false;
+    if (!(await replaceLeadAnswersIfUnchanged(trx, lead.id, lead.answers_envelope!, envelope))) return false;
     await replaceLeadSearch(trx, { id: lead.id, workspaceId: lead.workspace_id, envelope }, app.keyRing.primaryKid, rows);
-    await redactStoredMessages(trx, lead.id, oldValues);
+    if (oldValues.length > 0) await rewriteStoredMessagesOfLead(trx, lead.id, (text) => redactAnswerValues(text, oldValues));
     return true;
   });
   if (!done) throw new Error('the lead changed while it was being corrected; try again');
   return { changed, oldValues };
-}
-
-/** Takes these values out of what CRMs said back about the lead (a corrected, wrong value leaves no copy behind). */
-async function redactStoredMessages(db: Db, leadId: string, values: string[]): Promise<void> {
-  if (values.length === 0) return;
-  const deliveries = await db.selectFrom('deliveries').select(['id', 'last_error_message']).where('lead_id', '=', leadId).execute();
-  for (const d of deliveries) {
-    if (d.last_error_message !== null)
-      await db
-        .updateTable('deliveries')
-        .set({ last_error_message: redactAnswerValues(d.last_error_message, values) })
-        .where('id', '=', d.id)
-        .execute();
-    const attempts = await db.selectFrom('delivery_attempts').select(['id', 'message', 'response_body']).where('delivery_id', '=', d.id).execute();
-    for (const a of attempts)
-      if (a.message !== null || a.response_body !== null)
-        await db
-          .updateTable('delivery_attempts')
-          .set({ message: redactAnswerValues(a.message, values), response_body: redactAnswerValues(a.response_body, values) })
-          .where('id', '=', a.id)
-          .execute();
-  }
 }
 
 /**
@@ -438,9 +390,7 @@ export async function eraseSubject(app: App, workspaceId: string, term: SearchTe
     if (term.kind === 'email' && !addresses.emails.includes(term.value)) addresses.emails.push(term.value);
     if (term.kind === 'phone' && !addresses.phones.includes(term.value)) addresses.phones.push(term.value);
     const leadIds = leads.map((l) => l.id);
-    const deliveries = leadIds.length
-      ? await app.db.selectFrom('deliveries').select(['destination_id', 'external_id']).where('lead_id', 'in', leadIds).execute()
-      : [];
+    const deliveries = await repo.listDeliveriesOfLeads(app.db, leadIds);
     const byDestination = new Map<string, string[]>();
     for (const d of deliveries) {
       const ids = byDestination.get(d.destination_id) ?? [];
@@ -470,6 +420,11 @@ export async function eraseSubject(app: App, workspaceId: string, term: SearchTe
         const manifest = getManifest(dest.type);
         if (!manifest.erasePerson) {
           crm.push({ destination_id: dest.id, type: dest.type, outcome: 'unsupported', records: externalIds.length });
+          continue;
+        }
+        // Disconnected: its credentials are gone, so LeadRelay can no longer ask the CRM.
+        if (dest.status === 'disabled' && dest.status_reason === DESTINATION_DISCONNECTED) {
+          crm.push({ destination_id: dest.id, type: dest.type, outcome: 'failed', records: 0, reason: 'destination_disconnected' });
           continue;
         }
         try {

@@ -18,6 +18,7 @@ import {
 import { CONNECT_LINK_TTL_MS, createOAuthStateSigner, type OAuthConnectRequest } from '../http/oauth-state.js';
 import { buildConnectorContext, encryptCredentials } from '../pipeline/connector-context.js';
 import { resumeDestination } from '../pipeline/replay.js';
+import { DESTINATION_DISCONNECTED } from '../store/disconnects.js';
 import * as repo from '../store/repos.js';
 import type { Destination } from '../store/schema.js';
 import { guardOutboundUrl } from '../util/outbound-guard.js';
@@ -173,9 +174,19 @@ export async function replaceDestinationSettings(
   const manifest = getManifest(dest.type);
   const warnings = await checkDestinationUrls(app, manifest, input.config, name, label);
   const config = parseWith<Record<string, unknown>>(manifest, 'config', input.config, name);
-  const credentials = input.credentials
+  let credentials = input.credentials
     ? parseWith<Record<string, unknown>>(manifest, 'credentials', { ...(manifest.cli.fixedCredentials ?? {}), ...input.credentials }, name)
     : null;
+  if (!credentials && dest.credentials_envelope === null && dest.status_reason === DESTINATION_DISCONNECTED) {
+    // Disconnected: its credentials were deleted. It works again only with new ones (unless its type needs none).
+    const none = manifest.credentialsSchema.safeParse({ ...(manifest.cli.fixedCredentials ?? {}) });
+    if (!none.success)
+      throw new InvalidInputError({
+        field: name('credentials'),
+        message: `destination ${dest.id} was disconnected and its credentials deleted: give new credentials${manifest.oauth ? ', or connect it again by OAuth' : ''}`,
+      });
+    credentials = none.data as Record<string, unknown>;
+  }
   if (input.isConfigChanged) await repo.updateDestinationConfig(app.db, dest.id, config);
   if (credentials) await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, credentials), true);
   else await repo.setDestinationStatus(app.db, dest.id, 'active', null);

@@ -26,15 +26,15 @@ import {
 } from '../meta/facebook-login.js';
 import { type GraphError, isGraphError } from '../meta/graph-errors.js';
 import type { GraphAccount, GraphFormSummary, GraphPermission } from '../meta/graph-types.js';
-import { pageTokenAad } from '../pipeline/lead-record.js';
 import * as connections from '../store/facebook-connections.js';
+import { recordFacebookTestLead } from '../store/facebook-user-data.js';
 import { claimOneTimeTokens } from '../store/one-time-tokens.js';
 import * as repo from '../store/repos.js';
 import type { FacebookConnection } from '../store/schema.js';
 import { isUuid } from '../store/values.js';
 import { errorSummary } from '../util/error-summary.js';
 import { ConflictError, type FieldNamer, InvalidInputError, NotFoundError, UpstreamError } from './errors.js';
-import { getPage, savePage } from './pages.js';
+import { getPage, pageTokenOf, savePage } from './pages.js';
 
 /** At most this many Pages are read from `/me/accounts` (100 a request); more are reported as truncated. */
 const MAX_LISTED_PAGES = 1000;
@@ -229,7 +229,9 @@ export async function completeFacebookLogin(app: App, req: FacebookCallbackReque
       target: { type: 'facebook_connection', id: connection.id },
       ip: req.ip,
       userAgent: req.userAgent,
-      details: { facebook_user: me.id, declined_permissions: declined },
+      // Not the Facebook user id: the audit log is append-only, and a data-deletion request from
+      // that person must leave no trace of it (the connection id says which login it was).
+      details: { declined_permissions: declined },
     });
     app.logger.info({ workspaceId, userId, connectionId: connection.id, declined }, 'Facebook connected');
     return { ok: true, workspaceId, connectionId: connection.id, location: wizardUrl(app, workspaceId, { connection: connection.id }) };
@@ -387,7 +389,8 @@ export async function listConnectionPages(app: App, caller: FacebookCaller, conn
   const { connection, token } = await loadConnection(app, caller, connectionId);
   const missing = await refreshPermissions(app, connection, token);
   const { accounts, isTruncated } = await readAccounts(app, token);
-  const connectedHere = new Set((await repo.listPages(app.db, caller.workspaceId)).map((p) => p.page_id));
+  // A disconnected page is not connected: picking it connects it again.
+  const connectedHere = new Set((await repo.listPages(app.db, caller.workspaceId)).filter((p) => p.status !== 'disconnected').map((p) => p.page_id));
   const fresh = (await connections.findFacebookConnection(app.db, { id: connection.id, ...caller })) ?? connection;
   return {
     connection: connectionView(fresh),
@@ -614,7 +617,11 @@ async function connectOnePage(
 
   // 1. The Page token, with the checks of `pages add` (valid, our app's, this Page's, the lead permissions).
   try {
-    const saved = await savePage(app, { workspaceId: caller.workspaceId, pageId, token: pageToken, name: account.name ?? undefined }, name);
+    const saved = await savePage(
+      app,
+      { workspaceId: caller.workspaceId, pageId, token: pageToken, name: account.name ?? undefined, connectedFbUserId: c.fbUserId },
+      name,
+    );
     // The install is done and read back below; the page service's "not installed" warning is about the moment before.
     warnings.push(...saved.warnings.filter((w) => !/installed on page/.test(w)));
   } catch (err) {
@@ -758,7 +765,7 @@ function pageTokenFailure(err: unknown, pageId: string, what: string): Error {
   return new UpstreamError(`Facebook refused to ${what} for page ${pageId}: ${graphWords(err)}`);
 }
 
-const storedPageToken = (app: App, page: { page_id: string; token_envelope: string }) => app.keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
+const storedPageToken = pageTokenOf;
 
 export interface PageForms {
   forms: GraphFormSummary[];
@@ -831,6 +838,10 @@ export async function createTestLead(
   }
   try {
     const created = await app.graph.createTestLead(input.formId, token, { fieldData: input.answers });
+    // Meta makes the test lead as the person whose login gave the Page token: a data-deletion
+    // request from them erases it (src/services/facebook-user-removal.ts).
+    if (page.connected_fb_user_id)
+      await recordFacebookTestLead(app.db, { workspaceId, pageId: page.page_id, leadgenId: created.id, fbUserId: page.connected_fb_user_id });
     return { testLeadId: created.id, replaced };
   } catch (err) {
     if (isGraphError(err) && /already exists/i.test(err.info.message))

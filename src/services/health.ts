@@ -2,10 +2,10 @@
 // destination (credentials fine, needing re-authorisation, rate limited, failing). Read from
 // what is stored; Meta is asked only on request (`check`), and its answer is stored for the
 // next look.
-import { sql } from 'kysely';
 import type { App } from '../app.js';
 import { checkPageAccess } from '../meta/page-access.js';
 import { pageTokenAad } from '../pipeline/lead-record.js';
+import { listDestinationDeliveryStats, listLastLeadTimes, listPageChecks, savePageCheck } from '../store/health.js';
 import * as repo from '../store/repos.js';
 import type { Page, PageCheck } from '../store/schema.js';
 import { type FieldNamer, InvalidInputError } from './errors.js';
@@ -36,12 +36,7 @@ async function checkPage(app: App, page: Page, appId: string, graphVersion: stri
         ? { outcome: 'ok', is_app_installed: r.appInstalled, problem: r.warnings.length ? r.warnings.join('; ') : null }
         : { outcome: r.outcome, is_app_installed: null, problem: r.problem };
   }
-  const checkedAt = new Date();
-  await app.db
-    .insertInto('page_checks')
-    .values({ page_id: page.page_id, workspace_id: page.workspace_id, checked_at: checkedAt, ...check })
-    .onConflict((oc) => oc.column('page_id').doUpdateSet({ workspace_id: page.workspace_id, checked_at: checkedAt, ...check }))
-    .execute();
+  await savePageCheck(app.db, { page_id: page.page_id, workspace_id: page.workspace_id, checked_at: new Date(), ...check });
 }
 
 /**
@@ -65,31 +60,14 @@ export async function describeWorkspaceHealth(app: App, workspaceId: string, opt
       });
     for (const p of pages) await checkPage(app, p, appId, graphVersion);
   }
-  const checks = new Map((await app.db.selectFrom('page_checks').selectAll().where('workspace_id', '=', workspaceId).execute()).map((c) => [c.page_id, c]));
-  const lastLeads = new Map<string, Date>();
-  if (pages.length > 0) {
-    // The webhook's time: when Meta last told us of a lead of the page (fetched or not).
-    const rows = await app.db
-      .selectFrom('leadgen_events')
-      .select(['page_id', (eb) => eb.fn.max('received_at').as('last')])
-      .where(
-        'page_id',
-        'in',
-        pages.map((p) => p.page_id),
-      )
-      .groupBy('page_id')
-      .execute();
-    for (const r of rows) lastLeads.set(r.page_id, r.last as Date);
-  }
+  const checks = new Map((await listPageChecks(app.db, workspaceId)).map((c) => [c.page_id, c]));
+  const lastLeads = await listLastLeadTimes(
+    app.db,
+    pages.map((p) => p.page_id),
+  );
 
   const destinations = await repo.listDestinations(app.db, workspaceId);
-  const { rows: stats } = await sql<{ destination_id: string; last_delivered_at: Date | null; dead_last_24h: string }>`
-    select destination_id, max(delivered_at) as last_delivered_at,
-      count(*) filter (where status = 'dead' and updated_at >= now() - make_interval(hours => ${FAILING_WINDOW_HOURS})) as dead_last_24h
-    from deliveries where workspace_id = ${workspaceId}
-    group by destination_id
-  `.execute(app.db);
-  const statsOf = new Map(stats.map((s) => [s.destination_id, s]));
+  const statsOf = new Map((await listDestinationDeliveryStats(app.db, workspaceId, FAILING_WINDOW_HOURS)).map((s) => [s.destination_id, s]));
   const now = Date.now();
 
   return {
@@ -109,7 +87,7 @@ export async function describeWorkspaceHealth(app: App, workspaceId: string, opt
     }),
     destinations: destinations.map((d) => {
       const s = statsOf.get(d.id);
-      const dead = Number(s?.dead_last_24h ?? 0);
+      const dead = s?.dead_recently ?? 0;
       const isRateLimited = d.rate_limited_until !== null && new Date(d.rate_limited_until).getTime() > now;
       const status: DestinationHealthStatus =
         d.status === 'disabled' ? 'disabled' : d.status === 'needs_reauth' ? 'needs_reauth' : isRateLimited ? 'rate_limited' : dead > 0 ? 'failing' : 'ok';

@@ -4,7 +4,9 @@
 // per lead and delivery, one column per answer.
 import type { App } from '../app.js';
 import { decryptLeadAnswers, type LeadAnswers } from '../pipeline/lead-record.js';
+import { listAttemptsOfDeliveries, listFormQuestionsOfWorkspace } from '../store/data-subjects.js';
 import type { Db } from '../store/db.js';
+import { listDeliveriesOfLeads } from '../store/lead-flow.js';
 import type { Delivery, DeliveryAttempt, Destination, Lead } from '../store/schema.js';
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -66,7 +68,7 @@ export interface ExportedLead {
 
 /** Question key → label, per form of a workspace. */
 export async function questionLabelsOf(db: Db, workspaceId: string): Promise<Map<string, Map<string, string>>> {
-  const forms = await db.selectFrom('forms').select(['form_id', 'questions']).where('workspace_id', '=', workspaceId).execute();
+  const forms = await listFormQuestionsOfWorkspace(db, workspaceId);
   const out = new Map<string, Map<string, string>>();
   for (const f of forms) {
     const labels = new Map<string, string>();
@@ -82,21 +84,11 @@ export async function questionLabelsOf(db: Db, workspaceId: string): Promise<Map
 export async function deliveryHistoryOf(db: Db, leadIds: string[]): Promise<Map<string, { delivery: Delivery; attempts: DeliveryAttempt[] }[]>> {
   const out = new Map<string, { delivery: Delivery; attempts: DeliveryAttempt[] }[]>();
   if (leadIds.length === 0) return out;
-  const deliveries = await db.selectFrom('deliveries').selectAll().where('lead_id', 'in', leadIds).orderBy('created_at').execute();
-  const attempts =
-    deliveries.length === 0
-      ? []
-      : await db
-          .selectFrom('delivery_attempts')
-          .selectAll()
-          .where(
-            'delivery_id',
-            'in',
-            deliveries.map((d) => d.id),
-          )
-          .orderBy('delivery_id')
-          .orderBy('attempt')
-          .execute();
+  const deliveries = await listDeliveriesOfLeads(db, leadIds);
+  const attempts = await listAttemptsOfDeliveries(
+    db,
+    deliveries.map((d) => d.id),
+  );
   const attemptsOf = new Map<string, DeliveryAttempt[]>();
   for (const a of attempts) attemptsOf.set(a.delivery_id, [...(attemptsOf.get(a.delivery_id) ?? []), a]);
   for (const d of deliveries) out.set(d.lead_id, [...(out.get(d.lead_id) ?? []), { delivery: d, attempts: attemptsOf.get(d.id) ?? [] }]);

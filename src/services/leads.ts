@@ -1,13 +1,13 @@
 // The lead log: leads of a workspace with where they went, one lead's deliveries and attempts,
 // its answers (personal data, asked for on purpose), and sending leads again. What
 // `leadrelay leads …` and the API's lead operations both do.
-import { sql } from 'kysely';
 import type { App } from '../app.js';
 import type { SearchTerm } from '../lead/blind-index.js';
 import { redactAnswerValues, redactEmails } from '../lead/redact.js';
-import { decryptLeadAnswers, type LeadAnswers } from '../pipeline/lead-record.js';
+import { attributionOf, decryptLeadAnswers, type LeadAnswers } from '../pipeline/lead-record.js';
 import { searchHashesOf } from '../pipeline/lead-search-index.js';
 import { type ReplayResult, refetchFailed, replayDeadDeliveries, replayLead, replayUnrouted } from '../pipeline/replay.js';
+import { changeTimeBefore, findLeadsWithRollup, type LeadLogFilter, type LeadWithRollup, listChangedLeads, listLeadLog } from '../store/lead-log.js';
 import * as repo from '../store/repos.js';
 import type { Delivery, DeliveryStatus, Lead } from '../store/schema.js';
 import { getDestination } from './destinations.js';
@@ -44,27 +44,9 @@ const deliverySummary = (d: Delivery, drifted: Set<string>) => ({
   mapping_drift: d.route_id !== null && drifted.has(d.route_id),
 });
 
-/**
- * Where a lead is as a whole: `unrouted` (no route took it), else from its deliveries: `failed`
- * when one is dead, `parked` when one waits for re-authorisation, `pending` when one is still
- * being sent, `delivered` when every one is.
- */
-export type DeliveryRollup = 'unrouted' | 'failed' | 'parked' | 'pending' | 'delivered';
-
-/** The statuses the lead log filters by: the lead's own (routed, unrouted) and its deliveries' (DeliveryRollup). */
-export const LEAD_LOG_STATUSES = ['routed', 'unrouted', 'delivered', 'failed', 'pending', 'parked'] as const;
-type LeadLogStatus = (typeof LEAD_LOG_STATUSES)[number];
-
-/** DeliveryRollup in SQL (of the row `leads`), over every delivery of the lead or only the one to `destinationId`. */
-export const rollupSql = (destinationId?: string) => sql<DeliveryRollup>`(case when leads.status = 'unrouted' then 'unrouted' else coalesce((
-    select case when bool_or(d.status = 'dead') then 'failed' when bool_or(d.status = 'parked') then 'parked'
-                when bool_or(d.status = 'pending') then 'pending' when bool_or(d.status = 'delivered') then 'delivered' end
-    from deliveries d where d.lead_id = leads.id${destinationId === undefined ? sql`` : sql` and d.destination_id = ${destinationId}`}
-  ), 'pending') end)`;
-
 export type LeadSummary = ReturnType<typeof leadSummary>;
 
-const leadSummary = (l: Lead & { delivery_status: DeliveryRollup }, deliveries: Delivery[], drifted: Set<string>) => ({
+const leadSummary = (l: LeadWithRollup, deliveries: Delivery[], drifted: Set<string>) => ({
   id: l.id,
   leadgen_id: l.leadgen_id,
   received_at: iso(l.received_at)!,
@@ -82,18 +64,12 @@ const leadSummary = (l: Lead & { delivery_status: DeliveryRollup }, deliveries: 
 });
 
 /** Summaries of leads (rows with their rollup), their deliveries read in one query. */
-async function summariesOf(app: App, workspaceId: string, rows: (Lead & { delivery_status: DeliveryRollup })[]): Promise<LeadSummary[]> {
+async function summariesOf(app: App, workspaceId: string, rows: LeadWithRollup[]): Promise<LeadSummary[]> {
   if (rows.length === 0) return [];
-  const deliveries = await app.db
-    .selectFrom('deliveries')
-    .selectAll()
-    .where(
-      'lead_id',
-      'in',
-      rows.map((r) => r.id),
-    )
-    .orderBy('created_at')
-    .execute();
+  const deliveries = await repo.listDeliveriesOfLeads(
+    app.db,
+    rows.map((r) => r.id),
+  );
   const byLead = new Map<string, Delivery[]>();
   for (const d of deliveries) {
     const list = byLead.get(d.lead_id);
@@ -104,54 +80,20 @@ async function summariesOf(app: App, workspaceId: string, rows: (Lead & { delive
   return rows.map((l) => leadSummary(l, byLead.get(l.id) ?? [], drifted));
 }
 
-export interface LeadFilter {
-  status?: LeadLogStatus;
-  pageId?: string;
-  formId?: string;
-  /** Leads sent (or being sent) to this destination; with a delivery status, the status of that delivery. */
-  destinationId?: string;
-  /** Received at or after. */
-  since?: Date;
-  /** Received before. */
-  until?: Date;
+export interface LeadFilter extends Omit<LeadLogFilter, 'search'> {
   /** Leads with this email or phone, found by the blind index (no answer is decrypted). */
   search?: SearchTerm;
-  /** Received before this lead (the previous page's last): newest first, ties by id. */
-  after?: { receivedAt: string; id: string };
-  limit: number;
 }
 
 /** Leads of a workspace, newest first, with their deliveries (no answers). Fetches limit + 1 to tell whether more follow. */
 export async function listLeadSummaries(app: App, workspaceId: string, f: LeadFilter): Promise<LeadSummary[]> {
-  let q = app.db.selectFrom('leads').selectAll('leads').select(rollupSql().as('delivery_status')).where('leads.workspace_id', '=', workspaceId);
-  if (f.status === 'routed' || f.status === 'unrouted') q = q.where('leads.status', '=', f.status);
-  else if (f.status) q = q.where(sql<boolean>`${rollupSql(f.destinationId)} = ${f.status}`);
-  if (f.pageId) q = q.where('leads.page_id', '=', f.pageId);
-  if (f.formId) q = q.where('leads.form_id', '=', f.formId);
-  const destinationId = f.destinationId;
-  if (destinationId)
-    q = q.where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('deliveries')
-          .select('deliveries.id')
-          .whereRef('deliveries.lead_id', '=', 'leads.id')
-          .where('deliveries.destination_id', '=', destinationId),
-      ),
-    );
-  if (f.since) q = q.where('leads.received_at', '>=', f.since);
-  if (f.until) q = q.where('leads.received_at', '<', f.until);
-  if (f.search) {
-    const hashes = searchHashesOf(app.keyRing, workspaceId, f.search);
-    q = q.where(
-      'leads.id',
-      'in',
-      app.db.selectFrom('lead_search').select('lead_id').where('workspace_id', '=', workspaceId).where('kind', '=', f.search.kind).where('hash', 'in', hashes),
-    );
-  }
-  if (f.after) q = q.where(sql<boolean>`(leads.received_at, leads.id) < (${new Date(f.after.receivedAt)}, ${f.after.id}::uuid)`);
-  const rows = await q.orderBy('leads.received_at', 'desc').orderBy('leads.id', 'desc').limit(f.limit).execute();
-  return summariesOf(app, workspaceId, rows);
+  const search = f.search && { kind: f.search.kind, hashes: searchHashesOf(app.keyRing, workspaceId, f.search) };
+  return summariesOf(app, workspaceId, await listLeadLog(app.db, workspaceId, { ...f, search }));
+}
+
+/** The forms a workspace's leads came from (each form whose lead was fetched), by name: what the lead log filters by. */
+export async function listKnownForms(app: App, workspaceId: string): Promise<{ form_id: string; page_id: string; name: string | null }[]> {
+  return repo.listWorkspaceForms(app.db, workspaceId);
 }
 
 /**
@@ -168,12 +110,10 @@ export interface ChangeCursor {
 }
 
 const NO_ID = '00000000-0000-0000-0000-000000000000';
-const UTC_MICROS = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"';
 
 /** Where a change feed starts: now, less the horizon (so what is committing now is not missed). */
 export async function currentChangeCursor(app: App): Promise<ChangeCursor> {
-  const { rows } = await sql<{ t: string }>`select to_char((now() - ${CHANGE_HORIZON}::interval) at time zone 'UTC', ${UTC_MICROS}) as t`.execute(app.db);
-  return { t: rows[0]!.t, i: NO_ID };
+  return { t: await changeTimeBefore(app.db, CHANGE_HORIZON), i: NO_ID };
 }
 
 /**
@@ -189,41 +129,23 @@ export async function listLeadChanges(
   limit: number,
 ): Promise<{ items: LeadSummary[]; cursor: ChangeCursor; hasMore: boolean }> {
   const horizon = await currentChangeCursor(app);
-  const { rows } = await sql<{ lead_id: string; t: string }>`
-    select lead_id, to_char(max(changed_at) at time zone 'UTC', ${UTC_MICROS}) as t
-    from (
-      select id as lead_id, updated_at as changed_at from leads where workspace_id = ${workspaceId} and updated_at >= ${since.t}::timestamptz
-      union all
-      select lead_id, updated_at from deliveries where workspace_id = ${workspaceId} and updated_at >= ${since.t}::timestamptz
-    ) c
-    group by lead_id
-    having (max(changed_at), lead_id) > (${since.t}::timestamptz, ${since.i}::uuid)
-    order by max(changed_at), lead_id
-    limit ${limit + 1}
-  `.execute(app.db);
+  const rows = await listChangedLeads(app.db, workspaceId, since, limit + 1);
   const hasMore = rows.length > limit;
   const page = hasMore ? rows.slice(0, limit) : rows;
   // A full page moves to its last lead (so a burst is read to its end); otherwise to the horizon.
   const last = page[page.length - 1];
   const cursor = hasMore && last ? { t: last.t, i: last.lead_id } : horizon.t > since.t ? horizon : since;
   if (page.length === 0) return { items: [], cursor, hasMore };
-  const leads = await app.db
-    .selectFrom('leads')
-    .selectAll('leads')
-    .select(rollupSql().as('delivery_status'))
-    .where('leads.workspace_id', '=', workspaceId)
-    .where(
-      'leads.id',
-      'in',
-      page.map((r) => r.lead_id),
-    )
-    .execute();
+  const leads = await findLeadsWithRollup(
+    app.db,
+    workspaceId,
+    page.map((r) => r.lead_id),
+  );
   const order = new Map(page.map((r, n) => [r.lead_id, n]));
   leads.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
   return { items: await summariesOf(app, workspaceId, leads), cursor, hasMore };
 }
 
-/** One lead's metadata and, per delivery, every attempt with its time, outcome and reason: never its answers. */
 /**
  * What takes the lead's own data out of a CRM's words about it: its answer values (decrypted
  * in memory, never returned) and any email address; only emails when the answers are gone or
@@ -239,12 +161,21 @@ function messageRedactorFor(app: App, lead: Lead): (text: string | null) => stri
   return (text) => redactAnswerValues(text, values);
 }
 
-export async function describeLead(app: App, lead: Lead) {
+type DestinationRef = { id: string; name: string | null; type: string | null };
+
+/** A lead's deliveries and their attempts, oldest first, with what the lead log shows of them: each destination's name and type, and the redactor of the CRM's words. */
+async function loadDeliveriesOf(app: App, lead: Lead) {
   const deliveries = await repo.listDeliveriesOfLead(app.db, lead.id);
   const attempts = await repo.listAttemptsOfLead(app.db, lead.id);
   const destinations = new Map((await repo.listDestinations(app.db, lead.workspace_id)).map((d) => [d.id, d]));
+  const destinationOf = (id: string): DestinationRef => ({ id, name: destinations.get(id)?.name ?? null, type: destinations.get(id)?.type ?? null });
+  return { deliveries, attempts, destinationOf, redact: messageRedactorFor(app, lead) };
+}
+
+/** One lead's metadata and, per delivery, every attempt with its time, outcome and reason: never its answers. */
+export async function describeLead(app: App, lead: Lead) {
+  const { deliveries, attempts, destinationOf, redact } = await loadDeliveriesOf(app, lead);
   const drifted = await driftedRouteIds(app, lead.workspace_id);
-  const redact = messageRedactorFor(app, lead);
   return {
     id: lead.id,
     workspace_id: lead.workspace_id,
@@ -257,14 +188,7 @@ export async function describeLead(app: App, lead: Lead) {
     platform: lead.platform,
     is_organic: lead.is_organic,
     is_test: lead.is_test,
-    attribution: {
-      ad_id: lead.ad_id,
-      ad_name: lead.ad_name,
-      adset_id: lead.adset_id,
-      adset_name: lead.adset_name,
-      campaign_id: lead.campaign_id,
-      campaign_name: lead.campaign_name,
-    },
+    attribution: attributionOf(lead),
     status: lead.status,
     status_reason: lead.status_reason,
     // Whether answers are held (encrypted), never what they are.
@@ -272,11 +196,7 @@ export async function describeLead(app: App, lead: Lead) {
     answers_erased_at: iso(lead.erased_at),
     deliveries: deliveries.map((d) => ({
       id: d.id,
-      destination: {
-        id: d.destination_id,
-        type: destinations.get(d.destination_id)?.type ?? null,
-        name: destinations.get(d.destination_id)?.name ?? null,
-      },
+      destination: destinationOf(d.destination_id),
       route_id: d.route_id,
       status: d.status,
       attempts_count: d.attempts,
@@ -304,8 +224,6 @@ export async function describeLead(app: App, lead: Lead) {
     })),
   };
 }
-
-type DestinationRef = { id: string; name: string | null; type: string | null };
 
 /** One step of a lead's way, as the lead log's timeline shows it. */
 type TimelineEvent =
@@ -339,11 +257,7 @@ const EVENT_RANK: Record<TimelineEvent['type'], number> = { received: 0, fetched
  * deliveries; the retention purge. With each delivery's current state. Never the answers.
  */
 export async function describeLeadTimeline(app: App, lead: Lead) {
-  const deliveries = await repo.listDeliveriesOfLead(app.db, lead.id);
-  const attempts = await repo.listAttemptsOfLead(app.db, lead.id);
-  const destinations = new Map((await repo.listDestinations(app.db, lead.workspace_id)).map((d) => [d.id, d]));
-  const redact = messageRedactorFor(app, lead);
-  const destinationOf = (id: string): DestinationRef => ({ id, name: destinations.get(id)?.name ?? null, type: destinations.get(id)?.type ?? null });
+  const { deliveries, attempts, destinationOf, redact } = await loadDeliveriesOf(app, lead);
   const byId = new Map(deliveries.map((d) => [d.id, d]));
   const events: TimelineEvent[] = [
     { type: 'received', at: iso(lead.received_at)! },

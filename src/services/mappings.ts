@@ -17,11 +17,12 @@ import { GraphError } from '../meta/graph-errors.js';
 import type { GraphLead } from '../meta/graph-types.js';
 import { buildConnectorContext } from '../pipeline/connector-context.js';
 import { checkFormDrift, type FormDriftResult, toFormQuestions } from '../pipeline/form-drift.js';
-import { decryptLeadAnswers, pageTokenAad, toCanonicalLead } from '../pipeline/lead-record.js';
+import { decryptLeadAnswers, toCanonicalLead } from '../pipeline/lead-record.js';
 import { buildDeliveryRecord, hasOpenTargets, mappingFieldsFor, mappingForRoute, needsFieldList, presetFor, questionsFor } from '../pipeline/mapping-step.js';
 import * as repo from '../store/repos.js';
 import type { Destination, Page, Route } from '../store/schema.js';
 import { type FieldNamer, InvalidInputError } from './errors.js';
+import { pageTokenOf } from './pages.js';
 import { getRoute } from './routes.js';
 
 /** Who calls: the workspace they act in (null: the operator, any workspace), how they name fields, where notes go. */
@@ -48,7 +49,7 @@ async function routePage(app: App, route: Route): Promise<Page | undefined> {
   return page && page.workspace_id === route.workspace_id ? page : undefined;
 }
 
-const pageToken = (app: App, page: Page) => app.keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
+const pageToken = (app: App, page: Page) => pageTokenOf(app, page);
 
 /** The route's form from Graph (with the page's token); null when the route takes every form or its page is not registered. */
 async function fetchRouteForm(app: App, route: Route): Promise<{ name: string | null; questions: FormQuestion[] } | null> {
@@ -111,7 +112,8 @@ async function loadRouteForms(app: App, call: MappingCall, route: Route, formId:
   }
   const page = await routePage(app, route);
   const kept = new Map((await repo.listPageForms(app.db, route.workspace_id, route.page_id)).map((r) => [r.form_id, r]));
-  const token = page ? pageToken(app, page) : null;
+  // A disconnected page has no token: the forms LeadRelay kept are all there is.
+  const token = page?.token_envelope ? pageToken(app, page) : null;
 
   const readForm = async (id: string): Promise<RouteForm> => {
     const row = kept.get(id);

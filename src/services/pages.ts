@@ -15,6 +15,8 @@ export interface SavePageInput {
   name?: string;
   /** Store the token without asking Meta about it. */
   skipCheck?: boolean;
+  /** The app-scoped Facebook user whose login gave the token (Connect Facebook): Meta's deauthorize and data-deletion callbacks find the page by it. */
+  connectedFbUserId?: string;
 }
 
 export interface SavedPage {
@@ -23,6 +25,16 @@ export interface SavedPage {
   resumed: number;
   /** What still stops leads (the token unchecked, the app not installed on the page, expiry). */
   warnings: string[];
+}
+
+/**
+ * The page's token, decrypted. A disconnected page has none (it was deleted): ConflictError,
+ * saying how to connect it again.
+ */
+export function pageTokenOf(app: App, page: Pick<Page, 'page_id' | 'token_envelope'>): string {
+  if (page.token_envelope === null)
+    throw new ConflictError(`page ${page.page_id} is disconnected (its token was deleted): connect it again (Connect Facebook, or leadrelay pages add)`);
+  return app.keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
 }
 
 /** A page of the workspace by its Facebook page id. */
@@ -71,6 +83,7 @@ export async function savePage(app: App, input: SavePageInput, name: FieldNamer)
     pageId: input.pageId,
     name: pageName,
     tokenEnvelope: app.keyRing.encrypt(input.token, pageTokenAad(input.pageId)),
+    connectedFbUserId: input.connectedFbUserId ?? null,
   });
   const resumed = await resumePage(app, input.pageId);
   return { page, resumed, warnings };

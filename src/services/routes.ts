@@ -74,9 +74,9 @@ export async function addRoute(app: App, input: AddRouteInput, name: FieldNamer)
   return { route, waitingUnrouted: waiting.length, isPageRegistered: page !== undefined };
 }
 
-/** Turns a route on or off (a disabled route takes no new lead). */
-export async function setRouteEnabled(app: App, workspaceId: string, routeId: string, isEnabled: boolean): Promise<Route> {
-  const route = await getRoute(app, workspaceId, routeId);
+/** Turns a route on or off (a disabled route takes no new lead). A null workspace: any (the operator's CLI). */
+export async function setRouteEnabled(app: App, workspaceId: string | null, routeId: string, isEnabled: boolean, cliHint?: string): Promise<Route> {
+  const route = await getRoute(app, workspaceId, routeId, cliHint);
   await repo.updateRoute(app.db, route.id, { isEnabled });
   return getRoute(app, workspaceId, routeId);
 }

@@ -15,7 +15,6 @@ import { createGzip } from 'node:zlib';
 import { stringify } from 'csv-stringify';
 import tar from 'tar-stream';
 import type { App } from '../app.js';
-import type { Db } from '../store/db.js';
 import {
   EXPORT_HEARTBEAT_TIMEOUT_MS,
   finishExportJob,
@@ -27,7 +26,8 @@ import {
   startExportJob,
 } from '../store/export-jobs.js';
 import * as repo from '../store/repos.js';
-import type { ExportJob, Lead } from '../store/schema.js';
+import type { ExportJob } from '../store/schema.js';
+import * as store from '../store/workspace-export.js';
 import { errorSummary } from '../util/error-summary.js';
 import { ConflictError, NotFoundError } from './errors.js';
 import { csvColumnsFor, csvRowsOf, exportLead, questionLabelsOf } from './lead-export.js';
@@ -125,22 +125,6 @@ async function writePaged<K extends string | number, T extends { id: K }>(
   return file.close();
 }
 
-const NO_UUID = '00000000-0000-0000-0000-000000000000';
-
-async function countRows(db: Db, workspaceId: string): Promise<number> {
-  const tables = ['pages', 'destinations', 'routes', 'forms', 'leads', 'deliveries', 'delivery_attempts', 'leadgen_events', 'audit_log'] as const;
-  let total = 0;
-  for (const t of tables) {
-    const r = await db
-      .selectFrom(t)
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('workspace_id', '=', workspaceId)
-      .executeTakeFirst();
-    total += Number(r?.n ?? 0);
-  }
-  return total;
-}
-
 /** The leads, with answers: leads.json, and the rows of leads.csv (their columns are known only at the end). */
 async function writeLeads(app: App, workspaceId: string, dir: string, progress: Progress): Promise<{ leads: number; csvRows: number }> {
   const labels = await questionLabelsOf(app.db, workspaceId);
@@ -150,29 +134,14 @@ async function writeLeads(app: App, workspaceId: string, dir: string, progress: 
   const rowsOut = createWriteStream(rowsPath, { mode: 0o600 });
   const answerKeys = new Set<string>();
   const consentKeys = new Set<string>();
-  let after = NO_UUID;
+  let after: string | null = null;
   let csvRows = 0;
   for (;;) {
-    const leads: Lead[] = await app.db
-      .selectFrom('leads')
-      .selectAll()
-      .where('workspace_id', '=', workspaceId)
-      .where('id', '>', after)
-      .orderBy('id')
-      .limit(BATCH)
-      .execute();
-    const deliveries = leads.length
-      ? await app.db
-          .selectFrom('deliveries')
-          .selectAll()
-          .where(
-            'lead_id',
-            'in',
-            leads.map((l) => l.id),
-          )
-          .orderBy('created_at')
-          .execute()
-      : [];
+    const leads = await store.pageOfLeads(app.db, workspaceId, after, BATCH);
+    const deliveries = await repo.listDeliveriesOfLeads(
+      app.db,
+      leads.map((l) => l.id),
+    );
     for (const lead of leads) {
       // The attempts are in delivery_attempts.json; the CSV names each delivery's outcome.
       const history = deliveries.filter((d) => d.lead_id === lead.id).map((delivery) => ({ delivery, attempts: [] }));
@@ -209,54 +178,18 @@ async function writeLeads(app: App, workspaceId: string, dir: string, progress: 
 async function writeTables(app: App, workspaceId: string, dir: string, progress: Progress): Promise<Record<string, number>> {
   const { db } = app;
   const counts: Record<string, number> = {};
+  const none = () => {};
   const ws = await repo.findWorkspace(db, workspaceId);
   if (!ws) throw new NotFoundError(`workspace "${workspaceId}"`);
-  counts['workspace.json'] = await writeAll(dir, 'workspace.json', [ws], () => {});
-  const members = await db
-    .selectFrom('memberships')
-    .innerJoin('users', 'users.id', 'memberships.user_id')
-    .select(['users.id as user_id', 'users.email', 'users.name', 'memberships.role', 'memberships.can_read_answers', 'memberships.created_at'])
-    .where('memberships.workspace_id', '=', workspaceId)
-    .orderBy('memberships.created_at')
-    .execute();
-  counts['members.json'] = await writeAll(dir, 'members.json', members, () => {});
-  const keys = await db
-    .selectFrom('api_keys')
-    .select(['id', 'name', 'role', 'can_read_answers', 'last4', 'created_by', 'created_at', 'last_used_at', 'revoked_at'])
-    .where('workspace_id', '=', workspaceId)
-    .orderBy('created_at')
-    .execute();
-  counts['api_keys.json'] = await writeAll(dir, 'api_keys.json', keys, () => {});
-  // Never a token: pages and Facebook connections without their envelopes.
-  const pages = await db
-    .selectFrom('pages')
-    .select(['id', 'page_id', 'name', 'status', 'status_reason', 'created_at', 'updated_at'])
-    .where('workspace_id', '=', workspaceId)
-    .orderBy('created_at')
-    .execute();
-  counts['pages.json'] = await writeAll(dir, 'pages.json', pages, progress);
-  counts['page_checks.json'] = await writeAll(
-    dir,
-    'page_checks.json',
-    await db.selectFrom('page_checks').selectAll().where('workspace_id', '=', workspaceId).execute(),
-    () => {},
-  );
-  const connections = await db
-    .selectFrom('facebook_connections')
-    .select(['id', 'user_id', 'fb_user_id', 'name', 'granted_permissions', 'declined_permissions', 'expires_at', 'created_at'])
-    .where('workspace_id', '=', workspaceId)
-    .orderBy('created_at')
-    .execute();
-  counts['facebook_connections.json'] = await writeAll(dir, 'facebook_connections.json', connections, () => {});
-  // Never a secret: destinations without their credentials (their config holds none).
-  const destinations = await db
-    .selectFrom('destinations')
-    .select(['id', 'type', 'name', 'config', 'status', 'status_reason', 'rate_limited_until', 'created_at', 'updated_at'])
-    .where('workspace_id', '=', workspaceId)
-    .orderBy('created_at')
-    .execute();
-  counts['destinations.json'] = await writeAll(dir, 'destinations.json', destinations, progress);
-  const routes = await db.selectFrom('routes').selectAll().where('workspace_id', '=', workspaceId).orderBy('created_at').execute();
+  counts['workspace.json'] = await writeAll(dir, 'workspace.json', [ws], none);
+  counts['members.json'] = await writeAll(dir, 'members.json', await store.listMembersForExport(db, workspaceId), none);
+  counts['api_keys.json'] = await writeAll(dir, 'api_keys.json', await store.listApiKeysForExport(db, workspaceId), none);
+  // Never a token or a credential: pages, Facebook connections and destinations without them.
+  counts['pages.json'] = await writeAll(dir, 'pages.json', await store.listPagesForExport(db, workspaceId), progress);
+  counts['page_checks.json'] = await writeAll(dir, 'page_checks.json', await store.listPageChecksForExport(db, workspaceId), none);
+  counts['facebook_connections.json'] = await writeAll(dir, 'facebook_connections.json', await store.listFacebookConnectionsForExport(db, workspaceId), none);
+  counts['destinations.json'] = await writeAll(dir, 'destinations.json', await store.listDestinationsForExport(db, workspaceId), progress);
+  const routes = await repo.listRoutes(db, workspaceId);
   counts['routes.json'] = await writeAll(
     dir,
     'routes.json',
@@ -267,83 +200,42 @@ async function writeTables(app: App, workspaceId: string, dir: string, progress:
     dir,
     'mappings.json',
     routes.map((r) => ({ route_id: r.id, mapping: r.mapping, filter: r.filter })),
-    () => {},
+    none,
   );
-  counts['forms.json'] = await writeAll(
-    dir,
-    'forms.json',
-    await db.selectFrom('forms').selectAll().where('workspace_id', '=', workspaceId).orderBy('form_id').execute(),
-    progress,
-  );
+  counts['forms.json'] = await writeAll(dir, 'forms.json', await store.listFormsForExport(db, workspaceId), progress);
   const leads = await writeLeads(app, workspaceId, dir, progress);
   counts['leads.json'] = leads.leads;
   counts['leads.csv'] = leads.csvRows;
+  const same = <T>(r: T) => r;
   counts['deliveries.json'] = await writePaged(
     dir,
     'deliveries.json',
-    (after: string | null) =>
-      db
-        .selectFrom('deliveries')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('id', '>', after ?? NO_UUID)
-        .orderBy('id')
-        .limit(BATCH)
-        .execute(),
-    (d) => d,
+    (after: string | null) => store.pageOfDeliveries(db, workspaceId, after, BATCH),
+    same,
     progress,
   );
   counts['delivery_attempts.json'] = await writePaged(
     dir,
     'delivery_attempts.json',
-    (after: number | null) =>
-      db
-        .selectFrom('delivery_attempts')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('id', '>', after ?? 0)
-        .orderBy('id')
-        .limit(BATCH)
-        .execute(),
-    (a) => a,
+    (after: number | null) => store.pageOfAttempts(db, workspaceId, after, BATCH),
+    same,
     progress,
   );
   counts['leadgen_events.json'] = await writePaged(
     dir,
     'leadgen_events.json',
-    (after: number | null) =>
-      db
-        .selectFrom('leadgen_events')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('id', '>', after ?? 0)
-        .orderBy('id')
-        .limit(BATCH)
-        .execute(),
-    (e) => e,
+    (after: number | null) => store.pageOfEvents(db, workspaceId, after, BATCH),
+    same,
     progress,
   );
   counts['audit_log.json'] = await writePaged(
     dir,
     'audit_log.json',
-    (after: number | null) =>
-      db
-        .selectFrom('audit_log')
-        .selectAll()
-        .where('workspace_id', '=', workspaceId)
-        .where('id', '>', after ?? 0)
-        .orderBy('id')
-        .limit(BATCH)
-        .execute(),
-    (e) => e,
+    (after: number | null) => store.pageOfAuditEntries(db, workspaceId, after, BATCH),
+    same,
     progress,
   );
-  counts['data_requests.json'] = await writeAll(
-    dir,
-    'data_requests.json',
-    await db.selectFrom('data_requests').selectAll().where('workspace_id', '=', workspaceId).orderBy('created_at').execute(),
-    () => {},
-  );
+  counts['data_requests.json'] = await writeAll(dir, 'data_requests.json', await store.listDataRequestsForExport(db, workspaceId), none);
   return counts;
 }
 
@@ -373,7 +265,7 @@ async function buildArchive(app: App, job: ExportJob, onProgress: (done: number,
   await chmod(dir, 0o700);
   const work = await mkdtemp(join(dir, `.work-${job.id}-`));
   try {
-    const total = await countRows(app.db, job.workspace_id);
+    const total = await store.countExportRows(app.db, job.workspace_id);
     let done = 0;
     onProgress(0, total);
     const counts = await writeTables(app, job.workspace_id, work, (n) => {

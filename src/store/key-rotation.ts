@@ -4,12 +4,19 @@
 import type { NotNull } from 'kysely';
 import type { Db } from './db.js';
 
+/** Pages that hold a token (a disconnected page's was deleted). */
 export async function listPageTokenEnvelopes(db: Db): Promise<{ id: string; page_id: string; token_envelope: string }[]> {
-  return db.selectFrom('pages').select(['id', 'page_id', 'token_envelope']).execute();
+  return db
+    .selectFrom('pages')
+    .select(['id', 'page_id', 'token_envelope'])
+    .where('token_envelope', 'is not', null)
+    .$narrowType<{ token_envelope: NotNull }>()
+    .execute();
 }
 
 export async function setPageTokenEnvelope(db: Db, id: string, envelope: string): Promise<void> {
-  await db.updateTable('pages').set({ token_envelope: envelope }).where('id', '=', id).execute();
+  // Not onto a page disconnected meanwhile: its token stays deleted.
+  await db.updateTable('pages').set({ token_envelope: envelope }).where('id', '=', id).where('token_envelope', 'is not', null).execute();
 }
 
 /** Destinations that hold credentials. */

@@ -278,6 +278,12 @@ export async function listDeliveriesOfLead(db: Db, leadId: string): Promise<Deli
   return db.selectFrom('deliveries').selectAll().where('lead_id', '=', leadId).orderBy('created_at').execute();
 }
 
+/** The deliveries of several leads, oldest first. */
+export async function listDeliveriesOfLeads(db: Db, leadIds: string[]): Promise<Delivery[]> {
+  if (leadIds.length === 0) return [];
+  return db.selectFrom('deliveries').selectAll().where('lead_id', 'in', leadIds).orderBy('created_at').execute();
+}
+
 export async function updateDelivery(db: Db, id: string, set: Record<string, unknown>): Promise<void> {
   await db
     .updateTable('deliveries')

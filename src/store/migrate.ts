@@ -12,6 +12,8 @@ import * as m0007 from './migrations/0007-auth.js';
 import * as m0008 from './migrations/0008-facebook.js';
 import * as m0009 from './migrations/0009-lead-log.js';
 import * as m0010 from './migrations/0010-key-rotation-runs.js';
+import * as m0011 from './migrations/0011-reconciliation.js';
+import * as m0012 from './migrations/0012-disconnect-and-delete.js';
 import * as m0013 from './migrations/0013-data-requests.js';
 
 const migrations: Record<string, Migration> = {
@@ -25,6 +27,8 @@ const migrations: Record<string, Migration> = {
   '0008-facebook': m0008,
   '0009-lead-log': m0009,
   '0010-key-rotation-runs': m0010,
+  '0011-reconciliation': m0011,
+  '0012-disconnect-and-delete': m0012,
   '0013-data-requests': m0013,
 };
 
@@ -56,10 +60,23 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
     migrationLockTableName: 'leadrelay_migrations_lock',
     migrationTableSchema: rows[0]?.schema ?? 'public',
   });
-  const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
-  const failed = results?.find((r) => r.status === 'Error');
-  if (error) throw new MigrationError(failed?.migrationName, error);
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  // Nothing pending (every start but the first): no lock, and no look at the catalog.
+  if ((await findPendingMigrations(db)).length === 0) return [];
+  for (let attempt = 1; ; attempt++) {
+    const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
+    const failed = results?.find((r) => r.status === 'Error');
+    if (!error) return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    // Before any migration runs, Kysely lists every table of the database; a table another
+    // session drops meanwhile (another schema in the same database) fails that listing. Nothing
+    // was applied then, so asking again is safe.
+    if (failed || attempt >= 3 || !isCatalogRace(error)) throw new MigrationError(failed?.migrationName, error);
+  }
+}
+
+/** "relation … does not exist" (42P01) or "could not open relation with OID" (XX000) from the catalog listing. */
+function isCatalogRace(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === '42P01' || (code === 'XX000' && /relation with OID/.test((err as Error).message));
 }
 
 /**

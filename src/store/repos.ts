@@ -26,16 +26,32 @@ export async function listWorkspaces(db: Db): Promise<Workspace[]> {
   return db.selectFrom('workspaces').selectAll().orderBy('created_at').execute();
 }
 
+/** Changes what is given of a workspace's settings; undefined for an unknown id. */
+export async function updateWorkspace(
+  db: Db,
+  id: string,
+  set: { name?: string; lead_retention_days?: number; require_mfa?: boolean },
+): Promise<Workspace | undefined> {
+  if (!isUuid(id)) return undefined;
+  return db.updateTable('workspaces').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+}
+
 // ---------- pages ----------
-export async function upsertPage(db: Db, p: { workspaceId: string; pageId: string; name: string | null; tokenEnvelope: string }): Promise<Page> {
+/** `connectedFbUserId`: the Facebook user whose login gave the token (Connect Facebook); null for a token given by hand. */
+export async function upsertPage(
+  db: Db,
+  p: { workspaceId: string; pageId: string; name: string | null; tokenEnvelope: string; connectedFbUserId?: string | null },
+): Promise<Page> {
+  const connectedFbUserId = p.connectedFbUserId ?? null;
   return db
     .insertInto('pages')
-    .values({ workspace_id: p.workspaceId, page_id: p.pageId, name: p.name, token_envelope: p.tokenEnvelope })
+    .values({ workspace_id: p.workspaceId, page_id: p.pageId, name: p.name, token_envelope: p.tokenEnvelope, connected_fb_user_id: connectedFbUserId })
     .onConflict((oc) =>
       oc
         .column('page_id')
         .doUpdateSet({
           token_envelope: p.tokenEnvelope,
+          connected_fb_user_id: connectedFbUserId,
           name: sql`coalesce(excluded.name, pages.name)`,
           status: 'active',
           status_reason: null,
@@ -227,6 +243,11 @@ export async function listPageForms(db: Db, workspaceId: string, pageId: string)
 }
 
 /** The form's last known questions (labels, types, options), or null when never fetched. */
+/** Every form of a workspace the fetch step has seen, by name. */
+export async function listWorkspaceForms(db: Db, workspaceId: string): Promise<{ form_id: string; page_id: string; name: string | null }[]> {
+  return db.selectFrom('forms').select(['form_id', 'page_id', 'name']).where('workspace_id', '=', workspaceId).orderBy('name').orderBy('form_id').execute();
+}
+
 export async function findFormQuestions(db: Db, workspaceId: string, formId: string | null): Promise<unknown[] | null> {
   if (!formId) return null;
   const row = await db.selectFrom('forms').select('questions').where('workspace_id', '=', workspaceId).where('form_id', '=', formId).executeTakeFirst();

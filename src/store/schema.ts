@@ -5,11 +5,12 @@ type Timestamp = ColumnType<Date, Date | string, Date | string>;
 type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type Json<T = unknown> = ColumnType<T, string | undefined, string>;
 
-type PageStatus = 'active' | 'needs_reauth';
+type PageStatus = 'active' | 'needs_reauth' | 'disconnected';
 type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
 export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed';
 type LeadStatus = 'routed' | 'unrouted';
 export type DeliveryStatus = 'pending' | 'delivered' | 'dead' | 'parked';
+type LeadgenEventSource = 'webhook' | 'reconciliation';
 
 interface WorkspacesTable {
   id: Generated<string>;
@@ -17,6 +18,10 @@ interface WorkspacesTable {
   lead_retention_days: Generated<number>;
   require_mfa: Generated<boolean>;
   created_at: GeneratedTimestamp;
+  /** When someone asked for the workspace to be deleted; null: it is not being deleted. */
+  deletion_requested_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** When the hard delete may run (the end of the grace period); null: not being deleted. */
+  purge_after: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 interface PagesTable {
@@ -24,9 +29,12 @@ interface PagesTable {
   workspace_id: string;
   page_id: string;
   name: string | null;
-  token_envelope: string;
+  /** The page token, encrypted; null only when the page is disconnected (its token was deleted). */
+  token_envelope: string | null;
   status: Generated<PageStatus>;
   status_reason: string | null;
+  /** The app-scoped Facebook user whose login gave the page its token (Connect Facebook); null: a token given by hand, or unknown. */
+  connected_fb_user_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }
@@ -76,6 +84,10 @@ interface LeadgenEventsTable {
   last_error: Json<Record<string, unknown>> | null;
   received_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
+  /** How the event came: Meta's webhook, or reconciliation found the lead in Meta's list of the form's leads. */
+  source: Generated<LeadgenEventSource>;
+  /** When reconciliation last saw Meta list this lead (null: never listed yet). */
+  listed_at: Timestamp | null;
 }
 
 interface LeadsTable {
@@ -305,6 +317,25 @@ interface FacebookConnectionsTable {
   created_at: GeneratedTimestamp;
 }
 
+/** A Meta test lead made through LeadRelay, and the Facebook user whose Page token made it. */
+interface FacebookTestLeadsTable {
+  workspace_id: string;
+  page_id: string;
+  leadgen_id: string;
+  fb_user_id: string;
+  created_at: GeneratedTimestamp;
+}
+
+/** A data-deletion request from Meta: its confirmation code and what was erased (counts, no ids). */
+interface MetaDeletionRequestsTable {
+  confirmation_code: string;
+  /** SHA-256 (hex) of the signed request: the same request sent again gets the same code. */
+  request_hash: string;
+  received_at: GeneratedTimestamp;
+  completed_at: Timestamp | null;
+  result: Json<Record<string, number>> | null;
+}
+
 interface KeyRotationRunsTable {
   id: Generated<string>;
   key_id: string;
@@ -316,6 +347,33 @@ interface KeyRotationRunsTable {
   total: Generated<number>;
   result: Json<Record<string, number>> | null;
   error: string | null;
+}
+
+/** Per form: how far reconciliation has compared Meta's leads with the recorded ones. */
+interface ReconcileCheckpointsTable {
+  workspace_id: string;
+  form_id: string;
+  page_id: string;
+  /** Every lead Meta lists as created up to and including this second is recorded; null: no complete run yet. */
+  last_time_created: Timestamp | null;
+  /** Where the unbroken run of compared time starts (the first run's look-back, or an earlier --since). */
+  covered_from: Timestamp | null;
+  last_run_at: Timestamp | null;
+  /** The stable reason the last run stopped (graph_code_80005, page_needs_reauth); null when it completed. */
+  last_error: string | null;
+  /** Throttled: the scheduled runs leave the form alone until then (Meta: calling while limited extends the block). */
+  retry_after: Timestamp | null;
+}
+
+/** Per form and UTC day: how many leads Meta listed as created that day. */
+interface ReconcileDaysTable {
+  workspace_id: string;
+  form_id: string;
+  /** `YYYY-MM-DD` (UTC). */
+  day: ColumnType<string, string, string>;
+  page_id: string;
+  meta_count: number;
+  updated_at: GeneratedTimestamp;
 }
 
 export type DataRequestKind = 'find' | 'export' | 'correct' | 'erase';
@@ -380,6 +438,10 @@ export interface Database {
   audit_log: AuditLogTable;
   key_rotation_runs: KeyRotationRunsTable;
   facebook_connections: FacebookConnectionsTable;
+  reconcile_checkpoints: ReconcileCheckpointsTable;
+  reconcile_days: ReconcileDaysTable;
+  facebook_test_leads: FacebookTestLeadsTable;
+  meta_deletion_requests: MetaDeletionRequestsTable;
   data_requests: DataRequestsTable;
   export_jobs: ExportJobsTable;
 }
@@ -402,5 +464,6 @@ export type ApiKey = Selectable<ApiKeysTable>;
 export type AuditEntry = Selectable<AuditLogTable>;
 export type FacebookConnection = Selectable<FacebookConnectionsTable>;
 export type KeyRotationRun = Selectable<KeyRotationRunsTable>;
+export type ReconcileCheckpoint = Selectable<ReconcileCheckpointsTable>;
 export type DataRequest = Selectable<DataRequestsTable>;
 export type ExportJob = Selectable<ExportJobsTable>;

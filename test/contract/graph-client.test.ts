@@ -404,6 +404,30 @@ describe('Graph client (contract)', () => {
       expect(nock.pendingMocks()).to.deep.equal([]);
     });
 
+    it('asks for a window of Unix seconds (after and before) with only the fields named', async () => {
+      let seen: Record<string, string> = {};
+      nock(ORIGIN)
+        .get(`/${VERSION}/555666777/leads`)
+        .query((q) => {
+          seen = q as Record<string, string>;
+          return true;
+        })
+        .reply(200, { data: [{ id: '1', created_time: '2025-11-13T02:13:21+0000', form_id: '555666777' }] });
+      const leads = [];
+      for await (const lead of makeClient().listFormLeads('555666777', TOKEN, {
+        sinceUnixSeconds: 1_763_000_000,
+        untilUnixSeconds: 1_763_003_600,
+        fields: ['id', 'created_time', 'form_id'],
+      }))
+        leads.push(lead);
+      expect(JSON.parse(seen.filtering)).to.deep.equal([
+        { field: 'time_created', operator: 'GREATER_THAN', value: 1_763_000_000 },
+        { field: 'time_created', operator: 'LESS_THAN', value: 1_763_003_600 },
+      ]);
+      expect(seen.fields).to.equal('id,created_time,form_id');
+      expect(leads.map((l) => [l.id, l.formId, l.createdTime.toISOString(), l.fieldData])).to.deep.equal([['1', '555666777', '2025-11-13T02:13:21.000Z', []]]);
+    });
+
     it('treats an empty first page as the end', async () => {
       nock(ORIGIN).get(`/${VERSION}/9/leads`).query(true).reply(200, { data: [] });
       const ids: string[] = [];

@@ -1,15 +1,9 @@
 // Setting up a workspace through the REST API of the real program (page, webhook destination,
 // route), then a signed leadgen webhook: the lead is delivered and listed by GET leads.
 import { expect } from 'chai';
-import { hashPassword } from '../../src/accounts/passwords.js';
-import { createApiKey, insertUser, upsertMembership } from '../../src/accounts/store.js';
-import { computeSignature256 } from '../../src/meta/signature.js';
-import { openDb, type DbHandle } from '../../src/store/db.js';
-import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
-import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { ApiClient } from '../helpers/api.js';
-import { baseEnv, cli, createOwner, removeQueues, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
-import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
+import { isAccepted } from '../fakes/webhook-receiver.js';
+import { type ApiProgram, startApiProgram } from '../helpers/api-program.js';
+import { postLeadgen, waitUntil } from '../helpers/e2e.js';
 
 const PAGE = '1300000001';
 const FORM = '2300000001';
@@ -19,24 +13,14 @@ const LEADGEN_ID = '9300000000000000001';
 
 describe('e2e: setting up a workspace through the REST API of the real program', function () {
   this.timeout(300_000);
-  let schema: TestSchema;
-  let graph: FakeGraph;
-  let receiver: FakeReceiver;
-  let env: Record<string, string>;
-  let program: RunningProgram;
-  let dbh: DbHandle;
-  let api: ApiClient;
-  let ws: string;
+  let fx: ApiProgram;
 
   before(async () => {
-    schema = await createTestSchema('e2e');
-    graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
-    receiver = await startFakeReceiver({ secret: RECEIVER_SECRET });
-    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url });
-    graph.setPageToken(PAGE, PAGE_TOKEN, 'Acme Bikes');
-    graph.installApp(PAGE);
-    graph.addForm({ id: FORM, page_id: PAGE, name: 'Test ride', questions: [{ key: 'email', type: 'EMAIL', label: 'Email' }] });
-    graph.addLead({
+    fx = await startApiProgram({ receiverSecret: RECEIVER_SECRET });
+    fx.graph.setPageToken(PAGE, PAGE_TOKEN, 'Acme Bikes');
+    fx.graph.installApp(PAGE);
+    fx.graph.addForm({ id: FORM, page_id: PAGE, name: 'Test ride', questions: [{ key: 'email', type: 'EMAIL', label: 'Email' }] });
+    fx.graph.addLead({
       id: LEADGEN_ID,
       form_id: FORM,
       page_id: PAGE,
@@ -44,27 +28,14 @@ describe('e2e: setting up a workspace through the REST API of the real program',
       platform: 'fb',
       is_organic: true,
     });
-    ws = await cli(['workspaces', 'create', '--name', 'Acme'], env);
-    await createOwner(env);
-    program = await startProgram('start', env);
-    dbh = await openDb({ url: schema.url, poolMax: 2 });
-    // An owner (the API answers 503 until one exists) and a key, straight into the program's database (as an admin would create one).
-    const owner = await insertUser(dbh.db, { email: 'owner@example.org', name: null, passwordHash: await hashPassword('owner password of e2e') });
-    await upsertMembership(dbh.db, { userId: owner.id, workspaceId: ws, role: 'owner' });
-    const { secret } = await createApiKey(dbh.db, { workspaceId: ws, name: 'e2e', role: 'admin', createdBy: null });
-    api = new ApiClient(program.url).withKey(secret);
   });
 
   after(async () => {
-    await program?.kill();
-    await dbh?.close();
-    await receiver?.close();
-    await graph?.close();
-    if (env) await removeQueues('redis', env.QUEUE_PREFIX);
-    await schema?.drop();
+    await fx?.close();
   });
 
   it('adds a page, a webhook destination and a route; a signed leadgen webhook is delivered and listed in GET leads', async () => {
+    const { api, program, receiver, workspaceId: ws } = fx;
     const page = await api.post(`/workspaces/${ws}/pages`, { page_id: PAGE, token: PAGE_TOKEN });
     expect(page.status, page.text).to.equal(200);
     const dest = await api.post(`/workspaces/${ws}/destinations`, {
@@ -76,21 +47,7 @@ describe('e2e: setting up a workspace through the REST API of the real program',
     const route = await api.post(`/workspaces/${ws}/routes`, { page_id: PAGE, destination_id: dest.body.destination.id });
     expect(route.status, route.text).to.equal(201);
 
-    const raw = JSON.stringify({
-      object: 'page',
-      entry: [
-        {
-          id: PAGE,
-          time: Math.floor(Date.now() / 1000),
-          changes: [{ field: 'leadgen', value: { leadgen_id: LEADGEN_ID, page_id: PAGE, form_id: FORM, created_time: Math.floor(Date.now() / 1000) } }],
-        },
-      ],
-    });
-    const posted = await fetch(`${program.url}/webhooks/meta`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) },
-      body: raw,
-    });
+    const posted = await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId: LEADGEN_ID });
     expect(posted.status).to.equal(200);
 
     await waitUntil(async () => receiver.received.some((r) => r.body?.leadgen_id === LEADGEN_ID && isAccepted(r)), undefined, 'the lead at the receiver');

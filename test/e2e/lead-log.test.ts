@@ -2,14 +2,9 @@
 // Graph → webhook receiver) is found by its email and its phone, shows its way in the timeline,
 // and counts in health and leads per day; no answer is in any of those answers.
 import { expect } from 'chai';
-import { hashPassword } from '../../src/accounts/passwords.js';
-import { createApiKey, insertUser, upsertMembership } from '../../src/accounts/store.js';
-import { openDb, type DbHandle } from '../../src/store/db.js';
-import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
-import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { ApiClient } from '../helpers/api.js';
-import { baseEnv, cli, postLeadgen, removeQueues, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
-import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
+import { isAccepted } from '../fakes/webhook-receiver.js';
+import { type ApiProgram, startApiProgram } from '../helpers/api-program.js';
+import { postLeadgen, waitUntil } from '../helpers/e2e.js';
 
 const PAGE = '1400000001';
 const FORM = '2400000001';
@@ -22,27 +17,18 @@ const PHONE = '+1 415 555 0199';
 
 describe('e2e: the lead log of the real program', function () {
   this.timeout(300_000);
-  let schema: TestSchema;
-  let graph: FakeGraph;
-  let receiver: FakeReceiver;
-  let env: Record<string, string>;
-  let program: RunningProgram;
-  let dbh: DbHandle;
-  let api: ApiClient;
-  let ws: string;
+  let fx: ApiProgram;
   const texts: string[] = [];
 
   const get = async (path: string) => {
-    const r = await api.get(path);
+    const r = await fx.api.get(path);
     texts.push(r.text);
     return r;
   };
 
   before(async () => {
-    schema = await createTestSchema('e2e');
-    graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
-    receiver = await startFakeReceiver({ secret: RECEIVER_SECRET });
-    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url });
+    fx = await startApiProgram({ receiverSecret: RECEIVER_SECRET });
+    const { graph } = fx;
     graph.setPageToken(PAGE, PAGE_TOKEN, 'Acme Bikes');
     graph.installApp(PAGE);
     graph.addForm({
@@ -64,26 +50,14 @@ describe('e2e: the lead log of the real program', function () {
       ],
     });
     graph.addLead({ id: OTHER_LEADGEN_ID, form_id: FORM, page_id: PAGE, field_data: [{ name: 'email', values: ['someone.else@example.com'] }] });
-    ws = await cli(['workspaces', 'create', '--name', 'Acme'], env);
-    program = await startProgram('start', env);
-    dbh = await openDb({ url: schema.url, poolMax: 2 });
-    // An owner (the API answers 503 until one exists) and a key, straight into the program's database.
-    const owner = await insertUser(dbh.db, { email: 'owner@example.org', name: null, passwordHash: await hashPassword('owner password of e2e') });
-    await upsertMembership(dbh.db, { userId: owner.id, workspaceId: ws, role: 'owner' });
-    const { secret } = await createApiKey(dbh.db, { workspaceId: ws, name: 'e2e', role: 'admin', createdBy: null });
-    api = new ApiClient(program.url).withKey(secret);
   });
 
   after(async () => {
-    await program?.kill();
-    await dbh?.close();
-    await receiver?.close();
-    await graph?.close();
-    if (env) await removeQueues('redis', env.QUEUE_PREFIX);
-    await schema?.drop();
+    await fx?.close();
   });
 
   it('finds a lead delivered through the pipeline by its email and by its phone, and shows its way', async () => {
+    const { api, program, receiver, workspaceId: ws } = fx;
     expect((await api.post(`/workspaces/${ws}/pages`, { page_id: PAGE, token: PAGE_TOKEN })).status).to.equal(200);
     const dest = await api.post(`/workspaces/${ws}/destinations`, {
       type: 'webhook',

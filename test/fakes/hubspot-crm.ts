@@ -2,7 +2,8 @@
 // It speaks the shapes of HubSpot's CRM API docs:
 // contacts batch upsert (by email or any unique-valued property; 207 per-input errors when the
 // input carries an objectWriteTraceId), contacts create / get / search / GDPR delete, contact properties and
-// property groups, the OAuth token endpoints (dated and v1) and token introspection.
+// property groups, the OAuth token endpoints (dated and v1), token introspection and token
+// revocation (`POST /oauth/2026-03/token/revoke`, every parameter in the form body).
 // Every response carries X-HubSpot-RateLimit-* headers; dates are ISO strings (the SDK runs
 // them through `new Date()`). Listens on 127.0.0.1, port 0.
 // Bodies carry what HubSpot's OpenAPI documents require: a 207's per-input errors are
@@ -120,6 +121,8 @@ export interface FakeHubspot {
   /** Answer the next matching API request(s) with this status/body (e.g. a 503). */
   failNext(failure: FakeFailure): void;
   requests: FakeRequest[];
+  /** Refresh tokens revoked through the revoke endpoint, in order. */
+  revokedTokens: string[];
 }
 
 /** The app and the installing user behind every OAuth token the fake issues. */
@@ -149,6 +152,7 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
   const properties = new Map<string, FakeProperty>();
   const propertyGroups = new Map<string, { name: string; label: string; displayOrder: number }>();
   const requests: FakeRequest[] = [];
+  const revokedTokens: string[] = [];
   const tokens: FakeHubspot['tokens'] = {
     valid: new Set(opts.accessTokens ?? []),
     expiresAt: new Map(),
@@ -675,6 +679,22 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
     return { status: 400, body: oauthError('unsupported_grant_type', `unsupported grant_type ${form.grant_type ?? ''}`, 'BAD_GRANT_TYPE') };
   };
 
+  /**
+   * Deletes a refresh token: its access tokens stay valid until they expire, as HubSpot says.
+   * One it does not know is refused like the token endpoint refuses it (invalid_grant).
+   */
+  const handleRevoke = (form: Record<string, string>, query: Record<string, string>): { status: number; body: unknown } => {
+    if (Object.keys(query).length > 0)
+      return { status: 400, body: oauthError('invalid_request', 'Parameters must be sent in the request body', 'BAD_REQUEST') };
+    if (form.client_id !== clientId || form.client_secret !== clientSecret) {
+      return { status: 400, body: oauthError('invalid_client', 'missing or invalid client credentials', 'BAD_CLIENT_ID') };
+    }
+    const token = form.token ?? '';
+    if (!tokens.refresh.delete(token)) return { status: 400, body: oauthError('invalid_grant', 'missing or unknown refresh token', 'BAD_REFRESH_TOKEN') };
+    revokedTokens.push(token);
+    return { status: 204, body: undefined };
+  };
+
   // PublicRefreshTokenInfoResponse / PublicAccessTokenInfoResponse, with every required field.
   // token_type's values are not documented ('refresh' and 'access' are the fake's guess).
   const introspect = (token: string): { status: number; body: unknown } => {
@@ -763,6 +783,7 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
       }
       return introspect(form.token ?? '');
     }
+    if (method === 'POST' && path === '/oauth/2026-03/token/revoke') return handleRevoke((body ?? {}) as Record<string, string>, query);
     const legacyMeta = /^\/oauth\/v1\/access-tokens\/(.+)$/.exec(path);
     if (method === 'GET' && legacyMeta) {
       const answer = introspect(decodeURIComponent(legacyMeta[1]));
@@ -896,5 +917,6 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
       failures.push({ ...failure, times: failure.times ?? 1 });
     },
     requests,
+    revokedTokens,
   };
 }

@@ -2,8 +2,9 @@
 // program: version-pinned paths, appsecret_proof checks (classic and time-stamped), Page
 // tokens, Graph's real error shapes (HTTP 400 + {error:{message,type,code,error_subcode,
 // fbtrace_id}}), `fields` selection, cursor paging with `filtering`, debug_token, the Page node,
-// the Page's subscribed_apps edge and test leads; and Facebook Login: the OAuth dialog (a small
-// consent page with real Continue / Cancel buttons), the code and long-lived token exchanges
+// the Page's subscribed_apps edge, test leads and a lasting throttle mode; and Facebook Login:
+// the OAuth dialog (a small consent page with real Continue / Cancel buttons), the code and
+// long-lived token exchanges
 // (with Meta's error bodies for bad, used and expired codes), /me, /me/permissions, /me/accounts
 // with paging, Leads Access Manager (`has_lead_access`) and the app-level /{app-id}/subscriptions
 // with its callback handshake.
@@ -127,6 +128,12 @@ export interface FakeGraph {
   /** The next requests touching this id (as the first path segment) get these responses, in order; then normal service. */
   failNext(leadgenId: string, responses: FakeResponse[]): void;
   /**
+   * Throttle mode: until cleared with `null`, every request touching this id (a form, a lead or a
+   * Page, as the first path segment) gets this answer (e.g. graphFailures.leadgenThrottled), as a
+   * limit lasts until Meta's wait is over. Requests still show in `calls`.
+   */
+  setThrottled(id: string, response: FakeResponse | null): void;
+  /**
    * Adds a route the fake does not know (e.g. `/oauth/access_token`, `/me/accounts`).
    * Custom routes run after the version check and before token/proof checks.
    */
@@ -227,6 +234,13 @@ export const graphFailures = {
         code: 80005,
         is_transient: true,
       }),
+    };
+  },
+  /** Code 17: user-level platform throttling ("User request limit reached"). */
+  userThrottled(): FakeResponse {
+    return {
+      status: 400,
+      body: makeGraphErrorBody({ message: '(#17) User request limit reached', type: 'OAuthException', code: 17, is_transient: true }),
     };
   },
   /** Code 4: app-level platform throttling, with X-App-Usage at 100 %. */
@@ -503,6 +517,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
   const installed = new Map<string, string[]>();
   const revoked = new Map<string, number>();
   const scripted = new Map<string, FakeResponse[]>();
+  const throttled = new Map<string, FakeResponse>();
   const routes: { method: string; path: string | RegExp; handler: (req: FakeRouteRequest) => FakeResponse }[] = [];
   const calls: FakeCall[] = [];
   let nextGeneratedId = 900_000_000_000_001n;
@@ -1306,6 +1321,11 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       send(res, next);
       return;
     }
+    const held = firstSegment === undefined ? undefined : throttled.get(firstSegment);
+    if (held) {
+      send(res, held);
+      return;
+    }
     send(res, await route(method, rest, url.pathname, query));
   }
 
@@ -1384,6 +1404,10 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     },
     failNext(leadgenId, responses) {
       scripted.set(leadgenId, [...(scripted.get(leadgenId) ?? []), ...responses]);
+    },
+    setThrottled(id, response) {
+      if (response === null) throttled.delete(id);
+      else throttled.set(id, response);
     },
     addRoute(method, path, handler) {
       routes.push({ method: method.toUpperCase(), path, handler });

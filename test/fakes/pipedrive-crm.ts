@@ -12,6 +12,8 @@
 //   - GET /v1/leadFields pages with additional_data { start, limit, more_items_in_collection }
 //     (the schema; the document's example nests it under `pagination`).
 //   - POST /v1/leads answers 201, POST /v1/notes 200, POST /api/v2/persons 200.
+//   - POST /oauth/revoke (Basic client auth, form token): 200 `{success:true}`; an unknown token
+//     400 invalid_token (the body is the fake's guess).
 //
 //   const pd = await startFakePipedrive();
 //   settings.pipedrive = { apiUrl: pd.url, oauthUrl: pd.url, clientId: pd.oauth.clientId, clientSecret: pd.oauth.clientSecret };
@@ -154,6 +156,8 @@ export interface FakePipedrive {
     revokeRefreshTokens(): void;
     /** How many token requests were answered, by grant type. */
     grants: { authorization_code: number; refresh_token: number };
+    /** Refresh tokens revoked through POST /oauth/revoke, in order. */
+    revokedTokens: string[];
   };
   /** Answers every API call with 429 for this long; `daily` also reports the daily budget spent. */
   rateLimitFor(ms: number, opts?: { daily?: boolean }): void;
@@ -305,6 +309,7 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
     accessTokens: new Map(),
     refreshTokens: new Set(),
     grants: { authorization_code: 0, refresh_token: 0 },
+    revokedTokens: [],
     issueCode(redirectUri) {
       const code = token('code-');
       codes.set(code, { redirectUri, expiresAt: Date.now() + 5 * 60_000 });
@@ -449,6 +454,13 @@ export async function startFakePipedrive(opts: FakePipedriveOptions = {}): Promi
     if (id !== oauth.clientId || secret !== oauth.clientSecret)
       return { status: 401, body: { success: false, error: 'invalid_client', message: 'Invalid client credentials' } };
     const form = new URLSearchParams(await readBody(req));
+    if (req.method === 'POST' && u.pathname === '/oauth/revoke') {
+      // POST /oauth/revoke: the refresh token (token_type_hint optional) stops working.
+      const revoked = form.get('token') ?? '';
+      if (!oauth.refreshTokens.delete(revoked)) return { status: 400, body: { success: false, error: 'invalid_token', message: 'Token is invalid' } };
+      oauth.revokedTokens.push(revoked);
+      return { status: 200, body: { success: true } };
+    }
     const grant = form.get('grant_type');
     let refreshToken: string;
     if (grant === 'authorization_code') {

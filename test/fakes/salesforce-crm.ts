@@ -3,7 +3,8 @@
 // Salesforce's REST API docs:
 // - `/services/oauth2/authorize` (consents at once: redirects back with a code) and
 //   `/services/oauth2/token` (authorization_code, refresh_token; invalid_grant for unknown ones;
-//   optional refresh-token rotation);
+//   optional refresh-token rotation) and `/services/oauth2/revoke` (a refresh token takes its
+//   access token with it; an unknown token answers 400 unsupported_token_type);
 // - `/services/data/v62.0/sobjects/Lead/describe`, `POST /sobjects/Lead`, `PATCH` upsert by the
 //   External ID field `FB_Lead_Id__c`, `PATCH` and `GET` by record id;
 // - errors as JSON arrays `[{ message, errorCode, fields }]`: 401 INVALID_SESSION_ID for unknown
@@ -78,6 +79,8 @@ export interface FakeSalesforce {
   /** The Lead whose FB_Lead_Id__c is `value`. */
   leadByExternalId(value: string): FakeLead | undefined;
   requests: FakeSalesforceRequest[];
+  /** Tokens revoked through /services/oauth2/revoke, in order. */
+  revokedTokens: string[];
 }
 
 interface FakeField {
@@ -200,6 +203,7 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
   const refreshTokens = new Map<string, { accessToken?: string }>();
   const authorizationCodes = new Set<string>();
   const requests: FakeSalesforceRequest[] = [];
+  const revokedTokens: string[] = [];
   const failures: FakeFailure[] = [];
   let rateLimitedUntil = 0;
   let apiUsage = 0;
@@ -509,6 +513,20 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
         res.end();
         return;
       }
+      if (parsedUrl.pathname === '/services/oauth2/revoke' && method === 'POST') {
+        const presented = new URLSearchParams(raw).get('token') ?? '';
+        const grant = refreshTokens.get(presented);
+        if (grant) {
+          refreshTokens.delete(presented);
+          if (grant.accessToken) validAccessTokens.delete(grant.accessToken);
+        } else if (!validAccessTokens.delete(presented)) {
+          send(res, 400, { error: 'unsupported_token_type', error_description: 'this token type is not supported' });
+          return;
+        }
+        revokedTokens.push(presented);
+        send(res, 200, undefined);
+        return;
+      }
       if (parsedUrl.pathname === '/services/oauth2/token' && method === 'POST') {
         send(res, 200, handleToken(new URLSearchParams(raw)));
         return;
@@ -577,5 +595,6 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
     },
     leadByExternalId,
     requests,
+    revokedTokens,
   };
 }

@@ -8,6 +8,7 @@ import { createApiKey, createSession, insertUser, upsertMembership } from '../..
 import { sessionCookieName } from '../../src/api/session-cookie.js';
 import type { App } from '../../src/app.js';
 import { createHttpApp } from '../../src/http/server.js';
+import { createWorkspace } from '../../src/store/repos.js';
 import type { Role } from '../../src/store/schema.js';
 import { createMetrics } from '../../src/util/metrics.js';
 
@@ -117,4 +118,32 @@ export async function seedSession(app: App, baseUrl: string, userId: string): Pr
   client.setCookie(sessionCookieName(app.config), s.cookie);
   client.csrfToken = s.csrfToken;
   return client;
+}
+
+export interface SeededWorkspaces {
+  /** The workspace under test ("Acme"), its path prefix, and an admin and a viewer key of it. */
+  ws: string;
+  base: string;
+  api: ApiClient;
+  viewer: ApiClient;
+  /** Another workspace ("Other"), for checks that one workspace never sees another's things. */
+  other: string;
+}
+
+/**
+ * Two workspaces, the first one's owner (the API answers 503 until a first user exists) and an
+ * admin and a viewer key of it, straight into the database, for the API at `baseUrl`.
+ */
+export async function seedWorkspaces(app: App, baseUrl: string): Promise<SeededWorkspaces> {
+  const ws = (await createWorkspace(app.db, 'Acme')).id;
+  const other = (await createWorkspace(app.db, 'Other')).id;
+  await seedUser(app, { email: 'owner@example.org', workspaceId: ws });
+  const client = new ApiClient(baseUrl);
+  return {
+    ws,
+    base: `/workspaces/${ws}`,
+    api: client.withKey(await seedApiKey(app, ws, 'admin')),
+    viewer: client.withKey(await seedApiKey(app, ws, 'viewer')),
+    other,
+  };
 }

@@ -50,8 +50,9 @@ export function testEnv(schemaUrl: string, prefix: string, env: EnvInput = {}, b
     FETCH_CONCURRENCY: '4',
     DELIVER_CONCURRENCY: '4',
     WORKER_LOCK_DURATION_MS: '5000',
-    // The maintenance loop of startWorkers must not sweep behind a test's back.
+    // The maintenance loop of startWorkers must not sweep (or reconcile with Meta) behind a test's back.
     OUTBOX_SWEEP_INTERVAL_MS: '3600000',
+    RECONCILE_INTERVAL_MS: '0',
     OUTBOX_MIN_AGE_MS: '1000',
     ...env,
   };

@@ -76,7 +76,7 @@ describe('API installation: users and key rotation, for operators', () => {
     expect(finished.id).to.equal(started.body.id);
     expect(finished.result.pages).to.equal(2);
     const envelopes = await t.app.db.selectFrom('pages').select('token_envelope').where('workspace_id', '=', workspaceId).execute();
-    for (const e of envelopes) expect(t.app.keyRing.kidOf(e.token_envelope)).to.equal('k2');
+    for (const e of envelopes) expect(t.app.keyRing.kidOf(e.token_envelope!)).to.equal('k2');
     const entry = await t.app.db.selectFrom('audit_log').selectAll().where('action', '=', 'startKeyRotation').executeTakeFirstOrThrow();
     expect(entry).to.include({ actor_label: 'ops@example.com', target_id: started.body.id });
   });

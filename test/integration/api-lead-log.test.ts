@@ -10,7 +10,7 @@ import { purgeExpiredLeads } from '../../src/pipeline/maintenance.js';
 import { deliverJobId } from '../../src/pipeline/queues.js';
 import * as repo from '../../src/store/repos.js';
 import { type FakeGraph, startFakeGraph } from '../fakes/meta-graph.js';
-import { ApiClient, seedApiKey, seedUser, startApiServer } from '../helpers/api.js';
+import { ApiClient, seedApiKey, seedWorkspaces, startApiServer } from '../helpers/api.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
 import { makeBareLeadRow } from '../helpers/rows.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
@@ -90,14 +90,8 @@ describe('REST API: the lead log and health', function () {
     graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
     t = await createTestApp({ env: { META_GRAPH_URL: graph.url } });
     server = await startApiServer(t.app);
-    ws = (await repo.createWorkspace(t.app.db, 'Acme')).id;
-    other = (await repo.createWorkspace(t.app.db, 'Other')).id;
-    // The API answers 503 until a first user exists.
-    await seedUser(t.app, { email: 'owner@example.org', workspaceId: ws });
-    api = new ApiClient(server.url).withKey(await seedApiKey(t.app, ws, 'admin'));
-    viewer = new ApiClient(server.url).withKey(await seedApiKey(t.app, ws, 'viewer'));
+    ({ ws, other, base, api, viewer } = await seedWorkspaces(t.app, server.url));
     otherApi = new ApiClient(server.url).withKey(await seedApiKey(t.app, other, 'admin'));
-    base = `/workspaces/${ws}`;
 
     for (const [workspaceId, pageId] of [
       [ws, P1],

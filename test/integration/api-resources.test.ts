@@ -3,7 +3,7 @@ import { leadAad } from '../../src/pipeline/lead-record.js';
 import * as repo from '../../src/store/repos.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { ApiClient, seedApiKey, seedUser, startApiServer } from '../helpers/api.js';
+import { type ApiClient, seedWorkspaces, startApiServer } from '../helpers/api.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
 import { makeBareLeadRow } from '../helpers/rows.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
@@ -30,16 +30,8 @@ describe('REST API: pages, destinations, routes, mappings and leads', function (
     graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
     receiver = await startFakeReceiver({ secret: RECEIVER_SECRET });
     t = await createTestApp({ env: { META_GRAPH_URL: graph.url, HUBSPOT_CLIENT_ID: 'hub-client', HUBSPOT_CLIENT_SECRET: 'hub-client-secret' } });
-    // The API answers 503 until someone owns the installation.
-    await seedUser(t.app, { email: 'installer@example.test' });
     server = await startApiServer(t.app);
-    ws = (await repo.createWorkspace(t.app.db, 'Acme')).id;
-    other = (await repo.createWorkspace(t.app.db, 'Other')).id;
-    // The API answers 503 until a first user exists.
-    await seedUser(t.app, { email: 'owner@example.org', workspaceId: ws });
-    api = new ApiClient(server.url).withKey(await seedApiKey(t.app, ws, 'admin'));
-    viewer = new ApiClient(server.url).withKey(await seedApiKey(t.app, ws, 'viewer'));
-    base = `/workspaces/${ws}`;
+    ({ ws, other, base, api, viewer } = await seedWorkspaces(t.app, server.url));
     otherDest = (
       await repo.createDestination(t.app.db, {
         workspaceId: other,

@@ -154,7 +154,7 @@ describe('privacy: retention that leaves nothing behind', function () {
     expect((await repo.findDelivery(t.app.db, delivery.id))!.attempts).to.equal(3);
   });
 
-  it('prunes leadgen events past EVENT_RETENTION_DAYS and those of erased leads after 48 hours, never one still to fetch', async () => {
+  it('prunes leadgen events past EVENT_RETENTION_DAYS and those of erased leads past the reconciliation look-back, never one still to fetch', async () => {
     const ws = await repo.createWorkspace(t.app.db, 'events');
     const event = async (leadgenId: string, ageDays: number, status: string) => {
       const [e] = await repo.recordLeadgenEvents(t.app.db, [
@@ -169,8 +169,8 @@ describe('privacy: retention that leaves nothing behind', function () {
     const erasedOldId = '8600000004';
     const young = await event('8600000002', 89, 'fetched');
     const open = await event('8600000003', 120, 'received');
-    const erasedOld = await event('8600000004', 3, 'fetched');
-    const erasedYoung = await event('8600000005', 1, 'fetched');
+    const erasedOld = await event('8600000004', 4, 'fetched');
+    const erasedYoung = await event('8600000005', 2, 'fetched');
     for (const [eventId, leadgenId] of [
       [erasedOld, '8600000004'],
       [erasedYoung, '8600000005'],

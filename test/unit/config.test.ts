@@ -111,6 +111,17 @@ describe('loadConfig', () => {
       attemptRetentionMonths: d.retention.attemptRetentionMonths,
       eventRetentionDays: d.retention.eventRetentionDays,
     });
+    expect(c.reconciliation).to.deep.equal({
+      intervalMs: d.reconciliation.intervalMs,
+      lookbackHours: d.reconciliation.lookbackHours,
+      settleMs: d.reconciliation.settleMs,
+    });
+  });
+
+  it('refuses a reconciliation look-back beyond the ~90 days Meta keeps leads', () => {
+    const err = expectConfigError({ RECONCILE_LOOKBACK_HOURS: '2161' });
+    expect(err.problems.map((p) => p.split(':')[0])).to.deep.equal(['RECONCILE_LOOKBACK_HOURS']);
+    expect(loadConfig({ RECONCILE_LOOKBACK_HOURS: '2160' }).reconciliation.lookbackHours).to.equal(2160);
   });
 
   it('lets the environment override a default, as a number', () => {
@@ -126,6 +137,14 @@ describe('loadConfig', () => {
     const zeroed = ['FETCH_CONCURRENCY', 'DELIVER_CONCURRENCY', 'WORKER_LOCK_DURATION_MS', 'OUTBOX_SWEEP_INTERVAL_MS'];
     const err = expectConfigError(Object.fromEntries(zeroed.map((name) => [name, '0'])));
     expect(err.problems.map((p) => p.split(':')[0]).sort()).to.deep.equal([...zeroed].sort());
+  });
+
+  it('keeps a deleted workspace at most 30 days: 30 by default, lower or 0 when set, more refused', () => {
+    expect(loadConfig({}).workspaceDeletion.graceDays).to.equal(30);
+    expect(loadConfig({ WORKSPACE_DELETION_GRACE_DAYS: '0' }).workspaceDeletion.graceDays).to.equal(0);
+    expect(loadConfig({ WORKSPACE_DELETION_GRACE_DAYS: '7' }).workspaceDeletion.graceDays).to.equal(7);
+    for (const bad of ['31', '-1', '2.5'])
+      expect(expectConfigError({ WORKSPACE_DELETION_GRACE_DAYS: bad }).problems.map((p) => p.split(':')[0])).to.deep.equal(['WORKSPACE_DELETION_GRACE_DAYS']);
   });
 
   it('reads booleans and strips trailing slashes from base URLs', () => {

@@ -195,6 +195,40 @@ describe('fake Graph API', () => {
       expect(ignored.body.data).to.have.length(5);
     });
 
+    it('filters /{form}/leads on time_created with LESS_THAN, GREATER_THAN and GREATER_THAN_OR_EQUAL together', async () => {
+      for (let i = 1; i <= 5; i++) fake.addLead({ id: String(i), form_id: FORM, created_time: 1_790_000_000 + i });
+      const ids = async (filters: { operator: string; value: number }[]) =>
+        (
+          await rawGet(
+            fake,
+            `/v25.0/${FORM}/leads`,
+            signed(TOKEN, { fields: 'id', filtering: JSON.stringify(filters.map((f) => ({ field: 'time_created', ...f }))) }),
+          )
+        ).body.data.map((l: { id: string }) => l.id);
+      expect(await ids([{ operator: 'GREATER_THAN_OR_EQUAL', value: 1_790_000_002 }])).to.deep.equal(['5', '4', '3', '2']);
+      expect(await ids([{ operator: 'LESS_THAN', value: 1_790_000_003 }])).to.deep.equal(['2', '1']);
+      expect(
+        await ids([
+          { operator: 'GREATER_THAN', value: 1_790_000_001 },
+          { operator: 'LESS_THAN', value: 1_790_000_005 },
+        ]),
+      ).to.deep.equal(['4', '3', '2']);
+    });
+
+    it('throttle mode answers every request for the id with the throttle until cleared', async () => {
+      fake.addLead({ id: '1', form_id: FORM });
+      fake.setThrottled(FORM, graphFailures.leadgenThrottled(3, PAGE));
+      for (let i = 0; i < 2; i++) {
+        const r = await rawGet(fake, `/v25.0/${FORM}/leads`, signed(TOKEN, { fields: 'id' }));
+        expect(r.status).to.equal(400);
+        expect(r.body.error).to.include({ code: 80005 });
+      }
+      fake.setThrottled(FORM, graphFailures.userThrottled());
+      expect((await rawGet(fake, `/v25.0/${FORM}/leads`, signed(TOKEN, { fields: 'id' }))).body.error).to.include({ code: 17 });
+      fake.setThrottled(FORM, null);
+      expect((await rawGet(fake, `/v25.0/${FORM}/leads`, signed(TOKEN, { fields: 'id' }))).body.data).to.deep.equal([{ id: '1' }]);
+    });
+
     it("answers a Page's subscribed_apps only to its Page token: none installed, then the app after an install POST", async () => {
       const none = await rawGet(fake, `/v25.0/${PAGE}/subscribed_apps`, signed(TOKEN));
       expect(none).to.deep.equal({ status: 200, body: { data: [] } });
@@ -301,6 +335,23 @@ describe('fake Graph API', () => {
       const err = await expectGraphError(client.getLead('78', TOKEN));
       expect(err.info).to.include({ category: 'throttled', reason: 'graph_code_80005', retryAfterMs: 4 * 60_000 });
       expect(err.info.fbtraceId).to.be.a('string');
+    });
+
+    it('throttles 80005, 4 and 17 reach the client as throttled', async () => {
+      fake.addLead({ id: '79', form_id: FORM });
+      for (const [failure, reason] of [
+        [graphFailures.leadgenThrottled(2, PAGE), 'graph_code_80005'],
+        [graphFailures.appThrottled(), 'graph_code_4'],
+        [graphFailures.userThrottled(), 'graph_code_17'],
+      ] as const) {
+        fake.setThrottled(FORM, failure);
+        const err = await expectGraphError(
+          (async () => {
+            for await (const _lead of client.listFormLeads(FORM, TOKEN)) void _lead;
+          })(),
+        );
+        expect(err.info).to.include({ category: 'throttled', reason });
+      }
     });
 
     it('a revoked token is token_dead after one call; page-role loss is page_role_missing', async () => {

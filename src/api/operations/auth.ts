@@ -7,8 +7,18 @@ import { writeAudit, type AuditActor } from '../../accounts/audit.js';
 import { createLink, findLiveLink, linkUrl, revokeLinks, useLink } from '../../accounts/links.js';
 import { canSendMail, sendMail } from '../../accounts/mailer.js';
 import { hashPassword, PASSWORD_MAX_LENGTH, passwordProblem } from '../../accounts/passwords.js';
-import { checkPassword, clearFailures, createFirstOwner, OwnerExistsError, recordFailure } from '../../accounts/sign-in.js';
-import { createSession, deleteSession, deleteUserSessions, findUser, findUserByEmail, listUserWorkspaces, SESSION_MAX_MS } from '../../accounts/store.js';
+import { ALL_PERMISSIONS, permissionsOf } from '../../accounts/permissions.js';
+import { checkPassword, clearFailures, createFirstOwner, hasAnyUser, OwnerExistsError, recordFailure } from '../../accounts/sign-in.js';
+import {
+  createSession,
+  deleteSession,
+  deleteUserSessions,
+  findUser,
+  findUserByEmail,
+  listUserWorkspaces,
+  SESSION_MAX_MS,
+  updateUser,
+} from '../../accounts/store.js';
 import { countUnusedRecoveryCodes, spendRecoveryCode, spendTotpCode } from '../../accounts/totp.js';
 import type { App } from '../../app.js';
 import type { User } from '../../store/schema.js';
@@ -40,12 +50,28 @@ export const userView = (u: User) => ({
 });
 
 export const membershipSummarySchema = z
-  .object({ id: z.uuid(), name: z.string(), role: ROLE, can_read_answers: z.boolean(), require_mfa: z.boolean() })
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    role: ROLE,
+    can_read_answers: z.boolean(),
+    require_mfa: z.boolean(),
+    permissions: z
+      .array(z.enum(ALL_PERMISSIONS))
+      .meta({ description: "what the caller's role allows here (src/accounts/permissions.ts), for a client to offer only that" }),
+  })
   .meta({ id: 'MyWorkspace' });
 
 export async function myWorkspaces(app: App, userId: string) {
   const rows = await listUserWorkspaces(app.db, userId);
-  return rows.map((w) => ({ id: w.id, name: w.name, role: w.role, can_read_answers: w.can_read_answers, require_mfa: w.require_mfa }));
+  return rows.map((w) => ({
+    id: w.id,
+    name: w.name,
+    role: w.role,
+    can_read_answers: w.can_read_answers,
+    require_mfa: w.require_mfa,
+    permissions: permissionsOf({ role: w.role, canReadAnswers: w.can_read_answers }),
+  }));
 }
 
 const sessionSchema = z
@@ -91,6 +117,20 @@ function mailLink(app: App, to: string, subject: string, text: string): void {
 }
 
 export const authOperations = [
+  defineOperation({
+    operationId: 'getSetupStatus',
+    method: 'get',
+    path: '/auth/setup-status',
+    summary: 'Whether the first owner is set up yet (until then only owner set-up answers)',
+    description: 'For a sign-in page to offer owner set-up instead. Says nothing else about the server.',
+    tag: 'Auth',
+    access: { kind: 'public' },
+    beforeOwner: true,
+    response: { status: 200, description: 'the set-up state', schema: z.object({ owner_exists: z.boolean() }) },
+    async handler({ app }) {
+      return { owner_exists: await hasAnyUser(app.db) };
+    },
+  }),
   defineOperation({
     operationId: 'signIn',
     method: 'post',
@@ -308,11 +348,7 @@ export const authOperations = [
       const problem = passwordProblem(body.password, user.email);
       if (problem) throw invalidField('body.password', problem);
       if (!(await useLink(app.db, body.token, 'password_reset'))) throw notFound('this reset link (it may be used, revoked or expired)');
-      await app.db
-        .updateTable('users')
-        .set({ password_hash: await hashPassword(body.password), updated_at: new Date() })
-        .where('id', '=', user.id)
-        .execute();
+      await updateUser(app.db, user.id, { passwordHash: await hashPassword(body.password) });
       await clearFailures(app.db, user.id);
       const ended = await deleteUserSessions(app.db, user.id);
       audit.action = 'passwordReset.completed';

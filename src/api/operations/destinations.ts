@@ -12,6 +12,8 @@ import {
   resolveConnectRequest,
 } from '../../services/destinations.js';
 import { apiFieldNamer, InvalidInputError } from '../../services/errors.js';
+import type { App } from '../../app.js';
+import type { OAuthConnectRequest } from '../../http/oauth-state.js';
 import * as repo from '../../store/repos.js';
 import type { Destination } from '../../store/schema.js';
 import { defineOperation, Reply } from '../operation.js';
@@ -61,10 +63,18 @@ const fieldSchema = z
   })
   .meta({ id: 'DestinationField' });
 
+/** What names a new destination, whether added with its credentials or connected by OAuth. */
+const newDestinationFields = { type: z.string().max(64), name: z.string().max(200).optional() };
+
 const connectLinkSchema = z.object({
   url: z.string().meta({ description: 'open in a browser signed in to the CRM; anyone holding it can connect this workspace' }),
   expires_at: z.iso.datetime(),
 });
+
+const connectLinkView = (app: App, request: OAuthConnectRequest) => {
+  const link = createConnectLink(app, request);
+  return { url: link.url, expires_at: link.expiresAt.toISOString() };
+};
 
 const destinationTypeSchema = z
   .object({
@@ -140,8 +150,7 @@ export const destinationOperations = [
     access: { kind: 'workspace', permission: 'config.write' },
     params: workspaceIdParams,
     body: z.object({
-      type: z.string().max(64),
-      name: z.string().max(200).optional(),
+      ...newDestinationFields,
       config: settingsObject.default({}),
       credentials: settingsObject.default({}).meta({ description: 'stored encrypted, never shown again' }),
     }),
@@ -234,16 +243,14 @@ export const destinationOperations = [
     access: { kind: 'workspace', permission: 'config.write' },
     params: workspaceIdParams,
     body: z.object({
-      type: z.string().max(64),
-      name: z.string().max(200).optional(),
+      ...newDestinationFields,
       login_url: z.string().max(500).optional().meta({ description: 'for CRMs signed in at a host of the account (see the type)' }),
     }),
     response: { status: 200, description: 'the connect link', schema: connectLinkSchema },
     async handler({ app, workspaceId, body, audit }) {
       const request = await resolveConnectRequest(app, { workspaceId, type: body.type, name: body.name, loginUrl: body.login_url }, apiFieldNamer('body'));
-      const link = createConnectLink(app, request);
       audit.details = { type: request.type };
-      return { url: link.url, expires_at: link.expiresAt.toISOString() };
+      return connectLinkView(app, request);
     },
   }),
   defineOperation({
@@ -263,8 +270,7 @@ export const destinationOperations = [
         { workspaceId, destinationId: dest.id, loginUrl: body.login_url },
         apiFieldNamer('body', { destination: 'path.destinationId' }),
       );
-      const link = createConnectLink(app, request);
-      return { url: link.url, expires_at: link.expiresAt.toISOString() };
+      return connectLinkView(app, request);
     },
   }),
 ];

@@ -2,15 +2,14 @@
 // role. Mailed when SMTP_URL is set, otherwise returned once to the inviting admin to pass on.
 // Accepting creates the account when the address has none (and signs it in), or adds the
 // membership to the existing account after its password (or its signed-in session).
-import { sql } from 'kysely';
 import { z } from 'zod';
-import { createLink, findLiveLink, linkState, linkUrl, listInvitations, revokeInvitation, useLink } from '../../accounts/links.js';
+import { createLink, findLiveLink, linkState, linkUrl, listInvitations, revokeInvitation, revokePendingInvitations, useLink } from '../../accounts/links.js';
 import { canSendMail, sendMail } from '../../accounts/mailer.js';
 import { errorSummary } from '../../util/error-summary.js';
 import { hashPassword, passwordProblem } from '../../accounts/passwords.js';
 import { mayAssignRole } from '../../accounts/permissions.js';
 import { checkPassword } from '../../accounts/sign-in.js';
-import { findMembership, findUserByEmail, insertUser, normaliseEmail } from '../../accounts/store.js';
+import { addMembershipIfAbsent, findMembership, findUserByEmail, insertUser, normaliseEmail } from '../../accounts/store.js';
 import { findWorkspace } from '../../store/repos.js';
 import type { AccountLink, User } from '../../store/schema.js';
 import { defineOperation, Reply } from '../operation.js';
@@ -71,15 +70,7 @@ export const invitationOperations = [
       const existing = await findUserByEmail(app.db, email);
       if (existing && (await findMembership(app.db, existing.id, workspaceId))) throw conflict('this address belongs to a member already');
       // One pending invitation per address: a new one replaces the old.
-      await app.db
-        .updateTable('account_links')
-        .set({ revoked_at: new Date() })
-        .where('purpose', '=', 'invitation')
-        .where('workspace_id', '=', workspaceId)
-        .where(sql`lower(email)`, '=', email)
-        .where('used_at', 'is', null)
-        .where('revoked_at', 'is', null)
-        .execute();
+      await revokePendingInvitations(app.db, workspaceId, email);
       const { token, link } = await createLink(app.db, {
         purpose: 'invitation',
         workspaceId,
@@ -203,11 +194,7 @@ export const invitationOperations = [
           isNew = true;
         }
         // An existing member keeps the role they have (an invitation never demotes anyone).
-        await trx
-          .insertInto('memberships')
-          .values({ user_id: user.id, workspace_id: link.workspace_id!, role: link.role! })
-          .onConflict((oc) => oc.columns(['user_id', 'workspace_id']).doNothing())
-          .execute();
+        await addMembershipIfAbsent(trx, { userId: user.id, workspaceId: link.workspace_id!, role: link.role! });
         return (await findMembership(trx, user.id, link.workspace_id!))!.role;
       });
       const invitee = user!;

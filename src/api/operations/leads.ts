@@ -8,7 +8,7 @@ import {
   describeLead,
   describeLeadTimeline,
   getLead,
-  LEAD_LOG_STATUSES,
+  listKnownForms,
   listLeadChanges,
   listLeadSummaries,
   readLeadAnswers,
@@ -17,13 +17,17 @@ import {
   replayOneLead,
   replayUnroutedLeads,
 } from '../../services/leads.js';
+import { LEAD_LOG_STATUSES } from '../../store/lead-log.js';
+import type { App } from '../../app.js';
 import { defineOperation } from '../operation.js';
 import { decodeCursor, encodeCursor, pageFrom, pageOf, pageQuery } from '../pagination.js';
 import { invalidField } from '../problem.js';
 import { workspaceIdParams } from './workspaces.js';
 
 const leadParams = workspaceIdParams.extend({ leadId: z.string().max(64).meta({ description: 'lead id (uuid)' }) });
-const pathName = (field: string) => (field === 'lead_id' ? 'path.leadId' : `path.${field}`);
+/** The lead the path names, when it is one of the workspace's (else 404, naming path.leadId). */
+const leadOfPath = ({ app, workspaceId, params }: { app: App; workspaceId: string; params: { leadId: string } }) =>
+  getLead(app, workspaceId, params.leadId, (field) => (field === 'lead_id' ? 'path.leadId' : `path.${field}`));
 
 const deliverySummarySchema = z.object({
   id: z.string(),
@@ -124,6 +128,8 @@ const leadDetailSchema = z
   .meta({ id: 'LeadDetail' });
 
 const cursorKey = z.object({ r: z.string(), i: z.uuid() });
+
+const queuedSchema = z.object({ queued: z.number().int() });
 
 const replayResultSchema = z.object({ lead_id: z.string(), queued: z.number().int(), is_unrouted: z.boolean(), reason: z.string().nullable() });
 
@@ -229,6 +235,24 @@ export const leadOperations = [
     },
   }),
   defineOperation({
+    operationId: 'listKnownForms',
+    method: 'get',
+    path: '/workspaces/{workspaceId}/forms',
+    summary: "The forms the workspace's leads came from (each form a lead was fetched of), with their page and name: what the lead log filters by",
+    description: "Read from what is stored, without asking Meta (a page's forms as Facebook has them now: GET …/pages/{pageId}/forms).",
+    tag: 'Leads',
+    access: { kind: 'workspace', permission: 'leads.read' },
+    params: workspaceIdParams,
+    response: {
+      status: 200,
+      description: 'the forms, by name',
+      schema: z.object({ items: z.array(z.object({ form_id: z.string(), page_id: z.string(), name: z.string().nullable() })) }),
+    },
+    async handler({ app, workspaceId }) {
+      return { items: await listKnownForms(app, workspaceId) };
+    },
+  }),
+  defineOperation({
     operationId: 'getLead',
     method: 'get',
     path: '/workspaces/{workspaceId}/leads/{leadId}',
@@ -237,8 +261,8 @@ export const leadOperations = [
     access: { kind: 'workspace', permission: 'leads.read' },
     params: leadParams,
     response: { status: 200, description: 'the lead', schema: leadDetailSchema },
-    async handler({ app, workspaceId, params }) {
-      return describeLead(app, await getLead(app, workspaceId, params.leadId, pathName));
+    async handler(ctx) {
+      return describeLead(ctx.app, await leadOfPath(ctx));
     },
   }),
   defineOperation({
@@ -251,8 +275,8 @@ export const leadOperations = [
     access: { kind: 'workspace', permission: 'leads.read' },
     params: leadParams,
     response: { status: 200, description: 'the timeline', schema: timelineSchema },
-    async handler({ app, workspaceId, params }) {
-      return describeLeadTimeline(app, await getLead(app, workspaceId, params.leadId, pathName));
+    async handler(ctx) {
+      return describeLeadTimeline(ctx.app, await leadOfPath(ctx));
     },
   }),
   defineOperation({
@@ -273,10 +297,10 @@ export const leadOperations = [
         erased_at: z.iso.datetime().nullable().meta({ description: 'set when the retention purge erased them (the lists are then empty)' }),
       }),
     },
-    async handler({ app, workspaceId, params, audit }) {
-      const lead = await getLead(app, workspaceId, params.leadId, pathName);
-      audit.target = { type: 'lead', id: lead.id };
-      return readLeadAnswers(app, lead);
+    async handler(ctx) {
+      const lead = await leadOfPath(ctx);
+      ctx.audit.target = { type: 'lead', id: lead.id };
+      return readLeadAnswers(ctx.app, lead);
     },
   }),
   defineOperation({
@@ -289,10 +313,9 @@ export const leadOperations = [
     params: leadParams,
     body: z.object({ all: z.boolean().optional().meta({ description: 'also re-send deliveries that succeeded' }) }),
     response: { status: 200, description: 'what was queued', schema: replayResultSchema },
-    async handler({ app, workspaceId, params, body, audit }) {
-      const lead = await getLead(app, workspaceId, params.leadId, pathName);
-      const r = await replayOneLead(app, lead, body.all);
-      audit.details = { all: body.all ?? false, queued: r.queued };
+    async handler(ctx) {
+      const r = await replayOneLead(ctx.app, await leadOfPath(ctx), ctx.body.all);
+      ctx.audit.details = { all: ctx.body.all ?? false, queued: r.queued };
       return { lead_id: r.leadId, queued: r.queued, is_unrouted: r.unrouted, reason: r.reason };
     },
   }),
@@ -325,7 +348,7 @@ export const leadOperations = [
     tag: 'Leads',
     access: { kind: 'workspace', permission: 'leads.replay' },
     params: workspaceIdParams.extend({ destinationId: z.string().max(64).meta({ description: 'destination id (uuid)' }) }),
-    response: { status: 200, description: 'how many deliveries were queued', schema: z.object({ queued: z.number().int() }) },
+    response: { status: 200, description: 'how many deliveries were queued', schema: queuedSchema },
     async handler({ app, workspaceId, params, audit }) {
       const queued = await replayDeadDeliveriesOf(app, workspaceId, params.destinationId);
       audit.target = { type: 'destination', id: params.destinationId };
@@ -342,7 +365,7 @@ export const leadOperations = [
     access: { kind: 'workspace', permission: 'leads.replay' },
     params: workspaceIdParams,
     body: z.object({ page_id: z.string().max(40).optional() }),
-    response: { status: 200, description: 'how many fetches were queued', schema: z.object({ queued: z.number().int() }) },
+    response: { status: 200, description: 'how many fetches were queued', schema: queuedSchema },
     async handler({ app, workspaceId, body, audit }) {
       const queued = await refetchFailedLeads(app, workspaceId, body.page_id, apiFieldNamer('body'));
       audit.details = { page_id: body.page_id ?? null, queued };

@@ -4,8 +4,17 @@
 import { z } from 'zod';
 import { hashPassword, verifyPassword, passwordProblem } from '../../accounts/passwords.js';
 import { recordFailure } from '../../accounts/sign-in.js';
-import { deleteUserSessions } from '../../accounts/store.js';
-import { countUnusedRecoveryCodes, matchingStep, replaceRecoveryCodes, spendTotpCode, startTotpEnrolment } from '../../accounts/totp.js';
+import { deleteUserSessions, updateUser } from '../../accounts/store.js';
+import {
+  countUnusedRecoveryCodes,
+  disableTotp,
+  enableTotp,
+  matchingStep,
+  replaceRecoveryCodes,
+  setTotpSecret,
+  spendTotpCode,
+  startTotpEnrolment,
+} from '../../accounts/totp.js';
 import type { App } from '../../app.js';
 import type { User } from '../../store/schema.js';
 import { type Actor, defineOperation, Reply } from '../operation.js';
@@ -27,6 +36,16 @@ async function refuse(app: App, user: User, field: string, message: string): Pro
     throw lockedProblem(lockedUntil);
   }
   throw invalidField(field, message);
+}
+
+/** Goes on when `password` is the user's; refuses it otherwise (see refuse). */
+async function requirePassword(app: App, user: User, password: string, field: string): Promise<void> {
+  if (!(await verifyPassword(user.password_hash, password))) await refuse(app, user, field, 'is wrong');
+}
+
+/** Goes on when `code` (body.code) is a current TOTP code of the user's, which it spends; refuses it otherwise (see refuse). */
+async function requireTotpCode(app: App, user: User, code: string): Promise<void> {
+  if (!(await spendTotpCode(app.db, app.keyRing, user, code.trim()))) await refuse(app, user, 'body.code', 'is wrong or was used already');
 }
 
 export const meOperations = [
@@ -65,19 +84,19 @@ export const meOperations = [
     response: { status: 200, description: 'the account as changed', schema: userSchema },
     async handler({ app, actor, body, audit }) {
       const { user, session } = me(actor);
-      const set: { name?: string | null; password_hash?: string; updated_at: Date } = { updated_at: new Date() };
-      if (body.name !== undefined) set.name = body.name || null;
+      const change: { name?: string | null; passwordHash?: string } = {};
+      if (body.name !== undefined) change.name = body.name || null;
       if (body.new_password !== undefined) {
         if (!body.current_password) throw invalidField('body.current_password', 'is required to change the password');
         const problem = passwordProblem(body.new_password, user.email);
         if (problem) throw invalidField('body.new_password', problem);
-        if (!(await verifyPassword(user.password_hash, body.current_password))) await refuse(app, user, 'body.current_password', 'is wrong');
-        set.password_hash = await hashPassword(body.new_password);
+        await requirePassword(app, user, body.current_password, 'body.current_password');
+        change.passwordHash = await hashPassword(body.new_password);
       }
-      const updated = await app.db.updateTable('users').set(set).where('id', '=', user.id).returningAll().executeTakeFirstOrThrow();
+      const updated = await updateUser(app.db, user.id, change);
       audit.target = { type: 'user', id: user.id };
       audit.details = { changed: Object.keys(body).filter((k) => k !== 'current_password' && body[k as keyof typeof body] !== undefined) };
-      if (set.password_hash) audit.details.other_sessions_ended = await deleteUserSessions(app.db, user.id, session.id_hash);
+      if (change.passwordHash) audit.details.other_sessions_ended = await deleteUserSessions(app.db, user.id, session.id_hash);
       return userView(updated);
     },
   }),
@@ -103,7 +122,7 @@ export const meOperations = [
       const { user } = me(actor);
       if (user.totp_enabled_at) throw conflict('TOTP is enabled already: turn it off first (DELETE /me/mfa/totp) to enrol a new device');
       const e = await startTotpEnrolment(app.keyRing, user);
-      await app.db.updateTable('users').set({ totp_secret_envelope: e.envelope, updated_at: new Date() }).where('id', '=', user.id).execute();
+      await setTotpSecret(app.db, user.id, e.envelope);
       audit.target = { type: 'user', id: user.id };
       return new Reply(201, { otpauth_uri: e.uri, qr_code: e.qrCode, manual_key: e.manualKey });
     },
@@ -124,13 +143,7 @@ export const meOperations = [
       if (!user.totp_secret_envelope) throw conflict('start enrolment first (POST /me/mfa/totp)');
       const step = matchingStep(app.keyRing, user, body.code.trim());
       if (step === null) throw invalidField('body.code', 'is not the current code of the enrolled secret (check the phone clock)');
-      const enabled = await app.db
-        .updateTable('users')
-        .set({ totp_enabled_at: new Date(), totp_last_step: step, updated_at: new Date() })
-        .where('id', '=', user.id)
-        .where('totp_enabled_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(enabled.numUpdatedRows) !== 1) throw conflict('TOTP is enabled already');
+      if (!(await enableTotp(app.db, user.id, step))) throw conflict('TOTP is enabled already');
       const codes = await replaceRecoveryCodes(app.db, user.id);
       audit.target = { type: 'user', id: user.id };
       audit.details = { other_sessions_ended: await deleteUserSessions(app.db, user.id, session.id_hash) };
@@ -153,17 +166,9 @@ export const meOperations = [
     async handler({ app, actor, body, audit }) {
       const { user } = me(actor);
       if (!user.totp_enabled_at) throw conflict('TOTP is not enabled');
-      if (body.code !== undefined) {
-        if (!(await spendTotpCode(app.db, app.keyRing, user, body.code.trim()))) await refuse(app, user, 'body.code', 'is wrong or was used already');
-      } else if (!(await verifyPassword(user.password_hash, body.password!))) await refuse(app, user, 'body.password', 'is wrong');
-      await app.db.transaction().execute(async (trx) => {
-        await trx
-          .updateTable('users')
-          .set({ totp_secret_envelope: null, totp_enabled_at: null, totp_last_step: null, updated_at: new Date() })
-          .where('id', '=', user.id)
-          .execute();
-        await trx.deleteFrom('recovery_codes').where('user_id', '=', user.id).execute();
-      });
+      if (body.code !== undefined) await requireTotpCode(app, user, body.code);
+      else await requirePassword(app, user, body.password!, 'body.password');
+      await disableTotp(app.db, user.id);
       audit.target = { type: 'user', id: user.id };
       audit.details = { confirmed_with: body.code !== undefined ? 'totp' : 'password' };
       return undefined;
@@ -182,7 +187,7 @@ export const meOperations = [
     async handler({ app, actor, body, audit }) {
       const { user } = me(actor);
       if (!user.totp_enabled_at) throw conflict('TOTP is not enabled');
-      if (!(await spendTotpCode(app.db, app.keyRing, user, body.code.trim()))) await refuse(app, user, 'body.code', 'is wrong or was used already');
+      await requireTotpCode(app, user, body.code);
       audit.target = { type: 'user', id: user.id };
       return { recovery_codes: await replaceRecoveryCodes(app.db, user.id) };
     },

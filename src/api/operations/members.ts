@@ -1,11 +1,10 @@
 // A workspace's members: who is in it with which role. Owners and admins manage them (an admin
 // cannot make, change or remove an owner); the last owner stays. Changes take effect on the
 // member's next request, since every request reads the membership afresh (src/api/mount.ts).
-import { sql } from 'kysely';
 import { z } from 'zod';
 import { createLink, linkUrl, revokeLinks } from '../../accounts/links.js';
 import { type Grant, mayAssignRole } from '../../accounts/permissions.js';
-import { findMembership, findUser } from '../../accounts/store.js';
+import { deleteMembership, findMembership, findUser, listMembers, listUserWorkspaces, lockWorkspaceOwners, updateMembership } from '../../accounts/store.js';
 import type { Db } from '../../store/db.js';
 import type { Membership, Role } from '../../store/schema.js';
 import { defineOperation } from '../operation.js';
@@ -28,23 +27,8 @@ const memberSchema = z
 
 const memberParams = workspaceIdParams.extend({ userId: z.uuid('must be a user id (uuid)') });
 
-async function listMembers(db: Db, workspaceId: string, userId?: string) {
-  let q = db
-    .selectFrom('memberships')
-    .innerJoin('users', 'users.id', 'memberships.user_id')
-    .select([
-      'users.id as user_id',
-      'users.email',
-      'users.name',
-      'users.totp_enabled_at',
-      'memberships.role',
-      'memberships.can_read_answers',
-      'memberships.created_at',
-    ])
-    .where('memberships.workspace_id', '=', workspaceId);
-  if (userId) q = q.where('memberships.user_id', '=', userId);
-  const rows = await q.orderBy('memberships.created_at').execute();
-  return rows.map((r) => ({
+async function describeMembers(db: Db, workspaceId: string, userId?: string) {
+  return (await listMembers(db, workspaceId, userId)).map((r) => ({
     user_id: r.user_id,
     email: r.email,
     name: r.name,
@@ -65,8 +49,8 @@ async function manageableMembership(db: Db, workspaceId: string, userId: string,
 
 /** Locks the workspace's owner rows and refuses when `userId` is the only owner. */
 async function keepAnOwner(db: Db, workspaceId: string, userId: string): Promise<void> {
-  const owners = await sql<{ user_id: string }>`select user_id from memberships where workspace_id = ${workspaceId} and role = 'owner' for update`.execute(db);
-  if (owners.rows.length <= 1 && owners.rows[0]?.user_id === userId) throw conflict('a workspace keeps at least one owner: make someone else owner first');
+  const owners = await lockWorkspaceOwners(db, workspaceId);
+  if (owners.length <= 1 && owners[0] === userId) throw conflict('a workspace keeps at least one owner: make someone else owner first');
 }
 
 export const memberOperations = [
@@ -80,7 +64,7 @@ export const memberOperations = [
     params: workspaceIdParams,
     response: { status: 200, description: 'the members', schema: z.object({ items: z.array(memberSchema) }) },
     async handler({ app, workspaceId }) {
-      return { items: await listMembers(app.db, workspaceId) };
+      return { items: await describeMembers(app.db, workspaceId) };
     },
   }),
   defineOperation({
@@ -99,16 +83,16 @@ export const memberOperations = [
         const m = await manageableMembership(trx, workspaceId, params.userId, grant!);
         if (body.role && !mayAssignRole(grant!, body.role)) throw forbidden(`your role (${grant!.role}) cannot make anyone ${body.role}`);
         if (m.role === 'owner' && body.role && body.role !== 'owner') await keepAnOwner(trx, workspaceId, params.userId);
-        await trx
-          .updateTable('memberships')
-          .set({ role: body.role ?? m.role, can_read_answers: body.can_read_answers ?? m.can_read_answers })
-          .where('user_id', '=', params.userId)
-          .where('workspace_id', '=', workspaceId)
-          .execute();
+        await updateMembership(trx, {
+          userId: params.userId,
+          workspaceId,
+          role: body.role ?? m.role,
+          canReadAnswers: body.can_read_answers ?? m.can_read_answers,
+        });
         audit.details = { from: { role: m.role, can_read_answers: m.can_read_answers }, to: body };
       });
       audit.target = { type: 'user', id: params.userId };
-      return (await listMembers(app.db, workspaceId, params.userId))[0];
+      return (await describeMembers(app.db, workspaceId, params.userId))[0];
     },
   }),
   defineOperation({
@@ -125,7 +109,7 @@ export const memberOperations = [
       await app.db.transaction().execute(async (trx) => {
         const m = await manageableMembership(trx, workspaceId, params.userId, grant!);
         if (m.role === 'owner') await keepAnOwner(trx, workspaceId, params.userId);
-        await trx.deleteFrom('memberships').where('user_id', '=', params.userId).where('workspace_id', '=', workspaceId).execute();
+        await deleteMembership(trx, params.userId, workspaceId);
         audit.details = { role: m.role };
       });
       audit.target = { type: 'user', id: params.userId };
@@ -152,13 +136,12 @@ export const memberOperations = [
       const target = await findUser(app.db, params.userId);
       if (!target) throw notFound(`member "${params.userId}"`);
       if (target.is_operator) throw forbidden('an operator resets their password with the CLI: leadrelay users reset-link');
-      const theirs = await app.db.selectFrom('memberships').select(['workspace_id', 'role']).where('user_id', '=', target.id).execute();
-      for (const m of theirs) {
+      for (const m of await listUserWorkspaces(app.db, target.id)) {
         const mine: { role: Role; can_read_answers: boolean } | undefined =
-          m.workspace_id === workspaceId
+          m.id === workspaceId
             ? { role: grant!.role, can_read_answers: false }
             : actor?.type === 'user'
-              ? await findMembership(app.db, actor.user.id, m.workspace_id)
+              ? await findMembership(app.db, actor.user.id, m.id)
               : undefined;
         if (!mine || !['owner', 'admin'].includes(mine.role) || !mayAssignRole({ role: mine.role, canReadAnswers: false }, m.role))
           throw forbidden('this member belongs to a workspace you do not manage: they can reset their password by mail, or an operator with the CLI');

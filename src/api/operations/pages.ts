@@ -9,7 +9,7 @@ import type { Page } from '../../store/schema.js';
 import { defineOperation } from '../operation.js';
 import { workspaceIdParams } from './workspaces.js';
 
-const pageSchema = z
+export const pageSchema = z
   .object({
     id: z.uuid(),
     page_id: z.string().meta({ description: 'the Facebook page id' }),
@@ -21,7 +21,7 @@ const pageSchema = z
   })
   .meta({ id: 'Page' });
 
-const pageView = (p: Page) => ({
+export const pageView = (p: Page) => ({
   id: p.id,
   page_id: p.page_id,
   name: p.name,

@@ -1,6 +1,6 @@
 // Numbers for the health page's chart: leads per day per form and where they are now.
 import { z } from 'zod';
-import { countLeadsPerDay } from '../../services/stats.js';
+import { countLeadsPerDay } from '../../store/lead-log.js';
 import { defineOperation } from '../operation.js';
 import { workspaceIdParams } from './workspaces.js';
 
@@ -38,7 +38,7 @@ export const statsOperations = [
       }),
     },
     async handler({ app, workspaceId, query }) {
-      return countLeadsPerDay(app, workspaceId, query.days);
+      return countLeadsPerDay(app.db, workspaceId, query.days);
     },
   }),
 ];

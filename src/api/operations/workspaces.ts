@@ -1,8 +1,8 @@
 // Workspaces: the ones the caller may see, creating one (its creator becomes owner), reading and
 // changing one.
 import { z } from 'zod';
-import { upsertMembership } from '../../accounts/store.js';
-import { createWorkspace, findWorkspace } from '../../store/repos.js';
+import { listUserWorkspaces, upsertMembership } from '../../accounts/store.js';
+import { createWorkspace, findWorkspace, updateWorkspace } from '../../store/repos.js';
 import type { Workspace } from '../../store/schema.js';
 import { defineOperation, Reply } from '../operation.js';
 import { conflict, forbidden, notFound } from '../problem.js';
@@ -22,7 +22,7 @@ const workspaceSchema = z
 
 export const workspaceIdParams = z.object({ workspaceId: z.string().meta({ description: 'workspace id (uuid)' }) });
 
-const view = (w: Workspace, role: z.infer<typeof ROLE>) => ({
+const view = (w: Pick<Workspace, 'id' | 'name' | 'lead_retention_days' | 'require_mfa' | 'created_at'>, role: z.infer<typeof ROLE>) => ({
   id: w.id,
   name: w.name,
   lead_retention_days: w.lead_retention_days,
@@ -48,15 +48,7 @@ export const workspaceOperations = [
         const ws = await findWorkspace(app.db, actor!.key.workspace_id);
         return { items: ws ? [view(ws, actor!.key.role)] : [] };
       }
-      const rows = await app.db
-        .selectFrom('memberships')
-        .innerJoin('workspaces', 'workspaces.id', 'memberships.workspace_id')
-        .selectAll('workspaces')
-        .select('memberships.role')
-        .where('memberships.user_id', '=', actor!.user.id)
-        .orderBy('workspaces.created_at')
-        .execute();
-      return { items: rows.map((r) => view(r, r.role)) };
+      return { items: (await listUserWorkspaces(app.db, actor!.user.id)).map((w) => view(w, w.role)) };
     },
   }),
   defineOperation({
@@ -113,9 +105,7 @@ export const workspaceOperations = [
         throw conflict('enrol MFA first (POST /api/v1/me/mfa/totp): require_mfa would lock you out of this workspace, as you have no MFA yourself');
       const set = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
       audit.details = { changed: Object.keys(set) };
-      const ws = Object.keys(set).length
-        ? await app.db.updateTable('workspaces').set(set).where('id', '=', workspaceId).returningAll().executeTakeFirst()
-        : await findWorkspace(app.db, workspaceId);
+      const ws = Object.keys(set).length ? await updateWorkspace(app.db, workspaceId, set) : await findWorkspace(app.db, workspaceId);
       if (!ws) throw notFound(`workspace "${workspaceId}"`);
       return view(ws, grant!.role);
     },

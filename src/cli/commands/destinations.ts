@@ -1,4 +1,4 @@
-// `leadrelay destinations add|reauth|check|list` (`connect` is in ../connect.ts). Their flags
+// `leadrelay destinations add|reauth|check|disconnect|list` (`connect` is in ../connect.ts). Their flags
 // come from the connector manifests, which are light; the connectors themselves load when a command runs.
 import { type Command, Option } from 'commander';
 import { getManifest, listManifests } from '../../../connectors/index.js';
@@ -113,6 +113,26 @@ export function registerDestinationCommands(program: Command, { withApp }: Comma
                 : ''
             }`,
           );
+      }),
+    );
+  dests
+    .command('disconnect <destinationId>')
+    .description(
+      'disconnect a destination: revoke its credentials at the CRM where it can (OAuth tokens), then delete them at once; ' +
+        'its deliveries waiting to be sent are parked until it is given new credentials (reauth, or connect by OAuth)',
+    )
+    .action((id: string) =>
+      withApp({ queues: false }, async (app) => {
+        const { disconnectDestination } = await import('../../services/disconnect.js');
+        const r = await disconnectDestination(app, null, id);
+        const said =
+          r.revocation.status === 'revoked'
+            ? 'credentials revoked at the CRM and deleted'
+            : r.revocation.status === 'no_credentials'
+              ? 'it held no credentials'
+              : 'credentials deleted';
+        if (r.revocation.status === 'failed' || r.revocation.status === 'not_revocable') warn(r.revocation.message);
+        print(`destination ${r.destination.id} disconnected: ${said}${r.parkedDeliveries ? `; ${r.parkedDeliveries} waiting delivery(ies) parked` : ''}`);
       }),
     );
   dests

@@ -1,4 +1,5 @@
-// `leadrelay leads list|show|replay|refetch`: the lead log, and sending leads again.
+// `leadrelay leads list|show|replay|refetch|reconcile`: the lead log, sending leads again, and
+// recording the leads Meta has whose webhook never came.
 // `leadrelay leads find|export|erase`: data-subject requests by a person's email or phone. The
 // address is personal data: taken from a flag, never printed, logged or put in the audit entry
 // (the request's receipt names the person by a keyed hash only).
@@ -194,6 +195,41 @@ export function registerLeadCommands(program: Command, { withApp }: CommandDeps)
           print(
             `  CRM ${x.type} ${x.destination_id}: ${x.outcome}${x.reason ? ` (${x.reason})` : ''}${x.outcome === 'unsupported' ? ': erase the person there by hand' : ''}`,
           );
+      }),
+    );
+
+  leads
+    .command('reconcile')
+    .description(
+      "compare routed forms with Meta's list of their leads now, and record (then deliver) the leads whose webhook never came; also runs every RECONCILE_INTERVAL_MS",
+    )
+    .option('--workspace <id>', 'only this workspace')
+    .option('--form <formId>', 'only this lead form')
+    .option('--since <time>', "compare leads created after this time (Unix seconds or ISO 8601; at most ~90 days back) instead of each form's checkpoint")
+    .option('--json', 'print JSON')
+    .action((o: { workspace?: string; form?: string; since?: string; json?: boolean }) =>
+      withApp({}, async (app, { repo }) => {
+        if (o.workspace) await requireWorkspace(app, repo, o.workspace);
+        const { runReconciliation } = await import('../../services/reconciliation.js');
+        const r = await runReconciliation(app, { workspaceId: o.workspace ?? null, formId: o.form, since: o.since }, cliFieldNamer({ form_id: '--form' }));
+        if (o.json) {
+          printJson(r);
+          return;
+        }
+        if (r.forms.length === 0) {
+          print('no routed forms to compare');
+          return;
+        }
+        for (const f of r.forms) {
+          const counts = `Meta has ${f.meta_count}, already recorded ${f.already_recorded}, recovered ${f.recovered}`;
+          const window = f.after && f.before ? `  (leads created ${f.after} .. ${f.before})` : '';
+          const stop =
+            f.outcome === 'done'
+              ? ''
+              : `  ${f.outcome}${f.reason ? `: ${f.reason}` : ''}${f.retry_after ? `, Meta may be asked again after ${f.retry_after}` : ''}${f.outcome === 'throttled' || f.outcome === 'failed' ? ' (checkpoint kept)' : ''}`;
+          print(`form ${f.form_id} (page ${f.page_id}): ${counts}${window}${stop}`);
+        }
+        if (r.forms.length > 1) print(`total: Meta has ${r.totals.meta_count}, already recorded ${r.totals.already_recorded}, recovered ${r.totals.recovered}`);
       }),
     );
 

@@ -1,4 +1,4 @@
-// `leadrelay pages add|list`: the Facebook pages whose leads LeadRelay receives, and their tokens.
+// `leadrelay pages add|list|disconnect`: the Facebook pages whose leads LeadRelay receives, and their tokens.
 import type { Command } from 'commander';
 import { cliFieldNamer } from '../../services/errors.js';
 import { type CommandDeps, iso, print, printJson, requireWorkspace, UsageError, warn } from '../command-kit.js';
@@ -33,6 +33,23 @@ export function registerPageCommands(program: Command, { withApp }: CommandDeps)
         if (saved.resumed) process.stderr.write(`resumed ${saved.resumed} waiting lead(s) of page ${o.pageId}\n`);
       });
     });
+  pages
+    .command('disconnect')
+    .description(
+      'disconnect a page: uninstall LeadRelay from it at Meta (with its token), then delete the token at once; the page stays listed as disconnected with its routes and history, ' +
+        'and leads that still arrive for it are kept, not fetched, until it is added again',
+    )
+    .requiredOption('--workspace <id>', 'workspace id')
+    .requiredOption('--page-id <id>', 'Facebook page id')
+    .action((o: { workspace: string; pageId: string }) =>
+      withApp({ queues: false }, async (app, { repo }) => {
+        await requireWorkspace(app, repo, o.workspace);
+        const { disconnectPage } = await import('../../services/disconnect.js');
+        const { page, uninstall } = await disconnectPage(app, o.workspace, o.pageId);
+        if (uninstall.status === 'failed') warn(uninstall.message);
+        print(`page ${page.page_id} disconnected: token deleted${uninstall.status === 'uninstalled' ? ', LeadRelay removed from the page at Meta' : ''}`);
+      }),
+    );
   pages
     .command('list')
     .description('list pages (never their tokens)')

@@ -1,4 +1,4 @@
-// `leadrelay routes add|list`: which page (and form) goes to which destination.
+// `leadrelay routes add|list|enable|disable|delete`: which page (and form) goes to which destination.
 import type { Command } from 'commander';
 import { cliFieldNamer } from '../../services/errors.js';
 import { type CommandDeps, print, requireWorkspace, UsageError } from '../command-kit.js';
@@ -36,6 +36,30 @@ export function registerRouteCommands(program: Command, { withApp }: CommandDeps
             `${added.waitingUnrouted} unrouted lead(s) wait; deliver them with: leadrelay leads replay --unrouted${o.formId ? ` --form ${o.formId}` : ''} --workspace ${o.workspace}\n`,
           );
         if (!added.isPageRegistered) process.stderr.write(`note: page ${o.pageId} is not registered yet; add it with: leadrelay pages add\n`);
+      }),
+    );
+  for (const [name, isEnabled] of [
+    ['enable', true],
+    ['disable', false],
+  ] as const)
+    routes
+      .command(`${name} <routeId>`)
+      .description(isEnabled ? 'enable a route: it takes new leads again' : 'disable a route: it takes no new lead until enabled again')
+      .action((id: string) =>
+        withApp({ queues: false }, async (app) => {
+          const { setRouteEnabled } = await import('../../services/routes.js');
+          await setRouteEnabled(app, null, id, isEnabled, 'list them with: leadrelay routes list');
+          print(`route ${id} ${isEnabled ? 'enabled' : 'disabled'}`);
+        }),
+      );
+  routes
+    .command('delete <routeId>')
+    .description('delete a route; its deliveries not sent yet are stopped (dead, route_deleted), sent ones keep their history')
+    .action((id: string) =>
+      withApp({ queues: false }, async (app) => {
+        const { deleteRoute } = await import('../../services/disconnect.js');
+        const { stoppedDeliveries } = await deleteRoute(app, null, id, 'list them with: leadrelay routes list');
+        print(`route ${id} deleted${stoppedDeliveries ? `; ${stoppedDeliveries} delivery(ies) not yet sent were stopped` : ''}`);
       }),
     );
   routes

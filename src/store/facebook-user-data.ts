@@ -1,0 +1,114 @@
+// The queries of Meta's deauthorize and data-deletion callbacks (src/services/facebook-user-removal.ts):
+// everything LeadRelay holds for one app-scoped Facebook user, found by that id, across workspaces.
+import { sql } from 'kysely';
+import type { Db } from './db.js';
+
+export interface FacebookUserRows {
+  /** Their Facebook logins (Connect Facebook) that were deleted, with their long-lived tokens. */
+  connections: { id: string; workspace_id: string }[];
+  /** Pages whose token came from their login: token deleted, marked disconnected. */
+  pages: { page_id: string; workspace_id: string }[];
+}
+
+/**
+ * Deletes the person's Facebook logins (their user tokens) and the tokens of the pages connected
+ * through them, which become `disconnected` with `reason` (their rows, routes and history stay;
+ * their later webhooks are kept, parked, until the page is connected again).
+ */
+export async function deleteFacebookUserTokens(db: Db, fbUserId: string, reason: string): Promise<FacebookUserRows> {
+  const connections = await db.deleteFrom('facebook_connections').where('fb_user_id', '=', fbUserId).returning(['id', 'workspace_id']).execute();
+  const pages = await db
+    .updateTable('pages')
+    .set({ token_envelope: null, status: 'disconnected', status_reason: reason, connected_fb_user_id: null, updated_at: sql`now()` })
+    .where('connected_fb_user_id', '=', fbUserId)
+    .returning(['page_id', 'workspace_id'])
+    .execute();
+  if (pages.length > 0)
+    await db
+      .deleteFrom('page_checks')
+      .where(
+        'page_id',
+        'in',
+        pages.map((p) => p.page_id),
+      )
+      .execute();
+  return { connections, pages };
+}
+
+/**
+ * Erases the leads tied to the person (Meta test leads made with a Page token from their login),
+ * as the retention purge erases a lead: answers, their blind-index hashes, and what CRMs said back
+ * about them; the PII-free row stays. The ties go too. Returns the erased leads.
+ */
+export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date): Promise<{ id: string; workspace_id: string }[]> {
+  const ties = await db.deleteFrom('facebook_test_leads').where('fb_user_id', '=', fbUserId).returning(['workspace_id', 'page_id', 'leadgen_id']).execute();
+  if (ties.length === 0) return [];
+  const leads = await db
+    .updateTable('leads')
+    .set({ answers_envelope: null, erased_at: now, search_kid: null })
+    .where((eb) =>
+      eb.or(ties.map((t) => eb.and([eb('workspace_id', '=', t.workspace_id), eb('page_id', '=', t.page_id), eb('leadgen_id', '=', t.leadgen_id)]))),
+    )
+    .returning(['id', 'workspace_id'])
+    .execute();
+  const ids = leads.map((l) => l.id);
+  if (ids.length > 0) {
+    await db.deleteFrom('lead_search').where('lead_id', 'in', ids).execute();
+    await db.updateTable('deliveries').set({ last_error_message: null }).where('lead_id', 'in', ids).where('last_error_message', 'is not', null).execute();
+    await sql`
+      update delivery_attempts set message = null, response_body = null
+      from deliveries
+      where deliveries.id = delivery_attempts.delivery_id and deliveries.lead_id = any(${ids}::uuid[])
+        and (delivery_attempts.message is not null or delivery_attempts.response_body is not null)
+    `.execute(db);
+  }
+  return leads;
+}
+
+/** Remembers a Meta test lead made with a Page token from this Facebook user's login. */
+export async function recordFacebookTestLead(db: Db, t: { workspaceId: string; pageId: string; leadgenId: string; fbUserId: string }): Promise<void> {
+  await db
+    .insertInto('facebook_test_leads')
+    .values({ workspace_id: t.workspaceId, page_id: t.pageId, leadgen_id: t.leadgenId, fb_user_id: t.fbUserId })
+    .onConflict((oc) => oc.columns(['page_id', 'leadgen_id']).doUpdateSet({ workspace_id: t.workspaceId, fb_user_id: t.fbUserId }))
+    .execute();
+}
+
+/**
+ * Claims a signed request (by its SHA-256) until it expires: true the first time, false when it
+ * was seen before (a replay, or Meta sending it again), in the caller's transaction.
+ */
+export async function claimSignedRequest(db: Db, requestHash: string, expiresAt: Date): Promise<boolean> {
+  await sql`delete from used_tokens where expires_at < now()`.execute(db);
+  const { rows } = await sql`
+    insert into used_tokens (token_hash, expires_at) values (${requestHash}, ${expiresAt})
+    on conflict (token_hash) do nothing
+    returning token_hash
+  `.execute(db);
+  return rows.length === 1;
+}
+
+/** Records a data-deletion request under a new confirmation code; the code it already has when this request was recorded before. */
+export async function insertDeletionRequest(db: Db, code: string, requestHash: string): Promise<{ code: string; isNew: boolean }> {
+  const inserted = await db
+    .insertInto('meta_deletion_requests')
+    .values({ confirmation_code: code, request_hash: requestHash })
+    .onConflict((oc) => oc.column('request_hash').doNothing())
+    .returning('confirmation_code')
+    .executeTakeFirst();
+  if (inserted) return { code: inserted.confirmation_code, isNew: true };
+  const existing = await db.selectFrom('meta_deletion_requests').select('confirmation_code').where('request_hash', '=', requestHash).executeTakeFirstOrThrow();
+  return { code: existing.confirmation_code, isNew: false };
+}
+
+export async function completeDeletionRequest(db: Db, code: string, result: Record<string, number>): Promise<void> {
+  await db
+    .updateTable('meta_deletion_requests')
+    .set({ completed_at: sql`now()`, result: JSON.stringify(result) })
+    .where('confirmation_code', '=', code)
+    .execute();
+}
+
+export async function findDeletionRequest(db: Db, code: string) {
+  return db.selectFrom('meta_deletion_requests').selectAll().where('confirmation_code', '=', code).executeTakeFirst();
+}
