@@ -385,6 +385,28 @@ export interface ConnectorManifest<Config = any, Credentials = any, Settings = a
   oauth?: ConnectorOAuth<Config, Credentials, Settings>;
   /** The whole connector (its SDKs load only then). */
   load(): Promise<Connector<Config, Credentials, Settings>>;
+  /**
+   * Erases a person in the CRM, for CRMs with a documented way to (HubSpot's GDPR delete): the
+   * "also in the CRM" of a data-subject erasure. Absent: the CRM's copy must be erased there by
+   * hand (the erasure's receipt says so). Loads its code lazily; throws only ConnectorError.
+   */
+  erasePerson?(ctx: ConnectorContext<Config, Credentials, Settings>, person: PersonToErase): Promise<PersonErasure>;
+}
+
+/** Who to erase in a CRM: the records LeadRelay made there, and the person's addresses (normalised). */
+export interface PersonToErase {
+  /** The CRM's ids of the records LeadRelay's deliveries created or updated (deliveries.external_id). */
+  externalIds: string[];
+  /** Lower-case email addresses found in the person's answers. */
+  emails: string[];
+  /** E.164 phone numbers found in the person's answers. */
+  phones: string[];
+}
+
+/** What the CRM did: records erased, and how many it did not have (already gone). */
+export interface PersonErasure {
+  erased: number;
+  notFound: number;
 }
 
 /** A manifest and the functions that talk to the CRM. */

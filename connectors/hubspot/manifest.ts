@@ -174,4 +174,8 @@ export const hubspotManifest: ConnectorManifest<HubspotConfig, HubspotCredential
     },
   },
   load: async () => (await import('./index.js')).hubspotConnector,
+  async erasePerson(ctx, person) {
+    const { erasePerson } = await import('./gdpr.js');
+    return erasePerson(ctx, person);
+  },
 };

@@ -10,6 +10,8 @@ import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
 import { apiKeyOperations } from './operations/api-keys.js';
 import { auditOperations } from './operations/audit.js';
+import { dataRequestOperations } from './operations/data-requests.js';
+import { exportOperations } from './operations/exports.js';
 import { authOperations } from './operations/auth.js';
 import { installationOperations } from './operations/installation.js';
 import { invitationOperations } from './operations/invitations.js';
@@ -52,6 +54,8 @@ export function allOperations(): Operation[] {
     ...statsOperations,
     ...apiKeyOperations,
     ...auditOperations,
+    ...dataRequestOperations,
+    ...exportOperations,
     ...installationOperations,
   ] as Operation[];
 }

@@ -66,7 +66,8 @@ const withApp: WithApp = async (opts, fn) => {
         throw new UsageError(`the database is not set up yet (${pending.length} migration(s) pending): start LeadRelay once, or run leadrelay migrate`);
     }
     const result = await fn(app, modules);
-    if (!opts.readOnly && runningCommand && !SELF_AUDITED.has(runningCommand.group)) await auditOperatorCommand(app, runningCommand);
+    if (!opts.readOnly && runningCommand && !SELF_AUDITED.has(runningCommand.group) && !SELF_AUDITED.has(`${runningCommand.group} ${runningCommand.name}`))
+      await auditOperatorCommand(app, runningCommand);
     return result;
   } finally {
     await app.close();
@@ -85,8 +86,8 @@ interface RunningCommand {
 }
 let runningCommand: RunningCommand | null = null;
 
-/** Groups whose commands write their own, richer audit entries. */
-const SELF_AUDITED = new Set(['users', 'api-keys']);
+/** Groups (or `group command`s) whose commands write their own, richer audit entries. */
+const SELF_AUDITED = new Set(['users', 'api-keys', 'leads find', 'leads export', 'leads erase']);
 
 /** Every operator command that changes something is in the audit log: who ran it, which, with which options. */
 async function auditOperatorCommand(app: import('../app.js').App, c: RunningCommand): Promise<void> {

@@ -40,7 +40,11 @@ const defaultsSchema = z.object({
     lookbackHours: z.number().int().positive(),
     settleMs: z.number().int().nonnegative(),
   }),
-  retention: z.object({ leadRetentionDays: z.number().int().positive() }),
+  retention: z.object({
+    leadRetentionDays: z.number().int().positive(),
+    attemptRetentionMonths: z.number().int().positive(),
+    eventRetentionDays: z.number().int().positive(),
+  }),
   shutdown: z.object({ timeoutMs: z.number().int().positive() }),
 });
 type Defaults = z.infer<typeof defaultsSchema>;
@@ -171,6 +175,10 @@ const envSchema = z.object({
   /** Leads younger than this are left to their webhook (Meta's can come minutes late); the next run compares them. */
   RECONCILE_SETTLE_MS: int(d.reconciliation.settleMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
+  /** Delivery attempts (each try's outcome, the CRM's words) are deleted this many months after they were made; deliveries keep their counts. */
+  ATTEMPT_RETENTION_MONTHS: positiveInt(d.retention.attemptRetentionMonths),
+  /** Leadgen events are deleted this many days after they arrived (Meta keeps a lead about 90 days: past that it cannot be fetched again). */
+  EVENT_RETENTION_DAYS: positiveInt(d.retention.eventRetentionDays),
   /**
    * Days a deleted workspace can still be restored before it is hard-deleted with every row and
    * secret it owns: at most 30 (the privacy promise), lower if wanted, 0 for tests (at once).
@@ -308,7 +316,7 @@ export interface AppConfig {
   workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
   reconciliation: { intervalMs: number; lookbackHours: number; settleMs: number };
-  retention: { leadRetentionDays: number };
+  retention: { leadRetentionDays: number; attemptRetentionMonths: number; eventRetentionDays: number };
   /** A deleted workspace's grace period (restore possible), in days: 0–30. */
   workspaceDeletion: { graceDays: number };
   api: {
@@ -364,8 +372,12 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     fetch: { maxAttempts: e.FETCH_MAX_ATTEMPTS, backoffBaseMs: e.FETCH_BACKOFF_BASE_MS },
     workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
+    retention: {
+      leadRetentionDays: e.LEAD_RETENTION_DAYS,
+      attemptRetentionMonths: e.ATTEMPT_RETENTION_MONTHS,
+      eventRetentionDays: e.EVENT_RETENTION_DAYS,
+    },
     reconciliation: { intervalMs: e.RECONCILE_INTERVAL_MS, lookbackHours: e.RECONCILE_LOOKBACK_HOURS, settleMs: e.RECONCILE_SETTLE_MS },
-    retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
     workspaceDeletion: { graceDays: e.WORKSPACE_DELETION_GRACE_DAYS },
     api: {
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,

@@ -20,6 +20,11 @@ function hashDestinationKey(hashKey: Buffer, destinationId: string, key: string)
   return createHmac('sha256', hashKey).update(destinationId).update('\n').update(key).digest();
 }
 
+/** The key hash ctx.recentRecords stores for `key` (e.g. a person key): to find a person's rows without the key. */
+export function recentRecordKeyHash(app: App, destinationId: string, key: string): string {
+  return hashDestinationKey(app.connectorLocks.hashKey, destinationId, key).toString('hex');
+}
+
 /** What a connector of this type gets of the configuration: the shared limits and its own settings. */
 export function connectorSettings(app: App, type: string): ConnectorSettings {
   const c = app.config;
@@ -48,7 +53,7 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
   const recentRecordKey = (key: string) => ({
     workspaceId: dest.workspace_id,
     destinationId: dest.id,
-    keyHash: hashDestinationKey(app.connectorLocks.hashKey, dest.id, key).toString('hex'),
+    keyHash: recentRecordKeyHash(app, dest.id, key),
   });
   const ctx: ConnectorContext = {
     destinationId: dest.id,

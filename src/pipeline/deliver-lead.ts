@@ -3,6 +3,9 @@
 // retryable → later with backoff; rate_limited → after the CRM's wait, without using an
 // attempt, and only this destination waits; auth → park every delivery of the destination
 // until it is re-authorised; invalid → dead-letter with the CRM's own message.
+// What the CRM says back (its message, the response body) often quotes the lead: it is stored
+// only with the lead's answer values, the values sent and every email address taken out, so no
+// copy of lead data outlives the answers' retention in a message.
 import type { App } from '../app.js';
 import { loadConnector } from '../../connectors/index.js';
 import { ConnectorError, type DeliveryResult } from '../../connectors/types.js';
@@ -16,6 +19,14 @@ import { buildDeliveryRecord, needsFieldList } from './mapping-step.js';
 import type { FormQuestion } from '../mapping/schema.js';
 import type { StepOutcome } from './fetch-lead.js';
 import type { Metrics } from '../util/metrics.js';
+import { redactAnswerValues } from '../lead/redact.js';
+
+/** The strings of a lead sent to a CRM: its answers, and the mapped values (a name split in two, a phone put in E.164). */
+function sentValuesOf(answers: { values: unknown[] }[], fields: Record<string, unknown>): string[] {
+  const out = answers.flatMap((a) => a.values.filter((v): v is string => typeof v === 'string'));
+  for (const v of Object.values(fields)) if (typeof v === 'string') out.push(v);
+  return out;
+}
 
 export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
   const { db, logger } = app;
@@ -54,6 +65,8 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   const startedAt = new Date();
 
   let result: DeliveryResult;
+  let sent = sentValuesOf(canonical.answers, {});
+  const redact = (text: string | null | undefined) => redactAnswerValues(text ?? null, sent);
   try {
     const ctx = buildConnectorContext(app, dest, deliveryId);
     // Without a mapping of its own, a route uses the CRM's preset fitted to the fields the CRM
@@ -61,6 +74,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     const fields = needsFieldList(connector, route ?? null) ? await connector.describeFields(ctx) : [];
     const formQuestions = route?.form_questions ? null : ((await repo.findFormQuestions(db, lead.workspace_id, lead.form_id)) as FormQuestion[] | null);
     const record = buildDeliveryRecord(connector, route ?? null, canonical, deliveryId, fields, formQuestions);
+    sent = sentValuesOf(canonical.answers, record.fields);
     result = await connector.deliver(ctx, record);
   } catch (err) {
     const e =
@@ -80,10 +94,10 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
       httpStatus: e.httpStatus,
       errorKind: e.kind,
       reason: e.reason,
-      message: e.crmMessage ?? null,
-      responseBody: e.responseBody,
+      message: redact(e.crmMessage),
+      responseBody: redact(e.responseBody),
     };
-    const lastError = { last_error_kind: e.kind, last_error_reason: e.reason, last_error_message: e.crmMessage ?? null };
+    const lastError = { last_error_kind: e.kind, last_error_reason: e.reason, last_error_message: redact(e.crmMessage) };
     metrics?.deliveries.inc({ outcome: e.kind, type: dest.type });
     logger.warn({ deliveryId, destinationId: dest.id, type: dest.type, kind: e.kind, reason: e.reason, attempt, httpStatus: e.httpStatus }, 'delivery failed');
     const isRetryExhausted = e.kind === 'retryable' && attempt >= app.config.delivery.maxAttempts;
@@ -137,7 +151,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
       startedAt,
       outcome: 'delivered',
       httpStatus: result.httpStatus,
-      responseBody: result.responseBody,
+      responseBody: redact(result.responseBody),
     });
   });
   metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });

@@ -5,10 +5,14 @@
 // survives the queue backend losing everything. Once an hour it also runs the retention purges
 // and indexes for search a batch of leads not yet indexed under the first key (leads stored
 // before the index existed, or before a key rotation that `keys rotate` has not finished).
-import { purgeOldAudit } from '../accounts/audit.js';
+import { AUDIT_RETENTION_MONTHS, purgeOldAudit } from '../accounts/audit.js';
 import type { App } from '../app.js';
+import { deleteExpiredExports } from '../services/workspace-export.js';
+import { purgeOldDataRequests } from '../store/data-requests.js';
+import { purgeOldExportJobs } from '../store/export-jobs.js';
 import { errorSummary } from '../util/error-summary.js';
 import { tryTakeLease } from '../store/leases.js';
+import { pruneRecentRecords } from '../store/recent-records.js';
 import * as repo from '../store/repos.js';
 import { processHolderId } from '../util/process-id.js';
 import { reindexLeads } from './lead-search-index.js';
@@ -38,11 +42,54 @@ export async function purgeExpiredLeads(app: App, now = new Date()): Promise<num
   return repo.eraseExpiredLeadAnswers(app.db, now);
 }
 
-/** Every retention purge: lead answers past their workspace's retention, audit entries past 24 months. */
-export async function runRetentionPurges(app: App, now = new Date()): Promise<{ erasedLeads: number; auditEntries: number }> {
+/** Meta retries a webhook for up to 36 hours: an erased lead's event is kept a little longer, so a repeat costs no Graph call. */
+const ERASED_EVENT_GRACE_MS = 48 * 3_600_000;
+const HOUR_MS = 3_600_000;
+/** Connectors read their recent records for 15 minutes; older rows only wait for deletion. */
+const RECENT_RECORDS_MAX_AGE_MS = 24 * 3_600_000;
+
+const monthsBefore = (now: Date, months: number) => {
+  const d = new Date(now);
+  d.setUTCMonth(d.getUTCMonth() - months);
+  return d;
+};
+
+export interface RetentionResult {
+  erasedLeads: number;
+  auditEntries: number;
+  attempts: number;
+  events: number;
+  recentRecords: number;
+  dataRequests: number;
+  exportJobs: number;
+  exportArchives: number;
+}
+
+/**
+ * Every retention purge: lead answers (and every copy of them) past their workspace's
+ * retention; delivery attempts past ATTEMPT_RETENTION_MONTHS; leadgen events past
+ * EVENT_RETENTION_DAYS, and those of erased leads once Meta can no longer repeat them (neither
+ * within RECONCILE_LOOKBACK_HOURS);
+ * connectors' stale recent records; audit entries, data-request receipts and export records
+ * past 24 months; export archives past their 24 hours.
+ */
+export async function runRetentionPurges(app: App, now = new Date()): Promise<RetentionResult> {
+  const { retention } = app.config;
   const erasedLeads = await purgeExpiredLeads(app, now);
   const auditEntries = await purgeOldAudit(app.db);
-  return { erasedLeads, auditEntries };
+  const attempts = await repo.pruneDeliveryAttempts(app.db, monthsBefore(now, retention.attemptRetentionMonths));
+  // Never an event reconciliation may still compare with Meta's list (it would record the lead
+  // as missing again, and count the day wrong): none younger than its look-back.
+  const lookbackMs = app.config.reconciliation.lookbackHours * HOUR_MS;
+  const events = await repo.pruneLeadgenEvents(app.db, {
+    before: new Date(now.getTime() - Math.max(retention.eventRetentionDays * 24 * HOUR_MS, lookbackMs)),
+    erasedBefore: new Date(now.getTime() - Math.max(ERASED_EVENT_GRACE_MS, lookbackMs)),
+  });
+  const recentRecords = await pruneRecentRecords(app.db, RECENT_RECORDS_MAX_AGE_MS);
+  const dataRequests = await purgeOldDataRequests(app.db, AUDIT_RETENTION_MONTHS);
+  const exportJobs = await purgeOldExportJobs(app.db, AUDIT_RETENTION_MONTHS);
+  const exportArchives = await deleteExpiredExports(app, now);
+  return { erasedLeads, auditEntries, attempts, events, recentRecords, dataRequests, exportJobs, exportArchives };
 }
 
 const PURGE_INTERVAL_MS = 3_600_000;
@@ -66,6 +113,9 @@ export function startMaintenance(app: App): { stop(): Promise<void> } {
         const r = await runRetentionPurges(app);
         if (r.erasedLeads) app.logger.info({ erased: r.erasedLeads }, 'retention purge erased lead answers');
         if (r.auditEntries) app.logger.info({ deleted: r.auditEntries }, 'retention purge deleted audit entries older than 24 months');
+        if (r.attempts) app.logger.info({ deleted: r.attempts }, 'retention purge deleted delivery attempts past ATTEMPT_RETENTION_MONTHS');
+        if (r.events) app.logger.info({ deleted: r.events }, 'retention purge deleted leadgen events past EVENT_RETENTION_DAYS or of erased leads');
+        if (r.exportArchives) app.logger.info({ deleted: r.exportArchives }, 'deleted workspace export archives older than 24 hours');
         const indexed = await reindexLeads(app, { max: REINDEX_PER_RUN });
         if (indexed.indexed) app.logger.info({ indexed: indexed.indexed }, 'leads indexed for search by email and phone');
         if (indexed.failed)

@@ -117,9 +117,11 @@ export async function setLeadStatus(db: Db, id: string, status: Lead['status'], 
  * The retention purge: erases the answers (the personal data) of leads older than their
  * workspace's retention period; the row stays, with its ids and attribution, marked erased.
  * What a CRM or receiver said back about an erased lead goes too (its error messages and
- * response bodies can quote the lead's email or phone), and so do the hashes that found it
- * by email or phone (lead_search); the reason codes stay. Returns how
- * many leads were erased now.
+ * response bodies can quote the lead's email or phone), with what a connector kept of the
+ * delivery (connector_state), and so do the hashes that found it by email or phone
+ * (lead_search). What stays is a tombstone without personal data: the lead's ids, times, page,
+ * form, attribution and status, and each delivery's destination, status, attempt count,
+ * reason codes and CRM record id, so counts stay honest. Returns how many leads were erased now.
  */
 export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number> {
   return db.transaction().execute(async (trx) => {
@@ -137,9 +139,10 @@ export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number
       where leads.id = lead_search.lead_id and leads.erased_at is not null
     `.execute(trx);
     await sql`
-      update deliveries set last_error_message = null
+      update deliveries set last_error_message = null, connector_state = null
       from leads
-      where leads.id = deliveries.lead_id and leads.erased_at is not null and deliveries.last_error_message is not null
+      where leads.id = deliveries.lead_id and leads.erased_at is not null
+        and (deliveries.last_error_message is not null or deliveries.connector_state is not null)
     `.execute(trx);
     await sql`
       update delivery_attempts set message = null, response_body = null
@@ -148,6 +151,98 @@ export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number
         and (delivery_attempts.message is not null or delivery_attempts.response_body is not null)
     `.execute(trx);
     return Number(result.numAffectedRows ?? 0);
+  });
+}
+
+export interface ErasedLeadCopies {
+  leads: number;
+  searchEntries: number;
+  deliveries: number;
+  attempts: number;
+}
+
+/**
+ * Erases the given leads at once (a data-subject erasure), as the retention purge does: their
+ * answers and blind-index rows go, and every copy of their data in deliveries (the CRM's last
+ * message, connector state) and attempts (messages, response bodies). Deliveries still to be
+ * sent are dead-lettered with reason `lead_erased`. The rows stay as PII-free tombstones. One
+ * transaction; returns what it touched.
+ */
+export async function eraseLeadsNow(db: Db, leadIds: string[], now: Date): Promise<ErasedLeadCopies> {
+  if (leadIds.length === 0) return { leads: 0, searchEntries: 0, deliveries: 0, attempts: 0 };
+  const run = async (trx: Db): Promise<ErasedLeadCopies> => {
+    const leads = await trx
+      .updateTable('leads')
+      .set({ answers_envelope: null, search_kid: null, erased_at: sql`coalesce(erased_at, ${now}::timestamptz)` })
+      .where('id', 'in', leadIds)
+      .executeTakeFirst();
+    const search = await trx.deleteFrom('lead_search').where('lead_id', 'in', leadIds).executeTakeFirst();
+    await trx
+      .updateTable('deliveries')
+      .set({ status: 'dead', last_error_kind: 'invalid', last_error_reason: 'lead_erased', next_attempt_at: null })
+      .where('lead_id', 'in', leadIds)
+      .where('status', 'in', ['pending', 'parked'])
+      .execute();
+    const deliveries = await trx
+      .updateTable('deliveries')
+      .set({ last_error_message: null, connector_state: null })
+      .where('lead_id', 'in', leadIds)
+      .where((eb) => eb.or([eb('last_error_message', 'is not', null), eb('connector_state', 'is not', null)]))
+      .executeTakeFirst();
+    const attempts = await trx
+      .updateTable('delivery_attempts')
+      .set({ message: null, response_body: null })
+      .where('delivery_id', 'in', trx.selectFrom('deliveries').select('id').where('lead_id', 'in', leadIds))
+      .where((eb) => eb.or([eb('message', 'is not', null), eb('response_body', 'is not', null)]))
+      .executeTakeFirst();
+    return {
+      leads: Number(leads.numUpdatedRows),
+      searchEntries: Number(search.numDeletedRows),
+      deliveries: Number(deliveries.numUpdatedRows),
+      attempts: Number(attempts.numUpdatedRows),
+    };
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
+}
+
+/** Rows deleted per statement by the pruning below, so no statement holds its locks for long. */
+const PRUNE_BATCH = 5000;
+
+async function deleteInBatches(run: () => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await run();
+    total += n;
+    if (n < PRUNE_BATCH) return total;
+  }
+}
+
+/** Deletes the delivery attempts that finished before `before`; each delivery keeps its attempt count and last reason. */
+export async function pruneDeliveryAttempts(db: Db, before: Date): Promise<number> {
+  return deleteInBatches(async () => {
+    const r = await sql`
+      delete from delivery_attempts where id in (select id from delivery_attempts where finished_at < ${before} limit ${PRUNE_BATCH})
+    `.execute(db);
+    return Number(r.numAffectedRows ?? 0);
+  });
+}
+
+/**
+ * Deletes leadgen events the pipeline is done with (any status but `received`): those received
+ * before `before`, and those of erased leads received before `erasedBefore`. A lead keeps its
+ * row (event_id becomes null), which also keeps a repeated webhook from storing it again.
+ */
+export async function pruneLeadgenEvents(db: Db, opts: { before: Date; erasedBefore: Date }): Promise<number> {
+  return deleteInBatches(async () => {
+    const r = await sql`
+      delete from leadgen_events where id in (
+        select e.id from leadgen_events e
+        where e.status <> 'received'
+          and (e.received_at < ${opts.before}
+            or (e.received_at < ${opts.erasedBefore} and exists (select 1 from leads l where l.event_id = e.id and l.erased_at is not null)))
+        limit ${PRUNE_BATCH})
+    `.execute(db);
+    return Number(r.numAffectedRows ?? 0);
   });
 }
 

@@ -14,6 +14,7 @@ import * as m0009 from './migrations/0009-lead-log.js';
 import * as m0010 from './migrations/0010-key-rotation-runs.js';
 import * as m0011 from './migrations/0011-reconciliation.js';
 import * as m0012 from './migrations/0012-disconnect-and-delete.js';
+import * as m0013 from './migrations/0013-data-requests.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0010-key-rotation-runs': m0010,
   '0011-reconciliation': m0011,
   '0012-disconnect-and-delete': m0012,
+  '0013-data-requests': m0013,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -37,3 +37,19 @@ export async function saveRecentRecord(db: Db, key: RecentRecordKey, externalId:
     .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${maxAgeMs / 1000})`)
     .execute();
 }
+
+/** Deletes a destination's rows for these key hashes (a person erased). Returns how many went. */
+export async function deleteRecentRecords(db: Db, destinationId: string, keyHashes: string[]): Promise<number> {
+  if (keyHashes.length === 0) return 0;
+  const r = await db.deleteFrom('connector_recent_records').where('destination_id', '=', destinationId).where('key_hash', 'in', keyHashes).executeTakeFirst();
+  return Number(r.numDeletedRows);
+}
+
+/** Deletes every row older than `maxAgeMs`: no connector reads them any more (rows live minutes). */
+export async function pruneRecentRecords(db: Db, maxAgeMs: number): Promise<number> {
+  const r = await db
+    .deleteFrom('connector_recent_records')
+    .where('created_at', '<', sql<Date>`now() - make_interval(secs => ${maxAgeMs / 1000})`)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}

@@ -376,6 +376,44 @@ interface ReconcileDaysTable {
   updated_at: GeneratedTimestamp;
 }
 
+export type DataRequestKind = 'find' | 'export' | 'correct' | 'erase';
+export type DataRequestStatus = 'running' | 'done' | 'partial' | 'failed';
+
+/** A data-subject request and its outcome (the receipt). The person is a keyed hash, never their email or phone. */
+interface DataRequestsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  kind: DataRequestKind;
+  subject_kind: SearchKind;
+  subject_hash: string;
+  requested_by_type: ActorType;
+  requested_by: string | null;
+  status: Generated<DataRequestStatus>;
+  counts: Json<Record<string, unknown>> | null;
+  created_at: GeneratedTimestamp;
+  finished_at: Timestamp | null;
+}
+
+type ExportJobStatus = 'running' | 'done' | 'failed' | 'expired';
+
+/** A workspace export: its progress, and the archive under DATA_DIR/exports while it is kept. */
+interface ExportJobsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  requested_by: string | null;
+  status: Generated<ExportJobStatus>;
+  done: Generated<number>;
+  total: Generated<number>;
+  /** The archive's name under DATA_DIR/exports; null until done, and again once deleted. */
+  file_name: string | null;
+  size_bytes: number | null;
+  error: string | null;
+  created_at: GeneratedTimestamp;
+  heartbeat_at: GeneratedTimestamp;
+  finished_at: Timestamp | null;
+  expires_at: Timestamp | null;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -404,6 +442,8 @@ export interface Database {
   reconcile_days: ReconcileDaysTable;
   facebook_test_leads: FacebookTestLeadsTable;
   meta_deletion_requests: MetaDeletionRequestsTable;
+  data_requests: DataRequestsTable;
+  export_jobs: ExportJobsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
@@ -425,3 +465,5 @@ export type AuditEntry = Selectable<AuditLogTable>;
 export type FacebookConnection = Selectable<FacebookConnectionsTable>;
 export type KeyRotationRun = Selectable<KeyRotationRunsTable>;
 export type ReconcileCheckpoint = Selectable<ReconcileCheckpointsTable>;
+export type DataRequest = Selectable<DataRequestsTable>;
+export type ExportJob = Selectable<ExportJobsTable>;

@@ -131,6 +131,17 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
         token_envelope: 'not-read',
       })
       .execute();
+    // A data-subject request's receipt and a workspace export (no file: only its row is looked up).
+    const { id: requestId } = await dbh.db
+      .insertInto('data_requests')
+      .values({ workspace_id: workspaceId, kind: 'find', subject_kind: 'email', subject_hash: 'f'.repeat(64), requested_by_type: 'user', requested_by: email })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const { id: exportId } = await dbh.db
+      .insertInto('export_jobs')
+      .values({ workspace_id: workspaceId, requested_by: email })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     const params: Record<string, string> = {
       workspaceId,
       pageId,
@@ -145,6 +156,8 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
       connectionId,
       // A lead form of the page (forms live on Facebook; no row names them).
       formId: `${pageId}99`,
+      requestId,
+      exportId,
     };
     const marks = [
       workspaceId,
@@ -164,6 +177,8 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
       email,
       connectionId,
       `Facebook of ${tag}`,
+      requestId,
+      exportId,
     ];
     return { workspaceId, params, marks, session, adminKey: admin.secret, viewerKey: viewer.secret };
   }

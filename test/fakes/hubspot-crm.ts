@@ -1,7 +1,7 @@
 // A loopback fake of the HubSpot API, good enough for end-to-end tests of the real program.
 // It speaks the shapes of HubSpot's CRM API docs:
 // contacts batch upsert (by email or any unique-valued property; 207 per-input errors when the
-// input carries an objectWriteTraceId), contacts create / get / search, contact properties and
+// input carries an objectWriteTraceId), contacts create / get / search / GDPR delete, contact properties and
 // property groups, the OAuth token endpoints (dated and v1), token introspection and token
 // revocation (`POST /oauth/2026-03/token/revoke`, every parameter in the form body).
 // Every response carries X-HubSpot-RateLimit-* headers; dates are ISO strings (the SDK runs
@@ -604,6 +604,18 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
     return { status: 201, body: { ...group, archived: false } };
   };
 
+  /** GDPR delete: the contact (by id, or by `idProperty` such as email) is gone for good; 204, or 404 when there is none. */
+  const handleGdprDelete = (body: unknown): { status: number; body: unknown } => {
+    const input = (body ?? {}) as { objectId?: unknown; idProperty?: unknown };
+    if (typeof input.objectId !== 'string' || input.objectId === '') {
+      return { status: 400, body: errorBody('Invalid input JSON: objectId is required', 'VALIDATION_ERROR') };
+    }
+    const contact = typeof input.idProperty === 'string' ? byProperty(input.idProperty, input.objectId) : contacts.get(input.objectId);
+    if (!contact) return { status: 404, body: errorBody('Object not found.', 'OBJECT_NOT_FOUND') };
+    contacts.delete(contact.id);
+    return { status: 204, body: undefined };
+  };
+
   // ---- OAuth ---------------------------------------------------------------------------------------
 
   // The Error schema requires category, correlationId and message; which category HubSpot gives
@@ -825,6 +837,7 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
     const answer = ((): { status: number; body: unknown } => {
       if (method === 'POST' && path === '/crm/v3/objects/contacts/batch/upsert') return handleBatchUpsert(body);
       if (method === 'POST' && path === '/crm/v3/objects/contacts/search') return handleSearch(body);
+      if (method === 'POST' && path === '/crm/v3/objects/contacts/gdpr-delete') return handleGdprDelete(body);
       if (method === 'POST' && path === '/crm/v3/objects/contacts') return handleCreateContact(body);
       const one = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/.exec(path);
       if (method === 'GET' && one) {

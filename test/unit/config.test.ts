@@ -106,7 +106,11 @@ describe('loadConfig', () => {
       outboxMinAgeMs: d.maintenance.outboxMinAgeMs,
       formDriftIntervalMs: d.maintenance.formDriftIntervalMs,
     });
-    expect(c.retention).to.deep.equal({ leadRetentionDays: d.retention.leadRetentionDays });
+    expect(c.retention).to.deep.equal({
+      leadRetentionDays: d.retention.leadRetentionDays,
+      attemptRetentionMonths: d.retention.attemptRetentionMonths,
+      eventRetentionDays: d.retention.eventRetentionDays,
+    });
     expect(c.reconciliation).to.deep.equal({
       intervalMs: d.reconciliation.intervalMs,
       lookbackHours: d.reconciliation.lookbackHours,

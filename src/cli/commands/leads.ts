@@ -1,8 +1,31 @@
 // `leadrelay leads list|show|replay|refetch|reconcile`: the lead log, sending leads again, and
 // recording the leads Meta has whose webhook never came.
+// `leadrelay leads find|export|erase`: data-subject requests by a person's email or phone. The
+// address is personal data: taken from a flag, never printed, logged or put in the audit entry
+// (the request's receipt names the person by a keyed hash only).
+import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { cliFieldNamer } from '../../services/errors.js';
-import { type CommandDeps, positiveInt, print, printJson, requireWorkspace, UsageError } from '../command-kit.js';
+import { type CommandDeps, operatorActor, positiveInt, print, printJson, requireWorkspace, UsageError } from '../command-kit.js';
+
+interface SubjectOptions {
+  workspace: string;
+  email?: string;
+  phone?: string;
+  json?: boolean;
+}
+
+/** The flags every data-subject command takes. */
+function subjectCommand(leads: Command, name: string, description: string): Command {
+  return leads
+    .command(name)
+    .description(description)
+    .requiredOption('--workspace <id>', 'workspace id')
+    .option('--email <address>', "the person's email address")
+    .option('--phone <number>', 'or their phone number, with its country code (+14155550100)');
+}
+
+const receiptLine = (r: { id: string; status: string }) => `receipt ${r.id} (${r.status})`;
 
 export function registerLeadCommands(program: Command, { withApp }: CommandDeps): void {
   const leads = program.command('leads').description('the lead log');
@@ -99,6 +122,79 @@ export function registerLeadCommands(program: Command, { withApp }: CommandDeps)
         if (!leadId) throw new UsageError('give a lead id, or --unrouted');
         const r = await leadService.replayOneLead(app, await leadService.getLead(app, null, leadId, cliFieldNamer()), o.all);
         print(r.unrouted ? `lead ${leadId} is still unrouted: ${r.reason}` : `lead ${leadId}: ${r.queued} deliveries queued`);
+      }),
+    );
+
+  subjectCommand(leads, 'find', "a person's leads, found by email or phone, and where each was delivered (no answers); recorded with a receipt")
+    .option('--json', 'print JSON')
+    .action((o: SubjectOptions) =>
+      withApp({ queues: false }, async (app, { repo }) => {
+        await requireWorkspace(app, repo, o.workspace);
+        const { findSubject, parseSubject, describeReceipt } = await import('../../services/data-requests.js');
+        const term = parseSubject(o, cliFieldNamer());
+        const { receipt, result } = await findSubject(app, o.workspace, term, { actor: operatorActor() });
+        if (o.json) {
+          printJson({ receipt: describeReceipt(receipt), leads: result });
+          return;
+        }
+        print(`${result.length} lead(s); ${receiptLine(receipt)}`);
+        for (const l of result) {
+          print(`${l.id}  ${l.received_at}  form ${l.form.id ?? '-'}${l.form.name ? ` (${l.form.name})` : ''}  answers ${l.answers}`);
+          for (const d of l.deliveries)
+            print(
+              `  → ${d.destination.type ?? 'destination'} "${d.destination.name ?? d.destination.id}": ${d.status}${d.external_id ? `  record ${d.external_id}` : ''}`,
+            );
+        }
+      }),
+    );
+  subjectCommand(leads, 'export', "everything held of a person: each lead's answers, metadata, delivery history and where it went")
+    .option('--format <format>', 'json or csv', 'json')
+    .option('--out <file>', 'write to this file (created with mode 600; it must not exist) instead of stdout')
+    .action((o: SubjectOptions & { format: string; out?: string }) =>
+      withApp({ queues: false }, async (app, { repo }) => {
+        if (o.format !== 'json' && o.format !== 'csv') throw new UsageError('--format must be json or csv');
+        await requireWorkspace(app, repo, o.workspace);
+        const { exportSubject, parseSubject, describeReceipt, subjectCsv } = await import('../../services/data-requests.js');
+        const term = parseSubject(o, cliFieldNamer());
+        const { receipt, result } = await exportSubject(app, o.workspace, term, o.format, { actor: operatorActor() });
+        const text =
+          o.format === 'csv'
+            ? subjectCsv(result)
+            : `${JSON.stringify({ receipt: describeReceipt(receipt), subject: { kind: term.kind }, generated_at: new Date().toISOString(), leads: result }, null, 2)}\n`;
+        if (!o.out) {
+          process.stdout.write(text);
+          return;
+        }
+        try {
+          await writeFile(o.out, text, { mode: 0o600, flag: 'wx' });
+        } catch (err) {
+          if ((err as { code?: string }).code === 'EEXIST') throw new UsageError(`--out: ${o.out} exists; give a new file`);
+          throw err;
+        }
+        process.stderr.write(`${result.length} lead(s) written to ${o.out}; ${receiptLine(receipt)}\n`);
+      }),
+    );
+  subjectCommand(leads, 'erase', "erase a person's leads: answers, search entries and every copy in deliveries and attempts (cannot be undone)")
+    .option('--in-crm', 'also erase the person in the CRMs whose connector can (HubSpot: GDPR delete)')
+    .option('--json', 'print JSON')
+    .action((o: SubjectOptions & { inCrm?: boolean }) =>
+      withApp({ queues: false }, async (app, { repo }) => {
+        await requireWorkspace(app, repo, o.workspace);
+        const { eraseSubject, parseSubject, describeReceipt } = await import('../../services/data-requests.js');
+        const term = parseSubject(o, cliFieldNamer());
+        const { receipt, result } = await eraseSubject(app, o.workspace, term, { inCrm: o.inCrm === true }, { actor: operatorActor() });
+        if (o.json) {
+          printJson({ receipt: describeReceipt(receipt) });
+          return;
+        }
+        const c = (receipt.counts ?? {}) as Record<string, unknown>;
+        print(
+          `${result.leads.length} lead(s) erased (${c.attempts_scrubbed ?? 0} attempt(s) and ${c.deliveries_scrubbed ?? 0} deliveries scrubbed); ${receiptLine(receipt)}`,
+        );
+        for (const x of result.crm)
+          print(
+            `  CRM ${x.type} ${x.destination_id}: ${x.outcome}${x.reason ? ` (${x.reason})` : ''}${x.outcome === 'unsupported' ? ': erase the person there by hand' : ''}`,
+          );
       }),
     );
 

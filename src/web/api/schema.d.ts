@@ -290,6 +290,42 @@ export interface paths {
     /** The signed-in person's own account events, newest first (kept 24 months) */
     get: operations["listMyAuditEntries"];
   };
+  "/workspaces/{workspaceId}/data-requests/find": {
+    /** A person's leads, found by email or phone, and where each was delivered (no answers); recorded with a receipt */
+    get: operations["findDataSubject"];
+  };
+  "/workspaces/{workspaceId}/data-requests/export": {
+    /** Everything held of a person: each lead's answers, metadata, delivery history and where it went (JSON, or CSV with format=csv) */
+    get: operations["exportDataSubject"];
+  };
+  "/workspaces/{workspaceId}/data-requests/correct": {
+    /** Correct answers of a person's leads (re-encrypted and re-indexed); with redeliver, send those leads again */
+    post: operations["correctDataSubject"];
+  };
+  "/workspaces/{workspaceId}/data-requests/erase": {
+    /** Erase a person: their leads' answers, search entries and every copy in deliveries and attempts; with in_crm, in the CRMs that can too */
+    post: operations["eraseDataSubject"];
+  };
+  "/workspaces/{workspaceId}/data-requests": {
+    /** The receipts of data-subject requests, newest first (who asked, what was done; never the person) */
+    get: operations["listDataRequests"];
+  };
+  "/workspaces/{workspaceId}/data-requests/{requestId}": {
+    /** One receipt of a data-subject request */
+    get: operations["getDataRequest"];
+  };
+  "/workspaces/{workspaceId}/exports": {
+    /** Export everything the workspace owns (pages without tokens, destinations without secrets, routes, mappings, leads with answers, delivery history, audit log) */
+    post: operations["startWorkspaceExport"];
+  };
+  "/workspaces/{workspaceId}/exports/{exportId}": {
+    /** How far an export is (rows done of total), and when its archive expires */
+    get: operations["getWorkspaceExport"];
+  };
+  "/workspaces/{workspaceId}/exports/{exportId}/download": {
+    /** A finished export's archive (application/gzip); audited as a read of every lead's answers */
+    get: operations["downloadWorkspaceExport"];
+  };
   "/installation/users": {
     /** Every user of the installation, with MFA and lockout state (never hashes or secrets) */
     get: operations["listUsers"];
@@ -6046,6 +6082,691 @@ export interface operations {
       };
     };
   };
+  /** A person's leads, found by email or phone, and where each was delivered (no answers); recorded with a receipt */
+  findDataSubject: {
+    parameters: {
+      query?: {
+        /** the person's email address (compared trimmed and lower-cased) */
+        email?: string;
+        /** or their phone number, with its country code (compared in E.164) */
+        phone?: string;
+      };
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the person's leads */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            receipt: components["schemas"]["DataRequestReceipt"];
+            leads: ({
+              id: string;
+              leadgen_id: string;
+              received_at: string | null;
+              form: {
+                id: string | null;
+                name: string | null;
+              };
+              status: string;
+              answers: "stored" | "erased" | "none";
+              deliveries: ({
+                destination: {
+                  id: string;
+                  name: string | null;
+                  type: string | null;
+                };
+                status: string;
+                external_id: string | null;
+                external_url: string | null;
+              })[];
+            })[];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Everything held of a person: each lead's answers, metadata, delivery history and where it went (JSON, or CSV with format=csv) */
+  exportDataSubject: {
+    parameters: {
+      query?: {
+        /** the person's email address (compared trimmed and lower-cased) */
+        email?: string;
+        /** or their phone number, with its country code (compared in E.164) */
+        phone?: string;
+        format?: "json" | "csv";
+      };
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the export (application/json, or text/csv as an attachment) */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            receipt: components["schemas"]["DataRequestReceipt"];
+            subject: {
+              kind: "email" | "phone";
+            };
+            generated_at: string;
+            leads: components["schemas"]["DataSubjectLead"][];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Correct answers of a person's leads (re-encrypted and re-indexed); with redeliver, send those leads again */
+  correctDataSubject: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** the person's email address (compared trimmed and lower-cased) */
+          email?: string;
+          /** or their phone number, with its country code (compared in E.164) */
+          phone?: string;
+          /** only this lead of the person */
+          lead_id?: string;
+          answers: ({
+            /** the question's key, as in the lead's answers */
+            key: string;
+            values: string[];
+          })[];
+          redeliver?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** what was corrected */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            receipt: components["schemas"]["DataRequestReceipt"];
+            leads: string[];
+            redeliveries: number;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Erase a person: their leads' answers, search entries and every copy in deliveries and attempts; with in_crm, in the CRMs that can too */
+  eraseDataSubject: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** the person's email address (compared trimmed and lower-cased) */
+          email?: string;
+          /** or their phone number, with its country code (compared in E.164) */
+          phone?: string;
+          /** also erase the person in the CRMs that can */
+          in_crm?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** the receipt, with what was erased */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            receipt: components["schemas"]["DataRequestReceipt"];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** The receipts of data-subject requests, newest first (who asked, what was done; never the person) */
+  listDataRequests: {
+    parameters: {
+      query?: {
+        /** items per page (1-200) */
+        limit?: number;
+        /** the previous page's next_cursor */
+        cursor?: string;
+      };
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** one page of receipts */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: components["schemas"]["DataRequestReceipt"][];
+            /** pass as ?cursor= for the next page; null on the last */
+            next_cursor: string | null;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** One receipt of a data-subject request */
+  getDataRequest: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** the receipt id (uuid) */
+        requestId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the receipt */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": components["schemas"]["DataRequestReceipt"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Export everything the workspace owns (pages without tokens, destinations without secrets, routes, mappings, leads with answers, delivery history, audit log) */
+  startWorkspaceExport: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the export, started */
+      202: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": components["schemas"]["WorkspaceExport"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** How far an export is (rows done of total), and when its archive expires */
+  getWorkspaceExport: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** export id (uuid) */
+        exportId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the export */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": components["schemas"]["WorkspaceExport"];
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** A finished export's archive (application/gzip); audited as a read of every lead's answers */
+  downloadWorkspaceExport: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** export id (uuid) */
+        exportId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the .tar.gz archive */
+      200: {
+        headers: { [name: string]: unknown };
+        content?: never;
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** conflicts with the current state */
+      409: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   /** Every user of the installation, with MFA and lockout state (never hashes or secrets) */
   listUsers: {
     parameters: {
@@ -6730,6 +7451,56 @@ export interface components {
       details: {
         [key: string]: unknown;
       } | null;
+    };
+    DataRequestReceipt: {
+      /** the receipt id */
+      id: string;
+      kind: "find" | "export" | "correct" | "erase";
+      /** what the person was named by (never the value) */
+      subject_kind: "email" | "phone";
+      /** partial: erased here, but a CRM could not erase them */
+      status: "running" | "done" | "partial" | "failed";
+      requested_by: string | null;
+      counts: {
+        [key: string]: unknown;
+      };
+      created_at: string;
+      finished_at: string | null;
+    };
+    DataSubjectLead: {
+      id: string;
+      leadgen_id: string;
+      answers: ({
+        key: string;
+        label: string | null;
+        values: unknown[];
+      })[] | null;
+      consents: ({
+        key: string;
+        checked: boolean;
+      })[] | null;
+      /** each delivery: destination (name, type), status, CRM record id and link, and every attempt */
+      deliveries: ({
+        [key: string]: unknown;
+      })[];
+      [key: string]: unknown;
+    };
+    WorkspaceExport: {
+      id: string;
+      /** abandoned: the server making it stopped; start a new one. expired: the archive was deleted (24 hours after it was made) */
+      status: "running" | "done" | "failed" | "expired" | "abandoned";
+      /** rows written so far */
+      done: number;
+      /** rows to write (counted at the start) */
+      total: number;
+      /** 0 to 1 */
+      progress: number;
+      size_bytes: number | null;
+      requested_by: string | null;
+      created_at: string;
+      finished_at: string | null;
+      /** when the archive is deleted */
+      expires_at: string | null;
     };
     KeyRotation: {
       id: string;
