@@ -40,6 +40,20 @@ const defaultsSchema = z.object({
     lookbackHours: z.number().int().positive(),
     settleMs: z.number().int().nonnegative(),
   }),
+  monitoring: z.object({
+    intervalMs: z.number().int().nonnegative(),
+    queueAgeAlertMs: z.number().int().positive(),
+    deadLetterAlertPercent: z.number().int().min(1).max(100),
+    deadLetterAlertMin: z.number().int().positive(),
+    tokenExpiryWarningDays: z.number().int().nonnegative(),
+  }),
+  alerts: z.object({
+    dispatchIntervalMs: z.number().int().nonnegative(),
+    repeatFirstMs: z.number().int().positive(),
+    repeatMaxMs: z.number().int().positive(),
+    sendRetries: z.number().int().nonnegative(),
+    retryMinDelayMs: z.number().int().nonnegative(),
+  }),
   retention: z.object({ leadRetentionDays: z.number().int().positive() }),
   shutdown: z.object({ timeoutMs: z.number().int().positive() }),
 });
@@ -170,6 +184,25 @@ const envSchema = z.object({
   RECONCILE_LOOKBACK_HOURS: positiveInt(d.reconciliation.lookbackHours, 2160),
   /** Leads younger than this are left to their webhook (Meta's can come minutes late); the next run compares them. */
   RECONCILE_SETTLE_MS: int(d.reconciliation.settleMs),
+  /** How often the health monitors run (page tokens, app subscriptions, destinations, dead letters, queue age); 0 = off. */
+  MONITOR_INTERVAL_MS: int(d.monitoring.intervalMs),
+  /** A lead waiting longer than this on the queues raises the queue-age alert. */
+  MONITOR_QUEUE_AGE_ALERT_MS: positiveInt(d.monitoring.queueAgeAlertMs),
+  /** A destination dead-lettering at least this share of its last hour's deliveries … */
+  MONITOR_DEAD_LETTER_ALERT_PERCENT: positiveInt(d.monitoring.deadLetterAlertPercent, 100),
+  /** … and at least this many of them raises the dead-letter alert. */
+  MONITOR_DEAD_LETTER_ALERT_MIN: positiveInt(d.monitoring.deadLetterAlertMin),
+  /** A page token expiring within this many days raises an alert (0 = only once expired). */
+  MONITOR_TOKEN_EXPIRY_WARNING_DAYS: int(d.monitoring.tokenExpiryWarningDays),
+  /** How often the work role sends due alert messages (opened, reminders, resolved); 0 = never. */
+  ALERT_DISPATCH_INTERVAL_MS: int(d.alerts.dispatchIntervalMs),
+  /** The first reminder of an unresolved alert comes this long after it opened; each next one twice as long after … */
+  ALERT_REPEAT_FIRST_MS: positiveInt(d.alerts.repeatFirstMs),
+  /** … but never longer than this apart. */
+  ALERT_REPEAT_MAX_MS: positiveInt(d.alerts.repeatMaxMs),
+  /** Retries of one alert message to one channel (network failures, 5xx, 429), with backoff from ALERT_RETRY_MIN_DELAY_MS. */
+  ALERT_SEND_RETRIES: int(d.alerts.sendRetries),
+  ALERT_RETRY_MIN_DELAY_MS: int(d.alerts.retryMinDelayMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
   /** Requests a minute each API key, user or (before sign-in) IP address may make. */
   API_RATE_LIMIT_PER_MINUTE: positiveInt(600),
@@ -303,6 +336,8 @@ export interface AppConfig {
   workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
   reconciliation: { intervalMs: number; lookbackHours: number; settleMs: number };
+  monitoring: { intervalMs: number; queueAgeAlertMs: number; deadLetterAlertPercent: number; deadLetterAlertMin: number; tokenExpiryWarningDays: number };
+  alerts: { dispatchIntervalMs: number; repeatFirstMs: number; repeatMaxMs: number; sendRetries: number; retryMinDelayMs: number };
   retention: { leadRetentionDays: number };
   api: {
     rateLimitPerMinute: number;
@@ -358,6 +393,20 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
     reconciliation: { intervalMs: e.RECONCILE_INTERVAL_MS, lookbackHours: e.RECONCILE_LOOKBACK_HOURS, settleMs: e.RECONCILE_SETTLE_MS },
+    monitoring: {
+      intervalMs: e.MONITOR_INTERVAL_MS,
+      queueAgeAlertMs: e.MONITOR_QUEUE_AGE_ALERT_MS,
+      deadLetterAlertPercent: e.MONITOR_DEAD_LETTER_ALERT_PERCENT,
+      deadLetterAlertMin: e.MONITOR_DEAD_LETTER_ALERT_MIN,
+      tokenExpiryWarningDays: e.MONITOR_TOKEN_EXPIRY_WARNING_DAYS,
+    },
+    alerts: {
+      dispatchIntervalMs: e.ALERT_DISPATCH_INTERVAL_MS,
+      repeatFirstMs: e.ALERT_REPEAT_FIRST_MS,
+      repeatMaxMs: e.ALERT_REPEAT_MAX_MS,
+      sendRetries: e.ALERT_SEND_RETRIES,
+      retryMinDelayMs: e.ALERT_RETRY_MIN_DELAY_MS,
+    },
     retention: { leadRetentionDays: e.LEAD_RETENTION_DAYS },
     api: {
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,

@@ -13,6 +13,7 @@ import * as m0008 from './migrations/0008-facebook.js';
 import * as m0009 from './migrations/0009-lead-log.js';
 import * as m0010 from './migrations/0010-key-rotation-runs.js';
 import * as m0011 from './migrations/0011-reconciliation.js';
+import * as m0014 from './migrations/0014-alerts.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -26,6 +27,7 @@ const migrations: Record<string, Migration> = {
   '0009-lead-log': m0009,
   '0010-key-rotation-runs': m0010,
   '0011-reconciliation': m0011,
+  '0014-alerts': m0014,
 };
 
 class StaticMigrationProvider implements MigrationProvider {
