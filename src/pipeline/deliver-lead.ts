@@ -3,6 +3,7 @@
 // retryable → later with backoff; rate_limited → after the CRM's wait, without using an
 // attempt, and only this destination waits; auth → park every delivery of the destination
 // until it is re-authorised; invalid → dead-letter with the CRM's own message.
+import { noteDestinationNeedsReauth } from '../alerts/raise.js';
 import type { App } from '../app.js';
 import { loadConnector } from '../../connectors/index.js';
 import { ConnectorError, type DeliveryResult } from '../../connectors/types.js';
@@ -93,6 +94,8 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     }
     if (e.kind === 'auth') {
       await repo.setDestinationStatus(db, dest.id, 'needs_reauth', e.reason);
+      // One alert for the destination (not one per lead); sent by the alert dispatcher, not from here.
+      await noteDestinationNeedsReauth(app, dest, e);
       // Only while still pending: a re-authorisation may have just resumed it.
       await repo.parkDeliveryIfPending(db, deliveryId, lastError);
       return { type: 'done', detail: 'parked' };
