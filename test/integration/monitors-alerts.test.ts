@@ -20,7 +20,7 @@ import { rotateKeys } from '../../src/services/rotate-keys.js';
 import * as repo from '../../src/store/repos.js';
 import { startAlertReceiver, type AlertReceiver } from '../fakes/alert-receiver.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
-import { startFakeSmtp, type FakeSmtp } from '../fakes/smtp-server.js';
+import { readMail, startFakeSmtp, type FakeSmtp } from '../fakes/smtp-server.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { ApiClient, seedApiKey, seedUser, startApiServer } from '../helpers/api.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
@@ -96,28 +96,7 @@ describe('health monitors and alerts', function () {
       .of('slack')
       .map((r) => String(r.body?.text ?? ''))
       .filter((text) => text.includes(workspaceId));
-  /** A mail as a person reads it: headers unfolded, the quoted-printable body decoded. */
-  const readMail = (data: string) => {
-    const [head, ...rest] = data.split('\r\n\r\n');
-    const body = Buffer.from(
-      rest
-        .join('\r\n\r\n')
-        .replace(/=\r\n/g, '')
-        .replace(/=([0-9A-F]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
-      'latin1',
-    ).toString('utf8');
-    const qp = (text: string) =>
-      Buffer.from(
-        text.replace(/=([0-9A-F]{2})/gi, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
-        'latin1',
-      ).toString('utf8');
-    // RFC 2047 encoded words (nodemailer writes a long subject so), the space between two of them dropped.
-    const subject = (/^Subject: (.*)$/m.exec(head!.replace(/\r\n[ \t]+/g, ' '))?.[1] ?? '')
-      .replace(/\?=\s+=\?/g, '?==?')
-      .replace(/=\?UTF-8\?Q\?(.*?)\?=/gi, (_m, text: string) => qp(text.replace(/_/g, ' ')));
-    return { subject, body };
-  };
-  const mailsTo = (workspaceId: string) => smtp.mails.map((m) => ({ to: m.to, ...readMail(m.data) })).filter((m) => m.body.includes(workspaceId));
+  const mailsTo = (workspaceId: string) => smtp.mails.map((m) => ({ to: m.to, ...readMail(m) })).filter((m) => m.body.includes(workspaceId));
 
   it('re-subscribes a page the app fell off, audits it, and sends an alert and then its resolution to Slack and by mail', async () => {
     const w = await createWorkspace('Fell off');
