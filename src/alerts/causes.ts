@@ -20,16 +20,6 @@ export type AlertCause =
   /** Leads wait on the queues longer than they should (workers down or stuck). */
   | 'queue_age';
 
-export const ALERT_CAUSES: readonly AlertCause[] = [
-  'page_token',
-  'page_token_expiring',
-  'page_subscription',
-  'app_subscription',
-  'destination_reauth',
-  'destination_dead_letters',
-  'queue_age',
-];
-
 export interface CauseReport {
   workspaceId: string;
   cause: AlertCause;

@@ -41,13 +41,13 @@ import { errorSummary } from '../util/error-summary.js';
 import { processHolderId } from '../util/process-id.js';
 import { pageTokenAad } from './lead-record.js';
 
-export const MONITORS = ['page_token', 'page_subscription', 'app_subscription', 'destination_credentials', 'dead_letters', 'queue_age'] as const;
-export type MonitorName = (typeof MONITORS)[number];
+const MONITORS = ['page_token', 'page_subscription', 'app_subscription', 'destination_credentials', 'dead_letters', 'queue_age'] as const;
+type MonitorName = (typeof MONITORS)[number];
 
 type Status = MonitorResult['status'];
 
 /** One finding of one run (what monitor_results keeps). */
-export interface Finding {
+interface Finding {
   monitor: MonitorName;
   subject: string;
   status: Status;
@@ -440,7 +440,7 @@ export async function runMonitors(app: App, opts: RunMonitorsOptions = {}): Prom
   return reports;
 }
 
-export const MONITORS_LEASE = 'monitors';
+const MONITORS_LEASE = 'monitors';
 /** The first scheduled run after start-up waits this long (at most one interval), so boot stays quick. */
 const INITIAL_DELAY_MS = 60_000;
 

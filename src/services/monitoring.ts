@@ -6,7 +6,7 @@ import { listMonitorResults } from '../store/alerts.js';
 import * as repo from '../store/repos.js';
 import type { MonitorResult } from '../store/schema.js';
 
-export interface MonitorResultView {
+interface MonitorResultView {
   monitor: string;
   /** A page id, a destination id, or null for the workspace as a whole. */
   subject: string | null;

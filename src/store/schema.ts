@@ -350,7 +350,7 @@ interface ReconcileDaysTable {
   updated_at: GeneratedTimestamp;
 }
 
-export type MonitorStatus = 'ok' | 'warning' | 'problem' | 'unavailable' | 'skipped';
+type MonitorStatus = 'ok' | 'warning' | 'problem' | 'unavailable' | 'skipped';
 
 /** Each health monitor's latest finding per workspace and subject (a page id, a destination id, or ''). */
 interface MonitorResultsTable {
