@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 
 type Service = 'slack' | 'teams' | 'webhook';
 
-export interface ReceivedAlert {
+interface ReceivedAlert {
   service: Service;
   path: string;
   /** Lower-case names. */
