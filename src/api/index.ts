@@ -8,6 +8,7 @@ import { createDocsRouter } from './docs-page.js';
 import { mountOperations, problemHandlers } from './mount.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
+import { alertOperations } from './operations/alerts.js';
 import { apiKeyOperations } from './operations/api-keys.js';
 import { auditOperations } from './operations/audit.js';
 import { dataRequestOperations } from './operations/data-requests.js';
@@ -23,6 +24,7 @@ import { facebookOperations } from './operations/facebook.js';
 import { healthOperations } from './operations/health.js';
 import { leadOperations } from './operations/leads.js';
 import { mappingOperations } from './operations/mappings.js';
+import { monitorOperations } from './operations/monitors.js';
 import { pageOperations } from './operations/pages.js';
 import { reconciliationOperations } from './operations/reconciliation.js';
 import { routeOperations } from './operations/routes.js';
@@ -51,6 +53,8 @@ export function allOperations(): Operation[] {
     ...leadOperations,
     ...reconciliationOperations,
     ...healthOperations,
+    ...monitorOperations,
+    ...alertOperations,
     ...statsOperations,
     ...apiKeyOperations,
     ...auditOperations,

@@ -10,6 +10,7 @@ import { EmbeddedPostgresError } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
 import { LEADRELAY_VERSION } from '../util/version.js';
 import { type CommandDeps, type CommandModules, operatorActor, UsageError, type WithApp } from './command-kit.js';
+import { registerAlertCommands } from './commands/alerts.js';
 import { registerApiCommand } from './commands/api.js';
 import { registerApiKeyCommands } from './commands/api-keys.js';
 import { registerDestinationCommands } from './commands/destinations.js';
@@ -150,6 +151,7 @@ export function buildProgram(parts: ProgramParts = {}): Command {
   registerRouteCommands(program, deps);
   registerLeadCommands(program, deps);
   registerApiKeyCommands(program, deps);
+  registerAlertCommands(program, deps);
   registerApiCommand(program);
 
   // Groups not named on the command line are listed (for --help) without loading their modules.

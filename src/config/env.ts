@@ -45,6 +45,20 @@ const defaultsSchema = z.object({
     attemptRetentionMonths: z.number().int().positive(),
     eventRetentionDays: z.number().int().positive(),
   }),
+  monitoring: z.object({
+    intervalMs: z.number().int().nonnegative(),
+    queueAgeAlertMs: z.number().int().positive(),
+    deadLetterAlertPercent: z.number().int().min(1).max(100),
+    deadLetterAlertMin: z.number().int().positive(),
+    tokenExpiryWarningDays: z.number().int().nonnegative(),
+  }),
+  alerts: z.object({
+    dispatchIntervalMs: z.number().int().nonnegative(),
+    repeatFirstMs: z.number().int().positive(),
+    repeatMaxMs: z.number().int().positive(),
+    sendRetries: z.number().int().nonnegative(),
+    retryMinDelayMs: z.number().int().nonnegative(),
+  }),
   shutdown: z.object({ timeoutMs: z.number().int().positive() }),
 });
 type Defaults = z.infer<typeof defaultsSchema>;
@@ -174,6 +188,25 @@ const envSchema = z.object({
   RECONCILE_LOOKBACK_HOURS: positiveInt(d.reconciliation.lookbackHours, 2160),
   /** Leads younger than this are left to their webhook (Meta's can come minutes late); the next run compares them. */
   RECONCILE_SETTLE_MS: int(d.reconciliation.settleMs),
+  /** How often the health monitors run (page tokens, app subscriptions, destinations, dead letters, queue age); 0 = off. */
+  MONITOR_INTERVAL_MS: int(d.monitoring.intervalMs),
+  /** A lead waiting longer than this on the queues raises the queue-age alert. */
+  MONITOR_QUEUE_AGE_ALERT_MS: positiveInt(d.monitoring.queueAgeAlertMs),
+  /** A destination dead-lettering at least this share of its last hour's deliveries … */
+  MONITOR_DEAD_LETTER_ALERT_PERCENT: positiveInt(d.monitoring.deadLetterAlertPercent, 100),
+  /** … and at least this many of them raises the dead-letter alert. */
+  MONITOR_DEAD_LETTER_ALERT_MIN: positiveInt(d.monitoring.deadLetterAlertMin),
+  /** A page token expiring within this many days raises an alert (0 = only once expired). */
+  MONITOR_TOKEN_EXPIRY_WARNING_DAYS: int(d.monitoring.tokenExpiryWarningDays),
+  /** How often the work role sends due alert messages (opened, reminders, resolved); 0 = never. */
+  ALERT_DISPATCH_INTERVAL_MS: int(d.alerts.dispatchIntervalMs),
+  /** The first reminder of an unresolved alert comes this long after it opened; each next one twice as long after … */
+  ALERT_REPEAT_FIRST_MS: positiveInt(d.alerts.repeatFirstMs),
+  /** … but never longer than this apart. */
+  ALERT_REPEAT_MAX_MS: positiveInt(d.alerts.repeatMaxMs),
+  /** Retries of one alert message to one channel (network failures, 5xx, 429), with backoff from ALERT_RETRY_MIN_DELAY_MS. */
+  ALERT_SEND_RETRIES: int(d.alerts.sendRetries),
+  ALERT_RETRY_MIN_DELAY_MS: int(d.alerts.retryMinDelayMs),
   LEAD_RETENTION_DAYS: positiveInt(d.retention.leadRetentionDays),
   /** Delivery attempts (each try's outcome, the CRM's words) are deleted this many months after they were made; deliveries keep their counts. */
   ATTEMPT_RETENTION_MONTHS: positiveInt(d.retention.attemptRetentionMonths),
@@ -319,6 +352,8 @@ export interface AppConfig {
   retention: { leadRetentionDays: number; attemptRetentionMonths: number; eventRetentionDays: number };
   /** A deleted workspace's grace period (restore possible), in days: 0–30. */
   workspaceDeletion: { graceDays: number };
+  monitoring: { intervalMs: number; queueAgeAlertMs: number; deadLetterAlertPercent: number; deadLetterAlertMin: number; tokenExpiryWarningDays: number };
+  alerts: { dispatchIntervalMs: number; repeatFirstMs: number; repeatMaxMs: number; sendRetries: number; retryMinDelayMs: number };
   api: {
     rateLimitPerMinute: number;
     signInMaxFailures: number;
@@ -379,6 +414,20 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     },
     reconciliation: { intervalMs: e.RECONCILE_INTERVAL_MS, lookbackHours: e.RECONCILE_LOOKBACK_HOURS, settleMs: e.RECONCILE_SETTLE_MS },
     workspaceDeletion: { graceDays: e.WORKSPACE_DELETION_GRACE_DAYS },
+    monitoring: {
+      intervalMs: e.MONITOR_INTERVAL_MS,
+      queueAgeAlertMs: e.MONITOR_QUEUE_AGE_ALERT_MS,
+      deadLetterAlertPercent: e.MONITOR_DEAD_LETTER_ALERT_PERCENT,
+      deadLetterAlertMin: e.MONITOR_DEAD_LETTER_ALERT_MIN,
+      tokenExpiryWarningDays: e.MONITOR_TOKEN_EXPIRY_WARNING_DAYS,
+    },
+    alerts: {
+      dispatchIntervalMs: e.ALERT_DISPATCH_INTERVAL_MS,
+      repeatFirstMs: e.ALERT_REPEAT_FIRST_MS,
+      repeatMaxMs: e.ALERT_REPEAT_MAX_MS,
+      sendRetries: e.ALERT_SEND_RETRIES,
+      retryMinDelayMs: e.ALERT_RETRY_MIN_DELAY_MS,
+    },
     api: {
       rateLimitPerMinute: e.API_RATE_LIMIT_PER_MINUTE,
       signInMaxFailures: e.SIGN_IN_MAX_FAILURES,

@@ -33,9 +33,9 @@ export type PageAccessResult =
   /**
    * The token works for this Page; `warnings` say what still stops leads (app not installed,
    * expiry). `appInstalled`: whether our app is installed on the Page with the leadgen field
-   * (null: Meta would not say).
+   * (null: Meta would not say). `expiresAt`: when the token stops working (null: never).
    */
-  | { outcome: 'ok'; pageName: string | null; warnings: string[]; appInstalled: boolean | null }
+  | { outcome: 'ok'; pageName: string | null; warnings: string[]; appInstalled: boolean | null; expiresAt: Date | null }
   /** The token (or the app settings) is wrong: one sentence saying what. */
   | { outcome: 'refused'; problem: string }
   /** Meta could not be asked (network, throttled, Meta's own failure): nothing is known. */
@@ -128,5 +128,5 @@ export async function checkPageAccess(graph: GraphClient, input: PageAccessInput
     if (!isGraphError(err)) throw err;
     warnings.push(`could not see whether the Meta app ${appId} is installed on page ${pageId}: ${describe(err)}`);
   }
-  return { outcome: 'ok', pageName, warnings, appInstalled };
+  return { outcome: 'ok', pageName, warnings, appInstalled, expiresAt: debug.expiresAt === null ? null : new Date(debug.expiresAt * 1000) };
 }

@@ -6,6 +6,7 @@
 // What the CRM says back (its message, the response body) often quotes the lead: it is stored
 // only with the lead's answer values, the values sent and every email address taken out, so no
 // copy of lead data outlives the answers' retention in a message.
+import { noteDestinationNeedsReauth } from '../alerts/raise.js';
 import type { App } from '../app.js';
 import { loadConnector } from '../../connectors/index.js';
 import { ConnectorError, type DeliveryResult } from '../../connectors/types.js';
@@ -115,6 +116,8 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     }
     if (e.kind === 'auth') {
       await repo.setDestinationStatus(db, dest.id, 'needs_reauth', e.reason);
+      // One alert for the destination (not one per lead); sent by the alert dispatcher, not from here.
+      await noteDestinationNeedsReauth(app, dest, e);
       // Only while still pending: a re-authorisation may have just resumed it.
       await repo.parkDeliveryIfPending(db, deliveryId, lastError);
       return { type: 'done', detail: 'parked' };

@@ -1,6 +1,7 @@
 // Fetch step: one leadgen event → the lead fetched from Graph, stored (answers encrypted),
 // matched to routes, with one delivery row per destination, then one delivery job each.
 // Idempotent: a repeat finds the event already fetched, the lead and deliveries already there.
+import { notePageNeedsReauth } from '../alerts/raise.js';
 import type { App } from '../app.js';
 import { GraphError } from '../meta/graph-errors.js';
 import type { GraphForm } from '../meta/graph-types.js';
@@ -79,6 +80,8 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
     if (info.category === 'token_dead' || info.category === 'page_role_missing' || info.category === 'permission_missing') {
       await repo.setPageStatus(db, page.page_id, 'needs_reauth', info.reason);
       await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id, lastError });
+      // One alert for the page (not one per lead); sent by the alert dispatcher, not from here.
+      await notePageNeedsReauth(app, page, info);
       logger.warn(
         { eventId, pageId: page.page_id, reason: info.reason, fbtraceId: info.fbtraceId },
         'page token no longer works; its leads are parked until it is replaced',

@@ -13,6 +13,7 @@
 // is durably recorded. A throttle (80005, 4, 17, ...) stops that form's run (and the rest of its
 // page's, or everything for an app-wide one) and keeps the checkpoint; the scheduled run leaves
 // the form alone until Meta's wait is over.
+import { notePageNeedsReauth } from '../alerts/raise.js';
 import type { App } from '../app.js';
 import { GraphError, type GraphErrorInfo } from '../meta/graph-errors.js';
 import * as repo from '../store/repos.js';
@@ -329,6 +330,7 @@ export async function reconcileLeads(app: App, opts: ReconcileOptions = {}): Pro
       } else if (error && isPageAccessLost(error)) {
         // As the fetch step does: the page needs a new token; its other forms would fail the same way.
         await repo.setPageStatus(app.db, page.page_id, 'needs_reauth', error.reason);
+        await notePageNeedsReauth(app, page, error);
         pageStop = { reason: 'page_needs_reauth', outcome: 'skipped' };
       }
     }

@@ -1,4 +1,5 @@
 // Re-running a stored lead through routing and delivery (after a fix, a new route, new credentials).
+import { noteDestinationResumed, notePageResumed } from '../alerts/raise.js';
 import type { App } from '../app.js';
 import * as repo from '../store/repos.js';
 import type { DeliveryStatus } from '../store/schema.js';
@@ -61,6 +62,7 @@ export async function replayUnrouted(app: App, workspaceId: string | null, formI
 export async function resumePage(app: App, pageId: string): Promise<number> {
   const reopened = await repo.reopenEventsForPage(app.db, pageId, ['parked', 'unrouted', 'failed']);
   await app.queues.enqueueFetch(reopened.map((r) => r.id));
+  await notePageResumed(app, pageId);
   return reopened.length;
 }
 
@@ -83,5 +85,6 @@ export async function replayDeadDeliveries(app: App, destinationId: string): Pro
 export async function resumeDestination(app: App, destinationId: string): Promise<number> {
   const ids = await repo.unparkDeliveries(app.db, destinationId);
   await requeueDeliveries(app, ids);
+  await noteDestinationResumed(app, destinationId);
   return ids.length;
 }

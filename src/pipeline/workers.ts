@@ -1,6 +1,7 @@
 // The work role: BullMQ workers for the fetch and delivery queues, and the maintenance loop.
 // The step functions return what should happen; only this file turns that into queue calls.
 import { DelayedError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
+import { startAlertDispatch } from '../alerts/dispatch.js';
 import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
@@ -8,6 +9,7 @@ import { deliverOne } from './deliver-lead.js';
 import { fetchLeadForEvent, type StepOutcome } from './fetch-lead.js';
 import { startFormDriftChecks } from './form-drift.js';
 import { startMaintenance } from './maintenance.js';
+import { startMonitoring } from './monitors.js';
 import { DELIVER_QUEUE, FETCH_QUEUE, openBackendConnection, type BackendConnection, type DeliverJob, type FetchJob } from './queues.js';
 import { startReconciliation } from './reconcile.js';
 
@@ -100,6 +102,8 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   const maintenance = startMaintenance(app);
   const formDrift = startFormDriftChecks(app, { intervalMs: config.maintenance.formDriftIntervalMs });
   const reconciliation = startReconciliation(app, { intervalMs: config.reconciliation.intervalMs });
+  const monitoring = startMonitoring(app, { intervalMs: config.monitoring.intervalMs });
+  const alertDispatch = startAlertDispatch(app, { intervalMs: config.alerts.dispatchIntervalMs });
   logger.info(
     { fetchConcurrency: config.workers.fetchConcurrency, deliverConcurrency: config.workers.deliverConcurrency, queue: app.queues.backend.kind },
     'workers started',
@@ -109,6 +113,8 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       await maintenance.stop();
       await formDrift.stop();
       await reconciliation.stop();
+      await monitoring.stop();
+      await alertDispatch.stop();
       await Promise.allSettled([fetch.worker.close(), deliver.worker.close()]);
       fetch.conn.close();
       deliver.conn.close();

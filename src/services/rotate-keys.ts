@@ -1,12 +1,14 @@
 // Key rotation (`leadrelay keys rotate`, and the API's background run in key-rotation.ts):
 // re-encrypts every secret (page tokens, destination credentials, TOTP secrets, Facebook user
-// tokens) and every lead's answers under the first key, then re-makes the search index (the keyed hashes of leads' emails and phones, src/lead/blind-index.ts) under the
+// tokens, alert channels' addresses and secrets) and every lead's answers under the first key, then re-makes the search index (the keyed hashes of leads' emails and phones, src/lead/blind-index.ts) under the
 // first key, so the old key can be removed without losing search.
 import type { App } from '../app.js';
 import { totpAad } from '../accounts/totp.js';
+import { alertChannelAad } from '../alerts/channels.js';
 import { facebookConnectionAad } from '../meta/facebook-login.js';
 import { destinationAad, leadAad, pageTokenAad } from '../pipeline/lead-record.js';
 import { reindexLeads } from '../pipeline/lead-search-index.js';
+import { listAlertChannelEnvelopes, replaceAlertChannelEnvelopeIfUnchanged } from '../store/alerts.js';
 import * as rotation from '../store/key-rotation.js';
 
 export interface RotateResult {
@@ -14,6 +16,7 @@ export interface RotateResult {
   destinations: number;
   totpSecrets: number;
   facebookTokens: number;
+  alertChannels: number;
   leads: number;
   alreadyCurrent: number;
   /** Leads whose search index was re-made under the first key. */
@@ -24,7 +27,16 @@ const LEAD_BATCH = 500;
 
 export async function rotateKeys(app: App, onProgress?: (done: number, total: number) => void): Promise<RotateResult> {
   const { db, keyRing } = app;
-  const result: RotateResult = { pages: 0, destinations: 0, totpSecrets: 0, facebookTokens: 0, leads: 0, alreadyCurrent: 0, searchIndexed: 0 };
+  const result: RotateResult = {
+    pages: 0,
+    destinations: 0,
+    totpSecrets: 0,
+    facebookTokens: 0,
+    alertChannels: 0,
+    leads: 0,
+    alreadyCurrent: 0,
+    searchIndexed: 0,
+  };
   for (const p of await rotation.listPageTokenEnvelopes(db)) {
     if (!keyRing.needsRotation(p.token_envelope)) {
       result.alreadyCurrent++;
@@ -57,6 +69,14 @@ export async function rotateKeys(app: App, onProgress?: (done: number, total: nu
     }
     await rotation.replaceFacebookTokenEnvelopeIfUnchanged(db, c.id, c.token_envelope, keyRing.reencrypt(c.token_envelope, facebookConnectionAad(c.id)));
     result.facebookTokens++;
+  }
+  for (const c of await listAlertChannelEnvelopes(db)) {
+    if (!keyRing.needsRotation(c.settings_envelope)) {
+      result.alreadyCurrent++;
+      continue;
+    }
+    await replaceAlertChannelEnvelopeIfUnchanged(db, c.id, c.settings_envelope, keyRing.reencrypt(c.settings_envelope, alertChannelAad(c.id)));
+    result.alertChannels++;
   }
   const total = await rotation.countLeadAnswerEnvelopes(db);
   let done = 0;

@@ -1,5 +1,6 @@
 // The queries of `leadrelay keys rotate`: every envelope at rest (page tokens, destination
-// credentials, users' TOTP secrets, Facebook user tokens, lead answers) read with the ids its additional data is built from, and written
+// credentials, users' TOTP secrets, Facebook user tokens, lead answers; alert channels' settings
+// are in src/store/alerts.ts) read with the ids its additional data is built from, and written
 // back re-encrypted. The rotation itself (which key, which AAD) is src/cli/keys.ts's.
 import type { NotNull } from 'kysely';
 import type { Db } from './db.js';

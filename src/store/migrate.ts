@@ -15,6 +15,7 @@ import * as m0010 from './migrations/0010-key-rotation-runs.js';
 import * as m0011 from './migrations/0011-reconciliation.js';
 import * as m0012 from './migrations/0012-disconnect-and-delete.js';
 import * as m0013 from './migrations/0013-data-requests.js';
+import * as m0014 from './migrations/0014-alerts.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '0011-reconciliation': m0011,
   '0012-disconnect-and-delete': m0012,
   '0013-data-requests': m0013,
+  '0014-alerts': m0014,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -414,6 +414,79 @@ interface ExportJobsTable {
   expires_at: Timestamp | null;
 }
 
+type MonitorStatus = 'ok' | 'warning' | 'problem' | 'unavailable' | 'skipped';
+
+/** Each health monitor's latest finding per workspace and subject (a page id, a destination id, or ''). */
+interface MonitorResultsTable {
+  workspace_id: string;
+  monitor: string;
+  subject: string;
+  status: MonitorStatus;
+  summary: string;
+  details: Json<Record<string, unknown>> | null;
+  checked_at: Timestamp;
+}
+
+export type AlertChannelKind = 'email' | 'slack' | 'teams' | 'webhook';
+
+/** Where a workspace's alerts go; the address and any secret only inside the envelope (`alert-channel:<id>`). */
+interface AlertChannelsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  kind: AlertChannelKind;
+  name: string;
+  settings_envelope: string;
+  /** What may be shown: a host and the last characters of the URL, or the mail addresses. */
+  target_hint: string;
+  created_by: string | null;
+  created_at: GeneratedTimestamp;
+  last_sent_at: Timestamp | null;
+  last_error: string | null;
+}
+
+/** One cause (a dead page token, a destination needing re-authorisation, …) while it lasts, and its message schedule. */
+interface AlertsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  /** `<cause>:<subject id>` (or the cause alone): at most one open alert per workspace and key. */
+  cause_key: string;
+  cause: string;
+  subject_id: string | null;
+  subject_name: string | null;
+  title: string;
+  detail: string;
+  fix: string;
+  status: Generated<'open' | 'resolved'>;
+  opened_at: Timestamp;
+  last_seen_at: Timestamp;
+  resolved_at: Timestamp | null;
+  resolution: string | null;
+  /** Messages sent about it while open (the opening and each reminder). */
+  notifications: Generated<number>;
+  opened_notified_at: Timestamp | null;
+  last_notified_at: Timestamp | null;
+  /** While open: when the next reminder is due. */
+  next_send_at: Timestamp | null;
+  resolved_notified_at: Timestamp | null;
+  /** A dispatcher is sending about it until then (another one leaves it alone). */
+  claimed_until: Timestamp | null;
+}
+
+export type AlertMessageKind = 'opened' | 'reminder' | 'resolved' | 'test';
+
+interface AlertSendsTable {
+  id: Generated<number>;
+  workspace_id: string;
+  /** Null for a test message. */
+  alert_id: string | null;
+  channel_id: string | null;
+  message: AlertMessageKind;
+  outcome: 'sent' | 'failed';
+  attempts: number;
+  error: string | null;
+  sent_at: Timestamp;
+}
+
 export interface Database {
   workspaces: WorkspacesTable;
   pages: PagesTable;
@@ -444,6 +517,10 @@ export interface Database {
   meta_deletion_requests: MetaDeletionRequestsTable;
   data_requests: DataRequestsTable;
   export_jobs: ExportJobsTable;
+  monitor_results: MonitorResultsTable;
+  alert_channels: AlertChannelsTable;
+  alerts: AlertsTable;
+  alert_sends: AlertSendsTable;
 }
 
 export type Workspace = Selectable<WorkspacesTable>;
@@ -467,3 +544,7 @@ export type KeyRotationRun = Selectable<KeyRotationRunsTable>;
 export type ReconcileCheckpoint = Selectable<ReconcileCheckpointsTable>;
 export type DataRequest = Selectable<DataRequestsTable>;
 export type ExportJob = Selectable<ExportJobsTable>;
+export type MonitorResult = Selectable<MonitorResultsTable>;
+export type AlertChannel = Selectable<AlertChannelsTable>;
+export type Alert = Selectable<AlertsTable>;
+export type AlertSend = Selectable<AlertSendsTable>;

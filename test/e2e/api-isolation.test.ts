@@ -118,6 +118,13 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
     const user = await insertUser(dbh.db, { email, name: `Owner ${tag}`, passwordHash: await hashPassword(password) });
     await upsertMembership(dbh.db, { userId: user.id, workspaceId, role: 'owner' });
     const session = await signIn(email, password);
+    // An alert channel (the API answers 503 until an owner exists, so after the owner).
+    const channel = await fetch(`${program.url}/api/v1/workspaces/${workspaceId}/alert-channels`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin.secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'webhook', url: `http://127.0.0.1:9/alerts-${tag}`, name: `alerts of ${tag}` }),
+    });
+    const channelId = ((await channel.json()) as { channel: { id: string } }).channel.id;
     // The owner's Facebook login (Connect Facebook); its token is never read by this walk.
     const connectionId = randomUUID();
     await dbh.db
@@ -154,6 +161,7 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
       userId: user.id,
       memberId: user.id,
       connectionId,
+      channelId,
       // A lead form of the page (forms live on Facebook; no row names them).
       formId: `${pageId}99`,
       requestId,
@@ -179,6 +187,8 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
       `Facebook of ${tag}`,
       requestId,
       exportId,
+      channelId,
+      `alerts of ${tag}`,
     ];
     return { workspaceId, params, marks, session, adminKey: admin.secret, viewerKey: viewer.secret };
   }
@@ -349,7 +359,7 @@ describe('e2e: tenant isolation over every workspace operation of the OpenAPI do
   it("leaves A's data as it was after the walk", async () => {
     const ws = await repo.findWorkspace(dbh.db, a.workspaceId);
     expect(ws?.name).to.equal('Workspace Alpha');
-    for (const table of ['pages', 'destinations', 'routes', 'leads', 'deliveries'] as const) {
+    for (const table of ['pages', 'destinations', 'routes', 'leads', 'deliveries', 'alert_channels'] as const) {
       const rows = await dbh.db.selectFrom(table).select('id').where('workspace_id', '=', a.workspaceId).execute();
       expect(rows, table).to.have.length(1);
     }

@@ -1,8 +1,8 @@
 // A loopback fake of the Meta Graph API, faithful enough for end-to-end tests of the real
 // program: version-pinned paths, appsecret_proof checks (classic and time-stamped), Page
 // tokens, Graph's real error shapes (HTTP 400 + {error:{message,type,code,error_subcode,
-// fbtrace_id}}), `fields` selection, cursor paging with `filtering`, debug_token, the Page node,
-// the Page's subscribed_apps edge, test leads and a lasting throttle mode; and Facebook Login:
+// fbtrace_id}}), `fields` selection, cursor paging with `filtering`, debug_token (with token
+// expiry), the Page node, the Page's subscribed_apps edge (and the app removed from a Page), test leads and a lasting throttle mode; and Facebook Login:
 // the OAuth dialog (a small consent page with real Continue / Cancel buttons), the code and
 // long-lived token exchanges
 // (with Meta's error bodies for bad, used and expired codes), /me, /me/permissions, /me/accounts
@@ -123,6 +123,14 @@ export interface FakeGraph {
   installApp(pageId: string, subscribedFields?: string[]): void;
   /** The fields the app is subscribed to on the Page, or undefined when it is not installed. */
   installedFields(pageId: string): string[] | undefined;
+  /** Removes the app from the Page, as `DELETE /{page-id}/subscribed_apps` (or a Page admin in the Page's Business integrations) does. */
+  uninstallApp(pageId: string): void;
+  /**
+   * When a Page token expires (debug_token's `expires_at`, Unix seconds; null: never, the default).
+   * Once the fake's clock passes it, the token is refused with 190/463 ("Session has expired") and
+   * debug_token reports it `is_valid: false`, as Meta does.
+   */
+  setTokenExpiry(token: string, expiresAtUnixSeconds: number | null): void;
   /** Kills a token: later calls get `{error:{code:190,error_subcode,...}}` with HTTP 400. Default subcode 460. */
   revokeToken(token: string, subcode?: number): void;
   /** The next requests touching this id (as the first path segment) get these responses, in order; then normal service. */
@@ -516,6 +524,12 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
   const tokenScopes = new Map<string, string[]>();
   const installed = new Map<string, string[]>();
   const revoked = new Map<string, number>();
+  const tokenExpiry = new Map<string, number>();
+  /** 463 (expired) once the token's expiry has passed, else its revocation subcode, if any. */
+  const deadSubcodeOf = (token: string): number | undefined => {
+    const expiresAt = tokenExpiry.get(token);
+    return revoked.get(token) ?? (expiresAt !== undefined && expiresAt * 1000 <= now() ? 463 : undefined);
+  };
   const scripted = new Map<string, FakeResponse[]>();
   const throttled = new Map<string, FakeResponse>();
   const routes: { method: string; path: string | RegExp; handler: (req: FakeRouteRequest) => FakeResponse }[] = [];
@@ -604,7 +618,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
 
   /** The 190 answer for a token that is not (or no longer) valid, or undefined when it is fine. */
   function checkToken(token: string): Reply | undefined {
-    const subcode = revoked.get(token);
+    const subcode = deadSubcodeOf(token);
     if (subcode !== undefined) {
       return errorReply({
         message: TOKEN_SUBCODE_MESSAGES[subcode] ?? 'Error validating access token',
@@ -641,7 +655,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
   function debugTokenReply(query: Record<string, string>): Reply {
     const input = query.input_token;
     if (!input) return errorReply({ message: '(#100) The parameter input_token is required', type: 'OAuthException', code: 100 });
-    const subcode = revoked.get(input);
+    const subcode = deadSubcodeOf(input);
     const pageId = tokenToPage.get(input);
     const appId = opts.appId ?? '1234567890';
     const granted = tokenScopes.get(input) ?? scopes;
@@ -654,7 +668,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
             type: 'PAGE',
             application: APP_NAME,
             is_valid: false,
-            expires_at: 0,
+            expires_at: tokenExpiry.get(input) ?? 0,
             error: { code: 190, subcode, message: TOKEN_SUBCODE_MESSAGES[subcode] ?? 'Error validating access token' },
             scopes: [],
             ...(pageId === undefined ? {} : { profile_id: pageId }),
@@ -672,7 +686,7 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
             type: 'PAGE',
             application: APP_NAME,
             data_access_expires_at: issued + 90 * 86_400,
-            expires_at: 0,
+            expires_at: tokenExpiry.get(input) ?? 0,
             is_valid: true,
             issued_at: issued,
             profile_id: pageId,
@@ -1398,6 +1412,13 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     installedFields(pageId) {
       const fields = installed.get(pageId);
       return fields === undefined ? undefined : [...fields];
+    },
+    uninstallApp(pageId) {
+      installed.delete(pageId);
+    },
+    setTokenExpiry(token, expiresAtUnixSeconds) {
+      if (expiresAtUnixSeconds === null) tokenExpiry.delete(token);
+      else tokenExpiry.set(token, expiresAtUnixSeconds);
     },
     revokeToken(token, subcode = 460) {
       revoked.set(token, subcode);

@@ -81,3 +81,17 @@ export function linkIn(mail: ReceivedMail): string | undefined {
   const body = mail.data.replace(/=\r\n/g, '').replace(/=3D/g, '=');
   return /https?:\/\/[^\s]+/.exec(body)?.[0];
 }
+
+/** A mail as a person reads it: the subject (folded lines joined, RFC 2047 encoded words decoded) and the quoted-printable body decoded. */
+export function readMail(mail: ReceivedMail): { subject: string; body: string } {
+  const [head = '', ...rest] = mail.data.split('\r\n\r\n');
+  const qp = (text: string) =>
+    Buffer.from(
+      text.replace(/=([0-9A-F]{2})/gi, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+      'latin1',
+    ).toString('utf8');
+  const subject = (/^Subject: (.*)$/m.exec(head.replace(/\r\n[ \t]+/g, ' '))?.[1] ?? '')
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?UTF-8\?Q\?(.*?)\?=/gi, (_m, text: string) => qp(text.replace(/_/g, ' ')));
+  return { subject, body: qp(rest.join('\r\n\r\n').replace(/=\r\n/g, '')) };
+}

@@ -46,6 +46,8 @@ export function baseEnv(extra: Record<string, string>): Record<string, string> {
     OUTBOX_MIN_AGE_MS: '1500',
     // Reconciliation would record the fakes' leads whose webhook a test keeps back on purpose.
     RECONCILE_INTERVAL_MS: '0',
+    // The health monitors would ask the fakes on their own and raise alerts a test does not expect.
+    MONITOR_INTERVAL_MS: '0',
     WORKER_LOCK_DURATION_MS: '2000',
     DELIVERY_BACKOFF_BASE_MS: '200',
     DELIVERY_BACKOFF_MAX_MS: '2000',

@@ -53,6 +53,7 @@ export function testEnv(schemaUrl: string, prefix: string, env: EnvInput = {}, b
     // The maintenance loop of startWorkers must not sweep (or reconcile with Meta) behind a test's back.
     OUTBOX_SWEEP_INTERVAL_MS: '3600000',
     RECONCILE_INTERVAL_MS: '0',
+    MONITOR_INTERVAL_MS: '0',
     OUTBOX_MIN_AGE_MS: '1000',
     ...env,
   };

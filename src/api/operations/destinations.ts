@@ -14,7 +14,6 @@ import {
   resolveConnectRequest,
 } from '../../services/destinations.js';
 import { apiFieldNamer, InvalidInputError } from '../../services/errors.js';
-import type { App } from '../../app.js';
 import type { OAuthConnectRequest } from '../../http/oauth-state.js';
 import * as repo from '../../store/repos.js';
 import type { Destination } from '../../store/schema.js';

@@ -12,7 +12,7 @@ export function registerKeyCommands(program: Command, { withApp }: CommandDeps):
         const r = await keyCommands.rotateKeys(app, (done, total) => process.stderr.write(`\rleads: ${done}/${total}`));
         if (r.leads || r.alreadyCurrent) process.stderr.write('\n');
         print(
-          `re-encrypted under "${app.keyRing.primaryKid}": ${r.pages} page tokens, ${r.destinations} destination credentials, ${r.totpSecrets} TOTP secrets, ${r.facebookTokens} Facebook user tokens, ${r.leads} leads (${r.alreadyCurrent} already current); search index re-made for ${r.searchIndexed} leads`,
+          `re-encrypted under "${app.keyRing.primaryKid}": ${r.pages} page tokens, ${r.destinations} destination credentials, ${r.totpSecrets} TOTP secrets, ${r.facebookTokens} Facebook user tokens, ${r.alertChannels} alert channels, ${r.leads} leads (${r.alreadyCurrent} already current); search index re-made for ${r.searchIndexed} leads`,
         );
       }),
     );

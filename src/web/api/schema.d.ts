@@ -268,6 +268,32 @@ export interface paths {
     /** The workspace's pages and destinations at a glance: what works and what needs doing */
     get: operations["getWorkspaceHealth"];
   };
+  "/workspaces/{workspaceId}/monitors": {
+    /** Each health monitor's latest finding for the workspace */
+    get: operations["listMonitorResults"];
+  };
+  "/workspaces/{workspaceId}/monitors/run": {
+    /** Run every health monitor for the workspace now (asks Meta and the CRMs), and raise or resolve alerts */
+    post: operations["runMonitors"];
+  };
+  "/workspaces/{workspaceId}/alert-channels": {
+    /** Where the workspace's alerts go (never the URLs or secrets) */
+    get: operations["listAlertChannels"];
+    /** Add an alert channel: e-mail addresses, a Slack or Microsoft Teams incoming webhook, or a signed webhook */
+    post: operations["addAlertChannel"];
+  };
+  "/workspaces/{workspaceId}/alert-channels/{channelId}": {
+    /** Remove an alert channel */
+    delete: operations["removeAlertChannel"];
+  };
+  "/workspaces/{workspaceId}/alerts/test": {
+    /** Send a test alert to every channel of the workspace (or one) now, and say how each went */
+    post: operations["sendTestAlert"];
+  };
+  "/workspaces/{workspaceId}/alerts": {
+    /** The workspace's alerts, newest first: one per cause, with what happened, the leads waiting, the fix, and the messages sent */
+    get: operations["listAlerts"];
+  };
   "/workspaces/{workspaceId}/stats/leads-per-day": {
     /** Leads received per UTC day and form over the last days, by where each is now (delivered, failed, pending, parked, unrouted) */
     get: operations["countLeadsPerDay"];
@@ -5628,6 +5654,511 @@ export interface operations {
       };
     };
   };
+  /** Each health monitor's latest finding for the workspace */
+  listMonitorResults: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the latest findings */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            /** when the monitors last ran for the workspace (null: never) */
+            checked_at: string | null;
+            /** MONITOR_INTERVAL_MS: how often they run by themselves (0: only on demand) */
+            interval_ms: number;
+            results: components["schemas"]["MonitorResult"][];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Run every health monitor for the workspace now (asks Meta and the CRMs), and raise or resolve alerts */
+  runMonitors: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** what the monitors found */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            /** when the monitors last ran for the workspace (null: never) */
+            checked_at: string | null;
+            /** MONITOR_INTERVAL_MS: how often they run by themselves (0: only on demand) */
+            interval_ms: number;
+            results: components["schemas"]["MonitorResult"][];
+            /** alerts this run opened */
+            alerts_opened: number;
+            /** alerts this run resolved */
+            alerts_resolved: number;
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Where the workspace's alerts go (never the URLs or secrets) */
+  listAlertChannels: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the channels */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: components["schemas"]["AlertChannel"][];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Add an alert channel: e-mail addresses, a Slack or Microsoft Teams incoming webhook, or a signed webhook */
+  addAlertChannel: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          kind: "email" | "slack" | "teams" | "webhook";
+          name?: string;
+          /** slack, teams, webhook: where to POST */
+          url?: string;
+          /** email: the addresses */
+          emails?: string[];
+          /** webhook: the signing secret */
+          secret?: string;
+        };
+      };
+    };
+    responses: {
+      /** the new channel */
+      201: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            channel: components["schemas"]["AlertChannel"];
+            /** the webhook signing secret LeadRelay made: shown only now */
+            secret?: string;
+            warnings: string[];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Remove an alert channel */
+  removeAlertChannel: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+        /** alert channel id (uuid) */
+        channelId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** removed */
+      204: {
+        headers: { [name: string]: unknown };
+        content?: never;
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** Send a test alert to every channel of the workspace (or one) now, and say how each went */
+  sendTestAlert: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/json": {
+          /** only this channel */
+          channel_id?: string;
+        };
+      };
+    };
+    responses: {
+      /** per channel: sent, or failed and why */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            results: ({
+              channel_id: string;
+              kind: "email" | "slack" | "teams" | "webhook";
+              name: string;
+              outcome: "sent" | "failed";
+              attempts: number;
+              error: string | null;
+            })[];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
+  /** The workspace's alerts, newest first: one per cause, with what happened, the leads waiting, the fix, and the messages sent */
+  listAlerts: {
+    parameters: {
+      query?: {
+        status?: "open" | "resolved" | "all";
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** workspace id (uuid) */
+        workspaceId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** the alerts */
+      200: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/json": {
+            items: components["schemas"]["Alert"][];
+          };
+        };
+      };
+      /** not signed in, or an unknown API key */
+      401: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** signed in, but not allowed (role, MFA policy, CSRF) */
+      403: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** not found (or not visible to the caller) */
+      404: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** a field is invalid; errors names it */
+      422: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** rate limited; see Retry-After */
+      429: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** no owner is set up yet */
+      503: {
+        headers: { [name: string]: unknown };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+    };
+  };
   /** Leads received per UTC day and form over the last days, by where each is now (delivered, failed, pending, parked, unrouted) */
   countLeadsPerDay: {
     parameters: {
@@ -7394,6 +7925,71 @@ export interface components {
         recovered: number;
         /** leads of that day every delivery of which succeeded */
         delivered: number;
+      })[];
+    };
+    MonitorResult: {
+      /** which check */
+      monitor: "page_token" | "page_subscription" | "app_subscription" | "destination_credentials" | "dead_letters" | "queue_age";
+      /** the page id or destination id checked (null: the workspace as a whole) */
+      subject: string | null;
+      subject_name: string | null;
+      /** problem: raised an alert; warning: worth a look (e.g. re-subscribed, expires soon); unavailable: could not be checked this time */
+      status: "ok" | "warning" | "problem" | "unavailable" | "skipped";
+      summary: string;
+      /** the numbers behind it (rates, ages, expiry, resubscribed_at) */
+      details: {
+        [key: string]: unknown;
+      } | null;
+      checked_at: string;
+    };
+    AlertChannel: {
+      id: string;
+      kind: "email" | "slack" | "teams" | "webhook";
+      name: string;
+      /** only a hint: the mail addresses, or the URL's host and last 4 characters (the URL itself is a credential) */
+      target: string;
+      /** webhook channels sign with a secret (never shown again after creation) */
+      has_secret: boolean;
+      created_at: string;
+      last_sent_at: string | null;
+      /** why the last message to it failed (null: it went through) */
+      last_error: string | null;
+    };
+    Alert: {
+      id: string;
+      /** page_token, page_token_expiring, page_subscription, app_subscription, destination_reauth, destination_dead_letters or queue_age */
+      cause: string;
+      /** the cause and its subject: one open alert per key */
+      cause_key: string;
+      /** the page id or destination id (null: the workspace or the Meta app) */
+      subject_id: string | null;
+      subject_name: string | null;
+      status: "open" | "resolved";
+      title: string;
+      /** what happened */
+      detail: string;
+      /** the step that fixes it (the web app page and the CLI command) */
+      fix: string;
+      /** open alerts: the leads held back by the cause now */
+      waiting_leads: number | null;
+      opened_at: string;
+      /** when the cause was last seen (a parked lead, a monitor run) */
+      last_seen_at: string;
+      resolved_at: string | null;
+      resolution: string | null;
+      /** messages sent while open: the opening and each reminder */
+      notifications: number;
+      last_notified_at: string | null;
+      /** open alerts: when the next reminder goes (1 h, 2 h, 4 h … at most ALERT_REPEAT_MAX_MS apart) */
+      next_send_at: string | null;
+      resolved_notified_at: string | null;
+      sends: ({
+        channel_id: string | null;
+        message: "opened" | "reminder" | "resolved" | "test";
+        outcome: "sent" | "failed";
+        attempts: number;
+        error: string | null;
+        sent_at: string;
       })[];
     };
     NewApiKey: {
