@@ -16,6 +16,7 @@ import { tryTakeLease } from '../store/leases.js';
 import { processHolderId } from '../util/process-id.js';
 import type { Route } from '../store/schema.js';
 import { pageTokenAad } from './lead-record.js';
+import { runPeriodically } from './periodic.js';
 
 /** How often the work role re-reads routed forms, unless configured (FORM_DRIFT_INTERVAL_MS). */
 const DEFAULT_FORM_DRIFT_INTERVAL_MS = 6 * 60 * 60_000;
@@ -239,46 +240,27 @@ export function startFormDriftChecks(app: App, opts: FormDriftScheduleOptions = 
   if (opts.intervalMs === 0) return { stop: async () => {} };
   const intervalMs = Math.max(1000, opts.intervalMs ?? DEFAULT_FORM_DRIFT_INTERVAL_MS);
   const initialDelayMs = Math.max(0, opts.initialDelayMs ?? Math.min(intervalMs, DEFAULT_FORM_DRIFT_INITIAL_DELAY_MS));
-  let running: Promise<void> | null = null;
-  let stopped = false;
-  const tick = async () => {
-    try {
-      const r = await runLockedFormDriftCheck(app, intervalMs);
-      if (r && (r.drifted.length || r.baselined.length || r.cleared.length || r.failed.length)) {
-        app.logger.info(
-          {
-            checked: r.checked,
-            drifted: r.drifted.length,
-            newlyDrifted: r.drifted.filter((d) => d.isNew).length,
-            baselined: r.baselined.length,
-            cleared: r.cleared.length,
-            unreadable: r.failed.length,
-          },
-          'form drift check done',
-        );
+  return runPeriodically(
+    async () => {
+      try {
+        const r = await runLockedFormDriftCheck(app, intervalMs);
+        if (r && (r.drifted.length || r.baselined.length || r.cleared.length || r.failed.length)) {
+          app.logger.info(
+            {
+              checked: r.checked,
+              drifted: r.drifted.length,
+              newlyDrifted: r.drifted.filter((d) => d.isNew).length,
+              baselined: r.baselined.length,
+              cleared: r.cleared.length,
+              unreadable: r.failed.length,
+            },
+            'form drift check done',
+          );
+        }
+      } catch (err) {
+        app.logger.warn({ err: errorSummary(err) }, 'form drift check failed');
       }
-    } catch (err) {
-      app.logger.warn({ err: errorSummary(err) }, 'form drift check failed');
-    }
-  };
-  const run = () => {
-    if (!running && !stopped) running = tick().finally(() => (running = null));
-  };
-  let interval: NodeJS.Timeout | null = null;
-  const first = setTimeout(() => {
-    run();
-    if (!stopped) {
-      interval = setInterval(run, intervalMs);
-      interval.unref();
-    }
-  }, initialDelayMs);
-  first.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(first);
-      if (interval) clearInterval(interval);
-      if (running) await running;
     },
-  };
+    { intervalMs, initialDelayMs },
+  );
 }

@@ -40,6 +40,7 @@ import type { Destination, MonitorResult, Page } from '../store/schema.js';
 import { errorSummary } from '../util/error-summary.js';
 import { processHolderId } from '../util/process-id.js';
 import { pageTokenAad } from './lead-record.js';
+import { runPeriodically } from './periodic.js';
 
 const MONITORS = ['page_token', 'page_subscription', 'app_subscription', 'destination_credentials', 'dead_letters', 'queue_age'] as const;
 type MonitorName = (typeof MONITORS)[number];
@@ -456,46 +457,27 @@ export function startMonitoring(app: App, opts: { intervalMs: number; initialDel
   if (opts.intervalMs === 0) return { stop: async () => {} };
   const intervalMs = Math.max(1000, opts.intervalMs);
   const initialDelayMs = Math.max(0, opts.initialDelayMs ?? Math.min(intervalMs, INITIAL_DELAY_MS));
-  let running: Promise<void> | null = null;
-  let stopped = false;
-  const tick = async () => {
-    try {
-      const reports = await runLockedMonitors(app, intervalMs);
-      if (!reports) return;
-      const count = (s: Status) => reports.reduce((n, r) => n + r.findings.filter((f) => f.status === s).length, 0);
-      app.logger.info(
-        {
-          workspaces: reports.length,
-          problems: count('problem'),
-          warnings: count('warning'),
-          unavailable: count('unavailable'),
-          alertsOpened: reports.reduce((n, r) => n + r.opened, 0),
-          alertsResolved: reports.reduce((n, r) => n + r.resolved, 0),
-        },
-        'health monitors ran',
-      );
-    } catch (err) {
-      app.logger.warn({ err: errorSummary(err) }, 'health monitors failed');
-    }
-  };
-  const run = () => {
-    if (!running && !stopped) running = tick().finally(() => (running = null));
-  };
-  let interval: NodeJS.Timeout | null = null;
-  const first = setTimeout(() => {
-    run();
-    if (!stopped) {
-      interval = setInterval(run, intervalMs);
-      interval.unref();
-    }
-  }, initialDelayMs);
-  first.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(first);
-      if (interval) clearInterval(interval);
-      if (running) await running;
+  return runPeriodically(
+    async () => {
+      try {
+        const reports = await runLockedMonitors(app, intervalMs);
+        if (!reports) return;
+        const count = (s: Status) => reports.reduce((n, r) => n + r.findings.filter((f) => f.status === s).length, 0);
+        app.logger.info(
+          {
+            workspaces: reports.length,
+            problems: count('problem'),
+            warnings: count('warning'),
+            unavailable: count('unavailable'),
+            alertsOpened: reports.reduce((n, r) => n + r.opened, 0),
+            alertsResolved: reports.reduce((n, r) => n + r.resolved, 0),
+          },
+          'health monitors ran',
+        );
+      } catch (err) {
+        app.logger.warn({ err: errorSummary(err) }, 'health monitors failed');
+      }
     },
-  };
+    { intervalMs, initialDelayMs },
+  );
 }

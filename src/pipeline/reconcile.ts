@@ -23,6 +23,7 @@ import type { Page } from '../store/schema.js';
 import { errorSummary } from '../util/error-summary.js';
 import { processHolderId } from '../util/process-id.js';
 import { pageTokenAad } from './lead-record.js';
+import { runPeriodically } from './periodic.js';
 
 /** Meta keeps leads about 90 days (reference §5): asking further back finds nothing. */
 export const META_LEAD_RETENTION_MS = 90 * 24 * 3_600_000;
@@ -362,49 +363,30 @@ export function startReconciliation(app: App, opts: { intervalMs: number; initia
   if (opts.intervalMs === 0) return { stop: async () => {} };
   const intervalMs = Math.max(1000, opts.intervalMs);
   const initialDelayMs = Math.max(0, opts.initialDelayMs ?? Math.min(intervalMs, INITIAL_DELAY_MS));
-  let running: Promise<void> | null = null;
-  let stopped = false;
-  const tick = async () => {
-    try {
-      const results = await runLockedReconciliation(app, intervalMs, () => stopped);
-      if (!results) return;
-      const sum = (f: (r: FormReconcileResult) => number) => results.reduce((n, r) => n + f(r), 0);
-      const notDone = results.filter((r) => r.outcome !== 'done');
-      if (sum((r) => r.recovered) > 0 || notDone.length > 0) {
-        app.logger.info(
-          {
-            forms: results.length,
-            metaCount: sum((r) => r.metaCount),
-            recovered: sum((r) => r.recovered),
-            throttled: notDone.filter((r) => r.outcome === 'throttled').length,
-            failed: notDone.filter((r) => r.outcome === 'failed').length,
-            skipped: notDone.filter((r) => r.outcome === 'skipped').length,
-          },
-          'reconciliation done',
-        );
+  return runPeriodically(
+    async (isStopped) => {
+      try {
+        const results = await runLockedReconciliation(app, intervalMs, isStopped);
+        if (!results) return;
+        const sum = (f: (r: FormReconcileResult) => number) => results.reduce((n, r) => n + f(r), 0);
+        const notDone = results.filter((r) => r.outcome !== 'done');
+        if (sum((r) => r.recovered) > 0 || notDone.length > 0) {
+          app.logger.info(
+            {
+              forms: results.length,
+              metaCount: sum((r) => r.metaCount),
+              recovered: sum((r) => r.recovered),
+              throttled: notDone.filter((r) => r.outcome === 'throttled').length,
+              failed: notDone.filter((r) => r.outcome === 'failed').length,
+              skipped: notDone.filter((r) => r.outcome === 'skipped').length,
+            },
+            'reconciliation done',
+          );
+        }
+      } catch (err) {
+        app.logger.warn({ err: errorSummary(err) }, 'reconciliation failed');
       }
-    } catch (err) {
-      app.logger.warn({ err: errorSummary(err) }, 'reconciliation failed');
-    }
-  };
-  const run = () => {
-    if (!running && !stopped) running = tick().finally(() => (running = null));
-  };
-  let interval: NodeJS.Timeout | null = null;
-  const first = setTimeout(() => {
-    run();
-    if (!stopped) {
-      interval = setInterval(run, intervalMs);
-      interval.unref();
-    }
-  }, initialDelayMs);
-  first.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(first);
-      if (interval) clearInterval(interval);
-      if (running) await running;
     },
-  };
+    { intervalMs, initialDelayMs },
+  );
 }

@@ -417,7 +417,9 @@ for (const backend of QUEUE_BACKENDS)
         const view = await waitUntil(
           async () => {
             const v = await describeReconciliation(t.app, workspaceId, { formId: p.formId, days: 3 }, now);
-            return v.forms[0]?.days.find((d) => d.day === twoDaysAgo.toISOString().slice(0, 10))?.delivered === 3 ? v : undefined;
+            // The receiver's acceptance comes before the delivery row says delivered: wait for both days.
+            const delivered = (d: Date) => v.forms[0]?.days.find((x) => x.day === d.toISOString().slice(0, 10))?.delivered;
+            return delivered(twoDaysAgo) === 3 && delivered(yesterday) === 1 ? v : undefined;
           },
           20_000,
           'the deliveries counted',
