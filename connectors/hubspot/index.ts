@@ -189,7 +189,7 @@ async function deliver(ctx: HubspotContext, record: DeliveryRecord): Promise<Del
   return {
     externalId: outcome.id,
     action: outcome.isNew ? 'created' : 'updated',
-    ...(portalId ? { url: `${HUBSPOT_APP_URL}/contacts/${portalId}/record/0-1/${encodeURIComponent(outcome.id)}` } : {}),
+    ...(portalId ? { url: `${ctx.settings.connector.appUrl ?? HUBSPOT_APP_URL}/contacts/${portalId}/record/0-1/${encodeURIComponent(outcome.id)}` } : {}),
     httpStatus: outcome.httpStatus,
     ...(outcome.responseBody !== undefined ? { responseBody: outcome.responseBody } : {}),
   };

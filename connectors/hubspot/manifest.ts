@@ -9,7 +9,8 @@ export const HUBSPOT_CONNECTOR_ID = 'hubspot';
 export const HUBSPOT_LABEL = 'HubSpot';
 
 /** The SDK's getAuthorizationUrl hardcodes this host too (it is not the API host). */
-export const HUBSPOT_AUTHORIZE_URL = 'https://app.hubspot.com/oauth/authorize';
+export const HUBSPOT_AUTHORIZE_PATH = '/oauth/authorize';
+export const HUBSPOT_AUTHORIZE_URL = `https://app.hubspot.com${HUBSPOT_AUTHORIZE_PATH}`;
 /**
  * The dated token endpoint, relative to the `apiUrl` setting (HUBSPOT_API_URL). The SDK still posts to
  * `/oauth/v1/token`, which HubSpot sunsets on 2027-02-16; the dated one wants every
@@ -128,6 +129,8 @@ export const HUBSPOT_FIELD_MAPPING: FieldMappingSupport = { targets: 'fixed', wi
 /** The environment variables HubSpot reads (README: Configuration). */
 export const hubspotSettings = {
   apiUrl: { env: 'HUBSPOT_API_URL', type: 'url', default: 'https://api.hubapi.com' },
+  /** HubSpot's web app: its consent screen (`/oauth/authorize`) and the record links (tests point it at a fake). */
+  appUrl: { env: 'HUBSPOT_APP_URL', type: 'url', default: HUBSPOT_APP_URL },
   clientId: { env: 'HUBSPOT_CLIENT_ID', type: 'text', default: '' },
   clientSecret: { env: 'HUBSPOT_CLIENT_SECRET', type: 'text', default: '' },
 } satisfies ConnectorSettingsDeclaration;
@@ -152,7 +155,7 @@ export const hubspotManifest: ConnectorManifest<HubspotConfig, HubspotCredential
     pkce: false,
     async authorizeUrl({ settings, redirectUri, state }) {
       const { buildAuthorizeUrl } = await import('./oauth.js');
-      return buildAuthorizeUrl({ clientId: settings.connector.clientId, redirectUri, state });
+      return buildAuthorizeUrl({ appUrl: settings.connector.appUrl, clientId: settings.connector.clientId, redirectUri, state });
     },
     async exchangeCode({ settings, code, redirectUri, now }) {
       const { exchangeCode } = await import('./oauth.js');

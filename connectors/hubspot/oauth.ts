@@ -9,6 +9,7 @@ import { classifyHubspotError } from './classify-error.js';
 import { networkCodeOf, normaliseBaseUrl, redactSecrets, truncateBody, type HubspotContext } from './client.js';
 import {
   ACCESS_TOKEN_REFRESH_MARGIN_MS,
+  HUBSPOT_AUTHORIZE_PATH,
   HUBSPOT_AUTHORIZE_URL,
   HUBSPOT_INTROSPECT_PATH,
   HUBSPOT_REVOKE_PATH,
@@ -21,6 +22,8 @@ import {
 type HubspotConnectorSettings = ConnectorSettings<HubspotSettings>;
 
 export interface AuthorizeUrlInput {
+  /** HubSpot's web app (the HUBSPOT_APP_URL setting); default https://app.hubspot.com. */
+  appUrl?: string;
   clientId: string;
   redirectUri: string;
   /** Defaults to every scope LeadRelay needs. */
@@ -32,7 +35,7 @@ export interface AuthorizeUrlInput {
 
 /** The URL to send a person to so they install the app and grant the scopes. */
 export function buildAuthorizeUrl(input: AuthorizeUrlInput): string {
-  const url = new URL(HUBSPOT_AUTHORIZE_URL);
+  const url = new URL(input.appUrl ? `${input.appUrl}${HUBSPOT_AUTHORIZE_PATH}` : HUBSPOT_AUTHORIZE_URL);
   url.searchParams.set('client_id', input.clientId);
   url.searchParams.set('redirect_uri', input.redirectUri);
   // HubSpot wants the scopes space-separated.

@@ -62,20 +62,6 @@ describe('browser: the setup wizard', function () {
   async function newTab(opts?: { width?: number; height?: number }): Promise<Tab> {
     const tab = await openTab(browser, opts);
     tabs.push(tab);
-    // HubSpot's consent screen, as a page of the fake: "Connect app" sends the browser back with a code.
-    await tab.context.route('https://app.hubspot.com/oauth/authorize**', async (route) => {
-      const asked = new URL(route.request().url());
-      const redirectUri = asked.searchParams.get('redirect_uri')!;
-      const code = hubspot.issueAuthorizationCode(redirectUri);
-      const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${value.replace(/"/g, '&quot;')}">`;
-      await route.fulfill({
-        contentType: 'text/html',
-        body:
-          `<!doctype html><html lang="en"><head><title>HubSpot</title></head><body><main><h1>Connect LeadRelay to your HubSpot account</h1>` +
-          `<form method="get" action="${redirectUri}">${hidden('code', code)}${hidden('state', asked.searchParams.get('state')!)}` +
-          `<button type="submit">Connect app</button></form></main></body></html>`,
-      });
-    });
     return tab;
   }
 
@@ -152,6 +138,8 @@ describe('browser: the setup wizard', function () {
       META_GRAPH_URL: graph.url,
       META_DIALOG_URL: graph.url,
       HUBSPOT_API_URL: hubspot.url,
+      // The consent screen is a page of the fake too.
+      HUBSPOT_APP_URL: hubspot.url,
       HUBSPOT_CLIENT_ID: 'hs-client',
       HUBSPOT_CLIENT_SECRET: 'hs-secret',
     });

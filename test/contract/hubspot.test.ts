@@ -604,6 +604,14 @@ describe('hubspot connector (nock)', () => {
       expect(err).to.include({ kind: 'retryable', reason: 'status_code_503' });
     });
 
+    it('puts the consent screen on the configured HubSpot web app (HUBSPOT_APP_URL)', () => {
+      const url = new URL(
+        buildAuthorizeUrl({ appUrl: 'http://127.0.0.1:4321', clientId: 'hs-client', redirectUri: 'https://leadrelay.example/cb', state: 'st-1' }),
+      );
+      expect(url.origin + url.pathname).to.equal('http://127.0.0.1:4321/oauth/authorize');
+      expect(url.searchParams.get('state')).to.equal('st-1');
+    });
+
     it('builds the authorize URL with every scope LeadRelay needs', () => {
       const url = new URL(buildAuthorizeUrl({ clientId: 'hs-client', redirectUri: 'https://leadrelay.example/oauth/hubspot/callback', state: 'st-123' }));
       expect(url.origin + url.pathname).to.equal('https://app.hubspot.com/oauth/authorize');

@@ -859,6 +859,26 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
     return { ...answer, headers };
   };
 
+  const escapeHtml = (v: string) => v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  const sendConsentPage = (res: ServerResponse, query: Record<string, string>) => {
+    const redirectUri = query.redirect_uri ?? '';
+    if (!query.client_id || !redirectUri || !query.state) {
+      res.writeHead(400, { 'content-type': 'text/html' }).end('<!doctype html><title>HubSpot</title><p>Missing client_id, redirect_uri or state.</p>');
+      return;
+    }
+    const code = `fake-code-${randomUUID()}`;
+    tokens.codes.set(code, { redirectUri });
+    const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
+    res
+      .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+      .end(
+        '<!doctype html><html lang="en"><head><title>HubSpot</title></head><body><main><h1>Connect LeadRelay to your HubSpot account</h1>' +
+          `<p>Scopes: ${escapeHtml(query.scope ?? '')}</p>` +
+          `<form method="get" action="${escapeHtml(redirectUri)}">${hidden('code', code)}${hidden('state', query.state)}<button type="submit">Connect app</button></form>` +
+          '</main></body></html>',
+      );
+  };
+
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -878,6 +898,12 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
         return;
       }
       requests.push({ method: req.method ?? 'GET', path: url.pathname, query, headers: req.headers, body, rawBody, at: now() });
+      // HubSpot's consent screen (on app.hubspot.com, the HUBSPOT_APP_URL setting): "Connect app"
+      // sends the browser back to redirect_uri with a one-time code and the state.
+      if (req.method === 'GET' && url.pathname === '/oauth/authorize') {
+        sendConsentPage(res, query);
+        return;
+      }
       const answer = route(req, url.pathname, query, body);
       // Calls without a usable token (401s, the OAuth endpoints) count against no window, but
       // still carry the headers, so clients can always read them.

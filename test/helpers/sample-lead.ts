@@ -62,7 +62,7 @@ export const testConnectorSettings: ConnectorSettings = {
 
 /** Each CRM's own settings (the keys its manifest's `settings` declares), as tests use them. */
 export const testCrmSettings = {
-  hubspot: { apiUrl: 'https://api.hubapi.com', clientId: 'hs-client', clientSecret: 'hs-secret' },
+  hubspot: { apiUrl: 'https://api.hubapi.com', appUrl: 'https://app.hubspot.com', clientId: 'hs-client', clientSecret: 'hs-secret' },
   salesforce: { loginUrl: 'https://login.salesforce.com', apiVersion: '62.0', clientId: 'sf-client', clientSecret: 'sf-secret' },
   pipedrive: { apiUrl: 'https://api.pipedrive.com', oauthUrl: 'https://oauth.pipedrive.com', clientId: 'pd-client', clientSecret: 'pd-secret' },
 };
