@@ -27,13 +27,16 @@ export interface WorkspaceDeletionState {
   deletion_requested_at: string | null;
   /** When the hard delete may run; restore works until then. */
   purge_after: string | null;
+  /** How many days a deletion waits before everything is deleted for good (restore works meanwhile). */
+  grace_days: number;
 }
 
-const deletionStateOf = (w: Workspace): WorkspaceDeletionState => ({
+const deletionStateOf = (w: Workspace, graceDays: number): WorkspaceDeletionState => ({
   workspace_id: w.id,
   is_deleted: w.deletion_requested_at !== null,
   deletion_requested_at: w.deletion_requested_at ? new Date(w.deletion_requested_at).toISOString() : null,
   purge_after: w.purge_after ? new Date(w.purge_after).toISOString() : null,
+  grace_days: graceDays,
 });
 
 /** Who asked, from where: for the audit entries the deletion writes. */
@@ -46,7 +49,7 @@ export interface LifecycleCaller {
 export async function getWorkspaceDeletionState(app: App, workspaceId: string): Promise<WorkspaceDeletionState> {
   const ws = await repo.findWorkspace(app.db, workspaceId);
   if (!ws) throw new NotFoundError(`workspace "${workspaceId.slice(0, 64)}"`, 'list them with: leadrelay workspaces list');
-  return deletionStateOf(ws);
+  return deletionStateOf(ws, app.config.workspaceDeletion.graceDays);
 }
 
 /**
@@ -61,14 +64,15 @@ export async function requestWorkspaceDeletion(
 ): Promise<{ state: WorkspaceDeletionState; parked: { events: number; deliveries: number }; isAlreadyDeleted: boolean }> {
   const before = await repo.findWorkspace(app.db, workspaceId);
   if (!before) throw new NotFoundError(`workspace "${workspaceId.slice(0, 64)}"`, 'list them with: leadrelay workspaces list');
-  if (before.deletion_requested_at) return { state: deletionStateOf(before), parked: { events: 0, deliveries: 0 }, isAlreadyDeleted: true };
+  if (before.deletion_requested_at)
+    return { state: deletionStateOf(before, app.config.workspaceDeletion.graceDays), parked: { events: 0, deliveries: 0 }, isAlreadyDeleted: true };
   const purgeAfter = new Date(Date.now() + app.config.workspaceDeletion.graceDays * DAY_MS);
   const marked = await app.db.transaction().execute(async (trx) => {
     const ws = await deletion.markWorkspaceDeleted(trx, before.id, purgeAfter);
     // Deleted meanwhile by another call: that one stopped the work and wrote the entries.
     if (!ws) return null;
     const parked = await deletion.parkWorkspaceWork(trx, ws.id);
-    const state = deletionStateOf(ws);
+    const state = deletionStateOf(ws, app.config.workspaceDeletion.graceDays);
     const details = { purge_after: state.purge_after, grace_days: app.config.workspaceDeletion.graceDays };
     const common = { actor: caller.actor, ip: caller.ip ?? null, userAgent: caller.userAgent ?? null, target: { type: 'workspace', id: ws.id } };
     await writeAudit(trx, { ...common, workspaceId: ws.id, action: 'workspace.deletionRequested', details: { ...details, parked } });

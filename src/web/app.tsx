@@ -14,6 +14,7 @@ import { LeadLogPage } from './pages/leads/lead-log';
 import { OwnerSetupPage } from './pages/owner-setup';
 import { ApiKeysPage } from './pages/settings/api-keys';
 import { AuditLogPage } from './pages/settings/audit-log';
+import { ConnectionsPage } from './pages/settings/connections';
 import { InvitationsPage } from './pages/settings/invitations';
 import { MembersPage } from './pages/settings/members';
 import { MfaPage } from './pages/settings/mfa';
@@ -82,6 +83,7 @@ function Pages() {
             <Route path="settings" element={<SettingsLayout />}>
               <Route index element={<SettingsIndex />} />
               <Route path="workspace" element={<WorkspaceSettingsPage />} />
+              <Route path="connections" element={<ConnectionsPage />} />
               <Route path="members" element={<MembersPage />} />
               <Route path="invitations" element={<InvitationsPage />} />
               <Route path="api-keys" element={<ApiKeysPage />} />

@@ -13,6 +13,10 @@ const deletionSchema = z
     is_deleted: z.boolean().meta({ description: 'deletion was asked for and the workspace is waiting to be deleted for good' }),
     deletion_requested_at: z.iso.datetime().nullable(),
     purge_after: z.iso.datetime().nullable().meta({ description: 'when the workspace and everything it owns are deleted for good; restore works until then' }),
+    grace_days: z
+      .number()
+      .int()
+      .meta({ description: 'how many days a deletion waits before everything is deleted for good (WORKSPACE_DELETION_GRACE_DAYS); restore works meanwhile' }),
   })
   .meta({ id: 'WorkspaceDeletion' });
 

@@ -7516,6 +7516,8 @@ export interface components {
       deletion_requested_at: string | null;
       /** when the workspace and everything it owns are deleted for good; restore works until then */
       purge_after: string | null;
+      /** how many days a deletion waits before everything is deleted for good (WORKSPACE_DELETION_GRACE_DAYS); restore works meanwhile */
+      grace_days: number;
     };
     Member: {
       user_id: string;
