@@ -32,6 +32,7 @@ import { statsOperations } from './operations/stats.js';
 import { workspaceLifecycleOperations } from './operations/workspace-lifecycle.js';
 import { workspaceOperations } from './operations/workspaces.js';
 import { createRateLimits } from './rate-limit.js';
+import { LEADRELAY_VERSION } from '../util/version.js';
 
 const API_PREFIX = '/api/v1';
 
@@ -66,7 +67,7 @@ export function allOperations(): Operation[] {
 
 export function createApiRouter(app: App): Router {
   const operations = allOperations();
-  const document = buildOpenApiDocument(operations, process.env.npm_package_version ?? '0.1.0');
+  const document = buildOpenApiDocument(operations, LEADRELAY_VERSION);
   const api = express.Router();
   api.get('/openapi.json', (_req, res) => {
     res.json(document);

@@ -10,6 +10,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { UsageError, warn } from './command-kit.js';
+import { commandEnvironment } from '../config/env.js';
 
 /** One secret a command takes. */
 export interface SecretFlag {
@@ -36,7 +37,7 @@ export interface SecretIo {
 }
 
 const processIo: SecretIo = {
-  env: process.env,
+  env: commandEnvironment(),
   // Only when a secret is read from it: every command (the server's too) loads this module.
   get stdin() {
     return process.stdin;

@@ -466,3 +466,11 @@ export function loadApiClientConfig(env: EnvInput = process.env): ApiClientConfi
   const e = result.data;
   return { url: (e.LEADRELAY_API_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''), key: e.LEADRELAY_API_KEY?.trim() || undefined };
 }
+
+/**
+ * The environment a CLI command reads secrets from (LEADRELAY_<FLAG>, LEADRELAY_PASSWORD): the
+ * process's own, handed out here so that this module stays the only reader of process.env.
+ */
+export function commandEnvironment(): EnvInput {
+  return process.env;
+}

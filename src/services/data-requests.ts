@@ -370,7 +370,7 @@ function personKeyHashes(app: App, destinationId: string, values: { raw: string[
  * Erases the person's leads in the workspace: their answers and index rows, every copy in
  * deliveries and attempts, and what connectors remembered of them (recent records), leaving
  * PII-free tombstones; then, with `inCrm`, the person in each CRM whose connector can erase
- * (HubSpot's GDPR delete), by the record ids LeadRelay's deliveries made and their emails. The
+ * (e.g. a CRM's GDPR delete), by the record ids LeadRelay's deliveries made and their emails. The
  * database is erased first, so no delivery can send them again meanwhile; a CRM that fails is
  * reported (`partial`) with its record ids kept in the deliveries for erasing there by hand.
  */

@@ -184,7 +184,7 @@ export const dataRequestOperations = [
     summary: "Erase a person: their leads' answers, search entries and every copy in deliveries and attempts; with in_crm, in the CRMs that can too",
     description:
       "The leads stay as tombstones without personal data (ids, times, form, status, destinations), so counts stay honest. in_crm asks each destination's CRM to erase the person " +
-      "where its connector can (HubSpot: GDPR delete); the receipt lists each destination's outcome, and `unsupported` ones must be erased there by hand (their record ids stay in the deliveries). Cannot be undone.",
+      "where its connector can (a GDPR delete, where the CRM offers one); the receipt lists each destination's outcome, and `unsupported` ones must be erased there by hand (their record ids stay in the deliveries). Cannot be undone.",
     tag: 'Data requests',
     access: { kind: 'workspace', permission: 'workspace.manage' },
     params: workspaceIdParams,

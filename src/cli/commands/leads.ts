@@ -175,7 +175,7 @@ export function registerLeadCommands(program: Command, { withApp }: CommandDeps)
       }),
     );
   subjectCommand(leads, 'erase', "erase a person's leads: answers, search entries and every copy in deliveries and attempts (cannot be undone)")
-    .option('--in-crm', 'also erase the person in the CRMs whose connector can (HubSpot: GDPR delete)')
+    .option('--in-crm', 'also erase the person in the CRMs whose connector can (a GDPR delete, where the CRM offers one)')
     .option('--json', 'print JSON')
     .action((o: SubjectOptions & { inCrm?: boolean }) =>
       withApp({ queues: false }, async (app, { repo }) => {

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { type CommandDeps, operatorActor, print, printJson, UsageError } from '../command-kit.js';
+import { commandEnvironment } from '../../config/env.js';
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
@@ -30,12 +31,13 @@ async function promptHidden(question: string): Promise<string> {
 async function readPassword(o: { passwordFile?: string; passwordStdin?: boolean }): Promise<string> {
   if (o.passwordFile && o.passwordStdin) throw new UsageError('give the password once: --password-file or --password-stdin');
   let password: string | undefined;
+  const fromEnv = commandEnvironment().LEADRELAY_PASSWORD;
   if (o.passwordFile)
     password = await readFile(o.passwordFile, 'utf8').catch(() => {
       throw new UsageError(`--password-file: cannot read ${o.passwordFile}`);
     });
   else if (o.passwordStdin) password = await readAll(process.stdin);
-  else if (process.env.LEADRELAY_PASSWORD) password = process.env.LEADRELAY_PASSWORD;
+  else if (fromEnv) password = fromEnv;
   else if (process.stdin.isTTY) password = await promptHidden('password for the new owner: ');
   else throw new UsageError('give the password with --password-file <path>, --password-stdin or LEADRELAY_PASSWORD');
   return password.replace(/\r?\n$/, '');
