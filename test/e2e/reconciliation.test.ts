@@ -9,7 +9,7 @@ import { openDb, type DbHandle } from '../../src/store/db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { ApiClient } from '../helpers/api.js';
-import { baseEnv, cli, postLeadgen, removeQueues, runCli, startProgram, TEST_APP_SECRET, type RunningProgram } from '../helpers/e2e.js';
+import { baseEnv, cli, postLeadgen, removeQueues, runCli, startProgram, TEST_APP_SECRET, type RunningProgram, waitUntil } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 
 const PAGE = '1500000001';
@@ -152,7 +152,16 @@ describe('e2e: reconciliation recovers a lead whose webhook never came', functio
     await laterWebhookDelivered();
     expect(deliveredTo(lost), 'delivered once').to.have.length(1);
 
-    const view = await api.get(`/workspaces/${workspaceId}/reconciliation?days=2`);
+    // The receiver's acceptance comes before the delivery row says delivered: wait for the row.
+    const deliveredIn = (v: { body: { forms: { days: { delivered: number }[] }[] } }) => v.body.forms[0]?.days.reduce((n, d) => n + d.delivered, 0);
+    const view = await waitUntil(
+      async () => {
+        const v = await api.get(`/workspaces/${workspaceId}/reconciliation?days=2`);
+        return v.status === 200 && deliveredIn(v) === 4 ? v : undefined;
+      },
+      20_000,
+      'the four deliveries counted',
+    );
     expect(view.status, view.text).to.equal(200);
     const [form] = view.body.forms;
     expect(form).to.include({ page_id: PAGE, form_id: FORM, form_name: 'Test ride', last_error: null });

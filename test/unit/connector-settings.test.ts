@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from '../../src/config/env.js';
 describe('connector settings from the environment', () => {
   it('gives every CRM its documented defaults when nothing is set', () => {
     expect(loadConfig({}).connectors).to.deep.include({
-      hubspot: { apiUrl: 'https://api.hubapi.com', clientId: '', clientSecret: '' },
+      hubspot: { apiUrl: 'https://api.hubapi.com', appUrl: 'https://app.hubspot.com', clientId: '', clientSecret: '' },
       salesforce: { loginUrl: 'https://login.salesforce.com', apiVersion: '62.0', clientId: '', clientSecret: '' },
       pipedrive: { apiUrl: 'https://api.pipedrive.com', oauthUrl: 'https://oauth.pipedrive.com', clientId: '', clientSecret: '' },
     });
@@ -26,7 +26,7 @@ describe('connector settings from the environment', () => {
       PIPEDRIVE_CLIENT_ID: 'pd-id',
       PIPEDRIVE_CLIENT_SECRET: 'pd-secret',
     }).connectors;
-    expect(c.hubspot).to.deep.equal({ apiUrl: 'http://127.0.0.1:4001', clientId: 'hs-id', clientSecret: 'hs-secret' });
+    expect(c.hubspot).to.deep.equal({ apiUrl: 'http://127.0.0.1:4001', appUrl: 'https://app.hubspot.com', clientId: 'hs-id', clientSecret: 'hs-secret' });
     expect(c.salesforce).to.deep.equal({ loginUrl: 'https://test.salesforce.com', apiVersion: '63.0', clientId: 'sf-id', clientSecret: 'sf-secret' });
     expect(c.pipedrive).to.deep.equal({ apiUrl: 'http://127.0.0.1:4002', oauthUrl: 'http://127.0.0.1:4003', clientId: 'pd-id', clientSecret: 'pd-secret' });
   });
