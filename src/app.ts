@@ -146,6 +146,7 @@ function nullQueues(): Queues {
     enqueueFetch: fail,
     enqueueFetchBatch: fail,
     enqueueDeliveries: fail,
+    findEventsInQueuedBatches: fail,
     ping: async () => false,
     close: async () => {},
   };

@@ -21,17 +21,42 @@ import { purgeDueWorkspaces } from './workspace-purge.js';
 const SWEEP_BATCH = 1000;
 
 export interface SweepResult {
+  /** Open events queued as their own `ev-` job (a no-op for those that still have one). */
   events: number;
+  /** Open events left alone because a batch job that lists them is still waiting or running. */
+  eventsInQueuedBatches: number;
   deliveries: number;
+}
+
+/**
+ * Open events by the instant their row was last written: the events of one intake (or
+ * reconciliation) insert share it, as `now()` is the statement's transaction time, and have not
+ * changed since while their batch job waits. Ascending ids in, ascending ids in each group out.
+ */
+function groupByLastWrite(events: { id: number; updated_at: Date }[]): number[][] {
+  const groups = new Map<number, number[]>();
+  for (const e of events) {
+    const at = new Date(e.updated_at).getTime();
+    const group = groups.get(at);
+    if (group) group.push(e.id);
+    else groups.set(at, [e.id]);
+  }
+  return [...groups.values()];
 }
 
 export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResult> {
   const cutoff = new Date(now - app.config.maintenance.outboxMinAgeMs);
   const events = await repo.listOpenEvents(app.db, cutoff, SWEEP_BATCH);
-  await app.queues.enqueueFetch(events.map((e) => e.id));
+  // Under a backlog older than the cutoff, intake's `evb-` batch jobs still wait with these
+  // events in them: queuing `ev-` jobs beside them would read each lead from Graph twice. Only
+  // events a live batch job lists are skipped; a batch job lost (Redis flushed, failed, removed)
+  // is found missing, and its events are queued one by one as before.
+  const inBatches = await app.queues.findEventsInQueuedBatches(groupByLastWrite(events));
+  const alone = events.filter((e) => !inBatches.has(e.id)).map((e) => e.id);
+  await app.queues.enqueueFetch(alone);
   const deliveries = await repo.listOpenDeliveries(app.db, cutoff, new Date(now), SWEEP_BATCH);
   await app.queues.enqueueDeliveries(deliveries.map((d) => ({ id: d.id, delayMs: d.next_attempt_at ? new Date(d.next_attempt_at).getTime() - now : 0 })));
-  return { events: events.length, deliveries: deliveries.length };
+  return { events: alone.length, eventsInQueuedBatches: events.length - alone.length, deliveries: deliveries.length };
 }
 
 /**

@@ -18,8 +18,11 @@ export interface DeliverJob {
 }
 
 export const fetchJobId = (eventId: number) => `ev-${eventId}`;
-/** Event ids are unique and each belongs to one intake batch, so its first id names the batch. */
-export const fetchBatchJobId = (eventIds: number[]) => `evb-${eventIds[0]}`;
+/**
+ * Event ids are unique and each belongs to one intake batch, so its first (smallest) id names the
+ * batch. The outbox sweep relies on that to find the batch job of a group of events.
+ */
+export const fetchBatchJobId = (eventIds: number[]) => `evb-${eventIds.reduce((a, b) => Math.min(a, b))}`;
 export const deliverJobId = (deliveryId: string) => `dl-${deliveryId}`;
 
 export type QueueBackendKind = 'redis' | 'postgres';
@@ -35,6 +38,12 @@ export interface Queues {
   /** One job for a batch of new events (intake): far less queue work than one job each. */
   enqueueFetchBatch(eventIds: number[]): Promise<void>;
   enqueueDeliveries(items: { id: string; delayMs?: number }[]): Promise<void>;
+  /**
+   * Of these groups of event ids (each a guess at one intake batch), the ids a batch job still
+   * waiting or running lists: they need no job of their own. Only ids found in a job's data are
+   * returned, so a wrong guess costs a duplicate job, never a forgotten event.
+   */
+  findEventsInQueuedBatches(groups: number[][]): Promise<Set<number>>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -122,6 +131,16 @@ export function createQueues(spec: QueueBackendSpec): Queues {
       await deliver.addBulk(
         items.map((it) => ({ name: 'deliver', data: { deliveryId: it.id }, opts: { jobId: deliverJobId(it.id), delay: Math.max(0, it.delayMs ?? 0) } })),
       );
+    },
+    async findEventsInQueuedBatches(groups) {
+      const covered = new Set<number>();
+      const jobs = await Promise.all(groups.filter((g) => g.length > 1).map((g) => fetch.getJob(fetchBatchJobId(g))));
+      for (const job of jobs) {
+        // A finished job would be removed at once (jobDefaults); one still kept runs nothing more.
+        if (!job || job.finishedOn || !Array.isArray(job.data.eventIds)) continue;
+        for (const id of job.data.eventIds) covered.add(id);
+      }
+      return covered;
     },
     async ping() {
       // A queue client waits for its connection without a limit: a backend that is down would

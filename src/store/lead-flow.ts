@@ -61,15 +61,16 @@ export async function setEventStatus(
 }
 
 /** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
-export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number }[]> {
-  return db
+export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number; updated_at: Date }[]> {
+  const rows = await db
     .selectFrom('leadgen_events')
-    .select('id')
+    .select(['id', 'updated_at'])
     .where('status', '=', 'received')
     .where('updated_at', '<', unchangedSince)
     .orderBy('id')
     .limit(limit)
     .execute();
+  return rows.map((r) => ({ id: Number(r.id), updated_at: r.updated_at }));
 }
 
 /** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */

@@ -157,7 +157,7 @@ for (const backend of QUEUE_BACKENDS)
         expect(await t.app.queues.fetch.count()).to.equal(0);
 
         const result = await sweepOutbox(t.app, setupAt);
-        expect(result).to.deep.equal({ events: 1, deliveries: 2 });
+        expect(result).to.deep.equal({ events: 1, eventsInQueuedBatches: 0, deliveries: 2 });
         expect(await jobIds('fetch')).to.deep.equal([fetchJobId(events.openOld)]);
         expect(await jobIds('deliver')).to.deep.equal([deliveries.pendingOld, deliveries.pendingOverdue].map(deliverJobId).sort());
       });
@@ -185,7 +185,7 @@ for (const backend of QUEUE_BACKENDS)
 
       it('the minimum age is measured from the given clock: a later sweep takes the young rows too', async () => {
         const result = await sweepOutbox(t.app, setupAt + t.config.maintenance.outboxMinAgeMs + 5_000);
-        expect(result).to.deep.equal({ events: 2, deliveries: 3 });
+        expect(result).to.deep.equal({ events: 2, eventsInQueuedBatches: 0, deliveries: 3 });
         expect(await jobIds('fetch')).to.deep.equal([events.openOld, events.openYoung].map(fetchJobId).sort());
         const queued = await jobIds('deliver');
         expect(queued).to.include(deliverJobId(deliveries.pendingYoung));

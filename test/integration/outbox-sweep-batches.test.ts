@@ -1,0 +1,84 @@
+// The outbox sweep under a backlog older than OUTBOX_MIN_AGE_MS, on each queue backend: events
+// whose intake batch job (`evb-`) still waits get no `ev-` job of their own, and the sweep still
+// queues every event once the backend lost the batch jobs.
+import { expect } from 'chai';
+import { sweepOutbox } from '../../src/pipeline/maintenance.js';
+import { fetchBatchJobId, fetchJobId } from '../../src/pipeline/queues.js';
+import * as repo from '../../src/store/repos.js';
+import { createTestApp, QUEUE_BACKENDS, type TestApp } from '../helpers/test-app.js';
+
+const PAGE_ID = '600000002';
+
+for (const backend of QUEUE_BACKENDS)
+  describe(`outbox sweep beside queued batch jobs on ${backend}`, function () {
+    this.timeout(30_000);
+    let t: TestApp;
+    let leadgenSeq = 0;
+
+    before(async () => {
+      t = await createTestApp({ backend });
+    });
+    after(async () => {
+      await t?.cleanup();
+    });
+    beforeEach(async () => {
+      // Each test starts from an empty outbox and an empty queue.
+      await t.app.db.updateTable('leadgen_events').set({ status: 'fetched' }).where('status', '=', 'received').execute();
+      await t.loseQueuedJobs();
+    });
+
+    /** One intake insert of `n` new events (one statement, as the intake batcher writes them). */
+    async function recordIntake(n: number): Promise<number[]> {
+      const rows = Array.from({ length: n }, () => ({
+        pageId: PAGE_ID,
+        leadgenId: `7${Date.now()}${leadgenSeq++}`,
+        formId: null,
+        adId: null,
+        adgroupId: null,
+        createdTime: null,
+        isTest: false,
+      }));
+      return (await repo.recordLeadgenEvents(t.app.db, rows)).map((r) => r.id);
+    }
+
+    const queuedFetchIds = async () => (await t.app.queues.fetch.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).map((j) => j.id);
+    /** A sweep whose clock is past the minimum age of every row written so far. */
+    const sweepLater = () => sweepOutbox(t.app, Date.now() + t.config.maintenance.outboxMinAgeMs + 5_000);
+
+    it('queues no ev- job for events of a waiting batch job, and queues every event once the backend lost its jobs', async () => {
+      const batches = [await recordIntake(4), await recordIntake(5), await recordIntake(3)];
+      for (const ids of batches) await t.app.queues.enqueueFetchBatch(ids);
+      // An intake whose enqueue was lost: its events have no job at all.
+      const lostBatch = await recordIntake(3);
+      // A batch job listing only part of one insert's events (as reconciliation may queue).
+      const partial = await recordIntake(4);
+      await t.app.queues.enqueueFetchBatch(partial.slice(0, 2));
+      const batched = [...batches.flat(), ...partial.slice(0, 2)];
+
+      const first = await sweepLater();
+      expect(first).to.include({ events: 5, eventsInQueuedBatches: batched.length });
+      const queued = await queuedFetchIds();
+      for (const id of batched) expect(queued, `event ${id}`).to.not.include(fetchJobId(id));
+      for (const id of [...lostBatch, ...partial.slice(2)]) expect(queued, `event ${id}`).to.include(fetchJobId(id));
+      for (const ids of [...batches, partial.slice(0, 2)]) expect(queued).to.include(fetchBatchJobId(ids));
+      expect(queued).to.have.length(batches.length + 1 + 5);
+
+      // Redis FLUSHALL (or the queue tables emptied): the batch jobs are gone, the rows remain.
+      expect(await t.loseQueuedJobs()).to.be.greaterThan(0);
+      const second = await sweepLater();
+      expect(second).to.include({ events: batched.length + 5, eventsInQueuedBatches: 0 });
+      const requeued = await queuedFetchIds();
+      for (const id of [...batched, ...lostBatch, ...partial.slice(2)]) expect(requeued, `event ${id}`).to.include(fetchJobId(id));
+      expect(requeued).to.have.length(batched.length + 5);
+    });
+
+    it('queues the events of a batch job that was removed after it failed', async () => {
+      const ids = await recordIntake(3);
+      await t.app.queues.enqueueFetchBatch(ids);
+      expect(await sweepLater()).to.include({ events: 0, eventsInQueuedBatches: 3 });
+      // Failed jobs are removed (removeOnFail): the sweep must not wait for a job that is gone.
+      await (await t.app.queues.fetch.getJob(fetchBatchJobId(ids)))!.remove();
+      expect(await sweepLater()).to.include({ events: 3, eventsInQueuedBatches: 0 });
+      expect((await queuedFetchIds()).sort()).to.deep.equal(ids.map(fetchJobId).sort());
+    });
+  });
