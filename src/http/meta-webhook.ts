@@ -5,17 +5,20 @@
 import type http from 'node:http';
 import express, { type Request, type Response, type Router } from 'express';
 import { verifySignature256, verifyToken } from '../meta/signature.js';
-import { parseJsonKeepingBigIds, parseLeadgenPayload } from '../meta/webhook-payload.js';
+import type { WebhookBodyResult } from '../meta/webhook-payload.js';
 import type { Logger } from '../util/logger.js';
 import { errorSummary } from '../util/error-summary.js';
 import type { Metrics } from '../util/metrics.js';
 import type { IntakeBatcher } from './intake-batcher.js';
+import type { WebhookBodyParser } from './webhook-body-parser.js';
 
 export interface MetaWebhookOptions {
   appSecrets: string[];
   verifyToken: string;
   maxBodyBytes: number;
   batcher: IntakeBatcher;
+  /** Parses bodies (large ones off the event loop). */
+  parser: WebhookBodyParser;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -43,16 +46,17 @@ async function acceptLeadgenPost(opts: MetaWebhookOptions, raw: Buffer, signatur
     opts.logger.warn({ reason: check.reason, bytes: raw.length }, 'webhook signature refused');
     return { status: check.reason === 'mismatch' ? 403 : 401, json: { error: `invalid X-Hub-Signature-256 (${check.reason})` } };
   }
-  let body: unknown;
+  let parsed: WebhookBodyResult;
   try {
-    body = parseJsonKeepingBigIds(raw.toString('utf8'));
-  } catch {
-    opts.metrics?.webhookRejected.inc({ reason: 'malformed_json' });
-    return { status: 400, json: { error: 'body is not valid JSON' } };
+    parsed = await opts.parser.parse(raw);
+  } catch (err) {
+    // The parse worker failed, not the body: not acknowledged, so Meta delivers it again.
+    opts.logger.error({ err: errorSummary(err), bytes: raw.length }, 'could not parse webhook body');
+    return { status: 503, json: { error: 'temporarily unable to read the notification; retry' } };
   }
-  const parsed = parseLeadgenPayload(body);
   if (!parsed.ok) {
-    opts.metrics?.webhookRejected.inc({ reason: 'bad_payload' });
+    opts.metrics?.webhookRejected.inc({ reason: parsed.reason });
+    if (parsed.reason === 'too_deep') opts.logger.warn({ bytes: raw.length }, 'signed webhook body refused: nested too deep');
     return { status: 400, json: { error: parsed.error } };
   }
   try {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { App } from '../app.js';
 import { IntakeBatcher } from './intake-batcher.js';
+import { createWebhookBodyParser } from './webhook-body-parser.js';
 import { createLeadgenPostHandler, createMetaWebhookRouter, type MetaWebhookOptions } from './meta-webhook.js';
 import { errorSummary } from '../util/error-summary.js';
 import type { Metrics } from '../util/metrics.js';
@@ -34,6 +35,7 @@ function webhookOptions(app: App, metrics: Metrics): MetaWebhookOptions {
     verifyToken: app.config.meta.verifyToken,
     maxBodyBytes: app.config.intake.maxBodyBytes,
     batcher,
+    parser: createWebhookBodyParser(),
     logger: app.logger,
     metrics,
   };
@@ -155,10 +157,12 @@ export async function startHttpServer(app: App, metrics: Metrics): Promise<HttpS
   return {
     server,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+      await hooks.parser.close();
+    },
   };
 }

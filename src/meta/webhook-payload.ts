@@ -326,3 +326,64 @@ function quoteLongIntegers(raw: string): string {
   parts.push(raw.slice(copiedUpTo));
   return parts.join('');
 }
+
+// --- the whole body --------------------------------------------------------------------------
+
+/**
+ * How deep a webhook body may nest. A leadgen notification nests 6 levels (body, entry[],
+ * entry, changes[], change, value); the values of other Page fields a misconfigured
+ * subscription may send nest a few more. Deeper bodies are refused before JSON.parse, which
+ * (with the validation after it) would otherwise spend hundreds of milliseconds on them.
+ */
+export const MAX_WEBHOOK_JSON_DEPTH = 32;
+
+export type WebhookBodyResult =
+  | { ok: true; object: string; changes: LeadgenChange[]; ignoredChanges: number }
+  | { ok: false; reason: 'too_deep' | 'malformed_json' | 'bad_payload'; error: string };
+
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Whether JSON bytes nest deeper than `maxDepth` (brackets inside strings do not count). It stops
+ * at the first byte past the limit, so a body of a million `[` costs `maxDepth` steps. UTF-8
+ * continuation bytes are never ASCII, so scanning bytes is exact.
+ */
+export function exceedsJsonDepth(raw: Uint8Array, maxDepth: number): boolean {
+  let depth = 0;
+  const n = raw.length;
+  for (let i = 0; i < n; i++) {
+    const b = raw[i];
+    if (b === QUOTE) {
+      for (i++; i < n; i++) {
+        const c = raw[i];
+        if (c === BACKSLASH) i++;
+        else if (c === QUOTE) break;
+      }
+    } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+      if (++depth > maxDepth) return true;
+    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) depth--;
+  }
+  return false;
+}
+
+/**
+ * A signed webhook body, from its raw bytes to its leadgen changes: the nesting limit, JSON
+ * with big ids kept exact, then the payload's shape. Pure and synchronous, so it runs the same
+ * on the event loop (small bodies) and in the parse worker (large ones).
+ */
+export function parseWebhookBody(raw: Uint8Array): WebhookBodyResult {
+  if (exceedsJsonDepth(raw, MAX_WEBHOOK_JSON_DEPTH)) {
+    return { ok: false, reason: 'too_deep', error: `body nests deeper than ${MAX_WEBHOOK_JSON_DEPTH} levels (a leadgen notification nests 6)` };
+  }
+  let body: unknown;
+  try {
+    body = parseJsonKeepingBigIds(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'malformed_json', error: 'body is not valid JSON' };
+  }
+  const parsed = parseLeadgenPayload(body);
+  return parsed.ok ? parsed : { ok: false, reason: 'bad_payload', error: parsed.error };
+}

@@ -3,7 +3,15 @@
 // https://developers.facebook.com/documentation/ads-commerce/marketing-api/guides/lead-ads/retrieving
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { parseJsonKeepingBigIds, parseLeadgenPayload, type LeadgenChange, type PayloadParseResult } from '../../src/meta/webhook-payload.js';
+import {
+  exceedsJsonDepth,
+  MAX_WEBHOOK_JSON_DEPTH,
+  parseJsonKeepingBigIds,
+  parseLeadgenPayload,
+  parseWebhookBody,
+  type LeadgenChange,
+  type PayloadParseResult,
+} from '../../src/meta/webhook-payload.js';
 
 function expectOk(result: PayloadParseResult): { object: string; changes: LeadgenChange[]; ignoredChanges: number } {
   if (!result.ok) throw new Error(`expected ok, got error: ${result.error}`);
@@ -418,6 +426,57 @@ describe('meta webhook payload', () => {
         expect(caught).to.be.instanceOf(SyntaxError);
         expect((caught as Error).message).to.equal('body is not valid JSON');
       }
+    });
+  });
+
+  describe('exceedsJsonDepth', () => {
+    const bytes = (text: string) => Buffer.from(text);
+    const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+    it('counts arrays and objects alike, up to and past the limit', () => {
+      expect(exceedsJsonDepth(bytes(nested(3)), 3)).to.equal(false);
+      expect(exceedsJsonDepth(bytes(nested(4)), 3)).to.equal(true);
+      expect(exceedsJsonDepth(bytes('{"a":[{"b":1}]}'), 3)).to.equal(false);
+      expect(exceedsJsonDepth(bytes('{"a":[{"b":{}}]}'), 3)).to.equal(true);
+      // Siblings do not add up: depth returns as brackets close.
+      expect(exceedsJsonDepth(bytes(`[${Array(50).fill(nested(2)).join(',')}]`), 3)).to.equal(false);
+    });
+
+    it('ignores brackets inside strings, escaped quotes included', () => {
+      // A string ending in a backslash, and one starting with an escaped quote, both full of brackets.
+      const strings = JSON.stringify({ a: '[{'.repeat(20), b: 'x\\', c: `"${'['.repeat(20)}` });
+      expect(strings).to.include('"b":"x\\\\"').and.include('"c":"\\"[[');
+      expect(exceedsJsonDepth(bytes(strings), 1)).to.equal(false);
+      const key = JSON.stringify({ 'k"[[': [[1]] });
+      expect(exceedsJsonDepth(bytes(key), 3)).to.equal(false);
+      expect(exceedsJsonDepth(bytes(key), 2)).to.equal(true);
+    });
+
+    it('scans UTF-8 text byte by byte without misreading multi-byte characters', () => {
+      expect(exceedsJsonDepth(bytes('{"name":"Zoë Ångström-Núñez 🚲","v":[1]}'), 2)).to.equal(false);
+    });
+  });
+
+  describe('parseWebhookBody', () => {
+    const body = { object: 'page', entry: [{ id: '1', time: 1, changes: [leadgen({ leadgen_id: '123', page_id: '1' })] }] };
+
+    it('parses a leadgen notification from its raw bytes', () => {
+      const result = parseWebhookBody(Buffer.from(JSON.stringify(body)));
+      expect(result.ok && result.changes.map((c) => c.leadgenId)).to.deep.equal(['123']);
+    });
+
+    it('refuses nesting past the limit before parsing: the bytes after it are never read', () => {
+      const raw = Buffer.from(`{"object":"page","entry":${'['.repeat(MAX_WEBHOOK_JSON_DEPTH)} not JSON at all`);
+      expect(parseWebhookBody(raw)).to.deep.equal({
+        ok: false,
+        reason: 'too_deep',
+        error: `body nests deeper than ${MAX_WEBHOOK_JSON_DEPTH} levels (a leadgen notification nests 6)`,
+      });
+    });
+
+    it('names malformed JSON and a bad payload apart', () => {
+      expect(parseWebhookBody(Buffer.from('{"object":'))).to.include({ ok: false, reason: 'malformed_json', error: 'body is not valid JSON' });
+      expect(parseWebhookBody(Buffer.from('{"object":"page"}'))).to.include({ ok: false, reason: 'bad_payload', error: 'entry is missing' });
     });
   });
 });
