@@ -174,10 +174,10 @@ export function MonitorsSection() {
                 <thead>
                   <tr>
                     <th scope="col">Check</th>
-                    <th scope="col">Of</th>
                     <th scope="col">State</th>
-                    <th scope="col">Ran</th>
+                    <th scope="col">Of</th>
                     <th scope="col">Finding, and what to do</th>
+                    <th scope="col">Ran</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -187,15 +187,15 @@ export function MonitorsSection() {
                     return (
                       <tr key={`${r.monitor}:${r.subject ?? ''}`}>
                         <th scope="row">{MONITOR_LABELS[r.monitor]}</th>
-                        <td className="wrap">{r.subject === null ? 'Workspace' : (r.subject_name ?? r.subject)}</td>
                         <td>
                           <span className={`status status-${state.tone}`}>{state.label}</span>
                         </td>
-                        <td>{formatDateTime(r.checked_at)}</td>
+                        <td className="wrap">{r.subject === null ? 'Workspace' : (r.subject_name ?? r.subject)}</td>
                         <td className="wrap">
                           <p className="monitor-summary">{r.summary}</p>
                           {fix && <p className="monitor-fix">What to do: {fix}</p>}
                         </td>
+                        <td>{formatDateTime(r.checked_at)}</td>
                       </tr>
                     );
                   })}

@@ -30,8 +30,8 @@ export function dayMismatch(d: ReconcileDay): string | null {
 
 const isSettled = (data: Reconciliation) => data.forms.every((f) => f.days.every((d) => dayMismatch(d) === null));
 
-/** Days worth a row: Meta was asked about them, or leads were recorded. The others are summed up in a sentence. */
-const shownDays = (f: FormReconciliation) => f.days.filter((d) => d.meta_count !== null || d.recorded > 0);
+/** Days worth a row: Meta listed leads, or LeadRelay recorded some. The others are summed up in a sentence. */
+const shownDays = (f: FormReconciliation) => f.days.filter((d) => (d.meta_count ?? 0) > 0 || d.recorded > 0);
 
 const dayLabel = (day: string) =>
   new Date(`${day}T00:00:00Z`).toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short', timeZone: 'UTC' });

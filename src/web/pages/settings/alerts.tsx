@@ -33,6 +33,8 @@ const KINDS: { id: Kind; label: string; description: string }[] = [
 
 const kindLabel = (kind: Kind) => KINDS.find((k) => k.id === kind)?.label ?? kind;
 
+const URL_LABELS: Record<Exclude<Kind, 'email'>, string> = { slack: 'Slack webhook URL', teams: 'Teams webhook URL', webhook: 'Webhook URL' };
+
 const URL_HELP: Record<Exclude<Kind, 'email'>, string> = {
   slack: 'From Slack: Apps → Incoming Webhooks → Add New Webhook, e.g. https://hooks.slack.com/services/…',
   teams: "From the Teams channel's Workflows (“Post to a channel when a webhook request is received”) or its Incoming Webhook connector.",
@@ -213,7 +215,7 @@ export function AlertsPage() {
                 description="One or more, separated by commas (at most 20)."
               />
             ) : (
-              <TextInput name="url" label={`${kindLabel(kind)} webhook URL`} isRequired inputMode="url" autoComplete="off" description={URL_HELP[kind]} />
+              <TextInput name="url" label={URL_LABELS[kind]} isRequired inputMode="url" autoComplete="off" description={URL_HELP[kind]} />
             )}
             {kind === 'webhook' && (
               <TextInput
