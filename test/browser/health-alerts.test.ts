@@ -15,7 +15,19 @@ import { type FakeGraph, startFakeGraph } from '../fakes/meta-graph.js';
 import { type FakeReceiver, isAccepted, startFakeReceiver } from '../fakes/webhook-receiver.js';
 import { baseEnv, cli, createOwner, flushPrefix, OWNER_PASSWORD, postLeadgen, type RunningProgram, startProgram, TEST_APP_SECRET } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
-import { checkPage, launchChromium, openSettings, openTab, type Person, scrollsHorizontally, screenshot, signIn, type Tab, untilLoaded } from './browser.js';
+import {
+  checkPage,
+  launchChromium,
+  openSettings,
+  openTab,
+  type Person,
+  scrollsHorizontally,
+  screenshot,
+  screenshotOf,
+  signIn,
+  type Tab,
+  untilLoaded,
+} from './browser.js';
 
 const PAGE = '1500000093';
 const PAGE_NAME = 'Acme Scooters';
@@ -170,6 +182,7 @@ describe('browser: reconciliation, health checks and alert channels', function (
     const mismatch = card.locator('tr.mismatch');
     await mismatch.getByText('1 not delivered yet').waitFor();
     await checkPage(page, 'health-01-reconciled-not-delivered');
+    await screenshotOf(page.getByRole('region', { name: 'Reconciliation with Meta' }), 'health-reconciliation');
     await card.getByText('Adds up').waitFor({ timeout: 60_000 });
     expect(await card.locator('tr.mismatch').count()).to.equal(0);
     expect(deliveredTo(lost), 'the recovered lead delivered once').to.have.length(1);
@@ -215,6 +228,7 @@ describe('browser: reconciliation, health checks and alert channels', function (
     await alert.getByText(/What to do:/).waitFor();
     await checks.locator('tbody tr').filter({ hasText: "Meta app's webhook" }).getByText('Problem').waitFor();
     await checkPage(page, 'health-03-checks');
+    await screenshotOf(page.getByRole('region', { name: 'Health checks' }).first(), 'health-checks');
   });
 
   it('refuses a Slack URL that is not a URL at its field', async () => {

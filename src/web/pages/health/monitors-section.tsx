@@ -190,8 +190,8 @@ export function MonitorsSection() {
                         <td>
                           <span className={`status status-${state.tone}`}>{state.label}</span>
                         </td>
-                        <td className="wrap">{r.subject === null ? 'Workspace' : (r.subject_name ?? r.subject)}</td>
-                        <td className="wrap">
+                        <td>{r.subject === null ? 'Workspace' : (r.subject_name ?? r.subject)}</td>
+                        <td className="finding">
                           <p className="monitor-summary">{r.summary}</p>
                           {fix && <p className="monitor-fix">What to do: {fix}</p>}
                         </td>

@@ -22,7 +22,7 @@ const RECONCILIATION_PATH = '/workspaces/{workspaceId}/reconciliation';
 const DAYS = 14;
 
 /** What is off about a day, in words (null: it adds up). */
-export function dayMismatch(d: ReconcileDay): string | null {
+function dayMismatch(d: ReconcileDay): string | null {
   if (d.meta_count !== null && d.meta_count > d.recorded) return `Meta has ${d.meta_count - d.recorded} more than recorded`;
   if (d.delivered < d.recorded) return `${d.recorded - d.delivered} not delivered yet`;
   return null;
