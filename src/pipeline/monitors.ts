@@ -226,6 +226,8 @@ async function monitorPageSubscription(
   });
   await book.raise(pageSubscriptionCause(ctx, page, { resubscribed: isResubscribed, problem, at: now, graphVersion }));
   if (isResubscribed) {
+    // The page check recorded above saw the app missing: the health page would go on saying so.
+    await recordPageCheck(app, page, { outcome: 'ok', isAppInstalled: true, problem: null }, now);
     await book.resolve('page_subscription', subject, 'LeadRelay subscribed the app to the page again');
     app.logger.warn({ pageId: page.page_id, workspaceId: page.workspace_id }, 'the app had fallen off a page; subscribed it again');
     return {

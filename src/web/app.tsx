@@ -12,6 +12,7 @@ import { HealthPage } from './pages/health/health-page';
 import { HomePage } from './pages/home';
 import { LeadLogPage } from './pages/leads/lead-log';
 import { OwnerSetupPage } from './pages/owner-setup';
+import { AlertsPage } from './pages/settings/alerts';
 import { ApiKeysPage } from './pages/settings/api-keys';
 import { AuditLogPage } from './pages/settings/audit-log';
 import { ConnectionsPage } from './pages/settings/connections';
@@ -84,6 +85,7 @@ function Pages() {
               <Route index element={<SettingsIndex />} />
               <Route path="workspace" element={<WorkspaceSettingsPage />} />
               <Route path="connections" element={<ConnectionsPage />} />
+              <Route path="alerts" element={<AlertsPage />} />
               <Route path="members" element={<MembersPage />} />
               <Route path="invitations" element={<InvitationsPage />} />
               <Route path="api-keys" element={<ApiKeysPage />} />

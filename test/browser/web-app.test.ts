@@ -234,9 +234,10 @@ describe('browser: the web app', function () {
   it('shows a viewer no admin controls, and the API refuses them anyway', async () => {
     const page = viewer.page;
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
-    await section(page, 'Two-factor authentication');
+    // Alerts first: a viewer sees where alerts go, without a control to change it.
+    await section(page, 'Alerts');
     const sections = await page.getByRole('navigation', { name: 'Settings' }).getByRole('link').allTextContents();
-    expect(sections).to.deep.equal(['Two-factor authentication']);
+    expect(sections).to.deep.equal(['Alerts', 'Two-factor authentication']);
     await checkPage(page, '20-viewer-settings');
     for (const section of ['members', 'invitations', 'api-keys', 'audit', 'workspace']) {
       await page.goto(url(`/w/${workspaceId}/settings/${section}`));

@@ -1,6 +1,7 @@
-// Health at a glance: each page (token valid, app installed, last lead; "Check now" asks Meta),
-// each destination (credentials fine, needing re-authorisation, rate limited, failing with its
-// dead letters), each with what to do about it, and leads per day per form.
+// Health at a glance: the open alerts, each page (token valid, app installed, last lead; "Check
+// now" asks Meta), each destination (credentials fine, needing re-authorisation, rate limited,
+// failing with its dead letters), each with what to do about it, the health checks' findings,
+// reconciliation with Meta per form and day, and leads per day per form.
 import { useQueryClient } from '@tanstack/react-query';
 import { Button } from 'react-aria-components';
 import { Link } from 'react-router';
@@ -13,7 +14,10 @@ import { useCurrentWorkspace } from '../../lib/session';
 import { usePolling } from '../../lib/use-polling';
 import { invalidateLeads } from '../leads/lead-list';
 import { StatusBadge } from '../leads/lead-status';
+import './health.css';
 import { LeadsPerDayChart } from './leads-chart';
+import { MonitorsSection, OpenAlertsSection } from './monitors-section';
+import { ReconciliationSection } from './reconciliation-section';
 import '../leads/leads.css';
 
 type Health = paths['/workspaces/{workspaceId}/health']['get']['responses'][200]['content']['application/json'];
@@ -29,7 +33,10 @@ export function HealthPage() {
 
   return (
     <>
-      <PageHeader title="Health" intro="Your pages, CRM connections and leads per day, at a glance, with what to do when something needs you." />
+      <PageHeader
+        title="Health"
+        intro="Your alerts, pages, CRM connections, health checks and leads per day, at a glance, with what to do when something needs you."
+      />
       {!can('config.read') ? (
         <p>Your role cannot see this workspace's health.</p>
       ) : health.isPending ? (
@@ -38,10 +45,13 @@ export function HealthPage() {
         <LoadError error={health.error} what="health" />
       ) : (
         <>
+          <OpenAlertsSection />
           <PagesHealth pages={health.data.pages} />
           <DestinationsHealth destinations={health.data.destinations} />
         </>
       )}
+      {can('config.read') && <MonitorsSection />}
+      {can('leads.read') && <ReconciliationSection />}
       {can('leads.read') && <LeadsPerDayChart workspaceId={workspace.id} />}
     </>
   );

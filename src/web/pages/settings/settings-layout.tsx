@@ -5,6 +5,7 @@ import { type Permission, useCurrentWorkspace } from '../../lib/session';
 const SECTIONS: { to: string; label: string; permission?: Permission }[] = [
   { to: 'workspace', label: 'Workspace', permission: 'workspace.manage' },
   { to: 'connections', label: 'Connections', permission: 'config.write' },
+  { to: 'alerts', label: 'Alerts', permission: 'config.read' },
   { to: 'members', label: 'Members', permission: 'members.manage' },
   { to: 'invitations', label: 'Invitations', permission: 'members.manage' },
   { to: 'api-keys', label: 'API keys', permission: 'keys.manage' },
