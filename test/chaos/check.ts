@@ -26,9 +26,11 @@ export interface Tally {
   /** Deliveries the program gave up on (dead letters) among the acknowledged leads. */
   dead: number;
   fuzzSent: number;
-  /** Valid webhook POSTs the program answered with no 2xx (or not at all); each was sent again later. */
+  /** POSTs of valid webhooks (retries included) the program answered with no 2xx, or not at all; each id was sent again later. */
   refusedPosts: number;
   exits: ProcessExit[];
+  /** A few examples of each failure, to start an investigation from. */
+  examples: string[];
   drainMs: number;
   /** Why the drain wait ended. */
   drained: 'all delivered' | 'deadline';
@@ -95,22 +97,39 @@ export async function tally(record: ScenarioRecord, dest: Destinations, db: Db, 
   let delivered = 0;
   let dupSameKey = 0;
   let dupDifferentKey = 0;
+  const examples: string[] = [];
+  const example = (line: string) => {
+    if (examples.length < 10) examples.push(line);
+  };
   for (const id of load.acked) {
     const keys = byId.get(id);
-    if (!keys) continue;
+    if (!keys) {
+      example(`lost: ${id}`);
+      continue;
+    }
     delivered++;
     if (keys.length > 1) {
       if (new Set(keys).size === 1) dupSameKey++;
-      else dupDifferentKey++;
+      else {
+        dupDifferentKey++;
+        example(`duplicated under different keys: ${id} (${keys.join(', ')})`);
+      }
     }
   }
   // Delivered but never acknowledged: fuzz ids, and anything else carrying this scenario's tag.
   let unexpected = Object.values(load.fuzzAccepted).reduce((a, b) => a + b, 0);
-  for (const id of byId.keys()) if (id.slice(1, 3) === record.tag && !load.acked.has(id)) unexpected++;
+  for (const id of byId.keys()) {
+    if (id.slice(1, 3) !== record.tag || load.acked.has(id)) continue;
+    unexpected++;
+    example(`delivered, never acknowledged: ${id}${load.fuzzIds.has(id) ? ' (fuzz)' : ''}`);
+  }
   let dupPersons = 0;
   for (const email of record.pipedriveEmails) {
     const persons = [...dest.pipedrive.persons.values()].filter((p) => p.emails.some((e) => e.value.toLowerCase() === email));
-    if (persons.length > 1) dupPersons += persons.length - 1;
+    if (persons.length > 1) {
+      dupPersons += persons.length - 1;
+      example(`${persons.length} Pipedrive persons for one email: ${persons.map((p) => p.id).join(', ')}`);
+    }
   }
   return {
     scenario: record.name,
@@ -126,6 +145,7 @@ export async function tally(record: ScenarioRecord, dest: Destinations, db: Db, 
     fuzzSent: load.fuzzSent,
     refusedPosts: load.failedPosts,
     exits: exits.filter((e) => e.scenario === record.name),
+    examples,
     drainMs: record.drainMs,
     drained: record.drained,
   };
@@ -139,7 +159,7 @@ export function formatTable(tallies: Tally[]): string {
   const head = [
     'scenario',
     'sent',
-    'not acked at once',
+    'refused POSTs',
     'acked',
     'delivered',
     'lost',

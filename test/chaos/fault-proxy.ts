@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FaultMode = { kind: 'none' } | { kind: 'server_error'; status: number } | { kind: 'rate_limited'; retryAfterSeconds: number };
+type FaultMode = { kind: 'none' } | { kind: 'server_error'; status: number } | { kind: 'rate_limited'; retryAfterSeconds: number };
 
 export interface FaultProxy {
   url: string;

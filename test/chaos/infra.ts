@@ -113,7 +113,19 @@ export interface ManagedProcess {
   stop(): Promise<void>;
 }
 
-const OUTPUT_TAIL_CHARS = 6_000;
+const OUTPUT_TAIL_CHARS = 20_000;
+
+/** The output without the JSON log lines below warn (the work role logs each delivery at info). */
+function withoutInfoLines(out: string): string {
+  const kept = out.split('\n').filter((line) => {
+    try {
+      return (JSON.parse(line) as { level?: number }).level! >= 40;
+    } catch {
+      return line.trim() !== '';
+    }
+  });
+  return kept.slice(-40).join('\n');
+}
 
 /**
  * Starts a role of the real binary. Exits that the harness did not cause are appended to
@@ -149,7 +161,7 @@ export async function startRole(
       if (d.toString().includes('workers started')) workersStarted = true;
     });
     child.once('exit', (code, signal) => {
-      if (!expectExit) exits.push({ name, code, signal, scenario: scenarioOf(), tail: out });
+      if (!expectExit) exits.push({ name, code, signal, scenario: scenarioOf(), tail: withoutInfoLines(out) });
     });
     const ready = async () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited during start-up:\n${out}`);

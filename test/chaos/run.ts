@@ -208,6 +208,7 @@ async function main(): Promise<number> {
       for (const e of t.exits) console.log(`${t.scenario}: ${e.name} exited on its own (${e.signal ?? `code ${e.code}`}); its last output:\n${e.tail}\n`);
       const fuzzAccepted = records.find((r) => r.name === t.scenario)?.load.fuzzAccepted ?? {};
       if (Object.keys(fuzzAccepted).length) console.log(`${t.scenario}: fuzzed requests answered 2xx: ${JSON.stringify(fuzzAccepted)}`);
+      for (const line of t.examples) console.log(`${t.scenario}: ${line}`);
     }
     const failed = tallies.filter(isFailure);
     console.log(

@@ -98,6 +98,7 @@ export const SCENARIOS: Scenario[] = [
       await sleep(CRM_FAULT_MS);
       world.webhookProxy.setFault({ kind: 'none' });
       world.pipedriveProxy.setFault({ kind: 'none' });
+      world.log(`503s answered: receiver ${world.webhookProxy.faulted}, Pipedrive ${world.pipedriveProxy.faulted}`);
     },
   },
   {
@@ -106,10 +107,13 @@ export const SCENARIOS: Scenario[] = [
     minLoadMs: CRM_FAULT_MS + 6_000,
     async inject(world, loadMs) {
       await sleep(Math.min(loadMs * 0.25, loadMs - CRM_FAULT_MS - 3_000));
+      const before = world.webhookProxy.faulted;
       world.webhookProxy.setFault({ kind: 'rate_limited', retryAfterSeconds: 3 });
       world.pipedrive.rateLimitFor(CRM_FAULT_MS);
       await sleep(CRM_FAULT_MS);
       world.webhookProxy.setFault({ kind: 'none' });
+      const pipedrive429s = world.pipedrive.requests.filter((r) => r.status === 429).length;
+      world.log(`429s answered: receiver ${world.webhookProxy.faulted - before}, Pipedrive ${pipedrive429s}`);
     },
   },
   { name: 'fuzz', what: 'unsigned, mis-signed, malformed, oversized and deeply nested bodies beside valid traffic', fuzz: true },
