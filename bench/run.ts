@@ -3,6 +3,7 @@
 // code is non-zero only when the benchmark itself could not run.
 import { runE2eBench } from './e2e.js';
 import { runIntakeBench } from './intake.js';
+import { runProfileBench } from './profile.js';
 import { runStartupBench } from './startup.js';
 import type { BenchOptions } from './setup.js';
 
@@ -10,12 +11,15 @@ const BENCHES: Record<string, (opts: BenchOptions) => Promise<void>> = {
   intake: runIntakeBench,
   e2e: runE2eBench,
   startup: runStartupBench,
+  profile: runProfileBench,
 };
 
 const USAGE = `usage: node dist/bench/run.js <${Object.keys(BENCHES).join('|')}> [options]
   --connections N    intake: closed-loop connections for the maximum-throughput run (default 256)
   --rate N           e2e: leads per second (default 100)
   --seconds N        e2e: how long to send (default 20)
+  --services KIND    shared (default: the test PostgreSQL and Redis) or private (a throwaway cluster with
+                     pg_stat_statements and a throwaway redis-server; profile always uses private)
   --env KEY=VALUE    extra environment for the program under test (startup: also its CLI runs), repeatable,
                      e.g. --env INTAKE_BATCH_MAX_ROWS=1000 --env NODE_OPTIONS=--max-old-space-size=128`;
 
@@ -24,7 +28,7 @@ class UsageError extends Error {}
 function parseArgs(argv: string[]): { name: string; opts: BenchOptions } {
   const [name, ...rest] = argv;
   if (!name || !(name in BENCHES)) throw new UsageError(name ? `unknown benchmark "${name}"` : 'name a benchmark');
-  const opts: BenchOptions = { envOverrides: {}, connections: 256, ratePerSecond: 100, seconds: 20 };
+  const opts: BenchOptions = { envOverrides: {}, connections: 256, ratePerSecond: 100, seconds: 20, services: 'shared' };
   for (let i = 0; i < rest.length; i++) {
     const flag = rest[i];
     const value = rest[++i];
@@ -35,6 +39,9 @@ function parseArgs(argv: string[]): { name: string; opts: BenchOptions } {
       opts.ratePerSecond = parseWhole(flag, value, 5000);
     } else if (flag === '--seconds') {
       opts.seconds = parseWhole(flag, value, 120);
+    } else if (flag === '--services') {
+      if (value !== 'shared' && value !== 'private') throw new UsageError(`--services must be shared or private, got "${value.slice(0, 40)}"`);
+      opts.services = value;
     } else if (flag === '--env') {
       const eq = value.indexOf('=');
       if (eq <= 0) throw new UsageError(`--env expects KEY=VALUE, got "${value.slice(0, 40)}"`);
