@@ -14,6 +14,12 @@ export interface BenchOptions {
   seconds: number;
   /** Shared test PostgreSQL/Redis, or a private cluster and redis-server (see services.ts). */
   services: 'shared' | 'private';
+  /** burst: leads released at once, and how long to wait for them to drain. */
+  burstLeads: number;
+  drainSeconds: number;
+  /** sustained: seconds per rate step (the figure is 60), first rate, and the factor between steps. */
+  stepSeconds: number;
+  startRate: number;
 }
 
 /**
