@@ -27,6 +27,7 @@ import {
   sampleMachineBusy,
   startCpuWindow,
   type CpuFigures,
+  type LoadResult,
   type ReportRow,
 } from './lib.js';
 import { addBenchForm, addGraphLeads, PAGE_TOKEN } from './pipeline.js';
@@ -71,7 +72,8 @@ async function countStatuses(sql: pg.Client, destinationId: string): Promise<str
     [destinationId],
   );
   const deliveries = r.rows.map((x) => `${x.status} ${formatInt(Number(x.n))}`).join(', ') || 'none';
-  const attempts = a.rows.map((x) => `${x.outcome} ${formatInt(Number(x.n))} (p50 ${formatMs(Number(x.p50))}, p99 ${formatMs(Number(x.p99))})`).join(', ') || 'none';
+  const attempts =
+    a.rows.map((x) => `${x.outcome} ${formatInt(Number(x.n))} (p50 ${formatMs(Number(x.p50))}, p99 ${formatMs(Number(x.p99))})`).join(', ') || 'none';
   return `${deliveries}; attempts: ${attempts}`;
 }
 
@@ -134,7 +136,7 @@ export async function runBurstBench(opts: BenchOptions): Promise<void> {
     // 1. Intake only: the webhooks are acknowledged and their fetch jobs wait in the queue.
     logProgress(`intake: ${formatInt(leads)} webhooks to leadrelay serve`);
     const serve = await startProgram('serve', env);
-    let intake;
+    let intake: LoadResult;
     try {
       intake = await runLoadJob(
         {
@@ -154,10 +156,10 @@ export async function runBurstBench(opts: BenchOptions): Promise<void> {
     }
     const stored = new Set(
       (
-        await sql.query<{ leadgen_id: string }>('select leadgen_id from leadgen_events where leadgen_id::numeric >= $1::numeric and leadgen_id::numeric < $1::numeric + $2', [
-          FIRST_LEADGEN_ID,
-          leads,
-        ])
+        await sql.query<{ leadgen_id: string }>(
+          'select leadgen_id from leadgen_events where leadgen_id::numeric >= $1::numeric and leadgen_id::numeric < $1::numeric + $2',
+          [FIRST_LEADGEN_ID, leads],
+        )
       ).rows.map((r) => r.leadgen_id),
     );
     let missing = 0;
@@ -224,7 +226,7 @@ export async function runBurstBench(opts: BenchOptions): Promise<void> {
 
 function buildBurstRows(m: {
   leads: number;
-  intake: Awaited<ReturnType<typeof runLoadJob>>;
+  intake: LoadResult;
   missing: number;
   crms: CrmProgress[];
   statuses: string[];

@@ -86,7 +86,7 @@ const PACKAGE_AREAS: Record<string, string> = {
   negotiator: 'HTTP server (express)',
   accepts: 'HTTP server (express)',
   'http-errors': 'HTTP server (express)',
-  'statuses': 'HTTP server (express)',
+  statuses: 'HTTP server (express)',
   cookie: 'HTTP server (express)',
   axios: 'HTTP client (Graph, CRM)',
   'follow-redirects': 'HTTP client (Graph, CRM)',

@@ -157,14 +157,14 @@ export function runLoadJob(job: LoadJob, timeoutMs: number): Promise<LoadResult>
   });
 }
 
-export interface BareServer {
+interface BareServer {
   url: string;
   pid: number;
   close(): Promise<void>;
 }
 
 /** Starts bench/bare-server.js (HMAC check only) in its own process on 127.0.0.1. */
-export function startBareServer(appSecret: string): Promise<BareServer> {
+function startBareServer(appSecret: string): Promise<BareServer> {
   return new Promise((resolveStart, reject) => {
     const child = fork(BARE_SERVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -267,7 +267,7 @@ export function listProcessTree(rootPid: number): number[] {
  * CPU of a process tree in clock ticks: the root's own time plus its waited-for children's, plus
  * every live descendant's. A child that starts and exits inside a window is counted via cutime.
  */
-export function readProcessTreeTicks(rootPid: number): number {
+function readProcessTreeTicks(rootPid: number): number {
   let total = 0;
   for (const pid of listProcessTree(rootPid)) {
     const st = readProcStat(pid);
@@ -414,7 +414,8 @@ export interface ReportRow {
 }
 
 export const formatInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-export const formatMs = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n).toString()} ms` : 'n/a');
+export const formatMs = (n: number) =>
+  Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n).toString()} ms` : n === Infinity ? '∞ (not delivered)' : 'n/a';
 /** `server 83 / postgres 12 / redis 11 / load 28 / others 40, machine 174 of 200` (% of one core). */
 export function formatCpu(c: CpuFigures, serverName: string, loadGeneratorPercent: number): string {
   const others = Math.max(0, c.machine - c.server - c.postgres - c.redis - loadGeneratorPercent);

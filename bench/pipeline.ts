@@ -112,7 +112,7 @@ export interface Pipeline {
   close(): Promise<void>;
 }
 
-export async function waitForArrivals(index: ArrivalIndex, ids: string[], timeoutMs: number): Promise<number> {
+async function waitForArrivals(index: ArrivalIndex, ids: string[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const arrived = index.countArrived(ids);

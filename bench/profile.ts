@@ -9,7 +9,7 @@
 // - the program's CPU by area and by module, and its hottest functions, from the profiles, counting
 //   only samples taken during the measured run (V8's profile clock and process.hrtime are both
 //   CLOCK_MONOTONIC).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -35,7 +35,12 @@ import { connectSql, describeOverrides, type BenchOptions } from './setup.js';
 import { TEST_APP_SECRET } from '../test/helpers/e2e.js';
 
 const WARMUP_SECONDS = 5;
-const STRAGGLER_WAIT_MS = 20_000;
+/**
+ * The window closes only when every measured lead arrived (or after this): then each lead went
+ * through every stage inside it, and per-lead figures do not mix a stage that ran ahead (fetch)
+ * with one that lagged (delivery).
+ */
+const STRAGGLER_WAIT_MS = 180_000;
 /** The warm-up's leads should all be delivered before the window opens. */
 const WARMUP_DRAIN_MS = 60_000;
 const TARGET_CPU_PER_LEAD_MS = 2;
@@ -68,6 +73,17 @@ async function readStatements(sql: pg.Client): Promise<StatementRow[]> {
   return r.rows.map((x) => ({ query: x.query.replace(/\s+/g, ' ').trim(), calls: Number(x.calls), totalMs: Number(x.total), rows: Number(x.rows) }));
 }
 
+/** utime and stime (clock ticks) of one process. */
+function readUserSystemTicks(pid: number): { user: number; system: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(fields[11]), system: Number(fields[12]) };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
 function parseCommandStats(info: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1], Number(m[2]));
@@ -90,6 +106,7 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
   let profile: ProfileSummary | undefined;
   let serviceDescription = '';
   let leadsInWindow = 0;
+  let userSystem = { user: 0, system: 0 };
   try {
     pipeline = await openPipeline({
       services: 'private',
@@ -113,8 +130,11 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     const fromEpochMs = Date.now();
     const cpuWindow = startCpuWindow(serverPid, pipeline.services);
+    const userSysBefore = readUserSystemTicks(serverPid);
     run = await pipeline.pace(1, opts.ratePerSecond, count, STRAGGLER_WAIT_MS);
     cpu = cpuWindow.stop();
+    const userSysAfter = readUserSystemTicks(serverPid);
+    userSystem = { user: userSysAfter.user - userSysBefore.user, system: userSysAfter.system - userSysBefore.system };
     window = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) };
     // The denominator: leads the pipeline delivered inside the window, whichever run they came
     // from (a backlog left by the warm-up is work done in the window too).
@@ -158,6 +178,14 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
       isMet: totalCpuMs <= TARGET_CPU_PER_LEAD_MS,
     },
     {
+      label: 'start (root process): user / system share of its CPU (system = syscalls, loopback TCP included)',
+      value: `${((100 * userSystem.user) / Math.max(1, userSystem.user + userSystem.system)).toFixed(0)} % / ${((100 * userSystem.system) / Math.max(1, userSystem.user + userSystem.system)).toFixed(0)} %`,
+    },
+    {
+      label: 'stages inside the window: leads stored (insert into leads) / delivered',
+      value: `${formatInt(statements.find((x) => /^insert into "leads"/.test(x.query))?.calls ?? NaN)} / ${formatInt(leads)}`,
+    },
+    {
       label: 'PostgreSQL per lead: transactions / statements / WAL records / WAL bytes',
       value: [
         perLead(db.after.xacts - db.before.xacts).toFixed(1),
@@ -186,8 +214,7 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
   const scaled = (ms: number) => formatMs((programMs * ms) / profile!.busyMs);
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`\nProgram CPU per lead by area (/proc CPU per lead × profile share; Node internals count for the program or package frame that called them)\n${line}`);
-  for (const [area, ms] of top(profile.byArea, 30))
-    out(`${scaled(ms).padStart(10)}  ${((100 * ms) / profile.busyMs).toFixed(1).padStart(5)} %  ${area}`);
+  for (const [area, ms] of top(profile.byArea, 30)) out(`${scaled(ms).padStart(10)}  ${((100 * ms) / profile.busyMs).toFixed(1).padStart(5)} %  ${area}`);
   out(`\nProgram CPU per lead by module (self time share)\n${line}`);
   for (const [mod, ms] of top(profile.byModule, 25)) out(`${scaled(ms).padStart(10)}  ${((100 * ms) / profile.busyMs).toFixed(1).padStart(5)} %  ${mod}`);
   out(`\nHottest functions (self time share)\n${line}`);
@@ -195,7 +222,9 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
   out(`\nPostgreSQL statements per lead (pg_stat_statements, by calls)\n${line}`);
   out(`${'calls'.padStart(7)} ${'exec ms'.padStart(9)} ${'rows'.padStart(7)}  statement`);
   for (const s of statements.filter((x) => x.calls >= leads * 0.05).slice(0, 40)) {
-    out(`${perLead(s.calls).toFixed(2).padStart(7)} ${perLead(s.totalMs).toFixed(3).padStart(9)} ${perLead(s.rows).toFixed(2).padStart(7)}  ${s.query.slice(0, 150)}`);
+    out(
+      `${perLead(s.calls).toFixed(2).padStart(7)} ${perLead(s.totalMs).toFixed(3).padStart(9)} ${perLead(s.rows).toFixed(2).padStart(7)}  ${s.query.slice(0, 150)}`,
+    );
   }
   out(`\nRedis commands per lead (INFO commandstats)\n${line}`);
   for (const [name, calls] of top(commands, 20)) out(`${perLead(calls).toFixed(2).padStart(7)}  ${name}`);

@@ -36,7 +36,17 @@ class UsageError extends Error {}
 function parseArgs(argv: string[]): { name: string; opts: BenchOptions } {
   const [name, ...rest] = argv;
   if (!name || !(name in BENCHES)) throw new UsageError(name ? `unknown benchmark "${name}"` : 'name a benchmark');
-  const opts: BenchOptions = { envOverrides: {}, connections: 256, ratePerSecond: 100, seconds: 20, services: 'shared', burstLeads: 10_000, drainSeconds: 60, stepSeconds: 60, startRate: 50 };
+  const opts: BenchOptions = {
+    envOverrides: {},
+    connections: 256,
+    ratePerSecond: 100,
+    seconds: 20,
+    services: 'shared',
+    burstLeads: 10_000,
+    drainSeconds: 60,
+    stepSeconds: 60,
+    startRate: 50,
+  };
   for (let i = 0; i < rest.length; i++) {
     const flag = rest[i];
     const value = rest[++i];

@@ -38,6 +38,8 @@ export interface BenchServices {
 }
 
 const APPLICATION_NAME_PREFIX = 'leadrelay_bench_';
+/** The system's redis-server (Debian's redis-server package; the tests' Redis comes from it too). */
+const REDIS_SERVER_BIN = process.env.BENCH_REDIS_SERVER ?? 'redis-server';
 
 function withParams(url: string, params: Record<string, string>): string {
   const sep = url.includes('?') ? '&' : '?';
@@ -46,7 +48,7 @@ function withParams(url: string, params: Record<string, string>): string {
     .join('&')}`;
 }
 
-export async function openSharedServices(): Promise<BenchServices> {
+async function openSharedServices(): Promise<BenchServices> {
   const schema = await createTestSchema('bench');
   const applicationName = `${APPLICATION_NAME_PREFIX}${schema.schema}`;
   // pg lets the connection string's application_name override the pool's own ('leadrelay').
@@ -111,7 +113,7 @@ async function waitForPort(url: string, timeoutMs: number, exited: () => boolean
  * A throwaway PostgreSQL cluster with pg_stat_statements and a throwaway redis-server. The cluster
  * keeps PostgreSQL's durable defaults (fsync, synchronous_commit on), like the shared one.
  */
-export async function openPrivateServices(): Promise<BenchServices> {
+async function openPrivateServices(): Promise<BenchServices> {
   const bin = findPostgresBin();
   const dir = mkdtempSync(join(tmpdir(), 'leadrelay-bench-pg-'));
   const dataDir = join(dir, 'data');
@@ -170,7 +172,7 @@ export async function openPrivateServices(): Promise<BenchServices> {
     await stats.end();
 
     const redisPort = await freePort();
-    redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    redis = spawn(REDIS_SERVER_BIN, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     const redisUrl = `redis://127.0.0.1:${redisPort}`;

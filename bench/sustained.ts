@@ -1,7 +1,7 @@
 // `npm run bench -- sustained`: the highest rate the whole pipeline (`leadrelay start`, fake Graph,
 // webhook receiver) holds for a full step with webhook → destination p99 ≤ 500 ms. Rates step up
-// from --start-rate by ×2 while a step holds; after the first step that does not, one step halfway
-// between the last good and the failed rate narrows it (if the backlog drains first). A step holds
+// from --start-rate by ×2 while a step holds (or down by ×½ while the first ones do not); then one
+// step halfway between the best held and the lowest failed rate narrows it (once the backlog drained). A step holds
 // when every webhook was acknowledged and every acknowledged lead arrived, with p99 from the
 // scheduled send time (a lead still missing 5 s after the last send counts as infinitely late).
 // Steps last 60 s as in the issue; --step-seconds shortens them for a quick look (then the figure
@@ -30,6 +30,7 @@ const ISSUE_STEP_SECONDS = 60;
 const STRAGGLER_WAIT_MS = 5000;
 const BACKLOG_DRAIN_MS = 120_000;
 const MAX_RATE = 5000;
+const MIN_RATE = 5;
 
 interface Step {
   rate: number;
@@ -75,25 +76,41 @@ export async function runSustainedBench(opts: BenchOptions): Promise<void> {
       const lat = summarizeLatencies(latencies);
       const cpuMs = computeCpuMicrosPerRequest(c.server + c.postgres + c.redis, c.seconds, r.arrived) / 1000;
       const holds = r.load.ok === count && r.arrived === r.ackedIds.length && lat.p99 <= TARGET_P99_MS;
-      const step = { rate, sent: r.load.sent, acked: r.ackedIds.length, arrived: r.arrived, p50: lat.p50, p99: lat.p99, sendLagP99: r.sendLag.p99, cpuPerLeadMs: cpuMs, holds };
-      logProgress(`step ${formatInt(rate)}/s: ${step.holds ? 'holds' : 'does not hold'} (p99 ${formatMs(lat.p99)}, ${formatInt(r.arrived)}/${formatInt(count)} delivered)`);
+      const step = {
+        rate,
+        sent: r.load.sent,
+        acked: r.ackedIds.length,
+        arrived: r.arrived,
+        p50: lat.p50,
+        p99: lat.p99,
+        sendLagP99: r.sendLag.p99,
+        cpuPerLeadMs: cpuMs,
+        holds,
+      };
+      logProgress(
+        `step ${formatInt(rate)}/s: ${step.holds ? 'holds' : 'does not hold'} (p99 ${formatMs(lat.p99)}, ${formatInt(r.arrived)}/${formatInt(count)} delivered)`,
+      );
       return step;
     };
 
+    // Up by ×2 while steps hold; if the first step does not hold, down by ×½ (after its backlog
+    // drains) until one does; then one step halfway between the best held and the lowest failed rate.
     let rate = opts.startRate;
     for (;;) {
       const step = await runStep(rate);
       steps.push(step);
-      if (!step.holds || rate * 2 > MAX_RATE) break;
-      rate *= 2;
+      const hasHeld = steps.some((s) => s.holds);
+      const hasFailed = steps.some((s) => !s.holds);
+      if (step.holds && !hasFailed && rate * 2 <= MAX_RATE) rate *= 2;
+      else if (!step.holds && !hasHeld && rate / 2 >= MIN_RATE && (await waitForBacklog(p, step.acked - step.arrived))) rate = Math.round(rate / 2);
+      else break;
     }
-    const lastGood = steps.filter((s) => s.holds).at(-1)?.rate ?? 0;
-    const failed = steps.find((s) => !s.holds)?.rate;
-    if (failed !== undefined && lastGood > 0 && failed - lastGood >= 10) {
+    const lastGood = Math.max(0, ...steps.filter((s) => s.holds).map((s) => s.rate));
+    const failed = Math.min(...steps.filter((s) => !s.holds).map((s) => s.rate));
+    if (lastGood > 0 && Number.isFinite(failed) && failed - lastGood >= Math.max(5, lastGood / 4)) {
       logProgress(`waiting for the failed step's backlog to drain (≤ ${BACKLOG_DRAIN_MS / 1000} s) before the halfway step`);
       const pending = steps.at(-1)!;
-      const drained = await waitForBacklog(p, pending.acked - pending.arrived);
-      if (drained) steps.push(await runStep(Math.round((lastGood + failed) / 2)));
+      if (pending.holds || (await waitForBacklog(p, pending.acked - pending.arrived))) steps.push(await runStep(Math.round((lastGood + failed) / 2)));
       else logProgress('backlog did not drain: no halfway step');
     }
   } finally {
