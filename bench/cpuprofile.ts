@@ -96,9 +96,11 @@ const PACKAGE_AREAS: Record<string, string> = {
   'p-retry': 'HTTP client (Graph, CRM)',
   zod: 'validation (zod)',
   'prom-client': 'metrics (prom-client)',
-  'libphonenumber-js': 'mapping',
   'rate-limiter-flexible': 'rate limiting',
 };
+
+/** Helpers used from several areas: their time counts for the caller (e.g. phone parsing in redaction or in the blind index). */
+const TRANSPARENT_PACKAGES = new Set(['libphonenumber-js', 'tslib']);
 
 /** Areas of the program, by source path under dist/ (first match wins). */
 const SOURCE_AREAS: [RegExp, string][] = [
@@ -106,8 +108,10 @@ const SOURCE_AREAS: [RegExp, string][] = [
   [/\/src\/http\/(meta-webhook|intake-batcher)\./, 'HTTP intake'],
   [/\/src\/meta\/(graph-client|graph-errors|page-access|webhook-payload)\./, 'Graph fetch'],
   [/\/src\/pipeline\/fetch-lead\./, 'Graph fetch'],
+  [/\/src\/lead\/redact\./, 'delivery: redacting the CRM answer'],
+  [/\/src\/(lead\/blind-index|pipeline\/lead-search-index)\./, 'search index (blind index)'],
   [/\/src\/(mapping|lead)\//, 'mapping'],
-  [/\/src\/pipeline\/(mapping-step|routing|lead-record|lead-search-index)\./, 'mapping'],
+  [/\/src\/pipeline\/(mapping-step|routing|lead-record)\./, 'mapping'],
   [/\/src\/pipeline\/(deliver-lead|connector-|backoff)/, 'delivery'],
   [/\/connectors\//, 'delivery'],
   [/\/src\/crypto\//, 'encryption (envelope)'],
@@ -143,6 +147,7 @@ function moduleOf(frame: CallFrame): string {
 
 function areaOfFrame(frame: CallFrame): string | undefined {
   const pkg = packageOf(frame.url);
+  if (pkg && TRANSPARENT_PACKAGES.has(pkg)) return undefined;
   if (pkg) return PACKAGE_AREAS[pkg] ?? `other package (${pkg})`;
   const src = sourceOf(frame.url);
   if (src) {
