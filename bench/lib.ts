@@ -342,8 +342,13 @@ export function startCpuWindow(serverPid: number, scope: CpuScope = {}): CpuWind
   const pgScope = scope.postgresPids ?? (() => findPidsByCommand(['postgres']));
   const redisScope = scope.redisPids ?? (() => findPidsByCommand(['redis-server']));
   const before = { server: readProcessTreeTicks(serverPid), pg: ticksOf(pgScope()), redis: ticksOf(redisScope()), machine: readMachineTicks() };
-  // Processes that started during the window (new backends) count from zero.
-  const delta = (start: Map<number, number>, pids: number[]) => pids.reduce((a, p) => a + (readProcCpuTicks(p) ?? 0) - (start.get(p) ?? 0), 0);
+  // Processes that started during the window (new backends) count from zero; one that ended
+  // inside it (a pool closing an idle connection) is left out rather than counted negative.
+  const delta = (start: Map<number, number>, pids: number[]) =>
+    pids.reduce((a, p) => {
+      const now = readProcCpuTicks(p);
+      return now === undefined ? a : a + Math.max(0, now - (start.get(p) ?? 0));
+    }, 0);
   return {
     stop() {
       const seconds = (performance.now() - startedAt) / 1000;
