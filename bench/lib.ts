@@ -83,8 +83,10 @@ export interface PacedJob extends LoadTarget {
   kind: 'paced';
   ratePerSecond: number;
   maxSockets: number;
-  /** Return each request's send time (epoch ms), e.g. to measure webhook → destination latency. */
+  /** Return each request's scheduled send time (epoch ms), e.g. to measure webhook → destination latency. */
   isRecordingSendTimes?: boolean;
+  /** Delay before request 0 is due (ms, default 20): lets the caller align a fault with the load. */
+  startDelayMs?: number;
 }
 
 export type LoadJob = AutocannonJob | PacedJob;
@@ -116,9 +118,17 @@ export interface LoadResult {
   sendLag?: LatencySummary;
   /** autocannon's own 1 ms-resolution figures, for comparison. */
   autocannonLatency?: { p50: number; p99: number; max: number };
-  /** Epoch ms when request i was sent; NaN when it never was. */
-  sendTimes?: number[];
-  /** Per request: its 2xx acknowledgement latency (ms), NaN when not acknowledged (paced jobs with isRecordingSendTimes). */
+  /**
+   * Per request i (leadgen id `firstLeadgenId + i`): 1 when it got a 2xx answer, else 0. Exact
+   * per request (autocannon's per-request onResponse, the pacer's own callbacks), so a caller can
+   * look every acknowledged id up afterwards instead of comparing counts.
+   */
+  acked: Uint8Array;
+  /** Epoch ms when request i was due (paced jobs with isRecordingSendTimes): latency counts from here. */
+  scheduledTimes?: number[];
+  /** Per request: how late it left against its schedule (ms), NaN when never sent. */
+  sendLags?: number[];
+  /** Per request: its 2xx acknowledgement latency from the scheduled time (ms), NaN when not acknowledged. */
   ackLatencies?: number[];
   worker: { peakRssMb: number; cpuMs: number };
 }
@@ -147,14 +157,14 @@ export function runLoadJob(job: LoadJob, timeoutMs: number): Promise<LoadResult>
   });
 }
 
-export interface BareServer {
+interface BareServer {
   url: string;
   pid: number;
   close(): Promise<void>;
 }
 
 /** Starts bench/bare-server.js (HMAC check only) in its own process on 127.0.0.1. */
-export function startBareServer(appSecret: string): Promise<BareServer> {
+function startBareServer(appSecret: string): Promise<BareServer> {
   return new Promise((resolveStart, reject) => {
     const child = fork(BARE_SERVER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -206,16 +216,64 @@ export function readProcStatusMb(pid: number | 'self', field: 'VmHWM' | 'VmRSS')
   }
 }
 
-/** utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux). */
-function readProcCpuTicks(pid: number): number | undefined {
+interface ProcStat {
+  ppid: number;
+  /** utime + stime, clock ticks (USER_HZ, 100 on Linux). */
+  ticks: number;
+  /** cutime + cstime: children that exited and were waited for. */
+  childTicks: number;
+}
+
+function readProcStat(pid: number): ProcStat | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces; fields resume after its closing parenthesis.
+    // The command name may hold spaces; fields resume after its closing parenthesis (field 3 = state).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), childTicks: Number(fields[13]) + Number(fields[14]) };
   } catch {
     return undefined;
   }
+}
+
+/** utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux). */
+function readProcCpuTicks(pid: number): number | undefined {
+  return readProcStat(pid)?.ticks;
+}
+
+function listPids(): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
+}
+
+/** A process and all its descendants (a `start` that runs its workers in a child process counts whole). */
+export function listProcessTree(rootPid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const pid of listPids()) {
+    const st = readProcStat(pid);
+    if (st) (children.get(st.ppid) ?? children.set(st.ppid, []).get(st.ppid)!).push(pid);
+  }
+  const out: number[] = [];
+  const queue = [rootPid];
+  while (queue.length) {
+    const pid = queue.shift()!;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/**
+ * CPU of a process tree in clock ticks: the root's own time plus its waited-for children's, plus
+ * every live descendant's. A child that starts and exits inside a window is counted via cutime.
+ */
+function readProcessTreeTicks(rootPid: number): number {
+  let total = 0;
+  for (const pid of listProcessTree(rootPid)) {
+    const st = readProcStat(pid);
+    if (st) total += st.ticks + (pid === rootPid ? st.childTicks : 0);
+  }
+  return total;
 }
 
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -228,7 +286,7 @@ function readMachineTicks(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-function findPidsByCommand(names: string[]): number[] {
+export function findPidsByCommand(names: string[]): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -265,24 +323,41 @@ export interface CpuFigures {
   seconds: number;
 }
 
-/** Starts measuring CPU of the server, all postgres processes and redis-server. */
-export function startCpuWindow(serverPid: number): CpuWindow {
+/** Which processes count as PostgreSQL and Redis in a CPU window. */
+export interface CpuScope {
+  /** PostgreSQL processes to count; default every process named postgres on the machine. */
+  postgresPids?: () => number[];
+  /** Redis processes to count; default every redis-server. */
+  redisPids?: () => number[];
+}
+
+/**
+ * Starts measuring CPU of the server's process tree, PostgreSQL and Redis. On a shared machine
+ * pass a scope (the bench's own backends, a private cluster): other helpers' queries would
+ * otherwise count as this run's.
+ */
+export function startCpuWindow(serverPid: number, scope: CpuScope = {}): CpuWindow {
   const startedAt = performance.now();
-  const sumTicks = (pids: number[]) => pids.reduce((a, p) => a + (readProcCpuTicks(p) ?? 0), 0);
-  const pgPids = findPidsByCommand(['postgres']);
-  const redisPids = findPidsByCommand(['redis-server']);
-  const before = { server: readProcCpuTicks(serverPid) ?? 0, pg: sumTicks(pgPids), redis: sumTicks(redisPids), machine: readMachineTicks() };
+  const ticksOf = (pids: number[]) => new Map(pids.map((p) => [p, readProcCpuTicks(p) ?? 0]));
+  const pgScope = scope.postgresPids ?? (() => findPidsByCommand(['postgres']));
+  const redisScope = scope.redisPids ?? (() => findPidsByCommand(['redis-server']));
+  const before = { server: readProcessTreeTicks(serverPid), pg: ticksOf(pgScope()), redis: ticksOf(redisScope()), machine: readMachineTicks() };
+  // Processes that started during the window (new backends) count from zero; one that ended
+  // inside it (a pool closing an idle connection) is left out rather than counted negative.
+  const delta = (start: Map<number, number>, pids: number[]) =>
+    pids.reduce((a, p) => {
+      const now = readProcCpuTicks(p);
+      return now === undefined ? a : a + Math.max(0, now - (start.get(p) ?? 0));
+    }, 0);
   return {
     stop() {
       const seconds = (performance.now() - startedAt) / 1000;
-      // Backends that started during the window count from zero.
-      const pgNow = findPidsByCommand(['postgres']);
       const percent = (ticks: number) => (100 * ticks) / CLOCK_TICKS_PER_SECOND / seconds;
       const machine = readMachineTicks();
       return {
-        server: percent((readProcCpuTicks(serverPid) ?? 0) - before.server),
-        postgres: percent(sumTicks(pgNow) - before.pg),
-        redis: percent(sumTicks(redisPids) - before.redis),
+        server: percent(readProcessTreeTicks(serverPid) - before.server),
+        postgres: percent(delta(before.pg, pgScope())),
+        redis: percent(delta(before.redis, redisScope())),
         machine: percent(machine.busy - before.machine.busy),
         cores: cpus().length,
         seconds,
@@ -344,7 +419,8 @@ export interface ReportRow {
 }
 
 export const formatInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-export const formatMs = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n).toString()} ms` : 'n/a');
+export const formatMs = (n: number) =>
+  Number.isFinite(n) ? `${n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n).toString()} ms` : n === Infinity ? '∞ (not delivered)' : 'n/a';
 /** `server 83 / postgres 12 / redis 11 / load 28 / others 40, machine 174 of 200` (% of one core). */
 export function formatCpu(c: CpuFigures, serverName: string, loadGeneratorPercent: number): string {
   const others = Math.max(0, c.machine - c.server - c.postgres - c.redis - loadGeneratorPercent);
@@ -382,4 +458,47 @@ export function printReport(title: string, rows: ReportRow[]): void {
 
 export function logProgress(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+/** The bare server's figures from one calibration run. */
+export interface Calibration {
+  load: LoadResult;
+  cpu: CpuFigures;
+}
+
+/**
+ * The same load generator against bench/bare-server.js (HMAC check only, its own process): what
+ * this machine gives a Node HTTP server right now. Measured in every run, never a constant.
+ */
+export async function measureBareServer(appSecret: string, requests: number, connections: number): Promise<Calibration> {
+  logProgress(`calibration: ${formatInt(requests)} signed webhooks against a bare HMAC-only node:http server…`);
+  const bare = await startBareServer(appSecret);
+  try {
+    const window = startCpuWindow(bare.pid);
+    const load = await runLoadJob(
+      {
+        kind: 'autocannon',
+        url: bare.url,
+        appSecret,
+        pageId: BENCH_PAGE_ID,
+        formId: BENCH_FORM_ID,
+        firstLeadgenId: '7199000000000000000',
+        count: requests,
+        connections,
+      },
+      120_000,
+    );
+    const cpu = window.stop();
+    logProgress(`calibration: ${formatInt(load.okPerSecond)} 2xx/s`);
+    return { load, cpu };
+  } finally {
+    await bare.close();
+  }
+}
+
+export function buildCalibrationRow(c: Calibration, connections: number): ReportRow {
+  return {
+    label: `reference, same run: bare HMAC-only node:http server (${connections} connections)`,
+    value: `${formatInt(c.load.okPerSecond)} req/s, ${formatInt(computeCpuMicrosPerRequest(c.cpu.server, c.cpu.seconds, c.load.ok))} µs CPU/req`,
+  };
 }

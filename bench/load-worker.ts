@@ -60,6 +60,16 @@ async function runAutocannon(job: AutocannonJob): Promise<LoadResult> {
     );
     offset += n;
   }
+  const acked = new Uint8Array(job.count);
+  // Each request reports its own answer: which leadgen ids got a 2xx is exact, not inferred from counts.
+  for (let i = 0, offset = 0; i < slices.length; offset += slices[i].length, i++) {
+    slices[i].forEach((request, k) => {
+      const index = offset + k;
+      request.onResponse = (status: number) => {
+        if (status >= 200 && status < 300) acked[index] = 1;
+      };
+    });
+  }
   let nextSlice = 0;
   const latencies = new Float64Array(job.count);
   let okCount = 0;
@@ -106,6 +116,7 @@ async function runAutocannon(job: AutocannonJob): Promise<LoadResult> {
     okPerSecond: okCount / (durationMs / 1000),
     latency: summarizeLatencies(latencies.subarray(0, okCount)),
     autocannonLatency: { p50: result.latency.p50, p99: result.latency.p99, max: result.latency.max },
+    acked,
     worker: readWorkerFigures(cpuAtStart),
   };
 }
@@ -117,7 +128,9 @@ async function runPaced(job: PacedJob): Promise<LoadResult> {
   const intervalMs = 1000 / job.ratePerSecond;
   const latencies: number[] = [];
   const lags = new Float64Array(job.count);
-  const sendTimes = job.isRecordingSendTimes ? new Array<number>(job.count).fill(NaN) : undefined;
+  const acked = new Uint8Array(job.count);
+  const scheduledTimes = job.isRecordingSendTimes ? new Array<number>(job.count).fill(NaN) : undefined;
+  const sendLags = job.isRecordingSendTimes ? new Array<number>(job.count).fill(NaN) : undefined;
   const ackLatencies = job.isRecordingSendTimes ? new Array<number>(job.count).fill(NaN) : undefined;
   const statusCounts: Record<string, number> = {};
   let ok = 0;
@@ -126,7 +139,8 @@ async function runPaced(job: PacedJob): Promise<LoadResult> {
   let finished = 0;
   let next = 0;
   const cpuAtStart = process.cpuUsage();
-  const startedAt = performance.now() + 20;
+  const startDelayMs = job.startDelayMs ?? 20;
+  const startedAt = performance.now() + startDelayMs;
 
   await new Promise<void>((resolveRun) => {
     const settle = () => {
@@ -136,8 +150,10 @@ async function runPaced(job: PacedJob): Promise<LoadResult> {
       const scheduledAt = startedAt + i * intervalMs;
       const sentAt = performance.now();
       lags[i] = sentAt - scheduledAt;
-      // Date.now(): the clock the receiver stamps arrivals with.
-      if (sendTimes) sendTimes[i] = Date.now();
+      // Epoch ms (the clock the receiver stamps arrivals with) of when this request was due, not
+      // of when it left: a generator running late cannot shorten the latency it reports.
+      if (scheduledTimes) scheduledTimes[i] = performance.timeOrigin + scheduledAt;
+      if (sendLags) sendLags[i] = sentAt - scheduledAt;
       const { body, signature } = bodies[i];
       const req = http.request(
         {
@@ -155,6 +171,7 @@ async function runPaced(job: PacedJob): Promise<LoadResult> {
             statusCounts[status] = (statusCounts[status] ?? 0) + 1;
             if (status >= 200 && status < 300) {
               ok++;
+              acked[i] = 1;
               // From the scheduled time, so a stalled server cannot hide its queue (no coordinated omission).
               const latency = performance.now() - scheduledAt;
               latencies.push(latency);
@@ -176,7 +193,7 @@ async function runPaced(job: PacedJob): Promise<LoadResult> {
       while (next < job.count && startedAt + next * intervalMs <= now) send(next++);
       if (next < job.count) setTimeout(tick, Math.max(0, startedAt + next * intervalMs - performance.now()));
     };
-    setTimeout(tick, 20);
+    setTimeout(tick, startDelayMs);
   });
   const durationMs = performance.now() - startedAt;
   agent.destroy();
@@ -191,7 +208,9 @@ async function runPaced(job: PacedJob): Promise<LoadResult> {
     okPerSecond: ok / (durationMs / 1000),
     latency: summarizeLatencies(latencies),
     sendLag: summarizeLatencies(lags),
-    sendTimes,
+    acked,
+    scheduledTimes,
+    sendLags,
     ackLatencies,
     worker: readWorkerFigures(cpuAtStart),
   };

@@ -3,7 +3,6 @@
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { baseEnv } from '../test/helpers/e2e.js';
-import { TEST_REDIS_URL } from '../test/helpers/test-db.js';
 
 export interface BenchOptions {
   /** Extra or replaced environment for the program under test (`--env KEY=VALUE`). */
@@ -13,6 +12,14 @@ export interface BenchOptions {
   /** e2e: leads per second, and for how long. */
   ratePerSecond: number;
   seconds: number;
+  /** Shared test PostgreSQL/Redis, or a private cluster and redis-server (see services.ts). */
+  services: 'shared' | 'private';
+  /** burst: leads released at once, and how long to wait for them to drain. */
+  burstLeads: number;
+  drainSeconds: number;
+  /** sustained: seconds per rate step (the issue's figure is 60), first rate, and the factor between steps. */
+  stepSeconds: number;
+  startRate: number;
 }
 
 /**
@@ -50,11 +57,6 @@ export async function connectSql(url: string): Promise<pg.Client> {
   return client;
 }
 
-export async function countLeadgenEvents(sql: pg.Client): Promise<number> {
-  const r = await sql.query<{ n: string }>('select count(*) as n from leadgen_events');
-  return Number(r.rows[0].n);
-}
-
 export interface StatementFigures {
   statements: number;
   rows: number;
@@ -87,8 +89,8 @@ export async function measureIntakeStatements(sql: pg.Client, firstLeadgenId: st
 }
 
 /** Jobs waiting in a BullMQ queue of this prefix (nothing consumes them under `serve`). */
-export async function countWaitingJobs(prefix: string, queue: string): Promise<number> {
-  const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
+export async function countWaitingJobs(redisUrl: string, prefix: string, queue: string): Promise<number> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
     return await redis.llen(`${prefix}:${queue}:wait`);
   } finally {

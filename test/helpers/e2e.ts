@@ -96,11 +96,17 @@ const LEVELS_WITH_INFO = new Set(['trace', 'debug', 'info']);
  * long as the child lives, up to START_TIMEOUT_MS; on any failure, its own timeout included, the
  * child is killed before the error is thrown.
  */
-export async function startProgram(role: 'start' | 'serve' | 'work', env: Record<string, string>, timeoutMs = START_TIMEOUT_MS): Promise<RunningProgram> {
+export async function startProgram(
+  role: 'start' | 'serve' | 'work',
+  env: Record<string, string>,
+  timeoutMs = START_TIMEOUT_MS,
+  /** Options for node itself, e.g. --cpu-prof (not allowed in NODE_OPTIONS). */
+  nodeArgs: string[] = [],
+): Promise<RunningProgram> {
   const port = await freePort();
   const childEnv: Record<string, string> = { ...env, PORT: String(port), HOST: '127.0.0.1' };
   if (role === 'work' && !LEVELS_WITH_INFO.has(childEnv.LOG_LEVEL ?? 'info')) childEnv.LOG_LEVEL = 'info';
-  const proc = spawn(process.execPath, [BIN, role], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, role], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(proc);
   let spawnError: Error | undefined;
   proc.once('error', (err) => (spawnError = err));
