@@ -277,9 +277,7 @@ export async function createContactProperty(
 // ---- batch upsert (many contacts per call) ------------------------------------------------------
 
 /** What HubSpot said about one input of a batch upsert: its contact, or its own failure. */
-export type ContactUpsertItem =
-  | { ok: true; id: string; isNew: boolean; httpStatus: number; responseBody?: string }
-  | { ok: false; error: ConnectorError };
+export type ContactUpsertItem = { ok: true; id: string; isNew: boolean; httpStatus: number; responseBody?: string } | { ok: false; error: ConnectorError };
 
 interface RawUpsertResult {
   id?: unknown;
@@ -358,14 +356,16 @@ export async function upsertContacts(ctx: HubspotContext, accessToken: string, i
   // safe because every write is an upsert on the same key.
   const open = outcomes.flatMap((o, i) => (o ? [] : [i]));
   const leftovers = [...unmatchedResults.map(resultOutcome), ...unmatchedErrors.map(errorOutcome)];
-  if (open.length === leftovers.length && unmatchedResults.length + unmatchedErrors.length > 0 && (unmatchedResults.length === 0 || unmatchedErrors.length === 0)) {
+  if (
+    open.length === leftovers.length &&
+    unmatchedResults.length + unmatchedErrors.length > 0 &&
+    (unmatchedResults.length === 0 || unmatchedErrors.length === 0)
+  ) {
     open.forEach((index, n) => {
       outcomes[index] = leftovers[n];
     });
   }
-  return outcomes.map(
-    (o) => o ?? { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'hubspot_missing_result', httpStatus }) },
-  );
+  return outcomes.map((o) => o ?? { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'hubspot_missing_result', httpStatus }) });
 }
 
 /** A result without a trace id, matched by the value of its input's idProperty. */

@@ -140,11 +140,17 @@ async function deliverBatch(ctx: SalesforceContext, items: BatchDeliveryItem[]):
       for (const item of items) outcomes.push(await settleOne(() => writeOne(session, plan, item.record, item.state)));
       return outcomes;
     }
-    const writes = items.map((item) => buildSalesforceWrite({ record: item.record, config: session.config, describe: plan.describe, externalIdField: plan.externalIdField }));
+    const writes = items.map((item) =>
+      buildSalesforceWrite({ record: item.record, config: session.config, describe: plan.describe, externalIdField: plan.externalIdField }),
+    );
     const outcomes: (BatchItemOutcome | undefined)[] = items.map(() => undefined);
     const calls = planCollectionCalls(writes.map((w) => w.externalId!.value));
     for (const [n, indexes] of calls.entries()) {
-      const answer = await upsertCollection(session, plan, indexes.map((i) => writes[i]));
+      const answer = await upsertCollection(
+        session,
+        plan,
+        indexes.map((i) => writes[i]),
+      );
       if (!answer.ok) {
         // The first call failing as a whole is the batch's failure; a later one's is given to its
         // leads and those after it, so what earlier calls wrote is recorded.

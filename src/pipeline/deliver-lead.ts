@@ -304,7 +304,10 @@ async function sendBatch(app: App, dest: Destination, claimed: Delivery[], token
     await app.queues.enqueueDeliveries(later);
   } catch (err) {
     // Their rows say when they are due: the outbox sweep queues them then.
-    app.logger.warn({ destinationId: dest.id, deliveries: later.length, err: errorSummary(err) }, 'could not queue the waiting deliveries of a batch; the sweep will');
+    app.logger.warn(
+      { destinationId: dest.id, deliveries: later.length, err: errorSummary(err) },
+      'could not queue the waiting deliveries of a batch; the sweep will',
+    );
   }
   return outcomes;
 }
@@ -374,7 +377,14 @@ async function sendClaimed(app: App, dest: Destination, claimed: Delivery[], tok
   const reads = new BatchReads(app, connector, ctx);
   const startedAt = new Date();
   const effects: DestinationEffects = {};
-  const leads = new Map((await repo.findLeads(db, claimed.map((d) => d.lead_id))).map((l) => [l.id, l]));
+  const leads = new Map(
+    (
+      await repo.findLeads(
+        db,
+        claimed.map((d) => d.lead_id),
+      )
+    ).map((l) => [l.id, l]),
+  );
 
   const prepared: PreparedDelivery[] = [];
   const failed: { item: PreparedDelivery; error: ConnectorError }[] = [];
@@ -387,7 +397,13 @@ async function sendClaimed(app: App, dest: Destination, claimed: Delivery[], tok
     }
     const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
     const attempt = delivery.attempts + 1;
-    const item: PreparedDelivery = { delivery, lead, record: { lead: canonical, fields: {}, idempotencyKey: delivery.id }, sent: sentValuesOf(canonical.answers, {}), attempt };
+    const item: PreparedDelivery = {
+      delivery,
+      lead,
+      record: { lead: canonical, fields: {}, idempotencyKey: delivery.id },
+      sent: sentValuesOf(canonical.answers, {}),
+      attempt,
+    };
     try {
       const route = (await reads.route(delivery.route_id)) ?? null;
       // As for one lead: a route without a mapping uses the preset fitted to the CRM's real fields.
@@ -491,13 +507,14 @@ async function sendPrepared(
   } catch (err) {
     const error = asConnectorError(err);
     if (error.kind !== 'invalid') return prepared.map(() => ({ ok: false, error }));
-    app.logger.warn({ destinationId: dest.id, type: dest.type, reason: error.reason, leads: prepared.length }, 'the CRM refused a whole batch; sending its leads one by one');
+    app.logger.warn(
+      { destinationId: dest.id, type: dest.type, reason: error.reason, leads: prepared.length },
+      'the CRM refused a whole batch; sending its leads one by one',
+    );
     const out: BatchItemOutcome[] = [];
     for (const item of prepared) out.push(await alone(item));
     return out;
   }
   // A connector answering for fewer leads than it was given: the rest are retried (every write is idempotent).
-  return prepared.map(
-    (_, i) => results[i] ?? { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'connector_missing_result' }) },
-  );
+  return prepared.map((_, i) => results[i] ?? { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'connector_missing_result' }) });
 }

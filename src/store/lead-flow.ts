@@ -319,17 +319,19 @@ export async function parkDeliveryIfPending(
 }
 
 export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: string; next_attempt_at: Date | null }[]> {
-  return db
-    .selectFrom('deliveries')
-    .select(['id', 'next_attempt_at'])
-    .where('status', '=', 'pending')
-    .where('updated_at', '<', unchangedSince)
-    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
-    // A batch at work holds these (its jobs are done); once its claim lapses they are lost work.
-    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
-    .orderBy('created_at')
-    .limit(limit)
-    .execute();
+  return (
+    db
+      .selectFrom('deliveries')
+      .select(['id', 'next_attempt_at'])
+      .where('status', '=', 'pending')
+      .where('updated_at', '<', unchangedSince)
+      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+      // A batch at work holds these (its jobs are done); once its claim lapses they are lost work.
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
+      .orderBy('created_at')
+      .limit(limit)
+      .execute()
+  );
 }
 
 /** Moves a destination's parked deliveries back to pending, oldest first (they resume in order). */
@@ -430,9 +432,11 @@ export async function listAttemptsOfLead(db: Db, leadId: string): Promise<Delive
 // ---------- batch claims (migration 0015) ----------
 /**
  * Claims up to `limit` ready deliveries of a destination for a batch, oldest first: pending,
- * due by `now`, claimed by no live batch. Rows another claimer has locked at this moment are
- * skipped (FOR UPDATE SKIP LOCKED), so concurrent batches never wait for each other nor take
- * the same delivery. One statement.
+ * due by `now`, claimed by no live batch. Claims of one destination take turns (a transaction
+ * advisory lock on the destination, held for this one statement): concurrent claimers would
+ * otherwise share the ready rows between them row by row, twenty jobs making twenty small
+ * batches instead of a few full ones. Rows locked by anything else are skipped (FOR UPDATE SKIP
+ * LOCKED), never waited for.
  */
 export async function claimReadyDeliveries(
   db: Db,
@@ -441,7 +445,9 @@ export async function claimReadyDeliveries(
   limit: number,
 ): Promise<Delivery[]> {
   if (limit <= 0) return [];
-  const result = await sql<Delivery>`
+  const claimOnce = async (trx: Db) => {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`leadrelay.delivery-claims:${destinationId}`}, 0))`.execute(trx);
+    return sql<Delivery>`
     update deliveries d set claimed_by = ${claim.token}::uuid, claimed_until = ${claim.until}
     from (
       select id from deliveries
@@ -454,19 +460,16 @@ export async function claimReadyDeliveries(
     ) picked
     where d.id = picked.id
     returning d.*
-  `.execute(db);
+  `.execute(trx);
+  };
+  const result = db.isTransaction ? await claimOnce(db) : await db.transaction().execute(claimOnce);
   return result.rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at));
 }
 
 /** Lets go of what a batch still holds (a batch that stopped early); rows another claimer took over stay theirs. */
 export async function releaseClaims(db: Db, ids: string[], token: string): Promise<void> {
   if (ids.length === 0) return;
-  await db
-    .updateTable('deliveries')
-    .set({ claimed_by: null, claimed_until: null })
-    .where('id', 'in', ids)
-    .where('claimed_by', '=', token)
-    .execute();
+  await db.updateTable('deliveries').set({ claimed_by: null, claimed_until: null }).where('id', 'in', ids).where('claimed_by', '=', token).execute();
 }
 
 /**

@@ -490,7 +490,13 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
         r.success
           ? {
               success: false,
-              errors: [{ statusCode: 'ALL_OR_NONE_OPERATION_ROLLED_BACK', message: 'Record rolled back because not all records were valid and the request was using AllOrNone header', fields: [] }],
+              errors: [
+                {
+                  statusCode: 'ALL_OR_NONE_OPERATION_ROLLED_BACK',
+                  message: 'Record rolled back because not all records were valid and the request was using AllOrNone header',
+                  fields: [],
+                },
+              ],
             }
           : r,
       );
