@@ -162,6 +162,12 @@ interface FailureTarget {
 interface DestinationEffects {
   rateLimitedUntil?: Date;
   isReauthNoted?: boolean;
+  /**
+   * When the leads a failure of the whole call hit are tried again: one time for all of them,
+   * so they come due together and go again as one batch (each its own jitter would scatter them
+   * into many small batches).
+   */
+  retryAt?: Map<ConnectorError, { at: Date; delayMs: number }>;
 }
 
 async function recordFailure(
@@ -230,9 +236,14 @@ async function recordFailure(
     await write({ ...lastError, status: 'dead', attempts: attempt });
     return { type: 'done', detail: 'dead' };
   }
-  const delayMs = computeBackoffMs(attempt, app.config.delivery.backoffBaseMs, app.config.delivery.backoffMaxMs);
-  await write({ ...lastError, attempts: attempt, next_attempt_at: new Date(Date.now() + delayMs) });
-  return { type: 'delay', delayMs, detail: e.reason };
+  let retry = effects.retryAt?.get(e);
+  if (!retry) {
+    const delayMs = computeBackoffMs(attempt, app.config.delivery.backoffBaseMs, app.config.delivery.backoffMaxMs);
+    retry = { at: new Date(Date.now() + delayMs), delayMs };
+    (effects.retryAt ??= new Map()).set(e, retry);
+  }
+  await write({ ...lastError, attempts: attempt, next_attempt_at: retry.at });
+  return { type: 'delay', delayMs: Math.max(0, retry.at.getTime() - Date.now()), detail: e.reason };
 }
 
 // ---- batches ----------------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ describe('e2e: batched CRM writes', function () {
   });
 
   it('releases 250 parked leads together: each arrives once per CRM in ceil(n / batch) + slack calls; the invalid one is dead-lettered alone', async () => {
-    leadgenIds.forEach((id, n) =>
+    for (const [n, id] of leadgenIds.entries()) {
       graph.addLead({
         id,
         form_id: FORM,
@@ -140,8 +140,8 @@ describe('e2e: batched CRM writes', function () {
         campaign_name: 'Burst campaign',
         ad_id: '78',
         platform: 'fb',
-      }),
-    );
+      });
+    }
     for (let i = 0; i < LEADS; i += 25) {
       const answers = await Promise.all(leadgenIds.slice(i, i + 25).map((leadgenId) => postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId })));
       expect(answers.every((r) => r.status === 200)).to.equal(true);
