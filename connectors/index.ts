@@ -6,7 +6,7 @@
 // every connector, so one that does not load stops it too.
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DEFAULT_FIELD_MAPPING, type CliInput, type Connector, type ConnectorManifest, type FieldMappingSupport } from './types.js';
+import { DEFAULT_FIELD_MAPPING, type BatchSupport, type CliInput, type Connector, type ConnectorManifest, type FieldMappingSupport } from './types.js';
 import { webhookManifest } from './webhook/manifest.js';
 import { hubspotManifest } from './hubspot/manifest.js';
 import { pipedriveManifest } from './pipedrive/manifest.js';
@@ -47,6 +47,7 @@ function findManifestProblems(entry: unknown, index: number): string[] {
   if (c.mappingPreset !== undefined && (typeof c.mappingPreset !== 'string' || !c.mappingPreset.endsWith('.json')))
     problems.push(`${name}: mappingPreset must be the path of a .json file`);
   if (typeof c.load !== 'function') problems.push(`${name}: load is not a function`);
+  if (c.batch !== undefined) problems.push(...findBatchProblems(c.batch, name));
   problems.push(...findSettingsProblems(c.settings, name));
   problems.push(...findCliProblems(c.cli, name));
   const hasOAuthMode = Array.isArray(c.auth) && c.auth.some((a) => (a as { type?: unknown } | null)?.type === 'oauth2');
@@ -67,6 +68,21 @@ function findFieldMappingProblems(value: unknown, name: string): string[] {
     else if (f.knownTargets.some((t) => (t as { required?: unknown })?.required !== false))
       problems.push(`${name}: fieldMapping.knownTargets may not be required`);
   }
+  return problems;
+}
+
+/** The most records one batch may declare, and the longest wait for more (a few ms is the point). */
+const MAX_BATCH_RECORDS = 1000;
+const MAX_BATCH_WAIT_MS = 1000;
+
+function findBatchProblems(value: unknown, name: string): string[] {
+  if (!value || typeof value !== 'object') return [`${name}: batch is not an object`];
+  const b = value as Partial<Record<keyof BatchSupport, unknown>>;
+  const problems: string[] = [];
+  if (!Number.isInteger(b.maxRecords) || (b.maxRecords as number) < 1 || (b.maxRecords as number) > MAX_BATCH_RECORDS)
+    problems.push(`${name}: batch.maxRecords must be a whole number from 1 to ${MAX_BATCH_RECORDS}`);
+  if (!Number.isInteger(b.maxWaitMs) || (b.maxWaitMs as number) < 0 || (b.maxWaitMs as number) > MAX_BATCH_WAIT_MS)
+    problems.push(`${name}: batch.maxWaitMs must be a whole number of ms from 0 to ${MAX_BATCH_WAIT_MS}`);
   return problems;
 }
 
@@ -152,6 +168,7 @@ function findConnectorProblems(entry: unknown, index: number): string[] {
   }
   if (c.renderBody !== undefined && typeof c.renderBody !== 'function') problems.push(`${name}: renderBody is not a function`);
   if (c.revoke !== undefined && typeof c.revoke !== 'function') problems.push(`${name}: revoke is not a function`);
+  if ((c.batch !== undefined) !== (typeof c.deliverBatch === 'function')) problems.push(`${name}: a batch declaration and a deliverBatch function go together`);
   return problems;
 }
 

@@ -79,6 +79,37 @@ export interface DeliveryResult {
   responseBody?: string;
 }
 
+/**
+ * A connector that can send many leads of one destination in one CRM call declares it in its
+ * manifest; the delivery worker then takes a destination's ready deliveries together (up to
+ * `maxRecords`) and hands them to `deliverBatch`. Connectors without it get one `deliver` per lead.
+ */
+export interface BatchSupport {
+  /** The most records one `deliverBatch` call takes: the CRM's own batch limit (HubSpot 100, Salesforce 200). */
+  maxRecords: number;
+  /**
+   * How long the worker waits for more ready deliveries when it found fewer than `maxRecords`
+   * (light traffic), in ms; 0 sends what it found at once.
+   */
+  maxWaitMs: number;
+}
+
+/** The per-delivery state of one record of a batch (ConnectorContext.state, for that delivery). */
+export type DeliveryState = ConnectorContext['state'];
+
+/** One lead of a batch: its record and its delivery's own state. */
+export interface BatchDeliveryItem {
+  record: DeliveryRecord;
+  state: DeliveryState;
+}
+
+/**
+ * What became of one record of a batch, in the order of the items given. A failure of one record
+ * (the CRM refused its data) is that record's alone; a failure of the whole call (429, 5xx, 401,
+ * a dropped connection) is thrown by `deliverBatch` as one ConnectorError and applies to all.
+ */
+export type BatchItemOutcome = { ok: true; result: DeliveryResult } | { ok: false; error: ConnectorError };
+
 /** What the delivery worker hands a connector for one lead. */
 export interface DeliveryRecord {
   lead: CanonicalLead;
@@ -383,6 +414,8 @@ export interface ConnectorManifest<Config = any, Credentials = any, Settings = a
   cli: ConnectorCli;
   /** Present when the CRM is connected by OAuth (`destinations connect`, /oauth/<id>/...). */
   oauth?: ConnectorOAuth<Config, Credentials, Settings>;
+  /** Present when the connector sends many leads per CRM call (`deliverBatch`); absent: one call per lead. */
+  batch?: BatchSupport;
   /** The whole connector (its SDKs load only then). */
   load(): Promise<Connector<Config, Credentials, Settings>>;
   /**
@@ -414,6 +447,14 @@ export interface PersonErasure {
 export interface Connector<Config = any, Credentials = any, Settings = any> extends ConnectorManifest<Config, Credentials, Settings> {
   describeFields(ctx: ConnectorContext<Config, Credentials, Settings>): Promise<FieldDescriptor[]>;
   deliver(ctx: ConnectorContext<Config, Credentials, Settings>, record: DeliveryRecord): Promise<DeliveryResult>;
+  /**
+   * For connectors whose manifest declares `batch`: sends up to `batch.maxRecords` leads of one
+   * destination, with the same effects and idempotency keys as `deliver` for each (an upsert on
+   * the same key, the same mapping, attribution and notes). Returns one outcome per item, in
+   * order; throws ConnectorError only for a failure of the whole batch. `ctx.state` belongs to no
+   * delivery here: each item carries its own.
+   */
+  deliverBatch?(ctx: ConnectorContext<Config, Credentials, Settings>, items: BatchDeliveryItem[]): Promise<BatchItemOutcome[]>;
   /**
    * The exact request body deliver() would send for this record, for connectors that can say
    * without calling out (shown by `mappings preview`). Absent when the body depends on the CRM.

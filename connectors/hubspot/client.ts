@@ -273,3 +273,117 @@ export async function createContactProperty(
     ),
   );
 }
+
+// ---- batch upsert (many contacts per call) ------------------------------------------------------
+
+/** What HubSpot said about one input of a batch upsert: its contact, or its own failure. */
+export type ContactUpsertItem = { ok: true; id: string; isNew: boolean; httpStatus: number; responseBody?: string } | { ok: false; error: ConnectorError };
+
+interface RawUpsertResult {
+  id?: unknown;
+  new?: unknown;
+  objectWriteTraceId?: unknown;
+  properties?: Record<string, unknown>;
+}
+
+interface RawBatchError {
+  category?: unknown;
+  context?: Record<string, unknown>;
+}
+
+/**
+ * POST /crm/v3/objects/contacts/batch/upsert with many inputs (at most CONTACT_BATCH_LIMIT, their
+ * ids unique within the call). A failure of the whole call (429, 5xx, 401, 400 for the batch, no
+ * answer) is thrown; otherwise every input gets its own outcome, in input order.
+ *
+ * Each input carries an objectWriteTraceId (its delivery id), which opts into per-input 207
+ * errors: HubSpot then writes the good inputs and lists the bad ones in `errors[]`, each naming
+ * its input's trace id in `context.objectWriteTraceId`; results carry it too.
+ * https://developers.hubspot.com/docs/api-reference/error-handling (207 Multi-Status)
+ * The raw JSON is read rather than the SDK's objects: they drop `objectWriteTraceId` of results.
+ * Each outcome keeps only its own part of the answer (other inputs' values are other leads').
+ */
+export async function upsertContacts(ctx: HubspotContext, accessToken: string, inputs: ContactUpsertInput[]): Promise<ContactUpsertItem[]> {
+  const { response } = await callHubspot(ctx, accessToken, (client, options) =>
+    client.crm.contacts.batchApi.upsert({ inputs: inputs.map((input) => ({ ...input })) }, options as never),
+  );
+  const secrets = knownSecrets(ctx, [accessToken]);
+  const httpStatus = response?.status ?? 200;
+  let parsed: { results?: unknown; errors?: unknown } | undefined;
+  try {
+    parsed = response?.text ? (JSON.parse(response.text) as typeof parsed) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || typeof parsed !== 'object') {
+    throw new ConnectorError({ kind: 'retryable', reason: 'hubspot_unreadable_response', httpStatus });
+  }
+  const results = (Array.isArray(parsed.results) ? parsed.results : []).filter(isObject) as RawUpsertResult[];
+  const errors = (Array.isArray(parsed.errors) ? parsed.errors : []).filter(isObject) as RawBatchError[];
+  const bodyOf = (part: unknown) => redactSecrets(truncateBody(JSON.stringify(part), ctx.settings.responseBodyMaxBytes), secrets);
+
+  const outcomes: (ContactUpsertItem | undefined)[] = inputs.map(() => undefined);
+  const indexByTrace = new Map(inputs.map((input, i) => [input.objectWriteTraceId, i]));
+  const keyOf = (idProperty: string, value: string) => `${idProperty}\u0000${idProperty === 'email' ? value.toLowerCase() : value}`;
+  const indexByKey = new Map(inputs.map((input, i) => [keyOf(input.idProperty, input.id), i]));
+  const unmatchedResults: RawUpsertResult[] = [];
+  const unmatchedErrors: RawBatchError[] = [];
+
+  const resultOutcome = (r: RawUpsertResult): ContactUpsertItem =>
+    typeof r.id === 'string' && r.id !== ''
+      ? { ok: true, id: r.id, isNew: r.new === true, httpStatus, responseBody: bodyOf(r) }
+      : { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'hubspot_empty_result', httpStatus, responseBody: bodyOf(r) }) };
+  const errorOutcome = (e: RawBatchError): ContactUpsertItem => {
+    const text = JSON.stringify(e);
+    return { ok: false, error: errorFromResponse(ctx, { status: 207, headers: response?.headers ?? {}, text }, secrets, e) };
+  };
+
+  for (const r of results) {
+    const byTrace = typeof r.objectWriteTraceId === 'string' ? indexByTrace.get(r.objectWriteTraceId) : undefined;
+    const index = byTrace ?? indexOfResultByKey(r, inputs, indexByKey, keyOf);
+    if (index === undefined || outcomes[index]) unmatchedResults.push(r);
+    else outcomes[index] = resultOutcome(r);
+  }
+  for (const e of errors) {
+    const traces = e.context?.objectWriteTraceId;
+    const trace = Array.isArray(traces) ? traces.find((t) => typeof t === 'string') : typeof traces === 'string' ? traces : undefined;
+    const index = trace === undefined ? undefined : indexByTrace.get(trace);
+    if (index === undefined || outcomes[index]) unmatchedErrors.push(e);
+    else outcomes[index] = errorOutcome(e);
+  }
+  // Whatever HubSpot did not tie to an input: in input order when the counts agree (one input
+  // left and one answer left is the common case); otherwise the input is retried, which is
+  // safe because every write is an upsert on the same key.
+  const open = outcomes.flatMap((o, i) => (o ? [] : [i]));
+  const leftovers = [...unmatchedResults.map(resultOutcome), ...unmatchedErrors.map(errorOutcome)];
+  if (
+    open.length === leftovers.length &&
+    unmatchedResults.length + unmatchedErrors.length > 0 &&
+    (unmatchedResults.length === 0 || unmatchedErrors.length === 0)
+  ) {
+    open.forEach((index, n) => {
+      outcomes[index] = leftovers[n];
+    });
+  }
+  return outcomes.map((o) => o ?? { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'hubspot_missing_result', httpStatus }) });
+}
+
+/** A result without a trace id, matched by the value of its input's idProperty. */
+function indexOfResultByKey(
+  r: RawUpsertResult,
+  inputs: ContactUpsertInput[],
+  indexByKey: Map<string, number>,
+  keyOf: (idProperty: string, value: string) => string,
+): number | undefined {
+  for (const idProperty of new Set(inputs.map((i) => i.idProperty))) {
+    const value = r.properties?.[idProperty];
+    if (typeof value !== 'string') continue;
+    const index = indexByKey.get(keyOf(idProperty, value));
+    if (index !== undefined) return index;
+  }
+  return undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

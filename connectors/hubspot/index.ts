@@ -4,6 +4,8 @@ import {
   ConnectorError,
   isConnectorError,
   memoryKey,
+  type BatchDeliveryItem,
+  type BatchItemOutcome,
   type Connector,
   type ConnectorMemory,
   type DeliveryRecord,
@@ -18,12 +20,15 @@ import {
   createContactPropertyGroup,
   fetchContactProperties,
   upsertContact,
+  upsertContacts,
   type ContactUpsertInput,
+  type ContactUpsertItem,
   type HubspotContext,
   type HubspotProperty,
   type UpsertOutcome,
 } from './client.js';
 import {
+  CONTACT_BATCH_LIMIT,
   FIELD_CACHE_TTL_MS,
   HUBSPOT_APP_URL,
   LEAD_ID_PROPERTY,
@@ -185,14 +190,109 @@ async function deliver(ctx: HubspotContext, record: DeliveryRecord): Promise<Del
     outcome = await upsertWithAuth(ctx, input);
   }
 
-  const portalId = portalIdOf(ctx);
   return {
     externalId: outcome.id,
     action: outcome.isNew ? 'created' : 'updated',
-    ...(portalId ? { url: `${ctx.settings.connector.appUrl ?? HUBSPOT_APP_URL}/contacts/${portalId}/record/0-1/${encodeURIComponent(outcome.id)}` } : {}),
+    ...contactUrl(ctx, outcome.id),
     httpStatus: outcome.httpStatus,
     ...(outcome.responseBody !== undefined ? { responseBody: outcome.responseBody } : {}),
   };
+}
+
+function contactUrl(ctx: HubspotContext, id: string): { url?: string } {
+  const portalId = portalIdOf(ctx);
+  return portalId ? { url: `${ctx.settings.connector.appUrl ?? HUBSPOT_APP_URL}/contacts/${portalId}/record/0-1/${encodeURIComponent(id)}` } : {};
+}
+
+// ---- batch delivery -------------------------------------------------------------------------------
+
+/**
+ * The calls a batch takes, as lists of input indexes, in the order the leads came: inputs keyed
+ * alike go together (HubSpot keys a batch by one idProperty), and two leads of one person (the
+ * same email) go to successive calls, because HubSpot refuses a whole batch that names an id
+ * twice ("Duplicate IDs found in batch input"); the later lead then updates the contact the
+ * earlier one made, as two single deliveries would.
+ */
+export function planContactCalls(inputs: ContactUpsertInput[], limit: number = CONTACT_BATCH_LIMIT): number[][] {
+  const calls: { idProperty: string; keys: Set<string>; indexes: number[] }[] = [];
+  inputs.forEach((input, index) => {
+    const key = input.idProperty === 'email' ? input.id.toLowerCase() : input.id;
+    let call = calls.find((c) => c.idProperty === input.idProperty && !c.keys.has(key) && c.indexes.length < limit);
+    if (!call) calls.push((call = { idProperty: input.idProperty, keys: new Set(), indexes: [] }));
+    call.keys.add(key);
+    call.indexes.push(index);
+  });
+  return calls.map((c) => c.indexes);
+}
+
+function upsertManyWithAuth(ctx: HubspotContext, inputs: ContactUpsertInput[]): Promise<ContactUpsertItem[]> {
+  return withAccessToken(ctx, (token) => upsertContacts(ctx, token, inputs));
+}
+
+/** One batch call; LeadRelay's properties are created once when the account lacks one, then the call (or its inputs that needed them) goes again. */
+async function upsertCall(ctx: HubspotContext, inputs: ContactUpsertInput[]): Promise<ContactUpsertItem[]> {
+  let items: ContactUpsertItem[];
+  try {
+    items = await upsertManyWithAuth(ctx, inputs);
+  } catch (err) {
+    if (!isMissingLeadRelayProperty(err) || isEnsuredRecently(ctx)) throw asConnectorError(err);
+    await ensureProperties(ctx);
+    return upsertManyWithAuth(ctx, inputs);
+  }
+  const again = items.flatMap((item, i) => (!item.ok && isMissingLeadRelayProperty(item.error) ? [i] : []));
+  if (again.length === 0 || isEnsuredRecently(ctx)) return items;
+  await ensureProperties(ctx);
+  const retried = await upsertManyWithAuth(
+    ctx,
+    again.map((i) => inputs[i]),
+  );
+  again.forEach((i, n) => {
+    items[i] = retried[n];
+  });
+  return items;
+}
+
+/**
+ * Many leads in as few batch upserts as HubSpot allows, with the same inputs deliver() sends one
+ * at a time (mapping, attribution, note, key, objectWriteTraceId = the delivery id). A failure of
+ * the first call is the batch's (thrown); once a call has written contacts, a later call's
+ * failure is given to the leads of that call and those after it, so what was written is recorded.
+ */
+async function deliverBatch(ctx: HubspotContext, items: BatchDeliveryItem[]): Promise<BatchItemOutcome[]> {
+  const inputs = items.map((item) => buildContactUpsertInput(item.record));
+  if (inputs.some((i) => i.idProperty === LEAD_ID_PROPERTY) && !isEnsuredRecently(ctx)) await ensureProperties(ctx);
+  const outcomes: (BatchItemOutcome | undefined)[] = items.map(() => undefined);
+  const calls = planContactCalls(inputs);
+  for (const [n, indexes] of calls.entries()) {
+    let answers: ContactUpsertItem[];
+    try {
+      answers = await upsertCall(
+        ctx,
+        indexes.map((i) => inputs[i]),
+      );
+    } catch (err) {
+      if (n === 0) throw asConnectorError(err);
+      const error = asConnectorError(err);
+      for (const rest of calls.slice(n)) for (const i of rest) outcomes[i] = { ok: false, error };
+      break;
+    }
+    indexes.forEach((i, k) => {
+      const a = answers[k];
+      outcomes[i] = a.ok
+        ? {
+            ok: true,
+            result: {
+              externalId: a.id,
+              action: a.isNew ? 'created' : 'updated',
+              ...contactUrl(ctx, a.id),
+              httpStatus: a.httpStatus,
+              ...(a.responseBody !== undefined ? { responseBody: a.responseBody } : {}),
+            },
+          }
+        : { ok: false, error: a.error };
+    });
+  }
+  return outcomes.map((o) => o ?? { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'hubspot_missing_result' }) });
 }
 
 function asConnectorError(err: unknown): ConnectorError {
@@ -232,6 +332,13 @@ export const hubspotConnector: Connector<HubspotConfig, HubspotCredentials, Hubs
   deliver: async (ctx, record) => {
     try {
       return await deliver(ctx, record);
+    } catch (err) {
+      throw asConnectorError(err);
+    }
+  },
+  deliverBatch: async (ctx, items) => {
+    try {
+      return await deliverBatch(ctx, items);
     } catch (err) {
       throw asConnectorError(err);
     }

@@ -47,6 +47,15 @@ export const ACCESS_TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
 /** How long describeFields() results (and the property list) are reused per destination. */
 export const FIELD_CACHE_TTL_MS = 5 * 60_000;
 
+/**
+ * Contacts per batch upsert call: HubSpot's documented limit for CRM batch endpoints. A burst of
+ * leads costs one call per 100 instead of one each, against accounts limited to ~100–190 calls
+ * per 10 s. The worker waits at most BATCH_MAX_WAIT_MS for more leads when it found fewer.
+ * https://developers.hubspot.com/docs/api-reference/legacy/crm/objects/contacts/batch/upsert-contacts
+ */
+export const CONTACT_BATCH_LIMIT = 100;
+export const BATCH_MAX_WAIT_MS = 5;
+
 /** The property group LeadRelay creates for its own properties. */
 export const LEADRELAY_PROPERTY_GROUP = { name: 'leadrelay', label: 'LeadRelay', displayOrder: -1 } as const;
 
@@ -145,6 +154,7 @@ export const hubspotManifest: ConnectorManifest<HubspotConfig, HubspotCredential
   fieldMapping: HUBSPOT_FIELD_MAPPING,
   mappingPreset: 'config/mappings/hubspot.json',
   settings: hubspotSettings,
+  batch: { maxRecords: CONTACT_BATCH_LIMIT, maxWaitMs: BATCH_MAX_WAIT_MS },
   cli: {
     inputs: [{ flag: 'token', description: 'private-app token', target: 'credentials', key: 'accessToken', required: true, secret: true }],
     fixedCredentials: { type: 'private_app' },

@@ -10,10 +10,20 @@
 // matched, that record is updated instead (reported as 'updated' with its id).
 // https://developer.salesforce.com/docs/platform/api/guide/sforce-api-objects-duplicateresult.html
 import type { Connection, DmlOptions } from 'jsforce';
-import { ConnectorError, type Connector, type DeliveryRecord, type DeliveryResult, type FieldDescriptor, type RevocationOutcome } from '../types.js';
+import {
+  ConnectorError,
+  type BatchDeliveryItem,
+  type BatchItemOutcome,
+  type Connector,
+  type DeliveryRecord,
+  type DeliveryResult,
+  type DeliveryState,
+  type FieldDescriptor,
+  type RevocationOutcome,
+} from '../types.js';
 import { describeSObject, withSalesforceSession, type SalesforceContext, type SalesforceSession } from './client.js';
 import { classifySalesforceError } from './classify-error.js';
-import { salesforceManifest, type SalesforceConfig, type SalesforceCredentials, type SalesforceSettings } from './manifest.js';
+import { COLLECTION_LIMIT, salesforceManifest, type SalesforceConfig, type SalesforceCredentials, type SalesforceSettings } from './manifest.js';
 import { forgetSharedRefreshes, revokeToken } from './oauth.js';
 import {
   buildSalesforceWrite,
@@ -49,27 +59,169 @@ interface CreatedState {
   sobject: string;
 }
 
+/** What every write of a session needs: the describe, the external id field and the DML options. */
+interface WritePlan {
+  describe: SalesforceDescribe;
+  externalIdField: string | null;
+  options: DmlOptions;
+  /** The most bytes of one record's answer kept on its attempt. */
+  maxBodyBytes: number;
+}
+
+async function planWrites(ctx: SalesforceContext, session: SalesforceSession): Promise<WritePlan> {
+  const { config } = session;
+  const describe = await describeSObject(ctx, session);
+  const choice = chooseExternalIdField(config, describe);
+  if (!choice.ok) {
+    // A settings problem every lead of this destination would hit: park it until fixed.
+    throw new ConnectorError({ kind: 'auth', reason: 'salesforce_external_id_field_invalid', crmMessage: choice.problem, field: config.externalIdField });
+  }
+  const options: DmlOptions = config.allowSaveOnDuplicate ? { headers: { ...ALLOW_SAVE_HEADER } } : {};
+  return { describe, externalIdField: choice.field, options, maxBodyBytes: ctx.settings.responseBodyMaxBytes };
+}
+
+function recordUrl(session: SalesforceSession, id: string): string {
+  return `${session.conn.instanceUrl}/lightning/r/${session.config.sobject}/${encodeURIComponent(id)}/view`;
+}
+
+/** One lead, one write (upsert on the external id, else create once), as deliver() and a batch without an external id field do it. */
+async function writeOne(session: SalesforceSession, plan: WritePlan, record: DeliveryRecord, state: DeliveryState): Promise<DeliveryResult> {
+  const write = buildSalesforceWrite({ record, config: session.config, describe: plan.describe, externalIdField: plan.externalIdField });
+  const saved = write.externalId
+    ? await upsertRecord(session, plan.describe, write, plan.options)
+    : await createOnce(state, session, plan.describe, write, plan.options);
+  const last = session.lastResponse();
+  return { externalId: saved.id, action: saved.action, url: recordUrl(session, saved.id), httpStatus: last?.status, responseBody: last?.body };
+}
+
 async function deliverRecord(ctx: SalesforceContext, record: DeliveryRecord): Promise<DeliveryResult> {
-  return withSalesforceSession(ctx, async (session) => {
-    const { config } = session;
-    const describe = await describeSObject(ctx, session);
-    const choice = chooseExternalIdField(config, describe);
-    if (!choice.ok) {
-      // A settings problem every lead of this destination would hit: park it until fixed.
-      throw new ConnectorError({ kind: 'auth', reason: 'salesforce_external_id_field_invalid', crmMessage: choice.problem, field: config.externalIdField });
-    }
-    const write = buildSalesforceWrite({ record, config, describe, externalIdField: choice.field });
-    const options: DmlOptions = config.allowSaveOnDuplicate ? { headers: { ...ALLOW_SAVE_HEADER } } : {};
-    const saved = write.externalId ? await upsertRecord(session, describe, write, options) : await createOnce(ctx, session, describe, write, options);
-    const last = session.lastResponse();
-    return {
-      externalId: saved.id,
-      action: saved.action,
-      url: `${session.conn.instanceUrl}/lightning/r/${config.sobject}/${encodeURIComponent(saved.id)}/view`,
-      httpStatus: last?.status,
-      responseBody: last?.body,
-    };
+  return withSalesforceSession(ctx, async (session) => writeOne(session, await planWrites(ctx, session), record, ctx.state));
+}
+
+// ---- batch delivery ---------------------------------------------------------------------------
+
+/** One item of an sObject Collections answer (errors use `statusCode`, not `errorCode`). */
+interface CollectionSaveResult {
+  id?: string;
+  success?: boolean;
+  created?: boolean;
+  errors?: { statusCode?: string; message?: string; fields?: string[] }[];
+}
+
+/**
+ * The calls a collection upsert takes, as lists of item indexes in the order the leads came:
+ * at most COLLECTION_LIMIT records each, and an external id value at most once per call (two
+ * records upserting one key in one call would race inside Salesforce).
+ */
+export function planCollectionCalls(keys: string[], limit: number = COLLECTION_LIMIT): number[][] {
+  const calls: { keys: Set<string>; indexes: number[] }[] = [];
+  keys.forEach((key, index) => {
+    let call = calls.find((c) => !c.keys.has(key) && c.indexes.length < limit);
+    if (!call) calls.push((call = { keys: new Set(), indexes: [] }));
+    call.keys.add(key);
+    call.indexes.push(index);
   });
+  return calls.map((c) => c.indexes);
+}
+
+/**
+ * Many leads upserted on the external id field with sObject Collections (allOrNone=false, so each
+ * record succeeds or fails on its own; results come in input order). A record refused by a
+ * duplicate rule that names the matched record updates that record, as deliver() does. Without
+ * an external id field there is nothing to upsert on: each lead is created once (its id kept in
+ * its own delivery state), one call each, as deliver() does.
+ * https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm
+ */
+async function deliverBatch(ctx: SalesforceContext, items: BatchDeliveryItem[]): Promise<BatchItemOutcome[]> {
+  return withSalesforceSession(ctx, async (session) => {
+    const plan = await planWrites(ctx, session);
+    if (!plan.externalIdField) {
+      const outcomes: BatchItemOutcome[] = [];
+      for (const item of items) outcomes.push(await settleOne(() => writeOne(session, plan, item.record, item.state)));
+      return outcomes;
+    }
+    const writes = items.map((item) =>
+      buildSalesforceWrite({ record: item.record, config: session.config, describe: plan.describe, externalIdField: plan.externalIdField }),
+    );
+    const outcomes: (BatchItemOutcome | undefined)[] = items.map(() => undefined);
+    const calls = planCollectionCalls(writes.map((w) => w.externalId!.value));
+    for (const [n, indexes] of calls.entries()) {
+      const answer = await upsertCollection(
+        session,
+        plan,
+        indexes.map((i) => writes[i]),
+      );
+      if (!answer.ok) {
+        // The first call failing as a whole is the batch's failure; a later one's is given to its
+        // leads and those after it, so what earlier calls wrote is recorded.
+        if (n === 0) throw answer.error;
+        for (const rest of calls.slice(n)) for (const i of rest) outcomes[i] = { ok: false, error: answer.error };
+        break;
+      }
+      for (const [k, i] of indexes.entries()) outcomes[i] = await collectionOutcome(session, plan, writes[i], answer.results[k], answer.status);
+    }
+    return outcomes.map((o) => o ?? { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'salesforce_missing_result' }) });
+  });
+}
+
+async function upsertCollection(
+  session: SalesforceSession,
+  plan: WritePlan,
+  writes: SalesforceWrite[],
+): Promise<{ ok: true; status?: number; results: (CollectionSaveResult | undefined)[] } | { ok: false; error: ConnectorError }> {
+  const field = plan.externalIdField!;
+  const sobject = session.config.sobject;
+  // In a collection the external id travels in the body, not in the URL: no encoding.
+  const records = writes.map((w) => ({ ...w.fields, [field]: w.externalId!.value, attributes: { type: sobject } }));
+  const outcome = await session.attempt((conn) => conn.sobject(sobject).upsert(records, field, { ...plan.options, allOrNone: false }));
+  if (!outcome.ok) return { ok: false, error: session.toConnectorError(outcome.error) };
+  const results = Array.isArray(outcome.value) ? (outcome.value as CollectionSaveResult[]) : [];
+  return { ok: true, status: session.lastResponse()?.status, results: writes.map((_, k) => results[k]) };
+}
+
+/** One record's result: saved; refused by a duplicate rule naming a record we may update; or refused, classified alone. */
+async function collectionOutcome(
+  session: SalesforceSession,
+  plan: WritePlan,
+  write: SalesforceWrite,
+  res: CollectionSaveResult | undefined,
+  status: number | undefined,
+): Promise<BatchItemOutcome> {
+  // Only this record's part of the answer: the others' echo other leads' values.
+  const body = res === undefined ? undefined : clipBytes(JSON.stringify(res), plan.maxBodyBytes);
+  if (res?.success === true && typeof res.id === 'string' && res.id !== '') {
+    return {
+      ok: true,
+      result: { externalId: res.id, action: res.created ? 'created' : 'updated', url: recordUrl(session, res.id), httpStatus: status, responseBody: body },
+    };
+  }
+  const first = Array.isArray(res?.errors) ? res.errors[0] : undefined;
+  if (!first) return { ok: false, error: new ConnectorError({ kind: 'retryable', reason: 'salesforce_no_record_id', httpStatus: status, responseBody: body }) };
+  if (first.statusCode === 'DUPLICATES_DETECTED') {
+    return settleOne(async () => {
+      const saved = await updateDuplicateOrThrow(session, plan.describe, write, plan.options, { errorCode: 'DUPLICATES_DETECTED', data: res?.errors });
+      const last = session.lastResponse();
+      return { externalId: saved.id, action: saved.action, url: recordUrl(session, saved.id), httpStatus: last?.status, responseBody: last?.body };
+    }, body);
+  }
+  return { ok: false, error: new ConnectorError({ ...classifySalesforceError(first), responseBody: body }) };
+}
+
+/** Runs one lead's own calls; its failure becomes its outcome (with `responseBody` when the failure has none). */
+async function settleOne(work: () => Promise<DeliveryResult>, responseBody?: string): Promise<BatchItemOutcome> {
+  try {
+    return { ok: true, result: await work() };
+  } catch (err) {
+    const error = err instanceof ConnectorError ? err : new ConnectorError({ kind: 'retryable', reason: 'salesforce_unknown_error' });
+    if (error.responseBody !== undefined || responseBody === undefined) return { ok: false, error };
+    const { kind, reason, crmMessage, field, retryAfterMs, httpStatus } = error;
+    return { ok: false, error: new ConnectorError({ kind, reason, crmMessage, field, retryAfterMs, httpStatus, responseBody }) };
+  }
+}
+
+function clipBytes(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= maxBytes ? text : bytes.subarray(0, maxBytes).toString('utf8');
 }
 
 async function upsertRecord(session: SalesforceSession, describe: SalesforceDescribe, write: SalesforceWrite, options: DmlOptions): Promise<Saved> {
@@ -89,14 +241,14 @@ async function upsertRecord(session: SalesforceSession, describe: SalesforceDesc
 
 /** Create, remembering the new id in the delivery's state; a retry of the delivery updates that record. */
 async function createOnce(
-  ctx: SalesforceContext,
+  state: DeliveryState,
   session: SalesforceSession,
   describe: SalesforceDescribe,
   write: SalesforceWrite,
   options: DmlOptions,
 ): Promise<Saved> {
   const sobject = session.config.sobject;
-  const known = readCreatedState(await ctx.state.get(), sobject);
+  const known = readCreatedState(await state.get(), sobject);
   if (known) {
     const outcome = await session.attempt((conn) => updateById(conn, sobject, known, write.fields, options));
     if (outcome.ok) {
@@ -114,7 +266,7 @@ async function createOnce(
     return updateDuplicateOrThrow(session, describe, write, options, outcome.error);
   }
   const id = savedIdOrThrow(session, outcome.value as { success?: boolean; id?: string; errors?: unknown[] });
-  await ctx.state.set({ salesforceId: id, sobject } satisfies CreatedState);
+  await state.set({ salesforceId: id, sobject } satisfies CreatedState);
   return { id, action: 'created' };
 }
 
@@ -205,6 +357,7 @@ export const salesforceConnector: Connector<SalesforceConfig, SalesforceCredenti
   ...salesforceManifest,
   describeFields,
   deliver: deliverRecord,
+  deliverBatch,
   verify,
   revoke,
 };

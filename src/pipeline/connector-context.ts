@@ -4,7 +4,7 @@
 // destination, settings from config.
 import { createHmac } from 'node:crypto';
 import type { App } from '../app.js';
-import { ConnectorError, type ConnectorContext, type ConnectorSettings } from '../../connectors/types.js';
+import { ConnectorError, type ConnectorContext, type ConnectorSettings, type DeliveryState } from '../../connectors/types.js';
 import { getManifest } from '../../connectors/index.js';
 import { LockWaitTimeoutError } from '../store/advisory-locks.js';
 import { findRecentRecord, saveRecentRecord } from '../store/recent-records.js';
@@ -45,11 +45,27 @@ export function encryptCredentials(app: App, destinationId: string, credentials:
   return app.keyRing.encryptJson(credentials, destinationAad(destinationId));
 }
 
+/** One delivery's connector state (ctx.state), read once and kept in step with what it writes; none without a delivery. */
+export function deliveryState(app: App, deliveryId: string | null): DeliveryState {
+  let stateCache: Record<string, unknown> | null | undefined;
+  return {
+    async get() {
+      if (!deliveryId) return null;
+      if (stateCache === undefined) stateCache = (await repo.findDelivery(app.db, deliveryId))?.connector_state ?? null;
+      return stateCache;
+    },
+    async set(value) {
+      if (!deliveryId) return;
+      stateCache = value;
+      await repo.updateDelivery(app.db, deliveryId, { connector_state: repo.json(value) });
+    },
+  };
+}
+
 export function buildConnectorContext(app: App, dest: Destination, deliveryId: string | null): ConnectorContext {
   const manifest = getManifest(dest.type);
   const config = manifest.configSchema.parse(dest.config ?? {});
   const credentials = manifest.credentialsSchema.parse(decryptCredentials(app, dest));
-  let stateCache: Record<string, unknown> | null | undefined;
   const recentRecordKey = (key: string) => ({
     workspaceId: dest.workspace_id,
     destinationId: dest.id,
@@ -64,18 +80,7 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
       await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, next as Record<string, unknown>), false);
       ctx.credentials = next;
     },
-    state: {
-      async get() {
-        if (!deliveryId) return null;
-        if (stateCache === undefined) stateCache = (await repo.findDelivery(app.db, deliveryId))?.connector_state ?? null;
-        return stateCache;
-      },
-      async set(value) {
-        if (!deliveryId) return;
-        stateCache = value;
-        await repo.updateDelivery(app.db, deliveryId, { connector_state: repo.json(value) });
-      },
-    },
+    state: deliveryState(app, deliveryId),
     async withLock(key, fn) {
       const locks = app.connectorLocks;
       const lockId = hashDestinationKey(locks.hashKey, dest.id, key).readBigInt64BE(0);

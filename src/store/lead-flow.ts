@@ -110,6 +110,13 @@ export async function findLead(db: Db, id: string): Promise<Lead | undefined> {
   return db.selectFrom('leads').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Several leads by id (a batch of deliveries reads its leads in one query). */
+export async function findLeads(db: Db, ids: string[]): Promise<Lead[]> {
+  const valid = [...new Set(ids.filter(isUuid))];
+  if (valid.length === 0) return [];
+  return db.selectFrom('leads').selectAll().where('id', 'in', valid).execute();
+}
+
 export async function setLeadStatus(db: Db, id: string, status: Lead['status'], reason: string | null): Promise<void> {
   await db.updateTable('leads').set({ status, status_reason: reason }).where('id', '=', id).execute();
 }
@@ -313,15 +320,19 @@ export async function parkDeliveryIfPending(
 }
 
 export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: string; next_attempt_at: Date | null }[]> {
-  return db
-    .selectFrom('deliveries')
-    .select(['id', 'next_attempt_at'])
-    .where('status', '=', 'pending')
-    .where('updated_at', '<', unchangedSince)
-    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
-    .orderBy('created_at')
-    .limit(limit)
-    .execute();
+  return (
+    db
+      .selectFrom('deliveries')
+      .select(['id', 'next_attempt_at'])
+      .where('status', '=', 'pending')
+      .where('updated_at', '<', unchangedSince)
+      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
+      // A batch at work holds these (its jobs are done); once its claim lapses they are lost work.
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', now)]))
+      .orderBy('created_at')
+      .limit(limit)
+      .execute()
+  );
 }
 
 /** Moves a destination's parked deliveries back to pending, oldest first (they resume in order). */
@@ -417,4 +428,111 @@ export async function listAttemptsOfLead(db: Db, leadId: string): Promise<Delive
     .orderBy('delivery_attempts.started_at')
     .orderBy('delivery_attempts.id')
     .execute();
+}
+
+// ---------- batch claims (migration 0015) ----------
+/**
+ * Claims up to `limit` ready deliveries of a destination for a batch, oldest first: pending,
+ * due by `now`, claimed by no live batch. Claims of one destination take turns (a transaction
+ * advisory lock on the destination, held for this one statement): concurrent claimers would
+ * otherwise share the ready rows between them row by row, twenty jobs making twenty small
+ * batches instead of a few full ones. Rows locked by anything else are skipped (FOR UPDATE SKIP
+ * LOCKED), never waited for.
+ */
+export async function claimReadyDeliveries(
+  db: Db,
+  destinationId: string,
+  claim: { token: string; until: Date; now: Date },
+  limit: number,
+): Promise<Delivery[]> {
+  if (limit <= 0) return [];
+  const claimOnce = async (trx: Db) => {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`leadrelay.delivery-claims:${destinationId}`}, 0))`.execute(trx);
+    return sql<Delivery>`
+    update deliveries d set claimed_by = ${claim.token}::uuid, claimed_until = ${claim.until}
+    from (
+      select id from deliveries
+      where destination_id = ${destinationId}::uuid and status = 'pending'
+        and (next_attempt_at is null or next_attempt_at <= ${claim.now})
+        and (claimed_until is null or claimed_until <= ${claim.now})
+      order by created_at
+      limit ${limit}
+      for update skip locked
+    ) picked
+    where d.id = picked.id
+    returning d.*
+  `.execute(trx);
+  };
+  const result = db.isTransaction ? await claimOnce(db) : await db.transaction().execute(claimOnce);
+  return result.rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at));
+}
+
+/** Lets go of what a batch still holds (a batch that stopped early); rows another claimer took over stay theirs. */
+export async function releaseClaims(db: Db, ids: string[], token: string): Promise<void> {
+  if (ids.length === 0) return;
+  await db.updateTable('deliveries').set({ claimed_by: null, claimed_until: null }).where('id', 'in', ids).where('claimed_by', '=', token).execute();
+}
+
+/**
+ * Writes a claimed delivery's new state and lets go of the claim, only while the claim is still
+ * this batch's and the delivery still pending (an erasure or a claimer that took over after the
+ * claim lapsed wins). Returns whether it was written.
+ */
+export async function updateClaimedDelivery(db: Db, id: string, token: string, set: Record<string, unknown>): Promise<boolean> {
+  const r = await db
+    .updateTable('deliveries')
+    .set({ ...set, claimed_by: null, claimed_until: null, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('claimed_by', '=', token)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+export interface DeliveredInBatch {
+  deliveryId: string;
+  workspaceId: string;
+  attempt: number;
+  startedAt: Date;
+  externalId: string;
+  externalUrl: string | null;
+  action: string;
+  httpStatus: number | null;
+  responseBody: string | null;
+}
+
+/**
+ * Marks a batch's delivered deliveries `delivered` and records their attempts: two statements
+ * for the whole batch, in the caller's transaction. Only deliveries this batch still holds
+ * (claim token, still pending) are written, and only those get an attempt row, so a delivery is
+ * never counted twice. Returns the ids written.
+ */
+export async function markBatchDelivered(db: Db, token: string, rows: DeliveredInBatch[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const col = <T>(f: (r: DeliveredInBatch) => T) => rows.map(f);
+  const updated = await sql<{ id: string }>`
+    update deliveries d set
+      status = 'delivered', attempts = v.attempt, external_id = v.external_id, external_url = v.external_url,
+      action = v.action, delivered_at = now(), last_error_kind = null, last_error_reason = null,
+      last_error_message = null, next_attempt_at = null, claimed_by = null, claimed_until = null, updated_at = now()
+    from unnest(
+      ${col((r) => r.deliveryId)}::uuid[], ${col((r) => r.attempt)}::int[], ${col((r) => r.externalId)}::text[],
+      ${col((r) => r.externalUrl)}::text[], ${col((r) => r.action)}::text[]
+    ) as v(id, attempt, external_id, external_url, action)
+    where d.id = v.id and d.claimed_by = ${token}::uuid and d.status = 'pending'
+    returning d.id
+  `.execute(db);
+  const written = new Set(updated.rows.map((r) => r.id));
+  const attempts = rows.filter((r) => written.has(r.deliveryId));
+  if (attempts.length > 0) {
+    const a = <T>(f: (r: DeliveredInBatch) => T) => attempts.map(f);
+    await sql`
+      insert into delivery_attempts (workspace_id, delivery_id, attempt, started_at, finished_at, outcome, http_status, response_body)
+      select w, d, n, s, now(), 'delivered', h, b from unnest(
+        ${a((r) => r.workspaceId)}::uuid[], ${a((r) => r.deliveryId)}::uuid[], ${a((r) => r.attempt)}::int[],
+        ${a((r) => r.startedAt.toISOString())}::timestamptz[], ${a((r) => r.httpStatus)}::int[], ${a((r) => r.responseBody)}::text[]
+      ) as v(w, d, n, s, h, b)
+    `.execute(db);
+  }
+  return [...written];
 }

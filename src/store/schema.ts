@@ -161,6 +161,9 @@ interface DeliveriesTable {
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
   delivered_at: Timestamp | null;
+  /** The batch that took this delivery into its CRM call (migration 0015), until `claimed_until`. */
+  claimed_by: string | null;
+  claimed_until: Timestamp | null;
 }
 
 interface DeliveryAttemptsTable {

@@ -37,6 +37,10 @@ export interface FakeHubspotOptions {
   dailyLimit?: number;
   /** The fake's clock (token expiry, dates). Default Date.now. */
   now?: () => number;
+  /** Time before each answer, drawn from [min, max] ms. Default none. */
+  latencyMs?: { min: number; max: number };
+  /** Extra time per input of a batch call (HubSpot takes longer to write 100 contacts than one), ms. Default 0. */
+  latencyPerBatchInputMs?: number;
 }
 
 interface FakeContact {
@@ -879,6 +883,16 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
       );
   };
 
+  // ---- latency (a real account answers in tens to hundreds of ms; a batch takes longer) ----------
+  const answerAfterLatency = (body: unknown, answer: () => void) => {
+    const range = opts.latencyMs ?? { min: 0, max: 0 };
+    const inputs = (body as { inputs?: unknown } | undefined)?.inputs;
+    const perInput = Array.isArray(inputs) ? inputs.length * (opts.latencyPerBatchInputMs ?? 0) : 0;
+    const ms = range.min + Math.random() * Math.max(0, range.max - range.min) + perInput;
+    if (ms > 0) setTimeout(answer, ms);
+    else answer();
+  };
+
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -908,7 +922,7 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
       // Calls without a usable token (401s, the OAuth endpoints) count against no window, but
       // still carry the headers, so clients can always read them.
       const headers = 'headers' in answer && answer.headers ? answer.headers : idleRateLimitHeaders();
-      send(res, answer.status, answer.body, headers);
+      answerAfterLatency(body, () => send(res, answer.status, answer.body, headers));
     });
   });
 

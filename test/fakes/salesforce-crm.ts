@@ -7,6 +7,10 @@
 //   access token with it; an unknown token answers 400 unsupported_token_type);
 // - `/services/data/v62.0/sobjects/Lead/describe`, `POST /sobjects/Lead`, `PATCH` upsert by the
 //   External ID field `FB_Lead_Id__c`, `PATCH` and `GET` by record id;
+// - sObject Collections upsert `PATCH /composite/sobjects/Lead/FB_Lead_Id__c` (≤200 records,
+//   allOrNone; 200 with one result per record, in order, item errors under `statusCode`);
+// - the daily API allocation: past `dailyApiLimit` calls, 403 REQUEST_LIMIT_EXCEEDED
+//   "TotalRequests Limit exceeded." (no Retry-After, as Salesforce);
 // - errors as JSON arrays `[{ message, errorCode, fields }]`: 401 INVALID_SESSION_ID for unknown
 //   tokens, REQUIRED_FIELD_MISSING, INVALID_FIELD, STRING_TOO_LONG, INVALID_EMAIL_ADDRESS, restricted
 //   picklists, DUPLICATE_VALUE, DUPLICATES_DETECTED (optional duplicate rule on Email), 403
@@ -30,8 +34,12 @@ export interface FakeSalesforceOptions {
   leadSourceRestricted?: boolean;
   /** A duplicate rule matching Leads on Email: 'block' refuses, 'alert' refuses unless allowSave=true. Default none. */
   duplicateRuleOnEmail?: 'block' | 'alert';
-  /** Daily API allocation reported in Sforce-Limit-Info. Default 15000. */
+  /** Daily API allocation reported in Sforce-Limit-Info, and enforced. Default 15000. */
   dailyApiLimit?: number;
+  /** Time before each data answer, drawn from [min, max] ms. Default none. */
+  latencyMs?: { min: number; max: number };
+  /** Extra time per record of a collection call, ms. Default 0. */
+  latencyPerCollectionRecordMs?: number;
 }
 
 interface FakeSalesforceRequest {
@@ -420,9 +428,88 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
     urls: { sobject: `${dataPrefix}/sobjects/Lead`, describe: `${dataPrefix}/sobjects/Lead/describe`, rowTemplate: `${dataPrefix}/sobjects/Lead/{ID}` },
   });
 
+  // ---- sObject Collections upsert --------------------------------------------------------------
+  // https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_upsert.htm
+  // One result per record, in input order: `{ id, success: true, errors: [], created }` or
+  // `{ success: false, errors: [{ statusCode, message, fields }] }`. With allOrNone=true one
+  // failure rolls every record back. The item form of a duplicate-rule error keeps its
+  // `duplicateResult` beside `statusCode` (the single-record form's shape; [U] for collections).
+  const COLLECTION_LIMIT = 200;
+  type CollectionItem = { id?: string; success: boolean; errors: unknown[]; created?: boolean };
+
+  const itemErrorOf = (err: unknown): unknown => {
+    if (err instanceof SalesforceHttpError && Array.isArray(err.body) && err.body[0]) {
+      const { errorCode, ...rest } = err.body[0] as SfError & Record<string, unknown>;
+      return { statusCode: errorCode, fields: [], ...rest };
+    }
+    return { statusCode: 'UNKNOWN_EXCEPTION', message: 'An unexpected error occurred.', fields: [] };
+  };
+
+  const upsertCollection = (sobject: string, externalField: string, body: unknown, headers: IncomingMessage['headers']): CollectionItem[] => {
+    if (sobject.toLowerCase() !== 'lead') throw sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    const f = byLowerName.get(externalField.toLowerCase());
+    if (!f?.externalId) throw sfError(404, 'NOT_FOUND', `Provided external ID field does not exist or is not accessible: ${externalField}`);
+    const { allOrNone, records } = (body ?? {}) as { allOrNone?: unknown; records?: unknown };
+    if (!Array.isArray(records) || records.length === 0) throw sfError(400, 'JSON_PARSER_ERROR', 'records is required', []);
+    if (records.length > COLLECTION_LIMIT) {
+      throw sfError(400, 'EXCEEDED_ID_LIMIT', `record limit reached. cannot submit more than ${COLLECTION_LIMIT} records into this call`);
+    }
+    const before = new Map([...leads].map(([id, lead]) => [id, { ...lead }]));
+    const counts = new Map<string, number>();
+    for (const r of records as Record<string, unknown>[]) {
+      const v = r?.[f.name];
+      if (v !== undefined && v !== null) counts.set(String(v), (counts.get(String(v)) ?? 0) + 1);
+    }
+    const results: CollectionItem[] = (records as Record<string, unknown>[]).map((raw) => {
+      try {
+        const type = (raw?.attributes as { type?: unknown } | undefined)?.type;
+        if (typeof type !== 'string' || type.toLowerCase() !== 'lead') {
+          throw sfError(400, 'INVALID_TYPE', 'Each record must have attributes.type of the collection sObject', []);
+        }
+        const value = raw[f.name];
+        if (value === undefined || value === null || String(value) === '') {
+          throw sfError(400, 'MISSING_ARGUMENT', `Id not specified in an upsert call: ${f.name}`, [f.name]);
+        }
+        if ((counts.get(String(value)) ?? 0) > 1) throw sfError(400, 'DUPLICATE_EXTERNAL_ID', `Duplicate external id specified: ${String(value)}`, [f.name]);
+        const input = normaliseInput(raw, true);
+        const existing = leadByExternalId(String(value));
+        if (existing) {
+          updateLead(existing, input);
+          return { id: existing.Id, success: true, errors: [], created: false };
+        }
+        const lead = createLead({ ...input, [f.name]: String(value) }, headers);
+        return { id: lead.Id, success: true, errors: [], created: true };
+      } catch (err) {
+        return { success: false, errors: [itemErrorOf(err)] };
+      }
+    });
+    if (allOrNone === true && results.some((r) => !r.success)) {
+      leads.clear();
+      for (const [id, lead] of before) leads.set(id, lead as FakeLead);
+      return results.map((r) =>
+        r.success
+          ? {
+              success: false,
+              errors: [
+                {
+                  statusCode: 'ALL_OR_NONE_OPERATION_ROLLED_BACK',
+                  message: 'Record rolled back because not all records were valid and the request was using AllOrNone header',
+                  fields: [],
+                },
+              ],
+            }
+          : r,
+      );
+    }
+    return results;
+  };
+
   /** Answers one data request: [status, body] (body undefined for 204). */
   const handleData = (method: string, path: string, query: URLSearchParams, body: unknown, headers: IncomingMessage['headers']): [number, unknown] => {
     const parts = path.slice(dataPrefix.length).split('/').filter(Boolean).map(decodeURIComponent);
+    if (parts[0] === 'composite' && parts[1] === 'sobjects' && method === 'PATCH' && parts.length === 4) {
+      return [200, upsertCollection(parts[2], parts[3], body, headers)];
+    }
     if (parts[0] !== 'sobjects' || parts[1]?.toLowerCase() !== 'lead') throw sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
     const rest = parts.slice(2);
     if (method === 'GET' && rest.length === 1 && rest[0] === 'describe') return [200, describeLead()];
@@ -472,6 +559,15 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
     const text = JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json;charset=UTF-8', 'content-length': Buffer.byteLength(text), ...headers });
     res.end(text);
+  };
+
+  // ---- latency (data calls only; a collection of 200 takes longer than one record) -------------
+  const waitLatency = async (body: unknown): Promise<void> => {
+    const range = opts.latencyMs ?? { min: 0, max: 0 };
+    const records = (body as { records?: unknown } | undefined)?.records;
+    const perRecord = Array.isArray(records) ? records.length * (opts.latencyPerCollectionRecordMs ?? 0) : 0;
+    const ms = range.min + Math.random() * Math.max(0, range.max - range.min) + perRecord;
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -539,7 +635,8 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
 
       apiUsage += 1;
       const limitHeader = { 'Sforce-Limit-Info': `api-usage=${apiUsage}/${dailyLimit}` };
-      if (Date.now() < rateLimitedUntil) {
+      await waitLatency(body);
+      if (Date.now() < rateLimitedUntil || apiUsage > dailyLimit) {
         send(res, 403, [{ message: 'TotalRequests Limit exceeded.', errorCode: 'REQUEST_LIMIT_EXCEEDED' }], limitHeader);
         return;
       }
