@@ -86,6 +86,41 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   const batch = getManifest(dest.type).batch;
   if (batch) return deliverInBatch(app, delivery, dest, batch, metrics);
 
+  // Only one run sends a lead at a time: a job queued again while an earlier run of it is still
+  // at the CRM (its job lost with Redis, then swept back) waits for that run's claim instead of
+  // sending the lead a second time. A run that died leaves its claim to lapse.
+  // The claim is short and renewed while the run lasts, so a run killed mid-send (kill -9) holds
+  // the lead up for one lease, not for the longest a send could take.
+  const leaseMs = singleClaimLeaseMs(app);
+  const claim = { token: randomUUID(), until: new Date(Date.now() + leaseMs), now: new Date() };
+  const held = await repo.claimDelivery(db, deliveryId, claim);
+  if (!held) return { type: 'done', detail: 'no_longer_pending' };
+  if ('heldUntil' in held) {
+    return { type: 'delay', delayMs: Math.max(0, held.heldUntil.getTime() - Date.now()) + 1000, detail: 'held_by_another_run' };
+  }
+  const renewal = setInterval(() => {
+    repo.renewClaim(db, deliveryId, claim.token, new Date(Date.now() + leaseMs)).catch(() => {
+      // PostgreSQL unreachable for a moment: the next tick tries again; the final write checks the claim anyway.
+    });
+  }, leaseMs / 3);
+  renewal.unref();
+  try {
+    return await sendOne(app, held.claimed, dest, claim.token, metrics);
+  } finally {
+    clearInterval(renewal);
+  }
+}
+
+/** How long a single-lead run's claim lasts between renewals. */
+function singleClaimLeaseMs(app: App): number {
+  return Math.max(app.config.workers.lockDurationMs, 10_000);
+}
+
+/** Sends one claimed delivery through the connector and records what happened. */
+async function sendOne(app: App, delivery: Delivery, dest: Destination, token: string, metrics?: Metrics): Promise<StepOutcome> {
+  const { db } = app;
+  const deliveryId = delivery.id;
+
   const lead = await repo.findLead(db, delivery.lead_id);
   if (!lead || lead.erased_at) {
     await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'lead_erased' });
@@ -110,14 +145,14 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     sent = sentValuesOf(canonical.answers, record.fields);
     result = await connector.deliver(ctx, record);
   } catch (err) {
-    return recordFailure(app, dest, { deliveryId, attempt, startedAt, redact }, asConnectorError(err), metrics);
+    return recordFailure(app, dest, { deliveryId, attempt, startedAt, redact, claimToken: token }, asConnectorError(err), metrics);
   }
 
   // Sent: what follows is bookkeeping. It is outside the try so that a database hiccup here is
   // never mistaken for a failed delivery (which would send the lead again).
   // One transaction: whoever sees the delivery as delivered also sees its attempt.
-  await db.transaction().execute(async (trx) => {
-    await repo.updateDelivery(trx, deliveryId, {
+  const written = await db.transaction().execute(async (trx) => {
+    const isHeld = await repo.updateClaimedDelivery(trx, deliveryId, token, {
       status: 'delivered',
       attempts: attempt,
       external_id: result.externalId,
@@ -129,6 +164,8 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
       last_error_message: null,
       next_attempt_at: null,
     });
+    // Erased or taken over meanwhile (its claim lapsed): that one's state stands.
+    if (!isHeld) return false;
     await repo.recordAttempt(trx, {
       workspaceId: dest.workspace_id,
       deliveryId,
@@ -138,7 +175,9 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
       httpStatus: result.httpStatus,
       responseBody: redact(result.responseBody),
     });
+    return true;
   });
+  if (!written) return { type: 'done', detail: 'claim_lost' };
   metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
   metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);
   app.logger.info({ deliveryId, destinationId: dest.id, type: dest.type, action: result.action, attempt }, 'lead delivered');

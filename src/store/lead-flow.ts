@@ -467,6 +467,37 @@ export async function claimReadyDeliveries(
   return result.rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at));
 }
 
+/**
+ * Claims one pending delivery for a single-lead send, unless a live claim holds it: the run that
+ * sends a lead is the only one that may, even when its job was lost (Redis flushed) and queued
+ * again while it was still talking to the CRM. Returns the row as claimed, or `held` with the
+ * time the other claim lapses, or undefined when the delivery is no longer pending.
+ */
+export async function claimDelivery(
+  db: Db,
+  id: string,
+  claim: { token: string; until: Date; now: Date },
+): Promise<{ claimed: Delivery } | { heldUntil: Date } | undefined> {
+  const claimed = await db
+    .updateTable('deliveries')
+    .set({ claimed_by: claim.token, claimed_until: claim.until })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', claim.now)]))
+    .returningAll()
+    .executeTakeFirst();
+  if (claimed) return { claimed };
+  const row = await db.selectFrom('deliveries').select(['status', 'claimed_until']).where('id', '=', id).executeTakeFirst();
+  if (!row || row.status !== 'pending' || !row.claimed_until) return undefined;
+  return { heldUntil: new Date(row.claimed_until) };
+}
+
+/** Moves a live claim's lapse time on, while the run that holds it is still at work. Returns whether it still held. */
+export async function renewClaim(db: Db, id: string, token: string, until: Date): Promise<boolean> {
+  const r = await db.updateTable('deliveries').set({ claimed_until: until }).where('id', '=', id).where('claimed_by', '=', token).executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 /** Lets go of what a batch still holds (a batch that stopped early); rows another claimer took over stay theirs. */
 export async function releaseClaims(db: Db, ids: string[], token: string): Promise<void> {
   if (ids.length === 0) return;

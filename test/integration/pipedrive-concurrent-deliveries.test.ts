@@ -90,6 +90,26 @@ describe('pipedrive: concurrent deliveries of one person from two worker process
     expect(pipedrive.leads.size).to.equal(20);
   });
 
+  it('sends one delivery run by both processes at once only once: one Pipedrive lead, one attempt', async () => {
+    // As after a Redis FLUSHALL: the job of a delivery still at the CRM is lost, and the outbox
+    // sweep queues it again, so a second worker runs the same delivery meanwhile.
+    const r = await createPipedriveRoute(t.app, { workspaceId, pageId: PAGE, formId: FORM, apiToken: API_TOKEN });
+    const d = await createDelivery(r, 'walter.skinner@example.com');
+    const leadsBefore = pipedrive.leads.size;
+
+    const [a, b] = await Promise.all([deliverOne(t.app, d.deliveryId), deliverOne(other, d.deliveryId)]);
+
+    const [winner, loser] = [a, b].map((o) => `${o.type}:${o.detail}`).sort((x) => (x === 'done:created' ? -1 : 1));
+    expect(winner).to.equal('done:created');
+    // The other run either found the claim (and waits for it to lapse) or, if it was that slow, the lead delivered.
+    expect(loser).to.be.oneOf(['delay:held_by_another_run', 'done:already_delivered']);
+    expect(pipedrive.leads.size - leadsBefore, 'leads created in Pipedrive').to.equal(1);
+    const attempts = await repo.listAttempts(t.app.db, d.deliveryId);
+    expect(attempts.map((x) => x.outcome)).to.deep.equal(['delivered']);
+    // The delayed run, when it comes back, finds the delivery done.
+    expect(await deliverOne(other, d.deliveryId)).to.deep.equal({ type: 'done', detail: 'already_delivered' });
+  });
+
   it('finds the person a previous burst created, while search does not show them yet', async () => {
     const r = await createPipedriveRoute(t.app, { workspaceId, pageId: PAGE, formId: FORM, apiToken: API_TOKEN });
     const first = await createDelivery(r, 'fox.mulder@example.com');
