@@ -106,7 +106,13 @@ export async function runRoles(roles: Roles): Promise<void> {
   // A process running workers with no supervising parent: a stuck event loop kills it, so that
   // its own supervisor (Docker, systemd) starts it again.
   const loopWatchdog =
-    roles.work && !workersInChild && !supervised ? startLoopWatchdog({ stallMs: config.watchdog.stallMs, role: roles.http ? 'start' : 'work' }) : null;
+    roles.work && !workersInChild && !supervised
+      ? startLoopWatchdog({
+          stallMs: config.watchdog.stallMs,
+          role: roles.http ? 'start' : 'work',
+          onError: (err) => logger.error({ err: { message: err.message } }, 'the event-loop watchdog stopped; this process runs unwatched'),
+        })
+      : null;
 
   const outages = createOutageLog(logger);
   // The worker child joins the embedded PostgreSQL its parent owns (as a CLI command would).

@@ -21,7 +21,7 @@ export interface LoopWatchdog {
 }
 
 /** Starts watching this process's event loop; stallMs 0 watches nothing. */
-export function startLoopWatchdog(opts: { stallMs: number; role: string }): LoopWatchdog {
+export function startLoopWatchdog(opts: { stallMs: number; role: string; onError?: (err: Error) => void }): LoopWatchdog {
   if (opts.stallMs <= 0) return { stop: async () => {} };
   const beatMs = Math.max(10, Math.min(1000, Math.floor(opts.stallMs / 4)));
   const buffer = new SharedArrayBuffer(4);
@@ -29,7 +29,10 @@ export function startLoopWatchdog(opts: { stallMs: number; role: string }): Loop
   const beat = setInterval(() => Atomics.add(beats, 0, 1), beatMs);
   beat.unref();
   const data: WatcherData = { kind: 'leadrelay-loop-watchdog', beats: buffer, stallMs: opts.stallMs, checkMs: beatMs, role: opts.role };
-  const thread = new Worker(new URL(import.meta.url), { workerData: data, stdout: false, stderr: false });
+  // No execArgv of the process's own (--input-type, --inspect) reaches the thread.
+  const thread = new Worker(new URL(import.meta.url), { workerData: data, execArgv: [] });
+  // A watchdog that cannot run must not take the process down with it.
+  thread.on('error', (err) => opts.onError?.(err));
   // The thread never keeps the process alive on its own.
   thread.unref();
   return {
