@@ -31,11 +31,11 @@ const HEALTHY_AFTER_MS = 60_000;
 const METRICS_TIMEOUT_MS = 2_000;
 
 /** How often the child beats: often enough for the stall bound to be seen within a quarter of it. */
-export function beatIntervalMs(stallMs: number): number {
+function beatIntervalMs(stallMs: number): number {
   return stallMs > 0 ? Math.max(10, Math.min(1000, Math.floor(stallMs / 4))) : 1000;
 }
 
-export type RestartReason = 'stalled' | 'job_stuck' | 'exited';
+type RestartReason = 'stalled' | 'job_stuck' | 'exited';
 
 export interface WorkerSupervisor {
   /** Asks the child to drain (within deadlineMs) and resolves when it has exited; no restart after this. */
