@@ -149,8 +149,8 @@ export async function runRoles(roles: Roles): Promise<void> {
       process.exit(1);
     }, deadlineMs);
     try {
+      // The loop watchdog keeps watching: a drain stuck on a blocked loop would never reach its deadline.
       if (jobWatch) clearInterval(jobWatch);
-      await loopWatchdog?.stop();
       link?.stop();
       // The child drains alongside this process, and exits before this process's deadline.
       const childStopped = supervisor?.stop(Math.max(1000, deadlineMs - CHILD_DEADLINE_MARGIN_MS));
