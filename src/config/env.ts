@@ -60,6 +60,7 @@ const defaultsSchema = z.object({
     retryMinDelayMs: z.number().int().nonnegative(),
   }),
   shutdown: z.object({ timeoutMs: z.number().int().positive() }),
+  watchdog: z.object({ stallMs: z.number().int().nonnegative(), jobMaxMs: z.number().int().nonnegative() }),
 });
 type Defaults = z.infer<typeof defaultsSchema>;
 
@@ -179,6 +180,12 @@ const envSchema = z.object({
   FETCH_CONCURRENCY: positiveInt(d.workers.fetchConcurrency),
   DELIVER_CONCURRENCY: positiveInt(d.workers.deliverConcurrency),
   WORKER_LOCK_DURATION_MS: positiveInt(d.workers.lockDurationMs),
+  /** `start` runs the workers on its own event loop instead of in a supervised child process (for tests and benchmarks). */
+  WORKERS_IN_PROCESS: bool(false),
+  /** A worker whose event loop gives no sign of life for this long is killed and restarted (0 = never). */
+  WATCHDOG_STALL_MS: int(d.watchdog.stallMs),
+  /** A worker with one job running longer than this is killed and restarted; the job is taken up again (0 = never). */
+  WATCHDOG_JOB_MAX_MS: int(d.watchdog.jobMaxMs),
   OUTBOX_SWEEP_INTERVAL_MS: positiveInt(d.maintenance.outboxSweepIntervalMs),
   OUTBOX_MIN_AGE_MS: int(d.maintenance.outboxMinAgeMs),
   FORM_DRIFT_INTERVAL_MS: int(d.maintenance.formDriftIntervalMs),
@@ -346,7 +353,10 @@ export interface AppConfig {
   intake: { maxBodyBytes: number; batchMaxRows: number; batchMaxWaitMs: number };
   delivery: { timeoutMs: number; maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number; responseBodyMaxBytes: number };
   fetch: { maxAttempts: number; backoffBaseMs: number };
-  workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number };
+  /** `inProcess`: `start` runs the workers on the HTTP server's event loop (default: in a supervised child process). */
+  workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number; inProcess: boolean };
+  /** When a worker counts as stuck (0 = never): no sign of life from its event loop for `stallMs`, or one job running for `jobMaxMs`. */
+  watchdog: { stallMs: number; jobMaxMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
   reconciliation: { intervalMs: number; lookbackHours: number; settleMs: number };
   retention: { leadRetentionDays: number; attemptRetentionMonths: number; eventRetentionDays: number };
@@ -405,7 +415,13 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
       responseBodyMaxBytes: e.DELIVERY_RESPONSE_BODY_MAX_BYTES,
     },
     fetch: { maxAttempts: e.FETCH_MAX_ATTEMPTS, backoffBaseMs: e.FETCH_BACKOFF_BASE_MS },
-    workers: { fetchConcurrency: e.FETCH_CONCURRENCY, deliverConcurrency: e.DELIVER_CONCURRENCY, lockDurationMs: e.WORKER_LOCK_DURATION_MS },
+    workers: {
+      fetchConcurrency: e.FETCH_CONCURRENCY,
+      deliverConcurrency: e.DELIVER_CONCURRENCY,
+      lockDurationMs: e.WORKER_LOCK_DURATION_MS,
+      inProcess: e.WORKERS_IN_PROCESS,
+    },
+    watchdog: { stallMs: e.WATCHDOG_STALL_MS, jobMaxMs: e.WATCHDOG_JOB_MAX_MS },
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },
     retention: {
       leadRetentionDays: e.LEAD_RETENTION_DAYS,

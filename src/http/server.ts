@@ -70,7 +70,7 @@ export function createHttpApp(app: App, metrics: Metrics, hooks: MetaWebhookOpti
       res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').json({ error: 'send "Authorization: Bearer <METRICS_TOKEN>"' });
       return;
     }
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    res.type(metrics.registry.contentType).send(await metrics.text());
   });
 
   web.use(createMetaWebhookRouter(hooks));
@@ -116,7 +116,7 @@ export async function startMetricsServer(app: App, metrics: Metrics): Promise<Ht
   if (!listen) return null;
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
-      metrics.registry.metrics().then(
+      metrics.text().then(
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         () => res.writeHead(500).end(),
       );

@@ -14,6 +14,8 @@ import { DELIVER_QUEUE, FETCH_QUEUE, openBackendConnection, type BackendConnecti
 import { startReconciliation } from './reconcile.js';
 
 export interface RunningWorkers {
+  /** How long the oldest job still running has been running (0: none), for the watchdog. */
+  oldestJobAgeMs(): number;
   close(): Promise<void>;
 }
 
@@ -84,12 +86,33 @@ function openWorker<T>(
 
 export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (source: string, err: unknown) => void): RunningWorkers {
   const { config, logger } = app;
-  const fetch = openWorker<FetchJob>(app, FETCH_QUEUE, config.workers.fetchConcurrency, async (job, token) => {
-    if (job.data.eventIds) return fetchBatch(app, job.data.eventIds);
-    return applyOutcome(job, token, await fetchLeadForEvent(app, Number(job.data.eventId)));
-  });
-  const deliver = openWorker<DeliverJob>(app, DELIVER_QUEUE, config.workers.deliverConcurrency, async (job, token) =>
-    applyOutcome(job, token, await deliverOne(app, job.data.deliveryId, metrics)),
+  // When each running job started, for the watchdog.
+  const running = new Set<{ startedAt: number }>();
+  const timed =
+    <T>(processor: (job: Job<T>, token?: string) => Promise<string>) =>
+    async (job: Job<T>, token?: string) => {
+      const entry = { startedAt: Date.now() };
+      running.add(entry);
+      try {
+        return await processor(job, token);
+      } finally {
+        running.delete(entry);
+      }
+    };
+  const fetch = openWorker<FetchJob>(
+    app,
+    FETCH_QUEUE,
+    config.workers.fetchConcurrency,
+    timed(async (job, token) => {
+      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds);
+      return applyOutcome(job, token, await fetchLeadForEvent(app, Number(job.data.eventId)));
+    }),
+  );
+  const deliver = openWorker<DeliverJob>(
+    app,
+    DELIVER_QUEUE,
+    config.workers.deliverConcurrency,
+    timed(async (job, token) => applyOutcome(job, token, await deliverOne(app, job.data.deliveryId, metrics))),
   );
   for (const w of [fetch.worker, deliver.worker]) {
     w.on('failed', (job, err) => logger.error({ queue: w.name, jobId: job?.id, err: errorSummary(err) }, 'job failed; the outbox sweep will queue it again'));
@@ -109,6 +132,11 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     'workers started',
   );
   return {
+    oldestJobAgeMs() {
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const { startedAt } of running) oldest = Math.min(oldest, startedAt);
+      return running.size ? Date.now() - oldest : 0;
+    },
     async close() {
       await maintenance.stop();
       await formDrift.stop();

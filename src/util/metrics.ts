@@ -1,6 +1,9 @@
 // Prometheus metrics (prom-client: the de-facto Node client; counters and histograms with the
 // exposition format Prometheus scrapes, so we don't hand-write it).
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** One process's metrics as prom-client's getMetricsAsJSON gives them (what crosses the IPC channel). */
+export type MetricsSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 
 export interface Metrics {
   registry: Registry;
@@ -8,11 +11,21 @@ export interface Metrics {
   webhookRejected: Counter<'reason'>;
   deliveries: Counter<'outcome' | 'type'>;
   deliveryLatency: Histogram<'type'>;
+  workerRestarts: Counter<'reason'>;
+  /**
+   * Adds another process's metrics (the supervised worker process) to what /metrics shows: its
+   * leadrelay_* series add up with this process's; its process and Node.js series carry
+   * `process="worker"`. A source answering null (gone, too slow) is left out of that scrape.
+   */
+  addSource(source: () => Promise<MetricsSnapshot | null>): void;
+  /** The exposition text of this process and every added source. */
+  text(): Promise<string>;
 }
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const sources: (() => Promise<MetricsSnapshot | null>)[] = [];
   return {
     registry,
     webhookChanges: new Counter({ name: 'leadrelay_webhook_changes_total', help: 'leadgen changes accepted from Meta', registers: [registry] }),
@@ -30,5 +43,27 @@ export function createMetrics(): Metrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
+    workerRestarts: new Counter({
+      name: 'leadrelay_worker_restarts_total',
+      help: 'worker processes killed or lost and started again, by reason (stalled, job_stuck, exited)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    addSource(source) {
+      sources.push(source);
+    },
+    async text() {
+      if (sources.length === 0) return registry.metrics();
+      const others = (await Promise.all(sources.map((s) => s()))).filter((s): s is MetricsSnapshot => s !== null);
+      const own = await registry.getMetricsAsJSON();
+      return AggregatorRegistry.aggregate([own, ...others.map(labelProcessSeries)]).metrics();
+    },
   };
+}
+
+/** Marks another process's own process and Node.js series, so they stand beside this one's instead of adding up. */
+function labelProcessSeries(snapshot: MetricsSnapshot): MetricsSnapshot {
+  return snapshot.map((m) =>
+    m.name.startsWith('leadrelay_') ? m : { ...m, values: m.values.map((v) => ({ ...v, labels: { ...v.labels, process: 'worker' } })) },
+  );
 }

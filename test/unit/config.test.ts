@@ -100,7 +100,9 @@ describe('loadConfig', () => {
       fetchConcurrency: d.workers.fetchConcurrency,
       deliverConcurrency: d.workers.deliverConcurrency,
       lockDurationMs: d.workers.lockDurationMs,
+      inProcess: false,
     });
+    expect(c.watchdog).to.deep.equal({ stallMs: d.watchdog.stallMs, jobMaxMs: d.watchdog.jobMaxMs });
     expect(c.maintenance).to.deep.equal({
       outboxSweepIntervalMs: d.maintenance.outboxSweepIntervalMs,
       outboxMinAgeMs: d.maintenance.outboxMinAgeMs,

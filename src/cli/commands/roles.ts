@@ -1,9 +1,9 @@
 // The roles (`start`, the default, `serve` and `work`) and `migrate`.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { type CommandDeps, print } from '../command-kit.js';
 
 export function registerRoleCommands(program: Command, { withApp }: CommandDeps): void {
-  const runRoles = async (roles: { http: boolean; work: boolean }) => (await import('../run-roles.js')).runRoles(roles);
+  const runRoles = async (roles: { http: boolean; work: boolean; supervised?: boolean }) => (await import('../run-roles.js')).runRoles(roles);
   program
     .command('start', { isDefault: true })
     .description('run the HTTP server and the workers (the default)')
@@ -15,7 +15,9 @@ export function registerRoleCommands(program: Command, { withApp }: CommandDeps)
   program
     .command('work')
     .description('run only the queue workers and maintenance')
-    .action(() => runRoles({ http: false, work: true }));
+    // Internal: the worker child of `start`, watched by its parent over the IPC channel.
+    .addOption(new Option('--supervised').hideHelp())
+    .action((opts: { supervised?: boolean }) => runRoles({ http: false, work: true, supervised: opts.supervised === true }));
   program
     .command('migrate')
     .description('apply pending database migrations')

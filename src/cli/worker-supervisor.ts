@@ -1,0 +1,220 @@
+// `start` runs the workers in a child process (`leadrelay work --supervised`) so that fetching and
+// delivering never hold up the webhook receiver's event loop, and watches that child:
+// - the child sends a heartbeat over the IPC channel every beat (at most a second), from its event
+//   loop, with the age of its oldest running job;
+// - no heartbeat for WATCHDOG_STALL_MS (its loop is stuck, or the process is frozen), or one job
+//   running longer than WATCHDOG_JOB_MAX_MS: the child is killed (SIGKILL) and started again;
+// - a child that exits by itself is started again too, after a backoff that grows while it keeps
+//   failing (0.5 s doubling up to 30 s, back to 0.5 s once a child has run for a minute).
+// Each restart writes one error line naming why, and counts in leadrelay_worker_restarts_total.
+// Whatever a killed child was doing is taken up again: its queue jobs stall and are re-run, and
+// the outbox sweep queues anything left `received` in PostgreSQL.
+// This module holds both ends: superviseWorkers (the parent) and attachToSupervisor (the child).
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { AppConfig } from '../config/env.js';
+import type { Logger } from '../util/logger.js';
+import type { Metrics, MetricsSnapshot } from '../util/metrics.js';
+
+type ToParent = { type: 'heartbeat'; ready: boolean; oldestJobAgeMs: number } | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null };
+type ToChild = { type: 'metrics'; id: number } | { type: 'shutdown'; deadlineMs: number };
+
+/** The CLI entry the child runs (dist/src/cli/main.js beside this file). */
+const CLI_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
+/** Before its workers run, a child may be slower to answer (loading, first connections) than WATCHDOG_STALL_MS allows. */
+const START_GRACE_MS = 60_000;
+const BACKOFF_FIRST_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/** A child that ran this long counts as healthy: the next restart starts from the first backoff again. */
+const HEALTHY_AFTER_MS = 60_000;
+/** How long a scrape of /metrics waits for the child's share. */
+const METRICS_TIMEOUT_MS = 2_000;
+
+/** How often the child beats: often enough for the stall bound to be seen within a quarter of it. */
+function beatIntervalMs(stallMs: number): number {
+  return stallMs > 0 ? Math.max(10, Math.min(1000, Math.floor(stallMs / 4))) : 1000;
+}
+
+type RestartReason = 'stalled' | 'job_stuck' | 'exited';
+
+export interface WorkerSupervisor {
+  /** Asks the child to drain (within deadlineMs) and resolves when it has exited; no restart after this. */
+  stop(deadlineMs: number): Promise<void>;
+  /** Kills the child at once (the parent is about to exit without waiting). */
+  kill(): void;
+}
+
+export function superviseWorkers(opts: { config: AppConfig; logger: Logger; metrics: Metrics }): WorkerSupervisor {
+  const { config, logger, metrics } = opts;
+  const { stallMs, jobMaxMs } = config.watchdog;
+  const checkMs = beatIntervalMs(stallMs);
+  let child: ChildProcess | null = null;
+  let startedAt = 0;
+  let lastBeatAt = 0;
+  let ready = false;
+  let oldestJobAgeMs = 0;
+  /** Why the running child is being killed; null: it was not (an exit is then unexpected). */
+  let killedFor: RestartReason | null = null;
+  let failures = 0;
+  let stopping = false;
+  let restartTimer: NodeJS.Timeout | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  let nextMetricsId = 0;
+  const pendingMetrics = new Map<number, (snapshot: MetricsSnapshot | null) => void>();
+
+  const spawnChild = () => {
+    restartTimer = null;
+    if (stopping) return;
+    const proc = fork(CLI_ENTRY, ['work', '--supervised'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child = proc;
+    startedAt = Date.now();
+    lastBeatAt = startedAt;
+    ready = false;
+    oldestJobAgeMs = 0;
+    killedFor = null;
+    logger.info({ workerPid: proc.pid }, 'worker process started');
+    proc.on('message', (message: ToParent) => {
+      if (message.type === 'heartbeat') {
+        lastBeatAt = Date.now();
+        ready = message.ready;
+        oldestJobAgeMs = message.oldestJobAgeMs;
+      } else if (message.type === 'metrics') {
+        pendingMetrics.get(message.id)?.(message.snapshot);
+        pendingMetrics.delete(message.id);
+      }
+    });
+    // E.g. a message sent just as the child died: its exit follows and is handled there.
+    proc.on('error', (err) => logger.warn({ workerPid: proc.pid, err: { message: err.message } }, 'worker process channel error'));
+    exited = new Promise((resolve) =>
+      proc.once('exit', (code, signal) => {
+        child = null;
+        for (const answer of pendingMetrics.values()) answer(null);
+        pendingMetrics.clear();
+        resolve();
+        if (stopping) return;
+        const reason = killedFor ?? 'exited';
+        if (reason === 'exited') {
+          metrics.workerRestarts.inc({ reason });
+          logger.error({ workerPid: proc.pid, code, signal, reason }, `worker process exited unexpectedly (${signal ?? `code ${code}`}): starting a new one`);
+        }
+        failures = Date.now() - startedAt >= HEALTHY_AFTER_MS ? 1 : failures + 1;
+        const delayMs = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** (failures - 1));
+        logger.info({ delayMs, restarts: failures }, 'starting a new worker process after a backoff');
+        restartTimer = setTimeout(spawnChild, delayMs);
+      }),
+    );
+  };
+
+  const killFor = (reason: Exclude<RestartReason, 'exited'>, message: string, details: Record<string, unknown>) => {
+    if (!child || killedFor) return;
+    killedFor = reason;
+    metrics.workerRestarts.inc({ reason });
+    logger.error({ workerPid: child.pid, reason, ...details }, `${message}: killing the worker process and starting a new one`);
+    child.kill('SIGKILL');
+  };
+
+  let lastCheckAt = Date.now();
+  const monitor = setInterval(() => {
+    const now = Date.now();
+    // This process's own loop was held up: heartbeats may be waiting unread, so judge next time.
+    const late = now - lastCheckAt > 2 * checkMs + 500;
+    lastCheckAt = now;
+    if (late || !child || killedFor) return;
+    const silentMs = now - lastBeatAt;
+    const allowedMs = ready ? stallMs : Math.max(stallMs, START_GRACE_MS);
+    if (stallMs > 0 && silentMs > allowedMs)
+      killFor('stalled', `worker process gave no heartbeat for ${silentMs} ms (WATCHDOG_STALL_MS=${stallMs}): its event loop is stuck or it is frozen`, {
+        silentMs,
+      });
+    else if (jobMaxMs > 0 && oldestJobAgeMs > jobMaxMs)
+      killFor('job_stuck', `a job has been running for ${oldestJobAgeMs} ms in the worker process (WATCHDOG_JOB_MAX_MS=${jobMaxMs})`, { oldestJobAgeMs });
+  }, checkMs);
+  monitor.unref();
+
+  metrics.addSource(async () => {
+    const proc = child;
+    if (!proc?.connected) return null;
+    const id = ++nextMetricsId;
+    return new Promise<MetricsSnapshot | null>((resolve) => {
+      const timer = setTimeout(() => {
+        pendingMetrics.delete(id);
+        resolve(null);
+      }, METRICS_TIMEOUT_MS);
+      pendingMetrics.set(id, (snapshot) => {
+        clearTimeout(timer);
+        resolve(snapshot);
+      });
+      proc.send({ type: 'metrics', id } satisfies ToChild, (err) => {
+        if (err) pendingMetrics.get(id)?.(null);
+      });
+    });
+  });
+
+  spawnChild();
+  return {
+    async stop(deadlineMs) {
+      stopping = true;
+      clearInterval(monitor);
+      if (restartTimer) clearTimeout(restartTimer);
+      const proc = child;
+      if (!proc) return;
+      if (proc.connected) proc.send({ type: 'shutdown', deadlineMs } satisfies ToChild, () => {});
+      else proc.kill('SIGTERM');
+      await exited;
+    },
+    kill() {
+      stopping = true;
+      clearInterval(monitor);
+      if (restartTimer) clearTimeout(restartTimer);
+      child?.kill('SIGKILL');
+    },
+  };
+}
+
+export interface SupervisorLink {
+  /** The workers run: heartbeats now say so, and the parent holds the child to WATCHDOG_STALL_MS. */
+  setWorkers(workers: { oldestJobAgeMs(): number }, metrics: Metrics): void;
+  stop(): void;
+}
+
+/**
+ * The child's end: heartbeats from this event loop, answers to the parent's metrics requests, and
+ * shutdown when the parent asks or is gone (its channel closed). Call as early as possible, so
+ * that a child still starting (waiting for PostgreSQL, say) is seen alive.
+ */
+export function attachToSupervisor(opts: { stallMs: number; onShutdown: (reason: string, deadlineMs?: number) => void }): SupervisorLink {
+  let workers: { oldestJobAgeMs(): number } | null = null;
+  let metrics: Metrics | null = null;
+  const send = (message: ToParent) => {
+    if (process.connected) process.send?.(message, undefined, undefined, () => {});
+  };
+  const beat = () => send({ type: 'heartbeat', ready: workers !== null, oldestJobAgeMs: workers?.oldestJobAgeMs() ?? 0 });
+  const timer = setInterval(beat, beatIntervalMs(opts.stallMs));
+  beat();
+  const onMessage = (message: ToChild) => {
+    if (message.type === 'shutdown') opts.onShutdown('the supervisor asked', message.deadlineMs);
+    else if (message.type === 'metrics') {
+      const id = message.id;
+      if (!metrics) return send({ type: 'metrics', id, snapshot: null });
+      metrics.registry.getMetricsAsJSON().then(
+        (snapshot) => send({ type: 'metrics', id, snapshot }),
+        () => send({ type: 'metrics', id, snapshot: null }),
+      );
+    }
+  };
+  const onDisconnect = () => opts.onShutdown('the supervising process is gone');
+  process.on('message', onMessage);
+  process.once('disconnect', onDisconnect);
+  return {
+    setWorkers(w, m) {
+      workers = w;
+      metrics = m;
+      beat();
+    },
+    stop() {
+      clearInterval(timer);
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+    },
+  };
+}
