@@ -488,7 +488,7 @@ export async function claimDelivery(
     .executeTakeFirst();
   if (claimed) return { claimed };
   const row = await db.selectFrom('deliveries').select(['status', 'claimed_until']).where('id', '=', id).executeTakeFirst();
-  if (!row || row.status !== 'pending' || !row.claimed_until) return undefined;
+  if (row?.status !== 'pending' || !row.claimed_until) return undefined;
   return { heldUntil: new Date(row.claimed_until) };
 }
 
