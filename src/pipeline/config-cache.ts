@@ -4,8 +4,9 @@
 // bumps one counter (config_version, migration 0016) as it commits, and the fetch reads the
 // counter with the lead's event. A counter newer than the one the entries were read under empties
 // the cache first, so a route paused, a page disconnected or a workspace deleted is seen by the
-// next lead whichever process made the change. A read made under an older counter than the
-// cache's (a job that started before another saw the change) is used but not kept.
+// next lead whichever process made the change. Any other value empties it, an older one too (a
+// job that read the counter before another job saw the change, or a database restored from a
+// backup with its counter behind): entries belong to one counter value.
 import type { Db } from '../store/db.js';
 import * as repo from '../store/repos.js';
 import type { Page, Route } from '../store/schema.js';
@@ -45,14 +46,14 @@ export class ConfigCache {
   }
 
   async #read<T>(version: number, key: string, load: () => Promise<T>): Promise<T> {
-    if (version > this.#version) {
+    if (version !== this.#version) {
       this.#entries.clear();
       this.#version = version;
     }
     if (this.#entries.has(key)) return this.#entries.get(key) as T;
     const value = await load();
-    // Only a read made under the cache's current counter is kept: one made under an older counter
-    // may predate a change the cache has already been emptied for.
+    // Kept only while the cache is still at the counter it was read under: a job that saw another
+    // value meanwhile has emptied it, and this read may predate the change it was emptied for.
     if (version === this.#version) {
       if (this.#entries.size >= MAX_ENTRIES) this.#entries.clear();
       this.#entries.set(key, value);
