@@ -6,7 +6,7 @@ import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
 import { deliverOne } from './deliver-lead.js';
-import { fetchLeadForEvent, type StepOutcome } from './fetch-lead.js';
+import { fetchLeadForEvent, fetchLeadsForEvents, type StepOutcome } from './fetch-lead.js';
 import { startFormDriftChecks } from './form-drift.js';
 import { startMaintenance } from './maintenance.js';
 import { startMonitoring } from './monitors.js';
@@ -28,35 +28,28 @@ async function applyOutcome(job: Job, token: string | undefined, outcome: StepOu
   return outcome.detail;
 }
 
-/** How many events of one intake batch are fetched at once. */
+/** How many events of one intake batch are checked, read or stored at once. */
 const BATCH_FETCH_PARALLELISM = 8;
 
 /**
- * An intake batch: each event is fetched on its own; one that must wait (Graph throttling, a
- * transient error) continues as its own delayed `ev-<id>` job, so the batch never retries as a
- * whole. Safe to run again after a crash: fetched events are skipped.
+ * An intake batch: the leads of one Page are read together (Graph batch requests), then each
+ * event goes on alone; one that must wait (Graph throttling, a transient error) continues as its
+ * own delayed `ev-<id>` job, so the batch never retries as a whole. Safe to run again after a
+ * crash: fetched events are skipped.
  */
 async function fetchBatch(app: App, eventIds: number[]): Promise<string> {
-  let next = 0;
   let delayed = 0;
   let failed = 0;
-  const lane = async () => {
-    while (next < eventIds.length) {
-      const id = eventIds[next++];
-      try {
-        const outcome = await fetchLeadForEvent(app, id);
-        if (outcome.type === 'delay') {
-          delayed++;
-          await app.queues.enqueueFetch([id], outcome.delayMs);
-        }
-      } catch (err) {
-        // The event stays `received` in PostgreSQL; the outbox sweep queues it on its own.
-        failed++;
-        app.logger.error({ eventId: id, err: errorSummary(err) }, 'fetch failed inside a batch; the sweep will retry it');
-      }
+  for (const r of await fetchLeadsForEvents(app, eventIds, BATCH_FETCH_PARALLELISM)) {
+    if (r.outcome === undefined) {
+      // The event stays `received` in PostgreSQL; the outbox sweep queues it on its own.
+      failed++;
+      app.logger.error({ eventId: r.eventId, err: errorSummary(r.error) }, 'fetch failed inside a batch; the sweep will retry it');
+    } else if (r.outcome.type === 'delay') {
+      delayed++;
+      await app.queues.enqueueFetch([r.eventId], r.outcome.delayMs);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(BATCH_FETCH_PARALLELISM, eventIds.length) }, lane));
+  }
   return `batch:${eventIds.length}:delayed:${delayed}:failed:${failed}`;
 }
 
