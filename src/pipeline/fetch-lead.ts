@@ -28,11 +28,24 @@ export type StepOutcome = { type: 'done'; detail: string } | { type: 'delay'; de
 /** Meta keeps leads for about 90 days (reference §5); keep retrying transient failures for 30. */
 const TRANSIENT_RETRY_WINDOW_MS = 30 * 24 * 3_600_000;
 
+/** Form reads under way, per App: the leads of a batch that share a form wait for one read, not one each. */
+const formReadsInFlight = new WeakMap<App, Map<string, Promise<GraphForm | null>>>();
+
 /** The form's name and questions, from the App's cache when read lately; null when Graph would not give them. */
 async function getFormCached(app: App, formId: string | null, token: string): Promise<GraphForm | null> {
   if (!formId) return null;
   const hit = app.formCache.get(formId);
   if (hit !== undefined) return hit;
+  let inFlight = formReadsInFlight.get(app);
+  if (!inFlight) formReadsInFlight.set(app, (inFlight = new Map()));
+  const pending = inFlight.get(formId);
+  if (pending) return pending;
+  const reading = readForm(app, formId, token).finally(() => inFlight.delete(formId));
+  inFlight.set(formId, reading);
+  return reading;
+}
+
+async function readForm(app: App, formId: string, token: string): Promise<GraphForm | null> {
   let form: GraphForm | null = null;
   try {
     form = await app.graph.getForm(formId, token);
