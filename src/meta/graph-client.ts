@@ -392,7 +392,12 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
       }
     }
     if (isOk && !hasErrorMember(body)) {
-      return fail({ category: 'unknown', reason: 'graph_response_not_json', httpStatus: answer.code, message: 'the Graph API answered with a body that is not JSON' });
+      return fail({
+        category: 'unknown',
+        reason: 'graph_response_not_json',
+        httpStatus: answer.code,
+        message: 'the Graph API answered with a body that is not JSON',
+      });
     }
     return { leadgenId, error: new GraphError(classifyGraphError({ httpStatus: answer.code, body: isJson ? body : text, headers, nowMs: now() })) };
   }
@@ -456,7 +461,11 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
         let answers: unknown[];
         try {
           if (!opts.appSecret) {
-            throw new GraphError({ category: 'unknown', reason: 'meta_app_secret_missing', message: 'META_APP_SECRET is not set, so no Graph call can carry appsecret_proof' });
+            throw new GraphError({
+              category: 'unknown',
+              reason: 'meta_app_secret_missing',
+              message: 'META_APP_SECRET is not set, so no Graph call can carry appsecret_proof',
+            });
           }
           assertToken(pageToken);
           answers = await sendLeadBatch(

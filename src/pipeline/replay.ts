@@ -73,7 +73,10 @@ export async function replayUnrouted(app: App, workspaceId: string | null, formI
 /** Resumes a page's parked and unrouted-for-lack-of-page events after its token is (re)registered. */
 export async function resumePage(app: App, pageId: string): Promise<number> {
   const reopened = await repo.reopenEventsForPage(app.db, pageId, ['parked', 'unrouted', 'failed']);
-  await enqueueBacklog(app, reopened.map((r) => r.id));
+  await enqueueBacklog(
+    app,
+    reopened.map((r) => r.id),
+  );
   await notePageResumed(app, pageId);
   return reopened.length;
 }
@@ -82,7 +85,10 @@ export async function resumePage(app: App, pageId: string): Promise<number> {
 export async function refetchFailed(app: App, pageId: string | null): Promise<number> {
   const rows = await repo.reopenFailedEvents(app.db, pageId);
   for (const r of rows) await app.queues.fetch.remove(fetchJobId(r.id)).catch(() => 0);
-  await enqueueBacklog(app, rows.map((r) => r.id));
+  await enqueueBacklog(
+    app,
+    rows.map((r) => r.id),
+  );
   return rows.length;
 }
 

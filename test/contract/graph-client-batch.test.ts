@@ -16,7 +16,16 @@ const NOW_MS = Date.UTC(2026, 10, 20, 10, 15, 30, 250);
 const NOW_S = Math.floor(NOW_MS / 1000);
 
 function makeClient(retries = 2): GraphClient {
-  return createGraphClient({ graphUrl: ORIGIN, version: VERSION, appSecret: APP_SECRET, appId: '1234567890', timeoutMs: 2000, retries, retryMinDelayMs: 1, now: () => NOW_MS });
+  return createGraphClient({
+    graphUrl: ORIGIN,
+    version: VERSION,
+    appSecret: APP_SECRET,
+    appId: '1234567890',
+    timeoutMs: 2000,
+    retries,
+    retryMinDelayMs: 1,
+    now: () => NOW_MS,
+  });
 }
 
 const leadJson = (id: string) => ({
@@ -134,7 +143,10 @@ describe('Graph client batch read (contract)', () => {
         requests.map((r) => {
           const id = idOf(r.relative_url);
           if (id === '302') return item(400, graphErrorJson(190, 460, 'Error validating access token: The session has been invalidated'));
-          if (id === '303') return item(400, graphErrorJson(80005, undefined, 'There have been too many leadgen api calls'), { 'X-Business-Use-Case-Usage': JSON.stringify(usage) });
+          if (id === '303')
+            return item(400, graphErrorJson(80005, undefined, 'There have been too many leadgen api calls'), {
+              'X-Business-Use-Case-Usage': JSON.stringify(usage),
+            });
           return item(200, leadJson(id));
         }),
       ],

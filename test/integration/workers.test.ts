@@ -229,7 +229,11 @@ for (const backend of QUEUE_BACKENDS)
       const others = ids.filter((id) => id !== notFound);
       await s.receivers[0].waitFor((r) => others.every((id) => requestsFor(r, id).length > 0), 20_000);
       await s.receivers[0].waitFor((r) => requestsFor(r, notFound).length > 0, 20_000);
-      for (const id of ids) expect(requestsFor(s.receivers[0], id).map((r) => r.status), `lead ${id}`).to.deep.equal([200]);
+      for (const id of ids)
+        expect(
+          requestsFor(s.receivers[0], id).map((r) => r.status),
+          `lead ${id}`,
+        ).to.deep.equal([200]);
       for (const id of [timedOut, notFound]) {
         const event = await repo.findEvent(t.app.db, events.find((e) => e.leadgen_id === id)!.id);
         expect(event?.attempts, `the failed read of ${id} cost one attempt`).to.equal(1);
@@ -242,7 +246,11 @@ for (const backend of QUEUE_BACKENDS)
       expect(batchSizes, 'three batches of at most 50').to.deep.equal([50, 50, 20]);
       // Besides the batches: the two failed leads read again alone, and the form's metadata at most once.
       expect(httpCalls.length, 'Graph HTTP calls').to.be.at.most(3 + 3);
-      for (const id of [timedOut, notFound]) expect(httpCalls.filter((c) => c.path === `/${graph.version}/${id}`), `lead ${id} alone`).to.have.length(1);
+      for (const id of [timedOut, notFound])
+        expect(
+          httpCalls.filter((c) => c.path === `/${graph.version}/${id}`),
+          `lead ${id} alone`,
+        ).to.have.length(1);
       // Every lead was asked for once in the batches, the two that failed once more.
       const reads = calls.filter((c) => c.method === 'GET' && ids.some((id) => c.path === `/${graph.version}/${id}`));
       expect(reads).to.have.length(122);
