@@ -11,6 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SERVER_NODE_FLAGS } from '../src/cli/server-node-flags.js';
 import { BIN, flushPrefix, freePort, sleep, TEST_APP_SECRET, TEST_KEYS, TEST_VERIFY_TOKEN } from '../test/helpers/e2e.js';
 import { createTestSchema, TEST_REDIS_URL, type TestSchema } from '../test/helpers/test-db.js';
 import { buildMachineBusyRow, formatMb, formatMs, logProgress, printReport, readProcStatusMb, sampleMachineBusy, type ReportRow } from './lib.js';
@@ -290,7 +291,7 @@ async function measureMode(name: string, env: Record<string, string>, dataDir: s
     const port = await freePort();
     logProgress(`${name}: ${label} (port ${port})`);
     const server = await startAndWaitReady(
-      [BIN, 'start'],
+      [...SERVER_NODE_FLAGS, BIN, 'start'],
       { ...env, PORT: String(port) },
       port,
       '/readyz',

@@ -3,7 +3,8 @@
 // the CLI and the OAuth routes read only them. A connector's SDKs load with the rest of it, on
 // loadConnector(). The list is validated when this module loads, so a duplicate id or a malformed
 // manifest stops the program at start-up instead of failing the first delivery; createApp loads
-// every connector, so one that does not load stops it too.
+// every connector in a process that delivers (so one that does not load stops it too), while the
+// HTTP-only side loads one when a request needs it.
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DEFAULT_FIELD_MAPPING, type BatchSupport, type CliInput, type Connector, type ConnectorManifest, type FieldMappingSupport } from './types.js';

@@ -47,6 +47,12 @@ export interface CreateAppOptions {
   logger?: Logger;
   /** With the embedded database: a server owns the data directory, a CLI joins it. Default cli. */
   role?: EmbeddedRole;
+  /**
+   * Load every connector now (default true), so that one that does not load stops start-up. A
+   * process that delivers nothing (`serve`, the HTTP side of `start`) passes false: it loads a
+   * connector, with its SDKs, only when a request needs it (field lists, OAuth).
+   */
+  loadConnectors?: boolean;
 }
 
 /** The database of this config: DATABASE_URL, or the embedded PostgreSQL under DATA_DIR. */
@@ -77,7 +83,7 @@ export function queueBackendOf(config: AppConfig, dbh: DbHandle): QueueBackendSp
 export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<App> {
   const logger = opts.logger ?? createLogger(config.logLevel);
   // Every registered connector, whole: one that does not load stops start-up, not a delivery.
-  await loadConnectors();
+  if (opts.loadConnectors !== false) await loadConnectors();
   const keyRing = KeyRing.fromConfig(config.encryptionKeys ?? loadDevelopmentKey(config, logger));
   const dbh = await openConfiguredDb(config, opts.role ?? 'cli', logger);
   let queues: Queues;

@@ -6,7 +6,6 @@ import express, { type Router } from 'express';
 import type { App } from '../app.js';
 import { createDocsRouter } from './docs-page.js';
 import { mountOperations, problemHandlers } from './mount.js';
-import { buildOpenApiDocument } from './openapi.js';
 import type { Operation } from './operation.js';
 import { alertOperations } from './operations/alerts.js';
 import { apiKeyOperations } from './operations/api-keys.js';
@@ -67,10 +66,12 @@ export function allOperations(): Operation[] {
 
 export function createApiRouter(app: App): Router {
   const operations = allOperations();
-  const document = buildOpenApiDocument(operations, LEADRELAY_VERSION);
+  // Built on first request (zod-openapi and the document are a few MB nobody else needs).
+  let document: Promise<unknown> | null = null;
   const api = express.Router();
-  api.get('/openapi.json', (_req, res) => {
-    res.json(document);
+  api.get('/openapi.json', async (_req, res) => {
+    document ??= import('./openapi.js').then((m) => m.buildOpenApiDocument(operations, LEADRELAY_VERSION));
+    res.json(await document);
   });
   mountOperations(app, api, operations, { rateLimits: createRateLimits(app) });
   api.use(...problemHandlers(app));

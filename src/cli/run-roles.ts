@@ -7,7 +7,7 @@ import { createApp } from '../app.js';
 import { loadConfig } from '../config/env.js';
 import { createMetrics } from '../util/metrics.js';
 import { startHttpServer, startMetricsServer } from '../http/server.js';
-import { startWorkers, type RunningWorkers } from '../pipeline/workers.js';
+import type { RunningWorkers } from '../pipeline/workers.js';
 import { abandonEmbeddedPostgres } from '../store/embedded-postgres.js';
 import { createLogger } from '../util/logger.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -116,18 +116,27 @@ export async function runRoles(roles: Roles): Promise<void> {
 
   const outages = createOutageLog(logger);
   // The worker child joins the embedded PostgreSQL its parent owns (as a CLI command would).
-  const app = await createAppOnceDatabaseAnswers(() => createApp(config, { logger, role: supervised ? 'cli' : 'server' }), outages);
+  const runsWorkersHere = roles.work && !workersInChild;
+  const app = await createAppOnceDatabaseAnswers(
+    () => createApp(config, { logger, role: supervised ? 'cli' : 'server', loadConnectors: runsWorkersHere }),
+    outages,
+  );
   const metrics = createMetrics();
   let http: Awaited<ReturnType<typeof startHttpServer>> | null = null;
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> = null;
-  let workers: ReturnType<typeof startWorkers> | null = null;
+  let workers: RunningWorkers | null = null;
   let supervisor: WorkerSupervisor | null = null;
   let jobWatch: NodeJS.Timeout | null = null;
   try {
     http = roles.http ? await startHttpServer(app, metrics) : null;
     // The child's metrics reach /metrics through its parent.
     metricsServer = supervised ? null : await startMetricsServer(app, metrics);
-    workers = roles.work && !workersInChild ? startWorkers(app, metrics, (source, err) => outages.report(source, err)) : null;
+    // The pipeline (BullMQ workers, the fetch and delivery steps, the connectors) loads only in a
+    // process that runs it: `serve` and the HTTP side of `start` never do.
+    if (runsWorkersHere) {
+      const { startWorkers } = await import('../pipeline/workers.js');
+      workers = startWorkers(app, metrics, (source, err) => outages.report(source, err));
+    }
     supervisor = workersInChild ? superviseWorkers({ config, logger, metrics }) : null;
   } catch (err) {
     // E.g. the port is taken: close what was opened so the process exits (and a supervisor

@@ -77,10 +77,19 @@ async function acceptLeadgenPost(opts: MetaWebhookOptions, raw: Buffer, signatur
     return { status: 503, json: { error: 'temporarily unable to record the notification; retry' } };
   }
   opts.metrics?.webhookChanges.inc(parsed.changes.length);
-  return { status: 200, text: 'EVENT_RECEIVED' };
+  return RECEIVED;
 }
 
+const RECEIVED: WebhookAnswer = { status: 200, text: 'EVENT_RECEIVED' };
+/** The acknowledgement's headers, built once (a flat list is the cheapest form writeHead takes). */
+const RECEIVED_HEADERS = ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(RECEIVED.text!))];
+
 function writeAnswer(res: http.ServerResponse, answer: WebhookAnswer): void {
+  if (answer === RECEIVED) {
+    res.writeHead(200, RECEIVED_HEADERS);
+    res.end(RECEIVED.text);
+    return;
+  }
   const body = answer.json ? JSON.stringify(answer.json) : (answer.text ?? '');
   res.writeHead(answer.status, {
     'Content-Type': answer.json ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8',

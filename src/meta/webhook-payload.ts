@@ -91,12 +91,7 @@ const optionalIdSchema = anyValue().transform((value, ctx) => {
  * informative only (the fetched lead carries the authoritative created_time), so an unusable
  * one becomes null instead of rejecting a batch of up to 1000 leads.
  */
-const unixTimeSchema = anyValue().transform((value): Date | null => {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^[0-9]{1,16}$/.test(value) ? Number(value) : NaN;
-  if (!Number.isFinite(n) || n <= 0) return null;
-  const date = new Date(n >= MILLISECONDS_THRESHOLD ? n : n * 1000);
-  return Number.isNaN(date.getTime()) ? null : date;
-});
+const unixTimeSchema = anyValue().transform((value): Date | null => toUnixTime(value));
 
 const leadgenValueSchema = z.object(
   {
@@ -168,6 +163,8 @@ const objectOnlySchema = z.object({ object: z.string({ error: missingOr('a strin
  * does not parse means our understanding of the format is wrong, and that must be loud.
  */
 export function parseLeadgenPayload(body: unknown): PayloadParseResult {
+  const fast = parseWellFormedPagePayload(body);
+  if (fast) return fast;
   const head = objectOnlySchema.safeParse(body);
   if (!head.success) return { ok: false, error: formatIssues(head.error.issues) };
   const object = head.data.object;
@@ -219,6 +216,71 @@ export function parseLeadgenPayload(body: unknown): PayloadParseResult {
   return { ok: true, object, changes, ignoredChanges };
 }
 
+/** A JSON object (not an array, not null). */
+const isJsonObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The id of toIdOrIssue, null when absent, undefined when the schemas would report an issue. */
+function optionalIdOrUndefined(value: unknown): string | null | undefined {
+  if (value === undefined || value === null || value === '') return null;
+  const result = toIdOrIssue(value);
+  return 'id' in result ? result.id : undefined;
+}
+
+/** unixTimeSchema's transform, without zod. */
+function toUnixTime(value: unknown): Date | null {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^[0-9]{1,16}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n <= 0) return null;
+  const date = new Date(n >= MILLISECONDS_THRESHOLD ? n : n * 1000);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/**
+ * The result of the schemas for a well-formed `page` body, read by hand: the schemas' work
+ * (and their garbage) is most of a webhook's parsing cost, and nearly every body Meta sends is
+ * well formed. Returns undefined at the first thing the schemas would refuse (or that is not a
+ * page body), and the schemas then run to name what is wrong, so errors are theirs alone.
+ */
+function parseWellFormedPagePayload(body: unknown): PayloadParseResult | undefined {
+  if (!isJsonObject(body) || body.object !== 'page' || !Array.isArray(body.entry)) return undefined;
+  const changes: LeadgenChange[] = [];
+  let ignoredChanges = 0;
+  for (const entry of body.entry as unknown[]) {
+    if (!isJsonObject(entry) || !Array.isArray(entry.changes)) return undefined;
+    const entryId = optionalIdOrUndefined(entry.id);
+    if (entryId === undefined) return undefined;
+    const entryTime = toUnixTime(entry.time);
+    for (const change of entry.changes as unknown[]) {
+      if (!isJsonObject(change) || typeof change.field !== 'string') return undefined;
+      if (change.field !== 'leadgen') {
+        ignoredChanges += 1;
+        continue;
+      }
+      const value = change.value;
+      if (!isJsonObject(value)) return undefined;
+      const leadgen = value.leadgen_id === undefined || value.leadgen_id === null || value.leadgen_id === '' ? undefined : toIdOrIssue(value.leadgen_id);
+      const pageIdOfValue = optionalIdOrUndefined(value.page_id);
+      const formId = optionalIdOrUndefined(value.form_id);
+      const adId = optionalIdOrUndefined(value.ad_id);
+      const adgroupId = optionalIdOrUndefined(value.adgroup_id);
+      if (!leadgen || !('id' in leadgen) || pageIdOfValue === undefined || formId === undefined || adId === undefined || adgroupId === undefined)
+        return undefined;
+      const pageId = pageIdOfValue ?? entryId;
+      if (pageId === null) return undefined;
+      changes.push({
+        pageId,
+        leadgenId: leadgen.id,
+        formId,
+        adId,
+        adgroupId,
+        createdTime: toUnixTime(value.created_time),
+        entryTime,
+        isDashboardTest: leadgen.id === DASHBOARD_TEST_LEADGEN_ID || entryId === DASHBOARD_TEST_ENTRY_ID,
+      });
+    }
+  }
+  return { ok: true, object: 'page', changes, ignoredChanges };
+}
+
 interface Problem {
   path: readonly PropertyKey[];
   message: string;
@@ -266,8 +328,10 @@ const MAX_EXACT_DIGITS = 15;
  * numbers. Throws SyntaxError on invalid JSON, without quoting the input.
  */
 export function parseJsonKeepingBigIds(raw: string): unknown {
-  // Fast path: no run of 16+ digits anywhere means nothing to rewrite.
-  const text = /[0-9]{16}/.test(raw) ? quoteLongIntegers(raw) : raw;
+  // Fast path: a number token begins the text or follows ':', ',' or '[' (whitespace between), so
+  // without 16+ digits in such a place there is nothing to rewrite (long ids inside strings,
+  // the usual case, do not count).
+  const text = LONG_INTEGER_HINT.test(raw) ? quoteLongIntegers(raw) : raw;
   try {
     return JSON.parse(text);
   } catch {
@@ -276,6 +340,7 @@ export function parseJsonKeepingBigIds(raw: string): unknown {
   }
 }
 
+const LONG_INTEGER_HINT = /(?:^|[:,[])\s*-?[0-9]{16}/;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const MINUS = 0x2d;

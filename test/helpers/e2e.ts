@@ -5,6 +5,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { Redis } from 'ioredis';
+import { SERVER_NODE_FLAGS } from '../../src/cli/server-node-flags.js';
 import { computeSignature256 } from '../../src/meta/signature.js';
 import pg from 'pg';
 import { queueSchemaName, type QueueBackendKind } from '../../src/pipeline/queues.js';
@@ -106,7 +107,8 @@ export async function startProgram(
   const port = await freePort();
   const childEnv: Record<string, string> = { ...env, PORT: String(port), HOST: '127.0.0.1' };
   if (role === 'work' && !LEVELS_WITH_INFO.has(childEnv.LOG_LEVEL ?? 'info')) childEnv.LOG_LEVEL = 'info';
-  const proc = spawn(process.execPath, [...nodeArgs, BIN, role], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Started as the binary and the Docker image start it: with the server's V8 heap settings.
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, BIN, role], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(proc);
   let spawnError: Error | undefined;
   proc.once('error', (err) => (spawnError = err));
