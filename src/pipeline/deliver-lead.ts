@@ -60,8 +60,11 @@ function asConnectorError(err: unknown): ConnectorError {
 
 export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
   const { db } = app;
-  const delivery = await repo.findDelivery(db, deliveryId);
-  if (!delivery) return { type: 'done', detail: 'delivery_missing' };
+  // The delivery with its lead, in one query (the lead is needed only for a single-lead send,
+  // but reading it here saves a round trip; the claim below checks the delivery is still pending).
+  const found = await repo.findDeliveryWithLead(db, deliveryId);
+  if (!found) return { type: 'done', detail: 'delivery_missing' };
+  const { delivery } = found;
   if (delivery.status !== 'pending') return { type: 'done', detail: `already_${delivery.status}` };
 
   const dest = await repo.findDestination(db, delivery.destination_id);
@@ -105,7 +108,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   }, leaseMs / 3);
   renewal.unref();
   try {
-    return await sendOne(app, held.claimed, dest, claim.token, metrics);
+    return await sendOne(app, held.claimed, found.lead, dest, claim.token, metrics);
   } finally {
     clearInterval(renewal);
   }
@@ -117,11 +120,12 @@ function singleClaimLeaseMs(app: App): number {
 }
 
 /** Sends one claimed delivery through the connector and records what happened. */
-async function sendOne(app: App, delivery: Delivery, dest: Destination, token: string, metrics?: Metrics): Promise<StepOutcome> {
+async function sendOne(app: App, delivery: Delivery, lead: Lead | undefined, dest: Destination, token: string, metrics?: Metrics): Promise<StepOutcome> {
   const { db } = app;
   const deliveryId = delivery.id;
 
-  const lead = await repo.findLead(db, delivery.lead_id);
+  // Read before the claim: an erasure since then dead-letters the delivery, so the claim or the
+  // outcome write (both only while pending) notices it.
   if (!lead || lead.erased_at) {
     await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'lead_erased' });
     return { type: 'done', detail: 'lead_erased' };
@@ -150,9 +154,12 @@ async function sendOne(app: App, delivery: Delivery, dest: Destination, token: s
 
   // Sent: what follows is bookkeeping. It is outside the try so that a database hiccup here is
   // never mistaken for a failed delivery (which would send the lead again).
-  // One transaction: whoever sees the delivery as delivered also sees its attempt.
-  const written = await db.transaction().execute(async (trx) => {
-    const isHeld = await repo.updateClaimedDelivery(trx, deliveryId, token, {
+  // One statement: whoever sees the delivery as delivered also sees its attempt. Nothing is
+  // written when it was erased or taken over meanwhile (its claim lapsed): that one's state stands.
+  const written = await repo.writeClaimedOutcome(
+    db,
+    token,
+    {
       status: 'delivered',
       attempts: attempt,
       external_id: result.externalId,
@@ -163,10 +170,8 @@ async function sendOne(app: App, delivery: Delivery, dest: Destination, token: s
       last_error_reason: null,
       last_error_message: null,
       next_attempt_at: null,
-    });
-    // Erased or taken over meanwhile (its claim lapsed): that one's state stands.
-    if (!isHeld) return false;
-    await repo.recordAttempt(trx, {
+    },
+    {
       workspaceId: dest.workspace_id,
       deliveryId,
       attempt,
@@ -174,9 +179,8 @@ async function sendOne(app: App, delivery: Delivery, dest: Destination, token: s
       outcome: 'delivered',
       httpStatus: result.httpStatus,
       responseBody: redact(result.responseBody),
-    });
-    return true;
-  });
+    },
+  );
   if (!written) return { type: 'done', detail: 'claim_lost' };
   metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
   metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);
@@ -236,16 +240,13 @@ async function recordFailure(
     responseBody: redact(e.responseBody),
     outcome,
   } as const;
-  // The attempt is written first, so whoever sees the delivery's new status also sees it. In a
-  // batch both go in one transaction, and only while the batch still holds the delivery.
+  // Whoever sees the delivery's new status also sees its attempt: under a claim both are one
+  // statement, written only while the claim still holds; without one the attempt goes first.
   const token = target.claimToken;
   if (!token) await repo.recordAttempt(db, attemptRow);
   const write = async (set: Record<string, unknown>, onlyIfPending = false): Promise<void> => {
-    if (token) {
-      await db.transaction().execute(async (trx) => {
-        if (await repo.updateClaimedDelivery(trx, deliveryId, token, set)) await repo.recordAttempt(trx, attemptRow);
-      });
-    } else if (onlyIfPending) await repo.parkDeliveryIfPending(db, deliveryId, set as typeof lastError);
+    if (token) await repo.writeClaimedOutcome(db, token, set, attemptRow);
+    else if (onlyIfPending) await repo.parkDeliveryIfPending(db, deliveryId, set as typeof lastError);
     else await repo.updateDelivery(db, deliveryId, set);
   };
 
