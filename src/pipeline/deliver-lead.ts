@@ -12,6 +12,8 @@
 // for more when it found few), and sends them in one call (deliverBatch). Each lead's outcome is recorded
 // for that lead alone, with the same rules as above; the other leads' jobs see the claim and
 // finish, and those of them that must wait get a delayed job back. See deliverInBatch.
+// Under a steady stream, calls that were not full are spaced by the connector's `minIntervalMs`
+// (waitForBatchTurn), so leads fetched one by one from a backlog still go in large batches.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noteDestinationNeedsReauth } from '../alerts/raise.js';
@@ -316,12 +318,16 @@ const MAX_BATCHES_PER_JOB = 10;
 async function deliverInBatch(app: App, own: Delivery, dest: Destination, batch: BatchSupport, metrics?: Metrics): Promise<StepOutcome> {
   const { db } = app;
   for (let round = 0; round < MAX_BATCHES_PER_JOB; round++) {
+    const paced = await waitForBatchTurn(app, own.id, dest.id, batch.minIntervalMs ?? 0);
+    if (paced) return paced;
     const claim = { token: randomUUID(), until: new Date(Date.now() + claimLeaseMs(app)), now: new Date() };
     const claimed = await repo.claimReadyDeliveries(db, dest.id, claim, batch.maxRecords);
     if (claimed.length > 0 && claimed.length < batch.maxRecords && batch.maxWaitMs > 0) {
       await sleep(batch.maxWaitMs);
       claimed.push(...(await repo.claimReadyDeliveries(db, dest.id, { ...claim, now: new Date() }, batch.maxRecords - claimed.length)));
     }
+    // A full batch lets the next one go at once (a backlog); any other spaces the next call.
+    if (claimed.length >= batch.maxRecords) lastBatchCallAt.delete(dest.id);
     if (claimed.length > 0) {
       const outcomes = await sendBatch(app, dest, claimed, claim.token, own.id, metrics);
       const mine = outcomes.get(own.id);
@@ -332,6 +338,39 @@ async function deliverInBatch(app: App, own: Delivery, dest: Destination, batch:
   }
   // Older deliveries kept coming first: this one goes back to the queue behind them.
   return { type: 'delay', delayMs: 0, detail: 'batched_behind_older_deliveries' };
+}
+
+/**
+ * When this process last took a batch of each destination (batching connectors with
+ * `minIntervalMs`): the next batch of that destination waits until the interval has passed.
+ */
+const lastBatchCallAt = new Map<string, number>();
+/** Destinations no batch was taken of for this long are forgotten (the map stays small). */
+const FORGET_BATCH_CALL_AFTER_MS = 60_000;
+
+/**
+ * Waits for the destination's turn: batch calls that were not full go at most every
+ * `minIntervalMs` (see BatchSupport). A job that must wait sleeps until the turn; when it
+ * wakes, the batch taken meanwhile may hold its delivery (then its outcome is returned: done or
+ * delayed); otherwise the first job to wake takes the turn (marking it at once, so the others
+ * of this destination wait for the next one) and claims everything that came meanwhile.
+ */
+async function waitForBatchTurn(app: App, ownId: string, destinationId: string, minIntervalMs: number): Promise<StepOutcome | undefined> {
+  if (minIntervalMs <= 0) return undefined;
+  for (;;) {
+    const last = lastBatchCallAt.get(destinationId);
+    const waitMs = last === undefined ? 0 : last + minIntervalMs - Date.now();
+    if (waitMs <= 0) break;
+    await sleep(waitMs);
+    const why = await whyNotClaimed(app, ownId);
+    if (why) return why;
+  }
+  const now = Date.now();
+  lastBatchCallAt.set(destinationId, now);
+  if (lastBatchCallAt.size > 1000) {
+    for (const [id, at] of lastBatchCallAt) if (now - at > FORGET_BATCH_CALL_AFTER_MS) lastBatchCallAt.delete(id);
+  }
+  return undefined;
 }
 
 /** Sends one claimed batch; gives the others of it that must wait a job again. */
