@@ -185,7 +185,7 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
     },
     {
       label: 'stages inside the window: leads stored (insert into leads) / delivered',
-      value: `${formatInt(statements.find((x) => /^insert into "leads"/.test(x.query))?.calls ?? NaN)} / ${formatInt(leads)}`,
+      value: `${formatInt(statements.find((x) => /^(with \w+ as \(\s*)?insert into "?leads"? /.test(x.query))?.calls ?? NaN)} / ${formatInt(leads)}`,
     },
     {
       label: 'PostgreSQL per lead: transactions / statements / WAL records / WAL bytes',

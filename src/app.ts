@@ -8,6 +8,7 @@ import { KeyRing } from './crypto/key-ring.js';
 import { createGraphClient, type GraphClient } from './meta/graph-client.js';
 import type { GraphForm } from './meta/graph-types.js';
 import { createConnectorLocks, type ConnectorLocks } from './pipeline/connector-locks.js';
+import { ConfigCache } from './pipeline/config-cache.js';
 import { createConnectorMemories, type ConnectorMemories } from './pipeline/connector-memory.js';
 import { createQueues, type Queues, type QueueBackendSpec } from './pipeline/queues.js';
 import { openDb, type DbHandle } from './store/db.js';
@@ -26,6 +27,8 @@ export interface App {
   logger: Logger;
   /** Forms' names and questions as the fetch step last read them from Graph (null: unreadable), by form id. */
   formCache: TtlCache<GraphForm | null>;
+  /** The configuration rows the fetch step reads per lead, exact as of the config counter it reads with each event. */
+  configCache: ConfigCache;
   /** The locks behind ctx.withLock and the key that hashes connectors' lock and record keys. */
   connectorLocks: ConnectorLocks;
   /** What connectors remember of each destination between deliveries (ctx.memory): field lists, refreshed tokens. */
@@ -106,6 +109,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     graph,
     logger,
     formCache: new TtlCache<GraphForm | null>(FORM_CACHE_TTL_MS),
+    configCache: new ConfigCache(),
     connectorLocks: createConnectorLocks(config, keyRing, dbh.url),
     connectorMemories: createConnectorMemories(),
     async close() {

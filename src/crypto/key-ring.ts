@@ -20,6 +20,8 @@ export class KeyRing {
   readonly primaryKid: string;
   // A private field: keeps key bytes out of console.log, util.inspect and JSON.stringify.
   readonly #keys: Map<string, Buffer>;
+  /** Keys deriveKey made, by key id and purpose (private for the same reason). */
+  readonly #derived = new Map<string, Buffer>();
 
   /** Throws when the list is empty, a key is not 32 bytes, or a key id is invalid or repeated. */
   constructor(keys: KeyRingEntry[]) {
@@ -58,9 +60,17 @@ export class KeyRing {
    * key bytes themselves never leave the ring.
    */
   deriveKey(purpose: string, kid: string = this.primaryKid): Buffer {
-    const key = this.#keys.get(kid);
-    if (key === undefined) throw new Error(`key ring: no key "${kid}"`);
-    return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `leadrelay:${purpose}`, 32));
+    // Derived once per key and purpose (the blind index asks for its key for every lead); each
+    // caller gets its own copy.
+    const memoKey = `${kid}\0${purpose}`;
+    let derived = this.#derived.get(memoKey);
+    if (derived === undefined) {
+      const key = this.#keys.get(kid);
+      if (key === undefined) throw new Error(`key ring: no key "${kid}"`);
+      derived = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `leadrelay:${purpose}`, 32));
+      this.#derived.set(memoKey, derived);
+    }
+    return Buffer.from(derived);
   }
 
   /** The key ids in the ring, primary first. */

@@ -1,16 +1,21 @@
 // Fetch step: one leadgen event → the lead fetched from Graph, stored (answers encrypted),
 // matched to routes, with one delivery row per destination, then one delivery job each.
 // Idempotent: a repeat finds the event already fetched, the lead and deliveries already there.
+// Per new lead it sends two statements when the configuration is cached (the event with the
+// config counter; the lead, its blind index, deliveries and event status in one), plus the
+// form's upsert when the form changed.
+import { randomUUID } from 'node:crypto';
 import { notePageNeedsReauth } from '../alerts/raise.js';
 import type { App } from '../app.js';
 import { GraphError } from '../meta/graph-errors.js';
 import type { GraphForm } from '../meta/graph-types.js';
+import type { FormQuestion } from '../mapping/schema.js';
 import * as repo from '../store/repos.js';
 import type { Route } from '../store/schema.js';
-import { isWorkspaceBeingDeleted, WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
+import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
-import { decryptLeadAnswers, leadRowFromGraph, pageTokenAad, toCanonicalLead } from './lead-record.js';
-import { indexFetchedLead, questionTypesOf } from './lead-search-index.js';
+import { decryptLeadAnswers, leadAnswersOf, leadRowFromGraph, type NewLeadRow, pageTokenAad, toCanonicalLead } from './lead-record.js';
+import { indexFetchedLead, questionTypesOf, searchRowsOf } from './lead-search-index.js';
 import { selectRoutes } from './routing.js';
 
 /** What the queue should do with the job. Only the worker turns this into BullMQ calls. */
@@ -36,12 +41,15 @@ async function getFormCached(app: App, formId: string | null, token: string): Pr
 }
 
 export async function fetchLeadForEvent(app: App, eventId: number): Promise<StepOutcome> {
-  const { db, keyRing, logger } = app;
-  const event = await repo.findEvent(db, eventId);
+  const { db, keyRing, logger, configCache } = app;
+  // The event comes with the configuration counter: the page, deletion flag, routes and stored
+  // form below come from the App's cache, exact as of this statement (src/pipeline/config-cache.ts).
+  const event = await repo.findEventForFetch(db, eventId);
   if (!event) return { type: 'done', detail: 'event_missing' };
   if (event.status !== 'received') return { type: 'done', detail: `already_${event.status}` };
+  const version = event.configVersion;
 
-  const page = await repo.findPageByPageId(db, event.page_id);
+  const page = await configCache.page(db, version, event.page_id);
   if (!page) {
     await repo.setEventStatus(db, eventId, 'unrouted', { reason: 'page_not_registered' });
     logger.info({ eventId, pageId: event.page_id }, 'lead for an unregistered page kept as unrouted');
@@ -57,7 +65,7 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
     await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_disconnected', workspaceId: page.workspace_id });
     return { type: 'done', detail: 'parked' };
   }
-  if (await isWorkspaceBeingDeleted(db, page.workspace_id)) {
+  if (await configCache.isWorkspaceBeingDeleted(db, version, page.workspace_id)) {
     await repo.setEventStatus(db, eventId, 'parked', { reason: WORKSPACE_DELETED_REASON, workspaceId: page.workspace_id });
     return { type: 'done', detail: 'parked' };
   }
@@ -112,44 +120,83 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
   const questions = form
     ? form.questions.map((q) => ({ key: q.key, label: q.label, type: q.type, ...(q.options?.length ? { options: q.options } : {}) }))
     : null;
-  if (form && formId) await repo.upsertForm(db, { workspaceId: page.workspace_id, formId, pageId: page.page_id, name: form.name ?? null, questions });
-  const routes = await repo.findRoutesFor(db, page.workspace_id, page.page_id, graphLead.formId ?? event.form_id);
+  // Written only when it changed: the upsert is a transaction and a row lock every fetch of the form would queue on.
+  if (form && formId) {
+    const formRow = { name: form.name ?? null, questions };
+    const stored = await configCache.storedForm(db, version, page.workspace_id, formId);
+    if (!stored || !isSameJson(stored, formRow)) await repo.upsertForm(db, { workspaceId: page.workspace_id, formId, pageId: page.page_id, ...formRow });
+  }
+  const routes = await configCache.routesFor(db, version, page.workspace_id, page.page_id, formId);
 
-  const created = await db.transaction().execute(async (trx) => {
-    const lead = await repo.insertLead(
-      trx,
-      leadRowFromGraph(
-        keyRing,
-        {
-          workspaceId: page.workspace_id,
-          eventId,
-          pageId: page.page_id,
-          pageName: page.name,
-          formName: form?.name ?? null,
-          receivedAt: new Date(event.received_at),
-          isTest: event.is_test,
-        },
-        graphLead,
-      ),
-    );
-    const answers = decryptLeadAnswers(keyRing, lead);
-    // The blind index of its emails and phones, in the same transaction: a stored lead is findable.
-    await indexFetchedLead(trx, keyRing, lead, answers.answers, questionTypesOf(questions));
-    const canonical = toCanonicalLead(lead, answers);
-    const { matched, reason } = selectRoutes(routes, canonical, questions);
-    if (matched.length === 0) await repo.setLeadStatus(trx, lead.id, 'unrouted', reason);
-    else if (lead.status === 'unrouted') await repo.setLeadStatus(trx, lead.id, 'routed', null);
-    const deliveries = await repo.ensureDeliveries(
-      trx,
-      dedupeByDestination(matched).map((r) => ({ workspaceId: page.workspace_id, leadId: lead.id, destinationId: r.destination_id, routeId: r.id })),
-    );
-    await repo.setEventStatus(trx, eventId, 'fetched', { workspaceId: page.workspace_id, reason: null, lastError: null });
-    return { lead, deliveries };
+  // Everything about the new lead is decided before it is stored (its id too), so one statement stores it.
+  const answers = leadAnswersOf(graphLead);
+  const row = leadRowFromGraph(
+    keyRing,
+    {
+      workspaceId: page.workspace_id,
+      eventId,
+      pageId: page.page_id,
+      pageName: page.name,
+      formName: form?.name ?? null,
+      receivedAt: new Date(event.received_at),
+      isTest: event.is_test,
+    },
+    graphLead,
+    answers,
+  );
+  const leadId = randomUUID();
+  const { matched, reason } = selectRoutes(routes, toCanonicalLead({ ...row, id: leadId }, answers), questions);
+  const targets = dedupeByDestination(matched).map((r) => ({ destinationId: r.destination_id, routeId: r.id }));
+  const created = await repo.storeFetchedLead(db, {
+    lead: { ...row, id: leadId, status: matched.length ? 'routed' : 'unrouted', status_reason: reason, search_kid: keyRing.primaryKid },
+    eventId,
+    search: searchRowsOf(keyRing, page.workspace_id, answers.answers, questionTypesOf(questions)),
+    deliveries: targets,
   });
-
-  const pending = created.deliveries.filter((d) => d.status === 'pending').map((d) => ({ id: d.id }));
+  const pending = created ?? (await storeRepeatedLead(app, { row, eventId, routes, questions }));
   await app.queues.enqueueDeliveries(pending);
   return { type: 'done', detail: `fetched:${pending.length}` };
+}
+
+/**
+ * The lead was stored before (an earlier event of the same leadgen id, e.g. a repeated webhook
+ * after its first event was pruned): routed again as stored, with its blind index and any
+ * delivery a route added since, in one transaction. Returns the deliveries still pending.
+ */
+async function storeRepeatedLead(
+  app: App,
+  input: { row: NewLeadRow; eventId: number; routes: Route[]; questions: FormQuestion[] | null },
+): Promise<{ id: string }[]> {
+  const { keyRing } = app;
+  const { row, eventId, routes, questions } = input;
+  const deliveries = await app.db.transaction().execute(async (trx) => {
+    const lead = await repo.insertLead(trx, row);
+    const answers = decryptLeadAnswers(keyRing, lead);
+    await indexFetchedLead(trx, keyRing, lead, answers.answers, questionTypesOf(questions));
+    const { matched, reason } = selectRoutes(routes, toCanonicalLead(lead, answers), questions);
+    if (matched.length === 0) await repo.setLeadStatus(trx, lead.id, 'unrouted', reason);
+    else if (lead.status === 'unrouted') await repo.setLeadStatus(trx, lead.id, 'routed', null);
+    const all = await repo.ensureDeliveries(
+      trx,
+      dedupeByDestination(matched).map((r) => ({ workspaceId: lead.workspace_id, leadId: lead.id, destinationId: r.destination_id, routeId: r.id })),
+    );
+    await repo.setEventStatus(trx, eventId, 'fetched', { workspaceId: lead.workspace_id, reason: null, lastError: null });
+    return all;
+  });
+  return deliveries.filter((d) => d.status === 'pending').map((d) => ({ id: d.id }));
+}
+
+/** Whether two JSON values are equal, whatever the order of their objects' keys (jsonb keeps its own). */
+function isSameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((v, i) => isSameJson(v, b[i]));
+  }
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => isSameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /** A lead goes to each destination once, even when two routes name the same destination. */

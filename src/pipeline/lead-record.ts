@@ -14,15 +14,24 @@ export const leadAad = (workspaceId: string, leadgenId: string) => `lead:${works
 export const pageTokenAad = (pageId: string) => `page-token:${pageId}`;
 export const destinationAad = (destinationId: string) => `destination:${destinationId}`;
 
+/** A Graph lead's answers and consents, as the lead's envelope holds them. */
+export function leadAnswersOf(g: GraphLead): LeadAnswers {
+  return {
+    answers: g.fieldData.map((f) => ({ key: f.name, values: f.values })),
+    consents: g.consents.map((c) => ({ key: c.key, checked: c.checked })),
+  };
+}
+
+/** A new lead's row as the fetch step makes it: every column but those the database or the caller decide. */
+export type NewLeadRow = Required<Omit<NewLead, 'id' | 'status' | 'fetched_at' | 'updated_at' | 'search_kid'>>;
+
+/** `answers`: leadAnswersOf(g), when the caller has it already. */
 export function leadRowFromGraph(
   keyRing: KeyRing,
   input: { workspaceId: string; eventId: number; pageId: string; pageName: string | null; formName: string | null; receivedAt: Date; isTest: boolean },
   g: GraphLead,
-): NewLead {
-  const answers: LeadAnswers = {
-    answers: g.fieldData.map((f) => ({ key: f.name, values: f.values })),
-    consents: g.consents.map((c) => ({ key: c.key, checked: c.checked })),
-  };
+  answers: LeadAnswers = leadAnswersOf(g),
+): NewLeadRow {
   return {
     workspace_id: input.workspaceId,
     event_id: input.eventId,
@@ -55,8 +64,30 @@ export function decryptLeadAnswers(keyRing: KeyRing, lead: Lead): LeadAnswers {
 
 const iso = (d: Date | string) => new Date(d).toISOString();
 
+/** The columns the canonical record is made of: of a stored lead, or of one about to be stored (its id chosen). */
+type CanonicalSource = Pick<
+  NewLeadRow,
+  | 'leadgen_id'
+  | 'workspace_id'
+  | 'page_id'
+  | 'page_name'
+  | 'form_id'
+  | 'form_name'
+  | 'created_time'
+  | 'platform'
+  | 'is_organic'
+  | 'ad_id'
+  | 'ad_name'
+  | 'adset_id'
+  | 'adset_name'
+  | 'campaign_id'
+  | 'campaign_name'
+  | 'is_test'
+  | 'received_at'
+> & { id: string };
+
 /** The ad, ad set and campaign a lead came from, as the canonical lead and the lead log show them. */
-export const attributionOf = (lead: Lead) => ({
+export const attributionOf = (lead: Pick<Lead, 'ad_id' | 'ad_name' | 'adset_id' | 'adset_name' | 'campaign_id' | 'campaign_name'>) => ({
   ad_id: lead.ad_id,
   ad_name: lead.ad_name,
   adset_id: lead.adset_id,
@@ -65,7 +96,7 @@ export const attributionOf = (lead: Lead) => ({
   campaign_name: lead.campaign_name,
 });
 
-export function toCanonicalLead(lead: Lead, answers: LeadAnswers): CanonicalLead {
+export function toCanonicalLead(lead: CanonicalSource, answers: LeadAnswers): CanonicalLead {
   return {
     schema: CANONICAL_SCHEMA_VERSION,
     id: lead.id,

@@ -1,5 +1,5 @@
 // Keeping the blind index (src/lead/blind-index.ts) in step with the leads:
-// - a lead is indexed when it is fetched, in the transaction that stores it;
+// - a lead is indexed when it is fetched, in the statement (or transaction) that stores it;
 // - the index key is derived from the key ring's first key, so after a rotation (a new first key)
 //   the rows are re-made: `keys rotate` re-indexes every lead, and the maintenance loop does it
 //   in batches for leads stored before the index existed. Meanwhile searches hash the query under
@@ -31,9 +31,19 @@ export async function indexFetchedLead(
 ): Promise<void> {
   // A repeat of the fetch finds the lead stored (and indexed) already; an erased lead keeps no rows.
   if (lead.answers_envelope === null || lead.search_kid === keyRing.primaryKid) return;
-  const key = keyRing.deriveKey(SEARCH_KEY_PURPOSE);
-  const rows = searchTermsOf(answers, questionTypes).map((t) => ({ kind: t.kind, hash: hashSearchTerm(key, lead.workspace_id, t) }));
+  const rows = searchRowsOf(keyRing, lead.workspace_id, answers, questionTypes);
   await replaceLeadSearch(db, { id: lead.id, workspaceId: lead.workspace_id, envelope: lead.answers_envelope }, keyRing.primaryKid, rows);
+}
+
+/** A lead's blind-index rows under the ring's first key (its kid goes to leads.search_kid). */
+export function searchRowsOf(
+  keyRing: KeyRing,
+  workspaceId: string,
+  answers: LeadAnswers['answers'],
+  questionTypes: ReadonlyMap<string, string>,
+): { kind: SearchTerm['kind']; hash: string }[] {
+  const key = keyRing.deriveKey(SEARCH_KEY_PURPOSE);
+  return searchTermsOf(answers, questionTypes).map((t) => ({ kind: t.kind, hash: hashSearchTerm(key, workspaceId, t) }));
 }
 
 /** The hashes a search for `term` in a workspace looks for: one per key of the ring. */

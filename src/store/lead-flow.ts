@@ -1,7 +1,7 @@
 // Repositories of a lead's flow: leadgen events, leads, deliveries and their attempts.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
-import type { Delivery, DeliveryAttempt, DeliveryStatus, EventStatus, Lead, LeadgenEvent, NewLead } from './schema.js';
+import type { Delivery, DeliveryAttempt, DeliveryStatus, EventStatus, Lead, LeadgenEvent, NewLead, SearchKind } from './schema.js';
 import { isUuid, json } from './values.js';
 
 // ---------- leadgen events ----------
@@ -44,6 +44,22 @@ export async function recordLeadgenEvents(
 
 export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | undefined> {
   return db.selectFrom('leadgen_events').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * The event, with the configuration counter (config_version, migration 0016) read in the same
+ * statement: what the fetch step's config cache checks itself against, at no extra round trip.
+ */
+export async function findEventForFetch(db: Db, id: number): Promise<(LeadgenEvent & { configVersion: number }) | undefined> {
+  const row = await db
+    .selectFrom('leadgen_events')
+    .selectAll()
+    .select(sql<string>`(select version from config_version)`.as('config_version'))
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { config_version, ...event } = row;
+  return { ...event, configVersion: Number(config_version) };
 }
 
 export async function setEventStatus(
@@ -103,6 +119,52 @@ export async function insertLead(db: Db, lead: NewLead): Promise<Lead> {
     .executeTakeFirst();
   if (inserted) return inserted;
   return db.selectFrom('leads').selectAll().where('workspace_id', '=', lead.workspace_id).where('leadgen_id', '=', lead.leadgen_id).executeTakeFirstOrThrow();
+}
+
+/** What the fetch step stores of a new lead: the row (its id, status and search key id decided by the caller) and what hangs off it. */
+export interface FetchedLeadRows {
+  lead: NewLead & { id: string; status: Lead['status']; search_kid: string | null };
+  eventId: number;
+  /** The blind index's rows of its answers. */
+  search: { kind: SearchKind; hash: string }[];
+  /** One per destination. */
+  deliveries: { destinationId: string; routeId: string }[];
+}
+
+/**
+ * Stores a new lead, its blind-index rows and its deliveries, and marks its event fetched, in ONE
+ * statement (so one implicit transaction). When the lead is stored already (same workspace and
+ * leadgen id) nothing is written and it returns null: the caller takes the slower path that
+ * reconciles with the stored lead. Otherwise it returns the new deliveries (all pending).
+ */
+export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<{ id: string }[] | null> {
+  const columns = Object.keys(rows.lead) as (keyof FetchedLeadRows['lead'])[];
+  const { rows: result } = await sql<{ lead_id: string | null; delivery_ids: string[] | null }>`
+    with new_lead as (
+      insert into leads (${sql.join(columns.map((c) => sql.ref(c)))})
+      values (${sql.join(columns.map((c) => rows.lead[c]))})
+      on conflict (workspace_id, leadgen_id) do nothing
+      returning id, workspace_id
+    ), search as (
+      insert into lead_search (lead_id, workspace_id, kind, hash)
+      select l.id, l.workspace_id, s.kind, s.hash
+      from new_lead l, unnest(${rows.search.map((r) => r.kind)}::text[], ${rows.search.map((r) => r.hash)}::text[]) as s(kind, hash)
+      on conflict do nothing
+    ), new_deliveries as (
+      insert into deliveries (workspace_id, lead_id, destination_id, route_id)
+      select l.workspace_id, l.id, d.destination_id, d.route_id
+      from new_lead l, unnest(${rows.deliveries.map((d) => d.destinationId)}::uuid[], ${rows.deliveries.map((d) => d.routeId)}::uuid[]) as d(destination_id, route_id)
+      returning id
+    ), event as (
+      update leadgen_events
+      set status = 'fetched', workspace_id = ${rows.lead.workspace_id}, status_reason = null, last_error = null, updated_at = now()
+      where id = ${rows.eventId} and exists (select 1 from new_lead)
+    )
+    select (select id from new_lead) as lead_id, (select array_agg(id) from new_deliveries) as delivery_ids
+  `.execute(db);
+  const row = result[0];
+  if (!row?.lead_id) return null;
+  return (row.delivery_ids ?? []).map((id) => ({ id }));
 }
 
 export async function findLead(db: Db, id: string): Promise<Lead | undefined> {

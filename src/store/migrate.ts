@@ -17,6 +17,7 @@ import * as m0012 from './migrations/0012-disconnect-and-delete.js';
 import * as m0013 from './migrations/0013-data-requests.js';
 import * as m0014 from './migrations/0014-alerts.js';
 import * as m0015 from './migrations/0015-delivery-claims.js';
+import * as m0016 from './migrations/0016-config-version.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -34,6 +35,7 @@ const migrations: Record<string, Migration> = {
   '0013-data-requests': m0013,
   '0014-alerts': m0014,
   '0015-delivery-claims': m0015,
+  '0016-config-version': m0016,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -223,6 +223,11 @@ export async function listEnabledFormRoutes(db: Db, only: { workspaceId?: string
 }
 
 // ---------- forms ----------
+/** The form's name and questions as stored, or undefined when it was never stored. */
+export async function findStoredForm(db: Db, workspaceId: string, formId: string): Promise<{ name: string | null; questions: unknown } | undefined> {
+  return db.selectFrom('forms').select(['name', 'questions']).where('workspace_id', '=', workspaceId).where('form_id', '=', formId).executeTakeFirst();
+}
+
 export async function upsertForm(db: Db, f: { workspaceId: string; formId: string; pageId: string; name: string | null; questions: unknown }): Promise<void> {
   await db
     .insertInto('forms')

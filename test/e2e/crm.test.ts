@@ -33,7 +33,7 @@ describe('e2e: CRM destinations through the real program', function () {
   let ws: string;
   const dest: Record<string, string> = {};
 
-  const send = async (id: string, email: string) => {
+  const send = async (id: string, email: string, phone = '+380 44 123 4567') => {
     graph.addLead({
       id,
       form_id: FORM,
@@ -41,7 +41,7 @@ describe('e2e: CRM destinations through the real program', function () {
       field_data: [
         { name: 'full_name', values: ['Олена Коваль'] },
         { name: 'email', values: [email] },
-        { name: 'phone_number', values: ['+380 44 123 4567'] },
+        { name: 'phone_number', values: [phone] },
         { name: 'budget', values: ['5000-10000'] },
       ],
       campaign_id: '55',
@@ -66,7 +66,8 @@ describe('e2e: CRM destinations through the real program', function () {
     schema = await createTestSchema('crm');
     graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
     hubspot = await startFakeHubspot({ accessTokens: ['pat-e2e-1'] });
-    pipedrive = await startFakePipedrive({ apiTokens: ['pd-token-1'] });
+    // Pipedrive answers in 100–200 ms, as over the internet, so deliveries released together overlap.
+    pipedrive = await startFakePipedrive({ apiTokens: ['pd-token-1'], latencyMs: { min: 100, max: 200 } });
     salesforce = await startFakeSalesforce({ clientId: 'sf-client', clientSecret: 'sf-secret', rotateRefreshTokens: true });
     receiver = await startFakeReceiver();
     env = baseEnv({
@@ -243,6 +244,31 @@ describe('e2e: CRM destinations through the real program', function () {
     );
     expect(pdLeadsFor(ids[0])).to.have.length(1);
     expect(pdLeadsFor(ids[1])).to.have.length(1);
+  });
+
+  it('three leads of one person released together create one Pipedrive person, with one lead each', async () => {
+    pipedrive.apiTokens.clear();
+    const personsBefore = pipedrive.persons.size;
+    const ids = [newLeadId(), newLeadId(), newLeadId()];
+    const spellings = ['walter.released@example.com', 'Walter.Released@example.com', ' walter.released@EXAMPLE.com'];
+    // A phone no earlier test used: the person can only be found by the email, so it must be created once.
+    for (const [i, id] of ids.entries()) await send(id, spellings[i], '+380 44 765 4321');
+    await waitUntil(
+      async () => (await Promise.all(ids.map((id) => delivery(id, dest.pipedrive)))).every((d) => d?.status === 'parked'),
+      60_000,
+      'parked deliveries',
+    );
+    pipedrive.apiTokens.add('pd-token-3');
+    expect(await cli(['destinations', 'reauth', dest.pipedrive, '--api-token', 'pd-token-3'], env)).to.match(/resumed 3 parked deliveries/);
+    await waitUntil(
+      async () => (await Promise.all(ids.map((id) => delivery(id, dest.pipedrive)))).every((d) => d?.status === 'delivered'),
+      60_000,
+      'released deliveries',
+    );
+    expect(pipedrive.persons.size - personsBefore, 'persons created').to.equal(1);
+    for (const id of ids) expect(pdLeadsFor(id), `Pipedrive leads of ${id}`).to.have.length(1);
+    const personIds = new Set(ids.map((id) => (pdLeadsFor(id)[0] as { person_id?: number }).person_id));
+    expect(personIds.size, 'persons the three leads are on').to.equal(1);
   });
 
   it('Salesforce: one Lead upserted by the Meta lead id; an expired refresh token parks deliveries until new credentials are set, then all arrive', async () => {

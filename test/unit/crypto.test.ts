@@ -251,6 +251,19 @@ describe('crypto: key ring and secret envelopes', () => {
     });
   });
 
+  describe('derived keys', () => {
+    it('derives the same key on every call, per key id and purpose, and a caller changing its copy changes no later one', () => {
+      const ring = ringOf(['a', keyA], ['b', keyB]);
+      const first = ring.deriveKey('purpose-1');
+      const expected = Buffer.from(first);
+      first.fill(0);
+      expect(ring.deriveKey('purpose-1').equals(expected)).to.equal(true);
+      expect(ring.deriveKey('purpose-1', 'a').equals(expected)).to.equal(true);
+      expect(ring.deriveKey('purpose-1', 'b').equals(expected)).to.equal(false);
+      expect(ring.deriveKey('purpose-2').equals(expected)).to.equal(false);
+    });
+  });
+
   describe('rotation', () => {
     const oldRing = ringOf(['k2025', keyA]);
     const rotatedRing = ringOf(['k2026', keyB], ['k2025', keyA]);
