@@ -31,7 +31,7 @@ import {
 import * as repo from '../store/repos.js';
 import { DESTINATION_DISCONNECTED } from '../store/disconnects.js';
 import type { Delivery, Destination, Lead, Route } from '../store/schema.js';
-import { isWorkspaceBeingDeleted, WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
+import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
 import { buildConnectorContext, deliveryState } from './connector-context.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
@@ -61,15 +61,17 @@ function asConnectorError(err: unknown): ConnectorError {
 }
 
 export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
-  const { db } = app;
+  const { db, configCache } = app;
   // The delivery with its lead, in one query (the lead is needed only for a single-lead send,
-  // but reading it here saves a round trip; the claim below checks the delivery is still pending).
+  // but reading it here saves a round trip; the claim below checks the delivery is still pending),
+  // and the configuration counter: the destination, the workspace's deletion flag, the route and
+  // the form's questions come from the config cache, exact as of that counter.
   const found = await repo.findDeliveryWithLead(db, deliveryId);
   if (!found) return { type: 'done', detail: 'delivery_missing' };
-  const { delivery } = found;
+  const { delivery, configVersion } = found;
   if (delivery.status !== 'pending') return { type: 'done', detail: `already_${delivery.status}` };
 
-  const dest = await repo.findDestination(db, delivery.destination_id);
+  const dest = await configCache.destination(db, configVersion, delivery.destination_id);
   if (!dest) {
     await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'destination_deleted' });
     return { type: 'done', detail: 'destination_deleted' };
@@ -80,7 +82,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'auth', last_error_reason: reason });
     return { type: 'done', detail: 'parked' };
   }
-  if (await isWorkspaceBeingDeleted(db, delivery.workspace_id)) {
+  if (await configCache.isWorkspaceBeingDeleted(db, configVersion, delivery.workspace_id)) {
     await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'paused', last_error_reason: WORKSPACE_DELETED_REASON });
     return { type: 'done', detail: 'parked' };
   }
@@ -110,7 +112,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   }, leaseMs / 3);
   renewal.unref();
   try {
-    return await sendOne(app, held.claimed, found.lead, dest, claim.token, metrics);
+    return await sendOne(app, held.claimed, found.lead, dest, { token: claim.token, configVersion }, metrics);
   } finally {
     clearInterval(renewal);
   }
@@ -122,8 +124,15 @@ function singleClaimLeaseMs(app: App): number {
 }
 
 /** Sends one claimed delivery through the connector and records what happened. */
-async function sendOne(app: App, delivery: Delivery, lead: Lead | undefined, dest: Destination, token: string, metrics?: Metrics): Promise<StepOutcome> {
-  const { db } = app;
+async function sendOne(
+  app: App,
+  delivery: Delivery,
+  lead: Lead | undefined,
+  dest: Destination,
+  { token, configVersion }: { token: string; configVersion: number },
+  metrics?: Metrics,
+): Promise<StepOutcome> {
+  const { db, configCache } = app;
   const deliveryId = delivery.id;
 
   // Read before the claim: an erasure since then dead-letters the delivery, so the claim or the
@@ -133,7 +142,7 @@ async function sendOne(app: App, delivery: Delivery, lead: Lead | undefined, des
     return { type: 'done', detail: 'lead_erased' };
   }
   const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
-  const route = delivery.route_id ? await repo.findRoute(db, delivery.route_id) : undefined;
+  const route = delivery.route_id ? await configCache.route(db, configVersion, delivery.route_id) : undefined;
   const connector = await loadConnector(dest.type);
   const attempt = delivery.attempts + 1;
   const startedAt = new Date();
@@ -146,7 +155,9 @@ async function sendOne(app: App, delivery: Delivery, lead: Lead | undefined, des
     // Without a mapping of its own, a route uses the CRM's preset fitted to the fields the CRM
     // really has (connectors cache their field lists), so no delivery names a missing field.
     const fields = needsFieldList(connector, route ?? null) ? await connector.describeFields(ctx) : [];
-    const formQuestions = route?.form_questions ? null : ((await repo.findFormQuestions(db, lead.workspace_id, lead.form_id)) as FormQuestion[] | null);
+    const formQuestions = route?.form_questions
+      ? null
+      : ((await configCache.formQuestions(db, configVersion, lead.workspace_id, lead.form_id)) as FormQuestion[] | null);
     const record = buildDeliveryRecord(connector, route ?? null, canonical, deliveryId, fields, formQuestions);
     sent = sentValuesOf(canonical.answers, record.fields);
     result = await connector.deliver(ctx, record);

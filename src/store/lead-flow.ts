@@ -376,14 +376,19 @@ const LEAD_COLUMNS = [
 const leadColumnsAreWhole: Exclude<keyof Lead, (typeof LEAD_COLUMNS)[number]> extends never ? true : never = true;
 const LEAD_PREFIX = 'lead__';
 
-/** A delivery and its lead (undefined when the lead row is gone) in one query: what a delivery job reads first. */
-export async function findDeliveryWithLead(db: Db, id: string): Promise<{ delivery: Delivery; lead: Lead | undefined } | undefined> {
+/**
+ * A delivery and its lead (undefined when the lead row is gone) in one query, with the
+ * configuration counter (config_version, migration 0016) the delivery's config cache checks
+ * itself against: what a delivery job reads first.
+ */
+export async function findDeliveryWithLead(db: Db, id: string): Promise<{ delivery: Delivery; lead: Lead | undefined; configVersion: number } | undefined> {
   if (!isUuid(id) || !leadColumnsAreWhole) return undefined;
   const row = await db
     .selectFrom('deliveries')
     .leftJoin('leads', 'leads.id', 'deliveries.lead_id')
     .selectAll('deliveries')
     .select(LEAD_COLUMNS.map((c) => sql.ref(`leads.${c}`).as(`${LEAD_PREFIX}${c}`)))
+    .select(sql<string>`(select version from config_version)`.as(`${LEAD_PREFIX}config_version`))
     .where('deliveries.id', '=', id)
     .executeTakeFirst();
   if (!row) return undefined;
@@ -393,7 +398,9 @@ export async function findDeliveryWithLead(db: Db, id: string): Promise<{ delive
     if (key.startsWith(LEAD_PREFIX)) lead[key.slice(LEAD_PREFIX.length)] = value;
     else delivery[key] = value;
   }
-  return { delivery: delivery as Delivery, lead: lead.id == null ? undefined : (lead as Lead) };
+  const configVersion = Number(lead.config_version);
+  delete lead.config_version;
+  return { delivery: delivery as Delivery, lead: lead.id == null ? undefined : (lead as Lead), configVersion };
 }
 
 export async function listDeliveriesOfLead(db: Db, leadId: string): Promise<Delivery[]> {

@@ -278,7 +278,10 @@ describe('outbound guard', () => {
       const before = connections.length;
       const first = await check('keep.invalid', ['127.0.0.1']);
       const agent = sharedPinnedAgent(first);
+      // The socket goes back to the pool just after the answer ends.
+      const isFree = new Promise((resolve) => agent.once('free', resolve));
       expect(await get(first.url, agent)).to.equal(`host=keep.invalid:${port}`);
+      await isFree;
       const second = await check('keep.invalid', ['127.0.0.1']);
       expect(sharedPinnedAgent(second)).to.equal(agent);
       expect(await get(second.url, sharedPinnedAgent(second))).to.equal(`host=keep.invalid:${port}`);
