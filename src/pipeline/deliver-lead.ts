@@ -91,7 +91,11 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   }
 
   const batch = getManifest(dest.type).batch;
-  if (batch) return deliverInBatch(app, delivery, dest, batch, metrics);
+  if (batch) {
+    // Held by a batch at work: that batch records it (and queues it again if it must wait).
+    if (delivery.claimed_until && new Date(delivery.claimed_until).getTime() > Date.now()) return { type: 'done', detail: 'claimed_by_batch' };
+    return deliverInBatch(app, delivery, dest, batch, metrics);
+  }
 
   // Only one run sends a lead at a time: a job queued again while an earlier run of it is still
   // at the CRM (its job lost with Redis, then swept back) waits for that run's claim instead of
@@ -359,12 +363,22 @@ const lastBatchCallAt = new Map<string, number>();
 /** Destinations no batch was taken of for this long are forgotten (the map stays small). */
 const FORGET_BATCH_CALL_AFTER_MS = 60_000;
 
+/** Destinations a job of this process is waiting for the turn of (it takes the turn's batch). */
+const waitingForTurn = new Set<string>();
+/**
+ * How long after the turn a job that left the wait to another comes back: by then the turn's
+ * batch has usually claimed its delivery, and the job finds it so and finishes.
+ */
+const JOIN_AFTER_TURN_MS = 250;
+
 /**
  * Waits for the destination's turn: batch calls that were not full go at most every
- * `minIntervalMs` (see BatchSupport). A job that must wait sleeps until the turn; when it
- * wakes, the batch taken meanwhile may hold its delivery (then its outcome is returned: done or
- * delayed); otherwise the first job to wake takes the turn (marking it at once, so the others
- * of this destination wait for the next one) and claims everything that came meanwhile.
+ * `minIntervalMs` (see BatchSupport). One job of this process per destination sleeps until the
+ * turn; the others give their worker slot back and come again just after the turn (delayed),
+ * when the turn's batch holds their deliveries. When the sleeper wakes, a batch taken meanwhile
+ * may hold its own delivery (then that outcome is returned); otherwise it takes the turn, marking
+ * it at once (the next jobs of this destination wait for the one after), and claims everything
+ * that came meanwhile.
  */
 async function waitForBatchTurn(app: App, ownId: string, destinationId: string, minIntervalMs: number): Promise<StepOutcome | undefined> {
   if (minIntervalMs <= 0) return undefined;
@@ -372,7 +386,13 @@ async function waitForBatchTurn(app: App, ownId: string, destinationId: string, 
     const last = lastBatchCallAt.get(destinationId);
     const waitMs = last === undefined ? 0 : last + minIntervalMs - Date.now();
     if (waitMs <= 0) break;
-    await sleep(waitMs);
+    if (waitingForTurn.has(destinationId)) return { type: 'delay', delayMs: waitMs + JOIN_AFTER_TURN_MS, detail: 'joins_next_batch' };
+    waitingForTurn.add(destinationId);
+    try {
+      await sleep(waitMs);
+    } finally {
+      waitingForTurn.delete(destinationId);
+    }
     const why = await whyNotClaimed(app, ownId);
     if (why) return why;
   }

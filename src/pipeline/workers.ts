@@ -32,11 +32,40 @@ async function applyOutcome(job: Job, token: string | undefined, outcome: StepOu
 const BATCH_FETCH_PARALLELISM = 8;
 
 /**
+ * At most `size` holders at once; the others wait in line (first come, first served). The fetch
+ * worker's jobs share one: an intake batch fetches up to BATCH_FETCH_PARALLELISM events at once,
+ * and FETCH_CONCURRENCY batch jobs would otherwise have eight times as many fetches in flight as
+ * FETCH_CONCURRENCY says, queueing every statement of the delivery worker behind theirs for a
+ * database connection. Bounded this way, a backlog is fetched and delivered side by side.
+ */
+class FetchSlots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      // The slot passes straight to the next in line, or is freed.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
+/**
  * An intake batch: each event is fetched on its own; one that must wait (Graph throttling, a
  * transient error) continues as its own delayed `ev-<id>` job, so the batch never retries as a
  * whole. Safe to run again after a crash: fetched events are skipped.
  */
-async function fetchBatch(app: App, eventIds: number[]): Promise<string> {
+async function fetchBatch(app: App, eventIds: number[], slots: FetchSlots): Promise<string> {
   let next = 0;
   let delayed = 0;
   let failed = 0;
@@ -44,7 +73,7 @@ async function fetchBatch(app: App, eventIds: number[]): Promise<string> {
     while (next < eventIds.length) {
       const id = eventIds[next++];
       try {
-        const outcome = await fetchLeadForEvent(app, id);
+        const outcome = await slots.run(() => fetchLeadForEvent(app, id));
         if (outcome.type === 'delay') {
           delayed++;
           await app.queues.enqueueFetch([id], outcome.delayMs);
@@ -99,13 +128,15 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
         running.delete(entry);
       }
     };
+  // Every fetch of this process, of a batch or alone, holds one of FETCH_CONCURRENCY slots.
+  const fetchSlots = new FetchSlots(config.workers.fetchConcurrency);
   const fetch = openWorker<FetchJob>(
     app,
     FETCH_QUEUE,
     config.workers.fetchConcurrency,
     timed(async (job, token) => {
-      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds);
-      return applyOutcome(job, token, await fetchLeadForEvent(app, Number(job.data.eventId)));
+      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds, fetchSlots);
+      return applyOutcome(job, token, await fetchSlots.run(() => fetchLeadForEvent(app, Number(job.data.eventId))));
     }),
   );
   const deliver = openWorker<DeliverJob>(
