@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import nock from 'nock';
 import {
   classifyAddress,
   createPinnedAgent,
@@ -247,13 +248,19 @@ describe('outbound guard', () => {
     let port: number;
     /** The client ports of the connections the server accepted, in order. */
     const connections: number[] = [];
+    // nock (active once a contract test file is loaded in the same run) replaces node:http's
+    // requests with its own, which never go back to an agent's pool: off here, as it was after.
+    let wasNockActive = false;
     before(async () => {
+      wasNockActive = nock.isActive();
+      if (wasNockActive) nock.restore();
       server = http.createServer((req, res) => res.end(`host=${req.headers.host}`));
       server.on('connection', (socket) => connections.push(socket.remotePort ?? 0));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       port = (server.address() as AddressInfo).port;
     });
     after(async () => {
+      if (wasNockActive && !nock.isActive()) nock.activate();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     });
