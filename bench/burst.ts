@@ -199,7 +199,7 @@ export async function runBurstBench(opts: BenchOptions): Promise<void> {
     const readyAt = performance.now();
     await services.refreshBackends();
     const cpu = startCpuWindow(program.proc.pid!, services);
-    const graphCallsBefore = graph.calls.length;
+    const graphCallsBefore = graph.httpCallCount();
     const deadline = readyAt + opts.drainSeconds * 1000;
     let lastLog = 0;
     while (performance.now() < deadline && crms.some((c) => c.drainedAfterS === undefined)) {
@@ -217,7 +217,7 @@ export async function runBurstBench(opts: BenchOptions): Promise<void> {
     }
     const elapsedS = (performance.now() - readyAt) / 1000;
     const cpuFigures = cpu.stop();
-    const graphCalls = graph.calls.length - graphCallsBefore;
+    const graphCalls = graph.httpCallCount() - graphCallsBefore;
     const statuses = await Promise.all(crms.map((c) => countStatuses(sql!, c.destinationId)));
     const leadsStored = Number((await sql.query<{ n: string }>('select count(*) as n from leads')).rows[0].n);
     rows.push(...buildBurstRows({ leads, intake, missing, crms, statuses, elapsedS, cpu: cpuFigures, graphCalls, leadsStored, services, opts }));
@@ -278,7 +278,7 @@ function buildBurstRows(m: {
     rows.push({ label: `${c.name}: deliveries by status at the end; attempts by outcome (duration)`, value: m.statuses[i] });
   });
   rows.push({
-    label: 'leads fetched and stored during the release / Graph API calls per lead fetched',
+    label: 'leads fetched and stored during the release / Graph API calls (HTTP requests; a batch is one) per lead fetched',
     value: `${formatInt(m.leadsStored)} / ${(m.graphCalls / Math.max(1, m.leadsStored)).toFixed(2)}`,
   });
   rows.push({ label: 'CPU during the release, % of one core', value: formatCpu(m.cpu, 'start', 0) });

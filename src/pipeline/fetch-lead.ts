@@ -1,5 +1,8 @@
 // Fetch step: one leadgen event → the lead fetched from Graph, stored (answers encrypted),
 // matched to routes, with one delivery row per destination, then one delivery job each.
+// Several events at once (an intake or reconciliation batch, a resumed backlog): the leads of
+// one Page are read in Graph batch requests of up to 50; each lead then goes on alone, its
+// failure (if any) handled exactly as a failed single read.
 // Idempotent: a repeat finds the event already fetched, the lead and deliveries already there.
 // Per new lead it sends two statements when the configuration is cached (the event with the
 // config counter; the lead, its blind index, deliveries and event status in one), plus the
@@ -7,11 +10,12 @@
 import { randomUUID } from 'node:crypto';
 import { notePageNeedsReauth } from '../alerts/raise.js';
 import type { App } from '../app.js';
+import { GRAPH_BATCH_MAX } from '../meta/graph-client.js';
 import { GraphError } from '../meta/graph-errors.js';
-import type { GraphForm } from '../meta/graph-types.js';
+import type { GraphForm, GraphLead } from '../meta/graph-types.js';
 import type { FormQuestion } from '../mapping/schema.js';
 import * as repo from '../store/repos.js';
-import type { Route } from '../store/schema.js';
+import type { LeadgenEvent, Page, Route } from '../store/schema.js';
 import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
 import { decryptLeadAnswers, leadAnswersOf, leadRowFromGraph, type NewLeadRow, pageTokenAad, toCanonicalLead } from './lead-record.js';
@@ -24,11 +28,24 @@ export type StepOutcome = { type: 'done'; detail: string } | { type: 'delay'; de
 /** Meta keeps leads for about 90 days (reference §5); keep retrying transient failures for 30. */
 const TRANSIENT_RETRY_WINDOW_MS = 30 * 24 * 3_600_000;
 
+/** Form reads under way, per App: the leads of a batch that share a form wait for one read, not one each. */
+const formReadsInFlight = new WeakMap<App, Map<string, Promise<GraphForm | null>>>();
+
 /** The form's name and questions, from the App's cache when read lately; null when Graph would not give them. */
 async function getFormCached(app: App, formId: string | null, token: string): Promise<GraphForm | null> {
   if (!formId) return null;
   const hit = app.formCache.get(formId);
   if (hit !== undefined) return hit;
+  let inFlight = formReadsInFlight.get(app);
+  if (!inFlight) formReadsInFlight.set(app, (inFlight = new Map()));
+  const pending = inFlight.get(formId);
+  if (pending) return pending;
+  const reading = readForm(app, formId, token).finally(() => inFlight.delete(formId));
+  inFlight.set(formId, reading);
+  return reading;
+}
+
+async function readForm(app: App, formId: string, token: string): Promise<GraphForm | null> {
   let form: GraphForm | null = null;
   try {
     form = await app.graph.getForm(formId, token);
@@ -40,43 +57,192 @@ async function getFormCached(app: App, formId: string | null, token: string): Pr
   return form;
 }
 
-export async function fetchLeadForEvent(app: App, eventId: number): Promise<StepOutcome> {
-  const { db, keyRing, logger, configCache } = app;
+/** An event whose lead is to be read from Graph: its Page is registered, connected and not being deleted. */
+interface ReadyEvent {
+  eventId: number;
+  event: LeadgenEvent & { configVersion: number };
+  page: Page;
+}
+
+/** Everything decided before the Graph read: an outcome already, or the event ready for its read. */
+async function prepareFetch(app: App, eventId: number): Promise<{ outcome: StepOutcome } | { ready: ReadyEvent }> {
+  const { db, logger, configCache } = app;
   // The event comes with the configuration counter: the page, deletion flag, routes and stored
   // form below come from the App's cache, exact as of this statement (src/pipeline/config-cache.ts).
   const event = await repo.findEventForFetch(db, eventId);
-  if (!event) return { type: 'done', detail: 'event_missing' };
-  if (event.status !== 'received') return { type: 'done', detail: `already_${event.status}` };
+  if (!event) return { outcome: { type: 'done', detail: 'event_missing' } };
+  if (event.status !== 'received') return { outcome: { type: 'done', detail: `already_${event.status}` } };
   const version = event.configVersion;
 
   const page = await configCache.page(db, version, event.page_id);
   if (!page) {
     await repo.setEventStatus(db, eventId, 'unrouted', { reason: 'page_not_registered' });
     logger.info({ eventId, pageId: event.page_id }, 'lead for an unregistered page kept as unrouted');
-    return { type: 'done', detail: 'page_not_registered' };
+    return { outcome: { type: 'done', detail: 'page_not_registered' } };
   }
   if (page.status === 'needs_reauth') {
     await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id });
-    return { type: 'done', detail: 'parked' };
+    return { outcome: { type: 'done', detail: 'parked' } };
   }
   // Kept, not fetched: a disconnected page has no token, and a workspace being deleted takes no
   // new leads. Connecting the page again (or restoring the workspace) resumes them.
   if (page.status === 'disconnected') {
     await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_disconnected', workspaceId: page.workspace_id });
-    return { type: 'done', detail: 'parked' };
+    return { outcome: { type: 'done', detail: 'parked' } };
   }
   if (await configCache.isWorkspaceBeingDeleted(db, version, page.workspace_id)) {
     await repo.setEventStatus(db, eventId, 'parked', { reason: WORKSPACE_DELETED_REASON, workspaceId: page.workspace_id });
-    return { type: 'done', detail: 'parked' };
+    return { outcome: { type: 'done', detail: 'parked' } };
   }
+  return { ready: { eventId, event, page } };
+}
 
-  const token = keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
-  let graphLead: Awaited<ReturnType<typeof app.graph.getLead>>;
+const decryptPageToken = (app: App, page: Page) => app.keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
+
+export async function fetchLeadForEvent(app: App, eventId: number): Promise<StepOutcome> {
+  const prepared = await prepareFetch(app, eventId);
+  if ('outcome' in prepared) return prepared.outcome;
+  const { ready } = prepared;
+  const token = decryptPageToken(app, ready.page);
+  let read: GraphLead | GraphError;
   try {
-    graphLead = await app.graph.getLead(event.leadgen_id, token);
+    read = await app.graph.getLead(ready.event.leadgen_id, token);
   } catch (err) {
     if (!(err instanceof GraphError)) throw err;
-    const info = err.info;
+    read = err;
+  }
+  return finishFetch(app, ready, token, read);
+}
+
+/** What became of one event of `fetchLeadsForEvents`: its outcome, or the error that stopped it (it stays `received`). */
+export type EventFetchResult = { eventId: number; outcome: StepOutcome; error?: undefined } | { eventId: number; outcome?: undefined; error: unknown };
+
+/** Runs a task when one of its places is free. */
+export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+
+/** Runs at most `limit` of the tasks given to it at once. */
+export function createLimiter(limit: number): Limiter {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (active < limit) active++;
+    // A task that ends hands its place straight to the next one waiting.
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+/**
+ * Several events: each is checked as alone; then a Page with one event to read gets the single
+ * `GET /{leadgen_id}` (no batching cost when traffic is light), and a Page with several gets Graph
+ * batches of up to GRAPH_BATCH_MAX, one after the other. A lead whose item failed takes the path a
+ * failed single read takes, without holding back the others; once Meta throttles a Page (or
+ * blocks it), its batches not yet sent are not sent: their events wait Meta's time as well.
+ * `parallelism` bounds what runs at once: events being checked or stored, and Graph reads.
+ */
+export async function fetchLeadsForEvents(
+  app: App,
+  eventIds: readonly number[],
+  parallelism: number,
+  /** Places shared with the process's other fetches, taken as well (after one of `parallelism`). */
+  shared?: Limiter,
+): Promise<EventFetchResult[]> {
+  const own = createLimiter(Math.max(1, parallelism));
+  const limit: Limiter = shared ? (task) => own(() => shared(task)) : own;
+  const results: EventFetchResult[] = [];
+  const settle = async (eventId: number, work: () => Promise<StepOutcome>) => {
+    try {
+      results.push({ eventId, outcome: await work() });
+    } catch (error) {
+      results.push({ eventId, error });
+    }
+  };
+
+  const byPage = new Map<string, ReadyEvent[]>();
+  await Promise.all(
+    eventIds.map((eventId) =>
+      limit(async () => {
+        try {
+          const prepared = await prepareFetch(app, eventId);
+          if ('outcome' in prepared) {
+            results.push({ eventId, outcome: prepared.outcome });
+            return;
+          }
+          const group = byPage.get(prepared.ready.page.page_id);
+          if (group) group.push(prepared.ready);
+          else byPage.set(prepared.ready.page.page_id, [prepared.ready]);
+        } catch (error) {
+          results.push({ eventId, error });
+        }
+      }),
+    ),
+  );
+
+  const finishing: Promise<void>[] = [];
+  const handed = new Set<number>();
+  const finishEach = (events: ReadyEvent[], token: string, readOf: (ready: ReadyEvent) => GraphLead | GraphError) => {
+    for (const ready of events) handed.add(ready.eventId);
+    for (const ready of events) finishing.push(limit(() => settle(ready.eventId, () => finishFetch(app, ready, token, readOf(ready)))));
+  };
+  /** Reads a Page's leads: returns each leadgen id's lead or GraphError. */
+  const readLeads = async (leadgenIds: string[], token: string): Promise<Map<string, GraphLead | GraphError>> => {
+    const reads = new Map<string, GraphLead | GraphError>();
+    try {
+      if (leadgenIds.length === 1) reads.set(leadgenIds[0], await app.graph.getLead(leadgenIds[0], token));
+      else for (const r of await app.graph.getLeads(leadgenIds, token)) reads.set(r.leadgenId, r.error ?? r.lead);
+    } catch (err) {
+      if (!(err instanceof GraphError)) throw err;
+      for (const id of leadgenIds) reads.set(id, err);
+    }
+    return reads;
+  };
+
+  await Promise.all(
+    [...byPage.values()].map(async (group) => {
+      try {
+        const token = decryptPageToken(app, group[0].page);
+        // A lead asked for twice (a repeated webhook) is read once.
+        const leadgenIds = [...new Set(group.map((r) => r.event.leadgen_id))];
+        let stopped: GraphError | undefined;
+        for (let start = 0; start < leadgenIds.length; start += GRAPH_BATCH_MAX) {
+          const chunk = leadgenIds.slice(start, start + GRAPH_BATCH_MAX);
+          const inChunk = new Set(chunk);
+          const events = group.filter((r) => inChunk.has(r.event.leadgen_id));
+          if (stopped) {
+            const wait = stopped;
+            finishEach(events, token, () => wait);
+            continue;
+          }
+          const reads = await limit(() => readLeads(chunk, token));
+          // Meta: once limited, stop calling; calling on extends the block.
+          stopped = [...reads.values()].find(
+            (r): r is GraphError => r instanceof GraphError && (r.info.category === 'throttled' || r.info.category === 'blocked'),
+          );
+          finishEach(events, token, (ready) => reads.get(ready.event.leadgen_id) as GraphLead | GraphError);
+        }
+      } catch (error) {
+        // Not a Graph answer (a token that does not decrypt, a bug): these events stay `received`.
+        for (const ready of group) if (!handed.has(ready.eventId)) results.push({ eventId: ready.eventId, error });
+      }
+    }),
+  );
+  await Promise.all(finishing);
+  return results;
+}
+
+/** After the Graph read: a failed read is retried, delayed, parked or given up; a lead is stored and routed. */
+async function finishFetch(app: App, ready: ReadyEvent, token: string, read: GraphLead | GraphError): Promise<StepOutcome> {
+  const { db, keyRing, logger, configCache } = app;
+  const { eventId, event, page } = ready;
+  const version = event.configVersion;
+  if (read instanceof GraphError) {
+    const info = read.info;
     const lastError = {
       category: info.category,
       reason: info.reason,
@@ -115,6 +281,7 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
     return { type: 'delay', delayMs: computeBackoffMs(attempts, app.config.fetch.backoffBaseMs, 3_600_000), detail: info.reason };
   }
 
+  const graphLead = read;
   const formId = graphLead.formId ?? event.form_id;
   const form = await getFormCached(app, formId, token);
   const questions = form

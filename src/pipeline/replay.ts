@@ -15,6 +15,18 @@ export interface ReplayResult {
   reason: string | null;
 }
 
+/** Events per batch job when a page's backlog is queued again: 10 Graph batches of 50. */
+const BACKLOG_JOB_EVENTS = 500;
+
+/**
+ * A page's backlog, queued as batch jobs so its leads are read in Graph batch requests. Reopened
+ * rows share their write time, as an intake batch does, so the outbox sweep finds these jobs.
+ */
+async function enqueueBacklog(app: App, eventIds: number[]): Promise<void> {
+  const sorted = [...eventIds].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length; i += BACKLOG_JOB_EVENTS) await app.queues.enqueueFetchBatch(sorted.slice(i, i + BACKLOG_JOB_EVENTS));
+}
+
 /** Queues deliveries again. A finished job's id may still be held by a delayed or failed job: it is dropped so the new one runs. */
 async function requeueDeliveries(app: App, ids: { id: string }[]): Promise<void> {
   for (const d of ids) await app.queues.deliver.remove(deliverJobId(d.id)).catch(() => 0);
@@ -61,7 +73,10 @@ export async function replayUnrouted(app: App, workspaceId: string | null, formI
 /** Resumes a page's parked and unrouted-for-lack-of-page events after its token is (re)registered. */
 export async function resumePage(app: App, pageId: string): Promise<number> {
   const reopened = await repo.reopenEventsForPage(app.db, pageId, ['parked', 'unrouted', 'failed']);
-  await app.queues.enqueueFetch(reopened.map((r) => r.id));
+  await enqueueBacklog(
+    app,
+    reopened.map((r) => r.id),
+  );
   await notePageResumed(app, pageId);
   return reopened.length;
 }
@@ -70,7 +85,10 @@ export async function resumePage(app: App, pageId: string): Promise<number> {
 export async function refetchFailed(app: App, pageId: string | null): Promise<number> {
   const rows = await repo.reopenFailedEvents(app.db, pageId);
   for (const r of rows) await app.queues.fetch.remove(fetchJobId(r.id)).catch(() => 0);
-  await app.queues.enqueueFetch(rows.map((r) => r.id));
+  await enqueueBacklog(
+    app,
+    rows.map((r) => r.id),
+  );
   return rows.length;
 }
 

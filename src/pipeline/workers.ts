@@ -6,7 +6,7 @@ import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
 import { deliverOne } from './deliver-lead.js';
-import { fetchLeadForEvent, type StepOutcome } from './fetch-lead.js';
+import { createLimiter, fetchLeadForEvent, fetchLeadsForEvents, type Limiter, type StepOutcome } from './fetch-lead.js';
 import { startFormDriftChecks } from './form-drift.js';
 import { startMaintenance } from './maintenance.js';
 import { startMonitoring } from './monitors.js';
@@ -28,64 +28,28 @@ async function applyOutcome(job: Job, token: string | undefined, outcome: StepOu
   return outcome.detail;
 }
 
-/** How many events of one intake batch are fetched at once. */
+/** How many events of one intake batch are checked, read or stored at once. */
 const BATCH_FETCH_PARALLELISM = 8;
 
 /**
- * At most `size` holders at once; the others wait in line (first come, first served). The fetch
- * worker's jobs share one: an intake batch fetches up to BATCH_FETCH_PARALLELISM events at once,
- * and FETCH_CONCURRENCY batch jobs would otherwise have eight times as many fetches in flight as
- * FETCH_CONCURRENCY says, queueing every statement of the delivery worker behind theirs for a
- * database connection. Bounded this way, a backlog is fetched and delivered side by side.
+ * An intake batch: the leads of one Page are read together (Graph batch requests), then each
+ * event goes on alone; one that must wait (Graph throttling, a transient error) continues as its
+ * own delayed `ev-<id>` job, so the batch never retries as a whole. Safe to run again after a
+ * crash: fetched events are skipped.
  */
-class FetchSlots {
-  #free: number;
-  readonly #waiting: (() => void)[] = [];
-
-  constructor(size: number) {
-    this.#free = size;
-  }
-
-  async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    try {
-      return await work();
-    } finally {
-      // The slot passes straight to the next in line, or is freed.
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
-}
-
-/**
- * An intake batch: each event is fetched on its own; one that must wait (Graph throttling, a
- * transient error) continues as its own delayed `ev-<id>` job, so the batch never retries as a
- * whole. Safe to run again after a crash: fetched events are skipped.
- */
-async function fetchBatch(app: App, eventIds: number[], slots: FetchSlots): Promise<string> {
-  let next = 0;
+async function fetchBatch(app: App, eventIds: number[], fetchPlaces: Limiter): Promise<string> {
   let delayed = 0;
   let failed = 0;
-  const lane = async () => {
-    while (next < eventIds.length) {
-      const id = eventIds[next++];
-      try {
-        const outcome = await slots.run(() => fetchLeadForEvent(app, id));
-        if (outcome.type === 'delay') {
-          delayed++;
-          await app.queues.enqueueFetch([id], outcome.delayMs);
-        }
-      } catch (err) {
-        // The event stays `received` in PostgreSQL; the outbox sweep queues it on its own.
-        failed++;
-        app.logger.error({ eventId: id, err: errorSummary(err) }, 'fetch failed inside a batch; the sweep will retry it');
-      }
+  for (const r of await fetchLeadsForEvents(app, eventIds, BATCH_FETCH_PARALLELISM, fetchPlaces)) {
+    if (r.outcome === undefined) {
+      // The event stays `received` in PostgreSQL; the outbox sweep queues it on its own.
+      failed++;
+      app.logger.error({ eventId: r.eventId, err: errorSummary(r.error) }, 'fetch failed inside a batch; the sweep will retry it');
+    } else if (r.outcome.type === 'delay') {
+      delayed++;
+      await app.queues.enqueueFetch([r.eventId], r.outcome.delayMs);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(BATCH_FETCH_PARALLELISM, eventIds.length) }, lane));
+  }
   return `batch:${eventIds.length}:delayed:${delayed}:failed:${failed}`;
 }
 
@@ -128,15 +92,20 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
         running.delete(entry);
       }
     };
-  // Every fetch of this process, of a batch or alone, holds one of FETCH_CONCURRENCY slots.
-  const fetchSlots = new FetchSlots(config.workers.fetchConcurrency);
+  // Every fetch of this process (an intake batch's events and Graph reads included) holds one of
+  // FETCH_CONCURRENCY places. An intake batch works on up to BATCH_FETCH_PARALLELISM events at
+  // once, so FETCH_CONCURRENCY batch jobs would otherwise have eight times as many fetches in
+  // flight as FETCH_CONCURRENCY says, every statement of the delivery worker waiting behind theirs
+  // for a database connection: a backlog was fetched first and delivered after. Bounded, a
+  // backlog is fetched and delivered side by side.
+  const fetchPlaces = createLimiter(config.workers.fetchConcurrency);
   const fetch = openWorker<FetchJob>(
     app,
     FETCH_QUEUE,
     config.workers.fetchConcurrency,
     timed(async (job, token) => {
-      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds, fetchSlots);
-      return applyOutcome(job, token, await fetchSlots.run(() => fetchLeadForEvent(app, Number(job.data.eventId))));
+      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds, fetchPlaces);
+      return applyOutcome(job, token, await fetchPlaces(() => fetchLeadForEvent(app, Number(job.data.eventId))));
     }),
   );
   const deliver = openWorker<DeliverJob>(

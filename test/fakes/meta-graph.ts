@@ -7,7 +7,9 @@
 // long-lived token exchanges
 // (with Meta's error bodies for bad, used and expired codes), /me, /me/permissions, /me/accounts
 // with paging, Leads Access Manager (`has_lead_access`) and the app-level /{app-id}/subscriptions
-// with its callback handshake.
+// with its callback handshake; and Graph batch requests (`POST /` with `batch=[…]`, at most 50,
+// each request answered on its own as `{code, headers, body}` with the body a JSON string, or
+// `null` when it timed out; scripted failures and throttles apply to each request of a batch).
 // It is independent of src/meta on purpose: a shared bug would otherwise pass its own test.
 // Reference: Meta's Graph API docs for leads, forms, tokens (debug_token), subscriptions, errors and test leads.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -69,6 +71,8 @@ export interface FakeResponse {
   /** Sent as JSON; omitted → an empty body (a bare 5xx, as a proxy would send). */
   body?: unknown;
   headers?: Record<string, string>;
+  /** Graph gave up on the request: `null` in a batch answer; alone, the `status` with no body. */
+  isTimedOut?: boolean;
 }
 
 interface FakeCall {
@@ -77,6 +81,8 @@ interface FakeCall {
   path: string;
   /** Query parameters, plus form-body parameters for POSTs. Tokens appear here: it is a test fake. */
   query: Record<string, string>;
+  /** A request inside a `POST /` batch: listed after the batch call itself, which is the HTTP request. */
+  isInBatch?: boolean;
 }
 
 interface FakeRouteRequest {
@@ -146,8 +152,10 @@ export interface FakeGraph {
    * Custom routes run after the version check and before token/proof checks.
    */
   addRoute(method: string, path: string | RegExp, handler: (req: FakeRouteRequest) => FakeResponse): void;
-  /** Every request received, in order. */
+  /** Every request received, in order; the requests of a batch follow the batch call (`isInBatch`). */
   calls: FakeCall[];
+  /** How many HTTP requests reached the fake (a batch is one, whatever it carries). */
+  httpCallCount(): number;
   /** The stored lead (Graph shape), e.g. to read a test lead the program created. */
   getLead(id: string): Record<string, unknown> | undefined;
   /** The person the login dialog signs in (replaces any earlier one; pages and declined permissions included). */
@@ -190,6 +198,8 @@ export interface StartFakeGraphOptions {
 // Real error shapes, for failNext and for the fake's own answers
 
 const PROOF_MAX_AGE_SECONDS = 300;
+/** Graph runs at most 50 requests per batch (https://developers.facebook.com/docs/graph-api/batch-requests). */
+const BATCH_MAX_REQUESTS = 50;
 
 function makeFbtraceId(): string {
   return randomBytes(17).toString('base64url');
@@ -278,6 +288,10 @@ export const graphFailures = {
   },
   notFound(id: string): FakeResponse {
     return { status: 400, body: unsupportedRequestBody('get', id) };
+  },
+  /** Graph gave up on the request: a `null` item in a batch answer; a bare 504 when sent alone. */
+  timedOut(): FakeResponse {
+    return { status: 504, isTimedOut: true };
   },
   blocked(): FakeResponse {
     return {
@@ -466,6 +480,9 @@ interface Reply {
   body?: unknown;
   headers?: Record<string, string>;
 }
+
+/** Marks a request of a batch that Graph gave up on (answered as `null`). */
+const BATCH_ITEM_TIMED_OUT: Record<string, unknown> = Object.freeze({});
 
 function errorReply(fields: GraphErrorFields, status = 400): Reply {
   return { status, body: makeGraphErrorBody(fields) };
@@ -1327,20 +1344,99 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       }
       return;
     }
-    const firstSegment = rest.split('/').filter((s) => s !== '')[0];
-    const queue = firstSegment === undefined ? undefined : scripted.get(firstSegment);
-    if (queue && queue.length > 0) {
-      const next = queue.shift() as FakeResponse;
-      if (queue.length === 0) scripted.delete(firstSegment as string);
-      send(res, next);
+    if (rest === '/' && method === 'POST') {
+      send(res, await batchReply(query));
       return;
     }
-    const held = firstSegment === undefined ? undefined : throttled.get(firstSegment);
-    if (held) {
-      send(res, held);
+    const override = scriptedReply(rest);
+    if (override) {
+      send(res, override.isTimedOut ? { status: override.status } : override);
       return;
     }
     send(res, await route(method, rest, url.pathname, query));
+  }
+
+  /** A scripted failure (`failNext`) or a lasting throttle for the request's first path segment. */
+  function scriptedReply(rest: string): FakeResponse | undefined {
+    const firstSegment = rest.split('/').filter((s) => s !== '')[0];
+    if (firstSegment === undefined) return undefined;
+    const queue = scripted.get(firstSegment);
+    if (queue && queue.length > 0) {
+      const next = queue.shift() as FakeResponse;
+      if (queue.length === 0) scripted.delete(firstSegment);
+      return next;
+    }
+    return throttled.get(firstSegment);
+  }
+
+  /**
+   * `POST /` with `batch=[{method, relative_url, body?}, …]`: each request runs as if sent alone
+   * (scripted failures and throttles included, each counted in `calls`), with the top-level
+   * access_token and proof unless it names its own `access_token`. The answer lists
+   * `{code, headers: [{name, value}], body: "<JSON text>"}` in request order (`null` for a request
+   * that timed out); `include_headers=false` leaves the headers out.
+   */
+  async function batchReply(query: Record<string, string>): Promise<Reply> {
+    const raw = query.batch;
+    if (raw === undefined || raw.trim() === '') {
+      return errorReply({ message: '(#100) The parameter batch is required', type: 'GraphBatchException', code: 100 });
+    }
+    let requests: unknown;
+    try {
+      requests = JSON.parse(raw);
+    } catch {
+      requests = undefined;
+    }
+    if (!Array.isArray(requests) || requests.length === 0) {
+      return errorReply({ message: '(#100) The parameter batch must be a non-empty JSON array of requests', type: 'GraphBatchException', code: 100 });
+    }
+    if (requests.length > BATCH_MAX_REQUESTS) {
+      // Meta's own answer: no error code, only the exception type.
+      return {
+        status: 400,
+        body: { error: { message: 'Too many requests in batch message. Maximum batch size is 50', type: 'GraphBatchException', fbtrace_id: makeFbtraceId() } },
+      };
+    }
+    const auth: Record<string, string> = {};
+    for (const k of ['access_token', 'appsecret_proof', 'appsecret_time']) if (query[k] !== undefined) auth[k] = query[k] as string;
+    // A top-level token is checked once for the whole batch: a dead one fails the call itself.
+    if (auth.access_token !== undefined) {
+      const problem = checkToken(auth.access_token) ?? checkProof(auth.access_token, auth);
+      if (problem) return problem;
+    }
+    const items: Record<string, unknown>[] = [];
+    for (const r of requests as unknown[]) {
+      const request = r as { method?: unknown; relative_url?: unknown; body?: unknown } | null;
+      if (typeof request?.method !== 'string' || typeof request.relative_url !== 'string') {
+        return errorReply({ message: '(#100) Each request of the batch needs a method and a relative_url', type: 'GraphBatchException', code: 100 });
+      }
+      items.push(await batchItemReply(request.method.toUpperCase(), request.relative_url, request.body, auth));
+    }
+    const includeHeaders = query.include_headers !== 'false';
+    return {
+      status: 200,
+      body: items.map((item) => (item === BATCH_ITEM_TIMED_OUT ? null : includeHeaders ? item : { code: item.code, body: item.body })),
+    };
+  }
+
+  async function batchItemReply(method: string, relativeUrl: string, body: unknown, auth: Record<string, string>): Promise<Record<string, unknown>> {
+    const [rawPath = '', search = ''] = relativeUrl.replace(/^\/+/, '').split('?', 2);
+    // A relative_url may name the version again; the batch's own applies.
+    const path = rawPath.replace(/^v\d+\.\d+\//, '');
+    const own = Object.fromEntries(new URLSearchParams(search));
+    const fromBody = typeof body === 'string' ? Object.fromEntries(new URLSearchParams(body)) : {};
+    const params = { ...(own.access_token === undefined ? auth : {}), ...own, ...fromBody };
+    const fullPath = `/${version}/${path}`;
+    calls.push({ method, path: fullPath, query: params, isInBatch: true });
+    const override = scriptedReply(`/${path}`);
+    if (override?.isTimedOut) return BATCH_ITEM_TIMED_OUT;
+    const reply = override ?? (await route(method, `/${path}`, fullPath, params));
+    const headers = [
+      { name: 'Content-Type', value: 'text/javascript; charset=UTF-8' },
+      { name: 'Facebook-API-Version', value: version },
+      ...Object.entries(reply.headers ?? {}).map(([name, value]) => ({ name, value })),
+    ];
+    return { code: reply.status, headers, body: reply.body === undefined ? '' : JSON.stringify(reply.body) };
   }
 
   const server = createServer((req, res) => {
@@ -1363,6 +1459,9 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
     url: baseUrl,
     version,
     calls,
+    httpCallCount() {
+      return calls.filter((c) => !c.isInBatch).length;
+    },
     close() {
       return new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -9,7 +9,7 @@ import { replayLead, replayUnrouted, resumeDestination } from '../../src/pipelin
 import { startWorkers, type RunningWorkers } from '../../src/pipeline/workers.js';
 import * as repo from '../../src/store/repos.js';
 import type { Delivery, Destination, Route } from '../../src/store/schema.js';
-import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+import { graphFailures, startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
 import { createTestApp, QUEUE_BACKENDS, type TestApp } from '../helpers/test-app.js';
@@ -43,7 +43,13 @@ for (const backend of QUEUE_BACKENDS)
       graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
       t = await createTestApp({
         backend,
-        env: { META_GRAPH_URL: graph.url, DELIVERY_MAX_ATTEMPTS: String(MAX_ATTEMPTS), DELIVERY_BACKOFF_BASE_MS: '20', DELIVERY_BACKOFF_MAX_MS: '80' },
+        env: {
+          META_GRAPH_URL: graph.url,
+          DELIVERY_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+          DELIVERY_BACKOFF_BASE_MS: '20',
+          DELIVERY_BACKOFF_MAX_MS: '80',
+          FETCH_BACKOFF_BASE_MS: '20',
+        },
       });
       workspaceId = (await repo.createWorkspace(t.app.db, 'Workers')).id;
       workers = startWorkers(t.app);
@@ -197,6 +203,57 @@ for (const backend of QUEUE_BACKENDS)
       expect(await job.isDelayed(), 'it waits the minute Meta asked for').to.equal(true);
       expect((await repo.findEvent(t.app.db, throttled.id))?.status).to.equal('received');
       expect(requestsFor(s.receivers[0], ids[1])).to.have.length(0);
+    });
+
+    it('120 events of one page are read in 3 Graph batches and each lead is delivered once; two leads whose item failed are read again alone, holding back no other', async () => {
+      const s = await createScenario(1);
+      const token = `${PAGE_TOKEN}-graph-batch-${s.pageId}`;
+      graph.addForm({ id: FORM, page_id: s.pageId, name: 'Workers form' });
+      graph.setPageToken(s.pageId, token);
+      await repo.upsertPage(t.app.db, { workspaceId, pageId: s.pageId, name: null, tokenEnvelope: t.app.keyRing.encrypt(token, pageTokenAad(s.pageId)) });
+      const ids = Array.from({ length: 120 }, () => newLeadgenId());
+      for (const id of ids) graph.addLead({ id, form_id: FORM, page_id: s.pageId, field_data: [{ name: 'email', values: [`g${id}@example.com`] }] });
+      // Inside the batches: one request times out (a null answer), one lead is "not found" once.
+      // The test app's Graph client does not retry (META_GRAPH_RETRIES=0): each continues as its
+      // own job after the fetch backoff, as a failed single read does.
+      const [timedOut, notFound] = [ids[10], ids[70]];
+      graph.failNext(timedOut, [graphFailures.timedOut()]);
+      graph.failNext(notFound, [graphFailures.notFound(notFound)]);
+      const events = await repo.recordLeadgenEvents(
+        t.app.db,
+        ids.map((leadgenId) => ({ pageId: s.pageId, leadgenId, formId: FORM, adId: null, adgroupId: null, createdTime: null, isTest: false })),
+      );
+      const callsBefore = graph.calls.length;
+      await t.app.queues.enqueueFetchBatch(events.map((e) => e.id));
+
+      const others = ids.filter((id) => id !== notFound);
+      await s.receivers[0].waitFor((r) => others.every((id) => requestsFor(r, id).length > 0), 20_000);
+      await s.receivers[0].waitFor((r) => requestsFor(r, notFound).length > 0, 20_000);
+      for (const id of ids)
+        expect(
+          requestsFor(s.receivers[0], id).map((r) => r.status),
+          `lead ${id}`,
+        ).to.deep.equal([200]);
+      for (const id of [timedOut, notFound]) {
+        const event = await repo.findEvent(t.app.db, events.find((e) => e.leadgen_id === id)!.id);
+        expect(event?.attempts, `the failed read of ${id} cost one attempt`).to.equal(1);
+      }
+
+      const calls = graph.calls.slice(callsBefore);
+      const httpCalls = calls.filter((c) => !c.isInBatch);
+      const batches = httpCalls.filter((c) => c.method === 'POST' && c.path === `/${graph.version}/`);
+      const batchSizes = batches.map((c) => (JSON.parse(c.query.batch) as unknown[]).length).sort((a, b) => b - a);
+      expect(batchSizes, 'three batches of at most 50').to.deep.equal([50, 50, 20]);
+      // Besides the batches: the two failed leads read again alone, and the form's metadata at most once.
+      expect(httpCalls.length, 'Graph HTTP calls').to.be.at.most(3 + 3);
+      for (const id of [timedOut, notFound])
+        expect(
+          httpCalls.filter((c) => c.path === `/${graph.version}/${id}`),
+          `lead ${id} alone`,
+        ).to.have.length(1);
+      // Every lead was asked for once in the batches, the two that failed once more.
+      const reads = calls.filter((c) => c.method === 'GET' && ids.some((id) => c.path === `/${graph.version}/${id}`));
+      expect(reads).to.have.length(122);
     });
 
     it('a fetched lead that no route takes is kept as unrouted, with the reason, and nothing is delivered', async () => {

@@ -454,4 +454,69 @@ describe('fake Graph API', () => {
       expect(forms.map((f) => [f.id, f.name, f.status, f.leadsCount])).to.deep.equal([[FORM, 'Spring test ride', 'ACTIVE', 0]]);
     });
   });
+  describe('batch requests (POST / with batch=[…])', () => {
+    async function rawBatch(requests: unknown[], params: Record<string, string> = signed(TOKEN)): Promise<RawAnswer> {
+      const res = await fetch(`${fake.url}/v25.0/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ ...params, batch: JSON.stringify(requests) }).toString(),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text === '' ? undefined : JSON.parse(text) };
+    }
+    const get = (relativeUrl: string) => ({ method: 'GET', relative_url: relativeUrl });
+
+    it('answers each request in order as {code, headers, body} with the body as JSON text, each checked as if alone', async () => {
+      fake.addLead({ id: '31', form_id: FORM, field_data: [{ name: 'email', values: ['a@example.com'] }] });
+      fake.addLead({ id: '32', form_id: FORM, page_id: OTHER_PAGE });
+      const answer = await rawBatch([get('31?fields=id,field_data'), get('32?fields=id'), get('33?fields=id'), get('31?fields=colour')]);
+      expect(answer.status).to.equal(200);
+      expect(answer.body.map((i: { code: number }) => i.code)).to.deep.equal([200, 400, 400, 400]);
+      for (const i of answer.body) expect(i.body).to.be.a('string');
+      expect(JSON.parse(answer.body[0].body)).to.deep.equal({ id: '31', field_data: [{ name: 'email', values: ['a@example.com'] }] });
+      expect(answer.body[0].headers).to.deep.include({ name: 'Content-Type', value: 'text/javascript; charset=UTF-8' });
+      // Another Page's lead and a missing one look alike (100/33); a bad field is the usual 100.
+      expect(JSON.parse(answer.body[1].body).error).to.include({ code: 100, error_subcode: 33 });
+      expect(JSON.parse(answer.body[2].body).error).to.include({ code: 100, error_subcode: 33 });
+      expect(JSON.parse(answer.body[3].body).error.message).to.include('nonexisting field (colour)');
+      // The batch is one HTTP request; its requests are listed after it.
+      expect(fake.httpCallCount()).to.equal(1);
+      expect(fake.calls.filter((c) => c.isInBatch).map((c) => c.path)).to.deep.equal(['/v25.0/31', '/v25.0/32', '/v25.0/33', '/v25.0/31']);
+    });
+
+    it('applies scripted failures and throttles to each request: a null for a timed-out one, the throttle with its usage header', async () => {
+      for (const id of ['41', '42', '43']) fake.addLead({ id, form_id: FORM });
+      fake.failNext('41', [graphFailures.timedOut()]);
+      fake.setThrottled('42', graphFailures.leadgenThrottled(3, PAGE));
+      const answer = await rawBatch([get('41'), get('42'), get('43')]);
+      expect(answer.body[0]).to.equal(null);
+      expect(answer.body[1].code).to.equal(400);
+      expect(JSON.parse(answer.body[1].body).error.code).to.equal(80005);
+      const usage = answer.body[1].headers.find((h: { name: string }) => h.name === 'x-business-use-case-usage');
+      expect(JSON.parse(usage.value)[PAGE][0].estimated_time_to_regain_access).to.equal(3);
+      expect(answer.body[2].code).to.equal(200);
+      // include_headers=false leaves the headers out.
+      const bare = await rawBatch([get('43')], signed(TOKEN, { include_headers: 'false' }));
+      expect(bare.body[0]).to.have.keys(['code', 'body']);
+    });
+
+    it("refuses more than 50 requests with Meta's GraphBatchException, and a dead top-level token with 190 for the whole call", async () => {
+      const tooMany = await rawBatch(Array.from({ length: 51 }, (_, i) => get(String(500 + i))));
+      expect(tooMany.status).to.equal(400);
+      expect(tooMany.body.error).to.include({ type: 'GraphBatchException', message: 'Too many requests in batch message. Maximum batch size is 50' });
+      expect(fake.calls.filter((c) => c.isInBatch)).to.have.length(0);
+      fake.revokeToken(TOKEN, 460);
+      const dead = await rawBatch([get('41')]);
+      expect(dead.status).to.equal(400);
+      expect(dead.body.error).to.include({ code: 190, error_subcode: 460 });
+    });
+
+    it('serves the real client: each lead read or failed for itself', async () => {
+      for (const id of ['51', '52', '53']) fake.addLead({ id, form_id: FORM });
+      fake.failNext('52', [graphFailures.tokenInvalid(460)]);
+      const reads = await client.getLeads(['51', '52', '53', '54'], TOKEN);
+      expect(reads.map((r) => r.lead?.id ?? r.error?.info.category)).to.deep.equal(['51', 'token_dead', '53', 'not_found']);
+      expect(fake.httpCallCount()).to.equal(1);
+    });
+  });
 });
