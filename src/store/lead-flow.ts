@@ -521,8 +521,9 @@ export async function recordAttempt(db: Db, a: AttemptRow): Promise<void> {
     .execute();
 }
 
+/** A delivery's attempts in the order they were made (a rate-limit wait keeps the attempt number: the id decides). */
 export async function listAttempts(db: Db, deliveryId: string) {
-  return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
+  return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').orderBy('id').execute();
 }
 
 /** Every attempt of every delivery of a lead, in the order they were made. */
