@@ -12,7 +12,8 @@ export function redactEmails(text: string | null): string | null {
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-const NON_ASCII = /[^\u0000-\u007f]/;
+/** Any UTF-16 code unit outside ASCII (surrogate halves included). */
+const NON_ASCII = /[\u0080-\uffff]/;
 /**
  * The only characters outside ASCII that a case-insensitive Unicode expression (`iu`, simple
  * case folding) takes for an ASCII letter: LATIN SMALL LETTER LONG S (s) and KELVIN SIGN (k).
