@@ -71,10 +71,19 @@ async function countStatuses(sql: pg.Client, destinationId: string): Promise<str
       where d.destination_id = $1 group by a.outcome order by a.outcome`,
     [destinationId],
   );
+  // How long a stored lead waited for its delivery: a delivery stage starved by fetching shows here.
+  const w = await sql.query<{ p50: string | null; p99: string | null }>(
+    `select percentile_cont(0.5) within group (order by extract(epoch from d.delivered_at - l.fetched_at) * 1000) as p50,
+            percentile_cont(0.99) within group (order by extract(epoch from d.delivered_at - l.fetched_at) * 1000) as p99
+       from deliveries d join leads l on l.id = d.lead_id
+      where d.destination_id = $1 and d.status = 'delivered'`,
+    [destinationId],
+  );
+  const waited = w.rows[0]?.p50 == null ? '' : `; stored → delivered p50 ${formatMs(Number(w.rows[0].p50))}, p99 ${formatMs(Number(w.rows[0].p99))}`;
   const deliveries = r.rows.map((x) => `${x.status} ${formatInt(Number(x.n))}`).join(', ') || 'none';
   const attempts =
     a.rows.map((x) => `${x.outcome} ${formatInt(Number(x.n))} (p50 ${formatMs(Number(x.p50))}, p99 ${formatMs(Number(x.p99))})`).join(', ') || 'none';
-  return `${deliveries}; attempts: ${attempts}`;
+  return `${deliveries}; attempts: ${attempts}${waited}`;
 }
 
 export async function runBurstBench(opts: BenchOptions): Promise<void> {

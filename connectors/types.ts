@@ -92,6 +92,14 @@ export interface BatchSupport {
    * (light traffic), in ms; 0 sends what it found at once.
    */
   maxWaitMs: number;
+  /**
+   * The shortest time between two batch calls of one destination from one process when the
+   * first was not full, in ms (default 0: none). A lead that comes while calls are this close
+   * waits for the next call and goes with the others that came meanwhile, so a steady stream of
+   * leads makes a few large calls instead of one small call per few leads. After a quiet spell
+   * (no call within the interval) a lead goes at once; a full batch never waits.
+   */
+  minIntervalMs?: number;
 }
 
 /** The per-delivery state of one record of a batch (ConnectorContext.state, for that delivery). */

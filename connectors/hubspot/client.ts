@@ -14,6 +14,7 @@ import { Client } from '@hubspot/api-client';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/index.js';
 import { ConnectorError, type ConnectorContext } from '../types.js';
 import { networkCodeOf } from '../../src/util/classify.js';
+import { crmAgentFor } from '../../src/util/keep-alive-agents.js';
 import { classifyHubspotError } from './classify-error.js';
 import type { HubspotConfig, HubspotCredentials, HubspotSettings, LeadRelayPropertyDefinition } from './manifest.js';
 
@@ -111,7 +112,9 @@ async function callHubspot<T>(
   operation: (client: Client, callOptions: HubspotCallOptions) => Promise<T>,
 ): Promise<{ value: T; response: CapturedResponse | undefined }> {
   let captured: CapturedResponse | undefined;
-  const client = new Client({ accessToken, basePath: normaliseBaseUrl(ctx.settings.connector.apiUrl) });
+  const basePath = normaliseBaseUrl(ctx.settings.connector.apiUrl);
+  // Kept-alive connections, shared by every call (the SDK's default opens one per call).
+  const client = new Client({ accessToken, basePath, httpAgent: crmAgentFor(basePath) });
   // The response is captured by a per-call middleware: client 13.x (the last line that supports
   // Node 20) applies middleware given per call, but ignores middleware given to the Client.
   const callOptions: HubspotCallOptions = {

@@ -55,6 +55,14 @@ export const FIELD_CACHE_TTL_MS = 5 * 60_000;
  */
 export const CONTACT_BATCH_LIMIT = 100;
 export const BATCH_MAX_WAIT_MS = 5;
+/**
+ * Calls that were not full go at most every BATCH_MIN_INTERVAL_MS per destination and process:
+ * a steady stream of leads (a backlog being fetched) then goes in batches of what came in half
+ * a second, not in many calls of a few leads each. At most 20 such calls per 10 s, about a tenth
+ * of what a HubSpot private app may make (190 per 10 s), leaving the rest to the account's other
+ * integrations.
+ */
+export const BATCH_MIN_INTERVAL_MS = 500;
 
 /** The property group LeadRelay creates for its own properties. */
 export const LEADRELAY_PROPERTY_GROUP = { name: 'leadrelay', label: 'LeadRelay', displayOrder: -1 } as const;
@@ -154,7 +162,7 @@ export const hubspotManifest: ConnectorManifest<HubspotConfig, HubspotCredential
   fieldMapping: HUBSPOT_FIELD_MAPPING,
   mappingPreset: 'config/mappings/hubspot.json',
   settings: hubspotSettings,
-  batch: { maxRecords: CONTACT_BATCH_LIMIT, maxWaitMs: BATCH_MAX_WAIT_MS },
+  batch: { maxRecords: CONTACT_BATCH_LIMIT, maxWaitMs: BATCH_MAX_WAIT_MS, minIntervalMs: BATCH_MIN_INTERVAL_MS },
   cli: {
     inputs: [{ flag: 'token', description: 'private-app token', target: 'credentials', key: 'accessToken', required: true, secret: true }],
     fixedCredentials: { type: 'private_app' },

@@ -7,6 +7,7 @@
 // failure into a ConnectorError. It never attaches axios errors as causes: they carry the
 // request config, which holds the token.
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { crmHttpAgent, crmHttpsAgent } from '../../src/util/keep-alive-agents.js';
 import { ConnectorError, memoryKey, type ConnectorContext, type InFlight } from '../types.js';
 import { networkCodeOf } from '../../src/util/classify.js';
 import { classifyPipedriveError, readPipedriveMessage } from './classify-error.js';
@@ -91,7 +92,10 @@ function buildUrl(base: string, path: string, query: Record<string, QueryValue> 
  */
 const REFRESH_IN_FLIGHT = memoryKey<InFlight<PipedriveOAuthCredentials>>('pipedrive.refreshInFlight');
 
-export function createPipedriveClient(ctx: PipedriveContext, http: AxiosInstance = axios.create()): PipedriveClient {
+/** Kept-alive connections, shared by every Pipedrive call of the process. */
+const keepAliveHttp = axios.create({ httpAgent: crmHttpAgent, httpsAgent: crmHttpsAgent });
+
+export function createPipedriveClient(ctx: PipedriveContext, http: AxiosInstance = keepAliveHttp): PipedriveClient {
   let credentials: PipedriveCredentials = ctx.credentials;
   let hasRetriedAfter401 = false;
 

@@ -52,6 +52,13 @@ export const FIELD_CACHE_TTL_MS = 5 * 60_000;
  */
 export const COLLECTION_LIMIT = 200;
 export const BATCH_MAX_WAIT_MS = 5;
+/**
+ * Calls that were not full go at most every BATCH_MIN_INTERVAL_MS per destination and process:
+ * a steady stream of leads (a backlog being fetched) then goes in batches of what came in half
+ * a second, not in many calls of a few leads each. At most two such calls a second, against a daily API
+ * allocation (Sforce-Limit-Info) shared with the org's other integrations.
+ */
+export const BATCH_MIN_INTERVAL_MS = 500;
 
 /**
  * Field names that mark a field as holding Meta's leadgen id when the destination names no
@@ -173,7 +180,7 @@ export const salesforceManifest: ConnectorManifest<SalesforceConfig, SalesforceC
   fieldMapping: SALESFORCE_FIELD_MAPPING,
   mappingPreset: 'config/mappings/salesforce.json',
   settings: salesforceSettings,
-  batch: { maxRecords: COLLECTION_LIMIT, maxWaitMs: BATCH_MAX_WAIT_MS },
+  batch: { maxRecords: COLLECTION_LIMIT, maxWaitMs: BATCH_MAX_WAIT_MS, minIntervalMs: BATCH_MIN_INTERVAL_MS },
   cli: {
     inputs: [
       { flag: 'instance-url', description: 'instance URL', target: 'credentials', key: 'instanceUrl', required: true, secret: false },

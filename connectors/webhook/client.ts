@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import axios from 'axios';
 import type { CanonicalLead } from '../../src/lead/canonical.js';
-import { createPinnedAgent, guardOutboundUrl, type GuardRefusal, type ResolveHost } from '../../src/util/outbound-guard.js';
+import { guardOutboundUrl, sharedPinnedAgent, type GuardRefusal, type ResolveHost } from '../../src/util/outbound-guard.js';
 import { networkCodeOf } from '../../src/util/classify.js';
 import { WEBHOOK_HEADERS, WEBHOOK_USER_AGENT } from './manifest.js';
 
@@ -104,34 +104,31 @@ export async function sendWebhookRequest(rawUrl: string, request: WebhookRequest
       if (guarded.refusal.reason === 'dns_lookup_failed') return { outcome: 'failed', networkCode: guarded.refusal.networkCode ?? 'ENOTFOUND' };
       return { outcome: 'refused', refusal: guarded.refusal };
     }
-    const agent = createPinnedAgent(guarded.destination);
-    try {
-      const response = await axios.request<Readable>({
-        method: 'POST',
-        url: guarded.destination.url.href,
-        data: Buffer.from(request.rawBody, 'utf8'),
-        headers: request.headers,
-        // Send the bytes we signed, untouched.
-        transformRequest: [(data: unknown) => data],
-        adapter: 'http',
-        httpAgent: agent,
-        httpsAgent: agent,
-        // An HTTP(S)_PROXY from the environment would connect to the proxy instead of the
-        // pinned address, so the guard's check would mean nothing.
-        proxy: false,
-        maxRedirects: 0,
-        validateStatus: () => true,
-        responseType: 'stream',
-        signal: deadline.signal,
-      });
-      const { text, isTruncated } = await readCappedBody(response.data, options.responseBodyMaxBytes);
-      return {
-        outcome: 'answered',
-        answer: { status: response.status, headers: flattenHeaders(response.headers), body: text, isBodyTruncated: isTruncated },
-      };
-    } finally {
-      agent.destroy();
-    }
+    // Kept-alive connections to this checked destination (same host and addresses only).
+    const agent = sharedPinnedAgent(guarded.destination);
+    const response = await axios.request<Readable>({
+      method: 'POST',
+      url: guarded.destination.url.href,
+      data: Buffer.from(request.rawBody, 'utf8'),
+      headers: request.headers,
+      // Send the bytes we signed, untouched.
+      transformRequest: [(data: unknown) => data],
+      adapter: 'http',
+      httpAgent: agent,
+      httpsAgent: agent,
+      // An HTTP(S)_PROXY from the environment would connect to the proxy instead of the
+      // pinned address, so the guard's check would mean nothing.
+      proxy: false,
+      maxRedirects: 0,
+      validateStatus: () => true,
+      responseType: 'stream',
+      signal: deadline.signal,
+    });
+    const { text, isTruncated } = await readCappedBody(response.data, options.responseBodyMaxBytes);
+    return {
+      outcome: 'answered',
+      answer: { status: response.status, headers: flattenHeaders(response.headers), body: text, isBodyTruncated: isTruncated },
+    };
   } catch (err) {
     // The error object is dropped on purpose: axios errors carry the request config, whose
     // body holds the lead's answers.

@@ -1,6 +1,7 @@
 // The configuration rows a lead's fetch reads (its page, its workspace's deletion flag, the
-// routes of its page and form, the form as stored), kept in memory by the App so a lead costs no
-// statement for them. Kept exact, not for a while: every transaction that writes those tables
+// routes of its page and form, the form as stored) and those its delivery reads (the destination,
+// the route, the form's questions), kept in memory by the App so a lead costs no statement for
+// them. Kept exact, not for a while: every transaction that writes those tables
 // bumps one counter (config_version, migration 0016) as it commits, and the fetch reads the
 // counter with the lead's event. A counter newer than the one the entries were read under empties
 // the cache first, so a route paused, a page disconnected or a workspace deleted is seen by the
@@ -9,7 +10,7 @@
 // backup with its counter behind): entries belong to one counter value.
 import type { Db } from '../store/db.js';
 import * as repo from '../store/repos.js';
-import type { Page, Route } from '../store/schema.js';
+import type { Destination, Page, Route } from '../store/schema.js';
 import { isWorkspaceBeingDeleted } from '../store/workspace-deletion.js';
 
 /** A form as stored (forms.name, forms.questions); null when none is stored. */
@@ -43,6 +44,23 @@ export class ConfigCache {
 
   storedForm(db: Db, version: number, workspaceId: string, formId: string): Promise<StoredForm> {
     return this.#read(version, `form:${workspaceId}:${formId}`, async () => (await repo.findStoredForm(db, workspaceId, formId)) ?? null);
+  }
+
+  /** A destination by id (its status and rate-limit wait too: every write of it bumps the counter). */
+  destination(db: Db, version: number, id: string): Promise<Destination | undefined> {
+    return this.#read(version, `destination:${id}`, () => repo.findDestination(db, id));
+  }
+
+  /** A route by id. */
+  route(db: Db, version: number, id: string): Promise<Route | undefined> {
+    return this.#read(version, `route:${id}`, () => repo.findRoute(db, id));
+  }
+
+  /** The stored questions of a form (repo.findFormQuestions): null without a form or a stored list. */
+  async formQuestions(db: Db, version: number, workspaceId: string, formId: string | null): Promise<unknown[] | null> {
+    if (!formId) return null;
+    const form = await this.storedForm(db, version, workspaceId, formId);
+    return Array.isArray(form?.questions) ? (form.questions as unknown[]) : null;
   }
 
   async #read<T>(version: number, key: string, load: () => Promise<T>): Promise<T> {

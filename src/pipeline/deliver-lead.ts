@@ -12,6 +12,8 @@
 // for more when it found few), and sends them in one call (deliverBatch). Each lead's outcome is recorded
 // for that lead alone, with the same rules as above; the other leads' jobs see the claim and
 // finish, and those of them that must wait get a delayed job back. See deliverInBatch.
+// Under a steady stream, calls that were not full are spaced by the connector's `minIntervalMs`
+// (waitForBatchTurn), so leads fetched one by one from a backlog still go in large batches.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noteDestinationNeedsReauth } from '../alerts/raise.js';
@@ -29,7 +31,7 @@ import {
 import * as repo from '../store/repos.js';
 import { DESTINATION_DISCONNECTED } from '../store/disconnects.js';
 import type { Delivery, Destination, Lead, Route } from '../store/schema.js';
-import { isWorkspaceBeingDeleted, WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
+import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
 import { buildConnectorContext, deliveryState } from './connector-context.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
@@ -59,12 +61,17 @@ function asConnectorError(err: unknown): ConnectorError {
 }
 
 export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
-  const { db } = app;
-  const delivery = await repo.findDelivery(db, deliveryId);
-  if (!delivery) return { type: 'done', detail: 'delivery_missing' };
+  const { db, configCache } = app;
+  // The delivery with its lead, in one query (the lead is needed only for a single-lead send,
+  // but reading it here saves a round trip; the claim below checks the delivery is still pending),
+  // and the configuration counter: the destination, the workspace's deletion flag, the route and
+  // the form's questions come from the config cache, exact as of that counter.
+  const found = await repo.findDeliveryWithLead(db, deliveryId);
+  if (!found) return { type: 'done', detail: 'delivery_missing' };
+  const { delivery, configVersion } = found;
   if (delivery.status !== 'pending') return { type: 'done', detail: `already_${delivery.status}` };
 
-  const dest = await repo.findDestination(db, delivery.destination_id);
+  const dest = await configCache.destination(db, configVersion, delivery.destination_id);
   if (!dest) {
     await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'destination_deleted' });
     return { type: 'done', detail: 'destination_deleted' };
@@ -75,7 +82,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
     await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'auth', last_error_reason: reason });
     return { type: 'done', detail: 'parked' };
   }
-  if (await isWorkspaceBeingDeleted(db, delivery.workspace_id)) {
+  if (await configCache.isWorkspaceBeingDeleted(db, configVersion, delivery.workspace_id)) {
     await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'paused', last_error_reason: WORKSPACE_DELETED_REASON });
     return { type: 'done', detail: 'parked' };
   }
@@ -84,7 +91,11 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   }
 
   const batch = getManifest(dest.type).batch;
-  if (batch) return deliverInBatch(app, delivery, dest, batch, metrics);
+  if (batch) {
+    // Held by a batch at work: that batch records it (and queues it again if it must wait).
+    if (delivery.claimed_until && new Date(delivery.claimed_until).getTime() > Date.now()) return { type: 'done', detail: 'claimed_by_batch' };
+    return deliverInBatch(app, delivery, dest, batch, metrics);
+  }
 
   // Only one run sends a lead at a time: a job queued again while an earlier run of it is still
   // at the CRM (its job lost with Redis, then swept back) waits for that run's claim instead of
@@ -105,7 +116,7 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   }, leaseMs / 3);
   renewal.unref();
   try {
-    return await sendOne(app, held.claimed, dest, claim.token, metrics);
+    return await sendOne(app, held.claimed, found.lead, dest, { token: claim.token, configVersion }, metrics);
   } finally {
     clearInterval(renewal);
   }
@@ -117,17 +128,25 @@ function singleClaimLeaseMs(app: App): number {
 }
 
 /** Sends one claimed delivery through the connector and records what happened. */
-async function sendOne(app: App, delivery: Delivery, dest: Destination, token: string, metrics?: Metrics): Promise<StepOutcome> {
-  const { db } = app;
+async function sendOne(
+  app: App,
+  delivery: Delivery,
+  lead: Lead | undefined,
+  dest: Destination,
+  { token, configVersion }: { token: string; configVersion: number },
+  metrics?: Metrics,
+): Promise<StepOutcome> {
+  const { db, configCache } = app;
   const deliveryId = delivery.id;
 
-  const lead = await repo.findLead(db, delivery.lead_id);
+  // Read before the claim: an erasure since then dead-letters the delivery, so the claim or the
+  // outcome write (both only while pending) notices it.
   if (!lead || lead.erased_at) {
     await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'lead_erased' });
     return { type: 'done', detail: 'lead_erased' };
   }
   const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
-  const route = delivery.route_id ? await repo.findRoute(db, delivery.route_id) : undefined;
+  const route = delivery.route_id ? await configCache.route(db, configVersion, delivery.route_id) : undefined;
   const connector = await loadConnector(dest.type);
   const attempt = delivery.attempts + 1;
   const startedAt = new Date();
@@ -140,7 +159,9 @@ async function sendOne(app: App, delivery: Delivery, dest: Destination, token: s
     // Without a mapping of its own, a route uses the CRM's preset fitted to the fields the CRM
     // really has (connectors cache their field lists), so no delivery names a missing field.
     const fields = needsFieldList(connector, route ?? null) ? await connector.describeFields(ctx) : [];
-    const formQuestions = route?.form_questions ? null : ((await repo.findFormQuestions(db, lead.workspace_id, lead.form_id)) as FormQuestion[] | null);
+    const formQuestions = route?.form_questions
+      ? null
+      : ((await configCache.formQuestions(db, configVersion, lead.workspace_id, lead.form_id)) as FormQuestion[] | null);
     const record = buildDeliveryRecord(connector, route ?? null, canonical, deliveryId, fields, formQuestions);
     sent = sentValuesOf(canonical.answers, record.fields);
     result = await connector.deliver(ctx, record);
@@ -150,9 +171,12 @@ async function sendOne(app: App, delivery: Delivery, dest: Destination, token: s
 
   // Sent: what follows is bookkeeping. It is outside the try so that a database hiccup here is
   // never mistaken for a failed delivery (which would send the lead again).
-  // One transaction: whoever sees the delivery as delivered also sees its attempt.
-  const written = await db.transaction().execute(async (trx) => {
-    const isHeld = await repo.updateClaimedDelivery(trx, deliveryId, token, {
+  // One statement: whoever sees the delivery as delivered also sees its attempt. Nothing is
+  // written when it was erased or taken over meanwhile (its claim lapsed): that one's state stands.
+  const written = await repo.writeClaimedOutcome(
+    db,
+    token,
+    {
       status: 'delivered',
       attempts: attempt,
       external_id: result.externalId,
@@ -163,10 +187,8 @@ async function sendOne(app: App, delivery: Delivery, dest: Destination, token: s
       last_error_reason: null,
       last_error_message: null,
       next_attempt_at: null,
-    });
-    // Erased or taken over meanwhile (its claim lapsed): that one's state stands.
-    if (!isHeld) return false;
-    await repo.recordAttempt(trx, {
+    },
+    {
       workspaceId: dest.workspace_id,
       deliveryId,
       attempt,
@@ -174,9 +196,8 @@ async function sendOne(app: App, delivery: Delivery, dest: Destination, token: s
       outcome: 'delivered',
       httpStatus: result.httpStatus,
       responseBody: redact(result.responseBody),
-    });
-    return true;
-  });
+    },
+  );
   if (!written) return { type: 'done', detail: 'claim_lost' };
   metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
   metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);
@@ -236,16 +257,13 @@ async function recordFailure(
     responseBody: redact(e.responseBody),
     outcome,
   } as const;
-  // The attempt is written first, so whoever sees the delivery's new status also sees it. In a
-  // batch both go in one transaction, and only while the batch still holds the delivery.
+  // Whoever sees the delivery's new status also sees its attempt: under a claim both are one
+  // statement, written only while the claim still holds; without one the attempt goes first.
   const token = target.claimToken;
   if (!token) await repo.recordAttempt(db, attemptRow);
   const write = async (set: Record<string, unknown>, onlyIfPending = false): Promise<void> => {
-    if (token) {
-      await db.transaction().execute(async (trx) => {
-        if (await repo.updateClaimedDelivery(trx, deliveryId, token, set)) await repo.recordAttempt(trx, attemptRow);
-      });
-    } else if (onlyIfPending) await repo.parkDeliveryIfPending(db, deliveryId, set as typeof lastError);
+    if (token) await repo.writeClaimedOutcome(db, token, set, attemptRow);
+    else if (onlyIfPending) await repo.parkDeliveryIfPending(db, deliveryId, set as typeof lastError);
     else await repo.updateDelivery(db, deliveryId, set);
   };
 
@@ -315,12 +333,16 @@ const MAX_BATCHES_PER_JOB = 10;
 async function deliverInBatch(app: App, own: Delivery, dest: Destination, batch: BatchSupport, metrics?: Metrics): Promise<StepOutcome> {
   const { db } = app;
   for (let round = 0; round < MAX_BATCHES_PER_JOB; round++) {
+    const paced = await waitForBatchTurn(app, own.id, dest.id, batch.minIntervalMs ?? 0);
+    if (paced) return paced;
     const claim = { token: randomUUID(), until: new Date(Date.now() + claimLeaseMs(app)), now: new Date() };
     const claimed = await repo.claimReadyDeliveries(db, dest.id, claim, batch.maxRecords);
     if (claimed.length > 0 && claimed.length < batch.maxRecords && batch.maxWaitMs > 0) {
       await sleep(batch.maxWaitMs);
       claimed.push(...(await repo.claimReadyDeliveries(db, dest.id, { ...claim, now: new Date() }, batch.maxRecords - claimed.length)));
     }
+    // A full batch lets the next one go at once (a backlog); any other spaces the next call.
+    if (claimed.length >= batch.maxRecords) lastBatchCallAt.delete(dest.id);
     if (claimed.length > 0) {
       const outcomes = await sendBatch(app, dest, claimed, claim.token, own.id, metrics);
       const mine = outcomes.get(own.id);
@@ -331,6 +353,55 @@ async function deliverInBatch(app: App, own: Delivery, dest: Destination, batch:
   }
   // Older deliveries kept coming first: this one goes back to the queue behind them.
   return { type: 'delay', delayMs: 0, detail: 'batched_behind_older_deliveries' };
+}
+
+/**
+ * When this process last took a batch of each destination (batching connectors with
+ * `minIntervalMs`): the next batch of that destination waits until the interval has passed.
+ */
+const lastBatchCallAt = new Map<string, number>();
+/** Destinations no batch was taken of for this long are forgotten (the map stays small). */
+const FORGET_BATCH_CALL_AFTER_MS = 60_000;
+
+/** Destinations a job of this process is waiting for the turn of (it takes the turn's batch). */
+const waitingForTurn = new Set<string>();
+/**
+ * How long after the turn a job that left the wait to another comes back: by then the turn's
+ * batch has usually claimed its delivery, and the job finds it so and finishes.
+ */
+const JOIN_AFTER_TURN_MS = 250;
+
+/**
+ * Waits for the destination's turn: batch calls that were not full go at most every
+ * `minIntervalMs` (see BatchSupport). One job of this process per destination sleeps until the
+ * turn; the others give their worker slot back and come again just after the turn (delayed),
+ * when the turn's batch holds their deliveries. When the sleeper wakes, a batch taken meanwhile
+ * may hold its own delivery (then that outcome is returned); otherwise it takes the turn, marking
+ * it at once (the next jobs of this destination wait for the one after), and claims everything
+ * that came meanwhile.
+ */
+async function waitForBatchTurn(app: App, ownId: string, destinationId: string, minIntervalMs: number): Promise<StepOutcome | undefined> {
+  if (minIntervalMs <= 0) return undefined;
+  for (;;) {
+    const last = lastBatchCallAt.get(destinationId);
+    const waitMs = last === undefined ? 0 : last + minIntervalMs - Date.now();
+    if (waitMs <= 0) break;
+    if (waitingForTurn.has(destinationId)) return { type: 'delay', delayMs: waitMs + JOIN_AFTER_TURN_MS, detail: 'joins_next_batch' };
+    waitingForTurn.add(destinationId);
+    try {
+      await sleep(waitMs);
+    } finally {
+      waitingForTurn.delete(destinationId);
+    }
+    const why = await whyNotClaimed(app, ownId);
+    if (why) return why;
+  }
+  const now = Date.now();
+  lastBatchCallAt.set(destinationId, now);
+  if (lastBatchCallAt.size > 1000) {
+    for (const [id, at] of lastBatchCallAt) if (now - at > FORGET_BATCH_CALL_AFTER_MS) lastBatchCallAt.delete(id);
+  }
+  return undefined;
 }
 
 /** Sends one claimed batch; gives the others of it that must wait a job again. */

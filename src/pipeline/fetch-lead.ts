@@ -117,8 +117,11 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
 /** What became of one event of `fetchLeadsForEvents`: its outcome, or the error that stopped it (it stays `received`). */
 export type EventFetchResult = { eventId: number; outcome: StepOutcome; error?: undefined } | { eventId: number; outcome?: undefined; error: unknown };
 
+/** Runs a task when one of its places is free. */
+export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+
 /** Runs at most `limit` of the tasks given to it at once. */
-function createLimiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+export function createLimiter(limit: number): Limiter {
   let active = 0;
   const waiting: (() => void)[] = [];
   return async (task) => {
@@ -143,8 +146,15 @@ function createLimiter(limit: number): <T>(task: () => Promise<T>) => Promise<T>
  * blocks it), its batches not yet sent are not sent: their events wait Meta's time as well.
  * `parallelism` bounds what runs at once: events being checked or stored, and Graph reads.
  */
-export async function fetchLeadsForEvents(app: App, eventIds: readonly number[], parallelism: number): Promise<EventFetchResult[]> {
-  const limit = createLimiter(Math.max(1, parallelism));
+export async function fetchLeadsForEvents(
+  app: App,
+  eventIds: readonly number[],
+  parallelism: number,
+  /** Places shared with the process's other fetches, taken as well (after one of `parallelism`). */
+  shared?: Limiter,
+): Promise<EventFetchResult[]> {
+  const own = createLimiter(Math.max(1, parallelism));
+  const limit: Limiter = shared ? (task) => own(() => shared(task)) : own;
   const results: EventFetchResult[] = [];
   const settle = async (eventId: number, work: () => Promise<StepOutcome>) => {
     try {

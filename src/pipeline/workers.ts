@@ -6,7 +6,7 @@ import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
 import { deliverOne } from './deliver-lead.js';
-import { fetchLeadForEvent, fetchLeadsForEvents, type StepOutcome } from './fetch-lead.js';
+import { createLimiter, fetchLeadForEvent, fetchLeadsForEvents, type Limiter, type StepOutcome } from './fetch-lead.js';
 import { startFormDriftChecks } from './form-drift.js';
 import { startMaintenance } from './maintenance.js';
 import { startMonitoring } from './monitors.js';
@@ -37,10 +37,10 @@ const BATCH_FETCH_PARALLELISM = 8;
  * own delayed `ev-<id>` job, so the batch never retries as a whole. Safe to run again after a
  * crash: fetched events are skipped.
  */
-async function fetchBatch(app: App, eventIds: number[]): Promise<string> {
+async function fetchBatch(app: App, eventIds: number[], fetchPlaces: Limiter): Promise<string> {
   let delayed = 0;
   let failed = 0;
-  for (const r of await fetchLeadsForEvents(app, eventIds, BATCH_FETCH_PARALLELISM)) {
+  for (const r of await fetchLeadsForEvents(app, eventIds, BATCH_FETCH_PARALLELISM, fetchPlaces)) {
     if (r.outcome === undefined) {
       // The event stays `received` in PostgreSQL; the outbox sweep queues it on its own.
       failed++;
@@ -92,13 +92,20 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
         running.delete(entry);
       }
     };
+  // Every fetch of this process (an intake batch's events and Graph reads included) holds one of
+  // FETCH_CONCURRENCY places. An intake batch works on up to BATCH_FETCH_PARALLELISM events at
+  // once, so FETCH_CONCURRENCY batch jobs would otherwise have eight times as many fetches in
+  // flight as FETCH_CONCURRENCY says, every statement of the delivery worker waiting behind theirs
+  // for a database connection: a backlog was fetched first and delivered after. Bounded, a
+  // backlog is fetched and delivered side by side.
+  const fetchPlaces = createLimiter(config.workers.fetchConcurrency);
   const fetch = openWorker<FetchJob>(
     app,
     FETCH_QUEUE,
     config.workers.fetchConcurrency,
     timed(async (job, token) => {
-      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds);
-      return applyOutcome(job, token, await fetchLeadForEvent(app, Number(job.data.eventId)));
+      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds, fetchPlaces);
+      return applyOutcome(job, token, await fetchPlaces(() => fetchLeadForEvent(app, Number(job.data.eventId))));
     }),
   );
   const deliver = openWorker<DeliverJob>(

@@ -344,6 +344,65 @@ export async function findDelivery(db: Db, id: string): Promise<Delivery | undef
   return db.selectFrom('deliveries').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Every column of `leads`, read beside a delivery under a prefix (the compiler checks the list is whole). */
+const LEAD_COLUMNS = [
+  'id',
+  'workspace_id',
+  'event_id',
+  'leadgen_id',
+  'page_id',
+  'page_name',
+  'form_id',
+  'form_name',
+  'created_time',
+  'ad_id',
+  'ad_name',
+  'adset_id',
+  'adset_name',
+  'campaign_id',
+  'campaign_name',
+  'platform',
+  'is_organic',
+  'is_test',
+  'answers_envelope',
+  'status',
+  'status_reason',
+  'received_at',
+  'fetched_at',
+  'erased_at',
+  'search_kid',
+  'updated_at',
+] as const satisfies readonly (keyof Lead)[];
+const leadColumnsAreWhole: Exclude<keyof Lead, (typeof LEAD_COLUMNS)[number]> extends never ? true : never = true;
+const LEAD_PREFIX = 'lead__';
+
+/**
+ * A delivery and its lead (undefined when the lead row is gone) in one query, with the
+ * configuration counter (config_version, migration 0016) the delivery's config cache checks
+ * itself against: what a delivery job reads first.
+ */
+export async function findDeliveryWithLead(db: Db, id: string): Promise<{ delivery: Delivery; lead: Lead | undefined; configVersion: number } | undefined> {
+  if (!isUuid(id) || !leadColumnsAreWhole) return undefined;
+  const row = await db
+    .selectFrom('deliveries')
+    .leftJoin('leads', 'leads.id', 'deliveries.lead_id')
+    .selectAll('deliveries')
+    .select(LEAD_COLUMNS.map((c) => sql.ref(`leads.${c}`).as(`${LEAD_PREFIX}${c}`)))
+    .select(sql<string>`(select version from config_version)`.as(`${LEAD_PREFIX}config_version`))
+    .where('deliveries.id', '=', id)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const delivery: Record<string, unknown> = {};
+  const lead: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(row)) {
+    if (key.startsWith(LEAD_PREFIX)) lead[key.slice(LEAD_PREFIX.length)] = value;
+    else delivery[key] = value;
+  }
+  const configVersion = Number(lead.config_version);
+  delete lead.config_version;
+  return { delivery: delivery as Delivery, lead: lead.id == null ? undefined : (lead as Lead), configVersion };
+}
+
 export async function listDeliveriesOfLead(db: Db, leadId: string): Promise<Delivery[]> {
   return db.selectFrom('deliveries').selectAll().where('lead_id', '=', leadId).orderBy('created_at').execute();
 }
@@ -443,21 +502,7 @@ export async function resetDeliveriesOfLead(db: Db, leadId: string, statuses: De
     .execute();
 }
 
-export async function recordAttempt(
-  db: Db,
-  a: {
-    workspaceId: string;
-    deliveryId: string;
-    attempt: number;
-    startedAt: Date;
-    outcome: 'delivered' | 'retry' | 'rate_limited' | 'auth' | 'dead';
-    httpStatus?: number | null;
-    errorKind?: string | null;
-    reason?: string | null;
-    message?: string | null;
-    responseBody?: string | null;
-  },
-): Promise<void> {
+export async function recordAttempt(db: Db, a: AttemptRow): Promise<void> {
   await db
     .insertInto('delivery_attempts')
     .values({
@@ -476,8 +521,9 @@ export async function recordAttempt(
     .execute();
 }
 
+/** A delivery's attempts in the order they were made (a rate-limit wait keeps the attempt number: the id decides). */
 export async function listAttempts(db: Db, deliveryId: string) {
-  return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
+  return db.selectFrom('delivery_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').orderBy('id').execute();
 }
 
 /** Every attempt of every delivery of a lead, in the order they were made. */
@@ -580,6 +626,60 @@ export async function updateClaimedDelivery(db: Db, id: string, token: string, s
     .where('status', '=', 'pending')
     .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
+}
+
+/** One row of `delivery_attempts`, as recorded. */
+export interface AttemptRow {
+  workspaceId: string;
+  deliveryId: string;
+  attempt: number;
+  startedAt: Date;
+  outcome: 'delivered' | 'retry' | 'rate_limited' | 'auth' | 'dead';
+  httpStatus?: number | null;
+  errorKind?: string | null;
+  reason?: string | null;
+  message?: string | null;
+  responseBody?: string | null;
+}
+
+/**
+ * Writes a claimed delivery's new state, lets go of the claim and records the attempt, in ONE
+ * statement (the attempt row is inserted from what the update wrote, so both or neither): only
+ * while the claim is still `token`'s and the delivery still pending, as updateClaimedDelivery.
+ * Returns whether it was written.
+ */
+export async function writeClaimedOutcome(db: Db, token: string, set: Record<string, unknown>, a: AttemptRow): Promise<boolean> {
+  const r = await db
+    .with('written', (w) =>
+      w
+        .updateTable('deliveries')
+        .set({ ...set, claimed_by: null, claimed_until: null, updated_at: sql`now()` })
+        .where('id', '=', a.deliveryId)
+        .where('claimed_by', '=', token)
+        .where('status', '=', 'pending')
+        .returning('id'),
+    )
+    .insertInto('delivery_attempts')
+    .columns([
+      'workspace_id',
+      'delivery_id',
+      'attempt',
+      'started_at',
+      'finished_at',
+      'outcome',
+      'http_status',
+      'error_kind',
+      'reason',
+      'message',
+      'response_body',
+    ])
+    .expression(
+      sql`select ${a.workspaceId}::uuid, written.id, ${a.attempt}::int, ${a.startedAt}::timestamptz, ${new Date()}::timestamptz, ${a.outcome}::text,
+        ${a.httpStatus ?? null}::int, ${a.errorKind ?? null}::text, ${a.reason ?? null}::text, ${a.message ?? null}::text, ${a.responseBody ?? null}::text
+      from written`,
+    )
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 export interface DeliveredInBatch {

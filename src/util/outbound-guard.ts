@@ -163,7 +163,13 @@ export async function guardOutboundUrl(rawUrl: string, policy: OutboundPolicy): 
  * another destination.
  */
 export function createPinnedAgent(destination: PinnedDestination): http.Agent {
-  const pinnedLookup = ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+  const agentOptions = { keepAlive: false, lookup: pinnedLookupFor(destination) };
+  return destination.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+}
+
+/** A DNS step that answers only the destination's host name, with the addresses the guard checked. */
+function pinnedLookupFor(destination: PinnedDestination): LookupFunction {
+  return ((hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
     if (hostname !== destination.hostname) {
       const err = Object.assign(new Error(`pinned agent asked to resolve an unexpected host`), { code: 'ENOTFOUND' });
       callback(err);
@@ -178,6 +184,53 @@ export function createPinnedAgent(destination: PinnedDestination): http.Agent {
       );
     else callback(null, destination.address, destination.family);
   }) as unknown as LookupFunction;
-  const agentOptions = { keepAlive: false, lookup: pinnedLookup };
-  return destination.url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+}
+/** Sockets one pinned destination may have open at once (a slow receiver cannot take more). */
+const PINNED_MAX_SOCKETS = 16;
+/** Idle sockets kept per pinned destination. */
+const PINNED_MAX_FREE_SOCKETS = 4;
+/**
+ * How long an idle kept-alive socket stays open: under the 5 s a Node server keeps an idle
+ * connection by default (`server.keepAliveTimeout`), so we close first and never send a request
+ * on a socket the other side is closing.
+ */
+const PINNED_IDLE_SOCKET_MS = 4000;
+/** Pinned keep-alive agents kept (least recently used go, their sockets closed). */
+const PINNED_AGENTS_KEPT = 256;
+const pinnedAgents = new Map<string, http.Agent>();
+
+/**
+ * A keep-alive agent pinned like createPinnedAgent's, shared by the requests to one checked
+ * destination: the same scheme, host name, port and the same checked addresses. A pooled socket
+ * is only ever reused for the host name and addresses it was opened to (another DNS answer is
+ * another agent), so the guard's check holds for it. At most PINNED_MAX_SOCKETS sockets per
+ * destination; idle ones close after PINNED_IDLE_SOCKET_MS.
+ */
+export function sharedPinnedAgent(destination: PinnedDestination): http.Agent {
+  const { url } = destination;
+  const addresses = destination.addresses.map((a) => `${a.family}/${a.address}`).join(',');
+  const key = `${url.protocol}//${destination.hostname}:${url.port}|${addresses}`;
+  const found = pinnedAgents.get(key);
+  if (found) {
+    // Most recently used last, so eviction takes the one unused longest.
+    pinnedAgents.delete(key);
+    pinnedAgents.set(key, found);
+    return found;
+  }
+  const agentOptions = {
+    keepAlive: true,
+    maxSockets: PINNED_MAX_SOCKETS,
+    maxFreeSockets: PINNED_MAX_FREE_SOCKETS,
+    timeout: PINNED_IDLE_SOCKET_MS,
+    scheduling: 'lifo' as const,
+    lookup: pinnedLookupFor(destination),
+  };
+  const agent = url.protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+  pinnedAgents.set(key, agent);
+  if (pinnedAgents.size > PINNED_AGENTS_KEPT) {
+    const [oldestKey, oldest] = pinnedAgents.entries().next().value as [string, http.Agent];
+    pinnedAgents.delete(oldestKey);
+    oldest.destroy();
+  }
+  return agent;
 }

@@ -8,6 +8,7 @@ import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeHubspot, type FakeHubspot } from '../fakes/hubspot-crm.js';
 import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce-crm.js';
 import { hubspotConnector, type HubspotConfig, type HubspotCredentials, type HubspotSettings } from '../../connectors/hubspot/index.js';
+import { BATCH_MIN_INTERVAL_MS } from '../../connectors/hubspot/manifest.js';
 import { makeTestContext, testCrmSettings } from '../helpers/sample-lead.js';
 import { baseEnv, cli, flushPrefix, postLeadgen, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
@@ -22,6 +23,8 @@ const SALESFORCE_BATCH = 200;
 /** Calls beyond ceil(n / batch) a burst may take: batches formed while others were being claimed. */
 const CALL_SLACK = 2;
 const HUBSPOT_UPSERT = '/crm/v3/objects/contacts/batch/upsert';
+/** HubSpot's spacing of batch calls that were not full (connectors/hubspot/manifest.ts). */
+const HUBSPOT_MIN_INTERVAL_MS = BATCH_MIN_INTERVAL_MS;
 
 describe('e2e: batched CRM writes', function () {
   this.timeout(600_000);
@@ -233,5 +236,37 @@ describe('e2e: batched CRM writes', function () {
     // No claim is left behind.
     const held = await dbh.db.selectFrom('deliveries').select('id').where('claimed_by', 'is not', null).execute();
     expect(held).to.deep.equal([]);
+  });
+
+  it('sends a steady stream of leads in batch calls spaced by the interval of the CRM, each lead once', async () => {
+    expect(await cli(['destinations', 'reauth', dest.hubspot, '--token', 'pat-batch-good'], env)).to.match(/resumed/);
+    const stream = Array.from({ length: 60 }, (_, n) => String(7_400_000_000_000_100_000n + BigInt(n)));
+    for (const [n, id] of stream.entries()) {
+      graph.addLead({ id, form_id: FORM, page_id: PAGE, field_data: [{ name: 'email', values: [`stream${n}@example.com`] }] });
+    }
+    const callsBefore = hubspot.requests.filter((r) => r.path === HUBSPOT_UPSERT).length;
+    const startedAt = Date.now();
+    // One lead every 20 ms: each is fetched and ready on its own, never many at once.
+    for (const leadgenId of stream) {
+      expect((await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId })).status).to.equal(200);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const statuses = async () =>
+      (
+        await dbh.db
+          .selectFrom('deliveries')
+          .innerJoin('leads', 'leads.id', 'deliveries.lead_id')
+          .select(['deliveries.status'])
+          .where('leads.leadgen_id', 'in', stream)
+          .where('deliveries.destination_id', '=', dest.hubspot)
+          .execute()
+      ).map((d) => d.status);
+    await waitUntil(async () => (await statuses()).filter((x) => x === 'delivered').length === stream.length, 120_000, 'every lead of the stream delivered');
+    const spanMs = Date.now() - startedAt;
+    const calls = hubspot.requests.filter((r) => r.path === HUBSPOT_UPSERT).length - callsBefore;
+    // Every call was taken within the span, at least the interval after the one before (none was full).
+    expect(calls, `HubSpot batch calls in ${spanMs} ms`).to.be.at.most(Math.floor(spanMs / HUBSPOT_MIN_INTERVAL_MS) + 1);
+    const contacts = [...hubspot.contacts.values()].filter((c) => c.properties.email?.startsWith('stream'));
+    expect(contacts.map((c) => c.properties.email).sort()).to.deep.equal(stream.map((_, n) => `stream${n}@example.com`).sort());
   });
 });

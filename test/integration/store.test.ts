@@ -106,6 +106,50 @@ for (const [name, open] of backends) {
       // What is stored, not only what the call returned.
       expect(await repo.listDeliveriesOfLead(h.db, lead.id)).to.have.length(1);
     });
+
+    /** A workspace with one lead and its pending delivery to a webhook destination. */
+    const makeDelivery = async (leadgenId: string) => {
+      const ws = await repo.createWorkspace(h.db, `W${leadgenId}`);
+      const dest = await repo.createDestination(h.db, { workspaceId: ws.id, type: 'webhook', name: 'h', config: {}, credentialsEnvelope: null });
+      const route = await repo.createRoute(h.db, { workspaceId: ws.id, pageId: 'p-4', formId: null, destinationId: dest.id });
+      const lead = await repo.insertLead(h.db, makeBareLeadRow(ws.id, leadgenId, 'p-4'));
+      const [delivery] = await repo.ensureDeliveries(h.db, [{ workspaceId: ws.id, leadId: lead.id, destinationId: dest.id, routeId: route.id }]);
+      return { ws, lead, delivery };
+    };
+
+    it('reads a delivery with its whole lead row in one query', async () => {
+      const { lead, delivery } = await makeDelivery('78');
+      const found = await repo.findDeliveryWithLead(h.db, delivery.id);
+      expect(found?.delivery).to.deep.equal(await repo.findDelivery(h.db, delivery.id));
+      expect(found?.lead).to.deep.equal(await repo.findLead(h.db, lead.id));
+      expect(await repo.findDeliveryWithLead(h.db, '00000000-0000-4000-8000-000000000000')).to.equal(undefined);
+    });
+
+    it('writes a claimed outcome and its attempt together, and neither once the claim is lost', async () => {
+      const { ws, delivery } = await makeDelivery('79');
+      const claim = { token: '5a1f0c2e-0000-4000-8000-000000000001', until: new Date(Date.now() + 60_000), now: new Date() };
+      expect(await repo.claimDelivery(h.db, delivery.id, claim)).to.have.property('claimed');
+      const attempt = {
+        workspaceId: ws.id,
+        deliveryId: delivery.id,
+        attempt: 1,
+        startedAt: new Date(),
+        outcome: 'retry' as const,
+        reason: 'http_503',
+        httpStatus: 503,
+      };
+      // Another claim's token: nothing is written.
+      expect(await repo.writeClaimedOutcome(h.db, '5a1f0c2e-0000-4000-8000-000000000002', { attempts: 1 }, attempt)).to.equal(false);
+      expect(await repo.listAttempts(h.db, delivery.id)).to.have.length(0);
+      expect(await repo.writeClaimedOutcome(h.db, claim.token, { attempts: 1, last_error_reason: 'http_503' }, attempt)).to.equal(true);
+      const row = await repo.findDelivery(h.db, delivery.id);
+      expect(row).to.include({ attempts: 1, last_error_reason: 'http_503', claimed_by: null, claimed_until: null, status: 'pending' });
+      const attempts = await repo.listAttempts(h.db, delivery.id);
+      expect(attempts.map((a) => [a.attempt, a.outcome, a.reason, a.http_status])).to.deep.equal([[1, 'retry', 'http_503', 503]]);
+      // The claim went with the write: a second write under it does nothing.
+      expect(await repo.writeClaimedOutcome(h.db, claim.token, { attempts: 2 }, { ...attempt, attempt: 2 })).to.equal(false);
+      expect(await repo.listAttempts(h.db, delivery.id)).to.have.length(1);
+    });
   });
 }
 

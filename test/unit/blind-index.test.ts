@@ -121,4 +121,45 @@ describe("redacting a CRM's words", () => {
   it('keeps null as null', () => {
     expect(redactAnswerValues(null, ['x'])).to.equal(null);
   });
+
+  it('takes out a value written in another case in a plain ASCII answer', () => {
+    const body = '{"id":"901","properties":{"company":"ACME ROCKETS","city":"san francisco"}}';
+    expect(redactAnswerValues(body, ['Acme Rockets', 'San Francisco'])).to.equal('{"id":"901","properties":{"company":"[redacted]","city":"[redacted]"}}');
+  });
+
+  it('takes out a value whose long s or Kelvin sign the answer spells as plain ASCII letters', () => {
+    expect(redactAnswerValues('name: Jess Kirk', ['Je\u017f\u017f \u212airk'])).to.equal('name: [redacted]');
+  });
+
+  it('takes out a value the answer spells with a long s or a Kelvin sign', () => {
+    expect(redactAnswerValues('name: Je\u017f\u017f \u212airk', ['Jess Kirk'])).to.equal('name: [redacted]');
+  });
+
+  it('takes out a value with accented letters in either case', () => {
+    expect(redactAnswerValues('{"city":"ZÜRICH","ok":true}', ['Zürich'])).to.equal('{"city":"[redacted]","ok":true}');
+  });
+
+  it('leaves an answer that quotes no value unchanged', () => {
+    const body = '{"id":"12345678901","createdAt":"2026-11-30T13:00:00.000Z","new":true}';
+    expect(redactAnswerValues(body, ['Jane Doe', '+1 (415) 555-0100', 'Acme'])).to.equal(body);
+  });
+
+  it('gives what replacing every value in turn gives, for values inside, around and beside each other', () => {
+    // The rule without any shortcut: every value, longest first, replaced where it stands alone.
+    const everyValueInTurn = (text: string, values: string[]) => {
+      let out = text;
+      for (const v of [...new Set(values.map((x) => x.trim()).filter((x) => x.length >= 3))].sort((a, b) => b.length - a.length))
+        out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'giu'), '[redacted]');
+      return redactEmails(out);
+    };
+    const values = ['Ann Lee', 'ann', 'Lee Ann', 'Müller', 'O.K. Corp', '[redacted] Ann', 'x+y (z)'];
+    const texts = [
+      'Ann Lee and ann lee; LEE ANN met MÜLLER of o.k. corp',
+      'Annabel, Leeann, annex: none stand alone',
+      'müller-Ann, Ann(Lee), x+y (z)!',
+      '',
+      'plain',
+    ];
+    for (const text of texts) expect(redactAnswerValues(text, values), text).to.equal(everyValueInTurn(text, values));
+  });
 });

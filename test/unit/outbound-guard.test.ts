@@ -1,7 +1,15 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { classifyAddress, createPinnedAgent, guardOutboundUrl, type ResolveHost, type ResolvedAddress } from '../../src/util/outbound-guard.js';
+import nock from 'nock';
+import {
+  classifyAddress,
+  createPinnedAgent,
+  guardOutboundUrl,
+  sharedPinnedAgent,
+  type ResolveHost,
+  type ResolvedAddress,
+} from '../../src/util/outbound-guard.js';
 
 const resolvingTo =
   (table: Record<string, string[]>): ResolveHost =>
@@ -233,6 +241,65 @@ describe('outbound guard', () => {
       });
       agent.destroy();
       expect(status).to.equal(200);
+    });
+  });
+  describe('sharedPinnedAgent', () => {
+    let server: http.Server;
+    let port: number;
+    /** The client ports of the connections the server accepted, in order. */
+    const connections: number[] = [];
+    // nock (active once a contract test file is loaded in the same run) replaces node:http's
+    // requests with its own, which never go back to an agent's pool: off here, as it was after.
+    let wasNockActive = false;
+    before(async () => {
+      wasNockActive = nock.isActive();
+      if (wasNockActive) nock.restore();
+      server = http.createServer((req, res) => res.end(`host=${req.headers.host}`));
+      server.on('connection', (socket) => connections.push(socket.remotePort ?? 0));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as AddressInfo).port;
+    });
+    after(async () => {
+      if (wasNockActive && !nock.isActive()) nock.activate();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+
+    const check = async (host: string, addresses: string[]) => {
+      const outcome = await guardOutboundUrl(`http://${host}:${port}/`, { allowPrivateDestinations: true, resolveHost: resolvingTo({ [host]: addresses }) });
+      if (!outcome.isAllowed) throw new Error('expected the guard to allow it');
+      return outcome.destination;
+    };
+    const get = (url: URL, agent: http.Agent) =>
+      new Promise<string>((resolve, reject) => {
+        http
+          .get(url, { agent }, (res) => {
+            let data = '';
+            res.on('data', (c) => (data += c));
+            res.on('end', () => resolve(data));
+          })
+          .on('error', reject);
+      });
+
+    it('sends one request after another to a checked destination over one connection, to the pinned address', async () => {
+      const before = connections.length;
+      const first = await check('keep.invalid', ['127.0.0.1']);
+      const agent = sharedPinnedAgent(first);
+      // The socket goes back to the pool just after the answer ends.
+      const isFree = new Promise((resolve) => agent.once('free', resolve));
+      expect(await get(first.url, agent)).to.equal(`host=keep.invalid:${port}`);
+      await isFree;
+      const second = await check('keep.invalid', ['127.0.0.1']);
+      expect(sharedPinnedAgent(second)).to.equal(agent);
+      expect(await get(second.url, sharedPinnedAgent(second))).to.equal(`host=keep.invalid:${port}`);
+      expect(connections.length - before).to.equal(1);
+    });
+
+    it('gives another host name, or the same name checked to other addresses, an agent of its own', async () => {
+      const a = sharedPinnedAgent(await check('one.invalid', ['127.0.0.1']));
+      const b = sharedPinnedAgent(await check('two.invalid', ['127.0.0.1']));
+      const c = sharedPinnedAgent(await check('one.invalid', ['::1', '127.0.0.1']));
+      expect(new Set([a, b, c]).size).to.equal(3);
     });
   });
 });

@@ -1,0 +1,32 @@
+// Kept-alive HTTP(S) connections for calls to a CRM's API (a fixed, configured base URL: no
+// outbound guard, so one pool per scheme serves every host; Node pools sockets per host and port).
+// Each new TCP (and TLS) connection costs a round trip or three and CPU on both sides; a burst of
+// deliveries to one CRM reuses a few sockets instead of opening one per call.
+import http from 'node:http';
+import https from 'node:https';
+
+/** Sockets open at once to one CRM host (per process): a slow CRM cannot take more. */
+const MAX_SOCKETS_PER_HOST = 32;
+/** Idle sockets kept per host. */
+const MAX_FREE_SOCKETS_PER_HOST = 8;
+/**
+ * How long an idle socket stays open: under the 5 s a Node server keeps an idle connection by
+ * default, so we close first rather than reuse a socket the other side is closing.
+ */
+const IDLE_SOCKET_MS = 4000;
+
+const options = {
+  keepAlive: true,
+  maxSockets: MAX_SOCKETS_PER_HOST,
+  maxFreeSockets: MAX_FREE_SOCKETS_PER_HOST,
+  timeout: IDLE_SOCKET_MS,
+  scheduling: 'lifo',
+} as const;
+
+export const crmHttpAgent = new http.Agent(options);
+export const crmHttpsAgent = new https.Agent(options);
+
+/** The kept-alive agent for a URL's scheme. */
+export function crmAgentFor(url: string): http.Agent {
+  return url.startsWith('https:') ? crmHttpsAgent : crmHttpAgent;
+}
