@@ -147,7 +147,12 @@ export function mountOperations(app: App, router: Router, operations: Operation[
         userAgent,
         audit: {},
         rateLimits: opts.rateLimits,
+        recordAuditNow: async () => {
+          await auditCall(app, op, ctx);
+          isAudited = true;
+        },
       };
+      let isAudited = false;
       const mode = op.audit ?? (op.method === 'get' ? 'none' : 'change');
       let result: unknown;
       try {
@@ -156,7 +161,7 @@ export function mountOperations(app: App, router: Router, operations: Operation[
         if (ctx.audit.onFailure && err instanceof ApiProblem) await auditCall(app, op, ctx, { outcome: 'refused', status: err.status });
         throw err;
       }
-      if (mode !== 'none') await auditCall(app, op, ctx);
+      if (mode !== 'none' && !isAudited) await auditCall(app, op, ctx);
 
       const reply = result instanceof Reply ? result : new Reply(op.response.status, result);
       for (const [k, v] of Object.entries(reply.headers)) res.setHeader(k, v);

@@ -62,6 +62,12 @@ export interface OperationContext<P, Q, B> {
   audit: AuditNote;
   /** The shared limiter (sign-in operations count their failures per IP with it). */
   rateLimits: RateLimits;
+  /**
+   * Writes the call's audit entry now rather than after the handler: a handler that streams
+   * data out calls it first, so the read is on record before its bytes leave (and before the
+   * client can look). The entry is then not written again.
+   */
+  recordAuditNow(): Promise<void>;
 }
 
 interface OperationResponse {

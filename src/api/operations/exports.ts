@@ -73,10 +73,11 @@ export const exportOperations = [
     audit: 'read',
     errors: [409],
     response: { status: 200, description: 'the .tar.gz archive' },
-    async handler({ app, workspaceId, params, res, audit }) {
+    async handler({ app, workspaceId, params, res, audit, recordAuditNow }) {
       const archive = await openExportArchive(app, workspaceId, params.exportId);
       audit.target = { type: 'export', id: params.exportId };
       audit.details = { reads: 'lead_answers', size_bytes: archive.size };
+      await recordAuditNow();
       return sendFileAttachment(res, { path: archive.path, size: archive.size, contentType: 'application/gzip', fileName: archive.downloadName });
     },
   }),
