@@ -52,6 +52,20 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENS_DIR, `${name}.png`), fullPage: true });
 }
 
+/** For afterEach: when the test failed, a screenshot of each open tab (`failed-<prefix><title>-<i>.png`). */
+export async function screenshotTabsIfFailed(test: Mocha.Test | undefined, tabs: Tab[], prefix: string): Promise<void> {
+  if (test?.state !== 'failed') return;
+  for (const [i, t] of tabs.entries()) if (!t.page.isClosed()) await screenshot(t.page, `failed-${prefix}${test.title.slice(0, 40)}-${i}`).catch(() => {});
+}
+
+/** Every tab ran without a Content-Security-Policy violation or an uncaught error in the page. */
+export function expectCleanTabs(tabs: Tab[]): void {
+  for (const t of tabs) {
+    expect(t.cspViolations, 'no Content-Security-Policy violations').to.deep.equal([]);
+    expect(t.pageErrors, 'no uncaught errors in the page').to.deep.equal([]);
+  }
+}
+
 /** One part of a page (a section), e.g. for a README illustration. */
 export async function screenshotOf(part: Locator, name: string): Promise<void> {
   await part.screenshot({ path: join(SCREENS_DIR, `${name}.png`) });

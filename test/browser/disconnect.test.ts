@@ -12,7 +12,20 @@ import { type FakeGraph, startFakeGraph } from '../fakes/meta-graph.js';
 import { type FakeReceiver, startFakeReceiver } from '../fakes/webhook-receiver.js';
 import { baseEnv, cli, createOwner, flushPrefix, OWNER_PASSWORD, type RunningProgram, startProgram, TEST_APP_SECRET } from '../helpers/e2e.js';
 import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
-import { checkPage, launchChromium, openTab, type Person, scrollsHorizontally, screenshot, signIn, type Tab, tabTo, untilLoaded } from './browser.js';
+import {
+  checkPage,
+  launchChromium,
+  openTab,
+  type Person,
+  scrollsHorizontally,
+  screenshot,
+  signIn,
+  type Tab,
+  tabTo,
+  untilLoaded,
+  screenshotTabsIfFailed,
+  expectCleanTabs,
+} from './browser.js';
 
 const PAGE = '1500000091';
 const PAGE_NAME = 'Acme Scooters';
@@ -84,16 +97,11 @@ describe('browser: disconnecting and deleting', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state !== 'failed') return;
-    for (const [i, t] of tabs.entries())
-      if (!t.page.isClosed()) await screenshot(t.page, `failed-disconnect-${this.currentTest.title.slice(0, 40)}-${i}`).catch(() => {});
+    await screenshotTabsIfFailed(this.currentTest, tabs, 'disconnect-');
   });
 
   after(async () => {
-    for (const t of tabs) {
-      expect(t.cspViolations, 'no Content-Security-Policy violations').to.deep.equal([]);
-      expect(t.pageErrors, 'no uncaught errors in the page').to.deep.equal([]);
-    }
+    expectCleanTabs(tabs);
     await browser?.close();
     await program?.kill();
     await dbh?.close();

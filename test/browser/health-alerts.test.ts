@@ -27,6 +27,8 @@ import {
   signIn,
   type Tab,
   untilLoaded,
+  screenshotTabsIfFailed,
+  expectCleanTabs,
 } from './browser.js';
 
 const PAGE = '1500000093';
@@ -146,16 +148,11 @@ describe('browser: reconciliation, health checks and alert channels', function (
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state !== 'failed') return;
-    for (const [i, t] of tabs.entries())
-      if (!t.page.isClosed()) await screenshot(t.page, `failed-health-${this.currentTest.title.slice(0, 40)}-${i}`).catch(() => {});
+    await screenshotTabsIfFailed(this.currentTest, tabs, 'health-');
   });
 
   after(async () => {
-    for (const t of tabs) {
-      expect(t.cspViolations, 'no Content-Security-Policy violations').to.deep.equal([]);
-      expect(t.pageErrors, 'no uncaught errors in the page').to.deep.equal([]);
-    }
+    expectCleanTabs(tabs);
     await browser?.close();
     await program?.kill();
     await dbh?.close();

@@ -21,12 +21,13 @@ import {
   launchChromium,
   openTab,
   type Person,
-  screenshot,
   scrollsHorizontally,
   signIn,
   type Tab,
   tabTo,
   untilLoaded,
+  screenshotTabsIfFailed,
+  expectCleanTabs,
 } from './browser.js';
 
 const PAGE = '1500000001';
@@ -152,16 +153,11 @@ describe('browser: the lead log and health', function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state !== 'failed') return;
-    for (const [i, t] of tabs.entries())
-      if (!t.page.isClosed()) await screenshot(t.page, `failed-leadlog-${this.currentTest.title.slice(0, 40)}-${i}`).catch(() => {});
+    await screenshotTabsIfFailed(this.currentTest, tabs, 'leadlog-');
   });
 
   after(async () => {
-    for (const t of tabs) {
-      expect(t.cspViolations, 'no Content-Security-Policy violations').to.deep.equal([]);
-      expect(t.pageErrors, 'no uncaught errors in the page').to.deep.equal([]);
-    }
+    expectCleanTabs(tabs);
     await browser?.close();
     await program?.kill();
     await dbh?.close();

@@ -25,6 +25,8 @@ import {
   type Tab,
   tabTo,
   untilLoaded,
+  screenshotTabsIfFailed,
+  expectCleanTabs,
 } from './browser.js';
 
 const OWNER: Person = { email: 'owner@example.com', password: 'owner browser password 1', name: 'Olive Owner' };
@@ -61,14 +63,10 @@ describe('browser: the web app', function () {
     owner = await newTab();
   });
   afterEach(async function () {
-    if (this.currentTest?.state !== 'failed') return;
-    for (const [i, t] of tabs.entries()) if (!t.page.isClosed()) await screenshot(t.page, `failed-${this.currentTest.title.slice(0, 40)}-${i}`).catch(() => {});
+    await screenshotTabsIfFailed(this.currentTest, tabs, '');
   });
   after(async () => {
-    for (const t of tabs) {
-      expect(t.cspViolations, 'no Content-Security-Policy violations').to.deep.equal([]);
-      expect(t.pageErrors, 'no uncaught errors in the page').to.deep.equal([]);
-    }
+    expectCleanTabs(tabs);
     await browser?.close();
     await program?.kill();
     await flushPrefix(env.QUEUE_PREFIX);
