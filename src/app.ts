@@ -9,6 +9,7 @@ import { createGraphClient, type GraphClient } from './meta/graph-client.js';
 import type { GraphForm } from './meta/graph-types.js';
 import { createConnectorLocks, type ConnectorLocks } from './pipeline/connector-locks.js';
 import { ConfigCache } from './pipeline/config-cache.js';
+import { BatchTurns } from './pipeline/deliver-batch.js';
 import { createConnectorMemories, type ConnectorMemories } from './pipeline/connector-memory.js';
 import { createQueues, type Queues, type QueueBackendSpec } from './pipeline/queues.js';
 import { openDb, type DbHandle } from './store/db.js';
@@ -29,6 +30,8 @@ export interface App {
   formCache: TtlCache<GraphForm | null>;
   /** The configuration rows the fetch step reads per lead, exact as of the config counter it reads with each event. */
   configCache: ConfigCache;
+  /** How this process paces batch calls per destination (deliver-batch.ts). */
+  batchTurns: BatchTurns;
   /** The locks behind ctx.withLock and the key that hashes connectors' lock and record keys. */
   connectorLocks: ConnectorLocks;
   /** What connectors remember of each destination between deliveries (ctx.memory): field lists, refreshed tokens. */
@@ -116,6 +119,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     logger,
     formCache: new TtlCache<GraphForm | null>(FORM_CACHE_TTL_MS),
     configCache: new ConfigCache(),
+    batchTurns: new BatchTurns(),
     connectorLocks: createConnectorLocks(config, keyRing, dbh.url),
     connectorMemories: createConnectorMemories(),
     async close() {
