@@ -31,15 +31,15 @@ export interface SweepResult {
 /**
  * Open events by the instant their row was last written: the events of one intake (or
  * reconciliation) insert share it, as `now()` is the statement's transaction time, and have not
- * changed since while their batch job waits. Ascending ids in, ascending ids in each group out.
+ * changed since while their batch job waits. Compared to the microsecond, so two inserts
+ * within one millisecond stay apart. Ascending ids in, ascending ids in each group out.
  */
-function groupByLastWrite(events: { id: number; updated_at: Date }[]): number[][] {
-  const groups = new Map<number, number[]>();
+function groupByLastWrite(events: { id: number; writtenAtUs: string }[]): number[][] {
+  const groups = new Map<string, number[]>();
   for (const e of events) {
-    const at = new Date(e.updated_at).getTime();
-    const group = groups.get(at);
+    const group = groups.get(e.writtenAtUs);
     if (group) group.push(e.id);
-    else groups.set(at, [e.id]);
+    else groups.set(e.writtenAtUs, [e.id]);
   }
   return [...groups.values()];
 }

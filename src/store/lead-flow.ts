@@ -77,16 +77,18 @@ export async function setEventStatus(
 }
 
 /** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
-export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number; updated_at: Date }[]> {
+export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number; writtenAtUs: string }[]> {
+  // The write instant to the microsecond, as PostgreSQL keeps it: a Date keeps milliseconds,
+  // and two inserts within one millisecond would look like one.
   const rows = await db
     .selectFrom('leadgen_events')
-    .select(['id', 'updated_at'])
+    .select(['id', sql<string>`(extract(epoch from updated_at) * 1000000)::bigint::text`.as('written_at_us')])
     .where('status', '=', 'received')
     .where('updated_at', '<', unchangedSince)
     .orderBy('id')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({ id: Number(r.id), updated_at: r.updated_at }));
+  return rows.map((r) => ({ id: Number(r.id), writtenAtUs: r.written_at_us }));
 }
 
 /** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */

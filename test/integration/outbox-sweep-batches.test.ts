@@ -2,6 +2,7 @@
 // whose intake batch job (`evb-`) still waits get no `ev-` job of their own, and the sweep still
 // queues every event once the backend lost the batch jobs.
 import { expect } from 'chai';
+import { sql } from 'kysely';
 import { sweepOutbox } from '../../src/pipeline/maintenance.js';
 import { fetchBatchJobId, fetchJobId } from '../../src/pipeline/queues.js';
 import * as repo from '../../src/store/repos.js';
@@ -70,6 +71,20 @@ for (const backend of QUEUE_BACKENDS)
       const requeued = await queuedFetchIds();
       for (const id of [...batched, ...lostBatch, ...partial.slice(2)]) expect(requeued, `event ${id}`).to.include(fetchJobId(id));
       expect(requeued).to.have.length(batched.length + 5);
+    });
+
+    it('tells apart two inserts written within one millisecond', async () => {
+      const lost = await recordIntake(3);
+      const batched = await recordIntake(4);
+      await t.app.queues.enqueueFetchBatch(batched.slice(0, 2));
+      // The two inserts' write instants 300 µs apart inside one millisecond, as on a fast machine.
+      await sql`update leadgen_events set updated_at = timestamptz '2026-01-01 00:00:00.100100+00' where id = any(${lost})`.execute(t.app.db);
+      await sql`update leadgen_events set updated_at = timestamptz '2026-01-01 00:00:00.100400+00' where id = any(${batched})`.execute(t.app.db);
+
+      expect(await sweepLater()).to.include({ events: 5, eventsInQueuedBatches: 2 });
+      const queued = await queuedFetchIds();
+      for (const id of batched.slice(0, 2)) expect(queued, `event ${id}`).to.not.include(fetchJobId(id));
+      for (const id of [...lost, ...batched.slice(2)]) expect(queued, `event ${id}`).to.include(fetchJobId(id));
     });
 
     it('queues the events of a batch job that was removed after it failed', async () => {
