@@ -1446,8 +1446,8 @@ export async function startFakeGraph(opts: StartFakeGraphOptions): Promise<FakeG
       res.end(JSON.stringify(makeGraphErrorBody({ message: `fake Graph failure: ${(err as Error).message}`, type: 'OAuthException', code: 1 })));
     });
   });
-  // Keep-alive sockets would hold close() open; the fake is short-lived.
-  server.keepAliveTimeout = 1;
+  // Connections are kept alive as graph.facebook.com keeps them (close() ends them all); a
+  // connection per call would charge the program for TCP set-up Meta never asks of it.
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
