@@ -154,7 +154,9 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
     redis?.disconnect();
     await sql?.end().catch(() => {});
     await pipeline?.close();
-    rmSync(profileDir, { recursive: true, force: true });
+    // BENCH_KEEP_PROFILES=1 leaves the .cpuprofile files for a closer look (their directory is printed).
+    if (process.env.BENCH_KEEP_PROFILES) logProgress(`profiles kept in ${profileDir}`);
+    else rmSync(profileDir, { recursive: true, force: true });
   }
   if (!run || !cpu || !profile || !db) throw new Error('the profiled run did not complete');
   const leads = leadsInWindow;
