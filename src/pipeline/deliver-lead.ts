@@ -18,14 +18,14 @@ import { buildConnectorContext } from './connector-context.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
 import { buildDeliveryRecord, needsFieldList } from './mapping-step.js';
 import type { FormQuestion } from '../mapping/schema.js';
-import type { StepOutcome } from './fetch-lead.js';
+import type { StepOutcome, StoredDelivery } from './fetch-lead.js';
 import type { Metrics } from '../util/metrics.js';
 import { redactAnswerValues } from '../lead/redact.js';
 import { asConnectorError, recordFailure, sentValuesOf } from './delivery-failure.js';
 import { deliverInBatch } from './deliver-batch.js';
 
 export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
-  const { db, configCache } = app;
+  const { db } = app;
   // The delivery with its lead, in one query (the lead is needed only for a single-lead send,
   // but reading it here saves a round trip; the claim below checks the delivery is still pending),
   // and the configuration counter: the destination, the workspace's deletion flag, the route and
@@ -35,24 +35,9 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   const { delivery, configVersion } = found;
   if (delivery.status !== 'pending') return { type: 'done', detail: `already_${delivery.status}` };
 
-  const dest = await configCache.destination(db, configVersion, delivery.destination_id);
-  if (!dest) {
-    await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'destination_deleted' });
-    return { type: 'done', detail: 'destination_deleted' };
-  }
-  if (dest.status !== 'active') {
-    // A disconnected destination has no credentials left: it is connected again with new ones.
-    const reason = dest.status === 'disabled' && dest.status_reason === DESTINATION_DISCONNECTED ? 'destination_disconnected' : `destination_${dest.status}`;
-    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'auth', last_error_reason: reason });
-    return { type: 'done', detail: 'parked' };
-  }
-  if (await configCache.isWorkspaceBeingDeleted(db, configVersion, delivery.workspace_id)) {
-    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'paused', last_error_reason: WORKSPACE_DELETED_REASON });
-    return { type: 'done', detail: 'parked' };
-  }
-  if (dest.rate_limited_until && new Date(dest.rate_limited_until).getTime() > Date.now()) {
-    return { type: 'delay', delayMs: new Date(dest.rate_limited_until).getTime() - Date.now(), detail: 'destination_rate_limited' };
-  }
+  const gate = await destinationGate(app, delivery, configVersion);
+  if ('outcome' in gate) return gate.outcome;
+  const { dest } = gate;
 
   const batch = getManifest(dest.type).batch;
   if (batch) {
@@ -73,21 +58,77 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   if ('heldUntil' in held) {
     return { type: 'delay', delayMs: Math.max(0, held.heldUntil.getTime() - Date.now()) + 1000, detail: 'held_by_another_run' };
   }
+  return runClaimed(app, held.claimed, found.lead, dest, { token: claim.token, configVersion, leaseMs }, metrics);
+}
+
+/**
+ * A delivery the fetch step has just stored claimed for this process (see DirectSends in
+ * fetch-lead.ts): sent now, with no delivery job and no claim statement. When its destination
+ * does not take it now, the claim is let go and the outcome says what follows.
+ */
+export async function sendStoredDelivery(app: App, stored: StoredDelivery, metrics?: Metrics): Promise<StepOutcome> {
+  const { delivery, lead, configVersion } = stored;
+  const token = delivery.claimed_by;
+  if (!token) throw new Error('sendStoredDelivery needs a delivery stored with its claim');
+  const gate = await destinationGate(app, delivery, configVersion);
+  if ('dest' in gate && !getManifest(gate.dest.type).batch) {
+    return runClaimed(app, delivery, lead, gate.dest, { token, configVersion, leaseMs: singleClaimLeaseMs(app) }, metrics);
+  }
+  await repo.releaseClaims(app.db, [delivery.id], token);
+  return 'outcome' in gate ? gate.outcome : { type: 'delay', delayMs: 0, detail: 'batched' };
+}
+
+/** Sends a claimed delivery, renewing its claim every third of its lease while the send lasts. */
+async function runClaimed(
+  app: App,
+  delivery: Delivery,
+  lead: Lead | undefined,
+  dest: Destination,
+  claim: { token: string; configVersion: number; leaseMs: number },
+  metrics?: Metrics,
+): Promise<StepOutcome> {
+  const { db } = app;
   const renewal = setInterval(() => {
-    repo.renewClaim(db, deliveryId, claim.token, new Date(Date.now() + leaseMs)).catch(() => {
+    repo.renewClaim(db, delivery.id, claim.token, new Date(Date.now() + claim.leaseMs)).catch(() => {
       // PostgreSQL unreachable for a moment: the next tick tries again; the final write checks the claim anyway.
     });
-  }, leaseMs / 3);
+  }, claim.leaseMs / 3);
   renewal.unref();
   try {
-    return await sendOne(app, held.claimed, found.lead, dest, { token: claim.token, configVersion }, metrics);
+    return await sendOne(app, delivery, lead, dest, claim, metrics);
   } finally {
     clearInterval(renewal);
   }
 }
 
+/** Whether the delivery's destination takes it now: the destination, or what happens to the delivery instead. */
+async function destinationGate(app: App, delivery: Delivery, configVersion: number): Promise<{ dest: Destination } | { outcome: StepOutcome }> {
+  const { db, configCache } = app;
+  const deliveryId = delivery.id;
+  const dest = await configCache.destination(db, configVersion, delivery.destination_id);
+  if (!dest) {
+    await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'destination_deleted' });
+    return { outcome: { type: 'done', detail: 'destination_deleted' } };
+  }
+  if (dest.status !== 'active') {
+    // A disconnected destination has no credentials left: it is connected again with new ones.
+    const reason = dest.status === 'disabled' && dest.status_reason === DESTINATION_DISCONNECTED ? 'destination_disconnected' : `destination_${dest.status}`;
+    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'auth', last_error_reason: reason });
+    return { outcome: { type: 'done', detail: 'parked' } };
+  }
+  if (await configCache.isWorkspaceBeingDeleted(db, configVersion, delivery.workspace_id)) {
+    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'paused', last_error_reason: WORKSPACE_DELETED_REASON });
+    return { outcome: { type: 'done', detail: 'parked' } };
+  }
+  if (dest.rate_limited_until && new Date(dest.rate_limited_until).getTime() > Date.now()) {
+    return { outcome: { type: 'delay', delayMs: new Date(dest.rate_limited_until).getTime() - Date.now(), detail: 'destination_rate_limited' } };
+  }
+
+  return { dest };
+}
+
 /** How long a single-lead run's claim lasts between renewals. */
-function singleClaimLeaseMs(app: App): number {
+export function singleClaimLeaseMs(app: App): number {
   return Math.max(app.config.workers.lockDurationMs, 10_000);
 }
 

@@ -8,6 +8,7 @@
 // config counter; the lead, its blind index, deliveries and event status in one), plus the
 // form's upsert when the form changed.
 import { randomUUID } from 'node:crypto';
+import { getManifest } from '../../connectors/index.js';
 import { notePageNeedsReauth } from '../alerts/raise.js';
 import type { App } from '../app.js';
 import { GRAPH_BATCH_MAX } from '../meta/graph-client.js';
@@ -15,7 +16,7 @@ import { GraphError } from '../meta/graph-errors.js';
 import type { GraphForm, GraphLead } from '../meta/graph-types.js';
 import type { FormQuestion } from '../mapping/schema.js';
 import * as repo from '../store/repos.js';
-import type { LeadgenEvent, Page, Route } from '../store/schema.js';
+import type { Delivery, Lead, LeadgenEvent, Page, Route } from '../store/schema.js';
 import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
 import { decryptLeadAnswers, leadAnswersOf, leadRowFromGraph, type NewLeadRow, pageTokenAad, toCanonicalLead } from './lead-record.js';
@@ -99,7 +100,7 @@ async function prepareFetch(app: App, eventId: number): Promise<{ outcome: StepO
 
 const decryptPageToken = (app: App, page: Page) => app.keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
 
-export async function fetchLeadForEvent(app: App, eventId: number): Promise<StepOutcome> {
+export async function fetchLeadForEvent(app: App, eventId: number, handOff: DeliveryHandOff = queueDeliveries(app)): Promise<StepOutcome> {
   const prepared = await prepareFetch(app, eventId);
   if ('outcome' in prepared) return prepared.outcome;
   const { ready } = prepared;
@@ -111,7 +112,7 @@ export async function fetchLeadForEvent(app: App, eventId: number): Promise<Step
     if (!(err instanceof GraphError)) throw err;
     read = err;
   }
-  return finishFetch(app, ready, token, read);
+  return finishFetch(app, ready, token, read, handOff);
 }
 
 /** What became of one event of `fetchLeadsForEvents`: its outcome, or the error that stopped it (it stays `received`). */
@@ -120,23 +121,74 @@ export type EventFetchResult = { eventId: number; outcome: StepOutcome; error?: 
 /** Runs a task when one of its places is free. */
 export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
 
+/** A Limiter whose places can also be taken only when free right now. */
+export type Places = Limiter & {
+  /** Takes `count` places when that many are free right now (true), or none (false). */
+  tryTake(count: number): boolean;
+  /** Gives back one place taken with tryTake. */
+  give(): void;
+};
+
 /** Runs at most `limit` of the tasks given to it at once. */
-export function createLimiter(limit: number): Limiter {
+export function createLimiter(limit: number): Places {
   let active = 0;
   const waiting: (() => void)[] = [];
-  return async (task) => {
+  const give = () => {
+    // A place given back goes straight to the next task waiting.
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
+  };
+  const run: Limiter = async (task) => {
     if (active < limit) active++;
-    // A task that ends hands its place straight to the next one waiting.
     else await new Promise<void>((resolve) => waiting.push(resolve));
     try {
       return await task();
     } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
+      give();
     }
   };
+  return Object.assign(run, {
+    tryTake(count: number): boolean {
+      if (active + count > limit) return false;
+      active += count;
+      return true;
+    },
+    give,
+  });
 }
+
+/** A delivery stored just now and claimed for its first send by the process that stored it. */
+export interface StoredDelivery {
+  delivery: Delivery;
+  lead: Lead;
+  configVersion: number;
+}
+
+/** Places taken to send a lead's new deliveries at once: their claim is stored with them. */
+interface DirectSends {
+  count: number;
+  claim: { token: string; until: Date };
+  /** Sends the stored deliveries (without waiting for them) and gives back the places left unused. */
+  send(stored: StoredDelivery[]): void;
+}
+
+/**
+ * What becomes of a stored lead's pending deliveries. By default each gets a delivery job; a
+ * worker may send them itself (see src/pipeline/workers.ts). Either way they are pending rows in
+ * PostgreSQL first, so the outbox sweep finds any this process never finishes.
+ */
+export interface DeliveryHandOff {
+  /** Places to send `count` new deliveries right after they are stored, when free now. */
+  reserve(count: number): DirectSends | undefined;
+  /** Deliveries not sent at once: each gets a delivery job. */
+  queue(pending: { id: string }[]): Promise<void>;
+}
+
+const queueDeliveries = (app: App): DeliveryHandOff => ({
+  reserve: () => undefined,
+  queue: (pending) => app.queues.enqueueDeliveries(pending),
+});
 
 /**
  * Several events: each is checked as alone; then a Page with one event to read gets the single
@@ -152,6 +204,7 @@ export async function fetchLeadsForEvents(
   parallelism: number,
   /** Places shared with the process's other fetches, taken as well (after one of `parallelism`). */
   shared?: Limiter,
+  handOff: DeliveryHandOff = queueDeliveries(app),
 ): Promise<EventFetchResult[]> {
   const own = createLimiter(Math.max(1, parallelism));
   const limit: Limiter = shared ? (task) => own(() => shared(task)) : own;
@@ -188,7 +241,7 @@ export async function fetchLeadsForEvents(
   const handed = new Set<number>();
   const finishEach = (events: ReadyEvent[], token: string, readOf: (ready: ReadyEvent) => GraphLead | GraphError) => {
     for (const ready of events) handed.add(ready.eventId);
-    for (const ready of events) finishing.push(limit(() => settle(ready.eventId, () => finishFetch(app, ready, token, readOf(ready)))));
+    for (const ready of events) finishing.push(limit(() => settle(ready.eventId, () => finishFetch(app, ready, token, readOf(ready), handOff))));
   };
   /** Reads a Page's leads: returns each leadgen id's lead or GraphError. */
   const readLeads = async (leadgenIds: string[], token: string): Promise<Map<string, GraphLead | GraphError>> => {
@@ -237,7 +290,7 @@ export async function fetchLeadsForEvents(
 }
 
 /** After the Graph read: a failed read is retried, delayed, parked or given up; a lead is stored and routed. */
-async function finishFetch(app: App, ready: ReadyEvent, token: string, read: GraphLead | GraphError): Promise<StepOutcome> {
+async function finishFetch(app: App, ready: ReadyEvent, token: string, read: GraphLead | GraphError, handOff: DeliveryHandOff): Promise<StepOutcome> {
   const { db, keyRing, logger, configCache } = app;
   const { eventId, event, page } = ready;
   const version = event.configVersion;
@@ -314,15 +367,46 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
   const leadId = randomUUID();
   const { matched, reason } = selectRoutes(routes, toCanonicalLead({ ...row, id: leadId }, answers), questions);
   const targets = dedupeByDestination(matched).map((r) => ({ destinationId: r.destination_id, routeId: r.id }));
-  const created = await repo.storeFetchedLead(db, {
-    lead: { ...row, id: leadId, status: matched.length ? 'routed' : 'unrouted', status_reason: reason, search_kid: keyRing.primaryKid },
-    eventId,
-    search: searchRowsOf(keyRing, page.workspace_id, answers.answers, questionTypesOf(questions)),
-    deliveries: targets,
-  });
-  const pending = created ?? (await storeRepeatedLead(app, { row, eventId, routes, questions }));
-  await app.queues.enqueueDeliveries(pending);
-  return { type: 'done', detail: `fetched:${pending.length}` };
+  // Deliveries this process can send at once are stored claimed by it (no delivery job, no claim
+  // statement). Not those of a batching connector: their batches claim ready rows themselves.
+  const sendable: string[] = [];
+  for (const t of targets) {
+    const dest = await configCache.destination(db, version, t.destinationId);
+    if (dest?.status === 'active' && !getManifest(dest.type).batch) sendable.push(t.destinationId);
+  }
+  const direct = sendable.length ? handOff.reserve(sendable.length) : undefined;
+  const lead = {
+    ...row,
+    id: leadId,
+    status: matched.length ? ('routed' as const) : ('unrouted' as const),
+    status_reason: reason,
+    search_kid: keyRing.primaryKid,
+  };
+  let created: Delivery[] | null = null;
+  try {
+    created = await repo.storeFetchedLead(db, {
+      lead,
+      eventId,
+      search: searchRowsOf(keyRing, page.workspace_id, answers.answers, questionTypesOf(questions)),
+      deliveries: targets.map((t) => ({ ...t, claimedBy: direct && sendable.includes(t.destinationId) ? direct.claim.token : null })),
+      claimedUntil: direct?.claim.until ?? null,
+    });
+  } finally {
+    const now = new Date();
+    const stored: Lead = {
+      ...lead,
+      created_time: new Date(lead.created_time),
+      received_at: new Date(lead.received_at),
+      fetched_at: now,
+      updated_at: now,
+      erased_at: null,
+    };
+    direct?.send((created ?? []).filter((d) => d.claimed_by !== null).map((delivery) => ({ delivery, lead: stored, configVersion: version })));
+  }
+  const pending = created ? created.filter((d) => d.claimed_by === null) : await storeRepeatedLead(app, { row, eventId, routes, questions });
+  await handOff.queue(pending);
+  const count = created?.length ?? pending.length;
+  return { type: 'done', detail: `fetched:${count}` };
 }
 
 /**

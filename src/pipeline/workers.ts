@@ -1,12 +1,21 @@
 // The work role: BullMQ workers for the fetch and delivery queues, and the maintenance loop.
 // The step functions return what should happen; only this file turns that into queue calls.
+import { randomUUID } from 'node:crypto';
 import { DelayedError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import { startAlertDispatch } from '../alerts/dispatch.js';
 import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
-import { deliverOne } from './deliver-lead.js';
-import { createLimiter, fetchLeadForEvent, fetchLeadsForEvents, type Limiter, type StepOutcome } from './fetch-lead.js';
+import { deliverOne, sendStoredDelivery, singleClaimLeaseMs } from './deliver-lead.js';
+import {
+  createLimiter,
+  fetchLeadForEvent,
+  fetchLeadsForEvents,
+  type DeliveryHandOff,
+  type Limiter,
+  type StepOutcome,
+  type StoredDelivery,
+} from './fetch-lead.js';
 import { startFormDriftChecks } from './form-drift.js';
 import { startMaintenance } from './maintenance.js';
 import { startMonitoring } from './monitors.js';
@@ -37,10 +46,10 @@ const BATCH_FETCH_PARALLELISM = 8;
  * own delayed `ev-<id>` job, so the batch never retries as a whole. Safe to run again after a
  * crash: fetched events are skipped.
  */
-async function fetchBatch(app: App, eventIds: number[], fetchPlaces: Limiter): Promise<string> {
+async function fetchBatch(app: App, eventIds: number[], fetchPlaces: Limiter, handOff: DeliveryHandOff): Promise<string> {
   let delayed = 0;
   let failed = 0;
-  for (const r of await fetchLeadsForEvents(app, eventIds, BATCH_FETCH_PARALLELISM, fetchPlaces)) {
+  for (const r of await fetchLeadsForEvents(app, eventIds, BATCH_FETCH_PARALLELISM, fetchPlaces, handOff)) {
     if (r.outcome === undefined) {
       // The event stays `received` in PostgreSQL; the outbox sweep queues it on its own.
       failed++;
@@ -99,20 +108,64 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   // for a database connection: a backlog was fetched first and delivered after. Bounded, a
   // backlog is fetched and delivered side by side.
   const fetchPlaces = createLimiter(config.workers.fetchConcurrency);
+  // Every delivery of this process holds one of DELIVER_CONCURRENCY places: a delivery queue
+  // job's, and a lead this process has just stored, which is sent right here when places are
+  // free (stored with its claim: no delivery job, no trip through the queue, no claim statement);
+  // when none is, it gets a delivery job as before. The fetch job does not wait for the send, so a
+  // slow CRM never holds up fetching. A direct send that must wait (a retry, a rate limit)
+  // continues as a delayed job; one this process never finishes (a crash) is a pending row the
+  // outbox sweep queues again once its claim has lapsed.
+  const deliverPlaces = createLimiter(config.workers.deliverConcurrency);
+  const direct = new Set<Promise<void>>();
+  let closing = false;
+  const sendDirectly = (stored: StoredDelivery) => {
+    const deliveryId = stored.delivery.id;
+    const entry = { startedAt: Date.now() };
+    running.add(entry);
+    const settled: Promise<void> = sendStoredDelivery(app, stored, metrics)
+      .then(async (outcome) => {
+        if (outcome.type === 'delay') await app.queues.enqueueDeliveries([{ id: deliveryId, delayMs: outcome.delayMs }]);
+      })
+      .catch(async (err) => {
+        logger.error({ deliveryId, err: errorSummary(err) }, 'delivery failed; queued as a job');
+        // When the queue is unreachable too, the outbox sweep queues the pending row later.
+        await app.queues.enqueueDeliveries([{ id: deliveryId }]).catch(() => undefined);
+      })
+      .finally(() => {
+        running.delete(entry);
+        direct.delete(settled);
+        deliverPlaces.give();
+      });
+    direct.add(settled);
+  };
+  const handOff: DeliveryHandOff = {
+    reserve(count) {
+      if (closing || !deliverPlaces.tryTake(count)) return undefined;
+      return {
+        count,
+        claim: { token: randomUUID(), until: new Date(Date.now() + singleClaimLeaseMs(app)) },
+        send(stored) {
+          for (const s of stored.slice(0, count)) sendDirectly(s);
+          for (let unused = count - Math.min(count, stored.length); unused > 0; unused--) deliverPlaces.give();
+        },
+      };
+    },
+    queue: (pending) => app.queues.enqueueDeliveries(pending),
+  };
   const fetch = openWorker<FetchJob>(
     app,
     FETCH_QUEUE,
     config.workers.fetchConcurrency,
     timed(async (job, token) => {
-      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds, fetchPlaces);
-      return applyOutcome(job, token, await fetchPlaces(() => fetchLeadForEvent(app, Number(job.data.eventId))));
+      if (job.data.eventIds) return fetchBatch(app, job.data.eventIds, fetchPlaces, handOff);
+      return applyOutcome(job, token, await fetchPlaces(() => fetchLeadForEvent(app, Number(job.data.eventId), handOff)));
     }),
   );
   const deliver = openWorker<DeliverJob>(
     app,
     DELIVER_QUEUE,
     config.workers.deliverConcurrency,
-    timed(async (job, token) => applyOutcome(job, token, await deliverOne(app, job.data.deliveryId, metrics))),
+    timed(async (job, token) => applyOutcome(job, token, await deliverPlaces(() => deliverOne(app, job.data.deliveryId, metrics)))),
   );
   for (const w of [fetch.worker, deliver.worker]) {
     w.on('failed', (job, err) => logger.error({ queue: w.name, jobId: job?.id, err: errorSummary(err) }, 'job failed; the outbox sweep will queue it again'));
@@ -143,7 +196,10 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       await reconciliation.stop();
       await monitoring.stop();
       await alertDispatch.stop();
+      // Leads fetched from now on get delivery jobs; direct deliveries under way finish first.
+      closing = true;
       await Promise.allSettled([fetch.worker.close(), deliver.worker.close()]);
+      await Promise.allSettled([...direct]);
       fetch.conn.close();
       deliver.conn.close();
     },

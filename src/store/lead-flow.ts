@@ -129,8 +129,9 @@ export interface FetchedLeadRows {
   eventId: number;
   /** The blind index's rows of its answers. */
   search: { kind: SearchKind; hash: string }[];
-  /** One per destination. */
-  deliveries: { destinationId: string; routeId: string }[];
+  /** One per destination; `claimedBy`: stored claimed (until `claimedUntil`) by the process that sends it at once. */
+  deliveries: { destinationId: string; routeId: string; claimedBy: string | null }[];
+  claimedUntil: Date | null;
 }
 
 /**
@@ -139,9 +140,12 @@ export interface FetchedLeadRows {
  * leadgen id) nothing is written and it returns null: the caller takes the slower path that
  * reconciles with the stored lead. Otherwise it returns the new deliveries (all pending).
  */
-export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<{ id: string }[] | null> {
+export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<Delivery[] | null> {
   const columns = Object.keys(rows.lead) as (keyof FetchedLeadRows['lead'])[];
-  const { rows: result } = await sql<{ lead_id: string | null; delivery_ids: string[] | null }>`
+  const { rows: result } = await sql<{
+    lead_id: string | null;
+    deliveries: { id: string; destination_id: string; route_id: string; claimed_by: string | null }[] | null;
+  }>`
     with new_lead as (
       insert into leads (${sql.join(columns.map((c) => sql.ref(c)))})
       values (${sql.join(columns.map((c) => rows.lead[c]))})
@@ -153,20 +157,48 @@ export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<{
       from new_lead l, unnest(${rows.search.map((r) => r.kind)}::text[], ${rows.search.map((r) => r.hash)}::text[]) as s(kind, hash)
       on conflict do nothing
     ), new_deliveries as (
-      insert into deliveries (workspace_id, lead_id, destination_id, route_id)
-      select l.workspace_id, l.id, d.destination_id, d.route_id
-      from new_lead l, unnest(${rows.deliveries.map((d) => d.destinationId)}::uuid[], ${rows.deliveries.map((d) => d.routeId)}::uuid[]) as d(destination_id, route_id)
-      returning id
+      insert into deliveries (workspace_id, lead_id, destination_id, route_id, claimed_by, claimed_until)
+      select l.workspace_id, l.id, d.destination_id, d.route_id, d.claimed_by, case when d.claimed_by is not null then ${rows.claimedUntil}::timestamptz end
+      from new_lead l, unnest(
+        ${rows.deliveries.map((d) => d.destinationId)}::uuid[],
+        ${rows.deliveries.map((d) => d.routeId)}::uuid[],
+        ${rows.deliveries.map((d) => d.claimedBy)}::uuid[]
+      ) as d(destination_id, route_id, claimed_by)
+      returning id, destination_id, route_id, claimed_by
     ), event as (
       update leadgen_events
       set status = 'fetched', workspace_id = ${rows.lead.workspace_id}, status_reason = null, last_error = null, updated_at = now()
       where id = ${rows.eventId} and exists (select 1 from new_lead)
     )
-    select (select id from new_lead) as lead_id, (select array_agg(id) from new_deliveries) as delivery_ids
+    select (select id from new_lead) as lead_id,
+      (select json_agg(json_build_object('id', id, 'destination_id', destination_id, 'route_id', route_id, 'claimed_by', claimed_by)) from new_deliveries) as deliveries
   `.execute(db);
   const row = result[0];
   if (!row?.lead_id) return null;
-  return (row.delivery_ids ?? []).map((id) => ({ id }));
+  const now = new Date();
+  // The rows as stored: everything else about a new delivery is its column defaults.
+  return (row.deliveries ?? []).map((d) => ({
+    id: d.id,
+    workspace_id: rows.lead.workspace_id,
+    lead_id: row.lead_id as string,
+    destination_id: d.destination_id,
+    route_id: d.route_id,
+    status: 'pending',
+    attempts: 0,
+    external_id: null,
+    external_url: null,
+    action: null,
+    last_error_kind: null,
+    last_error_reason: null,
+    last_error_message: null,
+    connector_state: null,
+    next_attempt_at: null,
+    created_at: now,
+    updated_at: now,
+    delivered_at: null,
+    claimed_by: d.claimed_by,
+    claimed_until: d.claimed_by ? rows.claimedUntil : null,
+  }));
 }
 
 export async function findLead(db: Db, id: string): Promise<Lead | undefined> {

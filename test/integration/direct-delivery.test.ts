@@ -1,0 +1,185 @@
+// A worker sends the deliveries of a lead it has just fetched itself, stored claimed by it, when
+// one of its DELIVER_CONCURRENCY places is free; otherwise they get delivery jobs as before. A
+// claimed delivery its process never sent (a crash) goes out once, after its claim lapses. Real
+// BullMQ workers on each queue backend, the loopback fake Graph API and a webhook receiver.
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { sweepOutbox } from '../../src/pipeline/maintenance.js';
+import { pageTokenAad } from '../../src/pipeline/lead-record.js';
+import { deliverJobId } from '../../src/pipeline/queues.js';
+import { startWorkers, type RunningWorkers } from '../../src/pipeline/workers.js';
+import * as repo from '../../src/store/repos.js';
+import type { Destination, Route } from '../../src/store/schema.js';
+import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
+import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
+import { createTestApp, QUEUE_BACKENDS, type TestApp } from '../helpers/test-app.js';
+
+const FORM = '860000001';
+const PAGE_TOKEN = 'EAAB-direct-delivery-token';
+let nextPage = 861_000_000;
+let nextLeadgen = 8_620_000_000_000_000_000n;
+
+for (const backend of QUEUE_BACKENDS)
+  describe(`deliveries sent by the worker that fetched their lead, on ${backend}`, function () {
+    // Waits are bounded at 20 s: far more than they take, so only a thing that never happens runs into them.
+    this.timeout(60_000);
+    let t: TestApp;
+    let graph: FakeGraph;
+    let receiver: FakeReceiver;
+    let workers: RunningWorkers | undefined;
+    let workspaceId: string;
+    let destination: Destination;
+    let route: Route;
+    let pageId: string;
+
+    before(async () => {
+      graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
+      receiver = await startFakeReceiver();
+      // One delivery place: a second lead finds it taken while the first is at the receiver.
+      t = await createTestApp({ backend, env: { META_GRAPH_URL: graph.url, DELIVER_CONCURRENCY: '1', WORKER_LOCK_DURATION_MS: '1000' } });
+      workspaceId = (await repo.createWorkspace(t.app.db, 'Direct')).id;
+      pageId = String(nextPage++);
+      graph.addForm({ id: FORM, page_id: pageId, name: 'Direct form' });
+      graph.setPageToken(pageId, PAGE_TOKEN);
+      await repo.upsertPage(t.app.db, { workspaceId, pageId, name: 'Direct Page', tokenEnvelope: t.app.keyRing.encrypt(PAGE_TOKEN, pageTokenAad(pageId)) });
+      destination = await repo.createDestination(t.app.db, {
+        workspaceId,
+        type: 'webhook',
+        name: 'hook',
+        config: { url: receiver.url },
+        credentialsEnvelope: null,
+      });
+      route = await repo.createRoute(t.app.db, { workspaceId, pageId, formId: null, destinationId: destination.id });
+    });
+    beforeEach(async () => {
+      // Delivery jobs wait until a test lets them run: only a direct send delivers meanwhile.
+      await t.app.queues.deliver.pause();
+      workers = startWorkers(t.app);
+    });
+    afterEach(async () => {
+      await t.app.queues.deliver.resume();
+      await workers?.close();
+    });
+    after(async () => {
+      await t?.cleanup();
+      await receiver?.close();
+      await graph?.close();
+    });
+
+    /** A new lead at the fake Graph and its webhook event, queued for fetching; returns its leadgen id. */
+    async function sendLead(): Promise<string> {
+      const leadgenId = String(nextLeadgen++);
+      graph.addLead({ id: leadgenId, form_id: FORM, page_id: pageId, field_data: [{ name: 'email', values: [`d${leadgenId}@example.com`] }] });
+      const [event] = await repo.recordLeadgenEvents(t.app.db, [
+        { pageId, leadgenId, formId: FORM, adId: null, adgroupId: null, createdTime: null, isTest: false },
+      ]);
+      await t.app.queues.enqueueFetch([event.id]);
+      return leadgenId;
+    }
+    const deliveryOf = (leadgenId: string) =>
+      waitUntil(
+        () =>
+          t.app.db
+            .selectFrom('deliveries')
+            .innerJoin('leads', 'leads.id', 'deliveries.lead_id')
+            .selectAll('deliveries')
+            .where('leads.leadgen_id', '=', leadgenId)
+            .executeTakeFirst(),
+        20_000,
+        `delivery of ${leadgenId}`,
+      );
+    const requestsFor = (leadgenId: string) => receiver.arrived.filter((r) => r.body?.leadgen_id === leadgenId);
+    const deliveredRow = (id: string) =>
+      waitUntil(
+        async () => ((await repo.findDelivery(t.app.db, id))?.status === 'delivered' ? repo.findDelivery(t.app.db, id) : undefined),
+        20_000,
+        'delivered',
+      );
+
+    it('delivers a lead it has just fetched with the delivery queue paused, leaving no delivery job and no claim', async () => {
+      const leadgenId = await sendLead();
+      const delivery = await deliveryOf(leadgenId);
+      const done = await deliveredRow(delivery.id);
+      expect(done).to.include({ attempts: 1, claimed_by: null, claimed_until: null });
+      expect(requestsFor(leadgenId).map((r) => r.headers['idempotency-key'])).to.deep.equal([delivery.id]);
+      expect(await t.app.queues.deliver.getJob(deliverJobId(delivery.id))).to.equal(undefined);
+      expect(await repo.listAttempts(t.app.db, delivery.id)).to.have.length(1);
+    });
+
+    it('queues a delivery job when every delivery place is taken, and the job delivers it once the queue runs', async () => {
+      // The first lead's send holds the only place for 2 s at the receiver.
+      receiver.respondWith([{ status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' }, delayMs: 2_000 }]);
+      const first = await sendLead();
+      await receiver.waitFor(() => requestsFor(first).length === 1, 20_000);
+      const second = await sendLead();
+      const queued = await deliveryOf(second);
+      const job = await waitUntil(() => t.app.queues.deliver.getJob(deliverJobId(queued.id)), 20_000, 'delivery job');
+      expect(job.data).to.deep.equal({ deliveryId: queued.id });
+      expect(queued.claimed_by).to.equal(null);
+      expect(requestsFor(second)).to.have.length(0);
+
+      await t.app.queues.deliver.resume();
+      expect(await deliveredRow(queued.id)).to.include({ attempts: 1 });
+      expect(await deliveredRow((await deliveryOf(first)).id)).to.include({ attempts: 1 });
+      expect(requestsFor(second)).to.have.length(1);
+      expect(requestsFor(first)).to.have.length(1);
+    });
+
+    it('sends a delivery stored claimed by a process that died once, after its claim lapses', async () => {
+      await workers?.close();
+      workers = undefined;
+      // What a worker killed right after storing a lead leaves: the delivery pending, claimed by it.
+      const leadgenId = String(nextLeadgen++);
+      const lead = await repo.insertLead(t.app.db, {
+        workspace_id: workspaceId,
+        event_id: null,
+        leadgen_id: leadgenId,
+        page_id: pageId,
+        page_name: null,
+        form_id: FORM,
+        form_name: null,
+        created_time: new Date(),
+        ad_id: null,
+        ad_name: null,
+        adset_id: null,
+        adset_name: null,
+        campaign_id: null,
+        campaign_name: null,
+        platform: null,
+        is_organic: true,
+        is_test: false,
+        answers_envelope: null,
+        status_reason: null,
+        received_at: new Date(),
+        erased_at: null,
+      });
+      const claimedUntil = new Date(Date.now() + 1_500);
+      const [stored] = await t.app.db
+        .insertInto('deliveries')
+        .values({
+          workspace_id: workspaceId,
+          lead_id: lead.id,
+          destination_id: destination.id,
+          route_id: route.id,
+          claimed_by: randomUUID(),
+          claimed_until: claimedUntil,
+        })
+        .returningAll()
+        .execute();
+      // Stored long enough ago for the outbox sweep; while the claim holds, the sweep leaves it alone.
+      await t.app.db
+        .updateTable('deliveries')
+        .set({ updated_at: new Date(Date.now() - t.config.maintenance.outboxMinAgeMs - 5_000) })
+        .where('id', '=', stored.id)
+        .execute();
+      const sweep = () => sweepOutbox(t.app);
+      expect((await sweep()).deliveries).to.equal(0);
+
+      await t.app.queues.deliver.resume();
+      workers = startWorkers(t.app);
+      await waitUntil(async () => Date.now() > claimedUntil.getTime() && (await sweep()).deliveries === 1, 20_000, 'swept after the claim lapsed');
+      expect(await deliveredRow(stored.id)).to.include({ attempts: 1, claimed_by: null });
+      expect(requestsFor(leadgenId)).to.have.length(1);
+    });
+  });
