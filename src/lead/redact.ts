@@ -22,34 +22,60 @@ const NON_ASCII = /[\u0080-\uffff]/;
 const FOLDS_TO_ASCII: Readonly<Record<string, string>> = { '\u017f': 's', '\u212a': 'k' };
 
 /**
- * Whether `needle` can occur in `text` under the `iu` flags, decided without compiling an
- * expression. Sound (never false where the expression would find it): for ASCII-only text it
- * compares lower-cased strings, with the two non-ASCII letters that fold into ASCII mapped first
- * (any other non-ASCII character of the needle cannot match ASCII text); for other text it says
- * yes, and the expression decides.
+ * The needle as it matches ASCII text under the `iu` flags, lower-cased: the two non-ASCII
+ * letters that fold into ASCII mapped first; undefined when some other non-ASCII character
+ * makes it unable to match ASCII text at all.
  */
-function mayOccur(asciiLowerText: string | undefined, needle: string): boolean {
-  if (asciiLowerText === undefined) return true;
+function asciiNeedleOf(needle: string): string | undefined {
   let folded = '';
   for (const ch of needle) {
     const c = FOLDS_TO_ASCII[ch] ?? ch;
-    if (NON_ASCII.test(c)) return false;
+    if (NON_ASCII.test(c)) return undefined;
     folded += c;
   }
-  return asciiLowerText.includes(folded.toLowerCase());
+  return folded.toLowerCase();
 }
 
-/** The text lower-cased when it is ASCII only (undefined otherwise): what `mayOccur` compares against. */
+/** The text lower-cased when it is ASCII only (undefined otherwise). */
 const asciiLowerOf = (text: string): string | undefined => (NON_ASCII.test(text) ? undefined : text.toLowerCase());
+
+/** An ASCII letter or digit: in ASCII text, what `[\p{L}\p{N}]` matches. */
+const isAsciiWordChar = (code: number) => (code >= 48 && code <= 57) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122);
+
+/**
+ * In ASCII text, what `text.replace(/(?<![\p{L}\p{N}])needle(?![\p{L}\p{N}])/giu, REDACTED)`
+ * gives, found without compiling an expression: `lower` is the text lower-cased, `needle` the
+ * lower-cased ASCII needle (asciiNeedleOf). Left to right, as the expression matches: a place
+ * that is not a whole word moves on by one character, a match continues after itself.
+ */
+function replaceInAscii(text: string, lower: string, needle: string): string {
+  let out = '';
+  let copied = 0;
+  let from = 0;
+  for (;;) {
+    const at = lower.indexOf(needle, from);
+    if (at < 0) break;
+    const end = at + needle.length;
+    if ((at > 0 && isAsciiWordChar(lower.charCodeAt(at - 1))) || (end < lower.length && isAsciiWordChar(lower.charCodeAt(end)))) {
+      from = at + 1;
+      continue;
+    }
+    out += text.slice(copied, at) + REDACTED;
+    copied = end;
+    from = end;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
+}
 
 /**
  * The text without any of the lead's answer values where they stand as words (case-insensitive;
  * phone numbers also in their E.164 and digits-only forms) and without any email address. Values shorter than 3 characters
  * (yes/no, a 1-5 rating) are left: they say nothing about the person and would blank the text.
  *
- * An expression is compiled only for a value the text can hold (compiling one with Unicode
- * property classes costs about half a millisecond, and a CRM's success answer seldom quotes a
- * value); the result is the same as trying every value.
+ * ASCII text (nearly every CRM answer) is searched without any expression: compiling one with
+ * Unicode property classes costs about half a millisecond, and a CRM's answer often quotes the
+ * values sent (HubSpot's batch answer holds each contact's properties). Other text gets one
+ * expression per value. Either way, the result is that of the expression for every value.
  */
 export function redactAnswerValues(text: string | null, values: readonly string[]): string | null {
   if (text === null) return null;
@@ -68,8 +94,15 @@ export function redactAnswerValues(text: string | null, values: readonly string[
   // Longest first, so a value containing another is replaced whole; only where it stands on its
   // own (not "yes" inside "yesterday").
   for (const n of [...needles].sort((a, b) => b.length - a.length)) {
-    if (!mayOccur(asciiLower, n)) continue;
-    const replaced = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(n)}(?![\\p{L}\\p{N}])`, 'giu'), REDACTED);
+    let replaced: string;
+    if (asciiLower !== undefined) {
+      // ASCII text (a CRM's usual answer): searched as lower-cased strings, no expression.
+      const needle = asciiNeedleOf(n);
+      if (needle === undefined || !asciiLower.includes(needle)) continue;
+      replaced = replaceInAscii(out, asciiLower, needle);
+    } else {
+      replaced = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(n)}(?![\\p{L}\\p{N}])`, 'giu'), REDACTED);
+    }
     if (replaced !== out) {
       out = replaced;
       asciiLower = asciiLowerOf(out);

@@ -1,6 +1,7 @@
 // Unit tests for the lead log's blind index (src/lead/blind-index.ts) and the redaction of a
 // CRM's words (src/lead/redact.ts). Pure.
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { KeyRing } from '../../src/crypto/key-ring.js';
 import { hashSearchTerm, normaliseEmail, normalisePhone, parseSearchQuery, SEARCH_KEY_PURPOSE, searchTermsOf } from '../../src/lead/blind-index.js';
 import { redactAnswerValues, redactEmails } from '../../src/lead/redact.js';
@@ -161,5 +162,35 @@ describe("redacting a CRM's words", () => {
       'plain',
     ];
     for (const text of texts) expect(redactAnswerValues(text, values), text).to.equal(everyValueInTurn(text, values));
+  });
+
+  it('finds a value that overlaps an earlier place where it did not stand alone', () => {
+    // "ann ann" at 3 follows a letter; the one at 7 starts inside it and stands alone.
+    expect(redactAnswerValues('annann ann ann', ['ann ann'])).to.equal('annann [redacted]');
+  });
+
+  it('gives what replacing every value in turn gives, for any text made of values, their parts, other case and separators (property)', function () {
+    // The reference compiles an expression per value (about half a millisecond each).
+    this.timeout(30_000);
+    const everyValueInTurn = (text: string, values: string[]) => {
+      let out = text;
+      for (const v of [...new Set(values.map((x) => x.trim()).filter((x) => x.length >= 3))].sort((a, b) => b.length - a.length))
+        out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\p{L}\\p{N}])`, 'giu'), '[redacted]');
+      return redactEmails(out);
+    };
+    // A small alphabet, so values overlap, repeat and touch each other often.
+    const pieces = ['ann', 'an', 'n', 'a', 'Je\u017f', 'jes', 'k', '\u212a', 'o.k.', 'x+y', '[redacted]', 'ü', '9'];
+    const separators = [' ', '', '', '-', '.', '"'];
+    const piece = fc.constantFrom(...pieces);
+    const recase = (s: string, upper: boolean[]) => [...s].map((c, i) => (upper[i % upper.length] ? c.toUpperCase() : c.toLowerCase())).join('');
+    const cased = fc.tuple(piece, fc.array(fc.boolean(), { minLength: 1, maxLength: 4 })).map(([p, upper]) => recase(p, upper));
+    const text = fc.array(fc.tuple(cased, fc.constantFrom(...separators)), { maxLength: 12 }).map((parts) => parts.map(([p, sep]) => p + sep).join(''));
+    const value = fc.array(piece, { minLength: 1, maxLength: 3 }).chain((ps) => fc.constantFrom(' ', '', '-').map((sep) => ps.join(sep)));
+    fc.assert(
+      fc.property(text, fc.array(value, { maxLength: 5 }), (t, values) => {
+        expect(redactAnswerValues(t, values), JSON.stringify({ t, values })).to.equal(everyValueInTurn(t, values));
+      }),
+      { numRuns: 600 },
+    );
   });
 });
