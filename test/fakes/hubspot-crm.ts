@@ -14,6 +14,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { RecordIndex } from './record-index.js';
 
 export interface FakeHubspotOptions {
   /** The account id (hub id / portal id). Default 4242. */
@@ -99,6 +100,7 @@ export interface FakeHubspot {
   url: string;
   portalId: number;
   close(): Promise<void>;
+  /** Read it; change contacts through the API (lookups by property go through indexes of the fake's own writes). */
   contacts: Map<string, FakeContact>;
   properties: Map<string, FakeProperty>;
   propertyGroups: Map<string, { name: string; label: string; displayOrder: number }>;
@@ -230,13 +232,51 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
   defineProperty({ name: 'lastmodifieddate', label: 'Last Modified Date', type: 'datetime', fieldType: 'date', readOnlyValue: true });
   defineProperty({ name: 'num_notes', label: 'Number of Sales Activities', type: 'number', fieldType: 'number', calculated: true, readOnlyValue: true });
 
-  const byProperty = (name: string, value: string): FakeContact | undefined => {
-    const wanted = name === 'email' ? value.toLowerCase() : value;
-    for (const contact of contacts.values()) {
-      const have = contact.properties[name];
-      if (have !== undefined && (name === 'email' ? have.toLowerCase() : have) === wanted) return contact;
+  // Contacts by the value of a property (email lower-cased: HubSpot matches it in any case), one
+  // index per property name, built on the first lookup by that name. createContactRecord,
+  // setContactProperty and deleteContact are the only writes to `contacts` and to a contact's
+  // properties, and keep every built index in step.
+  const contactRank = new WeakMap<FakeContact, number>();
+  let contactsStored = 0;
+  const propertyIndexes = new Map<string, RecordIndex<FakeContact>>();
+  const indexValue = (name: string, value: string) => (name === 'email' ? value.toLowerCase() : value);
+  const propertyOf = (contact: FakeContact, name: string): string | undefined =>
+    Object.hasOwn(contact.properties, name) ? contact.properties[name] : undefined;
+
+  const propertyIndex = (name: string): RecordIndex<FakeContact> => {
+    let index = propertyIndexes.get(name);
+    if (!index) {
+      index = new RecordIndex((contact) => contactRank.get(contact) ?? 0);
+      for (const contact of contacts.values()) {
+        const have = propertyOf(contact, name);
+        if (have !== undefined) index.add(indexValue(name, have), contact);
+      }
+      propertyIndexes.set(name, index);
     }
-    return undefined;
+    return index;
+  };
+
+  /** The first contact (in creation order, archived or not) whose property `name` is `value`. */
+  const byProperty = (name: string, value: string): FakeContact | undefined => {
+    const wanted = indexValue(name, value);
+    return propertyIndex(name).holders(wanted)[0];
+  };
+
+  const setContactProperty = (contact: FakeContact, name: string, value: string): void => {
+    const index = propertyIndexes.get(name);
+    const had = propertyOf(contact, name);
+    if (index && had !== undefined) index.remove(indexValue(name, had), contact);
+    contact.properties[name] = value;
+    const has = propertyOf(contact, name);
+    if (index && has !== undefined) index.add(indexValue(name, has), contact);
+  };
+
+  const deleteContact = (contact: FakeContact): void => {
+    contacts.delete(contact.id);
+    for (const [name, index] of propertyIndexes) {
+      const had = propertyOf(contact, name);
+      if (had !== undefined) index.remove(indexValue(name, had), contact);
+    }
   };
 
   // ---- responses -----------------------------------------------------------------------
@@ -379,6 +419,11 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
       archived: false,
     };
     contacts.set(id, contact);
+    contactRank.set(contact, contactsStored++);
+    for (const [name, index] of propertyIndexes) {
+      const has = propertyOf(contact, name);
+      if (has !== undefined) index.add(indexValue(name, has), contact);
+    }
     return contact;
   };
 
@@ -457,8 +502,8 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
         });
       } else if (plan.existing) {
         const at = iso();
-        for (const [k, v] of Object.entries(plan.merged)) plan.existing.properties[k] = v;
-        plan.existing.properties.lastmodifieddate = at;
+        for (const [k, v] of Object.entries(plan.merged)) setContactProperty(plan.existing, k, v);
+        setContactProperty(plan.existing, 'lastmodifieddate', at);
         plan.existing.updatedAt = at;
         results.push(contactJson(plan.existing, { new: false, ...trace }));
       } else {
@@ -616,7 +661,7 @@ export async function startFakeHubspot(opts: FakeHubspotOptions = {}): Promise<F
     }
     const contact = typeof input.idProperty === 'string' ? byProperty(input.idProperty, input.objectId) : contacts.get(input.objectId);
     if (!contact) return { status: 404, body: errorBody('Object not found.', 'OBJECT_NOT_FOUND') };
-    contacts.delete(contact.id);
+    deleteContact(contact);
     return { status: 204, body: undefined };
   };
 

@@ -21,6 +21,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { RecordIndex } from './record-index.js';
 
 export interface FakeSalesforceOptions {
   /** API version served under /services/data/v{version}. Default '62.0'. */
@@ -67,6 +68,7 @@ export interface FakeSalesforce {
   /** Serves as both loginUrl and instanceUrl. */
   url: string;
   close(): Promise<void>;
+  /** Read it; change leads through the API (lookups by field value go through indexes of the fake's own writes). */
   leads: Map<string, FakeLead>;
   /** Access tokens accepted now. */
   validAccessTokens: Set<string>;
@@ -218,6 +220,38 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
   let idCounter = 0;
   let url = '';
 
+  // Leads by the value of each unique field (as String(value): Salesforce compares text) and by
+  // Email lower-cased (the duplicate rule), each in `leads` order. storeLead and dropLead are the
+  // only writes to `leads`; a stored lead is never changed in place (an update stores a new object).
+  const leadRank = new Map<string, number>();
+  let leadsStored = 0;
+  const rankOfLead = (lead: FakeLead) => leadRank.get(lead.Id) ?? 0;
+  const uniqueIndexes = new Map(fields.filter((f) => f.unique).map((f) => [f.name, new RecordIndex<FakeLead>(rankOfLead)]));
+  const emailIndex = new RecordIndex<FakeLead>(rankOfLead);
+  const eachIndexedValue = (lead: FakeLead, visit: (index: RecordIndex<FakeLead>, value: string) => void): void => {
+    for (const [name, index] of uniqueIndexes) if (lead[name] !== undefined) visit(index, String(lead[name]));
+    if (typeof lead.Email === 'string') visit(emailIndex, lead.Email.toLowerCase());
+  };
+  /** While a collection upsert runs: each lead it wrote → what `leads` held for it before (undefined: none). */
+  let writeJournal: Map<string, FakeLead | undefined> | undefined;
+
+  const storeLead = (lead: FakeLead): void => {
+    const old = leads.get(lead.Id);
+    if (writeJournal && !writeJournal.has(lead.Id)) writeJournal.set(lead.Id, old);
+    if (old) eachIndexedValue(old, (index, value) => index.remove(value, old));
+    else leadRank.set(lead.Id, leadsStored++);
+    leads.set(lead.Id, lead);
+    eachIndexedValue(lead, (index, value) => index.add(value, lead));
+  };
+
+  const dropLead = (id: string): void => {
+    const old = leads.get(id);
+    if (!old) return;
+    eachIndexedValue(old, (index, value) => index.remove(value, old));
+    leads.delete(id);
+    leadRank.delete(id);
+  };
+
   const newId = (): string => {
     idCounter += 1;
     let n = idCounter;
@@ -330,12 +364,13 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
       if (f.type === 'picklist' && f.restrictedPicklist && !f.picklistValues.some((p) => p.active && p.value === text)) {
         throw sfError(400, 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST', `${f.label}: bad value for restricted picklist field: ${text}`, [f.name]);
       }
-      if (f.unique) {
-        for (const other of leads.values()) {
-          if (other.Id !== selfId && other[f.name] !== undefined && String(other[f.name]) === text) {
-            throw sfError(400, 'DUPLICATE_VALUE', `duplicate value found: ${f.name} duplicates value on record with id: ${other.Id}`, [f.name]);
-          }
-        }
+      // Only unique fields have an index: the first other lead (in `leads` order) holding the value.
+      const other = uniqueIndexes
+        .get(f.name)
+        ?.holders(text)
+        .find((l) => l.Id !== selfId);
+      if (other) {
+        throw sfError(400, 'DUPLICATE_VALUE', `duplicate value found: ${f.name} duplicates value on record with id: ${other.Id}`, [f.name]);
       }
     }
     const missing = fields
@@ -356,7 +391,7 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
 
   const checkDuplicateRule = (record: Record<string, unknown>, headers: IncomingMessage['headers']): void => {
     if (!opts.duplicateRuleOnEmail || typeof record.Email !== 'string') return;
-    const match = [...leads.values()].find((l) => typeof l.Email === 'string' && l.Email.toLowerCase() === String(record.Email).toLowerCase());
+    const match = emailIndex.holders(String(record.Email).toLowerCase())[0];
     if (!match) return;
     const header = String(headers['sforce-duplicate-rule-header'] ?? '');
     if (opts.duplicateRuleOnEmail === 'alert' && /allowSave\s*=\s*true/i.test(header)) return;
@@ -397,14 +432,14 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
     validate(record);
     checkDuplicateRule(record, headers);
     const lead = { ...record, Id: newId(), CreatedDate: new Date().toISOString() } as FakeLead;
-    leads.set(lead.Id, lead);
+    storeLead(lead);
     return lead;
   };
 
   const updateLead = (lead: FakeLead, input: Record<string, string | number | boolean | null>): void => {
     const merged = { ...lead, ...input };
     validate(merged, lead.Id);
-    leads.set(lead.Id, merged as FakeLead);
+    storeLead(merged as FakeLead);
   };
 
   const findLeadById = (id: string): FakeLead | undefined => {
@@ -412,8 +447,7 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
     return leads.get(id.length === 15 ? id + salesforceIdChecksum(id) : id);
   };
 
-  const leadByExternalId = (value: string): FakeLead | undefined =>
-    [...leads.values()].find((l) => l[EXTERNAL_ID_FIELD] !== undefined && String(l[EXTERNAL_ID_FIELD]) === value);
+  const leadByExternalId = (value: string): FakeLead | undefined => uniqueIndexes.get(EXTERNAL_ID_FIELD)?.holders(value)[0];
 
   const describeLead = () => ({
     name: 'Lead',
@@ -454,12 +488,13 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
     if (records.length > COLLECTION_LIMIT) {
       throw sfError(400, 'EXCEEDED_ID_LIMIT', `record limit reached. cannot submit more than ${COLLECTION_LIMIT} records into this call`);
     }
-    const before = new Map([...leads].map(([id, lead]) => [id, { ...lead }]));
+    const journal = new Map<string, FakeLead | undefined>();
     const counts = new Map<string, number>();
     for (const r of records as Record<string, unknown>[]) {
       const v = r?.[f.name];
       if (v !== undefined && v !== null) counts.set(String(v), (counts.get(String(v)) ?? 0) + 1);
     }
+    writeJournal = journal;
     const results: CollectionItem[] = (records as Record<string, unknown>[]).map((raw) => {
       try {
         const type = (raw?.attributes as { type?: unknown } | undefined)?.type;
@@ -483,9 +518,13 @@ export async function startFakeSalesforce(opts: FakeSalesforceOptions = {}): Pro
         return { success: false, errors: [itemErrorOf(err)] };
       }
     });
+    writeJournal = undefined;
     if (allOrNone === true && results.some((r) => !r.success)) {
-      leads.clear();
-      for (const [id, lead] of before) leads.set(id, lead as FakeLead);
+      // Each lead written goes back to what it was (an updated one keeps its place in `leads`).
+      for (const [id, was] of journal) {
+        if (was) storeLead(was);
+        else dropLead(id);
+      }
       return results.map((r) =>
         r.success
           ? {
