@@ -16,6 +16,7 @@ import {
   printReport,
   sampleMachineBusy,
   readProcStatusMb,
+  listProcessTree,
   RssSampler,
   startCpuWindow,
   summarizeLatencies,
@@ -60,6 +61,8 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     logProgress(`warm-up: ${warmCount} leads at ${opts.ratePerSecond}/s`);
     const warm = await pipeline.pace(0, opts.ratePerSecond, warmCount, STRAGGLER_WAIT_MS);
     if (warm.arrived < warmCount) logProgress(`warm-up: only ${warm.arrived}/${warmCount} delivered; measuring anyway`);
+    // `start` runs its workers in a child process (`work --supervised`): a process of its own, with its own peak.
+    for (const pid of listProcessTree(serverPid).slice(1)) rss.add(`leadrelay start, worker process ${pid}`, pid);
 
     const count = opts.ratePerSecond * opts.seconds;
     logProgress(`measured: ${formatInt(count)} leads at ${opts.ratePerSecond}/s`);

@@ -377,6 +377,12 @@ export class RssSampler {
     private readonly intervalMs = 200,
   ) {}
 
+  /** Samples one more process from now on (its VmHWM still covers its whole life). */
+  add(name: string, pid: number): void {
+    this.pids.set(name, pid);
+    this.sample();
+  }
+
   start(): this {
     this.sample();
     this.timer = setInterval(() => this.sample(), this.intervalMs);
