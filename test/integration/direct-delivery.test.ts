@@ -13,6 +13,7 @@ import type { Destination, Route } from '../../src/store/schema.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
+import { makeBareLeadRow } from '../helpers/rows.js';
 import { createTestApp, QUEUE_BACKENDS, type TestApp } from '../helpers/test-app.js';
 
 const FORM = '860000001';
@@ -131,29 +132,7 @@ for (const backend of QUEUE_BACKENDS)
       workers = undefined;
       // What a worker killed right after storing a lead leaves: the delivery pending, claimed by it.
       const leadgenId = String(nextLeadgen++);
-      const lead = await repo.insertLead(t.app.db, {
-        workspace_id: workspaceId,
-        event_id: null,
-        leadgen_id: leadgenId,
-        page_id: pageId,
-        page_name: null,
-        form_id: FORM,
-        form_name: null,
-        created_time: new Date(),
-        ad_id: null,
-        ad_name: null,
-        adset_id: null,
-        adset_name: null,
-        campaign_id: null,
-        campaign_name: null,
-        platform: null,
-        is_organic: true,
-        is_test: false,
-        answers_envelope: null,
-        status_reason: null,
-        received_at: new Date(),
-        erased_at: null,
-      });
+      const lead = await repo.insertLead(t.app.db, makeBareLeadRow(workspaceId, leadgenId, pageId));
       const claimedUntil = new Date(Date.now() + 1_500);
       const [stored] = await t.app.db
         .insertInto('deliveries')
