@@ -382,9 +382,9 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     status_reason: reason,
     search_kid: keyRing.primaryKid,
   };
-  let created: Delivery[] | null = null;
+  let stored: Awaited<ReturnType<typeof repo.storeFetchedLead>> = null;
   try {
-    created = await repo.storeFetchedLead(db, {
+    stored = await repo.storeFetchedLead(db, {
       lead,
       eventId,
       search: searchRowsOf(keyRing, page.workspace_id, answers.answers, questionTypesOf(questions)),
@@ -393,7 +393,7 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     });
   } finally {
     const now = new Date();
-    const stored: Lead = {
+    const storedLead: Lead = {
       ...lead,
       created_time: new Date(lead.created_time),
       received_at: new Date(lead.received_at),
@@ -401,8 +401,11 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
       updated_at: now,
       erased_at: null,
     };
-    direct?.send((created ?? []).filter((d) => d.claimed_by !== null).map((delivery) => ({ delivery, lead: stored, configVersion: version })));
+    // The configuration as of the store: a form the fetch has just written is what the send maps with.
+    const claimed = (stored?.deliveries ?? []).filter((d) => d.claimed_by !== null);
+    direct?.send(claimed.map((delivery) => ({ delivery, lead: storedLead, configVersion: stored?.configVersion ?? version })));
   }
+  const created = stored?.deliveries;
   const pending = created ? created.filter((d) => d.claimed_by === null) : await storeRepeatedLead(app, { row, eventId, routes, questions });
   await handOff.queue(pending);
   const count = created?.length ?? pending.length;

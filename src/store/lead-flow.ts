@@ -140,11 +140,12 @@ export interface FetchedLeadRows {
  * leadgen id) nothing is written and it returns null: the caller takes the slower path that
  * reconciles with the stored lead. Otherwise it returns the new deliveries (all pending).
  */
-export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<Delivery[] | null> {
+export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<{ deliveries: Delivery[]; configVersion: number } | null> {
   const columns = Object.keys(rows.lead) as (keyof FetchedLeadRows['lead'])[];
   const { rows: result } = await sql<{
     lead_id: string | null;
     deliveries: { id: string; destination_id: string; route_id: string; claimed_by: string | null }[] | null;
+    config_version: string;
   }>`
     with new_lead as (
       insert into leads (${sql.join(columns.map((c) => sql.ref(c)))})
@@ -171,13 +172,14 @@ export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<D
       where id = ${rows.eventId} and exists (select 1 from new_lead)
     )
     select (select id from new_lead) as lead_id,
-      (select json_agg(json_build_object('id', id, 'destination_id', destination_id, 'route_id', route_id, 'claimed_by', claimed_by)) from new_deliveries) as deliveries
+      (select json_agg(json_build_object('id', id, 'destination_id', destination_id, 'route_id', route_id, 'claimed_by', claimed_by)) from new_deliveries) as deliveries,
+      (select version from config_version) as config_version
   `.execute(db);
   const row = result[0];
   if (!row?.lead_id) return null;
   const now = new Date();
   // The rows as stored: everything else about a new delivery is its column defaults.
-  return (row.deliveries ?? []).map((d) => ({
+  const deliveries: Delivery[] = (row.deliveries ?? []).map((d) => ({
     id: d.id,
     workspace_id: rows.lead.workspace_id,
     lead_id: row.lead_id as string,
@@ -199,6 +201,8 @@ export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<D
     claimed_by: d.claimed_by,
     claimed_until: d.claimed_by ? rows.claimedUntil : null,
   }));
+  // As of this statement: a form written by the fetch a moment ago counts (its send reads the questions).
+  return { deliveries, configVersion: Number(row.config_version) };
 }
 
 export async function findLead(db: Db, id: string): Promise<Lead | undefined> {
