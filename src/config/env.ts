@@ -14,7 +14,7 @@ const defaultsSchema = z.object({
   http: z.object({
     maxWebhookBodyBytes: z.number().int().positive(),
     intakeBatchMaxRows: z.number().int().positive(),
-    intakeBatchMaxWaitMs: z.number().int().nonnegative(),
+    fetchJobWaitMs: z.number().int().nonnegative(),
   }),
   graph: z.object({ timeoutMs: z.number().int().positive(), retries: z.number().int().nonnegative(), retryMinDelayMs: z.number().int().nonnegative() }),
   delivery: z.object({
@@ -169,7 +169,7 @@ const envSchema = z.object({
   LEADRELAY_ALLOW_PRIVATE_DESTINATIONS: bool(false),
   MAX_WEBHOOK_BODY_BYTES: positiveInt(d.http.maxWebhookBodyBytes),
   INTAKE_BATCH_MAX_ROWS: positiveInt(d.http.intakeBatchMaxRows),
-  INTAKE_BATCH_MAX_WAIT_MS: int(d.http.intakeBatchMaxWaitMs),
+  FETCH_JOB_WAIT_MS: int(d.http.fetchJobWaitMs),
   DELIVERY_TIMEOUT_MS: positiveInt(d.delivery.timeoutMs),
   DELIVERY_MAX_ATTEMPTS: positiveInt(d.delivery.maxAttempts),
   DELIVERY_BACKOFF_BASE_MS: positiveInt(d.delivery.backoffBaseMs),
@@ -350,7 +350,7 @@ export interface AppConfig {
   };
   encryptionKeys: { kid: string; key: Buffer }[] | undefined;
   allowPrivateDestinations: boolean;
-  intake: { maxBodyBytes: number; batchMaxRows: number; batchMaxWaitMs: number };
+  intake: { maxBodyBytes: number; batchMaxRows: number; fetchJobWaitMs: number };
   delivery: { timeoutMs: number; maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number; responseBodyMaxBytes: number };
   fetch: { maxAttempts: number; backoffBaseMs: number };
   /** `inProcess`: `start` runs the workers on the HTTP server's event loop (default: in a supervised child process). */
@@ -406,7 +406,7 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     },
     encryptionKeys: e.LEADRELAY_ENCRYPTION_KEYS,
     allowPrivateDestinations: e.LEADRELAY_ALLOW_PRIVATE_DESTINATIONS,
-    intake: { maxBodyBytes: e.MAX_WEBHOOK_BODY_BYTES, batchMaxRows: e.INTAKE_BATCH_MAX_ROWS, batchMaxWaitMs: e.INTAKE_BATCH_MAX_WAIT_MS },
+    intake: { maxBodyBytes: e.MAX_WEBHOOK_BODY_BYTES, batchMaxRows: e.INTAKE_BATCH_MAX_ROWS, fetchJobWaitMs: e.FETCH_JOB_WAIT_MS },
     delivery: {
       timeoutMs: e.DELIVERY_TIMEOUT_MS,
       maxAttempts: e.DELIVERY_MAX_ATTEMPTS,

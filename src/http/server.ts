@@ -3,6 +3,7 @@ import http from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { App } from '../app.js';
 import { IntakeBatcher } from './intake-batcher.js';
+import { FetchCoalescer } from '../pipeline/fetch-coalescer.js';
 import { createWebhookBodyParser } from './webhook-body-parser.js';
 import { createLeadgenPostHandler, createMetaWebhookRouter, type MetaWebhookOptions } from './meta-webhook.js';
 import { errorSummary } from '../util/error-summary.js';
@@ -20,17 +21,20 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-function webhookOptions(app: App, metrics: Metrics): MetaWebhookOptions {
-  const batcher = new IntakeBatcher(app.db, {
-    maxRows: app.config.intake.batchMaxRows,
-    onRecorded: (ids) => {
-      // The rows are durable; a lost enqueue is rebuilt by the outbox sweep.
-      app.queues
-        .enqueueFetchBatch(ids)
-        .catch((err) => app.logger.warn({ err: errorSummary(err), count: ids.length }, 'enqueue after intake failed; the sweep will retry'));
-    },
+/** Most events one intake fetch job carries: two Graph batch requests' worth. */
+const FETCH_JOB_MAX_EVENTS = 100;
+
+function webhookOptions(app: App, metrics: Metrics): MetaWebhookOptions & { fetchJobs: FetchCoalescer } {
+  // The rows are durable before their ids get here; a lost enqueue is rebuilt by the outbox sweep.
+  const fetchJobs = new FetchCoalescer({
+    maxWaitMs: app.config.intake.fetchJobWaitMs,
+    maxEvents: FETCH_JOB_MAX_EVENTS,
+    enqueue: (ids) => app.queues.enqueueFetchBatch(ids),
+    onError: (err, count) => app.logger.warn({ err: errorSummary(err), count }, 'enqueue after intake failed; the sweep will retry'),
   });
+  const batcher = new IntakeBatcher(app.db, { maxRows: app.config.intake.batchMaxRows, onRecorded: (ids) => fetchJobs.add(ids) });
   return {
+    fetchJobs,
     appSecrets: [app.config.meta.appSecret].filter(Boolean),
     verifyToken: app.config.meta.verifyToken,
     maxBodyBytes: app.config.intake.maxBodyBytes,
@@ -163,6 +167,7 @@ export async function startHttpServer(app: App, metrics: Metrics): Promise<HttpS
         server.closeAllConnections();
       });
       await hooks.parser.close();
+      await hooks.fetchJobs.close();
     },
   };
 }

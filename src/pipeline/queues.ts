@@ -19,8 +19,9 @@ export interface DeliverJob {
 
 export const fetchJobId = (eventId: number) => `ev-${eventId}`;
 /**
- * Event ids are unique and each belongs to one intake batch, so its first (smallest) id names the
- * batch. The outbox sweep relies on that to find the batch job of a group of events.
+ * Event ids are unique and each belongs to one intake batch job, so its first (smallest) id names
+ * the job. A job holds whole inserts (src/pipeline/fetch-coalescer.ts), so its first id is the
+ * first of an insert: the outbox sweep relies on that to find the batch job of a group of events.
  */
 export const fetchBatchJobId = (eventIds: number[]) => `evb-${eventIds.reduce((a, b) => Math.min(a, b))}`;
 export const deliverJobId = (deliveryId: string) => `dl-${deliveryId}`;
@@ -39,9 +40,10 @@ export interface Queues {
   enqueueFetchBatch(eventIds: number[]): Promise<void>;
   enqueueDeliveries(items: { id: string; delayMs?: number }[]): Promise<void>;
   /**
-   * Of these groups of event ids (each a guess at one intake batch), the ids a batch job still
-   * waiting or running lists: they need no job of their own. Only ids found in a job's data are
-   * returned, so a wrong guess costs a duplicate job, never a forgotten event.
+   * Of these groups of event ids (each a guess at one intake insert), the ids a batch job still
+   * waiting or running lists: they need no job of their own. A group is looked up by its first
+   * id, which names the job that holds it and any inserts that joined it; only ids found in a
+   * job's data are returned, so a wrong guess costs a duplicate job, never a forgotten event.
    */
   findEventsInQueuedBatches(groups: number[][]): Promise<Set<number>>;
   ping(): Promise<boolean>;
@@ -97,6 +99,8 @@ export function openBackendConnection(spec: QueueBackendSpec, opts: { forWorker:
 }
 
 const PING_TIMEOUT_MS = 2000;
+/** How many batch jobs the outbox sweep looks up at once. */
+const LOOKUP_WAVE = 32;
 
 // Failed and finished jobs are removed: the rows in PostgreSQL hold the outcome, and a later
 // replay must be able to add a job with the same id again.
@@ -134,11 +138,15 @@ export function createQueues(spec: QueueBackendSpec): Queues {
     },
     async findEventsInQueuedBatches(groups) {
       const covered = new Set<number>();
-      const jobs = await Promise.all(groups.filter((g) => g.length > 1).map((g) => fetch.getJob(fetchBatchJobId(g))));
-      for (const job of jobs) {
-        // A finished job would be removed at once (jobDefaults); one still kept runs nothing more.
-        if (!job || job.finishedOn || !Array.isArray(job.data.eventIds)) continue;
-        for (const id of job.data.eventIds) covered.add(id);
+      // In waves, in id order: a group a job found earlier already lists is not looked up.
+      for (let next = 0; next < groups.length; ) {
+        const wave: number[][] = [];
+        for (; next < groups.length && wave.length < LOOKUP_WAVE; next++) if (!covered.has(groups[next][0])) wave.push(groups[next]);
+        for (const job of await Promise.all(wave.map((g) => fetch.getJob(fetchBatchJobId(g))))) {
+          // A finished job would be removed at once (jobDefaults); one still kept runs nothing more.
+          if (!job || job.finishedOn || !Array.isArray(job.data.eventIds)) continue;
+          for (const id of job.data.eventIds) covered.add(id);
+        }
       }
       return covered;
     },

@@ -9,7 +9,7 @@ import { createMetrics } from '../../src/util/metrics.js';
 import { computeSignature256 } from '../../src/meta/signature.js';
 import type { DbHandle } from '../../src/store/db.js';
 import type { NewLeadgenEvent } from '../../src/store/repos.js';
-import { fetchBatchJobId } from '../../src/pipeline/queues.js';
+import { fetchBatchJobId, fetchJobId } from '../../src/pipeline/queues.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 import { openTestDb, type TestSchema } from '../helpers/test-db.js';
@@ -311,6 +311,56 @@ describe('webhook intake over HTTP with a real App', function () {
     expect(status).to.equal(503);
     expect(await t.app.db.selectFrom('leadgen_events').select('id').where('leadgen_id', '=', id).execute()).to.deep.equal([]);
     expect(await t.app.queues.fetch.count()).to.equal(jobsBefore);
+  });
+});
+
+describe('fetch jobs of webhooks that follow each other closely', function () {
+  this.timeout(30_000);
+  let t: TestApp;
+  let server: import('node:http').Server;
+  let url: string;
+
+  before(async () => {
+    // A wait long enough that the posts below, one after the other, all fall inside it.
+    t = await createTestApp({ env: { FETCH_JOB_WAIT_MS: '3000' } });
+    const http = await import('node:http');
+    server = http.createServer(createHttpApp(t.app, createMetrics()));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  });
+  after(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    await t?.cleanup();
+  });
+
+  const postOne = async (leadgenId: string) => {
+    const raw = JSON.stringify({
+      object: 'page',
+      entry: [{ id: PAGE, time: 1_700_000_000, changes: [{ field: 'leadgen', value: { leadgen_id: leadgenId, page_id: PAGE, form_id: '700000001' } }] }],
+    });
+    const res = await fetch(`${url}/webhooks/meta`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': computeSignature256(Buffer.from(raw), TEST_APP_SECRET) },
+      body: raw,
+    });
+    expect(res.status).to.equal(200);
+  };
+  const eventIdsOf = async (leadgenIds: string[]) =>
+    (await t.app.db.selectFrom('leadgen_events').select('id').where('leadgen_id', 'in', leadgenIds).orderBy('id').execute()).map((r) => r.id);
+
+  it('queues the first webhook after a quiet spell alone, and the next ones together in one batch job', async () => {
+    const first = newLeadgenId();
+    await postOne(first);
+    const [firstEvent] = await eventIdsOf([first]);
+    await waitForJob(() => t.app.queues.fetch.getJob(fetchJobId(firstEvent)));
+
+    const next = [newLeadgenId(), newLeadgenId(), newLeadgenId()];
+    for (const id of next) await postOne(id);
+    const eventIds = await eventIdsOf(next);
+    const job = await waitForJob(() => t.app.queues.fetch.getJob(fetchBatchJobId(eventIds)));
+    expect(job.data).to.deep.equal({ eventIds });
+    expect(await t.app.queues.fetch.count(), 'one job for the first webhook, one for the three after it').to.equal(2);
   });
 });
 

@@ -87,6 +87,16 @@ for (const backend of QUEUE_BACKENDS)
       for (const id of [...lost, ...batched.slice(2)]) expect(queued, `event ${id}`).to.include(fetchJobId(id));
     });
 
+    it('queues no ev- job for the events of inserts that joined one batch job, one-event inserts included', async () => {
+      // As intake's fetch coalescer queues them: inserts that followed each other share a job.
+      const joined = [...(await recordIntake(1)), ...(await recordIntake(1)), ...(await recordIntake(2))];
+      await t.app.queues.enqueueFetchBatch(joined);
+      const alone = await recordIntake(1);
+
+      expect(await sweepLater()).to.include({ events: 1, eventsInQueuedBatches: joined.length });
+      expect((await queuedFetchIds()).sort()).to.deep.equal([fetchBatchJobId(joined), fetchJobId(alone[0])].sort());
+    });
+
     it('queues the events of a batch job that was removed after it failed', async () => {
       const ids = await recordIntake(3);
       await t.app.queues.enqueueFetchBatch(ids);

@@ -81,7 +81,7 @@ describe('loadConfig', () => {
     expect(c.intake).to.deep.equal({
       maxBodyBytes: d.http.maxWebhookBodyBytes,
       batchMaxRows: d.http.intakeBatchMaxRows,
-      batchMaxWaitMs: d.http.intakeBatchMaxWaitMs,
+      fetchJobWaitMs: d.http.fetchJobWaitMs,
     });
     expect([c.meta.graphTimeoutMs, c.meta.graphRetries, c.meta.graphRetryMinDelayMs]).to.deep.equal([
       d.graph.timeoutMs,
