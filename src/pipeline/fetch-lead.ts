@@ -5,8 +5,8 @@
 // failure (if any) handled exactly as a failed single read.
 // Idempotent: a repeat finds the event already fetched, the lead and deliveries already there.
 // Per new lead it sends two statements when the configuration is cached (the event with the
-// config counter; the lead, its blind index, deliveries and event status in one), plus the
-// form's upsert when the form changed.
+// config counter, one statement for all the events of a batch; the lead, its blind index,
+// deliveries and event status in one), plus the form's upsert when the form changed.
 import { randomUUID } from 'node:crypto';
 import { getManifest } from '../../connectors/index.js';
 import { notePageNeedsReauth } from '../alerts/raise.js';
@@ -58,19 +58,21 @@ async function readForm(app: App, formId: string, token: string): Promise<GraphF
   return form;
 }
 
+type EventForFetch = LeadgenEvent & { configVersion: number };
+
 /** An event whose lead is to be read from Graph: its Page is registered, connected and not being deleted. */
 interface ReadyEvent {
   eventId: number;
-  event: LeadgenEvent & { configVersion: number };
+  event: EventForFetch;
   page: Page;
 }
 
 /** Everything decided before the Graph read: an outcome already, or the event ready for its read. */
-async function prepareFetch(app: App, eventId: number): Promise<{ outcome: StepOutcome } | { ready: ReadyEvent }> {
+async function prepareFetch(app: App, eventId: number, readAlready?: EventForFetch | null): Promise<{ outcome: StepOutcome } | { ready: ReadyEvent }> {
   const { db, logger, configCache } = app;
   // The event comes with the configuration counter: the page, deletion flag, routes and stored
   // form below come from the App's cache, exact as of this statement (src/pipeline/config-cache.ts).
-  const event = await repo.findEventForFetch(db, eventId);
+  const event = readAlready === undefined ? await repo.findEventForFetch(db, eventId) : readAlready;
   if (!event) return { outcome: { type: 'done', detail: 'event_missing' } };
   if (event.status !== 'received') return { outcome: { type: 'done', detail: `already_${event.status}` } };
   const version = event.configVersion;
@@ -217,12 +219,19 @@ export async function fetchLeadsForEvents(
     }
   };
 
+  // The events are read together (one statement for the lot), then each is checked as alone.
+  let events: Map<number, EventForFetch>;
+  try {
+    events = await repo.findEventsForFetch(app.db, eventIds);
+  } catch (error) {
+    return eventIds.map((eventId) => ({ eventId, error }));
+  }
   const byPage = new Map<string, ReadyEvent[]>();
   await Promise.all(
     eventIds.map((eventId) =>
       limit(async () => {
         try {
-          const prepared = await prepareFetch(app, eventId);
+          const prepared = await prepareFetch(app, eventId, events.get(eventId) ?? null);
           if ('outcome' in prepared) {
             results.push({ eventId, outcome: prepared.outcome });
             return;
