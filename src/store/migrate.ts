@@ -79,10 +79,13 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   }
 }
 
-/** "relation … does not exist" (42P01) or "could not open relation with OID" (XX000) from the catalog listing. */
-function isCatalogRace(err: unknown): boolean {
+/**
+ * "relation … does not exist" (42P01), "schema … does not exist" (3F000: the whole schema dropped)
+ * or "could not open relation with OID" (XX000) from the catalog listing.
+ */
+export function isCatalogRace(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return code === '42P01' || (code === 'XX000' && /relation with OID/.test((err as Error).message));
+  return code === '42P01' || code === '3F000' || (code === 'XX000' && /relation with OID/.test((err as Error).message));
 }
 
 /**
