@@ -9,9 +9,10 @@ import { createGraphClient, type GraphClient } from './meta/graph-client.js';
 import type { GraphForm } from './meta/graph-types.js';
 import { createConnectorLocks, type ConnectorLocks } from './pipeline/connector-locks.js';
 import { ConfigCache } from './pipeline/config-cache.js';
-import { BatchTurns } from './pipeline/deliver-batch.js';
+import type { BatchTurns } from './pipeline/deliver-batch.js';
 import { createConnectorMemories, type ConnectorMemories } from './pipeline/connector-memory.js';
-import { createQueues, type Queues, type QueueBackendSpec } from './pipeline/queues.js';
+import type { Queues, QueueBackendSpec } from './pipeline/queues.js';
+import { queuesOnDemand } from './pipeline/queues-on-demand.js';
 import { openDb, type DbHandle } from './store/db.js';
 import { acquireEmbeddedPostgres, type EmbeddedRole } from './store/embedded-postgres.js';
 import { migrateToLatest } from './store/migrate.js';
@@ -47,6 +48,11 @@ export interface CreateAppOptions {
   migrate?: boolean;
   /** Open the queues (commands that only touch PostgreSQL skip them). */
   withQueues?: boolean;
+  /**
+   * Open the queues (and load the queue library) on their first use, not now: for operator
+   * commands, most of which never queue anything. `fetch` and `deliver` are then unavailable.
+   */
+  queuesOnFirstUse?: boolean;
   logger?: Logger;
   /** With the embedded database: a server owns the data directory, a CLI joins it. Default cli. */
   role?: EmbeddedRole;
@@ -95,7 +101,9 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
       const applied = await migrateToLatest(dbh.db);
       if (applied.length) logger.info({ migrations: applied, database: dbh.kind }, 'migrations applied');
     }
-    queues = opts.withQueues === false ? nullQueues() : createQueues(queueBackendOf(config, dbh));
+    if (opts.withQueues === false) queues = nullQueues();
+    else if (opts.queuesOnFirstUse) queues = queuesOnDemand(queueBackendOf(config, dbh));
+    else queues = (await import('./pipeline/queues.js')).createQueues(queueBackendOf(config, dbh));
   } catch (err) {
     await dbh.close();
     throw err;
@@ -119,7 +127,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     logger,
     formCache: new TtlCache<GraphForm | null>(FORM_CACHE_TTL_MS),
     configCache: new ConfigCache(),
-    batchTurns: new BatchTurns(),
+    batchTurns: { lastCallAt: new Map(), waiting: new Set() },
     connectorLocks: createConnectorLocks(config, keyRing, dbh.url),
     connectorMemories: createConnectorMemories(),
     async close() {
@@ -160,6 +168,8 @@ function nullQueues(): Queues {
     enqueueFetch: fail,
     enqueueFetchBatch: fail,
     enqueueDeliveries: fail,
+    removeFetchJobs: fail,
+    removeDeliveryJobs: fail,
     findEventsInQueuedBatches: fail,
     ping: async () => false,
     close: async () => {},

@@ -12,7 +12,6 @@ export interface CommandModules {
   repo: typeof import('../store/repos.js');
   replay: typeof import('../pipeline/replay.js');
   migrations: typeof import('../store/migrate.js');
-  keyCommands: typeof import('../services/rotate-keys.js');
 }
 
 interface WithAppOptions {

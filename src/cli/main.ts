@@ -29,17 +29,11 @@ import { InputError } from './destination-input.js';
 // import only types, commander and light helpers at the top level; they get these modules from
 // `withApp`.
 async function loadCommandModules(): Promise<{ app: typeof import('../app.js'); modules: CommandModules }> {
-  const loaded = await Promise.all([
-    import('../app.js'),
-    import('../store/repos.js'),
-    import('../pipeline/replay.js'),
-    import('../store/migrate.js'),
-    import('../services/rotate-keys.js'),
-  ]);
+  const loaded = await Promise.all([import('../app.js'), import('../store/repos.js'), import('../pipeline/replay.js'), import('../store/migrate.js')]);
   // Named from `loaded`, not from the await: knip cannot follow their use through CommandModules,
   // and this way it counts these modules' exports as used (as it always has).
-  const [app, repo, replay, migrations, keyCommands] = loaded;
-  return { app, modules: { repo, replay, migrations, keyCommands } };
+  const [app, repo, replay, migrations] = loaded;
+  return { app, modules: { repo, replay, migrations } };
 }
 
 /**
@@ -55,9 +49,13 @@ const withApp: WithApp = async (opts, fn) => {
     app: { createApp },
     modules,
   } = await loadCommandModules();
+  // A command loads a connector (and its SDKs) only when it uses it, and opens the queues only
+  // when it queues something: most commands do neither, and start in half the time.
   const app = await createApp(config, {
     withQueues: opts.readOnly ? false : (opts.queues ?? true),
+    queuesOnFirstUse: true,
     migrate: opts.readOnly ? false : (opts.migrate ?? true),
+    loadConnectors: false,
     logger,
   });
   try {

@@ -89,9 +89,9 @@ export async function deliverInBatch(app: App, own: Delivery, dest: Destination,
  * destinations a job of it is waiting for the turn of (that job takes the turn's batch). Owned by
  * the App, like its other memory, so two Apps in one process pace apart.
  */
-export class BatchTurns {
-  readonly lastCallAt = new Map<string, number>();
-  readonly waiting = new Set<string>();
+export interface BatchTurns {
+  readonly lastCallAt: Map<string, number>;
+  readonly waiting: Set<string>;
 }
 
 /** Destinations no batch was taken of for this long are forgotten (the map stays small). */

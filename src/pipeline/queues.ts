@@ -39,6 +39,10 @@ export interface Queues {
   /** One job for a batch of new events (intake): far less queue work than one job each. */
   enqueueFetchBatch(eventIds: number[]): Promise<void>;
   enqueueDeliveries(items: { id: string; delayMs?: number }[]): Promise<void>;
+  /** Removes these events' `ev-` jobs: a delayed or failed one would keep the same id from being queued again. */
+  removeFetchJobs(eventIds: number[]): Promise<void>;
+  /** Removes these deliveries' jobs, for the same reason. */
+  removeDeliveryJobs(deliveryIds: string[]): Promise<void>;
   /**
    * Of these groups of event ids (each a guess at one intake insert), the ids a batch job still
    * waiting or running lists: they need no job of their own. A group is looked up by its first
@@ -135,6 +139,12 @@ export function createQueues(spec: QueueBackendSpec): Queues {
       await deliver.addBulk(
         items.map((it) => ({ name: 'deliver', data: { deliveryId: it.id }, opts: { jobId: deliverJobId(it.id), delay: Math.max(0, it.delayMs ?? 0) } })),
       );
+    },
+    async removeFetchJobs(eventIds) {
+      for (const id of eventIds) await fetch.remove(fetchJobId(id)).catch(() => 0);
+    },
+    async removeDeliveryJobs(deliveryIds) {
+      for (const id of deliveryIds) await deliver.remove(deliverJobId(id)).catch(() => 0);
     },
     async findEventsInQueuedBatches(groups) {
       const covered = new Set<number>();

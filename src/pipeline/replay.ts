@@ -4,7 +4,6 @@ import type { App } from '../app.js';
 import * as repo from '../store/repos.js';
 import type { DeliveryStatus } from '../store/schema.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
-import { deliverJobId, fetchJobId } from './queues.js';
 import { selectRoutes } from './routing.js';
 import type { FormQuestion } from '../mapping/schema.js';
 
@@ -29,7 +28,7 @@ async function enqueueBacklog(app: App, eventIds: number[]): Promise<void> {
 
 /** Queues deliveries again. A finished job's id may still be held by a delayed or failed job: it is dropped so the new one runs. */
 async function requeueDeliveries(app: App, ids: { id: string }[]): Promise<void> {
-  for (const d of ids) await app.queues.deliver.remove(deliverJobId(d.id)).catch(() => 0);
+  await app.queues.removeDeliveryJobs(ids.map((d) => d.id));
   await app.queues.enqueueDeliveries(ids);
 }
 
@@ -84,7 +83,7 @@ export async function resumePage(app: App, pageId: string): Promise<number> {
 /** Fetches again the events whose fetch gave up (of one page, or all), e.g. after Meta fixed access. */
 export async function refetchFailed(app: App, pageId: string | null): Promise<number> {
   const rows = await repo.reopenFailedEvents(app.db, pageId);
-  for (const r of rows) await app.queues.fetch.remove(fetchJobId(r.id)).catch(() => 0);
+  await app.queues.removeFetchJobs(rows.map((r) => r.id));
   await enqueueBacklog(
     app,
     rows.map((r) => r.id),
