@@ -68,7 +68,8 @@ export interface CreateAppOptions {
 export async function openConfiguredDb(config: AppConfig, role: EmbeddedRole, logger: Logger): Promise<DbHandle> {
   const onConnectionError = (err: Error) =>
     logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'a database connection failed; it is replaced on next use');
-  if (config.database.url) return openDb({ url: config.database.url, poolMax: config.database.poolMax, onConnectionError });
+  const preparedStatements = config.database.preparedStatements;
+  if (config.database.url) return openDb({ url: config.database.url, poolMax: config.database.poolMax, onConnectionError, preparedStatements });
   const embedded = await acquireEmbeddedPostgres({
     dataDir: config.database.dataDir,
     role,
@@ -76,7 +77,14 @@ export async function openConfiguredDb(config: AppConfig, role: EmbeddedRole, lo
     onLog: (message) => logger.info(message),
   });
   try {
-    return await openDb({ url: embedded.url, kind: 'embedded', poolMax: config.database.poolMax, onConnectionError, afterClose: () => embedded.release() });
+    return await openDb({
+      url: embedded.url,
+      kind: 'embedded',
+      poolMax: config.database.poolMax,
+      onConnectionError,
+      preparedStatements,
+      afterClose: () => embedded.release(),
+    });
   } catch (err) {
     await embedded.release();
     throw err;

@@ -131,6 +131,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.string().url().optional(),
   DATABASE_POOL_MAX: positiveInt(20),
+  DATABASE_PREPARED_STATEMENTS: bool(true),
   /** Where the embedded PostgreSQL (used when DATABASE_URL is unset) and the development key live. */
   DATA_DIR: z.string().default('./data'),
   /** Port for the embedded PostgreSQL; 0 picks a free one (the CLI finds it in DATA_DIR). */
@@ -330,7 +331,7 @@ export interface AppConfig {
   publicUrl: string;
   logLevel: Env['LOG_LEVEL'];
   /** `url` unset: the embedded PostgreSQL under `dataDir`. */
-  database: { url: string | undefined; poolMax: number; dataDir: string; embeddedPort: number };
+  database: { url: string | undefined; poolMax: number; preparedStatements: boolean; dataDir: string; embeddedPort: number };
   /** `redisUrl` unset: BullMQ's PostgreSQL backend, in schema `<prefix>_queues` of the same database. */
   queue: { redisUrl: string | undefined; prefix: string };
   shutdownTimeoutMs: number;
@@ -389,7 +390,13 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
     host: e.HOST,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     logLevel: e.LOG_LEVEL,
-    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, dataDir: e.DATA_DIR, embeddedPort: e.EMBEDDED_POSTGRES_PORT },
+    database: {
+      url: e.DATABASE_URL,
+      poolMax: e.DATABASE_POOL_MAX,
+      preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
+      dataDir: e.DATA_DIR,
+      embeddedPort: e.EMBEDDED_POSTGRES_PORT,
+    },
     queue: { redisUrl: e.REDIS_URL, prefix: e.QUEUE_PREFIX },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     meta: {

@@ -3,6 +3,7 @@
 // PostgreSQL servers, so they run the same migrations and the same queries through Kysely.
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { prepareRepeatedStatements, StatementNamer } from './prepared-statements.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -30,6 +31,8 @@ export interface OpenDbOptions {
   onConnectionError?: (err: Error) => void;
   /** Runs after the pool is closed (the embedded server's release). */
   afterClose?: () => Promise<void>;
+  /** Send repeated statements as named prepared statements (default true; see prepared-statements.ts). */
+  preparedStatements?: boolean;
 }
 
 export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
@@ -40,6 +43,7 @@ export async function openDb(opts: OpenDbOptions): Promise<DbHandle> {
   // restarting would kill the process with an unhandled 'error' event: its query fails instead.
   pool.on('error', onError);
   pool.on('connect', (client) => client.on('error', onError));
+  if (opts.preparedStatements !== false) prepareRepeatedStatements(pool, new StatementNamer());
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let isClosed = false;
   return {
