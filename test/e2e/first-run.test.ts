@@ -4,7 +4,7 @@
 // data directory, shutdown with Redis unreachable, and a start with nothing configured at all.
 import { expect } from 'chai';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,9 +38,27 @@ interface Server {
   exited: Promise<number | null>;
 }
 
+/**
+ * A copy of the checkout to run the README's commands in: `npm start` builds, and a build in the
+ * checkout itself would rewrite the compiled files other test files are loading at that moment
+ * (mocha runs files side by side). Everything but what a build or a run makes, with the installed
+ * dependencies linked.
+ */
+function copyOfCheckout(into: string): string {
+  const copy = join(into, 'checkout');
+  mkdirSync(copy);
+  const made = new Set(['.git', 'dist', 'node_modules', 'data', 'test-results']);
+  for (const entry of readdirSync(ROOT)) if (!made.has(entry)) cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+  return copy;
+}
+
+/** Where the shell commands run: the repository root, or the copy the README's commands use. */
+let shellDir = ROOT;
+
 /** Runs a shell command line in its own process group and waits until `readyPath` answers 200. */
 async function startShell(command: string, env: Record<string, string>, port: number, readyPath = '/readyz'): Promise<Server> {
-  const proc = spawn('bash', ['-c', command], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const proc = spawn('bash', ['-c', command], { cwd: shellDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -77,7 +95,7 @@ async function startShell(command: string, env: Record<string, string>, port: nu
 
 function runShell(script: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd: ROOT, env, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd: shellDir, env, timeout: 120_000 }, (err, stdout, stderr) => {
       done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -105,6 +123,7 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
     });
     graph.setPageToken(PAGE, PAGE_TOKEN, 'Acme Bikes');
     dir = mkdtempSync(join(tmpdir(), 'leadrelay-first-run-'));
+    shellDir = copyOfCheckout(dir);
     // The README keeps the secrets in files in the home folder, readable only by their owner.
     const home = join(dir, 'home');
     mkdirSync(home, { mode: 0o700 });
@@ -137,6 +156,7 @@ describe('e2e: the first ten minutes (embedded PostgreSQL, no Redis)', function 
   after(async () => {
     await graph?.close();
     await receiver?.close();
+    shellDir = ROOT;
     rmSync(dir, { recursive: true, force: true });
   });
 
