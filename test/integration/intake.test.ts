@@ -247,6 +247,21 @@ describe('IntakeBatcher on PostgreSQL', function () {
   });
 });
 
+/** The webhook receiver of a real App on a loopback port. */
+async function startIntakeServer(env: Record<string, string> = {}) {
+  const t = await createTestApp({ env });
+  const http = await import('node:http');
+  const server = http.createServer(createHttpApp(t.app, createMetrics()));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { t, server, url: `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}` };
+}
+
+async function stopIntakeServer(server: import('node:http').Server | undefined, t: TestApp | undefined): Promise<void> {
+  server?.closeAllConnections();
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  await t?.cleanup();
+}
+
 describe('webhook intake over HTTP with a real App', function () {
   this.timeout(30_000);
   let t: TestApp;
@@ -272,18 +287,9 @@ describe('webhook intake over HTTP with a real App', function () {
     });
 
   before(async () => {
-    t = await createTestApp();
-    const web = createHttpApp(t.app, createMetrics());
-    const http = await import('node:http');
-    server = http.createServer(web);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    ({ t, server, url } = await startIntakeServer());
   });
-  after(async () => {
-    server?.closeAllConnections();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    await t?.cleanup();
-  });
+  after(() => stopIntakeServer(server, t));
 
   it('answers 200 only after the events are stored, and queues the new events in one batch job', async () => {
     const ids = [newLeadgenId(), newLeadgenId()];
@@ -322,17 +328,9 @@ describe('fetch jobs of webhooks that follow each other closely', function () {
 
   before(async () => {
     // A wait long enough that the posts below, one after the other, all fall inside it.
-    t = await createTestApp({ env: { FETCH_JOB_WAIT_MS: '3000' } });
-    const http = await import('node:http');
-    server = http.createServer(createHttpApp(t.app, createMetrics()));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+    ({ t, server, url } = await startIntakeServer({ FETCH_JOB_WAIT_MS: '3000' }));
   });
-  after(async () => {
-    server?.closeAllConnections();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    await t?.cleanup();
-  });
+  after(() => stopIntakeServer(server, t));
 
   const postOne = async (leadgenId: string) => {
     const raw = JSON.stringify({
