@@ -28,7 +28,9 @@ export function queuesOnDemand(spec: QueueBackendSpec): Queues {
     findEventsInQueuedBatches: async (groups) => (await open()).findEventsInQueuedBatches(groups),
     ping: async () => (await open()).ping(),
     async close() {
-      if (opened) await (await opened).close();
+      // A queue that never opened has nothing to close.
+      const queues = await opened?.catch(() => undefined);
+      await queues?.close();
     },
   };
 }
