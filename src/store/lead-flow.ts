@@ -46,10 +46,6 @@ export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | unde
   return db.selectFrom('leadgen_events').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/**
- * The event, with the configuration counter (config_version, migration 0016) read in the same
- * statement: what the fetch step's config cache checks itself against, at no extra round trip.
- */
 /** Several events for the fetch step in one statement, all with the counter as of that statement. */
 export async function findEventsForFetch(db: Db, ids: readonly number[]): Promise<Map<number, LeadgenEvent & { configVersion: number }>> {
   const found = new Map<number, LeadgenEvent & { configVersion: number }>();
@@ -64,6 +60,10 @@ export async function findEventsForFetch(db: Db, ids: readonly number[]): Promis
   return found;
 }
 
+/**
+ * The event, with the configuration counter (config_version, migration 0016) read in the same
+ * statement: what the fetch step's config cache checks itself against, at no extra round trip.
+ */
 export async function findEventForFetch(db: Db, id: number): Promise<(LeadgenEvent & { configVersion: number }) | undefined> {
   const row = await db
     .selectFrom('leadgen_events')
