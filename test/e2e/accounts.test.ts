@@ -71,12 +71,14 @@ describe('e2e: accounts and sign-in', function () {
   it('prints a one-time owner-setup link on the terminal, not in the structured log', async () => {
     const line = await waitUntil(async () => /\/setup\?token=(\S+)/.exec(program.output()), 60_000, 'the owner-setup link');
     setupToken = decodeURIComponent(line[1]!);
-    const jsonLines = program
-      .output()
-      .split('\n')
-      .filter((l) => l.startsWith('{'));
-    expect(jsonLines.some((l) => l.includes('owner-setup link printed on stderr'))).to.equal(true);
-    for (const l of jsonLines) expect(l).to.not.include(setupToken);
+    const jsonLinesOf = () =>
+      program
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'));
+    // stdout and stderr are two pipes: the log line, written first, may still reach us after the link.
+    await waitUntil(async () => jsonLinesOf().some((l) => l.includes('owner-setup link printed on stderr')), 60_000, 'the log line pointing to stderr');
+    for (const l of jsonLinesOf()) expect(l).to.not.include(setupToken);
   });
 
   it('answers nothing but owner set-up before an owner exists', async () => {
