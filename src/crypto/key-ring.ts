@@ -9,6 +9,8 @@ export { EnvelopeError, isEnvelope } from './envelope.js';
 
 const KEY_BYTES = 32;
 const CIPHER = 'aes-256-gcm';
+/** How many envelopes decryptRepeated keeps open. */
+const REPEATED_MAX = 512;
 
 export interface KeyRingEntry {
   kid: string;
@@ -22,6 +24,8 @@ export class KeyRing {
   readonly #keys: Map<string, Buffer>;
   /** Keys deriveKey made, by key id and purpose (private for the same reason). */
   readonly #derived = new Map<string, Buffer>();
+  /** Plaintexts of envelopes opened with decryptRepeated, by aad and envelope (private for the same reason). */
+  readonly #opened = new Map<string, string>();
 
   /** Throws when the list is empty, a key is not 32 bytes, or a key id is invalid or repeated. */
   constructor(keys: KeyRingEntry[]) {
@@ -123,6 +127,24 @@ export class KeyRing {
     }
   }
 
+  /**
+   * decrypt, for an envelope the process opens again and again (a page's token for each of its
+   * leads, a destination's credentials for each delivery): opened once, then answered from
+   * memory. Keyed by the envelope and aad, so a new token (a new envelope) is opened anew; a
+   * failure is never kept. At most REPEATED_MAX envelopes are kept (all dropped when full).
+   */
+  decryptRepeated(envelope: string | null, aad?: string): string {
+    const memoKey = envelope === null ? undefined : `${aad ?? ''}\0${envelope}`;
+    const hit = memoKey === undefined ? undefined : this.#opened.get(memoKey);
+    if (hit !== undefined) return hit;
+    const plaintext = this.decrypt(envelope, aad);
+    if (memoKey !== undefined) {
+      if (this.#opened.size >= REPEATED_MAX) this.#opened.clear();
+      this.#opened.set(memoKey, plaintext);
+    }
+    return plaintext;
+  }
+
   /** Encrypts `JSON.stringify(value)`. Throws TypeError when the value has no JSON form. */
   encryptJson(value: unknown, aad?: string): string {
     const json = JSON.stringify(value);
@@ -130,9 +152,12 @@ export class KeyRing {
     return this.encrypt(json, aad);
   }
 
-  /** Decrypts and JSON-parses. The type parameter is not checked; validate the result if it matters. */
-  decryptJson<T = unknown>(envelope: string, aad?: string): T {
-    const text = this.decrypt(envelope, aad);
+  /**
+   * Decrypts and JSON-parses. The type parameter is not checked; validate the result if it matters.
+   * `repeated`: opened with decryptRepeated (each call still parses its own copy).
+   */
+  decryptJson<T = unknown>(envelope: string, aad?: string, repeated = false): T {
+    const text = repeated ? this.decryptRepeated(envelope, aad) : this.decrypt(envelope, aad);
     try {
       return JSON.parse(text) as T;
     } catch {

@@ -3,6 +3,7 @@
 import { normalisePhone } from './blind-index.js';
 
 const REDACTED = '[redacted]';
+const SIX_DIGITS = /\d{6}/;
 const EMAIL_IN_TEXT = /[^\s@<>()[\]"'`,;:]+@[^\s@<>()[\]"'`,;:]+\.[A-Za-z]{2,}/g;
 
 /** Every email address in the text, replaced (for messages shown without their lead's answers at hand). */
@@ -79,10 +80,14 @@ function replaceInAscii(text: string, lower: string, needle: string): string {
  */
 export function redactAnswerValues(text: string | null, values: readonly string[]): string | null {
   if (text === null) return null;
+  // A phone number's other forms are digits (after a +): text without six digits in a row holds
+  // neither, and parsing numbers is the costly part, so they are only worked out when it could.
+  const mayHoldPhone = SIX_DIGITS.test(text);
   const needles = new Set<string>();
-  for (const raw of values) {
+  for (const raw of new Set(values)) {
     const v = raw.trim();
     if (v.length >= 3) needles.add(v);
+    if (!mayHoldPhone) continue;
     const phone = normalisePhone(v);
     if (phone) {
       needles.add(phone);

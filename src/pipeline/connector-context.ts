@@ -38,7 +38,8 @@ export function connectorSettings(app: App, type: string): ConnectorSettings {
 
 function decryptCredentials(app: App, dest: Destination): Record<string, unknown> {
   if (!dest.credentials_envelope) return {};
-  return app.keyRing.decryptJson<Record<string, unknown>>(dest.credentials_envelope, destinationAad(dest.id));
+  // Opened for every delivery: kept open by the key ring (a new envelope, after a token refresh, is opened anew).
+  return app.keyRing.decryptJson<Record<string, unknown>>(dest.credentials_envelope, destinationAad(dest.id), true);
 }
 
 export function encryptCredentials(app: App, destinationId: string, credentials: Record<string, unknown>): string {

@@ -15,7 +15,7 @@ import { DESTINATION_DISCONNECTED } from '../store/disconnects.js';
 import type { Delivery, Destination, Lead } from '../store/schema.js';
 import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { buildConnectorContext } from './connector-context.js';
-import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
+import { decryptLeadAnswers, type LeadAnswers, toCanonicalLead } from './lead-record.js';
 import { buildDeliveryRecord, needsFieldList } from './mapping-step.js';
 import type { FormQuestion } from '../mapping/schema.js';
 import type { StepOutcome, StoredDelivery } from './fetch-lead.js';
@@ -72,7 +72,7 @@ export async function sendStoredDelivery(app: App, stored: StoredDelivery, metri
   if (!token) throw new Error('sendStoredDelivery needs a delivery stored with its claim');
   const gate = await destinationGate(app, delivery, configVersion);
   if ('dest' in gate && !getManifest(gate.dest.type).batch) {
-    return runClaimed(app, delivery, lead, gate.dest, { token, configVersion, leaseMs: singleClaimLeaseMs(app) }, metrics);
+    return runClaimed(app, delivery, lead, gate.dest, { token, configVersion, leaseMs: singleClaimLeaseMs(app) }, metrics, stored.answers);
   }
   await repo.releaseClaims(app.db, [delivery.id], token);
   return 'outcome' in gate ? gate.outcome : { type: 'delay', delayMs: 0, detail: 'batched' };
@@ -86,6 +86,7 @@ async function runClaimed(
   dest: Destination,
   claim: { token: string; configVersion: number; leaseMs: number },
   metrics?: Metrics,
+  answers?: LeadAnswers,
 ): Promise<StepOutcome> {
   const { db } = app;
   const renewal = setInterval(() => {
@@ -95,7 +96,7 @@ async function runClaimed(
   }, claim.leaseMs / 3);
   renewal.unref();
   try {
-    return await sendOne(app, delivery, lead, dest, claim, metrics);
+    return await sendOne(app, delivery, lead, dest, claim, metrics, answers);
   } finally {
     clearInterval(renewal);
   }
@@ -140,6 +141,8 @@ async function sendOne(
   dest: Destination,
   { token, configVersion }: { token: string; configVersion: number },
   metrics?: Metrics,
+  /** The lead's answers when the caller has them in hand (a lead just fetched); otherwise decrypted from the row. */
+  answers?: LeadAnswers,
 ): Promise<StepOutcome> {
   const { db, configCache } = app;
   const deliveryId = delivery.id;
@@ -150,7 +153,7 @@ async function sendOne(
     await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'lead_erased' });
     return { type: 'done', detail: 'lead_erased' };
   }
-  const canonical = toCanonicalLead(lead, decryptLeadAnswers(app.keyRing, lead));
+  const canonical = toCanonicalLead(lead, answers ?? decryptLeadAnswers(app.keyRing, lead));
   const route = delivery.route_id ? await configCache.route(db, configVersion, delivery.route_id) : undefined;
   const connector = await loadConnector(dest.type);
   const attempt = delivery.attempts + 1;

@@ -19,7 +19,7 @@ import * as repo from '../store/repos.js';
 import type { Delivery, Lead, LeadgenEvent, Page, Route } from '../store/schema.js';
 import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
-import { decryptLeadAnswers, leadAnswersOf, leadRowFromGraph, type NewLeadRow, pageTokenAad, toCanonicalLead } from './lead-record.js';
+import { decryptLeadAnswers, type LeadAnswers, leadAnswersOf, leadRowFromGraph, type NewLeadRow, pageTokenAad, toCanonicalLead } from './lead-record.js';
 import { indexFetchedLead, questionTypesOf, searchRowsOf } from './lead-search-index.js';
 import { selectRoutes } from './routing.js';
 
@@ -100,7 +100,8 @@ async function prepareFetch(app: App, eventId: number, readAlready?: EventForFet
   return { ready: { eventId, event, page } };
 }
 
-const decryptPageToken = (app: App, page: Page) => app.keyRing.decrypt(page.token_envelope, pageTokenAad(page.page_id));
+/** Opened for every lead of the page: kept open by the key ring until the page's token changes. */
+const decryptPageToken = (app: App, page: Page) => app.keyRing.decryptRepeated(page.token_envelope, pageTokenAad(page.page_id));
 
 export async function fetchLeadForEvent(app: App, eventId: number, handOff: DeliveryHandOff = queueDeliveries(app)): Promise<StepOutcome> {
   const prepared = await prepareFetch(app, eventId);
@@ -165,6 +166,8 @@ export interface StoredDelivery {
   delivery: Delivery;
   lead: Lead;
   configVersion: number;
+  /** The lead's answers as just read from Graph, so the send need not decrypt what was just encrypted. */
+  answers?: LeadAnswers;
 }
 
 /** Places taken to send a lead's new deliveries at once: their claim is stored with them. */
@@ -412,7 +415,7 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     };
     // The configuration as of the store: a form the fetch has just written is what the send maps with.
     const claimed = (stored?.deliveries ?? []).filter((d) => d.claimed_by !== null);
-    direct?.send(claimed.map((delivery) => ({ delivery, lead: storedLead, configVersion: stored?.configVersion ?? version })));
+    direct?.send(claimed.map((delivery) => ({ delivery, lead: storedLead, configVersion: stored?.configVersion ?? version, answers })));
   }
   const created = stored?.deliveries;
   const pending = created ? created.filter((d) => d.claimed_by === null) : await storeRepeatedLead(app, { row, eventId, routes, questions });

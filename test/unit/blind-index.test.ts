@@ -115,6 +115,10 @@ describe("redacting a CRM's words", () => {
     expect(out).to.equal('Invalid phone [redacted] for [redacted]; [redacted] rejected; rating 5');
   });
 
+  it('takes out a phone written as the lead wrote it from text without six digits in a row', () => {
+    expect(redactAnswerValues('Bad number: +1 (415) 555-0100.', ['+1 (415) 555-0100'])).to.equal('Bad number: [redacted].');
+  });
+
   it('takes out a value only where it stands on its own', () => {
     expect(redactAnswerValues('Rejected yesterday: yes is not a valid option', ['yes'])).to.equal('Rejected yesterday: [redacted] is not a valid option');
   });

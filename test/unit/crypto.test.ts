@@ -234,6 +234,55 @@ describe('crypto: key ring and secret envelopes', () => {
     });
   });
 
+  describe('envelopes opened again and again (decryptRepeated)', () => {
+    const ring = ringOf(['k1', keyA]);
+
+    it('gives what decrypt gives, on the first call and on later ones', () => {
+      const envelope = ring.encrypt('EAAB-page-token-123', 'page-token:1');
+      expect(ring.decryptRepeated(envelope, 'page-token:1')).to.equal('EAAB-page-token-123');
+      expect(ring.decryptRepeated(envelope, 'page-token:1')).to.equal('EAAB-page-token-123');
+    });
+
+    it('still refuses an envelope opened before under another aad', () => {
+      const envelope = ring.encrypt('token-of-page-1', 'page-token:1');
+      expect(ring.decryptRepeated(envelope, 'page-token:1')).to.equal('token-of-page-1');
+      expect(catchEnvelopeError(() => ring.decryptRepeated(envelope, 'page-token:2')).code).to.equal('auth_failed');
+    });
+
+    it('opens a new envelope for the same aad anew (a replaced token)', () => {
+      const first = ring.encrypt('old-token', 'page-token:1');
+      const second = ring.encrypt('new-token', 'page-token:1');
+      expect(ring.decryptRepeated(first, 'page-token:1')).to.equal('old-token');
+      expect(ring.decryptRepeated(second, 'page-token:1')).to.equal('new-token');
+    });
+
+    it('fails every time for an envelope it cannot open, and for a deleted secret', () => {
+      const other = ringOf(['k9', keyB]).encrypt('secret', 'page-token:1');
+      expect(catchEnvelopeError(() => ring.decryptRepeated(other, 'page-token:1')).code).to.equal('unknown_key');
+      expect(catchEnvelopeError(() => ring.decryptRepeated(other, 'page-token:1')).code).to.equal('unknown_key');
+      expect(catchEnvelopeError(() => ring.decryptRepeated(null, 'page-token:1')).code).to.equal('missing');
+    });
+
+    it('keeps opening envelopes correctly past the number it keeps', () => {
+      const envelopes = Array.from({ length: 600 }, (_, i) => [i, ring.encrypt(`token-${i}`, `page-token:${i}`)] as const);
+      for (const [i, envelope] of envelopes) expect(ring.decryptRepeated(envelope, `page-token:${i}`)).to.equal(`token-${i}`);
+      for (const [i, envelope] of envelopes) expect(ring.decryptRepeated(envelope, `page-token:${i}`)).to.equal(`token-${i}`);
+    });
+
+    it('parses its own copy for each decryptJson caller', () => {
+      const envelope = ring.encryptJson({ apiKey: 'k' }, 'destination:1');
+      const first = ring.decryptJson<{ apiKey: string }>(envelope, 'destination:1', true);
+      first.apiKey = 'changed by a caller';
+      expect(ring.decryptJson(envelope, 'destination:1', true)).to.deep.equal({ apiKey: 'k' });
+    });
+
+    it('keeps opened plaintexts out of util.inspect and JSON.stringify', () => {
+      const envelope = ring.encrypt('EAAB-very-secret-token', 'page-token:7');
+      ring.decryptRepeated(envelope, 'page-token:7');
+      expect(`${inspect(ring, { depth: 10, showHidden: true })} ${JSON.stringify(ring)}`).not.to.include('EAAB-very-secret-token');
+    });
+  });
+
   describe('unknown keys', () => {
     it('names the missing key id and the variable to fix, and leaks no ciphertext', () => {
       const old = ringOf(['k2023', keyA]);
