@@ -46,7 +46,12 @@ export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | unde
   return db.selectFrom('leadgen_events').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Several events for the fetch step in one statement, all with the counter as of that statement. */
+/**
+ * Events for the fetch step in one statement, with the configuration counter (config_version,
+ * migration 0016) read in the same statement: what the fetch step's config cache checks itself
+ * against, at no extra round trip. One id is looked up by `id = $1`: as a prepared statement,
+ * `= any($1)` gets a generic plan that costs several times more for the usual single event.
+ */
 export async function findEventsForFetch(db: Db, ids: readonly number[]): Promise<Map<number, LeadgenEvent & { configVersion: number }>> {
   const found = new Map<number, LeadgenEvent & { configVersion: number }>();
   if (ids.length === 0) return found;
@@ -54,26 +59,15 @@ export async function findEventsForFetch(db: Db, ids: readonly number[]): Promis
     .selectFrom('leadgen_events')
     .selectAll()
     .select(sql<string>`(select version from config_version)`.as('config_version'))
-    .where('id', '=', sql<number>`any(${[...ids]}::bigint[])`)
+    .where('id', '=', ids.length === 1 ? ids[0] : sql<number>`any(${[...ids]}::bigint[])`)
     .execute();
   for (const { config_version, ...event } of rows) found.set(Number(event.id), { ...event, configVersion: Number(config_version) });
   return found;
 }
 
-/**
- * The event, with the configuration counter (config_version, migration 0016) read in the same
- * statement: what the fetch step's config cache checks itself against, at no extra round trip.
- */
+/** One event for the fetch step (findEventsForFetch). */
 export async function findEventForFetch(db: Db, id: number): Promise<(LeadgenEvent & { configVersion: number }) | undefined> {
-  const row = await db
-    .selectFrom('leadgen_events')
-    .selectAll()
-    .select(sql<string>`(select version from config_version)`.as('config_version'))
-    .where('id', '=', id)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  const { config_version, ...event } = row;
-  return { ...event, configVersion: Number(config_version) };
+  return (await findEventsForFetch(db, [id])).get(id);
 }
 
 export async function setEventStatus(
