@@ -128,7 +128,8 @@ export async function runRoles(roles: Roles): Promise<void> {
   let supervisor: WorkerSupervisor | null = null;
   let jobWatch: NodeJS.Timeout | null = null;
   try {
-    http = roles.http ? await startHttpServer(app, metrics) : null;
+    // In `start`, new events go to the worker process over its channel when it can take them (see worker-supervisor.ts).
+    http = roles.http ? await startHttpServer(app, metrics, workersInChild ? (ids) => supervisor?.handFetch(ids) ?? false : undefined) : null;
     // The child's metrics reach /metrics through its parent.
     metricsServer = supervised ? null : await startMetricsServer(app, metrics);
     // The pipeline (BullMQ workers, the fetch and delivery steps, the connectors) loads only in a
@@ -137,7 +138,7 @@ export async function runRoles(roles: Roles): Promise<void> {
       const { startWorkers } = await import('../pipeline/workers.js');
       workers = startWorkers(app, metrics, (source, err) => outages.report(source, err));
     }
-    supervisor = workersInChild ? superviseWorkers({ config, logger, metrics }) : null;
+    supervisor = workersInChild ? superviseWorkers({ config, logger, metrics, queueFetch: (ids) => app.queues.enqueueFetchBatch(ids) }) : null;
   } catch (err) {
     // E.g. the port is taken: close what was opened so the process exits (and a supervisor
     // restarts it) instead of idling on open connections.

@@ -9,15 +9,25 @@
 // Each restart writes one error line naming why, and counts in leadrelay_worker_restarts_total.
 // Whatever a killed child was doing is taken up again: its queue jobs stall and are re-run, and
 // the outbox sweep queues anything left `received` in PostgreSQL.
+// The channel also carries new leads: the events of an intake insert go to the child over it
+// (handFetch) instead of through a fetch job, while the child beats on time and holds fewer than
+// HANDED_MAX_EVENTS of them. The child answers once it has fetched them; the events of a child that
+// ends first are queued as fetch jobs at once. Either way they are `received` rows in PostgreSQL
+// first, so the outbox sweep finds any that neither path finishes (both processes gone).
 // This module holds both ends: superviseWorkers (the parent) and attachToSupervisor (the child).
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/env.js';
+import { HandedFetches } from './handed-fetches.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics, MetricsSnapshot } from '../util/metrics.js';
 
-type ToParent = { type: 'heartbeat'; ready: boolean; oldestJobAgeMs: number } | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null };
-type ToChild = { type: 'metrics'; id: number } | { type: 'shutdown'; deadlineMs: number };
+type ToParent =
+  | { type: 'heartbeat'; ready: boolean; oldestJobAgeMs: number }
+  | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null }
+  /** The events of one `fetch` message: fetched (taken), or refused (the child is closing) for the parent to queue. */
+  | { type: 'fetched'; id: number; taken: boolean };
+type ToChild = { type: 'metrics'; id: number } | { type: 'shutdown'; deadlineMs: number } | { type: 'fetch'; id: number; eventIds: number[] };
 
 /** The CLI entry the child runs (dist/src/cli/main.js beside this file). */
 const CLI_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -29,6 +39,8 @@ const BACKOFF_MAX_MS = 30_000;
 const HEALTHY_AFTER_MS = 60_000;
 /** How long a scrape of /metrics waits for the child's share. */
 const METRICS_TIMEOUT_MS = 2_000;
+/** Most events the child holds from handFetch at once; past it, new events get fetch jobs (a backlog waits in the queue). */
+const HANDED_MAX_EVENTS = 256;
 
 /** How often the child beats: often enough for the stall bound to be seen within a quarter of it. */
 function beatIntervalMs(stallMs: number): number {
@@ -38,13 +50,24 @@ function beatIntervalMs(stallMs: number): number {
 type RestartReason = 'stalled' | 'job_stuck' | 'exited';
 
 export interface WorkerSupervisor {
+  /**
+   * Gives the child these events (one intake insert's, ascending) to fetch, when it is running its
+   * workers, beat on time and has room: true. False: the caller queues them.
+   */
+  handFetch(eventIds: number[]): boolean;
   /** Asks the child to drain (within deadlineMs) and resolves when it has exited; no restart after this. */
   stop(deadlineMs: number): Promise<void>;
   /** Kills the child at once (the parent is about to exit without waiting). */
   kill(): void;
 }
 
-export function superviseWorkers(opts: { config: AppConfig; logger: Logger; metrics: Metrics }): WorkerSupervisor {
+export function superviseWorkers(opts: {
+  config: AppConfig;
+  logger: Logger;
+  metrics: Metrics;
+  /** Queues a fetch job for events the child gave back or did not finish. */
+  queueFetch(eventIds: number[]): Promise<void>;
+}): WorkerSupervisor {
   const { config, logger, metrics } = opts;
   const { stallMs, jobMaxMs } = config.watchdog;
   const checkMs = beatIntervalMs(stallMs);
@@ -61,6 +84,13 @@ export function superviseWorkers(opts: { config: AppConfig; logger: Logger; metr
   let exited: Promise<void> = Promise.resolve();
   let nextMetricsId = 0;
   const pendingMetrics = new Map<number, (snapshot: MetricsSnapshot | null) => void>();
+  /** Events handed to the running child and not yet answered for. */
+  const handed = new HandedFetches({
+    maxEvents: HANDED_MAX_EVENTS,
+    queue: opts.queueFetch,
+    onQueueError: (err, count) =>
+      logger.warn({ count, err: { message: (err as Error).message } }, 'could not queue events back from the worker process; the outbox sweep will'),
+  });
 
   const spawnChild = () => {
     restartTimer = null;
@@ -81,7 +111,7 @@ export function superviseWorkers(opts: { config: AppConfig; logger: Logger; metr
       } else if (message.type === 'metrics') {
         pendingMetrics.get(message.id)?.(message.snapshot);
         pendingMetrics.delete(message.id);
-      }
+      } else if (message.type === 'fetched') handed.answered(message.id, message.taken);
     });
     // E.g. a message sent just as the child died: its exit follows and is handled there.
     proc.on('error', (err) => logger.warn({ workerPid: proc.pid, err: { message: err.message } }, 'worker process channel error'));
@@ -90,6 +120,13 @@ export function superviseWorkers(opts: { config: AppConfig; logger: Logger; metr
         child = null;
         for (const answer of pendingMetrics.values()) answer(null);
         pendingMetrics.clear();
+        // What it held and had not finished goes to the queue now, not after the sweep's wait.
+        const givenBack = handed.giveBackAll();
+        if (givenBack > 0)
+          logger.warn(
+            { workerPid: proc.pid, events: givenBack },
+            `the worker process ended holding ${givenBack} event(s) it had not finished: queued them as fetch jobs`,
+          );
         resolve();
         if (stopping) return;
         const reason = killedFor ?? 'exited';
@@ -152,6 +189,17 @@ export function superviseWorkers(opts: { config: AppConfig; logger: Logger; metr
 
   spawnChild();
   return {
+    handFetch(eventIds) {
+      const proc = child;
+      if (stopping || killedFor || !ready || !proc?.connected || eventIds.length === 0) return false;
+      // A child that missed a beat may be frozen or swamped: new events take the queue meanwhile.
+      if (Date.now() - lastBeatAt > 2 * checkMs + 500) return false;
+      const id = handed.take(eventIds);
+      if (id === undefined) return false;
+      // A send that fails means the child is going: its exit queues what it held, this too.
+      proc.send({ type: 'fetch', id, eventIds } satisfies ToChild, () => {});
+      return true;
+    },
     async stop(deadlineMs) {
       stopping = true;
       clearInterval(monitor);
@@ -161,6 +209,7 @@ export function superviseWorkers(opts: { config: AppConfig; logger: Logger; metr
       if (proc.connected) proc.send({ type: 'shutdown', deadlineMs } satisfies ToChild, () => {});
       else proc.kill('SIGTERM');
       await exited;
+      await handed.settled();
     },
     kill() {
       stopping = true;
@@ -171,9 +220,16 @@ export function superviseWorkers(opts: { config: AppConfig; logger: Logger; metr
   };
 }
 
+/** What the child's end needs of its running workers. */
+interface SupervisedWorkers {
+  oldestJobAgeMs(): number;
+  /** Fetches events handed over the channel; false when they were not taken (the workers are closing). */
+  fetchEvents(eventIds: number[]): Promise<boolean>;
+}
+
 export interface SupervisorLink {
   /** The workers run: heartbeats now say so, and the parent holds the child to WATCHDOG_STALL_MS. */
-  setWorkers(workers: { oldestJobAgeMs(): number }, metrics: Metrics): void;
+  setWorkers(workers: SupervisedWorkers, metrics: Metrics): void;
   stop(): void;
 }
 
@@ -183,7 +239,7 @@ export interface SupervisorLink {
  * that a child still starting (waiting for PostgreSQL, say) is seen alive.
  */
 export function attachToSupervisor(opts: { stallMs: number; onShutdown: (reason: string, deadlineMs?: number) => void }): SupervisorLink {
-  let workers: { oldestJobAgeMs(): number } | null = null;
+  let workers: SupervisedWorkers | null = null;
   let metrics: Metrics | null = null;
   const send = (message: ToParent) => {
     if (process.connected) process.send?.(message, undefined, undefined, () => {});
@@ -193,7 +249,15 @@ export function attachToSupervisor(opts: { stallMs: number; onShutdown: (reason:
   beat();
   const onMessage = (message: ToChild) => {
     if (message.type === 'shutdown') opts.onShutdown('the supervisor asked', message.deadlineMs);
-    else if (message.type === 'metrics') {
+    else if (message.type === 'fetch') {
+      const { id, eventIds } = message;
+      // Not taken: the parent queues them. Failures inside are the fetch step's (left for the sweep, as a job's would be).
+      const taking = workers ? workers.fetchEvents(eventIds) : Promise.resolve(false);
+      taking.then(
+        (taken) => send({ type: 'fetched', id, taken }),
+        () => send({ type: 'fetched', id, taken: false }),
+      );
+    } else if (message.type === 'metrics') {
       const id = message.id;
       if (!metrics) return send({ type: 'metrics', id, snapshot: null });
       metrics.registry.getMetricsAsJSON().then(

@@ -24,12 +24,25 @@ export interface HttpServer {
 /** Most events one intake fetch job carries: two Graph batch requests' worth. */
 const FETCH_JOB_MAX_EVENTS = 100;
 
-function webhookOptions(app: App, metrics: Metrics): MetaWebhookOptions & { fetchJobs: FetchCoalescer } {
+/**
+ * Hands new events straight to a worker process (true), or not (false: they get a fetch job).
+ * `start` gives its supervised worker process's (src/cli/worker-supervisor.ts).
+ */
+export type FetchHandOff = (eventIds: number[]) => boolean;
+
+function webhookOptions(app: App, metrics: Metrics, handFetch?: FetchHandOff): MetaWebhookOptions & { fetchJobs: FetchCoalescer } {
   // The rows are durable before their ids get here; a lost enqueue is rebuilt by the outbox sweep.
   const fetchJobs = new FetchCoalescer({
     maxWaitMs: app.config.intake.fetchJobWaitMs,
     maxEvents: FETCH_JOB_MAX_EVENTS,
-    enqueue: (ids) => app.queues.enqueueFetchBatch(ids),
+    enqueue: (ids) => {
+      if (handFetch?.(ids)) {
+        metrics.fetchDispatch.inc({ path: 'worker_process' }, ids.length);
+        return Promise.resolve();
+      }
+      metrics.fetchDispatch.inc({ path: 'queue' }, ids.length);
+      return app.queues.enqueueFetchBatch(ids);
+    },
     onError: (err, count) => app.logger.warn({ err: errorSummary(err), count }, 'enqueue after intake failed; the sweep will retry'),
   });
   const batcher = new IntakeBatcher(app.db, { maxRows: app.config.intake.batchMaxRows, onRecorded: (ids) => fetchJobs.add(ids) });
@@ -142,8 +155,8 @@ export async function startMetricsServer(app: App, metrics: Metrics): Promise<Ht
   };
 }
 
-export async function startHttpServer(app: App, metrics: Metrics): Promise<HttpServer> {
-  const hooks = webhookOptions(app, metrics);
+export async function startHttpServer(app: App, metrics: Metrics, handFetch?: FetchHandOff): Promise<HttpServer> {
+  const hooks = webhookOptions(app, metrics, handFetch);
   const web = createHttpApp(app, metrics, hooks);
   const acceptPost = createLeadgenPostHandler(hooks);
   // Meta's POSTs take the hot path on node:http; everything else goes through express.

@@ -25,6 +25,12 @@ import { startReconciliation } from './reconcile.js';
 export interface RunningWorkers {
   /** How long the oldest job still running has been running (0: none), for the watchdog. */
   oldestJobAgeMs(): number;
+  /**
+   * Fetches events handed to this process directly (the supervising `start` process sends an
+   * intake insert's events over its channel), as a fetch job of them would; false, taking none,
+   * once closing.
+   */
+  fetchEvents(eventIds: number[]): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -117,6 +123,8 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   // outbox sweep queues again once its claim has lapsed.
   const deliverPlaces = createLimiter(config.workers.deliverConcurrency);
   const direct = new Set<Promise<void>>();
+  /** Events handed over directly (fetchEvents), being fetched. */
+  const handedFetches = new Set<Promise<unknown>>();
   let closing = false;
   const sendDirectly = (stored: StoredDelivery) => {
     const deliveryId = stored.delivery.id;
@@ -185,6 +193,17 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     'workers started',
   );
   return {
+    fetchEvents(eventIds) {
+      if (closing) return Promise.resolve(false);
+      const entry = { startedAt: Date.now() };
+      running.add(entry);
+      const fetching = fetchBatch(app, eventIds, fetchPlaces, handOff).finally(() => {
+        running.delete(entry);
+        handedFetches.delete(fetching);
+      });
+      handedFetches.add(fetching);
+      return fetching.then(() => true);
+    },
     oldestJobAgeMs() {
       let oldest = Number.POSITIVE_INFINITY;
       for (const { startedAt } of running) oldest = Math.min(oldest, startedAt);
@@ -197,8 +216,9 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       await monitoring.stop();
       await alertDispatch.stop();
       // Leads fetched from now on get delivery jobs; direct deliveries under way finish first.
+      // Events handed over from now on are refused (their sender queues them).
       closing = true;
-      await Promise.allSettled([fetch.worker.close(), deliver.worker.close()]);
+      await Promise.allSettled([fetch.worker.close(), deliver.worker.close(), ...handedFetches]);
       await Promise.allSettled([...direct]);
       fetch.conn.close();
       deliver.conn.close();

@@ -12,6 +12,8 @@ export interface Metrics {
   deliveries: Counter<'outcome' | 'type'>;
   deliveryLatency: Histogram<'type'>;
   workerRestarts: Counter<'reason'>;
+  /** New events by how they went to be fetched: handed to the worker process, or a fetch job. */
+  fetchDispatch: Counter<'path'>;
   /**
    * Adds another process's metrics (the supervised worker process) to what /metrics shows: its
    * leadrelay_* series add up with this process's; its process and Node.js series carry
@@ -47,6 +49,12 @@ export function createMetrics(): Metrics {
       name: 'leadrelay_worker_restarts_total',
       help: 'worker processes killed or lost and started again, by reason (stalled, job_stuck, exited)',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    fetchDispatch: new Counter({
+      name: 'leadrelay_fetch_dispatch_total',
+      help: 'new leadgen events by how they went to be fetched: path="worker_process" (handed over the start process\'s channel) or path="queue" (a fetch job)',
+      labelNames: ['path'],
       registers: [registry],
     }),
     addSource(source) {

@@ -54,12 +54,14 @@ describe('e2e: start supervises its worker process', function () {
     expect((await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId: id })).status).to.equal(200);
     return id;
   };
-  const restarts = async (reason: string) => {
+  /** The value of one series on /metrics (0 when absent). */
+  const metric = async (series: string) => {
     const res = await fetch(`${program.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-    const series = `leadrelay_worker_restarts_total{reason="${reason}"}`;
     const line = (await res.text()).split('\n').find((l) => l.startsWith(`${series} `));
     return line ? Number(line.slice(series.length + 1)) : 0;
   };
+  const restarts = (reason: string) => metric(`leadrelay_worker_restarts_total{reason="${reason}"}`);
+  const dispatched = (path: string) => metric(`leadrelay_fetch_dispatch_total{path="${path}"}`);
 
   before(async () => {
     schema = await createTestSchema('e2e');
@@ -88,6 +90,16 @@ describe('e2e: start supervises its worker process', function () {
     await schema?.drop();
   });
 
+  it('hands new leads to the worker process over its channel, not through a fetch job', async () => {
+    await readyWorker();
+    const [handedBefore, queuedBefore] = [await dispatched('worker_process'), await dispatched('queue')];
+    const ids = [await sendLead(), await sendLead(), await sendLead()];
+    for (const id of ids) await receiver.waitFor(() => acceptedFor(id).length > 0, 60_000);
+    for (const id of ids) expect(acceptedFor(id)).to.have.length(1);
+    expect(await dispatched('worker_process')).to.equal(handedBefore + 3);
+    expect(await dispatched('queue')).to.equal(queuedBefore);
+  });
+
   it('a frozen worker process (SIGSTOP) is killed and replaced, and a lead sent meanwhile is delivered exactly once', async () => {
     const frozen = await readyWorker();
     const stalledBefore = await restarts('stalled');
@@ -95,6 +107,13 @@ describe('e2e: start supervises its worker process', function () {
     // Intake answers while the workers are frozen.
     const id = await sendLead();
     await waitUntil(async () => new RegExp(`"workerPid":${frozen},"reason":"stalled"`).test(program.output()), 60_000, 'the frozen worker reported stalled');
+    // The lead went to the frozen process over its channel (its last beat was fresh): once it is
+    // gone, its parent queues what it held rather than leave it to the outbox sweep.
+    await waitUntil(
+      async () => new RegExp(`"workerPid":${frozen},"events":1,[^\\n]*not finished: queued them as fetch jobs`).test(program.output()),
+      60_000,
+      "the frozen worker's lead queued by its parent",
+    );
     const replacement = await readyWorker(frozen);
     expect(isAlive(frozen), 'the frozen worker process is gone').to.equal(false);
     await receiver.waitFor(() => acceptedFor(id).length > 0, 60_000);

@@ -70,13 +70,18 @@ for (const backend of QUEUE_BACKENDS)
 
     /** A new lead at the fake Graph and its webhook event, queued for fetching; returns its leadgen id. */
     async function sendLead(): Promise<string> {
+      const { leadgenId, eventId } = await recordLead();
+      await t.app.queues.enqueueFetch([eventId]);
+      return leadgenId;
+    }
+    /** A new lead at the fake Graph and its webhook event, recorded but not queued. */
+    async function recordLead(): Promise<{ leadgenId: string; eventId: number }> {
       const leadgenId = String(nextLeadgen++);
       graph.addLead({ id: leadgenId, form_id: FORM, page_id: pageId, field_data: [{ name: 'email', values: [`d${leadgenId}@example.com`] }] });
       const [event] = await repo.recordLeadgenEvents(t.app.db, [
         { pageId, leadgenId, formId: FORM, adId: null, adgroupId: null, createdTime: null, isTest: false },
       ]);
-      await t.app.queues.enqueueFetch([event.id]);
-      return leadgenId;
+      return { leadgenId, eventId: event.id };
     }
     const deliveryOf = (leadgenId: string) =>
       waitUntil(
@@ -106,6 +111,26 @@ for (const backend of QUEUE_BACKENDS)
       expect(requestsFor(leadgenId).map((r) => r.headers['idempotency-key'])).to.deep.equal([delivery.id]);
       expect(await t.app.queues.deliver.getJob(deliverJobId(delivery.id))).to.equal(undefined);
       expect(await repo.listAttempts(t.app.db, delivery.id)).to.have.length(1);
+    });
+
+    it('fetches events handed to it without a fetch job, answering once they are stored, and refuses them once closing', async () => {
+      const running = workers as RunningWorkers;
+      // With the fetch queue paused, a fetch job would wait: only the hand-over fetches.
+      await t.app.queues.fetch.pause();
+      try {
+        const { leadgenId, eventId } = await recordLead();
+        expect(await running.fetchEvents([eventId])).to.equal(true);
+        expect((await repo.findEvent(t.app.db, eventId))?.status).to.equal('fetched');
+        await deliveredRow((await deliveryOf(leadgenId)).id);
+        expect(await t.app.queues.fetch.getJobCounts('waiting', 'active', 'delayed')).to.deep.equal({ waiting: 0, active: 0, delayed: 0 });
+        workers = undefined;
+        await running.close();
+        const late = await recordLead();
+        expect(await running.fetchEvents([late.eventId])).to.equal(false);
+        expect((await repo.findEvent(t.app.db, late.eventId))?.status).to.equal('received');
+      } finally {
+        await t.app.queues.fetch.resume();
+      }
     });
 
     it('queues a delivery job when every delivery place is taken, and the job delivers it once the queue runs', async () => {
