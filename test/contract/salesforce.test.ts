@@ -785,6 +785,11 @@ describe('salesforce connector against the loopback fake', () => {
   before(() => {
     nock.enableNetConnect('127.0.0.1');
   });
+  after(() => {
+    // Back to no restriction, as the file found it: a later file in this worker may reach
+    // other loopback names.
+    nock.enableNetConnect();
+  });
   beforeEach(async () => {
     fake = await startFakeSalesforce({ clientId: 'sf-client', clientSecret: 'sf-secret', rotateRefreshTokens: true });
   });

@@ -19,6 +19,23 @@ const resolvingTo =
     return list.map((address): ResolvedAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
 
+/**
+ * Turns nock off for the enclosing describe and back on after it, when an earlier file in
+ * this worker process loaded it: these tests make real requests to a loopback server, and
+ * nock would otherwise judge them by whatever net-connect rule that file left, and its
+ * requests never go back to an agent's pool.
+ */
+function nockOffWhileRunning(): void {
+  let wasNockActive = false;
+  before(() => {
+    wasNockActive = nock.isActive();
+    if (wasNockActive) nock.restore();
+  });
+  after(() => {
+    if (wasNockActive && !nock.isActive()) nock.activate();
+  });
+}
+
 describe('outbound guard', () => {
   describe('classifyAddress', () => {
     const refused: Array<[string, string]> = [
@@ -190,6 +207,7 @@ describe('outbound guard', () => {
   describe('createPinnedAgent', () => {
     let server: http.Server;
     let port: number;
+    nockOffWhileRunning();
     before(async () => {
       server = http.createServer((req, res) => res.end(`host=${req.headers.host}`));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -248,19 +266,14 @@ describe('outbound guard', () => {
     let port: number;
     /** The client ports of the connections the server accepted, in order. */
     const connections: number[] = [];
-    // nock (active once a contract test file is loaded in the same run) replaces node:http's
-    // requests with its own, which never go back to an agent's pool: off here, as it was after.
-    let wasNockActive = false;
+    nockOffWhileRunning();
     before(async () => {
-      wasNockActive = nock.isActive();
-      if (wasNockActive) nock.restore();
       server = http.createServer((req, res) => res.end(`host=${req.headers.host}`));
       server.on('connection', (socket) => connections.push(socket.remotePort ?? 0));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       port = (server.address() as AddressInfo).port;
     });
     after(async () => {
-      if (wasNockActive && !nock.isActive()) nock.activate();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     });
