@@ -137,8 +137,11 @@ describe('browser: reconciliation, health checks and alert channels', function (
     await upsertMembership(dbh.db, { userId: viewer.id, workspaceId: ws, role: 'viewer' });
     [program, browser] = await Promise.all([startProgram('start', env), launchChromium()]);
     // A lead whose webhook came and was delivered, then a first comparison with Meta: the form's day adds up.
-    webhookLead = addMetaLead(Date.now() - 20 * MINUTE_MS);
-    expect((await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId: webhookLead })).status).to.equal(200);
+    // The webhook carries the creation time Meta lists, so both count on one UTC day even when
+    // the suite runs across midnight.
+    const webhookCreatedAt = Math.floor((Date.now() - 20 * MINUTE_MS) / 1000);
+    webhookLead = addMetaLead(webhookCreatedAt * 1000);
+    expect((await postLeadgen(program.url, { pageId: PAGE, formId: FORM, leadgenId: webhookLead, createdTime: webhookCreatedAt })).status).to.equal(200);
     await receiver.waitFor(() => deliveredTo(webhookLead).length === 1, 60_000);
     await cli(['leads', 'reconcile', '--workspace', ws], env);
     owner = await openTab(browser);

@@ -199,7 +199,8 @@ export async function cli(args: string[], env: Record<string, string>): Promise<
 }
 
 /** POSTs a leadgen webhook for one lead, signed with the test app secret, as Meta would. */
-export async function postLeadgen(baseUrl: string, lead: { pageId: string; formId: string; leadgenId: string }): Promise<Response> {
+/** Posts a signed leadgen webhook; `createdTime` (Unix seconds) defaults to now. */
+export async function postLeadgen(baseUrl: string, lead: { pageId: string; formId: string; leadgenId: string; createdTime?: number }): Promise<Response> {
   const raw = JSON.stringify({
     object: 'page',
     entry: [
@@ -207,7 +208,10 @@ export async function postLeadgen(baseUrl: string, lead: { pageId: string; formI
         id: lead.pageId,
         time: 1,
         changes: [
-          { field: 'leadgen', value: { leadgen_id: lead.leadgenId, page_id: lead.pageId, form_id: lead.formId, created_time: Math.floor(Date.now() / 1000) } },
+          {
+            field: 'leadgen',
+            value: { leadgen_id: lead.leadgenId, page_id: lead.pageId, form_id: lead.formId, created_time: lead.createdTime ?? Math.floor(Date.now() / 1000) },
+          },
         ],
       },
     ],
