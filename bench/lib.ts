@@ -12,6 +12,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** dist/bench/load-worker.js, next to this compiled file. */
 const LOAD_WORKER = resolve(here, 'load-worker.js');
 const BARE_SERVER = resolve(here, 'bare-server.js');
+const HOP_PACER = resolve(here, 'hop-pacer.js');
 
 export const BENCH_PAGE_ID = '1000000777';
 export const BENCH_FORM_ID = '2000000777';
@@ -135,10 +136,15 @@ export interface LoadResult {
 
 /** Runs one job in a fresh `node dist/bench/load-worker.js` process and returns its result. */
 export function runLoadJob(job: LoadJob, timeoutMs: number): Promise<LoadResult> {
+  return runForkedJob<LoadResult>(LOAD_WORKER, job, timeoutMs);
+}
+
+/** Runs one job in a fresh process of `script`, which answers `{type:'result'}` or `{type:'error'}` over IPC. */
+function runForkedJob<R>(script: string, job: { kind: string }, timeoutMs: number): Promise<R> {
   return new Promise((resolveJob, reject) => {
-    const child = fork(LOAD_WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
     let settled = false;
-    const finish = (err: Error | null, result?: LoadResult) => {
+    const finish = (err: Error | null, result?: R) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -146,15 +152,97 @@ export function runLoadJob(job: LoadJob, timeoutMs: number): Promise<LoadResult>
       if (err) reject(err);
       else resolveJob(result!);
     };
-    const timer = setTimeout(() => finish(new Error(`load worker (${job.kind}) did not finish within ${timeoutMs} ms`)), timeoutMs);
-    child.on('message', (msg: { type: string; result?: LoadResult; error?: string }) => {
+    const timer = setTimeout(() => finish(new Error(`${job.kind} worker did not finish within ${timeoutMs} ms`)), timeoutMs);
+    child.on('message', (msg: { type: string; result?: R; error?: string }) => {
       if (msg.type === 'result' && msg.result) finish(null, msg.result);
-      else if (msg.type === 'error') finish(new Error(`load worker failed: ${msg.error ?? 'unknown error'}`));
+      else if (msg.type === 'error') finish(new Error(`${job.kind} worker failed: ${msg.error ?? 'unknown error'}`));
     });
     child.once('error', (err) => finish(err));
-    child.once('exit', (code, signal) => finish(new Error(`load worker exited (${code ?? signal}) before sending its result`)));
+    child.once('exit', (code, signal) => finish(new Error(`${job.kind} worker exited (${code ?? signal}) before sending its result`)));
     child.send({ type: 'run', job });
   });
+}
+
+/** The floor's references (bench/hop-pacer.ts): three paced loops of `count` operations at one rate. */
+export interface HopJob {
+  kind: 'hops';
+  /** The bare HMAC server's webhook URL (127.0.0.1). */
+  url: string;
+  appSecret: string;
+  databaseUrl: string;
+  ratePerSecond: number;
+  count: number;
+}
+
+/** CPU in ms of each loop: the pacer's own for the empty, request and statement loops; the backend's for the statements. */
+export interface HopResult {
+  count: number;
+  timerCpuMs: number;
+  requestCpuMs: number;
+  statementCpuMs: number;
+  backendCpuMs: number;
+}
+
+/**
+ * What the parts of one lead would cost at `rate` if they did nothing but cross the wire, measured
+ * in the same run: a bare HMAC server answering a webhook, a client sending one over a kept-alive
+ * connection, and one trivial prepared statement (client and PostgreSQL backend). The clients'
+ * figures leave out what pacing costs (an empty loop at the same rate, subtracted). Below some
+ * rate, a process that sleeps between messages pays more for waking up (epoll, the scheduler, on a
+ * VM the hypervisor) than for the message: these figures show that floor beside the per-lead ones.
+ */
+export interface HopFloor {
+  rate: number;
+  /** µs of CPU per request: the bare server answering it / the client sending it. */
+  serverMicrosPerRequest: number;
+  clientMicrosPerRequest: number;
+  /** µs of CPU per statement: the client / its PostgreSQL backend. */
+  statementClientMicros: number;
+  statementBackendMicros: number;
+}
+
+/** The hops every lead crosses at least: its webhook, the Graph read and the CRM call, and three statements (intake, store, outcome). */
+const LEAD_HOPS = { webhooksAnswered: 1, requestsSent: 2, statements: 3 } as const;
+
+export async function measureHopFloor(appSecret: string, rate: number, seconds: number, databaseUrl: string): Promise<HopFloor> {
+  const count = Math.max(1, Math.round(rate * seconds));
+  logProgress(`floor: an empty loop, ${formatInt(count)} webhooks to a bare HMAC server and ${formatInt(count)} trivial statements, each at ${rate}/s…`);
+  const bare = await startBareServer(appSecret);
+  try {
+    // The server idles through the empty and statement loops: its CPU is the request loop's.
+    const window = startCpuWindow(bare.pid);
+    const job: HopJob = { kind: 'hops', url: bare.url, appSecret, databaseUrl, ratePerSecond: rate, count };
+    const r = await runForkedJob<HopResult>(HOP_PACER, job, ((3 * count) / rate) * 1000 * 3 + 30_000);
+    const cpu = window.stop();
+    const perOp = (ms: number) => (Math.max(0, ms) * 1000) / r.count;
+    return {
+      rate,
+      serverMicrosPerRequest: computeCpuMicrosPerRequest(cpu.server, cpu.seconds, r.count),
+      clientMicrosPerRequest: perOp(r.requestCpuMs - r.timerCpuMs),
+      statementClientMicros: perOp(r.statementCpuMs - r.timerCpuMs),
+      statementBackendMicros: perOp(r.backendCpuMs),
+    };
+  } finally {
+    await bare.close();
+  }
+}
+
+/** The floor's rows: each reference, and their sum over LEAD_HOPS beside the measured CPU per lead. */
+export function buildHopFloorRows(f: HopFloor, cpuPerLeadMs: number): ReportRow[] {
+  const floorMicros =
+    LEAD_HOPS.webhooksAnswered * f.serverMicrosPerRequest +
+    LEAD_HOPS.requestsSent * f.clientMicrosPerRequest +
+    LEAD_HOPS.statements * (f.statementClientMicros + f.statementBackendMicros);
+  return [
+    {
+      label: `reference, same run, at ${f.rate}/s: bare HMAC server per webhook / client per request sent / trivial statement (client + PostgreSQL)`,
+      value: `${formatInt(f.serverMicrosPerRequest)} / ${formatInt(f.clientMicrosPerRequest)} / ${formatInt(f.statementClientMicros)} + ${formatInt(f.statementBackendMicros)} µs`,
+    },
+    {
+      label: `floor at ${f.rate}/s: ${LEAD_HOPS.webhooksAnswered} webhook answered + ${LEAD_HOPS.requestsSent} requests sent + ${LEAD_HOPS.statements} statements, each at its reference's CPU`,
+      value: `${formatMs(floorMicros / 1000)}; the program's CPU per lead, PostgreSQL and Redis included, ${formatMs(cpuPerLeadMs)} = ${(cpuPerLeadMs / (floorMicros / 1000)).toFixed(1)}× the floor`,
+    },
+  ];
 }
 
 interface BareServer {
@@ -236,7 +324,7 @@ function readProcStat(pid: number): ProcStat | undefined {
 }
 
 /** utime + stime of a process, in clock ticks (USER_HZ, 100 on Linux). */
-function readProcCpuTicks(pid: number): number | undefined {
+export function readProcCpuTicks(pid: number): number | undefined {
   return readProcStat(pid)?.ticks;
 }
 
