@@ -162,7 +162,7 @@ export async function runIntakeBench(opts: BenchOptions): Promise<void> {
  * Looks every acknowledged leadgen id of a run up in leadgen_events: a 200 must mean a committed
  * row for that very id (a count would not notice a server that acks one id and stores another).
  */
-async function checkAckedIds(sql: pg.Client, firstLeadgenId: string, acked: Uint8Array): Promise<{ missingAckedIds: number; storedUnacked: number }> {
+export async function checkAckedIds(sql: pg.Client, firstLeadgenId: string, acked: Uint8Array): Promise<{ missingAckedIds: number; storedUnacked: number }> {
   const r = await sql.query<{ leadgen_id: string }>(
     `select distinct leadgen_id from leadgen_events where leadgen_id::numeric >= $1::numeric and leadgen_id::numeric < $1::numeric + $2`,
     [firstLeadgenId, acked.length],
@@ -290,6 +290,6 @@ function buildIntakeReportRows(
   return rows;
 }
 
-function computeLoadGeneratorCpu(load: LoadResult): number {
+export function computeLoadGeneratorCpu(load: LoadResult): number {
   return (100 * load.worker.cpuMs) / load.durationMs;
 }

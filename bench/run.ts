@@ -1,9 +1,10 @@
-// `npm run bench -- <intake|e2e|startup|profile|burst|sustained> [options]` (see USAGE)
+// `npm run bench -- <intake|intake-start|e2e|startup|profile|burst|sustained> [options]` (see USAGE)
 // Benchmarks print figures beside their targets; a missed target is not a failure. The exit
 // code is non-zero only when the benchmark itself could not run.
 import { runBurstBench } from './burst.js';
 import { runE2eBench } from './e2e.js';
 import { runIntakeBench } from './intake.js';
+import { runIntakeStartBench } from './intake-start.js';
 import { runProfileBench } from './profile.js';
 import { runStartupBench } from './startup.js';
 import { runSustainedBench } from './sustained.js';
@@ -11,6 +12,7 @@ import type { BenchOptions } from './setup.js';
 
 const BENCHES: Record<string, (opts: BenchOptions) => Promise<void>> = {
   intake: runIntakeBench,
+  'intake-start': runIntakeStartBench,
   e2e: runE2eBench,
   startup: runStartupBench,
   profile: runProfileBench,
@@ -19,7 +21,7 @@ const BENCHES: Record<string, (opts: BenchOptions) => Promise<void>> = {
 };
 
 const USAGE = `usage: node dist/bench/run.js <${Object.keys(BENCHES).join('|')}> [options]
-  --connections N    intake: closed-loop connections for the maximum-throughput run (default 256)
+  --connections N    intake, intake-start: closed-loop connections for the maximum-throughput run (default 256)
   --rate N           e2e, profile: leads per second (default 100)
   --seconds N        e2e, profile: how long to send (default 20)
   --leads N          burst: leads released at once (default 10000)
