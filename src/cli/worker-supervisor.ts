@@ -16,6 +16,7 @@
 // first, so the outbox sweep finds any that neither path finishes (both processes gone).
 // This module holds both ends: superviseWorkers (the parent) and attachToSupervisor (the child).
 import { type ChildProcess, fork } from 'node:child_process';
+import { getPriority, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/env.js';
 import { HandedFetches } from './handed-fetches.js';
@@ -92,11 +93,29 @@ export function superviseWorkers(opts: {
       logger.warn({ count, err: { message: (err as Error).message } }, 'could not queue events back from the worker process; the outbox sweep will'),
   });
 
+  /**
+   * Runs the child WORKER_PROCESS_NICE steps nicer than this process: when both want the CPU (a
+   * backlog while webhooks pour in), the scheduler gives it to the webhook receiver first.
+   */
+  const lowerPriority = (proc: ChildProcess) => {
+    const steps = config.workers.processNice;
+    if (steps === 0 || proc.pid === undefined) return;
+    try {
+      setPriority(proc.pid, Math.min(19, getPriority() + steps));
+    } catch (err) {
+      logger.warn(
+        { workerPid: proc.pid, err: { message: (err as Error).message } },
+        'could not lower the worker process priority; it runs at this process priority',
+      );
+    }
+  };
+
   const spawnChild = () => {
     restartTimer = null;
     if (stopping) return;
     const proc = fork(CLI_ENTRY, ['work', '--supervised'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child = proc;
+    lowerPriority(proc);
     startedAt = Date.now();
     lastBeatAt = startedAt;
     ready = false;

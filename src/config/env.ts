@@ -29,6 +29,7 @@ const defaultsSchema = z.object({
     fetchConcurrency: z.number().int().positive(),
     deliverConcurrency: z.number().int().positive(),
     lockDurationMs: z.number().int().positive(),
+    processNice: z.number().int().min(0).max(19),
   }),
   maintenance: z.object({
     outboxSweepIntervalMs: z.number().int().positive(),
@@ -183,6 +184,11 @@ const envSchema = z.object({
   WORKER_LOCK_DURATION_MS: positiveInt(d.workers.lockDurationMs),
   /** `start` runs the workers on its own event loop instead of in a supervised child process (for tests and benchmarks). */
   WORKERS_IN_PROCESS: bool(false),
+  /**
+   * How much lower than the HTTP process `start` runs its worker process (nice, 0–19): when both
+   * want the CPU, the webhook receiver gets it first and the workers take what is left.
+   */
+  WORKER_PROCESS_NICE: z.coerce.number().int().min(0).max(19).default(d.workers.processNice),
   /** A worker whose event loop gives no sign of life for this long is killed and restarted (0 = never). */
   WATCHDOG_STALL_MS: int(d.watchdog.stallMs),
   /** A worker with one job running longer than this is killed and restarted; the job is taken up again (0 = never). */
@@ -355,7 +361,8 @@ export interface AppConfig {
   delivery: { timeoutMs: number; maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number; responseBodyMaxBytes: number };
   fetch: { maxAttempts: number; backoffBaseMs: number };
   /** `inProcess`: `start` runs the workers on the HTTP server's event loop (default: in a supervised child process). */
-  workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number; inProcess: boolean };
+  /** `processNice`: the worker process's niceness above the HTTP process's (0–19). */
+  workers: { fetchConcurrency: number; deliverConcurrency: number; lockDurationMs: number; inProcess: boolean; processNice: number };
   /** When a worker counts as stuck (0 = never): no sign of life from its event loop for `stallMs`, or one job running for `jobMaxMs`. */
   watchdog: { stallMs: number; jobMaxMs: number };
   maintenance: { outboxSweepIntervalMs: number; outboxMinAgeMs: number; formDriftIntervalMs: number };
@@ -427,6 +434,7 @@ export function loadConfig(env: EnvInput = process.env, manifests: ConnectorMani
       deliverConcurrency: e.DELIVER_CONCURRENCY,
       lockDurationMs: e.WORKER_LOCK_DURATION_MS,
       inProcess: e.WORKERS_IN_PROCESS,
+      processNice: e.WORKER_PROCESS_NICE,
     },
     watchdog: { stallMs: e.WATCHDOG_STALL_MS, jobMaxMs: e.WATCHDOG_JOB_MAX_MS },
     maintenance: { outboxSweepIntervalMs: e.OUTBOX_SWEEP_INTERVAL_MS, outboxMinAgeMs: e.OUTBOX_MIN_AGE_MS, formDriftIntervalMs: e.FORM_DRIFT_INTERVAL_MS },

@@ -1,6 +1,7 @@
 // `start` runs its workers in a child process and watches it: a child frozen (SIGSTOP) is killed
 // and replaced, one killed (SIGKILL) is started again, and a lead sent meanwhile reaches the
 // destination exactly once; SIGTERM drains and ends both processes.
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
@@ -15,6 +16,12 @@ const METRICS_TOKEN = 'watchdog-metrics-token-0123456789';
 
 let nextLeadId = 9_700_000_000_000_000_000n;
 const newLeadId = () => String(nextLeadId++);
+
+/** A process's nice value, from /proc/<pid>/stat (field 19). */
+const niceOf = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+};
 
 const isAlive = (pid: number) => {
   try {
@@ -88,6 +95,11 @@ describe('e2e: start supervises its worker process', function () {
     await graph?.close();
     if (env) await removeQueues('redis', env.QUEUE_PREFIX);
     await schema?.drop();
+  });
+
+  it('runs the worker process ten steps nicer than the HTTP process (the default WORKER_PROCESS_NICE)', async () => {
+    const worker = await readyWorker();
+    expect(niceOf(worker)).to.equal(Math.min(19, niceOf(program.proc.pid!) + 10));
   });
 
   it('hands new leads to the worker process over its channel, not through a fetch job', async () => {

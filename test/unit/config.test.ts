@@ -101,6 +101,7 @@ describe('loadConfig', () => {
       deliverConcurrency: d.workers.deliverConcurrency,
       lockDurationMs: d.workers.lockDurationMs,
       inProcess: false,
+      processNice: d.workers.processNice,
     });
     expect(c.watchdog).to.deep.equal({ stallMs: d.watchdog.stallMs, jobMaxMs: d.watchdog.jobMaxMs });
     expect(c.maintenance).to.deep.equal({
@@ -147,6 +148,16 @@ describe('loadConfig', () => {
     expect(loadConfig({ WORKSPACE_DELETION_GRACE_DAYS: '7' }).workspaceDeletion.graceDays).to.equal(7);
     for (const bad of ['31', '-1', '2.5'])
       expect(expectConfigError({ WORKSPACE_DELETION_GRACE_DAYS: bad }).problems.map((p) => p.split(':')[0])).to.deep.equal(['WORKSPACE_DELETION_GRACE_DAYS']);
+  });
+
+  it('takes a worker process niceness from 0 to 19, naming WORKER_PROCESS_NICE otherwise', () => {
+    expect(loadConfig({ WORKER_PROCESS_NICE: '0' }).workers.processNice).to.equal(0);
+    expect(loadConfig({ WORKER_PROCESS_NICE: '19' }).workers.processNice).to.equal(19);
+    for (const bad of ['20', '-1', '2.5', 'low'])
+      expect(
+        expectConfigError({ WORKER_PROCESS_NICE: bad }).problems.map((p) => p.split(':')[0]),
+        bad,
+      ).to.deep.equal(['WORKER_PROCESS_NICE']);
   });
 
   it('reads booleans and strips trailing slashes from base URLs', () => {
