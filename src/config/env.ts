@@ -185,8 +185,9 @@ const envSchema = z.object({
   /** `start` runs the workers on its own event loop instead of in a supervised child process (for tests and benchmarks). */
   WORKERS_IN_PROCESS: bool(false),
   /**
-   * How much lower than the HTTP process `start` runs its worker process (nice, 0–19): when both
-   * want the CPU, the webhook receiver gets it first and the workers take what is left.
+   * How much lower than the HTTP process `start` runs its worker process (nice, 0–19; default 0):
+   * when both want the CPU, the webhook receiver gets it first and the workers take what is left,
+   * but so does every other process on the machine.
    */
   WORKER_PROCESS_NICE: z.coerce.number().int().min(0).max(19).default(d.workers.processNice),
   /** A worker whose event loop gives no sign of life for this long is killed and restarted (0 = never). */

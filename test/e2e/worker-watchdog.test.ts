@@ -74,7 +74,14 @@ describe('e2e: start supervises its worker process', function () {
     schema = await createTestSchema('e2e');
     graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
     receiver = await startFakeReceiver({ secret: RECEIVER_SECRET });
-    env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url, METRICS_TOKEN, WATCHDOG_STALL_MS: '3000', LOG_LEVEL: 'info' });
+    env = baseEnv({
+      DATABASE_URL: schema.url,
+      META_GRAPH_URL: graph.url,
+      METRICS_TOKEN,
+      WATCHDOG_STALL_MS: '3000',
+      LOG_LEVEL: 'info',
+      WORKER_PROCESS_NICE: '1',
+    });
     graph.addForm({ id: FORM, page_id: PAGE, name: 'Watchdog form', questions: [{ key: 'email', type: 'EMAIL', label: 'Email' }] });
     graph.setPageToken(PAGE, PAGE_TOKEN, 'Watchdog page');
     const ws = await cli(['workspaces', 'create', '--name', 'Watchdog'], env);
@@ -97,9 +104,9 @@ describe('e2e: start supervises its worker process', function () {
     await schema?.drop();
   });
 
-  it('runs the worker process ten steps nicer than the HTTP process (the default WORKER_PROCESS_NICE)', async () => {
+  it('runs the worker process WORKER_PROCESS_NICE steps nicer than the HTTP process', async () => {
     const worker = await readyWorker();
-    expect(niceOf(worker)).to.equal(Math.min(19, niceOf(program.proc.pid!) + 10));
+    expect(niceOf(worker)).to.equal(Math.min(19, niceOf(program.proc.pid!) + 1));
   });
 
   it('hands new leads to the worker process over its channel, not through a fetch job', async () => {
@@ -147,11 +154,12 @@ describe('e2e: start supervises its worker process', function () {
       60_000,
       'the lost worker reported',
     );
-    await readyWorker(killed);
+    const replacement = await readyWorker(killed);
     const id = await sendLead();
     await receiver.waitFor(() => acceptedFor(id).length > 0, 60_000);
     expect(acceptedFor(id)).to.have.length(1);
     expect(await restarts('exited')).to.equal(exitedBefore + 1);
+    expect(niceOf(replacement), 'the replacement runs as nice as the first').to.equal(Math.min(19, niceOf(program.proc.pid!) + 1));
   });
 
   it('SIGTERM drains and ends both the server and its worker process', async () => {
