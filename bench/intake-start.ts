@@ -23,6 +23,7 @@ import {
   startCpuWindow,
   type Calibration,
   type CpuFigures,
+  type JobShape,
   type LoadJob,
   type LoadResult,
   type ReportRow,
@@ -42,8 +43,6 @@ const FIXED_RATE = 1000;
 const FIXED_SECONDS = 10;
 /** Run indexes of this bench's leadgen ids: clear of the pipeline's own runs. */
 const FIRST_RUN_INDEX = 100;
-
-type JobShape = LoadJob extends infer J ? (J extends LoadJob ? Omit<J, 'url' | 'appSecret' | 'pageId' | 'formId' | 'firstLeadgenId'> : never) : never;
 
 interface RunFigures {
   name: string;

@@ -24,6 +24,7 @@ import {
   formatCpu,
   computeCpuMicrosPerRequest,
   type CpuFigures,
+  type JobShape,
   type LoadJob,
   type LoadResult,
   type ReportRow,
@@ -54,9 +55,6 @@ const TARGET_SHARE_OF_BARE = 0.5;
 /** The SIGKILL run: how long the generator sends, and when the server is killed. */
 const KILL_RUN_MS = 4000;
 const KILL_AFTER_MS = 1500;
-
-/** A load job without its target: the part each run chooses. */
-type JobShape = LoadJob extends infer J ? (J extends LoadJob ? Omit<J, 'url' | 'appSecret' | 'pageId' | 'formId' | 'firstLeadgenId'> : never) : never;
 
 interface RunFigures {
   name: string;

@@ -92,6 +92,9 @@ export interface PacedJob extends LoadTarget {
 
 export type LoadJob = AutocannonJob | PacedJob;
 
+/** A load job without its target: the part each run chooses. */
+export type JobShape = LoadJob extends infer J ? (J extends LoadJob ? Omit<J, 'url' | 'appSecret' | 'pageId' | 'formId' | 'firstLeadgenId'> : never) : never;
+
 export interface LatencySummary {
   count: number;
   p50: number;
