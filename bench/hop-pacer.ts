@@ -1,11 +1,25 @@
-// The floor's references (measureHopFloor, bench/lib.ts), run as their own process: three open
-// loops at one rate, one after another, each of `count` operations paced by the same timer loop:
-// 1. nothing (what the pacing itself costs, subtracted from the other two);
-// 2. one signed webhook POSTed to the bare HMAC server over a keep-alive connection;
-// 3. one trivial prepared statement over one PostgreSQL connection (its backend's CPU read from /proc).
+// The benchmarks' bare references, run as their own process (bench/lib.ts):
+// - `hops` (measureHopFloor): three open loops at one rate, one after another, each of `count`
+//   operations paced by the same timer loop: nothing (what the pacing itself costs, subtracted
+//   from the other two); one signed webhook POSTed to the bare HMAC server over a keep-alive
+//   connection; one trivial prepared statement over one PostgreSQL connection (its backend's CPU
+//   read from /proc);
+// - `commits` (measureCommitReference): one-row inserts, each its own committed transaction, sent
+//   at their scheduled times whatever the earlier ones did, over a small pool; latency from the
+//   scheduled time.
 import http from 'node:http';
 import pg from 'pg';
-import { BENCH_FORM_ID, BENCH_PAGE_ID, readProcCpuTicks, signLeadgenBody, type HopJob, type HopResult } from './lib.js';
+import {
+  BENCH_FORM_ID,
+  BENCH_PAGE_ID,
+  readProcCpuTicks,
+  signLeadgenBody,
+  summarizeLatencies,
+  type CommitJob,
+  type CommitResult,
+  type HopJob,
+  type HopResult,
+} from './lib.js';
 
 const TICK_MS = 10;
 
@@ -78,9 +92,44 @@ async function run(job: HopJob): Promise<HopResult> {
   }
 }
 
-process.once('message', (msg: { type: string; job: HopJob }) => {
+async function runCommits(job: CommitJob): Promise<CommitResult> {
+  const pool = new pg.Pool({ connectionString: job.databaseUrl, max: job.connections });
+  // A table of its own, WAL-logged as leadgen_events is (a temporary table would skip the WAL flush).
+  const table = `bench_commit_probe_${process.pid}`;
+  await pool.query(`create table ${table} (id bigserial primary key, v text not null)`);
+  try {
+    // Every connection opened before the clock starts.
+    await Promise.all(Array.from({ length: job.connections }, () => pool.query('select 1')));
+    const intervalMs = 1000 / job.ratePerSecond;
+    const latencies = new Float64Array(job.count);
+    const startedAt = performance.now() + 20;
+    const inserts: Promise<unknown>[] = [];
+    let next = 0;
+    await new Promise<void>((done) => {
+      const tick = () => {
+        const now = performance.now();
+        while (next < job.count && startedAt + next * intervalMs <= now) {
+          const i = next++;
+          const dueAt = startedAt + i * intervalMs;
+          inserts.push(pool.query(`insert into ${table} (v) values ($1)`, [`row ${i}`]).then(() => (latencies[i] = performance.now() - dueAt)));
+        }
+        if (next < job.count) setTimeout(tick, Math.max(0, startedAt + next * intervalMs - performance.now()));
+        else done();
+      };
+      setTimeout(tick, 20);
+    });
+    await Promise.all(inserts);
+    return { latency: summarizeLatencies(latencies) };
+  } finally {
+    await pool.query(`drop table if exists ${table}`).catch(() => {});
+    await pool.end();
+  }
+}
+
+process.once('message', (msg: { type: string; job: HopJob | CommitJob }) => {
   if (msg?.type !== 'run') return;
-  run(msg.job).then(
+  const job = msg.job;
+  (job.kind === 'hops' ? run(job) : runCommits(job)).then(
     (result) => process.send!({ type: 'result', result }, () => process.exit(0)),
     (err: unknown) => process.send!({ type: 'error', error: err instanceof Error ? err.message : String(err) }, () => process.exit(1)),
   );

@@ -19,6 +19,8 @@ import {
   RssSampler,
   makeLeadgenId,
   measureBareServer,
+  measureCommitReference,
+  type CommitResult,
   type Calibration,
   startCpuWindow,
   formatCpu,
@@ -81,6 +83,7 @@ export async function runIntakeBench(opts: BenchOptions): Promise<void> {
   let memory: ReturnType<RssSampler['stop']> = [];
   let queuedFetchJobs = NaN;
   let durability = 'unknown';
+  let commits: CommitResult | undefined;
   try {
     logProgress(`starting leadrelay serve (${services.describe()}, queue prefix ${env.QUEUE_PREFIX})`);
     program = await startProgram('serve', env);
@@ -139,6 +142,8 @@ export async function runIntakeBench(opts: BenchOptions): Promise<void> {
         await victim.kill('SIGKILL');
       },
     );
+    // The server is gone; its database is not: what a durable acknowledgement waits for at least.
+    commits = await measureCommitReference(services.databaseUrl, FIXED_RATE, FIXED_SECONDS);
   } finally {
     rss?.stop();
     await program?.kill().catch(() => {});
@@ -152,7 +157,7 @@ export async function runIntakeBench(opts: BenchOptions): Promise<void> {
     { label: 'PostgreSQL and Redis', value: services.describe() },
     { label: 'PostgreSQL durability settings (a 200 means committed under these)', value: durability },
     ...buildCalibrationRows(calibration, opts),
-    ...buildIntakeReportRows(runs, memory, queuedFetchJobs, opts, calibration),
+    ...buildIntakeReportRows(runs, memory, queuedFetchJobs, opts, calibration, commits),
   ]);
 }
 
@@ -194,6 +199,7 @@ function buildIntakeReportRows(
   queuedFetchJobs: number,
   opts: BenchOptions,
   calibration: Calibration,
+  commits: CommitResult | undefined,
 ): ReportRow[] {
   const rows: ReportRow[] = [];
   const byName = (prefix: string) => runs.find((r) => r.name.startsWith(prefix))!;
@@ -252,6 +258,11 @@ function buildIntakeReportRows(
     value: `${formatMs(open.load.latency.p50)} / ${formatMs(open.load.latency.p90)} / ${formatMs(open.load.latency.max)}`,
   });
   if (open.load.sendLag) rows.push({ label: `ack at ${FIXED_RATE}/s, open loop: generator send lag p99`, value: formatMs(open.load.sendLag.p99) });
+  if (commits)
+    rows.push({
+      label: `reference, same run: a one-row insert committed at ${FIXED_RATE}/s (4 connections), from its scheduled time: p50 / p90 / p99`,
+      value: `${formatMs(commits.latency.p50)} / ${formatMs(commits.latency.p90)} / ${formatMs(commits.latency.p99)}`,
+    });
   rows.push({ label: `ack at ${FIXED_RATE}/s, open loop: CPU, % of one core`, value: formatCpu(open.cpu, 'serve', computeLoadGeneratorCpu(open.load)) });
   if (open.statements)
     rows.push({

@@ -204,6 +204,30 @@ export interface HopFloor {
   statementBackendMicros: number;
 }
 
+/**
+ * The intake ack's reference (bench/hop-pacer.ts): one row inserted and committed per request,
+ * open loop at `ratePerSecond` over a pool of `connections`, latency from each insert's scheduled
+ * time. A durable acknowledgement cannot come sooner than its commit does.
+ */
+export interface CommitJob {
+  kind: 'commits';
+  databaseUrl: string;
+  ratePerSecond: number;
+  count: number;
+  connections: number;
+}
+
+export interface CommitResult {
+  latency: LatencySummary;
+}
+
+export async function measureCommitReference(databaseUrl: string, rate: number, seconds: number): Promise<CommitResult> {
+  const count = Math.max(1, Math.round(rate * seconds));
+  logProgress(`reference: ${formatInt(count)} one-row inserts, each committed, at ${rate}/s…`);
+  const job: CommitJob = { kind: 'commits', databaseUrl, ratePerSecond: rate, count, connections: 4 };
+  return runForkedJob<CommitResult>(HOP_PACER, job, (count / rate) * 1000 * 3 + 30_000);
+}
+
 /** The hops every lead crosses at least: its webhook, the Graph read and the CRM call, and three statements (intake, store, outcome). */
 const LEAD_HOPS = { webhooksAnswered: 1, requestsSent: 2, statements: 3 } as const;
 
