@@ -21,7 +21,7 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev --no-audit --no-fund
 FROM node:20-bookworm-slim AS runtime
 # NODE_OPTIONS: the V8 heap settings of src/cli/server-node-flags.ts (set another NODE_OPTIONS to change them).
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--max-semi-space-size=4 --max-old-space-size=384" \
+    NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=384" \
     PORT=3000 \
     DATA_DIR=/app/data
 WORKDIR /app

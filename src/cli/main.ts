@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --max-old-space-size=384
+#!/usr/bin/env -S node --max-semi-space-size=8 --max-old-space-size=384
 // `leadrelay`: the one binary. Roles (start, serve, work, migrate) and operator commands.
 // Every command has --help; bad input exits non-zero with a one-line reason.
 import { Command, CommanderError } from 'commander';
