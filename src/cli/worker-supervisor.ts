@@ -16,6 +16,7 @@
 // first, so the outbox sweep finds any that neither path finishes (both processes gone).
 // This module holds both ends: superviseWorkers (the parent) and attachToSupervisor (the child).
 import { type ChildProcess, fork } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/env.js';
@@ -42,6 +43,15 @@ const HEALTHY_AFTER_MS = 60_000;
 const METRICS_TIMEOUT_MS = 2_000;
 /** Most events the child holds from handFetch at once; past it, new events get fetch jobs (a backlog waits in the queue). */
 const HANDED_MAX_EVENTS = 256;
+
+/** The thread ids of a process (/proc/<pid>/task), or the pid alone where /proc is not there. */
+function listThreads(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [pid];
+  }
+}
 
 /** How often the child beats: often enough for the stall bound to be seen within a quarter of it. */
 function beatIntervalMs(stallMs: number): number {
@@ -95,13 +105,17 @@ export function superviseWorkers(opts: {
 
   /**
    * Runs the child WORKER_PROCESS_NICE steps nicer than this process: when both want the CPU (a
-   * backlog while webhooks pour in), the scheduler gives it to the webhook receiver first.
+   * backlog while webhooks pour in), the scheduler gives it to the webhook receiver first. Linux
+   * keeps a nice value per thread, and a thread takes its creator's: called once the child is
+   * forked (before Node starts its threads, as a rule) and again at its first heartbeat, for every
+   * thread it has by then.
    */
   const lowerPriority = (proc: ChildProcess) => {
     const steps = config.workers.processNice;
     if (steps === 0 || proc.pid === undefined) return;
+    const nice = Math.min(19, getPriority() + steps);
     try {
-      setPriority(proc.pid, Math.min(19, getPriority() + steps));
+      for (const tid of listThreads(proc.pid)) setPriority(tid, nice);
     } catch (err) {
       logger.warn(
         { workerPid: proc.pid, err: { message: (err as Error).message } },
@@ -116,6 +130,7 @@ export function superviseWorkers(opts: {
     const proc = fork(CLI_ENTRY, ['work', '--supervised'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child = proc;
     lowerPriority(proc);
+    let isFirstBeat = true;
     startedAt = Date.now();
     lastBeatAt = startedAt;
     ready = false;
@@ -124,6 +139,8 @@ export function superviseWorkers(opts: {
     logger.info({ workerPid: proc.pid }, 'worker process started');
     proc.on('message', (message: ToParent) => {
       if (message.type === 'heartbeat') {
+        if (isFirstBeat) lowerPriority(proc);
+        isFirstBeat = false;
         lastBeatAt = Date.now();
         ready = message.ready;
         oldestJobAgeMs = message.oldestJobAgeMs;
