@@ -80,7 +80,9 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     const memory = rss.stop();
     rss = undefined;
     // The program is idle now; its services are still up for the statement reference.
-    const floor = await measureHopFloor(TEST_APP_SECRET, opts.ratePerSecond, FLOOR_SECONDS, pipeline.services.databaseUrl);
+    const floor = await measureHopFloor(TEST_APP_SECRET, opts.ratePerSecond, FLOOR_SECONDS, pipeline.services.databaseUrl).catch((err: unknown) =>
+      err instanceof Error ? err : new Error(String(err)),
+    );
 
     const statusRows = await sql.query<{ status: string; n: string }>(
       `select d.status, count(*) as n from deliveries d join leads l on l.id = d.lead_id

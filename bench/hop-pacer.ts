@@ -2,8 +2,9 @@
 // - `hops` (measureHopFloor): three open loops at one rate, one after another, each of `count`
 //   operations paced by the same timer loop: nothing (what the pacing itself costs, subtracted
 //   from the other two); one signed webhook POSTed to the bare HMAC server over a keep-alive
-//   connection; one trivial prepared statement over one PostgreSQL connection (its backend's CPU
-//   read from /proc);
+//   connection (the server's CPU read from /proc); one trivial prepared statement over one
+//   PostgreSQL connection (its backend's CPU read from /proc). Each loop runs WARMUP_OPERATIONS
+//   unmeasured first, so neither side is measured cold;
 // - `commits` (measureCommitReference): one-row inserts, each its own committed transaction, sent
 //   at their scheduled times whatever the earlier ones did, over a small pool; latency from the
 //   scheduled time.
@@ -22,6 +23,15 @@ import {
 } from './lib.js';
 
 const TICK_MS = 10;
+/** Operations each loop runs unmeasured before its measured ones (JIT, first connections). */
+const WARMUP_OPERATIONS = 100;
+
+/** CPU of another process (/proc ticks), ms. */
+function readCpuMs(pid: number): number {
+  const ticks = readProcCpuTicks(pid);
+  if (ticks === undefined) throw new Error(`cannot read /proc/${pid}/stat`);
+  return ticks * TICK_MS;
+}
 
 /** Runs `op` `count` times, operation i due at start + i / rate; one at a time (one due while another runs goes right after it). Returns the CPU spent, ms. */
 async function pace(count: number, ratePerSecond: number, op: (i: number) => Promise<unknown>): Promise<number> {
@@ -50,7 +60,10 @@ async function pace(count: number, ratePerSecond: number, op: (i: number) => Pro
 async function run(job: HopJob): Promise<HopResult> {
   const target = new URL(job.url);
   if (target.hostname !== '127.0.0.1') throw new Error(`the bare server must be on 127.0.0.1, got ${target.hostname}`);
-  const timerCpuMs = await pace(job.count, job.ratePerSecond, async () => {});
+  const warmup = Math.min(WARMUP_OPERATIONS, job.count);
+  const empty = async () => {};
+  await pace(warmup, job.ratePerSecond, empty);
+  const timerCpuMs = await pace(job.count, job.ratePerSecond, empty);
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const { body, signature } = signLeadgenBody(job.appSecret, BENCH_PAGE_ID, BENCH_FORM_ID, '7198000000000000000', Math.floor(Date.now() / 1000));
@@ -73,8 +86,10 @@ async function run(job: HopJob): Promise<HopResult> {
       req.on('error', reject);
       req.end(body);
     });
-  await post();
+  await pace(warmup, job.ratePerSecond, post);
+  const serverAtStart = readCpuMs(job.serverPid);
   const requestCpuMs = await pace(job.count, job.ratePerSecond, post);
+  const serverCpuMs = readCpuMs(job.serverPid) - serverAtStart;
   agent.destroy();
 
   const client = new pg.Client({ connectionString: job.databaseUrl });
@@ -82,11 +97,12 @@ async function run(job: HopJob): Promise<HopResult> {
   try {
     const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
     const backendPid = rows[0].pid;
-    const ticksAtStart = readProcCpuTicks(backendPid);
-    if (ticksAtStart === undefined) throw new Error(`cannot read /proc/${backendPid}/stat of the PostgreSQL backend`);
-    const statementCpuMs = await pace(job.count, job.ratePerSecond, (i) => client.query({ name: 'floor', text: 'select $1::int as n', values: [i] }));
-    const backendCpuMs = ((readProcCpuTicks(backendPid) ?? ticksAtStart) - ticksAtStart) * TICK_MS;
-    return { count: job.count, timerCpuMs, requestCpuMs, statementCpuMs, backendCpuMs };
+    const statement = (i: number) => client.query({ name: 'floor', text: 'select $1::int as n', values: [i] });
+    await pace(warmup, job.ratePerSecond, statement);
+    const backendAtStart = readCpuMs(backendPid);
+    const statementCpuMs = await pace(job.count, job.ratePerSecond, statement);
+    const backendCpuMs = readCpuMs(backendPid) - backendAtStart;
+    return { count: job.count, serverCpuMs, timerCpuMs, requestCpuMs, statementCpuMs, backendCpuMs };
   } finally {
     await client.end();
   }
@@ -104,6 +120,7 @@ async function runCommits(job: CommitJob): Promise<CommitResult> {
     const latencies = new Float64Array(job.count);
     const startedAt = performance.now() + 20;
     const inserts: Promise<unknown>[] = [];
+    let failure: unknown;
     let next = 0;
     await new Promise<void>((done) => {
       const tick = () => {
@@ -111,7 +128,12 @@ async function runCommits(job: CommitJob): Promise<CommitResult> {
         while (next < job.count && startedAt + next * intervalMs <= now) {
           const i = next++;
           const dueAt = startedAt + i * intervalMs;
-          inserts.push(pool.query(`insert into ${table} (v) values ($1)`, [`row ${i}`]).then(() => (latencies[i] = performance.now() - dueAt)));
+          inserts.push(
+            pool.query(`insert into ${table} (v) values ($1)`, [`row ${i}`]).then(
+              () => (latencies[i] = performance.now() - dueAt),
+              (err: unknown) => (failure ??= err),
+            ),
+          );
         }
         if (next < job.count) setTimeout(tick, Math.max(0, startedAt + next * intervalMs - performance.now()));
         else done();
@@ -119,6 +141,7 @@ async function runCommits(job: CommitJob): Promise<CommitResult> {
       setTimeout(tick, 20);
     });
     await Promise.all(inserts);
+    if (failure) throw failure;
     return { latency: summarizeLatencies(latencies) };
   } finally {
     await pool.query(`drop table if exists ${table}`).catch(() => {});

@@ -4,6 +4,7 @@
 // then the same closed-loop and open-loop runs as `bench intake` measure what the HTTP process
 // still acknowledges, beside the bare server measured in the same run. Every acknowledged id is
 // looked up in PostgreSQL. The backlog is left undelivered: the program is stopped after the runs.
+import { readFileSync } from 'node:fs';
 import { TEST_APP_SECRET } from '../test/helpers/e2e.js';
 import { checkAckedIds, computeLoadGeneratorCpu } from './intake.js';
 import {
@@ -53,6 +54,19 @@ interface RunFigures {
   workerCpu: CpuFigures | undefined;
 }
 
+/** `start`'s worker process (`work --supervised`) among the descendants of its HTTP process. */
+function findWorkerPid(serverPid: number): number | undefined {
+  for (const pid of listProcessTree(serverPid).slice(1)) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('work') && argv.includes('--supervised')) return pid;
+    } catch {
+      // Gone already.
+    }
+  }
+  return undefined;
+}
+
 export async function runIntakeStartBench(opts: BenchOptions): Promise<void> {
   const quiet = await sampleMachineBusy(1000);
   const calibration = await measureBareServer(TEST_APP_SECRET, CALIBRATION_REQUESTS, opts.connections);
@@ -76,13 +90,16 @@ export async function runIntakeStartBench(opts: BenchOptions): Promise<void> {
       addGraphLeads(p.graph, firstLeadgenId, job.count);
       const full = { ...job, url, appSecret: TEST_APP_SECRET, pageId: BENCH_PAGE_ID, formId: BENCH_FORM_ID, firstLeadgenId } as LoadJob;
       logProgress(`${name}: ${formatInt(full.count)} signed webhooks…`);
-      const workerPid = listProcessTree(serverPid)[1];
+      const workerPid = findWorkerPid(serverPid);
       await p.services.refreshBackends();
       const cpu = startCpuWindow(serverPid, p.services);
       const workerWindow = workerPid === undefined ? undefined : startCpuWindow(workerPid);
       const load = await runLoadJob(full, 180_000);
       await p.services.refreshBackends();
-      const figures: RunFigures = { name, load, cpu: cpu.stop(), workerCpu: workerWindow?.stop(), ...(await checkAckedIds(db, firstLeadgenId, load.acked)) };
+      const workerFigures = workerWindow?.stop();
+      // A worker process replaced during the run has no figure of its own for the whole run.
+      const workerCpu = workerPid !== undefined && findWorkerPid(serverPid) === workerPid ? workerFigures : undefined;
+      const figures: RunFigures = { name, load, cpu: cpu.stop(), workerCpu, ...(await checkAckedIds(db, firstLeadgenId, load.acked)) };
       runs.push(figures);
       logProgress(
         `${name}: ${formatInt(load.okPerSecond)} 2xx/s, p99 ${formatMs(load.latency.p99)}, ${formatInt(figures.missingAckedIds)} acknowledged ids missing in PostgreSQL`,
@@ -114,7 +131,7 @@ function buildRows(runs: RunFigures[], calibration: Calibration, opts: BenchOpti
   const max = byName('max throughput');
   const open = byName('open loop');
   const share = max.load.okPerSecond / calibration.load.okPerSecond;
-  const workerShare = (r: RunFigures) => (r.workerCpu ? `${r.workerCpu.server.toFixed(0)} % of one core` : 'not found');
+  const workerShare = (r: RunFigures) => (r.workerCpu ? `${r.workerCpu.server.toFixed(0)} % of one core` : 'n/a (not found, or replaced during the run)');
   const rows: ReportRow[] = [
     {
       label: `reference, same run: bare HMAC-only node:http server (${opts.connections} connections)`,
@@ -136,7 +153,9 @@ function buildRows(runs: RunFigures[], calibration: Calibration, opts: BenchOpti
     {
       // The tree less its worker process: what acknowledging cost.
       label: "intake max: CPU per acknowledged webhook, start's HTTP process",
-      value: `${formatInt(computeCpuMicrosPerRequest(max.cpu.server - (max.workerCpu?.server ?? 0), max.cpu.seconds, max.load.ok))} µs`,
+      value: max.workerCpu
+        ? `${formatInt(computeCpuMicrosPerRequest(max.cpu.server - max.workerCpu.server, max.cpu.seconds, max.load.ok))} µs`
+        : 'n/a (the worker process was not found, or was replaced during the run)',
     },
     {
       label: `ack at ${FIXED_RATE}/s, open loop: p50 / p90 / p99 / max`,

@@ -83,7 +83,7 @@ export async function runIntakeBench(opts: BenchOptions): Promise<void> {
   let memory: ReturnType<RssSampler['stop']> = [];
   let queuedFetchJobs = NaN;
   let durability = 'unknown';
-  let commits: CommitResult | undefined;
+  let commits: CommitResult | Error | undefined;
   try {
     logProgress(`starting leadrelay serve (${services.describe()}, queue prefix ${env.QUEUE_PREFIX})`);
     program = await startProgram('serve', env);
@@ -199,7 +199,7 @@ function buildIntakeReportRows(
   queuedFetchJobs: number,
   opts: BenchOptions,
   calibration: Calibration,
-  commits: CommitResult | undefined,
+  commits: CommitResult | Error | undefined,
 ): ReportRow[] {
   const rows: ReportRow[] = [];
   const byName = (prefix: string) => runs.find((r) => r.name.startsWith(prefix))!;
@@ -261,7 +261,10 @@ function buildIntakeReportRows(
   if (commits)
     rows.push({
       label: `reference, same run: a one-row insert committed at ${FIXED_RATE}/s (4 connections), from its scheduled time: p50 / p90 / p99`,
-      value: `${formatMs(commits.latency.p50)} / ${formatMs(commits.latency.p90)} / ${formatMs(commits.latency.p99)}`,
+      value:
+        commits instanceof Error
+          ? `n/a (${commits.message})`
+          : `${formatMs(commits.latency.p50)} / ${formatMs(commits.latency.p90)} / ${formatMs(commits.latency.p99)}`,
     });
   rows.push({ label: `ack at ${FIXED_RATE}/s, open loop: CPU, % of one core`, value: formatCpu(open.cpu, 'serve', computeLoadGeneratorCpu(open.load)) });
   if (open.statements)

@@ -169,8 +169,9 @@ function runForkedJob<R>(script: string, job: { kind: string }, timeoutMs: numbe
 /** The floor's references (bench/hop-pacer.ts): three paced loops of `count` operations at one rate. */
 export interface HopJob {
   kind: 'hops';
-  /** The bare HMAC server's webhook URL (127.0.0.1). */
+  /** The bare HMAC server's webhook URL (127.0.0.1), and its process (its CPU is read from /proc). */
   url: string;
+  serverPid: number;
   appSecret: string;
   databaseUrl: string;
   ratePerSecond: number;
@@ -180,6 +181,8 @@ export interface HopJob {
 /** CPU in ms of each loop: the pacer's own for the empty, request and statement loops; the backend's for the statements. */
 export interface HopResult {
   count: number;
+  /** The bare server's CPU over the measured request loop. */
+  serverCpuMs: number;
   timerCpuMs: number;
   requestCpuMs: number;
   statementCpuMs: number;
@@ -221,11 +224,14 @@ export interface CommitResult {
   latency: LatencySummary;
 }
 
-export async function measureCommitReference(databaseUrl: string, rate: number, seconds: number): Promise<CommitResult> {
+export async function measureCommitReference(databaseUrl: string, rate: number, seconds: number): Promise<CommitResult | Error> {
   const count = Math.max(1, Math.round(rate * seconds));
   logProgress(`reference: ${formatInt(count)} one-row inserts, each committed, at ${rate}/s…`);
   const job: CommitJob = { kind: 'commits', databaseUrl, ratePerSecond: rate, count, connections: 4 };
-  return runForkedJob<CommitResult>(HOP_PACER, job, (count / rate) * 1000 * 3 + 30_000);
+  // Failing, it costs its own row, not the report.
+  return runForkedJob<CommitResult>(HOP_PACER, job, (count / rate) * 1000 * 3 + 30_000).catch((err: unknown) =>
+    err instanceof Error ? err : new Error(String(err)),
+  );
 }
 
 /** The hops every lead crosses at least: its webhook, the Graph read and the CRM call, and three statements (intake, store, outcome). */
@@ -236,15 +242,12 @@ export async function measureHopFloor(appSecret: string, rate: number, seconds: 
   logProgress(`floor: an empty loop, ${formatInt(count)} webhooks to a bare HMAC server and ${formatInt(count)} trivial statements, each at ${rate}/s…`);
   const bare = await startBareServer(appSecret);
   try {
-    // The server idles through the empty and statement loops: its CPU is the request loop's.
-    const window = startCpuWindow(bare.pid);
-    const job: HopJob = { kind: 'hops', url: bare.url, appSecret, databaseUrl, ratePerSecond: rate, count };
-    const r = await runForkedJob<HopResult>(HOP_PACER, job, ((3 * count) / rate) * 1000 * 3 + 30_000);
-    const cpu = window.stop();
+    const job: HopJob = { kind: 'hops', url: bare.url, serverPid: bare.pid, appSecret, databaseUrl, ratePerSecond: rate, count };
+    const r = await runForkedJob<HopResult>(HOP_PACER, job, ((6 * count) / rate) * 1000 * 3 + 30_000);
     const perOp = (ms: number) => (Math.max(0, ms) * 1000) / r.count;
     return {
       rate,
-      serverMicrosPerRequest: computeCpuMicrosPerRequest(cpu.server, cpu.seconds, r.count),
+      serverMicrosPerRequest: perOp(r.serverCpuMs),
       clientMicrosPerRequest: perOp(r.requestCpuMs - r.timerCpuMs),
       statementClientMicros: perOp(r.statementCpuMs - r.timerCpuMs),
       statementBackendMicros: perOp(r.backendCpuMs),
@@ -255,7 +258,9 @@ export async function measureHopFloor(appSecret: string, rate: number, seconds: 
 }
 
 /** The floor's rows: each reference, and their sum over LEAD_HOPS beside the measured CPU per lead. */
-export function buildHopFloorRows(f: HopFloor, cpuPerLeadMs: number): ReportRow[] {
+export function buildHopFloorRows(f: HopFloor | Error, cpuPerLeadMs: number): ReportRow[] {
+  // A reference that could not be taken (say, a PostgreSQL backend whose /proc is not readable here) costs its row only.
+  if (f instanceof Error) return [{ label: "floor of one lead's hops at this rate", value: `n/a (${f.message})` }];
   const floorMicros =
     LEAD_HOPS.webhooksAnswered * f.serverMicrosPerRequest +
     LEAD_HOPS.requestsSent * f.clientMicrosPerRequest +

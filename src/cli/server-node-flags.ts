@@ -11,7 +11,7 @@
 // under load (README, Performance). The semi-space was 4 MB first: at 1,000 webhooks/s it
 // scavenged every ~85 ms, so objects that lived across a few commits were promoted, and four
 // full collections in 10 s (~10 ms each) made the acknowledgement p99 13–20 ms; at 8 MB, half the
-// scavenges, one full collection, p99 8–9 ms, the same peak RSS, and 12 % less CPU per lead in
-// `bench burst`. 16 MB gave little more and a peak at the 150 MB target.
+// scavenges, one full collection, p99 8.4–9.9 ms, the same peak RSS, and 14–29 % less CPU per
+// lead fetched in `bench burst`. 16 MB gave little more and a peak at the 150 MB target.
 /** Node options for a server process: young generation semi-spaces, old-generation ceiling. */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--max-old-space-size=384'];
