@@ -13,6 +13,7 @@ import pg from 'pg';
 import {
   BENCH_FORM_ID,
   BENCH_PAGE_ID,
+  postSignedWebhook,
   readProcCpuTicks,
   signLeadgenBody,
   summarizeLatencies,
@@ -66,25 +67,13 @@ async function run(job: HopJob): Promise<HopResult> {
   const timerCpuMs = await pace(job.count, job.ratePerSecond, empty);
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const { body, signature } = signLeadgenBody(job.appSecret, BENCH_PAGE_ID, BENCH_FORM_ID, '7198000000000000000', Math.floor(Date.now() / 1000));
+  const signed = signLeadgenBody(job.appSecret, BENCH_PAGE_ID, BENCH_FORM_ID, '7198000000000000000', Math.floor(Date.now() / 1000));
   const post = () =>
     new Promise<void>((resolvePost, reject) => {
-      const req = http.request(
-        {
-          agent,
-          host: target.hostname,
-          port: target.port,
-          path: target.pathname,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': body.length, 'x-hub-signature-256': signature },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolvePost() : reject(new Error(`the bare server answered ${res.statusCode}`))));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
+      postSignedWebhook(agent, target, signed, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolvePost() : reject(new Error(`the bare server answered ${res.statusCode}`))));
+      }).on('error', reject);
     });
   await pace(warmup, job.ratePerSecond, post);
   const serverAtStart = readCpuMs(job.serverPid);

@@ -6,7 +6,7 @@
 // looked up in PostgreSQL. The backlog is left undelivered: the program is stopped after the runs.
 import { readFileSync } from 'node:fs';
 import { TEST_APP_SECRET } from '../test/helpers/e2e.js';
-import { checkAckedIds, computeLoadGeneratorCpu } from './intake.js';
+import { checkAckedIds, computeLoadGeneratorCpu, FIXED_RATE, FIXED_SECONDS, MAX_SECONDS } from './intake.js';
 import {
   BENCH_FORM_ID,
   BENCH_PAGE_ID,
@@ -37,11 +37,8 @@ const TARGET_SHARE_OF_BARE = 0.25;
 const CALIBRATION_REQUESTS = 60_000;
 /** The backlog sent first: at ~100–200 leads/s of worker throughput, minutes of work. */
 const BACKLOG_REQUESTS = 10_000;
-const MAX_SECONDS = 10;
 /** The fake Graph keeps every lead in memory: the closed-loop run is capped at this many. */
 const MAX_REQUESTS = 100_000;
-const FIXED_RATE = 1000;
-const FIXED_SECONDS = 10;
 /** Run indexes of this bench's leadgen ids: clear of the pipeline's own runs. */
 const FIRST_RUN_INDEX = 100;
 

@@ -46,9 +46,10 @@ import {
 const TARGET_MAX_PER_SECOND = 10_000;
 const TARGET_P99_AT_1000_MS = 10;
 const TARGET_RSS_MB = 150;
-const FIXED_RATE = 1000;
-const FIXED_SECONDS = 10;
-const MAX_SECONDS = 10;
+/** The open-loop run's rate and length, and the closed-loop run's length (intake-start runs the same). */
+export const FIXED_RATE = 1000;
+export const FIXED_SECONDS = 10;
+export const MAX_SECONDS = 10;
 const WARMUP_REQUESTS = 15_000;
 // Long enough that connection set-up and JIT warm-up of both processes do not dominate.
 const CALIBRATION_REQUESTS = 120_000;

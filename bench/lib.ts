@@ -2,6 +2,7 @@
 // generator, /proc sampling (peak RSS, CPU), latency statistics and the printed report.
 // Benchmarks are not pass/fail: targets are printed beside the figures, never asserted.
 import { fork } from 'node:child_process';
+import http from 'node:http';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -49,6 +50,23 @@ function buildLeadgenBody(pageId: string, formId: string, leadgenId: string, now
 export interface SignedBody {
   body: Buffer;
   signature: string;
+}
+
+/** POSTs one signed leadgen webhook to `target` through `agent` (the load worker's and the floor's requests). */
+export function postSignedWebhook(agent: http.Agent, target: URL, signed: SignedBody, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+  const req = http.request(
+    {
+      agent,
+      host: target.hostname,
+      port: target.port,
+      path: target.pathname,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': signed.body.length, 'x-hub-signature-256': signed.signature },
+    },
+    onResponse,
+  );
+  req.end(signed.body);
+  return req;
 }
 
 export function signLeadgenBody(appSecret: string, pageId: string, formId: string, leadgenId: string, nowSeconds: number): SignedBody {

@@ -8,6 +8,7 @@ import {
   signLeadgenBody,
   summarizeLatencies,
   makeLeadgenId,
+  postSignedWebhook,
   type AutocannonJob,
   type LoadJob,
   type LoadResult,
@@ -154,39 +155,27 @@ async function runPaced(job: PacedJob): Promise<LoadResult> {
       // of when it left: a generator running late cannot shorten the latency it reports.
       if (scheduledTimes) scheduledTimes[i] = performance.timeOrigin + scheduledAt;
       if (sendLags) sendLags[i] = sentAt - scheduledAt;
-      const { body, signature } = bodies[i];
-      const req = http.request(
-        {
-          agent,
-          host: target.hostname,
-          port: target.port,
-          path: target.pathname,
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': body.length, 'x-hub-signature-256': signature },
-        },
-        (res) => {
-          res.on('data', () => {});
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            statusCounts[status] = (statusCounts[status] ?? 0) + 1;
-            if (status >= 200 && status < 300) {
-              ok++;
-              acked[i] = 1;
-              // From the scheduled time, so a stalled server cannot hide its queue (no coordinated omission).
-              const latency = performance.now() - scheduledAt;
-              latencies.push(latency);
-              if (ackLatencies) ackLatencies[i] = latency;
-            } else non2xx++;
-            settle();
-          });
-        },
-      );
+      const req = postSignedWebhook(agent, target, bodies[i], (res) => {
+        res.on('data', () => {});
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          statusCounts[status] = (statusCounts[status] ?? 0) + 1;
+          if (status >= 200 && status < 300) {
+            ok++;
+            acked[i] = 1;
+            // From the scheduled time, so a stalled server cannot hide its queue (no coordinated omission).
+            const latency = performance.now() - scheduledAt;
+            latencies.push(latency);
+            if (ackLatencies) ackLatencies[i] = latency;
+          } else non2xx++;
+          settle();
+        });
+      });
       req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error('request timed out')));
       req.on('error', () => {
         errors++;
         settle();
       });
-      req.end(body);
     };
     const tick = () => {
       const now = performance.now();
