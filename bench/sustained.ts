@@ -42,6 +42,8 @@ interface Step {
   sendLagP99: number;
   cpuPerLeadMs: number;
   holds: boolean;
+  /** The step's acknowledged leadgen ids, for waiting on its backlog. */
+  ackedIds: string[];
 }
 
 export async function runSustainedBench(opts: BenchOptions): Promise<void> {
@@ -86,6 +88,7 @@ export async function runSustainedBench(opts: BenchOptions): Promise<void> {
         sendLagP99: r.sendLag.p99,
         cpuPerLeadMs: cpuMs,
         holds,
+        ackedIds: r.ackedIds,
       };
       logProgress(
         `step ${formatInt(rate)}/s: ${step.holds ? 'holds' : 'does not hold'} (p99 ${formatMs(lat.p99)}, ${formatInt(r.arrived)}/${formatInt(count)} delivered)`,
@@ -102,7 +105,7 @@ export async function runSustainedBench(opts: BenchOptions): Promise<void> {
       const hasHeld = steps.some((s) => s.holds);
       const hasFailed = steps.some((s) => !s.holds);
       if (step.holds && !hasFailed && rate * 2 <= MAX_RATE) rate *= 2;
-      else if (!step.holds && !hasHeld && rate / 2 >= MIN_RATE && (await waitForBacklog(p, step.acked - step.arrived))) rate = Math.round(rate / 2);
+      else if (!step.holds && !hasHeld && rate / 2 >= MIN_RATE && (await waitForBacklog(p, step.ackedIds))) rate = Math.round(rate / 2);
       else break;
     }
     const lastGood = Math.max(0, ...steps.filter((s) => s.holds).map((s) => s.rate));
@@ -110,7 +113,7 @@ export async function runSustainedBench(opts: BenchOptions): Promise<void> {
     if (lastGood > 0 && Number.isFinite(failed) && failed - lastGood >= Math.max(5, lastGood / 4)) {
       logProgress(`waiting for the failed step's backlog to drain (≤ ${BACKLOG_DRAIN_MS / 1000} s) before the halfway step`);
       const pending = steps.at(-1)!;
-      if (pending.holds || (await waitForBacklog(p, pending.acked - pending.arrived))) steps.push(await runStep(Math.round((lastGood + failed) / 2)));
+      if (pending.holds || (await waitForBacklog(p, pending.ackedIds))) steps.push(await runStep(Math.round((lastGood + failed) / 2)));
       else logProgress('backlog did not drain: no halfway step');
     }
   } finally {
@@ -138,14 +141,14 @@ export async function runSustainedBench(opts: BenchOptions): Promise<void> {
   printReport(`LeadRelay sustained benchmark (leadrelay start, fake Graph + webhook receiver, steps of ${opts.stepSeconds} s)`, rows);
 }
 
-/** Waits until `missing` more leads have arrived since now (the failed step's backlog), up to BACKLOG_DRAIN_MS. */
-async function waitForBacklog(p: Pipeline, missing: number): Promise<boolean> {
-  p.arrivals.update();
-  const target = p.arrivals.firstArrival.size + missing;
+/**
+ * Waits until every acknowledged lead of the failed step has arrived (its backlog), up to BACKLOG_DRAIN_MS.
+ * Counted by id: leads arriving between the step's end and this call must not raise the bar.
+ */
+async function waitForBacklog(p: Pipeline, ackedIds: string[]): Promise<boolean> {
   const deadline = Date.now() + BACKLOG_DRAIN_MS;
   while (Date.now() < deadline) {
-    p.arrivals.update();
-    if (p.arrivals.firstArrival.size >= target) return true;
+    if (p.arrivals.countArrived(ackedIds) === ackedIds.length) return true;
     await new Promise((r) => setTimeout(r, 500));
   }
   return false;

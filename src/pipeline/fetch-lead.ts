@@ -170,7 +170,7 @@ export interface StoredDelivery {
   answers?: LeadAnswers;
 }
 
-/** Places taken to send a lead's new deliveries at once: their claim is stored with them. */
+/** Places taken (or promised, in the process's line for places) to send a lead's new deliveries itself: their claim is stored with them. */
 interface DirectSends {
   count: number;
   claim: { token: string; until: Date };
@@ -184,7 +184,7 @@ interface DirectSends {
  * PostgreSQL first, so the outbox sweep finds any this process never finishes.
  */
 export interface DeliveryHandOff {
-  /** Places to send `count` new deliveries right after they are stored, when free now. */
+  /** Places to send `count` new deliveries right after they are stored: free now, or a turn in the line for them. */
   reserve(count: number): DirectSends | undefined;
   /** Deliveries not sent at once: each gets a delivery job. */
   queue(pending: { id: string }[]): Promise<void>;

@@ -2,6 +2,7 @@
 // The step functions return what should happen; only this file turns that into queue calls.
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
+import * as repo from '../store/repos.js';
 import { startAlertDispatch } from '../alerts/dispatch.js';
 import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
@@ -42,6 +43,9 @@ async function applyOutcome(job: Job, token: string | undefined, outcome: StepOu
   }
   return outcome.detail;
 }
+
+/** How many of a process's just-stored deliveries may wait for a delivery place, per place (beyond: delivery jobs). */
+const WAIT_LINE_PER_PLACE = 4;
 
 /** How many events of one intake batch are checked, read or stored at once. */
 const BATCH_FETCH_PARALLELISM = 8;
@@ -115,46 +119,93 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   // backlog is fetched and delivered side by side.
   const fetchPlaces = createLimiter(config.workers.fetchConcurrency);
   // Every delivery of this process holds one of DELIVER_CONCURRENCY places: a delivery queue
-  // job's, and a lead this process has just stored, which is sent right here when places are
-  // free (stored with its claim: no delivery job, no trip through the queue, no claim statement);
-  // when none is, it gets a delivery job as before. The fetch job does not wait for the send, so a
-  // slow CRM never holds up fetching. A direct send that must wait (a retry, a rate limit)
-  // continues as a delayed job; one this process never finishes (a crash) is a pending row the
-  // outbox sweep queues again once its claim has lapsed.
+  // job's, and a lead this process has just stored, which is sent right here (stored with its
+  // claim: no delivery job, no trip through the queue, no claim statement). When no place is free,
+  // such a lead waits in this process's own line for one, up to WAIT_LINE_PER_PLACE leads per
+  // place; beyond that it gets a delivery job as before. Under load the line keeps every lead on
+  // the cheap path: a job costs two more statements and ~30 Redis commands, and paying them just
+  // when the process falls behind made it fall further behind. The fetch job does not wait for
+  // the send, so a slow CRM never holds up fetching. A direct send that must wait (a retry, a rate
+  // limit) continues as a delayed job; one this process never finishes (a crash) is a pending row
+  // the outbox sweep queues again once its claim has lapsed.
   const deliverPlaces = createLimiter(config.workers.deliverConcurrency);
+  const leaseMs = singleClaimLeaseMs(app);
+  const waitLineMax = WAIT_LINE_PER_PLACE * config.workers.deliverConcurrency;
+  /** Leads' deliveries reserved for, or waiting in, the line. */
+  let inLine = 0;
   const direct = new Set<Promise<void>>();
   /** Events handed over directly (fetchEvents), being fetched. */
   const handedFetches = new Set<Promise<unknown>>();
   let closing = false;
-  const sendDirectly = (stored: StoredDelivery) => {
+  const track = (work: Promise<void>) => {
+    const settled = work.finally(() => direct.delete(settled));
+    direct.add(settled);
+  };
+  /** Sends a stored delivery while holding a place (given back by the caller). */
+  const sendHeld = async (stored: StoredDelivery) => {
     const deliveryId = stored.delivery.id;
     const entry = { startedAt: Date.now() };
     running.add(entry);
-    const settled: Promise<void> = sendStoredDelivery(app, stored, metrics)
-      .then(async (outcome) => {
-        if (outcome.type === 'delay') await app.queues.enqueueDeliveries([{ id: deliveryId, delayMs: outcome.delayMs }]);
-      })
-      .catch(async (err) => {
-        logger.error({ deliveryId, err: errorSummary(err) }, 'delivery failed; queued as a job');
-        // When the queue is unreachable too, the outbox sweep queues the pending row later.
-        await app.queues.enqueueDeliveries([{ id: deliveryId }]).catch(() => undefined);
-      })
-      .finally(() => {
-        running.delete(entry);
-        direct.delete(settled);
-        deliverPlaces.give();
-      });
-    direct.add(settled);
+    try {
+      const outcome = await sendStoredDelivery(app, stored, metrics);
+      if (outcome.type === 'delay') await app.queues.enqueueDeliveries([{ id: deliveryId, delayMs: outcome.delayMs }]);
+    } catch (err) {
+      logger.error({ deliveryId, err: errorSummary(err) }, 'delivery failed; queued as a job');
+      // When the queue is unreachable too, the outbox sweep queues the pending row later.
+      await app.queues.enqueueDeliveries([{ id: deliveryId }]).catch(() => undefined);
+    } finally {
+      running.delete(entry);
+    }
+  };
+  /** A lead's delivery that waited in the line, now holding a place. */
+  const sendAfterWait = async (stored: StoredDelivery, claim: { token: string; until: Date }) => {
+    const deliveryId = stored.delivery.id;
+    try {
+      if (closing) {
+        // Closing: a delivery job takes it (at once: the claim is let go first).
+        await repo.releaseClaims(app.db, [deliveryId], claim.token);
+        await app.queues.enqueueDeliveries([{ id: deliveryId }]);
+        return;
+      }
+      // A long wait: the claim is moved on before the send (the send renews it from then on).
+      // Not held any more (it lapsed and another run took the delivery over): that run sends it.
+      if (claim.until.getTime() - Date.now() < (leaseMs * 2) / 3 && !(await repo.renewClaim(app.db, deliveryId, claim.token, new Date(Date.now() + leaseMs)))) {
+        return;
+      }
+    } catch (err) {
+      // The claim lapses by itself; the outbox sweep queues the pending row then.
+      logger.error({ deliveryId, err: errorSummary(err) }, 'a delivery waiting for a place could not be sent or queued; the sweep will queue it');
+      return;
+    }
+    await sendHeld(stored);
   };
   const handOff: DeliveryHandOff = {
     reserve(count) {
-      if (closing || !deliverPlaces.tryTake(count)) return undefined;
+      if (closing) return undefined;
+      const placed = deliverPlaces.tryTake(count);
+      if (!placed) {
+        if (inLine + count > waitLineMax) return undefined;
+        inLine += count;
+      }
+      const claim = { token: randomUUID(), until: new Date(Date.now() + leaseMs) };
       return {
         count,
-        claim: { token: randomUUID(), until: new Date(Date.now() + singleClaimLeaseMs(app)) },
+        claim,
         send(stored) {
-          for (const s of stored.slice(0, count)) sendDirectly(s);
-          for (let unused = count - Math.min(count, stored.length); unused > 0; unused--) deliverPlaces.give();
+          const sending = stored.slice(0, count);
+          if (placed) {
+            for (const s of sending) track(sendHeld(s).finally(() => deliverPlaces.give()));
+            for (let unused = count - sending.length; unused > 0; unused--) deliverPlaces.give();
+            return;
+          }
+          inLine -= count - sending.length;
+          for (const s of sending)
+            track(
+              deliverPlaces(() => {
+                inLine--;
+                return sendAfterWait(s, claim);
+              }),
+            );
         },
       };
     },

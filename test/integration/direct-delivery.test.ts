@@ -1,5 +1,6 @@
 // A worker sends the deliveries of a lead it has just fetched itself, stored claimed by it, when
-// one of its DELIVER_CONCURRENCY places is free; otherwise they get delivery jobs as before. A
+// one of its DELIVER_CONCURRENCY places is free, or after waiting in its line for one (four per
+// place); beyond the line they get delivery jobs as before. A
 // claimed delivery its process never sent (a crash) goes out once, after its claim lapses. Real
 // BullMQ workers on each queue backend, the loopback fake Graph API and a webhook receiver.
 import { randomUUID } from 'node:crypto';
@@ -37,8 +38,12 @@ for (const backend of QUEUE_BACKENDS)
     before(async () => {
       graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
       receiver = await startFakeReceiver();
-      // One delivery place: a second lead finds it taken while the first is at the receiver.
-      t = await createTestApp({ backend, env: { META_GRAPH_URL: graph.url, DELIVER_CONCURRENCY: '1', WORKER_LOCK_DURATION_MS: '1000' } });
+      // One delivery place: a second lead finds it taken while the first is at the receiver (held
+      // there up to 5 s, inside the delivery timeout).
+      t = await createTestApp({
+        backend,
+        env: { META_GRAPH_URL: graph.url, DELIVER_CONCURRENCY: '1', WORKER_LOCK_DURATION_MS: '1000', DELIVERY_TIMEOUT_MS: '10000' },
+      });
       workspaceId = (await repo.createWorkspace(t.app.db, 'Direct')).id;
       pageId = String(nextPage++);
       graph.addForm({ id: FORM, page_id: pageId, name: 'Direct form' });
@@ -133,23 +138,54 @@ for (const backend of QUEUE_BACKENDS)
       }
     });
 
-    it('queues a delivery job when every delivery place is taken, and the job delivers it once the queue runs', async () => {
-      // The first lead's send holds the only place for 2 s at the receiver.
-      receiver.respondWith([{ status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' }, delayMs: 2_000 }]);
+    it('keeps a lead waiting in its own line when every place is taken, and queues a job only beyond the line', async () => {
+      // The first lead's send holds the only place for 5 s at the receiver; the line holds 4 (one place × 4).
+      receiver.respondWith([{ status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' }, delayMs: 5_000 }]);
       const first = await sendLead();
       await receiver.waitFor(() => requestsFor(first).length === 1, 20_000);
-      const second = await sendLead();
-      const queued = await deliveryOf(second);
-      const job = await waitUntil(() => t.app.queues.deliver.getJob(deliverJobId(queued.id)), 20_000, 'delivery job');
-      expect(job.data).to.deep.equal({ deliveryId: queued.id });
-      expect(queued.claimed_by).to.equal(null);
-      expect(requestsFor(second)).to.have.length(0);
+      // Five leads fetched together while the place is taken: four wait in the line, one gets a job.
+      const later = await Promise.all([1, 2, 3, 4, 5].map(() => recordLead()));
+      expect(await (workers as RunningWorkers).fetchEvents(later.map((l) => l.eventId))).to.equal(true);
+      expect(receiver.received.filter((r) => r.body?.leadgen_id === first)).to.have.length(0, 'the first send still holds the place');
+      const rows = await Promise.all(later.map((l) => deliveryOf(l.leadgenId)));
+      const queued = rows.filter((r) => r.claimed_by === null);
+      expect(queued, 'deliveries stored unclaimed (for a job)').to.have.length(1);
+      const job = await waitUntil(() => t.app.queues.deliver.getJob(deliverJobId(queued[0].id)), 20_000, 'delivery job');
+      expect(job.data).to.deep.equal({ deliveryId: queued[0].id });
+
+      // The line is sent as the place frees, with the delivery queue still paused.
+      const inLine = rows.filter((r) => r.claimed_by !== null);
+      for (const r of inLine) expect(await deliveredRow(r.id)).to.include({ attempts: 1, claimed_by: null });
+      for (const r of inLine) expect(await t.app.queues.deliver.getJob(deliverJobId(r.id))).to.equal(undefined);
+      expect(requestsFor(later[rows.indexOf(queued[0])].leadgenId)).to.have.length(0);
 
       await t.app.queues.deliver.resume();
-      expect(await deliveredRow(queued.id)).to.include({ attempts: 1 });
-      expect(await deliveredRow((await deliveryOf(first)).id)).to.include({ attempts: 1 });
-      expect(requestsFor(second)).to.have.length(1);
-      expect(requestsFor(first)).to.have.length(1);
+      expect(await deliveredRow(queued[0].id)).to.include({ attempts: 1 });
+      for (const l of [first, ...later.map((x) => x.leadgenId)]) expect(requestsFor(l), l).to.have.length(1);
+    });
+
+    it('leaves a lead that waited in the line past its claim to the run that took it over', async () => {
+      // The place is taken for 5 s: longer than a third of the 10 s claim, so the waiting lead renews its claim first.
+      receiver.respondWith([{ status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' }, delayMs: 5_000 }]);
+      const first = await sendLead();
+      await receiver.waitFor(() => requestsFor(first).length === 1, 20_000);
+      const [taken, behind] = await Promise.all([recordLead(), recordLead()]);
+      expect(await (workers as RunningWorkers).fetchEvents([taken.eventId])).to.equal(true);
+      expect(await (workers as RunningWorkers).fetchEvents([behind.eventId])).to.equal(true);
+      const takenRow = await deliveryOf(taken.leadgenId);
+      expect(takenRow.claimed_by).to.be.a('string');
+      // What a lapsed claim leads to: another run claims the delivery and owns its send.
+      const other = randomUUID();
+      await t.app.db
+        .updateTable('deliveries')
+        .set({ claimed_by: other, claimed_until: new Date(Date.now() + 60_000) })
+        .where('id', '=', takenRow.id)
+        .execute();
+
+      // The lead behind it in the line is sent after its turn passed.
+      await deliveredRow((await deliveryOf(behind.leadgenId)).id);
+      expect(requestsFor(taken.leadgenId)).to.have.length(0);
+      expect(await repo.findDelivery(t.app.db, takenRow.id)).to.include({ status: 'pending', claimed_by: other });
     });
 
     it('sends a delivery stored claimed by a process that died once, after its claim lapses', async () => {
