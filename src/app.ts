@@ -15,6 +15,8 @@ import type { Queues, QueueBackendSpec } from './pipeline/queues.js';
 import { queuesOnDemand } from './pipeline/queues-on-demand.js';
 import { openDb, type DbHandle } from './store/db.js';
 import { acquireEmbeddedPostgres, type EmbeddedRole } from './store/embedded-postgres.js';
+import { storeFetchedLeads, type FetchedLeadRows, type StoredLead } from './store/fetched-leads.js';
+import { GroupCommit } from './store/group-commit.js';
 import { migrateToLatest } from './store/migrate.js';
 import { createLogger, type Logger } from './util/logger.js';
 import { TtlCache } from './util/ttl-cache.js';
@@ -33,11 +35,24 @@ export interface App {
   configCache: ConfigCache;
   /** How this process paces batch calls per destination (deliver-batch.ts). */
   batchTurns: BatchTurns;
+  /** Stores fetched leads, several concurrent fetches' in one statement under load (group commit). */
+  leadStore: GroupCommit<FetchedLeadRows, StoredLead>;
   /** The locks behind ctx.withLock and the key that hashes connectors' lock and record keys. */
   connectorLocks: ConnectorLocks;
   /** What connectors remember of each destination between deliveries (ctx.memory): field lists, refreshed tokens. */
   connectorMemories: ConnectorMemories;
   close(): Promise<void>;
+}
+
+/**
+ * Fetched leads per store statement, and statements in flight at once: a lone lead is stored at
+ * once; leads fetched while two statements are under way go together in the next.
+ */
+const LEAD_STORE_GROUP = { maxWeight: 50, maxInFlight: 2, isolateFailures: true };
+
+/** The fetched-lead store of a process, on `db`. */
+export function createLeadStore(db: DbHandle['db']): App['leadStore'] {
+  return new GroupCommit((items) => storeFetchedLeads(db, items), LEAD_STORE_GROUP);
 }
 
 /** How long the fetch step reuses a form's name and questions (or the failure to read them). */
@@ -136,6 +151,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     formCache: new TtlCache<GraphForm | null>(FORM_CACHE_TTL_MS),
     configCache: new ConfigCache(),
     batchTurns: { lastCallAt: new Map(), waiting: new Set() },
+    leadStore: createLeadStore(dbh.db),
     connectorLocks: createConnectorLocks(config, keyRing, dbh.url),
     connectorMemories: createConnectorMemories(),
     async close() {

@@ -16,6 +16,7 @@ import { GraphError } from '../meta/graph-errors.js';
 import type { GraphForm, GraphLead } from '../meta/graph-types.js';
 import type { FormQuestion } from '../mapping/schema.js';
 import * as repo from '../store/repos.js';
+import type { StoredLead } from '../store/fetched-leads.js';
 import type { Delivery, Lead, LeadgenEvent, Page, Route } from '../store/schema.js';
 import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
@@ -394,11 +395,11 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     status_reason: reason,
     search_kid: keyRing.primaryKid,
   };
-  let stored: Awaited<ReturnType<typeof repo.storeFetchedLead>> = null;
+  let stored: StoredLead = null;
   try {
-    stored = await repo.storeFetchedLead(db, {
-      lead,
-      eventId,
+    // Stored with the leads of concurrent fetches when several are ready at once (group commit).
+    stored = await app.leadStore.submit({
+      lead: { ...lead, event_id: eventId },
       search: searchRowsOf(keyRing, page.workspace_id, answers.answers, questionTypesOf(questions)),
       deliveries: targets.map((t) => ({ ...t, claimedBy: direct && sendable.includes(t.destinationId) ? direct.claim.token : null })),
       claimedUntil: direct?.claim.until ?? null,

@@ -1,7 +1,7 @@
 // Repositories of a lead's flow: leadgen events, leads, deliveries and their attempts.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
-import type { Delivery, DeliveryAttempt, DeliveryStatus, EventStatus, Lead, LeadgenEvent, NewLead, SearchKind } from './schema.js';
+import type { Delivery, DeliveryAttempt, DeliveryStatus, EventStatus, Lead, LeadgenEvent, NewLead } from './schema.js';
 import { isUuid, json } from './values.js';
 
 // ---------- leadgen events ----------
@@ -130,88 +130,6 @@ export async function insertLead(db: Db, lead: NewLead): Promise<Lead> {
     .executeTakeFirst();
   if (inserted) return inserted;
   return db.selectFrom('leads').selectAll().where('workspace_id', '=', lead.workspace_id).where('leadgen_id', '=', lead.leadgen_id).executeTakeFirstOrThrow();
-}
-
-/** What the fetch step stores of a new lead: the row (its id, status and search key id decided by the caller) and what hangs off it. */
-export interface FetchedLeadRows {
-  lead: NewLead & { id: string; status: Lead['status']; search_kid: string | null };
-  eventId: number;
-  /** The blind index's rows of its answers. */
-  search: { kind: SearchKind; hash: string }[];
-  /** One per destination; `claimedBy`: stored claimed (until `claimedUntil`) by the process that sends it at once. */
-  deliveries: { destinationId: string; routeId: string; claimedBy: string | null }[];
-  claimedUntil: Date | null;
-}
-
-/**
- * Stores a new lead, its blind-index rows and its deliveries, and marks its event fetched, in ONE
- * statement (so one implicit transaction). When the lead is stored already (same workspace and
- * leadgen id) nothing is written and it returns null: the caller takes the slower path that
- * reconciles with the stored lead. Otherwise it returns the new deliveries (all pending).
- */
-export async function storeFetchedLead(db: Db, rows: FetchedLeadRows): Promise<{ deliveries: Delivery[]; configVersion: number } | null> {
-  const columns = Object.keys(rows.lead) as (keyof FetchedLeadRows['lead'])[];
-  const { rows: result } = await sql<{
-    lead_id: string | null;
-    deliveries: { id: string; destination_id: string; route_id: string; claimed_by: string | null }[] | null;
-    config_version: string;
-  }>`
-    with new_lead as (
-      insert into leads (${sql.join(columns.map((c) => sql.ref(c)))})
-      values (${sql.join(columns.map((c) => rows.lead[c]))})
-      on conflict (workspace_id, leadgen_id) do nothing
-      returning id, workspace_id
-    ), search as (
-      insert into lead_search (lead_id, workspace_id, kind, hash)
-      select l.id, l.workspace_id, s.kind, s.hash
-      from new_lead l, unnest(${rows.search.map((r) => r.kind)}::text[], ${rows.search.map((r) => r.hash)}::text[]) as s(kind, hash)
-      on conflict do nothing
-    ), new_deliveries as (
-      insert into deliveries (workspace_id, lead_id, destination_id, route_id, claimed_by, claimed_until)
-      select l.workspace_id, l.id, d.destination_id, d.route_id, d.claimed_by, case when d.claimed_by is not null then ${rows.claimedUntil}::timestamptz end
-      from new_lead l, unnest(
-        ${rows.deliveries.map((d) => d.destinationId)}::uuid[],
-        ${rows.deliveries.map((d) => d.routeId)}::uuid[],
-        ${rows.deliveries.map((d) => d.claimedBy)}::uuid[]
-      ) as d(destination_id, route_id, claimed_by)
-      returning id, destination_id, route_id, claimed_by
-    ), event as (
-      update leadgen_events
-      set status = 'fetched', workspace_id = ${rows.lead.workspace_id}, status_reason = null, last_error = null, updated_at = now()
-      where id = ${rows.eventId} and exists (select 1 from new_lead)
-    )
-    select (select id from new_lead) as lead_id,
-      (select json_agg(json_build_object('id', id, 'destination_id', destination_id, 'route_id', route_id, 'claimed_by', claimed_by)) from new_deliveries) as deliveries,
-      (select version from config_version) as config_version
-  `.execute(db);
-  const row = result[0];
-  if (!row?.lead_id) return null;
-  const now = new Date();
-  // The rows as stored: everything else about a new delivery is its column defaults.
-  const deliveries: Delivery[] = (row.deliveries ?? []).map((d) => ({
-    id: d.id,
-    workspace_id: rows.lead.workspace_id,
-    lead_id: row.lead_id as string,
-    destination_id: d.destination_id,
-    route_id: d.route_id,
-    status: 'pending',
-    attempts: 0,
-    external_id: null,
-    external_url: null,
-    action: null,
-    last_error_kind: null,
-    last_error_reason: null,
-    last_error_message: null,
-    connector_state: null,
-    next_attempt_at: null,
-    created_at: now,
-    updated_at: now,
-    delivered_at: null,
-    claimed_by: d.claimed_by,
-    claimed_until: d.claimed_by ? rows.claimedUntil : null,
-  }));
-  // As of this statement: a form written by the fetch a moment ago counts (its send reads the questions).
-  return { deliveries, configVersion: Number(row.config_version) };
 }
 
 export async function findLead(db: Db, id: string): Promise<Lead | undefined> {

@@ -3,7 +3,7 @@
 // process commits, a new lead is stored in one statement, and a form is written only when it changed.
 import { expect } from 'chai';
 import { type Kysely, sql } from 'kysely';
-import { type App, createApp } from '../../src/app.js';
+import { type App, createApp, createLeadStore } from '../../src/app.js';
 import { ConfigCache } from '../../src/pipeline/config-cache.js';
 import { fetchLeadForEvent } from '../../src/pipeline/fetch-lead.js';
 import { pageTokenAad } from '../../src/pipeline/lead-record.js';
@@ -112,7 +112,7 @@ describe('fetch step: cached configuration, one statement per new lead, forms wr
     await fetchNew();
     await fetchNew();
     const spy = countingDb(t.app.db);
-    const { outcome, event, lead, deliveries } = await fetchNew({ ...t.app, db: spy.db });
+    const { outcome, event, lead, deliveries } = await fetchNew({ ...t.app, db: spy.db, leadStore: createLeadStore(spy.db) });
     expect(spy.count()).to.equal(2);
     expect(outcome).to.deep.equal({ type: 'done', detail: 'fetched:1' });
     expect(event.status).to.equal('fetched');
