@@ -15,6 +15,7 @@ import type { Queues, QueueBackendSpec } from './pipeline/queues.js';
 import { queuesOnDemand } from './pipeline/queues-on-demand.js';
 import { openDb, type DbHandle } from './store/db.js';
 import { acquireEmbeddedPostgres, type EmbeddedRole } from './store/embedded-postgres.js';
+import { type DeliveredOutcome, writeDeliveredOutcomes } from './store/delivered-outcomes.js';
 import { storeFetchedLeads, type FetchedLeadRows, type StoredLead } from './store/fetched-leads.js';
 import { GroupCommit } from './store/group-commit.js';
 import { migrateToLatest } from './store/migrate.js';
@@ -37,6 +38,8 @@ export interface App {
   batchTurns: BatchTurns;
   /** Stores fetched leads, several concurrent fetches' in one statement under load (group commit). */
   leadStore: GroupCommit<FetchedLeadRows, StoredLead>;
+  /** Records single sends' delivered outcomes, several concurrent ones in one statement under load (group commit): whether each was written. */
+  deliveredStore: GroupCommit<DeliveredOutcome, boolean>;
   /** The locks behind ctx.withLock and the key that hashes connectors' lock and record keys. */
   connectorLocks: ConnectorLocks;
   /** What connectors remember of each destination between deliveries (ctx.memory): field lists, refreshed tokens. */
@@ -45,14 +48,22 @@ export interface App {
 }
 
 /**
- * Fetched leads per store statement, and statements in flight at once: a lone lead is stored at
- * once; leads fetched while two statements are under way go together in the next.
+ * Rows per statement of the lead and outcome stores, and statements in flight at once: a lone
+ * row is written at once; rows that come while two statements are under way go together in the next.
  */
 const LEAD_STORE_GROUP = { maxWeight: 50, maxInFlight: 2, isolateFailures: true };
 
 /** The fetched-lead store of a process, on `db`. */
 export function createLeadStore(db: DbHandle['db']): App['leadStore'] {
   return new GroupCommit((items) => storeFetchedLeads(db, items), LEAD_STORE_GROUP);
+}
+
+/** The delivered-outcome store of a process, on `db` (grouped as the lead store). */
+export function createDeliveredStore(db: DbHandle['db']): App['deliveredStore'] {
+  return new GroupCommit(async (items) => {
+    const written = new Set(await writeDeliveredOutcomes(db, items));
+    return items.map((item) => written.has(item.deliveryId));
+  }, LEAD_STORE_GROUP);
 }
 
 /** How long the fetch step reuses a form's name and questions (or the failure to read them). */
@@ -152,6 +163,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     configCache: new ConfigCache(),
     batchTurns: { lastCallAt: new Map(), waiting: new Set() },
     leadStore: createLeadStore(dbh.db),
+    deliveredStore: createDeliveredStore(dbh.db),
     connectorLocks: createConnectorLocks(config, keyRing, dbh.url),
     connectorMemories: createConnectorMemories(),
     async close() {

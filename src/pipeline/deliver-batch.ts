@@ -287,20 +287,23 @@ async function sendClaimed(app: App, dest: Destination, claimed: Delivery[], tok
     (sharers.get(error) ?? 0) > 1 ? (everyValue ??= [...prepared, ...failed.map((f) => f.item)].flatMap((i) => i.sent)) : item.sent;
 
   // Sent: what follows is bookkeeping, outside any try (a database hiccup is never taken for a
-  // failed send). One transaction for every delivered lead: status and attempt together.
+  // failed send). One statement for every delivered lead: status and attempt together.
   if (delivered.length > 0) {
-    const rows: repo.DeliveredInBatch[] = delivered.map(({ item, result }) => ({
+    const finishedAt = new Date();
+    const rows: repo.DeliveredOutcome[] = delivered.map(({ item, result }) => ({
       deliveryId: item.delivery.id,
+      token,
       workspaceId: dest.workspace_id,
       attempt: item.attempt,
       startedAt,
+      finishedAt,
       externalId: result.externalId,
       externalUrl: result.url ?? null,
       action: result.action,
       httpStatus: result.httpStatus ?? null,
       responseBody: redactAnswerValues(result.responseBody ?? null, item.sent),
     }));
-    const written = new Set(await db.transaction().execute((trx) => repo.markBatchDelivered(trx, token, rows)));
+    const written = new Set(await repo.writeDeliveredOutcomes(db, rows));
     for (const { item, result } of delivered) {
       if (!written.has(item.delivery.id)) {
         // Another claimer took it over after this batch's claim lapsed, or the lead was erased meanwhile.

@@ -181,31 +181,20 @@ async function sendOne(
   // never mistaken for a failed delivery (which would send the lead again).
   // One statement: whoever sees the delivery as delivered also sees its attempt. Nothing is
   // written when it was erased or taken over meanwhile (its claim lapsed): that one's state stands.
-  const written = await repo.writeClaimedOutcome(
-    db,
+  // Under load, written together with other sends' outcomes (group commit).
+  const written = await app.deliveredStore.submit({
+    deliveryId,
     token,
-    {
-      status: 'delivered',
-      attempts: attempt,
-      external_id: result.externalId,
-      external_url: result.url ?? null,
-      action: result.action,
-      delivered_at: new Date(),
-      last_error_kind: null,
-      last_error_reason: null,
-      last_error_message: null,
-      next_attempt_at: null,
-    },
-    {
-      workspaceId: dest.workspace_id,
-      deliveryId,
-      attempt,
-      startedAt,
-      outcome: 'delivered',
-      httpStatus: result.httpStatus,
-      responseBody: redact(result.responseBody),
-    },
-  );
+    workspaceId: dest.workspace_id,
+    attempt,
+    startedAt,
+    finishedAt: new Date(),
+    externalId: result.externalId,
+    externalUrl: result.url ?? null,
+    action: result.action,
+    httpStatus: result.httpStatus ?? null,
+    responseBody: redact(result.responseBody),
+  });
   if (!written) return { type: 'done', detail: 'claim_lost' };
   metrics?.deliveries.inc({ outcome: 'delivered', type: dest.type });
   metrics?.deliveryLatency.observe({ type: dest.type }, (Date.now() - new Date(lead.received_at).getTime()) / 1000);

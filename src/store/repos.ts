@@ -261,4 +261,5 @@ export async function findFormQuestions(db: Db, workspaceId: string, formId: str
 
 export * from './lead-flow.js';
 export * from './fetched-leads.js';
+export * from './delivered-outcomes.js';
 export { isUuid, json } from './values.js';

@@ -3,7 +3,7 @@
 // (src/pipeline/config-cache.ts) following every change another process commits.
 import { expect } from 'chai';
 import type { Kysely } from 'kysely';
-import { type App, createApp } from '../../src/app.js';
+import { type App, createApp, createDeliveredStore } from '../../src/app.js';
 import { graphLeadSchema } from '../../src/meta/graph-types.js';
 import { deliverOne } from '../../src/pipeline/deliver-lead.js';
 import { leadRowFromGraph } from '../../src/pipeline/lead-record.js';
@@ -90,7 +90,7 @@ describe('delivery step: cached configuration, three statements per delivered le
     // The first delivery reads the configuration; the next ones find it cached under the same counter.
     await deliver();
     const spy = countingDb(t.app.db);
-    const { outcome, row, attempts } = await deliver({ ...t.app, db: spy.db });
+    const { outcome, row, attempts } = await deliver({ ...t.app, db: spy.db, deliveredStore: createDeliveredStore(spy.db) });
     expect(spy.count()).to.equal(3);
     expect(outcome.type).to.equal('done');
     expect(row).to.include({ status: 'delivered', attempts: 1, claimed_by: null, claimed_until: null });

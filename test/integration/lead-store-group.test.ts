@@ -1,10 +1,13 @@
-// Fetched leads stored several to a statement (src/store/fetched-leads.ts) through the process's
-// group commit (src/store/group-commit.ts), on the real PostgreSQL: each lead keeps its own
-// deliveries, index rows and event status; a lead stored already gets null; leads that arrive
-// while statements are in flight share the next one; one lead that cannot be stored fails alone.
+// Fetched leads stored, and delivered outcomes recorded, several to a statement
+// (src/store/fetched-leads.ts, delivered-outcomes.ts) through the process's group commits
+// (src/store/group-commit.ts), on the real PostgreSQL: each lead keeps its own deliveries, index
+// rows and event status; a lead stored already gets null; an outcome is written only under its
+// own claim; rows that arrive while statements are in flight share the next one; one lead that
+// cannot be stored fails alone.
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { createLeadStore } from '../../src/app.js';
+import { createDeliveredStore, createLeadStore } from '../../src/app.js';
+import { type DeliveredOutcome, writeDeliveredOutcomes } from '../../src/store/delivered-outcomes.js';
 import { type FetchedLeadRows, storeFetchedLeads } from '../../src/store/fetched-leads.js';
 import { GroupCommit } from '../../src/store/group-commit.js';
 import * as repo from '../../src/store/repos.js';
@@ -130,5 +133,57 @@ describe('storing fetched leads several to a statement', function () {
     for (const item of good) expect(await repo.listDeliveriesOfLead(db.db, item.lead.id)).to.have.length(1);
     expect(await eventStatus(bad.lead.event_id)).to.equal('received');
     expect((await writersOf([bad.lead.id])).size).to.equal(0);
+  });
+
+  describe('delivered outcomes', () => {
+    /** A stored lead's delivery claimed by `token`. */
+    async function claimedDelivery(token: string): Promise<string> {
+      const [stored] = await storeFetchedLeads(db.db, [await fetched({ claimedBy: token })]);
+      return stored?.deliveries[0].id as string;
+    }
+    const outcome = (deliveryId: string, token: string): DeliveredOutcome => ({
+      deliveryId,
+      token,
+      workspaceId,
+      attempt: 1,
+      startedAt: new Date(Date.now() - 50),
+      finishedAt: new Date(),
+      externalId: `ext-${deliveryId}`,
+      externalUrl: null,
+      action: 'created',
+      httpStatus: 200,
+      responseBody: '{"ok":true}',
+    });
+    const attemptsOf = (id: string) => db.db.selectFrom('delivery_attempts').select(['outcome', 'attempt']).where('delivery_id', '=', id).execute();
+
+    it('writes each delivery of one statement only while its own claim holds, with its attempt', async () => {
+      const [a, b] = [randomUUID(), randomUUID()];
+      const held = await claimedDelivery(a);
+      const takenOver = await claimedDelivery(b);
+      const written = await writeDeliveredOutcomes(db.db, [outcome(held, a), outcome(takenOver, randomUUID())]);
+
+      expect(written).to.deep.equal([held]);
+      expect(await repo.findDelivery(db.db, held)).to.include({ status: 'delivered', external_id: `ext-${held}`, claimed_by: null, attempts: 1 });
+      expect(await attemptsOf(held)).to.deep.equal([{ outcome: 'delivered', attempt: 1 }]);
+      expect(await repo.findDelivery(db.db, takenOver)).to.include({ status: 'pending', claimed_by: b });
+      expect(await attemptsOf(takenOver)).to.deep.equal([]);
+    });
+
+    it('puts the outcomes submitted while two statements are in flight into the next statement together', async () => {
+      const store = createDeliveredStore(db.db);
+      const tokens = Array.from({ length: 8 }, () => randomUUID());
+      const ids = await Promise.all(tokens.map((token) => claimedDelivery(token)));
+      const firstTwo = [0, 1].map((i) => store.submit(outcome(ids[i], tokens[i])));
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      const rest = ids.slice(2).map((id, i) => store.submit(outcome(id, tokens[i + 2])));
+      expect(await Promise.all([...firstTwo, ...rest])).to.deep.equal(ids.map(() => true));
+
+      const { rows } = await db.pool.query<{ id: string; xid: string }>('select id, xmin::text as xid from deliveries where id = any($1::uuid[])', [ids]);
+      const xidOf = new Map(rows.map((r) => [r.id, r.xid]));
+      const restXids = new Set(ids.slice(2).map((id) => xidOf.get(id)));
+      expect(restXids.size, 'the six later outcomes in one statement').to.equal(1);
+      expect(restXids.has(xidOf.get(ids[0]))).to.equal(false);
+    });
   });
 });
