@@ -1,5 +1,5 @@
 // A worker sends the deliveries of a lead it has just fetched itself, stored claimed by it, when
-// one of its DELIVER_CONCURRENCY places is free, or after waiting in its line for one (four per
+// one of its DELIVER_CONCURRENCY places is free, or after waiting in its line for one (sixteen per
 // place); beyond the line they get delivery jobs as before. A
 // claimed delivery its process never sent (a crash) goes out once, after its claim lapses. Real
 // BullMQ workers on each queue backend, the loopback fake Graph API and a webhook receiver.
@@ -139,12 +139,12 @@ for (const backend of QUEUE_BACKENDS)
     });
 
     it('keeps a lead waiting in its own line when every place is taken, and queues a job only beyond the line', async () => {
-      // The first lead's send holds the only place for 5 s at the receiver; the line holds 4 (one place × 4).
+      // The first lead's send holds the only place for 5 s at the receiver; the line holds 16 (one place × 16).
       receiver.respondWith([{ status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' }, delayMs: 5_000 }]);
       const first = await sendLead();
       await receiver.waitFor(() => requestsFor(first).length === 1, 20_000);
-      // Five leads fetched together while the place is taken: four wait in the line, one gets a job.
-      const later = await Promise.all([1, 2, 3, 4, 5].map(() => recordLead()));
+      // Seventeen leads fetched together while the place is taken: sixteen wait in the line, one gets a job.
+      const later = await Promise.all(Array.from({ length: 17 }, () => recordLead()));
       expect(await (workers as RunningWorkers).fetchEvents(later.map((l) => l.eventId))).to.equal(true);
       expect(receiver.received.filter((r) => r.body?.leadgen_id === first)).to.have.length(0, 'the first send still holds the place');
       const rows = await Promise.all(later.map((l) => deliveryOf(l.leadgenId)));
