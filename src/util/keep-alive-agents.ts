@@ -7,8 +7,8 @@ import https from 'node:https';
 
 /** Sockets open at once to one CRM host (per process): a slow CRM cannot take more. */
 const MAX_SOCKETS_PER_HOST = 32;
-/** Idle sockets kept per host. */
-const MAX_FREE_SOCKETS_PER_HOST = 8;
+/** Idle sockets kept per host: all of them until IDLE_SOCKET_MS (fewer made a busy process reopen connections). */
+const MAX_FREE_SOCKETS_PER_HOST = MAX_SOCKETS_PER_HOST;
 /**
  * How long an idle socket stays open: under the 5 s a Node server keeps an idle connection by
  * default, so we close first rather than reuse a socket the other side is closing.
