@@ -71,10 +71,12 @@ export async function storeFetchedLeads(db: Db, items: FetchedLeadRows[]): Promi
       ) as d(lead_id, destination_id, route_id, claimed_by, claimed_until) on d.lead_id = l.id
       returning id, lead_id, destination_id, route_id, claimed_by
     ), event as (
+      -- The ids as an array too: joined only with new_lead (estimated at 100 rows whatever it
+      -- holds), a table whose statistics lag behind its growth was read whole (hash join).
       update leadgen_events e
       set status = 'fetched', workspace_id = l.workspace_id, status_reason = null, last_error = null, updated_at = now()
       from new_lead l
-      where e.id = l.event_id
+      where e.id = any(${items.map((item) => item.lead.event_id)}::bigint[]) and e.id = l.event_id
     )
     select (select json_agg(id) from new_lead) as lead_ids,
       (select json_agg(json_build_object('id', id, 'lead_id', lead_id, 'destination_id', destination_id, 'route_id', route_id, 'claimed_by', claimed_by))
