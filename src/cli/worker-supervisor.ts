@@ -21,6 +21,7 @@ import { getPriority, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AppConfig } from '../config/env.js';
 import { HandedFetches } from './handed-fetches.js';
+import { workerExecArgv } from './server-node-flags.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics, MetricsSnapshot } from '../util/metrics.js';
 
@@ -127,7 +128,8 @@ export function superviseWorkers(opts: {
   const spawnChild = () => {
     restartTimer = null;
     if (stopping) return;
-    const proc = fork(CLI_ENTRY, ['work', '--supervised'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The parent's node options (a command-line flag wins over the same one in NODE_OPTIONS), the worker's semi-space.
+    const proc = fork(CLI_ENTRY, ['work', '--supervised'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: workerExecArgv(process.execArgv) });
     child = proc;
     lowerPriority(proc);
     let isFirstBeat = true;

@@ -3,6 +3,7 @@
 // destination exactly once; SIGTERM drains and ends both processes.
 import { readdirSync, readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { SERVER_NODE_FLAGS, WORKER_SEMI_SPACE_FLAG } from '../../src/cli/server-node-flags.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { baseEnv, cli, postLeadgen, removeQueues, startProgram, TEST_APP_SECRET, waitUntil, type RunningProgram } from '../helpers/e2e.js';
@@ -115,6 +116,17 @@ describe('e2e: start supervises its worker process', function () {
     const nices = threadNices(worker);
     expect(nices.length, 'Node runs several threads').to.be.above(1);
     expect(new Set(nices)).to.deep.equal(new Set([parentNice + 1]));
+  });
+
+  it("starts the worker process with the HTTP process's node options and the worker's own semi-space", async () => {
+    const worker = await readyWorker();
+    const argsOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const parentArgs = argsOf(program.proc.pid!);
+    const workerArgs = argsOf(worker);
+    const parentSemiSpace = SERVER_NODE_FLAGS.find((f) => f.startsWith('--max-semi-space-size='));
+    expect(parentArgs).to.include.members([...SERVER_NODE_FLAGS]);
+    expect(workerArgs).to.include.members([...SERVER_NODE_FLAGS.filter((f) => f !== parentSemiSpace), WORKER_SEMI_SPACE_FLAG]);
+    expect(workerArgs).to.not.include(parentSemiSpace);
   });
 
   it('hands new leads to the worker process over its channel, not through a fetch job', async () => {
