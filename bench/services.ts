@@ -71,7 +71,9 @@ async function openSharedServices(): Promise<BenchServices> {
     async close(queuePrefix) {
       await probe.end().catch(() => {});
       if (queuePrefix) await Promise.all([flushPrefix(queuePrefix), removeQueues('postgres', queuePrefix)]).catch(() => {});
-      await schema.drop().catch(() => {});
+      // BENCH_KEEP_SCHEMA=1: the run's rows stay (its schema is printed in the report) for a run that needs explaining.
+      if (process.env.BENCH_KEEP_SCHEMA === '1') logProgress(`kept schema ${schema.schema} (BENCH_KEEP_SCHEMA=1); drop it when done`);
+      else await schema.drop().catch(() => {});
     },
   };
 }
