@@ -172,7 +172,7 @@ export interface StoredDelivery {
 }
 
 /** Places taken (or promised, in the process's line for places) to send a lead's new deliveries itself: their claim is stored with them. */
-interface DirectSends {
+export interface DirectSends {
   count: number;
   claim: { token: string; until: Date };
   /** Sends the stored deliveries (without waiting for them) and gives back the places left unused. */
@@ -185,8 +185,11 @@ interface DirectSends {
  * PostgreSQL first, so the outbox sweep finds any this process never finishes.
  */
 export interface DeliveryHandOff {
-  /** Places to send `count` new deliveries right after they are stored: free now, or a turn in the line for them. */
-  reserve(count: number): DirectSends | undefined;
+  /**
+   * Places to send `count` new deliveries right after they are stored: free now, or a turn in the
+   * line for them (possibly after a short wait for room); undefined: they get delivery jobs.
+   */
+  reserve(count: number): DirectSends | undefined | Promise<DirectSends | undefined>;
   /** Deliveries not sent at once: each gets a delivery job. */
   queue(pending: { id: string }[]): Promise<void>;
 }
@@ -387,7 +390,7 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     const dest = await configCache.destination(db, version, t.destinationId);
     if (dest?.status === 'active' && !getManifest(dest.type).batch) sendable.push(t.destinationId);
   }
-  const direct = sendable.length ? handOff.reserve(sendable.length) : undefined;
+  const direct = sendable.length ? await handOff.reserve(sendable.length) : undefined;
   const lead = {
     ...row,
     id: leadId,

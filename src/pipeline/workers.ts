@@ -13,6 +13,7 @@ import {
   fetchLeadForEvent,
   fetchLeadsForEvents,
   type DeliveryHandOff,
+  type DirectSends,
   type Limiter,
   type StepOutcome,
   type StoredDelivery,
@@ -50,6 +51,9 @@ async function applyOutcome(job: Job, token: string | undefined, outcome: StepOu
  * per lead; with 16 (320 leads with the default 20 places, a few MB) 6 %, at 1.7 ms.
  */
 const WAIT_LINE_PER_PLACE = 16;
+
+/** How long a fetch whose lead finds the line full waits for room in it before the lead gets a delivery job. */
+const LINE_ROOM_WAIT_MS = 1000;
 
 /** How many events of one intake batch are checked, read or stored at once. */
 const BATCH_FETCH_PARALLELISM = 8;
@@ -126,7 +130,8 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   // job's, and a lead this process has just stored, which is sent right here (stored with its
   // claim: no delivery job, no trip through the queue, no claim statement). When no place is free,
   // such a lead waits in this process's own line for one, up to WAIT_LINE_PER_PLACE leads per
-  // place; beyond that it gets a delivery job as before. Under load the line keeps every lead on
+  // place; with the line full, its fetch waits up to LINE_ROOM_WAIT_MS for room, and then it gets
+  // a delivery job as before. Under load the line keeps every lead on
   // the cheap path: a job costs two more statements and ~30 Redis commands, and paying them just
   // when the process falls behind made it fall further behind. The fetch job does not wait for
   // the send, so a slow CRM never holds up fetching. A direct send that must wait (a retry, a rate
@@ -183,35 +188,68 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     }
     await sendHeld(stored);
   };
+  /** Fetches waiting for room in the line, first come first served; each answers whether it went on. */
+  const roomWaiters: (() => boolean)[] = [];
+  const leaveLine = (n: number) => {
+    inLine -= n;
+    // Room made: fetches waiting for it go on, in order, while it lasts.
+    while (roomWaiters.length > 0 && roomWaiters[0]()) roomWaiters.shift();
+  };
+  /** Places now, else a turn in the line, else nothing. */
+  const take = (count: number): 'placed' | 'in_line' | undefined => {
+    if (deliverPlaces.tryTake(count)) return 'placed';
+    if (inLine + count > waitLineMax) return undefined;
+    inLine += count;
+    return 'in_line';
+  };
+  const reservation = (count: number, how: 'placed' | 'in_line'): DirectSends => {
+    const claim = { token: randomUUID(), until: new Date(Date.now() + leaseMs) };
+    return { count, claim, send: (stored) => sendReserved(count, how, claim, stored) };
+  };
+  const sendReserved = (count: number, how: 'placed' | 'in_line', claim: DirectSends['claim'], stored: StoredDelivery[]) => {
+    const sending = stored.slice(0, count);
+    if (how === 'placed') {
+      for (const s of sending) track(sendHeld(s).finally(() => deliverPlaces.give()));
+      for (let unused = count - sending.length; unused > 0; unused--) deliverPlaces.give();
+      return;
+    }
+    leaveLine(count - sending.length);
+    for (const s of sending)
+      track(
+        deliverPlaces(() => {
+          leaveLine(1);
+          return sendAfterWait(s, claim);
+        }),
+      );
+  };
   const handOff: DeliveryHandOff = {
     reserve(count) {
       if (closing) return undefined;
-      const placed = deliverPlaces.tryTake(count);
-      if (!placed) {
-        if (inLine + count > waitLineMax) return undefined;
-        inLine += count;
-      }
-      const claim = { token: randomUUID(), until: new Date(Date.now() + leaseMs) };
-      return {
-        count,
-        claim,
-        send(stored) {
-          const sending = stored.slice(0, count);
-          if (placed) {
-            for (const s of sending) track(sendHeld(s).finally(() => deliverPlaces.give()));
-            for (let unused = count - sending.length; unused > 0; unused--) deliverPlaces.give();
-            return;
+      const how = take(count);
+      if (how) return reservation(count, how);
+      // The line is full: the fetch waits a little for room (at 1,000 leads/s it drains a lead a
+      // millisecond) rather than give its lead a delivery job at once, so a passing slowdown holds
+      // fetching back instead of making every lead dearer. Without room by then: a job as before.
+      return new Promise<DirectSends | undefined>((resolve) => {
+        const waiter = () => {
+          if (closing) {
+            clearTimeout(timer);
+            resolve(undefined);
+            return true;
           }
-          inLine -= count - sending.length;
-          for (const s of sending)
-            track(
-              deliverPlaces(() => {
-                inLine--;
-                return sendAfterWait(s, claim);
-              }),
-            );
-        },
-      };
+          const got = take(count);
+          if (!got) return false;
+          clearTimeout(timer);
+          resolve(reservation(count, got));
+          return true;
+        };
+        const timer = setTimeout(() => {
+          const at = roomWaiters.indexOf(waiter);
+          if (at >= 0) roomWaiters.splice(at, 1);
+          resolve(undefined);
+        }, LINE_ROOM_WAIT_MS);
+        roomWaiters.push(waiter);
+      });
     },
     queue: (pending) => app.queues.enqueueDeliveries(pending),
   };
@@ -273,6 +311,7 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       // Leads fetched from now on get delivery jobs; direct deliveries under way finish first.
       // Events handed over from now on are refused (their sender queues them).
       closing = true;
+      for (const waiter of roomWaiters.splice(0)) waiter();
       await Promise.allSettled([fetch.worker.close(), deliver.worker.close(), ...handedFetches]);
       await Promise.allSettled([...direct]);
       fetch.conn.close();

@@ -1,6 +1,7 @@
 // A worker sends the deliveries of a lead it has just fetched itself, stored claimed by it, when
 // one of its DELIVER_CONCURRENCY places is free, or after waiting in its line for one (sixteen per
-// place); beyond the line they get delivery jobs as before. A
+// place); when the line is full, the fetch waits up to 1 s for room, and beyond that its lead gets
+// a delivery job as before. A
 // claimed delivery its process never sent (a crash) goes out once, after its claim lapses. Real
 // BullMQ workers on each queue backend, the loopback fake Graph API and a webhook receiver.
 import { randomUUID } from 'node:crypto';
@@ -143,7 +144,8 @@ for (const backend of QUEUE_BACKENDS)
       receiver.respondWith([{ status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' }, delayMs: 5_000 }]);
       const first = await sendLead();
       await receiver.waitFor(() => requestsFor(first).length === 1, 20_000);
-      // Seventeen leads fetched together while the place is taken: sixteen wait in the line, one gets a job.
+      // Seventeen leads fetched together while the place is taken: sixteen wait in the line; the
+      // fetch of the seventeenth waits 1 s for room in vain, then its lead gets a job.
       const later = await Promise.all(Array.from({ length: 17 }, () => recordLead()));
       expect(await (workers as RunningWorkers).fetchEvents(later.map((l) => l.eventId))).to.equal(true);
       expect(receiver.received.filter((r) => r.body?.leadgen_id === first)).to.have.length(0, 'the first send still holds the place');
@@ -161,6 +163,21 @@ for (const backend of QUEUE_BACKENDS)
 
       await t.app.queues.deliver.resume();
       expect(await deliveredRow(queued[0].id)).to.include({ attempts: 1 });
+      for (const l of [first, ...later.map((x) => x.leadgenId)]) expect(requestsFor(l), l).to.have.length(1);
+    });
+
+    it('holds a fetch whose lead finds the line full until the line moves, instead of queueing a job', async () => {
+      // The only place is taken for 0.5 s; 24 leads fetched together meanwhile: 16 fill the line,
+      // 8 wait for room (up to 1 s), which the line makes as the place frees.
+      receiver.respondWith([{ status: 200, body: '{"ok":true}', headers: { 'content-type': 'application/json' }, delayMs: 500 }]);
+      const first = await sendLead();
+      await receiver.waitFor(() => requestsFor(first).length === 1, 20_000);
+      const later = await Promise.all(Array.from({ length: 24 }, () => recordLead()));
+      expect(await (workers as RunningWorkers).fetchEvents(later.map((l) => l.eventId))).to.equal(true);
+
+      const rows = await Promise.all(later.map((l) => deliveryOf(l.leadgenId)));
+      for (const r of rows) expect(await deliveredRow(r.id)).to.include({ attempts: 1, claimed_by: null });
+      for (const r of rows) expect(await t.app.queues.deliver.getJob(deliverJobId(r.id)), 'no delivery job').to.equal(undefined);
       for (const l of [first, ...later.map((x) => x.leadgenId)]) expect(requestsFor(l), l).to.have.length(1);
     });
 
