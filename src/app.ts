@@ -51,11 +51,11 @@ export interface App {
  * Rows per statement of the lead and outcome stores, and statements in flight at once: a lone
  * row is written at once; rows that come while two statements are under way go together in the next.
  */
-const LEAD_STORE_GROUP = { maxWeight: 50, maxInFlight: 2, isolateFailures: true };
+const STORE_GROUP_COMMIT = { maxWeight: 50, maxInFlight: 2, isolateFailures: true };
 
 /** The fetched-lead store of a process, on `db`. */
 export function createLeadStore(db: DbHandle['db']): App['leadStore'] {
-  return new GroupCommit((items) => storeFetchedLeads(db, items), LEAD_STORE_GROUP);
+  return new GroupCommit((items) => storeFetchedLeads(db, items), STORE_GROUP_COMMIT);
 }
 
 /** The delivered-outcome store of a process, on `db` (grouped as the lead store). */
@@ -63,7 +63,7 @@ export function createDeliveredStore(db: DbHandle['db']): App['deliveredStore'] 
   return new GroupCommit(async (items) => {
     const written = new Set(await writeDeliveredOutcomes(db, items));
     return items.map((item) => written.has(item.deliveryId));
-  }, LEAD_STORE_GROUP);
+  }, STORE_GROUP_COMMIT);
 }
 
 /** How long the fetch step reuses a form's name and questions (or the failure to read them). */

@@ -133,10 +133,10 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   // place; with the line full, its fetch waits up to LINE_ROOM_WAIT_MS for room, and then it gets
   // a delivery job as before. Under load the line keeps every lead on
   // the cheap path: a job costs two more statements and ~30 Redis commands, and paying them just
-  // when the process falls behind made it fall further behind. The fetch job does not wait for
-  // the send, so a slow CRM never holds up fetching. A direct send that must wait (a retry, a rate
-  // limit) continues as a delayed job; one this process never finishes (a crash) is a pending row
-  // the outbox sweep queues again once its claim has lapsed.
+  // when the process falls behind made it fall further behind. The fetch does not wait for the
+  // send itself; only a full line holds it back, for at most LINE_ROOM_WAIT_MS per lead. A direct
+  // send that must wait (a retry, a rate limit) continues as a delayed job; one this process never
+  // finishes (a crash) is a pending row the outbox sweep queues again once its claim has lapsed.
   const deliverPlaces = createLimiter(config.workers.deliverConcurrency);
   const leaseMs = singleClaimLeaseMs(app);
   const waitLineMax = WAIT_LINE_PER_PLACE * config.workers.deliverConcurrency;
