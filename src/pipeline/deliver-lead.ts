@@ -24,7 +24,12 @@ import { redactAnswerValues } from '../lead/redact.js';
 import { asConnectorError, recordFailure, sentValuesOf } from './delivery-failure.js';
 import { deliverInBatch } from './deliver-batch.js';
 
-export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics): Promise<StepOutcome> {
+/** Runs a delivery's send holding one of its destination's places (see delivery-places.ts), or says why it must wait. */
+export type DestinationPlace = (destinationId: string, send: () => Promise<StepOutcome>) => Promise<StepOutcome>;
+
+const withoutPlaces: DestinationPlace = (_destinationId, send) => send();
+
+export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics, place: DestinationPlace = withoutPlaces): Promise<StepOutcome> {
   const { db } = app;
   // The delivery with its lead, in one query (the lead is needed only for a single-lead send,
   // but reading it here saves a round trip; the claim below checks the delivery is still pending),
@@ -43,8 +48,21 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   if (batch) {
     // Held by a batch at work: that batch records it (and queues it again if it must wait).
     if (delivery.claimed_until && new Date(delivery.claimed_until).getTime() > Date.now()) return { type: 'done', detail: 'claimed_by_batch' };
-    return deliverInBatch(app, delivery, dest, batch, metrics);
+    return place(dest.id, () => deliverInBatch(app, delivery, dest, batch, metrics));
   }
+  return place(dest.id, () => claimAndSend(app, found, dest, configVersion, metrics));
+}
+
+/** A single-lead send: claimed first, so only one run sends the lead at a time. */
+async function claimAndSend(
+  app: App,
+  found: { delivery: Delivery; lead: Lead | undefined },
+  dest: Destination,
+  configVersion: number,
+  metrics?: Metrics,
+): Promise<StepOutcome> {
+  const { db } = app;
+  const deliveryId = found.delivery.id;
 
   // Only one run sends a lead at a time: a job queued again while an earlier run of it is still
   // at the CRM (its job lost with Redis, then swept back) waits for that run's claim instead of

@@ -125,41 +125,22 @@ export type EventFetchResult = { eventId: number; outcome: StepOutcome; error?: 
 /** Runs a task when one of its places is free. */
 export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
 
-/** A Limiter whose places can also be taken only when free right now. */
-export type Places = Limiter & {
-  /** Takes `count` places when that many are free right now (true), or none (false). */
-  tryTake(count: number): boolean;
-  /** Gives back one place taken with tryTake. */
-  give(): void;
-};
-
 /** Runs at most `limit` of the tasks given to it at once. */
-export function createLimiter(limit: number): Places {
+export function createLimiter(limit: number): Limiter {
   let active = 0;
   const waiting: (() => void)[] = [];
-  const give = () => {
-    // A place given back goes straight to the next task waiting.
-    const next = waiting.shift();
-    if (next) next();
-    else active--;
-  };
-  const run: Limiter = async (task) => {
+  return async (task) => {
     if (active < limit) active++;
     else await new Promise<void>((resolve) => waiting.push(resolve));
     try {
       return await task();
     } finally {
-      give();
+      // A place given back goes straight to the next task waiting.
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
     }
   };
-  return Object.assign(run, {
-    tryTake(count: number): boolean {
-      if (active + count > limit) return false;
-      active += count;
-      return true;
-    },
-    give,
-  });
 }
 
 /** A delivery stored just now and claimed for its first send by the process that stored it. */
@@ -171,11 +152,14 @@ export interface StoredDelivery {
   answers?: LeadAnswers;
 }
 
-/** Places taken (or promised, in the process's line for places) to send a lead's new deliveries itself: their claim is stored with them. */
+/**
+ * Places taken (or promised, in the process's line for places) to send a lead's new deliveries to
+ * these destinations itself: their claim is stored with them.
+ */
 export interface DirectSends {
-  count: number;
+  destinationIds: string[];
   claim: { token: string; until: Date };
-  /** Sends the stored deliveries (without waiting for them) and gives back the places left unused. */
+  /** Sends the stored deliveries (without waiting for them) and gives back the turns left unused. */
   send(stored: StoredDelivery[]): void;
 }
 
@@ -186,10 +170,11 @@ export interface DirectSends {
  */
 export interface DeliveryHandOff {
   /**
-   * Places to send `count` new deliveries right after they are stored: free now, or a turn in the
-   * line for them (possibly after a short wait for room); undefined: they get delivery jobs.
+   * Places to send new deliveries to these destinations right after they are stored: free now, or
+   * a turn in the line (possibly after a short wait for room). Destinations left out, or all of
+   * them when undefined: their deliveries get delivery jobs.
    */
-  reserve(count: number): DirectSends | undefined | Promise<DirectSends | undefined>;
+  reserve(destinationIds: string[]): DirectSends | undefined | Promise<DirectSends | undefined>;
   /** Deliveries not sent at once: each gets a delivery job. */
   queue(pending: { id: string }[]): Promise<void>;
 }
@@ -390,7 +375,7 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     const dest = await configCache.destination(db, version, t.destinationId);
     if (dest?.status === 'active' && !getManifest(dest.type).batch) sendable.push(t.destinationId);
   }
-  const direct = sendable.length ? await handOff.reserve(sendable.length) : undefined;
+  const direct = sendable.length ? await handOff.reserve(sendable) : undefined;
   const lead = {
     ...row,
     id: leadId,
@@ -404,7 +389,7 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     stored = await app.leadStore.submit({
       lead: { ...lead, event_id: eventId },
       search: searchRowsOf(keyRing, page.workspace_id, answers.answers, questionTypesOf(questions)),
-      deliveries: targets.map((t) => ({ ...t, claimedBy: direct && sendable.includes(t.destinationId) ? direct.claim.token : null })),
+      deliveries: targets.map((t) => ({ ...t, claimedBy: direct?.destinationIds.includes(t.destinationId) ? direct.claim.token : null })),
       claimedUntil: direct?.claim.until ?? null,
     });
   } finally {

@@ -1,19 +1,19 @@
 // The work role: BullMQ workers for the fetch and delivery queues, and the maintenance loop.
 // The step functions return what should happen; only this file turns that into queue calls.
-import { randomUUID } from 'node:crypto';
 import { DelayedError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import * as repo from '../store/repos.js';
 import { startAlertDispatch } from '../alerts/dispatch.js';
 import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
-import { deliverOne, sendStoredDelivery, singleClaimLeaseMs } from './deliver-lead.js';
+import { deliverOne, sendStoredDelivery, singleClaimLeaseMs, type DestinationPlace } from './deliver-lead.js';
+import { createDeliveryLine, OTHERS_ACTIVE_WITHIN_MS } from './delivery-line.js';
+import { createDestinationPlaces, defaultPerDestinationPlaces } from './delivery-places.js';
 import {
   createLimiter,
   fetchLeadForEvent,
   fetchLeadsForEvents,
   type DeliveryHandOff,
-  type DirectSends,
   type Limiter,
   type StepOutcome,
   type StoredDelivery,
@@ -54,6 +54,12 @@ const WAIT_LINE_PER_PLACE = 16;
 
 /** How long a fetch whose lead finds the line full waits for room in it before the lead gets a delivery job. */
 const LINE_ROOM_WAIT_MS = 1000;
+
+/**
+ * A delivery job for a destination holding its whole share of places waits in the queue (instead
+ * of in a worker) when one of those places is freed only every this many ms or more on average.
+ */
+const BUSY_JOB_WAIT_AFTER_MS = 10;
 
 /** How many events of one intake batch are checked, read or stored at once. */
 const BATCH_FETCH_PARALLELISM = 8;
@@ -126,22 +132,17 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   // for a database connection: a backlog was fetched first and delivered after. Bounded, a
   // backlog is fetched and delivered side by side.
   const fetchPlaces = createLimiter(config.workers.fetchConcurrency);
-  // Every delivery of this process holds one of DELIVER_CONCURRENCY places: a delivery queue
-  // job's, and a lead this process has just stored, which is sent right here (stored with its
-  // claim: no delivery job, no trip through the queue, no claim statement). When no place is free,
-  // such a lead waits in this process's own line for one, up to WAIT_LINE_PER_PLACE leads per
-  // place; with the line full, its fetch waits up to LINE_ROOM_WAIT_MS for room, and then it gets
-  // a delivery job as before. Under load the line keeps every lead on
-  // the cheap path: a job costs two more statements and ~30 Redis commands, and paying them just
-  // when the process falls behind made it fall further behind. The fetch does not wait for the
-  // send itself; only a full line holds it back, for at most LINE_ROOM_WAIT_MS per lead. A direct
-  // send that must wait (a retry, a rate limit) continues as a delayed job; one this process never
-  // finishes (a crash) is a pending row the outbox sweep queues again once its claim has lapsed.
-  const deliverPlaces = createLimiter(config.workers.deliverConcurrency);
+  // Every delivery of this process holds one of DELIVER_CONCURRENCY places, shared fairly between
+  // destinations (src/pipeline/delivery-places.ts): a delivery queue job's, and a lead this process
+  // has just stored, which is sent right here when a place or a turn in the line is free for it
+  // (src/pipeline/delivery-line.ts). The fetch does not wait for the send itself; only a full line
+  // holds it back, for at most LINE_ROOM_WAIT_MS per lead. A direct send that must wait (a retry, a
+  // rate limit) continues as a delayed job; one this process never finishes (a crash) is a pending
+  // row the outbox sweep queues again once its claim has lapsed.
+  const totalPlaces = config.workers.deliverConcurrency;
+  const perDestination = defaultPerDestinationPlaces(totalPlaces);
+  const places = createDestinationPlaces(totalPlaces, perDestination);
   const leaseMs = singleClaimLeaseMs(app);
-  const waitLineMax = WAIT_LINE_PER_PLACE * config.workers.deliverConcurrency;
-  /** Leads' deliveries reserved for, or waiting in, the line. */
-  let inLine = 0;
   const direct = new Set<Promise<void>>();
   /** Events handed over directly (fetchEvents), being fetched. */
   const handedFetches = new Set<Promise<unknown>>();
@@ -188,70 +189,34 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     }
     await sendHeld(stored);
   };
-  /** Fetches waiting for room in the line, first come first served; each answers whether it went on. */
-  const roomWaiters: (() => boolean)[] = [];
-  const leaveLine = (n: number) => {
-    inLine -= n;
-    // Room made: fetches waiting for it go on, in order, while it lasts.
-    while (roomWaiters.length > 0 && roomWaiters[0]()) roomWaiters.shift();
-  };
-  /** Places now, else a turn in the line, else nothing. */
-  const take = (count: number): 'placed' | 'in_line' | undefined => {
-    if (deliverPlaces.tryTake(count)) return 'placed';
-    if (inLine + count > waitLineMax) return undefined;
-    inLine += count;
-    return 'in_line';
-  };
-  const reservation = (count: number, how: 'placed' | 'in_line'): DirectSends => {
-    const claim = { token: randomUUID(), until: new Date(Date.now() + leaseMs) };
-    return { count, claim, send: (stored) => sendReserved(count, how, claim, stored) };
-  };
-  const sendReserved = (count: number, how: 'placed' | 'in_line', claim: DirectSends['claim'], stored: StoredDelivery[]) => {
-    const sending = stored.slice(0, count);
-    if (how === 'placed') {
-      for (const s of sending) track(sendHeld(s).finally(() => deliverPlaces.give()));
-      for (let unused = count - sending.length; unused > 0; unused--) deliverPlaces.give();
-      return;
-    }
-    leaveLine(count - sending.length);
-    for (const s of sending)
-      track(
-        deliverPlaces(() => {
-          leaveLine(1);
-          return sendAfterWait(s, claim);
-        }),
-      );
-  };
+  const line = createDeliveryLine({
+    places,
+    totalPlaces,
+    perDestination,
+    perPlace: WAIT_LINE_PER_PLACE,
+    roomWaitMs: LINE_ROOM_WAIT_MS,
+    leaseMs,
+    sendPlaced: sendHeld,
+    sendAfterWait,
+    track,
+  });
   const handOff: DeliveryHandOff = {
-    reserve(count) {
-      if (closing) return undefined;
-      const how = take(count);
-      if (how) return reservation(count, how);
-      // The line is full: the fetch waits a little for room (at 1,000 leads/s it drains a lead a
-      // millisecond) rather than give its lead a delivery job at once, so a passing slowdown holds
-      // fetching back instead of making every lead dearer. Without room by then: a job as before.
-      return new Promise<DirectSends | undefined>((resolve) => {
-        const waiter = () => {
-          if (closing) {
-            clearTimeout(timer);
-            resolve(undefined);
-            return true;
-          }
-          const got = take(count);
-          if (!got) return false;
-          clearTimeout(timer);
-          resolve(reservation(count, got));
-          return true;
-        };
-        const timer = setTimeout(() => {
-          const at = roomWaiters.indexOf(waiter);
-          if (at >= 0) roomWaiters.splice(at, 1);
-          resolve(undefined);
-        }, LINE_ROOM_WAIT_MS);
-        roomWaiters.push(waiter);
-      });
-    },
+    reserve: (destinationIds) => line.reserve(destinationIds),
     queue: (pending) => app.queues.enqueueDeliveries(pending),
+  };
+  /**
+   * A delivery job's turn at its destination. A destination that has every place it may hold and
+   * frees them slowly (a slow CRM) would keep this job's worker waiting, and with enough such jobs
+   * every worker, so other destinations' jobs would not even be picked up: while other destinations
+   * are being sent to, the job waits in the queue instead, about as long as one of its sends takes.
+   */
+  const jobPlace: DestinationPlace = (destinationId, send) => {
+    const holdMs = places.holdMs(destinationId);
+    if (places.isAtCap(destinationId) && holdMs / perDestination > BUSY_JOB_WAIT_AFTER_MS && places.othersActive(destinationId, OTHERS_ACTIVE_WITHIN_MS)) {
+      const delayMs = Math.min(Math.max(holdMs, 1000), 30_000) * (1 + Math.random());
+      return Promise.resolve({ type: 'delay', delayMs: Math.round(delayMs), detail: 'destination_busy' });
+    }
+    return places.run(destinationId, send);
   };
   const fetch = openWorker<FetchJob>(
     app,
@@ -266,7 +231,7 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     app,
     DELIVER_QUEUE,
     config.workers.deliverConcurrency,
-    timed(async (job, token) => applyOutcome(job, token, await deliverPlaces(() => deliverOne(app, job.data.deliveryId, metrics)))),
+    timed(async (job, token) => applyOutcome(job, token, await deliverOne(app, job.data.deliveryId, metrics, jobPlace))),
   );
   for (const w of [fetch.worker, deliver.worker]) {
     w.on('failed', (job, err) => logger.error({ queue: w.name, jobId: job?.id, err: errorSummary(err) }, 'job failed; the outbox sweep will queue it again'));
@@ -311,7 +276,7 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       // Leads fetched from now on get delivery jobs; direct deliveries under way finish first.
       // Events handed over from now on are refused (their sender queues them).
       closing = true;
-      for (const waiter of roomWaiters.splice(0)) waiter();
+      line.close();
       await Promise.allSettled([fetch.worker.close(), deliver.worker.close(), ...handedFetches]);
       await Promise.allSettled([...direct]);
       fetch.conn.close();
