@@ -1,14 +1,14 @@
 // GET /oauth/facebook/callback: where the Facebook Login dialog sends the browser back (the
 // redirect URI registered in the Meta app). Not an API operation: it is a browser navigation that
 // ends in a redirect to the web app's wizard, with the new connection or a facebook_error code
-// (src/services/facebook.ts FACEBOOK_LOGIN_ERRORS). The state is checked against the session
+// (src/services/facebook/login.ts FACEBOOK_LOGIN_ERRORS). The state is checked against the session
 // cookie the browser sends with this top-level navigation (SameSite=Lax allows it).
 // Mounted before the CRM OAuth routes, whose /oauth/:type/callback would otherwise take it.
 import { parse as parseCookies } from 'cookie';
 import express, { type Router } from 'express';
 import { sessionCookieName } from '../api/session-cookie.js';
 import type { App } from '../app.js';
-import { completeFacebookLogin, facebookErrorUrl } from '../services/facebook.js';
+import { completeFacebookLogin, facebookErrorUrl } from '../services/facebook/login.js';
 import { errorSummary } from '../util/error-summary.js';
 
 export function createFacebookLoginRouter(app: App): Router {

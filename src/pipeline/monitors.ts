@@ -32,7 +32,7 @@ import type { App } from '../app.js';
 import { isGraphError } from '../meta/graph-errors.js';
 import { checkPageAccess } from '../meta/page-access.js';
 import { checkDestination } from '../services/destinations.js';
-import { type AppSubscriptionState, readAppSubscription } from '../services/facebook.js';
+import { type AppSubscriptionState, readAppSubscription } from '../services/facebook/app-subscription.js';
 import { countDeadLetters, listOpenAlerts, measureQueueAges, type MonitorFinding, pruneMonitorResults, recordMonitorResult } from '../store/alerts.js';
 import { tryTakeLease } from '../store/leases.js';
 import * as repo from '../store/repos.js';

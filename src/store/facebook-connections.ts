@@ -1,4 +1,4 @@
-// The queries of Facebook connections (src/services/facebook.ts): a person's Facebook login in a
+// The queries of Facebook connections (src/services/facebook/connections.ts): a person's Facebook login in a
 // workspace. The token is stored only as a key-ring envelope made by the caller.
 import type { Db } from './db.js';
 import type { FacebookConnection } from './schema.js';

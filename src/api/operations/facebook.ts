@@ -5,21 +5,11 @@
 // (src/http/facebook-login-routes.ts), which redirects to the wizard. Tokens never come out.
 import { z } from 'zod';
 import { apiFieldNamer } from '../../services/errors.js';
-import {
-  buildLoginDialogUrl,
-  connectionView,
-  connectPages,
-  createTestLead,
-  FACEBOOK_LOGIN_ERRORS,
-  type FacebookCaller,
-  forgetConnection,
-  listConnectionPages,
-  listConnections,
-  listPageLeadForms,
-  readAppSubscription,
-  subscribeAppToLeads,
-  type AppSubscriptionState,
-} from '../../services/facebook.js';
+import { type AppSubscriptionState, readAppSubscription, subscribeAppToLeads } from '../../services/facebook/app-subscription.js';
+import { connectionView, forgetConnection, listConnections } from '../../services/facebook/connections.js';
+import { createTestLead, listPageLeadForms } from '../../services/facebook/lead-forms.js';
+import { buildLoginDialogUrl, FACEBOOK_LOGIN_ERRORS, type FacebookCaller } from '../../services/facebook/login.js';
+import { connectPages, listConnectionPages } from '../../services/facebook/managed-pages.js';
 import type { Actor } from '../operation.js';
 import { defineOperation, Reply } from '../operation.js';
 import { forbidden } from '../problem.js';
