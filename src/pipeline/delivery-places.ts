@@ -1,7 +1,8 @@
 // A process's delivery places (DELIVER_CONCURRENCY), shared fairly between destinations: one
 // slow CRM must not hold up the leads of the others.
-// - A destination holds at most `perDestination` places (by default three quarters of them), so
-//   the rest stay free for other destinations however many leads the slow one has waiting.
+// - A destination holds at most `perDestination` places (by default all but one in ten: 18 of 20),
+//   so the rest stay free for other destinations however many leads the slow one has waiting,
+//   while a destination sent to alone loses little of its concurrency.
 // - A freed place goes to the waiting destination holding the fewest places (the longest waiter
 //   among equals), so a destination that waits gets a place as soon as any send ends, and several
 //   slow destinations cannot keep a fast one out.
@@ -48,9 +49,9 @@ interface DestinationState {
   lastUsed: number;
 }
 
-/** The default share of one destination: three quarters of the places, and at least one. */
+/** The default share of one destination: all places but one in ten (at least one kept back when there are two or more). */
 export function defaultPerDestinationPlaces(total: number): number {
-  return Math.max(1, total - Math.floor(total / 4));
+  return total === 1 ? 1 : total - Math.max(1, Math.floor(total / 10));
 }
 
 export function createDestinationPlaces(total: number, perDestination = defaultPerDestinationPlaces(total), now: () => number = Date.now): DestinationPlaces {

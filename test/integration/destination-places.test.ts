@@ -1,5 +1,5 @@
-// One slow CRM does not hold up the others: a destination holds at most three quarters of a
-// worker's delivery places, a freed place goes to the destination holding fewest, and a delivery
+// One slow CRM does not hold up the others: a destination holds all but one in ten of a worker's
+// delivery places (at least one kept back), a freed place goes to the destination holding fewest, and a delivery
 // job for a slow destination that holds its whole share waits in the queue, not in a worker.
 // Real BullMQ workers, the loopback fake Graph API and two webhook receivers, one slow.
 import { expect } from 'chai';

@@ -28,9 +28,11 @@ function heldTask() {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('delivery places shared between destinations', () => {
-  it('gives one destination three quarters of the places, and at least one', () => {
-    expect(defaultPerDestinationPlaces(20)).to.equal(15);
+  it('gives one destination all places but one in ten, keeping at least one back from two places on', () => {
+    expect(defaultPerDestinationPlaces(20)).to.equal(18);
+    expect(defaultPerDestinationPlaces(25)).to.equal(23);
     expect(defaultPerDestinationPlaces(4)).to.equal(3);
+    expect(defaultPerDestinationPlaces(2)).to.equal(1);
     expect(defaultPerDestinationPlaces(1)).to.equal(1);
   });
 
