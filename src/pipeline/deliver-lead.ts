@@ -25,9 +25,9 @@ import { asConnectorError, recordFailure, sentValuesOf } from './delivery-failur
 import { deliverInBatch } from './deliver-batch.js';
 
 /** Runs a delivery's send holding one of its destination's places (see delivery-places.ts), or says why it must wait. */
-export type DestinationPlace = (destinationId: string, send: () => Promise<StepOutcome>) => Promise<StepOutcome>;
+export type DestinationPlace = (destination: Destination, send: () => Promise<StepOutcome>) => Promise<StepOutcome>;
 
-const withoutPlaces: DestinationPlace = (_destinationId, send) => send();
+const withoutPlaces: DestinationPlace = (_destination, send) => send();
 
 export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics, place: DestinationPlace = withoutPlaces): Promise<StepOutcome> {
   const { db } = app;
@@ -48,9 +48,9 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   if (batch) {
     // Held by a batch at work: that batch records it (and queues it again if it must wait).
     if (delivery.claimed_until && new Date(delivery.claimed_until).getTime() > Date.now()) return { type: 'done', detail: 'claimed_by_batch' };
-    return place(dest.id, () => deliverInBatch(app, delivery, dest, batch, metrics));
+    return place(dest, () => deliverInBatch(app, delivery, dest, batch, metrics));
   }
-  return place(dest.id, () => claimAndSend(app, found, dest, configVersion, metrics));
+  return place(dest, () => claimAndSend(app, found, dest, configVersion, metrics));
 }
 
 /** A single-lead send: claimed first, so only one run sends the lead at a time. */

@@ -196,13 +196,22 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     perPlace: WAIT_LINE_PER_PLACE,
     roomWaitMs: LINE_ROOM_WAIT_MS,
     leaseMs,
-    sendPlaced: sendHeld,
-    sendAfterWait,
+    sendPlaced: (stored) => {
+      metrics?.deliveryHandOff.inc({ path: 'place' });
+      return sendHeld(stored);
+    },
+    sendAfterWait: (stored, claim) => {
+      metrics?.deliveryHandOff.inc({ path: 'line' });
+      return sendAfterWait(stored, claim);
+    },
     track,
   });
   const handOff: DeliveryHandOff = {
     reserve: (destinationIds) => line.reserve(destinationIds),
-    queue: (pending) => app.queues.enqueueDeliveries(pending),
+    queue: (pending) => {
+      if (pending.length > 0) metrics?.deliveryHandOff.inc({ path: 'job' }, pending.length);
+      return app.queues.enqueueDeliveries(pending);
+    },
   };
   /**
    * A delivery job's turn at its destination. A destination that has every place it may hold and
@@ -210,13 +219,14 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
    * every worker, so other destinations' jobs would not even be picked up: while other destinations
    * are being sent to, the job waits in the queue instead, about as long as one of its sends takes.
    */
-  const jobPlace: DestinationPlace = (destinationId, send) => {
-    const holdMs = places.holdMs(destinationId);
-    if (places.isAtCap(destinationId) && holdMs / perDestination > BUSY_JOB_WAIT_AFTER_MS && places.othersActive(destinationId, OTHERS_ACTIVE_WITHIN_MS)) {
+  const jobPlace: DestinationPlace = (destination, send) => {
+    const holdMs = places.holdMs(destination.id);
+    if (places.isAtCap(destination.id) && holdMs / perDestination > BUSY_JOB_WAIT_AFTER_MS && places.othersActive(destination.id, OTHERS_ACTIVE_WITHIN_MS)) {
+      metrics?.destinationBusy.inc({ type: destination.type });
       const delayMs = Math.min(Math.max(holdMs, 1000), 30_000) * (1 + Math.random());
       return Promise.resolve({ type: 'delay', delayMs: Math.round(delayMs), detail: 'destination_busy' });
     }
-    return places.run(destinationId, send);
+    return places.run(destination.id, send);
   };
   const fetch = openWorker<FetchJob>(
     app,

@@ -14,6 +14,10 @@ export interface Metrics {
   workerRestarts: Counter<'reason'>;
   /** New events by how they went to be fetched: handed to the worker process, or a fetch job. */
   fetchDispatch: Counter<'path'>;
+  /** Deliveries of just-fetched leads by how they started: a free place, the line, or a delivery job. */
+  deliveryHandOff: Counter<'path'>;
+  /** Delivery jobs sent back to the queue because their destination held its whole share of places and frees them slowly. */
+  destinationBusy: Counter<'type'>;
   /**
    * Adds another process's metrics (the supervised worker process) to what /metrics shows: its
    * leadrelay_* series add up with this process's; its process and Node.js series carry
@@ -55,6 +59,18 @@ export function createMetrics(): Metrics {
       name: 'leadrelay_fetch_dispatch_total',
       help: 'new leadgen events by how they went to be fetched: path="worker_process" (handed over the start process\'s channel) or path="queue" (a fetch job)',
       labelNames: ['path'],
+      registers: [registry],
+    }),
+    deliveryHandOff: new Counter({
+      name: 'leadrelay_delivery_handoff_total',
+      help: 'deliveries of just-fetched leads by how they started: path="place" (a delivery place was free), path="line" (waited in the worker\'s line) or path="job" (a delivery job: a batching CRM, the line full, or a slow destination\'s share of it full)',
+      labelNames: ['path'],
+      registers: [registry],
+    }),
+    destinationBusy: new Counter({
+      name: 'leadrelay_destination_busy_total',
+      help: 'delivery jobs that went back to the queue because their destination held its whole share of delivery places and frees them slowly',
+      labelNames: ['type'],
       registers: [registry],
     }),
     addSource(source) {

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { pageTokenAad } from '../../src/pipeline/lead-record.js';
 import { deliverJobId } from '../../src/pipeline/queues.js';
 import { startWorkers, type RunningWorkers } from '../../src/pipeline/workers.js';
+import { createMetrics, type Metrics } from '../../src/util/metrics.js';
 import * as repo from '../../src/store/repos.js';
 import type { Destination } from '../../src/store/schema.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
@@ -26,6 +27,7 @@ describe('delivery places shared between a slow and a fast destination', functio
   let slow: FakeReceiver;
   let fast: FakeReceiver;
   let workers: RunningWorkers | undefined;
+  let metrics: Metrics;
   let workspaceId: string;
   let slowDestination: Destination;
   const pageId = '871000011';
@@ -65,7 +67,8 @@ describe('delivery places shared between a slow and a fast destination', functio
     }
   });
   beforeEach(() => {
-    workers = startWorkers(t.app);
+    metrics = createMetrics();
+    workers = startWorkers(t.app, metrics);
   });
   afterEach(async () => {
     await workers?.close();
@@ -91,6 +94,9 @@ describe('delivery places shared between a slow and a fast destination', functio
     }
     return ids;
   }
+  /** A counter's value by label value (0 when never counted). */
+  const counted = async (counter: Metrics['deliveryHandOff'] | Metrics['destinationBusy'], label: string) =>
+    (await counter.get()).values.filter((v) => Object.values(v.labels).includes(label)).reduce((sum, v) => sum + v.value, 0);
   const leadsAt = (r: FakeReceiver) => new Set(r.accepted().map((x) => x.body?.leadgen_id as string));
 
   it('delivers every lead to the fast destination while the slow one holds its whole share of places', async () => {
@@ -101,8 +107,10 @@ describe('delivery places shared between a slow and a fast destination', functio
     // Meanwhile no slow send has ended, and the slow destination holds no more than its three places.
     expect(slow.received, 'slow sends finished').to.have.length(0);
     expect(slow.arrived, 'slow sends under way').to.have.length(3);
-    // The slow destination gets every lead too, in its own time.
+    // The slow destination gets every lead too, in its own time; all sent by the worker itself.
     await slow.waitFor(() => ids.every((id) => leadsAt(slow).has(id)), 30_000);
+    expect((await counted(metrics.deliveryHandOff, 'place')) + (await counted(metrics.deliveryHandOff, 'line'))).to.equal(16);
+    expect(await counted(metrics.deliveryHandOff, 'job')).to.equal(0);
   });
 
   it('keeps a place for another destination while the slow one has more leads than places', async () => {
@@ -142,6 +150,7 @@ describe('delivery places shared between a slow and a fast destination', functio
     const job = await waitUntil(() => t.app.queues.deliver.getJob(deliverJobId(delivery.id)), 20_000, 'delivery job');
     await waitUntil(async () => (await job.getState()) === 'delayed' || undefined, 20_000, 'job moved back to the queue');
     expect((await repo.findDelivery(t.app.db, delivery.id))?.attempts).to.equal(0);
+    expect(await counted(metrics.destinationBusy, 'webhook')).to.be.at.least(1);
 
     // Once the slow destination has room again, the job sends it.
     await waitUntil(async () => ((await repo.findDelivery(t.app.db, delivery.id))?.status === 'delivered' ? true : undefined), 30_000, 'delivered');
