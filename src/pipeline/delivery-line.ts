@@ -13,7 +13,8 @@
 // slowly (room in its share is far off, and the fetch would hold up other destinations' leads):
 // that delivery gets a job at once, and the job waits its turn in the queue.
 import { randomUUID } from 'node:crypto';
-import type { DestinationPlaces, HeldPlace } from './delivery-places.js';
+import { setMaxListeners } from 'node:events';
+import { PlaceWaitCancelled, type DestinationPlaces, type HeldPlace } from './delivery-places.js';
 import type { DirectSends, StoredDelivery } from './fetch-lead.js';
 
 /**
@@ -40,6 +41,8 @@ export interface DeliveryLineOptions {
   sendPlaced(stored: StoredDelivery): Promise<void>;
   /** Sends a stored delivery that waited in the line, now holding a place. */
   sendAfterWait(stored: StoredDelivery, claim: DirectSends['claim']): Promise<void>;
+  /** Gives a stored delivery that waited in the line to a delivery job instead (closing): its claim let go, a job queued. */
+  handBack(stored: StoredDelivery, claim: DirectSends['claim']): Promise<void>;
   /** Follows a send started here until it ends (for closing). */
   track(work: Promise<void>): void;
 }
@@ -50,11 +53,18 @@ export interface DeliveryLine {
    * (possibly after a wait for room); undefined when none of them got one (each gets a job).
    */
   reserve(destinationIds: string[]): DirectSends | undefined | Promise<DirectSends | undefined>;
-  /** From now on nothing is reserved; fetches waiting for room go on without it. */
+  /** Leads in the line, and fetches waiting for room in it. */
+  occupancy(): { inLine: number; waitingForRoom: number };
+  /**
+   * From now on nothing is reserved; fetches waiting for room go on without it, and deliveries
+   * still waiting in the line for a place are handed back to delivery jobs.
+   */
   close(): void;
 }
 
 type Turn = { kind: 'placed'; place: HeldPlace } | { kind: 'in_line' };
+/** What a destination would get now: a place, a turn in the line, or neither (wait for room, or a job). */
+type Chance = 'placed' | 'in_line' | 'wait' | 'job';
 
 export function createDeliveryLine(opts: DeliveryLineOptions): DeliveryLine {
   const { places } = opts;
@@ -63,7 +73,11 @@ export function createDeliveryLine(opts: DeliveryLineOptions): DeliveryLine {
   let inLine = 0;
   const inLineFor = new Map<string, number>();
   let closing = false;
-  /** Fetches waiting for room, first come first served; each answers whether it is done waiting. */
+  /** Cancels the waits for a place of deliveries in the line, once closing. */
+  const closed = new AbortController();
+  // Every delivery waiting in the line listens (until it gets its place): as many as the line holds.
+  setMaxListeners(0, closed.signal);
+  /** Fetches waiting for room, in order of arrival; each answers whether it is done waiting. */
   const roomWaiters: (() => boolean)[] = [];
 
   const joinLine = (destinationId: string) => {
@@ -75,8 +89,11 @@ export function createDeliveryLine(opts: DeliveryLineOptions): DeliveryLine {
     const left = (inLineFor.get(destinationId) ?? 1) - 1;
     if (left > 0) inLineFor.set(destinationId, left);
     else inLineFor.delete(destinationId);
-    // Room made: fetches waiting for it go on, in order, while it lasts.
-    while (roomWaiters.length > 0 && roomWaiters[0]()) roomWaiters.shift();
+    // Room made: every fetch waiting for room that can go on now does, in order.
+    for (let i = 0; i < roomWaiters.length; ) {
+      if (roomWaiters[i]()) roomWaiters.splice(i, 1);
+      else i++;
+    }
   };
   /**
    * Whether a fetch should wait for room in the destination's share of the line: yes when it frees
@@ -85,22 +102,24 @@ export function createDeliveryLine(opts: DeliveryLineOptions): DeliveryLine {
    */
   const worthWaitingFor = (destinationId: string) =>
     places.holdMs(destinationId) / opts.perDestination <= QUICK_PLACE_MS || !places.othersActive(destinationId, OTHERS_ACTIVE_WITHIN_MS);
-  /** A place now, else a turn in the line; else whether room is worth waiting for. */
-  const take = (destinationId: string): Turn | 'wait' | 'job' => {
-    const place = places.tryTake(destinationId);
-    if (place) return { kind: 'placed', place };
+  const chanceFor = (destinationId: string): Chance => {
+    if (places.isFreeFor(destinationId)) return 'placed';
     const shareFull = (inLineFor.get(destinationId) ?? 0) >= shareMax;
-    if (inLine < lineMax && !shareFull) {
-      joinLine(destinationId);
-      return { kind: 'in_line' };
-    }
+    if (inLine < lineMax && !shareFull) return 'in_line';
     return shareFull && !worthWaitingFor(destinationId) ? 'job' : 'wait';
   };
-  const release = (destinationId: string, turn: Turn) => {
-    if (turn.kind === 'placed') turn.place.give();
-    else leaveLine(destinationId);
-  };
-  const reservation = (turns: Map<string, Turn>): DirectSends | undefined => {
+  /** Takes what each destination can have now; one that can have neither place nor turn gets a job. */
+  const takeTurns = (destinationIds: string[]): DirectSends | undefined => {
+    const turns = new Map<string, Turn>();
+    for (const id of destinationIds) {
+      const chance = chanceFor(id);
+      const place = chance === 'placed' ? places.tryTake(id) : undefined;
+      if (place) turns.set(id, { kind: 'placed', place });
+      else if (chance === 'in_line') {
+        joinLine(id);
+        turns.set(id, { kind: 'in_line' });
+      }
+    }
     if (turns.size === 0) return undefined;
     const claim = { token: randomUUID(), until: new Date(Date.now() + opts.leaseMs) };
     return { destinationIds: [...turns.keys()], claim, send: (stored) => sendReserved(turns, claim, stored) };
@@ -112,63 +131,64 @@ export function createDeliveryLine(opts: DeliveryLineOptions): DeliveryLine {
       if (!turn) continue;
       turns.delete(destinationId);
       if (turn.kind === 'placed') opts.track(opts.sendPlaced(s).finally(() => turn.place.give()));
-      else
-        opts.track(
-          places.run(destinationId, () => {
-            leaveLine(destinationId);
-            return opts.sendAfterWait(s, claim);
-          }),
-        );
+      else opts.track(sendFromLine(destinationId, s, claim));
     }
     // Turns no stored delivery used (the lead was stored before, say) are given back.
-    for (const [destinationId, turn] of turns) release(destinationId, turn);
+    for (const [destinationId, turn] of turns) {
+      if (turn.kind === 'placed') turn.place.give();
+      else leaveLine(destinationId);
+    }
+  };
+  const sendFromLine = async (destinationId: string, stored: StoredDelivery, claim: DirectSends['claim']) => {
+    let got = false;
+    try {
+      await places.run(
+        destinationId,
+        () => {
+          got = true;
+          leaveLine(destinationId);
+          return opts.sendAfterWait(stored, claim);
+        },
+        closed.signal,
+      );
+    } catch (err) {
+      if (got || !(err instanceof PlaceWaitCancelled)) throw err;
+      // Closing while it waited: a delivery job takes it, without waiting for a place.
+      leaveLine(destinationId);
+      await opts.handBack(stored, claim);
+    }
   };
 
   return {
     reserve(destinationIds) {
       if (closing) return undefined;
-      const turns = new Map<string, Turn>();
-      const waitFor: string[] = [];
-      for (const id of destinationIds) {
-        const got = take(id);
-        if (got === 'wait') waitFor.push(id);
-        else if (got !== 'job') turns.set(id, got);
-      }
-      if (waitFor.length === 0) return reservation(turns);
+      const ids = [...new Set(destinationIds)];
+      // Nothing is taken while any destination must wait for room: a place taken and held while
+      // the fetch waits would stand idle, and count as a slow send of its destination.
+      const waitFor = ids.filter((id) => chanceFor(id) === 'wait');
+      if (waitFor.length === 0) return takeTurns(ids);
       return new Promise<DirectSends | undefined>((resolve) => {
-        const finish = () => {
-          clearTimeout(timer);
-          if (closing) {
-            for (const [id, turn] of turns) release(id, turn);
-            resolve(undefined);
-          } else resolve(reservation(turns));
-        };
         const waiter = () => {
-          if (!closing) {
-            for (let i = waitFor.length - 1; i >= 0; i--) {
-              const id = waitFor[i];
-              // Once waiting, the fetch waits on until room comes or its time is up.
-              const got = take(id);
-              if (got === 'wait' || got === 'job') continue;
-              waitFor.splice(i, 1);
-              turns.set(id, got);
-            }
-            if (waitFor.length > 0) return false;
-          }
-          finish();
+          // Once waiting for a destination, the fetch waits on until it has room or the time is up.
+          if (!closing && waitFor.some((id) => ['wait', 'job'].includes(chanceFor(id)))) return false;
+          clearTimeout(timer);
+          resolve(closing ? undefined : takeTurns(ids));
           return true;
         };
         const timer = setTimeout(() => {
           const at = roomWaiters.indexOf(waiter);
           if (at >= 0) roomWaiters.splice(at, 1);
-          finish();
+          // Out of time: what can be had now is taken; the rest get jobs.
+          resolve(closing ? undefined : takeTurns(ids));
         }, opts.roomWaitMs);
         roomWaiters.push(waiter);
       });
     },
+    occupancy: () => ({ inLine, waitingForRoom: roomWaiters.length }),
     close() {
       closing = true;
       for (const waiter of roomWaiters.splice(0)) waiter();
+      closed.abort();
     },
   };
 }

@@ -16,8 +16,11 @@ export interface HeldPlace {
 }
 
 export interface DestinationPlaces {
-  /** Runs the task holding a place for the destination, after waiting its turn when none is free to it. */
-  run<T>(destinationId: string, task: () => Promise<T>): Promise<T>;
+  /**
+   * Runs the task holding a place for the destination, after waiting its turn when none is free to
+   * it. Rejects with PlaceWaitCancelled, without running the task, when `signal` aborts while it waits.
+   */
+  run<T>(destinationId: string, task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** A place for the destination when one is free to it right now (nobody waiting ahead of it), else undefined. */
   tryTake(destinationId: string): HeldPlace | undefined;
   /** Whether a place is free to the destination right now. */
@@ -36,6 +39,14 @@ export interface DestinationPlaces {
 const HOLD_AVERAGE_WEIGHT = 0.2;
 /** A destination with nothing held or waiting is forgotten after this many ms (its average with it). */
 const FORGET_IDLE_MS = 10 * 60_000;
+
+/** What `run` rejects with when its wait for a place was cancelled. */
+export class PlaceWaitCancelled extends Error {
+  constructor() {
+    super('the wait for a delivery place was cancelled');
+    this.name = 'PlaceWaitCancelled';
+  }
+}
 
 interface Waiter {
   seq: number;
@@ -98,7 +109,7 @@ export function createDestinationPlaces(total: number, perDestination = defaultP
         if (s.waiters.length === 0 || s.held >= perDestination) continue;
         if (!best || s.held < best.held || (s.held === best.held && s.waiters[0].seq < best.waiters[0].seq)) best = s;
       }
-      if (!best) return;
+      if (!best) break;
       const waiter = best.waiters.shift() as Waiter;
       waitingTotal--;
       waiter.grant();
@@ -110,14 +121,31 @@ export function createDestinationPlaces(total: number, perDestination = defaultP
     return active < total && (!s || (s.held < perDestination && s.waiters.length === 0));
   };
   return {
-    async run(destinationId, task) {
+    async run(destinationId, task, signal) {
       const s = stateOf(destinationId);
       let place: HeldPlace;
       if (isFreeFor(destinationId)) place = hold(s);
       else {
-        place = await new Promise<HeldPlace>((resolve) => {
-          s.waiters.push({ seq: seq++, grant: () => resolve(hold(s)) });
+        place = await new Promise<HeldPlace>((resolve, reject) => {
+          if (signal?.aborted) return reject(new PlaceWaitCancelled());
+          const onAbort = () => {
+            const at = s.waiters.indexOf(waiter);
+            if (at >= 0) {
+              s.waiters.splice(at, 1);
+              waitingTotal--;
+            }
+            reject(new PlaceWaitCancelled());
+          };
+          const waiter: Waiter = {
+            seq: seq++,
+            grant: () => {
+              signal?.removeEventListener('abort', onAbort);
+              resolve(hold(s));
+            },
+          };
+          s.waiters.push(waiter);
           waitingTotal++;
+          signal?.addEventListener('abort', onAbort, { once: true });
         });
       }
       try {

@@ -56,10 +56,12 @@ const WAIT_LINE_PER_PLACE = 16;
 const LINE_ROOM_WAIT_MS = 1000;
 
 /**
- * A delivery job for a destination holding its whole share of places waits in the queue (instead
- * of in a worker) when one of those places is freed only every this many ms or more on average.
+ * A destination frees its places slowly when, holding its whole share, one of them is given back
+ * only every this many ms or more on average: then its delivery jobs beyond the first waiting in
+ * a worker (BUSY_JOBS_WAITING_IN_WORKERS) wait in the queue instead.
  */
 const BUSY_JOB_WAIT_AFTER_MS = 10;
+const BUSY_JOBS_WAITING_IN_WORKERS = 1;
 
 /** How many events of one intake batch are checked, read or stored at once. */
 const BATCH_FETCH_PARALLELISM = 8;
@@ -167,16 +169,22 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       running.delete(entry);
     }
   };
+  /** A lead's delivery that waited in the line, given to a delivery job instead (at once: the claim is let go first). */
+  const handBack = async (stored: StoredDelivery, claim: { token: string; until: Date }) => {
+    const deliveryId = stored.delivery.id;
+    try {
+      await repo.releaseClaims(app.db, [deliveryId], claim.token);
+      await app.queues.enqueueDeliveries([{ id: deliveryId }]);
+    } catch (err) {
+      // The claim lapses by itself; the outbox sweep queues the pending row then.
+      logger.error({ deliveryId, err: errorSummary(err) }, 'a delivery waiting for a place could not be queued; the sweep will queue it');
+    }
+  };
   /** A lead's delivery that waited in the line, now holding a place. */
   const sendAfterWait = async (stored: StoredDelivery, claim: { token: string; until: Date }) => {
     const deliveryId = stored.delivery.id;
+    if (closing) return handBack(stored, claim);
     try {
-      if (closing) {
-        // Closing: a delivery job takes it (at once: the claim is let go first).
-        await repo.releaseClaims(app.db, [deliveryId], claim.token);
-        await app.queues.enqueueDeliveries([{ id: deliveryId }]);
-        return;
-      }
       // A long wait: the claim is moved on before the send (the send renews it from then on).
       // Not held any more (it lapsed and another run took the delivery over): that run sends it.
       if (claim.until.getTime() - Date.now() < (leaseMs * 2) / 3 && !(await repo.renewClaim(app.db, deliveryId, claim.token, new Date(Date.now() + leaseMs)))) {
@@ -184,9 +192,10 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       }
     } catch (err) {
       // The claim lapses by itself; the outbox sweep queues the pending row then.
-      logger.error({ deliveryId, err: errorSummary(err) }, 'a delivery waiting for a place could not be sent or queued; the sweep will queue it');
+      logger.error({ deliveryId, err: errorSummary(err) }, 'a delivery waiting for a place could not be sent; the sweep will queue it');
       return;
     }
+    metrics?.deliveryHandOff.inc({ path: 'line' });
     await sendHeld(stored);
   };
   const line = createDeliveryLine({
@@ -200,10 +209,8 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       metrics?.deliveryHandOff.inc({ path: 'place' });
       return sendHeld(stored);
     },
-    sendAfterWait: (stored, claim) => {
-      metrics?.deliveryHandOff.inc({ path: 'line' });
-      return sendAfterWait(stored, claim);
-    },
+    sendAfterWait,
+    handBack,
     track,
   });
   const handOff: DeliveryHandOff = {
@@ -213,20 +220,41 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       return app.queues.enqueueDeliveries(pending);
     },
   };
+  /** Delivery jobs waiting in a worker for a place, by destination. */
+  const jobsWaiting = new Map<string, number>();
   /**
-   * A delivery job's turn at its destination. A destination that has every place it may hold and
-   * frees them slowly (a slow CRM) would keep this job's worker waiting, and with enough such jobs
-   * every worker, so other destinations' jobs would not even be picked up: while other destinations
-   * are being sent to, the job waits in the queue instead, about as long as one of its sends takes.
+   * A delivery job's turn at its destination. A destination with no place free to it that frees
+   * places slowly (a slow CRM) would keep this job's worker waiting, and with enough such jobs
+   * every worker, so other destinations' jobs would not even be picked up. While other
+   * destinations are being sent to, one job per such destination waits in a worker (so its jobs
+   * move on); others go back to the queue for about as long as one of its sends takes.
    */
-  const jobPlace: DestinationPlace = (destination, send) => {
-    const holdMs = places.holdMs(destination.id);
-    if (places.isAtCap(destination.id) && holdMs / perDestination > BUSY_JOB_WAIT_AFTER_MS && places.othersActive(destination.id, OTHERS_ACTIVE_WITHIN_MS)) {
+  const jobPlace: DestinationPlace = async (destination, send) => {
+    const id = destination.id;
+    const waitingJobs = jobsWaiting.get(id) ?? 0;
+    const slow = places.holdMs(id) / perDestination > BUSY_JOB_WAIT_AFTER_MS;
+    if (waitingJobs >= BUSY_JOBS_WAITING_IN_WORKERS && slow && !places.isFreeFor(id) && places.othersActive(id, OTHERS_ACTIVE_WITHIN_MS)) {
       metrics?.destinationBusy.inc({ type: destination.type });
-      const delayMs = Math.min(Math.max(holdMs, 1000), 30_000) * (1 + Math.random());
-      return Promise.resolve({ type: 'delay', delayMs: Math.round(delayMs), detail: 'destination_busy' });
+      const delayMs = Math.min(Math.max(places.holdMs(id), 1000), 30_000) * (1 + Math.random());
+      return { type: 'delay', delayMs: Math.round(delayMs), detail: 'destination_busy' };
     }
-    return places.run(destination.id, send);
+    jobsWaiting.set(id, waitingJobs + 1);
+    let waiting = true;
+    const stopWaiting = () => {
+      if (!waiting) return;
+      waiting = false;
+      const left = (jobsWaiting.get(id) ?? 1) - 1;
+      if (left > 0) jobsWaiting.set(id, left);
+      else jobsWaiting.delete(id);
+    };
+    try {
+      return await places.run(id, () => {
+        stopWaiting();
+        return send();
+      });
+    } finally {
+      stopWaiting();
+    }
   };
   const fetch = openWorker<FetchJob>(
     app,

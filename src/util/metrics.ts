@@ -16,7 +16,7 @@ export interface Metrics {
   fetchDispatch: Counter<'path'>;
   /** Deliveries of just-fetched leads by how they started: a free place, the line, or a delivery job. */
   deliveryHandOff: Counter<'path'>;
-  /** Delivery jobs sent back to the queue because their destination held its whole share of places and frees them slowly. */
+  /** Times a delivery job went back to the queue because its destination had no place free and frees them slowly. */
   destinationBusy: Counter<'type'>;
   /**
    * Adds another process's metrics (the supervised worker process) to what /metrics shows: its
@@ -69,7 +69,7 @@ export function createMetrics(): Metrics {
     }),
     destinationBusy: new Counter({
       name: 'leadrelay_destination_busy_total',
-      help: 'delivery jobs that went back to the queue because their destination held its whole share of delivery places and frees them slowly',
+      help: 'times a delivery job went back to the queue because its destination had no delivery place free to it and frees them slowly (a slow CRM; one of its jobs waits in a worker meanwhile)',
       labelNames: ['type'],
       registers: [registry],
     }),

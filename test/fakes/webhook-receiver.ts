@@ -55,6 +55,10 @@ export interface FakeReceiver {
   acceptedKeys(): string[];
   /** Consumed in order, one per request; after that every request gets 200 {"ok":true}. */
   respondWith(script: ScriptedResponse[]): void;
+  /** From now on every request waits for its answer until `release` (a CRM that is slow for as long as a test needs). */
+  hold(): void;
+  /** Answers every request held since `hold`, and holds no more. */
+  release(): void;
   /** Resolves once the predicate holds (checked on every arrival, every answer and every 10 ms); default bound 30 s. */
   waitFor(predicate: (r: FakeReceiver) => boolean, timeoutMs?: number): Promise<void>;
 }
@@ -79,6 +83,8 @@ function checkSignature(secret: string, headers: Record<string, string>, rawBody
 
 export async function startFakeReceiver(opts: FakeReceiverOptions = {}): Promise<FakeReceiver> {
   const script: ScriptedResponse[] = [];
+  let holding = false;
+  const held: (() => void)[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const waiters = new Set<() => void>();
   const toleranceSeconds = opts.signatureToleranceSeconds ?? 300;
@@ -133,7 +139,9 @@ export async function startFakeReceiver(opts: FakeReceiverOptions = {}): Promise
         res.writeHead(reply.status, reply.headers ?? {});
         res.end(reply.body ?? '');
       };
-      if (reply.delayMs && reply.delayMs > 0) {
+      if (holding) {
+        held.push(answer);
+      } else if (reply.delayMs && reply.delayMs > 0) {
         const t = setTimeout(() => {
           timers.delete(t);
           answer();
@@ -169,6 +177,13 @@ export async function startFakeReceiver(opts: FakeReceiverOptions = {}): Promise
     },
     respondWith(next) {
       script.push(...next);
+    },
+    hold() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const answer of held.splice(0)) answer();
     },
     waitFor(predicate, timeoutMs = 30_000) {
       return new Promise<void>((resolve, reject) => {

@@ -71,6 +71,7 @@ describe('delivery places shared between a slow and a fast destination', functio
     workers = startWorkers(t.app, metrics);
   });
   afterEach(async () => {
+    slow.release();
     await workers?.close();
   });
   after(async () => {
@@ -100,13 +101,13 @@ describe('delivery places shared between a slow and a fast destination', functio
   const leadsAt = (r: FakeReceiver) => new Set(r.accepted().map((x) => x.body?.leadgen_id as string));
 
   it('delivers every lead to the fast destination while the slow one holds its whole share of places', async () => {
-    slow.respondWith(Array.from({ length: 8 }, () => ({ ...SLOW, delayMs: 4_000 })));
+    slow.hold();
     const ids = await sendLeads(8);
     await fast.waitFor(() => ids.every((id) => leadsAt(fast).has(id)), 20_000);
     await slow.waitFor(() => slow.arrived.length >= 3, 20_000);
-    // Meanwhile no slow send has ended, and the slow destination holds no more than its three places.
-    expect(slow.received, 'slow sends finished').to.have.length(0);
+    // The slow destination, none of whose sends has ended, holds no more than its three places.
     expect(slow.arrived, 'slow sends under way').to.have.length(3);
+    slow.release();
     // The slow destination gets every lead too, in its own time; all sent by the worker itself.
     await slow.waitFor(() => ids.every((id) => leadsAt(slow).has(id)), 30_000);
     expect((await counted(metrics.deliveryHandOff, 'place')) + (await counted(metrics.deliveryHandOff, 'line'))).to.equal(16);
@@ -114,45 +115,58 @@ describe('delivery places shared between a slow and a fast destination', functio
   });
 
   it('keeps a place for another destination while the slow one has more leads than places', async () => {
-    slow.respondWith(Array.from({ length: 5 }, () => ({ ...SLOW, delayMs: 3_000 })));
+    slow.hold();
     const slowIds = await sendLeads(5, slowOnlyPage);
     await slow.waitFor(() => slow.arrived.filter((r) => slowIds.includes(r.body?.leadgen_id)).length >= 3, 20_000);
     const fastIds = await sendLeads(6, fastOnlyPage);
     await fast.waitFor(() => fastIds.every((id) => leadsAt(fast).has(id)), 20_000);
     expect(
-      slow.received.filter((r) => slowIds.includes(r.body?.leadgen_id)),
-      'slow sends finished',
-    ).to.have.length(0);
-    expect(
       slow.arrived.filter((r) => slowIds.includes(r.body?.leadgen_id)),
       'slow sends under way',
     ).to.have.length(3);
+    slow.release();
     await slow.waitFor(() => slowIds.every((id) => leadsAt(slow).has(id)), 30_000);
   });
 
-  it('leaves a delivery job for the slow destination waiting in the queue while it holds its share, not in a worker', async () => {
+  it('leaves delivery jobs for the slow destination beyond the first waiting in the queue, not in workers', async () => {
     // The slow destination's sends are seen to take 1.5 s; three more then hold its whole share.
-    slow.respondWith([{ ...SLOW, delayMs: 1_500 }, ...Array.from({ length: 3 }, () => ({ ...SLOW, delayMs: 6_000 }))]);
+    slow.respondWith([{ ...SLOW, delayMs: 1_500 }]);
     const [warm] = await sendLeads(1);
     await slow.waitFor(() => leadsAt(slow).has(warm), 20_000);
+    slow.hold();
     const held = await sendLeads(3);
     await slow.waitFor(() => slow.arrived.filter((r) => held.includes(r.body?.leadgen_id)).length === 3, 20_000);
     await fast.waitFor(() => held.every((id) => leadsAt(fast).has(id)), 20_000);
 
-    // A pending delivery for the slow destination, given a delivery job.
-    const lead = await repo.insertLead(t.app.db, makeBareLeadRow(workspaceId, String(nextLeadgen++), pageId));
-    const [delivery] = await t.app.db
-      .insertInto('deliveries')
-      .values({ workspace_id: workspaceId, lead_id: lead.id, destination_id: slowDestination.id, route_id: null })
-      .returningAll()
-      .execute();
-    await t.app.queues.enqueueDeliveries([{ id: delivery.id }]);
-    const job = await waitUntil(() => t.app.queues.deliver.getJob(deliverJobId(delivery.id)), 20_000, 'delivery job');
-    await waitUntil(async () => (await job.getState()) === 'delayed' || undefined, 20_000, 'job moved back to the queue');
-    expect((await repo.findDelivery(t.app.db, delivery.id))?.attempts).to.equal(0);
+    // Two pending deliveries for the slow destination, given delivery jobs: one waits in a worker
+    // for a place, the other goes back to the queue.
+    const deliveries: { id: string }[] = [];
+    for (let i = 0; i < 2; i++) {
+      const lead = await repo.insertLead(t.app.db, makeBareLeadRow(workspaceId, String(nextLeadgen++), pageId));
+      const [delivery] = await t.app.db
+        .insertInto('deliveries')
+        .values({ workspace_id: workspaceId, lead_id: lead.id, destination_id: slowDestination.id, route_id: null })
+        .returningAll()
+        .execute();
+      deliveries.push(delivery);
+    }
+    await t.app.queues.enqueueDeliveries(deliveries.map((d) => ({ id: d.id })));
+    const states = () => Promise.all(deliveries.map(async (d) => (await t.app.queues.deliver.getJob(deliverJobId(d.id)))?.getState()));
+    const seen = await waitUntil(
+      async () => {
+        const now = await states();
+        return now.includes('delayed') && now.includes('active') ? now : undefined;
+      },
+      20_000,
+      'one job waiting in a worker and one back in the queue',
+    );
+    expect(seen.sort()).to.deep.equal(['active', 'delayed']);
+    for (const d of deliveries) expect((await repo.findDelivery(t.app.db, d.id))?.attempts).to.equal(0);
     expect(await counted(metrics.destinationBusy, 'webhook')).to.be.at.least(1);
 
-    // Once the slow destination has room again, the job sends it.
-    await waitUntil(async () => ((await repo.findDelivery(t.app.db, delivery.id))?.status === 'delivered' ? true : undefined), 30_000, 'delivered');
+    // Once the slow destination answers again, both are sent.
+    slow.release();
+    for (const d of deliveries)
+      await waitUntil(async () => ((await repo.findDelivery(t.app.db, d.id))?.status === 'delivered' ? true : undefined), 30_000, 'delivered');
   });
 });

@@ -139,9 +139,10 @@ describe('delivery places shared between destinations', () => {
 
 describe('the line for delivery places', () => {
   /** A line over 2 places (1 per destination), 2 leads per place; sends wait until the test lets them finish. */
-  function lineOf(now: () => number = Date.now) {
+  function lineOf(now: () => number = Date.now, roomWaitMs = 5_000) {
     const places = createDestinationPlaces(2, 1, now);
     const sends: { destinationId: string; finish: () => void }[] = [];
+    const handedBack: string[] = [];
     const sendNow = (stored: StoredDelivery) =>
       new Promise<void>((resolve) => {
         sends.push({ destinationId: stored.delivery.destination_id, finish: resolve });
@@ -151,13 +152,16 @@ describe('the line for delivery places', () => {
       totalPlaces: 2,
       perDestination: 1,
       perPlace: 2,
-      roomWaitMs: 5_000,
+      roomWaitMs,
       leaseMs: 60_000,
       sendPlaced: sendNow,
       sendAfterWait: (stored) => sendNow(stored),
+      handBack: async (stored) => {
+        handedBack.push(stored.delivery.id);
+      },
       track: () => undefined,
     });
-    return { line, places, sends };
+    return { line, places, sends, handedBack };
   }
   let nextId = 0;
   const stored = (destinationId: string) => ({ delivery: { id: `d${nextId++}`, destination_id: destinationId } }) as unknown as StoredDelivery;
@@ -166,6 +170,10 @@ describe('the line for delivery places', () => {
     if (got instanceof Promise) throw new Error('expected an answer at once');
     return got;
   };
+  /** Fills a destination's share: its place (a send under way) and its two turns in the line. */
+  const fill = (line: ReturnType<typeof lineOf>['line'], destinationId: string) => {
+    for (let i = 0; i < 3; i++) (reserveNow(line, [destinationId]) as DirectSends).send([stored(destinationId)]);
+  };
 
   it('gives a lead a place now, then turns in the line up to its destination share', async () => {
     const { line } = lineOf();
@@ -173,6 +181,7 @@ describe('the line for delivery places', () => {
     expect(placed.destinationIds).to.deep.equal(['a']);
     placed.send([stored('a')]);
     for (let i = 0; i < 2; i++) (reserveNow(line, ['a']) as DirectSends).send([stored('a')]);
+    expect(line.occupancy()).to.deep.equal({ inLine: 2, waitingForRoom: 0 });
     // Its share of the line is full: the next fetch waits for room.
     const next = line.reserve(['a']);
     expect(next).to.be.instanceOf(Promise);
@@ -188,14 +197,15 @@ describe('the line for delivery places', () => {
     clock += 2_000;
     sends[0].finish();
     await settle();
-    const fast = places.tryTake('fast') as HeldPlace;
-    fast.give();
-    (reserveNow(line, ['slow']) as DirectSends).send([stored('slow')]);
-    for (let i = 0; i < 2; i++) (reserveNow(line, ['slow']) as DirectSends).send([stored('slow')]);
+    (places.tryTake('fast') as HeldPlace).give();
+    fill(line, 'slow');
     // Share full (1 place held, 2 in line): a job, without waiting for room.
     expect(reserveNow(line, ['slow'])).to.equal(undefined);
     // The fast destination still gets a place for a lead sent to both.
-    expect((reserveNow(line, ['slow', 'fast']) as DirectSends).destinationIds).to.deep.equal(['fast']);
+    const both = reserveNow(line, ['slow', 'fast']) as DirectSends;
+    expect(both.destinationIds).to.deep.equal(['fast']);
+    both.send([]);
+    expect(places.isFreeFor('fast'), 'its unused place given back').to.equal(true);
     line.close();
   });
 
@@ -206,7 +216,7 @@ describe('the line for delivery places', () => {
     clock += 2_000;
     sends[0].finish();
     await settle();
-    for (let i = 0; i < 3; i++) (reserveNow(line, ['only']) as DirectSends).send([stored('only')]);
+    fill(line, 'only');
     const waiting = line.reserve(['only']);
     expect(waiting).to.be.instanceOf(Promise);
     // The send holding the place ends: the first in line takes the place and makes room.
@@ -217,9 +227,55 @@ describe('the line for delivery places', () => {
     line.close();
   });
 
+  it('takes no place for a lead while one of its destinations waits for room, then takes both', async () => {
+    const { line, places, sends } = lineOf();
+    fill(line, 'full');
+    const waiting = line.reserve(['full', 'other']);
+    expect(waiting).to.be.instanceOf(Promise);
+    expect(places.isFreeFor('other'), 'no place held for the other destination while waiting').to.equal(true);
+    expect(line.occupancy()).to.deep.equal({ inLine: 2, waitingForRoom: 1 });
+    sends[0].finish();
+    const both = (await waiting) as DirectSends;
+    expect(both.destinationIds.sort()).to.deep.equal(['full', 'other']);
+    expect(line.occupancy()).to.deep.equal({ inLine: 2, waitingForRoom: 0 });
+    both.send([stored('full'), stored('other')]);
+    line.close();
+  });
+
+  it('takes what can be had when the wait for room runs out, leaving the rest to jobs', async () => {
+    const { line } = lineOf(Date.now, 30);
+    fill(line, 'full');
+    const got = (await line.reserve(['full', 'other'])) as DirectSends;
+    expect(got.destinationIds).to.deep.equal(['other']);
+    got.send([stored('other')]);
+    expect(line.occupancy()).to.deep.equal({ inLine: 2, waitingForRoom: 0 });
+    line.close();
+  });
+
+  it('gives back the turns of destinations no stored delivery used', () => {
+    const { line, places } = lineOf();
+    const turns = reserveNow(line, ['b', 'a', 'b']) as DirectSends;
+    expect(turns.destinationIds, 'each destination once').to.deep.equal(['b', 'a']);
+    expect(places.isFreeFor('b')).to.equal(false);
+    turns.send([stored('a')]);
+    expect(places.isFreeFor('b'), "b's place given back").to.equal(true);
+    expect(places.isFreeFor('a'), "a's place held by its send").to.equal(false);
+    line.close();
+  });
+
+  it('hands deliveries still waiting in the line for a place back to jobs once closing', async () => {
+    const { line, handedBack } = lineOf();
+    fill(line, 'slow');
+    expect(line.occupancy().inLine).to.equal(2);
+    line.close();
+    await settle();
+    expect(handedBack).to.have.length(2);
+    expect(line.occupancy().inLine).to.equal(0);
+  });
+
   it('lets a fetch waiting for room go on without a turn once closing', async () => {
     const { line } = lineOf();
-    for (let i = 0; i < 3; i++) (reserveNow(line, ['only']) as DirectSends).send([stored('only')]);
+    fill(line, 'only');
     const waiting = line.reserve(['only']);
     line.close();
     expect(await waiting).to.equal(undefined);
