@@ -6,8 +6,8 @@
 import pRetry from 'p-retry';
 import type { GraphClient, GraphClientOptions, GraphLeadRead } from './graph-client.js';
 import { classifyGraphError, GraphError, isTransientGraphError } from './graph-errors.js';
-import { assertGraphId, assertToken, hasErrorMember, parseOrThrow, type GraphRequester, type Params } from './graph-request.js';
-import { GRAPH_LEAD_FIELDS, graphLeadSchema, parseGraphJson } from './graph-types.js';
+import { assertGraphId, assertToken, hasErrorMember, parseOrThrow, readGraphBody, type GraphRequester, type Params } from './graph-request.js';
+import { GRAPH_LEAD_FIELDS, graphLeadSchema } from './graph-types.js';
 
 /**
  * Graph runs at most 50 requests per batch; each still counts against the rate limits.
@@ -36,13 +36,7 @@ export function createLeadReads(opts: GraphClientOptions, { now, sendOnce, reque
       }
     }
     const text = typeof answer.body === 'string' ? answer.body : '';
-    let body: unknown;
-    let isJson = true;
-    try {
-      body = text === '' ? undefined : parseGraphJson(text);
-    } catch {
-      isJson = false;
-    }
+    const { body, isJson } = readGraphBody(text);
     const isOk = answer.code >= 200 && answer.code < 300;
     if (isOk && isJson && body !== undefined && !hasErrorMember(body)) {
       try {

@@ -67,6 +67,15 @@ function headersToRecord(response: AxiosResponse): Record<string, string | strin
   return out;
 }
 
+/** A Graph answer's body as JSON (undefined when empty), and whether it was JSON at all. */
+export function readGraphBody(text: string): { body: unknown; isJson: boolean } {
+  try {
+    return { body: text === '' ? undefined : parseGraphJson(text), isJson: true };
+  } catch {
+    return { body: undefined, isJson: false };
+  }
+}
+
 export function hasErrorMember(body: unknown): boolean {
   return typeof body === 'object' && body !== null && !Array.isArray(body) && 'error' in body;
 }
@@ -135,13 +144,7 @@ export function createGraphRequester(opts: GraphClientOptions): GraphRequester {
     }
 
     const text = typeof response.data === 'string' ? response.data : '';
-    let body: unknown;
-    let isJson = true;
-    try {
-      body = text === '' ? undefined : parseGraphJson(text);
-    } catch {
-      isJson = false;
-    }
+    const { body, isJson } = readGraphBody(text);
     const isOk = response.status >= 200 && response.status < 300;
     if (isOk && isJson && body !== undefined && !hasErrorMember(body)) return body;
     if (isOk && !hasErrorMember(body)) {
