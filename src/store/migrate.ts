@@ -80,12 +80,14 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 }
 
 /**
- * "relation … does not exist" (42P01), "schema … does not exist" (3F000: the whole schema dropped)
- * or "could not open relation with OID" (XX000) from the catalog listing.
+ * "relation … does not exist" (42P01), "schema … does not exist" (3F000: the whole schema dropped),
+ * "could not open relation with OID" (XX000), or "column … of relation … does not exist" (42703:
+ * the listing asks `pg_get_serial_sequence` about each column, and the table went while it did)
+ * from the catalog listing.
  */
 export function isCatalogRace(err: unknown): boolean {
   const code = (err as { code?: string }).code;
-  return code === '42P01' || code === '3F000' || (code === 'XX000' && /relation with OID/.test((err as Error).message));
+  return code === '42P01' || code === '3F000' || code === '42703' || (code === 'XX000' && /relation with OID/.test((err as Error).message));
 }
 
 /**
