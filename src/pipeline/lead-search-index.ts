@@ -4,7 +4,7 @@
 //   the rows are re-made: `keys rotate` re-indexes every lead, and the maintenance loop does it
 //   in batches for leads stored before the index existed. Meanwhile searches hash the query under
 //   every key of the ring, so nothing goes missing between a restart with a new key and the rotation;
-// - the retention purge deletes the rows with the answers (src/store/lead-flow.ts).
+// - the retention purge deletes the rows with the answers (src/store/leads.ts).
 import type { App } from '../app.js';
 import type { KeyRing } from '../crypto/key-ring.js';
 import { hashSearchTerm, SEARCH_KEY_PURPOSE, type SearchTerm, searchTermsOf } from '../lead/blind-index.js';

@@ -6,7 +6,7 @@ import type { App } from '../app.js';
 import { decryptLeadAnswers, type LeadAnswers } from '../pipeline/lead-record.js';
 import { listAttemptsOfDeliveries, listFormQuestionsOfWorkspace } from '../store/data-subjects.js';
 import type { Db } from '../store/db.js';
-import { listDeliveriesOfLeads } from '../store/lead-flow.js';
+import { listDeliveriesOfLeads } from '../store/deliveries.js';
 import type { Delivery, DeliveryAttempt, Destination, Lead } from '../store/schema.js';
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());

@@ -2,7 +2,7 @@
 // as if their webhook had come), the per-form checkpoints and the per-day counts.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
-import { type NewLeadgenEvent, recordLeadgenEvents } from './lead-flow.js';
+import { type NewLeadgenEvent, recordLeadgenEvents } from './leadgen-events.js';
 import type { ReconcileCheckpoint } from './schema.js';
 
 /** A form of a registered page, in the page's workspace. */

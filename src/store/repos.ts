@@ -1,8 +1,9 @@
 // Repositories: a function per query, scoped by workspace where one is known (the rest of the
 // SQL: key-rotation.ts, leases.ts, recent-records.ts, advisory-locks.ts). Secrets and lead
 // answers arrive here already encrypted (src/pipeline/lead-record.ts). This file holds the
-// configuration (workspaces, pages, destinations, routes, forms); lead-flow.ts the flow of a lead
-// (events, leads, deliveries, attempts), re-exported here so callers import one module.
+// configuration (workspaces, pages, destinations, routes, forms); leadgen-events.ts, leads.ts and
+// deliveries.ts the flow of a lead (events, leads, deliveries, attempts, claims), re-exported here
+// so callers import one module.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 import { isUuid, json } from './values.js';
@@ -259,7 +260,9 @@ export async function findFormQuestions(db: Db, workspaceId: string, formId: str
   return Array.isArray(row?.questions) ? (row!.questions as unknown[]) : null;
 }
 
-export * from './lead-flow.js';
+export * from './deliveries.js';
+export * from './leadgen-events.js';
+export * from './leads.js';
 export * from './fetched-leads.js';
 export * from './delivered-outcomes.js';
 export { isUuid, json } from './values.js';

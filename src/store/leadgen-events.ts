@@ -1,0 +1,119 @@
+// Repositories of leadgen events: recorded from webhooks and reconciliation, read for the fetch, re-opened, swept.
+import { sql } from 'kysely';
+import type { Db } from './db.js';
+import type { EventStatus, LeadgenEvent } from './schema.js';
+import { json } from './values.js';
+
+export interface NewLeadgenEvent {
+  pageId: string;
+  leadgenId: string;
+  formId: string | null;
+  adId: string | null;
+  adgroupId: string | null;
+  createdTime: Date | null;
+  isTest: boolean;
+}
+
+/**
+ * Records many events in ONE statement; duplicates (same page and leadgen id) are no-ops.
+ * Returns the events that were new, with their ids, so only they are queued.
+ *
+ * The rows travel as nine arrays through unnest(): the statement text is the same whatever the
+ * batch size (PostgreSQL plans it once per connection) and it binds 9 parameters, not 9 per row.
+ */
+export async function recordLeadgenEvents(
+  db: Db,
+  rows: NewLeadgenEvent[],
+): Promise<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }[]> {
+  if (rows.length === 0) return [];
+  const col = <T>(f: (r: NewLeadgenEvent) => T) => rows.map(f);
+  const result = await sql<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }>`
+    insert into leadgen_events (page_id, leadgen_id, form_id, ad_id, adgroup_id, created_time, is_test, status, status_reason)
+    select * from unnest(
+      ${col((r) => r.pageId)}::text[], ${col((r) => r.leadgenId)}::text[], ${col((r) => r.formId)}::text[],
+      ${col((r) => r.adId)}::text[], ${col((r) => r.adgroupId)}::text[],
+      ${col((r) => (r.createdTime ? r.createdTime.toISOString() : null))}::timestamptz[], ${col((r) => r.isTest)}::boolean[],
+      ${col((r) => (r.isTest ? 'test' : 'received'))}::text[], ${col((r) => (r.isTest ? 'dashboard_test_id' : null))}::text[]
+    )
+    on conflict (page_id, leadgen_id) do nothing
+    returning id, page_id, leadgen_id, status
+  `.execute(db);
+  return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
+}
+
+export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | undefined> {
+  return db.selectFrom('leadgen_events').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Events for the fetch step in one statement, with the configuration counter (config_version,
+ * migration 0016) read in the same statement: what the fetch step's config cache checks itself
+ * against, at no extra round trip. One id (the usual case) is looked up by `id = $1`: the
+ * `= any($1)` form is planned anew on every call (PostgreSQL never takes a generic plan for it)
+ * and took several times the execution time per event in `bench profile`.
+ */
+export async function findEventsForFetch(db: Db, ids: readonly number[]): Promise<Map<number, LeadgenEvent & { configVersion: number }>> {
+  const found = new Map<number, LeadgenEvent & { configVersion: number }>();
+  if (ids.length === 0) return found;
+  const rows = await db
+    .selectFrom('leadgen_events')
+    .selectAll()
+    .select(sql<string>`(select version from config_version)`.as('config_version'))
+    .where('id', '=', ids.length === 1 ? ids[0] : sql<number>`any(${[...ids]}::bigint[])`)
+    .execute();
+  for (const { config_version, ...event } of rows) found.set(Number(event.id), { ...event, configVersion: Number(config_version) });
+  return found;
+}
+
+/** One event for the fetch step (findEventsForFetch). */
+export async function findEventForFetch(db: Db, id: number): Promise<(LeadgenEvent & { configVersion: number }) | undefined> {
+  return (await findEventsForFetch(db, [id])).get(id);
+}
+
+export async function setEventStatus(
+  db: Db,
+  id: number,
+  status: EventStatus,
+  extra: { reason?: string | null; workspaceId?: string | null; lastError?: Record<string, unknown> | null; incrementAttempts?: boolean } = {},
+): Promise<void> {
+  const values: Record<string, unknown> = { status, updated_at: sql`now()` };
+  if (extra.reason !== undefined) values.status_reason = extra.reason;
+  if (extra.workspaceId !== undefined) values.workspace_id = extra.workspaceId;
+  if (extra.lastError !== undefined) values.last_error = extra.lastError === null ? null : json(extra.lastError);
+  if (extra.incrementAttempts) values.attempts = sql`attempts + 1`;
+  await db.updateTable('leadgen_events').set(values).where('id', '=', id).execute();
+}
+
+/** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
+export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number; writtenAtUs: string }[]> {
+  // The write instant to the microsecond, as PostgreSQL keeps it: a Date keeps milliseconds,
+  // and two inserts within one millisecond would look like one.
+  const rows = await db
+    .selectFrom('leadgen_events')
+    .select(['id', sql<string>`(extract(epoch from updated_at) * 1000000)::bigint::text`.as('written_at_us')])
+    .where('status', '=', 'received')
+    .where('updated_at', '<', unchangedSince)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({ id: Number(r.id), writtenAtUs: r.written_at_us }));
+}
+
+/** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
+export async function reopenEventsForPage(db: Db, pageId: string, statuses: EventStatus[]): Promise<{ id: number }[]> {
+  if (statuses.length === 0) return [];
+  return db
+    .updateTable('leadgen_events')
+    .set({ status: 'received', status_reason: null, updated_at: sql`now()` })
+    .where('page_id', '=', pageId)
+    .where('status', 'in', statuses)
+    .returning('id')
+    .execute();
+}
+
+/** Puts the events whose fetch gave up (of one page, or all) back to `received` with no attempts. */
+export async function reopenFailedEvents(db: Db, pageId: string | null): Promise<{ id: number }[]> {
+  let q = db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0 }).where('status', '=', 'failed');
+  if (pageId) q = q.where('page_id', '=', pageId);
+  return q.returning('id').execute();
+}
