@@ -12,7 +12,7 @@ import { useToast } from '../../components/toast';
 import { formatDateTime } from '../../lib/format';
 import { useCurrentWorkspace } from '../../lib/session';
 import { usePolling } from '../../lib/use-polling';
-import { invalidateLeads } from '../leads/lead-list';
+import { invalidateLeads } from '../leads/lead-replay';
 import { StatusBadge } from '../leads/lead-status';
 import './health.css';
 import { LeadsPerDayChart } from './leads-chart';

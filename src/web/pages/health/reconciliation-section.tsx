@@ -11,7 +11,7 @@ import { LoadError, Loading, TableWrap } from '../../components/layout';
 import { useToast } from '../../components/toast';
 import { formatDateTime } from '../../lib/format';
 import { useCurrentWorkspace } from '../../lib/session';
-import { invalidateLeads } from '../leads/lead-list';
+import { invalidateLeads } from '../leads/lead-replay';
 
 type Reconciliation = paths['/workspaces/{workspaceId}/reconciliation']['get']['responses'][200]['content']['application/json'];
 type FormReconciliation = Reconciliation['forms'][number];

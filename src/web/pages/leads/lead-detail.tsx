@@ -14,7 +14,7 @@ import { useToast } from '../../components/toast';
 import { formatDateTime } from '../../lib/format';
 import { useCurrentWorkspace } from '../../lib/session';
 import { usePolling } from '../../lib/use-polling';
-import { invalidateLeads, ReplayLeadButton } from './lead-list';
+import { invalidateLeads, ReplayLeadButton } from './lead-replay';
 import { deliveryStatusLabel, outcomeLabel, StatusBadge } from './lead-status';
 import { type LeadLogNames, useLeadLogNames } from './use-lead-log-names';
 import './leads.css';
