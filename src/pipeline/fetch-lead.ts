@@ -68,8 +68,16 @@ interface ReadyEvent {
   page: Page;
 }
 
+/** How many times an event's checks are made again from a fresh read when the configuration changed under them. */
+const PREPARE_ATTEMPTS = 3;
+
 /** Everything decided before the Graph read: an outcome already, or the event ready for its read. */
-async function prepareFetch(app: App, eventId: number, readAlready?: EventForFetch | null): Promise<{ outcome: StepOutcome } | { ready: ReadyEvent }> {
+async function prepareFetch(
+  app: App,
+  eventId: number,
+  readAlready?: EventForFetch | null,
+  attempt = 1,
+): Promise<{ outcome: StepOutcome } | { ready: ReadyEvent }> {
   const { db, logger, configCache } = app;
   // The event comes with the configuration counter: the page, deletion flag, routes and stored
   // form below come from the App's cache, exact as of this statement (src/pipeline/config-cache.ts).
@@ -77,27 +85,33 @@ async function prepareFetch(app: App, eventId: number, readAlready?: EventForFet
   if (!event) return { outcome: { type: 'done', detail: 'event_missing' } };
   if (event.status !== 'received') return { outcome: { type: 'done', detail: `already_${event.status}` } };
   const version = event.configVersion;
+  // A lead kept (unrouted, parked) is resumed only by the change that lets it go on (a page
+  // added or re-authorised, a workspace restored), which reopens the events kept by then. So the
+  // status is written only while the configuration is still the one it was decided under (the
+  // event may have been read seconds ago, in a batch); otherwise the checks run again on a fresh read.
+  const keep = async (
+    status: 'unrouted' | 'parked',
+    extra: repo.EventStatusExtra,
+    detail: string,
+  ): Promise<{ outcome: StepOutcome } | { ready: ReadyEvent }> => {
+    if (await repo.setEventStatusWhileConfigIs(db, version, eventId, status, extra)) return { outcome: { type: 'done', detail } };
+    if (attempt < PREPARE_ATTEMPTS) return prepareFetch(app, eventId, undefined, attempt + 1);
+    return { outcome: { type: 'delay', delayMs: 1000, detail: 'configuration_changing' } };
+  };
 
   const page = await configCache.page(db, version, event.page_id);
   if (!page) {
-    await repo.setEventStatus(db, eventId, 'unrouted', { reason: 'page_not_registered' });
-    logger.info({ eventId, pageId: event.page_id }, 'lead for an unregistered page kept as unrouted');
-    return { outcome: { type: 'done', detail: 'page_not_registered' } };
+    const kept = await keep('unrouted', { reason: 'page_not_registered' }, 'page_not_registered');
+    if ('outcome' in kept && kept.outcome.detail === 'page_not_registered')
+      logger.info({ eventId, pageId: event.page_id }, 'lead for an unregistered page kept as unrouted');
+    return kept;
   }
-  if (page.status === 'needs_reauth') {
-    await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id });
-    return { outcome: { type: 'done', detail: 'parked' } };
-  }
+  if (page.status === 'needs_reauth') return keep('parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id }, 'parked');
   // Kept, not fetched: a disconnected page has no token, and a workspace being deleted takes no
   // new leads. Connecting the page again (or restoring the workspace) resumes them.
-  if (page.status === 'disconnected') {
-    await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_disconnected', workspaceId: page.workspace_id });
-    return { outcome: { type: 'done', detail: 'parked' } };
-  }
-  if (await configCache.isWorkspaceBeingDeleted(db, version, page.workspace_id)) {
-    await repo.setEventStatus(db, eventId, 'parked', { reason: WORKSPACE_DELETED_REASON, workspaceId: page.workspace_id });
-    return { outcome: { type: 'done', detail: 'parked' } };
-  }
+  if (page.status === 'disconnected') return keep('parked', { reason: 'page_disconnected', workspaceId: page.workspace_id }, 'parked');
+  if (await configCache.isWorkspaceBeingDeleted(db, version, page.workspace_id))
+    return keep('parked', { reason: WORKSPACE_DELETED_REASON, workspaceId: page.workspace_id }, 'parked');
   return { ready: { eventId, event, page } };
 }
 
@@ -306,8 +320,15 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
       message: info.message,
     };
     if (info.category === 'token_dead' || info.category === 'page_role_missing' || info.category === 'permission_missing') {
-      await repo.setPageStatus(db, page.page_id, 'needs_reauth', info.reason);
-      await repo.setEventStatus(db, eventId, 'parked', { reason: 'page_needs_reauth', workspaceId: page.workspace_id, lastError });
+      const parked = await repo.parkEventForRefusedToken(db, {
+        eventId,
+        pageId: page.page_id,
+        tokenEnvelope: page.token_envelope,
+        reason: info.reason,
+        extra: { reason: 'page_needs_reauth', workspaceId: page.workspace_id, lastError },
+      });
+      // The page's token was replaced while the old one was being refused: read again with the new one.
+      if (!parked) return { type: 'delay', delayMs: 0, detail: 'page_token_replaced' };
       // One alert for the page (not one per lead); sent by the alert dispatcher, not from here.
       await notePageNeedsReauth(app, page, info);
       logger.warn(
@@ -317,8 +338,9 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
       return { type: 'done', detail: 'parked' };
     }
     if (info.category === 'throttled' || info.category === 'blocked') {
-      await repo.setEventStatus(db, eventId, 'received', { lastError, workspaceId: page.workspace_id });
-      return { type: 'delay', delayMs: info.retryAfterMs ?? 60_000, detail: info.reason };
+      const delayMs = info.retryAfterMs ?? 60_000;
+      await repo.setEventStatus(db, eventId, 'received', { lastError, workspaceId: page.workspace_id, retryInMs: delayMs });
+      return { type: 'delay', delayMs, detail: info.reason };
     }
     const attempts = event.attempts + 1;
     // A Graph outage or a network cut must not cost leads Meta was already told we have: transient
@@ -331,8 +353,9 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
       logger.error({ eventId, reason: info.reason, fbtraceId: info.fbtraceId, attempts }, 'lead fetch gave up');
       return { type: 'done', detail: 'failed' };
     }
-    await repo.setEventStatus(db, eventId, 'received', { lastError, incrementAttempts: true, workspaceId: page.workspace_id });
-    return { type: 'delay', delayMs: computeBackoffMs(attempts, app.config.fetch.backoffBaseMs, 3_600_000), detail: info.reason };
+    const delayMs = computeBackoffMs(attempts, app.config.fetch.backoffBaseMs, 3_600_000);
+    await repo.setEventStatus(db, eventId, 'received', { lastError, incrementAttempts: true, workspaceId: page.workspace_id, retryInMs: delayMs });
+    return { type: 'delay', delayMs, detail: info.reason };
   }
 
   const graphLead = read;

@@ -46,7 +46,7 @@ function groupByLastWrite(events: { id: number; writtenAtUs: string }[]): number
 
 export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResult> {
   const cutoff = new Date(now - app.config.maintenance.outboxMinAgeMs);
-  const events = await repo.listOpenEvents(app.db, cutoff, SWEEP_BATCH);
+  const events = await repo.listOpenEvents(app.db, cutoff, new Date(now), SWEEP_BATCH);
   // Under a backlog older than the cutoff, intake's `evb-` batch jobs still wait with these
   // events in them: queuing `ev-` jobs beside them would read each lead from Graph twice. Only
   // events a live batch job lists are skipped; a batch job lost (Redis flushed, failed, removed)
@@ -54,6 +54,13 @@ export async function sweepOutbox(app: App, now = Date.now()): Promise<SweepResu
   const inBatches = await app.queues.findEventsInQueuedBatches(groupByLastWrite(events));
   const alone = events.filter((e) => !inBatches.has(e.id)).map((e) => e.id);
   await app.queues.enqueueFetch(alone);
+  // Looked at again only after the minimum age: the next sweeps reach the events behind these
+  // (a window of the oldest open events could otherwise stay full of ones whose job exists).
+  await repo.noteEventsSwept(
+    app.db,
+    events.map((e) => e.id),
+    new Date(now + app.config.maintenance.outboxMinAgeMs),
+  );
   const deliveries = await repo.listOpenDeliveries(app.db, cutoff, new Date(now), SWEEP_BATCH);
   await app.queues.enqueueDeliveries(deliveries.map((d) => ({ id: d.id, delayMs: d.next_attempt_at ? new Date(d.next_attempt_at).getTime() - now : 0 })));
   return { events: alone.length, eventsInQueuedBatches: events.length - alone.length, deliveries: deliveries.length };

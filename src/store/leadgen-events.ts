@@ -70,22 +70,76 @@ export async function findEventForFetch(db: Db, id: number): Promise<(LeadgenEve
   return (await findEventsForFetch(db, [id])).get(id);
 }
 
-export async function setEventStatus(
-  db: Db,
-  id: number,
-  status: EventStatus,
-  extra: { reason?: string | null; workspaceId?: string | null; lastError?: Record<string, unknown> | null; incrementAttempts?: boolean } = {},
-): Promise<void> {
+export interface EventStatusExtra {
+  reason?: string | null;
+  workspaceId?: string | null;
+  lastError?: Record<string, unknown> | null;
+  incrementAttempts?: boolean;
+  /** A `received` event whose fetch waits this long (its delayed job): the outbox sweep leaves it alone until then. */
+  retryInMs?: number;
+}
+
+export async function setEventStatus(db: Db, id: number, status: EventStatus, extra: EventStatusExtra = {}): Promise<void> {
   const values: Record<string, unknown> = { status, updated_at: sql`now()` };
   if (extra.reason !== undefined) values.status_reason = extra.reason;
   if (extra.workspaceId !== undefined) values.workspace_id = extra.workspaceId;
   if (extra.lastError !== undefined) values.last_error = extra.lastError === null ? null : json(extra.lastError);
   if (extra.incrementAttempts) values.attempts = sql`attempts + 1`;
+  values.next_attempt_at = extra.retryInMs === undefined ? null : sql`now() + ${extra.retryInMs} * interval '1 millisecond'`;
   await db.updateTable('leadgen_events').set(values).where('id', '=', id).execute();
 }
 
+/**
+ * Sets the status of an event still `received`, only while the configuration is still at the
+ * counter the decision was made under: false when the event moved on or the configuration changed
+ * (a page added or resumed, a workspace restored, …), and the caller decides again. The event's
+ * row is locked first and the counter's row shared, in the order every configuration writer takes
+ * them (its bump runs as it commits), so a writer committing meanwhile either waits for this or is
+ * seen by it: its resume of waiting events cannot miss this one.
+ */
+export async function setEventStatusWhileConfigIs(
+  db: Db,
+  configVersion: number,
+  id: number,
+  status: EventStatus,
+  extra: EventStatusExtra = {},
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const waiting = await trx.selectFrom('leadgen_events').select('id').where('id', '=', id).where('status', '=', 'received').forUpdate().executeTakeFirst();
+    if (!waiting) return false;
+    const current = await sql<{ version: string }>`select version from config_version for share`.execute(trx);
+    if (Number(current.rows[0]?.version) !== configVersion) return false;
+    await setEventStatus(trx, id, status, extra);
+    return true;
+  });
+}
+
+/**
+ * A page token Meta refused: the page needs re-authorisation and the event waits for it, in one
+ * transaction, only while the page still holds the token that was refused. False when the token
+ * was replaced (or the page removed) since it was read: the event is to be fetched again.
+ */
+export async function parkEventForRefusedToken(
+  db: Db,
+  input: { eventId: number; pageId: string; tokenEnvelope: string | null; reason: string; extra: EventStatusExtra },
+): Promise<boolean> {
+  if (input.tokenEnvelope === null) return false;
+  const envelope = input.tokenEnvelope;
+  return db.transaction().execute(async (trx) => {
+    const page = await trx
+      .updateTable('pages')
+      .set({ status: 'needs_reauth', status_reason: input.reason, updated_at: sql`now()` })
+      .where('page_id', '=', input.pageId)
+      .where('token_envelope', '=', envelope)
+      .executeTakeFirst();
+    if (Number(page.numUpdatedRows) === 0) return false;
+    await setEventStatus(trx, input.eventId, 'parked', input.extra);
+    return true;
+  });
+}
+
 /** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
-export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number): Promise<{ id: number; writtenAtUs: string }[]> {
+export async function listOpenEvents(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: number; writtenAtUs: string }[]> {
   // The write instant to the microsecond, as PostgreSQL keeps it: a Date keeps milliseconds,
   // and two inserts within one millisecond would look like one.
   const rows = await db
@@ -93,10 +147,24 @@ export async function listOpenEvents(db: Db, unchangedSince: Date, limit: number
     .select(['id', sql<string>`(extract(epoch from updated_at) * 1000000)::bigint::text`.as('written_at_us')])
     .where('status', '=', 'received')
     .where('updated_at', '<', unchangedSince)
+    // Not one waiting out a fetch's delay, nor one a recent sweep queued: the window moves on.
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
     .orderBy('id')
     .limit(limit)
     .execute();
   return rows.map((r) => ({ id: Number(r.id), writtenAtUs: r.written_at_us }));
+}
+
+/** The sweep queued these events again: it looks at them next after `until` (if they still wait). */
+export async function noteEventsSwept(db: Db, ids: number[], until: Date): Promise<void> {
+  if (ids.length === 0) return;
+  // updated_at stays: the sweep finds an intake batch's events by their shared write instant.
+  await db
+    .updateTable('leadgen_events')
+    .set({ next_attempt_at: until })
+    .where('id', '=', sql<number>`any(${ids}::bigint[])`)
+    .where('status', '=', 'received')
+    .execute();
 }
 
 /** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
@@ -104,7 +172,7 @@ export async function reopenEventsForPage(db: Db, pageId: string, statuses: Even
   if (statuses.length === 0) return [];
   return db
     .updateTable('leadgen_events')
-    .set({ status: 'received', status_reason: null, updated_at: sql`now()` })
+    .set({ status: 'received', status_reason: null, updated_at: sql`now()`, next_attempt_at: null })
     .where('page_id', '=', pageId)
     .where('status', 'in', statuses)
     .returning('id')
@@ -113,7 +181,7 @@ export async function reopenEventsForPage(db: Db, pageId: string, statuses: Even
 
 /** Puts the events whose fetch gave up (of one page, or all) back to `received` with no attempts. */
 export async function reopenFailedEvents(db: Db, pageId: string | null): Promise<{ id: number }[]> {
-  let q = db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0 }).where('status', '=', 'failed');
+  let q = db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0, next_attempt_at: null }).where('status', '=', 'failed');
   if (pageId) q = q.where('page_id', '=', pageId);
   return q.returning('id').execute();
 }

@@ -18,6 +18,7 @@ import * as m0013 from './migrations/0013-data-requests.js';
 import * as m0014 from './migrations/0014-alerts.js';
 import * as m0015 from './migrations/0015-delivery-claims.js';
 import * as m0016 from './migrations/0016-config-version.js';
+import * as m0017 from './migrations/0017-event-next-attempt.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '0014-alerts': m0014,
   '0015-delivery-claims': m0015,
   '0016-config-version': m0016,
+  '0017-event-next-attempt': m0017,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -62,7 +62,7 @@ export async function unmarkWorkspaceDeleted(db: Db, workspaceId: string): Promi
 export async function unparkWorkspaceWork(db: Db, workspaceId: string): Promise<{ eventIds: number[]; deliveryIds: string[] }> {
   const events = await db
     .updateTable('leadgen_events')
-    .set({ status: 'received', status_reason: null, updated_at: sql`now()` })
+    .set({ status: 'received', status_reason: null, updated_at: sql`now()`, next_attempt_at: null })
     .where('workspace_id', '=', workspaceId)
     .where('status', '=', 'parked')
     .where('status_reason', '=', WORKSPACE_DELETED_REASON)

@@ -43,8 +43,15 @@ for (const backend of QUEUE_BACKENDS)
     }
 
     const queuedFetchIds = async () => (await t.app.queues.fetch.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).map((j) => j.id);
-    /** A sweep whose clock is past the minimum age of every row written so far. */
-    const sweepLater = () => sweepOutbox(t.app, Date.now() + t.config.maintenance.outboxMinAgeMs + 5_000);
+    let clock = Date.now();
+    /**
+     * A sweep whose clock is past the minimum age of every row written so far, and past the wait
+     * each earlier sweep put on the events it queued (each call is two minimum ages later).
+     */
+    const sweepLater = () => {
+      clock = Math.max(clock, Date.now()) + 2 * t.config.maintenance.outboxMinAgeMs + 5_000;
+      return sweepOutbox(t.app, clock);
+    };
 
     it('queues no ev- job for events of a waiting batch job, and queues every event once the backend lost its jobs', async () => {
       const batches = [await recordIntake(4), await recordIntake(5), await recordIntake(3)];
@@ -95,6 +102,28 @@ for (const backend of QUEUE_BACKENDS)
 
       expect(await sweepLater()).to.include({ events: 1, eventsInQueuedBatches: joined.length });
       expect((await queuedFetchIds()).sort()).to.deep.equal([fetchBatchJobId(joined), fetchJobId(alone[0])].sort());
+    });
+
+    it('leaves an event alone while its fetch waits out a delay, and queues it once the delay is over', async () => {
+      const [waiting] = await recordIntake(1);
+      await repo.setEventStatus(t.app.db, waiting, 'received', { retryInMs: 3_600_000 });
+      const [lost] = await recordIntake(1);
+      const due = sweepOutbox(t.app, Date.now() + t.config.maintenance.outboxMinAgeMs + 5_000);
+      expect(await due).to.include({ events: 1 });
+      expect(await queuedFetchIds()).to.deep.equal([fetchJobId(lost)]);
+      // Both now: the delay is over, and so is the wait the first sweep put on the event it queued.
+      expect(await sweepOutbox(t.app, Date.now() + 3_600_000 + t.config.maintenance.outboxMinAgeMs)).to.include({ events: 2 });
+      expect((await queuedFetchIds()).sort()).to.deep.equal([fetchJobId(lost), fetchJobId(waiting)].sort());
+    });
+
+    it('looks at an event it queued again only after the minimum age', async () => {
+      const [id] = await recordIntake(1);
+      const at = Date.now() + t.config.maintenance.outboxMinAgeMs + 5_000;
+      expect(await sweepOutbox(t.app, at)).to.include({ events: 1 });
+      await t.loseQueuedJobs();
+      expect(await sweepOutbox(t.app, at + t.config.maintenance.outboxMinAgeMs / 2)).to.include({ events: 0 });
+      expect(await sweepOutbox(t.app, at + t.config.maintenance.outboxMinAgeMs)).to.include({ events: 1 });
+      expect(await queuedFetchIds()).to.deep.equal([fetchJobId(id)]);
     });
 
     it('queues the events of a batch job that was removed after it failed', async () => {

@@ -85,6 +85,8 @@ export interface LeadgenEventsTable {
   source: Generated<LeadgenEventSource>;
   /** When reconciliation last saw Meta list this lead (null: never listed yet). */
   listed_at: Timestamp | null;
+  /** When the outbox sweep may next queue this event while it is `received` (null: once it is old enough). */
+  next_attempt_at: Timestamp | null;
 }
 
 export interface LeadsTable {

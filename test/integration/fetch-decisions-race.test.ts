@@ -1,0 +1,157 @@
+// Interleavings on the way from an acknowledged webhook to a stored lead that could leave the
+// lead in a state nothing takes up again: a fetch deciding under a configuration that changed
+// meanwhile, a token replaced while the old one is refused, and the outbox sweep's window.
+import { expect } from 'chai';
+import { sql } from 'kysely';
+import { fetchLeadForEvent, fetchLeadsForEvents, type Limiter } from '../../src/pipeline/fetch-lead.js';
+import { pageTokenAad } from '../../src/pipeline/lead-record.js';
+import { sweepOutbox } from '../../src/pipeline/maintenance.js';
+import { fetchJobId } from '../../src/pipeline/queues.js';
+import { cliFieldNamer } from '../../src/services/errors.js';
+import { savePage } from '../../src/services/pages.js';
+import * as repo from '../../src/store/repos.js';
+import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+import { TEST_APP_SECRET } from '../helpers/e2e.js';
+import { createTestApp, type TestApp } from '../helpers/test-app.js';
+
+const FORM = '870000009';
+let nextPage = 881_000_000;
+let nextLeadgen = 8_910_000_000_000_000_000n;
+
+/**
+ * A limiter that holds the n-th task given to it until released: the interleaving another
+ * process (or this process's other fetches holding the shared FETCH_CONCURRENCY places) makes.
+ */
+function gate(holdNth: number): { limiter: Limiter; reached: Promise<void>; release: () => void } {
+  let n = 0;
+  let release!: () => void;
+  let reachedResolve!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const reached = new Promise<void>((r) => (reachedResolve = r));
+  const limiter: Limiter = async (task) => {
+    if (++n === holdNth) {
+      reachedResolve();
+      await released;
+    }
+    return task();
+  };
+  return { limiter, reached, release };
+}
+
+describe('fetch decisions racing configuration changes, and the outbox sweep window', function () {
+  this.timeout(60_000);
+  let t: TestApp;
+  let graph: FakeGraph;
+  let workspaceId: string;
+
+  before(async () => {
+    graph = await startFakeGraph({ appSecret: TEST_APP_SECRET, appId: '1234567890' });
+    t = await createTestApp({ env: { META_GRAPH_URL: graph.url } });
+    workspaceId = (await repo.createWorkspace(t.app.db, 'Fetch races')).id;
+  });
+  after(async () => {
+    await t?.cleanup();
+    await graph?.close();
+  });
+
+  async function newEvent(pageId: string): Promise<number> {
+    const leadgenId = String(nextLeadgen++);
+    graph.addLead({ id: leadgenId, form_id: FORM, page_id: pageId, field_data: [{ name: 'email', values: [`l${leadgenId}@example.com`] }] });
+    const [event] = await repo.recordLeadgenEvents(t.app.db, [
+      { pageId, leadgenId, formId: FORM, adId: null, adgroupId: null, createdTime: null, isTest: false },
+    ]);
+    return event!.id;
+  }
+
+  const queuedFetchIds = async () => (await t.app.queues.fetch.getJobs(['waiting', 'delayed', 'active', 'prioritized'])).map((j) => j.id);
+
+  it('an event read before its page was registered is fetched, not left unrouted, when the page is added during its fetch', async () => {
+    const pageId = String(nextPage++);
+    const token = `EAAB-race-${pageId}`;
+    graph.setPageToken(pageId, token, 'Race Page');
+    graph.addForm({ id: FORM, page_id: pageId, name: 'Race form', questions: [{ key: 'email', label: 'Email', type: 'EMAIL' }] });
+
+    // Leads of a page not registered yet: the first one is kept unrouted (and the page's absence cached).
+    const early = await newEvent(pageId);
+    expect(await fetchLeadForEvent(t.app, early)).to.deep.equal({ type: 'done', detail: 'page_not_registered' });
+
+    // A fetch (batch job or handed-over intake group) has read its event with the counter...
+    const late = await newEvent(pageId);
+    const g = gate(1);
+    const fetching = fetchLeadsForEvents(t.app, [late], 8, g.limiter);
+    await g.reached;
+    // ...when `pages add` (another process) registers the page and resumes its waiting events.
+    const saved = await savePage(t.app, { workspaceId, pageId, token, skipCheck: true }, cliFieldNamer());
+    expect(saved.resumed).to.equal(1); // `early`, not `late`: that one is still `received`
+    g.release();
+    const [result] = await fetching;
+    // Decided again under the new configuration: the lead is read and stored (no route yet, so no delivery).
+    expect(result.outcome).to.deep.equal({ type: 'done', detail: 'fetched:0' });
+
+    const event = (await repo.findEvent(t.app.db, late))!;
+    const page = (await repo.findPageByPageId(t.app.db, pageId))!;
+    expect(page.status).to.equal('active');
+    // The outbox sweep only re-queues `received` events: an `unrouted` one is never fetched.
+    await sweepOutbox(t.app, Date.now() + 60_000);
+    const queued = await queuedFetchIds();
+    // Fixed, it would be fetched, or `received` with a job: anything but a status nothing resumes.
+    const state = { status: event.status, reason: event.status_reason, queued: queued.includes(fetchJobId(late)) };
+    expect(state, `the event of a registered page must still be fetched, but it is ${JSON.stringify(state)}`).to.satisfy(
+      (e: { status: string; queued: boolean }) => e.status === 'fetched' || (e.status === 'received' && e.queued),
+    );
+  });
+
+  it('a token replaced while the old one is refused leaves the page active and the lead not parked', async () => {
+    const pageId = String(nextPage++);
+    const oldToken = `EAAB-old-${pageId}`;
+    graph.setPageToken(pageId, oldToken, 'Reauth Page');
+    graph.addForm({ id: FORM, page_id: pageId, name: 'Reauth form', questions: [{ key: 'email', label: 'Email', type: 'EMAIL' }] });
+    await repo.upsertPage(t.app.db, { workspaceId, pageId, name: 'Reauth Page', tokenEnvelope: t.app.keyRing.encrypt(oldToken, pageTokenAad(pageId)) });
+    // The user changed their Facebook password: the old page token is dead at Meta.
+    graph.revokeToken(oldToken);
+    const event = await newEvent(pageId);
+    // Tasks given to the limiter: 1 the event's checks, 2 the Graph read, 3 what follows the read.
+    const g = gate(3);
+    const fetching = fetchLeadsForEvents(t.app, [event], 8, g.limiter);
+    await g.reached; // Graph answered 190 for the old token
+    const newToken = `EAAB-new-${pageId}`;
+    graph.setPageToken(pageId, newToken, 'Reauth Page');
+    await savePage(t.app, { workspaceId, pageId, token: newToken, skipCheck: true }, cliFieldNamer());
+    g.release();
+    await fetching;
+
+    const page = (await repo.findPageByPageId(t.app.db, pageId))!;
+    const after = (await repo.findEvent(t.app.db, event))!;
+    // The new token works: the page must stay active, and its lead must not wait for yet another re-authorisation.
+    expect({ page: page.status, eventParked: after.status === 'parked' }, `page ${page.status}, event ${after.status}/${after.status_reason}`).to.deep.equal({
+      page: 'active',
+      eventParked: false,
+    });
+  });
+
+  it('the sweep re-queues a lost event behind 1000 older events that already have delayed jobs', async () => {
+    await t.app.db.updateTable('leadgen_events').set({ status: 'fetched' }).where('status', '=', 'received').execute();
+    await t.loseQueuedJobs();
+    const pageId = String(nextPage++);
+    // 1000 events whose fetch must wait (a Graph outage: transient errors, hourly backoff for up to
+    // 30 days; or a throttled page): each `received`, with attempts, and its delayed `ev-` job, as
+    // fetchBatch leaves them (setEventStatus(received, incrementAttempts) + enqueueFetch(id, delay)).
+    const rows = Array.from({ length: 1000 }, () => ({
+      pageId,
+      leadgenId: String(nextLeadgen++),
+      formId: FORM,
+      adId: null,
+      adgroupId: null,
+      createdTime: null,
+      isTest: false,
+    }));
+    const waiting = (await repo.recordLeadgenEvents(t.app.db, rows)).map((r) => r.id);
+    await sql`update leadgen_events set attempts = 5, last_error = '{"category":"transient"}'::jsonb where id = any(${waiting}::bigint[])`.execute(t.app.db);
+    await t.app.queues.enqueueFetch(waiting, 3_600_000);
+    // A newer lead whose job was lost (Redis restarted, the parent died inside FETCH_JOB_WAIT_MS, ...).
+    const lost = await newEvent(pageId);
+
+    for (let sweep = 0; sweep < 3; sweep++) await sweepOutbox(t.app, Date.now() + 60_000);
+    expect(await queuedFetchIds(), 'the lost event has a job').to.include(fetchJobId(lost));
+  });
+});
