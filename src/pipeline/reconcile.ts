@@ -330,8 +330,8 @@ export async function reconcileLeads(app: App, opts: ReconcileOptions = {}): Pro
         if (APP_WIDE_THROTTLE_REASONS.has(reason)) appWideStop = reason;
       } else if (error && isPageAccessLost(error)) {
         // As the fetch step does: the page needs a new token; its other forms would fail the same way.
-        await repo.setPageStatus(app.db, page.page_id, 'needs_reauth', error.reason);
-        await notePageNeedsReauth(app, page, error);
+        // A token stored while this one was being refused is not judged by it.
+        if (await repo.setPageNeedsReauthForToken(app.db, page.page_id, page.token_envelope, error.reason)) await notePageNeedsReauth(app, page, error);
         pageStop = { reason: 'page_needs_reauth', outcome: 'skipped' };
       }
     }

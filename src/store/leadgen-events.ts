@@ -123,19 +123,26 @@ export async function parkEventForRefusedToken(
   db: Db,
   input: { eventId: number; pageId: string; tokenEnvelope: string | null; reason: string; extra: EventStatusExtra },
 ): Promise<boolean> {
-  if (input.tokenEnvelope === null) return false;
-  const envelope = input.tokenEnvelope;
   return db.transaction().execute(async (trx) => {
-    const page = await trx
-      .updateTable('pages')
-      .set({ status: 'needs_reauth', status_reason: input.reason, updated_at: sql`now()` })
-      .where('page_id', '=', input.pageId)
-      .where('token_envelope', '=', envelope)
-      .executeTakeFirst();
-    if (Number(page.numUpdatedRows) === 0) return false;
+    if (!(await setPageNeedsReauthForToken(trx, input.pageId, input.tokenEnvelope, input.reason))) return false;
     await setEventStatus(trx, input.eventId, 'parked', input.extra);
     return true;
   });
+}
+
+/**
+ * The page needs re-authorisation because Meta refused this token: written only while the page
+ * still holds it (a token stored meanwhile is not judged by the old one's refusal). False otherwise.
+ */
+export async function setPageNeedsReauthForToken(db: Db, pageId: string, tokenEnvelope: string | null, reason: string): Promise<boolean> {
+  if (tokenEnvelope === null) return false;
+  const page = await db
+    .updateTable('pages')
+    .set({ status: 'needs_reauth', status_reason: reason, updated_at: sql`now()` })
+    .where('page_id', '=', pageId)
+    .where('token_envelope', '=', tokenEnvelope)
+    .executeTakeFirst();
+  return Number(page.numUpdatedRows) > 0;
 }
 
 /** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */
