@@ -184,19 +184,22 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
   const sendAfterWait = async (stored: StoredDelivery, claim: { token: string; until: Date }) => {
     const deliveryId = stored.delivery.id;
     if (closing) return handBack(stored, claim);
+    let configVersion: number | undefined;
     try {
-      // A long wait: the claim is moved on before the send (the send renews it from then on).
-      // Not held any more (it lapsed and another run took the delivery over): that run sends it.
-      if (claim.until.getTime() - Date.now() < (leaseMs * 2) / 3 && !(await repo.renewClaim(app.db, deliveryId, claim.token, new Date(Date.now() + leaseMs)))) {
-        return;
-      }
+      // While it waited, its lead may have been erased, its route deleted or its destination
+      // disconnected or changed: one statement moves the claim on (the send renews it from then
+      // on) only while the row is still pending under it and the lead not erased, and reads the
+      // configuration counter the send then goes by. Matching nothing, whatever changed the row
+      // (or another run that took it over once the claim lapsed) has decided: nothing to send.
+      configVersion = await repo.renewClaimToSend(app.db, deliveryId, claim.token, new Date(Date.now() + leaseMs));
     } catch (err) {
       // The claim lapses by itself; the outbox sweep queues the pending row then.
       logger.error({ deliveryId, err: errorSummary(err) }, 'a delivery waiting for a place could not be sent; the sweep will queue it');
       return;
     }
+    if (configVersion === undefined) return;
     metrics?.deliveryHandOff.inc({ path: 'line' });
-    await sendHeld(stored);
+    await sendHeld({ ...stored, configVersion });
   };
   const line = createDeliveryLine({
     places,

@@ -285,6 +285,27 @@ export async function renewClaim(db: Db, id: string, token: string, until: Date)
   return Number(r.numUpdatedRows) > 0;
 }
 
+/**
+ * Moves a claim's lapse time on for a send about to start after a wait, only while the delivery is
+ * still pending under it and its lead not erased (an erasure, a deleted route or a disconnected
+ * destination changed the row meanwhile, or another run took it over once the claim lapsed).
+ * Returns the configuration counter as of then, which the send goes by; undefined: not to be sent.
+ */
+export async function renewClaimToSend(db: Db, id: string, token: string, until: Date): Promise<number | undefined> {
+  const row = await db
+    .updateTable('deliveries')
+    .set({ claimed_until: until })
+    .where('id', '=', id)
+    .where('claimed_by', '=', token)
+    .where('status', '=', 'pending')
+    .where((eb) =>
+      eb.not(eb.exists(eb.selectFrom('leads').select('leads.id').whereRef('leads.id', '=', 'deliveries.lead_id').where('leads.erased_at', 'is not', null))),
+    )
+    .returning(sql<string>`(select version from config_version)`.as('config_version'))
+    .executeTakeFirst();
+  return row ? Number(row.config_version) : undefined;
+}
+
 /** Lets go of what a batch still holds (a batch that stopped early); rows another claimer took over stay theirs. */
 export async function releaseClaims(db: Db, ids: string[], token: string): Promise<void> {
   if (ids.length === 0) return;
