@@ -4,7 +4,7 @@
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 import type { Alert, AlertChannel, AlertChannelKind, AlertMessageKind, AlertSend, MonitorResult } from './schema.js';
-import { isUuid, json } from './values.js';
+import { isUuid, json, storableText } from './values.js';
 
 // ---------- monitor results ----------
 export interface MonitorFinding {
@@ -147,12 +147,13 @@ export interface RaisedCause {
 
 /**
  * Opens the cause's alert, or (one is open) notes that it was seen again with the latest words.
- * One statement, so two workers raising the same cause at once still make one alert.
+ * One statement, so two workers raising the same cause at once still make one alert. Its words
+ * may quote what a CRM said (storableText).
  */
 export async function openOrRefreshAlert(db: Db, c: RaisedCause, now: Date): Promise<{ alert: Alert; isNew: boolean }> {
   const { rows } = await sql<Alert & { is_new: boolean }>`
     insert into alerts (workspace_id, cause_key, cause, subject_id, subject_name, title, detail, fix, opened_at, last_seen_at, next_send_at)
-    values (${c.workspaceId}, ${c.causeKey}, ${c.cause}, ${c.subjectId}, ${c.subjectName}, ${c.title}, ${c.detail}, ${c.fix}, ${now}, ${now}, ${now})
+    values (${c.workspaceId}, ${c.causeKey}, ${c.cause}, ${c.subjectId}, ${c.subjectName}, ${storableText(c.title)}, ${storableText(c.detail)}, ${c.fix}, ${now}, ${now}, ${now})
     on conflict (workspace_id, cause_key) where status = 'open'
     do update set last_seen_at = excluded.last_seen_at, title = excluded.title, detail = excluded.detail, fix = excluded.fix,
       subject_name = coalesce(excluded.subject_name, alerts.subject_name)

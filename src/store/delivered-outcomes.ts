@@ -4,6 +4,7 @@
 // gathered by a group commit (src/store/group-commit.ts).
 import { sql } from 'kysely';
 import type { Db } from './db.js';
+import { storableText } from './values.js';
 
 export interface DeliveredOutcome {
   deliveryId: string;
@@ -35,8 +36,8 @@ export async function writeDeliveredOutcomes(db: Db, rows: DeliveredOutcome[]): 
       select * from unnest(
         ${col((r) => r.deliveryId)}::uuid[], ${col((r) => r.token)}::uuid[], ${col((r) => r.workspaceId)}::uuid[], ${col((r) => r.attempt)}::int[],
         ${col((r) => r.startedAt.toISOString())}::timestamptz[], ${col((r) => r.finishedAt.toISOString())}::timestamptz[],
-        ${col((r) => r.externalId)}::text[], ${col((r) => r.externalUrl)}::text[], ${col((r) => r.action)}::text[],
-        ${col((r) => r.httpStatus)}::int[], ${col((r) => r.responseBody)}::text[]
+        ${col((r) => storableText(r.externalId))}::text[], ${col((r) => storableText(r.externalUrl))}::text[], ${col((r) => storableText(r.action))}::text[],
+        ${col((r) => r.httpStatus)}::int[], ${col((r) => storableText(r.responseBody))}::text[]
       ) as v(id, token, workspace_id, attempt, started_at, finished_at, external_id, external_url, action, http_status, response_body)
     ), written as (
       update deliveries d set

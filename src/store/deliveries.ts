@@ -1,8 +1,10 @@
 // Repositories of deliveries (lead × destination), their attempts and their claims.
+// What a CRM said (errors, response bodies) is written through storableText/storableValues: a NUL
+// byte in it would make PostgreSQL refuse the write.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
 import type { Delivery, DeliveryAttempt, DeliveryStatus, Lead } from './schema.js';
-import { isUuid } from './values.js';
+import { isUuid, storableText, storableValues } from './values.js';
 
 /** One delivery per lead × destination; a repeat is a no-op. Returns every delivery of the lead. */
 export async function ensureDeliveries(db: Db, rows: { workspaceId: string; leadId: string; destinationId: string; routeId: string }[]): Promise<Delivery[]> {
@@ -95,7 +97,7 @@ export async function listDeliveriesOfLeads(db: Db, leadIds: string[]): Promise<
 export async function updateDelivery(db: Db, id: string, set: Record<string, unknown>): Promise<void> {
   await db
     .updateTable('deliveries')
-    .set({ ...set, updated_at: sql`now()` })
+    .set({ ...storableValues(set), updated_at: sql`now()` })
     .where('id', '=', id)
     .execute();
 }
@@ -113,7 +115,7 @@ export async function parkDeliveryIfPending(
 ): Promise<void> {
   await db
     .updateTable('deliveries')
-    .set({ ...lastError, status: 'parked', updated_at: new Date() })
+    .set({ ...storableValues(lastError), status: 'parked', updated_at: new Date() })
     .where('id', '=', id)
     .where('status', '=', 'pending')
     .execute();
@@ -193,9 +195,9 @@ export async function recordAttempt(db: Db, a: AttemptRow): Promise<void> {
       outcome: a.outcome,
       http_status: a.httpStatus ?? null,
       error_kind: a.errorKind ?? null,
-      reason: a.reason ?? null,
-      message: a.message ?? null,
-      response_body: a.responseBody ?? null,
+      reason: storableText(a.reason ?? null),
+      message: storableText(a.message ?? null),
+      response_body: storableText(a.responseBody ?? null),
     })
     .execute();
 }
@@ -320,7 +322,7 @@ export async function releaseClaims(db: Db, ids: string[], token: string): Promi
 export async function updateClaimedDelivery(db: Db, id: string, token: string, set: Record<string, unknown>): Promise<boolean> {
   const r = await db
     .updateTable('deliveries')
-    .set({ ...set, claimed_by: null, claimed_until: null, updated_at: sql`now()` })
+    .set({ ...storableValues(set), claimed_by: null, claimed_until: null, updated_at: sql`now()` })
     .where('id', '=', id)
     .where('claimed_by', '=', token)
     .where('status', '=', 'pending')
@@ -353,7 +355,7 @@ export async function writeClaimedOutcome(db: Db, token: string, set: Record<str
     .with('written', (w) =>
       w
         .updateTable('deliveries')
-        .set({ ...set, claimed_by: null, claimed_until: null, updated_at: sql`now()` })
+        .set({ ...storableValues(set), claimed_by: null, claimed_until: null, updated_at: sql`now()` })
         .where('id', '=', a.deliveryId)
         .where('claimed_by', '=', token)
         .where('status', '=', 'pending')
@@ -375,7 +377,8 @@ export async function writeClaimedOutcome(db: Db, token: string, set: Record<str
     ])
     .expression(
       sql`select ${a.workspaceId}::uuid, written.id, ${a.attempt}::int, ${a.startedAt}::timestamptz, ${new Date()}::timestamptz, ${a.outcome}::text,
-        ${a.httpStatus ?? null}::int, ${a.errorKind ?? null}::text, ${a.reason ?? null}::text, ${a.message ?? null}::text, ${a.responseBody ?? null}::text
+        ${a.httpStatus ?? null}::int, ${storableText(a.errorKind ?? null)}::text, ${storableText(a.reason ?? null)}::text,
+        ${storableText(a.message ?? null)}::text, ${storableText(a.responseBody ?? null)}::text
       from written`,
     )
     .executeTakeFirst();

@@ -2,6 +2,7 @@
 // are the database's, so every worker process agrees on a row's age.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
+import { storableText } from './values.js';
 
 export interface RecentRecordKey {
   workspaceId: string;
@@ -24,7 +25,8 @@ export async function findRecentRecord(db: Db, key: RecentRecordKey, maxAgeMs: n
 }
 
 /** Saves (or renews) the external id for this key, and deletes this destination's rows older than `maxAgeMs`. */
-export async function saveRecentRecord(db: Db, key: RecentRecordKey, externalId: string, maxAgeMs: number): Promise<void> {
+export async function saveRecentRecord(db: Db, key: RecentRecordKey, crmExternalId: string, maxAgeMs: number): Promise<void> {
+  const externalId = storableText(crmExternalId);
   await db
     .insertInto('connector_recent_records')
     .values({ workspace_id: key.workspaceId, destination_id: key.destinationId, key_hash: key.keyHash, external_id: externalId })

@@ -6,7 +6,7 @@
 // so callers import one module.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
-import { isUuid, json } from './values.js';
+import { isUuid, json, storableText } from './values.js';
 import type { Destination, Page, Route, Workspace } from './schema.js';
 
 // ---------- workspaces ----------
@@ -123,7 +123,11 @@ export async function updateDestinationConfig(db: Db, id: string, config: Record
 }
 
 export async function setDestinationStatus(db: Db, id: string, status: Destination['status'], reason: string | null): Promise<void> {
-  await db.updateTable('destinations').set({ status, status_reason: reason, updated_at: sql`now()` }).where('id', '=', id).execute();
+  await db
+    .updateTable('destinations')
+    .set({ status, status_reason: storableText(reason), updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function setDestinationRateLimit(db: Db, id: string, until: Date | null): Promise<void> {
