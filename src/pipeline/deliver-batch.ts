@@ -140,13 +140,17 @@ async function waitForBatchTurn(app: App, ownId: string, destinationId: string, 
 /** Sends one claimed batch; gives the others of it that must wait a job again. */
 async function sendBatch(app: App, dest: Destination, claimed: Delivery[], token: string, ownId: string, metrics?: Metrics): Promise<Map<string, StepOutcome>> {
   let outcomes: Map<string, StepOutcome>;
+  const handedToCrm = new Set<string>();
   try {
-    outcomes = await sendClaimed(app, dest, claimed, token, metrics);
+    outcomes = await sendClaimed(app, dest, claimed, token, handedToCrm, metrics);
   } finally {
-    // Normally every claim goes with its outcome; this frees those a failure left behind.
+    // Normally every claim goes with its outcome; this frees those a failure left behind before
+    // the CRM call. A lead the CRM was given keeps its claim when its outcome could not be
+    // written (the CRM may hold it): as for a single send, it lapses at claimed_until and the
+    // sweep takes the delivery up then, rather than a run sending it again at once.
     await repo.releaseClaims(
       app.db,
-      claimed.map((d) => d.id),
+      claimed.flatMap((d) => (handedToCrm.has(d.id) ? [] : [d.id])),
       token,
     );
   }
@@ -223,7 +227,15 @@ class BatchReads {
   }
 }
 
-async function sendClaimed(app: App, dest: Destination, claimed: Delivery[], token: string, metrics?: Metrics): Promise<Map<string, StepOutcome>> {
+async function sendClaimed(
+  app: App,
+  dest: Destination,
+  claimed: Delivery[],
+  token: string,
+  /** Filled with the deliveries about to be sent, before the CRM call. */
+  handedToCrm: Set<string>,
+  metrics?: Metrics,
+): Promise<Map<string, StepOutcome>> {
   const { db, logger } = app;
   const outcomes = new Map<string, StepOutcome>();
   const connector = await loadConnector(dest.type);
@@ -271,6 +283,7 @@ async function sendClaimed(app: App, dest: Destination, claimed: Delivery[], tok
     }
   }
 
+  for (const item of prepared) handedToCrm.add(item.delivery.id);
   const results = await sendPrepared(app, connector, ctx, dest, prepared);
   const delivered: { item: PreparedDelivery; result: DeliveryResult }[] = [];
   prepared.forEach((item, i) => {
