@@ -1,6 +1,8 @@
 // Rows the integration tests store directly, built in one place.
 import type { App } from '../../src/app.js';
 import { encryptCredentials } from '../../src/pipeline/connector-context.js';
+import { graphLeadSchema } from '../../src/meta/graph-types.js';
+import { leadRowFromGraph } from '../../src/pipeline/lead-record.js';
 import * as repo from '../../src/store/repos.js';
 import type { NewLead } from '../../src/store/schema.js';
 
@@ -55,4 +57,27 @@ export async function createPipedriveRoute(app: App, r: { workspaceId: string; p
     },
   });
   return { dest, route };
+}
+
+/** A lead as the fetch stores it (one email answer, encrypted) with its pending delivery to one destination. */
+export async function storeLeadWithDelivery(
+  app: App,
+  r: { workspaceId: string; pageId: string; leadgenId: string; email: string; destinationId: string; routeId: string },
+): Promise<{ leadId: string; deliveryId: string }> {
+  const graphLead = graphLeadSchema.parse({
+    id: r.leadgenId,
+    created_time: '2026-11-20T10:15:00+0000',
+    form_id: '870000009',
+    field_data: [{ name: 'email', values: [r.email] }],
+    platform: 'fb',
+    is_organic: true,
+  });
+  const row = leadRowFromGraph(
+    app.keyRing,
+    { workspaceId: r.workspaceId, eventId: 0, pageId: r.pageId, pageName: null, formName: 'Form', receivedAt: new Date(), isTest: false },
+    graphLead,
+  );
+  const lead = await repo.insertLead(app.db, { ...row, event_id: null });
+  const [delivery] = await repo.ensureDeliveries(app.db, [{ workspaceId: r.workspaceId, leadId: lead.id, destinationId: r.destinationId, routeId: r.routeId }]);
+  return { leadId: lead.id, deliveryId: delivery.id };
 }

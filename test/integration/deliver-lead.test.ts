@@ -4,14 +4,13 @@
 import { expect } from 'chai';
 import type { Kysely } from 'kysely';
 import { type App, createApp, createDeliveredStore } from '../../src/app.js';
-import { graphLeadSchema } from '../../src/meta/graph-types.js';
 import { deliverOne } from '../../src/pipeline/deliver-lead.js';
-import { leadRowFromGraph } from '../../src/pipeline/lead-record.js';
 import type { Db } from '../../src/store/db.js';
 import * as repo from '../../src/store/repos.js';
 import type { Database, Destination, Route } from '../../src/store/schema.js';
 import { markWorkspaceDeleted, unmarkWorkspaceDeleted } from '../../src/store/workspace-deletion.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
+import { storeLeadWithDelivery } from '../helpers/rows.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 let nextLeadgen = 8_950_000_000_000_000_000n;
@@ -62,22 +61,15 @@ describe('delivery step: cached configuration, three statements per delivered le
   /** A stored lead (answers encrypted) with its pending delivery to the destination. */
   async function newDelivery(): Promise<string> {
     const leadgenId = String(nextLeadgen++);
-    const graphLead = graphLeadSchema.parse({
-      id: leadgenId,
-      created_time: '2026-11-20T10:15:00+0000',
-      form_id: '870000009',
-      field_data: [{ name: 'email', values: [`d${leadgenId}@example.com`] }],
-      platform: 'fb',
-      is_organic: true,
+    const { deliveryId } = await storeLeadWithDelivery(t.app, {
+      workspaceId,
+      pageId: '890000001',
+      leadgenId,
+      email: `d${leadgenId}@example.com`,
+      destinationId: destination.id,
+      routeId: route.id,
     });
-    const row = leadRowFromGraph(
-      t.app.keyRing,
-      { workspaceId, eventId: 0, pageId: '890000001', pageName: null, formName: 'Form', receivedAt: new Date(), isTest: false },
-      graphLead,
-    );
-    const lead = await repo.insertLead(t.app.db, { ...row, event_id: null });
-    const [delivery] = await repo.ensureDeliveries(t.app.db, [{ workspaceId, leadId: lead.id, destinationId: destination.id, routeId: route.id }]);
-    return delivery.id;
+    return deliveryId;
   }
 
   const deliver = async (app: App = t.app) => {

@@ -10,9 +10,8 @@ import { webhookConnector } from '../../connectors/webhook/index.js';
 import { webhookManifest } from '../../connectors/webhook/manifest.js';
 import type { Db } from '../../src/store/db.js';
 import type { Database } from '../../src/store/schema.js';
-import { graphLeadSchema } from '../../src/meta/graph-types.js';
 import { deliverOne } from '../../src/pipeline/deliver-lead.js';
-import { leadRowFromGraph, pageTokenAad } from '../../src/pipeline/lead-record.js';
+import { pageTokenAad } from '../../src/pipeline/lead-record.js';
 import { startWorkers, type RunningWorkers } from '../../src/pipeline/workers.js';
 import * as repo from '../../src/store/repos.js';
 import { deleteRouteAndStopItsDeliveries, markDestinationDisconnected } from '../../src/store/disconnects.js';
@@ -20,6 +19,7 @@ import type { Destination, Route } from '../../src/store/schema.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
+import { storeLeadWithDelivery } from '../helpers/rows.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 let nextPage = 881_000_000;
@@ -195,22 +195,15 @@ describe('a CRM answer holding a NUL byte', function () {
 
   async function newDelivery(): Promise<{ id: string; leadgenId: string }> {
     const leadgenId = String(nextLeadgen++);
-    const graphLead = graphLeadSchema.parse({
-      id: leadgenId,
-      created_time: '2026-11-20T10:15:00+0000',
-      form_id: '870000009',
-      field_data: [{ name: 'email', values: [`n${leadgenId}@example.com`] }],
-      platform: 'fb',
-      is_organic: true,
+    const { deliveryId } = await storeLeadWithDelivery(t.app, {
+      workspaceId,
+      pageId: '889000001',
+      leadgenId,
+      email: `n${leadgenId}@example.com`,
+      destinationId: destination.id,
+      routeId: route.id,
     });
-    const row = leadRowFromGraph(
-      t.app.keyRing,
-      { workspaceId, eventId: 0, pageId: '889000001', pageName: null, formName: 'Form', receivedAt: new Date(), isTest: false },
-      graphLead,
-    );
-    const lead = await repo.insertLead(t.app.db, { ...row, event_id: null });
-    const [delivery] = await repo.ensureDeliveries(t.app.db, [{ workspaceId, leadId: lead.id, destinationId: destination.id, routeId: route.id }]);
-    return { id: delivery.id, leadgenId };
+    return { id: deliveryId, leadgenId };
   }
   /** What each later run finds once a run's claim has lapsed (as the outbox sweep then queues it again). */
   const lapseClaim = (id: string) =>
@@ -335,32 +328,25 @@ describe('a batch whose delivered outcomes could not be written', function () {
 
   it('keeps the claim of a lead the CRM took, so no other run sends it again while the claim holds', async () => {
     const leadgenId = String(nextLeadgen++);
-    const graphLead = graphLeadSchema.parse({
-      id: leadgenId,
-      created_time: '2026-11-20T10:15:00+0000',
-      form_id: '870000009',
-      field_data: [{ name: 'email', values: [`b${leadgenId}@example.com`] }],
-      platform: 'fb',
-      is_organic: true,
+    const { deliveryId } = await storeLeadWithDelivery(t.app, {
+      workspaceId,
+      pageId: '889000002',
+      leadgenId,
+      email: `b${leadgenId}@example.com`,
+      destinationId: destination.id,
+      routeId: route.id,
     });
-    const row = leadRowFromGraph(
-      t.app.keyRing,
-      { workspaceId, eventId: 0, pageId: '889000002', pageName: null, formName: 'Form', receivedAt: new Date(), isTest: false },
-      graphLead,
-    );
-    const lead = await repo.insertLead(t.app.db, { ...row, event_id: null });
-    const [delivery] = await repo.ensureDeliveries(t.app.db, [{ workspaceId, leadId: lead.id, destinationId: destination.id, routeId: route.id }]);
 
     let first = '';
     try {
-      first = (await deliverOne({ ...t.app, db: failingOnceDb(t.app.db) }, delivery.id)).detail;
+      first = (await deliverOne({ ...t.app, db: failingOnceDb(t.app.db) }, deliveryId)).detail;
     } catch (err) {
       first = `threw: ${(err as Error).message}`;
     }
-    const afterFirst = await repo.findDelivery(t.app.db, delivery.id);
+    const afterFirst = await repo.findDelivery(t.app.db, deliveryId);
     const claimHeld = afterFirst?.claimed_until != null && new Date(afterFirst.claimed_until).getTime() > Date.now();
     // Another job of the destination (or the outbox sweep's) right after.
-    const second = (await deliverOne(t.app, delivery.id)).detail;
+    const second = (await deliverOne(t.app, deliveryId)).detail;
     const observed = { first, claimHeld, second, requests: receiver.arrived.filter((r) => r.body?.leadgen_id === leadgenId).length };
     expect(observed).to.deep.equal({ first: 'threw: connection terminated unexpectedly (injected)', claimHeld: true, second: 'claimed_by_batch', requests: 1 });
   });
