@@ -325,7 +325,7 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
         pageId: page.page_id,
         tokenEnvelope: page.token_envelope,
         reason: info.reason,
-        extra: { reason: 'page_needs_reauth', workspaceId: page.workspace_id, lastError },
+        extra: { reason: 'page_needs_reauth', workspaceId: page.workspace_id, lastError, whileReceived: true },
       });
       // The page's token was replaced while the old one was being refused: read again with the new one.
       if (!parked) return { type: 'delay', delayMs: 0, detail: 'page_token_replaced' };
@@ -339,7 +339,7 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     }
     if (info.category === 'throttled' || info.category === 'blocked') {
       const delayMs = info.retryAfterMs ?? 60_000;
-      await repo.setEventStatus(db, eventId, 'received', { lastError, workspaceId: page.workspace_id, retryInMs: delayMs });
+      await repo.setEventStatus(db, eventId, 'received', { lastError, workspaceId: page.workspace_id, retryInMs: delayMs, whileReceived: true });
       return { type: 'delay', delayMs, detail: info.reason };
     }
     const attempts = event.attempts + 1;
@@ -349,12 +349,24 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     const isTransient = info.category === 'transient';
     const age = Date.now() - new Date(event.received_at).getTime();
     if (isTransient ? age > TRANSIENT_RETRY_WINDOW_MS : attempts >= app.config.fetch.maxAttempts) {
-      await repo.setEventStatus(db, eventId, 'failed', { reason: info.reason, lastError, incrementAttempts: true, workspaceId: page.workspace_id });
+      await repo.setEventStatus(db, eventId, 'failed', {
+        reason: info.reason,
+        lastError,
+        incrementAttempts: true,
+        workspaceId: page.workspace_id,
+        whileReceived: true,
+      });
       logger.error({ eventId, reason: info.reason, fbtraceId: info.fbtraceId, attempts }, 'lead fetch gave up');
       return { type: 'done', detail: 'failed' };
     }
     const delayMs = computeBackoffMs(attempts, app.config.fetch.backoffBaseMs, 3_600_000);
-    await repo.setEventStatus(db, eventId, 'received', { lastError, incrementAttempts: true, workspaceId: page.workspace_id, retryInMs: delayMs });
+    await repo.setEventStatus(db, eventId, 'received', {
+      lastError,
+      incrementAttempts: true,
+      workspaceId: page.workspace_id,
+      retryInMs: delayMs,
+      whileReceived: true,
+    });
     return { type: 'delay', delayMs, detail: info.reason };
   }
 

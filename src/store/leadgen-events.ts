@@ -77,6 +77,8 @@ export interface EventStatusExtra {
   incrementAttempts?: boolean;
   /** A `received` event whose fetch waits this long (its delayed job): the outbox sweep leaves it alone until then. */
   retryInMs?: number;
+  /** Written only while the event is still `received`: another run that fetched it meanwhile keeps its outcome. */
+  whileReceived?: boolean;
 }
 
 export async function setEventStatus(db: Db, id: number, status: EventStatus, extra: EventStatusExtra = {}): Promise<void> {
@@ -86,7 +88,9 @@ export async function setEventStatus(db: Db, id: number, status: EventStatus, ex
   if (extra.lastError !== undefined) values.last_error = extra.lastError === null ? null : json(extra.lastError);
   if (extra.incrementAttempts) values.attempts = sql`attempts + 1`;
   values.next_attempt_at = extra.retryInMs === undefined ? null : sql`now() + ${extra.retryInMs} * interval '1 millisecond'`;
-  await db.updateTable('leadgen_events').set(values).where('id', '=', id).execute();
+  let q = db.updateTable('leadgen_events').set(values).where('id', '=', id);
+  if (extra.whileReceived) q = q.where('status', '=', 'received');
+  await q.execute();
 }
 
 /**

@@ -10,7 +10,7 @@ import { fetchJobId } from '../../src/pipeline/queues.js';
 import { cliFieldNamer } from '../../src/services/errors.js';
 import { savePage } from '../../src/services/pages.js';
 import * as repo from '../../src/store/repos.js';
-import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+import { graphFailures, startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -127,6 +127,27 @@ describe('fetch decisions racing configuration changes, and the outbox sweep win
       page: 'active',
       eventParked: false,
     });
+  });
+
+  it('a read that must wait does not set back an event another run fetched meanwhile', async () => {
+    const pageId = String(nextPage++);
+    const token = `EAAB-race-${pageId}`;
+    graph.setPageToken(pageId, token, 'Race Page');
+    await repo.upsertPage(t.app.db, { workspaceId, pageId, name: 'Race Page', tokenEnvelope: t.app.keyRing.encrypt(token, pageTokenAad(pageId)) });
+    const event = await newEvent(pageId);
+    const leadgenId = (await repo.findEvent(t.app.db, event))!.leadgen_id;
+    graph.failNext(leadgenId, [graphFailures.leadgenThrottled(5, pageId)]);
+    // Tasks given to the limiter: 1 the event's checks, 2 the Graph read, 3 what follows the read.
+    const g = gate(3);
+    const fetching = fetchLeadsForEvents(t.app, [event], 8, g.limiter);
+    await g.reached;
+    // Another run (a sweep's job beside this one) stored the lead and marked the event fetched.
+    await repo.setEventStatus(t.app.db, event, 'fetched');
+    g.release();
+    const [result] = await fetching;
+    expect(result.outcome).to.include({ type: 'delay' });
+    const after = (await repo.findEvent(t.app.db, event))!;
+    expect({ status: after.status, attempts: after.attempts, waiting: after.next_attempt_at }).to.deep.equal({ status: 'fetched', attempts: 0, waiting: null });
   });
 
   it('the sweep re-queues a lost event behind 1000 older events that already have delayed jobs', async () => {
