@@ -2,6 +2,7 @@
 // The step functions return what should happen; only this file turns that into queue calls.
 import { DelayedError, Worker, type ConnectionOptions, type Job, type WorkerOptions } from 'bullmq';
 import * as repo from '../store/repos.js';
+import { GroupCommit } from '../store/group-commit.js';
 import { startAlertDispatch } from '../alerts/dispatch.js';
 import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
@@ -62,6 +63,9 @@ const LINE_ROOM_WAIT_MS = 1000;
  */
 const BUSY_JOB_WAIT_AFTER_MS = 10;
 const BUSY_JOBS_WAITING_IN_WORKERS = 1;
+
+/** Claims per re-check statement of line sends, and statements in flight at once (as the lead and outcome stores). */
+const LINE_RECHECK_GROUP_COMMIT = { maxWeight: 50, maxInFlight: 2, isolateFailures: true };
 
 /** How many events of one intake batch are checked, read or stored at once. */
 const BATCH_FETCH_PARALLELISM = 8;
@@ -180,6 +184,11 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       logger.error({ deliveryId, err: errorSummary(err) }, 'a delivery waiting for a place could not be queued; the sweep will queue it');
     }
   };
+  /** The re-checks of sends after a wait in the line: concurrent ones share one statement (group commit). */
+  const lineRechecks = new GroupCommit<{ id: string; token: string }, number | undefined>(async (claims) => {
+    const toSend = await repo.findClaimsToSend(app.db, claims);
+    return claims.map((c) => toSend.get(c.id));
+  }, LINE_RECHECK_GROUP_COMMIT);
   /** A lead's delivery that waited in the line, now holding a place. */
   const sendAfterWait = async (stored: StoredDelivery, claim: { token: string; until: Date }) => {
     const deliveryId = stored.delivery.id;
@@ -187,11 +196,19 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     let configVersion: number | undefined;
     try {
       // While it waited, its lead may have been erased, its route deleted or its destination
-      // disconnected or changed: one statement moves the claim on (the send renews it from then
-      // on) only while the row is still pending under it and the lead not erased, and reads the
-      // configuration counter the send then goes by. Matching nothing, whatever changed the row
-      // (or another run that took it over once the claim lapsed) has decided: nothing to send.
-      configVersion = await repo.renewClaimToSend(app.db, deliveryId, claim.token, new Date(Date.now() + leaseMs));
+      // disconnected or changed: one read (shared with concurrent ones) finds whether the row is
+      // still pending under the claim and the lead not erased, with the configuration counter the
+      // send then goes by. Not found, whatever changed the row (or another run that took it over
+      // once the claim lapsed) has decided: nothing to send.
+      configVersion = await lineRechecks.submit({ id: deliveryId, token: claim.token });
+      // A long wait: the claim is moved on before the send (the send renews it from then on).
+      // Not held any more (it lapsed and another run took the delivery over): that run sends it.
+      if (
+        configVersion !== undefined &&
+        claim.until.getTime() - Date.now() < (leaseMs * 2) / 3 &&
+        !(await repo.renewClaim(app.db, deliveryId, claim.token, new Date(Date.now() + leaseMs)))
+      )
+        configVersion = undefined;
     } catch (err) {
       // The claim lapses by itself; the outbox sweep queues the pending row then.
       logger.error({ deliveryId, err: errorSummary(err) }, 'a delivery waiting for a place could not be sent; the sweep will queue it');

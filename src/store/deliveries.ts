@@ -288,24 +288,22 @@ export async function renewClaim(db: Db, id: string, token: string, until: Date)
 }
 
 /**
- * Moves a claim's lapse time on for a send about to start after a wait, only while the delivery is
- * still pending under it and its lead not erased (an erasure, a deleted route or a disconnected
- * destination changed the row meanwhile, or another run took it over once the claim lapsed).
- * Returns the configuration counter as of then, which the send goes by; undefined: not to be sent.
+ * Of these claimed deliveries about to be sent after a wait, those still pending under their
+ * claim with their lead not erased (an erasure, a deleted route or a disconnected destination
+ * changes the row; another run may have taken over a lapsed claim), each with the configuration
+ * counter as of then, which its send goes by. A delivery left out is not to be sent. A read, one
+ * statement for many (the line's sends come in bursts): a write here would add a row version per
+ * lead; a claim near its lapse is moved on separately (renewClaim).
  */
-export async function renewClaimToSend(db: Db, id: string, token: string, until: Date): Promise<number | undefined> {
-  const row = await db
-    .updateTable('deliveries')
-    .set({ claimed_until: until })
-    .where('id', '=', id)
-    .where('claimed_by', '=', token)
-    .where('status', '=', 'pending')
-    .where((eb) =>
-      eb.not(eb.exists(eb.selectFrom('leads').select('leads.id').whereRef('leads.id', '=', 'deliveries.lead_id').where('leads.erased_at', 'is not', null))),
-    )
-    .returning(sql<string>`(select version from config_version)`.as('config_version'))
-    .executeTakeFirst();
-  return row ? Number(row.config_version) : undefined;
+export async function findClaimsToSend(db: Db, claims: { id: string; token: string }[]): Promise<Map<string, number>> {
+  if (claims.length === 0) return new Map();
+  const r = await sql<{ id: string; config_version: string }>`
+    select d.id, (select version from config_version) as config_version
+    from deliveries d
+    join unnest(${claims.map((c) => c.id)}::uuid[], ${claims.map((c) => c.token)}::uuid[]) as c(id, token) on d.id = c.id and d.claimed_by = c.token
+    where d.status = 'pending'
+      and not exists (select 1 from leads l where l.id = d.lead_id and l.erased_at is not null)`.execute(db);
+  return new Map(r.rows.map((row) => [row.id, Number(row.config_version)]));
 }
 
 /** Lets go of what a batch still holds (a batch that stopped early); rows another claimer took over stay theirs. */
