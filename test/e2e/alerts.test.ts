@@ -164,6 +164,8 @@ describe('e2e: monitors and alerts', function () {
     const readded = await runCli(['pages', 'add', '--workspace', workspaceId, '--page-id', PAGE, '--token-stdin'], env, { input: `${NEW_PAGE_TOKEN}\n` });
     expect(readded.code, readded.stderr).to.equal(0);
     await hooks.waitFor(() => slack(/^\*Resolved: The token of page "Acme Bikes"/).length === 1, 60_000);
+    // The mail goes out after the Slack message: waited for here, so it is not taken for the next test's.
+    await waitUntil(async () => mails(/Resolved: The token of page/).length === 1, 60_000, 'the resolution by mail');
     await crm.waitFor(() => leadIds.every((id) => crm.received.some((r) => r.body?.leadgen_id === id && isAccepted(r))), 60_000);
     expect(slack(/The token of page/)).to.have.length(3);
     expect(await alertRows('page_token')).to.have.length(1);
