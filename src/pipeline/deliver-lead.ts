@@ -39,6 +39,9 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   if (!found) return { type: 'done', detail: 'delivery_missing' };
   const { delivery, configVersion } = found;
   if (delivery.status !== 'pending') return { type: 'done', detail: `already_${delivery.status}` };
+  // A second job of a delivery waiting for its retry (queued again meanwhile) waits for it too.
+  const dueInMs = delivery.next_attempt_at ? new Date(delivery.next_attempt_at).getTime() - Date.now() : 0;
+  if (dueInMs > 0) return { type: 'delay', delayMs: dueInMs, detail: 'waiting_for_retry' };
 
   const gate = await destinationGate(app, delivery, configVersion);
   if ('outcome' in gate) return gate.outcome;
@@ -48,17 +51,32 @@ export async function deliverOne(app: App, deliveryId: string, metrics?: Metrics
   if (batch) {
     // Held by a batch at work: that batch records it (and queues it again if it must wait).
     if (delivery.claimed_until && new Date(delivery.claimed_until).getTime() > Date.now()) return { type: 'done', detail: 'claimed_by_batch' };
-    return place(dest, () => deliverInBatch(app, delivery, dest, batch, metrics));
+    // A place given at once runs the send within this call; one given later may find the
+    // destination changed while the job waited (its address, its status): checked again then.
+    let waited = false;
+    const sending = place(dest, async () => {
+      if (!waited) return deliverInBatch(app, delivery, dest, batch, metrics);
+      const now = await repo.currentConfigVersion(db);
+      const regate = now === configVersion ? gate : await destinationGate(app, delivery, now);
+      if ('outcome' in regate) return regate.outcome;
+      return deliverInBatch(app, delivery, regate.dest, batch, metrics);
+    });
+    waited = true;
+    return sending;
   }
   return place(dest, () => claimAndSend(app, found, dest, configVersion, metrics));
 }
 
-/** A single-lead send: claimed first, so only one run sends the lead at a time. */
+/**
+ * A single-lead send: claimed first, so only one run sends the lead at a time. The claim reads the
+ * configuration counter: when the configuration changed since the delivery was read (the job
+ * waited for its place meanwhile), the destination is checked again and the send goes by it.
+ */
 async function claimAndSend(
   app: App,
   found: { delivery: Delivery; lead: Lead | undefined },
   dest: Destination,
-  configVersion: number,
+  readAt: number,
   metrics?: Metrics,
 ): Promise<StepOutcome> {
   const { db } = app;
@@ -76,7 +94,18 @@ async function claimAndSend(
   if ('heldUntil' in held) {
     return { type: 'delay', delayMs: Math.max(0, held.heldUntil.getTime() - Date.now()) + 1000, detail: 'held_by_another_run' };
   }
-  return runClaimed(app, held.claimed, found.lead, dest, { token: claim.token, configVersion, leaseMs }, metrics);
+  if ('dueAt' in held) return { type: 'delay', delayMs: Math.max(0, held.dueAt.getTime() - Date.now()), detail: 'waiting_for_retry' };
+  let sendTo = dest;
+  if (held.configVersion !== readAt) {
+    const gate = await destinationGate(app, held.claimed, held.configVersion, claim.token);
+    if ('outcome' in gate) {
+      // A wait (rate limit) keeps the delivery pending: its claim is let go for the job that comes back.
+      if (gate.outcome.type === 'delay') await repo.releaseClaims(db, [deliveryId], claim.token);
+      return gate.outcome;
+    }
+    sendTo = gate.dest;
+  }
+  return runClaimed(app, held.claimed, found.lead, sendTo, { token: claim.token, configVersion: held.configVersion, leaseMs }, metrics);
 }
 
 /**
@@ -88,7 +117,7 @@ export async function sendStoredDelivery(app: App, stored: StoredDelivery, metri
   const { delivery, lead, configVersion } = stored;
   const token = delivery.claimed_by;
   if (!token) throw new Error('sendStoredDelivery needs a delivery stored with its claim');
-  const gate = await destinationGate(app, delivery, configVersion);
+  const gate = await destinationGate(app, delivery, configVersion, token);
   if ('dest' in gate && !getManifest(gate.dest.type).batch) {
     return runClaimed(app, delivery, lead, gate.dest, { token, configVersion, leaseMs: singleClaimLeaseMs(app) }, metrics, stored.answers);
   }
@@ -120,24 +149,27 @@ async function runClaimed(
   }
 }
 
-/** Whether the delivery's destination takes it now: the destination, or what happens to the delivery instead. */
-async function destinationGate(app: App, delivery: Delivery, configVersion: number): Promise<{ dest: Destination } | { outcome: StepOutcome }> {
+/**
+ * Whether the delivery's destination takes it now: the destination, or what happens to the
+ * delivery instead. A delivery that must not be sent is parked or dead-lettered only while no other
+ * run holds it (`token`: the claim the caller holds itself): a run at the CRM with it records what
+ * the CRM said.
+ */
+async function destinationGate(app: App, delivery: Delivery, configVersion: number, token?: string): Promise<{ dest: Destination } | { outcome: StepOutcome }> {
   const { db, configCache } = app;
-  const deliveryId = delivery.id;
+  const settle = async (set: Record<string, unknown>, detail: string): Promise<{ outcome: StepOutcome }> => {
+    const written = await repo.settleDeliveryUnlessHeld(db, delivery.id, set, { token, now: new Date() });
+    return { outcome: { type: 'done', detail: written ? detail : 'held_by_another_run' } };
+  };
   const dest = await configCache.destination(db, configVersion, delivery.destination_id);
-  if (!dest) {
-    await repo.updateDelivery(db, deliveryId, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'destination_deleted' });
-    return { outcome: { type: 'done', detail: 'destination_deleted' } };
-  }
+  if (!dest) return settle({ status: 'dead', last_error_kind: 'invalid', last_error_reason: 'destination_deleted' }, 'destination_deleted');
   if (dest.status !== 'active') {
     // A disconnected destination has no credentials left: it is connected again with new ones.
     const reason = dest.status === 'disabled' && dest.status_reason === DESTINATION_DISCONNECTED ? 'destination_disconnected' : `destination_${dest.status}`;
-    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'auth', last_error_reason: reason });
-    return { outcome: { type: 'done', detail: 'parked' } };
+    return settle({ status: 'parked', last_error_kind: 'auth', last_error_reason: reason }, 'parked');
   }
   if (await configCache.isWorkspaceBeingDeleted(db, configVersion, delivery.workspace_id)) {
-    await repo.updateDelivery(db, deliveryId, { status: 'parked', last_error_kind: 'paused', last_error_reason: WORKSPACE_DELETED_REASON });
-    return { outcome: { type: 'done', detail: 'parked' } };
+    return settle({ status: 'parked', last_error_kind: 'paused', last_error_reason: WORKSPACE_DELETED_REASON }, 'parked');
   }
   if (dest.rate_limited_until && new Date(dest.rate_limited_until).getTime() > Date.now()) {
     return { outcome: { type: 'delay', delayMs: new Date(dest.rate_limited_until).getTime() - Date.now(), detail: 'destination_rate_limited' } };

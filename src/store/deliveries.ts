@@ -84,6 +84,12 @@ export async function findDeliveryWithLead(db: Db, id: string): Promise<{ delive
   return { delivery: delivery as Delivery, lead: lead.id == null ? undefined : (lead as Lead), configVersion };
 }
 
+/** The configuration counter now (config_version, migration 0016): what a send that waited goes by. */
+export async function currentConfigVersion(db: Db): Promise<number> {
+  const r = await sql<{ version: string }>`select version from config_version`.execute(db);
+  return Number(r.rows[0]?.version);
+}
+
 export async function listDeliveriesOfLead(db: Db, leadId: string): Promise<Delivery[]> {
   return db.selectFrom('deliveries').selectAll().where('lead_id', '=', leadId).orderBy('created_at').execute();
 }
@@ -257,28 +263,57 @@ export async function claimReadyDeliveries(
 }
 
 /**
- * Claims one pending delivery for a single-lead send, unless a live claim holds it: the run that
- * sends a lead is the only one that may, even when its job was lost (Redis flushed) and queued
- * again while it was still talking to the CRM. Returns the row as claimed, or `held` with the
- * time the other claim lapses, or undefined when the delivery is no longer pending.
+ * Claims one pending delivery for a single-lead send, unless a live claim holds it or its retry is
+ * not yet due: the run that sends a lead is the only one that may, even when its job was lost
+ * (Redis flushed) and queued again while it was still talking to the CRM, and a second job of a
+ * delivery waiting for its retry does not send it before its backoff has passed. Returns the row
+ * as claimed with the configuration counter as of the claim (the send goes by it), or `heldUntil`
+ * with the time the other claim lapses, or `dueAt` with the time its retry is due, or undefined
+ * when the delivery is no longer pending.
  */
 export async function claimDelivery(
   db: Db,
   id: string,
   claim: { token: string; until: Date; now: Date },
-): Promise<{ claimed: Delivery } | { heldUntil: Date } | undefined> {
+): Promise<{ claimed: Delivery; configVersion: number } | { heldUntil: Date } | { dueAt: Date } | undefined> {
   const claimed = await db
     .updateTable('deliveries')
     .set({ claimed_by: claim.token, claimed_until: claim.until })
     .where('id', '=', id)
     .where('status', '=', 'pending')
     .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', claim.now)]))
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', claim.now)]))
     .returningAll()
+    .returning(sql<string>`(select version from config_version)`.as('claim_config_version'))
     .executeTakeFirst();
-  if (claimed) return { claimed };
-  const row = await db.selectFrom('deliveries').select(['status', 'claimed_until']).where('id', '=', id).executeTakeFirst();
-  if (row?.status !== 'pending' || !row.claimed_until) return undefined;
-  return { heldUntil: new Date(row.claimed_until) };
+  if (claimed) {
+    const { claim_config_version, ...row } = claimed;
+    return { claimed: row as Delivery, configVersion: Number(claim_config_version) };
+  }
+  const row = await db.selectFrom('deliveries').select(['status', 'claimed_until', 'next_attempt_at']).where('id', '=', id).executeTakeFirst();
+  if (row?.status !== 'pending') return undefined;
+  if (row.claimed_until && new Date(row.claimed_until) > claim.now) return { heldUntil: new Date(row.claimed_until) };
+  if (row.next_attempt_at && new Date(row.next_attempt_at) > claim.now) return { dueAt: new Date(row.next_attempt_at) };
+  return undefined;
+}
+
+/**
+ * Sets a pending delivery's new state (parked or dead: a run that found it should not be sent)
+ * unless another run holds it under a live claim: that run is sending it, and what it writes
+ * stands (a lead it delivered parked here would be sent again once resumed). `token`: the claim
+ * the caller itself holds, if any, which is let go with the write. Returns whether it was written.
+ */
+export async function settleDeliveryUnlessHeld(db: Db, id: string, set: Record<string, unknown>, holder: { token?: string; now: Date }): Promise<boolean> {
+  const r = await db
+    .updateTable('deliveries')
+    .set({ ...storableValues(set), claimed_by: null, claimed_until: null, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .where((eb) =>
+      eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', holder.now), ...(holder.token ? [eb('claimed_by', '=', holder.token)] : [])]),
+    )
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
 }
 
 /** Moves a live claim's lapse time on, while the run that holds it is still at work. Returns whether it still held. */

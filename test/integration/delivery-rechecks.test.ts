@@ -118,6 +118,11 @@ describe('a delivery that waited in the line is checked again before it is sent'
     const unroutedRow = await deliveryOf(unrouted.leadgenId);
     expect(erasedRow.claimed_by, 'waiting in the line').to.be.a('string');
     expect(unroutedRow.claimed_by, 'waiting in the line').to.be.a('string');
+    // A lead fetched after them, before anything changes, waits behind them in the line: once it
+    // reaches the receiver, the line has moved past both.
+    const behind = await recordLead(pageA);
+    expect(await (workers as RunningWorkers).fetchEvents([behind.eventId])).to.equal(true);
+    expect((await deliveryOf(behind.leadgenId)).claimed_by, 'waiting in the line').to.be.a('string');
 
     // While they wait: a data-subject erasure of one lead, and the other's route deleted. Both
     // stop the delivery (dead) as documented: "a lead the route should not have taken is not sent after all".
@@ -128,7 +133,7 @@ describe('a delivery that waited in the line is checked again before it is sent'
 
     // The place frees; the line moves on.
     receiver.release();
-    await new Promise((r) => setTimeout(r, 2_000));
+    await receiver.waitFor(() => requestsFor(behind.leadgenId).length === 1, 20_000);
     const sent = {
       erased: requestsFor(erased.leadgenId).length,
       erasedEmailSent: requestsFor(erased.leadgenId).some((r) => r.rawBody.includes(`r${erased.leadgenId}@example.com`)),
@@ -152,12 +157,17 @@ describe('a delivery that waited in the line is checked again before it is sent'
     expect(await (workers as RunningWorkers).fetchEvents(waiting.map((w) => w.eventId))).to.equal(true);
     const rows = await Promise.all(waiting.map((w) => deliveryOf(w.leadgenId)));
     for (const r of rows) expect(r.claimed_by, 'waiting in the line').to.be.a('string');
+    // A lead to another destination, fetched after them before anything changes, waits behind
+    // them for the only place: once it reaches the receiver, the line has moved past both.
+    const behind = await recordLead(await newPage());
+    expect(await (workers as RunningWorkers).fetchEvents([behind.eventId])).to.equal(true);
+    expect((await deliveryOf(behind.leadgenId)).claimed_by, 'waiting in the line').to.be.a('string');
 
     // The destination is disconnected (the dashboard): disabled, credentials gone, its pending
     // deliveries parked until it is connected again; the config counter moves on.
     await markDestinationDisconnected(t.app.db, own.id);
     receiver.release();
-    await new Promise((r) => setTimeout(r, 2_000));
+    await receiver.waitFor(() => requestsFor(behind.leadgenId).length === 1, 20_000);
     const observed = {
       sentAfterDisconnect: waiting.map((w) => requestsFor(w.leadgenId).length),
       status: await Promise.all(rows.map(async (r) => (await repo.findDelivery(t.app.db, r.id))?.status)),
