@@ -129,7 +129,7 @@ export async function runRoles(roles: Roles): Promise<void> {
   let jobWatch: NodeJS.Timeout | null = null;
   try {
     // In `start`, new events go to the worker process over its channel when it can take them (see worker-supervisor.ts).
-    http = roles.http ? await startHttpServer(app, metrics, workersInChild ? (ids) => supervisor?.handFetch(ids) ?? false : undefined) : null;
+    http = roles.http ? await startHttpServer(app, metrics, workersInChild ? (ids, events) => supervisor?.handFetch(ids, events) ?? false : undefined) : null;
     // The child's metrics reach /metrics through its parent.
     metricsServer = supervised ? null : await startMetricsServer(app, metrics);
     // The pipeline (BullMQ workers, the fetch and delivery steps, the connectors) loads only in a

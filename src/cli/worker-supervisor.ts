@@ -10,7 +10,8 @@
 // Whatever a killed child was doing is taken up again: its queue jobs stall and are re-run, and
 // the outbox sweep queues anything left `received` in PostgreSQL.
 // The channel also carries new leads: the events of an intake insert go to the child over it
-// (handFetch) instead of through a fetch job, while the child beats on time and holds fewer than
+// (handFetch), with their rows as the insert returned them so the child need not read them again,
+// instead of through a fetch job, while the child beats on time and holds fewer than
 // HANDED_MAX_EVENTS of them. The child answers once it has fetched them; the events of a child that
 // ends first are queued as fetch jobs at once. Either way they are `received` rows in PostgreSQL
 // first, so the outbox sweep finds any that neither path finishes (both processes gone).
@@ -24,13 +25,20 @@ import { HandedFetches } from './handed-fetches.js';
 import { workerExecArgv } from './server-node-flags.js';
 import type { Logger } from '../util/logger.js';
 import type { Metrics, MetricsSnapshot } from '../util/metrics.js';
+import { eventForFetchFromJson, type EventForFetch, type EventForFetchJson } from '../store/leadgen-events.js';
 
 type ToParent =
   | { type: 'heartbeat'; ready: boolean; oldestJobAgeMs: number }
   | { type: 'metrics'; id: number; snapshot: MetricsSnapshot | null }
-  /** The events of one `fetch` message: fetched (taken), or refused (the child is closing) for the parent to queue. */
-  | { type: 'fetched'; id: number; taken: boolean };
-type ToChild = { type: 'metrics'; id: number } | { type: 'shutdown'; deadlineMs: number } | { type: 'fetch'; id: number; eventIds: number[] };
+  /** The `fetch` messages answered for since the last answer: their events fetched (taken), or refused (the child is closing) for the parent to queue. */
+  | { type: 'fetched'; taken: number[]; refused: number[] };
+type ToChild =
+  | { type: 'metrics'; id: number }
+  | { type: 'shutdown'; deadlineMs: number }
+  /** `events`: their rows as the intake insert returned them (the child need not read them again). */
+  | { type: 'fetch'; id: number; eventIds: number[]; events: EventForFetch[] };
+/** What the child receives of a ToChild message (through JSON). */
+type ToChildReceived = Exclude<ToChild, { type: 'fetch' }> | { type: 'fetch'; id: number; eventIds: number[]; events?: EventForFetchJson[] };
 
 /** The CLI entry the child runs (dist/src/cli/main.js beside this file). */
 const CLI_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -44,6 +52,15 @@ const HEALTHY_AFTER_MS = 60_000;
 const METRICS_TIMEOUT_MS = 2_000;
 /** Most events the child holds from handFetch at once; past it, new events get fetch jobs (a backlog waits in the queue). */
 const HANDED_MAX_EVENTS = 256;
+/**
+ * The child's answers for handed events go together: at most one message every ANSWER_GATHER_MS
+ * (at a hundred leads a second, one message per lead cost the child a write and the parent a
+ * wake-up each), at once when they cover ANSWER_GATHER_EVENTS events (the parent counts events
+ * as held until answered for, against HANDED_MAX_EVENTS), when events were refused, and once the
+ * child is stopping.
+ */
+const ANSWER_GATHER_MS = 50;
+const ANSWER_GATHER_EVENTS = 64;
 
 /** The thread ids of a process (/proc/<pid>/task), or the pid alone where /proc is not there. */
 function listThreads(pid: number): number[] {
@@ -63,10 +80,11 @@ type RestartReason = 'stalled' | 'job_stuck' | 'exited';
 
 export interface WorkerSupervisor {
   /**
-   * Gives the child these events (one intake insert's, ascending) to fetch, when it is running its
-   * workers, beat on time and has room: true. False: the caller queues them.
+   * Gives the child these events (one intake insert's, ascending; their rows as inserted in
+   * `events`) to fetch, when it is running its workers, beat on time and has room: true. False:
+   * the caller queues them.
    */
-  handFetch(eventIds: number[]): boolean;
+  handFetch(eventIds: number[], events: EventForFetch[]): boolean;
   /** Asks the child to drain (within deadlineMs) and resolves when it has exited; no restart after this. */
   stop(deadlineMs: number): Promise<void>;
   /** Kills the child at once (the parent is about to exit without waiting). */
@@ -149,7 +167,10 @@ export function superviseWorkers(opts: {
       } else if (message.type === 'metrics') {
         pendingMetrics.get(message.id)?.(message.snapshot);
         pendingMetrics.delete(message.id);
-      } else if (message.type === 'fetched') handed.answered(message.id, message.taken);
+      } else if (message.type === 'fetched') {
+        for (const id of message.taken) handed.answered(id, true);
+        for (const id of message.refused) handed.answered(id, false);
+      }
     });
     // E.g. a message sent just as the child died: its exit follows and is handled there.
     proc.on('error', (err) => logger.warn({ workerPid: proc.pid, err: { message: err.message } }, 'worker process channel error'));
@@ -227,7 +248,7 @@ export function superviseWorkers(opts: {
 
   spawnChild();
   return {
-    handFetch(eventIds) {
+    handFetch(eventIds, events) {
       const proc = child;
       if (stopping || killedFor || !ready || !proc?.connected || eventIds.length === 0) return false;
       // A child that missed a beat may be frozen or swamped: new events take the queue meanwhile.
@@ -235,7 +256,7 @@ export function superviseWorkers(opts: {
       const id = handed.take(eventIds);
       if (id === undefined) return false;
       // A send that fails means the child is going: its exit queues what it held, this too.
-      proc.send({ type: 'fetch', id, eventIds } satisfies ToChild, () => {});
+      proc.send({ type: 'fetch', id, eventIds, events } satisfies ToChild, () => {});
       return true;
     },
     async stop(deadlineMs) {
@@ -262,7 +283,7 @@ export function superviseWorkers(opts: {
 interface SupervisedWorkers {
   oldestJobAgeMs(): number;
   /** Fetches events handed over the channel; false when they were not taken (the workers are closing). */
-  fetchEvents(eventIds: number[]): Promise<boolean>;
+  fetchEvents(eventIds: number[], known?: EventForFetch[]): Promise<boolean>;
 }
 
 export interface SupervisorLink {
@@ -285,15 +306,37 @@ export function attachToSupervisor(opts: { stallMs: number; onShutdown: (reason:
   const beat = () => send({ type: 'heartbeat', ready: workers !== null, oldestJobAgeMs: workers?.oldestJobAgeMs() ?? 0 });
   const timer = setInterval(beat, beatIntervalMs(opts.stallMs));
   beat();
-  const onMessage = (message: ToChild) => {
+  // Answers for handed events not sent yet (see ANSWER_GATHER_MS).
+  let taken: number[] = [];
+  let refused: number[] = [];
+  let answeredEvents = 0;
+  let answerTimer: NodeJS.Timeout | undefined;
+  let answerAtOnce = false;
+  const sendAnswers = () => {
+    if (answerTimer) clearTimeout(answerTimer);
+    answerTimer = undefined;
+    if (taken.length + refused.length === 0) return;
+    send({ type: 'fetched', taken, refused });
+    taken = [];
+    refused = [];
+    answeredEvents = 0;
+  };
+  const answer = (id: number, events: number, wasTaken: boolean) => {
+    (wasTaken ? taken : refused).push(id);
+    answeredEvents += events;
+    if (!wasTaken || answerAtOnce || answeredEvents >= ANSWER_GATHER_EVENTS) sendAnswers();
+    else if (!answerTimer) answerTimer = setTimeout(sendAnswers, ANSWER_GATHER_MS).unref();
+  };
+  const onMessage = (message: ToChildReceived) => {
     if (message.type === 'shutdown') opts.onShutdown('the supervisor asked', message.deadlineMs);
     else if (message.type === 'fetch') {
       const { id, eventIds } = message;
+      const known = message.events?.map(eventForFetchFromJson);
       // Not taken: the parent queues them. Failures inside are the fetch step's (left for the sweep, as a job's would be).
-      const taking = workers ? workers.fetchEvents(eventIds) : Promise.resolve(false);
+      const taking = workers ? workers.fetchEvents(eventIds, known) : Promise.resolve(false);
       taking.then(
-        (taken) => send({ type: 'fetched', id, taken }),
-        () => send({ type: 'fetched', id, taken: false }),
+        (wasTaken) => answer(id, eventIds.length, wasTaken),
+        () => answer(id, eventIds.length, false),
       );
     } else if (message.type === 'metrics') {
       const id = message.id;
@@ -315,6 +358,9 @@ export function attachToSupervisor(opts: { stallMs: number; onShutdown: (reason:
     },
     stop() {
       clearInterval(timer);
+      // Stopping: answers go at once, so the parent does not queue again events fetched already.
+      answerAtOnce = true;
+      sendAnswers();
       process.off('message', onMessage);
       process.off('disconnect', onDisconnect);
     },

@@ -3,14 +3,14 @@
 // gather and go in the next statement. Each request is answered only after its rows are committed.
 import type { Db } from '../store/db.js';
 import { GroupCommit } from '../store/group-commit.js';
-import { recordLeadgenEvents, type NewLeadgenEvent } from '../store/repos.js';
+import { recordLeadgenEvents, type EventForFetch, type NewLeadgenEvent } from '../store/repos.js';
 
 export interface IntakeBatcherOptions {
   maxRows: number;
   /** How many statements may be in flight at once. */
   maxInFlight?: number;
-  /** Called with the ids of events that were new (not duplicates), after commit. */
-  onRecorded?: (eventIds: number[]) => void;
+  /** Called with the ids of events that were new (not duplicates), after commit, and their rows as inserted. */
+  onRecorded?: (eventIds: number[], events: EventForFetch[]) => void;
 }
 
 export class IntakeBatcher {
@@ -36,12 +36,15 @@ export class IntakeBatcher {
     const unique = new Map<string, NewLeadgenEvent>();
     for (const r of requests.flat()) unique.set(`${r.pageId}\u0000${r.leadgenId}`, r);
     const inserted = await recordLeadgenEvents(this.db, [...unique.values()]);
-    const fresh = inserted.filter((r) => r.status === 'received').map((r) => r.id);
+    const fresh = inserted.filter((r) => r.status === 'received');
     // The rows are committed: a failing hook must not turn their acknowledgement into an
     // error (the outbox sweep queues whatever the hook did not).
     if (fresh.length) {
       try {
-        this.opts.onRecorded?.(fresh);
+        this.opts.onRecorded?.(
+          fresh.map((r) => r.id),
+          fresh,
+        );
       } catch {
         /* see above */
       }

@@ -8,6 +8,7 @@ import { createWebhookBodyParser } from './webhook-body-parser.js';
 import { createLeadgenPostHandler, createMetaWebhookRouter, type MetaWebhookOptions } from './meta-webhook.js';
 import { errorSummary } from '../util/error-summary.js';
 import type { Metrics } from '../util/metrics.js';
+import type { EventForFetch } from '../store/repos.js';
 import { createOAuthRouter } from './oauth-routes.js';
 import { createFacebookLoginRouter } from './facebook-login-routes.js';
 import { createMetaCallbackRouter } from './meta-callbacks.js';
@@ -28,15 +29,26 @@ const FETCH_JOB_MAX_EVENTS = 100;
  * Hands new events straight to a worker process (true), or not (false: they get a fetch job).
  * `start` gives its supervised worker process's (src/cli/worker-supervisor.ts).
  */
-export type FetchHandOff = (eventIds: number[]) => boolean;
+export type FetchHandOff = (eventIds: number[], events: EventForFetch[]) => boolean;
 
 function webhookOptions(app: App, metrics: Metrics, handFetch?: FetchHandOff): MetaWebhookOptions & { fetchJobs: FetchCoalescer } {
+  // The rows as the intake insert returned them, from then until their ids are queued or handed
+  // over (every id given to the coalescer is, once): a worker process handed them need not read
+  // them again.
+  const inserted = new Map<number, EventForFetch>();
+  const takeInserted = (ids: number[]) =>
+    ids.flatMap((id) => {
+      const event = inserted.get(id);
+      inserted.delete(id);
+      return event ? [event] : [];
+    });
   // The rows are durable before their ids get here; a lost enqueue is rebuilt by the outbox sweep.
   const fetchJobs = new FetchCoalescer({
     maxWaitMs: app.config.intake.fetchJobWaitMs,
     maxEvents: FETCH_JOB_MAX_EVENTS,
     enqueue: (ids) => {
-      if (handFetch?.(ids)) {
+      const events = takeInserted(ids);
+      if (handFetch?.(ids, events)) {
         metrics.fetchDispatch.inc({ path: 'worker_process' }, ids.length);
         return Promise.resolve();
       }
@@ -45,7 +57,13 @@ function webhookOptions(app: App, metrics: Metrics, handFetch?: FetchHandOff): M
     },
     onError: (err, count) => app.logger.warn({ err: errorSummary(err), count }, 'enqueue after intake failed; the sweep will retry'),
   });
-  const batcher = new IntakeBatcher(app.db, { maxRows: app.config.intake.batchMaxRows, onRecorded: (ids) => fetchJobs.add(ids) });
+  const batcher = new IntakeBatcher(app.db, {
+    maxRows: app.config.intake.batchMaxRows,
+    onRecorded: (ids, events) => {
+      if (handFetch) for (const event of events) inserted.set(event.id, event);
+      fetchJobs.add(ids);
+    },
+  });
   return {
     fetchJobs,
     appSecrets: [app.config.meta.appSecret].filter(Boolean),

@@ -17,7 +17,7 @@ import type { GraphForm, GraphLead } from '../meta/graph-types.js';
 import type { FormQuestion } from '../mapping/schema.js';
 import * as repo from '../store/repos.js';
 import type { StoredLead } from '../store/fetched-leads.js';
-import type { Delivery, Lead, LeadgenEvent, Page, Route } from '../store/schema.js';
+import type { Delivery, Lead, Page, Route } from '../store/schema.js';
 import { WORKSPACE_DELETED_REASON } from '../store/workspace-deletion.js';
 import { computeBackoffMs } from './backoff.js';
 import { decryptLeadAnswers, type LeadAnswers, leadAnswersOf, leadRowFromGraph, type NewLeadRow, pageTokenAad, toCanonicalLead } from './lead-record.js';
@@ -59,7 +59,7 @@ async function readForm(app: App, formId: string, token: string): Promise<GraphF
   return form;
 }
 
-type EventForFetch = LeadgenEvent & { configVersion: number };
+type EventForFetch = repo.EventForFetch;
 
 /** An event whose lead is to be read from Graph: its Page is registered, connected and not being deleted. */
 interface ReadyEvent {
@@ -213,6 +213,8 @@ export async function fetchLeadsForEvents(
   /** Places shared with the process's other fetches, taken as well (after one of `parallelism`). */
   shared?: Limiter,
   handOff: DeliveryHandOff = queueDeliveries(app),
+  /** The events as already read (an intake insert returns them): then they are not read again. */
+  known?: readonly EventForFetch[],
 ): Promise<EventFetchResult[]> {
   const own = createLimiter(Math.max(1, parallelism));
   const limit: Limiter = shared ? (task) => own(() => shared(task)) : own;
@@ -226,11 +228,16 @@ export async function fetchLeadsForEvents(
   };
 
   // The events are read together (one statement for the lot), then each is checked as alone.
+  // Events the intake insert has just returned are not read again: their rows are as inserted,
+  // and a run that took one up meanwhile is caught where the lead is stored (once per event).
   let events: Map<number, EventForFetch>;
-  try {
-    events = await repo.findEventsForFetch(app.db, eventIds);
-  } catch (error) {
-    return eventIds.map((eventId) => ({ eventId, error }));
+  if (known && known.length === eventIds.length && known.every((e, i) => e.id === eventIds[i])) events = new Map(known.map((e) => [e.id, e]));
+  else {
+    try {
+      events = await repo.findEventsForFetch(app.db, eventIds);
+    } catch (error) {
+      return eventIds.map((eventId) => ({ eventId, error }));
+    }
   }
   const byPage = new Map<string, ReadyEvent[]>();
   await Promise.all(

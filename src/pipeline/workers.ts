@@ -30,10 +30,10 @@ export interface RunningWorkers {
   oldestJobAgeMs(): number;
   /**
    * Fetches events handed to this process directly (the supervising `start` process sends an
-   * intake insert's events over its channel), as a fetch job of them would; false, taking none,
-   * once closing.
+   * intake insert's events over its channel, with their rows as inserted: `known`), as a fetch job
+   * of them would; false, taking none, once closing.
    */
-  fetchEvents(eventIds: number[]): Promise<boolean>;
+  fetchEvents(eventIds: number[], known?: repo.EventForFetch[]): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -76,10 +76,10 @@ const BATCH_FETCH_PARALLELISM = 8;
  * own delayed `ev-<id>` job, so the batch never retries as a whole. Safe to run again after a
  * crash: fetched events are skipped.
  */
-async function fetchBatch(app: App, eventIds: number[], fetchPlaces: Limiter, handOff: DeliveryHandOff): Promise<string> {
+async function fetchBatch(app: App, eventIds: number[], fetchPlaces: Limiter, handOff: DeliveryHandOff, known?: repo.EventForFetch[]): Promise<string> {
   let delayed = 0;
   let failed = 0;
-  for (const r of await fetchLeadsForEvents(app, eventIds, BATCH_FETCH_PARALLELISM, fetchPlaces, handOff)) {
+  for (const r of await fetchLeadsForEvents(app, eventIds, BATCH_FETCH_PARALLELISM, fetchPlaces, handOff, known)) {
     if (r.outcome === undefined) {
       // The event stays `received` in PostgreSQL; the outbox sweep queues it on its own.
       failed++;
@@ -309,11 +309,11 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     'workers started',
   );
   return {
-    fetchEvents(eventIds) {
+    fetchEvents(eventIds, known) {
       if (closing) return Promise.resolve(false);
       const entry = { startedAt: Date.now() };
       running.add(entry);
-      const fetching = fetchBatch(app, eventIds, fetchPlaces, handOff).finally(() => {
+      const fetching = fetchBatch(app, eventIds, fetchPlaces, handOff, known).finally(() => {
         running.delete(entry);
         handedFetches.delete(fetching);
       });

@@ -21,13 +21,10 @@ export interface NewLeadgenEvent {
  * The rows travel as nine arrays through unnest(): the statement text is the same whatever the
  * batch size (PostgreSQL plans it once per connection) and it binds 9 parameters, not 9 per row.
  */
-export async function recordLeadgenEvents(
-  db: Db,
-  rows: NewLeadgenEvent[],
-): Promise<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }[]> {
+export async function recordLeadgenEvents(db: Db, rows: NewLeadgenEvent[]): Promise<EventForFetch[]> {
   if (rows.length === 0) return [];
   const col = <T>(f: (r: NewLeadgenEvent) => T) => rows.map(f);
-  const result = await sql<{ id: number; page_id: string; leadgen_id: string; status: EventStatus }>`
+  const result = await sql<LeadgenEvent & { config_version: string }>`
     insert into leadgen_events (page_id, leadgen_id, form_id, ad_id, adgroup_id, created_time, is_test, status, status_reason)
     select * from unnest(
       ${col((r) => r.pageId)}::text[], ${col((r) => r.leadgenId)}::text[], ${col((r) => r.formId)}::text[],
@@ -36,9 +33,34 @@ export async function recordLeadgenEvents(
       ${col((r) => (r.isTest ? 'test' : 'received'))}::text[], ${col((r) => (r.isTest ? 'dashboard_test_id' : null))}::text[]
     )
     on conflict (page_id, leadgen_id) do nothing
-    returning id, page_id, leadgen_id, status
+    returning *, (select version from config_version) as config_version
   `.execute(db);
-  return result.rows.map((r) => ({ ...r, id: Number(r.id) }));
+  return result.rows.map(({ config_version, ...r }) => ({ ...r, id: Number(r.id), configVersion: Number(config_version) }));
+}
+
+/** An event as the fetch step reads it: the row, with the configuration counter read in the same statement. */
+export type EventForFetch = LeadgenEvent & { configVersion: number };
+
+/** What of an EventForFetch survives JSON (an IPC message): its timestamps as strings. */
+export type EventForFetchJson = Omit<EventForFetch, 'created_time' | 'received_at' | 'updated_at' | 'listed_at' | 'next_attempt_at'> & {
+  created_time: string | null;
+  received_at: string;
+  updated_at: string;
+  listed_at: string | null;
+  next_attempt_at: string | null;
+};
+
+/** An EventForFetch again from its JSON form. */
+export function eventForFetchFromJson(e: EventForFetchJson): EventForFetch {
+  const at = (v: string | null) => (v === null ? null : new Date(v));
+  return {
+    ...e,
+    created_time: at(e.created_time),
+    received_at: new Date(e.received_at),
+    updated_at: new Date(e.updated_at),
+    listed_at: at(e.listed_at),
+    next_attempt_at: at(e.next_attempt_at),
+  };
 }
 
 export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | undefined> {
@@ -52,8 +74,8 @@ export async function findEvent(db: Db, id: number): Promise<LeadgenEvent | unde
  * `= any($1)` form is planned anew on every call (PostgreSQL never takes a generic plan for it)
  * and took several times the execution time per event in `bench profile`.
  */
-export async function findEventsForFetch(db: Db, ids: readonly number[]): Promise<Map<number, LeadgenEvent & { configVersion: number }>> {
-  const found = new Map<number, LeadgenEvent & { configVersion: number }>();
+export async function findEventsForFetch(db: Db, ids: readonly number[]): Promise<Map<number, EventForFetch>> {
+  const found = new Map<number, EventForFetch>();
   if (ids.length === 0) return found;
   const rows = await db
     .selectFrom('leadgen_events')
@@ -66,7 +88,7 @@ export async function findEventsForFetch(db: Db, ids: readonly number[]): Promis
 }
 
 /** One event for the fetch step (findEventsForFetch). */
-export async function findEventForFetch(db: Db, id: number): Promise<(LeadgenEvent & { configVersion: number }) | undefined> {
+export async function findEventForFetch(db: Db, id: number): Promise<EventForFetch | undefined> {
   return (await findEventsForFetch(db, [id])).get(id);
 }
 

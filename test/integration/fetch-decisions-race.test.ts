@@ -150,6 +150,47 @@ describe('fetch decisions racing configuration changes, and the outbox sweep win
     expect({ status: after.status, attempts: after.attempts, waiting: after.next_attempt_at }).to.deep.equal({ status: 'fetched', attempts: 0, waiting: null });
   });
 
+  it('an event handed over with its row as inserted, fetched by another run meanwhile, is stored once with one delivery', async () => {
+    const pageId = String(nextPage++);
+    const token = `EAAB-race-${pageId}`;
+    graph.setPageToken(pageId, token, 'Race Page');
+    await repo.upsertPage(t.app.db, { workspaceId, pageId, name: 'Race Page', tokenEnvelope: t.app.keyRing.encrypt(token, pageTokenAad(pageId)) });
+    const destination = await repo.createDestination(t.app.db, {
+      workspaceId,
+      type: 'webhook',
+      name: 'hook',
+      config: { url: 'https://127.0.0.1:9/hook' },
+      credentialsEnvelope: null,
+    });
+    await repo.createRoute(t.app.db, { workspaceId, pageId, formId: null, destinationId: destination.id });
+    // The row as the intake insert returned it (status `received`), handed to a worker process.
+    const leadgenId = String(nextLeadgen++);
+    graph.addLead({ id: leadgenId, form_id: FORM, page_id: pageId, field_data: [{ name: 'email', values: [`h${leadgenId}@example.com`] }] });
+    const [inserted] = await repo.recordLeadgenEvents(t.app.db, [
+      { pageId, leadgenId, formId: FORM, adId: null, adgroupId: null, createdTime: null, isTest: false },
+    ]);
+    // Another run (the sweep's job) fetches it first.
+    expect(await fetchLeadForEvent(t.app, inserted.id)).to.include({ type: 'done' });
+    // The handed fetch goes by the row it was given, which still says `received`.
+    const [handed] = await fetchLeadsForEvents(t.app, [inserted.id], 8, undefined, undefined, [inserted]);
+    expect(handed.error).to.equal(undefined);
+    const leads = await t.app.db.selectFrom('leads').select('id').where('leadgen_id', '=', leadgenId).execute();
+    const deliveries = await t.app.db
+      .selectFrom('deliveries')
+      .select('id')
+      .where(
+        'lead_id',
+        'in',
+        leads.map((l) => l.id),
+      )
+      .execute();
+    expect({ leads: leads.length, deliveries: deliveries.length, event: (await repo.findEvent(t.app.db, inserted.id))?.status }).to.deep.equal({
+      leads: 1,
+      deliveries: 1,
+      event: 'fetched',
+    });
+  });
+
   it('the sweep re-queues a lost event behind 1000 older events that already have delayed jobs', async () => {
     await t.app.db.updateTable('leadgen_events').set({ status: 'fetched' }).where('status', '=', 'received').execute();
     await t.loseQueuedJobs();
