@@ -41,7 +41,11 @@ export interface FailureTarget {
 /** What a failure does to the destination, done once per batch however many of its leads it hits. */
 export interface DestinationEffects {
   rateLimitedUntil?: Date;
+  /** The refusal of its credentials was taken in (the destination set to need re-authorisation, unless `credentialsReplaced`). */
   isReauthNoted?: boolean;
+  /** The refused credentials had been replaced meanwhile: the destination stays as it is, and the leads go again. */
+  credentialsReplaced?: boolean;
+  isReauthAlerted?: boolean;
   /**
    * When the leads a failure of the whole call hit are tried again: one time for all of them,
    * so they come due together and go again as one batch (each its own jitter would scatter them
@@ -100,10 +104,24 @@ export async function recordFailure(
   }
   if (e.kind === 'auth') {
     if (!effects.isReauthNoted) {
+      // Only while the destination still holds the credentials the CRM refused: ones replaced
+      // meanwhile (a re-authorisation while this send was at the CRM) are not undone, and the
+      // lead goes again with them.
+      effects.credentialsReplaced = !(await repo.setDestinationNeedsReauthFor(db, dest.id, dest.credentials_envelope, e.reason));
       effects.isReauthNoted = true;
-      await repo.setDestinationStatus(db, dest.id, 'needs_reauth', e.reason);
+      if (effects.credentialsReplaced)
+        logger.info({ destinationId: dest.id, reason: e.reason }, 'credentials refused after they were replaced; sending again with the new ones');
+    }
+    if (effects.credentialsReplaced) {
+      if (token) await repo.releaseClaims(db, [deliveryId], token);
+      return { type: 'delay', delayMs: 0, detail: 'credentials_replaced' };
+    }
+    if (!effects.isReauthAlerted) {
+      effects.isReauthAlerted = true;
       // One alert for the destination (not one per lead); sent by the alert dispatcher, not from here.
-      await noteDestinationNeedsReauth(app, dest, e);
+      // The alert outlives the lead (no erasure reaches it): it quotes the CRM only with the
+      // lead's values and every email address taken out, as the delivery's own message does.
+      await noteDestinationNeedsReauth(app, dest, { reason: e.reason, crmMessage: lastError.last_error_message ?? undefined });
     }
     // Only while still pending: a re-authorisation may have just resumed it.
     await write(target.claimToken ? { ...lastError, status: 'parked' } : lastError, true);

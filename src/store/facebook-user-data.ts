@@ -41,28 +41,40 @@ export async function deleteFacebookUserTokens(db: Db, fbUserId: string, reason:
  * about them; the PII-free row stays. The ties go too. Returns the erased leads.
  */
 export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date): Promise<{ id: string; workspace_id: string }[]> {
-  const ties = await db.deleteFrom('facebook_test_leads').where('fb_user_id', '=', fbUserId).returning(['workspace_id', 'page_id', 'leadgen_id']).execute();
-  if (ties.length === 0) return [];
-  const leads = await db
-    .updateTable('leads')
-    .set({ answers_envelope: null, erased_at: now, search_kid: null })
-    .where((eb) =>
-      eb.or(ties.map((t) => eb.and([eb('workspace_id', '=', t.workspace_id), eb('page_id', '=', t.page_id), eb('leadgen_id', '=', t.leadgen_id)]))),
-    )
-    .returning(['id', 'workspace_id'])
-    .execute();
-  const ids = leads.map((l) => l.id);
-  if (ids.length > 0) {
-    await db.deleteFrom('lead_search').where('lead_id', 'in', ids).execute();
-    await db.updateTable('deliveries').set({ last_error_message: null }).where('lead_id', 'in', ids).where('last_error_message', 'is not', null).execute();
-    await sql`
-      update delivery_attempts set message = null, response_body = null
-      from deliveries
-      where deliveries.id = delivery_attempts.delivery_id and deliveries.lead_id = any(${ids}::uuid[])
-        and (delivery_attempts.message is not null or delivery_attempts.response_body is not null)
-    `.execute(db);
-  }
-  return leads;
+  // One transaction: a send claims a delivery only while it is pending, so it never sees the lead
+  // erased with its delivery still pending.
+  const run = async (trx: Db) => {
+    const ties = await trx.deleteFrom('facebook_test_leads').where('fb_user_id', '=', fbUserId).returning(['workspace_id', 'page_id', 'leadgen_id']).execute();
+    if (ties.length === 0) return [];
+    const leads = await trx
+      .updateTable('leads')
+      .set({ answers_envelope: null, erased_at: now, search_kid: null })
+      .where((eb) =>
+        eb.or(ties.map((t) => eb.and([eb('workspace_id', '=', t.workspace_id), eb('page_id', '=', t.page_id), eb('leadgen_id', '=', t.leadgen_id)]))),
+      )
+      .returning(['id', 'workspace_id'])
+      .execute();
+    const ids = leads.map((l) => l.id);
+    if (ids.length > 0) {
+      await trx.deleteFrom('lead_search').where('lead_id', 'in', ids).execute();
+      await trx.updateTable('deliveries').set({ last_error_message: null }).where('lead_id', 'in', ids).where('last_error_message', 'is not', null).execute();
+      // Nothing is left to send: deliveries not sent yet are dead-lettered, as a subject erasure does.
+      await trx
+        .updateTable('deliveries')
+        .set({ status: 'dead', last_error_kind: 'invalid', last_error_reason: 'lead_erased', next_attempt_at: null, updated_at: sql`now()` })
+        .where('lead_id', 'in', ids)
+        .where('status', 'in', ['pending', 'parked'])
+        .execute();
+      await sql`
+        update delivery_attempts set message = null, response_body = null
+        from deliveries
+        where deliveries.id = delivery_attempts.delivery_id and deliveries.lead_id = any(${ids}::uuid[])
+          and (delivery_attempts.message is not null or delivery_attempts.response_body is not null)
+      `.execute(trx);
+    }
+    return leads;
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
 /** Remembers a Meta test lead made with a Page token from this Facebook user's login. */

@@ -63,6 +63,13 @@ export async function eraseExpiredLeadAnswers(db: Db, now: Date): Promise<number
       where leads.id = deliveries.lead_id and leads.erased_at is not null
         and (deliveries.last_error_message is not null or deliveries.connector_state is not null)
     `.execute(trx);
+    // Nothing is left to send: deliveries not sent yet are dead-lettered with the erasure, so a
+    // send that read the lead before it (and waited for a place since) finds it no longer pending.
+    await sql`
+      update deliveries set status = 'dead', last_error_kind = 'invalid', last_error_reason = 'lead_erased', next_attempt_at = null, updated_at = now()
+      from leads
+      where leads.id = deliveries.lead_id and leads.erased_at is not null and deliveries.status in ('pending', 'parked')
+    `.execute(trx);
     await sql`
       update delivery_attempts set message = null, response_body = null
       from deliveries join leads on leads.id = deliveries.lead_id

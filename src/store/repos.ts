@@ -130,6 +130,20 @@ export async function setDestinationStatus(db: Db, id: string, status: Destinati
     .execute();
 }
 
+/**
+ * Sets the destination to need re-authorisation only while it still holds these credentials (the
+ * ones its CRM refused): credentials replaced meanwhile are not undone. Returns whether it was set.
+ */
+export async function setDestinationNeedsReauthFor(db: Db, id: string, refusedEnvelope: string | null, reason: string): Promise<boolean> {
+  const r = await db
+    .updateTable('destinations')
+    .set({ status: 'needs_reauth', status_reason: storableText(reason), updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where(sql<boolean>`credentials_envelope is not distinct from ${refusedEnvelope}`)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 export async function setDestinationRateLimit(db: Db, id: string, until: Date | null): Promise<void> {
   await db.updateTable('destinations').set({ rate_limited_until: until }).where('id', '=', id).execute();
 }

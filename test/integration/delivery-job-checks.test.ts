@@ -9,6 +9,10 @@ import type { Connector, ConnectorManifest } from '../../connectors/types.js';
 import { webhookConnector } from '../../connectors/webhook/index.js';
 import { webhookManifest } from '../../connectors/webhook/manifest.js';
 import { deliverOne, type DestinationPlace } from '../../src/pipeline/deliver-lead.js';
+import { encryptCredentials } from '../../src/pipeline/connector-context.js';
+import { deleteRouteAndStopItsDeliveries, markDestinationDisconnected } from '../../src/store/disconnects.js';
+import { eraseExpiredLeadAnswers } from '../../src/store/leads.js';
+import { parkWorkspaceWork } from '../../src/store/workspace-deletion.js';
 import * as repo from '../../src/store/repos.js';
 import type { Destination, Route } from '../../src/store/schema.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
@@ -44,7 +48,8 @@ describe('a delivery job', function () {
     unregister = registerExtraConnector(batchManifest);
     first = await startFakeReceiver();
     second = await startFakeReceiver();
-    t = await createTestApp({ withQueues: false });
+    // Retries wait long enough for a second job to come before one is due.
+    t = await createTestApp({ withQueues: false, env: { DELIVERY_BACKOFF_BASE_MS: '30000', DELIVERY_BACKOFF_MAX_MS: '60000' } });
     workspaceId = (await repo.createWorkspace(t.app.db, 'Job checks')).id;
   });
   after(async () => {
@@ -55,7 +60,8 @@ describe('a delivery job', function () {
   });
 
   /** A destination of its own (at the first receiver), routed from a page of its own, with one pending delivery. */
-  async function newDelivery(type = 'webhook'): Promise<{ id: string; leadgenId: string; destination: Destination; route: Route }> {
+  async function newDelivery(type = 'webhook', ws = workspaceId): Promise<{ id: string; leadgenId: string; destination: Destination; route: Route }> {
+    const workspaceId = ws;
     const pageId = String(nextPage++);
     const destination = await repo.createDestination(t.app.db, { workspaceId, type, name: type, config: { url: first.url }, credentialsEnvelope: null });
     const route = await repo.createRoute(t.app.db, { workspaceId, pageId, formId: null, destinationId: destination.id });
@@ -147,5 +153,120 @@ describe('a delivery job', function () {
     );
     expect(written).to.equal(true);
     expect(await repo.findDelivery(t.app.db, d.id)).to.include({ status: 'delivered' });
+  });
+
+  /** Another run's claim on the delivery, as a send at the CRM holds it. */
+  const claimAsAnotherRun = async (id: string, token: string) => {
+    const claim = { token, until: new Date(Date.now() + 60_000), now: new Date() };
+    expect(await repo.claimDelivery(t.app.db, id, claim)).to.have.property('claimed');
+  };
+  const deliveredUnder = (d: { id: string }, token: string) =>
+    repo.writeDeliveredOutcomes(t.app.db, [
+      {
+        deliveryId: d.id,
+        token,
+        workspaceId,
+        attempt: 1,
+        startedAt: new Date(),
+        finishedAt: new Date(),
+        externalId: 'crm-1',
+        externalUrl: null,
+        action: 'created',
+        httpStatus: 200,
+        responseBody: null,
+      },
+    ]);
+
+  const stops: [string, (d: { destination: Destination; route: Route }, ws: string) => Promise<unknown>][] = [
+    ['its destination is disconnected', (d) => markDestinationDisconnected(t.app.db, d.destination.id)],
+    ['its route is deleted', (d) => t.app.db.transaction().execute((trx) => deleteRouteAndStopItsDeliveries(trx, d.route))],
+    ['its workspace is deleted', (_d, ws) => parkWorkspaceWork(t.app.db, ws)],
+  ];
+  for (const [what, stop] of stops) {
+    it(`records as delivered, with its attempt, a lead the CRM took while ${what}`, async () => {
+      const ws = (await repo.createWorkspace(t.app.db, `Stopped while sending: ${what}`)).id;
+      const d = await newDelivery('webhook', ws);
+      const token = '6b2e1d3f-0000-4000-8000-0000000000a1';
+      await claimAsAnotherRun(d.id, token);
+      await stop(d, ws);
+      expect(await repo.findDelivery(t.app.db, d.id), 'stopped')
+        .to.have.property('status')
+        .that.is.oneOf(['parked', 'dead']);
+      // The CRM answers 200 to the run that held it: what the CRM has is recorded, so nothing resumes it to be sent again.
+      expect(await deliveredUnder(d, token)).to.deep.equal([d.id]);
+      const row = await repo.findDelivery(t.app.db, d.id);
+      expect({ status: row?.status, external_id: row?.external_id, attempts: (await repo.listAttempts(t.app.db, d.id)).length }).to.deep.equal({
+        status: 'delivered',
+        external_id: 'crm-1',
+        attempts: 1,
+      });
+    });
+  }
+
+  it('keeps a delivery dead-lettered by an erasure of its lead while the CRM had it', async () => {
+    const d = await newDelivery();
+    const token = '6b2e1d3f-0000-4000-8000-0000000000a2';
+    await claimAsAnotherRun(d.id, token);
+    const lead = (await repo.findDelivery(t.app.db, d.id))?.lead_id as string;
+    await repo.eraseLeadsNow(t.app.db, [lead], new Date());
+    expect(await deliveredUnder(d, token)).to.deep.equal([]);
+    expect(await repo.findDelivery(t.app.db, d.id)).to.include({ status: 'dead', last_error_reason: 'lead_erased' });
+  });
+
+  it('does not send a lead whose retention ended while it waited for a place, and dead-letters its delivery', async () => {
+    const d = await newDelivery();
+    // The hourly purge runs while the job waits (its clock far enough ahead for every lead here).
+    const outcome = await deliverOne(
+      t.app,
+      d.id,
+      undefined,
+      placeAfter(() => eraseExpiredLeadAnswers(t.app.db, new Date(Date.now() + 4_000 * 86_400_000))),
+    );
+    expect({ outcome: outcome.type, sent: arrivedAt(first, d.leadgenId) }).to.deep.equal({ outcome: 'done', sent: 0 });
+    expect(await repo.findDelivery(t.app.db, d.id)).to.include({ status: 'dead', last_error_reason: 'lead_erased' });
+  });
+
+  it('leaves a destination re-authorised while a send was at the CRM active when the old credentials are refused, and sends again', async () => {
+    const d = await newDelivery();
+    await repo.updateDestinationCredentials(t.app.db, d.destination.id, encryptCredentials(t.app, d.destination.id, { secret: 'old-secret-0123456789' }), true);
+    // The CRM will refuse the credentials the send goes with; it answers once released.
+    first.respondWith([{ status: 401, body: '{"message":"bad signature"}', headers: { 'content-type': 'application/json' } }]);
+    first.hold();
+    const sending = deliverOne(t.app, d.id);
+    await first.waitFor(() => arrivedAt(first, d.leadgenId) === 1, 20_000);
+    // The user connects it again with new credentials meanwhile; then the CRM's refusal of the old ones arrives.
+    await repo.updateDestinationCredentials(t.app.db, d.destination.id, encryptCredentials(t.app, d.destination.id, { secret: 'new-secret-0123456789' }), true);
+    first.release();
+    const outcome = await sending;
+    expect({ outcome: outcome.detail, destination: (await repo.findDestination(t.app.db, d.destination.id))?.status }).to.deep.equal({
+      outcome: 'credentials_replaced',
+      destination: 'active',
+    });
+    expect(await repo.findDelivery(t.app.db, d.id)).to.include({ status: 'pending', claimed_by: null });
+    // Sent again, with the new credentials: delivered.
+    expect(await deliverOne(t.app, d.id)).to.include({ type: 'done', detail: 'created' });
+  });
+
+  it("quotes a CRM refusing the credentials in its alert without the lead's email address", async () => {
+    const d = await newDelivery();
+    const email = `j${d.leadgenId}@example.com`;
+    first.respondWith([{ status: 403, body: JSON.stringify({ message: `${email} is not allowed here` }), headers: { 'content-type': 'application/json' } }]);
+    expect(await deliverOne(t.app, d.id)).to.include({ detail: 'parked' });
+    const alerts = await t.app.db.selectFrom('alerts').selectAll().where('subject_id', '=', d.destination.id).execute();
+    expect(alerts.map((a) => a.cause)).to.include('destination_reauth');
+    const text = JSON.stringify(alerts);
+    expect({ quotesCrm: text.includes('is not allowed here'), email: text.includes(email) }).to.deep.equal({ quotesCrm: true, email: false });
+  });
+
+  it('writes when a delivery of a rate-limited destination is due, so the outbox sweep leaves it until then', async () => {
+    const d = await newDelivery();
+    const until = new Date(Date.now() + 60_000);
+    await repo.setDestinationRateLimit(t.app.db, d.destination.id, until);
+    expect(await deliverOne(t.app, d.id)).to.include({ type: 'delay', detail: 'destination_rate_limited' });
+    const row = await repo.findDelivery(t.app.db, d.id);
+    expect(new Date(row?.next_attempt_at as Date).getTime()).to.equal(until.getTime());
+    const open = await repo.listOpenDeliveries(t.app.db, new Date(Date.now() + 1_000), new Date(), 1000);
+    expect(open.map((o) => o.id)).to.not.include(d.id);
+    expect(arrivedAt(first, d.leadgenId)).to.equal(0);
   });
 });
