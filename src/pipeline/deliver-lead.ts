@@ -172,7 +172,11 @@ async function destinationGate(app: App, delivery: Delivery, configVersion: numb
     return settle({ status: 'parked', last_error_kind: 'paused', last_error_reason: WORKSPACE_DELETED_REASON }, 'parked');
   }
   if (dest.rate_limited_until && new Date(dest.rate_limited_until).getTime() > Date.now()) {
-    return { outcome: { type: 'delay', delayMs: new Date(dest.rate_limited_until).getTime() - Date.now(), detail: 'destination_rate_limited' } };
+    // The row says when it is due too: the outbox sweep leaves it until then, so a long limit's
+    // backlog never fills the sweep's window ahead of lost work elsewhere.
+    const until = new Date(dest.rate_limited_until);
+    await repo.setDeliveryDueNoEarlier(db, delivery.id, until);
+    return { outcome: { type: 'delay', delayMs: until.getTime() - Date.now(), detail: 'destination_rate_limited' } };
   }
 
   return { dest };

@@ -316,6 +316,17 @@ export async function settleDeliveryUnlessHeld(db: Db, id: string, set: Record<s
   return Number(r.numUpdatedRows) > 0;
 }
 
+/** Puts a pending delivery's due time (next_attempt_at) back to `at`, unless it is due later already. */
+export async function setDeliveryDueNoEarlier(db: Db, id: string, at: Date): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ next_attempt_at: at })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<', at)]))
+    .execute();
+}
+
 /** Moves a live claim's lapse time on, while the run that holds it is still at work. Returns whether it still held. */
 export async function renewClaim(db: Db, id: string, token: string, until: Date): Promise<boolean> {
   const r = await db.updateTable('deliveries').set({ claimed_until: until }).where('id', '=', id).where('claimed_by', '=', token).executeTakeFirst();

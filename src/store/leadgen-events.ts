@@ -214,7 +214,11 @@ export async function reopenEventsForPage(db: Db, pageId: string, statuses: Even
 
 /** Puts the events whose fetch gave up (of one page, or all) back to `received` with no attempts. */
 export async function reopenFailedEvents(db: Db, pageId: string | null): Promise<{ id: number }[]> {
-  let q = db.updateTable('leadgen_events').set({ status: 'received', status_reason: null, attempts: 0, next_attempt_at: null }).where('status', '=', 'failed');
+  // One write time for them all (the statement's now()): the outbox sweep finds their batch jobs by it, as for an intake batch.
+  let q = db
+    .updateTable('leadgen_events')
+    .set({ status: 'received', status_reason: null, attempts: 0, next_attempt_at: null, updated_at: sql`now()` })
+    .where('status', '=', 'failed');
   if (pageId) q = q.where('page_id', '=', pageId);
   return q.returning('id').execute();
 }
