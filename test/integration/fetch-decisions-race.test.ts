@@ -191,6 +191,25 @@ describe('fetch decisions racing configuration changes, and the outbox sweep win
     });
   });
 
+  it('gives the failed events a refetch reopens one write time, newer than their last, as an intake batch has', async () => {
+    const pageId = String(nextPage++);
+    const events = [await newEvent(pageId), await newEvent(pageId), await newEvent(pageId)];
+    // They failed at different times, long ago.
+    for (const [n, id] of events.entries()) {
+      await t.app.db
+        .updateTable('leadgen_events')
+        .set({ status: 'failed', updated_at: new Date(Date.now() - (n + 1) * 3_600_000) })
+        .where('id', '=', id)
+        .execute();
+    }
+    const before = Date.now();
+    expect((await repo.reopenFailedEvents(t.app.db, pageId)).map((r) => Number(r.id)).sort((a, b) => a - b)).to.deep.equal(events);
+    const rows = await t.app.db.selectFrom('leadgen_events').select(['status', 'updated_at']).where('id', 'in', events).execute();
+    expect(new Set(rows.map((r) => r.status))).to.deep.equal(new Set(['received']));
+    expect(new Set(rows.map((r) => new Date(r.updated_at).getTime())).size, 'one write time').to.equal(1);
+    expect(new Date(rows[0].updated_at).getTime()).to.be.at.least(before - 5_000);
+  });
+
   it('the sweep re-queues a lost event behind 1000 older events that already have delayed jobs', async () => {
     await t.app.db.updateTable('leadgen_events').set({ status: 'fetched' }).where('status', '=', 'received').execute();
     await t.loseQueuedJobs();
