@@ -7,12 +7,23 @@ import type { Delivery, DeliveryAttempt, DeliveryStatus, Lead } from './schema.j
 import { isUuid, storableText, storableValues } from './values.js';
 
 /** One delivery per lead × destination; a repeat is a no-op. Returns every delivery of the lead. */
+/**
+ * One delivery per lead and destination: the routes' rows are added where missing. A row the lead
+ * already has for the destination whose route was deleted (route_id null), not delivered, is
+ * taken over by the route that matches now, so it is sent by that route's mapping.
+ */
 export async function ensureDeliveries(db: Db, rows: { workspaceId: string; leadId: string; destinationId: string; routeId: string }[]): Promise<Delivery[]> {
   if (rows.length > 0) {
     await db
       .insertInto('deliveries')
       .values(rows.map((r) => ({ workspace_id: r.workspaceId, lead_id: r.leadId, destination_id: r.destinationId, route_id: r.routeId })))
-      .onConflict((oc) => oc.columns(['lead_id', 'destination_id']).doNothing())
+      .onConflict((oc) =>
+        oc
+          .columns(['lead_id', 'destination_id'])
+          .doUpdateSet((eb) => ({ route_id: eb.ref('excluded.route_id') }))
+          .where('deliveries.route_id', 'is', null)
+          .where('deliveries.status', '!=', 'delivered'),
+      )
       .execute();
   }
   const leadIds = [...new Set(rows.map((r) => r.leadId))];
@@ -165,28 +176,36 @@ export async function reopenDeadDeliveries(db: Db, destinationId: string): Promi
     .where((eb) =>
       eb.not(eb.exists(eb.selectFrom('leads').select('leads.id').whereRef('leads.id', '=', 'deliveries.lead_id').where('leads.erased_at', 'is not', null))),
     )
+    // Stopped because their route was deleted: no route takes them (a lead replay routes them again).
+    .where((eb) => eb.or([eb('route_id', 'is not', null), eb('last_error_reason', 'is distinct from', 'route_deleted')]))
     .returning(['id', 'created_at'])
     .execute();
   return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
 }
 
+/** Puts the lead's deliveries in these states back to pending with no attempts. */
 export async function resetDeliveriesOfLead(db: Db, leadId: string, statuses: DeliveryStatus[]): Promise<{ id: string }[]> {
   if (statuses.length === 0) return [];
-  return db
-    .updateTable('deliveries')
-    .set({
-      status: 'pending',
-      attempts: 0,
-      updated_at: sql`now()`,
-      next_attempt_at: null,
-      last_error_kind: null,
-      last_error_reason: null,
-      last_error_message: null,
-    })
-    .where('lead_id', '=', leadId)
-    .where('status', 'in', statuses)
-    .returning('id')
-    .execute();
+  return (
+    db
+      .updateTable('deliveries')
+      .set({
+        status: 'pending',
+        attempts: 0,
+        updated_at: sql`now()`,
+        next_attempt_at: null,
+        last_error_kind: null,
+        last_error_reason: null,
+        last_error_message: null,
+      })
+      .where('lead_id', '=', leadId)
+      .where('status', 'in', statuses)
+      // Stopped because their route was deleted, and no route matching now took them over
+      // (ensureDeliveries): not sent after all.
+      .where((eb) => eb.or([eb('route_id', 'is not', null), eb('last_error_reason', 'is distinct from', 'route_deleted')]))
+      .returning('id')
+      .execute()
+  );
 }
 
 export async function recordAttempt(db: Db, a: AttemptRow): Promise<void> {

@@ -5,9 +5,10 @@ import { expect } from 'chai';
 import { graphLeadSchema } from '../../src/meta/graph-types.js';
 import { leadRowFromGraph, pageTokenAad } from '../../src/pipeline/lead-record.js';
 import { deliverJobId, fetchJobId } from '../../src/pipeline/queues.js';
-import { replayLead, replayUnrouted, resumeDestination } from '../../src/pipeline/replay.js';
+import { replayDeadDeliveries, replayLead, replayUnrouted, resumeDestination } from '../../src/pipeline/replay.js';
 import { startWorkers, type RunningWorkers } from '../../src/pipeline/workers.js';
 import * as repo from '../../src/store/repos.js';
+import { deleteRouteAndStopItsDeliveries } from '../../src/store/disconnects.js';
 import type { Delivery, Destination, Route } from '../../src/store/schema.js';
 import { graphFailures, startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
@@ -460,5 +461,39 @@ for (const backend of QUEUE_BACKENDS)
       expect(message).to.match(/erased/);
       expect(message).to.not.include(`lead${leadgenId}@example.com`);
       expect((await deliveryRow(dead.id)).status).to.equal('dead');
+    });
+
+    /** A lead with a delivery its route's deletion stopped (dead, route_deleted, route_id null). */
+    async function leadStoppedByRouteDeletion() {
+      const s = await createScenario(1);
+      const { lead, leadgenId } = await createLead(s, []);
+      const [delivery] = await repo.ensureDeliveries(t.app.db, [
+        { workspaceId, leadId: lead.id, destinationId: s.destinations[0].id, routeId: s.routes[0].id },
+      ]);
+      await t.app.db.transaction().execute((trx) => deleteRouteAndStopItsDeliveries(trx, s.routes[0]));
+      expect(await deliveryRow(delivery.id)).to.include({ status: 'dead', last_error_reason: 'route_deleted', route_id: null });
+      return { s, lead, leadgenId, delivery };
+    }
+
+    it("a replay leaves dead, unsent, a delivery stopped by its route's deletion when no route takes the lead now", async () => {
+      const { lead, delivery } = await leadStoppedByRouteDeletion();
+      expect(await replayLead(t.app, lead.id)).to.deep.include({ queued: 0, unrouted: true });
+      expect(await deliveryRow(delivery.id)).to.include({ status: 'dead', last_error_reason: 'route_deleted' });
+      expect(await jobState(delivery.id), 'no job queued').to.be.oneOf([undefined, 'unknown']);
+    });
+
+    it("replaying a destination's dead deliveries leaves one stopped by its route's deletion dead", async () => {
+      const { s, delivery } = await leadStoppedByRouteDeletion();
+      expect(await replayDeadDeliveries(t.app, s.destinations[0].id)).to.equal(0);
+      expect(await deliveryRow(delivery.id)).to.include({ status: 'dead', last_error_reason: 'route_deleted' });
+    });
+
+    it("a replay sends a delivery stopped by its route's deletion by the route that takes the lead now", async () => {
+      const { s, lead, leadgenId, delivery } = await leadStoppedByRouteDeletion();
+      const now = await repo.createRoute(t.app.db, { workspaceId, pageId: s.pageId, formId: null, destinationId: s.destinations[0].id });
+      expect(await replayLead(t.app, lead.id)).to.deep.include({ queued: 1, unrouted: false });
+      const sent = await waitForStatus(delivery.id, 'delivered');
+      expect(sent.route_id).to.equal(now.id);
+      expect(requestsFor(s.receivers[0], leadgenId)).to.have.length(1);
     });
   });
