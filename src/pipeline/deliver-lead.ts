@@ -24,6 +24,9 @@ import { redactAnswerValues } from '../lead/redact.js';
 import { asConnectorError, recordFailure, sentValuesOf } from './delivery-failure.js';
 import { deliverInBatch } from './deliver-batch.js';
 
+/** How many times the destination gate decides again when the configuration changes under it, before the delivery waits a second. */
+const GATE_ATTEMPTS = 3;
+
 /** Runs a delivery's send holding one of its destination's places (see delivery-places.ts), or says why it must wait. */
 export type DestinationPlace = (destination: Destination, send: () => Promise<StepOutcome>) => Promise<StepOutcome>;
 
@@ -155,11 +158,24 @@ async function runClaimed(
  * run holds it (`token`: the claim the caller holds itself): a run at the CRM with it records what
  * the CRM said.
  */
-async function destinationGate(app: App, delivery: Delivery, configVersion: number, token?: string): Promise<{ dest: Destination } | { outcome: StepOutcome }> {
+async function destinationGate(
+  app: App,
+  delivery: Delivery,
+  configVersion: number,
+  token?: string,
+  attempt = 1,
+): Promise<{ dest: Destination } | { outcome: StepOutcome }> {
   const { db, configCache } = app;
-  const settle = async (set: Record<string, unknown>, detail: string): Promise<{ outcome: StepOutcome }> => {
-    const written = await repo.settleDeliveryUnlessHeld(db, delivery.id, set, { token, now: new Date() });
-    return { outcome: { type: 'done', detail: written ? detail : 'held_by_another_run' } };
+  // Written only while the configuration is still the one it was decided under: a destination
+  // re-authorised or a workspace restored meanwhile decides it again (its resume may not have
+  // seen this delivery still pending).
+  const settle = async (set: Record<string, unknown>, detail: string): Promise<{ dest: Destination } | { outcome: StepOutcome }> => {
+    const settled = await repo.settleDeliveryUnlessHeld(db, delivery.id, set, { token, now: new Date(), configVersion });
+    if (settled === 'written') return { outcome: { type: 'done', detail } };
+    if (settled === 'not_pending_or_held') return { outcome: { type: 'done', detail: 'held_by_another_run' } };
+    if (attempt < GATE_ATTEMPTS) return destinationGate(app, delivery, await repo.currentConfigVersion(db), token, attempt + 1);
+    if (token) await repo.releaseClaims(db, [delivery.id], token);
+    return { outcome: { type: 'delay', delayMs: 1000, detail: 'configuration_changing' } };
   };
   const dest = await configCache.destination(db, configVersion, delivery.destination_id);
   if (!dest) return settle({ status: 'dead', last_error_kind: 'invalid', last_error_reason: 'destination_deleted' }, 'destination_deleted');

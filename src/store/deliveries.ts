@@ -3,6 +3,7 @@
 // byte in it would make PostgreSQL refuse the write.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
+import { lockConfigVersion, sharedConfigVersion } from './config-version.js';
 import type { Delivery, DeliveryAttempt, DeliveryStatus, Lead } from './schema.js';
 import { isUuid, storableText, storableValues } from './values.js';
 
@@ -95,12 +96,6 @@ export async function findDeliveryWithLead(db: Db, id: string): Promise<{ delive
   return { delivery: delivery as Delivery, lead: lead.id == null ? undefined : (lead as Lead), configVersion };
 }
 
-/** The configuration counter now (config_version, migration 0016): what a send that waited goes by. */
-export async function currentConfigVersion(db: Db): Promise<number> {
-  const r = await sql<{ version: string }>`select version from config_version`.execute(db);
-  return Number(r.rows[0]?.version);
-}
-
 export async function listDeliveriesOfLead(db: Db, leadId: string): Promise<Delivery[]> {
   return db.selectFrom('deliveries').selectAll().where('lead_id', '=', leadId).orderBy('created_at').execute();
 }
@@ -154,15 +149,23 @@ export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date
   );
 }
 
-/** Moves a destination's parked deliveries back to pending, oldest first (they resume in order). */
+/**
+ * Moves a destination's parked deliveries back to pending, oldest first (they resume in order).
+ * The configuration counter is locked first (see config-version.ts): a run parking one of them
+ * under the configuration before this resume either finished first or decides again after it.
+ */
 export async function unparkDeliveries(db: Db, destinationId: string): Promise<{ id: string }[]> {
-  const rows = await db
-    .updateTable('deliveries')
-    .set({ status: 'pending', updated_at: sql`now()` })
-    .where('destination_id', '=', destinationId)
-    .where('status', '=', 'parked')
-    .returning(['id', 'created_at'])
-    .execute();
+  const run = async (trx: Db) => {
+    await lockConfigVersion(trx);
+    return trx
+      .updateTable('deliveries')
+      .set({ status: 'pending', updated_at: sql`now()` })
+      .where('destination_id', '=', destinationId)
+      .where('status', '=', 'parked')
+      .returning(['id', 'created_at'])
+      .execute();
+  };
+  const rows = db.isTransaction ? await run(db) : await db.transaction().execute(run);
   return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
 }
 
@@ -317,22 +320,41 @@ export async function claimDelivery(
 }
 
 /**
- * Sets a pending delivery's new state (parked or dead: a run that found it should not be sent)
- * unless another run holds it under a live claim: that run is sending it, and what it writes
- * stands (a lead it delivered parked here would be sent again once resumed). `token`: the claim
- * the caller itself holds, if any, which is let go with the write. Returns whether it was written.
+ * Sets a pending delivery's new state (parked or dead: a run that found it should not be sent
+ * under configuration counter `configVersion`), unless another run holds it under a live claim
+ * (that run is sending it, and what it writes stands: a lead it delivered parked here would be
+ * sent again once resumed) or the configuration changed since (a destination re-authorised or a
+ * workspace restored: its resume may not have seen this row still pending, so the caller decides
+ * again). Its row is locked first, then the counter's shared (see config-version.ts). `token`:
+ * the claim the caller itself holds, if any, which is let go with the write.
  */
-export async function settleDeliveryUnlessHeld(db: Db, id: string, set: Record<string, unknown>, holder: { token?: string; now: Date }): Promise<boolean> {
-  const r = await db
-    .updateTable('deliveries')
-    .set({ ...storableValues(set), claimed_by: null, claimed_until: null, updated_at: sql`now()` })
-    .where('id', '=', id)
-    .where('status', '=', 'pending')
-    .where((eb) =>
-      eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', holder.now), ...(holder.token ? [eb('claimed_by', '=', holder.token)] : [])]),
-    )
-    .executeTakeFirst();
-  return Number(r.numUpdatedRows) > 0;
+export async function settleDeliveryUnlessHeld(
+  db: Db,
+  id: string,
+  set: Record<string, unknown>,
+  holder: { token?: string; now: Date; configVersion: number },
+): Promise<'written' | 'not_pending_or_held' | 'configuration_changed'> {
+  const run = async (trx: Db) => {
+    const free = await trx
+      .selectFrom('deliveries')
+      .select('id')
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .where((eb) =>
+        eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', holder.now), ...(holder.token ? [eb('claimed_by', '=', holder.token)] : [])]),
+      )
+      .forUpdate()
+      .executeTakeFirst();
+    if (!free) return 'not_pending_or_held' as const;
+    if ((await sharedConfigVersion(trx)) !== holder.configVersion) return 'configuration_changed' as const;
+    await trx
+      .updateTable('deliveries')
+      .set({ ...storableValues(set), claimed_by: null, claimed_until: null, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .execute();
+    return 'written' as const;
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
 /** Puts a pending delivery's due time (next_attempt_at) back to `at`, unless it is due later already. */

@@ -1,6 +1,7 @@
 // Repositories of leadgen events: recorded from webhooks and reconciliation, read for the fetch, re-opened, swept.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
+import { lockConfigVersion, sharedConfigVersion } from './config-version.js';
 import type { EventStatus, LeadgenEvent } from './schema.js';
 import { json } from './values.js';
 
@@ -119,9 +120,9 @@ export async function setEventStatus(db: Db, id: number, status: EventStatus, ex
  * Sets the status of an event still `received`, only while the configuration is still at the
  * counter the decision was made under: false when the event moved on or the configuration changed
  * (a page added or resumed, a workspace restored, …), and the caller decides again. The event's
- * row is locked first and the counter's row shared, in the order every configuration writer takes
- * them (its bump runs as it commits), so a writer committing meanwhile either waits for this or is
- * seen by it: its resume of waiting events cannot miss this one.
+ * row is locked first and the counter's row shared, and a writer resuming waiting events locks the
+ * counter before it reopens them (see config-version.ts), so such a writer either waits for this
+ * (and reopens the event) or is seen by it: its resume cannot miss this one.
  */
 export async function setEventStatusWhileConfigIs(
   db: Db,
@@ -133,8 +134,7 @@ export async function setEventStatusWhileConfigIs(
   return db.transaction().execute(async (trx) => {
     const waiting = await trx.selectFrom('leadgen_events').select('id').where('id', '=', id).where('status', '=', 'received').forUpdate().executeTakeFirst();
     if (!waiting) return false;
-    const current = await sql<{ version: string }>`select version from config_version for share`.execute(trx);
-    if (Number(current.rows[0]?.version) !== configVersion) return false;
+    if ((await sharedConfigVersion(trx)) !== configVersion) return false;
     await setEventStatus(trx, id, status, extra);
     return true;
   });
@@ -200,16 +200,23 @@ export async function noteEventsSwept(db: Db, ids: number[], until: Date): Promi
     .execute();
 }
 
-/** Re-opens a page's parked or unrouted events (after its token is replaced or it is registered). */
+/**
+ * Re-opens a page's parked or unrouted events (after its token is replaced or it is registered),
+ * the configuration counter locked first (see config-version.ts).
+ */
 export async function reopenEventsForPage(db: Db, pageId: string, statuses: EventStatus[]): Promise<{ id: number }[]> {
   if (statuses.length === 0) return [];
-  return db
-    .updateTable('leadgen_events')
-    .set({ status: 'received', status_reason: null, updated_at: sql`now()`, next_attempt_at: null })
-    .where('page_id', '=', pageId)
-    .where('status', 'in', statuses)
-    .returning('id')
-    .execute();
+  const run = async (trx: Db) => {
+    await lockConfigVersion(trx);
+    return trx
+      .updateTable('leadgen_events')
+      .set({ status: 'received', status_reason: null, updated_at: sql`now()`, next_attempt_at: null })
+      .where('page_id', '=', pageId)
+      .where('status', 'in', statuses)
+      .returning('id')
+      .execute();
+  };
+  return db.isTransaction ? run(db) : db.transaction().execute(run);
 }
 
 /** Puts the events whose fetch gave up (of one page, or all) back to `received` with no attempts. */

@@ -279,6 +279,7 @@ export async function findFormQuestions(db: Db, workspaceId: string, formId: str
 }
 
 export * from './deliveries.js';
+export * from './config-version.js';
 export * from './leadgen-events.js';
 export * from './leads.js';
 export * from './fetched-leads.js';

@@ -2,6 +2,7 @@
 // restored or, after the grace period, hard-deleted with every row it owns.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
+import { lockConfigVersion } from './config-version.js';
 import type { Workspace } from './schema.js';
 import { isUuid } from './values.js';
 
@@ -60,6 +61,9 @@ export async function unmarkWorkspaceDeleted(db: Db, workspaceId: string): Promi
 
 /** Puts back what the deletion parked: the workspace's events (to fetch) and deliveries (to send). */
 export async function unparkWorkspaceWork(db: Db, workspaceId: string): Promise<{ eventIds: number[]; deliveryIds: string[] }> {
+  // The counter first (see config-version.ts): a fetch or send parking work under the deletion
+  // either finished first (reopened here) or decides again once this transaction commits.
+  await lockConfigVersion(db);
   const events = await db
     .updateTable('leadgen_events')
     .set({ status: 'received', status_reason: null, updated_at: sql`now()`, next_attempt_at: null })

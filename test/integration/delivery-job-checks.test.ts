@@ -12,10 +12,12 @@ import { deliverOne, type DestinationPlace } from '../../src/pipeline/deliver-le
 import { encryptCredentials } from '../../src/pipeline/connector-context.js';
 import { deleteRouteAndStopItsDeliveries, markDestinationDisconnected } from '../../src/store/disconnects.js';
 import { eraseExpiredLeadAnswers } from '../../src/store/leads.js';
-import { parkWorkspaceWork } from '../../src/store/workspace-deletion.js';
+import { parkWorkspaceWork, unmarkWorkspaceDeleted, unparkWorkspaceWork, markWorkspaceDeleted } from '../../src/store/workspace-deletion.js';
+import { sql } from 'kysely';
 import * as repo from '../../src/store/repos.js';
 import type { Destination, Route } from '../../src/store/schema.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
+import { waitUntil } from '../helpers/e2e.js';
 import { storeLeadWithDelivery } from '../helpers/rows.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
@@ -268,5 +270,60 @@ describe('a delivery job', function () {
     const open = await repo.listOpenDeliveries(t.app.db, new Date(Date.now() + 1_000), new Date(), 1000);
     expect(open.map((o) => o.id)).to.not.include(d.id);
     expect(arrivedAt(first, d.leadgenId)).to.equal(0);
+  });
+
+  /** Resolves once a statement holding `text` waits for a lock (the configuration counter's row). */
+  const blockedOnLock = (text: string) =>
+    waitUntil(
+      async () => {
+        const r = await sql<{ n: string }>`
+          select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like ${`%${text}%`}`.execute(t.app.db);
+        return Number(r.rows[0]?.n) > 0;
+      },
+      20_000,
+      `a statement (${text}) waiting for a lock`,
+    );
+
+  it('does not park a delivery under a configuration a re-authorisation changed before the write', async () => {
+    const d = await newDelivery();
+    await repo.setDestinationStatus(t.app.db, d.destination.id, 'needs_reauth', 'token_revoked');
+    const decidedUnder = await repo.currentConfigVersion(t.app.db);
+    // The destination is connected again (its own transaction, committed), then its resume runs.
+    await repo.setDestinationStatus(t.app.db, d.destination.id, 'active', null);
+    await repo.unparkDeliveries(t.app.db, d.destination.id);
+    // The check decided to park it before all that: it writes nothing, and decides again.
+    const settled = await repo.settleDeliveryUnlessHeld(
+      t.app.db,
+      d.id,
+      { status: 'parked', last_error_reason: 'destination_needs_reauth' },
+      { now: new Date(), configVersion: decidedUnder },
+    );
+    expect({ settled, status: (await repo.findDelivery(t.app.db, d.id))?.status }).to.deep.equal({ settled: 'configuration_changed', status: 'pending' });
+  });
+
+  it('makes a check that would park a delivery wait for a workspace restore under way, then decide again', async () => {
+    const ws = (await repo.createWorkspace(t.app.db, 'Restored while checked')).id;
+    const d = await newDelivery('webhook', ws);
+    await markWorkspaceDeleted(t.app.db, ws, new Date(Date.now() + 86_400_000));
+    const decidedUnder = await repo.currentConfigVersion(t.app.db);
+    let settling: Promise<string> | undefined;
+    await t.app.db.transaction().execute(async (trx) => {
+      // The restore, not committed yet: the deletion flag lifted and the parked work reopened.
+      expect(await unmarkWorkspaceDeleted(trx, ws)).to.equal(true);
+      await unparkWorkspaceWork(trx, ws);
+      // Meanwhile a job that read the workspace as being deleted parks its delivery.
+      settling = repo.settleDeliveryUnlessHeld(
+        t.app.db,
+        d.id,
+        { status: 'parked', last_error_kind: 'paused', last_error_reason: 'workspace_deleted' },
+        { now: new Date(), configVersion: decidedUnder },
+      );
+      // It waits for the restore (without the wait it would have parked the delivery by now).
+      await Promise.race([blockedOnLock('config_version for share'), settling]);
+    });
+    expect({ settled: await settling, status: (await repo.findDelivery(t.app.db, d.id))?.status }).to.deep.equal({
+      settled: 'configuration_changed',
+      status: 'pending',
+    });
   });
 });

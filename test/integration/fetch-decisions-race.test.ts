@@ -11,7 +11,8 @@ import { cliFieldNamer } from '../../src/services/errors.js';
 import { savePage } from '../../src/services/pages.js';
 import * as repo from '../../src/store/repos.js';
 import { graphFailures, startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
-import { TEST_APP_SECRET } from '../helpers/e2e.js';
+import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
+import { markWorkspaceDeleted, unmarkWorkspaceDeleted, unparkWorkspaceWork } from '../../src/store/workspace-deletion.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const FORM = '870000009';
@@ -208,6 +209,40 @@ describe('fetch decisions racing configuration changes, and the outbox sweep win
     expect(new Set(rows.map((r) => r.status))).to.deep.equal(new Set(['received']));
     expect(new Set(rows.map((r) => new Date(r.updated_at).getTime())).size, 'one write time').to.equal(1);
     expect(new Date(rows[0].updated_at).getTime()).to.be.at.least(before - 5_000);
+  });
+
+  it('makes a fetch that would park an event of a workspace being deleted wait for a restore under way, then decide again', async () => {
+    const ws = (await repo.createWorkspace(t.app.db, 'Restored while fetched')).id;
+    const pageId = String(nextPage++);
+    await repo.upsertPage(t.app.db, {
+      workspaceId: ws,
+      pageId,
+      name: 'Restored Page',
+      tokenEnvelope: t.app.keyRing.encrypt(`EAAB-${pageId}`, pageTokenAad(pageId)),
+    });
+    const event = await newEvent(pageId);
+    await t.app.db.updateTable('leadgen_events').set({ workspace_id: ws }).where('id', '=', event).execute();
+    await markWorkspaceDeleted(t.app.db, ws, new Date(Date.now() + 86_400_000));
+    const decidedUnder = await repo.currentConfigVersion(t.app.db);
+    let keeping: Promise<boolean> | undefined;
+    await t.app.db.transaction().execute(async (trx) => {
+      // The restore, not committed yet: the deletion flag lifted and the parked work reopened.
+      expect(await unmarkWorkspaceDeleted(trx, ws)).to.equal(true);
+      await unparkWorkspaceWork(trx, ws);
+      // Meanwhile a fetch that read the workspace as being deleted parks the event.
+      keeping = repo.setEventStatusWhileConfigIs(t.app.db, decidedUnder, event, 'parked', { reason: 'workspace_deleted', workspaceId: ws });
+      // It waits for the restore (without the wait it would have parked the event by now).
+      await Promise.race([
+        waitUntil(async () => {
+          const r = await sql<{
+            n: string;
+          }>`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%config_version for share%'`.execute(t.app.db);
+          return Number(r.rows[0]?.n) > 0;
+        }, 20_000),
+        keeping,
+      ]);
+    });
+    expect({ kept: await keeping, status: (await repo.findEvent(t.app.db, event))?.status }).to.deep.equal({ kept: false, status: 'received' });
   });
 
   it('the sweep re-queues a lost event behind 1000 older events that already have delayed jobs', async () => {
