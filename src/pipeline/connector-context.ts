@@ -63,6 +63,19 @@ export function deliveryState(app: App, deliveryId: string | null): DeliveryStat
   };
 }
 
+/**
+ * The credentials a connector itself saved last, by destination (a token it refreshed during a
+ * send), in this process: a refusal of those is a refusal of the destination's credentials, not
+ * of credentials a re-authorisation has replaced since the send began (recordFailure).
+ */
+const savedByConnector = new Map<string, string>();
+
+/** The credential envelopes a refusal during a send of this destination may have been a refusal of: its own, and any its connector saved since. */
+export function credentialsTheSendMayHaveUsed(dest: Destination): (string | null)[] {
+  const saved = savedByConnector.get(dest.id);
+  return saved === undefined ? [dest.credentials_envelope] : [dest.credentials_envelope, saved];
+}
+
 export function buildConnectorContext(app: App, dest: Destination, deliveryId: string | null): ConnectorContext {
   const manifest = getManifest(dest.type);
   const config = manifest.configSchema.parse(dest.config ?? {});
@@ -78,7 +91,9 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
     config,
     credentials,
     async saveCredentials(next) {
-      await repo.updateDestinationCredentials(app.db, dest.id, encryptCredentials(app, dest.id, next as Record<string, unknown>), false);
+      const envelope = encryptCredentials(app, dest.id, next as Record<string, unknown>);
+      await repo.updateDestinationCredentials(app.db, dest.id, envelope, false);
+      savedByConnector.set(dest.id, envelope);
       ctx.credentials = next;
     },
     state: deliveryState(app, deliveryId),

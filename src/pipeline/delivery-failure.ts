@@ -1,4 +1,5 @@
 import { noteDestinationNeedsReauth } from '../alerts/raise.js';
+import { credentialsTheSendMayHaveUsed } from './connector-context.js';
 import type { App } from '../app.js';
 import { ConnectorError } from '../../connectors/types.js';
 import * as repo from '../store/repos.js';
@@ -104,10 +105,11 @@ export async function recordFailure(
   }
   if (e.kind === 'auth') {
     if (!effects.isReauthNoted) {
-      // Only while the destination still holds the credentials the CRM refused: ones replaced
-      // meanwhile (a re-authorisation while this send was at the CRM) are not undone, and the
-      // lead goes again with them.
-      effects.credentialsReplaced = !(await repo.setDestinationNeedsReauthFor(db, dest.id, dest.credentials_envelope, e.reason));
+      // Only while the destination still holds the credentials the CRM refused (those the send
+      // began with, or any its connector saved since, a refreshed token): ones a
+      // re-authorisation put in while this send was at the CRM are not undone, and the lead goes
+      // again with them.
+      effects.credentialsReplaced = !(await repo.setDestinationNeedsReauthFor(db, dest.id, credentialsTheSendMayHaveUsed(dest), e.reason));
       effects.isReauthNoted = true;
       if (effects.credentialsReplaced)
         logger.info({ destinationId: dest.id, reason: e.reason }, 'credentials refused after they were replaced; sending again with the new ones');

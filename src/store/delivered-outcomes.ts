@@ -26,7 +26,7 @@ export interface DeliveredOutcome {
  * Marks the deliveries delivered and records their attempts in one statement. Only deliveries
  * their claim still holds are written, and only those get an attempt row, so a delivery is never
  * counted twice: one taken over by another claimer after its claim lapsed keeps its state, as does
- * one whose lead was erased meanwhile (dead, `lead_erased`: the erasure stands). One parked or
+ * one whose lead was erased meanwhile (the erasure stands, whatever the row's status). One parked or
  * dead-lettered under the claim while the CRM had it (its destination disconnected, its route
  * deleted, its workspace deleted: those writers leave the claim in place) is recorded as
  * delivered, since the CRM has the lead: left parked, connecting the destination again or
@@ -51,7 +51,7 @@ export async function writeDeliveredOutcomes(db: Db, rows: DeliveredOutcome[]): 
       from v
       -- The ids as an array too, so the rows are found by index whatever the table's statistics say.
       where d.id = any(${col((r) => r.deliveryId)}::uuid[]) and d.id = v.id and d.claimed_by = v.token
-        and (d.status = 'pending' or (d.status in ('parked', 'dead') and d.last_error_reason is distinct from 'lead_erased'))
+        and (d.status = 'pending' or (d.status in ('parked', 'dead') and not exists (select 1 from leads l where l.id = d.lead_id and l.erased_at is not null)))
       returning d.id
     ), attempts as (
       insert into delivery_attempts (workspace_id, delivery_id, attempt, started_at, finished_at, outcome, http_status, response_body)

@@ -10,8 +10,8 @@ import { isUuid, storableText, storableValues } from './values.js';
 /** One delivery per lead × destination; a repeat is a no-op. Returns every delivery of the lead. */
 /**
  * One delivery per lead and destination: the routes' rows are added where missing. A row the lead
- * already has for the destination whose route was deleted (route_id null), not delivered, is
- * taken over by the route that matches now, so it is sent by that route's mapping.
+ * already has for the destination whose route was deleted (route_id null) is taken over by the
+ * route that matches now, so it is sent again (a replay) by that route's mapping.
  */
 export async function ensureDeliveries(db: Db, rows: { workspaceId: string; leadId: string; destinationId: string; routeId: string }[]): Promise<Delivery[]> {
   if (rows.length > 0) {
@@ -22,8 +22,7 @@ export async function ensureDeliveries(db: Db, rows: { workspaceId: string; lead
         oc
           .columns(['lead_id', 'destination_id'])
           .doUpdateSet((eb) => ({ route_id: eb.ref('excluded.route_id') }))
-          .where('deliveries.route_id', 'is', null)
-          .where('deliveries.status', '!=', 'delivered'),
+          .where('deliveries.route_id', 'is', null),
       )
       .execute();
   }
@@ -151,11 +150,15 @@ export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date
 
 /**
  * Moves a destination's parked deliveries back to pending, oldest first (they resume in order).
- * The configuration counter is locked first (see config-version.ts): a run parking one of them
- * under the configuration before this resume either finished first or decides again after it.
+ * The configuration counter is locked before they are updated (see config-version.ts): a run
+ * parking one of them under the configuration before this resume either finished first or
+ * decides again after it.
  */
 export async function unparkDeliveries(db: Db, destinationId: string): Promise<{ id: string }[]> {
   const run = async (trx: Db) => {
+    // Rows, then the counter, as every other writer takes them (a route's deletion locks its
+    // deliveries, then the counter as it commits): taking the counter first could deadlock.
+    await trx.selectFrom('deliveries').select('id').where('destination_id', '=', destinationId).where('status', '=', 'parked').forUpdate().execute();
     await lockConfigVersion(trx);
     return trx
       .updateTable('deliveries')
@@ -179,8 +182,8 @@ export async function reopenDeadDeliveries(db: Db, destinationId: string): Promi
     .where((eb) =>
       eb.not(eb.exists(eb.selectFrom('leads').select('leads.id').whereRef('leads.id', '=', 'deliveries.lead_id').where('leads.erased_at', 'is not', null))),
     )
-    // Stopped because their route was deleted: no route takes them (a lead replay routes them again).
-    .where((eb) => eb.or([eb('route_id', 'is not', null), eb('last_error_reason', 'is distinct from', 'route_deleted')]))
+    // Their route was deleted (whatever they died of): no route takes them (a lead replay routes them again).
+    .where('route_id', 'is not', null)
     .returning(['id', 'created_at'])
     .execute();
   return rows.sort((a, b) => +new Date(a.created_at) - +new Date(b.created_at)).map((r) => ({ id: r.id }));
@@ -203,9 +206,9 @@ export async function resetDeliveriesOfLead(db: Db, leadId: string, statuses: De
       })
       .where('lead_id', '=', leadId)
       .where('status', 'in', statuses)
-      // Stopped because their route was deleted, and no route matching now took them over
-      // (ensureDeliveries): not sent after all.
-      .where((eb) => eb.or([eb('route_id', 'is not', null), eb('last_error_reason', 'is distinct from', 'route_deleted')]))
+      // Their route was deleted and no route matching now took them over (ensureDeliveries): not
+      // sent again with no route.
+      .where('route_id', 'is not', null)
       .returning('id')
       .execute()
   );

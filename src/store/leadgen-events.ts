@@ -202,11 +202,13 @@ export async function noteEventsSwept(db: Db, ids: number[], until: Date): Promi
 
 /**
  * Re-opens a page's parked or unrouted events (after its token is replaced or it is registered),
- * the configuration counter locked first (see config-version.ts).
+ * the configuration counter locked before they are updated (see config-version.ts).
  */
 export async function reopenEventsForPage(db: Db, pageId: string, statuses: EventStatus[]): Promise<{ id: number }[]> {
   if (statuses.length === 0) return [];
   const run = async (trx: Db) => {
+    // Rows, then the counter (see unparkDeliveries).
+    await trx.selectFrom('leadgen_events').select('id').where('page_id', '=', pageId).where('status', 'in', statuses).forUpdate().execute();
     await lockConfigVersion(trx);
     return trx
       .updateTable('leadgen_events')

@@ -131,15 +131,22 @@ export async function setDestinationStatus(db: Db, id: string, status: Destinati
 }
 
 /**
- * Sets the destination to need re-authorisation only while it still holds these credentials (the
- * ones its CRM refused): credentials replaced meanwhile are not undone. Returns whether it was set.
+ * Sets the destination to need re-authorisation only while it still holds one of these
+ * credentials (those its CRM may have refused): credentials a re-authorisation put in meanwhile
+ * are not undone. Returns whether it was set.
  */
-export async function setDestinationNeedsReauthFor(db: Db, id: string, refusedEnvelope: string | null, reason: string): Promise<boolean> {
+export async function setDestinationNeedsReauthFor(db: Db, id: string, refusedEnvelopes: (string | null)[], reason: string): Promise<boolean> {
+  const envelopes = refusedEnvelopes.filter((e): e is string => e !== null);
   const r = await db
     .updateTable('destinations')
     .set({ status: 'needs_reauth', status_reason: storableText(reason), updated_at: sql`now()` })
     .where('id', '=', id)
-    .where(sql<boolean>`credentials_envelope is not distinct from ${refusedEnvelope}`)
+    .where((eb) =>
+      eb.or([
+        ...(envelopes.length > 0 ? [eb('credentials_envelope', 'in', envelopes)] : []),
+        ...(refusedEnvelopes.includes(null) ? [eb('credentials_envelope', 'is', null)] : []),
+      ]),
+    )
     .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }

@@ -61,8 +61,11 @@ export async function unmarkWorkspaceDeleted(db: Db, workspaceId: string): Promi
 
 /** Puts back what the deletion parked: the workspace's events (to fetch) and deliveries (to send). */
 export async function unparkWorkspaceWork(db: Db, workspaceId: string): Promise<{ eventIds: number[]; deliveryIds: string[] }> {
-  // The counter first (see config-version.ts): a fetch or send parking work under the deletion
-  // either finished first (reopened here) or decides again once this transaction commits.
+  // The counter before the reopening (see config-version.ts): a fetch or send parking work under
+  // the deletion either finished first (reopened here) or decides again once this transaction
+  // commits. The rows first, then the counter, as every other writer takes them.
+  await db.selectFrom('leadgen_events').select('id').where('workspace_id', '=', workspaceId).where('status', '=', 'parked').forUpdate().execute();
+  await db.selectFrom('deliveries').select('id').where('workspace_id', '=', workspaceId).where('status', '=', 'parked').forUpdate().execute();
   await lockConfigVersion(db);
   const events = await db
     .updateTable('leadgen_events')

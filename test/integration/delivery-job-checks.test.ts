@@ -5,7 +5,7 @@
 // re-authorisation leaves a delivery another run holds to that run.
 import { expect } from 'chai';
 import { registerExtraConnector } from '../../connectors/index.js';
-import type { Connector, ConnectorManifest } from '../../connectors/types.js';
+import { ConnectorError, type Connector, type ConnectorManifest } from '../../connectors/types.js';
 import { webhookConnector } from '../../connectors/webhook/index.js';
 import { webhookManifest } from '../../connectors/webhook/manifest.js';
 import { deliverOne, type DestinationPlace } from '../../src/pipeline/deliver-lead.js';
@@ -38,6 +38,22 @@ const batchManifest = {
   load: async () => ({ ...(webhookConnector as Connector), ...batchManifest }) as Connector,
 } as unknown as ConnectorManifest;
 
+/** The webhook connector under another id, whose CRM refuses its token even after it refreshed and saved it (as HubSpot's or Pipedrive's can). */
+const refreshingManifest = {
+  ...(webhookManifest as ConnectorManifest),
+  id: 'test-refresh',
+  label: 'Test refresh',
+  load: async () =>
+    ({
+      ...(webhookConnector as Connector),
+      ...refreshingManifest,
+      deliver: async (ctx: Parameters<Connector['deliver']>[0]) => {
+        await ctx.saveCredentials({ secret: `refreshed-${Date.now()}-0123456789` });
+        throw new ConnectorError({ kind: 'auth', reason: 'token_refused' });
+      },
+    }) as Connector,
+} as unknown as ConnectorManifest;
+
 describe('a delivery job', function () {
   this.timeout(60_000);
   let t: TestApp;
@@ -47,7 +63,12 @@ describe('a delivery job', function () {
   let workspaceId: string;
 
   before(async () => {
-    unregister = registerExtraConnector(batchManifest);
+    const unregisterBatch = registerExtraConnector(batchManifest);
+    const unregisterRefresh = registerExtraConnector(refreshingManifest);
+    unregister = () => {
+      unregisterBatch();
+      unregisterRefresh();
+    };
     first = await startFakeReceiver();
     second = await startFakeReceiver();
     // Retries wait long enough for a second job to come before one is due.
@@ -325,5 +346,48 @@ describe('a delivery job', function () {
       settled: 'configuration_changed',
       status: 'pending',
     });
+  });
+
+  it('sets a destination whose CRM refused the token its connector refreshed during the send to need re-authorisation', async () => {
+    const d = await newDelivery(refreshingManifest.id);
+    await repo.updateDestinationCredentials(
+      t.app.db,
+      d.destination.id,
+      encryptCredentials(t.app, d.destination.id, { secret: 'first-secret-0123456789' }),
+      true,
+    );
+    expect(await deliverOne(t.app, d.id)).to.include({ type: 'done', detail: 'parked' });
+    expect({
+      destination: (await repo.findDestination(t.app.db, d.destination.id))?.status,
+      delivery: (await repo.findDelivery(t.app.db, d.id))?.status,
+    }).to.deep.equal({ destination: 'needs_reauth', delivery: 'parked' });
+  });
+
+  it("keeps the erasure of a lead whose delivery, stopped by its route's deletion, was at the CRM", async () => {
+    const d = await newDelivery();
+    const token = '6b2e1d3f-0000-4000-8000-0000000000a3';
+    await claimAsAnotherRun(d.id, token);
+    await t.app.db.transaction().execute((trx) => deleteRouteAndStopItsDeliveries(trx, d.route));
+    // The retention purge erases the lead; then the CRM's 200 reaches the run that held it.
+    await eraseExpiredLeadAnswers(t.app.db, new Date(Date.now() + 4_000 * 86_400_000));
+    expect(await deliveredUnder(d, token)).to.deep.equal([]);
+    expect((await repo.findDelivery(t.app.db, d.id))?.status).to.equal('dead');
+    expect(await repo.listAttempts(t.app.db, d.id)).to.deep.equal([]);
+  });
+
+  it("resumes a destination while a route's deletion holds one of its parked deliveries, without a deadlock", async () => {
+    const ws = (await repo.createWorkspace(t.app.db, 'Resumed while a route goes')).id;
+    const d = await newDelivery('webhook', ws);
+    await repo.updateDelivery(t.app.db, d.id, { status: 'parked', last_error_kind: 'auth', last_error_reason: 'destination_needs_reauth' });
+    let resuming: Promise<{ id: string }[]> | undefined;
+    await t.app.db.transaction().execute(async (trx) => {
+      // The route's deletion: its parked delivery stopped (locked until this commits, when the counter is bumped).
+      await deleteRouteAndStopItsDeliveries(trx, d.route);
+      // Meanwhile the destination is resumed.
+      resuming = repo.unparkDeliveries(t.app.db, d.destination.id);
+      await Promise.race([blockedOnLock('for update'), resuming]);
+    });
+    expect(await resuming).to.deep.equal([]);
+    expect(await repo.findDelivery(t.app.db, d.id)).to.include({ status: 'dead', last_error_reason: 'route_deleted' });
   });
 });

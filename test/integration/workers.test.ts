@@ -464,14 +464,20 @@ for (const backend of QUEUE_BACKENDS)
     });
 
     /** A lead with a delivery its route's deletion stopped (dead, route_deleted, route_id null). */
-    async function leadStoppedByRouteDeletion() {
+    async function leadStoppedByRouteDeletion(diedBefore = false) {
       const s = await createScenario(1);
       const { lead, leadgenId } = await createLead(s, []);
       const [delivery] = await repo.ensureDeliveries(t.app.db, [
         { workspaceId, leadId: lead.id, destinationId: s.destinations[0].id, routeId: s.routes[0].id },
       ]);
+      // Dead-lettered by the CRM before the route went, or stopped by the route's deletion.
+      if (diedBefore) await repo.updateDelivery(t.app.db, delivery.id, { status: 'dead', last_error_kind: 'invalid', last_error_reason: 'status_code_422' });
       await t.app.db.transaction().execute((trx) => deleteRouteAndStopItsDeliveries(trx, s.routes[0]));
-      expect(await deliveryRow(delivery.id)).to.include({ status: 'dead', last_error_reason: 'route_deleted', route_id: null });
+      expect(await deliveryRow(delivery.id)).to.include({
+        status: 'dead',
+        last_error_reason: diedBefore ? 'status_code_422' : 'route_deleted',
+        route_id: null,
+      });
       return { s, lead, leadgenId, delivery };
     }
 
@@ -482,11 +488,14 @@ for (const backend of QUEUE_BACKENDS)
       expect(await jobState(delivery.id), 'no job queued').to.be.oneOf([undefined, 'unknown']);
     });
 
-    it("replaying a destination's dead deliveries leaves one stopped by its route's deletion dead", async () => {
-      const { s, delivery } = await leadStoppedByRouteDeletion();
-      expect(await replayDeadDeliveries(t.app, s.destinations[0].id)).to.equal(0);
-      expect(await deliveryRow(delivery.id)).to.include({ status: 'dead', last_error_reason: 'route_deleted' });
-    });
+    for (const diedBefore of [false, true]) {
+      it(`replays of the lead or of its destination's dead deliveries leave dead one whose route was deleted (${diedBefore ? 'dead-lettered before' : 'stopped by the deletion'})`, async () => {
+        const { s, lead, delivery } = await leadStoppedByRouteDeletion(diedBefore);
+        expect(await replayDeadDeliveries(t.app, s.destinations[0].id)).to.equal(0);
+        expect(await replayLead(t.app, lead.id)).to.deep.include({ queued: 0, unrouted: true });
+        expect((await deliveryRow(delivery.id)).status).to.equal('dead');
+      });
+    }
 
     it("a replay sends a delivery stopped by its route's deletion by the route that takes the lead now", async () => {
       const { s, lead, leadgenId, delivery } = await leadStoppedByRouteDeletion();
