@@ -1,5 +1,9 @@
 // Rows the integration tests store directly, built in one place.
+import { sql } from 'kysely';
 import type { App } from '../../src/app.js';
+import type { Db } from '../../src/store/db.js';
+import { waitUntil } from './e2e.js';
+import { unmarkWorkspaceDeleted, unparkWorkspaceWork } from '../../src/store/workspace-deletion.js';
 import { encryptCredentials } from '../../src/pipeline/connector-context.js';
 import { graphLeadSchema } from '../../src/meta/graph-types.js';
 import { leadRowFromGraph } from '../../src/pipeline/lead-record.js';
@@ -80,4 +84,48 @@ export async function storeLeadWithDelivery(
   const lead = await repo.insertLead(app.db, { ...row, event_id: null });
   const [delivery] = await repo.ensureDeliveries(app.db, [{ workspaceId: r.workspaceId, leadId: lead.id, destinationId: r.destinationId, routeId: r.routeId }]);
   return { leadId: lead.id, deliveryId: delivery.id };
+}
+
+/**
+ * Resolves once a statement whose text holds `text` waits for a row lock in PostgreSQL (another
+ * transaction holds it), or once `work` (what would wait) has settled without waiting.
+ */
+export async function waitingForLockOrDone(db: Db, text: string, work: Promise<unknown>): Promise<void> {
+  let done = false;
+  const settled = work.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  await Promise.race([
+    settled,
+    waitUntil(
+      async () => {
+        if (done) return true;
+        const r = await sql<{ n: string }>`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like ${`%${text}%`}`.execute(db);
+        return Number(r.rows[0]?.n) > 0;
+      },
+      20_000,
+      `a statement (${text}) waiting for a lock`,
+    ),
+  ]);
+}
+
+/**
+ * Starts `meanwhile` while a restore of the workspace is under way (its deletion flag lifted and
+ * its parked work reopened, not committed yet), lets the restore commit once what `meanwhile`
+ * started either waits for it (a statement waiting for a lock) or has finished, and returns that.
+ */
+export async function duringWorkspaceRestore<T>(db: Db, workspaceId: string, meanwhile: () => Promise<T>): Promise<T> {
+  let started: Promise<T> | undefined;
+  await db.transaction().execute(async (trx) => {
+    if (!(await unmarkWorkspaceDeleted(trx, workspaceId))) throw new Error(`workspace ${workspaceId} was not being deleted`);
+    await unparkWorkspaceWork(trx, workspaceId);
+    started = meanwhile();
+    await waitingForLockOrDone(db, 'config_version for share', started);
+  });
+  return started as Promise<T>;
 }

@@ -12,31 +12,19 @@ import { deliverOne, type DestinationPlace } from '../../src/pipeline/deliver-le
 import { encryptCredentials } from '../../src/pipeline/connector-context.js';
 import { deleteRouteAndStopItsDeliveries, markDestinationDisconnected } from '../../src/store/disconnects.js';
 import { eraseExpiredLeadAnswers } from '../../src/store/leads.js';
-import { parkWorkspaceWork, unmarkWorkspaceDeleted, unparkWorkspaceWork, markWorkspaceDeleted } from '../../src/store/workspace-deletion.js';
-import { sql } from 'kysely';
+import { parkWorkspaceWork, markWorkspaceDeleted } from '../../src/store/workspace-deletion.js';
 import * as repo from '../../src/store/repos.js';
 import type { Destination, Route } from '../../src/store/schema.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
-import { waitUntil } from '../helpers/e2e.js';
-import { storeLeadWithDelivery } from '../helpers/rows.js';
+import { duringWorkspaceRestore, storeLeadWithDelivery, waitingForLockOrDone } from '../helpers/rows.js';
+import { batchingWebhookManifest } from '../helpers/webhook-variants.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 let nextLeadgen = 8_830_000_000_000_000_000n;
 let nextPage = 883_000_000;
 
 /** The webhook connector under another id, declared batching: its jobs go through deliver-batch.ts. */
-const batchManifest = {
-  ...(webhookManifest as ConnectorManifest),
-  id: 'test-batch-wait',
-  label: 'Test batch (wait)',
-  batch: { maxRecords: 10, maxWaitMs: 0 },
-  deliverBatch: async (ctx: Parameters<Connector['deliver']>[0], items: { record: Parameters<Connector['deliver']>[1] }[]) => {
-    const out = [];
-    for (const item of items) out.push({ ok: true as const, result: await webhookConnector.deliver(ctx, item.record) });
-    return out;
-  },
-  load: async () => ({ ...(webhookConnector as Connector), ...batchManifest }) as Connector,
-} as unknown as ConnectorManifest;
+const batchManifest = batchingWebhookManifest('test-batch-wait', 'Test batch (wait)');
 
 /** The webhook connector under another id, whose CRM refuses its token even after it refreshed and saved it (as HubSpot's or Pipedrive's can). */
 const refreshingManifest = {
@@ -293,18 +281,6 @@ describe('a delivery job', function () {
     expect(arrivedAt(first, d.leadgenId)).to.equal(0);
   });
 
-  /** Resolves once a statement holding `text` waits for a lock (the configuration counter's row). */
-  const blockedOnLock = (text: string) =>
-    waitUntil(
-      async () => {
-        const r = await sql<{ n: string }>`
-          select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like ${`%${text}%`}`.execute(t.app.db);
-        return Number(r.rows[0]?.n) > 0;
-      },
-      20_000,
-      `a statement (${text}) waiting for a lock`,
-    );
-
   it('does not park a delivery under a configuration a re-authorisation changed before the write', async () => {
     const d = await newDelivery();
     await repo.setDestinationStatus(t.app.db, d.destination.id, 'needs_reauth', 'token_revoked');
@@ -327,22 +303,17 @@ describe('a delivery job', function () {
     const d = await newDelivery('webhook', ws);
     await markWorkspaceDeleted(t.app.db, ws, new Date(Date.now() + 86_400_000));
     const decidedUnder = await repo.currentConfigVersion(t.app.db);
-    let settling: Promise<string> | undefined;
-    await t.app.db.transaction().execute(async (trx) => {
-      // The restore, not committed yet: the deletion flag lifted and the parked work reopened.
-      expect(await unmarkWorkspaceDeleted(trx, ws)).to.equal(true);
-      await unparkWorkspaceWork(trx, ws);
-      // Meanwhile a job that read the workspace as being deleted parks its delivery.
-      settling = repo.settleDeliveryUnlessHeld(
+    // A job that read the workspace as being deleted parks its delivery while the restore is under
+    // way: it waits for the restore (without the wait it would have parked the delivery by now).
+    const settled = await duringWorkspaceRestore(t.app.db, ws, () =>
+      repo.settleDeliveryUnlessHeld(
         t.app.db,
         d.id,
         { status: 'parked', last_error_kind: 'paused', last_error_reason: 'workspace_deleted' },
         { now: new Date(), configVersion: decidedUnder },
-      );
-      // It waits for the restore (without the wait it would have parked the delivery by now).
-      await Promise.race([blockedOnLock('config_version for share'), settling]);
-    });
-    expect({ settled: await settling, status: (await repo.findDelivery(t.app.db, d.id))?.status }).to.deep.equal({
+      ),
+    );
+    expect({ settled, status: (await repo.findDelivery(t.app.db, d.id))?.status }).to.deep.equal({
       settled: 'configuration_changed',
       status: 'pending',
     });
@@ -385,7 +356,7 @@ describe('a delivery job', function () {
       await deleteRouteAndStopItsDeliveries(trx, d.route);
       // Meanwhile the destination is resumed.
       resuming = repo.unparkDeliveries(t.app.db, d.destination.id);
-      await Promise.race([blockedOnLock('for update'), resuming]);
+      await waitingForLockOrDone(t.app.db, 'for update', resuming as Promise<unknown>);
     });
     expect(await resuming).to.deep.equal([]);
     expect(await repo.findDelivery(t.app.db, d.id)).to.include({ status: 'dead', last_error_reason: 'route_deleted' });

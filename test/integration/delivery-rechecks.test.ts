@@ -5,9 +5,6 @@
 import { expect } from 'chai';
 import type { Kysely, RootOperationNode } from 'kysely';
 import { registerExtraConnector } from '../../connectors/index.js';
-import type { Connector, ConnectorManifest } from '../../connectors/types.js';
-import { webhookConnector } from '../../connectors/webhook/index.js';
-import { webhookManifest } from '../../connectors/webhook/manifest.js';
 import type { Db } from '../../src/store/db.js';
 import type { Database } from '../../src/store/schema.js';
 import { deliverOne } from '../../src/pipeline/deliver-lead.js';
@@ -20,6 +17,7 @@ import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
 import { storeLeadWithDelivery } from '../helpers/rows.js';
+import { batchingWebhookManifest } from '../helpers/webhook-variants.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 let nextPage = 881_000_000;
@@ -285,19 +283,7 @@ describe('a batch whose delivered outcomes could not be written', function () {
   let route: Route;
 
   /** The webhook connector under another id, declared batching: its batches go through deliver-batch.ts. */
-  const manifest = {
-    ...(webhookManifest as ConnectorManifest),
-    id: 'test-batch',
-    label: 'Test batch',
-    batch: { maxRecords: 10, maxWaitMs: 0 },
-    // One deliver() per lead (a batch of one is sent through deliver() anyway).
-    deliverBatch: async (ctx: Parameters<Connector['deliver']>[0], items: { record: Parameters<Connector['deliver']>[1] }[]) => {
-      const out = [];
-      for (const item of items) out.push({ ok: true as const, result: await webhookConnector.deliver(ctx, item.record) });
-      return out;
-    },
-    load: async () => ({ ...(webhookConnector as Connector), ...manifest }) as Connector,
-  } as unknown as ConnectorManifest;
+  const manifest = batchingWebhookManifest('test-batch', 'Test batch');
 
   before(async () => {
     unregister = registerExtraConnector(manifest);

@@ -11,8 +11,9 @@ import { cliFieldNamer } from '../../src/services/errors.js';
 import { savePage } from '../../src/services/pages.js';
 import * as repo from '../../src/store/repos.js';
 import { graphFailures, startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
-import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
-import { markWorkspaceDeleted, unmarkWorkspaceDeleted, unparkWorkspaceWork } from '../../src/store/workspace-deletion.js';
+import { TEST_APP_SECRET } from '../helpers/e2e.js';
+import { duringWorkspaceRestore } from '../helpers/rows.js';
+import { markWorkspaceDeleted } from '../../src/store/workspace-deletion.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const FORM = '870000009';
@@ -224,25 +225,12 @@ describe('fetch decisions racing configuration changes, and the outbox sweep win
     await t.app.db.updateTable('leadgen_events').set({ workspace_id: ws }).where('id', '=', event).execute();
     await markWorkspaceDeleted(t.app.db, ws, new Date(Date.now() + 86_400_000));
     const decidedUnder = await repo.currentConfigVersion(t.app.db);
-    let keeping: Promise<boolean> | undefined;
-    await t.app.db.transaction().execute(async (trx) => {
-      // The restore, not committed yet: the deletion flag lifted and the parked work reopened.
-      expect(await unmarkWorkspaceDeleted(trx, ws)).to.equal(true);
-      await unparkWorkspaceWork(trx, ws);
-      // Meanwhile a fetch that read the workspace as being deleted parks the event.
-      keeping = repo.setEventStatusWhileConfigIs(t.app.db, decidedUnder, event, 'parked', { reason: 'workspace_deleted', workspaceId: ws });
-      // It waits for the restore (without the wait it would have parked the event by now).
-      await Promise.race([
-        waitUntil(async () => {
-          const r = await sql<{
-            n: string;
-          }>`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%config_version for share%'`.execute(t.app.db);
-          return Number(r.rows[0]?.n) > 0;
-        }, 20_000),
-        keeping,
-      ]);
-    });
-    expect({ kept: await keeping, status: (await repo.findEvent(t.app.db, event))?.status }).to.deep.equal({ kept: false, status: 'received' });
+    // A fetch that read the workspace as being deleted parks the event while the restore is under
+    // way: it waits for the restore (without the wait it would have parked the event by now).
+    const kept = await duringWorkspaceRestore(t.app.db, ws, () =>
+      repo.setEventStatusWhileConfigIs(t.app.db, decidedUnder, event, 'parked', { reason: 'workspace_deleted', workspaceId: ws }),
+    );
+    expect({ kept, status: (await repo.findEvent(t.app.db, event))?.status }).to.deep.equal({ kept: false, status: 'received' });
   });
 
   it('the sweep re-queues a lost event behind 1000 older events that already have delayed jobs', async () => {
