@@ -23,6 +23,7 @@ import { computeBackoffMs } from './backoff.js';
 import { decryptLeadAnswers, type LeadAnswers, leadAnswersOf, leadRowFromGraph, type NewLeadRow, pageTokenAad, toCanonicalLead } from './lead-record.js';
 import { indexFetchedLead, questionTypesOf, searchRowsOf } from './lead-search-index.js';
 import { selectRoutes } from './routing.js';
+import { createLimiter, type Limiter } from './limiter.js';
 
 /** What the queue should do with the job. Only the worker turns this into BullMQ calls. */
 export type StepOutcome = { type: 'done'; detail: string } | { type: 'delay'; delayMs: number; detail: string };
@@ -135,27 +136,6 @@ export async function fetchLeadForEvent(app: App, eventId: number, handOff: Deli
 
 /** What became of one event of `fetchLeadsForEvents`: its outcome, or the error that stopped it (it stays `received`). */
 export type EventFetchResult = { eventId: number; outcome: StepOutcome; error?: undefined } | { eventId: number; outcome?: undefined; error: unknown };
-
-/** Runs a task when one of its places is free. */
-export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
-
-/** Runs at most `limit` of the tasks given to it at once. */
-export function createLimiter(limit: number): Limiter {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async (task) => {
-    if (active < limit) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      // A place given back goes straight to the next task waiting.
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
 
 /** A delivery stored just now and claimed for its first send by the process that stored it. */
 export interface StoredDelivery {

@@ -10,16 +10,9 @@ import { errorSummary } from '../util/error-summary.js';
 import { deliverOne, sendStoredDelivery, singleClaimLeaseMs, type DestinationPlace } from './deliver-lead.js';
 import { createDeliveryLine, OTHERS_ACTIVE_WITHIN_MS } from './delivery-line.js';
 import { createDestinationPlaces, defaultPerDestinationPlaces } from './delivery-places.js';
-import {
-  createLimiter,
-  fetchLeadForEvent,
-  fetchLeadsForEvents,
-  type DeliveryHandOff,
-  type Limiter,
-  type StepOutcome,
-  type StoredDelivery,
-} from './fetch-lead.js';
+import { fetchLeadForEvent, fetchLeadsForEvents, type DeliveryHandOff, type StepOutcome, type StoredDelivery } from './fetch-lead.js';
 import { startFormDriftChecks } from './form-drift.js';
+import { createLimiter, type Limiter } from './limiter.js';
 import { startMaintenance } from './maintenance.js';
 import { startMonitoring } from './monitors.js';
 import { DELIVER_QUEUE, FETCH_QUEUE, openBackendConnection, type BackendConnection, type DeliverJob, type FetchJob } from './queues.js';

@@ -3,7 +3,8 @@
 // meanwhile, a token replaced while the old one is refused, and the outbox sweep's window.
 import { expect } from 'chai';
 import { sql } from 'kysely';
-import { fetchLeadForEvent, fetchLeadsForEvents, type Limiter } from '../../src/pipeline/fetch-lead.js';
+import { fetchLeadForEvent, fetchLeadsForEvents } from '../../src/pipeline/fetch-lead.js';
+import type { Limiter } from '../../src/pipeline/limiter.js';
 import { pageTokenAad } from '../../src/pipeline/lead-record.js';
 import { sweepOutbox } from '../../src/pipeline/maintenance.js';
 import { fetchJobId } from '../../src/pipeline/queues.js';
