@@ -114,7 +114,7 @@ export function buildConnectorContext(app: App, dest: Destination, deliveryId: s
     },
     recentRecords: {
       find: (key) => findRecentRecord(app.db, recentRecordKey(key), RECENT_RECORD_TTL_MS),
-      save: (key, externalId) => saveRecentRecord(app.db, recentRecordKey(key), externalId, RECENT_RECORD_TTL_MS),
+      save: (key, externalId) => saveRecentRecord(app.db, recentRecordKey(key), externalId, RECENT_RECORD_TTL_MS, deliveryId),
     },
     memory: app.connectorMemories.of(dest.type, dest.id),
     settings: connectorSettings(app, dest.type),

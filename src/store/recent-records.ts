@@ -24,14 +24,27 @@ export async function findRecentRecord(db: Db, key: RecentRecordKey, maxAgeMs: n
   return row?.external_id;
 }
 
-/** Saves (or renews) the external id for this key, and deletes this destination's rows older than `maxAgeMs`. */
-export async function saveRecentRecord(db: Db, key: RecentRecordKey, crmExternalId: string, maxAgeMs: number): Promise<void> {
+/**
+ * Saves (or renews) the external id for this key, and deletes this destination's rows older than
+ * `maxAgeMs`. With `deliveryId`, only while that delivery's lead is not erased: the statement
+ * locks the lead's row (FOR SHARE) for the check, so an erasure either waits for it and then
+ * deletes what it saved, or has committed and nothing is saved.
+ */
+export async function saveRecentRecord(db: Db, key: RecentRecordKey, crmExternalId: string, maxAgeMs: number, deliveryId: string | null = null): Promise<void> {
   const externalId = storableText(crmExternalId);
-  await db
-    .insertInto('connector_recent_records')
-    .values({ workspace_id: key.workspaceId, destination_id: key.destinationId, key_hash: key.keyHash, external_id: externalId })
-    .onConflict((oc) => oc.columns(['destination_id', 'key_hash']).doUpdateSet({ external_id: externalId, created_at: sql`now()` }))
-    .execute();
+  const leadLive = deliveryId
+    ? sql`exists (
+        select 1 from deliveries d join leads l on l.id = d.lead_id
+        where d.id = ${deliveryId} and l.erased_at is null
+        for share of l
+      )`
+    : sql`true`;
+  await sql`
+    insert into connector_recent_records (workspace_id, destination_id, key_hash, external_id)
+    select ${key.workspaceId}, ${key.destinationId}, ${key.keyHash}, ${externalId}
+    where ${leadLive}
+    on conflict (destination_id, key_hash) do update set external_id = excluded.external_id, created_at = now()
+  `.execute(db);
   await db
     .deleteFrom('connector_recent_records')
     .where('workspace_id', '=', key.workspaceId)

@@ -11,6 +11,7 @@ import { cliFieldNamer, InvalidInputError } from '../../src/services/errors.js';
 import { saveRecentRecord } from '../../src/store/recent-records.js';
 import * as repo from '../../src/store/repos.js';
 import { parseCsvRows } from '../helpers/csv.js';
+import { waitingForLockOrDone } from '../helpers/rows.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const PAGE = '840000001';
@@ -286,5 +287,31 @@ describe('data-subject requests', function () {
     expect((await findSubject(t.app, workspaceId, parseSubject({ email: 'kim.kept@example.com' }, name), requester)).result).to.have.length(1);
     // Erin is found no more.
     expect((await findSubject(t.app, workspaceId, parseSubject({ email: person.email }, name), requester)).result).to.deep.equal([]);
+  });
+
+  it('saves no recent record for a delivery whose lead is erased', async () => {
+    const person = { name: 'Lou Late', email: 'lou.late@example.com', phone: '+1 646 555 0150' };
+    const { deliveryId } = await storeLead(person);
+    await eraseSubject(t.app, workspaceId, parseSubject({ email: person.email }, name), { inCrm: false }, requester);
+    const keyHash = recentRecordKeyHash(t.app, destinationId, 'email:lou.late@example.com');
+    await saveRecentRecord(t.app.db, { workspaceId, destinationId, keyHash }, 'person-late', 60_000, deliveryId);
+    const rows = await t.app.db.selectFrom('connector_recent_records').select('external_id').where('key_hash', '=', keyHash).execute();
+    expect(rows).to.deep.equal([]);
+  });
+
+  it('erases a recent record that a send was saving while the erasure began', async () => {
+    const person = { name: 'Mo Mid', email: 'mo.mid@example.com', phone: '+1 646 555 0151' };
+    const { deliveryId } = await storeLead(person);
+    const keyHash = recentRecordKeyHash(t.app, destinationId, 'email:mo.mid@example.com');
+    let erasure: Promise<unknown> | undefined;
+    // The send's save, not committed yet, while the erasure starts: the erasure waits for it.
+    await t.app.db.transaction().execute(async (trx) => {
+      await saveRecentRecord(trx, { workspaceId, destinationId, keyHash }, 'person-mid', 60_000, deliveryId);
+      erasure = eraseSubject(t.app, workspaceId, parseSubject({ email: person.email }, name), { inCrm: false }, requester);
+      await waitingForLockOrDone(t.app.db, 'update "leads"', erasure);
+    });
+    await erasure;
+    const rows = await t.app.db.selectFrom('connector_recent_records').select('external_id').where('key_hash', '=', keyHash).execute();
+    expect(rows).to.deep.equal([]);
   });
 });
