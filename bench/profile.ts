@@ -50,6 +50,9 @@ interface StatementRow {
   calls: number;
   totalMs: number;
   rows: number;
+  /** Times PostgreSQL planned it (a prepared statement whose generic plan is used is not planned again), and the time it took. */
+  plans: number;
+  planMs: number;
 }
 
 interface DbCounters {
@@ -65,12 +68,19 @@ async function readDbCounters(sql: pg.Client): Promise<DbCounters> {
 }
 
 async function readStatements(sql: pg.Client): Promise<StatementRow[]> {
-  const r = await sql.query<{ query: string; calls: string; total: string; rows: string }>(
-    `select query, calls, total_exec_time as total, rows from pg_stat_statements
+  const r = await sql.query<{ query: string; calls: string; total: string; rows: string; plans: string; plan_ms: string }>(
+    `select query, calls, total_exec_time as total, rows, plans, total_plan_time as plan_ms from pg_stat_statements
       where dbid = (select oid from pg_database where datname = current_database()) and query not ilike '%pg_stat%'
       order by calls desc`,
   );
-  return r.rows.map((x) => ({ query: x.query.replace(/\s+/g, ' ').trim(), calls: Number(x.calls), totalMs: Number(x.total), rows: Number(x.rows) }));
+  return r.rows.map((x) => ({
+    query: x.query.replace(/\s+/g, ' ').trim(),
+    calls: Number(x.calls),
+    totalMs: Number(x.total),
+    rows: Number(x.rows),
+    plans: Number(x.plans),
+    planMs: Number(x.plan_ms),
+  }));
 }
 
 const isForeignKeyCheck = (query: string) => query.startsWith('SELECT 1 FROM ONLY ');
@@ -214,6 +224,12 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
       label: 'PostgreSQL per lead: statement execution time (pg_stat_statements)',
       value: formatMs(perLead(statements.reduce((a, s) => a + s.totalMs, 0))),
     },
+    {
+      // A prepared statement is planned again on each run while its custom plans look cheaper than
+      // the generic one; planning a many-CTE statement can cost more than running it.
+      label: 'PostgreSQL per lead: plannings / planning time (pg_stat_statements.track_planning)',
+      value: `${perLead(statements.reduce((a, s) => a + s.plans, 0)).toFixed(1)} / ${formatMs(perLead(statements.reduce((a, s) => a + s.planMs, 0)))}`,
+    },
     { label: 'Redis per lead: commands', value: perLead([...commands.values()].reduce((a, b) => a + b, 0)).toFixed(1) },
     {
       // V8 samples on wall time: on a busy machine a descheduled thread still collects samples,
@@ -236,10 +252,12 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
   out(`\nHottest functions (self time share)\n${line}`);
   for (const [fn, ms] of top(profile.byFunction, 25)) out(`${scaled(ms).padStart(10)}  ${((100 * ms) / profile.busyMs).toFixed(1).padStart(5)} %  ${fn}`);
   out(`\nPostgreSQL statements per lead (pg_stat_statements, by calls)\n${line}`);
-  out(`${'calls'.padStart(7)} ${'exec ms'.padStart(9)} ${'rows'.padStart(7)}  statement`);
-  for (const s of statements.filter((x) => x.calls >= leads * 0.05).slice(0, 40)) {
+  out(`${'calls'.padStart(7)} ${'exec ms'.padStart(9)} ${'plans'.padStart(7)} ${'plan ms'.padStart(9)} ${'rows'.padStart(7)}  statement`);
+  // Frequent statements, and batched ones (few calls, each for many leads) that take their share of the time.
+  const execMs = statements.reduce((a, x) => a + x.totalMs + x.planMs, 0);
+  for (const s of statements.filter((x) => x.calls >= leads * 0.05 || x.totalMs + x.planMs >= execMs * 0.02).slice(0, 40)) {
     out(
-      `${perLead(s.calls).toFixed(2).padStart(7)} ${perLead(s.totalMs).toFixed(3).padStart(9)} ${perLead(s.rows).toFixed(2).padStart(7)}  ${s.query.slice(0, 150)}`,
+      `${perLead(s.calls).toFixed(2).padStart(7)} ${perLead(s.totalMs).toFixed(3).padStart(9)} ${perLead(s.plans).toFixed(2).padStart(7)} ${perLead(s.planMs).toFixed(3).padStart(9)} ${perLead(s.rows).toFixed(2).padStart(7)}  ${s.query.slice(0, 130)}`,
     );
   }
   out(`\nRedis commands per lead (INFO commandstats)\n${line}`);

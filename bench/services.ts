@@ -148,6 +148,7 @@ async function openPrivateServices(): Promise<BenchServices> {
     const settings = [
       'shared_preload_libraries=pg_stat_statements',
       'pg_stat_statements.track=all',
+      'pg_stat_statements.track_planning=on',
       'pg_stat_statements.max=5000',
       'track_io_timing=on',
       `port=${pgPort}`,
