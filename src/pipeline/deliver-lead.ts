@@ -172,7 +172,10 @@ async function destinationGate(
   const settle = async (set: Record<string, unknown>, detail: string): Promise<{ dest: Destination } | { outcome: StepOutcome }> => {
     const settled = await repo.settleDeliveryUnlessHeld(db, delivery.id, set, { token, now: new Date(), configVersion });
     if (settled === 'written') return { outcome: { type: 'done', detail } };
-    if (settled === 'not_pending_or_held') return { outcome: { type: 'done', detail: 'held_by_another_run' } };
+    if (settled === 'not_pending') return { outcome: { type: 'done', detail: 'no_longer_pending' } };
+    // Looked at again once that run's claim lapses: a run that died leaves the delivery to this job, not to the outbox sweep.
+    if (typeof settled === 'object')
+      return { outcome: { type: 'delay', delayMs: Math.max(0, settled.heldUntil.getTime() - Date.now()) + 1000, detail: 'held_by_another_run' } };
     if (attempt < GATE_ATTEMPTS) return destinationGate(app, delivery, await repo.currentConfigVersion(db), token, attempt + 1);
     if (token) await repo.releaseClaims(db, [delivery.id], token);
     return { outcome: { type: 'delay', delayMs: 1000, detail: 'configuration_changing' } };

@@ -329,26 +329,22 @@ export async function claimDelivery(
  * sent again once resumed) or the configuration changed since (a destination re-authorised or a
  * workspace restored: its resume may not have seen this row still pending, so the caller decides
  * again). Its row is locked first, then the counter's shared (see config-version.ts). `token`:
- * the claim the caller itself holds, if any, which is let go with the write.
+ * the claim the caller itself holds, if any, which is let go with the write. Another run's live
+ * claim gives its lapse time (`heldUntil`), for the caller to look again then.
  */
 export async function settleDeliveryUnlessHeld(
   db: Db,
   id: string,
   set: Record<string, unknown>,
   holder: { token?: string; now: Date; configVersion: number },
-): Promise<'written' | 'not_pending_or_held' | 'configuration_changed'> {
+): Promise<'written' | 'not_pending' | { heldUntil: Date } | 'configuration_changed'> {
   const run = async (trx: Db) => {
-    const free = await trx
-      .selectFrom('deliveries')
-      .select('id')
-      .where('id', '=', id)
-      .where('status', '=', 'pending')
-      .where((eb) =>
-        eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', holder.now), ...(holder.token ? [eb('claimed_by', '=', holder.token)] : [])]),
-      )
-      .forUpdate()
-      .executeTakeFirst();
-    if (!free) return 'not_pending_or_held' as const;
+    const row = await trx.selectFrom('deliveries').select(['status', 'claimed_by', 'claimed_until']).where('id', '=', id).forUpdate().executeTakeFirst();
+    if (row?.status !== 'pending') return 'not_pending' as const;
+    const claimedUntil = row.claimed_until ? new Date(row.claimed_until) : null;
+    const isOwnClaim = holder.token !== undefined && row.claimed_by === holder.token;
+    // Another run's live claim: that run records what the CRM said; should it die, its claim lapses then.
+    if (claimedUntil && claimedUntil > holder.now && !isOwnClaim) return { heldUntil: claimedUntil };
     if ((await sharedConfigVersion(trx)) !== holder.configVersion) return 'configuration_changed' as const;
     await trx
       .updateTable('deliveries')

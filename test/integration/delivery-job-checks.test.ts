@@ -8,7 +8,7 @@ import { registerExtraConnector } from '../../connectors/index.js';
 import { ConnectorError, type Connector, type ConnectorManifest } from '../../connectors/types.js';
 import { webhookConnector } from '../../connectors/webhook/index.js';
 import { webhookManifest } from '../../connectors/webhook/manifest.js';
-import { deliverOne, type DestinationPlace } from '../../src/pipeline/deliver-lead.js';
+import { deliverOne, sendStoredDelivery, type DestinationPlace } from '../../src/pipeline/deliver-lead.js';
 import { encryptCredentials } from '../../src/pipeline/connector-context.js';
 import { deleteRouteAndStopItsDeliveries, markDestinationDisconnected } from '../../src/store/disconnects.js';
 import { eraseExpiredLeadAnswers } from '../../src/store/leads.js';
@@ -279,6 +279,26 @@ describe('a delivery job', function () {
     const open = await repo.listOpenDeliveries(t.app.db, new Date(Date.now() + 1_000), new Date(), 1000);
     expect(open.map((o) => o.id)).to.not.include(d.id);
     expect(arrivedAt(first, d.leadgenId)).to.equal(0);
+  });
+
+  it('comes back for a delivery once the live claim of another run that took it over lapses, when the destination needs re-authorisation', async () => {
+    const d = await newDelivery();
+    // This process stored the delivery claimed to send it at once; its claim lapsed and another run took it over (and may die).
+    const ownToken = '6b2e1d3f-0000-4000-8000-000000000002';
+    const other = { token: '6b2e1d3f-0000-4000-8000-000000000003', until: new Date(Date.now() + 30_000), now: new Date() };
+    expect(await repo.claimDelivery(t.app.db, d.id, other)).to.have.property('claimed');
+    await repo.setDestinationStatus(t.app.db, d.destination.id, 'needs_reauth', 'token_revoked');
+    const row = (await repo.findDelivery(t.app.db, d.id))!;
+    const stored = {
+      delivery: { ...row, claimed_by: ownToken },
+      lead: (await repo.findLead(t.app.db, row.lead_id))!,
+      configVersion: await repo.currentConfigVersion(t.app.db),
+    };
+    const outcome = await sendStoredDelivery(t.app, stored);
+    expect(outcome).to.include({ type: 'delay', detail: 'held_by_another_run' });
+    const delayMs = outcome.type === 'delay' ? outcome.delayMs : -1;
+    expect(delayMs).to.be.within(other.until.getTime() - Date.now(), other.until.getTime() - Date.now() + 2_000);
+    expect(await repo.findDelivery(t.app.db, d.id), 'untouched').to.include({ status: 'pending', claimed_by: other.token });
   });
 
   it('does not park a delivery under a configuration a re-authorisation changed before the write', async () => {
