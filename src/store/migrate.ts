@@ -19,6 +19,7 @@ import * as m0014 from './migrations/0014-alerts.js';
 import * as m0015 from './migrations/0015-delivery-claims.js';
 import * as m0016 from './migrations/0016-config-version.js';
 import * as m0017 from './migrations/0017-event-next-attempt.js';
+import * as m0018 from './migrations/0018-page-lead-floors.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -38,6 +39,7 @@ const migrations: Record<string, Migration> = {
   '0015-delivery-claims': m0015,
   '0016-config-version': m0016,
   '0017-event-next-attempt': m0017,
+  '0018-page-lead-floors': m0018,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -18,6 +18,7 @@ import type {
   AlertSendsTable,
   AlertsTable,
   MonitorResultsTable,
+  PageLeadFloorsTable,
   ReconcileCheckpointsTable,
   ReconcileDaysTable,
 } from './schema/operations.js';
@@ -69,6 +70,7 @@ export interface Database {
   facebook_connections: FacebookConnectionsTable;
   reconcile_checkpoints: ReconcileCheckpointsTable;
   reconcile_days: ReconcileDaysTable;
+  page_lead_floors: PageLeadFloorsTable;
   facebook_test_leads: FacebookTestLeadsTable;
   meta_deletion_requests: MetaDeletionRequestsTable;
   data_requests: DataRequestsTable;

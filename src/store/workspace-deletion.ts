@@ -111,15 +111,26 @@ async function listWorkspaceScopedTables(db: Db): Promise<string[]> {
  * workspace_id column (found in the schema, so a table added later is not forgotten), its
  * audit entries included (the append-only trigger lets these through for this workspace only),
  * the webhook events of its pages that never got a workspace, and the workspace itself (its
- * foreign keys cascade to what hangs off its rows). Only while its grace period is over and it
- * is still marked deleted (a restore in between wins). Returns the rows deleted per table, or
- * null when it was not due.
+ * foreign keys cascade to what hangs off its rows). Each of its pages keeps a lead floor
+ * (page_lead_floors): reconciliation records none of the page's leads from before the purge.
+ * Only while its grace period is over and it is still marked deleted (a restore in between
+ * wins). Returns the rows deleted per table, or null when it was not due.
  */
 export async function purgeWorkspaceRows(db: Db, workspaceId: string, now: Date): Promise<Record<string, number> | null> {
   return db.transaction().execute(async (trx) => {
     const due = await trx.selectFrom('workspaces').select('id').where('id', '=', workspaceId).where('purge_after', '<=', now).forUpdate().executeTakeFirst();
     if (!due) return null;
     await sql`select set_config('leadrelay.workspace_purge', ${workspaceId}, true)`.execute(trx);
+    // Before the pages and their events go: each page gets a floor at the purge (or at its latest
+    // recorded lead, should Meta's clock be ahead), so reconciliation in whichever workspace
+    // connects the page next neither records and delivers again the leads this one had, nor
+    // brings back leads deleted with it. The floor holds a time only, and outlives the workspace.
+    await sql`
+      insert into page_lead_floors (page_id, not_before)
+      select p.page_id, greatest(now(), (select max(e.created_time) from leadgen_events e where e.page_id = p.page_id))
+      from pages p where p.workspace_id = ${workspaceId}
+      on conflict (page_id) do update set not_before = greatest(page_lead_floors.not_before, excluded.not_before), updated_at = now()
+    `.execute(trx);
     const deleted: Record<string, number> = {};
     const orphanEvents = await sql`
       delete from leadgen_events e using pages p

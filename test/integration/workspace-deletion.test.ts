@@ -51,6 +51,36 @@ describe('workspace deletion (PostgreSQL)', () => {
     expect((await repo.findWorkspace(t.app.db, ws.id))?.deletion_requested_at).to.equal(null);
   });
 
+  it("leaves each of its pages a lead floor at the purge that outlives it: never before the page's latest recorded lead, never moved back", async () => {
+    const ws = await repo.createWorkspace(t.app.db, 'W');
+    const [plain, ahead, floored] = ['8100000001', '8100000002', '8100000003'];
+    for (const pageId of [plain, ahead, floored]) await repo.upsertPage(t.app.db, { workspaceId: ws.id, pageId, name: null, tokenEnvelope: 'lr1.k.x.y' });
+    // A lead whose creation time (Meta's clock) is ahead of the database's.
+    const aheadTime = new Date(Date.now() + 3_600_000);
+    await repo.recordLeadgenEvents(t.app.db, [
+      { pageId: ahead, leadgenId: '1', formId: 'f', adId: null, adgroupId: null, createdTime: aheadTime, isTest: false },
+    ]);
+    // A floor an earlier purge left, later than this one.
+    const earlierFloor = new Date(Date.now() + 86_400_000);
+    await t.app.db.insertInto('page_lead_floors').values({ page_id: floored, not_before: earlierFloor }).execute();
+    await requestWorkspaceDeletion(t.app, ws.id, OPERATOR);
+    await t.app.db
+      .updateTable('workspaces')
+      .set({ purge_after: new Date(Date.now() - 1000) })
+      .where('id', '=', ws.id)
+      .execute();
+    const before = Date.now();
+    expect(await purgeWorkspace(t.app, ws.id)).to.equal(true);
+    const after = Date.now();
+
+    const floors = await t.app.db.selectFrom('page_lead_floors').select(['page_id', 'not_before']).orderBy('page_id').execute();
+    expect(floors.map((f) => f.page_id)).to.deep.equal([plain, ahead, floored]);
+    expect(floors[0].not_before.getTime()).to.be.within(before - 1000, after);
+    expect(floors[1].not_before).to.deep.equal(aheadTime);
+    expect(floors[2].not_before).to.deep.equal(earlierFloor);
+    expect(await repo.findPageByPageId(t.app.db, plain)).to.equal(undefined);
+  });
+
   it("lets the purge delete that workspace's audit entries and no other's; the log stays append-only otherwise", async () => {
     const [a, b] = [await repo.createWorkspace(t.app.db, 'A'), await repo.createWorkspace(t.app.db, 'B')];
     for (const ws of [a, b]) await writeAudit(t.app.db, { workspaceId: ws.id, actor: OPERATOR.actor, action: 'something' });

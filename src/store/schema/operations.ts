@@ -29,6 +29,16 @@ export interface ReconcileDaysTable {
   updated_at: GeneratedTimestamp;
 }
 
+/**
+ * Per Facebook Page: reconciliation records none of its leads created at or before `not_before`
+ * (set when a workspace holding the page was purged). Not a workspace's row: it outlives the purge.
+ */
+export interface PageLeadFloorsTable {
+  page_id: string;
+  not_before: Timestamp;
+  updated_at: GeneratedTimestamp;
+}
+
 type MonitorStatus = 'ok' | 'warning' | 'problem' | 'unavailable' | 'skipped';
 
 /** Each health monitor's latest finding per workspace and subject (a page id, a destination id, or ''). */
