@@ -10,9 +10,11 @@
 // route (so a form whose webhooks never came at all is still found), and every form a recorded
 // lead of a registered page names. Each form's checkpoint says up to which second every lead is
 // recorded; a run asks only for leads after it, and moves it only once every page of the answer
-// is durably recorded. A throttle (80005, 4, 17, ...) stops that form's run (and the rest of its
-// page's, or everything for an app-wide one) and keeps the checkpoint; the scheduled run leaves
-// the form alone until Meta's wait is over.
+// is durably recorded. No run asks for leads created before the page's lead floor (set when a
+// workspace that had the page was purged: its events, which made those leads no-ops here, are
+// gone). A throttle (80005, 4, 17, ...) stops that form's run (and the rest of its page's, or
+// everything for an app-wide one) and keeps the checkpoint; the scheduled run leaves the form
+// alone until Meta's wait is over.
 import { notePageNeedsReauth } from '../alerts/raise.js';
 import type { App } from '../app.js';
 import { GraphError, type GraphErrorInfo } from '../meta/graph-errors.js';
@@ -41,7 +43,7 @@ const APP_WIDE_THROTTLE_REASONS = new Set(['graph_code_4']);
 export interface ReconcileOptions {
   workspaceId?: string;
   formId?: string;
-  /** Compare leads created after this time, whatever the checkpoint (capped at Meta's ~90 days). */
+  /** Compare leads created after this time, whatever the checkpoint (never before Meta's ~90 days, nor the page's lead floor). */
   since?: Date;
   /** A scheduled run leaves a throttled form alone until its wait is over; a person's run asks anyway. */
   isScheduled?: boolean;
@@ -144,6 +146,8 @@ interface FormRunInput {
   target: store.ReconcileTarget;
   token: string;
   since: Date | undefined;
+  /** The page's lead floor (a workspace that had the page was purged then): no earlier lead is recorded. */
+  pageFloor: Date | null;
   isScheduled: boolean;
   now: Date;
 }
@@ -177,13 +181,19 @@ async function reconcileForm(app: App, input: FormRunInput): Promise<{ result: F
     };
   }
 
-  const floorSec = Math.ceil((now.getTime() - META_LEAD_RETENTION_MS) / 1000);
+  // The window never starts before Meta's ~90 days (nothing older can be listed), nor before the
+  // page's floor (nothing older may be recorded: a purged workspace had the page, and recording
+  // its leads again would deliver them twice and bring back what its owner deleted). The floor
+  // holds for a person's --since too. Meta's times are whole seconds: the filter is "after".
+  const retentionSec = Math.ceil((now.getTime() - META_LEAD_RETENTION_MS) / 1000);
+  const pageFloorSec = input.pageFloor ? Math.floor(input.pageFloor.getTime() / 1000) : retentionSec;
   const startFrom = input.since ?? lastTime ?? new Date(now.getTime() - config.reconciliation.lookbackHours * 3_600_000);
-  const afterSec = Math.max(floorSec, Math.floor(startFrom.getTime() / 1000));
+  const afterSec = Math.max(retentionSec, pageFloorSec, Math.floor(startFrom.getTime() / 1000));
   // Leads younger than the settle time are left to their webhook (it can come minutes late).
   const beforeSec = Math.floor((now.getTime() - config.reconciliation.settleMs) / 1000);
   // The window joins the covered span when it was asked to start at or before the checkpoint
-  // (a start moved up to Meta's retention still joins it: nothing older can be listed).
+  // (a start moved up to Meta's retention or the page's floor still joins it: nothing older can
+  // be listed, or may be recorded).
   const isContiguous = lastTime === null || startFrom.getTime() <= lastTime.getTime();
   const after = new Date(afterSec * 1000);
   const before = new Date(beforeSec * 1000);
@@ -310,6 +320,7 @@ export async function reconcileLeads(app: App, opts: ReconcileOptions = {}): Pro
       continue;
     }
     const token = decryptPageToken(app, page);
+    const pageFloor = await store.findPageLeadFloor(app.db, page.page_id);
     let pageStop: { reason: string; outcome: FormReconcileOutcome } | null = null;
     for (const target of targets) {
       if (opts.shouldStop?.()) break;
@@ -320,7 +331,14 @@ export async function reconcileLeads(app: App, opts: ReconcileOptions = {}): Pro
         results.push(stoppedResult(target, pageStop.reason, await checkpointOf(target), { outcome: pageStop.outcome }));
         continue;
       }
-      const { result, error } = await reconcileForm(app, { target, token, since: opts.since, isScheduled: opts.isScheduled ?? false, now });
+      const { result, error } = await reconcileForm(app, {
+        target,
+        token,
+        since: opts.since,
+        pageFloor,
+        isScheduled: opts.isScheduled ?? false,
+        now,
+      });
       results.push(result);
       if (result.outcome === 'throttled') {
         // Throttled now, or still waiting out an earlier throttle. Meta: calling while limited

@@ -73,7 +73,7 @@ export interface RunReconciliationInput {
 /**
  * Compares now, with Meta, the routed forms of a workspace (or one form) and records the leads
  * whose webhook never came. `since` overrides the checkpoints (capped at the ~90 days Meta keeps
- * leads); a throttled form is asked anyway (a person asked), and reports Meta's wait if it still is.
+ * leads, and at a page's lead floor: a purged workspace's leads are not recorded again); a throttled form is asked anyway (a person asked), and reports Meta's wait if it still is.
  */
 export async function runReconciliation(
   app: App,

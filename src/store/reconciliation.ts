@@ -63,6 +63,16 @@ export async function listPagesWithPageLevelRoutes(db: Db, only: { workspaceId?:
   return q.orderBy('routes.page_id').execute();
 }
 
+// ---------- page floors ----------
+/**
+ * The time at or before which no lead of the page may be recorded by reconciliation, whichever
+ * workspace has the page now (a workspace that had it was purged then); null when it has none.
+ */
+export async function findPageLeadFloor(db: Db, pageId: string): Promise<Date | null> {
+  const row = await db.selectFrom('page_lead_floors').select('not_before').where('page_id', '=', pageId).executeTakeFirst();
+  return row ? new Date(row.not_before) : null;
+}
+
 // ---------- checkpoints ----------
 export async function findCheckpoint(db: Db, workspaceId: string, formId: string): Promise<ReconcileCheckpoint | undefined> {
   return db.selectFrom('reconcile_checkpoints').selectAll().where('workspace_id', '=', workspaceId).where('form_id', '=', formId).executeTakeFirst();

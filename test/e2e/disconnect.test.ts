@@ -4,8 +4,9 @@
 //   waiting deliveries parked; a page is uninstalled at Meta and its token deleted, its later
 //   leads kept but not fetched; a route is deleted and its unsent deliveries stopped;
 // - a deleted workspace, after its grace period (0 here), leaves no row in any table of the
-//   schema, and nothing of another workspace changes; one restored within its grace period works
-//   again, the lead that arrived meanwhile delivered.
+//   schema but its pages' lead floors (a page id and a time), and nothing of another workspace changes; one restored within its grace period works
+//   again, the lead that arrived meanwhile delivered; a purged workspace's page connected to
+//   another workspace does not get its leads from before the purge again by reconciliation.
 // The outbox sweep is held back (OUTBOX_MIN_AGE_MS): deliveries seeded as pending stay pending
 // until the step under test moves them.
 import { randomUUID } from 'node:crypto';
@@ -25,6 +26,7 @@ import {
   OWNER_PASSWORD,
   postLeadgen,
   removeQueues,
+  runCli,
   startProgram,
   TEST_APP_SECRET,
   waitUntil,
@@ -361,8 +363,16 @@ describe('e2e: disconnect pages and destinations, delete routes and workspaces',
     // And no column of any table names any of its ids or names. Only audit entries that are not
     // its own (the installation's record of its deletion, another workspace's record of its owner
     // set-up) may name the workspace's bare id: an audit log is append-only, and those are not its rows.
+    // And its page's lead floor names the page: a page id and a time, no lead data, which keeps
+    // reconciliation from recording the page's leads from before the purge again elsewhere.
     const mentions = await findMentions(dbh.db, doomedIds);
-    const outsideTheLog = mentions.filter((m) => !(m.table === 'audit_log' && m.value === ws.doomed && m.rows.every((row) => row.workspace_id !== ws.doomed)));
+    const floors = mentions.filter((m) => m.table === 'page_lead_floors');
+    expect(floors.map((m) => [m.column, m.value, Object.keys(m.rows[0]!).sort()])).to.deep.equal([
+      ['page_id', '1700000001', ['not_before', 'page_id', 'updated_at']],
+    ]);
+    const outsideTheLog = mentions.filter(
+      (m) => m.table !== 'page_lead_floors' && !(m.table === 'audit_log' && m.value === ws.doomed && m.rows.every((row) => row.workspace_id !== ws.doomed)),
+    );
     expect(outsideTheLog.map((m) => `${m.table}.${m.column}`)).to.deep.equal([]);
     const purged = await dbh.db
       .selectFrom('audit_log')
@@ -379,6 +389,47 @@ describe('e2e: disconnect pages and destinations, delete routes and workspaces',
     expect(await countWorkspaceRows(dbh.db, ws.other)).to.deep.equal(otherBefore);
     expect(await dbh.db.selectFrom('pages').selectAll().where('workspace_id', '=', ws.other).execute()).to.deep.equal(otherRows);
     expect(graph.installedFields('1700000002')).to.deep.equal(['leadgen']);
+  });
+
+  it('a page of a purged workspace connected to another: reconciliation records none of its leads from before the purge again, even with --since; a later one it does', async () => {
+    const pageId = '1900000001';
+    const formId = '2900000001';
+    const gone = await cli(['workspaces', 'create', '--name', 'Workspace gone'], env);
+    graph.addForm({ id: formId, page_id: pageId, questions: [{ key: 'email', type: 'EMAIL' }] });
+    const metaLead = (leadgenId: string, createdTime: number) =>
+      graph.addLead({
+        id: leadgenId,
+        form_id: formId,
+        page_id: pageId,
+        created_time: createdTime,
+        field_data: [{ name: 'email', values: [`${leadgenId}@example.com`] }],
+      });
+    const deliveredTo = (leadgenId: string) => receiver.accepted().filter((r) => r.body?.leadgen_id === leadgenId);
+    await addPage(gone, pageId);
+    await addRoute(gone, pageId, await addWebhookDestination(gone, 'hook-gone'));
+    const early = '9300000000000000901';
+    metaLead(early, Math.floor(Date.now() / 1000) - 3600);
+    expect((await postLeadgen(program.url, { pageId, formId, leadgenId: early })).status).to.equal(200);
+    await receiver.waitFor(() => deliveredTo(early).length === 1, 60_000);
+
+    expect(await cli(['workspaces', 'delete', gone], env)).to.include('intake and delivery stopped');
+    await waitUntil(async () => !(await repo.findWorkspace(dbh.db, gone)), 60_000, 'the deleted workspace purged');
+    const purgedSec = Math.floor(Date.now() / 1000);
+
+    await addPage(ws.other, pageId);
+    await addRoute(ws.other, pageId, await addWebhookDestination(ws.other, 'hook-moved'));
+    const late = '9300000000000000902';
+    metaLead(late, purgedSec + 1);
+    // Meta lists a lead once its second is over (no settle time here): the clock must pass it.
+    await waitUntil(async () => Date.now() >= (purgedSec + 2) * 1000, 10_000, 'the clock past the later lead');
+    const since = new Date(Date.now() - 6 * 3_600_000).toISOString();
+    const run = await runCli(['leads', 'reconcile', '--workspace', ws.other, '--form', formId, '--since', since], { ...env, RECONCILE_SETTLE_MS: '0' });
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.contain(`form ${formId} (page ${pageId}): Meta has 1, already recorded 0, recovered 1`);
+    await receiver.waitFor(() => deliveredTo(late).length === 1, 60_000);
+    expect(deliveredTo(early), 'delivered once, by the purged workspace').to.have.length(1);
+    const events = await dbh.db.selectFrom('leadgen_events').select('leadgen_id').where('page_id', '=', pageId).execute();
+    expect(events.map((e) => e.leadgen_id)).to.deep.equal([late]);
   });
 
   it('brings a workspace deleted from the CLI back working when restored within its grace period', async () => {

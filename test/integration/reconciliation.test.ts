@@ -9,6 +9,7 @@ import { pageTokenAad } from '../../src/pipeline/lead-record.js';
 import { RECONCILE_LEASE, reconcileLeads, runLockedReconciliation, startReconciliation } from '../../src/pipeline/reconcile.js';
 import { startWorkers, type RunningWorkers } from '../../src/pipeline/workers.js';
 import { describeReconciliation, runReconciliation } from '../../src/services/reconciliation.js';
+import { purgeWorkspace, requestWorkspaceDeletion } from '../../src/services/workspace-lifecycle.js';
 import { cliFieldNamer, InvalidInputError, NotFoundError } from '../../src/services/errors.js';
 import { leaseRemainingMs } from '../../src/store/leases.js';
 import * as repo from '../../src/store/repos.js';
@@ -433,6 +434,80 @@ for (const backend of QUEUE_BACKENDS)
         expect(day2).to.deep.equal({ day: day2.day, meta_count: 3, is_complete: true, recorded: 3, recovered: 2, delivered: 3 });
         expect(day1).to.include({ meta_count: 1, recorded: 1, recovered: 1, delivered: 1 });
         expect(today).to.include({ recorded: 0, recovered: 0, delivered: 0, is_complete: false });
+      });
+    });
+
+    describe('a page whose workspace was purged, with the workers delivering', () => {
+      let workers: RunningWorkers;
+      before(() => {
+        workers = startWorkers(t.app);
+      });
+      after(async () => {
+        await workers?.close();
+      });
+
+      const deliveredTo = (leadgenId: string) => receiver.received.filter((x) => x.body?.leadgen_id === leadgenId && isAccepted(x));
+
+      it('connected to another workspace, its leads from before the purge are not recorded again, even for a since before it; a later lead is', async () => {
+        // The purged workspace had the page, reconciled its leads and delivered them.
+        const gone = (await repo.createWorkspace(t.app.db, 'Purged')).id;
+        const goneHook = await repo.createDestination(t.app.db, {
+          workspaceId: gone,
+          type: 'webhook',
+          name: 'hook',
+          config: { url: receiver.url },
+          credentialsEnvelope: null,
+        });
+        const pageId = String(nextPage++);
+        const formId = String(nextForm++);
+        const token = `EAAB-reconcile-${pageId}`;
+        const p = { pageId, formId };
+        graph.setPageToken(pageId, token, `Page ${pageId}`);
+        graph.addForm({ id: formId, page_id: pageId, questions: [{ key: 'email', type: 'EMAIL' }] });
+        const connect = (ws: string) =>
+          repo.upsertPage(t.app.db, { workspaceId: ws, pageId, name: null, tokenEnvelope: t.app.keyRing.encrypt(token, pageTokenAad(pageId)) });
+        await connect(gone);
+        await repo.createRoute(t.app.db, { workspaceId: gone, pageId, formId, destinationId: goneHook.id });
+        const start = new Date();
+        const old = [addMetaLead(p, new Date(start.getTime() - 5 * HOUR_MS)), addMetaLead(p, new Date(start.getTime() - 4 * HOUR_MS))];
+        const [first] = await reconcileLeads(t.app, { workspaceId: gone, formId, now: () => start });
+        expect(first).to.include({ outcome: 'done', recovered: 2 });
+        await waitUntil(
+          async () => {
+            const rows = await t.app.db.selectFrom('deliveries').select('status').where('workspace_id', '=', gone).execute();
+            return rows.length === 2 && rows.every((r) => r.status === 'delivered');
+          },
+          60_000,
+          "the purged workspace's deliveries",
+        );
+        for (const id of old) expect(deliveredTo(id)).to.have.length(1);
+
+        await requestWorkspaceDeletion(t.app, gone, { actor: { type: 'operator', id: null, label: 'test' } });
+        await t.app.db
+          .updateTable('workspaces')
+          .set({ purge_after: new Date(Date.now() - 1000) })
+          .where('id', '=', gone)
+          .execute();
+        const purgeStart = Date.now();
+        expect(await purgeWorkspace(t.app, gone)).to.equal(true);
+        const purgedAt = Date.now();
+        expect(await eventsOf(pageId), 'the purge took the events').to.have.length(0);
+
+        // The page is connected to another workspace; Meta still lists the old leads, and a new one.
+        await connect(workspaceId);
+        await repo.createRoute(t.app.db, { workspaceId, pageId, formId, destinationId });
+        const later = addMetaLead(p, new Date(purgedAt + 60_000));
+        const now = new Date(purgedAt + 2 * HOUR_MS);
+        const [scheduled] = await reconcileLeads(t.app, { workspaceId, formId, isScheduled: true, now: () => now });
+        expect(scheduled).to.include({ outcome: 'done', metaCount: 1, alreadyRecorded: 0, recovered: 1 });
+        expect(scheduled.after!.getTime(), 'the window starts at the purge').to.be.within(purgeStart - 1000, purgedAt);
+        const [asked] = await reconcileLeads(t.app, { workspaceId, formId, since: new Date(start.getTime() - 6 * HOUR_MS), now: () => now });
+        expect(asked).to.include({ outcome: 'done', metaCount: 1, alreadyRecorded: 1, recovered: 0 });
+        expect(asked.after).to.deep.equal(scheduled.after);
+        expect((await eventsOf(pageId)).map((e) => e.leadgen_id)).to.deep.equal([later]);
+
+        await receiver.waitFor(() => deliveredTo(later).length === 1, 60_000);
+        for (const id of old) expect(deliveredTo(id), 'delivered once, by the purged workspace').to.have.length(1);
       });
     });
 
