@@ -6,7 +6,8 @@
 // - After it, the hard delete revokes what it can at Meta and the CRMs (the app uninstalled from
 //   its pages, destination credentials revoked), then deletes every row of the workspace, its
 //   secrets and audit entries included. What stays is an entry in the installation's audit log
-//   (no workspace) saying when it was purged: no data of the workspace's.
+//   (no workspace) saying when it was purged: no data of the workspace's; and, per page it had, a
+//   lead floor (page id and purge time) so reconciliation does not record those leads again.
 // People's accounts are the installation's, not a workspace's: they stay (their memberships go).
 import { type AuditActor, writeAudit } from '../accounts/audit.js';
 import type { App } from '../app.js';

@@ -51,6 +51,7 @@ export const workspaceLifecycleOperations = [
       'Leads that arrive and deliveries not yet sent are kept, parked (workspace_deleted). Until purge_after (now + WORKSPACE_DELETION_GRACE_DAYS, at most 30 days) ' +
       'POST …/restore brings the workspace back as it was, parked work resumed. After it the app is uninstalled from its pages, its destinations’ credentials are revoked ' +
       'at their CRMs where they can be, and every row of the workspace (leads, deliveries, pages, destinations, routes, members, keys, audit entries…) is deleted. ' +
+      'Each of its pages keeps only a lead floor (page id and purge time): reconciliation never records the page’s leads from before the purge again, in any workspace. ' +
       'Asking again changes nothing.',
     tag: 'Workspaces',
     access: { kind: 'workspace', permission: 'workspace.own' },
