@@ -16,6 +16,7 @@ import { pruneRecentRecords } from '../store/recent-records.js';
 import * as repo from '../store/repos.js';
 import { processHolderId } from '../util/process-id.js';
 import { reindexLeads } from './lead-search-index.js';
+import { META_LEAD_RETENTION_MS } from './reconcile.js';
 import { purgeDueWorkspaces } from './workspace-purge.js';
 
 const SWEEP_BATCH = 1000;
@@ -116,6 +117,9 @@ export async function runRetentionPurges(app: App, now = new Date()): Promise<Re
   const events = await repo.pruneLeadgenEvents(app.db, {
     before: new Date(now.getTime() - Math.max(retention.eventRetentionDays * 24 * HOUR_MS, lookbackMs)),
     erasedBefore: new Date(now.getTime() - Math.max(ERASED_EVENT_GRACE_MS, lookbackMs)),
+    // A parked event (its page disconnected, its workspace being deleted) is a lead still to fetch
+    // when they are back: kept while Meta keeps the lead, whatever EVENT_RETENTION_DAYS says.
+    parkedBefore: new Date(now.getTime() - Math.max(retention.eventRetentionDays * 24 * HOUR_MS, META_LEAD_RETENTION_MS)),
   });
   const recentRecords = await pruneRecentRecords(app.db, RECENT_RECORDS_MAX_AGE_MS);
   const dataRequests = await purgeOldDataRequests(app.db, AUDIT_RETENTION_MONTHS);

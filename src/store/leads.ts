@@ -155,15 +155,18 @@ export async function pruneDeliveryAttempts(db: Db, before: Date): Promise<numbe
 
 /**
  * Deletes leadgen events the pipeline is done with (any status but `received`): those received
- * before `before`, and those of erased leads received before `erasedBefore`. A lead keeps its
- * row (event_id becomes null), which also keeps a repeated webhook from storing it again.
+ * before `before`, and those of erased leads received before `erasedBefore`. A `parked` event is
+ * a lead still to fetch once its page or workspace is back: it goes only once Meta no longer
+ * keeps the lead either (`parkedBefore`). A lead keeps its row (event_id becomes null), which
+ * also keeps a repeated webhook from storing it again.
  */
-export async function pruneLeadgenEvents(db: Db, opts: { before: Date; erasedBefore: Date }): Promise<number> {
+export async function pruneLeadgenEvents(db: Db, opts: { before: Date; erasedBefore: Date; parkedBefore: Date }): Promise<number> {
   return deleteInBatches(async () => {
     const r = await sql`
       delete from leadgen_events where id in (
         select e.id from leadgen_events e
         where e.status <> 'received'
+          and (e.status <> 'parked' or e.received_at < ${opts.parkedBefore})
           and (e.received_at < ${opts.before}
             or (e.received_at < ${opts.erasedBefore} and exists (select 1 from leads l where l.event_id = e.id and l.erased_at is not null)))
         limit ${PRUNE_BATCH})

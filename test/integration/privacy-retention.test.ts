@@ -194,6 +194,32 @@ describe('privacy: retention that leaves nothing behind', function () {
     expect(orphan.event_id, 'the lead stays, without its event').to.equal(null);
   });
 
+  it('keeps a parked leadgen event past EVENT_RETENTION_DAYS while Meta still keeps its lead', async () => {
+    const ws = await repo.createWorkspace(t.app.db, 'parked events');
+    const event = async (leadgenId: string, ageDays: number, status: string) => {
+      const [e] = await repo.recordLeadgenEvents(t.app.db, [
+        { pageId: PAGE, leadgenId, formId: null, adId: null, adgroupId: null, createdTime: null, isTest: false },
+      ]);
+      await sql`update leadgen_events set status = ${status}, workspace_id = ${ws.id}, received_at = now() - make_interval(days => ${ageDays}) where id = ${e!.id}`.execute(
+        t.app.db,
+      );
+      return e!.id;
+    };
+    const parkedMonth = await event('8600000011', 30, 'parked');
+    const fetchedMonth = await event('8600000012', 30, 'fetched');
+    const parkedOld = await event('8600000013', 91, 'parked');
+    const day = 86_400_000;
+    // EVENT_RETENTION_DAYS of 7: a fetched event of 30 days goes, a parked one stays until Meta's 90 days.
+    await repo.pruneLeadgenEvents(t.app.db, {
+      before: new Date(Date.now() - 7 * day),
+      erasedBefore: new Date(Date.now() - 3 * day),
+      parkedBefore: new Date(Date.now() - 90 * day),
+    });
+    const left = (await t.app.db.selectFrom('leadgen_events').select('id').where('workspace_id', '=', ws.id).execute()).map((e) => e.id);
+    expect(left).to.deep.equal([parkedMonth]);
+    expect(left).to.not.include.members([fetchedMonth, parkedOld]);
+  });
+
   it('deletes workspace export archives 24 hours after they were made, and leftovers nobody points to', async () => {
     const ws = await repo.createWorkspace(t.app.db, 'exports');
     const dir = exportsDirOf(t.app);
