@@ -20,6 +20,7 @@ import * as m0015 from './migrations/0015-delivery-claims.js';
 import * as m0016 from './migrations/0016-config-version.js';
 import * as m0017 from './migrations/0017-event-next-attempt.js';
 import * as m0018 from './migrations/0018-page-lead-floors.js';
+import * as m0019 from './migrations/0019-erased-events.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -40,6 +41,7 @@ const migrations: Record<string, Migration> = {
   '0016-config-version': m0016,
   '0017-event-next-attempt': m0017,
   '0018-page-lead-floors': m0018,
+  '0019-erased-events': m0019,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

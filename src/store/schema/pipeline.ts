@@ -4,7 +4,8 @@ import type { GeneratedTimestamp, Json, Timestamp } from './columns.js';
 
 type PageStatus = 'active' | 'needs_reauth' | 'disconnected';
 type DestinationStatus = 'active' | 'needs_reauth' | 'disabled';
-export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed';
+/** `erased`: its Facebook user asked for their data to be deleted before the lead was fetched; it never is. */
+export type EventStatus = 'received' | 'fetched' | 'unrouted' | 'test' | 'parked' | 'failed' | 'erased';
 type LeadStatus = 'routed' | 'unrouted';
 export type DeliveryStatus = 'pending' | 'delivered' | 'dead' | 'parked';
 type LeadgenEventSource = 'webhook' | 'reconciliation';
