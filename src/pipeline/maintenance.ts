@@ -16,7 +16,6 @@ import { pruneRecentRecords } from '../store/recent-records.js';
 import * as repo from '../store/repos.js';
 import { processHolderId } from '../util/process-id.js';
 import { reindexLeads } from './lead-search-index.js';
-import { META_LEAD_RETENTION_MS } from './reconcile.js';
 import { purgeDueWorkspaces } from './workspace-purge.js';
 
 const SWEEP_BATCH = 1000;
@@ -78,6 +77,13 @@ export async function purgeExpiredLeads(app: App, now = new Date()): Promise<num
 /** Meta retries a webhook for up to 36 hours: an erased lead's event is kept a little longer, so a repeat costs no Graph call. */
 const ERASED_EVENT_GRACE_MS = 48 * 3_600_000;
 const HOUR_MS = 3_600_000;
+/**
+ * A `parked` event (a lead still to fetch once its page or workspace is back) and an `erased` one
+ * (a lead whose Facebook user asked for their data to be deleted before it was fetched: only the
+ * event stops a later webhook or reconciliation from recording it) are kept at least this long:
+ * as long as Meta keeps the lead (about 90 days), with a margin.
+ */
+const LEAD_STILL_AT_META_MS = 100 * 24 * HOUR_MS;
 /** Connectors read their recent records for 15 minutes; older rows only wait for deletion. */
 const RECENT_RECORDS_MAX_AGE_MS = 24 * 3_600_000;
 
@@ -102,7 +108,8 @@ export interface RetentionResult {
  * Every retention purge: lead answers (and every copy of them) past their workspace's
  * retention; delivery attempts past ATTEMPT_RETENTION_MONTHS; leadgen events past
  * EVENT_RETENTION_DAYS, and those of erased leads once Meta can no longer repeat them (neither
- * within RECONCILE_LOOKBACK_HOURS);
+ * within RECONCILE_LOOKBACK_HOURS; `erased` events, whose lead was never stored, not before Meta
+ * has dropped the lead);
  * connectors' stale recent records; audit entries, data-request receipts and export records
  * past 24 months; export archives past their 24 hours.
  */
@@ -117,9 +124,8 @@ export async function runRetentionPurges(app: App, now = new Date()): Promise<Re
   const events = await repo.pruneLeadgenEvents(app.db, {
     before: new Date(now.getTime() - Math.max(retention.eventRetentionDays * 24 * HOUR_MS, lookbackMs)),
     erasedBefore: new Date(now.getTime() - Math.max(ERASED_EVENT_GRACE_MS, lookbackMs)),
-    // A parked event (its page disconnected, its workspace being deleted) is a lead still to fetch
-    // when they are back: kept while Meta keeps the lead, whatever EVENT_RETENTION_DAYS says.
-    parkedBefore: new Date(now.getTime() - Math.max(retention.eventRetentionDays * 24 * HOUR_MS, META_LEAD_RETENTION_MS)),
+    // Parked and erased events: kept while Meta keeps the lead, whatever EVENT_RETENTION_DAYS says.
+    leadAtMetaBefore: new Date(now.getTime() - Math.max(retention.eventRetentionDays * 24 * HOUR_MS, LEAD_STILL_AT_META_MS)),
   });
   const recentRecords = await pruneRecentRecords(app.db, RECENT_RECORDS_MAX_AGE_MS);
   const dataRequests = await purgeOldDataRequests(app.db, AUDIT_RETENTION_MONTHS);

@@ -6,8 +6,9 @@
 //   connected again), and each workspace concerned gets an audit entry.
 // - data deletion (the person asked Meta to have their data deleted): the same, plus the leads
 //   tied to them (Meta test leads made with a Page token from their login: Meta's lead data
-//   carries no submitter id, so other leads cannot be tied to a Facebook user), and a record of
-//   the request under a confirmation code, whose status page says what was erased.
+//   carries no submitter id, so other leads cannot be tied to a Facebook user), those not
+//   fetched yet included (they never will be: see eraseFacebookUserLeads), and a record of the
+//   request under a confirmation code, whose status page says what was erased.
 // Nothing is revoked at Meta: a person who removed the app has already invalidated the tokens
 // their login gave. The Facebook user id is never logged, audited or kept once its data is gone.
 import { createHash, randomBytes } from 'node:crypto';
@@ -34,8 +35,8 @@ const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').diges
 async function removeFacebookUser(db: Db, fbUserId: string, kind: RemovalKind, now: Date): Promise<FacebookUserRemoval> {
   const reason = kind === 'deauthorized' ? 'facebook_deauthorized' : 'facebook_data_deletion';
   const { connections, pages } = await store.deleteFacebookUserTokens(db, fbUserId, reason);
-  const leads = kind === 'data_deletion' ? await store.eraseFacebookUserLeads(db, fbUserId, now) : [];
-  const workspaces = new Set([...connections, ...pages, ...leads].map((r) => r.workspace_id));
+  const { erased: leads, unfetched } = kind === 'data_deletion' ? await store.eraseFacebookUserLeads(db, fbUserId, now) : { erased: [], unfetched: [] };
+  const workspaces = new Set([...connections, ...pages, ...leads, ...unfetched].map((r) => r.workspace_id));
   for (const workspaceId of workspaces) {
     const own = <T extends { workspace_id: string }>(rows: T[]) => rows.filter((r) => r.workspace_id === workspaceId);
     await writeAudit(db, {
@@ -45,7 +46,7 @@ async function removeFacebookUser(db: Db, fbUserId: string, kind: RemovalKind, n
       details: {
         facebook_logins_deleted: own(connections).length,
         pages_disconnected: own(pages).map((p) => p.page_id),
-        ...(kind === 'data_deletion' ? { leads_erased: own(leads).length } : {}),
+        ...(kind === 'data_deletion' ? { leads_erased: own(leads).length, leads_not_fetched: own(unfetched).length } : {}),
       },
     });
   }

@@ -35,25 +35,59 @@ export async function deleteFacebookUserTokens(db: Db, fbUserId: string, reason:
   return { connections, pages };
 }
 
+/** The status_reason of an event its lead's Facebook user had erased before the lead was fetched. */
+const ERASURE_REQUESTED_REASON = 'erasure_requested';
+
+/** The statuses from which an event may still be fetched (`received`, or reopened from the others). */
+const FETCHABLE_EVENT_STATUSES = ['received', 'parked', 'failed', 'unrouted'] as const;
+
+export interface FacebookUserLeads {
+  /** Stored leads tied to the person, erased now. */
+  erased: { id: string; workspace_id: string }[];
+  /** Leads tied to the person that were not stored: their events are `erased`, so they never will be. */
+  unfetched: { workspace_id: string }[];
+}
+
 /**
  * Erases the leads tied to the person (Meta test leads made with a Page token from their login),
  * as the retention purge erases a lead: answers, their blind-index hashes, and what CRMs said back
- * about them; the PII-free row stays. The ties go too. Returns the erased leads.
+ * about them; the PII-free row stays. A tied lead not stored yet (its webhook has not come, or its
+ * event waits: received, parked, failed, unrouted) is never to be: its event becomes `erased`, or
+ * is written so when there is none yet, and intake and reconciliation then record nothing for it
+ * (they insert only events that do not exist) and nothing reopens it. The ties go, and with them
+ * the Facebook user id.
  */
-export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date): Promise<{ id: string; workspace_id: string }[]> {
+export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date): Promise<FacebookUserLeads> {
   // One transaction: a send claims a delivery only while it is pending, so it never sees the lead
   // erased with its delivery still pending.
-  const run = async (trx: Db) => {
+  const run = async (trx: Db): Promise<FacebookUserLeads> => {
     const ties = await trx.deleteFrom('facebook_test_leads').where('fb_user_id', '=', fbUserId).returning(['workspace_id', 'page_id', 'leadgen_id']).execute();
-    if (ties.length === 0) return [];
+    if (ties.length === 0) return { erased: [], unfetched: [] };
+    // The events first, then the leads: a fetch storing one of these leads either locked its
+    // event first (then this waits for it, finds it `fetched`, and the erasure below sees the
+    // lead) or finds the event `erased` and stores nothing (src/store/fetched-leads.ts). Every
+    // tie gets an event that cannot be fetched: also that of a stored lead whose event was pruned
+    // (a repeated webhook then records nothing either).
+    await sql`
+      insert into leadgen_events (page_id, leadgen_id, workspace_id, status, status_reason)
+      select t.page_id, t.leadgen_id, t.workspace_id, 'erased', ${ERASURE_REQUESTED_REASON}
+      from unnest(${ties.map((t) => t.page_id)}::text[], ${ties.map((t) => t.leadgen_id)}::text[], ${ties.map((t) => t.workspace_id)}::uuid[])
+        as t(page_id, leadgen_id, workspace_id)
+      on conflict (page_id, leadgen_id) do update
+        set status = 'erased', status_reason = excluded.status_reason, workspace_id = coalesce(leadgen_events.workspace_id, excluded.workspace_id),
+          next_attempt_at = null, updated_at = now()
+        where leadgen_events.status = any(${[...FETCHABLE_EVENT_STATUSES]}::text[])
+    `.execute(trx);
     const leads = await trx
       .updateTable('leads')
       .set({ answers_envelope: null, erased_at: now, search_kid: null })
       .where((eb) =>
         eb.or(ties.map((t) => eb.and([eb('workspace_id', '=', t.workspace_id), eb('page_id', '=', t.page_id), eb('leadgen_id', '=', t.leadgen_id)]))),
       )
-      .returning(['id', 'workspace_id'])
+      .returning(['id', 'workspace_id', 'leadgen_id'])
       .execute();
+    const stored = new Set(leads.map((l) => `${l.workspace_id}/${l.leadgen_id}`));
+    const unfetched = ties.filter((t) => !stored.has(`${t.workspace_id}/${t.leadgen_id}`)).map((t) => ({ workspace_id: t.workspace_id }));
     const ids = leads.map((l) => l.id);
     if (ids.length > 0) {
       await trx.deleteFrom('lead_search').where('lead_id', 'in', ids).execute();
@@ -72,7 +106,7 @@ export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date
           and (delivery_attempts.message is not null or delivery_attempts.response_body is not null)
       `.execute(trx);
     }
-    return leads;
+    return { erased: leads.map(({ id, workspace_id }) => ({ id, workspace_id })), unfetched };
   };
   return db.isTransaction ? run(db) : db.transaction().execute(run);
 }

@@ -155,20 +155,21 @@ export async function pruneDeliveryAttempts(db: Db, before: Date): Promise<numbe
 
 /**
  * Deletes leadgen events the pipeline is done with (any status but `received`): those received
- * before `before`, and those of erased leads received before `erasedBefore`. A `parked` event is
- * a lead still to fetch once its page or workspace is back: it goes only once Meta no longer
- * keeps the lead either (`parkedBefore`). A lead keeps its row (event_id becomes null), which
- * also keeps a repeated webhook from storing it again.
+ * before `before`, and those of erased leads received before `erasedBefore`. A lead keeps its
+ * row (event_id becomes null), which also keeps a repeated webhook from storing it again. A
+ * `parked` event (a lead still to fetch once its page or workspace is back) and an `erased` one
+ * (its lead never stored, so no lead row stops a repeat: src/store/facebook-user-data.ts) go
+ * only once received before `leadAtMetaBefore` as well, when Meta no longer keeps the lead.
  */
-export async function pruneLeadgenEvents(db: Db, opts: { before: Date; erasedBefore: Date; parkedBefore: Date }): Promise<number> {
+export async function pruneLeadgenEvents(db: Db, opts: { before: Date; erasedBefore: Date; leadAtMetaBefore: Date }): Promise<number> {
   return deleteInBatches(async () => {
     const r = await sql`
       delete from leadgen_events where id in (
         select e.id from leadgen_events e
         where e.status <> 'received'
-          and (e.status <> 'parked' or e.received_at < ${opts.parkedBefore})
           and (e.received_at < ${opts.before}
             or (e.received_at < ${opts.erasedBefore} and exists (select 1 from leads l where l.event_id = e.id and l.erased_at is not null)))
+          and (e.status not in ('parked', 'erased') or e.received_at < ${opts.leadAtMetaBefore})
         limit ${PRUNE_BATCH})
     `.execute(db);
     return Number(r.numAffectedRows ?? 0);

@@ -3,10 +3,14 @@
 // A signed data-deletion request erases what LeadRelay holds for that person and its status URL
 // says so; forged, expired or malformed requests change nothing; a deauthorization deletes the
 // other person's tokens and disconnects their page, whose later leads are kept but not fetched
-// until the page is connected again.
+// until the page is connected again. Three more people each make a test lead that LeadRelay has
+// not fetched when they ask for their data to be deleted (its webhook held back by Meta, or
+// parked): it is never fetched, stored or delivered, whether its webhook comes later, its page is
+// connected again, or reconciliation finds it in Meta's list.
 import { expect } from 'chai';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
+import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { ApiClient } from '../helpers/api.js';
 import {
   baseEnv,
@@ -26,11 +30,19 @@ import { createTestSchema, type TestSchema } from '../helpers/test-db.js';
 
 const MIA = { id: '10000000000555', page: { id: '1500000001', name: 'Mia Bikes' }, form: '2500000001', email: 'mia.marketer@example.com' };
 const LEO = { id: '10000000000777', page: { id: '1500000002', name: 'Leo Scooters' }, form: '2500000002' };
+/** People whose test lead is not fetched yet when they ask for their data to be deleted; their pages' leads go to a webhook. */
+const ZOE = { id: '10000000000911', page: { id: '1500000003', name: 'Zoe Boats' }, form: '2500000003', email: 'zoe.marketer@example.com' };
+const ADA = { id: '10000000000922', page: { id: '1500000004', name: 'Ada Kites' }, form: '2500000004', email: 'ada.marketer@example.com' };
+const KAI = { id: '10000000000933', page: { id: '1500000005', name: 'Kai Skates' }, form: '2500000005', email: 'kai.marketer@example.com' };
+type Person = { id: string; page: { id: string; name: string }; form: string };
+const WEBHOOK_SECRET = 'privacy-webhook-secret-0123';
 
 describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
   this.timeout(300_000);
   let schema: TestSchema;
   let graph: FakeGraph;
+  let receiver: FakeReceiver;
+  let hookId: string;
   let env: Record<string, string>;
   let program: RunningProgram;
   let dbh: DbHandle;
@@ -39,6 +51,10 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
   let ws: string;
   let testLeadId: string;
   const signedRequests: string[] = [];
+  /** Pages whose test leads' webhooks Meta holds back, and the webhooks held, by leadgen id (a test sends them). */
+  const heldPages = new Set<string>();
+  const heldWebhooks = new Map<string, { pageId: string; formId: string; leadgenId: string }>();
+  let nextLeadgenId = 9_200_000_000_000_000_100n;
 
   const onProgram = (url: string) => {
     const u = new URL(url);
@@ -57,7 +73,7 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
     });
 
   /** Connect Facebook as the fake dialog's person, then connect their one Page. */
-  async function connectFacebook(person: typeof MIA | typeof LEO): Promise<void> {
+  async function connectFacebook(person: Person): Promise<void> {
     graph.setLoginUser({ id: person.id, name: `Person ${person.id}`, pages: [person.page] });
     const login = await api.post(`/workspaces/${ws}/facebook/login`, {});
     expect(login.status, login.text).to.equal(200);
@@ -77,6 +93,49 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
   const pageRow = (pageId: string) => dbh.db.selectFrom('pages').selectAll().where('page_id', '=', pageId).executeTakeFirstOrThrow();
   const connectionsOf = (fbUserId: string) => dbh.db.selectFrom('facebook_connections').select('id').where('fb_user_id', '=', fbUserId).execute();
   const leadRow = (leadgenId: string) => dbh.db.selectFrom('leads').selectAll().where('leadgen_id', '=', leadgenId).executeTakeFirst();
+  const eventRow = (leadgenId: string) => dbh.db.selectFrom('leadgen_events').selectAll().where('leadgen_id', '=', leadgenId).executeTakeFirst();
+  const wasDelivered = (leadgenId: string) => receiver.received.some((r) => r.body?.leadgen_id === leadgenId);
+
+  /** The person's form, Facebook login and Page, with a route from the Page to the webhook; Meta holds back the Page's test leads' webhooks. */
+  async function setUpPerson(person: Person): Promise<void> {
+    graph.addForm({ id: person.form, page_id: person.page.id, name: `Form of ${person.page.name}`, questions: [{ key: 'email', type: 'EMAIL' }] });
+    await connectFacebook(person);
+    await cli(['routes', 'add', '--workspace', ws, '--page-id', person.page.id, '--destination', hookId], env);
+    heldPages.add(person.page.id);
+  }
+  /** A Meta test lead the person makes on their form, with their email; returns its leadgen id. */
+  async function makeTestLead(person: Person & { email: string }): Promise<string> {
+    const created = await api.post(`/workspaces/${ws}/forms/${person.form}/test-leads`, {
+      page_id: person.page.id,
+      answers: [{ name: 'email', values: [person.email] }],
+    });
+    expect(created.status, created.text).to.equal(201);
+    return created.body.test_lead_id;
+  }
+  async function sendHeldWebhook(leadgenId: string): Promise<void> {
+    const webhook = heldWebhooks.get(leadgenId);
+    expect(webhook, 'a held webhook').to.not.equal(undefined);
+    expect((await postLeadgen(program.url, webhook!)).status).to.equal(200);
+  }
+  async function requestDataDeletion(person: Person): Promise<void> {
+    const res = await callback('data-deletion', signedRequestForm(sign({ user_id: person.id })));
+    expect(res.status).to.equal(200);
+  }
+  /** Someone else's lead on the person's Page, whose webhook Meta sends; returns its leadgen id. */
+  async function sendOtherLead(person: Person): Promise<string> {
+    const leadgenId = String(nextLeadgenId++);
+    graph.addLead({ id: leadgenId, form_id: person.form, page_id: person.page.id, field_data: [{ name: 'email', values: ['buyer@example.com'] }] });
+    expect((await postLeadgen(program.url, { pageId: person.page.id, formId: person.form, leadgenId })).status).to.equal(200);
+    return leadgenId;
+  }
+  /** Connects the person's Page again with a token given by hand (its waiting leads resume). */
+  async function connectPageAgain(person: Person): Promise<void> {
+    const token = `EAAB-new-page-token-${person.page.id}`;
+    graph.setPageToken(person.page.id, token, person.page.name);
+    await cli(['pages', 'add', '--workspace', ws, '--page-id', person.page.id, '--token', token, '--skip-check'], env);
+  }
+  const waitForStatus = (leadgenId: string, status: string, what: string) =>
+    waitUntil(async () => ((await eventRow(leadgenId))?.status === status ? true : undefined), 60_000, what);
   const countDeletionRequests = async () =>
     Number(
       (
@@ -92,9 +151,11 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
     graph = await startFakeGraph({
       appSecret: TEST_APP_SECRET,
       appId: '1234567890',
-      // Meta sends the test lead's webhook like a real lead's.
+      // Meta sends the test lead's webhook like a real lead's (a test may hold it back).
       onTestLeadCreated: (e) => {
-        void postLeadgen(program.url, { pageId: e.pageId!, formId: e.formId, leadgenId: e.leadgenId });
+        const webhook = { pageId: e.pageId!, formId: e.formId, leadgenId: e.leadgenId };
+        if (heldPages.has(webhook.pageId)) heldWebhooks.set(webhook.leadgenId, webhook);
+        else void postLeadgen(program.url, webhook);
       },
     });
     graph.addForm({
@@ -107,8 +168,13 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
       ],
     });
     graph.addForm({ id: LEO.form, page_id: LEO.page.id, name: 'Scooter offer', questions: [{ key: 'email', type: 'EMAIL' }] });
+    receiver = await startFakeReceiver({ secret: WEBHOOK_SECRET });
     env = baseEnv({ DATABASE_URL: schema.url, META_GRAPH_URL: graph.url, META_DIALOG_URL: graph.url });
     ws = await cli(['workspaces', 'create', '--name', 'Acme'], env);
+    hookId = await cli(
+      ['destinations', 'add', '--workspace', ws, '--type', 'webhook', '--url', `${receiver.url}/leads`, '--name', 'Leads hook', '--secret', WEBHOOK_SECRET],
+      env,
+    );
     const email = await createOwner(env);
     program = await startProgram('start', env);
     graph.setAppSubscription({ callback_url: `http://localhost:${program.port}/webhooks/meta` });
@@ -144,6 +210,7 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
     await program?.kill();
     await dbh?.close();
     await graph?.close();
+    await receiver?.close();
     if (env) await removeQueues('redis', env.QUEUE_PREFIX);
     await schema?.drop();
   });
@@ -246,9 +313,69 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
     expect(await pageRow(LEO.page.id)).to.include({ status: 'active' });
   });
 
+  it('stores and delivers nothing of a test lead not fetched yet whose webhook comes after the data-deletion request', async () => {
+    await setUpPerson(ZOE);
+    const testLeadId = await makeTestLead(ZOE);
+    await requestDataDeletion(ZOE);
+    expect(await eventRow(testLeadId)).to.include({ status: 'erased', status_reason: 'erasure_requested' });
+
+    await sendHeldWebhook(testLeadId);
+    const other = await sendOtherLead(ZOE);
+    await waitForStatus(other, 'parked', 'the other lead parked while the page is disconnected');
+    await connectPageAgain(ZOE);
+    await receiver.waitFor(() => wasDelivered(other), 60_000);
+
+    expect(await eventRow(testLeadId)).to.include({ status: 'erased', status_reason: 'erasure_requested' });
+    expect(await leadRow(testLeadId)).to.equal(undefined);
+    expect(wasDelivered(testLeadId)).to.equal(false);
+    expect((await findMentions(dbh.db, [ZOE.id, ZOE.email])).map((m) => `${m.table}.${m.column}`)).to.deep.equal([]);
+    const audit = await api.get(`/workspaces/${ws}/audit?action=facebook.dataDeletionRequested`);
+    expect(audit.body.items.map((e: { details: unknown }) => e.details)).to.deep.include({
+      facebook_logins_deleted: 1,
+      pages_disconnected: [ZOE.page.id],
+      leads_erased: 0,
+      leads_not_fetched: 1,
+    });
+  });
+
+  it('does not fetch or deliver a parked test lead of the person once its page is connected again after the data-deletion request', async () => {
+    await setUpPerson(ADA);
+    const testLeadId = await makeTestLead(ADA);
+    await cli(['pages', 'disconnect', '--workspace', ws, '--page-id', ADA.page.id], env);
+    await sendHeldWebhook(testLeadId);
+    await waitForStatus(testLeadId, 'parked', "the test lead's event parked while the page is disconnected");
+
+    await requestDataDeletion(ADA);
+    expect(await eventRow(testLeadId)).to.include({ status: 'erased', status_reason: 'erasure_requested' });
+    const other = await sendOtherLead(ADA);
+    await waitForStatus(other, 'parked', 'the other lead parked while the page is disconnected');
+    await connectPageAgain(ADA);
+    await receiver.waitFor(() => wasDelivered(other), 60_000);
+
+    expect(await eventRow(testLeadId)).to.include({ status: 'erased', status_reason: 'erasure_requested' });
+    expect(await leadRow(testLeadId)).to.equal(undefined);
+    expect(wasDelivered(testLeadId)).to.equal(false);
+  });
+
+  it("does not record again a test lead of the person that reconciliation finds in Meta's list after the data-deletion request", async () => {
+    await setUpPerson(KAI);
+    const testLeadId = await makeTestLead(KAI);
+    await requestDataDeletion(KAI);
+    await connectPageAgain(KAI);
+
+    const run = JSON.parse(await cli(['leads', 'reconcile', '--workspace', ws, '--form', KAI.form, '--json'], { ...env, RECONCILE_SETTLE_MS: '0' }));
+    expect(run.forms).to.have.length(1);
+    expect(run.forms[0]).to.include({ outcome: 'done', meta_count: 1, already_recorded: 1, recovered: 0 });
+    const event = await eventRow(testLeadId);
+    expect(event).to.include({ status: 'erased', status_reason: 'erasure_requested' });
+    expect(event?.listed_at, 'listed by Meta').to.be.instanceOf(Date);
+    expect(await leadRow(testLeadId)).to.equal(undefined);
+    expect(wasDelivered(testLeadId)).to.equal(false);
+  });
+
   it('writes no signed request, Facebook user id or lead answer to its output', () => {
     const out = program.output();
-    const secrets = [...signedRequests, MIA.id, LEO.id, MIA.email];
+    const secrets = [...signedRequests, MIA.id, LEO.id, MIA.email, ...[ZOE, ADA, KAI].flatMap((p) => [p.id, p.email])];
     expect(secrets.filter((s) => out.includes(s))).to.deep.equal([]);
   });
 });

@@ -1,7 +1,8 @@
 // Retention that leaves nothing behind, on the real PostgreSQL: what a receiver says back is
 // stored without the lead's data; the purge keeps PII-free tombstones and honours each
 // workspace's own period, changed through the API; attempts and events are pruned past their
-// own periods; workspace export archives go after 24 hours.
+// own periods (an erased event, whose lead was never stored, only once Meta no longer keeps the
+// lead); workspace export archives go after 24 hours.
 import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,11 +214,28 @@ describe('privacy: retention that leaves nothing behind', function () {
     await repo.pruneLeadgenEvents(t.app.db, {
       before: new Date(Date.now() - 7 * day),
       erasedBefore: new Date(Date.now() - 3 * day),
-      parkedBefore: new Date(Date.now() - 90 * day),
+      leadAtMetaBefore: new Date(Date.now() - 90 * day),
     });
     const left = (await t.app.db.selectFrom('leadgen_events').select('id').where('workspace_id', '=', ws.id).execute()).map((e) => e.id);
     expect(left).to.deep.equal([parkedMonth]);
     expect(left).to.not.include.members([fetchedMonth, parkedOld]);
+  });
+
+  it('keeps an erased event, whose lead was never stored, past EVENT_RETENTION_DAYS for as long as Meta keeps the lead', async () => {
+    const ws = await repo.createWorkspace(t.app.db, 'erased events');
+    const erasedEvent = async (leadgenId: string, ageDays: number) => {
+      const { rows } = await sql<{ id: string }>`
+        insert into leadgen_events (page_id, leadgen_id, workspace_id, status, status_reason, received_at)
+        values (${PAGE}, ${leadgenId}, ${ws.id}, 'erased', 'erasure_requested', now() - make_interval(days => ${ageDays}))
+        returning id
+      `.execute(t.app.db);
+      return Number(rows[0]!.id);
+    };
+    const kept = await erasedEvent('8700000001', 95);
+    await erasedEvent('8700000002', 101);
+    await runRetentionPurges(t.app);
+    const left = await t.app.db.selectFrom('leadgen_events').select('id').where('workspace_id', '=', ws.id).execute();
+    expect(left.map((e) => Number(e.id))).to.deep.equal([kept]);
   });
 
   it('deletes workspace export archives 24 hours after they were made, and leftovers nobody points to', async () => {
