@@ -430,6 +430,10 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
   }
   const created = stored?.deliveries;
   const pending = created ? created.filter((d) => d.claimed_by === null) : await storeRepeatedLead(app, { row, eventId, routes, questions });
+  if (pending === 'event_erased') {
+    logger.info({ eventId }, 'lead not stored: its Facebook user asked Meta to delete their data while it was being fetched');
+    return { type: 'done', detail: 'erased' };
+  }
   await handOff.queue(pending);
   const count = created?.length ?? pending.length;
   return { type: 'done', detail: `fetched:${count}` };
@@ -438,15 +442,19 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
 /**
  * The lead was stored before (an earlier event of the same leadgen id, e.g. a repeated webhook
  * after its first event was pruned): routed again as stored, with its blind index and any
- * delivery a route added since, in one transaction. Returns the deliveries still pending.
+ * delivery a route added since, in one transaction. Returns the deliveries still pending, or
+ * 'event_erased' when the event is `erased` (its Facebook user asked Meta to delete their data:
+ * storeFetchedLeads leaves such a lead to this path), and then nothing is stored.
  */
 async function storeRepeatedLead(
   app: App,
   input: { row: NewLeadRow; eventId: number; routes: Route[]; questions: FormQuestion[] | null },
-): Promise<{ id: string }[]> {
+): Promise<{ id: string }[] | 'event_erased'> {
   const { keyRing } = app;
   const { row, eventId, routes, questions } = input;
   const deliveries = await app.db.transaction().execute(async (trx) => {
+    // The event first, locked: the data-deletion callback erases it under the same lock.
+    if ((await repo.lockEventStatus(trx, eventId)) === 'erased') return 'event_erased' as const;
     const lead = await repo.insertLead(trx, row);
     const answers = decryptLeadAnswers(keyRing, lead);
     await indexFetchedLead(trx, keyRing, lead, answers.answers, questionTypesOf(questions));
@@ -460,6 +468,7 @@ async function storeRepeatedLead(
     await repo.setEventStatus(trx, eventId, 'fetched', { workspaceId: lead.workspace_id, reason: null, lastError: null });
     return all;
   });
+  if (deliveries === 'event_erased') return deliveries;
   return deliveries.filter((d) => d.status === 'pending').map((d) => ({ id: d.id }));
 }
 

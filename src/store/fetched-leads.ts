@@ -23,7 +23,9 @@ export type StoredLead = { deliveries: Delivery[]; configVersion: number } | nul
  * Stores new leads with their blind-index rows and deliveries, and marks their events fetched, in
  * one statement. A lead stored already (same workspace and leadgen id, by an earlier statement or
  * earlier in this one) is not written and gets null: its caller takes the slower path that
- * reconciles with the stored lead. Every lead must carry the same columns.
+ * reconciles with the stored lead. So does a lead whose event is `erased` (its Facebook user asked
+ * Meta to delete their data while it was being fetched: src/store/facebook-user-data.ts), which
+ * that path then leaves unstored. Every lead must carry the same columns.
  */
 export async function storeFetchedLeads(db: Db, items: FetchedLeadRows[]): Promise<StoredLead[]> {
   if (items.length === 0) return [];
@@ -41,20 +43,37 @@ export async function storeFetchedLeads(db: Db, items: FetchedLeadRows[]): Promi
   // for one lead or fifty.
   const leads = JSON.stringify(items.map((item) => item.lead));
   const cols = sql.join(columns.map((c) => sql.ref(c)));
+  // A lead whose event Meta's data-deletion callback made `erased` while the lead was being read
+  // from Graph: the event is not updated (an update that waited for the callback's lock reads the
+  // row again and skips it too), and the lead's index rows and deliveries hang on that update, so
+  // it gets none; the lead itself is inserted (checking the event first would cost every lead a
+  // read) and deleted again below. Its encrypted answers are in the table for that moment only;
+  // it is never sent.
+  const eventIds = items.map((item) => item.lead.event_id);
   const { rows: result } = await sql<{
     lead_ids: string[] | null;
     deliveries: { id: string; lead_id: string; destination_id: string; route_id: string; claimed_by: string | null }[] | null;
     config_version: string;
+    fetched_event_ids: string[] | null;
   }>`
     with new_lead as (
       insert into leads (${cols})
       select ${cols} from json_populate_recordset(null::leads, ${leads}::json)
       on conflict (workspace_id, leadgen_id) do nothing
       returning id, workspace_id, event_id
+    ), event as (
+      -- The ids as an array too: joined only with new_lead (estimated at 100 rows whatever it
+      -- holds), a table whose statistics lag behind its growth was read whole (hash join).
+      update leadgen_events e
+      set status = 'fetched', workspace_id = l.workspace_id, status_reason = null, last_error = null, updated_at = now()
+      from new_lead l
+      where e.id = any(${eventIds}::bigint[]) and e.id = l.event_id and e.status <> 'erased'
+      returning e.id
     ), search as (
       insert into lead_search (lead_id, workspace_id, kind, hash)
       select l.id, l.workspace_id, s.kind, s.hash
       from new_lead l
+      join event ev on ev.id = l.event_id
       join unnest(${search.map((r) => r.leadId)}::uuid[], ${search.map((r) => r.kind)}::text[], ${search.map((r) => r.hash)}::text[])
         as s(lead_id, kind, hash) on s.lead_id = l.id
       on conflict do nothing
@@ -62,6 +81,7 @@ export async function storeFetchedLeads(db: Db, items: FetchedLeadRows[]): Promi
       insert into deliveries (workspace_id, lead_id, destination_id, route_id, claimed_by, claimed_until)
       select l.workspace_id, l.id, d.destination_id, d.route_id, d.claimed_by, d.claimed_until
       from new_lead l
+      join event ev on ev.id = l.event_id
       join unnest(
         ${deliveries.map((d) => d.leadId)}::uuid[],
         ${deliveries.map((d) => d.destinationId)}::uuid[],
@@ -70,21 +90,21 @@ export async function storeFetchedLeads(db: Db, items: FetchedLeadRows[]): Promi
         ${deliveries.map((d) => d.claimedUntil)}::timestamptz[]
       ) as d(lead_id, destination_id, route_id, claimed_by, claimed_until) on d.lead_id = l.id
       returning id, lead_id, destination_id, route_id, claimed_by
-    ), event as (
-      -- The ids as an array too: joined only with new_lead (estimated at 100 rows whatever it
-      -- holds), a table whose statistics lag behind its growth was read whole (hash join).
-      update leadgen_events e
-      set status = 'fetched', workspace_id = l.workspace_id, status_reason = null, last_error = null, updated_at = now()
-      from new_lead l
-      where e.id = any(${items.map((item) => item.lead.event_id)}::bigint[]) and e.id = l.event_id
     )
     select (select json_agg(id) from new_lead) as lead_ids,
       (select json_agg(json_build_object('id', id, 'lead_id', lead_id, 'destination_id', destination_id, 'route_id', route_id, 'claimed_by', claimed_by))
         from new_deliveries) as deliveries,
-      (select version from config_version) as config_version
+      (select version from config_version) as config_version,
+      (select json_agg(id) from event) as fetched_event_ids
   `.execute(db);
   const row = result[0];
   const stored = new Set(row?.lead_ids ?? []);
+  const fetchedEvents = new Set((row?.fetched_event_ids ?? []).map(Number));
+  const erasedMeanwhile = items.filter((item) => stored.has(item.lead.id) && !fetchedEvents.has(item.lead.event_id)).map((item) => item.lead.id);
+  if (erasedMeanwhile.length > 0) {
+    await sql`delete from leads where id = any(${erasedMeanwhile}::uuid[])`.execute(db);
+    for (const id of erasedMeanwhile) stored.delete(id);
+  }
   const configVersion = Number(row?.config_version);
   const byLead = new Map<string, NonNullable<typeof row.deliveries>>();
   for (const d of row?.deliveries ?? []) {

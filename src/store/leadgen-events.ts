@@ -93,6 +93,11 @@ export async function findEventForFetch(db: Db, id: number): Promise<EventForFet
   return (await findEventsForFetch(db, [id])).get(id);
 }
 
+/** The event's status, its row locked until the caller's transaction ends; undefined when there is no such event. */
+export async function lockEventStatus(db: Db, id: number): Promise<EventStatus | undefined> {
+  return (await db.selectFrom('leadgen_events').select('status').where('id', '=', id).forUpdate().executeTakeFirst())?.status;
+}
+
 export interface EventStatusExtra {
   reason?: string | null;
   workspaceId?: string | null;

@@ -1,6 +1,7 @@
 // Interleavings on the way from an acknowledged webhook to a stored lead that could leave the
 // lead in a state nothing takes up again: a fetch deciding under a configuration that changed
-// meanwhile, a token replaced while the old one is refused, and the outbox sweep's window.
+// meanwhile, a token replaced while the old one is refused, and the outbox sweep's window; and
+// one that could store a lead its Facebook user asked Meta to delete while it was being read.
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { fetchLeadForEvent, fetchLeadsForEvents } from '../../src/pipeline/fetch-lead.js';
@@ -10,6 +11,7 @@ import { sweepOutbox } from '../../src/pipeline/maintenance.js';
 import { fetchJobId } from '../../src/pipeline/queues.js';
 import { cliFieldNamer } from '../../src/services/errors.js';
 import { savePage } from '../../src/services/pages.js';
+import { eraseFacebookUserLeads, recordFacebookTestLead } from '../../src/store/facebook-user-data.js';
 import * as repo from '../../src/store/repos.js';
 import { graphFailures, startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
@@ -258,5 +260,37 @@ describe('fetch decisions racing configuration changes, and the outbox sweep win
 
     for (let sweep = 0; sweep < 3; sweep++) await sweepOutbox(t.app, Date.now() + 60_000);
     expect(await queuedFetchIds(), 'the lost event has a job').to.include(fetchJobId(lost));
+  });
+  it('a lead whose Facebook user asks Meta to delete their data while it is read from Graph is neither stored nor given deliveries', async () => {
+    const pageId = String(nextPage++);
+    const token = `EAAB-erasure-${pageId}`;
+    graph.setPageToken(pageId, token, 'Erasure Page');
+    graph.addForm({ id: FORM, page_id: pageId, name: 'Erasure form', questions: [{ key: 'email', label: 'Email', type: 'EMAIL' }] });
+    await repo.upsertPage(t.app.db, { workspaceId, pageId, name: 'Erasure Page', tokenEnvelope: t.app.keyRing.encrypt(token, pageTokenAad(pageId)) });
+    const hook = await repo.createDestination(t.app.db, {
+      workspaceId,
+      type: 'webhook',
+      name: `hook ${pageId}`,
+      config: { url: 'https://example.com/hook' },
+      credentialsEnvelope: null,
+    });
+    await repo.createRoute(t.app.db, { workspaceId, pageId, formId: null, destinationId: hook.id });
+    // A Meta test lead made with a Page token from this person's login.
+    const event = await newEvent(pageId);
+    const leadgenId = (await repo.findEvent(t.app.db, event))!.leadgen_id;
+    const fbUserId = '10000000000944';
+    await recordFacebookTestLead(t.app.db, { workspaceId, pageId, leadgenId, fbUserId });
+    // Tasks given to the limiter: 1 the event's checks, 2 the Graph read, 3 what follows the read.
+    const g = gate(3);
+    const fetching = fetchLeadsForEvents(t.app, [event], 8, g.limiter);
+    await g.reached; // Graph answered with the lead
+    await eraseFacebookUserLeads(t.app.db, fbUserId, new Date());
+    g.release();
+    const [result] = await fetching;
+
+    expect(result.outcome).to.deep.equal({ type: 'done', detail: 'erased' });
+    expect(await t.app.db.selectFrom('leads').select('id').where('leadgen_id', '=', leadgenId).execute()).to.deep.equal([]);
+    expect(await t.app.db.selectFrom('deliveries').select('id').where('destination_id', '=', hook.id).execute()).to.deep.equal([]);
+    expect(await repo.findEvent(t.app.db, event)).to.include({ status: 'erased', status_reason: 'erasure_requested' });
   });
 });

@@ -1,18 +1,20 @@
 // Fetched leads stored, and delivered outcomes recorded, several to a statement
 // (src/store/fetched-leads.ts, delivered-outcomes.ts) through the process's group commits
 // (src/store/group-commit.ts), on the real PostgreSQL: each lead keeps its own deliveries, index
-// rows and event status; a lead stored already gets null; an outcome is written only under its
-// own claim; rows that arrive while statements are in flight share the next one; one lead that
-// cannot be stored fails alone.
+// rows and event status; a lead stored already gets null; a lead whose event Meta's
+// data-deletion callback erased (before the statement, or while it waits for the event) gets null
+// and leaves no row; an outcome is written only under its own claim; rows that arrive while statements are
+// in flight share the next one; one lead that cannot be stored fails alone.
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { createDeliveredStore, createLeadStore } from '../../src/app.js';
 import { type DeliveredOutcome, writeDeliveredOutcomes } from '../../src/store/delivered-outcomes.js';
-import { type FetchedLeadRows, storeFetchedLeads } from '../../src/store/fetched-leads.js';
+import { eraseFacebookUserLeads, recordFacebookTestLead } from '../../src/store/facebook-user-data.js';
+import { type FetchedLeadRows, type StoredLead, storeFetchedLeads } from '../../src/store/fetched-leads.js';
 import { GroupCommit } from '../../src/store/group-commit.js';
 import * as repo from '../../src/store/repos.js';
 import type { Destination } from '../../src/store/schema.js';
-import { makeBareLeadRow } from '../helpers/rows.js';
+import { makeBareLeadRow, waitingForLockOrDone } from '../helpers/rows.js';
 import { openTestDb } from '../helpers/test-db.js';
 
 type TestDb = Awaited<ReturnType<typeof openTestDb>>;
@@ -102,6 +104,51 @@ describe('storing fetched leads several to a statement', function () {
     expect(await eventStatus(a.lead.event_id)).to.equal('fetched');
     expect(await eventStatus(b.lead.event_id)).to.equal('received');
     expect(await eventStatus(again.lead.event_id)).to.equal('received');
+  });
+
+  describe('a lead whose Facebook user asked Meta to delete their data', () => {
+    let nextFbUser = 10_000_000_000_901;
+    /** Ties the item's lead to a new Facebook user (a test lead made with their page token), and returns the user id. */
+    const tieToFacebookUser = async (item: FetchedLeadRows) => {
+      const fbUserId = String(nextFbUser++);
+      await recordFacebookTestLead(db.db, { workspaceId, pageId: item.lead.page_id, leadgenId: item.lead.leadgen_id, fbUserId });
+      return fbUserId;
+    };
+    const searchRowsOf = (leadId: string) => db.db.selectFrom('lead_search').select('hash').where('lead_id', '=', leadId).execute();
+
+    it('gives null and stores no lead, index row or delivery when the data-deletion request came first, and leaves its event erased', async () => {
+      const [tied, other] = [await fetched(), await fetched()];
+      const erased = await eraseFacebookUserLeads(db.db, await tieToFacebookUser(tied), new Date());
+      expect(erased).to.deep.equal({ erased: [], unfetched: [{ workspace_id: workspaceId }] });
+      expect(await eventStatus(tied.lead.event_id)).to.equal('erased');
+
+      const results = await storeFetchedLeads(db.db, [tied, other]);
+      expect(results[0]).to.equal(null);
+      expect(results[1]?.deliveries).to.have.length(1);
+      expect((await writersOf([tied.lead.id])).size).to.equal(0);
+      expect(await searchRowsOf(tied.lead.id)).to.deep.equal([]);
+      expect(await repo.listDeliveriesOfLead(db.db, tied.lead.id)).to.deep.equal([]);
+      expect(await eventStatus(tied.lead.event_id)).to.equal('erased');
+      expect(await eventStatus(other.lead.event_id)).to.equal('fetched');
+    });
+
+    it('gives null and leaves no lead, index row or delivery when the data-deletion request commits while the statement waits for the event', async () => {
+      const tied = await fetched({ claimedBy: randomUUID() });
+      const fbUserId = await tieToFacebookUser(tied);
+      let storing: Promise<StoredLead[]> | undefined;
+      await db.db.transaction().execute(async (trx) => {
+        await eraseFacebookUserLeads(trx, fbUserId, new Date());
+        storing = storeFetchedLeads(db.db, [tied]);
+        await waitingForLockOrDone(db.db, 'new_lead', storing);
+      });
+      const [result] = await (storing as Promise<StoredLead[]>);
+
+      expect(result).to.equal(null);
+      expect((await writersOf([tied.lead.id])).size).to.equal(0);
+      expect(await searchRowsOf(tied.lead.id)).to.deep.equal([]);
+      expect(await repo.listDeliveriesOfLead(db.db, tied.lead.id)).to.deep.equal([]);
+      expect(await eventStatus(tied.lead.event_id)).to.equal('erased');
+    });
   });
 
   it('puts the leads submitted while two statements are in flight into the next statement together', async () => {
