@@ -91,7 +91,13 @@ export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date
     const ids = leads.map((l) => l.id);
     if (ids.length > 0) {
       await trx.deleteFrom('lead_search').where('lead_id', 'in', ids).execute();
-      await trx.updateTable('deliveries').set({ last_error_message: null }).where('lead_id', 'in', ids).where('last_error_message', 'is not', null).execute();
+      // What a connector kept of the delivery (connector_state) goes too, as the retention purge's does.
+      await trx
+        .updateTable('deliveries')
+        .set({ last_error_message: null, connector_state: null })
+        .where('lead_id', 'in', ids)
+        .where((eb) => eb.or([eb('last_error_message', 'is not', null), eb('connector_state', 'is not', null)]))
+        .execute();
       // Nothing is left to send: deliveries not sent yet are dead-lettered, as a subject erasure does.
       await trx
         .updateTable('deliveries')

@@ -8,6 +8,7 @@
 // parked): it is never fetched, stored or delivered, whether its webhook comes later, its page is
 // connected again, or reconciliation finds it in Meta's list.
 import { expect } from 'chai';
+import { sql } from 'kysely';
 import { openDb, type DbHandle } from '../../src/store/db.js';
 import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
@@ -220,6 +221,15 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
       (await findMentions(dbh.db, [MIA.id])).map((m) => m.table),
       'where her Facebook id is held before',
     ).to.include.members(['facebook_connections', 'pages', 'facebook_test_leads']);
+    // What a connector kept of the lead's delivery (a CRM person id, say) goes with the lead.
+    const kept = await sql`
+      insert into deliveries (workspace_id, lead_id, destination_id, status, connector_state)
+      select l.workspace_id, l.id, d.id, 'delivered', ${JSON.stringify({ personId: 7 })}::jsonb
+      from leads l join destinations d on d.workspace_id = l.workspace_id
+      where l.id = ${(await leadRow(testLeadId))!.id}
+      on conflict (lead_id, destination_id) do update set connector_state = excluded.connector_state
+    `.execute(dbh.db);
+    expect(Number(kept.numAffectedRows)).to.be.greaterThan(0);
     const signed = sign({ user_id: MIA.id });
     const res = await callback('data-deletion', signedRequestForm(signed));
     expect(res.status).to.equal(200);
@@ -234,6 +244,8 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
     expect(lead?.answers_envelope).to.equal(null);
     expect(lead?.erased_at).to.be.instanceOf(Date);
     expect(await dbh.db.selectFrom('lead_search').select('hash').where('lead_id', '=', lead!.id).execute()).to.have.length(0);
+    const states = await dbh.db.selectFrom('deliveries').select('connector_state').where('lead_id', '=', lead!.id).execute();
+    expect(states.map((d) => d.connector_state)).to.deep.equal(states.map(() => null));
     // Neither the person's Facebook id nor their email is left in any column of any table.
     expect((await findMentions(dbh.db, [MIA.id, MIA.email])).map((m) => `${m.table}.${m.column}`)).to.deep.equal([]);
 
