@@ -28,7 +28,7 @@ import {
   type ReportRow,
 } from './lib.js';
 import { openPipeline, type ArrivalIndex, type PaceFigures, type Pipeline } from './pipeline.js';
-import { connectSql, describeOverrides, type BenchOptions } from './setup.js';
+import { connectSql, describeOverrides, describePathCounters, readPathCounters, type BenchOptions } from './setup.js';
 
 /** Warm-up at the measured rate, so JIT, pool sizes and sockets are those of a running service. */
 const WARMUP_SECONDS = 3;
@@ -72,8 +72,10 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
     const count = opts.ratePerSecond * opts.seconds;
     logProgress(`measured: ${formatInt(count)} leads at ${opts.ratePerSecond}/s`);
     await pipeline.services.refreshBackends();
+    const pathsBefore = await readPathCounters(pipeline.program.url);
     const cpu = startCpuWindow(serverPid, pipeline.services);
     const run = await pipeline.pace(1, opts.ratePerSecond, count, STRAGGLER_WAIT_MS);
+    const pathsAfter = await readPathCounters(pipeline.program.url);
     await pipeline.services.refreshBackends();
     const cpuFigures = cpu.stop();
     logProgress(`measured: ${run.arrived}/${run.ackedIds.length} acknowledged leads delivered`);
@@ -100,6 +102,8 @@ export async function runE2eBench(opts: BenchOptions): Promise<void> {
       benchRssMb: readProcStatusMb('self', 'VmHWM') ?? NaN,
     });
     rows.unshift({ label: 'PostgreSQL and Redis', value: pipeline.services.describe() });
+    // Handed over and sent at once is the cheap way; fetch and delivery jobs mean the workers fell behind.
+    rows.push({ label: 'which way the measured leads went (program counters)', value: describePathCounters(pathsBefore, pathsAfter) });
     rows.push(...buildHopFloorRows(floor, perLeadTotalMs(cpuFigures, run.arrived)));
   } finally {
     rss?.stop();

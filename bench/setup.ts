@@ -22,6 +22,8 @@ export interface BenchOptions {
   startRate: number;
 }
 
+const BENCH_METRICS_TOKEN = 'bench-metrics-token-0123456789';
+
 /**
  * The program's environment for a benchmark: the e2e helpers' base, but with the shipped
  * defaults instead of the tests' shortened sweep, lock, retry and backoff timings (an empty
@@ -41,6 +43,8 @@ export function buildBenchEnv(extra: Record<string, string>, overrides: Record<s
     META_GRAPH_RETRY_MIN_DELAY_MS: '',
     DELIVERY_TIMEOUT_MS: '',
     QUEUE_PREFIX: `bench${Math.random().toString(16).slice(2, 10)}`,
+    // The benches read the program's path counters (readPathCounters) from /metrics.
+    METRICS_TOKEN: BENCH_METRICS_TOKEN,
     ...extra,
     ...overrides,
   });
@@ -109,4 +113,42 @@ export async function readDurabilitySettings(sql: pg.Client): Promise<string> {
 export function describeOverrides(overrides: Record<string, string>): string {
   const entries = Object.entries(overrides);
   return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join(' ') : 'none (shipped defaults, LOG_LEVEL=warn)';
+}
+
+/** The program's counters of which way new leads went (from /metrics), summed over both processes of `start`. */
+export interface PathCounters {
+  /** New events: handed to the worker process over its channel, or put in a fetch job. */
+  fetch: { worker_process: number; queue: number };
+  /** Deliveries of just-fetched leads: a place was free, waited in the line, or a delivery job. */
+  delivery: { place: number; line: number; job: number };
+}
+
+export async function readPathCounters(programUrl: string, token = BENCH_METRICS_TOKEN): Promise<PathCounters | undefined> {
+  const res = await fetch(`${programUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+  if (!res?.ok) return undefined;
+  const text = await res.text();
+  const read = (name: string, path: string) => {
+    let sum = 0;
+    for (const line of text.split('\n'))
+      if (line.startsWith(`${name}{`) && line.includes(`path="${path}"`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+    return sum;
+  };
+  return {
+    fetch: { worker_process: read('leadrelay_fetch_dispatch_total', 'worker_process'), queue: read('leadrelay_fetch_dispatch_total', 'queue') },
+    delivery: {
+      place: read('leadrelay_delivery_handoff_total', 'place'),
+      line: read('leadrelay_delivery_handoff_total', 'line'),
+      job: read('leadrelay_delivery_handoff_total', 'job'),
+    },
+  };
+}
+
+/** What `after` counted since `before`, as one report line. */
+export function describePathCounters(before: PathCounters | undefined, after: PathCounters | undefined): string {
+  if (!before || !after) return 'n/a (/metrics did not answer)';
+  const d = (a: number, b: number) => a - b;
+  return [
+    `fetch: handed ${d(after.fetch.worker_process, before.fetch.worker_process)}, fetch jobs ${d(after.fetch.queue, before.fetch.queue)}`,
+    `delivery: place ${d(after.delivery.place, before.delivery.place)}, line ${d(after.delivery.line, before.delivery.line)}, job ${d(after.delivery.job, before.delivery.job)}`,
+  ].join('; ');
 }

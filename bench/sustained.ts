@@ -22,7 +22,7 @@ import {
   type ReportRow,
 } from './lib.js';
 import { openPipeline, type Pipeline } from './pipeline.js';
-import { describeOverrides, type BenchOptions } from './setup.js';
+import { describeOverrides, describePathCounters, readPathCounters, type BenchOptions } from './setup.js';
 
 const TARGET_RATE = 1000;
 const TARGET_P99_MS = 500;
@@ -64,8 +64,10 @@ export async function runSustainedBench(opts: BenchOptions): Promise<void> {
       const count = rate * opts.stepSeconds;
       logProgress(`step: ${formatInt(rate)} leads/s for ${opts.stepSeconds} s`);
       await p.services.refreshBackends();
+      const pathsBefore = await readPathCounters(p.program.url);
       const cpu = startCpuWindow(p.program.proc.pid!, p.services);
       const r = await p.pace(runIndex++, rate, count, STRAGGLER_WAIT_MS);
+      const paths = describePathCounters(pathsBefore, await readPathCounters(p.program.url));
       await p.services.refreshBackends();
       const c = cpu.stop();
       // Leads not delivered count as infinitely late.
@@ -91,7 +93,7 @@ export async function runSustainedBench(opts: BenchOptions): Promise<void> {
         ackedIds: r.ackedIds,
       };
       logProgress(
-        `step ${formatInt(rate)}/s: ${step.holds ? 'holds' : 'does not hold'} (p99 ${formatMs(lat.p99)}, ${formatInt(r.arrived)}/${formatInt(count)} delivered)`,
+        `step ${formatInt(rate)}/s: ${step.holds ? 'holds' : 'does not hold'} (p99 ${formatMs(lat.p99)}, ${formatInt(r.arrived)}/${formatInt(count)} delivered; ${paths})`,
       );
       return step;
     };
