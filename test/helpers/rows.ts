@@ -129,3 +129,12 @@ export async function duringWorkspaceRestore<T>(db: Db, workspaceId: string, mea
   });
   return started as Promise<T>;
 }
+
+/** Ends a deleted workspace's grace period: it is due for its purge now. */
+export async function endGracePeriod(db: Db, workspaceId: string): Promise<void> {
+  await db
+    .updateTable('workspaces')
+    .set({ purge_after: new Date(Date.now() - 1000) })
+    .where('id', '=', workspaceId)
+    .execute();
+}

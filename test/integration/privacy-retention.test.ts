@@ -155,17 +155,20 @@ describe('privacy: retention that leaves nothing behind', function () {
     expect((await repo.findDelivery(t.app.db, delivery.id))!.attempts).to.equal(3);
   });
 
+  /** A leadgen event of the workspace with this status, received `ageDays` ago; its id. */
+  async function agedEvent(workspaceId: string, leadgenId: string, ageDays: number, status: string): Promise<number> {
+    const [e] = await repo.recordLeadgenEvents(t.app.db, [
+      { pageId: PAGE, leadgenId, formId: null, adId: null, adgroupId: null, createdTime: null, isTest: false },
+    ]);
+    await sql`update leadgen_events set status = ${status}, workspace_id = ${workspaceId}, received_at = now() - make_interval(days => ${ageDays}) where id = ${e!.id}`.execute(
+      t.app.db,
+    );
+    return e!.id;
+  }
+
   it('prunes leadgen events past EVENT_RETENTION_DAYS and those of erased leads past the reconciliation look-back, never one still to fetch', async () => {
     const ws = await repo.createWorkspace(t.app.db, 'events');
-    const event = async (leadgenId: string, ageDays: number, status: string) => {
-      const [e] = await repo.recordLeadgenEvents(t.app.db, [
-        { pageId: PAGE, leadgenId, formId: null, adId: null, adgroupId: null, createdTime: null, isTest: false },
-      ]);
-      await sql`update leadgen_events set status = ${status}, workspace_id = ${ws.id}, received_at = now() - make_interval(days => ${ageDays}) where id = ${e!.id}`.execute(
-        t.app.db,
-      );
-      return e!.id;
-    };
+    const event = (leadgenId: string, ageDays: number, status: string) => agedEvent(ws.id, leadgenId, ageDays, status);
     const old = await event('8600000001', 91, 'fetched');
     const erasedOldId = '8600000004';
     const young = await event('8600000002', 89, 'fetched');
@@ -197,15 +200,7 @@ describe('privacy: retention that leaves nothing behind', function () {
 
   it('keeps a parked leadgen event past EVENT_RETENTION_DAYS while Meta still keeps its lead', async () => {
     const ws = await repo.createWorkspace(t.app.db, 'parked events');
-    const event = async (leadgenId: string, ageDays: number, status: string) => {
-      const [e] = await repo.recordLeadgenEvents(t.app.db, [
-        { pageId: PAGE, leadgenId, formId: null, adId: null, adgroupId: null, createdTime: null, isTest: false },
-      ]);
-      await sql`update leadgen_events set status = ${status}, workspace_id = ${ws.id}, received_at = now() - make_interval(days => ${ageDays}) where id = ${e!.id}`.execute(
-        t.app.db,
-      );
-      return e!.id;
-    };
+    const event = (leadgenId: string, ageDays: number, status: string) => agedEvent(ws.id, leadgenId, ageDays, status);
     const parkedMonth = await event('8600000011', 30, 'parked');
     const fetchedMonth = await event('8600000012', 30, 'fetched');
     const parkedOld = await event('8600000013', 91, 'parked');

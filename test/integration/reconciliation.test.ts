@@ -17,6 +17,7 @@ import { findCheckpoint } from '../../src/store/reconciliation.js';
 import { graphFailures, startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { isAccepted, startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
+import { endGracePeriod } from '../helpers/rows.js';
 import { createTestApp, QUEUE_BACKENDS, type TestApp } from '../helpers/test-app.js';
 
 const HOUR_MS = 3_600_000;
@@ -483,11 +484,7 @@ for (const backend of QUEUE_BACKENDS)
         for (const id of old) expect(deliveredTo(id)).to.have.length(1);
 
         await requestWorkspaceDeletion(t.app, gone, { actor: { type: 'operator', id: null, label: 'test' } });
-        await t.app.db
-          .updateTable('workspaces')
-          .set({ purge_after: new Date(Date.now() - 1000) })
-          .where('id', '=', gone)
-          .execute();
+        await endGracePeriod(t.app.db, gone);
         const purgeStart = Date.now();
         expect(await purgeWorkspace(t.app, gone)).to.equal(true);
         const purgedAt = Date.now();

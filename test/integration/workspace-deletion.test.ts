@@ -7,6 +7,7 @@ import { ConflictError } from '../../src/services/errors.js';
 import { purgeWorkspace, requestWorkspaceDeletion, restoreWorkspace } from '../../src/services/workspace-lifecycle.js';
 import { purgeDueWorkspaces } from '../../src/pipeline/workspace-purge.js';
 import * as repo from '../../src/store/repos.js';
+import { endGracePeriod } from '../helpers/rows.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 const OPERATOR = { actor: { type: 'operator' as const, id: null, label: 'test' } };
@@ -31,11 +32,7 @@ describe('workspace deletion (PostgreSQL)', () => {
   it('refuses a restore once the grace period has ended, and the purge then takes the workspace', async () => {
     const ws = await repo.createWorkspace(t.app.db, 'W');
     await requestWorkspaceDeletion(t.app, ws.id, OPERATOR);
-    await t.app.db
-      .updateTable('workspaces')
-      .set({ purge_after: new Date(Date.now() - 1000) })
-      .where('id', '=', ws.id)
-      .execute();
+    await endGracePeriod(t.app.db, ws.id);
     let refusal: unknown;
     await restoreWorkspace(t.app, ws.id, OPERATOR).catch((err) => (refusal = err));
     expect(refusal).to.be.instanceOf(ConflictError);
@@ -64,11 +61,7 @@ describe('workspace deletion (PostgreSQL)', () => {
     const earlierFloor = new Date(Date.now() + 86_400_000);
     await t.app.db.insertInto('page_lead_floors').values({ page_id: floored, not_before: earlierFloor }).execute();
     await requestWorkspaceDeletion(t.app, ws.id, OPERATOR);
-    await t.app.db
-      .updateTable('workspaces')
-      .set({ purge_after: new Date(Date.now() - 1000) })
-      .where('id', '=', ws.id)
-      .execute();
+    await endGracePeriod(t.app.db, ws.id);
     const before = Date.now();
     expect(await purgeWorkspace(t.app, ws.id)).to.equal(true);
     const after = Date.now();
