@@ -10,6 +10,7 @@ import type { App } from '../app.js';
 import { deleteExpiredExports } from '../services/workspace-export.js';
 import { purgeOldDataRequests } from '../store/data-requests.js';
 import { purgeOldExportJobs } from '../store/export-jobs.js';
+import { eraseLeadsOfErasedEvents } from '../store/facebook-user-data.js';
 import { errorSummary } from '../util/error-summary.js';
 import { tryTakeLease } from '../store/leases.js';
 import { pruneRecentRecords } from '../store/recent-records.js';
@@ -115,7 +116,8 @@ export interface RetentionResult {
  */
 export async function runRetentionPurges(app: App, now = new Date()): Promise<RetentionResult> {
   const { retention } = app.config;
-  const erasedLeads = await purgeExpiredLeads(app, now);
+  // Also any lead stored under an event its Facebook user had erased (a fetch that died mid-way).
+  const erasedLeads = (await purgeExpiredLeads(app, now)) + (await eraseLeadsOfErasedEvents(app.db, now));
   const auditEntries = await purgeOldAudit(app.db);
   const attempts = await repo.pruneDeliveryAttempts(app.db, monthsBefore(now, retention.attemptRetentionMonths));
   // Never an event reconciliation may still compare with Meta's list (it would record the lead

@@ -67,7 +67,14 @@ export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date
     // event first (then this waits for it, finds it `fetched`, and the erasure below sees the
     // lead) or finds the event `erased` and stores nothing (src/store/fetched-leads.ts). Every
     // tie gets an event that cannot be fetched: also that of a stored lead whose event was pruned
-    // (a repeated webhook then records nothing either).
+    // (a repeated webhook then records nothing either). Those that exist are locked first, in id
+    // order, as a batched store of leads locks them (a deadlock with it otherwise).
+    await sql`
+      select id from leadgen_events
+      where (page_id, leadgen_id) in (select * from unnest(${ties.map((t) => t.page_id)}::text[], ${ties.map((t) => t.leadgen_id)}::text[]))
+      order by id
+      for update
+    `.execute(trx);
     await sql`
       insert into leadgen_events (page_id, leadgen_id, workspace_id, status, status_reason)
       select t.page_id, t.leadgen_id, t.workspace_id, 'erased', ${ERASURE_REQUESTED_REASON}
@@ -115,6 +122,26 @@ export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date
     return { erased: leads.map(({ id, workspace_id }) => ({ id, workspace_id })), unfetched };
   };
   return db.isTransaction ? run(db) : db.transaction().execute(run);
+}
+
+/**
+ * Erases any lead stored under an `erased` event (the callback committed while its fetch stored
+ * it, and the fetch ended before deleting it again), as the callback erases a lead: answers and
+ * blind-index rows. Returns how many. For the hourly retention purge.
+ */
+export async function eraseLeadsOfErasedEvents(db: Db, now: Date): Promise<number> {
+  const { rows } = await sql<{ n: string }>`
+    with erased as (
+      update leads set answers_envelope = null, erased_at = ${now}, search_kid = null
+      from leadgen_events e
+      where e.status = 'erased' and leads.event_id = e.id and leads.erased_at is null
+      returning leads.id
+    ), search as (
+      delete from lead_search s using erased where s.lead_id = erased.id
+    )
+    select count(*) as n from erased
+  `.execute(db);
+  return Number(rows[0]?.n ?? 0);
 }
 
 /** Remembers a Meta test lead made with a Page token from this Facebook user's login. */

@@ -21,6 +21,7 @@ import * as m0016 from './migrations/0016-config-version.js';
 import * as m0017 from './migrations/0017-event-next-attempt.js';
 import * as m0018 from './migrations/0018-page-lead-floors.js';
 import * as m0019 from './migrations/0019-erased-events.js';
+import * as m0020 from './migrations/0020-erased-events-index.js';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
@@ -42,6 +43,7 @@ const migrations: Record<string, Migration> = {
   '0017-event-next-attempt': m0017,
   '0018-page-lead-floors': m0018,
   '0019-erased-events': m0019,
+  '0020-erased-events-index': m0020,
 };
 
 class StaticMigrationProvider implements MigrationProvider {

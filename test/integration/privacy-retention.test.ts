@@ -233,6 +233,19 @@ describe('privacy: retention that leaves nothing behind', function () {
     expect(left.map((e) => Number(e.id))).to.deep.equal([kept]);
   });
 
+  it('erases a lead left stored under an event its Facebook user had erased', async () => {
+    const ws = await repo.createWorkspace(t.app.db, 'erased event leftovers');
+    // A fetch stored the lead as the data-deletion callback committed, and ended before deleting it again.
+    const { lead } = await leadWithDelivery(ws.id);
+    const eventId = await agedEvent(ws.id, lead.leadgen_id, 0, 'erased');
+    await t.app.db.updateTable('leads').set({ event_id: eventId }).where('id', '=', lead.id).execute();
+    await t.app.db.insertInto('lead_search').values({ lead_id: lead.id, workspace_id: ws.id, kind: 'email', hash: 'h-leftover' }).execute();
+    await runRetentionPurges(t.app);
+    const row = await repo.findLead(t.app.db, lead.id);
+    expect({ answers: row?.answers_envelope, erased: row?.erased_at instanceof Date }).to.deep.equal({ answers: null, erased: true });
+    expect(await t.app.db.selectFrom('lead_search').select('hash').where('lead_id', '=', lead.id).execute()).to.deep.equal([]);
+  });
+
   it('deletes workspace export archives 24 hours after they were made, and leftovers nobody points to', async () => {
     const ws = await repo.createWorkspace(t.app.db, 'exports');
     const dir = exportsDirOf(t.app);
