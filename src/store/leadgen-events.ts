@@ -164,6 +164,9 @@ export async function parkEventForRefusedToken(
 /**
  * The page needs re-authorisation because Meta refused this token: written only while the page
  * still holds it (a token stored meanwhile is not judged by the old one's refusal). False otherwise.
+ * A page marked so already for this reason is not written again: every write of a page moves the
+ * configuration counter, and the leads of a dead token, refused together, would each move it and
+ * make one another's decisions start over.
  */
 export async function setPageNeedsReauthForToken(db: Db, pageId: string, tokenEnvelope: string | null, reason: string): Promise<boolean> {
   if (tokenEnvelope === null) return false;
@@ -172,8 +175,11 @@ export async function setPageNeedsReauthForToken(db: Db, pageId: string, tokenEn
     .set({ status: 'needs_reauth', status_reason: reason, updated_at: sql`now()` })
     .where('page_id', '=', pageId)
     .where('token_envelope', '=', tokenEnvelope)
+    .where((eb) => eb.or([eb('status', '<>', 'needs_reauth'), eb('status_reason', 'is distinct from', reason)]))
     .executeTakeFirst();
-  return Number(page.numUpdatedRows) > 0;
+  if (Number(page.numUpdatedRows) > 0) return true;
+  const holds = await db.selectFrom('pages').select('page_id').where('page_id', '=', pageId).where('token_envelope', '=', tokenEnvelope).executeTakeFirst();
+  return holds !== undefined;
 }
 
 /** Events still waiting to be fetched and unchanged since the cutoff: the outbox the sweep re-queues. */

@@ -134,6 +134,23 @@ describe('fetch decisions racing configuration changes, and the outbox sweep win
     });
   });
 
+  it('marks a page whose token was refused once: further refusals of that token leave the configuration counter alone', async () => {
+    const pageId = '861000777';
+    const token = 'EAAB-refused-twice';
+    const envelope = t.app.keyRing.encrypt(token, pageTokenAad(pageId));
+    await repo.upsertPage(t.app.db, { workspaceId, pageId, name: 'Refused Page', tokenEnvelope: envelope });
+    expect(await repo.setPageNeedsReauthForToken(t.app.db, pageId, envelope, 'token_expired')).to.equal(true);
+    const marked = await repo.currentConfigVersion(t.app.db);
+    // The other leads of the dead token, refused too.
+    for (let i = 0; i < 3; i++) expect(await repo.setPageNeedsReauthForToken(t.app.db, pageId, envelope, 'token_expired')).to.equal(true);
+    expect(await repo.currentConfigVersion(t.app.db)).to.equal(marked);
+    // Another reason is written; a token the page no longer holds is not.
+    expect(await repo.setPageNeedsReauthForToken(t.app.db, pageId, envelope, 'token_revoked')).to.equal(true);
+    expect(await repo.currentConfigVersion(t.app.db)).to.be.above(marked);
+    expect(await repo.setPageNeedsReauthForToken(t.app.db, pageId, 'lr1.k.other.token', 'token_expired')).to.equal(false);
+    expect(await repo.findPageByPageId(t.app.db, pageId)).to.include({ status: 'needs_reauth', status_reason: 'token_revoked' });
+  });
+
   it('a read that must wait does not set back an event another run fetched meanwhile', async () => {
     const pageId = String(nextPage++);
     const token = `EAAB-race-${pageId}`;
