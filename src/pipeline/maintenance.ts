@@ -109,8 +109,9 @@ export interface RetentionResult {
  * Every retention purge: lead answers (and every copy of them) past their workspace's
  * retention; delivery attempts past ATTEMPT_RETENTION_MONTHS; leadgen events past
  * EVENT_RETENTION_DAYS, and those of erased leads once Meta can no longer repeat them (neither
- * within RECONCILE_LOOKBACK_HOURS; `erased` events, whose lead was never stored, not before Meta
- * has dropped the lead);
+ * within RECONCILE_LOOKBACK_HOURS; `parked` events, leads still to fetch, and `erased` ones, whose
+ * lead was never stored, not before Meta has dropped the lead); any lead left stored under an
+ * `erased` event is erased;
  * connectors' stale recent records; audit entries, data-request receipts and export records
  * past 24 months; export archives past their 24 hours.
  */
