@@ -9,6 +9,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import pRetry from 'p-retry';
 import type { z } from 'zod';
 import { networkCodeOf } from '../util/classify.js';
+import { graphHttpAgent, graphHttpsAgent } from '../util/keep-alive-agents.js';
 import type { GraphClientOptions } from './graph-client.js';
 import { classifyGraphError, GraphError, isTransientGraphError } from './graph-errors.js';
 import { graphSuccessSchema, parseGraphJson, type GraphPaging } from './graph-types.js';
@@ -103,6 +104,8 @@ export function createGraphRequester(opts: GraphClientOptions): GraphRequester {
     baseURL: opts.graphUrl.replace(/\/+$/, ''),
     timeout: opts.timeoutMs,
     adapter: 'http',
+    httpAgent: graphHttpAgent,
+    httpsAgent: graphHttpsAgent,
     // Bodies are parsed by parseGraphJson (keeps big integer ids exact); statuses are judged here.
     responseType: 'text',
     transformResponse: [(data: unknown) => data],

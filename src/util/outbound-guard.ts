@@ -21,6 +21,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { KEEP_ALIVE_PROBE_MS } from './keep-alive-agents.js';
 
 export interface ResolvedAddress {
   address: string;
@@ -222,6 +223,7 @@ export function sharedPinnedAgent(destination: PinnedDestination): http.Agent {
   }
   const agentOptions = {
     keepAlive: true,
+    keepAliveMsecs: KEEP_ALIVE_PROBE_MS,
     maxSockets: PINNED_MAX_SOCKETS,
     maxFreeSockets: PINNED_MAX_FREE_SOCKETS,
     timeout: PINNED_IDLE_SOCKET_MS,

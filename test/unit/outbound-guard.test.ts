@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import nock from 'nock';
 import {
   classifyAddress,
   createPinnedAgent,
@@ -10,6 +9,7 @@ import {
   type ResolveHost,
   type ResolvedAddress,
 } from '../../src/util/outbound-guard.js';
+import { nockOffWhileRunning } from '../helpers/nock-off.js';
 
 const resolvingTo =
   (table: Record<string, string[]>): ResolveHost =>
@@ -18,23 +18,6 @@ const resolvingTo =
     if (!list) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
     return list.map((address): ResolvedAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
-
-/**
- * Turns nock off for the enclosing describe and back on after it, when an earlier file in
- * this worker process loaded it: these tests make real requests to a loopback server, and
- * nock would otherwise judge them by whatever net-connect rule that file left, and its
- * requests never go back to an agent's pool.
- */
-function nockOffWhileRunning(): void {
-  let wasNockActive = false;
-  before(() => {
-    wasNockActive = nock.isActive();
-    if (wasNockActive) nock.restore();
-  });
-  after(() => {
-    if (wasNockActive && !nock.isActive()) nock.activate();
-  });
-}
 
 describe('outbound guard', () => {
   describe('classifyAddress', () => {
