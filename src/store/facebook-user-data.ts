@@ -37,6 +37,11 @@ export async function deleteFacebookUserTokens(db: Db, fbUserId: string, reason:
 
 /** The status_reason of an event its lead's Facebook user had erased before the lead was fetched. */
 const ERASURE_REQUESTED_REASON = 'erasure_requested';
+/**
+ * The status_reason of an event row the erasure wrote itself, before any webhook of its lead:
+ * it stands for a lead Meta has not told us of, so it counts as no page's last lead (health page).
+ */
+export const ERASED_BEFORE_WEBHOOK_REASON = 'erasure_requested_before_webhook';
 
 /** The statuses from which an event may still be fetched (`received`, or reopened from the others). */
 const FETCHABLE_EVENT_STATUSES = ['received', 'parked', 'failed', 'unrouted'] as const;
@@ -77,11 +82,11 @@ export async function eraseFacebookUserLeads(db: Db, fbUserId: string, now: Date
     `.execute(trx);
     await sql`
       insert into leadgen_events (page_id, leadgen_id, workspace_id, status, status_reason)
-      select t.page_id, t.leadgen_id, t.workspace_id, 'erased', ${ERASURE_REQUESTED_REASON}
+      select t.page_id, t.leadgen_id, t.workspace_id, 'erased', ${ERASED_BEFORE_WEBHOOK_REASON}
       from unnest(${ties.map((t) => t.page_id)}::text[], ${ties.map((t) => t.leadgen_id)}::text[], ${ties.map((t) => t.workspace_id)}::uuid[])
         as t(page_id, leadgen_id, workspace_id)
       on conflict (page_id, leadgen_id) do update
-        set status = 'erased', status_reason = excluded.status_reason, workspace_id = coalesce(leadgen_events.workspace_id, excluded.workspace_id),
+        set status = 'erased', status_reason = ${ERASURE_REQUESTED_REASON}, workspace_id = coalesce(leadgen_events.workspace_id, excluded.workspace_id),
           next_attempt_at = null, updated_at = now()
         where leadgen_events.status = any(${[...FETCHABLE_EVENT_STATUSES]}::text[])
     `.execute(trx);

@@ -2,6 +2,7 @@
 // when each page last had a lead, and each destination's recent deliveries.
 import { sql } from 'kysely';
 import type { Db } from './db.js';
+import { ERASED_BEFORE_WEBHOOK_REASON } from './facebook-user-data.js';
 import type { PageCheck } from './schema.js';
 
 /** Stores what Meta said about a page at `checked_at`, replacing the previous check. */
@@ -18,13 +19,18 @@ export async function listPageChecks(db: Db, workspaceId: string): Promise<PageC
   return db.selectFrom('page_checks').selectAll().where('workspace_id', '=', workspaceId).execute();
 }
 
-/** When Meta last told us of a lead of each page (the webhook's time, fetched or not); pages without one are left out. */
+/**
+ * When Meta last told us of a lead of each page (the webhook's time, fetched or not); pages without
+ * one are left out. An event row a data-deletion callback wrote before any webhook of its lead is
+ * not one.
+ */
 export async function listLastLeadTimes(db: Db, pageIds: string[]): Promise<Map<string, Date>> {
   if (pageIds.length === 0) return new Map();
   const rows = await db
     .selectFrom('leadgen_events')
     .select(['page_id', (eb) => eb.fn.max('received_at').as('last')])
     .where('page_id', 'in', pageIds)
+    .where((eb) => eb.or([eb('status_reason', 'is', null), eb('status_reason', '<>', ERASED_BEFORE_WEBHOOK_REASON)]))
     .groupBy('page_id')
     .execute();
   return new Map(rows.map((r) => [r.page_id, r.last as Date]));

@@ -329,7 +329,7 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
     await setUpPerson(ZOE);
     const testLeadId = await makeTestLead(ZOE);
     await requestDataDeletion(ZOE);
-    expect(await eventRow(testLeadId)).to.include({ status: 'erased', status_reason: 'erasure_requested' });
+    expect(await eventRow(testLeadId)).to.include({ status: 'erased', status_reason: 'erasure_requested_before_webhook' });
 
     await sendHeldWebhook(testLeadId);
     const other = await sendOtherLead(ZOE);
@@ -337,7 +337,7 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
     await connectPageAgain(ZOE);
     await receiver.waitFor(() => wasDelivered(other), 60_000);
 
-    expect(await eventRow(testLeadId)).to.include({ status: 'erased', status_reason: 'erasure_requested' });
+    expect(await eventRow(testLeadId)).to.include({ status: 'erased', status_reason: 'erasure_requested_before_webhook' });
     expect(await leadRow(testLeadId)).to.equal(undefined);
     expect(wasDelivered(testLeadId)).to.equal(false);
     expect((await findMentions(dbh.db, [ZOE.id, ZOE.email])).map((m) => `${m.table}.${m.column}`)).to.deep.equal([]);
@@ -382,7 +382,7 @@ describe('e2e: Meta data-deletion and deauthorize callbacks', function () {
     expect(run.forms).to.have.length(1);
     expect(run.forms[0]).to.include({ outcome: 'done', meta_count: 1, already_recorded: 1, recovered: 0 });
     const event = await eventRow(testLeadId);
-    expect(event).to.include({ status: 'erased', status_reason: 'erasure_requested' });
+    expect(event).to.include({ status: 'erased', status_reason: 'erasure_requested_before_webhook' });
     expect(event?.listed_at, 'listed by Meta').to.be.instanceOf(Date);
     expect(await leadRow(testLeadId)).to.equal(undefined);
     expect(wasDelivered(testLeadId)).to.equal(false);

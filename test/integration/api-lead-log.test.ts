@@ -9,6 +9,7 @@ import { pageTokenAad } from '../../src/pipeline/lead-record.js';
 import { purgeExpiredLeads } from '../../src/pipeline/maintenance.js';
 import { deliverJobId } from '../../src/pipeline/queues.js';
 import * as repo from '../../src/store/repos.js';
+import { eraseFacebookUserLeads, recordFacebookTestLead } from '../../src/store/facebook-user-data.js';
 import { type FakeGraph, startFakeGraph } from '../fakes/meta-graph.js';
 import { ApiClient, seedApiKey, seedWorkspaces, startApiServer } from '../helpers/api.js';
 import { TEST_APP_SECRET } from '../helpers/e2e.js';
@@ -348,6 +349,21 @@ describe('REST API: the lead log and health', function () {
         .where('page_id', '=', P1)
         .executeTakeFirstOrThrow();
       expect(p1.last_lead_at).to.equal(new Date(lastEvent.last as Date).toISOString());
+    });
+
+    it("does not show the event row a data-deletion callback wrote before its lead's webhook as the page's last lead", async () => {
+      const lastLeadOfP1 = async () => (await get(viewer, `${base}/health`)).body.pages.find((p: { page_id: string }) => p.page_id === P1).last_lead_at;
+      const before = await lastLeadOfP1();
+      expect(before).to.be.a('string');
+      const fbUserId = '10000000000977';
+      const leadgenId = '977000000000001';
+      await recordFacebookTestLead(t.app.db, { workspaceId: ws, pageId: P1, leadgenId, fbUserId });
+      const erased = await eraseFacebookUserLeads(t.app.db, fbUserId, new Date());
+      expect(erased.unfetched).to.have.length(1);
+      expect(await t.app.db.selectFrom('leadgen_events').select('status').where('leadgen_id', '=', leadgenId).executeTakeFirst()).to.deep.equal({
+        status: 'erased',
+      });
+      expect(await lastLeadOfP1()).to.equal(before);
     });
 
     it('with check=true asks Meta about every page and keeps its answer: token valid and app installed, or a refused token', async () => {
