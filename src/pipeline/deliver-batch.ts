@@ -23,8 +23,8 @@ import * as repo from '../store/repos.js';
 import type { Delivery, Destination, Lead, Route } from '../store/schema.js';
 import { buildConnectorContext, deliveryState } from './connector-context.js';
 import { decryptLeadAnswers, toCanonicalLead } from './lead-record.js';
-import { buildDeliveryRecord, needsFieldList } from './mapping-step.js';
-import type { FormQuestion } from '../mapping/schema.js';
+import { deliveryRecordWith, mappingForRoute, mappingReadsLead, needsFieldList } from './mapping-step.js';
+import type { FormQuestion, Mapping } from '../mapping/schema.js';
 import type { StepOutcome } from './fetch-lead.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
@@ -195,11 +195,12 @@ interface PreparedDelivery {
   attempt: number;
 }
 
-/** Everything a batch reads once: routes, form questions and the CRM's field list. */
+/** Everything a batch reads or works out once: routes, form questions, the CRM's field list and mappings. */
 class BatchReads {
   private routes = new Map<string, Promise<Route | undefined>>();
   private questions = new Map<string, Promise<FormQuestion[] | null>>();
   private fields: Promise<FieldDescriptor[]> | undefined;
+  private mappings = new Map<string, Mapping | null>();
 
   constructor(
     private app: App,
@@ -224,6 +225,21 @@ class BatchReads {
   fieldList(): Promise<FieldDescriptor[]> {
     this.fields ??= this.connector.describeFields(this.ctx);
     return this.fields;
+  }
+
+  /**
+   * The mapping of a delivery through `route` of a lead of its form: the same for every such
+   * delivery of the batch (one destination, one field list), so a route's mapping is read and the
+   * preset fitted once, not per lead. One that reads the lead's own answers (mappingReadsLead) is
+   * worked out each time.
+   */
+  mapping(route: Route | null, lead: Lead, formQuestions: FormQuestion[] | null, work: () => Mapping | null): Mapping | null {
+    const key = `${route?.id ?? ''}\u0000${lead.workspace_id}\u0000${lead.form_id ?? ''}`;
+    const kept = this.mappings.get(key);
+    if (kept !== undefined) return kept;
+    const mapping = work();
+    if (!mappingReadsLead(route, formQuestions)) this.mappings.set(key, mapping);
+    return mapping;
   }
 }
 
@@ -275,7 +291,8 @@ async function sendClaimed(
       // As for one lead: a route without a mapping uses the preset fitted to the CRM's real fields.
       const fields = needsFieldList(connector, route) ? await reads.fieldList() : [];
       const formQuestions = route?.form_questions ? null : await reads.formQuestions(lead);
-      item.record = buildDeliveryRecord(connector, route, canonical, delivery.id, fields, formQuestions);
+      const mapping = reads.mapping(route, lead, formQuestions, () => mappingForRoute(connector, route, canonical, fields, formQuestions));
+      item.record = deliveryRecordWith(mapping, route, canonical, delivery.id, formQuestions);
       item.sent = sentValuesOf(canonical.answers, item.record.fields);
       prepared.push(item);
     } catch (err) {

@@ -69,6 +69,15 @@ export function questionsFor(route: Route | null, formQuestions?: FormQuestion[]
   return (route?.form_questions as FormQuestion[] | null) ?? formQuestions ?? undefined;
 }
 
+/**
+ * True when mappingForRoute's answer depends on the lead: no valid mapping of the route's own and
+ * no known questions, so the lead's answers stand in for them. Otherwise it is the same for every
+ * lead of the route and form.
+ */
+export function mappingReadsLead(route: Route | null, formQuestions?: FormQuestion[] | null): boolean {
+  return !routeMappingOf(route) && !questionsFor(route, formQuestions);
+}
+
 /** The mapping a delivery through this route uses, or null when the connector sends no mapped fields without one. */
 export function mappingForRoute(
   connector: MappingConnector,
@@ -91,7 +100,17 @@ export function buildDeliveryRecord(
   fields: FieldDescriptor[] = [],
   formQuestions?: FormQuestion[] | null,
 ): DeliveryRecord {
-  const mapping = mappingForRoute(connector, route, lead, fields, formQuestions);
+  return deliveryRecordWith(mappingForRoute(connector, route, lead, fields, formQuestions), route, lead, deliveryId, formQuestions);
+}
+
+/** The record a delivery sends with this mapping (mappingForRoute's answer for its route), for a caller that keeps mappings. */
+export function deliveryRecordWith(
+  mapping: Mapping | null,
+  route: Route | null,
+  lead: CanonicalLead,
+  deliveryId: string,
+  formQuestions?: FormQuestion[] | null,
+): DeliveryRecord {
   if (!mapping) return { lead, fields: {}, isMapped: false, idempotencyKey: deliveryId };
   const out = applyMapping(mapping, lead, { questions: questionsFor(route, formQuestions) });
   // When the mapping names a field for unmapped answers, the note is already in `fields`; hand it
