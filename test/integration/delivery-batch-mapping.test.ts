@@ -2,48 +2,28 @@
 // every lead by its own route: the batching connector here is the webhook connector declared
 // batching (test/helpers/webhook-variants.ts), so what the receiver gets is what was mapped.
 import { expect } from 'chai';
-import { registerExtraConnector } from '../../connectors/index.js';
 import { deliverOne } from '../../src/pipeline/deliver-lead.js';
 import type { Mapping } from '../../src/mapping/schema.js';
 import * as repo from '../../src/store/repos.js';
-import type { Destination, Route } from '../../src/store/schema.js';
-import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
+import type { Route } from '../../src/store/schema.js';
 import { waitUntil } from '../helpers/e2e.js';
 import { storeLeadWithDelivery } from '../helpers/rows.js';
-import { createTestApp, type TestApp } from '../helpers/test-app.js';
-import { batchingWebhookManifest } from '../helpers/webhook-variants.js';
+import { openBatchingDestination, type BatchingDestination } from '../helpers/webhook-variants.js';
 
 const mappingTo = (target: string): Mapping => ({ version: 1, rules: [{ target, source: { type: 'answer', key: 'email' } }] });
 
 describe('a delivery batch maps each lead by its own route', function () {
   this.timeout(60_000);
-  let t: TestApp;
-  let receiver: FakeReceiver;
-  let unregister: (() => void) | undefined;
-  let workspaceId: string;
-  let destination: Destination;
-  const manifest = batchingWebhookManifest('test-batch-mapping', 'Test batch (mapping)');
-
+  let batch: BatchingDestination;
   before(async () => {
-    unregister = registerExtraConnector(manifest);
-    receiver = await startFakeReceiver();
-    t = await createTestApp({ withQueues: false });
-    workspaceId = (await repo.createWorkspace(t.app.db, 'Batch mapping')).id;
-    destination = await repo.createDestination(t.app.db, {
-      workspaceId,
-      type: 'test-batch-mapping',
-      name: 'batch',
-      config: { url: receiver.url },
-      credentialsEnvelope: null,
-    });
+    batch = await openBatchingDestination('test-batch-mapping', 'Test batch (mapping)', 'Batch mapping');
   });
   after(async () => {
-    unregister?.();
-    await t?.cleanup();
-    await receiver?.close();
+    await batch?.close();
   });
 
   it('sends the leads of three routes, taken in one batch, each with the fields of its own route', async () => {
+    const { t, receiver, workspaceId, destination } = batch;
     const routes: { route: Route; pageId: string; target: string | null }[] = [];
     for (const [pageId, target] of [
       ['889100001', 'contact_email'],

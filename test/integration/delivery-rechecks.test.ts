@@ -4,7 +4,6 @@
 // outcomes could not be written.
 import { expect } from 'chai';
 import type { Kysely, RootOperationNode } from 'kysely';
-import { registerExtraConnector } from '../../connectors/index.js';
 import type { Db } from '../../src/store/db.js';
 import type { Database } from '../../src/store/schema.js';
 import { deliverOne } from '../../src/pipeline/deliver-lead.js';
@@ -17,7 +16,7 @@ import { startFakeGraph, type FakeGraph } from '../fakes/meta-graph.js';
 import { startFakeReceiver, type FakeReceiver } from '../fakes/webhook-receiver.js';
 import { TEST_APP_SECRET, waitUntil } from '../helpers/e2e.js';
 import { storeLeadWithDelivery } from '../helpers/rows.js';
-import { batchingWebhookManifest } from '../helpers/webhook-variants.js';
+import { openBatchingDestination, type BatchingDestination } from '../helpers/webhook-variants.js';
 import { createTestApp, type TestApp } from '../helpers/test-app.js';
 
 let nextPage = 881_000_000;
@@ -275,34 +274,21 @@ describe('a CRM answer holding a NUL byte', function () {
 
 describe('a batch whose delivered outcomes could not be written', function () {
   this.timeout(60_000);
+  let opened: BatchingDestination | undefined;
   let t: TestApp;
   let receiver: FakeReceiver;
-  let unregister: (() => void) | undefined;
   let workspaceId: string;
   let destination: Destination;
   let route: Route;
 
-  /** The webhook connector under another id, declared batching: its batches go through deliver-batch.ts. */
-  const manifest = batchingWebhookManifest('test-batch', 'Test batch');
-
   before(async () => {
-    unregister = registerExtraConnector(manifest);
-    receiver = await startFakeReceiver();
-    t = await createTestApp({ withQueues: false });
-    workspaceId = (await repo.createWorkspace(t.app.db, 'Batch')).id;
-    destination = await repo.createDestination(t.app.db, {
-      workspaceId,
-      type: 'test-batch',
-      name: 'batch',
-      config: { url: receiver.url },
-      credentialsEnvelope: null,
-    });
+    // The webhook connector under another id, declared batching: its batches go through deliver-batch.ts.
+    opened = await openBatchingDestination('test-batch', 'Test batch', 'Batch');
+    ({ t, receiver, workspaceId, destination } = opened);
     route = await repo.createRoute(t.app.db, { workspaceId, pageId: '889000002', formId: null, destinationId: destination.id });
   });
   after(async () => {
-    unregister?.();
-    await t?.cleanup();
-    await receiver?.close();
+    await opened?.close();
   });
 
   /** The same database, except that the next statement writing delivered outcomes fails (a PostgreSQL error after the CRM took the leads). */
