@@ -5,9 +5,11 @@ import { sql } from 'kysely';
 import type { Db } from './db.js';
 import { lockConfigVersion, sharedConfigVersion } from './config-version.js';
 import type { Delivery, DeliveryAttempt, DeliveryStatus, Lead } from './schema.js';
-import { isUuid, storableText, storableValues } from './values.js';
+import { isUuid, statusOfKeyedRow, storableText, storableValues } from './values.js';
 
-/** One delivery per lead × destination; a repeat is a no-op. Returns every delivery of the lead. */
+/** `status = 'pending'` for a statement that finds its delivery by id (see statusOfKeyedRow). */
+const stillPending = statusOfKeyedRow('pending');
+
 /**
  * One delivery per lead and destination: the routes' rows are added where missing. A row the lead
  * already has for the destination whose route was deleted (route_id null) is taken over by the
@@ -128,7 +130,7 @@ export async function parkDeliveryIfPending(
     .updateTable('deliveries')
     .set({ ...storableValues(lastError), status: 'parked', updated_at: new Date() })
     .where('id', '=', id)
-    .where('status', '=', 'pending')
+    .where(stillPending)
     .execute();
 }
 
@@ -305,7 +307,7 @@ export async function claimDelivery(
     .updateTable('deliveries')
     .set({ claimed_by: claim.token, claimed_until: claim.until })
     .where('id', '=', id)
-    .where('status', '=', 'pending')
+    .where(stillPending)
     .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<=', claim.now)]))
     .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', claim.now)]))
     .returningAll()
@@ -362,7 +364,7 @@ export async function setDeliveryDueNoEarlier(db: Db, id: string, at: Date): Pro
     .updateTable('deliveries')
     .set({ next_attempt_at: at })
     .where('id', '=', id)
-    .where('status', '=', 'pending')
+    .where(stillPending)
     .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<', at)]))
     .execute();
 }
@@ -383,10 +385,16 @@ export async function renewClaim(db: Db, id: string, token: string, until: Date)
  */
 export async function findClaimsToSend(db: Db, claims: { id: string; token: string }[]): Promise<Map<string, number>> {
   if (claims.length === 0) return new Map();
+  const ids = claims.map((c) => c.id);
+  // The rows are looked up by id alone first (MATERIALIZED keeps the planner from merging the
+  // status test in): with `status = 'pending'` beside the join, statistics taken while few
+  // deliveries were pending made PostgreSQL read every pending delivery through the partial
+  // index instead, 20,000 rows for a batch of 17 in a backlog (80 ms instead of 1 ms).
   const r = await sql<{ id: string; config_version: string }>`
+    with d as materialized (select id, claimed_by, status, lead_id from deliveries where id = any(${ids}::uuid[]))
     select d.id, (select version from config_version) as config_version
-    from deliveries d
-    join unnest(${claims.map((c) => c.id)}::uuid[], ${claims.map((c) => c.token)}::uuid[]) as c(id, token) on d.id = c.id and d.claimed_by = c.token
+    from d
+    join unnest(${ids}::uuid[], ${claims.map((c) => c.token)}::uuid[]) as c(id, token) on d.id = c.id and d.claimed_by = c.token
     where d.status = 'pending'
       and not exists (select 1 from leads l where l.id = d.lead_id and l.erased_at is not null)`.execute(db);
   return new Map(r.rows.map((row) => [row.id, Number(row.config_version)]));
@@ -409,7 +417,7 @@ export async function updateClaimedDelivery(db: Db, id: string, token: string, s
     .set({ ...storableValues(set), claimed_by: null, claimed_until: null, updated_at: sql`now()` })
     .where('id', '=', id)
     .where('claimed_by', '=', token)
-    .where('status', '=', 'pending')
+    .where(stillPending)
     .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }
@@ -442,7 +450,7 @@ export async function writeClaimedOutcome(db: Db, token: string, set: Record<str
         .set({ ...storableValues(set), claimed_by: null, claimed_until: null, updated_at: sql`now()` })
         .where('id', '=', a.deliveryId)
         .where('claimed_by', '=', token)
-        .where('status', '=', 'pending')
+        .where(stillPending)
         .returning('id'),
     )
     .insertInto('delivery_attempts')

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { Db } from './db.js';
 import { lockConfigVersion, sharedConfigVersion } from './config-version.js';
 import type { EventStatus, LeadgenEvent } from './schema.js';
-import { json } from './values.js';
+import { json, statusOfKeyedRow } from './values.js';
 
 export interface NewLeadgenEvent {
   pageId: string;
@@ -117,7 +117,7 @@ export async function setEventStatus(db: Db, id: number, status: EventStatus, ex
   if (extra.incrementAttempts) values.attempts = sql`attempts + 1`;
   values.next_attempt_at = extra.retryInMs === undefined ? null : sql`now() + ${extra.retryInMs} * interval '1 millisecond'`;
   let q = db.updateTable('leadgen_events').set(values).where('id', '=', id);
-  if (extra.whileReceived) q = q.where('status', '=', 'received');
+  if (extra.whileReceived) q = q.where(statusOfKeyedRow('received'));
   await q.execute();
 }
 
@@ -137,7 +137,7 @@ export async function setEventStatusWhileConfigIs(
   extra: EventStatusExtra = {},
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
-    const waiting = await trx.selectFrom('leadgen_events').select('id').where('id', '=', id).where('status', '=', 'received').forUpdate().executeTakeFirst();
+    const waiting = await trx.selectFrom('leadgen_events').select('id').where('id', '=', id).where(statusOfKeyedRow('received')).forUpdate().executeTakeFirst();
     if (!waiting) return false;
     if ((await sharedConfigVersion(trx)) !== configVersion) return false;
     await setEventStatus(trx, id, status, extra);
@@ -207,7 +207,7 @@ export async function noteEventsSwept(db: Db, ids: number[], until: Date): Promi
     .updateTable('leadgen_events')
     .set({ next_attempt_at: until })
     .where('id', '=', sql<number>`any(${ids}::bigint[])`)
-    .where('status', '=', 'received')
+    .where(statusOfKeyedRow('received'))
     .execute();
 }
 

@@ -1,4 +1,16 @@
 // Value helpers shared by the repositories.
+import { sql } from 'kysely';
+
+/**
+ * `status = <status>` for a statement that finds its row by key (a delivery or an event by id),
+ * written so that no partial index on that status (deliveries_open and deliveries_ready on
+ * pending deliveries, leadgen_events_open on received events) can serve it. With statistics taken
+ * while few rows had that status, PostgreSQL otherwise finds the one row by reading every row
+ * with the status through such an index, so in a backlog each claim, park or outcome costs time
+ * that grows with the backlog (test/integration/backlog-plans.test.ts). `status` is never null,
+ * so the meaning is the same, and the key's index finds the row.
+ */
+export const statusOfKeyedRow = (status: string) => sql<boolean>`coalesce(status, '') = ${status}`;
 
 /**
  * JSON text for a jsonb column. A NUL (U+0000) in it would make PostgreSQL refuse the whole
