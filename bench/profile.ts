@@ -237,6 +237,13 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
       label: 'profiles: files / sampled non-idle ms per lead (wall-clock samples; shares are scaled to /proc CPU)',
       value: `${profile.files} / ${formatMs(perLead(profile.busyMs))}`,
     },
+    {
+      // Samples beyond the CPU the process used: its thread was runnable but another process ran.
+      // That happens most right after a socket write wakes the reader (PostgreSQL, a peer), and
+      // the sample then lands in `writev`, so the socket writes' share is too high by up to this much.
+      label: 'profile samples beyond /proc CPU (off CPU while runnable; counted mostly in writev)',
+      value: `${Math.max(0, 100 * (1 - cpuMs(cpu.server) / perLead(profile.busyMs))).toFixed(0)} % of the samples`,
+    },
   ];
   printReport(`LeadRelay CPU profile (leadrelay start, ${opts.ratePerSecond} leads/s for ${opts.seconds} s to the webhook receiver)`, rows);
 
