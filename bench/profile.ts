@@ -238,10 +238,11 @@ export async function runProfileBench(opts: BenchOptions): Promise<void> {
       value: `${profile.files} / ${formatMs(perLead(profile.busyMs))}`,
     },
     {
-      // Samples beyond the CPU the process used: its thread was runnable but another process ran.
-      // That happens most right after a socket write wakes the reader (PostgreSQL, a peer), and
-      // the sample then lands in `writev`, so the socket writes' share is too high by up to this much.
-      label: 'profile samples beyond /proc CPU (off CPU while runnable; counted mostly in writev)',
+      // Samples beyond the CPU the process used: at least this share was taken while its thread
+      // was not running (the /proc figure also counts V8's and libuv's other threads, so the true
+      // share is higher). A thread preempted right after a socket write woke its reader
+      // (PostgreSQL, a peer) keeps collecting samples in `writev`, so that share is overstated.
+      label: 'profile samples beyond /proc CPU (at least this share taken off CPU, e.g. preempted in writev)',
       value: `${Math.max(0, 100 * (1 - cpuMs(cpu.server) / perLead(profile.busyMs))).toFixed(0)} % of the samples`,
     },
   ];

@@ -115,11 +115,6 @@ export async function updateDelivery(db: Db, id: string, set: Record<string, unk
     .execute();
 }
 
-/**
- * Pending deliveries unchanged since the cutoff and due by `now`: the outbox the sweep re-queues.
- * A delivery waiting for its backoff or a rate limit is not lost (it is re-queued when due), so a
- * long queue of waiting deliveries never crowds out a lost one.
- */
 /** Parks a delivery with its last error, only while it is still pending (a re-authorisation may have just resumed it). */
 export async function parkDeliveryIfPending(
   db: Db,
@@ -134,6 +129,11 @@ export async function parkDeliveryIfPending(
     .execute();
 }
 
+/**
+ * Pending deliveries unchanged since the cutoff and due by `now`: the outbox the sweep re-queues.
+ * A delivery waiting for its backoff or a rate limit is not lost (it is re-queued when due), so a
+ * long queue of waiting deliveries never crowds out a lost one.
+ */
 export async function listOpenDeliveries(db: Db, unchangedSince: Date, now: Date, limit: number): Promise<{ id: string; next_attempt_at: Date | null }[]> {
   return (
     db

@@ -1,13 +1,20 @@
-// Statements that look a delivery or an event up by id keep doing so in a backlog, when the table's statistics
-// were taken while hardly any delivery was pending: counted as rows PostgreSQL read in the
-// statement's transaction (pg_stat_xact_user_tables), not as time.
+// Statements that look a delivery or an event up by id keep doing so in a backlog, when the
+// table's statistics were taken while none was pending (or received): counted as rows PostgreSQL
+// read in the statement's transaction (pg_stat_xact_user_tables), not as time.
 import { expect } from 'chai';
 import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import * as repo from '../../src/store/repos.js';
-import { claimDelivery, findClaimsToSend, parkDeliveryIfPending, setDeliveryDueNoEarlier, updateClaimedDelivery } from '../../src/store/deliveries.js';
+import {
+  claimDelivery,
+  findClaimsToSend,
+  parkDeliveryIfPending,
+  setDeliveryDueNoEarlier,
+  updateClaimedDelivery,
+  writeClaimedOutcome,
+} from '../../src/store/deliveries.js';
 import type { Db } from '../../src/store/db.js';
-import { setEventStatus } from '../../src/store/leadgen-events.js';
+import { noteEventsSwept, setEventStatus } from '../../src/store/leadgen-events.js';
 import { openTestDb } from '../helpers/test-db.js';
 
 describe('look-ups by key in a backlog', function () {
@@ -15,12 +22,14 @@ describe('look-ups by key in a backlog', function () {
   let h: Awaited<ReturnType<typeof openTestDb>>;
 
   let token: string;
+  let workspaceId: string;
   /** Pending deliveries claimed by `token`, in id order. */
   let backlog: string[];
 
   before(async () => {
     h = await openTestDb();
     const ws = await repo.createWorkspace(h.db, 'Backlog');
+    workspaceId = ws.id;
     const dest = await repo.createDestination(h.db, { workspaceId: ws.id, type: 'webhook', name: 'hook', config: {}, credentialsEnvelope: null });
     await sql`alter table deliveries set (autovacuum_enabled = false)`.execute(h.db);
     await sql`alter table leadgen_events set (autovacuum_enabled = false)`.execute(h.db);
@@ -79,9 +88,9 @@ describe('look-ups by key in a backlog', function () {
     expect(read, 'deliveries rows read for 6 claims').to.be.at.most(20);
   });
 
-  it('claiming, rescheduling, writing and parking one delivery each read it alone', async () => {
+  it('claiming, rescheduling, writing, failing and parking one delivery each read it alone', async () => {
     const now = new Date();
-    const [claimedId, dueId, writtenId, parkedId] = backlog.slice(10, 14);
+    const [claimedId, dueId, writtenId, parkedId, failedId] = backlog.slice(10, 15);
     // Its claim lapsed, so another sender may take it.
     await sql`update deliveries set claimed_until = now() - interval '1 second' where id = ${claimedId}::uuid`.execute(h.db);
     const claimed = await measured((trx) => claimDelivery(trx, claimedId, { token: randomUUID(), until: new Date(now.getTime() + 60_000), now }));
@@ -95,6 +104,24 @@ describe('look-ups by key in a backlog', function () {
     expect(written.result).to.equal(true);
     expect(written.read, 'rows read to write one').to.be.at.most(3);
 
+    const failed = await measured((trx) =>
+      writeClaimedOutcome(
+        trx,
+        token,
+        { attempts: 1, next_attempt_at: new Date(now.getTime() + 60_000) },
+        {
+          workspaceId: workspaceId,
+          deliveryId: failedId,
+          attempt: 1,
+          startedAt: now,
+          outcome: 'retry',
+          httpStatus: 503,
+        },
+      ),
+    );
+    expect(failed.result).to.equal(true);
+    expect(failed.read, 'rows read to record one failed attempt').to.be.at.most(3);
+
     const parked = await measured((trx) =>
       parkDeliveryIfPending(trx, parkedId, { last_error_kind: 'auth', last_error_reason: 'test', last_error_message: null }),
     );
@@ -105,11 +132,16 @@ describe('look-ups by key in a backlog', function () {
     expect(rows.find((r) => r.id === dueId)?.next_attempt_at).to.be.instanceOf(Date);
   });
 
-  it('writing one waiting event while it is still received reads it alone', async () => {
-    const { rows } = await sql<{ id: string }>`select id from leadgen_events where status = 'received' order by id limit 1`.execute(h.db);
-    const id = Number(rows[0].id);
+  it('writing waiting events while they are still received reads them alone', async () => {
+    const { rows } = await sql<{ id: string }>`select id from leadgen_events where status = 'received' order by id limit 3`.execute(h.db);
+    const [id, ...swept] = rows.map((r) => Number(r.id));
     const written = await measured((trx) => setEventStatus(trx, id, 'failed', { reason: 'test', whileReceived: true }), 'leadgen_events');
     expect(written.read, 'rows read to write one').to.be.at.most(3);
+    const noted = await measured((trx) => noteEventsSwept(trx, swept, new Date(Date.now() + 60_000)), 'leadgen_events');
+    expect(noted.read, 'rows read to note two swept').to.be.at.most(6);
+    const { rows: sweptRows } = await sql<{ next_attempt_at: Date | null }>`
+      select next_attempt_at from leadgen_events where id = any(${swept}::bigint[])`.execute(h.db);
+    expect(sweptRows.map((r) => r.next_attempt_at)).to.satisfy((v: unknown[]) => v.length === 2 && v.every((d) => d instanceof Date));
     const { rows: after } = await sql<{ status: string }>`select status from leadgen_events where id = ${id}`.execute(h.db);
     expect(after[0].status).to.equal('failed');
   });
