@@ -32,7 +32,7 @@ import {
 } from './lib.js';
 import { addBenchForm, addGraphLeads, PAGE_TOKEN } from './pipeline.js';
 import { openServices, type BenchServices } from './services.js';
-import { buildBenchEnv, connectSql, describeOverrides, type BenchOptions } from './setup.js';
+import { buildBenchEnv, connectSql, describeOverrides, describePathCounters, readPathCounters, type BenchOptions } from './setup.js';
 
 const TARGET_CALLS_PER_LEAD = 0.05;
 const TARGET_DRAIN_SECONDS = 30;
@@ -197,6 +197,7 @@ export async function runBurstBench(opts: BenchOptions): Promise<void> {
     logProgress(`release: starting leadrelay start on ${formatInt(intake.ok)} queued leads (drain limit ${opts.drainSeconds} s)`);
     program = await startProgram('start', env);
     const readyAt = performance.now();
+    const pathsBefore = await readPathCounters(program.url);
     await services.refreshBackends();
     const cpu = startCpuWindow(program.proc.pid!, services);
     const graphCallsBefore = graph.httpCallCount();
@@ -217,10 +218,12 @@ export async function runBurstBench(opts: BenchOptions): Promise<void> {
     }
     const elapsedS = (performance.now() - readyAt) / 1000;
     const cpuFigures = cpu.stop();
+    const paths = describePathCounters(pathsBefore, await readPathCounters(program.url));
     const graphCalls = graph.httpCallCount() - graphCallsBefore;
     const statuses = await Promise.all(crms.map((c) => countStatuses(sql!, c.destinationId)));
     const leadsStored = Number((await sql.query<{ n: string }>('select count(*) as n from leads')).rows[0].n);
     rows.push(...buildBurstRows({ leads, intake, missing, crms, statuses, elapsedS, cpu: cpuFigures, graphCalls, leadsStored, services, opts }));
+    rows.push({ label: 'which way the leads went (program counters)', value: paths });
   } finally {
     await program?.kill().catch(() => {});
     await sql?.end().catch(() => {});

@@ -119,8 +119,8 @@ export function describeOverrides(overrides: Record<string, string>): string {
 export interface PathCounters {
   /** New events: handed to the worker process over its channel, or put in a fetch job. */
   fetch: { worker_process: number; queue: number };
-  /** Deliveries of just-fetched leads: a place was free, waited in the line, or a delivery job. */
-  delivery: { place: number; line: number; job: number };
+  /** Deliveries of just-fetched leads: a place was free, waited in the line, taken by a batch run, or a delivery job. */
+  delivery: { place: number; line: number; batch: number; job: number };
 }
 
 export async function readPathCounters(programUrl: string, token = BENCH_METRICS_TOKEN): Promise<PathCounters | undefined> {
@@ -138,6 +138,7 @@ export async function readPathCounters(programUrl: string, token = BENCH_METRICS
     delivery: {
       place: read('leadrelay_delivery_handoff_total', 'place'),
       line: read('leadrelay_delivery_handoff_total', 'line'),
+      batch: read('leadrelay_delivery_handoff_total', 'batch'),
       job: read('leadrelay_delivery_handoff_total', 'job'),
     },
   };
@@ -149,6 +150,6 @@ export function describePathCounters(before: PathCounters | undefined, after: Pa
   const d = (a: number, b: number) => a - b;
   return [
     `fetch: handed ${d(after.fetch.worker_process, before.fetch.worker_process)}, fetch jobs ${d(after.fetch.queue, before.fetch.queue)}`,
-    `delivery: place ${d(after.delivery.place, before.delivery.place)}, line ${d(after.delivery.line, before.delivery.line)}, job ${d(after.delivery.job, before.delivery.job)}`,
+    `delivery: place ${d(after.delivery.place, before.delivery.place)}, line ${d(after.delivery.line, before.delivery.line)}, batch run ${d(after.delivery.batch, before.delivery.batch)}, job ${d(after.delivery.job, before.delivery.job)}`,
   ].join('; ');
 }

@@ -5,7 +5,8 @@
 // other leads' jobs see the claim and finish, and those of them that must wait get a delayed job
 // back. See deliverInBatch. Under a steady stream, calls that were not full are spaced by the
 // connector's `minIntervalMs` (waitForBatchTurn), so leads fetched one by one from a backlog still
-// go in large batches.
+// go in large batches. Leads a worker has just fetched need no job at all: its batch run of the
+// destination (batch-runs.ts) sends them through deliverReadyBatch.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { App } from '../app.js';
@@ -59,18 +60,10 @@ const MAX_BATCHES_PER_JOB = 10;
  * written only under the claim, so nothing is counted twice.
  */
 export async function deliverInBatch(app: App, own: Delivery, dest: Destination, batch: BatchSupport, metrics?: Metrics): Promise<StepOutcome> {
-  const { db } = app;
   for (let round = 0; round < MAX_BATCHES_PER_JOB; round++) {
     const paced = await waitForBatchTurn(app, own.id, dest.id, batch.minIntervalMs ?? 0);
     if (paced) return paced;
-    const claim = { token: randomUUID(), until: new Date(Date.now() + claimLeaseMs(app)), now: new Date() };
-    const claimed = await repo.claimReadyDeliveries(db, dest.id, claim, batch.maxRecords);
-    if (claimed.length > 0 && claimed.length < batch.maxRecords && batch.maxWaitMs > 0) {
-      await sleep(batch.maxWaitMs);
-      claimed.push(...(await repo.claimReadyDeliveries(db, dest.id, { ...claim, now: new Date() }, batch.maxRecords - claimed.length)));
-    }
-    // A full batch lets the next one go at once (a backlog); any other spaces the next call.
-    if (claimed.length >= batch.maxRecords) app.batchTurns.lastCallAt.delete(dest.id);
+    const { claimed, claim } = await claimBatch(app, dest.id, batch);
     if (claimed.length > 0) {
       const outcomes = await sendBatch(app, dest, claimed, claim.token, own.id, metrics);
       const mine = outcomes.get(own.id);
@@ -81,6 +74,46 @@ export async function deliverInBatch(app: App, own: Delivery, dest: Destination,
   }
   // Older deliveries kept coming first: this one goes back to the queue behind them.
   return { type: 'delay', delayMs: 0, detail: 'batched_behind_older_deliveries' };
+}
+
+/**
+ * Claims the destination's oldest ready deliveries for one batch: up to `maxRecords`, and when it
+ * found fewer, once more after `maxWaitMs`. A full batch lets the next one go at once (a backlog).
+ */
+async function claimBatch(app: App, destinationId: string, batch: BatchSupport): Promise<{ claimed: Delivery[]; claim: { token: string } }> {
+  const claim = { token: randomUUID(), until: new Date(Date.now() + claimLeaseMs(app)), now: new Date() };
+  const claimed = await repo.claimReadyDeliveries(app.db, destinationId, claim, batch.maxRecords);
+  if (claimed.length > 0 && claimed.length < batch.maxRecords && batch.maxWaitMs > 0) {
+    await sleep(batch.maxWaitMs);
+    claimed.push(...(await repo.claimReadyDeliveries(app.db, destinationId, { ...claim, now: new Date() }, batch.maxRecords - claimed.length)));
+  }
+  if (claimed.length >= batch.maxRecords) app.batchTurns.lastCallAt.delete(destinationId);
+  return { claimed, claim };
+}
+
+/**
+ * How long a batch run's next call of the destination waits for its turn: the last call was not
+ * full and went less than `minIntervalMs` ago (see BatchSupport); 0 when it may go now.
+ */
+export function batchTurnWaitMs(app: App, destinationId: string, batch: BatchSupport): number {
+  const minIntervalMs = batch.minIntervalMs ?? 0;
+  const last = app.batchTurns.lastCallAt.get(destinationId);
+  return minIntervalMs > 0 && last !== undefined ? Math.max(0, last + minIntervalMs - Date.now()) : 0;
+}
+
+/**
+ * One batch for a process's batch run of a destination (batch-runs.ts), which has no delivery of
+ * its own, once its turn has come (batchTurnWaitMs): claims as deliverInBatch does, sends, records
+ * each outcome and gives every delivery of it that must wait a delayed job. Returns the ids it
+ * claimed; none when no delivery was ready and unclaimed.
+ */
+export async function deliverReadyBatch(app: App, dest: Destination, batch: BatchSupport, metrics?: Metrics): Promise<string[]> {
+  const { claimed, claim } = await claimBatch(app, dest.id, batch);
+  if (claimed.length === 0) return [];
+  // Not full: the next call of this destination waits its turn (a full one cleared it).
+  if ((batch.minIntervalMs ?? 0) > 0 && claimed.length < batch.maxRecords) app.batchTurns.lastCallAt.set(dest.id, Date.now());
+  await sendBatch(app, dest, claimed, claim.token, null, metrics);
+  return claimed.map((d) => d.id);
 }
 
 /**
@@ -138,7 +171,15 @@ async function waitForBatchTurn(app: App, ownId: string, destinationId: string, 
 }
 
 /** Sends one claimed batch; gives the others of it that must wait a job again. */
-async function sendBatch(app: App, dest: Destination, claimed: Delivery[], token: string, ownId: string, metrics?: Metrics): Promise<Map<string, StepOutcome>> {
+async function sendBatch(
+  app: App,
+  dest: Destination,
+  claimed: Delivery[],
+  token: string,
+  /** The delivery of the job sending the batch (its outcome goes back to that job); null for a batch run. */
+  ownId: string | null,
+  metrics?: Metrics,
+): Promise<Map<string, StepOutcome>> {
   let outcomes: Map<string, StepOutcome>;
   const handedToCrm = new Set<string>();
   try {

@@ -171,6 +171,12 @@ export interface DeliveryHandOff {
   reserve(destinationIds: string[]): DirectSends | undefined | Promise<DirectSends | undefined>;
   /** Deliveries not sent at once: each gets a delivery job. */
   queue(pending: { id: string }[]): Promise<void>;
+  /**
+   * New deliveries to destinations of batching connectors (active when the lead was stored), for
+   * this process's batch runs of them; returns those it does not take (they get delivery jobs).
+   * Without it, they all get delivery jobs.
+   */
+  batch?(deliveries: { id: string; destinationId: string }[]): { id: string }[];
 }
 
 const queueDeliveries = (app: App): DeliveryHandOff => ({
@@ -393,9 +399,12 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
   // Deliveries this process can send at once are stored claimed by it (no delivery job, no claim
   // statement). Not those of a batching connector: their batches claim ready rows themselves.
   const sendable: string[] = [];
+  const batching = new Set<string>();
   for (const t of targets) {
     const dest = await configCache.destination(db, version, t.destinationId);
-    if (dest?.status === 'active' && !getManifest(dest.type).batch) sendable.push(t.destinationId);
+    if (dest?.status !== 'active') continue;
+    if (getManifest(dest.type).batch) batching.add(t.destinationId);
+    else sendable.push(t.destinationId);
   }
   const direct = sendable.length ? await handOff.reserve(sendable) : undefined;
   const lead = {
@@ -434,9 +443,26 @@ async function finishFetch(app: App, ready: ReadyEvent, token: string, read: Gra
     logger.info({ eventId }, 'lead not stored: its Facebook user asked Meta to delete their data while it was being fetched');
     return { type: 'done', detail: 'erased' };
   }
-  await handOff.queue(pending);
+  // Those of batching destinations go to this process's batch runs when it has them.
+  await handOff.queue(
+    created && handOff.batch
+      ? handOffBatched(
+          handOff.batch,
+          created.filter((d) => d.claimed_by === null),
+          batching,
+        )
+      : pending,
+  );
   const count = created?.length ?? pending.length;
   return { type: 'done', detail: `fetched:${count}` };
+}
+
+/** Gives the new deliveries of batching destinations to the process's batch runs; returns the rest and those they did not take. */
+function handOffBatched(batch: NonNullable<DeliveryHandOff['batch']>, pending: Delivery[], batching: Set<string>): { id: string }[] {
+  const toRuns = pending.filter((d) => batching.has(d.destination_id));
+  if (toRuns.length === 0) return pending;
+  const left = batch(toRuns.map((d) => ({ id: d.id, destinationId: d.destination_id })));
+  return [...pending.filter((d) => !batching.has(d.destination_id)), ...left];
 }
 
 /**

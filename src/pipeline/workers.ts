@@ -7,6 +7,7 @@ import { startAlertDispatch } from '../alerts/dispatch.js';
 import type { App } from '../app.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
+import { createBatchRuns } from './batch-runs.js';
 import { deliverOne, sendStoredDelivery, singleClaimLeaseMs, type DestinationPlace } from './deliver-lead.js';
 import { createDeliveryLine, OTHERS_ACTIVE_WITHIN_MS } from './delivery-line.js';
 import { createDestinationPlaces, defaultPerDestinationPlaces } from './delivery-places.js';
@@ -56,6 +57,12 @@ const LINE_ROOM_WAIT_MS = 1000;
  */
 const BUSY_JOB_WAIT_AFTER_MS = 10;
 const BUSY_JOBS_WAITING_IN_WORKERS = 1;
+
+/**
+ * How many just-stored deliveries of batching destinations a process's batch runs hold at most
+ * (ids only, ~100 bytes each); beyond, they get delivery jobs.
+ */
+const BATCH_RUNS_MAX_HELD = 50_000;
 
 /** Claims per re-check statement of line sends, and statements in flight at once (as the lead and outcome stores). */
 const LINE_RECHECK_GROUP_COMMIT = { maxWeight: 50, maxInFlight: 2, isolateFailures: true };
@@ -226,12 +233,29 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
     handBack,
     track,
   });
+  const queueDeliveries = (pending: { id: string }[]) => {
+    if (pending.length > 0) metrics?.deliveryHandOff.inc({ path: 'job' }, pending.length);
+    return app.queues.enqueueDeliveries(pending);
+  };
+  // Just-stored deliveries of batching destinations: sent by this process's run of their
+  // destination, a batch at a time, without a job each (src/pipeline/batch-runs.ts).
+  const batchRuns = createBatchRuns({
+    app,
+    places,
+    maxHeld: BATCH_RUNS_MAX_HELD,
+    // Counted once, as taken by the run, however they go on.
+    queue: (pending) => app.queues.enqueueDeliveries(pending),
+    working: () => {
+      const entry = { startedAt: Date.now() };
+      running.add(entry);
+      return () => running.delete(entry);
+    },
+    metrics,
+  });
   const handOff: DeliveryHandOff = {
     reserve: (destinationIds) => line.reserve(destinationIds),
-    queue: (pending) => {
-      if (pending.length > 0) metrics?.deliveryHandOff.inc({ path: 'job' }, pending.length);
-      return app.queues.enqueueDeliveries(pending);
-    },
+    queue: queueDeliveries,
+    batch: (deliveries) => batchRuns.take(deliveries),
   };
   /** Delivery jobs waiting in a worker for a place, by destination. */
   const jobsWaiting = new Map<string, number>();
@@ -326,10 +350,13 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       await alertDispatch.stop();
       // Leads fetched from now on get delivery jobs; direct deliveries under way finish first.
       // Events handed over from now on are refused (their sender queues them).
+      // Batch runs take nothing more: each finishes the batch it is sending, and what it was
+      // given and did not send gets delivery jobs.
       closing = true;
       line.close();
+      const batchRunsClosed = batchRuns.close();
       await Promise.allSettled([fetch.worker.close(), deliver.worker.close(), ...handedFetches]);
-      await Promise.allSettled([...direct]);
+      await Promise.allSettled([...direct, batchRunsClosed]);
       fetch.conn.close();
       deliver.conn.close();
     },

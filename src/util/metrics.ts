@@ -63,7 +63,7 @@ export function createMetrics(): Metrics {
     }),
     deliveryHandOff: new Counter({
       name: 'leadrelay_delivery_handoff_total',
-      help: 'deliveries of just-fetched leads by how they started: path="place" (a delivery place was free), path="line" (waited in the worker\'s line) or path="job" (a delivery job: a batching CRM, the line full, or a slow destination\'s share of it full)',
+      help: 'deliveries of just-fetched leads by how they started: path="place" (a delivery place was free), path="line" (waited in the worker\'s line), path="batch" (taken by the worker\'s batch run of a batching CRM) or path="job" (a delivery job: the line full, a slow destination\'s share of it full, or a batch run that could not take it)',
       labelNames: ['path'],
       registers: [registry],
     }),
