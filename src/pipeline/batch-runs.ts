@@ -11,14 +11,16 @@
 // process's batch took them, the destination stopped taking leads, an error, closing) get delivery
 // jobs then, and the jobs settle them one by one as before. A process that dies leaves pending
 // rows for the outbox sweep.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { getManifest } from '../../connectors/index.js';
+import type { BatchSupport } from '../../connectors/types.js';
 import type { App } from '../app.js';
 import type { Destination } from '../store/schema.js';
 import * as repo from '../store/repos.js';
 import type { Metrics } from '../util/metrics.js';
 import { errorSummary } from '../util/error-summary.js';
 import { batchTurnWaitMs, deliverReadyBatch } from './deliver-batch.js';
-import type { DestinationPlaces } from './delivery-places.js';
+import { PlaceWaitCancelled, type DestinationPlaces } from './delivery-places.js';
 
 /** A just-stored delivery of a batching destination. */
 interface BatchedDelivery {
@@ -55,6 +57,8 @@ interface Run {
   waiting: Set<string>;
   /** Deliveries came while a batch was being taken: look again even when it found none. */
   again: boolean;
+  /** The destination's batch support, as its last batch read it. */
+  batch?: BatchSupport;
   done: Promise<void>;
 }
 
@@ -79,15 +83,46 @@ export function createBatchRuns(opts: BatchRunsOptions): BatchRuns {
   let held = 0;
   let closing = false;
 
-  const handToJobs = async (run: Run) => {
-    const left = [...run.waiting].map((id) => ({ id }));
-    held -= run.waiting.size;
-    run.waiting.clear();
-    if (left.length === 0) return;
+  const closed = new AbortController();
+  /** Gives deliveries a run let go of to delivery jobs. */
+  const queueLeft = async (ids: string[]) => {
+    if (ids.length === 0) return;
     try {
-      await opts.queue(left);
+      await opts.queue(ids.map((id) => ({ id })));
     } catch (err) {
-      app.logger.warn({ deliveries: left.length, err: errorSummary(err) }, 'could not queue the deliveries a batch run left; the sweep will');
+      app.logger.warn({ deliveries: ids.length, err: errorSummary(err) }, 'could not queue the deliveries a batch run let go of; the sweep will');
+    }
+  };
+
+  /**
+   * One batch, holding a place of the destination: its turn and the destination are checked again
+   * there (the wait for the place may have been long). 'stop' when the run must end.
+   */
+  const sendOneBatch = async (destinationId: string, run: Run): Promise<'stop' | 'not_its_turn' | string[]> => {
+    if (closing) return 'stop';
+    const dest = await destinationTakingLeads(app, destinationId);
+    const batch = dest && getManifest(dest.type).batch;
+    if (!dest || !batch || closing) return 'stop';
+    run.batch = batch;
+    // A delivery job of this process took the turn meanwhile.
+    if (batchTurnWaitMs(app, destinationId, batch) > 0) return 'not_its_turn';
+    const given = [...run.waiting];
+    const unmark = opts.working();
+    try {
+      const claimed = await deliverReadyBatch(app, dest, batch, opts.metrics);
+      for (const id of claimed) if (run.waiting.delete(id)) held--;
+      // Not full: every ready delivery was taken. Those given before it that it did not take are
+      // held by another batch (another process's, or a delivery job's here), waiting for a retry,
+      // or no longer pending: delivery jobs settle them, so the run does not hold them on.
+      if (claimed.length < batch.maxRecords) {
+        const taken = new Set(claimed);
+        const elsewhere = given.filter((id) => !taken.has(id) && run.waiting.delete(id));
+        held -= elsewhere.length;
+        await queueLeft(elsewhere);
+      }
+      return claimed;
+    } finally {
+      unmark();
     }
   };
 
@@ -97,28 +132,27 @@ export function createBatchRuns(opts: BatchRunsOptions): BatchRuns {
       for (;;) {
         run.again = false;
         if (closing) break;
-        const dest = await destinationTakingLeads(app, destinationId);
-        if (!dest) break;
-        const batch = getManifest(dest.type).batch;
-        if (!batch) break;
-        const waitMs = batchTurnWaitMs(app, destinationId, batch);
-        if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
-        const claimed = await places.run(destinationId, async () => {
-          const unmark = opts.working();
-          try {
-            return await deliverReadyBatch(app, dest, batch, opts.metrics);
-          } finally {
-            unmark();
-          }
-        });
-        for (const id of claimed) if (run.waiting.delete(id)) held--;
-        if (claimed.length === 0 && !run.again) break;
+        // Paced by what the last batch's destination said (the first goes at once).
+        const waitMs = run.batch ? batchTurnWaitMs(app, destinationId, run.batch) : 0;
+        if (waitMs > 0) await sleep(waitMs, undefined, { signal: closed.signal }).catch(() => undefined);
+        let sent: 'stop' | 'not_its_turn' | string[];
+        try {
+          sent = await places.run(destinationId, () => sendOneBatch(destinationId, run), closed.signal);
+        } catch (err) {
+          if (err instanceof PlaceWaitCancelled) break;
+          throw err;
+        }
+        if (sent === 'stop') break;
+        if (sent !== 'not_its_turn' && sent.length === 0 && !run.again) break;
       }
     } catch (err) {
       app.logger.error({ destinationId, err: errorSummary(err) }, 'a batch run failed; its deliveries go to delivery jobs');
     }
     runs.delete(destinationId);
-    await handToJobs(run);
+    const left = [...run.waiting];
+    held -= run.waiting.size;
+    run.waiting.clear();
+    await queueLeft(left);
   };
 
   return {
@@ -149,6 +183,7 @@ export function createBatchRuns(opts: BatchRunsOptions): BatchRuns {
     held: () => held,
     async close() {
       closing = true;
+      closed.abort();
       await Promise.allSettled([...runs.values()].map((r) => r.done));
     },
   };

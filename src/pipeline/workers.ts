@@ -343,6 +343,9 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       return running.size ? Date.now() - oldest : 0;
     },
     async close() {
+      // Batch runs take nothing more (leads fetched from now on get delivery jobs): each finishes
+      // the batch it is sending, and what it was given and did not send gets delivery jobs.
+      const batchRunsClosed = batchRuns.close();
       await maintenance.stop();
       await formDrift.stop();
       await reconciliation.stop();
@@ -350,11 +353,8 @@ export function startWorkers(app: App, metrics?: Metrics, onDependencyError?: (s
       await alertDispatch.stop();
       // Leads fetched from now on get delivery jobs; direct deliveries under way finish first.
       // Events handed over from now on are refused (their sender queues them).
-      // Batch runs take nothing more: each finishes the batch it is sending, and what it was
-      // given and did not send gets delivery jobs.
       closing = true;
       line.close();
-      const batchRunsClosed = batchRuns.close();
       await Promise.allSettled([fetch.worker.close(), deliver.worker.close(), ...handedFetches]);
       await Promise.allSettled([...direct, batchRunsClosed]);
       fetch.conn.close();

@@ -47,6 +47,11 @@ describe('batch runs: just-fetched leads of a batching connector', function () {
       name: 'Batch runs Page',
       tokenEnvelope: t.app.keyRing.encrypt(PAGE_TOKEN, pageTokenAad(PAGE)),
     });
+    const enqueue = t.app.queues.enqueueDeliveries.bind(t.app.queues);
+    t.app.queues.enqueueDeliveries = (items) => {
+      queuedJobs.push(...items.map((i) => i.id));
+      return enqueue(items);
+    };
     destination = await repo.createDestination(t.app.db, {
       workspaceId,
       type: CONNECTOR,
@@ -56,8 +61,11 @@ describe('batch runs: just-fetched leads of a batching connector', function () {
     });
     await repo.createRoute(t.app.db, { workspaceId, pageId: PAGE, formId: null, destinationId: destination.id });
   });
+  /** Every delivery id given to a delivery job, by whoever queued it. */
+  let queuedJobs: string[] = [];
   beforeEach(() => {
     metrics = createMetrics();
+    queuedJobs = [];
     workers = startWorkers(t.app, metrics);
   });
   afterEach(async () => {
@@ -114,12 +122,11 @@ describe('batch runs: just-fetched leads of a batching connector', function () {
     expect(arrivedOnce(ids), 'each lead at the receiver once').to.equal(true);
     expect(deliveries.map((d) => [d.status, d.attempts])).to.deep.equal(ids.map(() => ['delivered', 1]));
     expect(await handOffs('batch')).to.equal(25);
-    expect(await handOffs('job')).to.equal(0);
-    expect((await jobsOf(deliveries.map((d) => d.id))).filter(Boolean)).to.have.length(0);
+    expect(queuedJobs).to.deep.equal([]);
   });
 
-  it('gives the leads to delivery jobs while the destination is rate-limited, and sends none before the limit ends', async () => {
-    const until = new Date(Date.now() + 3_000);
+  it('gives the leads to delivery jobs while the destination is rate-limited, and sends none of them meanwhile', async () => {
+    const until = new Date(Date.now() + 60_000);
     await repo.setDestinationRateLimit(t.app.db, destination.id, until);
     const ids = await sendLeads(5);
     // Each delivery job waits for the limit: its row says when it is due.
@@ -131,11 +138,46 @@ describe('batch runs: just-fetched leads of a batching connector', function () {
       20_000,
       'every delivery due when the limit ends',
     );
-    expect((await jobsOf(waiting.map((d) => d.id))).every(Boolean), 'a delivery job each').to.equal(true);
-    await receiver.waitFor(() => arrivedOnce(ids), 30_000);
-    const sentAt = receiver.accepted().filter((r) => ids.includes(r.body?.leadgen_id));
-    expect(Math.min(...sentAt.map((r) => r.at))).to.be.at.least(until.getTime());
     expect(await handOffs('batch')).to.equal(5);
+    expect([...queuedJobs].sort()).to.deep.equal(waiting.map((d) => d.id).sort());
+    expect(receiver.accepted().filter((r) => ids.includes(r.body?.leadgen_id))).to.deep.equal([]);
+    // The limit lifted early: the jobs send them.
+    await repo.setDestinationRateLimit(t.app.db, destination.id, null);
+    await t.app.db
+      .updateTable('deliveries')
+      .set({ next_attempt_at: null })
+      .where(
+        'id',
+        'in',
+        waiting.map((d) => d.id),
+      )
+      .execute();
+    for (const job of await jobsOf(waiting.map((d) => d.id))) await job?.promote();
+    await receiver.waitFor(() => arrivedOnce(ids), 30_000);
+  });
+
+  it('stops sending to a destination disabled while its run was at work, and leaves its leads parked', async () => {
+    receiver.hold();
+    const [first] = await sendLeads(1);
+    await receiver.waitFor((r) => r.arrived.some((x) => x.body?.leadgen_id === first), 30_000);
+    const more = await sendLeads(4);
+    await waitUntil(async () => (await handOffs('batch')) === 5, 20_000, 'the four leads given to the run');
+    await repo.setDestinationStatus(t.app.db, destination.id, 'disabled', null);
+    try {
+      receiver.release();
+      const parked = await waitUntil(
+        async () => {
+          const rows = await deliveriesOf(more);
+          return rows.every((r) => r.status === 'parked') ? rows : undefined;
+        },
+        20_000,
+        'the four deliveries parked',
+      );
+      expect([...queuedJobs].sort()).to.deep.equal(parked.map((d) => d.id).sort());
+      expect(receiver.arrived.filter((r) => more.includes(r.body?.leadgen_id))).to.deep.equal([]);
+    } finally {
+      await repo.setDestinationStatus(t.app.db, destination.id, 'active', null);
+    }
   });
 
   it('when the worker closes, gives what its run has not sent to delivery jobs', async () => {
@@ -144,13 +186,15 @@ describe('batch runs: just-fetched leads of a batching connector', function () {
     const [first] = await sendLeads(1);
     await receiver.waitFor((r) => r.arrived.some((x) => x.body?.leadgen_id === first), 30_000);
     const more = await sendLeads(14);
-    await waitUntil(async () => (await deliveriesOf(more)).length === more.length, 20_000, 'the fourteen leads stored');
+    await waitUntil(async () => (await handOffs('batch')) === 15, 20_000, 'the fourteen leads given to the run');
+    expect(queuedJobs).to.deep.equal([]);
     const closing = workers!.close();
     receiver.release();
     await closing;
     workers = undefined;
     const left = await deliveriesOf(more);
     expect(left.map((d) => d.status)).to.deep.equal(more.map(() => 'pending'));
+    expect([...queuedJobs].sort()).to.deep.equal(left.map((d) => d.id).sort());
     expect((await jobsOf(left.map((d) => d.id))).every(Boolean), 'a delivery job for each').to.equal(true);
     expect((await deliveriesOf([first]))[0].status).to.equal('delivered');
     // A new worker's jobs deliver them.
