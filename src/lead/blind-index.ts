@@ -8,8 +8,8 @@
 // The workspace id is part of the hashed text: the same person in two workspaces gives two
 // unrelated hashes, so the table cannot link tenants' leads.
 import { createHmac } from 'node:crypto';
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import type { SearchKind } from '../store/schema.js';
+import { readPhoneNumber } from './phone-numbers.js';
 
 /** The key ring purpose the index key is derived for (KeyRing.deriveKey). */
 export const SEARCH_KEY_PURPOSE = 'lead-search';
@@ -39,13 +39,8 @@ export function normalisePhone(raw: string): string | null {
   if (digits.length < 6) return null;
   // International prefix 00 (most of the world) means +.
   const international = text.startsWith('+') ? `+${digits}` : text.startsWith('00') ? `+${digits.slice(2)}` : `+${digits}`;
-  let phone: ReturnType<typeof parsePhoneNumberFromString>;
-  try {
-    phone = parsePhoneNumberFromString(international);
-  } catch {
-    return null;
-  }
-  return phone?.isPossible() ? phone.number : null;
+  const phone = readPhoneNumber(international);
+  return phone?.isPossible ? phone.number : null;
 }
 
 /** What a search box's text is: an email, a phone number, or (null) neither. */

@@ -2,9 +2,10 @@
 // cannot convert is kept as it was with a warning (the warning never quotes the value, which
 // is personal data). A transform that throws information away says so through `markLossy`,
 // so the mapping engine can keep the original answer in the unmapped note.
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+import type { CountryCode } from 'libphonenumber-js';
 import { resolveCountry } from './countries.js';
 import { splitFullName } from './names.js';
+import { readPhoneNumber } from '../lead/phone-numbers.js';
 import type { Transform } from './schema.js';
 
 /** A value on its way through a rule: answers are lists, metadata and constants are scalars. */
@@ -269,22 +270,17 @@ function toE164(raw: string, countryFor: () => PhoneCountry, env: TransformEnv):
   if (text === '') return raw;
   const country = countryFor();
   const where = country.where;
-  let phone: ReturnType<typeof parsePhoneNumberFromString>;
-  try {
-    phone = parsePhoneNumberFromString(text, country.code ? { defaultCountry: country.code as CountryCode } : undefined);
-  } catch {
-    phone = undefined;
-  }
-  if (!phone?.isPossible()) {
+  const phone = readPhoneNumber(text, country.code as CountryCode | undefined);
+  if (!phone?.isPossible) {
     env.warn(`phone is not a valid number ${where}; kept as it was`);
     return raw;
   }
-  if (!phone.isValid()) {
+  if (!phone.isValid) {
     // Right length but outside the ranges libphonenumber knows (e.g. Ofcom's 07700 900xxx drama
     // numbers): the digits are unambiguous, so E.164 still loses nothing.
     env.warn(`phone has a possible length but is not in a known range ${where}; converted anyway`);
   }
-  if (phone.ext) env.markLossy(); // E.164 has no extension; the note keeps the original
+  if (phone.hasExtension) env.markLossy(); // E.164 has no extension; the note keeps the original
   return phone.number;
 }
 
