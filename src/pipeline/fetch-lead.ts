@@ -1,5 +1,6 @@
 // Fetch step: one leadgen event → the lead fetched from Graph, stored (answers encrypted),
-// matched to routes, with one delivery row per destination, then one delivery job each.
+// matched to routes, with one delivery row per destination, each then handed on (DeliveryHandOff:
+// a delivery job, or in a worker a send of its own or its batch run).
 // Several events at once (an intake or reconciliation batch, a resumed backlog): the leads of
 // one Page are read in Graph batch requests of up to 50; each lead then goes on alone, its
 // failure (if any) handled exactly as a failed single read.

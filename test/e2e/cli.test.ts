@@ -155,9 +155,12 @@ describe('e2e: operator CLI', function () {
     ['lead id that is not a uuid', ['leads', 'show', 'not-a-uuid'], /not a lead id/],
     ['unknown lead', ['leads', 'show', '00000000-0000-4000-8000-000000000000'], /lead .* not found/],
   ];
+  /** One workspace for every bad-input case: each is refused, so none of them changes it. */
+  let badInputWorkspace: Promise<string> | undefined;
   for (const [what, args, pattern, extraEnv] of bad) {
     it(`bad input (${what}) exits 2 with a one-line reason, plus at most the --help hint`, async () => {
-      const ws = await cli(['workspaces', 'create', '--name', 'W'], env);
+      badInputWorkspace ??= cli(['workspaces', 'create', '--name', 'W'], env);
+      const ws = await badInputWorkspace;
       const r = await runCli(
         args.map((a) => (a === 'WS' ? ws : a)),
         { ...env, ...extraEnv },
