@@ -34,8 +34,6 @@ export interface BatchRuns {
    * run when none is going; returns those it does not take (closing, or too many held): they get jobs.
    */
   take(deliveries: BatchedDelivery[]): { id: string }[];
-  /** Deliveries taken and not yet claimed by a batch. */
-  held(): number;
   /** Takes nothing more; lets each run finish its batch, then gives what is left to delivery jobs. */
   close(): Promise<void>;
 }
@@ -180,7 +178,6 @@ export function createBatchRuns(opts: BatchRunsOptions): BatchRuns {
       if (deliveries.length > notTaken.length) opts.metrics?.deliveryHandOff.inc({ path: 'batch' }, deliveries.length - notTaken.length);
       return notTaken;
     },
-    held: () => held,
     async close() {
       closing = true;
       closed.abort();
